@@ -1,0 +1,5 @@
+import sys
+
+from entrylint.faces.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""What the preprocessor hands to the GNU as layer.
+
+A ``PPLine`` is one logical output line.  Its ``segments`` map each column of
+``text`` back to the place in the source it came from: plain text maps to
+itself; the output of a macro invocation maps to the invocation's name token
+(the line a reviewer sees) and records the chain of cpp macros expanded.
+Its ``cond`` is the presence condition: every ``#if`` branch around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from entrylint.source import Location
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """One ``#if``-family branch around a line.  ``text`` is the controlling
+    expression as written (comments removed, continuations joined; for
+    ``#ifdef X`` it is ``defined(X)``); ``taken`` says whether the line sits
+    where ``text`` is true (``#if`` side) or false (``#else`` side).  A line in
+    an ``#elif`` branch carries one Cond per earlier branch (false) plus its own
+    (true)."""
+
+    text: str
+    taken: bool
+    location: Location
+
+    def __str__(self) -> str:
+        return self.text if self.taken else f"!({self.text})"
+
+
+Condition = tuple[Cond, ...]  # a conjunction; () is "always"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    col: int  # 0-based column in PPLine.text where this segment starts
+    origin: Location  # where the characters come from (invocation site for macro output)
+    macros: tuple[str, ...] = ()  # cpp macros expanded to produce them, outermost first
+
+
+@dataclass(frozen=True, slots=True)
+class PPLine:
+    text: str
+    segments: tuple[Segment, ...]  # sorted by col; the first starts at col 0
+    cond: Condition = ()
+
+    @property
+    def origin(self) -> Location:
+        return self.segments[0].origin
+
+    def segment_at(self, col: int) -> Segment:
+        """The segment that covers column ``col`` (0-based)."""
+        found = self.segments[0]
+        for seg in self.segments:
+            if seg.col > col:
+                break
+            found = seg
+        return found
+
+
+def plain_lines(text: str, file: str) -> list[PPLine]:
+    """Lines of ``text`` as if preprocessed with nothing to do (for tests of the
+    layers above cpp, and for input that is already preprocessed)."""
+    return [PPLine(line, (Segment(0, Location(file, i, 1)),), ())
+            for i, line in enumerate(text.split("\n"), 1)]

@@ -1,0 +1,92 @@
+"""The kernel tree a file belongs to, and the include search it implies.
+
+The include paths are the ones kbuild gives an x86 ``.S`` file (LINUXINCLUDE
+and USERINCLUDE of the top-level Makefile), with an optional build folder
+(``make O=DIR``) whose generated headers come right after each source folder,
+as in an out-of-tree build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def looks_like_kernel_root(d: Path) -> bool:
+    return (d / "arch" / "x86").is_dir() and (d / "include" / "linux").is_dir() and (d / "Kconfig").is_file()
+
+
+def find_root(start: Path) -> Path | None:
+    """Search upward from ``start`` (a file or folder) for a kernel tree."""
+    d = start.resolve()
+    if d.is_file() or not d.exists():
+        d = d.parent
+    for cand in (d, *d.parents):
+        if looks_like_kernel_root(cand):
+            return cand
+    return None
+
+
+@dataclass(frozen=True)
+class IncludeSearch:
+    """Where ``#include`` looks.  ``quote_dirs`` are searched (after the
+    including file's own folder) for ``"file"``, then ``dirs`` for both forms;
+    ``implicit`` are the ``-include`` files read before the main file.
+    ``generic_fallback`` maps a missing ``asm/X.h`` to ``asm-generic/X.h`` the
+    way kbuild's generated mandatory-y wrappers do."""
+
+    dirs: tuple[Path, ...] = ()
+    quote_dirs: tuple[Path, ...] = ()
+    implicit: tuple[Path, ...] = ()
+    generic_fallback: bool = False
+    generated: tuple[str, ...] = field(default=())  # header names only a build generates
+
+
+# Headers that only a kernel build writes (scripts, Kbuild rules).  A missing one
+# is still reported, but classified as "needs a build", not as a tree problem.
+GENERATED_PREFIXES = (
+    "generated/",
+    "asm/asm-offsets.h",
+    "asm/unistd_",
+    "asm/syscalls_",
+    "asm/cpufeaturemasks.h",
+    "asm/orc_hash.h",
+    "asm/xen-hypercalls.h",
+    "uapi/asm/unistd_",
+    "asm/vdso-image",
+)
+
+
+def is_generated_header(name: str) -> bool:
+    return name.startswith(GENERATED_PREFIXES)
+
+
+def kernel_include_search(root: Path | None, build: Path | None = None,
+                          extra: tuple[Path, ...] = (), arch: str = "x86") -> IncludeSearch:
+    """The include search of a kbuild ``.S`` compile in ``root`` (optionally
+    with generated headers from ``build``); ``extra`` are ``-I`` folders, searched first."""
+    dirs: list[Path] = list(extra)
+    implicit: list[Path] = []
+    if root is not None:
+        obj = build or root
+        dirs += [
+            root / "arch" / arch / "include",
+            obj / "arch" / arch / "include" / "generated",
+            root / "include",
+            obj / "include",
+            root / "arch" / arch / "include" / "uapi",
+            obj / "arch" / arch / "include" / "generated" / "uapi",
+            root / "include" / "uapi",
+            obj / "include" / "generated" / "uapi",
+        ]
+        for name in ("compiler-version.h", "kconfig.h"):
+            p = root / "include" / "linux" / name
+            if p.is_file():
+                implicit.append(p)
+    seen: set[Path] = set()
+    uniq = []
+    for d in dirs:
+        if d not in seen:
+            seen.add(d)
+            uniq.append(d)
+    return IncludeSearch(dirs=tuple(uniq), implicit=tuple(implicit), generic_fallback=root is not None)

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Fetch Debian's linux-source packages into a cache folder outside the repo.
+
+    python3 tools/fetch_kernels.py [--cache DIR] [--version 6.1 --version 6.12] [--build]
+
+The cache folder is $ENTRYLINT_KERNEL_CACHE, else ~/.cache/entrylint/kernels.
+Each version lands in CACHE/linux-<ver>/ (a source tree without the large folders
+that neither analysis nor a build of arch/x86/entry reads -- drivers, fs, net,
+sound, other architectures -- except their Kconfig/Makefile/Kbuild files, so
+that `make defconfig` works).  With --build, CACHE/build-<ver>/ is made with
+`make O=... defconfig` and the entry objects are built there, so that the
+source tree is never written to.
+
+Kernel source never enters the repository: tests find the cache through
+entrylint's test fixtures and skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+VERSIONS = ("6.1", "6.12")
+ENTRY_OBJECTS = ("arch/x86/entry/entry_64.o", "arch/x86/entry/entry_64_compat.o")
+
+# Large folders that neither analysis nor a build of arch/x86/entry reads: only
+# their build files (Kconfig, Makefile, Kbuild) are extracted, so that
+# `make defconfig` still sees every Kconfig.  Everything else is extracted.
+SKIP = ("drivers/", "sound/", "fs/", "net/", "Documentation/", "samples/", "firmware/",
+        "LICENSES/", "rust/", "tools/testing/", "tools/perf/")
+KEEP_IN_SKIP = ("Documentation/arch/x86/", "Documentation/x86/")
+BUILD_FILE_PREFIXES = ("Kconfig", "Makefile", "Kbuild")
+
+
+def cache_dir(arg: str | None = None) -> Path:
+    if arg:
+        return Path(arg).expanduser()
+    env = os.environ.get("ENTRYLINT_KERNEL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "entrylint" / "kernels"
+
+
+def wanted(rel: str) -> bool:
+    if "/" not in rel:  # top-level files: Makefile, Kconfig, Kbuild, ...
+        return True
+    if rel.startswith("arch/") and not rel.startswith(("arch/x86/", "arch/Kconfig")):
+        return rel.rsplit("/", 1)[-1].startswith(BUILD_FILE_PREFIXES)
+    if rel.startswith(SKIP) and not rel.startswith(KEEP_IN_SKIP):
+        return rel.rsplit("/", 1)[-1].startswith(BUILD_FILE_PREFIXES)
+    return True
+
+
+def run(cmd: list[str], **kw) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def fetch(version: str, cache: Path) -> Path:
+    dest = cache / f"linux-{version}"
+    stamp = dest / ".entrylint-complete"
+    if stamp.exists():
+        print(f"linux-{version}: present in {dest}")
+        return dest
+    if shutil.which("apt-get") is None:
+        raise SystemExit("fetch-kernels: apt-get is needed to download Debian's linux-source packages")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        tmpp = Path(tmp)
+        run(["apt-get", "download", f"linux-source-{version}"], cwd=tmpp)
+        debs = sorted(tmpp.glob(f"linux-source-{version}_*.deb"))
+        if not debs:
+            raise SystemExit(f"fetch-kernels: no linux-source-{version} package downloaded")
+        run(["dpkg-deb", "-x", str(debs[0]), str(tmpp / "x")])
+        tarball = next((tmpp / "x" / "usr" / "src").glob(f"linux-source-{version}.tar.*"))
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        n = 0
+        with tarfile.open(tarball) as tf:
+            for member in tf:
+                name = member.name
+                top, _, rel = name.partition("/")
+                if not rel or not wanted(rel):
+                    continue
+                if not (member.isfile() or member.isdir() or member.issym()):
+                    continue
+                member.name = rel
+                tf.extract(member, dest, filter="tar" if hasattr(tarfile, "data_filter") else None)
+                n += 1
+        (dest / ".entrylint-version").write_text(debs[0].name + "\n")
+        stamp.write_text(f"{n} files\n")
+        print(f"linux-{version}: {n} files extracted into {dest}")
+    return dest
+
+
+def build(version: str, cache: Path, jobs: int) -> Path:
+    src = cache / f"linux-{version}"
+    out = cache / f"build-{version}"
+    stamp = out / ".entrylint-built"
+    if stamp.exists():
+        print(f"build-{version}: present in {out}")
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    run(["make", "-s", "-C", str(src), f"O={out}", "defconfig"])
+    run(["make", "-s", "-C", str(src), f"O={out}", f"-j{jobs}", *ENTRY_OBJECTS])
+    stamp.write_text("ok\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", help="cache folder (default: $ENTRYLINT_KERNEL_CACHE or ~/.cache/entrylint/kernels)")
+    ap.add_argument("--version", action="append", choices=VERSIONS, help="which version(s); default: all")
+    ap.add_argument("--build", action="store_true", help="also build the entry objects (make defconfig + entry_64.o)")
+    ap.add_argument("-j", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args(argv)
+    cache = cache_dir(args.cache)
+    for v in args.version or VERSIONS:
+        fetch(v, cache)
+        if args.build:
+            build(v, cache, args.j)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
