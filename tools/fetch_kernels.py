@@ -13,6 +13,13 @@ source tree is never written to.
 
 Kernel source never enters the repository: tests find the cache through
 entrylint's test fixtures and skip with a reason when it is absent.
+
+--build builds the versions asked for (all by default); CI fetches 6.1 and
+fetches + builds 6.12 with two calls.
+
+Exit status: 0 done; 3 a linux-source package is not in this system's apt
+sources (e.g. on Ubuntu, which does not ship Debian's linux-source-6.1/6.12:
+the kernel tests then skip); 4 the build tools are missing; 1 anything else.
 """
 
 from __future__ import annotations
@@ -36,6 +43,15 @@ SKIP = ("drivers/", "sound/", "fs/", "net/", "Documentation/", "samples/", "firm
         "LICENSES/", "rust/", "tools/testing/", "tools/perf/")
 KEEP_IN_SKIP = ("Documentation/arch/x86/", "Documentation/x86/")
 BUILD_FILE_PREFIXES = ("Kconfig", "Makefile", "Kbuild")
+
+
+EXIT_NOT_AVAILABLE = 3
+EXIT_NO_TOOLS = 4
+BUILD_TOOLS = ("make", "gcc", "flex", "bison", "bc")
+
+
+class Unavailable(Exception):
+    """The package cannot be had on this system (not an error of the script)."""
 
 
 def cache_dir(arg: str | None = None) -> Path:
@@ -68,8 +84,15 @@ def fetch(version: str, cache: Path) -> Path:
     if stamp.exists():
         print(f"linux-{version}: present in {dest}")
         return dest
-    if shutil.which("apt-get") is None:
-        raise SystemExit("fetch-kernels: apt-get is needed to download Debian's linux-source packages")
+    if shutil.which("apt-get") is None or shutil.which("apt-cache") is None:
+        raise Unavailable("apt-get is needed to download Debian's linux-source packages")
+    pkg = f"linux-source-{version}"
+    show = subprocess.run(["apt-cache", "show", pkg], capture_output=True, text=True)
+    if show.returncode != 0 or not show.stdout.strip():
+        raise Unavailable(
+            f"{pkg} is not in this system's apt sources. It is a Debian package (bookworm:"
+            f" linux-source-6.1; bookworm-backports or trixie: linux-source-6.12); Ubuntu does not"
+            f" ship it. Run `apt-get update` first if this is Debian.")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         tmpp = Path(tmp)
@@ -83,6 +106,8 @@ def fetch(version: str, cache: Path) -> Path:
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
         n = 0
+        # Python >= 3.12 (and 3.10.12+/3.11.4+) take an extraction filter; older ones reject the keyword.
+        extract_kw = {"filter": "tar"} if hasattr(tarfile, "data_filter") else {}
         with tarfile.open(tarball) as tf:
             for member in tf:
                 name = member.name
@@ -92,7 +117,7 @@ def fetch(version: str, cache: Path) -> Path:
                 if not (member.isfile() or member.isdir() or member.issym()):
                     continue
                 member.name = rel
-                tf.extract(member, dest, filter="tar" if hasattr(tarfile, "data_filter") else None)
+                tf.extract(member, dest, **extract_kw)
                 n += 1
         (dest / ".entrylint-version").write_text(debs[0].name + "\n")
         stamp.write_text(f"{n} files\n")
@@ -107,6 +132,13 @@ def build(version: str, cache: Path, jobs: int) -> Path:
     if stamp.exists():
         print(f"build-{version}: present in {out}")
         return out
+    if not (src / ".entrylint-complete").exists():
+        raise SystemExit(f"fetch-kernels: {src} is not fetched, cannot build")
+    missing = [t for t in BUILD_TOOLS if shutil.which(t) is None]
+    if missing:
+        print(f"fetch-kernels: cannot build {version}: missing build tools: {', '.join(missing)}"
+              " (Debian/Ubuntu: apt-get install make gcc flex bison bc libelf-dev libssl-dev)", file=sys.stderr)
+        raise SystemExit(EXIT_NO_TOOLS)
     out.mkdir(parents=True, exist_ok=True)
     run(["make", "-s", "-C", str(src), f"O={out}", "defconfig"])
     run(["make", "-s", "-C", str(src), f"O={out}", f"-j{jobs}", *ENTRY_OBJECTS])
@@ -122,11 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-j", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args(argv)
     cache = cache_dir(args.cache)
+    status = 0
     for v in args.version or VERSIONS:
-        fetch(v, cache)
+        try:
+            fetch(v, cache)
+        except subprocess.CalledProcessError as e:
+            print(f"fetch-kernels: fetching linux-{v} failed: {' '.join(e.cmd)} exited {e.returncode}"
+                  " (stale apt lists? run apt-get update)", file=sys.stderr)
+            return 1
+        except Unavailable as e:
+            print(f"fetch-kernels: linux-{v} not fetched: {e}", file=sys.stderr)
+            status = EXIT_NOT_AVAILABLE
+            continue
         if args.build:
-            build(v, cache, args.j)
-    return 0
+            try:
+                build(v, cache, args.j)
+            except subprocess.CalledProcessError as e:
+                print(f"fetch-kernels: build of {v} failed: {' '.join(e.cmd)} exited {e.returncode}", file=sys.stderr)
+                return 1
+    return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""Shared fixtures: the fetched kernel trees and build (see tests/kernels.py).
+
+Fixtures (session scoped; each skips with a reason when its input is absent):
+  kernel_tree_612, kernel_tree_61  -> Path of CACHE/linux-<ver>
+  kernel_tree                      -> parametrized over ("6.1", "6.12")
+  kernel_build_612                 -> Path of CACHE/build-6.12 (O= build dir with .config)
+
+Tests that use a tree fixture get the ``kernel`` marker, tests that use a build
+fixture get ``kernel`` and ``oracle``, so ``-m "not kernel"`` deselects them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import kernels
+
+TREE_FIXTURES = {"kernel_tree", "kernel_tree_61", "kernel_tree_612"}
+BUILD_FIXTURES = {"kernel_build_612"}
+
+
+def _tree(version: str) -> Path:
+    why = kernels.tree_skip_reason(version)
+    if why:
+        pytest.skip(why)
+    return kernels.tree_path(version)
+
+
+def _build(version: str) -> Path:
+    why = kernels.build_skip_reason(version)
+    if why:
+        pytest.skip(why)
+    return kernels.build_path(version)
+
+
+@pytest.fixture(scope="session")
+def kernel_cache() -> Path:
+    return kernels.kernel_cache()
+
+
+@pytest.fixture(scope="session")
+def kernel_tree_612() -> Path:
+    return _tree("6.12")
+
+
+@pytest.fixture(scope="session")
+def kernel_tree_61() -> Path:
+    return _tree("6.1")
+
+
+@pytest.fixture(scope="session", params=kernels.VERSIONS, ids=[f"linux-{v}" for v in kernels.VERSIONS])
+def kernel_tree(request) -> Path:
+    return _tree(request.param)
+
+
+@pytest.fixture(scope="session")
+def kernel_build_612() -> Path:
+    return _build("6.12")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & (TREE_FIXTURES | BUILD_FIXTURES) and not item.get_closest_marker("kernel"):
+            item.add_marker(pytest.mark.kernel)
+        if names & BUILD_FIXTURES and not item.get_closest_marker("oracle"):
+            item.add_marker(pytest.mark.oracle)

@@ -1,0 +1,73 @@
+"""Where the fetched kernel trees and builds live, and how tests skip without them.
+
+The trees are made by ``python3 tools/fetch_kernels.py`` (``--build`` for the
+objects) in a cache outside the repository: ``$ENTRYLINT_KERNEL_CACHE``, else
+``~/.cache/entrylint/kernels``.  A tree counts only once fetch_kernels.py has
+written its completion stamp, so a half-extracted tree is never used.
+
+Plain functions, no pytest import at module level: conftest.py turns them into
+fixtures, and tools or other tests may call them directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+VERSIONS = ("6.1", "6.12")
+TREE_STAMP = ".entrylint-complete"
+BUILD_STAMP = ".entrylint-built"
+# What `make defconfig` + `make arch/x86/entry/entry_64.o` needs besides a C compiler.
+BUILD_TOOLS = ("make", "gcc", "flex", "bison", "bc")
+FETCH_HINT = "run python3 tools/fetch_kernels.py"
+
+
+def kernel_cache() -> Path:
+    """The cache folder; the same rule as tools/fetch_kernels.py's cache_dir()."""
+    env = os.environ.get("ENTRYLINT_KERNEL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "entrylint" / "kernels"
+
+
+def tree_path(version: str) -> Path:
+    return kernel_cache() / f"linux-{version}"
+
+
+def build_path(version: str) -> Path:
+    return kernel_cache() / f"build-{version}"
+
+
+def tree_if_present(version: str) -> Path | None:
+    p = tree_path(version)
+    return p if (p / TREE_STAMP).is_file() else None
+
+
+def build_if_present(version: str) -> Path | None:
+    p = build_path(version)
+    return p if (p / BUILD_STAMP).is_file() and (p / ".config").is_file() else None
+
+
+def missing_build_tools() -> list[str]:
+    return [t for t in BUILD_TOOLS if shutil.which(t) is None]
+
+
+def tree_skip_reason(version: str) -> str | None:
+    """None when the tree is there, else why a test needing it must skip."""
+    if tree_if_present(version) is not None:
+        return None
+    return f"linux-{version} not fetched: {FETCH_HINT} (looked in {tree_path(version)})"
+
+
+def build_skip_reason(version: str) -> str | None:
+    """None when the build is there, else why a test needing it must skip."""
+    if build_if_present(version) is not None:
+        return None
+    why = tree_skip_reason(version)
+    if why is not None:
+        return f"build-{version} absent because {why}"
+    missing = missing_build_tools()
+    tools = f"; missing build tools: {', '.join(missing)}" if missing else ""
+    return (f"build-{version} not built: run python3 tools/fetch_kernels.py --build --version {version}"
+            f" (looked in {build_path(version)}){tools}")
