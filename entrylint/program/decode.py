@@ -1,0 +1,465 @@
+"""The assembler interface: GNU as assembles, iced-x86 decodes (deps.md §1).
+
+This module (with its decoder half ``decode_iced.py``) is the only place that
+runs ``as``, imports iced_x86 or compares mnemonic strings.
+
+* ``Decoder.infos(texts)`` answers ``InsnInfo`` for single instruction texts,
+  assembling every text not yet cached in one ``as --64`` run.
+* ``assemble_program(lines)`` assembles a whole flattened program and gives
+  each line's section, offset and bytes (layout, for the objdump oracle).
+
+Nothing here raises on bad input: errors come back as ``(index, message)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from entrylint.program.decode_iced import (
+    PREFIXES,
+    decode_bytes,
+    iced_version,
+)
+from entrylint.program.decode_iced import is_known_mnemonic as _is_known
+from entrylint.program.effects import InsnInfo
+
+AS_TIMEOUT = 60.0
+_CACHE_SCHEMA = 1
+_CACHE_MAX_ENTRIES = 200_000
+DUMMY_SYMBOL = "__entrylint_sym"
+STAND_IN_VALUE = 8  # not 0x1000: `bt $X86_FEATURE_PTI, %rax` needs an imm8
+
+_LIST_LINE = re.compile(r"^ *(\d+) (.*)$")
+_ERROR_LINE = re.compile(r"^(?P<file>[^:\n]*):(?P<line>\d+): (?P<kind>Error|Warning): (?P<msg>.*)$")
+_ERROR_NOLINE = re.compile(r"^(?P<file>[^:\n]*): Error: (?P<msg>.*)$")
+_LOCAL_OR_DOTL = re.compile(r"(?<![\w.$%])(?:\d+[fb]|\.L[\w.$]*)(?![\w.$])")
+_IDENT = re.compile(r"(?<![\w.$%\\])([A-Za-z_.$][\w.$]*)")
+_CPP_MARKER = re.compile(r"^\s*#\s*\d+\s+\"")
+
+
+def is_known_mnemonic(word: str) -> bool:
+    """Whether ``word`` (the first word of a statement) is an instruction or
+    prefix that GNU as knows in AT&T syntax, without assembling: iced's
+    mnemonics, with b/w/l/q size suffixes, condition-code aliases (``jz``)
+    and AT&T-only spellings (``movzbl``, ``movslq``, ``cltq``, ``cqto``)."""
+    return _is_known(word)
+
+
+def is_unknown_mnemonic_message(message: str) -> bool:
+    """Whether an assembler message says the instruction name is unknown."""
+    return "no such instruction" in message
+
+
+def normalize(text: str) -> str:
+    """The cache key of an instruction text: whitespace collapsed, the first
+    word lower-cased."""
+    words = text.replace("\n", " ").split()
+    if not words:
+        return ""
+    return " ".join([words[0].lower(), *words[1:]])
+
+
+def split_opcode(text: str) -> tuple[str, str]:
+    """Split ``lock incl (%rax)`` into (``lock incl``, ``(%rax)``)."""
+    rest = text.strip()
+    head: list[str] = []
+    while rest:
+        word, _, tail = rest.partition(" ")
+        word = word.rstrip(";")
+        head.append(word)
+        rest = tail.strip()
+        if word.lower() not in PREFIXES:
+            break
+    return " ".join(head), rest
+
+
+def standalone(text: str) -> str:
+    """Make one instruction assemble on its own: numeric local references and
+    ``.L`` labels become an external dummy symbol.  Registers, the mnemonic
+    and operand shapes are untouched, so the decoded effects are the same.
+    A ``/*`` comment is cut off: left open, it would swallow the next lines of
+    the batch."""
+    opcode, operands = split_opcode(text.split("/*", 1)[0])
+    if not operands:
+        return opcode
+    return f"{opcode} {_LOCAL_OR_DOTL.sub(DUMMY_SYMBOL, operands)}"
+
+
+def _identifiers(text: str) -> set[str]:
+    _, operands = split_opcode(text)
+    return {m for m in _IDENT.findall(operands) if m != DUMMY_SYMBOL}
+
+
+# --- running as ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    listing: dict[int, tuple[str | None, bytes]]  # line number -> (address, bytes)
+    errors: list[tuple[int, str]]  # (line number or -1, message)
+    failed: str | None = None  # as could not be run at all
+
+
+def find_assembler() -> str | None:
+    """GNU as from ``$ENTRYLINT_AS`` or PATH."""
+    path = os.environ.get("ENTRYLINT_AS") or shutil.which("as")
+    return path if path and os.access(path, os.X_OK) else None
+
+
+def assembler_version(as_path: str | None, timeout: float = 10.0) -> str | None:
+    if not as_path:
+        return None
+    try:
+        proc = subprocess.run(
+            [as_path, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = proc.stdout.splitlines()[0] if proc.stdout else ""
+    return first if proc.returncode == 0 and "GNU assembler" in first else None
+
+
+def parse_listing(text: str) -> dict[int, tuple[str | None, bytes]]:
+    """Read an ``as -aln`` listing: line number -> (address or None, bytes).
+    Continuation lines (same number, no tab) add bytes to their line."""
+    out: dict[int, tuple[str | None, bytes]] = {}
+    for raw in text.splitlines():
+        m = _LIST_LINE.match(raw)
+        if not m:
+            continue
+        number, rest = int(m.group(1)), m.group(2)
+        head, tab, _ = rest.partition("\t")
+        tokens = head.split()
+        if tab:  # a source line: [address [data]]
+            addr = tokens[0] if tokens else None
+            data = tokens[1] if len(tokens) > 1 else ""
+            if addr is not None and "?" in addr:
+                addr = None
+            prev = out.get(number)
+            if prev is not None:  # a .rept body or macro line listed again
+                addr, data = prev[0], prev[1].hex() + data
+            out[number] = (addr, _hex(data))
+        elif number in out and tokens:
+            addr, data = out[number]
+            out[number] = (addr, data + _hex(tokens[0]))
+    return out
+
+
+def _hex(s: str) -> bytes:
+    try:
+        return bytes.fromhex(s)
+    except ValueError:
+        return b""
+
+
+def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
+    """Assemble ``source`` with ``as --64`` and return its listing and errors."""
+    with tempfile.TemporaryDirectory(prefix="entrylint-as-") as tmp:
+        src = Path(tmp, "in.s")
+        lst = Path(tmp, "out.lst")
+        src.write_text(source, encoding="utf-8", errors="replace")
+        cmd = [as_path, "--64", f"-aln={lst}", "--listing-cont-lines=1000000",
+               "-o", str(Path(tmp, "out.o")), str(src)]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return _Run({}, [], f"as timed out after {timeout:.0f} s")
+        except OSError as exc:
+            return _Run({}, [], f"cannot run {as_path}: {exc}")
+        try:
+            listing = parse_listing(lst.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            listing = {}
+    errors: list[tuple[int, str]] = []
+    for line in proc.stderr.splitlines():
+        m = _ERROR_LINE.match(line)
+        if m:
+            if m.group("kind") == "Error":
+                errors.append((int(m.group("line")), m.group("msg")))
+            continue
+        m = _ERROR_NOLINE.match(line)
+        if m:
+            errors.append((-1, m.group("msg")))
+    if proc.returncode != 0 and not errors and not listing:
+        return _Run({}, [], f"as failed: {proc.stderr.strip()[:200]}")
+    return _Run(listing, errors)
+
+
+# --- the decoder -----------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "entrylint")
+
+
+class Decoder:
+    """Instruction text -> ``InsnInfo``, with an in-process cache keyed by the
+    normalized text and an optional on-disk cache (machine code per text,
+    keyed by the versions of binutils and iced-x86).
+
+    ``available`` is False when no GNU as can be run; ``status`` says why.
+    (The disk cache is keyed by the assembler's version, so it cannot stand
+    in for a missing assembler.)"""
+
+    def __init__(
+        self,
+        as_path: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        disk_cache: bool = True,
+        timeout: float = AS_TIMEOUT,
+    ) -> None:
+        self.as_path = as_path or find_assembler()
+        self.timeout = timeout
+        self.as_version = assembler_version(self.as_path)
+        self.available = self.as_version is not None
+        if self.available:
+            self.status = f"{self.as_version} at {self.as_path}"
+        elif self.as_path:
+            self.status = f"{self.as_path} is not a working GNU assembler"
+        else:
+            self.status = "GNU as (binutils) not found on PATH"
+        self._mem: dict[str, InsnInfo | str] = {}
+        self._disk: dict[str, str] = {}  # text -> hex bytes, or "!" + error
+        self._dirty = False
+        self.assembled = 0  # texts sent to as so far (for tests and stats)
+        self.as_runs = 0
+        key = f"as={self.as_version};iced={iced_version()};schema={_CACHE_SCHEMA}"
+        self._cache_key = key
+        self.cache_path: Path | None = None
+        if disk_cache and self.available:
+            digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+            self.cache_path = Path(cache_dir or default_cache_dir(), f"decode-{digest}.json")
+            self._load()
+
+    # -- disk cache
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("key") == self._cache_key:
+            entries = data.get("entries")
+            if isinstance(entries, dict):
+                self._disk = {k: v for k, v in entries.items() if isinstance(v, str)}
+
+    def save(self) -> bool:
+        """Write the disk cache (atomically); False if it could not be written."""
+        if self.cache_path is None or not self._dirty:
+            return False
+        try:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            entries = dict(list(self._disk.items())[-_CACHE_MAX_ENTRIES:])
+            fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"key": self._cache_key, "entries": entries}, fh)
+            os.replace(tmp, self.cache_path)
+        except OSError:
+            return False
+        self._dirty = False
+        return True
+
+    def _from_disk(self, text: str) -> InsnInfo | str | None:
+        raw = self._disk.get(text)
+        if raw is None:
+            return None
+        if raw.startswith("!"):
+            return raw[1:]
+        _, operands = split_opcode(text)
+        return decode_bytes(text, operands, _hex(raw))
+
+    # -- the public API
+    def info(self, text: str) -> InsnInfo | None:
+        infos, _ = self.infos([text])
+        return infos[0]
+
+    def infos(self, texts: Sequence[str]) -> tuple[list[InsnInfo | None], list[tuple[int, str]]]:
+        """Decode each instruction text (``Stmt.text()`` of an ``insn``).
+
+        Returns one ``InsnInfo`` or None per text, and ``(index, message)``
+        for every text that could not be decoded (assembler errors; see
+        ``is_unknown_mnemonic_message``).  When ``available`` is False, texts
+        not in the cache get None and no message: the caller reports
+        NO_ASSEMBLER once."""
+        keys = [normalize(t) for t in texts]
+        todo: list[str] = []
+        for key in dict.fromkeys(keys):
+            if not key or key in self._mem:
+                continue
+            hit = self._from_disk(key)
+            if hit is not None:
+                self._mem[key] = hit
+            else:
+                todo.append(key)
+        if todo and self.available:
+            self._assemble(todo)
+        infos: list[InsnInfo | None] = []
+        errors: list[tuple[int, str]] = []
+        for i, key in enumerate(keys):
+            got = self._mem.get(key) if key else "empty instruction"
+            if isinstance(got, InsnInfo):
+                infos.append(got)
+            else:
+                infos.append(None)
+                if got is not None:
+                    errors.append((i, got))
+        if self._dirty:
+            self.save()
+        return infos, errors
+
+    def _assemble(self, todo: list[str]) -> None:
+        results = self._batch(todo, {})
+        retry = [t for t in todo if isinstance(results[t], str)
+                 and not is_unknown_mnemonic_message(results[t])]  # fmt: skip
+        if retry:
+            names: set[str] = set()
+            for t in retry:
+                names |= _identifiers(t)
+            again = self._batch(retry, {n: STAND_IN_VALUE for n in sorted(names)})
+            for t in retry:
+                if isinstance(again[t], InsnInfo):
+                    results[t] = again[t]
+        for t, got in results.items():
+            self._mem[t] = got
+            if isinstance(got, InsnInfo):
+                self._disk[t] = got.bytes.hex() if got.bytes else ""
+            elif not got.startswith("as "):  # do not cache timeouts
+                self._disk[t] = "!" + got
+            self._dirty = True
+
+    def _batch(self, texts: list[str], stand_ins: Mapping[str, int]) -> dict[str, InsnInfo | str]:
+        header = [".text"] + [f".set {name}, {value}" for name, value in stand_ins.items()]
+        body = [standalone(t) for t in texts]
+        run = run_as(self.as_path or "as", "\n".join(header + body) + "\n", self.timeout)
+        self.as_runs += 1
+        self.assembled += len(texts)
+        if run.failed:
+            return {t: run.failed for t in texts}
+        first = len(header) + 1
+        errs: dict[int, str] = {}
+        for line, msg in run.errors:
+            if line >= first:
+                errs.setdefault(line - first, msg)
+        out: dict[str, InsnInfo | str] = {}
+        for i, text in enumerate(texts):
+            if i in errs:
+                out[text] = errs[i]
+                continue
+            _, data = run.listing.get(first + i, (None, b""))
+            _, operands = split_opcode(text)
+            out[text] = decode_bytes(text, operands, data)
+        return out
+
+
+# --- whole programs ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AsmLine:
+    """One input line of ``assemble_program``: the section it is in, its
+    offset in that section (None if unknown) and the bytes it emitted."""
+
+    section: str
+    offset: int | None
+    bytes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AsmListing:
+    lines: tuple[AsmLine, ...]
+    errors: tuple[tuple[int, str], ...]  # (input line index or -1, message)
+    available: bool = True
+
+
+_SECTION_DIRECTIVES = {".text": ".text", ".data": ".data", ".bss": ".bss"}
+
+
+def _section_name(args: str) -> str:
+    arg = args.strip()
+    if arg.startswith('"'):
+        end = arg.find('"', 1)
+        return arg[1:end] if end > 0 else arg[1:]
+    return re.split(r"[\s,]", arg, maxsplit=1)[0] if arg else ""
+
+
+class _Sections:
+    """Tracks the current section through .section/.pushsection/.popsection/
+    .previous/.text/.data/.bss, as GNU as does.  Lines inside a ``.macro``
+    definition are skipped; section switches made by macro *invocations* are
+    not seen, which is why the input must be the flattened program."""
+
+    def __init__(self) -> None:
+        self.current = ".text"
+        self.previous = ".text"
+        self.stack: list[tuple[str, str]] = []
+        self.macro_depth = 0
+
+    def feed(self, line: str) -> None:
+        stmt = line.strip()
+        word, _, args = stmt.replace("\t", " ").partition(" ")
+        word = word.lower()
+        if word == ".macro":
+            self.macro_depth += 1
+        elif word == ".endm":
+            self.macro_depth = max(0, self.macro_depth - 1)
+        elif self.macro_depth:
+            return
+        elif word in _SECTION_DIRECTIVES:
+            self._switch(_SECTION_DIRECTIVES[word])
+        elif word == ".section" and args.strip():
+            self._switch(_section_name(args))
+        elif word == ".pushsection" and args.strip():
+            self.stack.append((self.current, self.previous))
+            self._switch(_section_name(args))
+        elif word == ".popsection" and self.stack:
+            self.current, self.previous = self.stack.pop()
+        elif word == ".previous":
+            self.current, self.previous = self.previous, self.current
+
+    def _switch(self, name: str) -> None:
+        self.previous, self.current = self.current, name
+
+
+def assemble_program(
+    lines: Sequence[str],
+    defines: Mapping[str, int] | None = None,
+    as_path: str | None = None,
+    timeout: float = AS_TIMEOUT,
+) -> AsmListing:
+    """Assemble a flattened program (one statement per line: labels,
+    directives, instructions) in one ``as --64`` run.  ``defines`` become
+    ``.set NAME, VALUE`` lines in front (asm-offsets stand-ins and the like).
+    cpp line markers (``# 12 "file"``) are blanked so line numbers stay ours."""
+    as_path = as_path or find_assembler()
+    clean = ["" if _CPP_MARKER.match(line) else line.replace("\n", " ") for line in lines]
+    if not as_path:
+        return AsmListing(tuple(AsmLine(".text", None, b"") for _ in clean), (), False)
+    header = [f".set {name}, {value}" for name, value in (defines or {}).items()]
+    run = run_as(as_path, "\n".join(header + clean) + "\n", timeout)
+    first = len(header) + 1
+    if run.failed:
+        return AsmListing(
+            tuple(AsmLine(".text", None, b"") for _ in clean), ((-1, run.failed),), True
+        )
+    sections = _Sections()
+    counters: dict[str, int] = {}
+    out: list[AsmLine] = []
+    for i, line in enumerate(clean):
+        sections.feed(line)
+        addr, data = run.listing.get(first + i, (None, b""))
+        section = sections.current
+        offset = int(addr, 16) if addr else counters.get(section, 0)
+        if data or addr:
+            counters[section] = offset + len(data)
+        out.append(AsmLine(section, offset, data))
+    errors = tuple((line - first if line >= first else -1, msg) for line, msg in run.errors)
+    return AsmListing(tuple(out), errors, True)

@@ -1,0 +1,274 @@
+"""iced-x86 -> ``InsnInfo``: the decoder half of ``program/decode.py``.
+
+This module and ``decode.py`` together are "decode.c": the only place that
+imports iced_x86 or names mnemonics.  The facts no decoder models (GS base,
+exits to user, serialization) are the tables below, keyed by iced's Mnemonic
+names.
+"""
+
+from __future__ import annotations
+
+import iced_x86 as _iced
+
+from entrylint.program.effects import Access, Certainty, Flow, InsnInfo, MemRef
+from entrylint.program.operands import Target, parse_operands
+
+
+def _names(enum_cls) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name in dir(enum_cls):
+        value = getattr(enum_cls, name)
+        if not name.startswith("_") and isinstance(value, int):
+            out.setdefault(value, name)
+    return out
+
+
+MNEMONIC_NAMES: dict[int, str] = _names(_iced.Mnemonic)
+_REGISTER_NAMES: dict[int, str] = _names(_iced.Register)
+_FLOW_NAMES: dict[int, str] = _names(_iced.FlowControl)
+_M = {name: value for value, name in MNEMONIC_NAMES.items()}
+
+# --- tables of x86 facts, keyed by iced Mnemonic names -----------------------
+
+_FLOW_FROM_ICED = {
+    "NEXT": Flow.NEXT,
+    "UNCONDITIONAL_BRANCH": Flow.JUMP,
+    "CONDITIONAL_BRANCH": Flow.COND_JUMP,
+    "CALL": Flow.CALL,
+    "RETURN": Flow.RET,
+    "INDIRECT_BRANCH": Flow.INDIRECT_JUMP,
+    "INDIRECT_CALL": Flow.INDIRECT_CALL,
+    "INTERRUPT": Flow.INT,
+    "EXCEPTION": Flow.INT,
+    "XBEGIN_XABORT_XEND": Flow.NEXT,
+}
+
+# Flow that iced reports generically (RETURN, NEXT) but entrylint tells apart.
+_FLOW_OVERRIDE = {
+    "SYSRET": Flow.EXIT_TO_USER,
+    "SYSRETQ": Flow.EXIT_TO_USER,
+    "SYSEXIT": Flow.EXIT_TO_USER,
+    "SYSEXITQ": Flow.EXIT_TO_USER,
+    "ERETU": Flow.EXIT_TO_USER,  # FRED: return to user
+    "IRET": Flow.IRET,
+    "IRETD": Flow.IRET,
+    "IRETQ": Flow.IRET,
+    "ERETS": Flow.IRET,  # FRED: return to supervisor, frame on the stack
+    "UIRET": Flow.IRET,
+    "HLT": Flow.HALT,
+    "SYSCALL": Flow.INT,  # iced: CALL; for entrylint a trap into the kernel
+    "SYSENTER": Flow.INT,
+}
+
+# GS base: swapgs exchanges it with MSR_KERNEL_GS_BASE; wrmsr/rdmsr touch it
+# only when %ecx is MSR_GS_BASE (0xc0000101) or MSR_KERNEL_GS_BASE (0xc0000102).
+_SWAPS_GS = {"SWAPGS"}
+_WRITES_GS_BASE = {
+    "WRGSBASE": Certainty.YES,
+    "WRMSR": Certainty.MAY,
+    "WRMSRNS": Certainty.MAY,
+    "WRMSRLIST": Certainty.MAY,
+    "LKGS": Certainty.MAY,  # loads %gs into the *inactive* (kernel) GS base
+}
+_READS_GS_BASE = {
+    "RDGSBASE": Certainty.YES,
+    "RDMSR": Certainty.MAY,
+    "RDMSRLIST": Certainty.MAY,
+}
+
+# Serializing (or, for lfence, dispatch-serializing: a speculation barrier).
+# mov to a control register (not %cr8) or debug register is added by operand.
+_SERIALIZING = {
+    "CPUID", "IRET", "IRETD", "IRETQ", "LFENCE", "SERIALIZE", "INVD", "WBINVD",
+    "INVLPG", "INVPCID", "LGDT", "LIDT", "LLDT", "LTR", "RSM", "WRMSR",
+    "XSETBV", "ERETS", "ERETU", "SYSRET", "SYSRETQ",
+}  # fmt: skip
+
+_ACCESS_READ = {_iced.OpAccess.READ, _iced.OpAccess.COND_READ, _iced.OpAccess.READ_WRITE,
+                _iced.OpAccess.READ_COND_WRITE}  # fmt: skip
+_ACCESS_WRITE = {_iced.OpAccess.WRITE, _iced.OpAccess.READ_WRITE}
+_ACCESS_COND_WRITE = {_iced.OpAccess.COND_WRITE, _iced.OpAccess.READ_COND_WRITE}
+_MEM_ACCESS = {
+    _iced.OpAccess.READ: Access.READ,
+    _iced.OpAccess.WRITE: Access.WRITE,
+    _iced.OpAccess.READ_WRITE: Access.READ_WRITE,
+    _iced.OpAccess.COND_READ: Access.COND_READ,
+    _iced.OpAccess.COND_WRITE: Access.COND_WRITE,
+    _iced.OpAccess.READ_COND_WRITE: Access.READ_WRITE,
+}
+
+_FLAG_BITS = (
+    ("cf", _iced.RflagsBits.CF), ("pf", _iced.RflagsBits.PF), ("af", _iced.RflagsBits.AF),
+    ("zf", _iced.RflagsBits.ZF), ("sf", _iced.RflagsBits.SF), ("of", _iced.RflagsBits.OF),
+    ("df", _iced.RflagsBits.DF), ("if", _iced.RflagsBits.IF), ("ac", _iced.RflagsBits.AC),
+)  # fmt: skip
+
+_INFO_FACTORY = _iced.InstructionInfoFactory()
+_NO_REGS = {_iced.Register.NONE, _iced.Register.RIP, _iced.Register.EIP}
+
+
+def _flags(bits: int) -> frozenset[str]:
+    return frozenset(name for name, bit in _FLAG_BITS if bits & bit)
+
+
+def _reg_name(reg: int) -> str:
+    """Canonical name (matches ``operands.canonical_register``)."""
+    if _iced.RegisterExt.is_gpr(reg):
+        reg = _iced.RegisterExt.full_register(reg)
+    return _REGISTER_NAMES.get(reg, f"reg{reg}").lower()
+
+
+def _is_partial(reg: int) -> bool:
+    return _iced.RegisterExt.is_gpr8(reg) or _iced.RegisterExt.is_gpr16(reg)
+
+
+def _target(operand_text: str) -> str | None:
+    ops = parse_operands(operand_text, branch=True)
+    for op in reversed(ops):
+        if isinstance(op, Target):
+            return op.expr
+    return None
+
+
+def decode_bytes(text: str, operand_text: str, data: bytes) -> InsnInfo | str:
+    """Build the ``InsnInfo`` of ``text`` from its machine code, or return an
+    error message.  ``operand_text`` is the operand part of the original text
+    (for the branch target expression)."""
+    if not data:
+        return "the assembler produced no bytes"
+    decoder = _iced.Decoder(64, data)
+    ins = decoder.decode()
+    if ins.code == _iced.Code.INVALID:
+        return f"cannot decode bytes {data.hex()}"
+    if ins.len != len(data):
+        return f"assembles to more than one instruction ({data.hex()})"
+    info = _INFO_FACTORY.info(ins)
+    mname = MNEMONIC_NAMES.get(ins.mnemonic, "INVALID")
+
+    read: set[str] = set()
+    written: set[str] = set()
+    partial: set[str] = set()
+    cond: set[str] = set()
+    for used in info.used_registers():
+        reg, acc = used.register, used.access
+        if reg in _NO_REGS:
+            continue
+        name = _reg_name(reg)
+        if acc in _ACCESS_READ:
+            read.add(name)
+        if acc in _ACCESS_WRITE:
+            written.add(name)
+            if _is_partial(reg):
+                partial.add(name)
+        elif acc in _ACCESS_COND_WRITE:
+            cond.add(name)
+
+    mem = []
+    for used in info.used_memory():
+        acc = _MEM_ACCESS.get(used.access)
+        if acc is None:  # lea: address only, no access
+            continue
+        seg = None if used.segment == _iced.Register.NONE else _reg_name(used.segment)
+        base = None if used.base in _NO_REGS else _reg_name(used.base)
+        index = None if used.index == _iced.Register.NONE else _reg_name(used.index)
+        rip = used.base in (_iced.Register.RIP, _iced.Register.EIP) or (
+            base is None and index is None and ins.is_ip_rel_memory_operand
+        )
+        mem.append(MemRef(acc, seg, base, index, used.scale or 1, rip))
+
+    flow = _FLOW_OVERRIDE.get(mname) or _FLOW_FROM_ICED.get(
+        _FLOW_NAMES.get(ins.flow_control, "NEXT"), Flow.NEXT
+    )
+    target = _target(operand_text) if flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL) else None
+
+    writes_gs = _WRITES_GS_BASE.get(mname, Certainty.NO)
+    if "gs" in written:  # mov %ax,%gs / pop %gs load the active GS base
+        writes_gs = Certainty.YES
+    serializing = mname in _SERIALIZING or any(
+        (r.startswith("cr") and r != "cr8") or r.startswith("dr") for r in written
+    )
+    return InsnInfo(
+        text=text,
+        bytes=bytes(data),
+        mnemonic=mname.lower(),
+        flow=flow,
+        target=target,
+        regs_read=frozenset(read),
+        regs_written=frozenset(written),
+        regs_partial=frozenset(partial),
+        regs_cond_written=frozenset(cond - written),
+        flags_read=_flags(ins.rflags_read),
+        flags_written=_flags(ins.rflags_written | ins.rflags_cleared | ins.rflags_set),
+        flags_undefined=_flags(ins.rflags_undefined),
+        mem=tuple(mem),
+        swaps_gs=mname in _SWAPS_GS,
+        writes_gs_base=writes_gs,
+        reads_gs_base=_READS_GS_BASE.get(mname, Certainty.NO),
+        cr3_read="cr3" in read,
+        cr3_write="cr3" in written,
+        serializing=serializing,
+        privileged=bool(ins.is_privileged),
+    )
+
+
+# --- mnemonic vocabulary (no assembling) -------------------------------------
+
+PREFIXES = frozenset({
+    "lock", "rep", "repe", "repz", "repne", "repnz", "notrack", "bnd", "xacquire",
+    "xrelease", "data16", "data32", "addr16", "addr32", "rex", "rex64", "rex.w",
+    "rex.b", "rex.x", "rex.r", "cs", "ds", "es", "fs", "gs", "ss",
+})  # fmt: skip
+
+_CC_ALIASES = {
+    "z": "e", "nz": "ne", "c": "b", "nae": "b", "nc": "ae", "nb": "ae", "nbe": "a",
+    "na": "be", "nge": "l", "nl": "ge", "nle": "g", "ng": "le", "pe": "p", "po": "np",
+}  # fmt: skip
+
+_ATT_ONLY = {
+    "cbtw", "cwtl", "cltq", "cwtd", "cltd", "cqto", "movabs", "ljmp", "lcall", "lret",
+    "fwait", "ud2a", "ud2b", "icebp", "sysretl", "sysexitl", "xlatb", "smov",
+}  # fmt: skip
+
+
+def _build_known() -> frozenset[str]:
+    names = {n.lower() for n in _M if n != "INVALID"}
+    for cc, canon in _CC_ALIASES.items():
+        for head in ("j", "set", "cmov"):
+            if head + canon in names:
+                names.add(head + cc)
+    names |= _ATT_ONLY
+    for src in "bw":
+        for dst in "wlq":
+            if src == "w" and dst == "w":
+                continue
+            names.add(f"movz{src}{dst}")
+            names.add(f"movs{src}{dst}")
+    names.add("movslq")
+    for s in ("movs", "stos", "lods", "scas", "cmps", "ins", "outs"):
+        names.add(s + "l")
+    return frozenset(names)
+
+
+KNOWN_MNEMONICS = _build_known()
+
+
+def is_known_mnemonic(word: str) -> bool:
+    w = word.strip().lower()
+    if not w:
+        return False
+    if w in KNOWN_MNEMONICS or w in PREFIXES:
+        return True
+    if len(w) < 3 or w[-1] not in "bwlq" or w[:-1] not in KNOWN_MNEMONICS:
+        return False
+    # one size suffix only: `movq` is a mnemonic, `movqq` is not
+    base = w[:-1]
+    return not (base[-1] in "bwlq" and base[:-1] in KNOWN_MNEMONICS)
+
+
+def iced_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("iced-x86")
+    except Exception:  # noqa: BLE001 - metadata is optional
+        return "unknown"
