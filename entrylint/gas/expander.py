@@ -1,0 +1,387 @@
+"""The GNU as reading loop: macros, conditionals, repetitions, symbols and
+sections, producing the flat statement list with expansion traces.
+
+Input is a stack of sources (the preprocessed file, then each macro or
+repetition expansion pushed on top, read one statement at a time) as GAS
+does it: a macro body is substituted once when invoked and its statements
+are then read like any others, so ``.if`` inside a body is decided when the
+expanded statement is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from entrylint.cpp.types import Condition, PPLine
+from entrylint.gas import lex
+from entrylint.gas.conditionals import CondStack
+from entrylint.gas.directives import PASS_THROUGH
+from entrylint.gas.expr import evaluate
+from entrylint.gas.macros import bind_args, parse_macro_header, parse_irp
+from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
+from entrylint.gas.types import Frame, Stmt, Trace
+from entrylint.source import Location, Problem, ProblemKind
+
+_REPT_OPEN = frozenset((".rept", ".irp", ".irpc"))
+_SECTION_NAME_RE = re.compile(r'\s*("[^"]*"|[^\s,]+)')
+
+
+class UnknownDirective(Exception):
+    """Raised under ``GasOptions.strict`` for a directive GAS does not know."""
+
+
+class _Limit(Exception):
+    pass
+
+
+@dataclass
+class _Source:
+    items: Iterator[BodyLine]
+    kind: str = "file"  # "file", "macro", "rept"
+    cond_depth: int = 0
+    depth: int = 0  # macro nesting
+
+
+@dataclass
+class _Collect:
+    kind: str  # "macro" or "rept"
+    opener: BodyLine
+    directive: str
+    args: str
+    nest: int = 1
+    body: list | None = None
+
+
+def merge_conds(*conds: Condition) -> Condition:
+    out: list = []
+    for cond in conds:
+        for c in cond:
+            if c not in out:
+                out.append(c)
+    return tuple(out)
+
+
+def file_items(lines: Sequence[PPLine]) -> Iterator[BodyLine]:
+    """The statements of preprocessed lines, each located at its start column."""
+    for line in lines:
+        text = lex.strip_comments(line.text)
+        for col, stmt in lex.split_statements(text):
+            start = col + lex.leading_blank(stmt)
+            labels, rest, off = lex.peel_labels(stmt)
+            if labels and rest:  # the statement after labels has its own column
+                yield _located(line, start, stmt[:off].strip())
+                yield _located(line, col + off, rest)
+            else:
+                yield _located(line, start, stmt.strip())
+
+
+def _located(line: PPLine, start: int, text: str) -> BodyLine:
+    seg = line.segment_at(start)
+    loc = seg.origin
+    if not seg.macros:
+        loc = Location(loc.file, loc.line, loc.col + start - seg.col)
+    return BodyLine(text, (Frame(loc),), line.cond, seg.macros)
+
+
+class Expander:
+    def __init__(self, opts: GasOptions):
+        self.opts = opts
+        self.out: list[Stmt] = []
+        self.problems: list[Problem] = []
+        self.values: dict[str, int] = {}  # absolute symbol values
+        self.defined: set[str] = set()  # assigned symbols and labels seen
+        self.macros: dict[str, MacroInfo] = {}  # active, by lower-cased name
+        self.all_macros: dict[str, MacroInfo] = {}
+        self.purged: list[MacroInfo] = []
+        self.conds = CondStack(self)
+        self.stack: list[_Source] = []
+        self.collect: _Collect | None = None
+        self.macro_count = 0  # GAS's \@
+        self.work = 0
+        self.section = ".text"
+        self.previous = ".text"
+        self.section_stack: list[tuple[str, str]] = []
+
+    # -- reporting -------------------------------------------------------
+    def problem(self, kind: ProblemKind, message: str, item: BodyLine | None) -> None:
+        if item is None:
+            self.problems.append(Problem(kind, message, None))
+        else:
+            self.problems.append(Problem(kind, message, item.trace[0].location, item.trace))
+
+    def emit(self, kind: str, name: str, args: str, item: BodyLine, section: str | None = None) -> None:
+        if len(self.out) >= self.opts.max_statements:
+            self.problem(ProblemKind.LIMIT, f"more than {self.opts.max_statements} statements", item)
+            raise _Limit
+        self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
+                             item.cond, item.cpp_macros))
+
+    # -- main loop -------------------------------------------------------
+    def run(self, lines: Sequence[PPLine]) -> GasResult:
+        self.stack.append(_Source(file_items(lines)))
+        budget = self.opts.max_statements
+        try:
+            while self.stack:
+                src = self.stack[-1]
+                item = next(src.items, None)
+                if item is None:
+                    self.stack.pop()
+                    if src.kind == "macro":
+                        self.conds.truncate(src.cond_depth)
+                    continue
+                self.work += 1
+                if self.work > budget:
+                    self.problem(ProblemKind.LIMIT, f"more than {budget} statements read", item)
+                    break
+                self.statement(item)
+        except _Limit:
+            pass
+        self.finish()
+        return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged)
+
+    def finish(self) -> None:
+        if self.collect is not None:
+            c = self.collect
+            end = ".endm" if c.kind == "macro" else ".endr"
+            self.problem(ProblemKind.UNBALANCED_BLOCK,
+                         f"{c.directive} at {c.opener.trace[0].location} has no {end}", c.opener)
+        self.conds.unclosed()
+
+    def statement(self, item: BodyLine) -> None:
+        labels, rest, _ = lex.peel_labels(item.text)
+        p = lex.classify(rest)
+        if self.collect is not None:
+            self.collecting(item, p)
+            return
+        if self.conds.skipping:
+            if p.kind == "directive" and p.name in self.conds.HANDLERS:
+                self.conds.handle(p.name, p.args, item)
+            return
+        for label in labels:
+            self.defined.add(label)
+            self.emit("label", label, "", item)
+        if p.kind == "directive":
+            self.directive(p.name, p.args, item)
+        elif p.kind == "assign":
+            self.assign(p.name, p.args, item)
+            self.emit("assign", p.name, p.args, item)
+        elif p.kind == "word":
+            macro = self.macros.get(p.name.lower())
+            if macro is not None:
+                self.invoke(macro, p.args, item)
+            else:
+                self.emit("insn", p.name.lower(), p.args, item)
+
+    # -- bodies ----------------------------------------------------------
+    def collecting(self, item: BodyLine, p: lex.Parsed) -> None:
+        c = self.collect
+        if p.kind == "directive":
+            if c.kind == "macro":
+                opens, closes = p.name == ".macro", p.name == ".endm"
+            else:
+                opens, closes = p.name in _REPT_OPEN, p.name == ".endr"
+            if opens:
+                c.nest += 1
+            elif closes:
+                c.nest -= 1
+                if c.nest == 0:
+                    self.collect = None
+                    if c.kind == "macro":
+                        self.define_macro(c)
+                    else:
+                        self.repeat(c)
+                    return
+        c.body.append(item)
+
+    def define_macro(self, c: _Collect) -> None:
+        name, params, errors = parse_macro_header(c.args)
+        for e in errors:
+            self.problem(ProblemKind.BAD_MACRO_ARGS, e, c.opener)
+        if not name:
+            return
+        key = name.lower()
+        if key in self.macros:
+            self.problem(ProblemKind.ASM_ERROR, f"macro `{name}' was already defined", c.opener)
+            return
+        if key in self.all_macros:
+            self.purged.append(self.all_macros[key])
+        info = MacroInfo(name, params, tuple(c.body), c.opener.trace[-1].location, c.opener.cond)
+        self.macros[key] = info
+        self.all_macros[key] = info
+
+    def _depth(self) -> int:
+        return self.stack[-1].depth if self.stack else 0
+
+    def invoke(self, macro: MacroInfo, args: str, item: BodyLine) -> None:
+        depth = self._depth() + 1
+        if depth > self.opts.max_depth:
+            self.problem(ProblemKind.LIMIT,
+                         f"macro `{macro.name}' nested deeper than {self.opts.max_depth}", item)
+            return
+        values, errors, expands = bind_args(macro, args)
+        for e in errors:
+            self.problem(ProblemKind.BAD_MACRO_ARGS, e, item)
+        if not expands:
+            return
+        counter = self.macro_count
+        self.macro_count += 1
+        head = item.trace[:-1] + (Frame(item.trace[-1].location, "macro", macro.name),)
+        cond = merge_conds(item.cond, macro.cond)
+        items = []
+        for b in macro.body:
+            text = lex.substitute(b.text, values, counter)
+            frame_cond = merge_conds(cond, b.cond)
+            for _, s in lex.split_statements(text):
+                items.append(BodyLine(s.strip(), head + (b.trace[-1],), frame_cond, item.cpp_macros))
+        self.stack.append(_Source(iter(items), "macro", len(self.conds.stack), depth))
+
+    def repeat(self, c: _Collect) -> None:
+        item = c.opener
+        if c.directive == ".rept":
+            count = evaluate(c.args, self.values)
+            if count is None:
+                self.problem(ProblemKind.ASM_ERROR, f"non-constant .rept count `{c.args}'", item)
+                return
+            sym, times = None, max(count, 0)
+        else:
+            sym, values, err = parse_irp(c.directive, c.args)
+            if err:
+                self.problem(ProblemKind.ASM_ERROR, err, item)
+                return
+            times = len(values)
+        total = times * max(len(c.body), 1)
+        if total + len(self.out) > self.opts.max_statements or total > self.opts.max_statements - self.work:
+            self.problem(ProblemKind.LIMIT, f"{c.directive} would produce {total} statements", item)
+            return
+        kind = c.directive[1:]
+        head: Trace = item.trace[:-1] + (Frame(item.trace[-1].location, kind, sym),)
+        if sym is None:
+            values = [""] * times
+        items = []
+        for v in values:
+            subst = {sym: v} if sym else {}
+            for b in c.body:
+                text = lex.substitute(b.text, subst, None) if sym else b.text
+                for _, s in lex.split_statements(text):
+                    items.append(BodyLine(s.strip(), head + (b.trace[-1],),
+                                          merge_conds(item.cond, b.cond), b.cpp_macros))
+        self.stack.append(_Source(iter(items), "rept", len(self.conds.stack), self._depth()))
+
+    # -- directives ------------------------------------------------------
+    def directive(self, name: str, args: str, item: BodyLine) -> None:
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, name, args, item)
+            return
+        if name in self.conds.HANDLERS:
+            self.conds.handle(name, args, item)
+            return
+        macro = self.macros.get(name)
+        if macro is not None:
+            self.invoke(macro, args, item)
+            return
+        if name not in PASS_THROUGH:
+            if self.opts.strict:
+                raise UnknownDirective(f"{item.trace[0].location}: unknown directive {name}")
+            self.problem(ProblemKind.UNKNOWN_DIRECTIVE, f"unknown directive `{name}'", item)
+        self.emit("directive", name, args, item)
+
+    def open_macro(self, name: str, args: str, item: BodyLine) -> None:
+        self.collect = _Collect("macro", item, name, args, body=[])
+
+    def open_rept(self, name: str, args: str, item: BodyLine) -> None:
+        self.collect = _Collect("rept", item, name, args, body=[])
+
+    def stray_end(self, name: str, args: str, item: BodyLine) -> None:
+        opener = ".macro" if name == ".endm" else ".rept/.irp"
+        self.problem(ProblemKind.UNBALANCED_BLOCK, f"{name} without {opener}", item)
+
+    def exitm(self, name: str, args: str, item: BodyLine) -> None:
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i].kind == "macro":
+                self.conds.truncate(self.stack[i].cond_depth)
+                del self.stack[i:]
+                return
+        self.problem(ProblemKind.UNBALANCED_BLOCK, ".exitm outside a macro", item)
+
+    def purgem(self, name: str, args: str, item: BodyLine) -> None:
+        for word in re.split(r"[\s,]+", args.strip()):
+            if not word:
+                continue
+            info = self.macros.pop(word.lower(), None)
+            if info is None:
+                self.problem(ProblemKind.ASM_ERROR, f".purgem: macro `{word}' is not defined", item)
+            else:
+                info.purged = True
+
+    def assign(self, sym: str, expr: str, item: BodyLine, equiv: bool = False) -> None:
+        if equiv and sym in self.defined:
+            self.problem(ProblemKind.ASM_ERROR, f"symbol `{sym}' is already defined", item)
+            return
+        value = evaluate(expr, self.values)
+        self.defined.add(sym)
+        if value is None:
+            self.values.pop(sym, None)
+        else:
+            self.values[sym] = value
+
+    def set_directive(self, name: str, args: str, item: BodyLine) -> None:
+        sym, _, expr = args.partition(",")
+        sym = sym.strip()
+        if not sym or not _:
+            self.problem(ProblemKind.ASM_ERROR, f"{name}: expected `symbol, expression'", item)
+        else:
+            self.assign(sym, expr.strip(), item, equiv=name == ".equiv")
+        self.emit("directive", name, args, item)
+
+    def section_directive(self, name: str, args: str, item: BodyLine) -> None:
+        old = self.section
+        if name in (".section", ".pushsection"):
+            m = _SECTION_NAME_RE.match(args)
+            if not m:
+                self.problem(ProblemKind.ASM_ERROR, f"{name} without a name", item)
+            else:
+                if name == ".pushsection":
+                    self.section_stack.append((self.section, self.previous))
+                self.previous, self.section = self.section, m.group(1).strip('"')
+        elif name == ".popsection":
+            if not self.section_stack:
+                self.problem(ProblemKind.ASM_ERROR, ".popsection without .pushsection", item)
+            else:
+                self.section, self.previous = self.section_stack.pop()
+        elif name == ".previous":
+            self.section, self.previous = self.previous, self.section
+        elif name in (".text", ".data", ".bss"):
+            self.previous, self.section = self.section, name
+        self.emit("directive", name, args, item, section=old)
+
+
+_HANDLERS = {
+    ".macro": Expander.open_macro,
+    ".rept": Expander.open_rept,
+    ".irp": Expander.open_rept,
+    ".irpc": Expander.open_rept,
+    ".endm": Expander.stray_end,
+    ".endr": Expander.stray_end,
+    ".exitm": Expander.exitm,
+    ".purgem": Expander.purgem,
+    ".set": Expander.set_directive,
+    ".equ": Expander.set_directive,
+    ".equiv": Expander.set_directive,
+    ".eqv": Expander.set_directive,
+    ".section": Expander.section_directive,
+    ".pushsection": Expander.section_directive,
+    ".popsection": Expander.section_directive,
+    ".previous": Expander.section_directive,
+    ".text": Expander.section_directive,
+    ".data": Expander.section_directive,
+    ".bss": Expander.section_directive,
+}
+
+
+def expand(lines: Sequence[PPLine], opts: GasOptions | None = None) -> GasResult:
+    """Read preprocessed lines as GNU as does; never raises on bad input
+    (except ``UnknownDirective`` under ``opts.strict``)."""
+    return Expander(opts or GasOptions()).run(lines)

@@ -1,0 +1,57 @@
+"""Options and results of the GNU as macro layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from entrylint.cpp.types import Condition
+from entrylint.gas.types import Stmt, Trace
+from entrylint.source import Location, Problem
+
+
+@dataclass
+class GasOptions:
+    max_depth: int = 100  # macro nesting
+    max_statements: int = 2_000_000  # total output
+    strict: bool = False  # tests: raise on an unknown directive instead of a Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    default: str = ""
+    required: bool = False
+    vararg: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLine:
+    """One statement of a macro or repetition body, before substitution."""
+
+    text: str
+    trace: Trace  # where it was read (its last frame is where it was written)
+    cond: Condition = ()
+    cpp_macros: tuple[str, ...] = ()
+
+    @property
+    def location(self) -> Location:
+        return self.trace[-1].location
+
+
+@dataclass
+class MacroInfo:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[BodyLine, ...]
+    location: Location  # the .macro line
+    cond: Condition = ()
+    purged: bool = False
+
+
+@dataclass
+class GasResult:
+    statements: list[Stmt]
+    problems: list[Problem]
+    symbols: dict[str, int]  # absolute values from .set/.equ/=/.equiv at end of input
+    macros: dict[str, MacroInfo]  # every macro defined (lower-cased name -> last definition)
+    purged: list[MacroInfo] = field(default_factory=list)  # earlier definitions, purged

@@ -1,0 +1,63 @@
+"""Expression evaluation and argument splitting, against GAS's measured rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrylint.gas import lex
+from entrylint.gas.expr import evaluate
+
+
+@pytest.mark.parametrize("text,value", [
+    ("1<2", -1), ("1+2*3", 7), ("1+2<<1", 5), ("3|4+1", 8), ("!0", 1), ("-(1==1)", 1),
+    ("1||0", 1), ("1&&1", 1), ("5&&0", 0), ("-1>>60", 15), ("7/-2", -3), ("1 - 1 == 0", -1),
+    ("2 + 3 == 5 || 0", 1), ("8 >> 1 + 1", 5), ("0x10", 16), ("010", 8), ("0b101", 5),
+    ("'a", 97), ("%rsp == %rsp", -1), ("%rsp==%rbp", 0), ("%rax != %rbx", -1),
+    ("(((1 << 0) << 16) | (( 3*32+21)))", 65653), ("X * 2", 6), ("3 <> 4", -1),
+])
+def test_expressions(text, value):
+    assert evaluate(text, {"X": 3}) == value
+
+
+@pytest.mark.parametrize("text", ["undefined + 1", "1b", ".", "1/0", "(1", "%rax", "%rax + 1", ""])
+def test_not_absolute(text):
+    assert evaluate(text, {}) is None
+
+
+@pytest.mark.parametrize("args,expected", [
+    ("1 , 2 3", ["1", "2", "3"]),
+    ("1+ 2 3", ["1+2", "3"]),
+    ("1 + 2", ["1+2"]),
+    ("1 -2 3", ["1", "-2", "3"]),
+    ("%rax %rbx", ["%rax", "%rbx"]),
+    ('"a b" "c"', ["a b", "c"]),
+    ("(1 2) 3", ["(1 2)3"]),
+    ("(x)+1 y", ["(x)+1", "y"]),
+    ("(1, 2)", ["(1", "2)"]),
+    ("%rax, 8(%rsp)", ["%rax", "8(%rsp)"]),
+    ("1,,2", ["1", "", "2"]),
+])
+def test_macro_argument_splitting(args, expected):
+    assert [a.text for a in lex.split_args(args)] == expected
+
+
+def test_keyword_arguments():
+    got = [(a.keyword, a.text) for a in lex.split_args("a=1,b = 2 c=%rsp d")]
+    assert got == [("a", "1"), ("b", "2"), ("c", "%rsp"), (None, "d")]
+
+
+def test_substitution():
+    values = {"reg": "rax", "n": "3"}
+    assert lex.substitute("jmp thunk_\\reg\\()_x ; .Lh_\\@: .byte \\n, \\nn", values, 5) == \
+        "jmp thunk_rax_x ; .Lh_5: .byte 3, \\nn"
+    assert lex.substitute(".byte \\@", {}, None) == ".byte \\@"
+
+
+def test_labels_and_classification():
+    assert lex.peel_labels("a: b : 1: nop") == (["a", "b", "1"], "nop", 10)
+    assert lex.classify("x = 1").kind == "assign"
+    assert lex.classify("x == 1").kind == "word"
+    assert lex.classify(".BYTE 1") == lex.Parsed("directive", ".byte", "1")
+    assert lex.classify("ALTERNATIVE_2(a, b)") == lex.Parsed("word", "ALTERNATIVE_2", "(a, b)")
+    assert lex.strip_comments('movq $1, %rax # "x" ; y') == "movq $1, %rax "
+    assert lex.split_statements('a ; .ascii ";" ; b') == [(0, "a "), (3, ' .ascii ";" '), (16, " b")]
