@@ -1,0 +1,294 @@
+"""Kernel configurations: a parsed ``.config`` or a built-in profile.
+
+The profiles are data (MODEL section 6): ``defconfig`` holds the values the
+x86_64 defconfig of 6.1 and 6.12 gives to the CONFIG_ symbols that arch/x86
+``.S`` files and the headers they include test (see _DEFCONFIG below for how
+the selection was made); ``max`` adds PTI and the debug options that put C
+calls on the entry paths; ``pti-off`` is defconfig without PTI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_LINE_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET_RE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set")
+
+
+@dataclass(frozen=True)
+class Kconfig:
+    """A configuration: ``values`` maps ``CONFIG_X`` to ``y``, ``m``, a quoted
+    string or a number, exactly as ``.config`` writes them; symbols that are
+    not set are absent."""
+
+    name: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    def enabled(self, sym: str) -> bool:
+        """True for ``y`` and ``m`` (``sym`` with or without ``CONFIG_``)."""
+        if not sym.startswith("CONFIG_"):
+            sym = "CONFIG_" + sym
+        return self.values.get(sym) in ("y", "m")
+
+    def with_overrides(self, overrides: dict[str, str | None], name: str | None = None) -> "Kconfig":
+        """A copy with some values changed; None (or ``n``) unsets a symbol."""
+        vals = dict(self.values)
+        for k, v in overrides.items():
+            if not k.startswith("CONFIG_"):
+                k = "CONFIG_" + k
+            if v is None or v == "n":
+                vals.pop(k, None)
+            else:
+                vals[k] = v
+        return Kconfig(name or self.name, vals)
+
+    @classmethod
+    def from_dotconfig(cls, path: Path | str, name: str | None = None) -> "Kconfig":
+        p = Path(path)
+        text = p.read_text(errors="replace")
+        return cls.from_text(text, name or str(p))
+
+    @classmethod
+    def from_text(cls, text: str, name: str = ".config") -> "Kconfig":
+        vals: dict[str, str] = {}
+        for line in text.splitlines():
+            line = line.strip()
+            m = _LINE_RE.match(line)
+            if m:
+                if m.group(2) != "n":
+                    vals[m.group(1)] = m.group(2)
+                else:
+                    vals.pop(m.group(1), None)
+                continue
+            m = _UNSET_RE.match(line)
+            if m:
+                vals.pop(m.group(1), None)
+        return cls(name, vals)
+
+    @classmethod
+    def from_profile(cls, name: str) -> "Kconfig":
+        try:
+            return PROFILES[name]
+        except KeyError:
+            raise ValueError(f"unknown profile {name!r}; known: {', '.join(sorted(PROFILES))}") from None
+
+    def defines(self) -> dict[str, str]:
+        """The macros autoconf.h defines, name -> replacement text."""
+        out: dict[str, str] = {}
+        for k, v in self.values.items():
+            if v == "y":
+                out[k] = "1"
+            elif v == "m":
+                out[k + "_MODULE"] = "1"
+            else:
+                out[k] = v
+        return out
+
+    def autoconf_h(self) -> str:
+        """What kbuild writes to include/generated/autoconf.h for this configuration."""
+        lines = ["/*", " * Automatically generated file; DO NOT EDIT.", f" * entrylint profile {self.name}", " */"]
+        for k, v in self.defines().items():
+            lines.append(f"#define {k} {v}")
+        return "\n".join(lines) + "\n"
+
+
+# Values of x86_64 defconfig (6.1 and 6.12, `make defconfig`) for the CONFIG_
+# symbols tested by arch/x86 .S files and the headers they include (the symbols
+# found in the files `gcc -M` lists for every arch/x86 .S file, both versions).
+# Symbols that defconfig leaves unset are not listed.
+_DEFCONFIG: dict[str, str] = {
+    'CONFIG_64BIT': 'y',
+    'CONFIG_ACPI': 'y',
+    'CONFIG_ACPI_SLEEP': 'y',
+    'CONFIG_ARCH_DMA_ADDR_T_64BIT': 'y',
+    'CONFIG_ARCH_HAS_HW_PTE_YOUNG': 'y',
+    'CONFIG_ARCH_HAS_MEM_ENCRYPT': 'y',
+    'CONFIG_ARCH_HAS_NONLEAF_PMD_YOUNG': 'y',
+    'CONFIG_ARCH_HAS_PTE_DEVMAP': 'y',
+    'CONFIG_ARCH_SUPPORTS_CFI_CLANG': 'y',
+    'CONFIG_ARCH_USE_SYM_ANNOTATIONS': 'y',
+    'CONFIG_AS_AVX512': 'y',
+    'CONFIG_AS_GFNI': 'y',
+    'CONFIG_AS_VAES': 'y',
+    'CONFIG_AS_VPCLMULQDQ': 'y',
+    'CONFIG_BASE_SMALL': '0',
+    'CONFIG_BLK_DEV_INITRD': 'y',
+    'CONFIG_BUG': 'y',
+    'CONFIG_BUILD_SALT': '""',
+    'CONFIG_CALL_PADDING': 'y',
+    'CONFIG_CALL_THUNKS': 'y',
+    'CONFIG_CC_HAS_ASM_GOTO_OUTPUT': 'y',
+    'CONFIG_CC_HAS_ASM_INLINE': 'y',
+    'CONFIG_CC_HAS_NAMED_AS': 'y',
+    'CONFIG_CC_VERSION_TEXT': '"gcc (Debian 12.2.0-14+deb12u1) 12.2.0"',
+    'CONFIG_COMPAT': 'y',
+    'CONFIG_CPU_IBPB_ENTRY': 'y',
+    'CONFIG_CPU_IBRS_ENTRY': 'y',
+    'CONFIG_CPU_IDLE': 'y',
+    'CONFIG_CPU_SRSO': 'y',
+    'CONFIG_CPU_UNRET_ENTRY': 'y',
+    'CONFIG_CRASH_HOTPLUG': 'y',
+    'CONFIG_DEBUG_BUGVERBOSE': 'y',
+    'CONFIG_DEBUG_ENTRY': 'y',
+    'CONFIG_DEBUG_WX': 'y',
+    'CONFIG_DEFAULT_HOSTNAME': '"(none)"',
+    'CONFIG_DYNAMIC_MEMORY_LAYOUT': 'y',
+    'CONFIG_EFI': 'y',
+    'CONFIG_EFI_DXE_MEM_ATTRIBUTES': 'y',
+    'CONFIG_EFI_HANDOVER_PROTOCOL': 'y',
+    'CONFIG_EFI_MIXED': 'y',
+    'CONFIG_EFI_STUB': 'y',
+    'CONFIG_EVENT_TRACING': 'y',
+    'CONFIG_FUNCTION_ALIGNMENT': '16',
+    'CONFIG_FUNCTION_PADDING_BYTES': '16',
+    'CONFIG_FW_LOADER': 'y',
+    'CONFIG_GENERIC_BUG': 'y',
+    'CONFIG_GENERIC_BUG_RELATIVE_POINTERS': 'y',
+    'CONFIG_HAVE_ARCH_HUGE_VMAP': 'y',
+    'CONFIG_HAVE_ARCH_JUMP_LABEL_RELATIVE': 'y',
+    'CONFIG_HAVE_ARCH_PREL32_RELOCATIONS': 'y',
+    'CONFIG_HAVE_ARCH_SOFT_DIRTY': 'y',
+    'CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD': 'y',
+    'CONFIG_HAVE_DYNAMIC_FTRACE_NO_PATCHABLE': 'y',
+    'CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS': 'y',
+    'CONFIG_HAVE_FENTRY': 'y',
+    'CONFIG_HAVE_JUMP_LABEL_HACK': 'y',
+    'CONFIG_HAVE_KVM': 'y',
+    'CONFIG_HAVE_STATIC_CALL_INLINE': 'y',
+    'CONFIG_HAVE_UID16': 'y',
+    'CONFIG_HOTPLUG_CPU': 'y',
+    'CONFIG_HUGETLB_PAGE': 'y',
+    'CONFIG_IA32_EMULATION': 'y',
+    'CONFIG_IRQ_DOMAIN_HIERARCHY': 'y',
+    'CONFIG_IRQ_WORK': 'y',
+    'CONFIG_JUMP_LABEL': 'y',
+    'CONFIG_KEXEC_CORE': 'y',
+    'CONFIG_KPROBES': 'y',
+    'CONFIG_KVM_GUEST': 'y',
+    'CONFIG_MICROCODE': 'y',
+    'CONFIG_MITIGATION_CALL_DEPTH_TRACKING': 'y',
+    'CONFIG_MITIGATION_IBPB_ENTRY': 'y',
+    'CONFIG_MITIGATION_IBRS_ENTRY': 'y',
+    'CONFIG_MITIGATION_ITS': 'y',
+    'CONFIG_MITIGATION_PAGE_TABLE_ISOLATION': 'y',
+    'CONFIG_MITIGATION_RETHUNK': 'y',
+    'CONFIG_MITIGATION_RETPOLINE': 'y',
+    'CONFIG_MITIGATION_SRSO': 'y',
+    'CONFIG_MITIGATION_UNRET_ENTRY': 'y',
+    'CONFIG_MMU': 'y',
+    'CONFIG_MODULES': 'y',
+    'CONFIG_NOINSTR_VALIDATION': 'y',
+    'CONFIG_NR_CPUS': '64',
+    'CONFIG_OBJTOOL': 'y',
+    'CONFIG_OUTPUT_FORMAT': '"elf64-x86-64"',
+    'CONFIG_PAGE_SHIFT': '12',
+    'CONFIG_PAGE_TABLE_ISOLATION': 'y',
+    'CONFIG_PARAVIRT': 'y',
+    'CONFIG_PCI_MMCONFIG': 'y',
+    'CONFIG_PCI_MSI': 'y',
+    'CONFIG_PGTABLE_LEVELS': '5',
+    'CONFIG_PHYSICAL_ALIGN': '0x200000',
+    'CONFIG_PHYSICAL_START': '0x1000000',
+    'CONFIG_PHYS_ADDR_T_64BIT': 'y',
+    'CONFIG_PM_TRACE': 'y',
+    'CONFIG_PRINTK': 'y',
+    'CONFIG_PROC_FS': 'y',
+    'CONFIG_PROVIDE_OHCI1394_DMA_INIT': 'y',
+    'CONFIG_RANDOMIZE_BASE': 'y',
+    'CONFIG_RANDOMIZE_MEMORY': 'y',
+    'CONFIG_RELOCATABLE': 'y',
+    'CONFIG_RETHUNK': 'y',
+    'CONFIG_RETPOLINE': 'y',
+    'CONFIG_SECURITY': 'y',
+    'CONFIG_SERIAL_EARLYCON': 'y',
+    'CONFIG_SMP': 'y',
+    'CONFIG_SPARSEMEM': 'y',
+    'CONFIG_SPARSEMEM_VMEMMAP': 'y',
+    'CONFIG_STACKPROTECTOR': 'y',
+    'CONFIG_STRICT_KERNEL_RWX': 'y',
+    'CONFIG_STRICT_MODULE_RWX': 'y',
+    'CONFIG_THERMAL': 'y',
+    'CONFIG_TRACEPOINTS': 'y',
+    'CONFIG_TRACING': 'y',
+    'CONFIG_UID16': 'y',
+    'CONFIG_UNWINDER_ORC': 'y',
+    'CONFIG_USE_X86_SEG_SUPPORT': 'y',
+    'CONFIG_X86_5LEVEL': 'y',
+    'CONFIG_X86_64': 'y',
+    'CONFIG_X86_64_SMP': 'y',
+    'CONFIG_X86_CET': 'y',
+    'CONFIG_X86_CMOV': 'y',
+    'CONFIG_X86_CMPXCHG64': 'y',
+    'CONFIG_X86_DEBUGCTLMSR': 'y',
+    'CONFIG_X86_ESPFIX64': 'y',
+    'CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS': 'y',
+    'CONFIG_X86_INTERNODE_CACHE_SHIFT': '6',
+    'CONFIG_X86_IOPL_IOPERM': 'y',
+    'CONFIG_X86_IO_APIC': 'y',
+    'CONFIG_X86_KERNEL_IBT': 'y',
+    'CONFIG_X86_L1_CACHE_SHIFT': '6',
+    'CONFIG_X86_LOCAL_APIC': 'y',
+    'CONFIG_X86_MCE': 'y',
+    'CONFIG_X86_MCE_AMD': 'y',
+    'CONFIG_X86_MCE_THRESHOLD': 'y',
+    'CONFIG_X86_MINIMUM_CPU_FAMILY': '64',
+    'CONFIG_X86_THERMAL_VECTOR': 'y',
+    'CONFIG_X86_UMIP': 'y',
+    'CONFIG_X86_VSYSCALL_EMULATION': 'y',
+}
+
+# What `max` adds: PTI under both names, and options that put C calls or extra
+# work on the entry paths (entry_64.S, entry_64_compat.S, calling.h test them).
+_MAX_EXTRA: dict[str, str] = {
+    "CONFIG_PAGE_TABLE_ISOLATION": "y",
+    "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION": "y",
+    "CONFIG_TRACE_IRQFLAGS": "y",
+    "CONFIG_TRACE_IRQFLAGS_SUPPORT": "y",
+    "CONFIG_IRQSOFF_TRACER": "y",
+    "CONFIG_PROVE_LOCKING": "y",
+    "CONFIG_DEBUG_LOCK_ALLOC": "y",
+    "CONFIG_LOCKDEP": "y",
+    "CONFIG_CONTEXT_TRACKING": "y",
+    "CONFIG_CONTEXT_TRACKING_USER": "y",
+    "CONFIG_CONTEXT_TRACKING_IDLE": "y",
+    "CONFIG_PARAVIRT": "y",
+    "CONFIG_PARAVIRT_XXL": "y",
+    "CONFIG_PARAVIRT_SPINLOCKS": "y",
+    "CONFIG_XEN": "y",
+    "CONFIG_XEN_PV": "y",
+    "CONFIG_DEBUG_ENTRY": "y",
+    "CONFIG_X86_ESPFIX64": "y",
+    "CONFIG_IA32_EMULATION": "y",
+    "CONFIG_STACKPROTECTOR": "y",
+    "CONFIG_MITIGATION_IBRS_ENTRY": "y",
+    "CONFIG_CPU_IBRS_ENTRY": "y",
+    "CONFIG_MITIGATION_RETPOLINE": "y",
+    "CONFIG_RETPOLINE": "y",
+    "CONFIG_MITIGATION_RETHUNK": "y",
+    "CONFIG_RETHUNK": "y",
+    "CONFIG_MITIGATION_SRSO": "y",
+    "CONFIG_CPU_SRSO": "y",
+    "CONFIG_MITIGATION_UNRET_ENTRY": "y",
+    "CONFIG_CPU_UNRET_ENTRY": "y",
+    "CONFIG_CALL_DEPTH_TRACKING": "y",
+    "CONFIG_MITIGATION_CALL_DEPTH_TRACKING": "y",
+    "CONFIG_AMD_MEM_ENCRYPT": "y",
+    "CONFIG_X86_FRED": "y",
+    "CONFIG_KVM_INTEL": "m",
+}
+
+_PTI = ("CONFIG_PAGE_TABLE_ISOLATION", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION")
+
+
+def _make_profiles() -> dict[str, Kconfig]:
+    base = Kconfig("defconfig", dict(_DEFCONFIG))
+    return {
+        "defconfig": base,
+        "max": base.with_overrides(_MAX_EXTRA, name="max"),
+        "pti-off": base.with_overrides({s: None for s in _PTI}, name="pti-off"),
+    }
+
+
+PROFILES: dict[str, Kconfig] = _make_profiles()

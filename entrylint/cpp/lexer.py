@@ -1,0 +1,200 @@
+"""Translation phases 1-3 for ``gcc -x assembler-with-cpp``: line splicing,
+comment removal and the split of a file into logical lines of pp-tokens.
+
+The whole file is scanned with one regular expression (fast in pure Python);
+each token keeps the line and column it has in the file as written.  Quirks of
+assembler mode reproduced here (checked against gcc 12):
+
+* ``$`` is not an identifier character (``$FOO`` is ``$`` then ``FOO``);
+* an unterminated ``'`` or ``"`` is one "other" token that runs to the end of
+  the line (so ``# it's X`` in an asm comment does not expand ``X``);
+* no digraphs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+# Token kinds (short strings: cheap to compare).
+NAME = "n"
+NUMBER = "0"
+STRING = '"'
+CHAR = "'"
+OTHER = "?"
+OP = "o"
+PAD = "p"  # padding marker inside the expander (gcc's CPP_PADDING)
+EOF = "e"
+
+
+class Tok:
+    """One pp-token.  ``ws``: preceded by white space; ``noexp``: painted blue
+    (never expanded again); ``pl``: the left operand of ``##`` in a macro body;
+    ``loc``: (file, line, col) where it was written (for macro output: the
+    invocation site); ``chain``: the cpp macros that produced it;
+    ``src``: for padding markers, the token whose white space they carry."""
+
+    __slots__ = ("kind", "text", "ws", "noexp", "pl", "loc", "chain", "src")
+
+    def __init__(self, kind, text, ws=False, loc=None, chain=()):
+        self.kind = kind
+        self.text = text
+        self.ws = ws
+        self.noexp = False
+        self.pl = False
+        self.loc = loc
+        self.chain = chain
+        self.src = None
+
+    def copy(self) -> "Tok":
+        t = Tok(self.kind, self.text, self.ws, self.loc, self.chain)
+        t.noexp = self.noexp
+        t.pl = self.pl
+        t.src = self.src
+        return t
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Tok({self.kind}{'_' if self.ws else ''}{self.text!r})"
+
+
+_OPS = (r"\.\.\.|<<=|>>=|##|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-*/%&^|+]=|"
+        r"[-+*/%&|^~!=<>?:;,.()\[\]{}#]")
+
+_TOKEN_RE = re.compile(
+    r"(?P<nl>\n)"
+    r"|(?P<ws>[ \t\f\v\r]+)"
+    r"|(?P<bc>/\*[\s\S]*?\*/)"
+    r"|(?P<ubc>/\*[\s\S]*)"
+    r"|(?P<lc>//[^\n]*)"
+    r"|(?P<n>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<num>\.?[0-9](?:[eEpP][+-]|[0-9A-Za-z_.])*)"
+    r'|(?P<str>"(?:\\.|[^"\\\n])*")'
+    r"|(?P<chr>'(?:\\.|[^'\\\n])*')"
+    r"|(?P<uq>['\"][^\n]*)"
+    rf"|(?P<op>{_OPS})"
+    r"|(?P<other>.)"
+)
+
+_KIND = {"n": NAME, "num": NUMBER, "str": STRING, "chr": CHAR, "uq": OTHER, "op": OP, "other": OTHER}
+
+_SPLICE_RE = re.compile(r"\\[ \t\f\v]*\n")
+
+
+class LexedFile:
+    """A file split into logical lines.  ``lines[i]`` is a list of tokens (the
+    first one carries the line's start); ``problems`` are (message, line, col)
+    tuples for the caller to turn into Problem records."""
+
+    __slots__ = ("lines", "problems")
+
+    def __init__(self, lines, problems):
+        self.lines = lines
+        self.problems = problems
+
+
+def lex_file(text: str, file: str) -> LexedFile:
+    # Phase 2: splice lines, remembering where text was removed.
+    removed_at: list[int] = []  # offsets in the spliced text
+    removed_len: list[int] = []  # cumulative removed length up to that point
+    if "\\" in text:
+        parts = []
+        last = 0
+        total = 0
+        for m in _SPLICE_RE.finditer(text):
+            parts.append(text[last:m.start()])
+            total += m.end() - m.start()
+            removed_at.append(m.start() - (total - (m.end() - m.start())))
+            removed_len.append(total)
+            last = m.end()
+        if parts:
+            parts.append(text[last:])
+            spliced = "".join(parts)
+        else:
+            spliced = text
+    else:
+        spliced = text
+    if spliced and not spliced.endswith("\n"):
+        spliced += "\n"
+
+    line_starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos >= 0:
+        line_starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+
+    def position(off: int) -> tuple[int, int]:
+        if removed_at:
+            k = bisect.bisect_right(removed_at, off)
+            if k:
+                off += removed_len[k - 1]
+        ln = bisect.bisect_right(line_starts, off)
+        return ln, off - line_starts[ln - 1] + 1
+
+    lines: list[list[Tok]] = []
+    problems: list[tuple[str, int, int]] = []
+    cur: list[Tok] = []
+    ws = False
+    # Fast path for lines without splices: track the line number incrementally.
+    lineno = 1
+    line_start = 0
+    simple = not removed_at
+    for m in _TOKEN_RE.finditer(spliced):
+        g = m.lastgroup
+        if g == "nl":
+            lines.append(cur)
+            cur = []
+            ws = False
+            if simple:
+                lineno += 1
+                line_start = m.end()
+            continue
+        if g == "ws" or g == "lc":
+            ws = True
+            continue
+        if g == "bc" or g == "ubc":
+            ws = True
+            if g == "ubc":
+                problems.append(("unterminated comment",) + position(m.start()))
+            if simple:
+                body = m.group()
+                n = body.count("\n")
+                if n:
+                    lineno += n
+                    line_start = m.start() + body.rfind("\n") + 1
+            continue
+        start = m.start()
+        if simple:
+            loc = (file, lineno, start - line_start + 1)
+        else:
+            loc = (file,) + position(start)
+        cur.append(Tok(_KIND[g], m.group(), ws, loc))
+        ws = False
+    if cur:
+        lines.append(cur)
+    return LexedFile(lines, problems)
+
+
+def lex_text(text: str) -> list[Tok]:
+    """Tokens of a short piece of text on one line (pasted tokens, -D values)."""
+    out = []
+    ws = False
+    for m in _TOKEN_RE.finditer(text):
+        g = m.lastgroup
+        if g in ("ws", "lc", "bc", "ubc", "nl"):
+            ws = True
+            continue
+        out.append(Tok(_KIND[g], m.group(), ws))
+        ws = False
+    return out
+
+
+def lex_one(text: str) -> Tok | None:
+    """The single token ``text`` spells, or None if it is not exactly one token."""
+    m = _TOKEN_RE.match(text)
+    if m is None or m.end() != len(text):
+        return None
+    g = m.lastgroup
+    if g in ("ws", "lc", "bc", "ubc", "nl") or g == "uq":
+        return None
+    return Tok(_KIND[g], text)

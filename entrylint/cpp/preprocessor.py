@@ -1,0 +1,555 @@
+"""The driver: reads files, runs directives, expands text lines and records,
+for every output line, its origins and its presence condition.
+
+Output lines follow ``gcc -E``: one per logical source line that has tokens
+left after expansion; an invocation whose arguments span lines produces its
+output (and whatever follows it on its last line) on the line where it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from entrylint.cpp import directives as D
+from entrylint.cpp.config import Kconfig
+from entrylint.cpp.expr import ExprError, evaluate
+from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file, lex_text
+from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, printable
+from entrylint.cpp.predefines import PREDEFINES
+from entrylint.cpp.types import Cond, Condition, PPLine, Segment
+from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source.tree import IncludeSearch
+
+KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
+AUTOCONF = "generated/autoconf.h"
+
+
+@dataclass
+class CppOptions:
+    search: IncludeSearch = field(default_factory=IncludeSearch)
+    kconfig: Kconfig | None = None
+    defines: dict[str, str | None] = field(default_factory=dict)
+    undefines: tuple[str, ...] = ()
+    max_include_depth: int = 200
+    max_macro_expansions: int = 1_000_000
+
+
+@dataclass
+class PPResult:
+    lines: list[PPLine]
+    problems: list[Problem]
+    macros: dict[str, MacroDef]
+    files: list[str]
+    missing: list[str]
+    # extra (not in the original contract): asm/X.h names served by asm-generic/X.h
+    fallbacks: list[str] = field(default_factory=list)
+
+
+class _Group:
+    """One open #if group: ``conds`` are the Conds of the branch being read."""
+
+    __slots__ = ("conds", "active", "taken", "parent", "else_seen", "guard", "prior")
+
+    def __init__(self, parent: bool, guard: bool = False):
+        self.parent = parent  # enclosing region active
+        self.active = False
+        self.taken = False  # some branch already taken
+        self.else_seen = False
+        self.guard = guard
+        self.conds: tuple[Cond, ...] = ()
+        self.prior: tuple[Cond, ...] = ()  # earlier branches, as false
+
+
+class _File:
+    __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir")
+
+    def __init__(self, path, lexed: LexedFile, base_cond, found_idx):
+        self.path = path
+        self.lines = lexed.lines
+        self.idx = 0
+        self.groups: list[_Group] = []
+        self.base_cond = base_cond
+        self.guard = D.find_guard(lexed.lines)
+        self.found_idx = found_idx
+        self.dir = os.path.dirname(path)
+
+
+class Preprocessor:
+    def __init__(self, opts: CppOptions):
+        self.opts = opts
+        self.macros: dict[str, Macro] = {}
+        self.problems: list[Problem] = []
+        self.out: list[PPLine] = []
+        self.files: list[str] = []
+        self.missing: list[str] = []
+        self.fallbacks: list[str] = []
+        self.cache: dict[str, LexedFile | None] = {}
+        self.stack: list[_File] = []
+        self.cond: Condition = ()
+        self.counter = 0
+        self.locs: dict[tuple, Location] = {}
+        self.exp = Expander(self.macros, opts.max_macro_expansions, self._exp_error, self._builtin)
+        self.limit_hit = False
+
+    # -- problems --------------------------------------------------------
+    def _loc(self, t) -> Location:
+        key = t if isinstance(t, tuple) else t.loc
+        loc = self.locs.get(key)
+        if loc is None:
+            loc = self.locs[key] = Location(*key)
+        return loc
+
+    def problem(self, kind: ProblemKind, msg: str, where=None):
+        loc = None
+        if where is not None:
+            loc = where if isinstance(where, Location) else self._loc(where)
+        self.problems.append(Problem(kind, msg, loc))
+
+    def _exp_error(self, msg: str, tok):
+        self.problem(ProblemKind.BAD_MACRO_ARGS, msg, tok.loc if tok is not None and tok.loc else None)
+
+    # -- setup -----------------------------------------------------------
+    def _predefine(self, name, value, where):
+        self.macros[name] = D.object_macro(name, value, where, lex_text)
+
+    def setup(self):
+        cmd = Location("<command-line>", 0, 1)
+        for name, value in PREDEFINES:
+            self._predefine(name, value, Location("<built-in>", 0, 1))
+        for name in ("__FILE__", "__LINE__", "__COUNTER__", "__INCLUDE_LEVEL__", "__BASE_FILE__"):
+            self.macros[name] = Macro(name, None, False, [], MacroDef(name, None, False, "", cmd), builtin=name)
+        for name in ("__has_include", "__has_include_next"):
+            self.macros[name] = Macro(name, ("x",), False, [], MacroDef(name, ("x",), False, "", cmd),
+                                      builtin=name)
+        kc = self.opts.kconfig
+        has_kconfig_h = any(os.path.basename(str(p)) == "kconfig.h" for p in self.opts.search.implicit)
+        if not has_kconfig_h:
+            if kc is not None:
+                for name, value in kc.defines().items():
+                    self._predefine(name, value, Location(f"<kconfig:{kc.name}>", 0, 1))
+            for name in KCONFIG_BUILTINS:
+                self.macros[name] = Macro(name, ("option",), False, [],
+                                          MacroDef(name, ("option",), False, "", cmd), builtin=name)
+        for name, value in self.opts.defines.items():
+            value = "1" if value is None else str(value)
+            if "(" in name:  # -D'F(x)=body'
+                m, err = D.parse_define(lex_text(f"{name} {value}"), cmd, ())
+                if m is not None:
+                    self.macros[m.name] = m
+                else:
+                    self.problem(ProblemKind.CPP_ERROR, f"-D{name}: {err}")
+            else:
+                self._predefine(name, value, cmd)
+        for name in self.opts.undefines:
+            self.macros.pop(name, None)
+
+    # -- files -----------------------------------------------------------
+    def _lex(self, path: str, text: str | None = None) -> LexedFile | None:
+        if text is None and path in self.cache:
+            return self.cache[path]
+        if text is None:
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                    text = fh.read()
+            except OSError as e:
+                self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
+                self.cache[path] = None
+                return None
+        lexed = lex_file(text, path)
+        for msg, line, col in lexed.problems:
+            self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
+        self.cache[path] = lexed
+        return lexed
+
+    def run_file(self, path: str, text: str | None = None, found_idx=None):
+        if len(self.stack) >= self.opts.max_include_depth:
+            where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else None
+            self.problem(ProblemKind.LIMIT, f"#include nested deeper than {self.opts.max_include_depth}", where)
+            return
+        lexed = self._lex(path, text)
+        if lexed is None:
+            return
+        if path not in self._seen_files:
+            self._seen_files.add(path)
+            self.files.append(path)
+        f = _File(path, lexed, self.cond, found_idx)
+        if f.guard is not None and f.guard[0] in self.macros:
+            return  # multiple-include optimisation, as gcc does
+        saved_cond = self.cond
+        self.stack.append(f)
+        try:
+            while True:
+                toks = self._next_line(f, False)
+                if toks is None:
+                    break
+                self._expand_line(f, toks)
+            if f.groups:
+                self.problem(ProblemKind.UNBALANCED_BLOCK, "unterminated conditional directive",
+                             Location(path, len(lexed.lines), 1))
+        finally:
+            self.stack.pop()
+            self.cond = saved_cond
+
+    def run(self, main: str, text: str | None = None) -> PPResult:
+        self._seen_files: set[str] = set()
+        self.setup()
+        self.main = main
+        for imp in self.opts.search.implicit:
+            self.run_file(str(imp))
+        self.run_file(main, text)
+        return PPResult(self.out, self.problems, {n: m.defn for n, m in self.macros.items()},
+                        self.files, self.missing, self.fallbacks)
+
+    # -- lines and directives ---------------------------------------------
+    def _recompute_cond(self, f: _File):
+        c = list(f.base_cond)
+        for g in f.groups:
+            if not g.guard:
+                c.extend(g.prior)
+                c.extend(g.conds)
+        self.cond = tuple(c)
+
+    def _next_line(self, f: _File, in_args: bool):
+        lines = f.lines
+        n = len(lines)
+        while f.idx < n:
+            toks = lines[f.idx]
+            f.idx += 1
+            if not toks:
+                continue
+            t0 = toks[0]
+            if t0.kind == OP and t0.text == "#":
+                if self._directive(f, toks, in_args):
+                    return toks
+                continue
+            if f.groups and not f.groups[-1].active:
+                continue
+            return toks
+        return None
+
+    def _peek_paren(self, f: _File) -> bool:
+        k = f.idx
+        while k < len(f.lines):
+            toks = f.lines[k]
+            if toks:
+                return toks[0].kind == OP and toks[0].text == "("
+            k += 1
+        return False
+
+    def _directive(self, f: _File, toks: list[Tok], in_args: bool) -> bool:
+        """Run a directive line; True if it is not one (assembler ``#`` text)."""
+        active = not f.groups or f.groups[-1].active
+        if len(toks) == 1:
+            return False
+        name = toks[1].text if toks[1].kind == NAME else None
+        if name in D.CONDITIONALS:
+            self._conditional(f, name, toks, active)
+            return False
+        if not active:
+            return False
+        if name is None or name not in D.DIRECTIVES:
+            return True  # `# comment`, `# 5 "file"`: kept as text in assembler mode
+        args = toks[2:]
+        if name == "define":
+            m, err = D.parse_define(args, self._loc(toks[2]) if args else self._loc(toks[1]), self.cond)
+            if err:
+                self.problem(ProblemKind.CPP_ERROR, err, toks[1])
+            elif m.name in ("__FILE__", "__LINE__") or m.name.startswith("__has_include"):
+                self.problem(ProblemKind.CPP_ERROR, f'"{m.name}" cannot be redefined', toks[2])
+            else:
+                self.macros[m.name] = m
+        elif name == "undef":
+            if not args or args[0].kind != NAME:
+                self.problem(ProblemKind.CPP_ERROR, "no macro name given in #undef directive", toks[1])
+            else:
+                self.macros.pop(args[0].text, None)
+        elif name in ("include", "include_next", "import"):
+            if in_args:
+                self.problem(ProblemKind.CPP_ERROR, f"#{name} inside macro arguments is ignored", toks[1])
+            else:
+                self._include(f, name, toks)
+        elif name == "error":
+            self.problem(ProblemKind.CPP_ERROR, "#error " + D.spell(args), toks[1])
+        elif name == "line":
+            if not args or args[0].kind != NUMBER:
+                self.problem(ProblemKind.CPP_ERROR, "#line directive requires a simple digit sequence", toks[1])
+        # warning, pragma, ident, sccs, assert, unassert: nothing to do
+        return False
+
+    def _conditional(self, f: _File, name: str, toks: list[Tok], active: bool):
+        groups = f.groups
+        args = toks[2:]
+        if name in ("if", "ifdef", "ifndef"):
+            g = _Group(active)
+            if f.guard is not None and f.idx - 1 == f.guard[1] and not groups:
+                g.guard = True
+            groups.append(g)
+            if active:
+                text, val = self._condition(name, args, toks[1])
+                if name == "ifndef":
+                    val = not val
+                g.conds = (Cond(text, name != "ifndef", self._loc(toks[1])),)
+                g.active = g.taken = val
+                self._recompute_cond(f)
+            return
+        if not groups:
+            self.problem(ProblemKind.UNBALANCED_BLOCK, f"#{name} without #if", toks[1])
+            return
+        g = groups[-1]
+        if name == "endif":
+            groups.pop()
+            if g.parent:
+                self._recompute_cond(f)
+            return
+        if g.else_seen:
+            self.problem(ProblemKind.UNBALANCED_BLOCK, f"#{name} after #else", toks[1])
+            return
+        if not g.parent:
+            return
+        loc = self._loc(toks[1])
+        g.prior = g.prior + tuple(Cond(c.text, not c.taken, c.location) for c in g.conds)
+        if name == "else":
+            g.else_seen = True
+            g.conds = ()
+            g.active = not g.taken
+            g.taken = True
+        else:
+            if g.taken:
+                # gcc does not evaluate the expression of an #elif after a taken branch
+                g.active = False
+                text = self._cond_text(name, args)
+                g.conds = (Cond(text, name != "elifndef", loc),)
+            else:
+                text, val = self._condition(name, args, toks[1])
+                if name == "elifndef":
+                    val = not val
+                g.conds = (Cond(text, name != "elifndef", loc),)
+                g.active = g.taken = val
+        self._recompute_cond(f)
+
+    def _cond_text(self, name, args):
+        if name in ("ifdef", "ifndef", "elifdef", "elifndef"):
+            return f"defined({args[0].text})" if args else "defined()"
+        return D.spell(args)
+
+    def _condition(self, name, args, where) -> tuple[str, bool]:
+        text = self._cond_text(name, args)
+        if name in ("ifdef", "ifndef", "elifdef", "elifndef"):
+            if not args or args[0].kind != NAME:
+                self.problem(ProblemKind.CPP_ERROR, f"no macro name given in #{name} directive", where)
+                return text, False
+            return text, args[0].text in self.macros
+        try:
+            return text, bool(self._eval(args, where))
+        except ExprError as e:
+            self.problem(ProblemKind.CPP_ERROR, f"#{name}: {e}", where)
+            return text, False
+
+    def _operators(self, toks: list[Tok], where) -> list[Tok]:
+        """Replace ``defined X`` and ``__has_include(...)`` by 0 or 1."""
+        out = []
+        i = 0
+        n = len(toks)
+        while i < n:
+            t = toks[i]
+            i += 1
+            if t.kind == NAME and t.text == "defined":
+                name, i = D.defined_operand(toks, i)
+                if name is None:
+                    raise ExprError('operator "defined" requires an identifier')
+                out.append(D.number(int(name in self.macros)))
+            elif t.kind == NAME and t.text in ("__has_include", "__has_include_next"):
+                if i < n and toks[i].text == "(":
+                    j = i + 1
+                    while j < n and toks[j].text != ")":
+                        j += 1
+                    hn = D.header_name(toks[i + 1:j])
+                    if hn is None or j >= n:
+                        raise ExprError(f'operator "{t.text}" requires a header-name')
+                    found = self._resolve(hn[0], hn[1], t.text.endswith("next"))[0]
+                    out.append(D.number(int(found is not None)))
+                    i = j + 1
+                else:
+                    raise ExprError(f'missing \'(\' after "{t.text}"')
+            else:
+                out.append(t)
+        return out
+
+    def _eval(self, args: list[Tok], where) -> int:
+        toks = self._operators(args, where)
+        self.exp.start(toks, in_directive=True)
+        out = []
+        try:
+            while True:
+                t = self.exp.get()
+                if t.kind == EOF:
+                    break
+                out.append(t)
+        except ExpansionLimit as e:
+            raise ExprError(str(e)) from None
+        if any(t.kind == NAME and t.text == "defined" for t in out):
+            out = self._operators(out, where)
+        return evaluate(out)
+
+    # -- includes ----------------------------------------------------------
+    def _resolve(self, name: str, angled: bool, nxt: bool):
+        f = self.stack[-1] if self.stack else None
+        after = f.found_idx if (nxt and f is not None and f.found_idx is not None) else None
+        cur_dir = f.dir if f is not None else None
+        return D.find_include(name, angled, cur_dir, self.opts.search, after)
+
+    def _include(self, f: _File, name: str, toks: list[Tok]):
+        args = toks[2:]
+        hn = D.header_name(args)
+        if hn is None and args:
+            self.exp.start(list(args), in_directive=True)
+            exp = []
+            while True:
+                t = self.exp.get()
+                if t.kind == EOF:
+                    break
+                exp.append(t)
+            hn = D.header_name(exp)
+        if hn is None:
+            self.problem(ProblemKind.CPP_ERROR, f'#{name} expects "FILENAME" or <FILENAME>', toks[1])
+            return
+        header, angled = hn
+        kc = self.opts.kconfig
+        if header == AUTOCONF and kc is not None:
+            vpath = f"<kconfig:{kc.name}>"
+            self.run_file(vpath, kc.autoconf_h())
+            return
+        path, idx = self._resolve(header, angled, name == "include_next")
+        if path is None and self.opts.search.generic_fallback:
+            for pre, alt in (("asm/", "asm-generic/"), ("uapi/asm/", "uapi/asm-generic/")):
+                if header.startswith(pre):
+                    path, idx = self._resolve(alt + header[len(pre):], True, False)
+                    if path is not None:
+                        self.fallbacks.append(header)
+                    break
+        if path is None:
+            self.missing.append(header)
+            self.problem(ProblemKind.MISSING_INCLUDE, f"{header}: No such file or directory", toks[1])
+            return
+        self.run_file(path, found_idx=idx)
+
+    # -- builtins ----------------------------------------------------------
+    def _builtin(self, m: Macro, name: Tok, args):
+        b = m.builtin
+        if b == "__LINE__":
+            return [Tok(NUMBER, str(name.loc[1] if name.loc else 0))]
+        if b == "__FILE__" or b == "__BASE_FILE__":
+            p = self.main if b == "__BASE_FILE__" else (self.stack[-1].path if self.stack else "")
+            return [Tok(STRING, '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"')]
+        if b == "__COUNTER__":
+            self.counter += 1
+            return [Tok(NUMBER, str(self.counter - 1))]
+        if b == "__INCLUDE_LEVEL__":
+            return [Tok(NUMBER, str(max(0, len(self.stack) - 1)))]
+        if b.startswith("__has_include"):
+            self.problem(ProblemKind.CPP_ERROR, f'"{b}" used outside of preprocessing directive', name)
+            return [Tok(NUMBER, "0")]
+        # IS_ENABLED and friends, with kconfig.h semantics
+        arg = args[0] if args else []
+        real = [t for t in arg if t.kind != "p"]
+        opt = real[0].text if len(real) == 1 and real[0].kind == NAME else None
+
+        def is_one(n):
+            mm = self.macros.get(n)
+            if mm is None or mm.params is not None or mm.builtin:
+                return False
+            body = [t for t in mm.body]
+            if len(body) == 1 and body[0].kind == NAME and body[0].text != n:
+                return is_one(body[0].text)
+            return len(body) == 1 and body[0].text == "1"
+
+        builtin = opt is not None and is_one(opt)
+        module = opt is not None and is_one(opt + "_MODULE")
+        if b == "IS_BUILTIN":
+            v = builtin
+        elif b == "IS_MODULE":
+            v = module
+        elif b == "IS_ENABLED":
+            v = builtin or module
+        else:
+            v = builtin or (module and is_one("MODULE"))
+        return [Tok(NUMBER, "1" if v else "0")]
+
+    # -- output --------------------------------------------------------------
+    def _expand_line(self, f: _File, toks: list[Tok]):
+        cond = self.cond
+        exp = self.exp
+        exp.start(toks, more=lambda: self._next_line(f, True), peek=lambda: self._peek_paren(f))
+        out = []
+        try:
+            while True:
+                t = exp.get()
+                if t.kind == EOF:
+                    break
+                out.append(t)
+        except ExpansionLimit as e:
+            self.problem(ProblemKind.LIMIT, str(e), exp.site[0] if exp.site else toks[0])
+            out = out[:4000]
+            exp.stack.clear()
+            exp.disabled.clear()
+        except RecursionError:
+            self.problem(ProblemKind.LIMIT, "macro expansion too deep", toks[0])
+            exp.stack.clear()
+            exp.disabled.clear()
+            out = []
+        line = self._render(out, cond)
+        if line is not None:
+            self.out.append(line)
+
+    def _render(self, out, cond) -> PPLine | None:
+        pieces = printable(out)
+        if not pieces:
+            return None
+        text: list[str] = []
+        segs: list[Segment] = []
+        col = 0
+        seg_key = None  # (file, line, col0 - textcol) for plain runs, (loc, chain) for macro output
+        prev = None
+        for space, t in pieces:
+            if prev is None:
+                pad = t.loc[2] - 1 if t.loc else 0
+            elif space:
+                pad = 1
+                if (not t.chain and not prev.chain and t.loc and prev.loc
+                        and t.loc[1] == prev.loc[1] and t.loc[0] == prev.loc[0]):
+                    pad = max(1, t.loc[2] - prev.loc[2] - len(prev.text))
+            else:
+                pad = 0
+            if pad:
+                text.append(" " * pad)
+                col += pad
+            if t.chain:
+                key = (t.loc, t.chain)
+                if key != seg_key:
+                    segs.append(Segment(col, self._loc(t.loc), t.chain))
+                    seg_key = key
+            elif t.loc:
+                key = (t.loc[0], t.loc[1], t.loc[2] - col)
+                if key != seg_key:
+                    segs.append(Segment(col, self._loc(t.loc)))
+                    seg_key = key
+            elif not segs:
+                segs.append(Segment(col, Location("<built-in>", 0, 1)))
+            text.append(t.text)
+            col += len(t.text)
+            prev = t
+        if segs[0].col != 0:
+            segs[0] = Segment(0, segs[0].origin, segs[0].macros)
+        return PPLine("".join(text), tuple(segs), cond)
+
+
+def preprocess_text(text: str, filename: str, opts: CppOptions) -> PPResult:
+    """Preprocess ``text`` as if it were the file ``filename``."""
+    return Preprocessor(opts).run(os.path.abspath(filename), text)
+
+
+def preprocess_file(path: Path | str, opts: CppOptions) -> PPResult:
+    """Preprocess the file at ``path`` (includes resolved with ``opts.search``)."""
+    return Preprocessor(opts).run(os.path.abspath(str(path)))

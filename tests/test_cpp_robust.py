@@ -1,0 +1,85 @@
+"""Bad input gives problems, never exceptions, and never hangs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from entrylint.cpp import CppOptions, preprocess_file, preprocess_text
+from entrylint.source import ProblemKind
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "cpp"
+
+
+def kinds(r):
+    return [p.kind for p in r.problems]
+
+
+def test_garbage_file_gives_problems_quickly():
+    t0 = time.perf_counter()
+    r = preprocess_file(FIX / "garbage.S", CppOptions())
+    assert time.perf_counter() - t0 < 5
+    msgs = {(p.kind, p.location.line if p.location else None) for p in r.problems}
+    assert (ProblemKind.CPP_ERROR, 2) in msgs  # `#if 1 +`
+    assert (ProblemKind.CPP_ERROR, 5) in msgs  # `#if (1`
+    assert (ProblemKind.UNBALANCED_BLOCK, 7) in msgs  # stray #else
+    assert (ProblemKind.UNBALANCED_BLOCK, 8) in msgs  # stray #endif
+    assert (ProblemKind.BAD_MACRO_ARGS, 27) in msgs  # H(1)
+    assert (ProblemKind.BAD_MACRO_ARGS, 28) in msgs  # unterminated argument list
+    assert (ProblemKind.CPP_ERROR, 31) in msgs  # #error
+    assert any(p.kind is ProblemKind.CPP_ERROR and "unterminated comment" in p.message for p in r.problems)
+    assert any(p.kind is ProblemKind.UNBALANCED_BLOCK and "unterminated" in p.message for p in r.problems)
+    texts = [ln.text.split() for ln in r.lines]
+    assert texts[0] == ["F(1)", "F(1)"]  # mutual recursion stops as in C
+    assert texts[1] == ["x"] * 2 ** 16  # the blow-up is expanded in full under the default limit
+
+
+def test_expansion_limit():
+    r = preprocess_file(FIX / "garbage.S", CppOptions(max_macro_expansions=5000))
+    lim = [p for p in r.problems if p.kind is ProblemKind.LIMIT]
+    assert len(lim) == 1 and lim[0].location.line == 25
+    assert len(r.lines[1].text) < 100_000
+    assert set(r.lines[1].text.split()) == {"x"}  # what was expanded is not glued together
+
+
+def test_recursive_include_hits_depth_limit():
+    t0 = time.perf_counter()
+    r = preprocess_file(FIX / "recursive.S", CppOptions(max_include_depth=50))
+    assert time.perf_counter() - t0 < 5
+    assert kinds(r).count(ProblemKind.LIMIT) == 1
+
+
+def test_unreadable_main_file(tmp_path):
+    r = preprocess_file(tmp_path / "nope.S", CppOptions())
+    assert kinds(r) == [ProblemKind.UNREADABLE] and r.lines == []
+
+
+@pytest.mark.parametrize("src", [
+    "#define\n", "#define F(\n", "#define F(a,\n", "#define G(a) ## a\n", "#undef\n",
+    "#include\n", "#include <unterminated\n", "#if\n#endif\n", "#if 1/0\n#endif\n",
+    "#if defined\n#endif\n", "#ifdef\n#endif\n", "#elif 1\n", "#if 1\n#else\n#else\n#endif\n",
+    "#if 'ab\n#endif\n", "#if 1 ? 2\n#endif\n", "#if 99999999999999999999999\n#endif\n",
+    "#define F(x) x\nF(\n", "\"unterminated\n'x\n", "#line x\n", "/* never closed\n",
+    "#define S(x) #x\nS(\\)\n", "#define P(a,b) a##b\nP(/,/) P(.,.) P(\"a\",b)\n",
+    "#if __has_include(<nope.h>) || __has_include(\"nope.h\")\nx\n#endif\n__has_include(<a>)\n",
+])
+def test_bad_snippets_do_not_raise(src):
+    r = preprocess_text(src, "bad.S", CppOptions())
+    assert isinstance(r.problems, list)
+    assert all(p.location is None or p.location.line >= 1 for p in r.problems)
+
+
+def test_bad_expression_takes_group_as_false():
+    r = preprocess_text("#if 1 +\nA\n#else\nB\n#endif\n", "t.S", CppOptions())
+    assert [ln.text.strip() for ln in r.lines] == ["B"]
+    assert kinds(r) == [ProblemKind.CPP_ERROR]
+
+
+def test_self_referential_macros():
+    src = "#define foo foo bar\n#define bar foo\n#define f(x) f(x) g\n#define g f(1)\nfoo | f(2)\n"
+    r = preprocess_text(src, "t.S", CppOptions())
+    # as gcc: the inner foo and f are painted blue and stay unexpanded
+    assert r.lines[0].text.split() == ["foo", "foo", "|", "f(2)", "f(1)"]
+    assert not r.problems
