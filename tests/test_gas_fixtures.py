@@ -210,3 +210,16 @@ def test_fixture_agrees_with_gnu_as(name):
     path, r = run(name)
     mine = [s.name for s in r.statements if s.kind == "insn"]
     assert mine and mine == _as_listing_insns(path, r.macros)
+
+
+def test_altmacro_percent_argument_is_its_value():
+    from pathlib import Path
+
+    from entrylint.cpp.types import plain_lines
+    from entrylint.gas import expand
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "gas" / "altmacro.S"
+    res = expand(plain_lines(path.read_text(), str(path)))
+    assert not res.problems, res.problems
+    labels = [s.name for s in res.statements if s.kind == "label"]
+    assert labels == [".Lslot_3", ".Lslot_4"]

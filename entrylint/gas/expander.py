@@ -91,6 +91,7 @@ class Expander:
         self.out: list[Stmt] = []
         self.problems: list[Problem] = []
         self.values: dict[str, int] = {}  # absolute symbol values
+        self.altmacro = False  # .altmacro mode: %expr and <text> macro arguments
         self.defined: set[str] = set()  # assigned symbols and labels seen
         self.macros: dict[str, MacroInfo] = {}  # active, by lower-cased name
         self.all_macros: dict[str, MacroInfo] = {}
@@ -225,6 +226,8 @@ class Expander:
             self.problem(ProblemKind.BAD_MACRO_ARGS, e, item)
         if not expands:
             return
+        if self.altmacro:
+            values = {k: self.alt_value(v, item) for k, v in values.items()}
         counter = self.macro_count
         self.macro_count += 1
         head = item.trace[:-1] + (Frame(item.trace[-1].location, "macro", macro.name),)
@@ -234,7 +237,8 @@ class Expander:
             text = lex.substitute(b.text, values, counter)
             frame_cond = merge_conds(cond, b.cond)
             for _, s in lex.split_statements(text):
-                items.append(BodyLine(s.strip(), head + (b.trace[-1],), frame_cond, item.cpp_macros))
+                items.append(BodyLine(s.strip(), head + (b.trace[-1],), frame_cond,
+                                      b.cpp_macros or item.cpp_macros))
         self.stack.append(_Source(iter(items), "macro", len(self.conds.stack), depth))
 
     def repeat(self, c: _Collect) -> None:
@@ -286,6 +290,24 @@ class Expander:
             if self.opts.strict:
                 raise UnknownDirective(f"{item.trace[0].location}: unknown directive {name}")
             self.problem(ProblemKind.UNKNOWN_DIRECTIVE, f"unknown directive `{name}'", item)
+        self.emit("directive", name, args, item)
+
+    def alt_value(self, value: str, item: BodyLine) -> str:
+        """An argument in ``.altmacro`` mode: ``%expr`` is replaced by the
+        expression's value in decimal, ``<text>`` by its text."""
+        v = value.strip()
+        if v.startswith("%"):
+            n = evaluate(v[1:], self.values)
+            if n is None:
+                self.problem(ProblemKind.ASM_ERROR, f"non-constant expression `{v[1:]}' after %", item)
+                return v
+            return str(n)
+        if v.startswith("<") and v.endswith(">"):
+            return v[1:-1]
+        return value
+
+    def set_altmacro(self, name: str, args: str, item: BodyLine) -> None:
+        self.altmacro = name == ".altmacro"
         self.emit("directive", name, args, item)
 
     def open_macro(self, name: str, args: str, item: BodyLine) -> None:
@@ -378,6 +400,8 @@ _HANDLERS = {
     ".text": Expander.section_directive,
     ".data": Expander.section_directive,
     ".bss": Expander.section_directive,
+    ".altmacro": Expander.set_altmacro,
+    ".noaltmacro": Expander.set_altmacro,
 }
 
 

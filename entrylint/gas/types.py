@@ -45,8 +45,10 @@ class Stmt:
     section: the section the statement is in (after .section/.pushsection/...).
     cond: the presence condition: the conjunction of the line's own ``#if``s
           and those of every macro definition along the trace.
-    cpp_macros: the cpp macros that produced the statement on the reviewer's
-          line (e.g. ``("SYM_CODE_START",)``), outermost first.
+    cpp_macros: the cpp macros that produced the statement's text (e.g.
+          ``("SYM_CODE_START",)``), outermost first: those of the line where it
+          was written (a macro body line) when that line used any, else those
+          of the invocation line.
     """
 
     kind: Literal["label", "insn", "directive", "assign"]

@@ -8,6 +8,7 @@ as in an out-of-tree build.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,9 @@ GENERATED_PREFIXES = (
     "asm/xen-hypercalls.h",
     "uapi/asm/unistd_",
     "asm/vdso-image",
+    "linux/version.h",  # include/generated/uapi/linux/version.h
+    "kvm-asm-offsets.h",  # arch/x86/kvm/kvm-asm-offsets.h, made from kvm-asm-offsets.c
+    "asm/machine-types.h",
 )
 
 
@@ -90,3 +94,39 @@ def kernel_include_search(root: Path | None, build: Path | None = None,
             seen.add(d)
             uniq.append(d)
     return IncludeSearch(dirs=tuple(uniq), implicit=tuple(implicit), generic_fallback=root is not None)
+
+
+_INCLUDE_S = re.compile(r'^\s*#\s*include\s*["<]([^">]+\.S)[">]', re.M)
+
+
+def is_linker_script(path: Path) -> bool:
+    """``*.lds.S`` files are preprocessed into linker scripts, never assembled."""
+    return path.name.endswith(".lds.S")
+
+
+def included_fragments(files: list[Path]) -> set[Path]:
+    """The ``.S`` files that other ``.S`` files ``#include`` (verify_cpu.S,
+    the glue helpers of crypto code): the build assembles them only as part of
+    their includer, so they are read through it, not on their own."""
+    out: set[Path] = set()
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for m in _INCLUDE_S.finditer(text):
+            cand = (f.parent / m.group(1)).resolve()
+            if cand.is_file():
+                out.add(cand)
+    return out
+
+
+# Files kbuild assembles only for 32-bit kernels (or with -m32): they start in
+# 32-bit mode.  16-bit code says ``.code16`` itself.
+_MODE32 = ("_32.S", "/math-emu/", "/vdso32/", "/lib/cmpxchg8b_emu.S", "/lib/atomic64_386_32.S",
+           "/um/sys-i386/")
+
+
+def default_code_mode(path: Path) -> int:
+    p = path.as_posix()
+    return 32 if any(p.endswith(m) if m.endswith(".S") else m in p for m in _MODE32) else 64
