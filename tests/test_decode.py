@@ -1,6 +1,7 @@
 """The assembler interface (program/decode.py): batching, caching, errors,
 stand-ins, listings and whole-program layout."""
 
+import json
 import os
 import re
 import subprocess
@@ -12,8 +13,10 @@ from entrylint.program.decode import (
     DUMMY_SYMBOL,
     Decoder,
     assemble_program,
+    code_mode,
     find_assembler,
     is_known_mnemonic,
+    is_prefix,
     is_unknown_mnemonic_message,
     normalize,
     parse_listing,
@@ -70,6 +73,35 @@ def test_normalize_and_standalone():
     assert standalone("rep movsb") == "rep movsb"
     # an open comment is cut: it would swallow the next lines of a batch
     assert standalone("divl %ecx /* Divide") == "divl %ecx"
+    # `$1f` is the address of a local label; `a$1f` is one symbol name
+    assert standalone("movl $1f - 2f, %eax") == f"movl ${DUMMY_SYMBOL} - {DUMMY_SYMBOL}, %eax"
+    assert standalone("movl $a$1f, %eax") == "movl $a$1f, %eax"
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["rep", "REP", "repe", "repz", "repne", "repnz", "lock", "rep;", "data16", "data32",
+     "addr16", "addr32", "notrack", "bnd", "xacquire", "xrelease", "cs", "ds", "es", "fs",
+     "gs", "ss", "rex", "rex64", "rex.W", "rex.w", "rex.B", "rex.WB", "rex.WRXB", "rex.RX"],
+)  # fmt: skip
+def test_is_prefix(word):
+    assert is_prefix(word)
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["movsb", "wait", "fwait", "{disp32}", "{vex}", "rex.", "rex.BW", "rex.WW", "rexw", "repx",
+     "lfence", "", ".code16"],
+)  # fmt: skip
+def test_is_not_prefix(word):
+    # pseudo prefixes such as {disp32}: as refuses them on a line of their own
+    assert not is_prefix(word)
+
+
+def test_code_mode():
+    assert code_mode(".code16") == 16 and code_mode(".code16gcc") == 16
+    assert code_mode(".CODE32") == 32 and code_mode(".code64") == 64
+    assert code_mode(".text") is None and code_mode("code32") is None
 
 
 def test_parse_listing_format():
@@ -137,6 +169,127 @@ def test_unresolved_symbols_get_stand_ins(dec, text, reads, writes):
     assert info is not None, dec.infos([text])[1]
     assert info.text == text  # the reported text is the original
     assert info.regs_read == reads and info.regs_written == writes
+
+
+@needs_as
+def test_symbol_differences_and_relocation_operators(dec):
+    # `1f` becomes the dummy symbol; a difference of two undefined symbols
+    # does not assemble ("can't resolve") until both get stand-ins
+    cases = [
+        ("leaq efi32_boot_args - 1f(%rip), %rax", 64, set(), {"rax"}),
+        ("movl $_ebss - _bss, %ecx", 64, set(), {"rcx"}),
+        ("movl $1f - 2f, %eax", 64, set(), {"rax"}),
+        ("cmpl $0, 1f - foo(%rip)", 64, set(), set()),
+        ("subl $_end@GOTOFF, %ebx", 32, {"rbx"}, {"rbx"}),  # no GOTOFF32 in ELF64
+        ("leal (_bss@GOTOFF-4)(%edx), %esi", 32, {"rdx"}, {"rsi"}),
+    ]
+    infos, errors = dec.infos([c[0] for c in cases], [c[1] for c in cases])
+    assert errors == []
+    for info, (text, _, reads, writes) in zip(infos, cases):
+        assert info.text == text
+        assert info.regs_read == reads and info.regs_written == writes, text
+
+
+@needs_as
+def test_prefix_statements(dec):
+    texts = ["rep movsb", "rep; movsb", "rep", "lock", "rex.W", "lock incl (%rax)"]
+    infos, errors = dec.infos(texts)
+    by_index = dict(errors)
+    assert set(by_index) == {2, 3, 4}
+    assert "without an instruction" in by_index[2]  # not `cannot decode bytes f3`
+    assert infos[0].bytes == infos[1].bytes == bytes.fromhex("f3a4")
+    assert infos[0].regs_cond_written >= {"rcx", "rsi", "rdi"}
+    assert infos[5].bytes == bytes.fromhex("f0ff00")
+
+
+# --- code modes ---------------------------------------------------------------------
+
+
+@needs_as
+def test_16_bit_code(dec):
+    texts = ["pushw %ds", "retw", "lretw", "movw %ax, %ds", "ljmpl $__BOOT_CS, $in_pm32"]
+    infos, errors = dec.infos(texts, [16] * len(texts))
+    assert errors == []
+    push, ret, lret, mov, ljmp = infos
+    assert push.bytes == b"\x1e" and push.regs_read >= {"ds", "rsp"}
+    assert push.regs_written == {"rsp"} and push.regs_partial == {"rsp"}  # %sp
+    assert ret.bytes == b"\xc3" and ret.flow is Flow.RET
+    assert lret.bytes == b"\xcb" and lret.flow is Flow.RET
+    assert mov.regs_read == {"rax"} and mov.regs_written == {"ds"}
+    assert ljmp.flow is Flow.JUMP and ljmp.target == "in_pm32"  # a far jump's offset
+    # the same texts as 64-bit code: as refuses the segment push
+    _, errors64 = dec.infos(texts[:1])
+    assert errors64 and "push" in errors64[0][1]
+
+
+@needs_as
+def test_32_bit_code(dec):
+    texts = ["pushal", "popl %ds", "movl %eax, %cr3", "movl %cr0, %eax"]
+    infos, errors = dec.infos(texts, [32] * len(texts))
+    assert errors == []
+    pushal, pop, to_cr3, from_cr0 = infos
+    assert pushal.bytes == b"\x60" and {"rax", "rbx", "rsp", "rbp"} <= pushal.regs_read
+    assert pop.regs_written == {"ds", "rsp"}
+    assert to_cr3.cr3_write and to_cr3.regs_read == {"rax"} and to_cr3.serializing
+    assert from_cr0.regs_read == {"cr0"} and from_cr0.regs_written == {"rax"}
+    # as 64-bit code each of them is an error (the errors the modes avoid)
+    _, errors64 = dec.infos(texts)
+    assert [i for i, _ in errors64] == [0, 1, 2, 3]
+    assert "not supported in 64-bit mode" in errors64[0][1]
+
+
+@needs_as
+def test_modes_give_different_bytes_and_separate_cache_entries(dec):
+    d = Decoder(disk_cache=False)
+    if not d.available:
+        pytest.skip(d.status)
+    infos, errors = d.infos(["inc %eax", "inc %eax", "inc %eax"], [32, 64, 16])
+    assert errors == [] and d.as_runs == 1  # one as run for all modes
+    b32, b64, b16 = (i.bytes for i in infos)
+    assert b32 == b"\x40" and b64 == b"\xff\xc0" and b16 == b"\x66\x40"
+    assert all(i.regs_written == {"rax"} for i in infos)
+    assert d.info("inc %eax") is infos[1] and d.info("inc %eax", 32) is infos[0]
+    assert d.as_runs == 1
+
+
+@needs_as
+def test_modes_argument_checks(dec):
+    with pytest.raises(ValueError):
+        dec.infos(["nop", "nop"], [64])
+    infos, errors = dec.infos(["nop", "nop"], [64, 8])
+    assert infos[0] is not None and infos[1] is None
+    assert errors and errors[0][0] == 1 and "mode" in errors[0][1]
+
+
+@needs_as
+def test_disk_cache_keeps_modes_apart(tmp_path):
+    texts, modes = ["inc %eax", "inc %eax", "pushal", "pushal"], [32, 64, 32, 64]
+    d1 = Decoder(cache_dir=tmp_path)
+    infos1, errors1 = d1.infos(texts, modes)
+    assert [i for i, _ in errors1] == [3]
+    d2 = Decoder(cache_dir=tmp_path)
+    infos2, errors2 = d2.infos(texts, modes)
+    assert d2.as_runs == 0 and infos2 == infos1 and errors2 == errors1
+    assert infos2[0].bytes != infos2[1].bytes
+
+
+@needs_as
+def test_disk_cache_of_another_schema_is_ignored(tmp_path):
+    d1 = Decoder(cache_dir=tmp_path)
+    d1.infos(["inc %eax"])
+    path = d1.cache_path
+    data = json.loads(path.read_text())
+    # a schema-1 style file (flat text -> bytes) under the current key and name
+    data["entries"] = {"inc %eax": "40", "nop": "90"}
+    path.write_text(json.dumps(data))
+    d2 = Decoder(cache_dir=tmp_path)
+    info = d2.info("inc %eax")
+    assert d2.as_runs == 1 and info.bytes == b"\xff\xc0"
+    # and a file written under another schema key is not read at all
+    data["key"] = data["key"].replace("schema=2", "schema=1")
+    path.write_text(json.dumps(data))
+    d3 = Decoder(cache_dir=tmp_path)
+    assert d3.info("nop") is not None and d3.as_runs == 1
 
 
 @needs_as

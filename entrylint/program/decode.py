@@ -3,8 +3,13 @@
 This module (with its decoder half ``decode_iced.py``) is the only place that
 runs ``as``, imports iced_x86 or compares mnemonic strings.
 
-* ``Decoder.infos(texts)`` answers ``InsnInfo`` for single instruction texts,
-  assembling every text not yet cached in one ``as --64`` run.
+* ``Decoder.infos(texts, modes)`` answers ``InsnInfo`` for single instruction
+  texts, each in its code mode (16, 32 or 64: ``.code16``/``.code32``/
+  ``.code64``; see ``code_mode``), assembling every text not yet cached in one
+  ``as --64`` run (the batch switches mode with ``.codeNN`` directives) and
+  decoding with iced-x86 in the same mode.
+* ``is_prefix(word)`` says whether a statement is a prefix that as applies to
+  the next instruction (``rep`` on a line of its own, before ``movsb``).
 * ``assemble_program(lines)`` assembles a whole flattened program and gives
   each line's section, offset and bytes (layout, for the objdump oracle).
 
@@ -24,16 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from entrylint.program.decode_iced import (
-    PREFIXES,
-    decode_bytes,
-    iced_version,
-)
+from entrylint.program.decode_iced import PREFIXES, decode_bytes, iced_version
 from entrylint.program.decode_iced import is_known_mnemonic as _is_known
+from entrylint.program.decode_iced import is_prefix as _is_prefix
 from entrylint.program.effects import InsnInfo
 
 AS_TIMEOUT = 60.0
-_CACHE_SCHEMA = 1
+_CACHE_SCHEMA = 2  # 2: entries keyed by code mode, then text
 _CACHE_MAX_ENTRIES = 200_000
 DUMMY_SYMBOL = "__entrylint_sym"
 STAND_IN_VALUE = 8  # not 0x1000: `bt $X86_FEATURE_PTI, %rax` needs an imm8
@@ -41,9 +43,24 @@ STAND_IN_VALUE = 8  # not 0x1000: `bt $X86_FEATURE_PTI, %rax` needs an imm8
 _LIST_LINE = re.compile(r"^ *(\d+) (.*)$")
 _ERROR_LINE = re.compile(r"^(?P<file>[^:\n]*):(?P<line>\d+): (?P<kind>Error|Warning): (?P<msg>.*)$")
 _ERROR_NOLINE = re.compile(r"^(?P<file>[^:\n]*): Error: (?P<msg>.*)$")
-_LOCAL_OR_DOTL = re.compile(r"(?<![\w.$%])(?:\d+[fb]|\.L[\w.$]*)(?![\w.$])")
-_IDENT = re.compile(r"(?<![\w.$%\\])([A-Za-z_.$][\w.$]*)")
+# `1f`, `.Lfoo`, and `$1f` (an immediate), but not `a$1f` (one symbol name)
+_LOCAL_OR_DOTL = re.compile(
+    r"(?:(?<![\w.$%])|(?<=(?<![\w.])\$))(?:\d+[fb]|\.L[\w.$]*)(?![\w.$])"
+)
+_MAY_HAVE_LOCAL = re.compile(r"\d[fb]|\.L")  # a cheap test before the one above
+# a symbol name, also right after the `$` of an immediate; not `.` (the
+# location counter), `%reg` or the `GOTPCREL` of `sym@GOTPCREL`
+_IDENT = re.compile(r"(?:(?<![\w.$%@\\])|(?<=(?<![\w.])\$))([A-Za-z_.][\w.$]*)")
+# `sym@GOTOFF`, `sym@PLT`: relocation operators; `as --64` refuses the 32-bit
+# ones (GOTOFF: "8-byte relocation cannot be applied to 4-byte field")
+_RELOC_SUFFIX = re.compile(r"@[A-Za-z]\w*")
 _CPP_MARKER = re.compile(r"^\s*#\s*\d+\s+\"")
+
+# Code modes and the directives that select them.  `.code16gcc` is `.code16`
+# with 32-bit push/call/ret (as adds 0x66); iced decodes either in 16-bit mode.
+MODES: tuple[int, ...] = (16, 32, 64)
+_MODE_DIRECTIVES = {".code16": 16, ".code16gcc": 16, ".code32": 32, ".code64": 64}
+_DIRECTIVE_OF_MODE = {16: ".code16", 32: ".code32", 64: ".code64"}
 
 
 def is_known_mnemonic(word: str) -> bool:
@@ -52,6 +69,25 @@ def is_known_mnemonic(word: str) -> bool:
     mnemonics, with b/w/l/q size suffixes, condition-code aliases (``jz``)
     and AT&T-only spellings (``movzbl``, ``movslq``, ``cltq``, ``cqto``)."""
     return _is_known(word)
+
+
+def is_prefix(word: str) -> bool:
+    """Whether ``word`` (the first word of a statement) is an instruction prefix
+    that GNU as accepts on a line of its own and applies to the next
+    instruction: ``rep``/``repe``/``repz``/``repne``/``repnz``, ``lock``,
+    ``notrack``, ``bnd``, ``xacquire``/``xrelease``, ``data16``/``data32``,
+    ``addr16``/``addr32``, segment overrides (``cs`` ... ``ss``), ``rex``,
+    ``rex64`` and ``rex.W`` ... ``rex.WRXB``.  Pseudo prefixes (``{disp32}``,
+    ``{vex}``) are not: as wants them on the instruction's line.  Such a
+    statement is merged with the next instruction (``rep; movsb`` ->
+    ``rep movsb``) before ``Decoder.infos``."""
+    return _is_prefix(word)
+
+
+def code_mode(directive: str) -> int | None:
+    """The code mode a ``.code16``/``.code16gcc``/``.code32``/``.code64``
+    directive selects, or None for any other word."""
+    return _MODE_DIRECTIVES.get(directive.strip().lower())
 
 
 def is_unknown_mnemonic_message(message: str) -> bool:
@@ -77,7 +113,7 @@ def split_opcode(text: str) -> tuple[str, str]:
         word = word.rstrip(";")
         head.append(word)
         rest = tail.strip()
-        if word.lower() not in PREFIXES:
+        if word.lower() not in PREFIXES:  # is_prefix(), inlined: a hot path
             break
     return " ".join(head), rest
 
@@ -91,12 +127,16 @@ def standalone(text: str) -> str:
     opcode, operands = split_opcode(text.split("/*", 1)[0])
     if not operands:
         return opcode
-    return f"{opcode} {_LOCAL_OR_DOTL.sub(DUMMY_SYMBOL, operands)}"
+    if _MAY_HAVE_LOCAL.search(operands):
+        operands = _LOCAL_OR_DOTL.sub(DUMMY_SYMBOL, operands)
+    return f"{opcode} {operands}"
 
 
 def _identifiers(text: str) -> set[str]:
-    _, operands = split_opcode(text)
-    return {m for m in _IDENT.findall(operands) if m != DUMMY_SYMBOL}
+    """Every symbol-like name in the operands of ``standalone(text)``, the
+    dummy symbol included."""
+    _, operands = split_opcode(standalone(text))
+    return {m for m in _IDENT.findall(operands) if m != "."}
 
 
 # --- running as ----------------------------------------------------------------
@@ -202,10 +242,14 @@ def default_cache_dir() -> Path:
     return Path(base, "entrylint")
 
 
+_Key = tuple[int, str]  # (code mode, normalized text)
+
+
 class Decoder:
-    """Instruction text -> ``InsnInfo``, with an in-process cache keyed by the
-    normalized text and an optional on-disk cache (machine code per text,
-    keyed by the versions of binutils and iced-x86).
+    """Instruction text -> ``InsnInfo``, with an in-process cache keyed by
+    (code mode, normalized text) and an optional on-disk cache (machine code
+    per mode and text, keyed by the versions of binutils and iced-x86 and by
+    the cache schema, so files of another schema are never read).
 
     ``available`` is False when no GNU as can be run; ``status`` says why.
     (The disk cache is keyed by the assembler's version, so it cannot stand
@@ -228,8 +272,8 @@ class Decoder:
             self.status = f"{self.as_path} is not a working GNU assembler"
         else:
             self.status = "GNU as (binutils) not found on PATH"
-        self._mem: dict[str, InsnInfo | str] = {}
-        self._disk: dict[str, str] = {}  # text -> hex bytes, or "!" + error
+        self._mem: dict[_Key, InsnInfo | str] = {}
+        self._disk: dict[_Key, str] = {}  # (mode, text) -> hex bytes, or "!" + error
         self._dirty = False
         self.assembled = 0  # texts sent to as so far (for tests and stats)
         self.as_runs = 0
@@ -241,24 +285,34 @@ class Decoder:
             self.cache_path = Path(cache_dir or default_cache_dir(), f"decode-{digest}.json")
             self._load()
 
-    # -- disk cache
+    # -- disk cache: {"key": ..., "entries": {"64": {text: hex}, "32": {...}}}
     def _load(self) -> None:
         try:
             data = json.loads(self.cache_path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
         except (OSError, ValueError):
             return
-        if isinstance(data, dict) and data.get("key") == self._cache_key:
-            entries = data.get("entries")
-            if isinstance(entries, dict):
-                self._disk = {k: v for k, v in entries.items() if isinstance(v, str)}
+        if not isinstance(data, dict) or data.get("key") != self._cache_key:
+            return
+        entries = data.get("entries")
+        if not isinstance(entries, dict):
+            return
+        for mode_name, by_text in entries.items():
+            mode = int(mode_name) if mode_name in ("16", "32", "64") else None
+            if mode is None or not isinstance(by_text, dict):
+                continue
+            for text, raw in by_text.items():
+                if isinstance(raw, str):
+                    self._disk[(mode, text)] = raw
 
     def save(self) -> bool:
         """Write the disk cache (atomically); False if it could not be written."""
         if self.cache_path is None or not self._dirty:
             return False
+        entries: dict[str, dict[str, str]] = {}
+        for (mode, text), raw in list(self._disk.items())[-_CACHE_MAX_ENTRIES:]:
+            entries.setdefault(str(mode), {})[text] = raw
         try:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            entries = dict(list(self._disk.items())[-_CACHE_MAX_ENTRIES:])
             fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"key": self._cache_key, "entries": entries}, fh)
@@ -268,32 +322,49 @@ class Decoder:
         self._dirty = False
         return True
 
-    def _from_disk(self, text: str) -> InsnInfo | str | None:
-        raw = self._disk.get(text)
+    def _from_disk(self, key: _Key) -> InsnInfo | str | None:
+        raw = self._disk.get(key)
         if raw is None:
             return None
         if raw.startswith("!"):
             return raw[1:]
+        mode, text = key
         _, operands = split_opcode(text)
-        return decode_bytes(text, operands, _hex(raw))
+        return decode_bytes(text, operands, _hex(raw), mode)
 
     # -- the public API
-    def info(self, text: str) -> InsnInfo | None:
-        infos, _ = self.infos([text])
+    def info(self, text: str, mode: int = 64) -> InsnInfo | None:
+        infos, _ = self.infos([text], [mode])
         return infos[0]
 
-    def infos(self, texts: Sequence[str]) -> tuple[list[InsnInfo | None], list[tuple[int, str]]]:
+    def infos(
+        self, texts: Sequence[str], modes: Sequence[int] | None = None
+    ) -> tuple[list[InsnInfo | None], list[tuple[int, str]]]:
         """Decode each instruction text (``Stmt.text()`` of an ``insn``).
+
+        ``modes`` gives each text's code mode: 16, 32 or 64 (the default),
+        as ``.code16``/``.code32``/``.code64`` select it (``code_mode``).
+        Registers of 16/32-bit code are still named by their 64-bit register.
+        A prefix must be merged with its instruction first (``is_prefix``).
 
         Returns one ``InsnInfo`` or None per text, and ``(index, message)``
         for every text that could not be decoded (assembler errors; see
         ``is_unknown_mnemonic_message``).  When ``available`` is False, texts
         not in the cache get None and no message: the caller reports
         NO_ASSEMBLER once."""
-        keys = [normalize(t) for t in texts]
-        todo: list[str] = []
+        if modes is None:
+            keys: list[_Key] = [(64, normalize(t)) for t in texts]
+        else:
+            if len(modes) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(modes)} modes")
+            keys = [(m, normalize(t)) for t, m in zip(texts, modes)]
+        todo: list[_Key] = []
         for key in dict.fromkeys(keys):
-            if not key or key in self._mem:
+            if key in self._mem:
+                continue
+            early = _check_text(*key)
+            if early is not None:  # no need to assemble (and not cached on disk)
+                self._mem[key] = early
                 continue
             hit = self._from_disk(key)
             if hit is not None:
@@ -305,7 +376,7 @@ class Decoder:
         infos: list[InsnInfo | None] = []
         errors: list[tuple[int, str]] = []
         for i, key in enumerate(keys):
-            got = self._mem.get(key) if key else "empty instruction"
+            got = self._mem.get(key)
             if isinstance(got, InsnInfo):
                 infos.append(got)
             else:
@@ -316,48 +387,83 @@ class Decoder:
             self.save()
         return infos, errors
 
-    def _assemble(self, todo: list[str]) -> None:
+    def _assemble(self, todo: list[_Key]) -> None:
         results = self._batch(todo, {})
-        retry = [t for t in todo if isinstance(results[t], str)
-                 and not is_unknown_mnemonic_message(results[t])]  # fmt: skip
+        retry = [k for k in todo if isinstance(results[k], str)
+                 and not is_unknown_mnemonic_message(results[k])]  # fmt: skip
         if retry:
+            # Stand-ins for every symbol, the dummy of standalone() included,
+            # and no relocation operators: an undefined symbol in an immediate
+            # that must be small, the difference of two undefined symbols
+            # ("can't resolve"), `sym@GOTOFF` in 32-bit code do not assemble;
+            # registers and flags do not depend on the values.
             names: set[str] = set()
-            for t in retry:
-                names |= _identifiers(t)
-            again = self._batch(retry, {n: STAND_IN_VALUE for n in sorted(names)})
-            for t in retry:
-                if isinstance(again[t], InsnInfo):
-                    results[t] = again[t]
-        for t, got in results.items():
-            self._mem[t] = got
+            for _, text in retry:
+                names |= _identifiers(text)
+            stand_ins = {n: STAND_IN_VALUE for n in sorted(names)}
+            again = self._batch(retry, stand_ins, plain=True)
+            for k in retry:
+                if isinstance(again[k], InsnInfo):
+                    results[k] = again[k]
+        for k, got in results.items():
+            self._mem[k] = got
             if isinstance(got, InsnInfo):
-                self._disk[t] = got.bytes.hex() if got.bytes else ""
+                self._disk[k] = got.bytes.hex() if got.bytes else ""
             elif not got.startswith("as "):  # do not cache timeouts
-                self._disk[t] = "!" + got
+                self._disk[k] = "!" + got
             self._dirty = True
 
-    def _batch(self, texts: list[str], stand_ins: Mapping[str, int]) -> dict[str, InsnInfo | str]:
-        header = [".text"] + [f".set {name}, {value}" for name, value in stand_ins.items()]
-        body = [standalone(t) for t in texts]
-        run = run_as(self.as_path or "as", "\n".join(header + body) + "\n", self.timeout)
+    def _batch(
+        self, keys: list[_Key], stand_ins: Mapping[str, int], plain: bool = False
+    ) -> dict[_Key, InsnInfo | str]:
+        """One as run for ``keys``, grouped by mode behind ``.codeNN`` lines;
+        ``plain``: without relocation operators (``@GOTOFF``)."""
+        lines = [".text"] + [f".set {name}, {value}" for name, value in stand_ins.items()]
+        placed: list[tuple[_Key, int]] = []  # (key, 1-based line number in the batch)
+        mode: int | None = None
+        if any(key[0] != keys[0][0] for key in keys):
+            keys = sorted(keys, key=_mode_order)  # stable: 64 first, then 32, 16
+        for key in keys:
+            if key[0] != mode:
+                mode = key[0]
+                lines.append(_DIRECTIVE_OF_MODE[mode])
+            stmt = standalone(key[1])
+            lines.append(_RELOC_SUFFIX.sub("", stmt) if plain else stmt)
+            placed.append((key, len(lines)))
+        run = run_as(self.as_path or "as", "\n".join(lines) + "\n", self.timeout)
         self.as_runs += 1
-        self.assembled += len(texts)
+        self.assembled += len(keys)
         if run.failed:
-            return {t: run.failed for t in texts}
-        first = len(header) + 1
+            return {k: run.failed for k in keys}
         errs: dict[int, str] = {}
         for line, msg in run.errors:
-            if line >= first:
-                errs.setdefault(line - first, msg)
-        out: dict[str, InsnInfo | str] = {}
-        for i, text in enumerate(texts):
-            if i in errs:
-                out[text] = errs[i]
+            errs.setdefault(line, msg)
+        out: dict[_Key, InsnInfo | str] = {}
+        for key, n in placed:
+            if n in errs:
+                out[key] = errs[n]
                 continue
-            _, data = run.listing.get(first + i, (None, b""))
+            _, data = run.listing.get(n, (None, b""))
+            mode, text = key
             _, operands = split_opcode(text)
-            out[text] = decode_bytes(text, operands, data)
+            out[key] = decode_bytes(text, operands, data, mode)
         return out
+
+
+def _mode_order(key: _Key) -> int:
+    return -key[0]
+
+
+def _check_text(mode: int, text: str) -> str | None:
+    """The error of a text that need not be assembled to know it, or None."""
+    if not text:
+        return "empty instruction"
+    if mode not in _DIRECTIVE_OF_MODE:
+        return f"unsupported code mode {mode} (16, 32 or 64)"
+    words = text.split()
+    if words[0].lower().rstrip(";") in PREFIXES and all(_is_prefix(w) for w in words):
+        return f"prefix `{' '.join(w.rstrip(';') for w in words)}' without an instruction"
+    return None
 
 
 # --- whole programs ----------------------------------------------------------------

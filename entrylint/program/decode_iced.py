@@ -4,6 +4,10 @@ This module and ``decode.py`` together are "decode.c": the only place that
 imports iced_x86 or names mnemonics.  The facts no decoder models (GS base,
 exits to user, serialization) are the tables below, keyed by iced's Mnemonic
 names.
+
+Bytes are decoded in the code mode they were assembled for (16, 32 or 64);
+registers of 16/32-bit code fold to the canonical 64-bit names all the same
+(``%ax``/``%eax`` -> ``rax``), as ``effects.py`` names them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import iced_x86 as _iced
 
 from entrylint.program.effects import Access, Certainty, Flow, InsnInfo, MemRef
-from entrylint.program.operands import Target, parse_operands
+from entrylint.program.operands import Imm, Target, parse_operands
 
 
 def _names(enum_cls) -> dict[int, str]:
@@ -122,21 +126,27 @@ def _is_partial(reg: int) -> bool:
     return _iced.RegisterExt.is_gpr8(reg) or _iced.RegisterExt.is_gpr16(reg)
 
 
-def _target(operand_text: str) -> str | None:
+_FAR_BRANCH = {_iced.OpKind.FAR_BRANCH16, _iced.OpKind.FAR_BRANCH32}
+
+
+def _target(operand_text: str, far: bool = False) -> str | None:
+    """The target expression: of ``jmp 1f``, or the offset of a direct far
+    branch ``ljmpl $__KERNEL32_CS, $1f`` (16/32-bit code)."""
     ops = parse_operands(operand_text, branch=True)
     for op in reversed(ops):
-        if isinstance(op, Target):
+        if isinstance(op, Target) or (far and isinstance(op, Imm)):
             return op.expr
     return None
 
 
-def decode_bytes(text: str, operand_text: str, data: bytes) -> InsnInfo | str:
+def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> InsnInfo | str:
     """Build the ``InsnInfo`` of ``text`` from its machine code, or return an
     error message.  ``operand_text`` is the operand part of the original text
-    (for the branch target expression)."""
+    (for the branch target expression); ``mode`` is the code mode (16, 32, 64)
+    the bytes were assembled for."""
     if not data:
         return "the assembler produced no bytes"
-    decoder = _iced.Decoder(64, data)
+    decoder = _iced.Decoder(mode, data)
     ins = decoder.decode()
     if ins.code == _iced.Code.INVALID:
         return f"cannot decode bytes {data.hex()}"
@@ -179,7 +189,9 @@ def decode_bytes(text: str, operand_text: str, data: bytes) -> InsnInfo | str:
     flow = _FLOW_OVERRIDE.get(mname) or _FLOW_FROM_ICED.get(
         _FLOW_NAMES.get(ins.flow_control, "NEXT"), Flow.NEXT
     )
-    target = _target(operand_text) if flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL) else None
+    target = None
+    if flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL):
+        target = _target(operand_text, ins.op0_kind in _FAR_BRANCH)
 
     writes_gs = _WRITES_GS_BASE.get(mname, Certainty.NO)
     if "gs" in written:  # mov %ax,%gs / pop %gs load the active GS base
@@ -213,11 +225,29 @@ def decode_bytes(text: str, operand_text: str, data: bytes) -> InsnInfo | str:
 
 # --- mnemonic vocabulary (no assembling) -------------------------------------
 
+# Prefixes GNU as accepts as a word of their own, on the instruction's line or
+# on a line before it (checked with binutils 2.40).  Pseudo prefixes such as
+# `{disp32}` or `{vex}` are not here: as rejects them on a line of their own
+# ("pseudo prefix without instruction").  `rex.` takes any of W, R, X, B in
+# that order (`rex.WRXB`).  `data32`, `addr16`, `es`, `ss`, `cs`
+# and `ds` are refused in 64-bit code, but they are still prefixes.
+_REX_PREFIXES = frozenset(
+    "rex." + "".join(c for c, bit in zip("wrxb", (8, 4, 2, 1)) if n & bit) for n in range(1, 16)
+)
 PREFIXES = frozenset({
     "lock", "rep", "repe", "repz", "repne", "repnz", "notrack", "bnd", "xacquire",
-    "xrelease", "data16", "data32", "addr16", "addr32", "rex", "rex64", "rex.w",
-    "rex.b", "rex.x", "rex.r", "cs", "ds", "es", "fs", "gs", "ss",
-})  # fmt: skip
+    "xrelease", "data16", "data32", "addr16", "addr32", "rex", "rex64",
+    "cs", "ds", "es", "fs", "gs", "ss",
+}) | _REX_PREFIXES  # fmt: skip
+
+
+def is_prefix(word: str) -> bool:
+    """Whether ``word`` is an instruction prefix (``rep``, ``lock``, ``rex.WB``,
+    ``gs``, ...) that GNU as accepts as a statement of its own and applies to
+    the next instruction.  Case does not matter; a trailing ``;`` is ignored."""
+    w = word.lower()
+    return w in PREFIXES or w.rstrip(";") in PREFIXES
+
 
 _CC_ALIASES = {
     "z": "e", "nz": "ne", "c": "b", "nae": "b", "nc": "ae", "nb": "ae", "nbe": "a",
@@ -256,7 +286,7 @@ def is_known_mnemonic(word: str) -> bool:
     w = word.strip().lower()
     if not w:
         return False
-    if w in KNOWN_MNEMONICS or w in PREFIXES:
+    if w in KNOWN_MNEMONICS or is_prefix(w):
         return True
     if len(w) < 3 or w[-1] not in "bwlq" or w[:-1] not in KNOWN_MNEMONICS:
         return False

@@ -8,6 +8,7 @@ fields, never the mnemonic.
 
 Names used in the sets:
   registers: canonical 64-bit names without ``%`` (``rax`` ... ``r15``, ``rsp``),
+             also in 16/32-bit code (``%ax``, ``%eax``, ``%sp`` -> ``rax``, ``rsp``),
              segment registers (``cs`` ``ss`` ``ds`` ``es`` ``fs`` ``gs``),
              control/debug registers (``cr3``, ``dr7``), vector registers as
              named (``xmm0``).  ``rip`` is never listed; see ``MemRef.rip_relative``.

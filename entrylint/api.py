@@ -1,0 +1,201 @@
+"""Run the stages in order (STYLE: the one place that knows the pipeline).
+
+    source -> cpp.preprocess -> gas.expand -> program.build (+ decode, layout)
+
+Each stage returns data and problems; problems become EL9xx findings here.
+Nothing in this module prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from entrylint.findings.frontend import from_problem
+from entrylint.findings.model import Finding
+from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source.tree import default_code_mode, find_root, is_linker_script, kernel_include_search
+
+DEFAULT_PROFILE = "defconfig"
+
+
+@dataclass
+class Options:
+    """What a user can set about reading a file (CLI flags, config files)."""
+
+    root: Path | None = None  # kernel tree; None: search upward from the file
+    build: Path | None = None  # an O= build folder: generated headers and its .config
+    include: tuple[Path, ...] = ()  # -I
+    defines: dict[str, str | None] = field(default_factory=dict)  # -D NAME[=VAL]
+    undefines: tuple[str, ...] = ()  # -U
+    config: Path | None = None  # a kernel .config
+    profile: str | None = None  # built-in profile (max, defconfig, pti-off)
+    assemble: bool = True  # decode with GNU as + iced-x86
+    layout: bool = False  # assemble the whole expansion for offsets and sizes
+    bits: int | None = None  # code mode a file starts in (None: 32 for 32-bit-only files, else 64)
+
+    def profile_name(self) -> str:
+        if self.config is not None:
+            return self.config.name if self.config.name != ".config" else str(self.config)
+        if self.profile is None and self.build is not None:
+            return str(self.build / ".config")
+        return self.profile or DEFAULT_PROFILE
+
+
+@dataclass
+class Expansion:
+    path: Path
+    root: Path | None
+    profile: str
+    pp: object  # cpp.PPResult
+    gas: object  # gas.GasResult
+    program: object  # program.model.Program
+    problems: list[Problem]
+    findings: list[Finding]
+
+    @property
+    def lines_read(self) -> int:
+        return sum(1 for _ in self.pp.lines)
+
+
+_decoder = None
+
+
+def decoder():
+    """The process-wide decoder (its cache is shared by every file checked)."""
+    global _decoder
+    if _decoder is None:
+        from entrylint.program.decode import Decoder
+
+        _decoder = Decoder()
+    return _decoder
+
+
+def kconfig_for(options: Options):
+    from entrylint.cpp.config import Kconfig
+
+    if options.config is not None:
+        return Kconfig.from_dotconfig(options.config)
+    if options.profile is None and options.build is not None and (options.build / ".config").is_file():
+        return Kconfig.from_dotconfig(options.build / ".config")
+    return Kconfig.from_profile(options.profile or DEFAULT_PROFILE)
+
+
+def cpp_options(path: Path, options: Options, root: Path | None):
+    from entrylint.cpp import CppOptions
+
+    search = kernel_include_search(root, options.build, tuple(options.include))
+    return CppOptions(search=search, kconfig=kconfig_for(options), defines=dict(options.defines),
+                      undefines=tuple(options.undefines))
+
+
+def resolve_root(path: Path, options: Options) -> Path | None:
+    if options.root is not None:
+        return options.root.resolve()
+    return find_root(path)
+
+
+def expand(path: Path | str, options: Options | None = None, text: str | None = None) -> Expansion:
+    """Preprocess, macro-expand and build the program of one ``.S`` file.
+
+    ``text`` replaces the file's contents (editor buffers, stdin, patches)."""
+    from entrylint.cpp import preprocess_file, preprocess_text
+    from entrylint.gas import expand as gas_expand
+    from entrylint.program.build import build_program
+
+    options = options or Options()
+    path = Path(path)
+    root = resolve_root(path, options)
+    problems: list[Problem] = []
+    try:
+        copts = cpp_options(path, options, root)
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as e:
+            problems.append(Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
+                                    Location(str(path), 1, 1)))
+            text = ""
+    pp = preprocess_text(text, str(path.resolve() if path.exists() else path), copts)
+    problems += pp.problems
+    # a linker script is only preprocessed: there is no assembly in it
+    gas = gas_expand([] if is_linker_script(path) else pp.lines)
+    problems += gas.problems
+    dec = None
+    if options.assemble:
+        dec = decoder()
+        if not dec.available:
+            problems.append(Problem(ProblemKind.NO_ASSEMBLER,
+                                    "GNU as not found: register and flag effects are unknown "
+                                    "(install binutils)", Location(str(path), 1, 1)))
+            dec = None
+    program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec,
+                                       mode=options.bits or default_code_mode(path))
+    problems += pproblems
+    if options.layout and dec is not None:
+        problems += apply_layout(program, dec)
+    profile = options.profile_name()
+    findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
+    return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
+                     problems=problems, findings=findings)
+
+
+def apply_layout(program, dec) -> list[Problem]:
+    """Offsets and sizes of instructions and code data, from assembling the
+    whole expansion in one run (alignment and alternative padding included)."""
+    from entrylint.program.decode import assemble_program
+
+    stmts = program.statements
+    listing = assemble_program([st.text() for st in stmts], as_path=getattr(dec, "as_path", None))
+    at = {id(st): i for i, st in enumerate(stmts)}
+    for item in (*program.instructions, *program.data):
+        i = at[id(item.stmt)]
+        if i < len(listing.lines):
+            line = listing.lines[i]
+            item.offset, item.size = line.offset, len(line.bytes)
+    problems = []
+    for i, msg in listing.errors:
+        st = stmts[i] if 0 <= i < len(stmts) else None
+        problems.append(Problem(ProblemKind.ASM_ERROR, msg, st.location if st else None,
+                                st.trace if st else ()))
+    return problems
+
+
+def dedupe(problems: list[Problem]) -> list[Problem]:
+    seen = set()
+    out = []
+    for p in problems:
+        key = (p.kind, p.message, p.location)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+class UsageError(Exception):
+    """Bad options or arguments: the CLI prints one line and exits 2."""
+
+
+def source_files(paths: list[Path], root: Path | None = None) -> list[Path]:
+    """The ``.S`` files a list of paths names: files as given; a kernel tree
+    gives its arch/x86 ``.S`` files; any other folder all ``.S`` below it.
+    Walking a folder leaves out linker scripts (``*.lds.S``) and fragments
+    that other ``.S`` files ``#include``: they are read through their includer."""
+    from entrylint.source.tree import included_fragments, is_linker_script, looks_like_kernel_root
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            base = p / "arch" / "x86" if looks_like_kernel_root(p) else p
+            found: list[Path] = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".S")]
+            fragments = included_fragments(found)
+            out += [f for f in found if not is_linker_script(f) and f.resolve() not in fragments]
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,402 @@
+"""Build the ``Program`` from the expanded statements.
+
+Order of the passes (each needs the one before):
+1. ``_scan``: instructions, labels, symbols, sections and code data, in
+   statement order;
+2. ``_alternatives``: forks from the ``.altinstructions`` entries, read as
+   the data the headers of each version build (not from a macro name), so
+   4.x ``.word`` feature fields and 6.x ``.4byte`` ft_flags both work;
+3. ``_decode``: register/flag semantics from the decoder (must come after 1,
+   it needs the instruction texts);
+4. ``_targets``: direct branch and call targets (after 3: only the decoder
+   says which instructions branch).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Mapping, Sequence
+
+from entrylint.gas.types import Stmt
+from entrylint.program.constants import eval_int, feature_names, macro_int
+from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
+from entrylint.source import Location, Problem, ProblemKind
+
+ALT_SECTION = ".altinstructions"
+REPL_SECTION = ".altinstr_replacement"
+
+# Sections that hold code whatever their flags say (the kernel's linker script names).
+_CODE_PREFIXES = (".text", ".entry.text", ".noinstr.text", ".init.text", ".exit.text",
+                  ".altinstr_replacement", ".altinstr_aux", ".fixup", ".head.text",
+                  ".cpuidle.text", ".kprobes.text", ".ref.text", ".sched.text", ".spinlock.text")
+_BYTE_DIRECTIVES = {".byte", ".word", ".short", ".value", ".2byte", ".long", ".int", ".4byte",
+                    ".quad", ".8byte", ".skip", ".space", ".fill", ".zero", ".align", ".balign",
+                    ".p2align", ".balignw", ".balignl", ".p2alignw", ".p2alignl", ".ascii",
+                    ".asciz", ".string", ".org", ".nops"}
+_NUMREF = re.compile(r"^(\d+)([fb])$")
+_CODE_MODES = {".code16": 16, ".code16gcc": 16, ".code32": 32, ".code64": 64}
+_REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
+_WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
+_LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
+
+
+def is_local_label(name: str) -> bool:
+    return name.startswith(".L") or name.isdigit() or "\x02" in name
+
+
+class _Labels:
+    """Label definitions by statement index, for GAS's ``1f``/``1b`` rules."""
+
+    def __init__(self) -> None:
+        self.numeric: dict[str, list[int]] = {}
+        self.named: dict[str, int] = {}
+
+    def define(self, name: str, at: int) -> None:
+        if name.isdigit():
+            self.numeric.setdefault(name, []).append(at)
+        else:
+            self.named.setdefault(name, at)
+
+    def resolve(self, ref: str, at: int) -> int | None:
+        """Statement index of the label ``ref`` names when used at statement ``at``."""
+        m = _NUMREF.match(ref)
+        if m:
+            defs = self.numeric.get(m.group(1), [])
+            if m.group(2) == "f":
+                i = bisect.bisect_right(defs, at)
+                return defs[i] if i < len(defs) else None
+            i = bisect.bisect_left(defs, at)
+            return defs[i - 1] if i > 0 else None
+        return self.named.get(ref)
+
+
+def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | None = None,
+                  constants: Mapping[str, int] | None = None, decoder=None,
+                  mode: int = 64) -> tuple[Program, list[Problem]]:
+    """``mode`` is the code mode the file starts in (what ``-m16``/``-m32``
+    give it); ``.code16``/``.code32``/``.code64`` change it as for GNU as."""
+    prog = Program(statements=list(statements), constants=dict(constants or {}))
+    problems: list[Problem] = []
+    labels = _Labels()
+    builder = _Builder(prog, labels, macros or {})
+    builder.mode = mode
+    builder.scan()
+    builder.alternatives(problems)
+    if decoder is not None:
+        builder.decode(decoder, problems)
+    builder.targets()
+    return prog, problems
+
+
+class _Builder:
+    def __init__(self, prog: Program, labels: _Labels, macros: Mapping[str, object]) -> None:
+        self.prog = prog
+        self.labels = labels
+        self.macros = macros
+        # per section: sorted statement indices of its instructions, and their instruction indices
+        self.sec_stmt: dict[str, list[int]] = {}
+        self.sec_insn: dict[str, list[int]] = {}
+        self.insn_at_stmt: dict[int, int] = {}
+        self.sym_by_section: dict[str, list[tuple[int, str]]] = {}
+        self.aliases: dict[str, str] = {}  # GAS register aliases in force
+        self.mode = 64
+
+    def symbol_at(self, si: int, section: str) -> str | None:
+        """The symbol whose code statement ``si`` of ``section`` is in."""
+        return _enclosing(self.sym_by_section.get(section, []), si + 1)
+
+    # -- pass 1 -------------------------------------------------------------
+    def scan(self) -> None:
+        prog = self.prog
+        globals_: set[str] = set()
+        types: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        sym_labels: list[tuple[int, str, Stmt]] = []
+        from entrylint.program.decode import is_prefix
+
+        pending: list[Stmt] = []  # prefixes written as statements of their own
+        for si, st in enumerate(prog.statements):
+            if st.kind == "label":
+                self.labels.define(st.name, si)
+                if not is_local_label(st.name):
+                    sym_labels.append((si, st.name, st))
+            elif st.kind == "insn":
+                if not st.args and is_prefix(st.name):
+                    pending.append(st)
+                    continue
+                self._add_insn(si, st, tuple(pending))
+                pending.clear()
+            elif st.kind == "directive":
+                self._directive(si, st, globals_, types, sizes)
+            elif st.kind == "assign":
+                self._assign(st.name, st.args)
+        self._symbols(sym_labels, globals_, types, sizes)
+
+    def _assign(self, name: str, value: str) -> None:
+        """``name = value`` / ``.set``: constants, and register aliases
+        (``X0 = %xmm4``; macros re-equate them, so they are followed in order)."""
+        v = eval_int(value)
+        if v is not None:
+            self.prog.constants.setdefault(name, v)
+        target = self.resolve_aliases(value.strip())
+        if _REGISTER.fullmatch(target):
+            self.aliases[name] = target
+        else:
+            self.aliases.pop(name, None)
+
+    def resolve_aliases(self, text: str) -> str:
+        if not self.aliases:
+            return text
+        return _WORD.sub(lambda m: self.aliases.get(m.group(0), m.group(0)), text)
+
+    def _add_insn(self, si: int, st: Stmt, prefixes: tuple[Stmt, ...] = ()) -> None:
+        from entrylint.program.operands import parse_operands
+
+        idx = len(self.prog.instructions)
+        args = self.resolve_aliases(st.args)
+        try:
+            ops = parse_operands(args)
+        except Exception:  # the operand parser is total in intent; never let it stop a file
+            ops = ()
+        ins = Instruction(index=idx, stmt=st, mnemonic=st.name, prefixes=tuple(p.name for p in prefixes),
+                          operands=tuple(ops), section=st.section, args=args,
+                          mode=self.mode, merged=prefixes)
+        self.prog.instructions.append(ins)
+        self.sec_stmt.setdefault(st.section, []).append(si)
+        self.sec_insn.setdefault(st.section, []).append(idx)
+        self.insn_at_stmt[si] = idx
+        self.prog.code_sections.add(st.section)
+
+    def _directive(self, si: int, st: Stmt, globals_: set[str], types: dict[str, str],
+                   sizes: dict[str, int]) -> None:
+        name = st.name
+        if name in _CODE_MODES:
+            # GNU as keeps one mode for the whole file, whatever the section
+            self.mode = _CODE_MODES[name]
+        elif name in (".section", ".pushsection"):
+            parts = [p.strip() for p in st.args.split(",")]
+            if len(parts) > 1 and "x" in parts[1].strip('"'):
+                self.prog.code_sections.add(parts[0])
+        elif name in (".globl", ".global"):
+            globals_.update(a.strip() for a in st.args.split(","))
+        elif name == ".type":
+            parts = [p.strip() for p in st.args.split(",")]
+            if len(parts) == 2:
+                types[parts[0]] = parts[1].lstrip("@%").strip('"')
+        elif name == ".size":
+            parts = [p.strip() for p in st.args.split(",", 1)]
+            if parts:
+                sizes.setdefault(parts[0], si)
+        elif name in (".set", ".equ", ".equiv"):
+            parts = [p.strip() for p in st.args.split(",", 1)]
+            if len(parts) == 2:
+                v = eval_int(parts[1])
+                if v is not None:
+                    self.prog.constants.setdefault(parts[0], v)
+        if name in _BYTE_DIRECTIVES and self.is_code(st.section):
+            self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
+
+    def is_code(self, section: str) -> bool:
+        return section in self.prog.code_sections or section.startswith(_CODE_PREFIXES)
+
+    def position(self, si: int, section: str) -> int:
+        """Instruction index of the first instruction of ``section`` at or after statement ``si``
+        (one past the section's last instruction if none follows)."""
+        stmts = self.sec_stmt.get(section, [])
+        insns = self.sec_insn.get(section, [])
+        i = bisect.bisect_left(stmts, si)
+        if i < len(insns):
+            return insns[i]
+        return (insns[-1] + 1) if insns else len(self.prog.instructions)
+
+    def between(self, start: int, end: int, section: str) -> tuple[int, ...]:
+        """The instructions of ``section`` whose index is in [start, end)."""
+        insns = self.sec_insn.get(section, [])
+        return tuple(insns[bisect.bisect_left(insns, start):bisect.bisect_left(insns, end)])
+
+    def _symbols(self, sym_labels, globals_, types, sizes) -> None:
+        prog = self.prog
+        for si, name, st in sym_labels:
+            kind = st.cpp_macros[0] if st.cpp_macros else (
+                "function" if types.get(name) == "function" else "label")
+            start = self.position(si, st.section)
+            end_si = sizes.get(name)
+            end = self.position(end_si, st.section) if end_si is not None else None
+            prog.symbols.setdefault(name, Symbol(name=name, kind=kind, section=st.section, start=start,
+                                                 end=end, location=st.location,
+                                                 is_global=name in globals_, type=types.get(name)))
+            prog.labels.setdefault(name, start)
+        # enclosing symbol of each instruction and code data item: the last symbol label before it
+        by_section = self.sym_by_section
+        for si, name, st in sym_labels:
+            by_section.setdefault(st.section, []).append((si, name))
+        stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
+        for ins in prog.instructions:
+            ins.symbol = _enclosing(by_section.get(ins.section, []), stmt_index[id(ins.stmt)])
+        for d in prog.data:
+            d.symbol = _enclosing(by_section.get(d.section, []), stmt_index[id(d.stmt)])
+        for name, si in self.labels.named.items():
+            st = prog.statements[si]
+            prog.labels.setdefault(name, self.position(si, st.section))
+
+    # -- pass 2 -------------------------------------------------------------
+    def alternatives(self, problems: list[Problem]) -> None:
+        prog = self.prog
+        prog.features = feature_names(self.macros)
+        entries = self._alt_entries()
+        shift, not_bit_lo, not_bit_hi = self._alt_flag_layout()
+        forks: dict[int, dict] = {}
+        for (si_orig, orig, si_repl, repl, feat_dir, feat_expr, olen, rlen, st) in entries:
+            o_start = self._label_pos(orig, si_orig)
+            r_start = self._label_pos(repl, si_repl)
+            o_end = self._label_pos(_first_label(olen[1]), olen[0]) if olen else None
+            r_end = self._label_pos(_first_label(rlen[1]), rlen[0]) if rlen else None
+            value = eval_int(feat_expr)
+            if None in (o_start, r_start, o_end, r_end) or value is None:
+                problems.append(Problem(ProblemKind.ASM_ERROR,
+                                        f"alternative entry not understood: {feat_dir} {feat_expr}",
+                                        st.location, _trace(st)))
+                continue
+            if feat_dir == ".word":
+                bit, negated, flags = value & ~(1 << not_bit_lo), bool(value & (1 << not_bit_lo)), 0
+            else:
+                bit = value & ((1 << shift) - 1)
+                flags = value >> shift
+                negated = bool(flags & (1 << not_bit_hi))
+                flags &= ~(1 << not_bit_hi)
+            name = prog.features.get(bit, f"feature#{bit}")
+            # Entries that name the same label *statement* patch the same site
+            # (ALTERNATIVE_2's two entries; 6.x nests them, the outer entry's
+            # 740b then resolves to the inner label).  Separate ALTERNATIVEs
+            # may share an instruction position (both with an empty original)
+            # but never a label statement: they stay separate forks.
+            f = forks.setdefault(o_start[0], {"start": o_start[1], "end": o_end[1], "repl": [],
+                                              "site": o_start})
+            f["end"] = max(f["end"], o_end[1])
+            f["repl"].append(Replacement(feature=name, feature_bit=bit, negated=negated, flags=flags,
+                                         start=r_start[1], end=r_end[1],
+                                         insns=self.between(r_start[1], r_end[1],
+                                                            prog.statements[r_start[0]].section)))
+        for key in sorted(forks):
+            f = forks[key]
+            fi = len(prog.forks)
+            site_stmt = prog.statements[f["site"][0]]
+            fork = AltFork(index=fi, orig_start=f["start"], orig_end=f["end"],
+                           replacements=tuple(f["repl"]), location=site_stmt.location,
+                           section=site_stmt.section,
+                           orig=self.between(f["start"], f["end"], site_stmt.section))
+            prog.forks.append(fork)
+            first = fork.replacements[0]
+            for i in fork.orig:
+                if prog.instructions[i].alt is None:
+                    prog.instructions[i].alt = AltSide(fi, "orig", first.feature, first.negated)
+            site_symbol = self.symbol_at(f["site"][0], site_stmt.section)
+            for ri, r in enumerate(fork.replacements):
+                for i in r.insns:
+                    ins = prog.instructions[i]
+                    ins.alt = AltSide(fi, "repl", r.feature, r.negated, ri)
+                    if ins.section == REPL_SECTION:
+                        ins.symbol = site_symbol
+
+    def _label_pos(self, ref: str | None, at: int) -> tuple[int, int] | None:
+        """(statement index, instruction index) of label ``ref`` used at statement ``at``."""
+        if not ref:
+            return None
+        si = self.labels.resolve(ref, at)
+        if si is None:
+            return None
+        return si, self.position(si, self.prog.statements[si].section)
+
+    def _alt_entries(self):
+        """Parse the ``.altinstructions`` data: each entry is ``.long ORIG - .``,
+        ``.long REPL - .``, a feature field, then lengths ``.byte END - START``."""
+        out = []
+        cur: list[tuple[int, Stmt]] = []
+
+        def flush():
+            if len(cur) >= 5:
+                (s0, a), (s1, b), (s2, c), (s3, d), (s4, e) = cur[:5]
+                orig = _pcrel_label(a.args)
+                repl = _pcrel_label(b.args)
+                if orig and repl:
+                    out.append((s0, orig, s1, repl, c.name, c.args, (s3, d.args), (s4, e.args), a))
+            cur.clear()
+
+        for si, st in enumerate(self.prog.statements):
+            if st.section != ALT_SECTION or st.kind != "directive":
+                continue
+            if st.name in (".long", ".int", ".4byte") and _pcrel_label(st.args) and (
+                    not cur or len(cur) >= 2):
+                flush()
+            if st.name in (".balign", ".align", ".p2align"):
+                continue
+            cur.append((si, st))
+        flush()
+        return out
+
+    def _alt_flag_layout(self) -> tuple[int, int, int]:
+        """(flags shift, not-bit for a 16-bit feature field, not-bit within the flags)
+        as the headers read define them."""
+        shift = macro_int("ALT_FLAGS_SHIFT", self.macros) or 16
+        inv = macro_int("ALTINSTR_FLAG_INV", self.macros)
+        lo = inv.bit_length() - 1 if inv else 15
+        nf = macro_int("ALT_FLAG_NOT", self.macros)
+        hi = nf.bit_length() - 1 if nf else 0
+        return shift, lo, hi
+
+    # -- pass 3 -------------------------------------------------------------
+    def decode(self, decoder, problems: list[Problem]) -> None:
+        insns = self.prog.instructions
+        infos, errors = decoder.infos([i.text for i in insns], [i.mode for i in insns])
+        for ins, info in zip(insns, infos):
+            ins.info = info
+        from entrylint.program.decode import is_unknown_mnemonic_message
+
+        for idx, msg in errors:
+            ins = insns[idx]
+            kind = ProblemKind.UNKNOWN_MNEMONIC if is_unknown_mnemonic_message(msg) else ProblemKind.ASM_ERROR
+            problems.append(Problem(kind, msg, ins.location, _trace(ins.stmt)))
+
+    # -- pass 4 -------------------------------------------------------------
+    def targets(self) -> None:
+        prog = self.prog
+        stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
+        for ins in prog.instructions:
+            ref = getattr(ins.info, "target", None)
+            if not ref:
+                continue
+            from entrylint.program.operands import parse_operands
+
+            ins.operands = parse_operands(ins.stmt.args, branch=True)
+            ref = ref.strip()
+            if not _LABELREF.fullmatch(ref):
+                ins.target_name = ref
+                continue
+            ins.target_name = ref
+            si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
+            if si is not None:
+                ins.target = self.position(si, prog.statements[si].section)
+
+
+def _enclosing(labels: list[tuple[int, str]], si: int) -> str | None:
+    i = bisect.bisect_left(labels, (si, "")) - 1
+    return labels[i][1] if i >= 0 else None
+
+
+def _pcrel_label(args: str) -> str | None:
+    m = re.fullmatch(r"\s*\(?\s*([.A-Za-z_$\d][\w.$]*)\s*\)?\s*-\s*\.\s*", args)
+    return m.group(1) if m else None
+
+
+def _first_label(expr: str) -> str | None:
+    m = re.match(r"\s*\(?\s*([.A-Za-z_$\d][\w.$]*)", expr)
+    return m.group(1) if m else None
+
+
+def _trace(st: Stmt) -> tuple:
+    return st.trace
+
+
+def location_of(st: Stmt) -> Location:
+    return st.location

@@ -1,0 +1,111 @@
+"""Integer values of preprocessor macros and assembler expressions.
+
+The program layer needs a few numbers that the headers define: CPU feature
+bits (``X86_FEATURE_PTI``), the alternative flag layout (``ALT_FLAGS_SHIFT``,
+``ALT_FLAG_NOT`` or older ``ALTINSTR_FLAG_INV``).  They are read from the
+macro table the preprocessor ends with, so each kernel version speaks for
+itself; nothing here is tied to one version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_SAFE = re.compile(r"^[\s0-9a-fA-FxXuUlL()+\-*/%<>&|^~!]*$")
+_INT = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\b")
+
+
+def eval_int(expr: str) -> int | None:
+    """Evaluate a C/GAS integer expression of literals only; None if it is not one."""
+    e = expr.strip()
+    if not e or not _SAFE.match(e) or re.search(r"[A-Za-z_]", _INT.sub("0", e)):
+        return None
+    e = _INT.sub(lambda m: str(int(m.group(1), 0)), e)
+    e = e.replace("/", "//").replace("!=", "\x00").replace("!", " not ").replace("\x00", "!=")
+    e = e.replace("&&", " and ").replace("||", " or ")
+    try:
+        v = eval(e, {"__builtins__": {}}, {})  # noqa: S307 - literals and operators only (checked above)
+    except Exception:
+        return None
+    if isinstance(v, bool):
+        return int(v)
+    return v if isinstance(v, int) else None
+
+
+def expand_macros(text: str, macros: Mapping[str, object], depth: int = 0) -> str:
+    """Expand object-like and simple function-like macros of ``macros``
+    (``entrylint.cpp.MacroDef`` values) in ``text``; enough for the constant
+    definitions of headers such as cpufeatures.h."""
+    if depth > 32:
+        return text
+    out: list[str] = []
+    pos = 0
+    changed = False
+    for m in _IDENT.finditer(text):
+        if m.start() < pos:
+            continue
+        name = m.group(0)
+        md = macros.get(name)
+        if md is None:
+            continue
+        params = getattr(md, "params", None)
+        body = getattr(md, "body", "")
+        if params is None:
+            out.append(text[pos:m.start()])
+            out.append(f"({body})")
+            pos = m.end()
+            changed = True
+            continue
+        # function-like: find the argument list
+        j = m.end()
+        while j < len(text) and text[j].isspace():
+            j += 1
+        if j >= len(text) or text[j] != "(":
+            continue
+        level, k, args, start = 0, j, [], j + 1
+        while k < len(text):
+            c = text[k]
+            if c == "(":
+                level += 1
+            elif c == ")":
+                level -= 1
+                if level == 0:
+                    args.append(text[start:k])
+                    break
+            elif c == "," and level == 1:
+                args.append(text[start:k])
+                start = k + 1
+            k += 1
+        else:
+            continue
+        subst = body
+        for p, a in zip(params, args):
+            subst = re.sub(rf"\b{re.escape(p)}\b", lambda _m, a=a: f"({a.strip()})", subst)
+        out.append(text[pos:m.start()])
+        out.append(f"({subst})")
+        pos = k + 1
+        changed = True
+    out.append(text[pos:])
+    res = "".join(out)
+    return expand_macros(res, macros, depth + 1) if changed else res
+
+
+def macro_int(name: str, macros: Mapping[str, object]) -> int | None:
+    md = macros.get(name)
+    if md is None:
+        return None
+    return eval_int(expand_macros(name, macros))
+
+
+def feature_names(macros: Mapping[str, object]) -> dict[int, str]:
+    """CPU feature and bug bits defined by the headers read: bit -> name."""
+    out: dict[int, str] = {}
+    for name, md in macros.items():
+        if not name.startswith(("X86_FEATURE_", "X86_BUG_")) or getattr(md, "params", None) is not None:
+            continue
+        v = macro_int(name, macros)
+        if v is not None and v not in out:
+            out[v] = name
+    return out

@@ -1,0 +1,141 @@
+"""The program: what the expanded statements mean as code (MODEL 2.4).
+
+Plain data, built once by ``program.build`` and read by the analysis.
+Instructions are numbered in program order (the order GNU as sees them,
+across sections); an alternative's original and replacement instructions
+are both present, tied together by an ``AltFork``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from entrylint.cpp.types import Condition
+from entrylint.gas.types import Stmt, Trace
+from entrylint.source import Location
+
+
+@dataclass(frozen=True, slots=True)
+class AltSide:
+    """Where an instruction sits in an alternative: ``side`` is ``"orig"`` or
+    ``"repl"``; ``feature`` is the CPU feature of the replacement (for the
+    original side of a fork with several replacements, the first one's);
+    ``negated`` when the replacement applies if the feature is *absent*."""
+
+    fork: int
+    side: str
+    feature: str
+    negated: bool = False
+    replacement: int | None = None  # index into AltFork.replacements for side == "repl"
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    feature: str
+    feature_bit: int
+    negated: bool
+    flags: int  # the patching flags besides "not" (e.g. direct call)
+    start: int  # position range [start, end) in the replacement section ...
+    end: int
+    insns: tuple[int, ...] = ()  # ... and the instructions of that section in it, in order
+
+
+@dataclass(frozen=True, slots=True)
+class AltFork:
+    """One patch site: the original instructions [orig_start, orig_end) and the
+    replacements the kernel may patch in, in the order they are applied (for
+    ALTERNATIVE_2 the later feature wins where both are on)."""
+
+    index: int
+    orig_start: int  # position range [orig_start, orig_end) in ``section``: instruction
+    orig_end: int  # indices are global, so other sections' code may sit in between
+    replacements: tuple[Replacement, ...]
+    location: Location  # the line the reviewer wrote (the ALTERNATIVE invocation)
+    section: str
+    orig: tuple[int, ...] = ()  # the original instructions, in order
+
+
+@dataclass(slots=True)
+class Instruction:
+    index: int
+    stmt: Stmt
+    mnemonic: str  # as written, lower case (e.g. "movq"); prefixes apart
+    prefixes: tuple[str, ...]
+    operands: tuple  # program.operands.Operand values
+    section: str
+    symbol: str | None = None
+    alt: AltSide | None = None
+    info: object | None = None  # program.effects.InsnInfo from the decoder, or None
+    target: int | None = None  # resolved direct branch/call target (instruction index)
+    target_name: str | None = None  # the label or symbol named by a direct branch/call
+    offset: int | None = None  # place in the section after assembling (layout), when known
+    size: int | None = None
+    args: str = ""  # operand text as the assembler reads it (register aliases resolved)
+    mode: int = 64  # code mode: 16, 32 or 64 (.code16/.code32/.code64)
+    merged: tuple[Stmt, ...] = ()  # prefix statements on lines of their own (``rep; movsb``)
+
+    @property
+    def location(self) -> Location:
+        return self.stmt.location
+
+    @property
+    def trace(self) -> Trace:
+        return self.stmt.trace
+
+    @property
+    def cond(self) -> Condition:
+        return self.stmt.cond
+
+    @property
+    def text(self) -> str:
+        words = " ".join((*self.prefixes, self.mnemonic))
+        return f"{words} {self.args}".rstrip()
+
+    @property
+    def canonical(self) -> str | None:
+        return getattr(self.info, "mnemonic", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A named code location.  ``kind`` is the annotation that made it, as the
+    version's headers spell it (``SYM_CODE_START``, ``SYM_FUNC_START_LOCAL``,
+    ``SYM_INNER_LABEL``, ``ENTRY``, ``GLOBAL``...), else ``function`` (from
+    ``.type``) or ``label``."""
+
+    name: str
+    kind: str
+    section: str
+    start: int  # index of the first instruction at or after the label
+    end: int | None  # one past the last instruction (from .size / the END annotation), if known
+    location: Location
+    is_global: bool = False
+    type: str | None = None  # "function", "object", "notype" from .type
+
+
+@dataclass(slots=True)
+class DataItem:
+    """A directive that emits bytes into an executable section (padding,
+    ``.byte``-encoded instructions, alternative ``.skip``)."""
+
+    stmt: Stmt
+    section: str
+    symbol: str | None
+    offset: int | None = None
+    size: int | None = None
+
+
+@dataclass(slots=True)
+class Program:
+    statements: list[Stmt]
+    instructions: list[Instruction] = field(default_factory=list)
+    symbols: dict[str, Symbol] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)  # named label -> instruction index
+    forks: list[AltFork] = field(default_factory=list)
+    data: list[DataItem] = field(default_factory=list)
+    code_sections: set[str] = field(default_factory=set)
+    features: dict[int, str] = field(default_factory=dict)  # CPU feature bit -> name
+    constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
+
+    def by_symbol(self, name: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.symbol == name]
