@@ -15,7 +15,7 @@ from pathlib import Path
 from entrylint.findings.frontend import from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind
-from entrylint.source.tree import default_code_mode, find_root, is_linker_script, kernel_include_search
+from entrylint.source.tree import build_flavour, default_code_mode, find_root, is_linker_script, kernel_include_search
 
 DEFAULT_PROFILE = "defconfig"
 
@@ -82,12 +82,31 @@ def kconfig_for(options: Options):
     return Kconfig.from_profile(options.profile or DEFAULT_PROFILE)
 
 
+# gcc -m32 (and -m16) predefine these instead of the x86-64 ones
+_M32_UNDEF = ("__x86_64__", "__x86_64", "__LP64__", "_LP64", "__amd64__", "__amd64")
+_M32_DEFS = {"__i386__": "1", "__i386": "1", "i386": "1", "__ILP32__": "1", "_ILP32": "1",
+             "__SIZEOF_LONG__": "4", "__SIZEOF_POINTER__": "4", "__SIZEOF_SIZE_T__": "4",
+             "__SIZEOF_LONG_DOUBLE__": "12"}
+
+
 def cpp_options(path: Path, options: Options, root: Path | None):
     from entrylint.cpp import CppOptions
 
-    search = kernel_include_search(root, options.build, tuple(options.include))
-    return CppOptions(search=search, kconfig=kconfig_for(options), defines=dict(options.defines),
-                      undefines=tuple(options.undefines))
+    search = kernel_include_search(root, options.build, tuple(options.include), for_file=path)
+    kconfig = kconfig_for(options)
+    defines: dict[str, str | None] = {}
+    undefines: tuple[str, ...] = ()
+    flavour = build_flavour(path) if options.bits is None else None
+    if flavour is not None and flavour.m32:
+        defines.update(_M32_DEFS)
+        undefines = _M32_UNDEF
+        if flavour.kernel32:
+            from entrylint.cpp.config import as_x86_32
+
+            kconfig = as_x86_32(kconfig, root)
+    defines.update(options.defines)
+    return CppOptions(search=search, kconfig=kconfig, defines=defines,
+                      undefines=undefines + tuple(options.undefines))
 
 
 def resolve_root(path: Path, options: Options) -> Path | None:

@@ -66,7 +66,8 @@ def cache_dir(arg: str | None = None) -> Path:
 def wanted(rel: str) -> bool:
     if "/" not in rel:  # top-level files: Makefile, Kconfig, Kbuild, ...
         return True
-    if rel.startswith("arch/") and not rel.startswith(("arch/x86/", "arch/Kconfig")):
+    # arch/um: the x86 user-mode-Linux files under arch/x86/um read its headers
+    if rel.startswith("arch/") and not rel.startswith(("arch/x86/", "arch/um/", "arch/Kconfig")):
         return rel.rsplit("/", 1)[-1].startswith(BUILD_FILE_PREFIXES)
     if rel.startswith(SKIP) and not rel.startswith(KEEP_IN_SKIP):
         return rel.rsplit("/", 1)[-1].startswith(BUILD_FILE_PREFIXES)

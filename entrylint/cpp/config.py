@@ -292,3 +292,44 @@ def _make_profiles() -> dict[str, Kconfig]:
 
 
 PROFILES: dict[str, Kconfig] = _make_profiles()
+
+
+# Reading a file that kbuild builds only for 32-bit kernels (entry_32.S, ...):
+# the symbols x86_64's defconfig sets and i386's does not, and the ones i386's
+# sets that arch/x86 asm tests (from `make defconfig` and `make ARCH=i386
+# defconfig` of 6.1 and 6.12; facts, kept as data).
+NOT_IN_X86_32_DEFCONFIG = (
+    "CONFIG_64BIT", "CONFIG_ARCH_DMA_ADDR_T_64BIT", "CONFIG_ARCH_HAS_NONLEAF_PMD_YOUNG",
+    "CONFIG_ARCH_HAS_PTE_DEVMAP", "CONFIG_ARCH_SUPPORTS_CFI_CLANG", "CONFIG_CALL_PADDING",
+    "CONFIG_CALL_THUNKS", "CONFIG_COMPAT", "CONFIG_CPU_IBPB_ENTRY", "CONFIG_CPU_IBRS_ENTRY",
+    "CONFIG_CPU_SRSO", "CONFIG_CPU_UNRET_ENTRY", "CONFIG_DYNAMIC_MEMORY_LAYOUT", "CONFIG_EFI_MIXED",
+    "CONFIG_GENERIC_BUG_RELATIVE_POINTERS", "CONFIG_HAVE_ARCH_HUGE_VMAP", "CONFIG_HAVE_ARCH_SOFT_DIRTY",
+    "CONFIG_HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD", "CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS",
+    "CONFIG_HAVE_FENTRY", "CONFIG_HAVE_JUMP_LABEL_HACK", "CONFIG_HAVE_STATIC_CALL_INLINE",
+    "CONFIG_IA32_EMULATION", "CONFIG_MITIGATION_CALL_DEPTH_TRACKING", "CONFIG_MITIGATION_IBPB_ENTRY",
+    "CONFIG_MITIGATION_IBRS_ENTRY", "CONFIG_MITIGATION_ITS", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",
+    "CONFIG_MITIGATION_RETHUNK", "CONFIG_MITIGATION_SRSO", "CONFIG_MITIGATION_UNRET_ENTRY",
+    "CONFIG_NOINSTR_VALIDATION", "CONFIG_OBJTOOL", "CONFIG_PAGE_TABLE_ISOLATION",
+    "CONFIG_PHYS_ADDR_T_64BIT", "CONFIG_RANDOMIZE_MEMORY", "CONFIG_RETHUNK", "CONFIG_SPARSEMEM",
+    "CONFIG_SPARSEMEM_VMEMMAP", "CONFIG_UNWINDER_ORC", "CONFIG_X86_5LEVEL", "CONFIG_X86_64",
+    "CONFIG_X86_64_SMP", "CONFIG_X86_CET", "CONFIG_X86_ESPFIX64",
+    "CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS", "CONFIG_X86_KERNEL_IBT", "CONFIG_X86_VSYSCALL_EMULATION",
+)
+X86_32_DEFCONFIG_ONLY = {
+    "CONFIG_X86_32": "y", "CONFIG_M686": "y", "CONFIG_X86_USE_PPRO_CHECKSUM": "y",
+    "CONFIG_X86_ESPFIX32": "y", "CONFIG_HIGHMEM4G": "y", "CONFIG_PAGE_OFFSET": "0xC0000000",
+    "CONFIG_HIGHMEM": "y", "CONFIG_PCI_BIOS": "y", "CONFIG_FLATMEM": "y", "CONFIG_KMAP_LOCAL": "y",
+    "CONFIG_FRAME_POINTER": "y", "CONFIG_UNWINDER_FRAME_POINTER": "y",
+}
+
+
+def as_x86_32(kconfig: "Kconfig", root: Path | None = None) -> "Kconfig":
+    """The configuration a 32-bit build of the same profile would have; with a
+    tree, the options its Kconfig makes depend on X86_64 are dropped too."""
+    over: dict[str, str | None] = {k: None for k in NOT_IN_X86_32_DEFCONFIG}
+    if root is not None:
+        from entrylint.cpp.kconfig_deps import requires_64bit
+
+        over.update({k: None for k in requires_64bit(root, kconfig.values)})
+    over.update(X86_32_DEFCONFIG_ONLY)
+    return kconfig.with_overrides(over, name=f"{kconfig.name}+x86_32")

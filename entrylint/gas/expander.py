@@ -24,7 +24,7 @@ from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
 
-_REPT_OPEN = frozenset((".rept", ".irp", ".irpc"))
+_REPT_OPEN = frozenset((".rept", ".rep", ".irp", ".irpc"))
 _SECTION_NAME_RE = re.compile(r'\s*("[^"]*"|[^\s,]+)')
 
 
@@ -243,7 +243,7 @@ class Expander:
 
     def repeat(self, c: _Collect) -> None:
         item = c.opener
-        if c.directive == ".rept":
+        if c.directive in (".rept", ".rep"):
             count = evaluate(c.args, self.values)
             if count is None:
                 self.problem(ProblemKind.ASM_ERROR, f"non-constant .rept count `{c.args}'", item)
@@ -383,6 +383,7 @@ class Expander:
 _HANDLERS = {
     ".macro": Expander.open_macro,
     ".rept": Expander.open_rept,
+    ".rep": Expander.open_rept,  # an older spelling GNU as still accepts
     ".irp": Expander.open_rept,
     ".irpc": Expander.open_rept,
     ".endm": Expander.stray_end,

@@ -188,12 +188,10 @@ class _Builder:
             parts = [p.strip() for p in st.args.split(",", 1)]
             if parts:
                 sizes.setdefault(parts[0], si)
-        elif name in (".set", ".equ", ".equiv"):
+        elif name in (".set", ".equ", ".equiv", ".eqv"):
             parts = [p.strip() for p in st.args.split(",", 1)]
             if len(parts) == 2:
-                v = eval_int(parts[1])
-                if v is not None:
-                    self.prog.constants.setdefault(parts[0], v)
+                self._assign(parts[0], parts[1])
         if name in _BYTE_DIRECTIVES and self.is_code(st.section):
             self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
 
@@ -349,6 +347,16 @@ class _Builder:
     def decode(self, decoder, problems: list[Problem]) -> None:
         insns = self.prog.instructions
         infos, errors = decoder.infos([i.text for i in insns], [i.mode for i in insns])
+        # GNU as emits a prefix written on a line of its own as a byte of its
+        # own: `rep; vmmcall` assembles where `rep vmmcall` is refused.  Such an
+        # instruction is decoded without the prefix (which stays in its text).
+        refused = {i for i, msg in errors if insns[i].prefixes and "after `" in msg}
+        if refused:
+            again, _ = decoder.infos([f"{insns[i].mnemonic} {insns[i].args}".rstrip() for i in sorted(refused)],
+                                     [insns[i].mode for i in sorted(refused)])
+            for i, info in zip(sorted(refused), again):
+                infos[i] = info
+            errors = [(i, m) for i, m in errors if i not in refused or infos[i] is None]
         for ins, info in zip(insns, infos):
             ins.info = info
         from entrylint.program.decode import is_unknown_mnemonic_message

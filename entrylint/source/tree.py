@@ -58,6 +58,8 @@ GENERATED_PREFIXES = (
     "linux/version.h",  # include/generated/uapi/linux/version.h
     "kvm-asm-offsets.h",  # arch/x86/kvm/kvm-asm-offsets.h, made from kvm-asm-offsets.c
     "asm/machine-types.h",
+    "voffset.h",  # arch/x86/boot/voffset.h, from nm of vmlinux
+    "zoffset.h",  # arch/x86/boot/zoffset.h, from nm of the compressed kernel
 )
 
 
@@ -66,11 +68,26 @@ def is_generated_header(name: str) -> bool:
 
 
 def kernel_include_search(root: Path | None, build: Path | None = None,
-                          extra: tuple[Path, ...] = (), arch: str = "x86") -> IncludeSearch:
+                          extra: tuple[Path, ...] = (), arch: str = "x86",
+                          for_file: Path | None = None) -> IncludeSearch:
     """The include search of a kbuild ``.S`` compile in ``root`` (optionally
-    with generated headers from ``build``); ``extra`` are ``-I`` folders, searched first."""
+    with generated headers from ``build``); ``extra`` are ``-I`` folders, searched first.
+    A file under arch/x86/um belongs to user-mode Linux (ARCH=um, SUBARCH=x86)."""
     dirs: list[Path] = list(extra)
     implicit: list[Path] = []
+    if root is not None and for_file is not None and arch == "x86":
+        try:
+            if for_file.resolve().relative_to(root.resolve()).as_posix().startswith("arch/x86/um/"):
+                arch = "um"
+        except ValueError:
+            pass
+    if root is not None and arch == "um":
+        obj = build or root
+        # arch/um/Makefile: ARCH_INCLUDE, then the host (x86) folders
+        dirs += [root / "arch" / "um" / "include", obj / "arch" / "um" / "include" / "generated",
+                 root / "arch" / "um" / "include" / "shared", root / "arch" / "x86" / "um" / "shared",
+                 root / "arch" / "um" / "include" / "shared" / "skas", root / "arch" / "x86" / "um"]
+        arch = "x86"
     if root is not None:
         obj = build or root
         dirs += [
@@ -121,12 +138,32 @@ def included_fragments(files: list[Path]) -> set[Path]:
     return out
 
 
-# Files kbuild assembles only for 32-bit kernels (or with -m32): they start in
-# 32-bit mode.  16-bit code says ``.code16`` itself.
-_MODE32 = ("_32.S", "/math-emu/", "/vdso32/", "/lib/cmpxchg8b_emu.S", "/lib/atomic64_386_32.S",
-           "/um/sys-i386/")
+# How kbuild builds a file, as far as reading it goes (arch/x86 Makefiles):
+# - only for 32-bit kernels (CONFIG_X86_32): *_32.S, math-emu, OLPC, ...: read
+#   with a 32-bit configuration and gcc -m32's predefines, in 32-bit mode;
+# - with -m16/-m32 inside a 64-bit kernel (REALMODE_CFLAGS for boot/ and
+#   realmode/rm, the 32-bit vDSO): -m32 predefines, 32-bit mode (16-bit code
+#   says .code16 itself), the kernel's own configuration.
+_KERNEL32 = ("_32.S", "/math-emu/", "/platform/olpc/", "/lib/cmpxchg8b_emu.S", "/um/sys-i386/")
+_M32 = ("/arch/x86/boot/", "/arch/x86/realmode/", "/vdso/vdso32/")
+_NOT_M32 = ("/arch/x86/boot/compressed/",)
+
+
+@dataclass(frozen=True)
+class Flavour:
+    mode: int = 64  # code mode the file starts in
+    m32: bool = False  # compiled with -m32/-m16: gcc's 32-bit predefines
+    kernel32: bool = False  # built only for 32-bit kernels: a 32-bit configuration
+
+
+def build_flavour(path: Path) -> Flavour:
+    p = path.as_posix()
+    if any(p.endswith(m) if m.endswith(".S") else m in p for m in _KERNEL32):
+        return Flavour(32, True, True)
+    if any(m in p for m in _M32) and not any(m in p for m in _NOT_M32):
+        return Flavour(32, True, False)
+    return Flavour()
 
 
 def default_code_mode(path: Path) -> int:
-    p = path.as_posix()
-    return 32 if any(p.endswith(m) if m.endswith(".S") else m in p for m in _MODE32) else 64
+    return build_flavour(path).mode

@@ -1,0 +1,141 @@
+"""The control-flow graph over the expanded program (MODEL 2.5).
+
+Nodes are instruction indices ``0..n-1`` plus one node per alternative fork
+(``n + fork.index``).  Control reaching the site of a fork goes to the fork's
+node, which branches to the original code (every feature of the fork assumed
+off) and to each replacement (its feature on, later ones off); the end of a
+replacement continues after the original.  Several forks can sit at one place
+(``ALTERNATIVE ""`` twice in a row): they are chained in program order.
+
+Calls keep a return edge; the callee is a separate question for the analysis
+(asm summary, C ABI).  Returns, exits to user, ``iretq`` and indirect jumps
+end a path here: the analysis decides what they mean for a tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from entrylint.analysis.state import Feature
+from entrylint.program.effects import Flow
+from entrylint.program.model import AltFork, Program
+
+Assume = tuple[tuple[str, Feature], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    dst: int  # node id
+    kind: str  # next, jump, taken, not-taken, call-return, alt-orig, alt-repl, alt-end
+    assume: Assume = ()
+
+
+class CFG:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        ins = program.instructions
+        self.n = len(ins)
+        self._next_in_section: list[int | None] = [None] * self.n
+        last: dict[str, int] = {}
+        for i, x in enumerate(ins):
+            if x.section in last:
+                self._next_in_section[last[x.section]] = i
+            last[x.section] = i
+        self.chains: dict[int, list[AltFork]] = {}
+        for f in program.forks:
+            self.chains.setdefault(f.orig_start, []).append(f)
+        self._repl_end: dict[int, AltFork] = {}
+        for f in program.forks:
+            for r in f.replacements:
+                if r.insns:
+                    self._repl_end[r.insns[-1]] = f
+        self._succ: dict[int, tuple[Edge, ...]] = {}
+
+    # -- nodes --------------------------------------------------------------
+    def fork_node(self, fork: AltFork) -> int:
+        return self.n + fork.index
+
+    def is_fork(self, node: int) -> bool:
+        return node >= self.n
+
+    def fork_of(self, node: int) -> AltFork:
+        return self.program.forks[node - self.n]
+
+    def entry(self, i: int | None) -> int | None:
+        """The node control goes to when it reaches instruction ``i``."""
+        if i is None or i >= self.n:
+            return None
+        chain = self.chains.get(i)
+        return self.fork_node(chain[0]) if chain else i
+
+    def next_insn(self, i: int) -> int | None:
+        return self._next_in_section[i]
+
+    def _after_in_chain(self, fork: AltFork) -> int | None:
+        chain = self.chains[fork.orig_start]
+        k = chain.index(fork)
+        if k + 1 < len(chain):
+            return self.fork_node(chain[k + 1])
+        return fork.orig_start if fork.orig_start < self.n else None
+
+    def continuation(self, fork: AltFork) -> int | None:
+        """Where control goes after the patch site of ``fork``."""
+        if not fork.orig:
+            return self._after_in_chain(fork)
+        return self.entry(fork.orig_end)
+
+    # -- edges --------------------------------------------------------------
+    def succ(self, node: int) -> tuple[Edge, ...]:
+        got = self._succ.get(node)
+        if got is None:
+            got = self._succ[node] = tuple(self._edges(node))
+        return got
+
+    def _edges(self, node: int):
+        if self.is_fork(node):
+            yield from self._fork_edges(self.fork_of(node))
+            return
+        ins = self.program.instructions[node]
+        info = ins.info
+        flow = info.flow if info is not None else Flow.NEXT
+        fork = self._repl_end.get(node)
+        nxt = self.entry(self.next_insn(node))
+        if flow in (Flow.JUMP,):
+            t = self.entry(ins.target)
+            if t is not None:
+                yield Edge(t, "jump")
+            return
+        if flow is Flow.COND_JUMP:
+            t = self.entry(ins.target)
+            if t is not None:
+                yield Edge(t, "taken")
+        if not (info.falls_through if info is not None else True) or getattr(info, "stops", False):
+            return
+        if fork is not None:
+            cont = self.continuation(fork)
+            if cont is not None:
+                yield Edge(cont, "alt-end")
+            return
+        if nxt is not None:
+            kind = {Flow.COND_JUMP: "not-taken", Flow.CALL: "call-return",
+                    Flow.INDIRECT_CALL: "call-return"}.get(flow, "next")
+            yield Edge(nxt, kind)
+
+    def _fork_edges(self, fork: AltFork):
+        reps = fork.replacements
+
+        def applies(j: int, on: bool) -> tuple[str, Feature]:
+            r = reps[j]
+            want_on = on != r.negated
+            return (r.feature, Feature.ON if want_on else Feature.OFF)
+
+        # the original: the next fork at this place, else the first original instruction
+        # (or, with an empty original, whatever follows the site)
+        orig = self._after_in_chain(fork)
+        if orig is not None:
+            yield Edge(orig, "alt-orig", tuple(applies(j, False) for j in range(len(reps))))
+        for j, r in enumerate(reps):
+            assume = (applies(j, True),) + tuple(applies(k, False) for k in range(j + 1, len(reps)))
+            dst = r.insns[0] if r.insns else self.continuation(fork)
+            if dst is not None:
+                yield Edge(dst, "alt-repl", assume)

@@ -1,0 +1,100 @@
+"""The forward state (MODEL 3): a set of exact tuples, one per possibility.
+
+A ``Tuple`` says, for one path: where we came from (``origin``), whose GS base
+is live (``gs``), which page table CR3 holds (``cr3``), what %rsp points at
+(``stack``), and what this path has assumed about CPU features (an
+alternative or static branch on feature F sends the original side on with
+F=off and the replacement with F=on).  A ``State`` is a frozenset of tuples;
+the domain is tiny, so joins are unions and lose nothing.
+
+Plain data: no mnemonics, no I/O.  Transfer functions live in ``forward.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+
+class Origin(enum.Enum):
+    USER = "user"  # entered from user mode
+    KERNEL = "kernel"  # entered from kernel mode
+
+
+class Space(enum.Enum):
+    """Whose GS base / which page table."""
+
+    USER = "user"
+    KERNEL = "kernel"
+
+
+class Stack(enum.Enum):
+    USER = "user"  # untrusted %rsp, e.g. right after SYSCALL
+    ENTRY = "entry"  # user-mapped entry/trampoline stack (cpu_entry_area)
+    TASK = "task"  # the task's kernel stack
+    IST = "ist"  # an IST stack (NMI, #MC, #DB, #DF)
+    UNKNOWN = "unknown"  # loaded from somewhere we do not model
+
+
+class Feature(enum.Enum):
+    ON = "on"
+    OFF = "off"
+
+
+# Features whose values are tied: with Xen PV there is no PTI (the hypervisor
+# isolates); FRED entry has its own code paths.  (feature, value) -> implied.
+IMPLIES: dict[tuple[str, Feature], tuple[tuple[str, Feature], ...]] = {
+    ("X86_FEATURE_XENPV", Feature.ON): (("X86_FEATURE_PTI", Feature.OFF),),
+    ("X86_FEATURE_PTI", Feature.ON): (("X86_FEATURE_XENPV", Feature.OFF),),
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Tuple:
+    origin: Origin
+    gs: Space
+    cr3: Space
+    stack: Stack
+    features: tuple[tuple[str, Feature], ...] = ()  # sorted (name, value) pairs
+
+    def feature(self, name: str) -> Feature | None:
+        for n, v in self.features:
+            if n == name:
+                return v
+        return None
+
+    def assume(self, name: str, value: Feature) -> Tuple | None:
+        """This tuple with ``name`` assumed ``value``; None if that contradicts
+        what the path already assumed (directly or through ``IMPLIES``)."""
+        have = dict(self.features)
+        todo = [(name, value)]
+        while todo:
+            n, v = todo.pop()
+            old = have.get(n)
+            if old is not None:
+                if old is not v:
+                    return None
+                continue
+            have[n] = v
+            todo.extend(IMPLIES.get((n, v), ()))
+        return replace(self, features=tuple(sorted(have.items(), key=lambda kv: kv[0])))
+
+    def with_(self, **kw) -> Tuple:
+        return replace(self, **kw)
+
+    def pti_off(self, pti_features: tuple[str, ...]) -> bool:
+        """True when this path runs with PTI off (one page table: the CR3
+        rules do not apply)."""
+        return any(self.feature(f) is Feature.OFF for f in pti_features)
+
+    def __str__(self) -> str:
+        feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
+        base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
+        return f"({base}{' ' + feats if feats else ''})"
+
+
+State = frozenset  # frozenset[Tuple]
+
+
+def show(state: frozenset[Tuple]) -> str:
+    return "{" + ", ".join(str(t) for t in sorted(state)) + "}"

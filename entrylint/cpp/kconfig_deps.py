@@ -1,0 +1,66 @@
+"""What a tree's Kconfig files say about 64-bit-only options.
+
+Reading a file that only 32-bit kernels build (entry_32.S) under a profile
+made for x86_64 must drop the options a 32-bit kernel cannot have.  The
+tree's own Kconfig says which: a ``config FOO`` whose ``depends on`` names
+``X86_64`` or ``64BIT`` (directly, or through another such option).  This is
+a small reader of those lines, not a Kconfig evaluator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+_CONFIG = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$")
+_DEPENDS = re.compile(r"^\s*depends\s+on\s+(.*)$")
+_NAME = re.compile(r"!?\b([A-Z][A-Z0-9_]*)\b")
+_ROOTS = ("X86_64", "64BIT")
+
+
+@lru_cache(maxsize=8)
+def _dependencies(root: str) -> dict[str, frozenset[str]]:
+    """config symbol -> the symbols its ``depends on`` lines require (not negated)."""
+    deps: dict[str, set[str]] = {}
+    for sub in ("arch/x86", "arch/Kconfig", "init", "kernel", "mm", "lib", "security", "virt"):
+        base = Path(root) / sub
+        paths = [base] if base.is_file() else (
+            Path(d) / f for d, _, fs in os.walk(base) for f in fs if f.startswith("Kconfig"))
+        for p in paths:
+            try:
+                lines = p.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            cur = None
+            for line in lines:
+                m = _CONFIG.match(line)
+                if m:
+                    cur = deps.setdefault(m.group(1), set())
+                    continue
+                m = _DEPENDS.match(line)
+                if m and cur is not None:
+                    expr = m.group(1)
+                    if "||" in expr:  # an alternative: not required
+                        continue
+                    cur.update(n for n in _NAME.findall(expr) if not re.search(rf"!\s*{n}\b", expr))
+    return {k: frozenset(v) for k, v in deps.items()}
+
+
+def requires_64bit(root: Path, symbols: Iterable[str]) -> set[str]:
+    """The ``CONFIG_`` symbols among ``symbols`` that need a 64-bit kernel."""
+    deps = _dependencies(str(root))
+    memo: dict[str, bool] = {}
+
+    def needs(sym: str, depth: int = 0) -> bool:
+        if sym in _ROOTS:
+            return True
+        if sym in memo or depth > 20:
+            return memo.get(sym, False)
+        memo[sym] = False
+        memo[sym] = any(needs(d, depth + 1) for d in deps.get(sym, ()))
+        return memo[sym]
+
+    return {s for s in symbols if s.startswith("CONFIG_") and needs(s[len("CONFIG_"):])}

@@ -1,0 +1,79 @@
+"""The finding: what every rule and the front end report (MODEL 2.8).
+
+One subclass per kind of finding (pyflakes' messages.py style): the class
+carries id, slug, severity and a message template; an instance carries the
+facts.  Reporters render findings; they never re-analyze.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from entrylint.source import Location
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One frame of the expansion trace: where, and which macro was invoked there."""
+
+    location: Location
+    macro: str | None = None
+    kind: str = "source"
+
+
+@dataclass(frozen=True, slots=True)
+class PathStep:
+    """One step of the path from an entry point to the fault (state rules)."""
+
+    location: Location
+    note: str
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Base of every finding kind.  Subclasses set ``id``, ``slug``,
+    ``severity`` and ``template`` (a ``str.format`` string over ``args``)."""
+
+    id: ClassVar[str] = "EL000"
+    slug: ClassVar[str] = "finding"
+    severity: ClassVar[Severity] = Severity.WARNING
+    template: ClassVar[str] = "{message}"
+
+    location: Location | None
+    args: dict[str, Any] = field(default_factory=dict)
+    trace: tuple[TraceStep, ...] = ()
+    path: tuple[PathStep, ...] = ()
+    profiles: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    symbol: str | None = None
+    context: str = ""  # normalized instruction/source text the fingerprint is built from
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**self.args)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across unrelated edits: rule, file name, symbol and the
+        normalized context, not line numbers."""
+        fname = self.location.file.rsplit("/", 1)[-1] if self.location else ""
+        key = "\x1f".join((self.id, fname, self.symbol or "", " ".join(self.context.split()) or self.message))
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def sort_key(self) -> tuple:
+        loc = self.location or Location("", 0, 0)
+        return (loc.file, loc.line, loc.col, self.id, self.message)
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return f"{where}{self.severity.value}: {self.message} [{self.id} {self.slug}]"

@@ -1,0 +1,95 @@
+"""The program layer: symbols and their kinds, local labels, alternatives as forks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrylint import api
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "program"
+
+
+def expand(name: str, **kw):
+    exp = api.expand(FIX / name, api.Options(**kw))
+    assert not exp.findings, [str(f) for f in exp.findings]
+    return exp.program
+
+
+def texts(prog, indices):
+    return [" ".join(prog.instructions[i].text.split()) for i in indices]
+
+
+def test_alternatives_6x_layout_forks():
+    prog = expand("alternative_6x.S")
+    assert len(prog.forks) == 3
+    f0, f1, f2 = prog.forks
+    # ALTERNATIVE "jmp .Lskip", "", X86_FEATURE_PTI: an empty replacement skips nothing
+    assert texts(prog, f0.orig) == ["jmp .Lskip"]
+    assert [(r.feature, r.negated, len(r.insns)) for r in f0.replacements] == [("X86_FEATURE_PTI", False, 0)]
+    # ALTERNATIVE_2: two entries sharing one original, in patch order
+    assert texts(prog, f1.orig) == ["nop"]
+    assert [r.feature for r in f1.replacements] == ["X86_FEATURE_PTI", "X86_FEATURE_PCID"]
+    assert [texts(prog, r.insns) for r in f1.replacements] == [["xorl %eax, %eax"], ["movl $1, %eax"]]
+    # ALT_NOT: the replacement applies when the feature is absent
+    assert f2.orig == ()
+    (r,) = f2.replacements
+    assert (r.feature, r.negated) == ("X86_FEATURE_PCID", True)
+    assert texts(prog, r.insns) == ["lfence"]
+    # the reviewer's line of each fork is the ALTERNATIVE invocation
+    src = (FIX / "alternative_6x.S").read_text().splitlines()
+    assert src[f0.location.line - 1].strip().startswith("ALTERNATIVE \"jmp .Lskip\"")
+    assert src[f2.location.line - 1].strip().startswith("ALTERNATIVE \"\", \"lfence\"")
+
+
+def test_alternative_sides_and_symbols():
+    prog = expand("alternative_6x.S")
+    sides = {i.text.split()[0]: (i.alt.side if i.alt else None, i.section) for i in prog.instructions}
+    assert sides["jmp"] == ("orig", ".entry.text")
+    assert sides["xorl"] == ("repl", ".altinstr_replacement")
+    assert sides["mov"] == (None, ".entry.text")
+    # replacement code is attributed to the symbol of its patch site
+    assert {i.symbol for i in prog.instructions} == {"demo_entry"}
+
+
+def test_alternative_jump_target_is_resolved():
+    prog = expand("alternative_6x.S")
+    jmp = next(i for i in prog.instructions if i.mnemonic == "jmp")
+    assert jmp.target is not None
+    assert prog.instructions[jmp.target].text == "nop"
+
+
+def test_alternatives_4x_layout_inverted_bit():
+    prog = expand("alternative_4x.S")
+    assert len(prog.forks) == 2
+    f0, f1 = prog.forks
+    assert texts(prog, f0.orig) == ["jmp 8f"]
+    assert [(r.feature, r.negated) for r in f0.replacements] == [("X86_FEATURE_KAISER", False)]
+    assert [(r.feature, r.negated) for r in f1.replacements] == [("X86_FEATURE_KAISER", True)]
+    jmp = prog.instructions[f0.orig_start]
+    # 8f skips the CR3 write and lands on the (empty) second patch site, i.e. swapgs
+    assert prog.instructions[jmp.target].text == "swapgs"
+
+
+def test_symbol_kinds_from_annotations():
+    prog = expand("symbols.S")
+    kinds = {s.name: (s.kind, s.is_global) for s in prog.symbols.values()}
+    assert kinds == {"outer_entry": ("SYM_CODE_START", True),
+                     "outer_after_call": ("SYM_INNER_LABEL", True),
+                     "helper": ("SYM_CODE_START_LOCAL", False)}
+    by = {i.text.split()[0]: i.symbol for i in prog.instructions if i.text.split()[0] != "ret"}
+    assert by["pushq"] == "outer_entry"
+    assert by["popq"] == "outer_after_call"
+    assert by["xorl"] == "helper"
+    assert prog.symbols["outer_entry"].end == prog.symbols["helper"].start
+
+
+def test_local_label_rules_follow_gas():
+    prog = expand("symbols.S")
+    ins = {i.text.split()[0] + " " + i.text.split()[-1]: i for i in prog.instructions}
+    rets = [i.index for i in prog.instructions if i.mnemonic == "ret"]
+    assert ins["jmp 1f"].target == rets[0]
+    # 1b from helper goes back to the last "1:" defined before it, in outer_entry
+    assert ins["jz 1b"].target == rets[0]
+    assert prog.instructions[ins["call helper"].target].symbol == "helper"
