@@ -15,7 +15,8 @@ from pathlib import Path
 from entrylint.findings.frontend import from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind
-from entrylint.source.tree import build_flavour, default_code_mode, find_root, is_linker_script, kernel_include_search
+from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
+                                   is_linker_script, kernel_include_search)
 
 DEFAULT_PROFILE = "defconfig"
 
@@ -139,7 +140,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
                                     Location(str(path), 1, 1)))
             text = ""
     pp = preprocess_text(text, str(path.resolve() if path.exists() else path), copts)
-    problems += pp.problems
+    problems += [_generated(p) for p in pp.problems]
     # a linker script is only preprocessed: there is no assembly in it
     gas = gas_expand([] if is_linker_script(path) else pp.lines)
     problems += gas.problems
@@ -160,6 +161,17 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings)
+
+
+def _generated(p: Problem) -> Problem:
+    """A missing header that only a kernel build writes is not a fault of the tree."""
+    if p.kind is ProblemKind.MISSING_INCLUDE:
+        name = p.message.split(":", 1)[0].strip()
+        if is_generated_header(name):
+            return Problem(ProblemKind.GENERATED_HEADER,
+                           f"{name} is written by a kernel build: its definitions are unknown "
+                           f"(give an O= build folder with --build DIR)", p.location, p.trace)
+    return p
 
 
 def apply_layout(program, dec) -> list[Problem]:

@@ -58,6 +58,14 @@ class AssemblerUnavailable(FrontEndFinding):
     severity = Severity.WARNING
 
 
+class GeneratedHeaderMissing(FrontEndFinding):
+    """Expected in a source tree without a build: what the header would define
+    (asm-offsets constants, syscall numbers) stays unknown."""
+
+    id, slug = "EL911", "generated-header-missing"
+    severity = Severity.INFO
+
+
 BY_KIND: dict[ProblemKind, type[FrontEndFinding]] = {
     ProblemKind.MISSING_INCLUDE: MissingInclude,
     ProblemKind.UNKNOWN_MNEMONIC: UnknownMnemonic,
@@ -69,6 +77,7 @@ BY_KIND: dict[ProblemKind, type[FrontEndFinding]] = {
     ProblemKind.CPP_ERROR: PreprocessorError,
     ProblemKind.ASM_ERROR: AssemblerError,
     ProblemKind.NO_ASSEMBLER: AssemblerUnavailable,
+    ProblemKind.GENERATED_HEADER: GeneratedHeaderMissing,
 }
 
 ALL = tuple(BY_KIND.values())

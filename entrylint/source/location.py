@@ -25,6 +25,7 @@ class ProblemKind(enum.Enum):
     """The front-end problem kinds; each maps to one EL9xx finding class."""
 
     MISSING_INCLUDE = "missing-include"
+    GENERATED_HEADER = "generated-header"  # a header only a kernel build writes is absent
     UNKNOWN_MNEMONIC = "unknown-mnemonic"  # unknown macro or mnemonic
     UNKNOWN_DIRECTIVE = "unknown-directive"
     UNBALANCED_BLOCK = "unbalanced-block"

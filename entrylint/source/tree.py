@@ -60,6 +60,7 @@ GENERATED_PREFIXES = (
     "asm/machine-types.h",
     "voffset.h",  # arch/x86/boot/voffset.h, from nm of vmlinux
     "zoffset.h",  # arch/x86/boot/zoffset.h, from nm of the compressed kernel
+    "pasyms.h",  # arch/x86/realmode/rm/pasyms.h, from nm of the real-mode blob
 )
 
 
