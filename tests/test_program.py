@@ -93,3 +93,14 @@ def test_local_label_rules_follow_gas():
     # 1b from helper goes back to the last "1:" defined before it, in outer_entry
     assert ins["jz 1b"].target == rets[0]
     assert prog.instructions[ins["call helper"].target].symbol == "helper"
+
+
+def test_symbol_kinds_of_older_kernels():
+    prog = expand("symbols_4x.S")
+    kinds = {s.name: (s.kind, s.is_global, s.type) for s in prog.symbols.values()}
+    assert kinds == {"entry_SYSCALL_64": ("ENTRY", True, None),
+                     "entry_SYSCALL_64_after_swapgs": ("GLOBAL", True, None),
+                     "helper_func": ("ENTRY", True, "function")}
+    jmp = next(i for i in prog.instructions if i.mnemonic == "jmp")
+    assert prog.instructions[jmp.target].text == "sysretq"
+    assert prog.symbols["entry_SYSCALL_64"].end == prog.symbols["helper_func"].start

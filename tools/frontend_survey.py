@@ -59,7 +59,8 @@ def one(job: tuple[str, str, str]) -> dict:
             other.append(f"{f.id} {rel}:{f.location.line if f.location else 0}: {text}")
     return {"version": version, "profile": profile, "file": path, "crash": None, "findings": other,
             "generated": sorted(missing_gen), "consequences": consequences, "seconds": time.perf_counter() - t0,
-            "insns": len(exp.program.instructions)}
+            "insns": len(exp.program.instructions),
+            "undecoded": sum(i.info is None for i in exp.program.instructions)}
 
 
 def jobs(versions, profiles, only: str | None):
@@ -101,18 +102,21 @@ def main(argv=None) -> int:
         key = (r["version"], r["profile"])
         table[key + ("files",)] += 1
         table[key + ("insns",)] += r["insns"]
+        table[key + ("undecoded",)] += r.get("undecoded", 0)
         table[key + ("findings",)] += len(r["findings"])
         table[key + ("files with findings",)] += bool(r["findings"])
         table[key + ("crashes",)] += bool(r["crash"])
         for g in r["generated"]:
             generated[(r["version"], g)] += 1
-    print(f"{'version':8} {'profile':10} {'files':>6} {'crashes':>8} {'EL9xx':>6} {'files w/':>8} {'insns':>8}")
+    print(f"{'version':8} {'profile':10} {'files':>6} {'crashes':>8} {'EL9xx':>6} {'files w/':>8} {'insns':>8} "
+          f"{'undecoded':>9}")
     for v in args.version or VERSIONS:
         for p in args.profile or PROFILES:
             k = (v, p)
             if table[k + ("files",)]:
                 print(f"{v:8} {p:10} {table[k + ('files',)]:6} {table[k + ('crashes',)]:8} "
-                      f"{table[k + ('findings',)]:6} {table[k + ('files with findings',)]:8} {table[k + ('insns',)]:8}")
+                      f"{table[k + ('findings',)]:6} {table[k + ('files with findings',)]:8} {table[k + ('insns',)]:8} "
+                      f"{table[k + ('undecoded',)]:9}")
     print("\nmissing headers that only a kernel build generates (files x profiles):")
     for (v, g), n in sorted(generated.items()):
         print(f"  {v:6} {g:40} {n}")
@@ -134,7 +138,8 @@ def main(argv=None) -> int:
     print(f"\n{len(results)} expansions in {wall:.1f}s wall ({sum(r['seconds'] for r in results):.1f}s cpu)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    return 1 if crashes or other else 0
+    undecoded = sum(r.get("undecoded", 0) for r in results)
+    return 1 if crashes or other or undecoded else 0
 
 
 if __name__ == "__main__":
