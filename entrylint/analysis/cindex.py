@@ -1,0 +1,385 @@
+"""Which call targets of entry asm are C functions, and which of them are noinstr.
+
+MODEL 3 treats a ``call``/``jmp`` to a symbol that is not asm of the analyzed
+files as a call into C.  This index answers "is ``sync_regs`` a C function,
+where is it, and is it ``noinstr``?" by parsing the C files that entry asm
+calls into with tree-sitter-c (shared/notes/deps.md 5).
+
+How a file is read:
+
+1. Attribute macros (``noinstr``, ``__visible``, ``__always_inline``,
+   ``__section(...)``, ``__attribute__((...))``, ... : ``ATTRIBUTES``) are
+   replaced with spaces of the same length, so byte offsets, lines and columns
+   are kept and tree-sitter sees plain C.  Each blanked macro is remembered by
+   its offset; a function's attributes are those between the end of the
+   previous top-level item and its body.
+2. Every ``function_definition`` is taken, also under ``#if`` (preproc nodes
+   are walked into).  Functions defined through a macro (``DEFINE_IDTENTRY_RAW
+   (exc_int3) { ... }`` parses as type ``DEFINE_IDTENTRY_RAW``, declarator
+   ``(exc_int3)``) take their name and attributes from a *definer* table.
+3. The definer table is read from the tree's own
+   ``arch/x86/include/asm/idtentry.h`` (``definers_from_header``): each
+   ``#define DEFINE_X(func)`` whose body declares ``<attrs> void
+   [prefix##]func(`` outside ``static``, or forwards to another definer, or is
+   an object-like alias.  ``FALLBACK_DEFINERS`` is used for what the header
+   does not define (and when there is no tree): it is what 6.1 and 6.12 say.
+
+Coverage of DEFAULT_FOLDERS, measured on the direct call/jmp targets of the
+expanded arch/x86/entry/entry_64.S + entry_64_compat.S (profile ``max``):
+6.1: 62 of 87 found as C (all 62 noinstr except schedule_tail, __switch_to,
+make_task_dead); 6.12: 59 of 82.  Every name not found is asm of another file
+(error_entry, paranoid_*, *_untrain_ret, clear_bhb_loop, asm_*,
+int80_emulation, ...) or a macro-generated name of a dead branch
+(exc_xen_hypervisor_callback).  Build: ~330 files, ~5.7k functions, 0.7-0.9 s
+per tree; ``cached_index`` makes later runs a pickle load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+# Folders (recursive) and single files whose functions entry asm calls.
+# Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
+# lives in one of these (schedule_tail, make_task_dead and BUG_func are the
+# only ones outside arch/x86 and kernel/entry).
+DEFAULT_FOLDERS: tuple[str, ...] = (
+    "arch/x86/entry",  # do_syscall_64, do_int80_emulation, xen_pv_evtchn_do_upcall
+    "arch/x86/kernel",  # traps.c (sync_regs, fixup_bad_iret, exc_*), nmi.c, apic/, cpu/mce/, process*.c
+    "arch/x86/mm",  # fault.c: exc_page_fault
+    "arch/x86/xen",  # xenpv_exc_*, exc_xen_*
+    "arch/x86/coco",  # 6.12 sev: exc_vmm_communication
+    "arch/x86/hyperv",  # sysvec_hyperv_* (when configured)
+    "arch/x86/lib",  # clear_bhb_loop etc. are asm; a few C helpers
+    "kernel/entry",  # syscall_exit_to_user_mode
+    "kernel/sched/core.c",  # schedule_tail
+    "kernel/exit.c",  # make_task_dead
+    "lib/bug.c",  # BUG_func (6.12)
+)
+
+# Attribute-like macros blanked before parsing.  Bare words, then macros with
+# one balanced argument list.  Keep this a table: add names, never logic.
+ATTRIBUTE_WORDS: tuple[str, ...] = (
+    "noinstr", "__visible", "notrace", "__always_inline", "noinline", "__init", "__exit",
+    "__cold", "__noreturn", "__noclone", "__used", "__weak", "__attribute_const__",
+    "__must_check", "__maybe_unused", "__always_unused", "asmlinkage", "__kprobes",
+    "nokprobe_inline", "__ref", "__cpuidle", "__flatten", "__latent_entropy", "__sched",
+    "__irq_entry", "__naked", "__init_or_module", "__head", "__noendbr", "__nocfi",
+    "__no_kcsan", "__no_sanitize_address", "__no_profile", "__no_kasan_or_inline",
+    "__no_stack_protector", "__fastcall", "__pure", "__ro_after_init", "__initdata",
+    "__read_mostly", "__noinstr_section", "__section", "__attribute__", "__aligned",
+    "__printf", "__scanf", "__nonnull", "__alloc_size", "__malloc", "__diag_ignore",
+    "__no_sanitize_undefined", "__no_sanitize_memory", "__no_sanitize_thread",
+    "__noscs", "__nostackprotector",
+)
+_ATTR_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, ATTRIBUTE_WORDS), key=len, reverse=True)) + r")\b")
+
+# name -> (name template, noinstr, attributes).  "{}" is the macro argument.
+# What 6.1/6.12 headers say; the tree's own idtentry.h overrides these.
+FALLBACK_DEFINERS: dict[str, tuple[str, bool, frozenset[str]]] = {
+    **{m: ("{}", True, frozenset({"__visible", "noinstr"})) for m in (
+        "DEFINE_IDTENTRY", "DEFINE_IDTENTRY_SW", "DEFINE_IDTENTRY_ERRORCODE", "DEFINE_IDTENTRY_RAW",
+        "DEFINE_IDTENTRY_RAW_ERRORCODE", "DEFINE_IDTENTRY_IRQ", "DEFINE_IDTENTRY_SYSVEC",
+        "DEFINE_IDTENTRY_SYSVEC_SIMPLE", "DEFINE_IDTENTRY_IST", "DEFINE_IDTENTRY_DF",
+        "DEFINE_IDTENTRY_NMI", "DEFINE_IDTENTRY_MCE", "DEFINE_IDTENTRY_DEBUG")},
+    "DEFINE_IDTENTRY_NOIST": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
+    "DEFINE_IDTENTRY_MCE_USER": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
+    "DEFINE_IDTENTRY_DEBUG_USER": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
+    "DEFINE_IDTENTRY_VC_KERNEL": ("kernel_{}", True, frozenset({"__visible", "noinstr"})),
+    "DEFINE_IDTENTRY_VC_USER": ("user_{}", True, frozenset({"__visible", "noinstr"})),
+    "DEFINE_FREDENTRY_RAW": ("fred_{}", True, frozenset({"noinstr"})),
+    "DEFINE_FREDENTRY_NMI": ("fred_{}", True, frozenset({"noinstr"})),
+    "DEFINE_FREDENTRY_MCE": ("fred_{}", True, frozenset({"noinstr"})),
+    "DEFINE_FREDENTRY_DEBUG": ("fred_{}", True, frozenset({"noinstr"})),
+    # Syscalls: the x86-64 wrapper symbol (arch/x86/include/asm/syscall_wrapper.h).
+    **{f"SYSCALL_DEFINE{n}": ("__x64_sys_{}", False, frozenset()) for n in range(7)},
+    **{f"COMPAT_SYSCALL_DEFINE{n}": ("__ia32_compat_sys_{}", False, frozenset()) for n in range(7)},
+}
+IDTENTRY_HEADER = "arch/x86/include/asm/idtentry.h"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CFunction:
+    name: str
+    file: str  # relative to the root
+    line: int  # 1-based line of the definition
+    attributes: frozenset[str]
+    noinstr: bool
+    macro: str | None = None  # the definer macro, for macro-defined functions
+
+
+# --- definers from idtentry.h ---------------------------------------------
+
+_DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(DEFINE_\w+)(\((\w+)\))?[ \t]*((?:.*\\\n)*.*)$", re.M)
+
+
+def definers_from_header(text: str) -> dict[str, tuple[str, bool, frozenset[str]]]:
+    """Read the DEFINE_* macros of an idtentry.h: name -> (template, noinstr, attrs)."""
+    raw: dict[str, tuple[str | None, str]] = {}
+    for m in _DEFINE_RE.finditer(text):
+        name, param, body = m.group(1), m.group(3), m.group(4).replace("\\\n", " ")
+        raw.setdefault(name, (param, body))
+    out: dict[str, tuple[str, bool, frozenset[str]]] = {}
+
+    def resolve(name: str, depth: int = 0):
+        if name in out:
+            return out[name]
+        if name not in raw or depth > 8:
+            return FALLBACK_DEFINERS.get(name)
+        param, body = raw[name]
+        res = None
+        if param is None:  # object-like alias
+            target = body.strip()
+            res = resolve(target, depth + 1) if re.fullmatch(r"\w+", target) else None
+        else:
+            arg = re.escape(param)
+            for d in re.finditer(r"([\w\s]*?)\b(\w+)\s+((?:\w+##)?" + arg + r"(?:##\w+)?)\s*\(", body):
+                attrs = set(d.group(1).split())
+                if "static" in attrs:
+                    continue
+                res = (d.group(3).replace("##", "").replace(param, "{}", 1),
+                       "noinstr" in attrs, frozenset(attrs & set(ATTRIBUTE_WORDS)))
+                break
+            if res is None:  # forwards: OTHER(prefix##func)
+                f = re.match(r"\s*(DEFINE_\w+)\s*\(\s*((?:\w+##)?" + arg + r")\s*\)", body)
+                if f:
+                    inner = resolve(f.group(1), depth + 1)
+                    if inner:
+                        res = (inner[0].replace("{}", f.group(2).replace("##", "").replace(param, "{}")),
+                               inner[1], inner[2])
+        if res is not None:
+            out[name] = res
+        return res
+
+    for name in raw:
+        resolve(name)
+    return out
+
+
+# --- parsing ----------------------------------------------------------------
+
+_parser = None
+
+
+def _get_parser():
+    global _parser
+    if _parser is None:
+        import tree_sitter as ts
+        import tree_sitter_c
+
+        _parser = ts.Parser(ts.Language(tree_sitter_c.language()))
+    return _parser
+
+
+def blank_attributes(src: bytes) -> tuple[bytes, list[tuple[int, str]]]:
+    """Replace attribute macros (and their balanced argument lists) with spaces
+    of the same length; return the new text and (offset, name) of each."""
+    text = src.decode("latin-1")
+    buf = list(text)
+    found: list[tuple[int, str]] = []
+    for m in _ATTR_RE.finditer(text):
+        start, end = m.start(), m.end()
+        if buf[start] == " " and start > 0:  # already blanked inside an earlier argument list
+            continue
+        j = end
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j < len(text) and text[j] == "(":
+            depth = 0
+            for k in range(j, min(len(text), j + 400)):
+                depth += text[k] == "("
+                depth -= text[k] == ")"
+                if depth == 0:
+                    end = k + 1
+                    break
+        for k in range(start, end):
+            if buf[k] != "\n":
+                buf[k] = " "
+        found.append((start, m.group(1)))
+    return "".join(buf).encode("latin-1"), found
+
+
+def _declarator_name(node) -> str | None:
+    while node is not None:
+        if node.type in ("identifier", "field_identifier"):
+            return node.text.decode("latin-1")
+        node = node.child_by_field_name("declarator") or next(
+            (c for c in node.named_children if c.type.endswith("declarator") or c.type == "identifier"), None)
+    return None
+
+
+def parse_functions(src: bytes, rel: str, definers: dict) -> list[CFunction]:
+    """The C functions defined in one file's text."""
+    text, attrs = blank_attributes(src)
+    tree = _get_parser().parse(text)
+    offsets = [o for o, _ in attrs]
+    out: list[CFunction] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        prev_end = 0
+        for child in node.named_children:
+            if child.type == "function_definition":
+                fn = _function(child, prev_end, attrs, offsets, rel, definers)
+                if fn is not None:
+                    out.append(fn)
+            elif child.type.startswith("preproc_") or child.type in ("ERROR", "linkage_specification", "declaration_list"):
+                stack.append(child)
+            prev_end = child.end_byte
+    out.extend(_macro_defined(text, rel, definers))
+    return out
+
+
+def _function(node, prev_end, attrs, offsets, rel, definers) -> CFunction | None:
+    import bisect
+
+    body = node.child_by_field_name("body")
+    stop = body.start_byte if body is not None else node.end_byte
+    lo, hi = bisect.bisect_left(offsets, prev_end), bisect.bisect_left(offsets, stop)
+    names = frozenset(n for _, n in attrs[lo:hi])
+    decl = node.child_by_field_name("declarator")
+    typ = node.child_by_field_name("type")
+    if decl is not None and decl.type == "parenthesized_declarator":
+        return None  # DEFINE_X(name) { ... }: _macro_defined
+    name = _declarator_name(decl)
+    if name is None or name in definers or (typ is not None and typ.text.decode("latin-1") in definers):
+        return None
+    return CFunction(name, rel, node.start_point[0] + 1, names, "noinstr" in names)
+
+
+def _macro_defined(text: bytes, rel: str, definers: dict) -> list[CFunction]:
+    """``DEFINE_X(name[, ...])`` at the start of a line, followed by a body.
+    Taken from the text rather than the tree: tree-sitter's error recovery
+    folds such a definition into whatever unparsed macro line precedes it."""
+    s = text.decode("latin-1")
+    out = []
+    for m in _MACRO_DEF_RE.finditer(s):
+        spec = definers.get(m.group(1))
+        if spec is None:
+            continue
+        before = s[:m.start()]  # ends with the previous line's newline
+        if before[:-1].rstrip(" \t").endswith("\\"):  # inside a #define
+            continue
+        template, noinstr, mattrs = spec
+        line = s.count("\n", 0, m.start()) + 1
+        out.append(CFunction(template.format(m.group(2)), rel, line, mattrs, noinstr, m.group(1)))
+    return out
+
+
+_MACRO_DEF_RE = re.compile(r"^[ \t]*(\w*DEFINE\w*)\(\s*(\w+)[^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{", re.M)
+
+
+# --- the index ----------------------------------------------------------------
+
+
+def _files(root: Path, folders: Sequence[str]) -> list[Path]:
+    out: list[Path] = []
+    for f in folders:
+        p = root / f
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.c") if q.is_file()))
+    return out
+
+
+class CIndex:
+    """C functions by name.  A name defined twice (per-config variants) keeps
+    the first definition seen, with ``noinstr`` true if any variant is."""
+
+    def __init__(self, functions: dict[str, CFunction], files: int = 0):
+        self.functions = functions
+        self.files = files
+
+    @classmethod
+    def build(cls, root: Path, folders: Sequence[str] = DEFAULT_FOLDERS) -> "CIndex":
+        root = Path(root)
+        definers = dict(FALLBACK_DEFINERS)
+        header = root / IDTENTRY_HEADER
+        if header.is_file():
+            definers.update(definers_from_header(header.read_text(errors="replace")))
+        files = _files(root, folders)
+        funcs: dict[str, CFunction] = {}
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            for fn in parse_functions(path.read_bytes(), rel, definers):
+                old = funcs.get(fn.name)
+                if old is None:
+                    funcs[fn.name] = fn
+                elif fn.noinstr and not old.noinstr:
+                    funcs[fn.name] = CFunction(old.name, old.file, old.line, old.attributes | fn.attributes, True, old.macro)
+        return cls(funcs, len(files))
+
+    def get(self, name: str) -> CFunction | None:
+        return self.functions.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.functions
+
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def coverage(self, targets: Iterable[str]) -> tuple[set[str], set[str]]:
+        """(found, missing) among ``targets``."""
+        t = set(targets)
+        return {n for n in t if n in self.functions}, {n for n in t if n not in self.functions}
+
+
+_memo: dict[tuple[str, tuple[str, ...]], CIndex] = {}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("ENTRYLINT_CACHE", Path.home() / ".cache" / "entrylint")) / "cindex"
+
+
+def _key(root: Path, folders: Sequence[str]) -> str:
+    h = hashlib.sha256(f"{CACHE_VERSION}\0{root.resolve()}".encode())
+    for p in [*_files(root, folders), root / IDTENTRY_HEADER]:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:32]
+
+
+def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: bool = True) -> CIndex:
+    """``CIndex.build`` memoized per process and, when ``disk``, on disk under
+    ~/.cache/entrylint/cindex/ (``$ENTRYLINT_CACHE``) keyed by the files'
+    sizes and mtimes.  Never writes into the tree; a cache that cannot be read
+    or written is ignored."""
+    root = Path(root)
+    mkey = (str(root.resolve()), tuple(folders))
+    if mkey in _memo:
+        return _memo[mkey]
+    idx = None
+    path = _cache_dir() / f"{_key(root, folders)}.pickle" if disk else None
+    if path is not None and path.is_file():
+        try:
+            with path.open("rb") as f:
+                idx = pickle.load(f)
+        except Exception:
+            idx = None
+    if idx is None:
+        idx = CIndex.build(root, folders)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                with tmp.open("wb") as f:
+                    pickle.dump(idx, f)
+                tmp.replace(path)
+            except OSError:
+                pass
+    _memo[mkey] = idx
+    return idx
+
+
+__all__ = ["CFunction", "CIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
+           "blank_attributes", "parse_functions"]

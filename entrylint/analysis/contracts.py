@@ -1,0 +1,208 @@
+"""Declared effects of the CR3-switch and SWAPGS macros (MODEL 3 "Contracts").
+
+A contract says what a macro *means* for the forward state: which page table
+CR3 holds afterwards, which registers it may clobber, where it keeps the saved
+CR3, whether it swaps GS.  The forward analysis infers the effect of a body
+from its instructions (MODEL 3.1); where the inference and the contract
+disagree, the contract wins for the state and an EL502 info finding says so.
+That is what lets the first KAISER patch be judged: its ``ADJUST_*_CR3`` bodies
+are empty on purpose (seed: "allow changing to the user and kernel CR3 values,
+but do not actually switch CR3"), so the body writes CR3 back unchanged while
+the contract says "cr3 := kernel".
+
+``clobbers`` and ``saves_cr3_in`` name the macro's *parameters* (resolved to
+registers at each invocation by the caller), or fixed registers written with
+a ``%`` (``"%rax"``).  A parameter holding a register-name suffix rather than a
+register (kaiser-v1 ``SAVE_AND_SWITCH_TO_KERNEL_CR3 scratch_reg=ax`` used as
+``%r\\scratch_reg``) is marked in ``note``; the caller resolves ``ax`` to %rax.
+
+Families (``BUILTIN``):
+
+- ``kaiser-v1``: the first posted series (Dave Hansen, 2017-10-31, patch 01/23;
+  shared/seed/kaiser-v1-01-review.txt).  Names and parameters from the seed.
+- ``kaiser-4.4``: the KAISER backport to 4.4/4.9 stable (2018-01).  No source
+  here; from public memory of that tree (arch/x86/include/asm/kaiser.h).
+  Assumptions: ``SWITCH_KERNEL_CR3``/``SWITCH_USER_CR3`` take no parameters and
+  save/restore %rax around the switch on the stack (they clobber nothing);
+  the ``_NO_STACK`` variants use a per-cpu scratch slot
+  (``unsafe_stack_register_backup``) instead of the stack, so they clobber
+  nothing either; ``_SWITCH_TO_KERNEL_CR3 reg`` / ``_SWITCH_TO_USER_CR3 reg
+  regb`` are the inner bodies that clobber their register parameters.  The
+  paranoid paths of that backport read CR3 inline rather than through a
+  macro.  Override with ``[contracts.NAME]`` in the configuration if a tree
+  differs.
+- ``pti``: 4.15+ through 6.12, read from arch/x86/entry/calling.h of 6.1 and
+  6.12 (tests/test_contracts.py checks every parameter against them).
+  ``RESTORE_CR3`` (4.15..6.1) was renamed ``PARANOID_RESTORE_CR3`` (6.12);
+  6.12 split the body of ``SWITCH_TO_USER_CR3_NOSTACK`` into an ungated
+  ``SWITCH_TO_USER_CR3``.  ``SWAPGS``/``SWAPGS_UNSAFE_STACK`` are the
+  paravirt wrappers of 4.15..5.x (6.x writes ``swapgs``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping
+
+
+class CR3Effect(enum.Enum):
+    KERNEL = "kernel"  # cr3 := the kernel page table
+    USER = "user"  # cr3 := the user page table
+    RESTORE = "restore"  # cr3 := the value saved in saves_cr3_in
+    NONE = "none"  # CR3 unchanged
+
+
+@dataclass(frozen=True)
+class Contract:
+    macro: str
+    family: str
+    cr3: CR3Effect
+    clobbers: tuple[str, ...] = ()  # parameter names, or fixed registers ("%rax")
+    saves_cr3_in: str | None = None  # parameter holding the saved CR3 (written or read)
+    swaps_gs: bool = False
+    note: str = ""
+
+
+def _c(family: str, macro: str, cr3: CR3Effect, clobbers=(), saves=None, swapgs=False, note="") -> Contract:
+    return Contract(macro, family, cr3, tuple(clobbers), saves, swapgs, note)
+
+
+K, U, R, N = CR3Effect.KERNEL, CR3Effect.USER, CR3Effect.RESTORE, CR3Effect.NONE
+_SWAPGS_NOTE = "paravirt wrapper of swapgs"
+
+_KAISER_V1 = [
+    _c("kaiser-v1", "ADJUST_KERNEL_CR3", N, ["reg"], note="turns the CR3 value in reg into the kernel one (empty in patch 01 on purpose)"),
+    _c("kaiser-v1", "ADJUST_USER_CR3", N, ["reg"], note="turns the CR3 value in reg into the user one (empty in patch 01 on purpose)"),
+    _c("kaiser-v1", "SWITCH_TO_KERNEL_CR3", K, ["scratch_reg"]),
+    _c("kaiser-v1", "SWITCH_TO_USER_CR3", U, ["scratch_reg"]),
+    _c("kaiser-v1", "SAVE_AND_SWITCH_TO_KERNEL_CR3", K, ["scratch_reg"], "save_reg",
+       note="scratch_reg is a register-name suffix: ax means %rax"),
+    _c("kaiser-v1", "RESTORE_CR3", R, [], "save_reg"),
+    _c("kaiser-v1", "SWAPGS", N, swapgs=True, note=_SWAPGS_NOTE),
+    _c("kaiser-v1", "SWAPGS_UNSAFE_STACK", N, swapgs=True, note=_SWAPGS_NOTE),
+]
+
+_KAISER_44 = [  # assumptions: see the module docstring
+    _c("kaiser-4.4", "SWITCH_KERNEL_CR3", K, note="assumed: saves and restores %rax on the stack"),
+    _c("kaiser-4.4", "SWITCH_USER_CR3", U, note="assumed: saves and restores %rax on the stack"),
+    _c("kaiser-4.4", "SWITCH_KERNEL_CR3_NO_STACK", K, note="assumed: spills %rax to per-cpu unsafe_stack_register_backup"),
+    _c("kaiser-4.4", "SWITCH_USER_CR3_NO_STACK", U, note="assumed: spills %rax to per-cpu unsafe_stack_register_backup"),
+    _c("kaiser-4.4", "_SWITCH_TO_KERNEL_CR3", K, ["reg"]),
+    _c("kaiser-4.4", "_SWITCH_TO_USER_CR3", U, ["reg", "regb"]),
+    _c("kaiser-4.4", "SWAPGS", N, swapgs=True, note=_SWAPGS_NOTE),
+    _c("kaiser-4.4", "SWAPGS_UNSAFE_STACK", N, swapgs=True, note=_SWAPGS_NOTE),
+]
+
+_PTI = [
+    _c("pti", "ADJUST_KERNEL_CR3", N, ["reg"], note="clears the user PGD/PCID bits of the value in reg"),
+    _c("pti", "SWITCH_TO_KERNEL_CR3", K, ["scratch_reg"]),
+    _c("pti", "SWITCH_TO_USER_CR3", U, ["scratch_reg", "scratch_reg2"], note="6.12: the ungated body of _NOSTACK"),
+    _c("pti", "SWITCH_TO_USER_CR3_NOSTACK", U, ["scratch_reg", "scratch_reg2"]),
+    _c("pti", "SWITCH_TO_USER_CR3_STACK", U, ["scratch_reg"], note="pushes and pops %rax: needs a usable stack"),
+    _c("pti", "SAVE_AND_SWITCH_TO_KERNEL_CR3", K, ["scratch_reg"], "save_reg",
+       note="kernel only if the saved value had the user bit; save_reg := old CR3"),
+    _c("pti", "RESTORE_CR3", R, ["scratch_reg", "save_reg"], "save_reg",
+       note="4.15..6.1; may set the NOFLUSH bit in save_reg"),
+    _c("pti", "PARANOID_RESTORE_CR3", R, ["scratch_reg", "save_reg"], "save_reg",
+       note="6.12; may set the NOFLUSH bit in save_reg"),
+    _c("pti", "SWAPGS", N, swapgs=True, note=_SWAPGS_NOTE),
+    _c("pti", "SWAPGS_UNSAFE_STACK", N, swapgs=True, note=_SWAPGS_NOTE),
+]
+
+BUILTIN: dict[str, dict[str, Contract]] = {
+    fam: {c.macro: c for c in table} for fam, table in (("kaiser-v1", _KAISER_V1), ("kaiser-4.4", _KAISER_44), ("pti", _PTI))
+}
+
+# Names that identify a family on their own (shared names such as
+# SWITCH_TO_KERNEL_CR3 or SWAPGS do not).  Order: the first family with the
+# most distinctive names seen wins; ``pti`` when nothing is distinctive.
+DISTINCTIVE: dict[str, frozenset[str]] = {
+    "kaiser-v1": frozenset({"ADJUST_USER_CR3"}),
+    "kaiser-4.4": frozenset({"SWITCH_KERNEL_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3_NO_STACK",
+                             "SWITCH_USER_CR3_NO_STACK", "_SWITCH_TO_KERNEL_CR3", "_SWITCH_TO_USER_CR3"}),
+    "pti": frozenset({"SWITCH_TO_USER_CR3_NOSTACK", "SWITCH_TO_USER_CR3_STACK", "PARANOID_RESTORE_CR3"}),
+}
+DEFAULT_FAMILY = "pti"
+
+
+def family_for(names: Iterable[str]) -> str:
+    """The macro family a program uses, from the macro names it defines or invokes.
+    Matching is case-insensitive (gas macro names are)."""
+    seen = {n.upper() for n in names}
+    best, score = DEFAULT_FAMILY, 0
+    for fam, marks in DISTINCTIVE.items():
+        s = len(seen & marks)
+        if s > score:
+            best, score = fam, s
+    return best
+
+
+def contracts_for(macro_names: Iterable[str], extra: Mapping[str, Contract] | None = None) -> dict[str, Contract]:
+    """The contracts that apply to a program using ``macro_names``: the
+    built-in family picked by ``family_for``, then ``extra`` (from the
+    configuration file) on top.  Keys are upper-case macro names."""
+    names = list(macro_names)
+    out = dict(BUILTIN[family_for(names)])
+    for name, c in (extra or {}).items():
+        out[name.upper()] = c
+    return out
+
+
+_FIELDS = {f.name for f in fields(Contract)} - {"macro"}
+
+
+def parse_contract_table(data: Mapping, family: str = "config") -> dict[str, Contract]:
+    """Contracts from the ``[contracts]`` table of the configuration file::
+
+        [contracts.MY_SWITCH]
+        cr3 = "kernel"              # kernel | user | restore | none
+        clobbers = ["scratch_reg"]  # parameter names or "%reg"
+        saves_cr3_in = "save_reg"   # optional
+        swaps_gs = false            # optional
+        note = "..."                # optional
+
+    ``data`` is the mapping under ``contracts`` (or the whole document, if it
+    has a ``contracts`` key).  Raises ValueError naming the macro and the key
+    on a bad entry.
+    """
+    if "contracts" in data and isinstance(data["contracts"], Mapping):
+        data = data["contracts"]
+    out: dict[str, Contract] = {}
+    for macro, entry in data.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"contracts.{macro}: expected a table")
+        unknown = set(entry) - _FIELDS
+        if unknown:
+            raise ValueError(f"contracts.{macro}: unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            cr3 = CR3Effect(str(entry.get("cr3", "none")).lower())
+        except ValueError:
+            raise ValueError(f"contracts.{macro}.cr3: expected one of "
+                             f"{', '.join(e.value for e in CR3Effect)}") from None
+        clobbers = entry.get("clobbers", ())
+        if isinstance(clobbers, str) or not all(isinstance(c, str) for c in clobbers):
+            raise ValueError(f"contracts.{macro}.clobbers: expected a list of strings")
+        saves = entry.get("saves_cr3_in")
+        if saves is not None and not isinstance(saves, str):
+            raise ValueError(f"contracts.{macro}.saves_cr3_in: expected a string")
+        out[macro.upper()] = Contract(macro.upper(), str(entry.get("family", family)), cr3, tuple(clobbers), saves,
+                                      bool(entry.get("swaps_gs", False)), str(entry.get("note", "")))
+    return out
+
+
+def contract_to_table(c: Contract) -> dict:
+    """The inverse of ``parse_contract_table`` for one contract (for `entrylint
+    contracts --format toml` and round-trip tests)."""
+    d: dict = {"cr3": c.cr3.value, "clobbers": list(c.clobbers), "family": c.family}
+    if c.saves_cr3_in is not None:
+        d["saves_cr3_in"] = c.saves_cr3_in
+    if c.swaps_gs:
+        d["swaps_gs"] = True
+    if c.note:
+        d["note"] = c.note
+    return d
+
+
+__all__ = ["BUILTIN", "CR3Effect", "Contract", "DEFAULT_FAMILY", "DISTINCTIVE", "contract_to_table",
+           "contracts_for", "family_for", "parse_contract_table"]
