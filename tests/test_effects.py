@@ -7,6 +7,7 @@ from entrylint.program.decode import Decoder
 from entrylint.program.effects import (
     Access,
     Certainty,
+    DataOp,
     Flow,
     InsnInfo,
     MemRef,
@@ -46,7 +47,7 @@ def test_memref_properties():
 
 def test_falls_through_follows_flow():
     assert InsnInfo("nop", None, "nop").falls_through
-    for flow in (Flow.JUMP, Flow.RET, Flow.EXIT_TO_USER, Flow.IRET, Flow.INDIRECT_JUMP):
+    for flow in (Flow.JUMP, Flow.RET, Flow.EXIT_TO_USER, Flow.IRET, Flow.INDIRECT_JUMP, Flow.STOP):
         assert not InsnInfo("x", None, "x", flow=flow).falls_through
     assert InsnInfo("x", None, "x", flow=Flow.COND_JUMP).falls_through
 
@@ -212,6 +213,187 @@ def test_gs_base_instructions(dec):
 
 
 def test_traps_and_halt(dec):
-    for text in ("int3", "ud2", "int $0x80"):
-        assert one(dec, text).flow is Flow.INT, text
-    assert one(dec, "hlt").flow is Flow.HALT
+    for text in ("int3", "int $0x80"):
+        i = one(dec, text)
+        assert i.flow is Flow.INT and i.falls_through, text  # int3 can be resumed
+    for text in ("ud2", "ud1 %eax, %ecx", "ud0 %eax, %ecx"):
+        i = one(dec, text)
+        assert i.flow is Flow.STOP and not i.falls_through, text
+    i = one(dec, "hlt")
+    assert i.flow is Flow.HALT and i.falls_through
+
+
+# --- operands for value tracking (MODEL 3.1, refinement on branches) ----------------
+
+
+def test_operand_defaults():
+    i = InsnInfo("nop", None, "nop")
+    assert i.op is DataOp.OTHER and i.imm is None and i.imm_size == 0
+    assert i.dst is i.src is i.dst_mem is i.src_mem is i.cond is None and not i.dst_partial
+    assert MemRef(Access.READ, None, "rax", None).disp == 0
+
+
+@pytest.mark.parametrize(
+    "text, op, imm, size, dst",
+    [
+        ("andq $~0x1000, %rdi", DataOp.AND, ~0x1000, 64, "rdi"),
+        ("andl $0xffffefff, %edi", DataOp.AND, ~0x1000, 32, "rdi"),
+        ("andq $0xffffffffffffefff, %rdi", DataOp.AND, ~0x1000, 64, "rdi"),
+        ("orq $0x1000, %rax", DataOp.OR, 0x1000, 64, "rax"),
+        ("orq $(1 << 12), %rax", DataOp.OR, 0x1000, 64, "rax"),
+        ("orl $0x80, %eax", DataOp.OR, 0x80, 32, "rax"),  # imm32 (0x80 is not a sign-extended imm8)
+        ("orl $8, %eax", DataOp.OR, 8, 32, "rax"),  # imm8 sign-extended to 32
+        ("bts $63, %rax", DataOp.BTS, 63, 8, "rax"),
+        ("btr $12, %rdi", DataOp.BTR, 12, 8, "rdi"),
+        ("btc $12, %rdi", DataOp.BTC, 12, 8, "rdi"),
+        ("xorq $0x1000, %rdi", DataOp.XOR, 0x1000, 64, "rdi"),
+        ("addq $8, %rsp", DataOp.ADD, 8, 64, "rsp"),
+        ("subq $-8, %rsp", DataOp.SUB, -8, 64, "rsp"),
+        ("shlq $12, %rax", DataOp.SHL, 12, 8, "rax"),
+        ("salq $12, %rax", DataOp.SHL, 12, 8, "rax"),
+        ("shrq $12, %rax", DataOp.SHR, 12, 8, "rax"),
+        ("sarq $63, %rax", DataOp.SAR, 63, 8, "rax"),
+        ("movabs $0x8000000000000000, %rax", DataOp.MOVE, -(1 << 63), 64, "rax"),
+        ("movl $-1, %eax", DataOp.MOVE, -1, 32, "rax"),
+        ("movb $0xff, %al", DataOp.MOVE, -1, 8, "rax"),
+    ],
+)  # fmt: skip
+def test_immediate_ops(dec, text, op, imm, size, dst):
+    i = one(dec, text)
+    assert (i.op, i.imm, i.imm_size, i.dst, i.src) == (op, imm, size, dst, None)
+    assert i.dst_mem is None and i.src_mem is None
+
+
+def test_immediate_unsigned_by_masking(dec):
+    i = one(dec, "andl $0xffffefff, %edi")
+    assert i.imm & ((1 << i.imm_size) - 1) == 0xFFFFEFFF
+
+
+@pytest.mark.parametrize("text", ["andq $~SYM, %rdi", "movq $1f, %rax", "orq $sym+4, %rax",
+                                  "btq $FEATURE_BIT, %rax"])  # fmt: skip
+def test_symbolic_immediate_is_none(dec, text):
+    i = one(dec, text)
+    assert i.imm is None and i.imm_size == 0 and (i.dst or i.src) in ("rdi", "rax")
+
+
+def test_bt_tests_a_source(dec):
+    i = one(dec, "bt $12, %rax")
+    assert (i.op, i.imm, i.imm_size, i.src, i.dst) == (DataOp.BT, 12, 8, "rax", None)
+    i = one(dec, "btq %rcx, %rax")  # bit index in %rcx, the register tested is %rax
+    assert (i.op, i.src, i.dst, i.imm) == (DataOp.BT, "rax", None, None)
+
+
+def test_test_and_cmp(dec):
+    i = one(dec, "testb $3, 0x88(%rsp)")
+    assert (i.op, i.imm, i.dst, i.src, i.dst_mem) == (DataOp.TEST, 3, None, None, None)
+    m = i.src_mem
+    assert (m.base, m.index, m.disp, m.access, m.segment) == ("rsp", None, 0x88, Access.READ, "ss")
+    assert i.mem == (m,)
+    i = one(dec, "testl %edx, %edx")
+    assert (i.op, i.src, i.dst, i.imm) == (DataOp.TEST, "rdx", None, None)
+    i = one(dec, "cmpq $0, -8(%rsp)")
+    assert (i.op, i.imm, i.src_mem.disp, i.src_mem.base) == (DataOp.CMP, 0, -8, "rsp")
+
+
+def test_symbolic_displacement_is_none(dec):
+    i = one(dec, "testb $3, CS(%rsp)")  # asm-offsets not replaced by cpp
+    assert i.imm == 3 and i.src_mem.base == "rsp" and i.src_mem.disp is None
+    assert i.mem[0].disp is None
+    i = one(dec, "movq %rsp, %gs:cpu_tss_rw+4")
+    assert i.dst_mem.gs_relative and i.dst_mem.disp is None and i.src == "rsp"
+    i = one(dec, "movq foo(%rip), %rax")
+    assert i.src_mem.rip_relative and i.src_mem.disp is None
+
+
+def test_cr3_moves(dec):
+    i = one(dec, "mov %cr3, %rax")
+    assert (i.op, i.src, i.dst, i.dst_partial) == (DataOp.MOVE, "cr3", "rax", False)
+    i = one(dec, "movq %rax, %cr3")
+    assert (i.op, i.src, i.dst) == (DataOp.MOVE, "rax", "cr3")
+
+
+def test_gs_relative_moves(dec):
+    i = one(dec, "movq %gs:0x10, %rsp")
+    assert (i.op, i.dst, i.src, i.dst_mem) == (DataOp.MOVE, "rsp", None, None)
+    m = i.src_mem
+    assert m.gs_relative and m.base is None and m.disp == 0x10 and m.access is Access.READ
+    i = one(dec, "movq %rsp, %gs:0x10")
+    assert (i.op, i.dst, i.src, i.src_mem) == (DataOp.MOVE, None, "rsp", None)
+    m = i.dst_mem
+    assert m.gs_relative and m.disp == 0x10 and m.access is Access.WRITE
+
+
+def test_memory_to_and_from_stack(dec):
+    i = one(dec, "movq %rax, 8(%rsp)")
+    assert i.src == "rax" and i.dst_mem.rsp_relative and i.dst_mem.disp == 8
+    i = one(dec, "movq -8(%rsp), %rax")
+    assert i.dst == "rax" and i.src_mem.disp == -8
+    i = one(dec, "movq 0x10(%rsp,%rcx,8), %rax")
+    m = i.src_mem
+    assert (m.base, m.index, m.scale, m.disp) == ("rsp", "rcx", 8, 16)
+    i = one(dec, "movq 8(%rip), %rax")
+    assert i.src_mem.rip_relative and i.src_mem.disp == 8
+
+
+def test_displacement_in_32_bit_code(dec):
+    infos, errors = dec.infos(["movl -8(%esp), %eax"], [32])
+    assert errors == [] and infos[0].src_mem.disp == -8 and infos[0].dst == "rax"
+
+
+def test_push_pop(dec):
+    i = one(dec, "push %rax")
+    assert (i.op, i.src, i.dst, i.dst_mem, i.src_mem) == (DataOp.PUSH, "rax", None, None, None)
+    i = one(dec, "pop %r14")
+    assert (i.op, i.dst, i.src, i.src_mem) == (DataOp.POP, "r14", None, None)
+    i = one(dec, "pushq $-1")
+    assert (i.op, i.imm, i.src) == (DataOp.PUSH, -1, None)
+    i = one(dec, "pushq 8(%rax)")
+    assert i.src_mem.base == "rax" and i.src_mem.disp == 8 and i.dst_mem is None
+
+
+def test_lea(dec):
+    i = one(dec, "lea 8(%rsp), %rax")
+    assert (i.op, i.dst, i.src) == (DataOp.LEA, "rax", None)
+    m = i.src_mem
+    assert (m.base, m.disp, m.access) == ("rsp", 8, Access.ADDRESS)
+    assert not m.reads and not m.writes and i.mem == ()
+
+
+def test_register_moves(dec):
+    i = one(dec, "movl %ecx, %eax")
+    assert (i.op, i.dst, i.src, i.dst_partial) == (DataOp.MOVE, "rax", "rcx", False)
+    i = one(dec, "movb %al, %bl")
+    assert (i.op, i.dst, i.src, i.dst_partial) == (DataOp.MOVE, "rbx", "rax", True)
+    i = one(dec, "movw %ax, %bx")
+    assert i.dst_partial
+    i = one(dec, "xchg %rax, %rbx")
+    assert i.op is DataOp.XCHG and {i.dst, i.src} == {"rax", "rbx"}
+    i = one(dec, "xorl %eax, %eax")
+    assert (i.op, i.dst, i.src) == (DataOp.XOR, "rax", "rax")
+    assert (one(dec, "notq %rax").op, one(dec, "negq %rax").op) == (DataOp.NOT, DataOp.NEG)
+    assert one(dec, "notq %rax").dst == "rax"
+
+
+@pytest.mark.parametrize("text", ["movzbl %al, %eax", "movslq %eax, %rax", "cmovzq %rcx, %rax",
+                                  "movq %rax, %xmm0", "incq %rax", "imulq $3, %rax"])  # fmt: skip
+def test_not_a_plain_op(dec, text):
+    assert one(dec, text).op is DataOp.OTHER
+
+
+@pytest.mark.parametrize(
+    "text, cond",
+    [("jz 1f", ("zf", True)), ("je 1f", ("zf", True)), ("jnz 1f", ("zf", False)),
+     ("jne 1f", ("zf", False)), ("jc 1f", ("cf", True)), ("jb 1f", ("cf", True)),
+     ("jnae 1f", ("cf", True)), ("jnc 1f", ("cf", False)), ("jae 1f", ("cf", False)),
+     ("jnb 1f", ("cf", False)), ("js 1f", ("sf", True)), ("jns 1f", ("sf", False)),
+     ("jo 1f", ("of", True)), ("jno 1f", ("of", False)), ("jp 1f", ("pf", True)),
+     ("jnp 1f", ("pf", False)), ("cmovzq %rcx, %rax", ("zf", True)), ("setc %al", ("cf", True)),
+     ("ja 1f", None), ("jbe 1f", None), ("jl 1f", None), ("jge 1f", None), ("jg 1f", None),
+     ("jle 1f", None), ("loope 1f", None), ("loop 1f", None), ("jrcxz 1f", None),
+     ("jmp 1f", None), ("movq %rax, %rbx", None)],
+)  # fmt: skip
+def test_conditions(dec, text, cond):
+    i = one(dec, text)
+    assert i.cond == cond
+    if cond is not None:
+        assert cond[0] in i.flags_read

@@ -12,10 +12,13 @@ registers of 16/32-bit code fold to the canonical 64-bit names all the same
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import iced_x86 as _iced
 
-from entrylint.program.effects import Access, Certainty, Flow, InsnInfo, MemRef
-from entrylint.program.operands import Imm, Target, parse_operands
+from entrylint.program.effects import Access, Certainty, DataOp, Flow, InsnInfo, MemRef
+from entrylint.program.operands import Imm, Mem, Target, parse_operands
 
 
 def _names(enum_cls) -> dict[int, str]:
@@ -30,6 +33,7 @@ def _names(enum_cls) -> dict[int, str]:
 MNEMONIC_NAMES: dict[int, str] = _names(_iced.Mnemonic)
 _REGISTER_NAMES: dict[int, str] = _names(_iced.Register)
 _FLOW_NAMES: dict[int, str] = _names(_iced.FlowControl)
+_CC_NAMES: dict[int, str] = _names(_iced.ConditionCode)
 _M = {name: value for value, name in MNEMONIC_NAMES.items()}
 
 # --- tables of x86 facts, keyed by iced Mnemonic names -----------------------
@@ -62,7 +66,30 @@ _FLOW_OVERRIDE = {
     "HLT": Flow.HALT,
     "SYSCALL": Flow.INT,  # iced: CALL; for entrylint a trap into the kernel
     "SYSENTER": Flow.INT,
+    "UD0": Flow.STOP,  # iced: EXCEPTION; #UD is never resumed (BUG())
+    "UD1": Flow.STOP,
+    "UD2": Flow.STOP,
 }
+
+# What an instruction computes (effects.DataOp).  `mov` covers movabs and the
+# moves to/from control, debug and segment registers; gas's `sal` is iced SHL.
+_DATA_OP = {
+    "MOV": DataOp.MOVE, "LEA": DataOp.LEA, "AND": DataOp.AND, "OR": DataOp.OR,
+    "XOR": DataOp.XOR, "ADD": DataOp.ADD, "SUB": DataOp.SUB, "BT": DataOp.BT,
+    "BTS": DataOp.BTS, "BTR": DataOp.BTR, "BTC": DataOp.BTC, "TEST": DataOp.TEST,
+    "CMP": DataOp.CMP, "PUSH": DataOp.PUSH, "POP": DataOp.POP, "XCHG": DataOp.XCHG,
+    "SHL": DataOp.SHL, "SAL": DataOp.SHL, "SHR": DataOp.SHR, "SAR": DataOp.SAR,
+    "NOT": DataOp.NOT, "NEG": DataOp.NEG,
+}  # fmt: skip
+
+# Conditions on one flag: iced ConditionCode name -> (flag, value when taken).
+_SINGLE_FLAG_CC = {
+    "O": ("of", True), "NO": ("of", False), "B": ("cf", True), "AE": ("cf", False),
+    "E": ("zf", True), "NE": ("zf", False), "S": ("sf", True), "NS": ("sf", False),
+    "P": ("pf", True), "NP": ("pf", False),
+}  # fmt: skip
+# loope/loopne also test %rcx: their condition is not the flag alone.
+_NO_COND = {"LOOPE", "LOOPNE"}
 
 # GS base: swapgs exchanges it with MSR_KERNEL_GS_BASE; wrmsr/rdmsr touch it
 # only when %ecx is MSR_GS_BASE (0xc0000101) or MSR_KERNEL_GS_BASE (0xc0000102).
@@ -107,6 +134,17 @@ _FLAG_BITS = (
     ("df", _iced.RflagsBits.DF), ("if", _iced.RflagsBits.IF), ("ac", _iced.RflagsBits.AC),
 )  # fmt: skip
 
+_WRITE_KINDS = {_iced.OpAccess.WRITE, _iced.OpAccess.READ_WRITE, _iced.OpAccess.COND_WRITE,
+                _iced.OpAccess.READ_COND_WRITE}  # fmt: skip
+
+# Immediate operand kinds -> the width (bits) of the value the CPU uses.
+_IMM_BITS = {
+    _iced.OpKind.IMMEDIATE8: 8, _iced.OpKind.IMMEDIATE8_2ND: 8, _iced.OpKind.IMMEDIATE16: 16,
+    _iced.OpKind.IMMEDIATE32: 32, _iced.OpKind.IMMEDIATE64: 64,
+    _iced.OpKind.IMMEDIATE8TO16: 16, _iced.OpKind.IMMEDIATE8TO32: 32,
+    _iced.OpKind.IMMEDIATE8TO64: 64, _iced.OpKind.IMMEDIATE32TO64: 64,
+}  # fmt: skip
+
 _INFO_FACTORY = _iced.InstructionInfoFactory()
 _NO_REGS = {_iced.Register.NONE, _iced.Register.RIP, _iced.Register.EIP}
 
@@ -124,6 +162,99 @@ def _reg_name(reg: int) -> str:
 
 def _is_partial(reg: int) -> bool:
     return _iced.RegisterExt.is_gpr8(reg) or _iced.RegisterExt.is_gpr16(reg)
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+# A gas expression made of numbers only (no symbol, no `1f`, no `.`).
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[bB][01]+|\d+")
+_OPERATORS = re.compile(r"[\s()+\-*/%<>&|^~!]*")
+
+
+def _numeric(expr: str) -> bool:
+    return bool(_OPERATORS.fullmatch(_NUMBER.sub(" ", expr)))
+
+
+def _symbolic_operands(operand_text: str) -> tuple[bool, bool]:
+    """Whether an immediate / a memory displacement written in the operand
+    text depends on a symbol (its encoded value is a placeholder)."""
+    imm = mem = False
+    for op in parse_operands(operand_text):
+        if isinstance(op, Imm):
+            imm = imm or not _numeric(op.expr)
+        elif isinstance(op, Mem):
+            mem = mem or (op.disp != "" and not _numeric(op.disp))
+    return imm, mem
+
+
+def _displacement(ins, mode: int) -> int:
+    """The explicit memory operand's displacement as a signed number (iced
+    gives the address-size value, or the target address when RIP-relative)."""
+    value = ins.memory_displacement
+    if ins.is_ip_rel_memory_operand:
+        return _signed(value - ins.next_ip, 64)
+    bits = 64 if mode == 64 else mode
+    for reg in (ins.memory_base, ins.memory_index):
+        if reg != _iced.Register.NONE:
+            if _iced.RegisterExt.is_gpr32(reg):
+                bits = 32
+            elif _iced.RegisterExt.is_gpr16(reg):
+                bits = 16
+            break
+    return _signed(value, bits)
+
+
+def _explicit_mem(ins, acc: int, mode: int, symbolic: bool) -> MemRef:
+    seg = None if ins.memory_segment == _iced.Register.NONE else _reg_name(ins.memory_segment)
+    base = None if ins.memory_base in _NO_REGS else _reg_name(ins.memory_base)
+    index = None if ins.memory_index == _iced.Register.NONE else _reg_name(ins.memory_index)
+    return MemRef(
+        _MEM_ACCESS.get(acc, Access.ADDRESS), seg, base, index, ins.memory_index_scale or 1,
+        bool(ins.is_ip_rel_memory_operand), None if symbolic else _displacement(ins, mode),
+    )
+
+
+def _address(m: MemRef) -> tuple:
+    return (m.segment, m.base, m.index, m.scale, m.rip_relative)
+
+
+def _operands(ins, info, mode: int, operand_text: str) -> dict:
+    """The operand fields of ``InsnInfo``: op-independent, from iced's
+    operand kinds and accesses (Intel order: a written operand 0 is the
+    destination)."""
+    sym_imm, sym_mem = _symbolic_operands(operand_text)
+    out: dict = {}
+    first = 0
+    if ins.op_count and info.op_access(0) in _WRITE_KINDS:
+        kind = ins.op0_kind
+        if kind == _iced.OpKind.REGISTER:
+            reg = ins.op0_register
+            out["dst"] = _reg_name(reg)
+            out["dst_partial"] = _is_partial(reg)
+            first = 1
+        elif kind == _iced.OpKind.MEMORY:
+            out["dst_mem"] = _explicit_mem(ins, info.op_access(0), mode, sym_mem)
+            first = 1
+    for i in range(first, ins.op_count):
+        kind = ins.op_kind(i)
+        if kind == _iced.OpKind.REGISTER:
+            reg = ins.op_register(i)
+            if "src" not in out and reg not in _NO_REGS:
+                out["src"] = _reg_name(reg)
+        elif kind == _iced.OpKind.MEMORY:
+            if "src_mem" not in out:
+                out["src_mem"] = _explicit_mem(ins, info.op_access(i), mode, sym_mem)
+        elif kind in _IMM_BITS and "imm_size" not in out:
+            bits = _IMM_BITS[kind]
+            out["imm_size"] = bits
+            out["imm"] = None if sym_imm else _signed(ins.immediate(i), bits)
+    if out.get("imm") is None:
+        out.pop("imm_size", None)
+        out.pop("imm", None)
+    return out
 
 
 _FAR_BRANCH = {_iced.OpKind.FAR_BRANCH16, _iced.OpKind.FAR_BRANCH32}
@@ -184,7 +315,14 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         rip = used.base in (_iced.Register.RIP, _iced.Register.EIP) or (
             base is None and index is None and ins.is_ip_rel_memory_operand
         )
-        mem.append(MemRef(acc, seg, base, index, used.scale or 1, rip))
+        disp = _signed(used.displacement, 64) if not rip else None
+        mem.append(MemRef(acc, seg, base, index, used.scale or 1, rip, disp))
+    operands = _operands(ins, info, mode, operand_text)
+    explicit = operands.get("dst_mem") or operands.get("src_mem")
+    if explicit is not None:  # the explicit operand: its displacement as in dst_mem/src_mem
+        mem = [replace(m, disp=explicit.disp) if _address(m) == _address(explicit) else m
+               for m in mem]  # fmt: skip
+    cc = None if mname in _NO_COND else _CC_NAMES.get(ins.condition_code)
 
     flow = _FLOW_OVERRIDE.get(mname) or _FLOW_FROM_ICED.get(
         _FLOW_NAMES.get(ins.flow_control, "NEXT"), Flow.NEXT
@@ -220,6 +358,9 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         cr3_write="cr3" in written,
         serializing=serializing,
         privileged=bool(ins.is_privileged),
+        op=_DATA_OP.get(mname, DataOp.OTHER),
+        cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
+        **operands,
     )
 
 

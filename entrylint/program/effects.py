@@ -38,14 +38,50 @@ class Flow(enum.Enum):
     INDIRECT_CALL = "indirect-call"  # call *%rax
     EXIT_TO_USER = "exit-to-user"  # sysret, sysexit
     IRET = "iret"  # iret/iretq: returns to the frame on the stack
-    INT = "int"  # int, int3, into, ud2, syscall-like traps and faults
-    HALT = "halt"  # hlt: stops until an interrupt
+    INT = "int"  # int, int3, into, syscall-like traps and faults (resumable)
+    HALT = "halt"  # hlt: stops until an interrupt, then falls through
+    STOP = "stop"  # ud0/ud1/ud2: raises #UD, execution never continues here (BUG())
 
 
 # Flows after which the next instruction is not reached through fall-through.
 NO_FALLTHROUGH: frozenset[Flow] = frozenset(
-    {Flow.JUMP, Flow.RET, Flow.INDIRECT_JUMP, Flow.EXIT_TO_USER, Flow.IRET}
+    {Flow.JUMP, Flow.RET, Flow.INDIRECT_JUMP, Flow.EXIT_TO_USER, Flow.IRET, Flow.STOP}
 )
+
+
+class DataOp(enum.Enum):
+    """What an instruction computes, for value tracking (MODEL 3.1: a CR3
+    value read, masked and written back; 3 "Refinement on branches": the
+    tests before a jcc).  A closed set; everything else is ``OTHER``.
+
+    ``MOVE`` is a plain full copy of the source into the destination (``mov``
+    in all its sizes, ``movabs``, moves to and from control, debug and segment
+    registers); *not* ``movzx``/``movsx``/``cmov``/``movq %xmm`` (``OTHER``).
+    ``SHL`` includes ``sal``.  ``BT``/``TEST``/``CMP`` write no operand, only
+    flags."""
+
+    MOVE = "move"
+    LEA = "lea"
+    AND = "and"
+    OR = "or"
+    XOR = "xor"
+    ADD = "add"
+    SUB = "sub"
+    BT = "bt"
+    BTS = "bts"
+    BTR = "btr"
+    BTC = "btc"
+    TEST = "test"
+    CMP = "cmp"
+    PUSH = "push"
+    POP = "pop"
+    XCHG = "xchg"
+    SHL = "shl"
+    SHR = "shr"
+    SAR = "sar"
+    NOT = "not"
+    NEG = "neg"
+    OTHER = "other"
 
 
 class Certainty(enum.Enum):
@@ -68,11 +104,26 @@ class Access(enum.Enum):
     READ_WRITE = "read-write"
     COND_READ = "cond-read"  # e.g. rep movs with %rcx == 0 reads nothing
     COND_WRITE = "cond-write"
+    ADDRESS = "address"  # the address is computed, nothing is accessed (lea, nopw)
 
 
 @dataclass(frozen=True, slots=True)
 class MemRef:
-    """A summary of one memory access (explicit or implicit, e.g. push)."""
+    """A summary of one memory access (explicit or implicit, e.g. push).
+
+    ``segment`` is the segment used, default ones included (``ds`` for
+    ``(%rax)``, ``ss`` for ``(%rsp)``/``(%rbp)``, ``gs`` for ``%gs:x``).
+
+    ``disp`` is the displacement as a signed number: ``-8`` for
+    ``-8(%rsp)``, ``0x88`` for ``0x88(%rsp)``, 0 when there is none
+    (``(%rsp)``); of a ``%rip``-relative operand, the offset from the next
+    instruction as encoded.  It is **None when the displacement written in
+    the source depends on a symbol** (``CS(%rsp)`` with ``CS`` not replaced
+    by cpp, ``%gs:cpu_tss_rw+4``, ``foo(%rip)``, ``1f``): the decoder only
+    sees a relocation's placeholder (0) or a stand-in value, not the value.
+    Implicit accesses (the stack slot of ``push``) get what the decoder
+    reports for them, usually 0.
+    """
 
     access: Access
     segment: str | None  # "gs", "ss", "ds", "es", ... as the decoder reports it
@@ -80,6 +131,7 @@ class MemRef:
     index: str | None
     scale: int = 1
     rip_relative: bool = False
+    disp: int | None = 0
 
     @property
     def gs_relative(self) -> bool:
@@ -118,6 +170,44 @@ class InsnInfo:
     Flags: ``flags_written`` get a defined value (including cleared/set ones),
     ``flags_undefined`` are left undefined (e.g. after ``bt``, everything but
     CF; after ``mov`` to %cr3, the status flags per iced).
+
+    Operands, for value tracking (read these, not the mnemonic):
+
+    * ``op``: what is computed (``DataOp``; ``OTHER`` for everything else).
+    * ``dst``/``dst_mem``: the explicit operand that is written (AT&T: the
+      last operand), as a canonical register name or a ``MemRef``; None when
+      the instruction writes no explicit operand: ``bt``, ``test``, ``cmp``,
+      ``push``, jumps.  ``dst_partial``: ``dst`` is written at 8 or 16 bits
+      only (``movb %al, %bl``), the rest of the register is kept.
+    * ``src``/``src_mem``: the first explicit operand other than the
+      destination that is a register / a memory operand, in Intel order
+      (AT&T: the operand right before the destination; ``mov %cr3, %rax``
+      has ``src == "cr3"``).  For an instruction that writes no
+      operand, the operand that is tested or pushed is the source:
+      ``bt $12, %rax`` and ``testl %edx, %edx`` have ``src == "rax"``/
+      ``"rdx"`` and ``dst is None``; ``testb $3, 0x88(%rsp)`` has
+      ``src_mem``; ``push %rax`` has ``src``; ``pop %r14`` has ``dst``.
+      ``lea 8(%rsp), %rax`` has ``src_mem`` with access ``ADDRESS``.
+      Implicit operands (the stack of push/pop, %rsi/%rdi of string
+      instructions) are not here; they are in ``mem`` and the register sets.
+    * ``imm``: the immediate operand's value as the CPU uses it, as a signed
+      Python int of ``imm_size`` bits: the encoded value sign-extended to the
+      operation size where the CPU extends it (``andq $~0x1000, %rdi`` ->
+      -4097, size 64; ``andl $0xffffefff, %edi`` -> -4097, size 32;
+      ``orq $0x1000, %rax`` -> 0x1000, size 64); an 8-bit immediate that is
+      not extended (``bts $63, %rax``, shift counts, ``int $0x80``) has size
+      8.  ``imm & ((1 << imm_size) - 1)`` is the unsigned value.  The first
+      immediate only (``enter`` has two).  None when there is no immediate
+      operand, or when the immediate written in the source depends on a
+      symbol (``$SYM``, ``$1f``): the bytes hold a relocation's placeholder or
+      a stand-in then, not the value.  ``shl %rax`` (by one) has ``imm`` 1.
+    * ``cond``: for a conditional jump, ``cmovcc`` or ``setcc`` whose
+      condition is one flag, ``(flag, value)`` with the value that flag must
+      have for the jump to be taken / the move or set to happen: ``jz`` ->
+      ``("zf", True)``, ``jnc`` -> ``("cf", False)``, ``js`` -> ``("sf",
+      True)``.  None for conditions on several flags (``ja``, ``jl``, ``jg``,
+      ...), for ``loop*``/``jrcxz`` and for everything else.  The flags any
+      condition reads are ``flags_read``.
     """
 
     text: str
@@ -140,6 +230,15 @@ class InsnInfo:
     cr3_write: bool = False  # mov %reg, %cr3
     serializing: bool = False  # a speculation barrier: lfence, cpuid, iret, mov to CR ...
     privileged: bool = False  # needs CPL 0
+    op: DataOp = DataOp.OTHER
+    imm: int | None = None
+    imm_size: int = 0  # bits; 0 when imm is None
+    dst: str | None = None
+    dst_partial: bool = False
+    dst_mem: MemRef | None = None
+    src: str | None = None
+    src_mem: MemRef | None = None
+    cond: tuple[str, bool] | None = None
 
     @property
     def mem_read(self) -> tuple[MemRef, ...]:
