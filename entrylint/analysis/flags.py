@@ -1,0 +1,160 @@
+"""Which instruction last wrote each flag (forward reaching definitions, MODEL 4).
+
+For every instruction and each flag it reads (``flags_read``: ``jcc``,
+``cmovcc``, ``setcc``, ``adc``, ``pushf`` ...), the set of last writers over
+all paths from the entry points:
+
+* ``FlagDef(i, undefined=False)``: instruction ``i`` gave the flag a value;
+* ``FlagDef(i, undefined=True)``: ``i`` left it undefined (``flags_undefined``,
+  e.g. OF/SF/AF/PF after ``bt``; the status flags after a call into C, whose
+  ABI does not preserve them);
+* ``FlagDef(None, False)``: no writer on that path since the entry point.
+
+The flag-misuse rule reads this: a flag read whose defs hold an undefined one,
+or whose writer is not the instruction the author meant (``bt`` writes only
+CF: a ``jz`` after it sees ZF from whatever wrote it before).
+
+Control flow is the liveness supergraph (``liveness.Procedures``): a ``call``
+into asm of the program goes into the callee, its ``ret`` back to the return
+points; a ``jmp`` tail call into C goes to the return points with the status
+flags undefined.  ``ret``s that return to C, exits to user, ``iretq`` and
+indirect jumps end a path.  An instruction without decoder information
+writes every flag (its effect is unknown, not known to be wrong).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from entrylint.analysis.cfg import CFG
+from entrylint.analysis.liveness import CFunction, Procedures, succ_nodes
+from entrylint.program.effects import FLAG_NAMES, STATUS_FLAGS, Flow
+from entrylint.program.model import Program
+
+
+@dataclass(frozen=True, slots=True)
+class FlagDef:
+    writer: int | None  # instruction index; None: no writer since the entry point
+    undefined: bool  # the writer left the flag undefined
+
+
+@dataclass
+class FlagReach:
+    before: dict[int, dict[str, frozenset[FlagDef]]]  # instruction -> flag it reads -> defs reaching it
+    nodes: int = 0
+    steps: int = 0
+
+    def defs(self, insn_index: int, flag: str) -> frozenset[FlagDef]:
+        return self.before.get(insn_index, {}).get(flag, frozenset())
+
+
+_FLAG = {f: k for k, f in enumerate(FLAG_NAMES)}
+_ENTRY = FlagDef(None, False)
+State = tuple[frozenset[FlagDef], ...]  # one set per flag, in FLAG_NAMES order
+
+
+def _transfer(index: int, written: Iterable[str], undefined: Iterable[str]):
+    """The per-flag replacement an instruction makes: position -> new def set."""
+    out: dict[int, frozenset[FlagDef]] = {}
+    for f in written:
+        if f in _FLAG:
+            out[_FLAG[f]] = frozenset({FlagDef(index, False)})
+    for f in undefined:
+        if f in _FLAG:
+            out[_FLAG[f]] = frozenset({FlagDef(index, True)})
+    return tuple(out.items())
+
+
+def _graph(program: Program, cfg: CFG, procs: Procedures):
+    """Per node: successors and the flag transfer."""
+    ins = program.instructions
+    total = cfg.n + len(program.forks)
+    succ: list[tuple[int, ...]] = [()] * total
+    transfer: list[tuple] = [()] * total
+    c_call = lambda i: _transfer(i, set(FLAG_NAMES) - STATUS_FLAGS, STATUS_FLAGS)  # noqa: E731
+    for v in range(total):
+        succ[v] = succ_nodes(cfg, v)
+        if cfg.is_fork(v):
+            continue
+        x = ins[v]
+        info = x.info
+        if info is None:
+            transfer[v] = _transfer(v, FLAG_NAMES, ())
+            continue
+        transfer[v] = _transfer(v, info.flags_written, info.flags_undefined)
+        flow = info.flow
+        if flow is Flow.CALL and v in procs.callee:
+            succ[v] = (procs.callee[v],)
+        elif flow is Flow.INDIRECT_CALL or (flow is Flow.CALL and x.target is None):
+            transfer[v] = c_call(v)
+        elif v in procs.leaves:
+            succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
+            if procs.leaves[v] == "c-tail":
+                transfer[v] = c_call(v)
+    return succ, transfer
+
+
+def default_entries(program: Program, cfg: CFG, succ: list[tuple[int, ...]]) -> list[int]:
+    """Symbol starts that nothing jumps, calls or falls into."""
+    has_pred = set()
+    for ss in succ:
+        has_pred.update(ss)
+    out = []
+    for s in program.symbols.values():
+        node = cfg.entry(s.start)
+        if node is not None and node not in has_pred:
+            out.append(node)
+    return sorted(set(out))
+
+
+def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
+                  c_function: CFunction | None = None, procedures: Procedures | None = None) -> FlagReach:
+    procs = procedures or Procedures.build(program, cfg, c_function)
+    succ, transfer = _graph(program, cfg, procs)
+    total = len(succ)
+    starts = [n for n in (cfg.entry(i) for i in entries) if n is not None]
+    if not starts:
+        starts = default_entries(program, cfg, succ)
+    start_state: State = tuple(frozenset({_ENTRY}) for _ in FLAG_NAMES)
+    state_in: list[State | None] = [None] * total
+    work: deque[int] = deque()
+    queued = [False] * total
+    for n in starts:
+        state_in[n] = start_state
+        if not queued[n]:
+            queued[n] = True
+            work.append(n)
+    steps = 0
+    while work:
+        v = work.popleft()
+        queued[v] = False
+        steps += 1
+        st = state_in[v]
+        if transfer[v]:
+            lst = list(st)
+            for k, defs in transfer[v]:
+                lst[k] = defs
+            st = tuple(lst)
+        for s in succ[v]:
+            old = state_in[s]
+            if old is None:
+                new = st
+            else:
+                new = tuple(a | b if a is not b else a for a, b in zip(old, st))
+                if new == old:
+                    continue
+            state_in[s] = new
+            if not queued[s]:
+                queued[s] = True
+                work.append(s)
+    before: dict[int, dict[str, frozenset[FlagDef]]] = {}
+    ins = program.instructions
+    for i in range(cfg.n):
+        st = state_in[i]
+        info = ins[i].info
+        if st is None or info is None or not info.flags_read:
+            continue
+        before[i] = {f: st[_FLAG[f]] for f in sorted(info.flags_read) if f in _FLAG}
+    return FlagReach(before, nodes=total, steps=steps)

@@ -1,0 +1,296 @@
+"""Backward register liveness over the supergraph (MODEL 4).
+
+A general register is *live* before a node when some path from there reads it
+before writing it.  %rsp is left out (always live), so are segment, control
+and vector registers.  Per instruction:
+
+    live_in = (live_out - kill) | gen
+
+with ``kill`` the registers written for sure (``regs_partial`` and
+``regs_cond_written`` keep the old value alive) and ``gen`` those read.
+Where control leaves the analyzed code the ABI stands in for the code we
+cannot see:
+
+======================================  ======================================
+exit to user (sysret, sysexit), iret    reads every register
+call into C (``target`` outside)        reads the argument registers, then
+                                        kills the caller-saved ones
+tail call into C (``jmp`` outside)      reads the arguments, kills the
+                                        caller-saved registers on the way to
+                                        our caller's return points; when C may
+                                        be that caller, reads the callee-saved
+ret (also ``jmp __x86_return_thunk``)   goes to the return points; when C may
+                                        be the caller, reads %rax, %rdx and
+                                        the callee-saved registers
+indirect jump or call, ``jmp`` to an    reads every register
+unresolved label, no decoder
+======================================  ======================================
+
+A ``call`` to code of the program goes *into* the callee (the call's
+live_out is the callee entry's live_in), and a ``ret`` of that code goes to
+the return points of every call site of every called function it belongs to
+(``Procedures``).  A function is what the CFG reaches from its entry without
+entering calls; code shared between functions, fall-through into another
+function and ``jmp`` tail calls into asm simply belong to several.  This is
+the usual context-insensitive supergraph: sound (it may only add liveness),
+finite, and solved with one worklist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from entrylint.analysis import regs
+from entrylint.analysis.cfg import CFG
+from entrylint.program.effects import Flow
+from entrylint.program.model import Program, Symbol
+
+CFunction = Callable[[str], "bool | None"]
+
+_LOCAL_LABEL = re.compile(r"^(\d+[fb]|\.L.*)$")
+
+
+# -- the call structure (shared with flags.py) --------------------------------
+
+# ``jmp`` to these is how the kernel's RET macro returns with return thunks
+# (CONFIG_RETHUNK / MITIGATION_RETHUNK): a return, not a tail call.
+RETURN_THUNKS: frozenset[str] = frozenset({
+    "__x86_return_thunk", "x86_return_thunk", "__x86_return_skl", "retbleed_return_thunk",
+    "srso_return_thunk", "srso_alias_return_thunk", "zen_return_thunk", "its_return_thunk",
+})
+
+
+@dataclass
+class Procedures:
+    """Which ``call`` of the program goes where and where a function leaves.
+
+    A function is left by a *return* (``ret``, or ``jmp`` to a return thunk)
+    or by a *tail call into C* (``jmp`` to a C function, whose own return goes
+    to our caller).  ``callee``: internal call instruction -> the node its
+    target enters.  ``leaves``: return or tail-call node -> ``"ret"`` or
+    ``"c-tail"``.  ``returns_to``: such a node -> the nodes after the call
+    sites of every called function it belongs to.  ``external``: such nodes
+    that may return to C: no internal call reaches them, or the code of a
+    global function symbol does (``c_callable``: C may call it)."""
+
+    callee: dict[int, int] = field(default_factory=dict)
+    leaves: dict[int, str] = field(default_factory=dict)
+    returns_to: dict[int, frozenset[int]] = field(default_factory=dict)
+    external: frozenset[int] = frozenset()
+
+    @staticmethod
+    def build(program: Program, cfg: CFG, c_function: CFunction | None = None) -> Procedures:
+        ins = program.instructions
+        leaves: dict[int, str] = {}
+        sites: dict[int, list[int]] = {}
+        callee: dict[int, int] = {}
+        kinds: dict[str | None, str] = {}
+        for x in ins:
+            info = x.info
+            if info is None:
+                continue
+            if info.flow is Flow.CALL and x.target is not None:
+                e = cfg.entry(x.target)
+                if e is not None:
+                    callee[x.index] = e
+                    sites.setdefault(e, []).append(x.index)
+            elif info.flow is Flow.RET:
+                leaves[x.index] = "ret"
+            elif info.flow is Flow.JUMP and x.target is None:
+                if x.target_name not in kinds:
+                    kinds[x.target_name] = outside_kind(program, x.target_name, c_function)
+                kind = kinds[x.target_name]
+                if kind == "return":
+                    leaves[x.index] = "ret"
+                elif kind == "c":
+                    leaves[x.index] = "c-tail"
+        returns_to: dict[int, set[int]] = {}
+        for e, calls in sites.items():
+            back = {d for c in calls for d in succ_nodes(cfg, c)}
+            for r in _reached(cfg, (e,), leaves):
+                returns_to.setdefault(r, set()).update(back)
+        roots = [cfg.entry(s.start) for s in program.symbols.values() if c_callable(s) and s.start < cfg.n]
+        external = (leaves.keys() - returns_to.keys()) | (_reached(cfg, roots, leaves) & returns_to.keys())
+        return Procedures(callee, leaves, {r: frozenset(b) for r, b in returns_to.items()},
+                          frozenset(external))
+
+
+def c_callable(sym: Symbol) -> bool:
+    """Whether C may call a symbol: a global function (``SYM_FUNC_START``,
+    ``.type function``).  ``SYM_CODE_START``/``ENTRY`` code such as
+    ``error_entry`` is global without following the C ABI."""
+    if not sym.is_global:
+        return False
+    return sym.type == "function" or ("FUNC" in sym.kind and "LOCAL" not in sym.kind)
+
+
+def succ_nodes(cfg: CFG, v: int) -> tuple[int, ...]:
+    """``cfg.succ(v)``'s destinations, with one repair: a branch inside an
+    alternative's replacement to a label that ends the replacement (``jb 1f``
+    ... ``1:``) resolves to whatever the section holds next, often another
+    replacement; patching makes it the continuation after the patch site."""
+    out = []
+    ins = cfg.program.instructions
+    here = ins[v].alt if v < cfg.n else None
+    for e in cfg.succ(v):
+        d = e.dst
+        if here is not None and here.side == "repl" and e.kind in ("jump", "taken") and d < cfg.n:
+            there = ins[d].alt
+            if there is not None and there.side == "repl" and (there.fork, there.replacement) != (
+                    here.fork, here.replacement):
+                d = cfg.continuation(cfg.program.forks[here.fork])
+                if d is None:
+                    continue
+        out.append(d)
+    return tuple(out)
+
+
+def _reached(cfg: CFG, roots: Iterable[int | None], wanted: dict[int, str]) -> set[int]:
+    """The nodes of ``wanted`` reachable from ``roots`` without entering calls."""
+    seen: set[int] = set()
+    todo = [r for r in roots if r is not None]
+    seen.update(todo)
+    found: set[int] = set()
+    while todo:
+        v = todo.pop()
+        if v in wanted:
+            found.add(v)
+        for d in succ_nodes(cfg, v):
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return found
+
+
+def names_internal(program: Program, name: str) -> bool:
+    """Whether a branch target name is code of this program (resolved or not)."""
+    return name in program.labels or name in program.symbols or bool(_LOCAL_LABEL.match(name))
+
+
+def outside_kind(program: Program, name: str | None, c_function: CFunction | None) -> str:
+    """What a direct branch/call to a target outside the program is: ``"c"``
+    (a C function under the SysV ABI), ``"return"`` (a return thunk) or
+    ``"unknown"`` (read everything)."""
+    if not name or names_internal(program, name):
+        return "unknown"
+    if name in RETURN_THUNKS:
+        return "return"
+    if c_function is not None and c_function(name) is False:
+        return "unknown"
+    return "c"
+
+
+# -- liveness -------------------------------------------------------------------
+
+
+@dataclass
+class Liveness:
+    live_in: dict[int, frozenset[str]]  # node -> general registers live before it (instructions and forks)
+    live_out: dict[int, frozenset[str]]
+    nodes: int = 0  # size of the graph solved
+    steps: int = 0  # node evaluations until the fixpoint
+
+    def before(self, insn_index: int) -> frozenset[str]:
+        return self.live_in.get(insn_index, frozenset())
+
+    def after(self, insn_index: int) -> frozenset[str]:
+        return self.live_out.get(insn_index, frozenset())
+
+
+def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None):
+    """Per node: (successors, gen mask, kill mask) in the liveness supergraph."""
+    ins = program.instructions
+    total = cfg.n + len(program.forks)
+    succ: list[tuple[int, ...]] = [()] * total
+    gen = [0] * total
+    kill = [0] * total
+    cache: dict[str | None, str] = {}
+
+    def outside(name: str | None) -> str:
+        if name not in cache:
+            cache[name] = outside_kind(program, name, c_function)
+        return cache[name]
+
+    for v in range(total):
+        succ[v] = succ_nodes(cfg, v)
+        if cfg.is_fork(v):
+            continue
+        x = ins[v]
+        info = x.info
+        if info is None:
+            gen[v] = regs.ALL_MASK
+            continue
+        flow = info.flow
+        reads = regs.mask(info.regs_read)
+        kills = regs.mask(info.regs_written) & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written)
+        if flow in (Flow.EXIT_TO_USER, Flow.IRET, Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
+            reads, kills = regs.ALL_MASK, 0
+        elif flow is Flow.CALL:
+            if v in procs.callee:
+                succ[v] = (procs.callee[v],)
+            elif x.target is None and outside(x.target_name) == "c":
+                reads |= regs.ARGS_MASK
+                kills |= regs.CALLER_SAVED_MASK
+            else:
+                reads, kills = regs.ALL_MASK, 0
+        elif v in procs.leaves:
+            # ret, jmp to a return thunk, jmp to C: on to the return points
+            succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
+            external = v in procs.external
+            if procs.leaves[v] == "c-tail":
+                reads |= regs.ARGS_MASK | (regs.CALLEE_SAVED_MASK if external else 0)
+                kills |= regs.CALLER_SAVED_MASK
+            elif external:
+                reads |= regs.RETURN_MASK | regs.CALLEE_SAVED_MASK
+        elif flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:
+            # jcc into C (the taken side is a tail call) or to what we cannot resolve
+            if flow is Flow.COND_JUMP and outside(x.target_name) in ("c", "return"):
+                reads |= regs.ARGS_MASK | regs.CALLEE_SAVED_MASK | regs.RETURN_MASK
+            else:
+                reads = regs.ALL_MASK
+            kills = 0
+        gen[v] = reads
+        kill[v] = kills
+    return succ, gen, kill
+
+
+def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None = None,
+                     procedures: Procedures | None = None) -> Liveness:
+    """Solve liveness for every node of ``cfg``.
+
+    ``c_function(name)`` says whether a branch target outside the program is a
+    C function (``None``: unknown, taken as C; ``False``: read everything)."""
+    procs = procedures or Procedures.build(program, cfg, c_function)
+    succ, gen, kill = _effects(program, cfg, procs, c_function)
+    total = len(succ)
+    preds: list[list[int]] = [[] for _ in range(total)]
+    for v, ss in enumerate(succ):
+        for s in ss:
+            preds[s].append(v)
+    live_in = [0] * total
+    live_out = [0] * total
+    # backward: start from the end of the program so most nodes see their
+    # successors' final value the first time
+    work = deque(range(total - 1, -1, -1))
+    queued = [True] * total
+    steps = 0
+    while work:
+        v = work.popleft()
+        queued[v] = False
+        steps += 1
+        out = 0
+        for s in succ[v]:
+            out |= live_in[s]
+        live_out[v] = out
+        new = (out & ~kill[v]) | gen[v]
+        if new != live_in[v]:
+            live_in[v] = new
+            for p in preds[v]:
+                if not queued[p]:
+                    queued[p] = True
+                    work.append(p)
+    return Liveness({v: regs.names(m) for v, m in enumerate(live_in)},
+                    {v: regs.names(m) for v, m in enumerate(live_out)}, nodes=total, steps=steps)
