@@ -230,3 +230,71 @@ def source_files(paths: list[Path], root: Path | None = None) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+@dataclass
+class Analysis:
+    """Everything the rules read about one file (MODEL 2.6)."""
+
+    expansion: Expansion
+    cfg: object  # analysis.cfg.CFG
+    entries: list  # analysis.entries.Entry
+    forward: object  # analysis.forward.Forward
+    liveness: object | None = None  # analysis.liveness.Liveness
+    flags: object | None = None  # analysis.flags.FlagReach
+
+    @property
+    def program(self):
+        return self.expansion.program
+
+
+def analyze(path: Path | str, options: Options | None = None, text: str | None = None) -> Analysis:
+    """Expand a file, then build the CFG, find entry points and walk every path.
+
+    The order matters: the CFG needs the decoder's flow (expand), entries
+    need the CFG's fork nodes, liveness needs the CFG and the entries' code."""
+    from entrylint.analysis.cfg import CFG
+    from entrylint.analysis.entries import find_entries
+    from entrylint.analysis.forward import analyze as walk
+
+    exp = expand(path, options, text)
+    program = exp.program
+    cfg = CFG(program)
+    entries = find_entries(program, cfg)
+    forward = walk(program, cfg, entries, transfer_config(program))
+    liveness = flags = None
+    try:
+        from entrylint.analysis.liveness import compute_liveness
+
+        liveness = compute_liveness(program, cfg)
+    except ImportError:
+        pass
+    try:
+        from entrylint.analysis.flags import compute_flags
+
+        flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)])
+    except ImportError:
+        pass
+    return Analysis(exp, cfg, entries, forward, liveness, flags)
+
+
+def transfer_config(program):
+    """The transfer functions' knobs for this program: the memory model of its family."""
+    from entrylint.analysis.state import Stack
+    from entrylint.analysis.transfer import Config
+
+    try:
+        from entrylint.analysis.memory import model_for
+    except ImportError:
+        return Config()
+    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
+    names |= {f.name for st in program.statements for f in st.trace if f.name}
+    model = model_for(names)
+    by_value = {s.value: s for s in Stack}
+
+    def stack_for_load(text: str):
+        kind = model.stack_for_load(text)
+        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+
+    return Config(stack_for_load=stack_for_load,
+                  task_stack_returning=frozenset(model.task_stack_returning))

@@ -30,9 +30,19 @@ class Edge:
     assume: Assume = ()
 
 
+# CPU features whose value the state records on a path (MODEL 3): those that
+# decide CR3, GS or the entry path.  A fork on any other feature (SMAP, IBRS,
+# retbleed thunks...) still branches, but without an assumption: recording
+# every feature would multiply the tuples by 2^k for k unrelated features.
+TRACKED_FEATURES = frozenset({"X86_FEATURE_PTI", "X86_FEATURE_KAISER", "X86_FEATURE_PCID",
+                              "X86_FEATURE_XENPV", "X86_FEATURE_FSGSBASE", "X86_FEATURE_FRED",
+                              "X86_FEATURE_INVPCID_SINGLE"})
+
+
 class CFG:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, tracked: frozenset[str] = TRACKED_FEATURES) -> None:
         self.program = program
+        self.tracked = tracked
         ins = program.instructions
         self.n = len(ins)
         self._next_in_section: list[int | None] = [None] * self.n
@@ -50,6 +60,22 @@ class CFG:
                 if r.insns:
                     self._repl_end[r.insns[-1]] = f
         self._succ: dict[int, tuple[Edge, ...]] = {}
+        # a replacement's instructions -> (fork, the position just past the replacement)
+        self._repl_of: dict[int, tuple[AltFork, int]] = {}
+        for f in program.forks:
+            for r in f.replacements:
+                for i in r.insns:
+                    self._repl_of[i] = (f, r.end)
+
+    def branch_target(self, i: int, target: int | None) -> int | None:
+        """The node a direct branch of instruction ``i`` goes to.  A label at
+        the end of a replacement (``jb 1f`` ... ``1:``) resolves to whatever
+        follows in .altinstr_replacement; once patched, it is the code after
+        the patch site."""
+        where = self._repl_of.get(i)
+        if where is not None and target == where[1]:
+            return self.continuation(where[0])
+        return self.entry(target)
 
     # -- nodes --------------------------------------------------------------
     def fork_node(self, fork: AltFork) -> int:
@@ -70,6 +96,14 @@ class CFG:
 
     def next_insn(self, i: int) -> int | None:
         return self._next_in_section[i]
+
+    def after(self, i: int) -> int | None:
+        """The node control reaches when instruction ``i`` falls through (the
+        end of a replacement continues after its patch site)."""
+        fork = self._repl_end.get(i)
+        if fork is not None:
+            return self.continuation(fork)
+        return self.entry(self.next_insn(i))
 
     def _after_in_chain(self, fork: AltFork) -> int | None:
         chain = self.chains[fork.orig_start]
@@ -98,23 +132,20 @@ class CFG:
         ins = self.program.instructions[node]
         info = ins.info
         flow = info.flow if info is not None else Flow.NEXT
-        fork = self._repl_end.get(node)
-        nxt = self.entry(self.next_insn(node))
+        nxt = self.after(node)
         if flow in (Flow.JUMP,):
-            t = self.entry(ins.target)
+            t = self.branch_target(node, ins.target)
             if t is not None:
                 yield Edge(t, "jump")
             return
         if flow is Flow.COND_JUMP:
-            t = self.entry(ins.target)
+            t = self.branch_target(node, ins.target)
             if t is not None:
                 yield Edge(t, "taken")
-        if not (info.falls_through if info is not None else True) or getattr(info, "stops", False):
+        if not (info.falls_through if info is not None else True):
             return
-        if fork is not None:
-            cont = self.continuation(fork)
-            if cont is not None:
-                yield Edge(cont, "alt-end")
+        if nxt is not None and node in self._repl_end:
+            yield Edge(nxt, "alt-end")
             return
         if nxt is not None:
             kind = {Flow.COND_JUMP: "not-taken", Flow.CALL: "call-return",
@@ -124,18 +155,20 @@ class CFG:
     def _fork_edges(self, fork: AltFork):
         reps = fork.replacements
 
-        def applies(j: int, on: bool) -> tuple[str, Feature]:
+        def applies(j: int, on: bool) -> tuple[tuple[str, Feature], ...]:
             r = reps[j]
+            if r.feature not in self.tracked:
+                return ()
             want_on = on != r.negated
-            return (r.feature, Feature.ON if want_on else Feature.OFF)
+            return ((r.feature, Feature.ON if want_on else Feature.OFF),)
 
         # the original: the next fork at this place, else the first original instruction
         # (or, with an empty original, whatever follows the site)
         orig = self._after_in_chain(fork)
         if orig is not None:
-            yield Edge(orig, "alt-orig", tuple(applies(j, False) for j in range(len(reps))))
+            yield Edge(orig, "alt-orig", tuple(a for j in range(len(reps)) for a in applies(j, False)))
         for j, r in enumerate(reps):
-            assume = (applies(j, True),) + tuple(applies(k, False) for k in range(j + 1, len(reps)))
+            assume = applies(j, True) + tuple(a for k in range(j + 1, len(reps)) for a in applies(k, False))
             dst = r.insns[0] if r.insns else self.continuation(fork)
             if dst is not None:
                 yield Edge(dst, "alt-repl", assume)

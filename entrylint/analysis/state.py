@@ -16,19 +16,19 @@ import enum
 from dataclasses import dataclass, replace
 
 
-class Origin(enum.Enum):
+class Origin(str, enum.Enum):
     USER = "user"  # entered from user mode
     KERNEL = "kernel"  # entered from kernel mode
 
 
-class Space(enum.Enum):
+class Space(str, enum.Enum):
     """Whose GS base / which page table."""
 
     USER = "user"
     KERNEL = "kernel"
 
 
-class Stack(enum.Enum):
+class Stack(str, enum.Enum):
     USER = "user"  # untrusted %rsp, e.g. right after SYSCALL
     ENTRY = "entry"  # user-mapped entry/trampoline stack (cpu_entry_area)
     TASK = "task"  # the task's kernel stack
@@ -36,7 +36,7 @@ class Stack(enum.Enum):
     UNKNOWN = "unknown"  # loaded from somewhere we do not model
 
 
-class Feature(enum.Enum):
+class Feature(str, enum.Enum):
     ON = "on"
     OFF = "off"
 
@@ -51,11 +51,25 @@ IMPLIES: dict[tuple[str, Feature], tuple[tuple[str, Feature], ...]] = {
 
 @dataclass(frozen=True, slots=True, order=True)
 class Tuple:
+    """One possibility.  Besides MODEL 3's fields it carries the few facts the
+    transfer functions need to infer what a CR3 or GS-base write means
+    (MODEL 3.1): ``held`` says what some registers hold (``cr3:user`` -- a
+    value read from CR3 that names the user page table; ``gs:kernel`` -- a
+    saved GS base; ``msr:gsbase`` -- the MSR number in %ecx; ``stack:task``
+    -- a pointer into the task stack), and ``flag`` is a flag whose value on
+    this path is known (after ``testb $3, CS(%rsp)``, ``bt $12, %reg``...)."""
+
     origin: Origin
     gs: Space
     cr3: Space
     stack: Stack
     features: tuple[tuple[str, Feature], ...] = ()  # sorted (name, value) pairs
+    held: tuple[tuple[str, str], ...] = ()  # sorted (register, value) pairs
+    flag: tuple[str, bool] | None = None  # (flag, value) known on this path
+    # for a kernel-mode interruption that found the user GS or CR3: the label of
+    # the exit instruction it interrupted (the iretq to user, load_gs_index's
+    # .Lgs_change); the entry code recognises these by the saved RIP
+    site: str | None = None
 
     def feature(self, name: str) -> Feature | None:
         for n, v in self.features:
@@ -82,6 +96,29 @@ class Tuple:
     def with_(self, **kw) -> Tuple:
         return replace(self, **kw)
 
+    def holds(self, reg: str | None) -> str | None:
+        if reg is None:
+            return None
+        for r, v in self.held:
+            if r == reg:
+                return v
+        return None
+
+    def hold(self, reg: str, value: str | None) -> Tuple:
+        """This tuple with ``reg`` holding ``value`` (None: nothing known)."""
+        kept = tuple(kv for kv in self.held if kv[0] != reg)
+        if value is not None:
+            kept = tuple(sorted(kept + ((reg, value),)))
+        return replace(self, held=kept) if kept != self.held else self
+
+    def forget(self, regs) -> Tuple:
+        kept = tuple(kv for kv in self.held if kv[0] not in regs)
+        return replace(self, held=kept) if len(kept) != len(self.held) else self
+
+    def core(self) -> tuple:
+        """What MODEL 3 calls the tuple: origin, gs, cr3, stack, features."""
+        return (self.origin, self.gs, self.cr3, self.stack, self.features)
+
     def pti_off(self, pti_features: tuple[str, ...]) -> bool:
         """True when this path runs with PTI off (one page table: the CR3
         rules do not apply)."""
@@ -91,6 +128,9 @@ class Tuple:
         feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
         base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
         return f"({base}{' ' + feats if feats else ''})"
+
+    def short(self) -> str:
+        return f"{self.origin.value[0]}/gs={self.gs.value}/cr3={self.cr3.value}/{self.stack.value}"
 
 
 State = frozenset  # frozenset[Tuple]

@@ -2,6 +2,7 @@
 
     entrylint [OPTIONS] [PATH...]          check files or a kernel tree
     entrylint expand [OPTIONS] FILE        the expanded program with traces
+    entrylint explain [OPTIONS] FILE[:LINE] the states, live registers and flags at a line
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or internal
 error (one line on stderr; a traceback only with --debug).
@@ -106,6 +107,40 @@ def cmd_expand(argv: list[str]) -> int:
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
 
+def _parser_explain() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="entrylint explain",
+                                 description="Where am I: the CR3/GS/stack tuples, live registers and "
+                                             "flags before and after each instruction of a line "
+                                             "(FILE:LINE) or of every line (FILE).")
+    ap.add_argument("target", metavar="FILE[:LINE]")
+    ap.add_argument("--format", choices=("text", "json"), default="text")
+    _common(ap)
+    return ap
+
+
+def cmd_explain(argv: list[str]) -> int:
+    from entrylint import api
+    from entrylint.report import explain as rep
+
+    args = _parser_explain().parse_args(argv)
+    try:
+        opts = _options(args)
+        file, line = args.target, None
+        head, sep, tail = args.target.rpartition(":")
+        if sep and tail.isdigit():
+            file, line = head, int(tail)
+        path = Path(file)
+        if not path.is_file():
+            raise _Usage(f"{file}: no such file")
+        an = api.analyze(path, opts)
+        sys.stdout.write(rep.to_json(an, line) if args.format == "json" else rep.to_text(an, line))
+        return 0
+    except (_Usage, api.UsageError) as e:
+        return _fail(str(e), args.debug, usage=True)
+    except Exception as e:  # noqa: BLE001
+        return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
+
+
 def cmd_check(argv: list[str]) -> int:
     import json
 
@@ -187,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "expand":
         return cmd_expand(argv[1:])
+    if argv and argv[0] == "explain":
+        return cmd_explain(argv[1:])
     if argv and argv[0] == "check":
         argv = argv[1:]
     return cmd_check(argv)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from entrylint.gas.types import Stmt
-from entrylint.program.constants import eval_int, feature_names, macro_int
+from entrylint.program.constants import disabled_features, eval_int, feature_names, macro_int
 from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
 from entrylint.source import Location, Problem, ProblemKind
 
@@ -242,6 +242,7 @@ class _Builder:
     def alternatives(self, problems: list[Problem]) -> None:
         prog = self.prog
         prog.features = feature_names(self.macros)
+        prog.disabled = disabled_features(self.macros, prog.features)
         entries = self._alt_entries()
         shift, not_bit_lo, not_bit_hi = self._alt_flag_layout()
         forks: dict[int, dict] = {}

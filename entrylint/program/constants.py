@@ -109,3 +109,20 @@ def feature_names(macros: Mapping[str, object]) -> dict[int, str]:
         if v is not None and v not in out:
             out[v] = name
     return out
+
+
+def disabled_features(macros: Mapping[str, object], names: Mapping[int, str]) -> set[str]:
+    """The CPU features the configuration turns off at compile time: the bits of
+    ``DISABLED_MASKn`` as the headers read define them (disabled-features.h
+    up to 6.14); an alternative on such a feature is never patched in."""
+    out: set[str] = set()
+    for word in range(64):
+        mask = macro_int(f"DISABLED_MASK{word}", macros)
+        if mask is None:
+            if word > 0 and f"DISABLED_MASK{word}" not in macros:
+                break
+            continue
+        for bit in range(32):
+            if mask >> bit & 1 and (word * 32 + bit) in names:
+                out.add(names[word * 32 + bit])
+    return out

@@ -135,6 +135,7 @@ class Program:
     data: list[DataItem] = field(default_factory=list)
     code_sections: set[str] = field(default_factory=set)
     features: dict[int, str] = field(default_factory=dict)  # CPU feature bit -> name
+    disabled: set[str] = field(default_factory=set)  # features the configuration compiles out
     constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
 
     def by_symbol(self, name: str) -> list[Instruction]:

@@ -1,0 +1,174 @@
+"""Entry points and the tuples they start with (MODEL 3).
+
+One table, read top to bottom; the first row that matches a symbol decides.
+A row matches by symbol name (exact or ``*`` pattern) or by the macro whose
+expansion defined the symbol (``idtentry``, ``apicinterrupt``: the IDT-entry
+macros of each version), and says which tuples the CPU can arrive with:
+
+- SYSCALL (64-bit and compat): from user, user GS, user CR3, user %rsp;
+- SYSENTER: the same on the entry stack (the MSR points %rsp there);
+- IDT vectors and int $0x80: from user (entry stack) or from kernel (its stack);
+- paranoid vectors (NMI, #MC, #DB, #DF, #VC): any GS, any CR3, on an IST stack;
+- FRED entries (6.9+): the CPU already switched the GS base; PTI is off;
+- ret_from_fork: a new task returning to user through the exit path;
+- asm functions called from C: kernel state.
+
+Symbols that nothing in the table names (inner labels, helpers reached by
+call or jump) are not entry points: they get their state from the paths
+that reach them.  A configuration can add rows (``extra``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from entrylint.analysis.state import Feature, Origin, Space, Stack, Tuple
+
+U, K = Space.USER, Space.KERNEL
+
+
+def _t(origin: Origin, gs: Space, cr3: Space, stack: Stack, **features: Feature) -> Tuple:
+    return Tuple(origin, gs, cr3, stack, tuple(sorted((f"X86_FEATURE_{k}", v) for k, v in features.items())))
+
+
+SYSCALL = frozenset({_t(Origin.USER, U, U, Stack.USER)})
+SYSENTER = frozenset({_t(Origin.USER, U, U, Stack.ENTRY)})
+IDT = frozenset({_t(Origin.USER, U, U, Stack.ENTRY), _t(Origin.KERNEL, K, K, Stack.TASK)})
+INT80 = frozenset({_t(Origin.USER, U, U, Stack.ENTRY)})
+PARANOID = frozenset({_t(Origin.USER, U, U, Stack.IST)} |
+                     {_t(Origin.KERNEL, gs, cr3, Stack.IST) for gs in (U, K) for cr3 in (U, K)})
+FRED_USER = frozenset({_t(Origin.USER, K, U, Stack.TASK, FRED=Feature.ON, PTI=Feature.OFF)})
+FRED_KERNEL = frozenset({_t(Origin.KERNEL, K, K, Stack.TASK, FRED=Feature.ON, PTI=Feature.OFF)})
+XENPV = frozenset({_t(Origin.USER, K, K, Stack.TASK, XENPV=Feature.ON),
+                   _t(Origin.KERNEL, K, K, Stack.TASK, XENPV=Feature.ON)})
+FORK = frozenset({_t(Origin.USER, K, K, Stack.TASK)})
+FROM_C = frozenset({_t(Origin.KERNEL, K, K, Stack.TASK)})
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    name: str
+    tuples: frozenset
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: EntryKind
+    names: tuple[str, ...] = ()  # symbol names or fnmatch patterns
+    macros: tuple[str, ...] = ()  # macros whose expansion defines the symbol
+
+
+K_SYSCALL = EntryKind("syscall", SYSCALL)
+K_SYSENTER = EntryKind("sysenter", SYSENTER)
+K_INT80 = EntryKind("int80", INT80)
+K_IDT = EntryKind("idt", IDT)
+K_PARANOID = EntryKind("paranoid", PARANOID)
+K_FRED_USER = EntryKind("fred-user", FRED_USER)
+K_FRED_KERNEL = EntryKind("fred-kernel", FRED_KERNEL)
+K_XENPV = EntryKind("xen-pv", XENPV)
+K_FORK = EntryKind("ret-from-fork", FORK)
+K_FROM_C = EntryKind("called-from-c", FROM_C)
+
+TABLE: tuple[Row, ...] = (
+    # SYSCALL/SYSENTER targets, every family (4.15-4.19 land on a trampoline first)
+    Row(K_SYSCALL, names=("entry_SYSCALL_64", "entry_SYSCALL_64_trampoline", "entry_SYSCALL_compat",
+                          "entry_SYSCALL32_ignore", "system_call")),
+    Row(K_SYSENTER, names=("entry_SYSENTER_compat", "ia32_sysenter_target")),
+    Row(K_INT80, names=("entry_INT80_compat", "ia32_syscall")),
+    # paranoid vectors: 6.x names, then 4.x names
+    Row(K_PARANOID, names=("asm_exc_nmi", "asm_exc_machine_check", "asm_exc_debug", "asm_exc_double_fault",
+                           "asm_exc_vmm_communication", "nmi", "machine_check", "debug", "double_fault")),
+    Row(K_PARANOID, macros=("idtentry_mce_db", "idtentry_df", "idtentry_vc")),
+    # FRED (6.9+)
+    Row(K_FRED_USER, names=("asm_fred_entrypoint_user",)),
+    Row(K_FRED_KERNEL, names=("asm_fred_entrypoint_kernel",)),
+    # Xen PV callbacks run with the hypervisor's isolation, not PTI
+    # (xen_error_entry is a helper called through an alternative, not an entry)
+    Row(K_XENPV, names=("xen_failsafe_callback", "xen_*_callback", "exc_xen_*", "asm_exc_xen_*",
+                        "xen_syscall_target", "xen_sysenter_target", "xen_syscall32_target")),
+    Row(K_FORK, names=("ret_from_fork", "ret_from_fork_asm")),
+    # IDT vectors made by the IDT-entry macros of each version
+    Row(K_IDT, macros=("idtentry", "idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
+                       "trace_apicinterrupt", "interrupt", "idtentry_body")),
+    Row(K_IDT, names=("asm_exc_*", "asm_sysvec_*", "asm_common_interrupt", "asm_spurious_interrupt",
+                      "irq_entries_start", "spurious_entries_start")),
+)
+
+# Annotations of asm functions meant to be called (from C or asm): kernel state.
+FUNCTION_KINDS = ("SYM_FUNC_START", "SYM_FUNC_START_LOCAL", "SYM_FUNC_START_NOALIGN",
+                  "SYM_FUNC_START_WEAK", "SYM_TYPED_FUNC_START", "ENTRY", "function")
+
+
+@dataclass(frozen=True)
+class Entry:
+    symbol: str
+    node: int  # CFG node (instruction index, or the fork at that place)
+    kind: EntryKind
+
+
+def _macros_of(program, symbol) -> tuple[str, ...]:
+    """The macros whose expansion wrote the label of ``symbol``."""
+    for st in program.statements:
+        if st.kind == "label" and st.name == symbol.name:
+            return tuple(f.name for f in st.trace if f.kind == "macro" and f.name)
+    return ()
+
+
+def classify(program, symbol, rows: tuple[Row, ...] = TABLE) -> EntryKind | None:
+    macros = _macros_of(program, symbol)
+    for row in rows:
+        if any(fnmatch.fnmatchcase(symbol.name, pat) for pat in row.names):
+            return row.kind
+        if row.macros and any(m in row.macros for m in macros):
+            return row.kind
+    if symbol.is_global and symbol.kind in FUNCTION_KINDS:
+        return K_FROM_C
+    return None
+
+
+def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
+    """Every entry point of the program, in program order."""
+    rows = tuple(extra) + TABLE
+    out = []
+    for sym in sorted(program.symbols.values(), key=lambda s: s.start):
+        if sym.kind == "SYM_INNER_LABEL" or sym.start >= len(program.instructions):
+            continue
+        if program.instructions[sym.start].section == ".altinstr_replacement":
+            continue
+        kind = classify(program, sym, rows)
+        if kind is None:
+            continue
+        node = cfg.entry(sym.start)
+        if node is not None:
+            if kind is K_IDT:
+                kind = _with_sites(kind, program)
+            out.append(Entry(sym.name, node, _with_disabled(kind, program, cfg)))
+    return out
+
+
+# Kernel-mode faults that can arrive with the user's GS (and CR3): at the exit's
+# iret to user (#GP/#SS/#NP on a bad frame) and at the GS-selector load of
+# load_gs_index.  (label, gs, cr3); only labels the program has are used.
+EXIT_SITES = (("native_irq_return_iret", U, U), (".Lgs_change", U, K), ("gs_change", U, K))
+
+
+def _with_sites(kind: EntryKind, program) -> EntryKind:
+    extra = {Tuple(Origin.KERNEL, gs, cr3, Stack.TASK, site=label)
+             for label, gs, cr3 in EXIT_SITES if label in program.labels}
+    return EntryKind(kind.name, kind.tuples | extra) if extra else kind
+
+
+def _with_disabled(kind: EntryKind, program, cfg) -> EntryKind:
+    """Every path starts knowing the features the configuration compiles out
+    (Xen PV without CONFIG_XEN_PV, PTI without the PTI option)."""
+    off = sorted(f for f in getattr(program, "disabled", ()) if f in cfg.tracked)
+    if not off:
+        return kind
+    tuples = set()
+    for t in kind.tuples:
+        for f in off:
+            t = t.assume(f, Feature.OFF) if t is not None else None
+        if t is not None:
+            tuples.add(t)
+    return EntryKind(kind.name, frozenset(tuples))

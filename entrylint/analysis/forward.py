@@ -1,0 +1,184 @@
+"""The forward walk (MODEL 3): every path from every entry point, as sets of
+exact tuples.
+
+objtool's ``validate_branch()`` without its recursion: a worklist over
+(node, tuple, context) triples, each visited once.  A context is a function
+activation: an entry point with its starting tuple, or an asm function
+called with a given tuple; calls into asm functions of the program are
+answered by that context's summary (the tuples seen at its ``ret``), computed
+once per (function, tuple) and shared by every call site -- the tabulation
+that makes helpers like ``error_entry`` exact per caller.
+
+The walk records, for every node, the tuples before and after it (what
+``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
+C calls), and a predecessor link per visited triple so the path to any
+point can be rebuilt (objtool's BT_INSN kept as data).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+from entrylint.analysis.cfg import CFG
+from entrylint.analysis.entries import Entry
+from entrylint.analysis.state import Origin, Tuple
+from entrylint.analysis.transfer import Config, Event, refine, step
+from entrylint.program.effects import Flow
+
+Key = tuple[int, Tuple, int]  # (node, tuple, context)
+
+
+@dataclass(frozen=True)
+class Context:
+    kind: str  # "entry" or "call"
+    node: int  # where the activation starts
+    start: Tuple
+    name: str  # entry point or called symbol
+
+
+@dataclass
+class Forward:
+    cfg: CFG
+    entries: list[Entry]
+    before: dict[int, set[Tuple]] = field(default_factory=lambda: defaultdict(set))
+    after: dict[int, set[Tuple]] = field(default_factory=lambda: defaultdict(set))
+    events: dict[tuple, Key] = field(default_factory=dict)  # (kind, node, tuple, detail) -> first key
+    pred: dict[Key, tuple[Key | None, str]] = field(default_factory=dict)
+    contexts: list[Context] = field(default_factory=list)
+    seconds: float = 0.0
+    truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+
+    @property
+    def visits(self) -> int:
+        return len(self.pred)
+
+    def tuples(self) -> int:
+        return sum(len(v) for v in self.before.values())
+
+    def event_list(self, kind: str | None = None) -> list[Event]:
+        return [Event(k, n, t, d) for (k, n, t, d) in self.events if kind is None or k == kind]
+
+    def key_of(self, kind: str, node: int, t: Tuple, detail: str = "") -> Key | None:
+        return self.events.get((kind, node, t, detail))
+
+    def path(self, key: Key) -> list[tuple[int, Tuple, str]]:
+        """From the entry point to ``key``: (node, tuple before it, how it was reached)."""
+        out = []
+        seen = set()
+        cur: Key | None = key
+        how = "here"
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            prev, edge = self.pred.get(cur, (None, "entry"))
+            out.append((cur[0], cur[1], edge))
+            cur = prev
+        out.reverse()
+        return out
+
+    def context_of(self, key: Key) -> Context:
+        return self.contexts[key[2]]
+
+
+def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
+            max_visits: int = 2_000_000) -> Forward:
+    config = config or Config()
+    res = Forward(cfg=cfg, entries=entries)
+    t0 = time.perf_counter()
+    ctx_ids: dict[tuple, int] = {}
+    summary: dict[int, set[Tuple]] = defaultdict(set)
+    callers: dict[int, set[tuple[int, int, Key]]] = defaultdict(set)
+    work: deque[Key] = deque()
+    ins_list = program.instructions
+
+    def context(kind: str, node: int, t: Tuple, name: str) -> int:
+        k = (kind, node, t)
+        if k not in ctx_ids:
+            ctx_ids[k] = len(res.contexts)
+            res.contexts.append(Context(kind, node, t, name))
+        return ctx_ids[k]
+
+    def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
+        if node is None or t is None:
+            return
+        key = (node, t, c)
+        if key in res.pred:
+            return
+        res.pred[key] = (pred, how)
+        work.append(key)
+
+    def event(kind: str, key: Key, detail: str = "") -> None:
+        res.events.setdefault((kind, key[0], key[1], detail), key)
+
+    def returns(key: Key, c: int, t: Tuple) -> None:
+        """A function activation returns ``t``."""
+        ctx = res.contexts[c]
+        if ctx.kind != "call":
+            event("ret", key)
+            return
+        if t not in summary[c]:
+            summary[c].add(t)
+            for ret_node, rc, _ in list(callers[c]):
+                push(ret_node, t, rc, key, "return")
+
+    for e in entries:
+        for t in sorted(e.kind.tuples):
+            push(e.node, t, context("entry", e.node, t, e.symbol), None, f"entry {e.symbol} ({e.kind.name})")
+
+    while work:
+        if len(res.pred) > max_visits:
+            res.truncated = True
+            break
+        key = work.popleft()
+        node, t, c = key
+        res.before[node].add(t)
+        if cfg.is_fork(node):
+            for edge in cfg.succ(node):
+                t2: Tuple | None = t
+                for feat, val in edge.assume:
+                    t2 = t2.assume(feat, val) if t2 is not None else None
+                push(edge.dst, t2, c, key, f"{edge.kind}")
+            continue
+        ins = ins_list[node]
+        t_after, evs = step(ins, t, config)
+        res.after[node].add(t_after)
+        for kind, detail in evs:
+            event(kind, key, detail)
+        flow = ins.info.flow if ins.info is not None else Flow.NEXT
+        if flow is Flow.CALL and ins.target is not None:
+            callee = cfg.entry(ins.target)
+            ret_node = cfg.after(node)
+            name = ins.target_name or str(ins.target)
+            cc = context("call", callee, t_after, name)
+            if ret_node is not None:
+                callers[cc].add((ret_node, c, key))
+            push(callee, t_after, cc, key, f"call {name}")
+            for u in list(summary[cc]):
+                push(ret_node, u, c, key, "return")
+            continue
+        if flow is Flow.RET:
+            returns(key, c, t_after)
+            continue
+        if flow is Flow.JUMP and ins.target is None:
+            # a jump out of the program: a tail call (into C, say) that returns for us
+            event("c-call", key, ins.target_name or "*")
+            returns(key, c, t_after)
+            continue
+        if flow is Flow.EXIT_TO_USER:
+            event("exit-user", key, "sysret")
+            continue
+        if flow is Flow.IRET:
+            event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
+            continue
+        if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
+            if flow is Flow.INDIRECT_JUMP:
+                event("indirect-jump", key)
+            continue
+        for edge in cfg.succ(node):
+            t2 = t_after
+            if edge.kind in ("taken", "not-taken"):
+                t2 = refine(t_after, ins, edge.kind == "taken")
+            push(edge.dst, t2, c, key, edge.kind)
+    res.seconds = time.perf_counter() - t0
+    return res

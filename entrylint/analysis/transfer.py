@@ -1,0 +1,257 @@
+"""Transfer functions of the forward state (MODEL 3, 3.1).
+
+Each takes an instruction's effects and one tuple and returns the tuple after
+it; they read ``InsnInfo`` fields and parsed operands, never mnemonics.
+Refinement on conditional branches keeps a tuple only on the edge its known
+flag value allows.
+
+What a CR3 write means is inferred from the value written (MODEL 3.1): a
+register that holds ``cr3:X`` (read from %cr3, then bit ``user_bit`` cleared
+or set) makes cr3 := X.  A value saved before a switch and written back later
+restores the saved cr3.  A CR3 load that does not derive from CR3 is not a PTI
+switch: the state keeps its cr3 and the event says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from entrylint.analysis.regs import CALLER_SAVED
+from entrylint.analysis.state import Origin, Space, Stack, Tuple
+from entrylint.program.effects import Certainty, DataOp, Flow
+
+MSR_GS_BASE = 0xC0000101
+MSR_KERNEL_GS_BASE = 0xC0000102
+
+_STACK_BY_NAME = {s.value: s for s in Stack}
+_SPACE_BY_NAME = {s.value: s for s in Space}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Knobs of the transfer functions (MODEL 3.1, 5)."""
+
+    user_bit: int = 12  # PAGE_SHIFT: the PTI user/kernel page-table bit of CR3
+    stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
+    task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
+    # functions that rewrite the interrupted frame into a user-mode frame (the
+    # bad-IRET fixup: the exception then looks as if it came from user mode)
+    user_frame_returning: frozenset = frozenset({"fixup_bad_iret"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a rule may judge, seen at an instruction on a tuple."""
+
+    kind: str  # "cr3-write", "exit-user", "return-kernel", "ret", "c-call", "gs-write"
+    node: int
+    before: Tuple
+    detail: str = ""  # e.g. "pti:kernel", "pti:user", "restore:user", "not-pti"
+
+
+def _space(value: str | None, prefix: str) -> Space | None:
+    if value and value.startswith(prefix):
+        return _SPACE_BY_NAME.get(value[len(prefix):])
+    return None
+
+
+def _bit(imm: int | None, bit: int) -> bool | None:
+    return None if imm is None else bool((imm >> bit) & 1)
+
+
+def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
+    """The tuple after ``ins`` (not yet refined by a branch), and the events
+    it raised as (kind, detail)."""
+    info = ins.info
+    events: list[tuple[str, str]] = []
+    if info is None:
+        return t, events
+    op = getattr(info, "op", DataOp.OTHER)
+    dst, src, imm = getattr(info, "dst", None), getattr(info, "src", None), getattr(info, "imm", None)
+    new = t
+
+    # --- flags: a value known on this path, or nothing ------------------
+    flag = None
+    if op is DataOp.TEST and imm is not None and (imm & 3) == 3 and _rsp_mem(getattr(info, "src_mem", None)):
+        # testb $3, CS(%rsp): the saved CS selector's RPL; ZF set <=> from kernel
+        flag = ("zf", t.origin is Origin.KERNEL)
+    elif op is DataOp.TEST and imm == 4 and _rsp_mem(getattr(info, "src_mem", None)) \
+            and t.origin is Origin.KERNEL:
+        # testb $4, SS(%rsp): the saved SS is an LDT selector (espfix); a kernel
+        # frame's SS never is
+        flag = ("zf", True)
+    elif op is DataOp.BT and imm == cfg.user_bit:
+        held = _space(t.holds(src), "cr3:")
+        if held is not None:  # CF = the PTI user bit of a CR3 value
+            flag = ("cf", held is Space.USER)
+    elif op is DataOp.TEST and src is not None and imm is None and set(info.regs_read) == {src}:
+        # test %reg, %reg
+        held = t.holds(src)
+        gs = _space(held, "gsbase:") or _space(held, "gs:")
+        if gs is not None:  # a GS base is negative (kernel half) <=> the kernel's
+            flag = ("sf", gs is Space.KERNEL)
+        elif held and held.startswith("int:"):  # a flag kept in a register (paranoid's %ebx)
+            flag = ("zf", int(held[4:]) == 0)
+    elif op is DataOp.CMP and _rsp_mem(getattr(info, "src_mem", None) or getattr(info, "dst_mem", None)) \
+            and (_code_label(ins, t, src) is not None):
+        # cmpq $label / %reg(=label), RIP(%rsp): was the kernel interrupted at that label?
+        label = _code_label(ins, t, src)
+        flag = ("zf", label != "" and t.site == label)
+    elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
+        held = t.holds(dst) or t.holds(src)
+        flag = ("zf", int(held[4:]) == imm)
+    if info.flags_written or info.flags_undefined or flag is not None:
+        new = new.with_(flag=flag) if new.flag != flag else new
+
+    # --- values held in registers (generic first: the special cases below refine them)
+    new = _values(ins, info, op, dst, src, imm, t, new, cfg)
+
+    # --- GS -----------------------------------------------------------------
+    if info.swaps_gs:
+        new = new.with_(gs=Space.USER if new.gs is Space.KERNEL else Space.KERNEL)
+        events.append(("gs-swap", ""))
+    new = _gs_base(info, dst, src, t, new, events)
+
+    # --- CR3 ------------------------------------------------------------------
+    if info.cr3_write:
+        space = _space(t.holds(src), "cr3:")
+        if space is not None:
+            events.append(("cr3-write", f"pti:{space.value}"))
+            new = new.with_(cr3=space)
+        else:
+            events.append(("cr3-write", "not-pti"))
+    if info.cr3_read and dst is not None:
+        new = new.hold(dst, f"cr3:{t.cr3.value}")
+
+    # --- stack ------------------------------------------------------------------
+    if "rsp" in info.regs_written and dst == "rsp" and op in (DataOp.MOVE, DataOp.POP, DataOp.XCHG):
+        kind = None
+        if op is DataOp.MOVE and src is not None:
+            kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
+        elif op is DataOp.MOVE and cfg.stack_for_load is not None:
+            kind = cfg.stack_for_load(_src_text(ins))
+        new = new.with_(stack=kind or Stack.UNKNOWN)
+    elif dst == "rsp" and info.cr3_read:
+        new = new.with_(stack=Stack.UNKNOWN)
+
+    # --- calls ------------------------------------------------------------------
+    if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
+        events.append(("c-call", ins.target_name or "*"))
+        new = new.forget(CALLER_SAVED).with_(flag=None)
+        if ins.target_name in cfg.task_stack_returning:
+            new = new.hold("rax", "stack:task")
+        if ins.target_name in cfg.user_frame_returning:
+            new = new.with_(origin=Origin.USER, site=None)
+    return new, events
+
+
+def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
+    """rdgsbase/wrgsbase, and rdmsr/wrmsr when %ecx holds a GS-base MSR."""
+    reads, writes = info.reads_gs_base, info.writes_gs_base
+    msr = t.holds("rcx")
+    other = Space.USER if t.gs is Space.KERNEL else Space.KERNEL
+    if reads is Certainty.YES and dst is not None:  # rdgsbase %reg
+        new = new.hold(dst, f"gs:{t.gs.value}")
+    elif reads and msr in ("msr:gsbase", "msr:kgsbase"):  # rdmsr: the high half in %edx
+        which = t.gs if msr == "msr:gsbase" else other
+        new = new.forget(("rax",)).hold("rdx", f"gsbase:{which.value}")
+    if writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
+        saved = _space(t.holds(src), "gs:")
+        new = new.with_(gs=saved or Space.KERNEL)
+        events.append(("gs-write", (saved or Space.KERNEL).value))
+    elif writes and msr == "msr:gsbase":  # wrmsr to MSR_GS_BASE
+        saved = _space(t.holds("rdx"), "gsbase:")
+        new = new.with_(gs=saved or Space.KERNEL)
+        events.append(("gs-write", (saved or Space.KERNEL).value))
+    return new
+
+
+def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> Tuple:
+    """What registers hold after the instruction."""
+    if info.cr3_read:
+        return new
+    written = set(info.regs_written)
+    if op is DataOp.MOVE and dst in written:
+        if src is not None:
+            return new.hold(dst, t.holds(src) if src != "rsp" else f"stack:{t.stack.value}")
+        if imm is not None:
+            v = imm & 0xFFFFFFFF
+            return new.hold(dst, "msr:gsbase" if v == MSR_GS_BASE else
+                            "msr:kgsbase" if v == MSR_KERNEL_GS_BASE else
+                            f"int:{imm}" if -256 <= imm <= 256 else None)
+        return new.hold(dst, None)
+    if op is DataOp.XOR and src is not None and src == dst and dst in written:
+        return new.hold(dst, "int:0")  # the zeroing idiom
+    if op is DataOp.LEA and dst in written:
+        mem = getattr(info, "src_mem", None)
+        if _rsp_mem(mem):
+            return new.hold(dst, f"stack:{t.stack.value}")
+        if mem is not None and mem.rip_relative:  # leaq label(%rip), %reg: a code address
+            return new.hold(dst, f"addr:{_src_text(ins)}")
+        return new.hold(dst, None)
+    if op is DataOp.MOVE and dst in written and src is not None and (t.holds(src) or "").startswith("addr:") \
+            and getattr(info, "dst_partial", False) is False and _narrow(ins):
+        return new.hold(dst, "addr32:")  # the address truncated to 32 bits
+    if dst is not None and dst in written:
+        held = t.holds(dst)
+        space = _space(held, "cr3:")
+        if space is not None and imm is not None:
+            bit = _bit(imm, cfg.user_bit)
+            if op is DataOp.AND and bit is False or op is DataOp.BTR and imm == cfg.user_bit:
+                return new.hold(dst, "cr3:kernel")
+            if op is DataOp.OR and bit is True or op is DataOp.BTS and imm == cfg.user_bit:
+                return new.hold(dst, "cr3:user")
+            if op is DataOp.XOR and bit is True or op is DataOp.BTC and imm == cfg.user_bit:
+                return new.hold(dst, "cr3:user" if space is Space.KERNEL else "cr3:kernel")
+            if op in (DataOp.AND, DataOp.OR, DataOp.XOR, DataOp.BTS, DataOp.BTR, DataOp.BTC):
+                return new  # other bits (PCID, NOFLUSH): still the same page table
+        if op in (DataOp.BT, DataOp.TEST, DataOp.CMP):
+            return new
+        new = new.hold(dst, None)
+    stale = [r for r in written if r != dst and new.holds(r) is not None]
+    return new.forget(stale) if stale else new
+
+
+def _code_label(ins, t: Tuple, src: str | None) -> str | None:
+    """The code label a compare names: ``$label`` or a register holding a
+    ``leaq label(%rip)`` address ("" for a truncated one); None otherwise."""
+    held = t.holds(src)
+    if held is not None and held.startswith(("addr:", "addr32:")):
+        return held[5:] if held.startswith("addr:") else ""
+    first = ins.operands[0] if ins.operands else None
+    expr = getattr(first, "expr", None)
+    if expr and getattr(ins.info, "imm", None) is None and expr.replace(".", "").replace("_", "").isalnum():
+        return expr
+    return None
+
+
+def _narrow(ins) -> bool:
+    """A move from a 32-bit register (movl %ecx, %eax): it truncates an address."""
+    first = ins.operands[0] if ins.operands else None
+    name = (getattr(first, "name", "") or "").lstrip("%")
+    return name.startswith("e") or (name.startswith("r") and name.endswith("d"))
+
+
+def _rsp_mem(mem) -> bool:
+    return mem is not None and getattr(mem, "base", None) == "rsp"
+
+
+def _src_text(ins) -> str:
+    """The displacement text of the source memory operand (AT&T: first operand)."""
+    for op in ins.operands[:1]:
+        disp = getattr(op, "disp", None)
+        if disp is not None:
+            seg = getattr(op, "seg", None)
+            return f"%{seg}:{disp}" if seg else disp.strip()
+    return ""
+
+
+def refine(t: Tuple, ins, taken: bool) -> Tuple | None:
+    """The tuple on the taken / not-taken edge of a conditional jump, or None
+    when its known flag value rules that edge out."""
+    cond = getattr(ins.info, "cond", None)
+    if cond is None or t.flag is None or t.flag[0] != cond[0]:
+        return t
+    flag_value = t.flag[1]
+    goes = flag_value == cond[1]
+    return t if goes == taken else None
