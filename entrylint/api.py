@@ -155,6 +155,10 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec,
                                        mode=options.bits or default_code_mode(path))
     problems += pproblems
+    if copts.kconfig is not None:
+        from entrylint.program.constants import features_without_config
+
+        program.disabled |= features_without_config(copts.kconfig.enabled)
     if options.layout and dec is not None:
         problems += apply_layout(program, dec)
     profile = options.profile_name()

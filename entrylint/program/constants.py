@@ -126,3 +126,18 @@ def disabled_features(macros: Mapping[str, object], names: Mapping[int, str]) ->
             if mask >> bit & 1 and (word * 32 + bit) in names:
                 out.add(names[word * 32 + bit])
     return out
+
+
+# CPU features that only code built under a configuration option can set:
+# without any of the options, the feature is off on every path.
+FEATURE_NEEDS_CONFIG: dict[str, tuple[str, ...]] = {
+    "X86_FEATURE_XENPV": ("CONFIG_XEN_PV",),
+    "X86_FEATURE_PTI": ("CONFIG_PAGE_TABLE_ISOLATION", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION"),
+    "X86_FEATURE_KAISER": ("CONFIG_KAISER", "CONFIG_PAGE_TABLE_ISOLATION"),
+    "X86_FEATURE_FRED": ("CONFIG_X86_FRED",),
+}
+
+
+def features_without_config(enabled) -> set[str]:
+    """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out."""
+    return {f for f, opts in FEATURE_NEEDS_CONFIG.items() if not any(enabled(o) for o in opts)}

@@ -1,0 +1,162 @@
+"""The forward state (MODEL 3): transfer functions, refinements, summaries,
+alternative forks, entry points -- on fixtures written for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrylint import api
+from entrylint.analysis.state import Feature, Origin, Space, Stack
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "analysis"
+U, K = Space.USER, Space.KERNEL
+
+
+@pytest.fixture(scope="module")
+def analyses():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = api.analyze(FIX / name)
+        return cache[name]
+    return get
+
+
+def line_of(name: str, needle: str, nth: int = 0) -> int:
+    hits = [i for i, line in enumerate((FIX / name).read_text().splitlines(), 1)
+            if needle in line and not line.lstrip().startswith(("/*", "*"))]
+    return hits[nth]
+
+
+def at(an, name, needle, nth=0, when="before"):
+    """The (origin, gs, cr3, stack) tuples before/after the instruction on that line."""
+    line = line_of(name, needle, nth)
+    (ins,) = [i for i in an.program.instructions if i.location.line == line]
+    ts = getattr(an.forward, when).get(ins.index, set())
+    return {(t.origin, t.gs, t.cr3, t.stack) for t in ts}
+
+
+def test_syscall_entry_swapgs_then_cr3_then_task_stack(analyses):
+    an = analyses("forward_syscall.S")
+    name = "forward_syscall.S"
+    assert [(e.symbol, e.kind.name) for e in an.entries] == [("entry_SYSCALL_64", "syscall")]
+    assert at(an, name, "swapgs") == {(Origin.USER, U, U, Stack.USER)}
+    assert at(an, name, "swapgs", when="after") == {(Origin.USER, K, U, Stack.USER)}
+    # the user %rsp is the CR3 scratch: the stack is unknown until the task stack is loaded
+    assert at(an, name, "movq\t%rsp, %cr3", when="after") == {(Origin.USER, K, K, Stack.UNKNOWN)}
+    assert at(an, name, "pcpu_hot+24, %rsp", when="after") == {(Origin.USER, K, K, Stack.TASK)}
+    assert at(an, name, "call\tdo_syscall_64") == {(Origin.USER, K, K, Stack.TASK)}
+    assert at(an, name, "sysretq") == {(Origin.USER, U, U, Stack.TASK)}
+    (exit_,) = an.forward.event_list("exit-user")
+    assert exit_.before.gs is U and exit_.before.cr3 is U
+
+
+def test_cr3_write_events_say_what_was_written(analyses):
+    an = analyses("forward_syscall.S")
+    details = sorted(e.detail for e in an.forward.event_list("cr3-write"))
+    assert details == ["pti:kernel", "pti:user"]
+
+
+def test_saved_cs_test_splits_on_origin(analyses):
+    an = analyses("forward_idt.S")
+    name = "forward_idt.S"
+    assert at(an, name, "testb\t$3, CS(%rsp)") == {(Origin.USER, U, U, Stack.ENTRY), (Origin.KERNEL, K, K, Stack.TASK)}
+    # only the tuple from user mode reaches the SWAPGS and the switch
+    assert at(an, name, "swapgs") == {(Origin.USER, U, U, Stack.ENTRY)}
+    assert at(an, name, "call\texc_page_fault") == {(Origin.USER, K, K, Stack.ENTRY),
+                                                     (Origin.KERNEL, K, K, Stack.TASK)}
+    exits = {(e.kind, e.before.gs, e.before.cr3) for e in an.forward.event_list()
+             if e.kind in ("exit-user", "return-kernel")}
+    assert exits == {("exit-user", U, U), ("return-kernel", K, K)}
+
+
+def test_paranoid_cr3_bit_and_gs_sign_refinements(analyses):
+    an = analyses("forward_paranoid.S")
+    name = "forward_paranoid.S"
+    # the CR3 write happens only on tuples that held the user page table
+    assert {t[2] for t in at(an, name, "movq\t%rax, %cr3")} == {U}
+    # swapgs only where the GS-base MSR was not the kernel's (sign test)
+    assert {t[1] for t in at(an, name, "swapgs", 0)} == {U}
+    # the exit swapgs only where the entry swapped (a flag kept in %ebx)
+    assert {t[1] for t in at(an, name, "swapgs", 1)} == {K}
+    # the restore from %r14 gives every path back the CR3 it came with
+    before_restore = at(an, name, "movq\t%r14, %cr3")
+    assert {t[2] for t in before_restore} == {K}
+    iret = {(t.origin, t.gs, t.cr3) for t in an.forward.before[
+        next(i.index for i in an.program.instructions if i.mnemonic == "iretq")]}
+    starts = {(t.origin, t.gs, t.cr3) for e in an.entries for t in e.kind.tuples}
+    assert iret == starts
+
+
+def test_summary_per_caller_tuple(analyses):
+    an = analyses("forward_summary.S")
+    name = "forward_summary.S"
+    assert {e.symbol for e in an.entries} == {"asm_exc_divide_error", "asm_exc_overflow"}
+    after_call = at(an, name, "call\texc_divide_error")
+    assert after_call == {(Origin.USER, K, K, Stack.ENTRY), (Origin.KERNEL, K, K, Stack.TASK)}
+    # the helper is analysed once per input tuple and shared by both callers
+    calls = [c for c in an.forward.contexts if c.kind == "call"]
+    assert {(c.name, c.start.origin) for c in calls} == {("switch_in", Origin.USER), ("switch_in", Origin.KERNEL)}
+
+
+def test_alternative_gate_pti_off_keeps_one_page_table(analyses):
+    an = analyses("forward_alternative.S")
+    name = "forward_alternative.S"
+    (write,) = [e for e in an.forward.event_list("cr3-write")]
+    assert write.before.feature("X86_FEATURE_PTI") is Feature.ON
+    at_call = {(t.cr3, t.feature("X86_FEATURE_PTI")) for t in an.forward.before[
+        next(i.index for i in an.program.instructions if i.text.startswith("call"))]}
+    assert at_call == {(K, Feature.ON), (U, Feature.OFF)}
+    assert all(not t.pti_off(("X86_FEATURE_PTI",)) or t.cr3 is U
+               for ts in an.forward.before.values() for t in ts)
+
+
+def test_gs_base_save_and_restore(analyses):
+    an = analyses("forward_gsbase.S")
+    name = "forward_gsbase.S"
+    assert {t[1] for t in at(an, name, "call\texc_machine_check")} == {K}
+    back = at(an, name, "iretq")
+    assert back == {(t.origin, t.gs, t.cr3, t.stack) for e in an.entries for t in e.kind.tuples}
+
+
+def test_paths_lead_back_to_the_entry(analyses):
+    an = analyses("forward_idt.S")
+    fw = an.forward
+    (ev,) = [e for e in fw.event_list("exit-user")]
+    path = fw.path(fw.key_of("exit-user", ev.node, ev.before, ev.detail))
+    assert path[0][2].startswith("entry asm_exc_page_fault")
+    lines = [an.program.instructions[n].location.line for n, _, _ in path if n < len(an.program.instructions)]
+    assert lines == sorted(lines) and lines[-1] == line_of("forward_idt.S", "iretq")
+
+
+def test_config_compiles_features_out():
+    exp_on = api.analyze(FIX / "forward_alternative.S", api.Options(defines={"CONFIG_PAGE_TABLE_ISOLATION": "1"}))
+    # without a kernel tree the fixture's own feature table is all there is: PTI stays possible
+    assert any(t.feature("X86_FEATURE_PTI") is Feature.ON for ts in exp_on.forward.before.values() for t in ts)
+    off = api.analyze(FIX / "forward_alternative.S", api.Options(profile="pti-off"))
+    assert not any(t.feature("X86_FEATURE_PTI") is Feature.ON for ts in off.forward.before.values() for t in ts)
+
+
+def test_explain_cli_json():
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    line = line_of("forward_syscall.S", "movq\t%rsp, %cr3")
+    proc = subprocess.run([sys.executable, "-m", "entrylint", "explain", "--format", "json",
+                           f"{FIX / 'forward_syscall.S'}:{line}"], capture_output=True, text=True,
+                          cwd=repo, env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    (item,) = data["instructions"]
+    (before,) = item["before"]
+    assert {k: before[k] for k in ("origin", "gs", "cr3", "stack")} == \
+        {"origin": "user", "gs": "kernel", "cr3": "user", "stack": "unknown"}
+    # defconfig compiles Xen PV and FRED out: every path knows it
+    assert before["features"] == {"X86_FEATURE_FRED": "off", "X86_FEATURE_XENPV": "off"}
+    assert item["after"][0]["cr3"] == "kernel"
+    assert "rax" in item["live_before"]
