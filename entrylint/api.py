@@ -186,11 +186,17 @@ def apply_layout(program, dec) -> list[Problem]:
     stmts = program.statements
     listing = assemble_program([st.text() for st in stmts], as_path=getattr(dec, "as_path", None))
     at = {id(st): i for i, st in enumerate(stmts)}
+    taken: dict[int, int] = {}  # bytes of a `.byte` line given to its earlier encoded instructions
     for item in (*program.instructions, *program.data):
         i = at[id(item.stmt)]
         if i < len(listing.lines):
             line = listing.lines[i]
             item.offset, item.size = line.offset, len(line.bytes)
+            if getattr(item, "encoded", False) and item.info is not None and line.offset is not None:
+                # one `.byte` line may encode several instructions, in program order
+                size = len(item.info.bytes or b"")
+                item.offset, item.size = line.offset + taken.get(i, 0), size
+                taken[i] = taken.get(i, 0) + size
     problems = []
     for i, msg in listing.errors:
         st = stmts[i] if 0 <= i < len(stmts) else None
@@ -302,3 +308,46 @@ def transfer_config(program):
 
     return Config(stack_for_load=stack_for_load,
                   task_stack_returning=frozenset(model.task_stack_returning))
+
+
+_rules = None
+
+
+def rules(extra: tuple = ()):
+    """The loaded rule plugins (built-in and third-party, by entry point)."""
+    global _rules
+    from entrylint.plugins.manager import Rules
+
+    if extra:
+        return Rules(extra=extra)
+    if _rules is None:
+        _rules = Rules()
+    return _rules
+
+
+@dataclass
+class CheckResult:
+    path: Path
+    findings: list[Finding]
+    analysis: Analysis | None
+
+
+def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
+          text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
+    """Analyse one file and run the enabled rules: front-end findings (EL9xx)
+    plus every rule finding, sorted, each fingerprint once."""
+    from entrylint.plugins.info import RuleConfig
+
+    rs = rule_set or rules()
+    enabled = set(rs.resolve(select)) if select else set(rs.info)
+    enabled -= rs.resolve(ignore) if ignore else set()
+    an = analyze(path, options, text)
+    cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
+    found = list(an.expansion.findings) + rs.check(an, cfg)
+    seen, out = set(), []
+    for f in sorted(found, key=Finding.sort_key):
+        key = (f.id, f.fingerprint, f.location)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return CheckResult(Path(path), out, an)

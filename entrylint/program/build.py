@@ -2,7 +2,9 @@
 
 Order of the passes (each needs the one before):
 1. ``_scan``: instructions, labels, symbols, sections and code data, in
-   statement order;
+   statement order; a ``.byte`` of literals in a code section whose bytes
+   decode into whole instructions (in the current code mode) becomes those
+   instructions (``encoded``, decoded here, with iced only), else data;
 2. ``_alternatives``: forks from the ``.altinstructions`` entries, read as
    the data the headers of each version build (not from a macro name), so
    4.x ``.word`` feature fields and 6.x ``.4byte`` ft_flags both work;
@@ -35,6 +37,8 @@ _BYTE_DIRECTIVES = {".byte", ".word", ".short", ".value", ".2byte", ".long", ".i
                     ".p2align", ".balignw", ".balignl", ".p2alignw", ".p2alignl", ".ascii",
                     ".asciz", ".string", ".org", ".nops"}
 _NUMREF = re.compile(r"^(\d+)([fb])$")
+# a literal of a `.byte` list: hex, binary, octal (leading 0) or decimal, optionally negated
+_BYTE_LITERAL = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _CODE_MODES = {".code16": 16, ".code16gcc": 16, ".code32": 32, ".code64": 64}
 _REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
 _WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
@@ -193,7 +197,38 @@ class _Builder:
             if len(parts) == 2:
                 self._assign(parts[0], parts[1])
         if name in _BYTE_DIRECTIVES and self.is_code(st.section):
+            if name == ".byte" and self._add_encoded(si, st):
+                return
             self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
+
+    def _add_encoded(self, si: int, st: Stmt) -> bool:
+        """A ``.byte`` of literals whose bytes are whole instructions in the
+        current mode (``ERETU`` = ``.byte 0xf3,0x0f,0x01,0xca``) becomes those
+        instructions; False (it stays data) for anything else."""
+        from entrylint.program.decode import decode_bytes, split_opcode
+
+        data = _literal_bytes(st.args)
+        infos = decode_bytes(data, self.mode) if data else None
+        if not infos:
+            return False
+        for info in infos:
+            head, args = split_opcode(info.text)
+            idx = len(self.prog.instructions)
+            try:
+                from entrylint.program.operands import parse_operands
+
+                ops = tuple(parse_operands(args))
+            except Exception:  # the operand parser is total in intent
+                ops = ()
+            self.prog.instructions.append(Instruction(
+                index=idx, stmt=st, mnemonic=info.mnemonic, prefixes=tuple(head.split()[:-1]),
+                operands=ops, section=st.section, info=info, args=args, mode=self.mode,
+                encoded=True))
+            self.sec_stmt.setdefault(st.section, []).append(si)
+            self.sec_insn.setdefault(st.section, []).append(idx)
+            self.insn_at_stmt.setdefault(si, idx)
+        self.prog.code_sections.add(st.section)
+        return True
 
     def is_code(self, section: str) -> bool:
         return section in self.prog.code_sections or section.startswith(_CODE_PREFIXES)
@@ -346,7 +381,8 @@ class _Builder:
 
     # -- pass 3 -------------------------------------------------------------
     def decode(self, decoder, problems: list[Problem]) -> None:
-        insns = self.prog.instructions
+        # instructions written as bytes were decoded when built (pass 1)
+        insns = [i for i in self.prog.instructions if not i.encoded]
         infos, errors = decoder.infos([i.text for i in insns], [i.mode for i in insns])
         # GNU as emits a prefix written on a line of its own as a byte of its
         # own: `rep; vmmcall` assembles where `rep vmmcall` is refused.  Such an
@@ -386,6 +422,26 @@ class _Builder:
             si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
             if si is not None:
                 ins.target = self.position(si, prog.statements[si].section)
+
+
+def _literal_bytes(args: str) -> bytes | None:
+    """The bytes of a ``.byte`` argument list made of literals only
+    (``0xf3, 0x0f, 0x01, 0xca``); None if any is an expression, a symbol, a
+    character or out of range."""
+    out = bytearray()
+    for part in args.split(","):
+        m = _BYTE_LITERAL.fullmatch(part.strip())
+        if not m:
+            return None
+        digits = m.group(2)
+        base = 16 if digits[:2] in ("0x", "0X") else 2 if digits[:2] in ("0b", "0B") else (
+            8 if digits.startswith("0") and len(digits) > 1 else 10)
+        v = int(digits[2:] if base in (16, 2) else digits, base)
+        v = -v if m.group(1) else v
+        if not -128 <= v <= 255:
+            return None
+        out.append(v & 0xFF)
+    return bytes(out)
 
 
 def _enclosing(labels: list[tuple[int, str]], si: int) -> str | None:

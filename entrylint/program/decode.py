@@ -10,6 +10,9 @@ runs ``as``, imports iced_x86 or compares mnemonic strings.
   decoding with iced-x86 in the same mode.
 * ``is_prefix(word)`` says whether a statement is a prefix that as applies to
   the next instruction (``rep`` on a line of its own, before ``movsb``).
+* ``decode_bytes(data, mode)`` decodes machine code written as data
+  (``.byte 0xf3,0x0f,0x01,0xca``: ERETU for binutils that lack the
+  mnemonic) into the ``InsnInfo`` of each instruction, without ``as``.
 * ``assemble_program(lines)`` assembles a whole flattened program and gives
   each line's section, offset and bytes (layout, for the objdump oracle).
 
@@ -25,11 +28,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from entrylint.program.decode_iced import PREFIXES, decode_bytes, iced_version
+from entrylint.program.decode_iced import PREFIXES, iced_version, split_instructions
+from entrylint.program.decode_iced import decode_bytes as _decode_one
 from entrylint.program.decode_iced import is_known_mnemonic as _is_known
 from entrylint.program.decode_iced import is_prefix as _is_prefix
 from entrylint.program.effects import InsnInfo
@@ -82,6 +86,30 @@ def is_prefix(word: str) -> bool:
     statement is merged with the next instruction (``rep; movsb`` ->
     ``rep movsb``) before ``Decoder.infos``."""
     return _is_prefix(word)
+
+
+def decode_bytes(data: bytes, mode: int = 64) -> list[InsnInfo] | None:
+    """The instructions that ``data`` encodes in code mode ``mode`` (16, 32
+    or 64), in order, or None unless the bytes are a whole number of valid
+    instructions (``0f`` alone, ``2e`` alone: None).
+
+    Each ``InsnInfo`` has the fields an assembled text gets (flow, registers,
+    flags, op, imm, ...); its ``text`` is iced's AT&T rendering
+    (``eretu``, ``mov %rsp,%rbp``), split it with ``split_opcode``.  Two
+    differences: immediates and displacements are the encoded values (bytes
+    hold no symbol), and ``target`` is None: a branch written as bytes has a
+    displacement, not a label to resolve."""
+    parts = split_instructions(bytes(data), mode)
+    if parts is None:
+        return None
+    out: list[InsnInfo] = []
+    for raw, text in parts:
+        _, operands = split_opcode(text)
+        info = _decode_one(text, operands, raw, mode)
+        if not isinstance(info, InsnInfo):
+            return None
+        out.append(replace(info, target=None) if info.target is not None else info)
+    return out
 
 
 def code_mode(directive: str) -> int | None:
@@ -330,7 +358,7 @@ class Decoder:
             return raw[1:]
         mode, text = key
         _, operands = split_opcode(text)
-        return decode_bytes(text, operands, _hex(raw), mode)
+        return _decode_one(text, operands, _hex(raw), mode)
 
     # -- the public API
     def info(self, text: str, mode: int = 64) -> InsnInfo | None:
@@ -446,7 +474,7 @@ class Decoder:
             _, data = run.listing.get(n, (None, b""))
             mode, text = key
             _, operands = split_opcode(text)
-            out[key] = decode_bytes(text, operands, data, mode)
+            out[key] = _decode_one(text, operands, data, mode)
         return out
 
 

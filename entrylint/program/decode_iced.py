@@ -61,7 +61,10 @@ _FLOW_OVERRIDE = {
     "IRET": Flow.IRET,
     "IRETD": Flow.IRET,
     "IRETQ": Flow.IRET,
-    "ERETS": Flow.IRET,  # FRED: return to supervisor, frame on the stack
+    # FRED: return to supervisor from the event frame on the stack.  No flow
+    # fits exactly; IRET does: a return through an exception frame, which the
+    # analysis resolves by the tuple's origin (FRED kernel events: kernel).
+    "ERETS": Flow.IRET,
     "UIRET": Flow.IRET,
     "HLT": Flow.HALT,
     "SYSCALL": Flow.INT,  # iced: CALL; for entrylint a trap into the kernel
@@ -146,6 +149,7 @@ _IMM_BITS = {
 }  # fmt: skip
 
 _INFO_FACTORY = _iced.InstructionInfoFactory()
+_GAS = _iced.Formatter(_iced.FormatterSyntax.GAS)
 _NO_REGS = {_iced.Register.NONE, _iced.Register.RIP, _iced.Register.EIP}
 
 
@@ -362,6 +366,23 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
         **operands,
     )
+
+
+def split_instructions(data: bytes, mode: int = 64) -> list[tuple[bytes, str]] | None:
+    """Cut machine code into whole instructions: ``(bytes, AT&T text)`` for
+    each, the text as iced's GAS formatter writes it (``mov %rsp,%rbp``,
+    ``eretu``).  None when ``data`` is empty, some bytes do not decode, or
+    the last instruction is cut short (``0f`` alone)."""
+    if not data or mode not in (16, 32, 64):
+        return None
+    out: list[tuple[bytes, str]] = []
+    pos = 0
+    for ins in _iced.Decoder(mode, bytes(data)):
+        if ins.code == _iced.Code.INVALID:
+            return None
+        out.append((bytes(data[pos:pos + ins.len]), _GAS.format(ins)))
+        pos += ins.len
+    return out if out and pos == len(data) else None
 
 
 # --- mnemonic vocabulary (no assembling) -------------------------------------

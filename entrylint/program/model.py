@@ -73,6 +73,10 @@ class Instruction:
     args: str = ""  # operand text as the assembler reads it (register aliases resolved)
     mode: int = 64  # code mode: 16, 32 or 64 (.code16/.code32/.code64)
     merged: tuple[Stmt, ...] = ()  # prefix statements on lines of their own (``rep; movsb``)
+    # written as bytes (``.byte 0xf3,0x0f,0x01,0xca`` for ERETU): ``stmt`` is the
+    # directive (one directive may encode several instructions, all with that
+    # stmt), ``mnemonic``/``args`` are the decoder's, ``info`` is set when built
+    encoded: bool = False
 
     @property
     def location(self) -> Location:
@@ -116,7 +120,9 @@ class Symbol:
 @dataclass(slots=True)
 class DataItem:
     """A directive that emits bytes into an executable section (padding,
-    ``.byte``-encoded instructions, alternative ``.skip``)."""
+    alternative ``.skip``, ``.byte`` that is not whole instructions).  A
+    ``.byte`` whose bytes decode into whole instructions is not data: it
+    becomes ``Instruction``s with ``encoded`` set."""
 
     stmt: Stmt
     section: str

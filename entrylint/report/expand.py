@@ -54,6 +54,7 @@ def to_json_obj(exp) -> dict:
             "offset": ins.offset,
             "size": ins.size,
             "condition": [str(c) for c in ins.cond],
+            "encoded": ins.encoded,  # written as bytes (.byte), decoded by entrylint
         })
     data = [{"section": d.section, "symbol": d.symbol, "offset": d.offset, "size": d.size,
              "directive": d.stmt.text(), "file": display_path(d.stmt.location.file, root),
