@@ -3,6 +3,7 @@
     entrylint [OPTIONS] [PATH...]          check files or a kernel tree
     entrylint expand [OPTIONS] FILE        the expanded program with traces
     entrylint explain [OPTIONS] FILE[:LINE] the states, live registers and flags at a line
+    entrylint rules | entrylint rule ID|SLUG   the rules and their documentation
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or internal
 error (one line on stderr; a traceback only with --debug).
@@ -77,9 +78,14 @@ def _parser_check() -> argparse.ArgumentParser:
                                  description="Check x86-64 kernel entry assembly. With no PATH, the bundled "
                                              "fixtures are checked.",
                                  epilog="Subcommands: entrylint expand FILE (see entrylint expand --help).")
-    ap.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    ap.add_argument("--fail-on", choices=("error", "warning", "info"), default="warning")
+    ap.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, folders, a kernel tree, or -")
+    ap.add_argument("--fail-on", choices=("error", "warning", "info"), default=None,
+                    help="exit 1 when a finding is at least this severe (default: warning)")
     ap.add_argument("--format", choices=("text", "json"), default="text")
+    ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
+    ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
+    ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
+    ap.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings as a baseline")
     _common(ap)
     return ap
 
@@ -142,63 +148,85 @@ def cmd_explain(argv: list[str]) -> int:
 
 
 def cmd_check(argv: list[str]) -> int:
-    import json
-
     from entrylint import api
-    from entrylint.report.paths import display_path
+    from entrylint.findings import suppress
+    from entrylint.plugins.manager import PluginError
+    from entrylint.report import findings_json, text
+    from entrylint.source.settings import SettingsError, find_settings
 
     args = _parser_check().parse_args(argv)
     try:
+        settings = find_settings(Path.cwd())
         opts = _options(args)
+        if args.profile is None and settings.get("profile"):
+            opts.profile = settings.get("profile")
+        select = _names(args.select) or settings.get("select")
+        ignore = _names(args.ignore) or settings.get("ignore") or ()
+        fail_on = args.fail_on or settings.get("fail-on", "warning")
         paths = args.paths or [bundled_fixtures()]
         for p in paths:
-            if not p.exists():
+            if str(p) != "-" and not p.exists():
                 raise _Usage(f"{p}: no such file or folder")
-        files = api.source_files(paths)
-        findings, nlines = [], 0
-        for f in files:
-            exp = api.expand(f, opts)
-            nlines += sum(1 for _ in _source_lines(f))
-            findings += [(exp.root, x) for x in exp.findings]
-        worst = max((SEVERITY_RANK[x.severity.value] for _, x in findings), default=-1)
+        rule_set = api.rules()
+        results, nlines, files = [], 0, []
+        stdin_text = sys.stdin.read() if any(str(p) == "-" for p in paths) else None
+        for f in api.source_files([p for p in paths if str(p) != "-"]) + (
+                [Path("<stdin>.S")] if stdin_text is not None else []):
+            text_in = stdin_text if str(f) == "<stdin>.S" else None
+            res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
+                            rule_options=settings.get("rules", {}))
+            root = res.analysis.expansion.root if res.analysis else None
+            found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
+            results += [(root, x) for x in found]
+            nlines += len(text_in.splitlines()) if text_in is not None else sum(1 for _ in _source_lines(f))
+            files.append(f)
+        all_findings = [x for _, x in results]
+        if args.write_baseline:
+            suppress.write_baseline(args.write_baseline, all_findings)
+        baseline = args.baseline or (Path(settings.get("baseline")) if settings.get("baseline") else None)
+        if baseline:
+            known = suppress.read_baseline(baseline)
+            results = [(r, x) for r, x in results if (x.id, x.fingerprint) not in known]
         if args.format == "json":
-            out = {"version": 1,
-                   "findings": [{"id": x.id, "slug": x.slug, "severity": x.severity.value,
-                                 "file": display_path(x.location.file, r) if x.location else None,
-                                 "line": x.location.line if x.location else None,
-                                 "column": x.location.col if x.location else None,
-                                 "message": x.message,
-                                 "trace": [{"file": display_path(t.location.file, r), "line": t.location.line,
-                                            "macro": t.macro} for t in x.trace],
-                                 "path": [], "profiles": list(x.profiles), "fingerprint": x.fingerprint}
-                                for r, x in findings],
-                   "summary": {"files": len(files), "lines": nlines,
-                               "errors": sum(x.severity.value == "error" for _, x in findings),
-                               "warnings": sum(x.severity.value == "warning" for _, x in findings),
-                               "infos": sum(x.severity.value == "info" for _, x in findings)}}
-            sys.stdout.write(json.dumps(out, indent=1) + "\n")
+            sys.stdout.write(findings_json.render(results, len(files), nlines))
         else:
-            label = {"error": "ERROR", "warning": "WARNING", "info": "CHECK"}
-            for r, x in findings:
-                loc = x.location
-                where = f"{display_path(loc.file, r)}:{loc.line}:" if loc else ""
-                sys.stdout.write(f"{label[x.severity.value]}:{x.id}:{x.slug}: {x.message}\n")
-                if loc:
-                    sys.stdout.write(f"#{loc.line}: FILE: {where}\n")
-                for t in x.trace[1:]:
-                    sys.stdout.write(f"    via {t.macro + ' at ' if t.macro else ''}"
-                                     f"{display_path(t.location.file, r)}:{t.location.line}\n")
-                sys.stdout.write("\n")
-            e = sum(x.severity.value == "error" for _, x in findings)
-            w = sum(x.severity.value == "warning" for _, x in findings)
-            c = sum(x.severity.value == "info" for _, x in findings)
-            sys.stdout.write(f"total: {e} errors, {w} warnings, {c} checks, {nlines} lines checked "
-                             f"({len(files)} files)\n")
-        return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
-    except (_Usage, api.UsageError) as e:
+            sys.stdout.write(text.render(results, len(files), nlines))
+        worst = max((SEVERITY_RANK[x.severity.value] for _, x in results), default=-1)
+        return 1 if worst >= SEVERITY_RANK[fail_on] else 0
+    except (_Usage, api.UsageError, PluginError, SettingsError, ValueError, OSError) as e:
         return _fail(str(e), args.debug, usage=True)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
+
+
+def _names(values) -> list[str] | None:
+    out = [n for v in values or () for n in v.split(",") if n.strip()]
+    return out or None
+
+
+def cmd_rules(argv: list[str], one: bool) -> int:
+    from entrylint import api
+    from entrylint.plugins.manager import PluginError
+    from entrylint.report import text
+
+    ap = argparse.ArgumentParser(prog="entrylint rule" if one else "entrylint rules",
+                                 description="Print a rule's documentation" if one else "List the rules")
+    if one:
+        ap.add_argument("name", metavar="ID|SLUG")
+    ap.add_argument("--debug", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        rs = api.rules()
+        if not one:
+            sys.stdout.write(text.render_rules(rs.info.values()))
+            return 0
+        info = rs.lookup(args.name)
+        if info is None:
+            raise _Usage(f"unknown rule {args.name!r} (see entrylint rules)")
+        sys.stdout.write(text.render_rule(info))
+        return 0
+    except (_Usage, PluginError) as e:
+        return _fail(str(e), args.debug, usage=True)
 
 
 def _source_lines(path: Path):
@@ -224,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_expand(argv[1:])
     if argv and argv[0] == "explain":
         return cmd_explain(argv[1:])
+    if argv and argv[0] in ("rule", "rules"):
+        return cmd_rules(argv[1:], argv[0] == "rule")
     if argv and argv[0] == "check":
         argv = argv[1:]
     return cmd_check(argv)

@@ -38,7 +38,8 @@ def finding(cls, analysis, ins, key=None, **args):
     its expansion trace and, when ``key`` names a visited state, the path."""
     assumptions = ()
     if key is not None:
-        assumptions = tuple(f"{n}={v.value}" for n, v in key[1].features)
+        compiled_out = getattr(analysis.program, "disabled", set())
+        assumptions = tuple(f"{n}={v.value}" for n, v in key[1].features if n not in compiled_out)
     return cls(location=ins.location, args=args, trace=trace_of(ins), path=path_of(analysis, key),
                profiles=(analysis.expansion.profile,), assumptions=assumptions, symbol=ins.symbol,
                context=" ".join(ins.text.split()))

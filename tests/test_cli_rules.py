@@ -1,0 +1,84 @@
+"""Selection, suppression, baselines, settings and rule documentation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIRES = REPO / "fixtures" / "rules" / "swapgs_cr3_order_fires.S"
+
+
+def run(*args, cwd=REPO, stdin=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "entrylint", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120, input=stdin)
+
+
+def ids(proc):
+    return [f["id"] for f in json.loads(proc.stdout)["findings"]]
+
+
+def test_select_and_ignore_by_id_slug_prefix():
+    assert ids(run("--format", "json", "--select", "EL301", FIRES)) == ["EL301", "EL301"]
+    assert ids(run("--format", "json", "--select", "swapgs-cr3-order", FIRES)) == ["EL301", "EL301"]
+    assert ids(run("--format", "json", "--select", "EL3", "--ignore", "EL301", FIRES)) == []
+    bad = run("--select", "EL999", FIRES)
+    assert bad.returncode == 2 and "unknown rule" in bad.stderr
+
+
+def test_exit_codes_follow_fail_on():
+    assert run("--select", "EL301", FIRES).returncode == 1
+    quiet = REPO / "fixtures" / "rules" / "swapgs_cr3_order_quiet.S"
+    assert run("--select", "EL301", quiet).returncode == 0
+
+
+def test_inline_suppression_needs_a_reason_and_unused_ones_are_reported(tmp_path):
+    src = FIRES.read_text().splitlines()
+    src[7] += "  /* entrylint: ignore[EL301] the test wants it */"
+    src[14] += "  /* entrylint: ignore[swapgs-cr3-order] */"
+    src.insert(2, "/* entrylint: ignore[EL201] nothing here to suppress */")
+    f = tmp_path / "s.S"
+    f.write_text("\n".join(src) + "\n")
+    got = run("--format", "json", "--select", "EL301", f)
+    found = json.loads(got.stdout)["findings"]
+    assert sorted(x["id"] for x in found) == ["EL912", "EL913"]
+    assert {x["line"] for x in found} == {3, 16}
+
+
+def test_baseline_shows_only_new_findings(tmp_path):
+    base = tmp_path / "base.json"
+    assert run("--select", "EL301", "--write-baseline", base, FIRES).returncode == 1
+    assert json.loads(base.read_text())["version"] == 1
+    again = run("--format", "json", "--select", "EL301", "--baseline", base, FIRES)
+    assert again.returncode == 0 and ids(again) == []
+    # an unrelated edit above keeps the fingerprints: still nothing new
+    moved = tmp_path / FIRES.name
+    moved.write_text("/* a new comment line */\n" + FIRES.read_text())
+    assert ids(run("--format", "json", "--select", "EL301", "--baseline", base, moved)) == []
+
+
+def test_settings_file_selects(tmp_path):
+    shutil.copy(FIRES, tmp_path / "f.S")
+    (tmp_path / ".entrylint.toml").write_text('ignore = ["EL301"]\n')
+    assert ids(run("--format", "json", "f.S", cwd=tmp_path)) == []
+    (tmp_path / ".entrylint.toml").write_text('no_such_key = 1\n')
+    bad = run("f.S", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown entrylint setting" in bad.stderr
+
+
+def test_rule_docs_by_id_and_slug():
+    a = run("rule", "EL301").stdout
+    b = run("rule", "swapgs-cr3-order").stdout
+    assert a == b and "## Why is this bad?" in a and "Use instead:" in a
+    assert "EL301" in run("rules").stdout
+    assert run("rule", "nope").returncode == 2
+
+
+def test_stdin():
+    got = run("--format", "json", "--select", "EL301", "-", stdin=FIRES.read_text())
+    assert ids(got) == ["EL301", "EL301"]
