@@ -97,9 +97,13 @@ class Result:
     paths: int
 
 
-def run(ops: list[Op], entry: str, helper: int | None = None) -> Result:
+def run(ops: list[Op], entry: str, helper: int | None = None, bt_keeps_zf: bool = True) -> Result:
     """Every path from instruction 0 (entry point ``entry``); ``helper`` is the
-    index where ``helper_fn`` starts (its ``ret`` returns to the caller)."""
+    index where ``helper_fn`` starts (its ``ret`` returns to the caller).
+
+    ``bt_keeps_zf``: BT/BTS/BTR leave ZF alone (the hardware); False makes
+    them forget it, as the engine does today (one known flag per tuple)."""
+    keep_zf = "keep" if bt_keeps_zf else None
     before: dict[int, set[tuple]] = {i: set() for i in range(len(ops))}
     events: set[tuple] = set()
     npaths = 0
@@ -124,11 +128,11 @@ def run(ops: list[Op], entry: str, helper: int | None = None) -> Result:
         elif k == "clr":
             if s.held(op.reg) is not None:
                 s = s.hold(op.reg, "cr3:kernel")
-            s = s.flags(None if op.form == "and" else "keep", None)
+            s = s.flags(None if op.form == "and" else keep_zf, None)
         elif k == "set":
             if s.held(op.reg) is not None:
                 s = s.hold(op.reg, "cr3:user")
-            s = s.flags(None if op.form == "or" else "keep", None)
+            s = s.flags(None if op.form == "or" else keep_zf, None)
         elif k == "wrcr3":
             v = s.held(op.reg)
             if v is not None:
@@ -147,7 +151,7 @@ def run(ops: list[Op], entry: str, helper: int | None = None) -> Result:
             s = s.flags(origin == K, None)
         elif k == "bt":
             v = s.held(op.reg)
-            s = s.flags("keep", None if v is None else v == "cr3:user")
+            s = s.flags(keep_zf, None if v is None else v == "cr3:user")
         elif k == "tasksp":
             s = s.with_t(stack="task")
         elif k == "call":

@@ -56,7 +56,7 @@ class Tuple:
     (MODEL 3.1): ``held`` says what some registers hold (``cr3:user`` -- a
     value read from CR3 that names the user page table; ``gs:kernel`` -- a
     saved GS base; ``msr:gsbase`` -- the MSR number in %ecx; ``stack:task``
-    -- a pointer into the task stack), and ``flag`` is a flag whose value on
+    -- a pointer into the task stack), and ``flags`` are flags whose value on
     this path is known (after ``testb $3, CS(%rsp)``, ``bt $12, %reg``...)."""
 
     origin: Origin
@@ -65,7 +65,7 @@ class Tuple:
     stack: Stack
     features: tuple[tuple[str, Feature], ...] = ()  # sorted (name, value) pairs
     held: tuple[tuple[str, str], ...] = ()  # sorted (register, value) pairs
-    flag: tuple[str, bool] | None = None  # (flag, value) known on this path
+    flags: tuple[tuple[str, bool], ...] = ()  # sorted (flag, value) pairs known on this path
     # for a kernel-mode interruption that found the user GS or CR3: the label of
     # the exit instruction it interrupted (the iretq to user, load_gs_index's
     # .Lgs_change); the entry code recognises these by the saved RIP
@@ -114,6 +114,12 @@ class Tuple:
     def forget(self, regs) -> Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
         return replace(self, held=kept) if len(kept) != len(self.held) else self
+
+    def known_flag(self, name: str) -> bool | None:
+        for f, v in self.flags:
+            if f == name:
+                return v
+        return None
 
     def core(self) -> tuple:
         """What MODEL 3 calls the tuple: origin, gs, cr3, stack, features."""

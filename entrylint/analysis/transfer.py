@@ -100,8 +100,14 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
-    if info.flags_written or info.flags_undefined or flag is not None:
-        new = new.with_(flag=flag) if new.flag != flag else new
+    touched = info.flags_written | info.flags_undefined
+    if touched or flag is not None:
+        known = {f: v for f, v in t.flags if f not in touched}
+        if flag is not None:
+            known[flag[0]] = flag[1]
+        flags = tuple(sorted(known.items()))
+        if flags != new.flags:
+            new = new.with_(flags=flags)
 
     # --- values held in registers (generic first: the special cases below refine them)
     new = _values(ins, info, op, dst, src, imm, t, new, cfg)
@@ -137,7 +143,7 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
-        new = new.forget(CALLER_SAVED).with_(flag=None)
+        new = new.forget(CALLER_SAVED).with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
@@ -250,8 +256,8 @@ def refine(t: Tuple, ins, taken: bool) -> Tuple | None:
     """The tuple on the taken / not-taken edge of a conditional jump, or None
     when its known flag value rules that edge out."""
     cond = getattr(ins.info, "cond", None)
-    if cond is None or t.flag is None or t.flag[0] != cond[0]:
+    known = t.known_flag(cond[0]) if cond is not None else None
+    if known is None:
         return t
-    flag_value = t.flag[1]
-    goes = flag_value == cond[1]
+    goes = known == cond[1]
     return t if goes == taken else None
