@@ -55,7 +55,7 @@ def check(version: str, profile: str, path: Path) -> dict:
             (documented if sym in DOCUMENTED else bad).append(
                 f"CR3 write with user GS at {sym} line {P[ev.node].location.line} {ev.before}")
     for ev in fw.event_list("exit-user"):
-        t = ev.before
+        t = fw.resumed(ev.node, ev.before)
         if t.gs is not Space.USER or (t.cr3 is not Space.USER and not t.pti_off(pti)):
             bad.append(f"exit to user at {P[ev.node].symbol} line {P[ev.node].location.line} with {t}")
     return {"file": path.name, "version": version, "profile": profile, "entries": [

@@ -13,6 +13,15 @@ The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
 C calls), and a predecessor link per visited triple so the path to any
 point can be rebuilt (objtool's BT_INSN kept as data).
+
+Contracts (MODEL 3 "Contracts", ``analysis/contracts.py``): one invocation of
+a contracted macro is an *instance* (the instructions whose trace shares the
+prefix up to that macro's frame).  When control leaves an instance on a path
+whose PTI is on or not tested, the tuple's cr3 is compared with the
+contract's effect (KERNEL, USER; NONE: the cr3 the path entered the instance
+with; RESTORE: not compared); on a difference a ``contract-mismatch`` event is
+recorded at the last node inside (detail ``MACRO:expected:found``) and the
+path goes on with the contract's value.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from entrylint.analysis.cfg import CFG
+from entrylint.analysis.contracts import CR3Effect, Contract, contracts_for
 from entrylint.analysis.entries import Entry
-from entrylint.analysis.state import Origin, Tuple
+from entrylint.analysis.state import Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, refine, step
 from entrylint.program.effects import Flow
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
+PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+Instance = tuple[tuple, Contract]  # (trace prefix up to the macro's frame, its contract)
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class Forward:
     pred: dict[Key, tuple[Key | None, str]] = field(default_factory=dict)
     contexts: list[Context] = field(default_factory=list)
     seconds: float = 0.0
+    # the state user mode resumes with: after the exiting instruction's own
+    # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
+    exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
 
     @property
@@ -77,14 +92,41 @@ class Forward:
         out.reverse()
         return out
 
+    def resumed(self, node: int, before: Tuple) -> Tuple:
+        """The state the CPU leaves to (user or kernel) at an exit."""
+        return self.exit_state.get((node, before), before)
+
     def context_of(self, key: Key) -> Context:
         return self.contexts[key[2]]
 
 
+def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:
+    """node -> the contracted macro instances it belongs to, innermost first.
+    ``contracts``: macro name (upper case) -> Contract; None: the built-in
+    family the program's macro names pick.  A fork node belongs where its
+    first original (else first replacement) instruction does."""
+    P = program.instructions
+    if contracts is None:
+        contracts = contracts_for({f.name for i in P for f in i.trace if f.kind == "macro" and f.name})
+    out: dict[int, tuple[Instance, ...]] = {}
+    for i in P:
+        tr = i.trace
+        got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
+                    if f.kind == "macro" and f.name and f.name.upper() in contracts)
+        if got:
+            out[i.index] = got[::-1]
+    for f in program.forks:
+        first = f.orig[:1] or next((r.insns[:1] for r in f.replacements if r.insns), ())
+        if first and first[0] in out:
+            out[cfg.fork_node(f)] = out[first[0]]
+    return out
+
+
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
-            max_visits: int = 2_000_000) -> Forward:
+            max_visits: int = 2_000_000, contracts=None) -> Forward:
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
+    inst = contract_instances(program, cfg, contracts)
     t0 = time.perf_counter()
     ctx_ids: dict[tuple, int] = {}
     summary: dict[int, set[Tuple]] = defaultdict(set)
@@ -122,6 +164,29 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             for ret_node, rc, _ in list(callers[c]):
                 push(ret_node, t, rc, key, "return")
 
+    def entered_with(key: Key, where: tuple) -> Space:
+        """The cr3 the path to ``key`` had when it entered instance ``where``
+        (the first path that reached ``key``)."""
+        cur, cr3 = key, key[1].cr3
+        while cur is not None and any(w == where for w, _ in inst.get(cur[0], ())):
+            cr3 = cur[1].cr3
+            cur = res.pred.get(cur, (None, ""))[0]
+        return cr3
+
+    def leave(key: Key, dst: int, t: Tuple | None) -> Tuple | None:
+        """Apply the contracts of the instances the edge key[0] -> dst leaves."""
+        if t is None or t.pti_off(PTI_FEATURES):
+            return t
+        inside = {w for w, _ in inst.get(dst, ())}
+        for where, c in inst.get(key[0], ()):
+            if where in inside or c.cr3 is CR3Effect.RESTORE:
+                continue
+            want = entered_with(key, where) if c.cr3 is CR3Effect.NONE else Space(c.cr3.value)
+            if t.cr3 is not want:
+                event("contract-mismatch", key, f"{c.macro}:{want.value}:{t.cr3.value}")
+                t = t.with_(cr3=want)
+        return t
+
     for e in entries:
         for t in sorted(e.kind.tuples):
             push(e.node, t, context("entry", e.node, t, e.symbol), None, f"entry {e.symbol} ({e.kind.name})")
@@ -138,6 +203,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 t2: Tuple | None = t
                 for feat, val in edge.assume:
                     t2 = t2.assume(feat, val) if t2 is not None else None
+                if node in inst:
+                    t2 = leave(key, edge.dst, t2)
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
         ins = ins_list[node]
@@ -167,9 +234,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             continue
         if flow is Flow.EXIT_TO_USER:
             event("exit-user", key, "sysret")
+            res.exit_state[(node, t)] = t_after
             continue
         if flow is Flow.IRET:
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
+            res.exit_state[(node, t)] = t_after
             continue
         if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
             if flow is Flow.INDIRECT_JUMP:
@@ -179,6 +248,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             t2 = t_after
             if edge.kind in ("taken", "not-taken"):
                 t2 = refine(t_after, ins, edge.kind == "taken")
+            if node in inst:
+                t2 = leave(key, edge.dst, t2)
             push(edge.dst, t2, c, key, edge.kind)
     res.seconds = time.perf_counter() - t0
     return res

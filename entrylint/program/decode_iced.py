@@ -96,7 +96,10 @@ _NO_COND = {"LOOPE", "LOOPNE"}
 
 # GS base: swapgs exchanges it with MSR_KERNEL_GS_BASE; wrmsr/rdmsr touch it
 # only when %ecx is MSR_GS_BASE (0xc0000101) or MSR_KERNEL_GS_BASE (0xc0000102).
-_SWAPS_GS = {"SWAPGS"}
+# ERETU too: FRED swaps the GS base in hardware, on event delivery from ring 3
+# (entries.py starts FRED user entries with the kernel GS) and back on ERETU
+# to ring 3, as SWAPGS would (Intel FRED spec, ERETU).
+_SWAPS_GS = {"SWAPGS", "ERETU"}
 _WRITES_GS_BASE = {
     "WRGSBASE": Certainty.YES,
     "WRMSR": Certainty.MAY,
