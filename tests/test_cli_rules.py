@@ -64,7 +64,9 @@ def test_baseline_shows_only_new_findings(tmp_path):
 
 def test_settings_file_selects(tmp_path):
     shutil.copy(FIRES, tmp_path / "f.S")
-    (tmp_path / ".entrylint.toml").write_text('ignore = ["EL301"]\n')
+    (tmp_path / ".entrylint.toml").write_text('select = ["EL3"]\n')
+    assert ids(run("--format", "json", "f.S", cwd=tmp_path)) == ["EL301", "EL301"]
+    (tmp_path / ".entrylint.toml").write_text('select = ["EL3"]\nignore = ["swapgs-cr3-order"]\n')
     assert ids(run("--format", "json", "f.S", cwd=tmp_path)) == []
     (tmp_path / ".entrylint.toml").write_text('no_such_key = 1\n')
     bad = run("f.S", cwd=tmp_path)

@@ -1,0 +1,172 @@
+"""Checks that only user-mapped memory is touched while CR3 holds the user page table.
+
+## What it does
+Reports a memory access on a path where CR3 may hold the user page table,
+when the memory is not mapped there:
+
+- a stack access (``push``, ``pop``, ``call``, an %rsp-based operand) while
+  %rsp points at the task stack (mapped for user only in the first KAISER
+  series, which mapped every thread stack; not since 4.15);
+- a %gs-relative (per-cpu) access, with the kernel GS, to a symbol the
+  memory model does not list as user-mapped (4.15+: ``cpu_tss_rw``,
+  ``cpu_entry_area``);
+- an access to an absolute or %rip-relative symbol that this file defines
+  outside ``.entry.text`` (entry text is mapped for user) and that no list
+  names as user-mapped.
+
+Message: ``access to {what} with the user CR3``.
+
+What is *not* judged, to stay quiet on correct code: accesses through other
+registers (the pointer is unknown); stack accesses while the stack is
+unknown (%rsp loaded from a place the memory model does not know) or the
+user's (``user-stack-access``); %gs accesses with the user GS
+(``gs-access-user-gs``); absolute symbols of other files (their section is
+unknown here).
+Stack accesses on paths entered from kernel mode are not judged either: the
+CPU delivers such an exception on the stack it interrupted, and the
+analysis' stack field there is a stand-in (the interrupted exit runs on the
+entry stack, not the task stack the entry table assumes; ``vc_switch_off_ist``
+is modelled as always returning the task stack).
+
+## Why is this bad?
+MODEL 1 and 5: with the user CR3 only the entry text, the entry and IST
+stacks and a few per-cpu areas are mapped.  Anything else faults -- or,
+with a configuration that happens to map it, works, so the bug hides until
+another machine or config.
+
+## Example
+```asm
+entry_SYSCALL_64:
+	swapgs
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
+	movq	PER_CPU_VAR(pcpu_hot + X86_top_of_stack), %rsp
+	pushq	$__USER_DS
+	SWITCH_TO_KERNEL_CR3 scratch_reg=%rdi
+```
+
+Use instead:
+```asm
+entry_SYSCALL_64:
+	swapgs
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
+	SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp
+	movq	PER_CPU_VAR(pcpu_hot + X86_top_of_stack), %rsp
+	pushq	$__USER_DS
+```
+
+## Options
+- ``user-mapped`` (list of symbols): more symbols mapped in the user page
+  tables, added to the memory model's list.  Default adds ``x86_verw_sel``
+  (defined in ``.entry.text`` by arch/x86/entry/entry.S, read by ``verw``
+  in ``CLEAR_CPU_BUFFERS`` after the switch to the user CR3).
+
+Paths with PTI off (one page table) are not judged.
+
+## References
+- Page-table isolation (4.15): since then the task stack is not mapped
+  for user; entry code runs on the per-cpu entry (trampoline) stack until
+  ``SWITCH_TO_KERNEL_CR3``.
+- Debian 6.1 and 6.12, ``arch/x86/entry/*.S``, profiles max, defconfig and
+  pti-off: no finding.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from entrylint.analysis.memory import StackKind, model_for
+from entrylint.analysis.state import Origin, Space, Stack
+from entrylint.findings.model import Finding, Severity
+from entrylint.plugins import hookimpl
+from entrylint.plugins.info import RuleInfo
+from entrylint.plugins.support import finding
+from entrylint.program.effects import Access
+from entrylint.program.operands import Mem
+
+PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+USER_MAPPED = ("x86_verw_sel",)
+
+
+class KernelMemUserCr3(Finding):
+    id = "EL202"
+    slug = "kernel-mem-user-cr3"
+    severity = Severity.ERROR
+    template = "access to {what} with the user CR3"
+
+
+@hookimpl
+def entrylint_rules():
+    return [RuleInfo.from_module(sys.modules[__name__], KernelMemUserCr3, precision="medium",
+                                 security_severity=6.0, tags=("security", "pti"))]
+
+
+@hookimpl
+def entrylint_check(analysis, config):
+    fw = analysis.forward
+    program = analysis.program
+    P = program.instructions
+    model = _model(program)
+    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", USER_MAPPED))
+    for node in sorted(fw.before):
+        if node >= len(P) or P[node].info is None or not P[node].info.mem:
+            continue
+        for t in sorted(fw.before[node], key=str):
+            if t.cr3 is not Space.USER or t.pti_off(PTI_FEATURES):
+                continue
+            what = _unmapped(P[node], t, model, extra, program)
+            if what is not None:
+                yield finding(KernelMemUserCr3, analysis, P[node], _key(fw, node, t), what=what)
+                break
+
+
+def _unmapped(ins, t, model, extra, program) -> str | None:
+    """What ``ins`` touches that the user page table does not map, on ``t``."""
+    for m in ins.info.mem:
+        if m.access is Access.ADDRESS:
+            continue
+        if m.rsp_relative:
+            if t.origin is Origin.USER and t.stack not in (Stack.UNKNOWN, Stack.USER) \
+                    and not model.stack_user_mapped(StackKind(t.stack.value)):
+                return f"the {t.stack.value} stack"
+        elif m.gs_relative:
+            text = _disp(ins, gs=True)
+            if t.gs is Space.KERNEL and text and not (model.is_user_mapped(text) or _names(text) & extra):
+                return f"per-cpu {text}"
+        elif m.base is None:
+            text = _disp(ins, gs=False)
+            if text and not (model.is_user_mapped(text) or _names(text) & extra):
+                where = {_section(program, n) for n in _names(text)} - {""}
+                if where and not any(s.startswith(".entry.text") for s in where):
+                    return text
+    return None
+
+
+def _names(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_.$][\w.$]*", text))
+
+
+def _section(program, name) -> str:
+    """The section this file defines ``name`` in ("" when it does not)."""
+    sym = program.symbols.get(name)
+    if sym is not None:
+        return sym.section
+    i = program.labels.get(name)
+    return program.instructions[i].section if i is not None and i < len(program.instructions) else ""
+
+
+def _disp(ins, gs: bool) -> str:
+    for op in ins.operands:
+        if isinstance(op, Mem) and (op.seg == "gs") == gs and (gs or op.base in (None, "rip")):
+            return " ".join(op.disp.split())
+    return ""
+
+
+def _model(program):
+    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
+    names |= {f.name for st in program.statements for f in st.trace if f.name}
+    return model_for(names)
+
+
+def _key(fw, node, t):
+    return next((k for k in fw.pred if k[0] == node and k[1] == t), None)

@@ -1,0 +1,89 @@
+"""Checks that nothing touches the stack while %rsp is still the user's.
+
+## What it does
+Reports a stack access (``push``, ``pop``, ``call``, ``ret``, or a memory
+operand based on %rsp) on a path where %rsp may still hold the user's stack
+pointer: right after ``SYSCALL``, until the entry code loads a kernel stack.
+``lea`` only computes an address and is not an access.
+
+Message: ``stack access with the user %rsp``.
+
+## Why is this bad?
+MODEL 1: SYSCALL does not switch stacks; %rsp is whatever user space left in
+it.  A push writes kernel data to a user-chosen address (or faults on a
+bad one, with no stack to handle the fault on), a pop reads a user-chosen
+value.  The SYSCALL entry must first save %rsp to a scratch slot and load
+the entry or task stack.
+
+## Example
+```asm
+entry_SYSCALL_64:
+	swapgs
+	pushq	%rdi
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
+```
+
+Use instead:
+```asm
+entry_SYSCALL_64:
+	swapgs
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
+	SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp
+	movq	PER_CPU_VAR(pcpu_hot + X86_top_of_stack), %rsp
+	pushq	%rdi
+```
+
+## Options
+None.  The stack is known from the entry point (SYSCALL starts on the user
+stack) and from loads of %rsp from places the memory model knows.
+
+## References
+- MODEL 1 ("No stack access while %rsp still holds the user's stack pointer").
+- Debian 6.1 and 6.12, ``arch/x86/entry/*.S``, profiles max, defconfig and
+  pti-off: no finding.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from entrylint.analysis.state import Stack
+from entrylint.findings.model import Finding, Severity
+from entrylint.plugins import hookimpl
+from entrylint.plugins.info import RuleInfo
+from entrylint.plugins.support import finding
+from entrylint.program.effects import Access
+
+
+class UserStackAccess(Finding):
+    id = "EL204"
+    slug = "user-stack-access"
+    severity = Severity.ERROR
+    template = "stack access with the user %rsp"
+
+
+@hookimpl
+def entrylint_rules():
+    return [RuleInfo.from_module(sys.modules[__name__], UserStackAccess, precision="high",
+                                 security_severity=7.0, tags=("security", "stack"))]
+
+
+@hookimpl
+def entrylint_check(analysis, config):
+    fw = analysis.forward
+    P = analysis.program.instructions
+    for node in sorted(fw.before):
+        if node >= len(P) or not _touches_stack(P[node]):
+            continue
+        t = next((t for t in sorted(fw.before[node], key=str) if t.stack is Stack.USER), None)
+        if t is not None:
+            yield finding(UserStackAccess, analysis, P[node], _key(fw, node, t))
+
+
+def _touches_stack(ins) -> bool:
+    mem = ins.info.mem if ins.info is not None else ()
+    return any(m.rsp_relative and m.access is not Access.ADDRESS for m in mem)
+
+
+def _key(fw, node, t):
+    return next((k for k in fw.pred if k[0] == node and k[1] == t), None)
