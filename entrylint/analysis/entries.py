@@ -150,12 +150,14 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
 # Kernel-mode faults that can arrive with the user's GS (and CR3): at the exit's
 # iret to user (#GP/#SS/#NP on a bad frame) and at the GS-selector load of
 # load_gs_index.  (label, gs, cr3); only labels the program has are used.
-EXIT_SITES = (("native_irq_return_iret", U, U), (".Lgs_change", U, K), ("gs_change", U, K))
+# The iret to user runs on the entry stack (4.15+), load_gs_index on the task's.
+EXIT_SITES = (("native_irq_return_iret", U, U, Stack.ENTRY), (".Lgs_change", U, K, Stack.TASK),
+              ("gs_change", U, K, Stack.TASK))
 
 
 def _with_sites(kind: EntryKind, program) -> EntryKind:
-    extra = {Tuple(Origin.KERNEL, gs, cr3, Stack.TASK, site=label)
-             for label, gs, cr3 in EXIT_SITES if label in program.labels}
+    extra = {Tuple(Origin.KERNEL, gs, cr3, stack, site=label)
+             for label, gs, cr3, stack in EXIT_SITES if label in program.labels}
     return EntryKind(kind.name, kind.tuples | extra) if extra else kind
 
 

@@ -69,7 +69,7 @@ class Tuple:
     # for a kernel-mode interruption that found the user GS or CR3: the label of
     # the exit instruction it interrupted (the iretq to user, load_gs_index's
     # .Lgs_change); the entry code recognises these by the saved RIP
-    site: str | None = None
+    site: str = ""
 
     def feature(self, name: str) -> Feature | None:
         for n, v in self.features:

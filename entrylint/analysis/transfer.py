@@ -147,7 +147,7 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
-            new = new.with_(origin=Origin.USER, site=None)
+            new = new.with_(origin=Origin.USER, site="")
     return new, events
 
 
