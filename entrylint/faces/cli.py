@@ -81,13 +81,65 @@ def _parser_check() -> argparse.ArgumentParser:
     ap.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, folders, a kernel tree, or -")
     ap.add_argument("--fail-on", choices=("error", "warning", "info"), default=None,
                     help="exit 1 when a finding is at least this severe (default: warning)")
-    ap.add_argument("--format", choices=("text", "json"), default="text")
+    ap.add_argument("--format", choices=FORMATS, default="text",
+                    help="text (checkpatch style, default), json (MODEL 8), sarif (SARIF 2.1.0, for GitHub "
+                         "code scanning), gcc (file:line:col: error: ...), github (workflow commands)")
+    _output_options(ap)
     ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
     ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
     ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
     ap.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings as a baseline")
     _common(ap)
     return ap
+
+
+FORMATS = ("text", "json", "sarif", "gcc", "github")
+
+
+def _output_options(ap: argparse.ArgumentParser) -> None:
+    g = ap.add_argument_group("text output (checkpatch.pl's options)")
+    g.add_argument("--terse", action="store_true",
+                   help="one line per finding: FILE:LINE: ERROR:EL201:slug: message")
+    g.add_argument("--emacs", action="store_true", help="start each finding with FILE:LINE:")
+    g.add_argument("--showfile", action="store_true",
+                   help="print FILE:LINE: instead of the #LINE: FILE: line (entrylint checks files, so the "
+                        "file and input positions are the same)")
+    g.add_argument("--no-summary", dest="summary", action="store_false", help="no closing total: line")
+    g.add_argument("--show-types", action="store_true",
+                   help="accepted for checkpatch compatibility: the type (id:slug) is always shown")
+    g.add_argument("--color", "--colour", nargs="?", const="always", default="auto",
+                   choices=("auto", "always", "never"),
+                   help="colour and a highlighted excerpt; auto: only on a terminal and when NO_COLOR is unset")
+
+
+def _use_color(when: str, stream) -> bool:
+    import os
+
+    if when != "auto":
+        return when == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _render(args, results, nfiles: int, nlines: int, exit_code: int, root) -> str:
+    """The format dispatch: report/ owns every format, this face only prints."""
+    from entrylint.report import findings_json, gcc, github, sarif, text
+
+    if args.format == "json":
+        return findings_json.render(results, nfiles, nlines)
+    if args.format == "sarif":
+        return sarif.render(results, nfiles, nlines, exit_code=exit_code, root=root)
+    if args.format == "gcc":
+        return gcc.render(results, nfiles, nlines)
+    if args.format == "github":
+        return github.render(results, nfiles, nlines)
+    style = text.TextStyle(terse=args.terse, emacs=args.emacs, showfile=args.showfile, summary=args.summary,
+                           color=_use_color(args.color, sys.stdout))
+    return text.render(results, nfiles, nlines, style=style)
 
 
 def bundled_fixtures() -> Path:
@@ -151,7 +203,6 @@ def cmd_check(argv: list[str]) -> int:
     from entrylint import api
     from entrylint.findings import suppress
     from entrylint.plugins.manager import PluginError
-    from entrylint.report import findings_json, text
     from entrylint.source.settings import SettingsError, find_settings
 
     args = _parser_check().parse_args(argv)
@@ -187,12 +238,10 @@ def cmd_check(argv: list[str]) -> int:
         if baseline:
             known = suppress.read_baseline(baseline)
             results = [(r, x) for r, x in results if (x.id, x.fingerprint) not in known]
-        if args.format == "json":
-            sys.stdout.write(findings_json.render(results, len(files), nlines))
-        else:
-            sys.stdout.write(text.render(results, len(files), nlines))
         worst = max((SEVERITY_RANK[x.severity.value] for _, x in results), default=-1)
-        return 1 if worst >= SEVERITY_RANK[fail_on] else 0
+        code = 1 if worst >= SEVERITY_RANK[fail_on] else 0
+        sys.stdout.write(_render(args, results, len(files), nlines, code, opts.root))
+        return code
     except (_Usage, api.UsageError, PluginError, SettingsError, ValueError, OSError) as e:
         return _fail(str(e), args.debug, usage=True)
     except Exception as e:  # noqa: BLE001

@@ -3,44 +3,101 @@
     ERROR:EL201:c-call-user-cr3: call to trace_hardirqs_off() with the user CR3
     #588: FILE: arch/x86/entry/entry_64.S:588:
     +	TRACE_IRQS_OFF
-        via TRACE_IRQS_OFF at arch/x86/entry/entry_64.S:588
+        via TRACE_IRQS_OFF at arch/x86/entry/entry_64.S:120
         path: entry_SYSCALL_64 ...
 
     total: 1 errors, 0 warnings, 0 checks, 1650 lines checked
+
+The options follow checkpatch.pl (``TextStyle``):
+
+* ``terse``: one line per finding, ``FILE:LINE: ERROR:EL201:slug: message``
+  (checkpatch's ``--terse`` is ``--emacs`` plus one line; b4 counts a line
+  with ``ERROR:`` as a failure and any other line as a warning).
+* ``emacs``: the first line of each finding starts with ``FILE:LINE:``.
+* ``showfile``: the ``#NN: FILE: f:NN:`` line becomes ``f:NN:``.  checkpatch
+  uses it to show the file position rather than the patch position; entrylint
+  checks files, so the two are the same and only the ``#`` line changes, to a
+  form editors jump to.
+* ``summary``: the closing ``total:`` line.
+* ``color``: the severity word in colour and, in the long form, a
+  highlighted excerpt (report/excerpt.py) instead of the ``+`` line.
+
+The type (checkpatch's ``--show-types``) is always shown, as ``id:slug``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from entrylint.report.paths import display_path
 
 LABEL = {"error": "ERROR", "warning": "WARNING", "info": "CHECK"}
+# checkpatch's colours: ERROR red, WARNING yellow, CHECK green, all bold.
+COLOR = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "info": "\x1b[1;32m"}
+RESET = "\x1b[0m"
 
 
-def _source_line(file: str, line: int, cache: dict) -> str:
-    if file not in cache:
-        try:
-            cache[file] = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            cache[file] = []
-    lines = cache[file]
-    return lines[line - 1] if 0 < line <= len(lines) else ""
+@dataclass(frozen=True)
+class TextStyle:
+    terse: bool = False
+    emacs: bool = False
+    showfile: bool = False
+    summary: bool = True
+    color: bool = False
 
 
-def render(results, nfiles: int, nlines: int, summary: bool = True) -> str:
-    out = []
-    cache: dict = {}
+class SourceCache:
+    """Source lines by file, read once (reporters never re-analyze, but they
+    quote the line)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def lines(self, file: str) -> list[str]:
+        if file not in self._lines:
+            try:
+                self._lines[file] = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                self._lines[file] = []
+        return self._lines[file]
+
+    def line(self, file: str, line: int) -> str:
+        lines = self.lines(file)
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def via_frames(f):
+    """The expansion trace below the reported line, as (location, macro):
+    each frame is a line of the body of the macro invoked by the frame
+    before it (``TraceStep.macro`` names the macro invoked *at* a frame)."""
+    return [(t.location, f.trace[i - 1].macro) for i, t in enumerate(f.trace) if i > 0]
+
+
+def render(results, nfiles: int, nlines: int, summary: bool = True, style: TextStyle | None = None) -> str:
+    st = style or TextStyle(summary=summary)
+    out: list[str] = []
+    cache = SourceCache()
     for root, f in results:
         loc = f.location
-        out.append(f"{LABEL[f.severity.value]}:{f.id}:{f.slug}: {f.message}")
+        sev = f.severity.value
+        label = f"{COLOR[sev]}{LABEL[sev]}{RESET}" if st.color else LABEL[sev]
+        path = display_path(loc.file, root) if loc else None
+        prefix = f"{path}:{loc.line}: " if loc and (st.emacs or st.terse) else ""
+        out.append(f"{prefix}{label}:{f.id}:{f.slug}: {f.message}")
+        if st.terse:
+            continue
         if loc:
-            path = display_path(loc.file, root)
-            out.append(f"#{loc.line}: FILE: {path}:{loc.line}:")
-            out.append(f"+{_source_line(loc.file, loc.line, cache)}")
-        for t in f.trace[1:]:
-            via = f"{t.macro} at " if t.macro else ""
-            out.append(f"    via {via}{display_path(t.location.file, root)}:{t.location.line}")
+            out.append(f"{path}:{loc.line}:" if st.showfile else f"#{loc.line}: FILE: {path}:{loc.line}:")
+            if st.color:
+                from entrylint.report.excerpt import excerpt
+
+                out += excerpt(cache.lines(loc.file), loc.line) or [f"+{cache.line(loc.file, loc.line)}"]
+            else:
+                out.append(f"+{cache.line(loc.file, loc.line)}")
+        for where, macro in via_frames(f):
+            via = f"{macro} at " if macro else ""
+            out.append(f"    via {via}{display_path(where.file, root)}:{where.line}")
         if f.path:
             out.append("    path:")
             for p in f.path:
@@ -49,11 +106,11 @@ def render(results, nfiles: int, nlines: int, summary: bool = True) -> str:
             extra = ", ".join((*f.profiles, *f.assumptions))
             out.append(f"    when: {extra}")
         out.append("")
-    if summary:
+    if st.summary:
         sev = [f.severity.value for _, f in results]
         out.append(f"total: {sev.count('error')} errors, {sev.count('warning')} warnings, "
                    f"{sev.count('info')} checks, {nlines} lines checked")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" if out else ""
 
 
 def render_rule(info) -> str:
