@@ -122,3 +122,11 @@ def test_cli_never_writes_into_the_tree(tmp_path):
     run_cli("expand", "--format", "json", str(tree / "limit.S"))
     after = {p: p.stat().st_mtime_ns for p in tree.rglob("*")}
     assert before == after
+
+
+def test_columns_are_those_of_the_source(tmp_path):
+    src = tmp_path / "col.S"
+    src.write_text("\t.text\nfoo:\n\tnop\n  movq %rax, %rbx\nbar: ret\n")
+    exp = api.expand(src, api.Options())
+    cols = {i.text.split()[0]: (i.location.line, i.location.col) for i in exp.program.instructions}
+    assert cols == {"nop": (3, 2), "movq": (4, 3), "ret": (5, 6)}

@@ -541,7 +541,12 @@ class Preprocessor:
             col += len(t.text)
             prev = t
         if segs[0].col != 0:
-            segs[0] = Segment(0, segs[0].origin, segs[0].macros)
+            # the first segment must start at column 0: move its origin back by the
+            # same amount, so that columns inside it still map to the source
+            first = segs[0]
+            o = first.origin
+            origin = o if first.macros else Location(o.file, o.line, max(1, o.col - first.col))
+            segs[0] = Segment(0, origin, first.macros)
         return PPLine("".join(text), tuple(segs), cond)
 
 
