@@ -1,0 +1,139 @@
+"""Checks that no caller-saved register is read after a C call clobbered it.
+
+## What it does
+Reports a ``call`` into C after which a caller-saved register (``%rcx``,
+``%rdx``, ``%rsi``, ``%rdi``, ``%r8``-``%r11``; not ``%rax``, the return
+value) is read before it is written again.  An exit to user mode
+(``sysretq``, ``sysexit``, ``iretq``) counts as a read of every register: the
+clobbered value would reach user space.
+
+Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
+
+## Why is this bad?
+Under the SysV x86-64 ABI a C function may clobber every caller-saved
+register (MODEL 1, 4).  A value kept in ``%rdx`` across ``call`` is garbage
+afterwards, and user registers must come back intact.
+
+## Example
+```asm
+	movq	RIP(%rsp), %rcx
+	call	syscall_exit_work
+	sysretq
+```
+
+Use instead:
+```asm
+	call	syscall_exit_work
+	movq	RIP(%rsp), %rcx
+	sysretq
+```
+
+## Options
+``preserving``: names of C functions known to preserve every register
+(none by default), e.g. ``[tool.entrylint.call-clobbered-read] preserving =
+["my_save_all_helper"]``.
+
+Only direct calls into C are judged (a callee that is asm of the analyzed
+file has its own code and is followed, not assumed).  What the next C call
+reads is not known (the ABI does not say how many arguments a function
+takes), so a clobbered register that only reaches another C call is not
+reported.  Indirect calls (paravirt hooks that preserve registers,
+``CALL_NOSPEC``) are passed through, indirect jumps end the search.
+
+## References
+- MODEL 1, 4 (SysV ABI); the review of the first KAISER patch ("the
+  registers we are allowed to clobber can vary").
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+
+from entrylint.analysis.liveness import Procedures, outside_kind, succ_nodes
+from entrylint.analysis.regs import CALLER_SAVED, GPRS
+from entrylint.findings.model import Finding, Severity
+from entrylint.plugins import hookimpl
+from entrylint.plugins.info import RuleInfo
+from entrylint.plugins.support import finding
+from entrylint.program.effects import Flow
+
+
+class CallClobberedRead(Finding):
+    id = "EL103"
+    slug = "call-clobbered-read"
+    severity = Severity.WARNING
+    template = "{regs} clobbered by the call to {callee}() and read later by {reader}"
+
+
+@hookimpl
+def entrylint_rules():
+    return [RuleInfo.from_module(sys.modules[__name__], CallClobberedRead, precision="medium",
+                                 tags=("abi", "registers"))]
+
+
+@hookimpl
+def entrylint_check(analysis, config):
+    if not config.is_enabled(CallClobberedRead.id) or analysis.liveness is None:
+        return
+    program, cfg = analysis.program, analysis.cfg
+    preserving = set(config.option(CallClobberedRead.slug, "preserving", ()) or ())
+    procs = Procedures.build(program, cfg)
+    for ins in program.instructions:
+        if not _c_call(program, ins) or ins.target_name in preserving:
+            continue
+        live = analysis.liveness.after(ins.index) & (CALLER_SAVED - {"rax"})
+        found = {r: first_reader(analysis, procs, ins.index, r) for r in GPRS if r in live}
+        found = {r: x for r, x in found.items() if x is not None}
+        if found:
+            reader = found[min(found, key=lambda r: (found[r].index, r))]
+            regs = " ".join(f"%{r}" for r in found) + (" is" if len(found) == 1 else " are")
+            yield finding(CallClobberedRead, analysis, ins, regs=regs, callee=ins.target_name,
+                          reader=describe(reader))
+
+
+def _c_call(program, ins) -> bool:
+    info = ins.info
+    return (info is not None and info.flow is Flow.CALL and ins.target is None
+            and outside_kind(program, ins.target_name, None) == "c")
+
+
+def describe(x) -> str:
+    return "the exit to user mode" if x.info.flow in (Flow.EXIT_TO_USER, Flow.IRET) else x.text
+
+
+def first_reader(analysis, procs, node: int, reg: str):
+    """The nearest instruction after ``node`` that reads ``reg`` before any
+    write of it, or None.  Liveness' answer also counts what a later C call
+    may read as arguments and keeps a register alive across a partial write
+    (``movb $0xfc, %al; shl $56, %rax``); this one does neither."""
+    program, cfg = analysis.program, analysis.cfg
+    P = program.instructions
+    todo, seen = deque(succ_nodes(cfg, node)), set()
+    while todo:
+        v = todo.popleft()
+        if v in seen:
+            continue
+        seen.add(v)
+        if cfg.is_fork(v):
+            todo.extend(succ_nodes(cfg, v))
+            continue
+        x = P[v]
+        info = x.info
+        if info is None or info.flow in (Flow.INDIRECT_JUMP, Flow.STOP):
+            continue
+        if info.flow in (Flow.EXIT_TO_USER, Flow.IRET) or reg in info.regs_read:
+            return x
+        if reg in info.regs_written and reg not in info.regs_cond_written:
+            continue
+        if _c_call(program, x) or v in procs.leaves and procs.leaves[v] == "c-tail":
+            continue  # clobbered again: that call answers for it
+        if info.flow is Flow.CALL and v in procs.callee:
+            todo.append(procs.callee[v])
+        elif v in procs.leaves:
+            todo.extend(procs.returns_to.get(v, ()))
+        elif info.flow is Flow.JUMP and x.target is None or info.flow is Flow.CALL:
+            continue  # out of the program, not C: unknown
+        else:
+            todo.extend(succ_nodes(cfg, v))
+    return None

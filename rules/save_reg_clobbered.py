@@ -1,0 +1,98 @@
+"""Checks that the register saving CR3 across a paranoid entry survives until the restore.
+
+## What it does
+A paranoid entry (NMI, #MC, #DB, #DF) may interrupt the kernel anywhere,
+even in the middle of a switch, so it saves the CR3 it found in a register
+(``SAVE_AND_SWITCH_TO_KERNEL_CR3 scratch_reg=%rax save_reg=%r14``) and writes
+it back on the way out (``RESTORE_CR3 save_reg=%r14``).  This rule reports
+the instruction that overwrites that register between the save and the
+restore, on a path where the CR3 write then no longer writes the saved
+value.
+
+Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
+xorl %r14d, %r14d overwrites it``.
+
+## Why is this bad?
+The restore would write garbage to CR3 (MODEL 1): a wrong page table, or
+the kernel's one left in place on the way back to an interrupted exit that
+had already switched to the user's.  The first page-table isolation series
+picked %r14 because "it will not be clobbered by the C NMI handlers that get
+called" (callee-saved); any caller-saved register, or a later use of the
+same register as scratch, breaks that.
+
+## Example
+```asm
+	SAVE_AND_SWITCH_TO_KERNEL_CR3 scratch_reg=%rax save_reg=%r11
+	call	exc_nmi			/* clobbers %r11 */
+	RESTORE_CR3 scratch_reg=%rbx save_reg=%r11
+```
+
+Use instead:
+```asm
+	SAVE_AND_SWITCH_TO_KERNEL_CR3 scratch_reg=%rax save_reg=%r14
+	call	exc_nmi			/* %r14 is callee-saved */
+	RESTORE_CR3 scratch_reg=%rbx save_reg=%r14
+```
+
+## Options
+None.  Paths with PTI off are not judged.  One path per restore and state
+is examined (the first the forward walk found), so a clobber on a second
+path that reaches the restore in the very same state is reported only
+after the first one is fixed.
+
+## References
+- The first KAISER patch (2017): "we depend on the *regular* register
+  save/restore mechanism and then use %r14 to keep CR3 during the NMI".
+"""
+
+from __future__ import annotations
+
+import sys
+
+from entrylint.findings.model import Finding, Severity
+from entrylint.plugins import hookimpl
+from entrylint.plugins.info import RuleInfo
+from entrylint.plugins.support import finding
+
+PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+
+
+class SaveRegClobbered(Finding):
+    id = "EL102"
+    slug = "save-reg-clobbered"
+    severity = Severity.ERROR
+    template = "%{reg} holds the CR3 saved for the restore at {restore}, but {clobber} overwrites it"
+
+
+@hookimpl
+def entrylint_rules():
+    return [RuleInfo.from_module(sys.modules[__name__], SaveRegClobbered, precision="high",
+                                 security_severity=6.0, tags=("pti", "registers"))]
+
+
+@hookimpl
+def entrylint_check(analysis, config):
+    if not config.is_enabled(SaveRegClobbered.id):
+        return
+    fw, P = analysis.forward, analysis.program.instructions
+    seen = set()
+    for ev in fw.event_list("cr3-write"):
+        if ev.detail != "not-pti" or ev.before.pti_off(PTI):
+            continue
+        reg = P[ev.node].info.src
+        key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
+        clobber = _clobber(fw.path(key), reg)
+        if reg in (None, "rsp") or clobber is None or (clobber, ev.node) in seen:
+            continue  # not a saved CR3 (boot-style loads are not PTI switches; %rsp is a scratch)
+        seen.add((clobber, ev.node))
+        where = P[ev.node].location
+        yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=reg, clobber=P[clobber].text,
+                      restore=f"{where.file.rsplit('/', 1)[-1]}:{where.line}")
+
+
+def _clobber(path, reg) -> int | None:
+    """The last node on ``path`` after which ``reg`` stopped holding a CR3 value."""
+    for (node, t, _), (_, u, _) in zip(reversed(path[:-1]), reversed(path[1:])):
+        if (t.holds(reg) or "").startswith("cr3:") and not (u.holds(reg) or "").startswith("cr3:"):
+            return node
+    return None

@@ -1,0 +1,15 @@
+from rulecheck import assert_fires_at_marks, assert_quiet, run_rule
+
+
+def test_fires():
+    assert_fires_at_marks("EL101", "live_scratch_fires.S")
+
+
+def test_quiet():
+    assert_quiet("live-scratch", "live_scratch_quiet.S")
+
+
+def test_names_the_register_and_reader():
+    (first, _) = sorted(run_rule("EL101", "live_scratch_fires.S"), key=lambda f: f.location.line)
+    assert first.message.startswith("%rdi is live here") and "pushq %rdi" in first.message
+    assert first.path, "a state rule carries the path from the entry point"
