@@ -59,6 +59,7 @@ class Row:
     macros: tuple[str, ...] = ()  # macros whose expansion defines the symbol
 
 
+K_NMI_REPEAT = EntryKind("nmi-repeat", frozenset(t for t in PARANOID if t.origin is Origin.KERNEL))
 K_SYSCALL = EntryKind("syscall", SYSCALL)
 K_SYSENTER = EntryKind("sysenter", SYSENTER)
 K_INT80 = EntryKind("int80", INT80)
@@ -80,6 +81,8 @@ TABLE: tuple[Row, ...] = (
     Row(K_PARANOID, names=("asm_exc_nmi", "asm_exc_machine_check", "asm_exc_debug", "asm_exc_double_fault",
                            "asm_exc_vmm_communication", "nmi", "machine_check", "debug", "double_fault")),
     Row(K_PARANOID, macros=("idtentry_mce_db", "idtentry_df", "idtentry_vc")),
+    # the outer NMI's final iret lands here when a nested NMI rewrote its frame
+    Row(K_NMI_REPEAT, names=("repeat_nmi",)),
     # FRED (6.9+)
     Row(K_FRED_USER, names=("asm_fred_entrypoint_user",)),
     Row(K_FRED_KERNEL, names=("asm_fred_entrypoint_kernel",)),
@@ -88,6 +91,8 @@ TABLE: tuple[Row, ...] = (
     Row(K_XENPV, names=("xen_failsafe_callback", "xen_*_callback", "exc_xen_*", "asm_exc_xen_*",
                         "xen_syscall_target", "xen_sysenter_target", "xen_syscall32_target")),
     Row(K_FORK, names=("ret_from_fork", "ret_from_fork_asm")),
+    # SYM_CODE (not SYM_FUNC) helpers that C code calls
+    Row(K_FROM_C, names=("rewind_stack_and_make_dead", "rewind_stack_do_exit")),
     # IDT vectors made by the IDT-entry macros of each version
     Row(K_IDT, macros=("idtentry", "idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
                        "trace_apicinterrupt", "interrupt", "idtentry_body")),
@@ -132,7 +137,9 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
     rows = tuple(extra) + TABLE
     out = []
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
-        if sym.kind == "SYM_INNER_LABEL" or sym.start >= len(program.instructions):
+        if sym.start >= len(program.instructions):
+            continue
+        if sym.kind == "SYM_INNER_LABEL" and sym.name not in ("repeat_nmi",):
             continue
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue

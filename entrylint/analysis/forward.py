@@ -237,6 +237,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             res.exit_state[(node, t)] = t_after
             continue
         if flow is Flow.IRET:
+            rip = t.holds("iret-rip")
+            if rip and t.origin is Origin.KERNEL:  # pushq $label ... iretq: on at the label
+                push(cfg.entry(int(rip.split(":")[1])), t_after.forget(("iret-rip",)), c, key, "iret to frame")
+                continue
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
             continue

@@ -140,6 +140,12 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
 
+    # --- an iret frame built by hand: pushq $label ... iretq continues at label ---
+    if op is DataOp.PUSH and getattr(ins, "imm_target", None) is not None:
+        new = new.hold("iret-rip", f"insn:{ins.imm_target}")
+    elif "rsp" in info.regs_written and op not in (DataOp.PUSH, DataOp.POP) and new.holds("iret-rip"):
+        new = new.forget(("iret-rip",))  # the frame was dropped (addq $48, %rsp)
+
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))

@@ -404,10 +404,20 @@ class _Builder:
             problems.append(Problem(kind, msg, ins.location, _trace(ins.stmt)))
 
     # -- pass 4 -------------------------------------------------------------
+    def _imm_target(self, ins, stmt_index) -> None:
+        """``pushq $label`` of a code label (an iret frame built by hand)."""
+        ref = _imm_label(ins.args)
+        if ref is None:
+            return
+        si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
+        if si is not None and self.is_code(self.prog.statements[si].section):
+            ins.imm_target = self.position(si, self.prog.statements[si].section)
+
     def targets(self) -> None:
         prog = self.prog
         stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
         for ins in prog.instructions:
+            self._imm_target(ins, stmt_index)
             ref = getattr(ins.info, "target", None)
             if not ref:
                 continue
@@ -442,6 +452,11 @@ def _literal_bytes(args: str) -> bytes | None:
             return None
         out.append(v & 0xFF)
     return bytes(out)
+
+
+def _imm_label(args: str) -> str | None:
+    m = re.fullmatch(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*", args.split(",")[0]) if args else None
+    return m.group(1) if m and "," not in args else None
 
 
 def _enclosing(labels: list[tuple[int, str]], si: int) -> str | None:
