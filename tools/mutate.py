@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+"""Mutation harness (MODEL 7, "Mutation"): inject one fault of a class into
+the real linux-6.12 entry code and check that the matching rule fires at the
+mutated line and that nothing else changes.
+
+    python3 tools/mutate.py [--class NAME ...] [--every N] [--jobs 2] [-v]
+
+The kernel source is read from the cache (tests/kernels.py: never copied into
+the repository).  Each mutant is written to a fresh temporary folder
+``TMP/mN/arch/x86/entry/`` holding entry_64.S, entry_64_compat.S and
+calling.h (calling.h is included with quotes from the same folder); the other
+headers come from the tree given as ``root``.  Nothing is written to the cache.
+
+What counts (per mutant, per profile of its class):
+
+- **detected**: a finding of the class's rule that *matches* the mutation.  A
+  finding matches when its location or a frame of its expansion trace is
+  (a) one of the mutated lines of the mutated file (for a swap: both moved
+  lines; for a dropped line: the blanked line, kept so that numbering does not
+  move), or (b) one of the site's extra lines (given per site, in original
+  numbering: the exit instruction a dropped CR3 switch or a dropped register
+  restore lets through, the SWAPGS whose fence was dropped), or (c) for a
+  mutation inside calling.h, an invocation of the macro the mutated line is
+  in (a trace frame naming that macro), since the reviewer's line of a macro
+  fault is the invocation in the .S file.
+- **collateral**: every finding, by (id, fingerprint), that appears or
+  disappears against the unmutated baseline of the same file and profile,
+  except matching findings of the class's rule and of the rules the class
+  names as ``also`` (a second face of the same single fault, at the same
+  lines; see CLASSES).  A finding of one rule that disappears from a mutated
+  line while one of the same rule appears there is the same finding whose
+  fingerprint changed with the instruction text, not collateral.  EL9xx findings count: a mutant that
+  no longer assembles shows up as collateral.
+
+A mutation in calling.h is checked in both .S files; a mutation in a .S file
+in that file only.  Exit status: 1 when a measured class is below 95 % or has
+any collateral; a class whose rule is not registered is shown as "n/a".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+VERSION = "6.12"
+FILES = ("entry_64.S", "entry_64_compat.S", "calling.h")
+E64, C32, CH = FILES
+THRESHOLD = 0.95
+REGS = ("%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rbp", "%rsp",
+        "%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
+
+
+@dataclass(frozen=True)
+class Cls:
+    name: str
+    rule: str
+    what: str
+    profiles: tuple[str, ...] = ("max",)
+    also: tuple[str, ...] = ()  # rules allowed at the matching lines (same fault)
+
+
+CLASSES = {c.name: c for c in (
+    Cls("swap-entry", "EL301", "CR3 switch moved above the entry SWAPGS"),
+    Cls("swap-exit", "EL301", "exit SWAPGS moved above the user CR3 switch", also=("EL302",)),
+    Cls("live-scratch", "EL101", "switch scratch register pointed at a live register"),
+    Cls("save-clobber", "EL102", "CR3 save register %r14 clobbered between save and restore"),
+    Cls("call-clobber", "EL103", "restore of a caller-saved register dropped after a C call"),
+    Cls("c-call", "EL201", "C call inserted / moved above SWITCH_TO_KERNEL_CR3"),
+    Cls("kernel-mem", "EL202", "non-user-mapped per-cpu read while on the user CR3"),
+    Cls("drop-exit-switch", "EL203", "CR3 switch before sysret/iret dropped or made a kernel switch"),
+    Cls("user-stack", "EL204", "stack access while %rsp is the user's"),
+    Cls("gs-before-swapgs", "EL302", "%gs access while GS is the user's"),
+    Cls("drop-fence", "EL303", "lfence after a conditional SWAPGS dropped"),
+    Cls("drop-ifdef", "EL401", "PTI #ifdef around the switch macros dropped or weakened",
+        profiles=("max", "defconfig", "pti-off")),
+    Cls("drop-gate", "EL402", "X86_FEATURE_PTI runtime gate of a switch macro dropped",
+        profiles=("max", "defconfig")),
+    Cls("flag-misuse", "EL501", "jnc/jc after bt/btr turned into a jump on a flag bt leaves alone",
+        also=("EL502",)),  # the wrong jump can skip the switch: the body no longer does its contract
+)}
+
+
+@dataclass
+class Mutant:
+    name: str
+    cls: str
+    file: str  # the mutated file
+    ops: tuple  # edit operations, original 1-based line numbers
+    extra: tuple[tuple[str, int], ...] = ()  # (file, original line) also accepted
+    note: str = ""
+    text: str = ""  # filled by apply()
+    lines: tuple[int, ...] = ()  # mutated lines, new numbering
+    macros: tuple[str, ...] = ()  # enclosing macros of a calling.h mutation
+    extra_new: tuple[tuple[str, int], ...] = ()
+
+
+# ---------------------------------------------------------------- edit operations
+# ("sub", L, expect, old, new)   replace substring old by new on line L
+# ("blank", L, expect)           the line becomes empty (numbering kept)
+# ("ins", L, text)               insert a new line after line L
+# ("move_before", L, M, e1, e2)  move line L to just before line M
+# ("move_after", L, M, e1, e2)   move line L to just after line M
+# ("move_block_after", L1, L2, M) move lines L1..L2 to just after line M
+
+class SiteError(Exception):
+    pass
+
+
+def _check(src: list[str], line: int, expect: str) -> None:
+    if expect not in src[line - 1]:
+        raise SiteError(f"line {line} is {src[line - 1].strip()!r}, expected {expect!r}")
+
+
+def apply(src: list[str], ops) -> tuple[str, list[int], dict[int, int]]:
+    """Apply ``ops`` to the lines ``src``; return the new text, the mutated
+    lines (new numbering) and the map original line -> new line."""
+    ent = [[i + 1, s, False] for i, s in enumerate(src)]  # [orig, text, mutated]
+
+    def idx(orig):
+        return next(k for k, e in enumerate(ent) if e[0] == orig)
+
+    for op in ops:
+        kind = op[0]
+        if kind == "sub":
+            _, L, expect, old, new = op
+            _check(src, L, expect)
+            e = ent[idx(L)]
+            if old not in e[1]:
+                raise SiteError(f"{old!r} not on line {L}")
+            e[1], e[2] = e[1].replace(old, new, 1), True
+        elif kind == "blank":
+            _, L, expect = op
+            _check(src, L, expect)
+            e = ent[idx(L)]
+            e[1], e[2] = "", True
+        elif kind == "ins":
+            _, L, text = op
+            ent.insert(idx(L) + 1, [None, text, True])
+        elif kind in ("move_before", "move_after"):
+            _, L, M, e1, e2 = op
+            _check(src, L, e1)
+            _check(src, M, e2)
+            e = ent.pop(idx(L))
+            e[2] = True
+            ent.insert(idx(M) + (kind == "move_after"), e)
+            ent[idx(M)][2] = True  # a swap mutates both lines
+        elif kind == "move_block_after":
+            _, L1, L2, M = op
+            block = [ent.pop(idx(o)) for o in range(L1, L2 + 1)]
+            for e in block:
+                e[2] = True
+            k = idx(M) + 1
+            ent[k:k] = block
+        else:
+            raise ValueError(kind)
+    text = "\n".join(e[1] for e in ent) + "\n"
+    mutated = [k + 1 for k, e in enumerate(ent) if e[2]]
+    where = {e[0]: k + 1 for k, e in enumerate(ent) if e[0] is not None}
+    return text, mutated, where
+
+
+def enclosing_macro(src: list[str], line: int) -> str | None:
+    for k in range(line - 1, -1, -1):
+        s = src[k].strip()
+        if s.startswith(".endm") and k != line - 1:
+            return None
+        m = re.match(r"\.macro\s+(\w+)", s)
+        if m:
+            return m.group(1)
+    return None
+
+
+# ---------------------------------------------------------------- the mutants
+
+def mutants() -> list[Mutant]:
+    out: list[Mutant] = []
+
+    def add(cls, file, ops, name, extra=(), note=""):
+        out.append(Mutant(f"{cls}/{name}", cls, file, tuple(ops), tuple(extra), note))
+
+    # swap-entry (EL301).  entry_SYSCALL_64 is left out: either order puts a
+    # second fault in (the %gs store of the user %rsp before SWAPGS, or the
+    # %rsp scratch clobbered before it is saved).  For SYSENTER and compat
+    # SYSCALL the SWAPGS moves down (the switch moving up would clobber %rax /
+    # %rsp before they are saved); elsewhere the switch moves up, so that the
+    # lfence still follows the SWAPGS.
+    for f, sw, gs, e in ((E64, 686, 685, "SWITCH_TO_KERNEL_CR3"), (E64, 1022, 1019, "SWITCH_TO_KERNEL_CR3"),
+                         (E64, 1080, 1078, "SWITCH_TO_KERNEL_CR3"), (E64, 1174, 1172, "SWITCH_TO_KERNEL_CR3")):
+        add("swap-entry", f, [("move_before", sw, gs, e, "swapgs")], f"{f}:{sw}")
+    for f, gs, sw in ((C32, 54, 57), (C32, 187, 193)):
+        add("swap-entry", f, [("move_after", gs, sw, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{f}:{gs}")
+    # swap-exit (EL301; the switch reads user_pcid_flush_mask through %gs, so
+    # EL302 at the same line is the same fault)
+    for f, gs, sw in ((E64, 164, 158), (E64, 715, 714), (C32, 279, 274)):
+        add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there.
+    def scratch(f, L, param, cur, exclude):
+        for r in REGS:
+            if r == cur or r in exclude:
+                continue
+            add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
+                f"{f}:{L}:{param}={r}")
+    scratch(E64, 94, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch(C32, 193, "scratch_reg", "%rsp", ())
+    scratch(C32, 57, "scratch_reg", "%rax", ())  # SYSENTER: only %rax saved
+    scratch(E64, 686, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 1174, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch(E64, 158, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
+    scratch(E64, 714, "scratch_reg", "%rdi", ("%rax",))
+    scratch(E64, 611, "scratch_reg", "%rdi", ("%rax",))  # %rax is pushed around it
+    scratch(E64, 611, "scratch_reg2", "%rax", ("%rdi",))
+    scratch(C32, 274, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 274, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after = {1022: ("%rsp",), 1080: ("%rsp",), 888: ("%rsp",), 983: ("%rbx", "%rsp"), 1416: ("%rbx", "%rsp")}
+    cur = {1022: "%rax", 1080: "%rax", 888: "%rax", 983: "%rax", 1416: "%r15"}
+    for L, regs in live_after.items():
+        for r in regs:
+            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
+                f"{E64}:{L}:scratch_reg={r}")
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and PARANOID_RESTORE_CR3
+    for L in (414, 420, 472, 495, 526, 532, 888, 937, 973, 1407, 1411, 1414):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # call-clobber (EL103): a caller-saved register not restored after the C call
+    exits64 = ((E64, 166), (E64, 659), (E64, 1472), (C32, 281))
+    for L, r in ((139, "%r11"), (140, "%r10"), (141, "%r9"), (142, "%r8"), (143, "%rax"), (144, "%rcx"),
+                 (145, "%rdx"), (146, "%rsi"), (148, "%rdi")):
+        add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
+            extra=exits64)
+    for L, r in ((240, "%rax"), (242, "%rdx"), (243, "%rsi"), (244, "%rdi")):
+        add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp")], f"{C32}:{L}:{r}",
+            extra=((C32, 281),))
+    for L, r in ((237, "%r11"), (238, "%rcx")):
+        add("call-clobber", C32, [("blank", L, r)], f"{C32}:{L}:{r}", extra=((C32, 281),))
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1020, 1079, 1010, 887):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+    add("c-call", E64, [("move_block_after", 1088, 1090, 1079)], f"{E64}:1088-1090^1079",
+        note="leaq/call fixup_bad_iret/mov moved above the switch")
+
+    # kernel-mem (EL202): pcpu_hot is not mapped in the user page table
+    for f, L in ((E64, 91), (E64, 93), (C32, 54), (C32, 56), (C32, 187), (C32, 190), (E64, 1020), (E64, 1079),
+                 (E64, 1173), (E64, 685), (E64, 158), (E64, 160), (E64, 161), (E64, 714),
+                 (C32, 274), (C32, 276), (C32, 277), (C32, 278)):
+        for v in ("X86_current_task", "X86_top_of_stack"):
+            add("kernel-mem", f, [("ins", L, f"\tcmpq\t$0, PER_CPU_VAR(pcpu_hot + {v})")], f"{f}:+{L}:{v}")
+
+    # drop-exit-switch (EL203)
+    for f, L, text, scr, ex in ((E64, 158, "SWITCH_TO_USER_CR3_STACK", "%rdi", 166),
+                                (E64, 714, "SWITCH_TO_USER_CR3_STACK", "%rdi", 659),
+                                (E64, 611, "SWITCH_TO_USER_CR3 ", "%rdi", 659),
+                                (C32, 274, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 281)):
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
+        add("drop-exit-switch", f, [("sub", L, text, f"{src_line(f, L).strip()}",
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
+            f"{f}:{L}:to-kernel", extra=((f, ex),))
+
+    # user-stack (EL204)
+    for f, L in ((E64, 89), (E64, 91), (E64, 93), (E64, 94), (C32, 185), (C32, 187), (C32, 190), (C32, 193),
+                 (E64, 161), (E64, 164), (E64, 165), (C32, 261), (C32, 274), (C32, 279), (C32, 280)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 90), (C32, 53), (C32, 186), (E64, 1018), (E64, 1077), (E64, 1171), (E64, 684),
+                 (E64, 164), (E64, 715), (C32, 279), (E64, 575)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-fence (EL303)
+    for L, gs in ((1020, 1019), (1079, 1078), (1173, 1172), (929, 927), (1063, 1056)):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    for L in (365, 368):
+        add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}")
+
+    # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
+    guard = [("blank", 152, "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION")]
+    guard += [("blank", L, "") for L in range(279, 293)]
+    region = tuple((CH, L) for L in range(152, 293))  # every line the guard covered
+    add("drop-ifdef", CH, guard, f"{CH}:152-292:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     ("#if defined(CONFIG_MITIGATION_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", 152, "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",
+                                "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION", new)], f"{CH}:152:{tag}",
+            extra=region)
+
+    # drop-gate (EL402)
+    for L in (175, 218, 224, 232, 251):
+        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
+        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
+                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+
+    # flag-misuse (EL501)
+    for L, j in ((196, "jnc"), (241, "jnc"), (259, "jnc"), (270, "jc")):
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, j, f"\t{j}\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+    return out
+
+
+_SRC: dict[str, list[str]] = {}
+
+
+def tree() -> Path:
+    from kernels import tree_path
+
+    return tree_path(VERSION)
+
+
+def sources() -> dict[str, list[str]]:
+    if not _SRC:
+        d = tree() / "arch" / "x86" / "entry"
+        for f in FILES:
+            _SRC[f] = (d / f).read_text(encoding="utf-8", errors="surrogateescape").split("\n")
+            if _SRC[f] and _SRC[f][-1] == "":
+                _SRC[f].pop()
+    return _SRC
+
+
+def src_line(f: str, L: int) -> str:
+    return sources()[f][L - 1]
+
+
+def prepare(m: Mutant) -> Mutant:
+    src = sources()[m.file]
+    m.text, lines, where = apply(src, m.ops)
+    m.lines = tuple(lines)
+    if m.file == CH:
+        m.macros = tuple(sorted({n for L, _ in [(o[1], 0) for o in m.ops] if (n := enclosing_macro(src, L))}))
+    m.extra_new = tuple((f, where[L] if f == m.file else L) for f, L in m.extra)
+    return m
+
+
+# ---------------------------------------------------------------- running
+
+_baseline: dict = {}
+_work: Path | None = None
+
+
+def _check_file(folder: Path, name: str, profile: str):
+    from entrylint import api
+
+    return api.check(folder / name, api.Options(root=tree(), profile=profile)).findings
+
+
+def _files_for(m: Mutant) -> tuple[str, ...]:
+    return (E64, C32) if m.file == CH else (m.file,)
+
+
+def _write(folder: Path, override: tuple[str, str] | None = None) -> None:
+    d = folder / "arch" / "x86" / "entry"
+    d.mkdir(parents=True, exist_ok=True)
+    for f in FILES:
+        text = override[1] if override and override[0] == f else "\n".join(sources()[f]) + "\n"
+        (d / f).write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
+def baseline(name: str, profile: str):
+    global _work
+    if _work is None:
+        _work = Path(tempfile.mkdtemp(prefix="entrylint-mutate-"))
+    key = (name, profile)
+    if key not in _baseline:
+        folder = _work / "base"
+        if not folder.exists():
+            _write(folder)
+        _baseline[key] = _check_file(folder / "arch" / "x86" / "entry", name, profile)
+    return _baseline[key]
+
+
+def _matches(fd, m: Mutant, folder: Path) -> bool:
+    d = folder / "arch" / "x86" / "entry"
+    want = {(os.path.realpath(d / m.file), L) for L in m.lines}
+    want |= {(os.path.realpath(d / f), L) for f, L in m.extra_new}
+    frames = ([fd.location] if fd.location else []) + [t.location for t in fd.trace]
+    if any((os.path.realpath(loc.file), loc.line) in want for loc in frames if loc):
+        return True
+    return bool(m.macros) and any(t.macro in m.macros for t in fd.trace)
+
+
+def run_one(m: Mutant) -> dict:
+    """Check one mutant under its class's profiles: detected and collateral."""
+    global _work
+    cls = CLASSES[m.cls]
+    t0 = time.perf_counter()
+    baseline(E64, cls.profiles[0])  # makes _work
+    folder = Path(tempfile.mkdtemp(prefix="m", dir=_work))
+    try:
+        _write(folder, (m.file, m.text))
+        detected_all, collateral, hits, also_hits = True, [], [], []
+        for profile in cls.profiles:
+            detected = False
+            for name in _files_for(m):
+                base = {(f.id, f.fingerprint): f for f in baseline(name, profile)}
+                got = _check_file(folder / "arch" / "x86" / "entry", name, profile)
+                now = {(f.id, f.fingerprint): f for f in got}
+                for fd in got:
+                    if fd.id == cls.rule and _matches(fd, m, folder):
+                        detected = True
+                        hits.append(f"{profile}:{name}:{fd.location.line}")
+                for k, fd in now.items():
+                    if k in base:
+                        continue
+                    ok = fd.id in (cls.rule, *cls.also) and _matches(fd, m, folder)
+                    if ok and fd.id != cls.rule:
+                        also_hits.append(f"{fd.id}@{fd.location.line}")
+                    if not ok:
+                        collateral.append(f"+{profile}:{_short(fd)}")
+                for k, fd in base.items():
+                    if k in now:
+                        continue
+                    # the instruction text at a mutated line is part of the
+                    # fingerprint: the same rule at the same line is the same finding
+                    same = [n for n in got if n.id == fd.id and fd.location and n.location
+                            and n.location.line in m.lines and n.location.line == fd.location.line]
+                    if same:
+                        collateral[:] = [c for c in collateral if c != f"+{profile}:{_short(same[0])}"]
+                        continue
+                    collateral.append(f"-{profile}:{_short(fd)}")
+            detected_all &= detected
+        return {"name": m.name, "cls": m.cls, "detected": detected_all, "collateral": collateral,
+                "hits": hits, "also": also_hits, "lines": m.lines, "seconds": time.perf_counter() - t0}
+    except Exception as e:  # a crash of the analyzer is a result too
+        return {"name": m.name, "cls": m.cls, "detected": False, "collateral": [f"crash: {e!r}"],
+                "hits": [], "also": [], "lines": m.lines, "seconds": time.perf_counter() - t0}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _short(fd) -> str:
+    loc = fd.location
+    where = f"{Path(loc.file).name}:{loc.line}" if loc else "?"
+    return f"{fd.id}@{where} {fd.message}"
+
+
+def registered_rules() -> set[str]:
+    from entrylint import api
+
+    return set(api.rules().info)
+
+
+def select(all_mutants: list[Mutant], classes=None, every: int = 1) -> list[Mutant]:
+    """A deterministic subset: the classes named, then every N-th mutant of
+    each class (always its first)."""
+    out = []
+    by: dict[str, list[Mutant]] = {}
+    for m in all_mutants:
+        if classes and m.cls not in classes:
+            continue
+        by.setdefault(m.cls, []).append(m)
+    for ms in by.values():
+        out += ms[::every]
+    return out
+
+
+def run(classes=None, every: int = 1, jobs: int = 2) -> tuple[list[dict], list[str]]:
+    """Prepare and run the mutants; returns the results and the site errors."""
+    ms, errors = [], []
+    for m in select(mutants(), classes, every):
+        try:
+            ms.append(prepare(m))
+        except SiteError as e:
+            errors.append(f"{m.name}: {e}")
+    if jobs <= 1:
+        results = [run_one(m) for m in ms]
+    else:
+        with ProcessPoolExecutor(jobs) as ex:
+            results = list(ex.map(run_one, ms, chunksize=4))
+    return results, errors
+
+
+@dataclass
+class Row:
+    cls: str
+    rule: str
+    profiles: str
+    mutants: int = 0
+    detected: int = 0
+    collateral: int = 0
+    measured: bool = True
+    missed: list = field(default_factory=list)
+    collateral_list: list = field(default_factory=list)
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.detected / self.mutants if self.mutants else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.measured or (self.detected >= THRESHOLD * self.mutants and self.collateral == 0)
+
+
+def table(results: list[dict], rules: set[str]) -> list[Row]:
+    rows = {}
+    for name, c in CLASSES.items():
+        rows[name] = Row(name, c.rule, ",".join(c.profiles), measured=c.rule in rules)
+    for r in results:
+        row = rows[r["cls"]]
+        row.mutants += 1
+        row.detected += r["detected"]
+        if r["collateral"]:
+            row.collateral += 1
+            row.collateral_list.append((r["name"], r["collateral"]))
+        if not r["detected"]:
+            row.missed.append(r["name"])
+    return [r for r in rows.values() if r.mutants]
+
+
+def render(rows: list[Row]) -> str:
+    out = [f"{'class':<18} {'rule':<6} {'profiles':<22} {'mutants':>7} {'detected':>8} {'det%':>6} "
+           f"{'collateral':>10}"]
+    for r in rows:
+        pct = f"{r.pct:5.1f}" if r.measured else "  n/a"
+        out.append(f"{r.cls:<18} {r.rule:<6} {r.profiles:<22} {r.mutants:>7} {r.detected:>8} {pct:>6} "
+                   f"{r.collateral:>10}" + ("" if r.measured else "  (rule not registered)"))
+    tot = sum(r.mutants for r in rows)
+    out.append(f"{'total':<18} {'':<6} {'':<22} {tot:>7} {sum(r.detected for r in rows):>8}")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--class", dest="classes", action="append", choices=sorted(CLASSES))
+    ap.add_argument("--every", type=int, default=1, help="run every N-th mutant of each class")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list misses and collateral")
+    args = ap.parse_args(argv)
+    from kernels import tree_skip_reason
+
+    why = tree_skip_reason(VERSION)
+    if why:
+        print(why, file=sys.stderr)
+        return 2
+    if args.list:
+        for m in select(mutants(), args.classes, args.every):
+            print(m.name, m.note)
+        return 0
+    t0 = time.perf_counter()
+    results, errors = run(args.classes, args.every, args.jobs)
+    rows = table(results, registered_rules())
+    print(render(rows))
+    print(f"({len(results)} mutants in {time.perf_counter() - t0:.0f} s, {args.jobs} jobs)")
+    for e in errors:
+        print(f"site error: {e}")
+    for r in rows:
+        if not r.measured:
+            continue
+        for name in r.missed if args.verbose else r.missed[:5]:
+            print(f"missed {name}")
+        for name, col in r.collateral_list if args.verbose else r.collateral_list[:5]:
+            print(f"collateral {name}: {'; '.join(col[:4])}")
+    if args.verbose:
+        for res in results:
+            if res["also"]:
+                print(f"also {res['name']}: {' '.join(sorted(set(res['also'])))}")
+    return 0 if all(r.ok for r in rows) and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
