@@ -54,6 +54,7 @@ class Expansion:
     program: object  # program.model.Program
     problems: list[Problem]
     findings: list[Finding]
+    text: str = ""  # the source that was analysed (a buffer may differ from the disk)
 
     @property
     def lines_read(self) -> int:
@@ -164,7 +165,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
-                     problems=problems, findings=findings)
+                     problems=problems, findings=findings, text=text)
 
 
 def _generated(p: Problem) -> Problem:

@@ -185,7 +185,9 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
     written = set(info.regs_written)
     if op is DataOp.MOVE and dst in written:
         if src is not None:
-            return new.hold(dst, t.holds(src) if src != "rsp" else f"stack:{t.stack.value}")
+            if src == "rsp" and not (t.holds("rsp") or "").startswith("cr3:"):
+                return new.hold(dst, f"stack:{t.stack.value}")
+            return new.hold(dst, t.holds(src))  # %rsp too when it is the CR3 scratch
         if imm is not None:
             v = imm & 0xFFFFFFFF
             return new.hold(dst, "msr:gsbase" if v == MSR_GS_BASE else
