@@ -84,3 +84,11 @@ def test_rule_docs_by_id_and_slug():
 def test_stdin():
     got = run("--format", "json", "--select", "EL301", "-", stdin=FIRES.read_text())
     assert ids(got) == ["EL301", "EL301"]
+
+
+def test_jobs_give_the_same_output():
+    tree = REPO / "fixtures" / "rules"
+    one = run("--format", "json", "--select", "EL3", tree)
+    two = run("--format", "json", "--select", "EL3", "-j", "2", tree)
+    assert one.returncode == two.returncode == 1
+    assert one.stdout == two.stdout

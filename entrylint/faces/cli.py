@@ -85,6 +85,7 @@ def _parser_check() -> argparse.ArgumentParser:
                     help="text (checkpatch style, default), json (MODEL 8), sarif (SARIF 2.1.0, for GitHub "
                          "code scanning), gcc (file:line:col: error: ...), github (workflow commands)")
     _output_options(ap)
+    ap.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="check N files at a time")
     ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
     ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
     ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
@@ -221,15 +222,20 @@ def cmd_check(argv: list[str]) -> int:
         rule_set = api.rules()
         results, nlines, files = [], 0, []
         stdin_text = sys.stdin.read() if any(str(p) == "-" for p in paths) else None
-        for f in api.source_files([p for p in paths if str(p) != "-"]) + (
-                [Path("<stdin>.S")] if stdin_text is not None else []):
-            text_in = stdin_text if str(f) == "<stdin>.S" else None
-            res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
-                            rule_options=settings.get("rules", {}))
-            root = res.analysis.expansion.root if res.analysis else None
-            found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
+        todo = api.source_files([p for p in paths if str(p) != "-"]) + (
+            [Path("<stdin>.S")] if stdin_text is not None else [])
+        job = (opts, select, ignore, settings.get("rules", {}))
+        if args.jobs > 1 and len(todo) > 1 and stdin_text is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(min(args.jobs, len(todo))) as ex:
+                done = list(ex.map(_check_one, todo, [job] * len(todo)))
+        else:
+            done = [_check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
+                    for f in todo]
+        for f, (root, found, n) in zip(todo, done):
             results += [(root, x) for x in found]
-            nlines += len(text_in.splitlines()) if text_in is not None else sum(1 for _ in _source_lines(f))
+            nlines += n
             files.append(f)
         all_findings = [x for _, x in results]
         if args.write_baseline:
@@ -246,6 +252,20 @@ def cmd_check(argv: list[str]) -> int:
         return _fail(str(e), args.debug, usage=True)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
+
+
+def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
+    """Check one file (in this process or a worker): (root, findings, lines)."""
+    from entrylint import api
+    from entrylint.findings import suppress
+
+    opts, select, ignore, rule_options = job
+    res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
+                    rule_options=rule_options)
+    root = res.analysis.expansion.root if res.analysis else None
+    found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
+    n = len(text_in.splitlines()) if text_in is not None else sum(1 for _ in _source_lines(f))
+    return root, found, n
 
 
 def _names(values) -> list[str] | None:
