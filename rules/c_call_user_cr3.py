@@ -7,11 +7,11 @@ are not mapped there.
 
 Message: ``call to {callee}() with the user CR3``.
 
-Which callees are judged: with a kernel tree (``--root``), the names the
-tree's C index (``analysis/cindex.py``) knows as C functions; asm symbols of
-other files (``entry_untrain_ret``, ``__x86_return_thunk``, ``error_entry``
-of another file...) live in ``.entry.text``, which is mapped for user, and
-are not judged.  Without a tree every named callee outside the analysed file
+Which callees are judged: with a kernel tree (``--root``), every name but
+the asm symbols the tree's own ``.S`` files define (``entry_untrain_ret``,
+``__x86_return_thunk``, ``error_entry`` of another file...: they live in
+``.entry.text``, which is mapped for user); names the tree's C index
+(``analysis/cindex.py``) knows are C in any case.  Without a tree every named callee outside the analysed file
 is taken for C.  Indirect calls (``call *%rax``) are not judged: their
 target is unknown.
 
@@ -106,4 +106,9 @@ def _c_functions(analysis):
         return lambda name: True
     if len(index) == 0:  # a root without the C sources (a header-only tree)
         return lambda name: True
-    return lambda name: name in index
+    from entrylint.analysis.cindex import asm_symbols
+
+    asm = asm_symbols(root)
+    # a name the C index knows is C; one the tree's asm defines is asm; any
+    # other name (static inlines, functions outside the indexed folders) is C
+    return lambda name: name in index or name not in asm

@@ -1,11 +1,13 @@
 """Checks that no caller-saved register is read after a C call clobbered it.
 
 ## What it does
-Reports a ``call`` into C after which a caller-saved register (``%rcx``,
+Reports the instruction that reads a caller-saved register (``%rcx``,
 ``%rdx``, ``%rsi``, ``%rdi``, ``%r8``-``%r11``; not ``%rax``, the return
-value) is read before it is written again.  An exit to user mode
-(``sysretq``, ``sysexit``, ``iretq``) counts as a read of every register: the
-clobbered value would reach user space.
+value) after a ``call`` into C clobbered it, before anything wrote it again;
+the message names the (first) call.  An exit to user mode (``sysretq``,
+``sysexit``, ``iretq``) counts as a read of every register: the clobbered
+value would reach user space.  One finding per reading instruction, however
+many calls clobber what it reads.
 
 Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
 
@@ -79,17 +81,25 @@ def entrylint_check(analysis, config):
     program, cfg = analysis.program, analysis.cfg
     preserving = set(config.option(CallClobberedRead.slug, "preserving", ()) or ())
     procs = Procedures.build(program, cfg)
+    # reader -> register -> the first call (in program order) whose clobber it reads
+    readers: dict[int, dict[str, object]] = {}
     for ins in program.instructions:
         if not _c_call(program, ins) or ins.target_name in preserving:
             continue
         live = analysis.liveness.after(ins.index) & (CALLER_SAVED - {"rax"})
-        found = {r: first_reader(analysis, procs, ins.index, r) for r in GPRS if r in live}
-        found = {r: x for r, x in found.items() if x is not None}
-        if found:
-            reader = found[min(found, key=lambda r: (found[r].index, r))]
-            regs = " ".join(f"%{r}" for r in found) + (" is" if len(found) == 1 else " are")
-            yield finding(CallClobberedRead, analysis, ins, regs=regs, callee=ins.target_name,
-                          reader=describe(reader))
+        for r in GPRS:
+            if r in live:
+                x = first_reader(analysis, procs, ins.index, r)
+                if x is not None:
+                    readers.setdefault(x.index, {}).setdefault(r, ins)
+    # one finding per reader: where the garbage is read (or leaves for user mode)
+    for idx in sorted(readers):
+        regs_calls = readers[idx]
+        first = min(regs_calls.values(), key=lambda c: c.index)
+        regs = " ".join(f"%{r}" for r in regs_calls) + (" is" if len(regs_calls) == 1 else " are")
+        reader = program.instructions[idx]
+        yield finding(CallClobberedRead, analysis, reader, regs=regs, callee=first.target_name,
+                      reader=describe(reader))
 
 
 def _c_call(program, ins) -> bool:

@@ -50,6 +50,7 @@ from __future__ import annotations
 import sys
 
 from entrylint.analysis.liveness import Procedures
+from entrylint.analysis.regs import GPRS
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -82,23 +83,53 @@ def entrylint_check(analysis, config):
     for ev in fw.event_list("cr3-write"):
         if not ev.detail.startswith("pti") or ev.before.pti_off(PTI):
             continue
-        reg = P[ev.node].info.src
-        if reg is None or reg != "rsp" and reg not in analysis.liveness.after(ev.node):
-            continue  # (liveness leaves %rsp out: the search below answers for it)
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        read = _scratch_read(fw, P, key)
-        if read is None or P[read].info.dst != reg or (read, reg) in seen:
-            continue  # a saved CR3 written back (RESTORE_CR3): no scratch
-        seen.add((read, reg))
-        procs = procs or Procedures.build(analysis.program, analysis.cfg)
-        reader = first_reader(analysis, procs, ev.node, reg)
-        if reader is not None:
-            yield finding(LiveScratch, analysis, P[read], key, reg=reg, reader=describe(reader))
+        for writer, reg in _scratch_writes(fw, P, key):
+            if (writer, reg) in seen:
+                continue
+            if reg != "rsp" and reg not in analysis.liveness.after(ev.node):
+                continue  # (liveness leaves %rsp out: the search below answers for it)
+            seen.add((writer, reg))
+            procs = procs or Procedures.build(analysis.program, analysis.cfg)
+            reader = first_reader(analysis, procs, ev.node, reg)
+            if reader is not None:
+                yield finding(LiveScratch, analysis, P[writer], key, reg=reg, reader=describe(reader))
 
 
-def _scratch_read(fw, P, key) -> int | None:
-    """The last ``mov %cr3, %reg`` on the path to the CR3 write ``key``."""
-    for node, _t, _how in reversed(fw.path(key)[:-1]):
-        if node < len(P) and P[node].info is not None and P[node].info.cr3_read:
-            return node
-    return None
+def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:
+    """The registers the switch sequence ending at the CR3 write ``key``
+    writes, with the first instruction that writes each: back along the path
+    through the instructions of the same invocation (the reviewer's line), or
+    for a switch written inline, back to its ``mov %cr3, %reg``.  A saved CR3
+    written back with nothing before it (RESTORE_CR3) has no scratch."""
+    path = fw.path(key)
+    write = P[key[0]]
+    line = (write.location, write.trace[:1])
+    span = []
+    for node, _t, _how in reversed(path[:-1]):
+        if node >= len(P):
+            continue  # a fork node inside the sequence
+        ins = P[node]
+        inline = len(write.trace) == 1
+        if not inline and (ins.location, ins.trace[:1]) != line:
+            break
+        span.append(node)
+        if inline and ins.info is not None and ins.info.cr3_read:
+            break
+    first: dict[str, int] = {}
+    for node in reversed(span):  # in program order: the first writer of each register
+        info = P[node].info
+        if info is None:
+            continue
+        for reg in sorted(info.regs_written - info.regs_partial - info.regs_cond_written):
+            if reg in GPRS and (reg != "rsp" or info.cr3_read or info.op is not None and P[node].info.dst == "rsp"
+                                and not _stack_op(info)):
+                first.setdefault(reg, node)
+    return sorted((n, r) for r, n in first.items())
+
+
+def _stack_op(info) -> bool:
+    """push/pop/call adjust %rsp as a stack pointer, not as a scratch."""
+    from entrylint.program.effects import DataOp
+
+    return info.op in (DataOp.PUSH, DataOp.POP) or info.flow.name in ("CALL", "RET", "INDIRECT_CALL")

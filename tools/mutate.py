@@ -236,12 +236,14 @@ def mutants() -> list[Mutant]:
             add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
 
     # call-clobber (EL103): a caller-saved register not restored after the C call
-    exits64 = ((E64, 166), (E64, 659), (E64, 1472), (C32, 281))
-    for L, r in ((139, "%r11"), (140, "%r10"), (141, "%r9"), (142, "%r8"), (143, "%rax"), (144, "%rcx"),
+    # (%rax is left out: after a C call it holds the return value, which EL103 does
+    # not judge -- MODEL 4; the espfix path's pushq %rdi is a reader on the way out)
+    exits64 = ((E64, 166), (E64, 659), (E64, 1472), (C32, 281), (E64, 684))
+    for L, r in ((139, "%r11"), (140, "%r10"), (141, "%r9"), (142, "%r8"), (144, "%rcx"),
                  (145, "%rdx"), (146, "%rsi"), (148, "%rdi")):
         add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
             extra=exits64)
-    for L, r in ((240, "%rax"), (242, "%rdx"), (243, "%rsi"), (244, "%rdi")):
+    for L, r in ((242, "%rdx"), (243, "%rsi"), (244, "%rdi")):
         add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp")], f"{C32}:{L}:{r}",
             extra=((C32, 281),))
     for L, r in ((237, "%r11"), (238, "%rcx")):
@@ -272,7 +274,9 @@ def mutants() -> list[Mutant]:
             f"{f}:{L}:to-kernel", extra=((f, ex),))
 
     # user-stack (EL204)
-    for f, L in ((E64, 89), (E64, 91), (E64, 93), (E64, 94), (C32, 185), (C32, 187), (C32, 190), (C32, 193),
+    # (not right after a switch with %rsp as scratch: %rsp holds a CR3 value there, so a
+    # stack access is a second fault, the live scratch EL101 reports)
+    for f, L in ((E64, 89), (E64, 91), (E64, 93), (C32, 185), (C32, 187), (C32, 190),
                  (E64, 161), (E64, 164), (E64, 165), (C32, 261), (C32, 274), (C32, 279), (C32, 280)):
         for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
             add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")

@@ -383,3 +383,23 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
 
 __all__ = ["CFunction", "CIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
            "blank_attributes", "parse_functions"]
+
+
+_ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
+                      r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
+
+
+@lru_cache(maxsize=4)
+def asm_symbols(root: Path) -> frozenset[str]:
+    """Symbols the tree's own assembly defines (SYM_*_START, ENTRY, .globl):
+    a call target that is one of these is asm, not C."""
+    out: set[str] = set()
+    for d in ("arch/x86",):
+        for p in (Path(root) / d).rglob("*.S"):
+            try:
+                text = p.read_text(errors="replace")
+            except OSError:
+                continue
+            for m in _ASM_DEF.finditer(text):
+                out.add(m.group(1) or m.group(2))
+    return frozenset(out)

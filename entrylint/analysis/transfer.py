@@ -136,6 +136,11 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
         elif op is DataOp.MOVE and cfg.stack_for_load is not None:
             kind = cfg.stack_for_load(_src_text(ins))
+        frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
+        if kind is None and t.origin is Origin.USER and frame:
+            # %rsp restored from a user-mode frame (popq %rsp, movq RSP(%rsp), %rsp)
+            # is the user's (a register-held pointer, like espfix's, is not judged)
+            kind = Stack.USER
         new = new.with_(stack=kind or Stack.UNKNOWN)
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
