@@ -90,6 +90,13 @@ CLASSES = {c.name: c for c in (
         also=("EL502",)),  # the wrong jump can skip the switch: the body no longer does its contract
 )}
 
+# The fault classes MODEL 7 names ("swap SWAPGS and the CR3 switch, point a
+# scratch register at a live one, move a C call above the switch, drop the
+# #ifdef, drop the switch before sysretq, turn jnc into jz after bt"); the
+# other classes extend the harness to the remaining rules.
+MODEL7_CLASSES = ("swap-entry", "swap-exit", "live-scratch", "c-call", "drop-ifdef", "drop-exit-switch",
+                  "flag-misuse")
+
 
 @dataclass
 class Mutant:

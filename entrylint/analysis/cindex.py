@@ -40,6 +40,7 @@ import hashlib
 import os
 import pickle
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
