@@ -81,7 +81,7 @@ def entrylint_check(analysis, config):
         t = next((t for t in sorted(fw.before[node], key=str)
                   if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON), None)
         if t is not None:
-            yield finding(GsAccessUserGs, analysis, P[node], _key(fw, node, t))
+            yield finding(GsAccessUserGs, analysis, P[node], fw.key_at(node, t))
 
 
 def gs_access(ins) -> bool:
@@ -91,6 +91,3 @@ def gs_access(ins) -> bool:
         return any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem)
     return any(isinstance(op, Mem) and op.gs_relative for op in ins.operands)
 
-
-def _key(fw, node, t):
-    return next((k for k in fw.pred if k[0] == node and k[1] == t), None)

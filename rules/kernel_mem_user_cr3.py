@@ -116,7 +116,7 @@ def entrylint_check(analysis, config):
                 continue
             what = _unmapped(P[node], t, model, extra, program)
             if what is not None:
-                yield finding(KernelMemUserCr3, analysis, P[node], _key(fw, node, t), what=what)
+                yield finding(KernelMemUserCr3, analysis, P[node], fw.key_at(node, t), what=what)
                 break
 
 
@@ -167,6 +167,3 @@ def _model(program):
     names |= {f.name for st in program.statements for f in st.trace if f.name}
     return model_for(names)
 
-
-def _key(fw, node, t):
-    return next((k for k in fw.pred if k[0] == node and k[1] == t), None)

@@ -146,7 +146,7 @@ def entrylint_check(analysis, config):
             continue
         line = min(P[g].location.line for h in hows for g in bad[s][h])
         t = min(fw.before.get(s, ()), key=str, default=None)
-        key = next((k for k in fw.pred if k[0] == s and k[1] == t), None)
+        key = fw.key_at(s, t)
         yield finding(SwapgsSpeculation, analysis, P[s], key, line=line, how=" and where it ".join(hows))
 
 

@@ -77,13 +77,10 @@ def entrylint_check(analysis, config):
             continue
         t = next((t for t in sorted(fw.before[node], key=str) if t.stack is Stack.USER), None)
         if t is not None:
-            yield finding(UserStackAccess, analysis, P[node], _key(fw, node, t))
+            yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t))
 
 
 def _touches_stack(ins) -> bool:
     mem = ins.info.mem if ins.info is not None else ()
     return any(m.rsp_relative and m.access is not Access.ADDRESS for m in mem)
 
-
-def _key(fw, node, t):
-    return next((k for k in fw.pred if k[0] == node and k[1] == t), None)

@@ -64,6 +64,7 @@ class Forward:
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+    _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
 
     @property
     def visits(self) -> int:
@@ -91,6 +92,15 @@ class Forward:
             cur = prev
         out.reverse()
         return out
+
+    def key_at(self, node: int, t: Tuple) -> Key | None:
+        """A visited (node, tuple, context) triple, for ``path``: the first
+        context that reached ``node`` with ``t``."""
+        if self._keys is None:
+            self._keys = {}
+            for k in self.pred:
+                self._keys.setdefault((k[0], k[1]), k)
+        return self._keys.get((node, t))
 
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
