@@ -56,10 +56,6 @@ class Expansion:
     findings: list[Finding]
     text: str = ""  # the source that was analysed (a buffer may differ from the disk)
 
-    @property
-    def lines_read(self) -> int:
-        return sum(1 for _ in self.pp.lines)
-
 
 _decoder = None
 
@@ -121,7 +117,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     """Preprocess, macro-expand and build the program of one ``.S`` file.
 
     ``text`` replaces the file's contents (editor buffers, stdin, patches)."""
-    from entrylint.cpp import preprocess_file, preprocess_text
+    from entrylint.cpp import preprocess_text
     from entrylint.gas import expand as gas_expand
     from entrylint.program.build import build_program
 
@@ -253,6 +249,7 @@ class Analysis:
     forward: object  # analysis.forward.Forward
     liveness: object | None = None  # analysis.liveness.Liveness
     flags: object | None = None  # analysis.flags.FlagReach
+    procedures: object | None = None  # analysis.liveness.Procedures: the call structure
 
     @property
     def program(self):
@@ -266,27 +263,22 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     need the CFG's fork nodes, liveness needs the CFG and the entries' code."""
     from entrylint.analysis.cfg import CFG
     from entrylint.analysis.entries import find_entries
+    from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.forward import analyze as walk
+    from entrylint.analysis.liveness import Procedures, compute_liveness
 
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg)
     forward = walk(program, cfg, entries, transfer_config(program))
-    liveness = flags = None
-    try:
-        from entrylint.analysis.liveness import compute_liveness
-
-        liveness = compute_liveness(program, cfg)
-    except ImportError:
-        pass
-    try:
-        from entrylint.analysis.flags import compute_flags
-
-        flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)])
-    except ImportError:
-        pass
-    return Analysis(exp, cfg, entries, forward, liveness, flags)
+    # the call structure (which calls reach which asm functions, where each
+    # returns) is built once and shared by liveness, flags and the rules
+    procedures = Procedures.build(program, cfg)
+    liveness = compute_liveness(program, cfg, procedures=procedures)
+    flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
+                          procedures=procedures)
+    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
 
 
 def transfer_config(program):
@@ -308,7 +300,8 @@ def transfer_config(program):
         return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
 
     return Config(stack_for_load=stack_for_load,
-                  task_stack_returning=frozenset(model.task_stack_returning))
+                  task_stack_returning=frozenset(model.task_stack_returning),
+                  user_frame_returning=frozenset(model.user_frame_returning))
 
 
 _rules = None

@@ -80,7 +80,7 @@ def entrylint_check(analysis, config):
         return
     program, cfg = analysis.program, analysis.cfg
     preserving = set(config.option(CallClobberedRead.slug, "preserving", ()) or ())
-    procs = Procedures.build(program, cfg)
+    procs = analysis.procedures or Procedures.build(program, cfg)
     # reader -> register -> the first call (in program order) whose clobber it reads
     readers: dict[int, dict[str, object]] = {}
     for ins in program.instructions:

@@ -56,9 +56,8 @@ entry_SYSCALL_64:
 
 ## Options
 - ``user-mapped`` (list of symbols): more symbols mapped in the user page
-  tables, added to the memory model's list.  Default adds ``x86_verw_sel``
-  (defined in ``.entry.text`` by arch/x86/entry/entry.S, read by ``verw``
-  in ``CLEAR_CPU_BUFFERS`` after the switch to the user CR3).
+  tables, added to the memory model's list (analysis/memory.py, which has
+  e.g. ``x86_verw_sel``, read by ``CLEAR_CPU_BUFFERS`` after the switch).
 
 Paths with PTI off (one page table) are not judged.
 
@@ -85,7 +84,6 @@ from entrylint.program.effects import Access
 from entrylint.program.operands import Mem
 
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
-USER_MAPPED = ("x86_verw_sel",)
 
 
 class KernelMemUserCr3(Finding):
@@ -107,7 +105,7 @@ def entrylint_check(analysis, config):
     program = analysis.program
     P = program.instructions
     model = _model(program)
-    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", USER_MAPPED))
+    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ()))
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue

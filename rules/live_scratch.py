@@ -90,7 +90,7 @@ def entrylint_check(analysis, config):
             if reg != "rsp" and reg not in analysis.liveness.after(ev.node):
                 continue  # (liveness leaves %rsp out: the search below answers for it)
             seen.add((writer, reg))
-            procs = procs or Procedures.build(analysis.program, analysis.cfg)
+            procs = procs or analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
             reader = first_reader(analysis, procs, ev.node, reg)
             if reader is not None:
                 yield finding(LiveScratch, analysis, P[writer], key, reg=reg, reader=describe(reader))

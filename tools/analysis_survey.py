@@ -15,12 +15,14 @@ must never contradict on released code (issue 3):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fetch_kernels import cache_dir as _cache  # noqa: E402  (the one place that knows the cache)
 
 PROFILES = ("max", "defconfig", "pti-off")
 VERSIONS = ("6.1", "6.12")
@@ -33,9 +35,6 @@ DOCUMENTED = {
                       "the write and the GS fix-up touches per-cpu data",
 }
 
-
-def _cache() -> Path:
-    return Path(os.environ.get("ENTRYLINT_KERNEL_CACHE", "~/.cache/entrylint/kernels")).expanduser()
 
 
 def check(version: str, profile: str, path: Path) -> dict:

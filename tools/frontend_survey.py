@@ -23,13 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fetch_kernels import cache_dir as _cache  # noqa: E402  (the one place that knows the cache)
 
 PROFILES = ("max", "defconfig", "pti-off")
 VERSIONS = ("6.1", "6.12")
 
-
-def _cache() -> Path:
-    return Path(os.environ.get("ENTRYLINT_KERNEL_CACHE", "~/.cache/entrylint/kernels")).expanduser()
 
 
 def one(job: tuple[str, str, str]) -> dict:

@@ -407,7 +407,6 @@ def _matches(fd, m: Mutant, folder: Path) -> bool:
 
 def run_one(m: Mutant) -> dict:
     """Check one mutant under its class's profiles: detected and collateral."""
-    global _work
     cls = CLASSES[m.cls]
     t0 = time.perf_counter()
     baseline(E64, cls.profiles[0])  # makes _work

@@ -139,8 +139,8 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
             continue
-        if sym.kind == "SYM_INNER_LABEL" and sym.name not in ("repeat_nmi",):
-            continue
+        if sym.kind == "SYM_INNER_LABEL" and not any(sym.name in row.names for row in rows):
+            continue  # an inner label is an entry only where a row names it (repeat_nmi)
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
         kind = classify(program, sym, rows)

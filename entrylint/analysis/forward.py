@@ -84,7 +84,6 @@ class Forward:
         out = []
         seen = set()
         cur: Key | None = key
-        how = "here"
         while cur is not None and cur not in seen:
             seen.add(cur)
             prev, edge = self.pred.get(cur, (None, "entry"))
@@ -106,8 +105,6 @@ class Forward:
         """The state the CPU leaves to (user or kernel) at an exit."""
         return self.exit_state.get((node, before), before)
 
-    def context_of(self, key: Key) -> Context:
-        return self.contexts[key[2]]
 
 
 def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:

@@ -103,6 +103,9 @@ class MemoryModel:
     stack_loads: tuple[tuple[str, StackKind], ...]  # (pattern, kind) for `mov PATTERN, %rsp`, first match wins
     task_stack_returning: frozenset[str]  # functions returning a pointer on the task stack (mov %rax, %rsp after)
     user_mapped_stacks: frozenset[StackKind] = frozenset({StackKind.ENTRY, StackKind.IST})
+    # functions that rewrite the interrupted frame into a user-mode one (the
+    # bad-IRET fixup: the exception then looks as if it came from user mode)
+    user_frame_returning: frozenset[str] = frozenset({"fixup_bad_iret"})
     note: str = ""
 
     def stack_for_load(self, disp_text: str) -> StackKind | None:
@@ -127,7 +130,7 @@ class MemoryModel:
         raise TypeError.  ``stack_loads`` may be a mapping pattern -> kind name."""
         conv = {}
         for k, v in kw.items():
-            if k in ("user_mapped", "task_stack_returning"):
+            if k in ("user_mapped", "task_stack_returning", "user_frame_returning"):
                 v = frozenset(v)
             elif k == "user_mapped_stacks":
                 v = frozenset(StackKind(x) for x in v)
@@ -143,7 +146,9 @@ _TASK_RETURNING = frozenset({"sync_regs", "fixup_bad_iret", "vc_switch_off_ist"}
 FAMILIES: dict[str, MemoryModel] = {
     "pti": MemoryModel(
         family="pti",
-        user_mapped=frozenset({"cpu_tss_rw", "cpu_entry_area", "CPU_ENTRY_AREA", "RSP_SCRATCH"}),
+        # x86_verw_sel: in .entry.text (entry.S), read by CLEAR_CPU_BUFFERS' verw
+        # after the switch to the user CR3
+        user_mapped=frozenset({"cpu_tss_rw", "cpu_entry_area", "CPU_ENTRY_AREA", "RSP_SCRATCH", "x86_verw_sel"}),
         stack_loads=(
             ("cpu_tss_rw+TSS_sp0", StackKind.ENTRY),
             ("cpu_tss_rw+TSS_sp1", StackKind.TASK),  # 4.15..5.x (assumption, see docstring)
@@ -159,18 +164,6 @@ FAMILIES: dict[str, MemoryModel] = {
     "kaiser-4.4": MemoryModel(
         family="kaiser-4.4",
         user_mapped=frozenset({"cpu_tss", "unsafe_stack_register_backup", "rsp_scratch", "cpu_current_top_of_stack"}),
-        stack_loads=(
-            ("cpu_tss+TSS_sp0", StackKind.TASK),
-            ("cpu_current_top_of_stack", StackKind.TASK),
-            ("rsp_scratch", StackKind.USER),
-        ),
-        task_stack_returning=frozenset({"sync_regs", "fixup_bad_iret"}),
-        user_mapped_stacks=frozenset({StackKind.ENTRY, StackKind.IST, StackKind.TASK}),
-        note="assumed, see docstring",
-    ),
-    "kaiser-v1": MemoryModel(
-        family="kaiser-v1",
-        user_mapped=frozenset({"cpu_tss", "rsp_scratch", "cpu_current_top_of_stack"}),
         stack_loads=(
             ("cpu_tss+TSS_sp0", StackKind.TASK),
             ("cpu_current_top_of_stack", StackKind.TASK),
@@ -209,3 +202,8 @@ def model_for(names_seen: Iterable[str]) -> MemoryModel:
 
 
 __all__ = ["FAMILIES", "FAMILY_MARKS", "FIELD_OFFSETS", "MemoryModel", "StackKind", "model_for"]
+
+# The first series (2017) differs from the 4.4/4.9 backport only in what it
+# declared user-mapped.
+FAMILIES["kaiser-v1"] = replace(FAMILIES["kaiser-4.4"], family="kaiser-v1",
+                                user_mapped=frozenset({"cpu_tss", "rsp_scratch", "cpu_current_top_of_stack"}), note="assumed, see docstring")

@@ -34,9 +34,7 @@ class Config:
     user_bit: int = 12  # PAGE_SHIFT: the PTI user/kernel page-table bit of CR3
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
-    # functions that rewrite the interrupted frame into a user-mode frame (the
-    # bad-IRET fixup: the exception then looks as if it came from user mode)
-    user_frame_returning: frozenset = frozenset({"fixup_bad_iret"})
+    user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from entrylint import __version__
 
-SUBCOMMANDS = ("expand", "check")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
@@ -161,7 +160,7 @@ def cmd_expand(argv: list[str]) -> int:
         sys.stdout.write(rep.to_json(exp) if args.format == "json" else rep.to_text(exp))
         return 0
     except (_Usage, api.UsageError) as e:
-        return _fail(str(e), args.debug, usage=True)
+        return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, not a traceback
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
@@ -195,7 +194,7 @@ def cmd_explain(argv: list[str]) -> int:
         sys.stdout.write(rep.to_json(an, line) if args.format == "json" else rep.to_text(an, line))
         return 0
     except (_Usage, api.UsageError) as e:
-        return _fail(str(e), args.debug, usage=True)
+        return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
@@ -242,14 +241,14 @@ def cmd_check(argv: list[str]) -> int:
             suppress.write_baseline(args.write_baseline, all_findings)
         baseline = args.baseline or (Path(settings.get("baseline")) if settings.get("baseline") else None)
         if baseline:
-            known = suppress.read_baseline(baseline)
-            results = [(r, x) for r, x in results if (x.id, x.fingerprint) not in known]
+            kept = set(map(id, suppress.filter_baseline([x for _, x in results], suppress.read_baseline(baseline))))
+            results = [(r, x) for r, x in results if id(x) in kept]
         worst = max((SEVERITY_RANK[x.severity.value] for _, x in results), default=-1)
         code = 1 if worst >= SEVERITY_RANK[fail_on] else 0
         sys.stdout.write(_render(args, results, len(files), nlines, code, opts.root))
         return code
     except (_Usage, api.UsageError, PluginError, SettingsError, ValueError, OSError) as e:
-        return _fail(str(e), args.debug, usage=True)
+        return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
@@ -295,7 +294,7 @@ def cmd_rules(argv: list[str], one: bool) -> int:
         sys.stdout.write(text.render_rule(info))
         return 0
     except (_Usage, PluginError) as e:
-        return _fail(str(e), args.debug, usage=True)
+        return _fail(str(e), args.debug)
 
 
 def _source_lines(path: Path):
@@ -306,7 +305,7 @@ def _source_lines(path: Path):
         return
 
 
-def _fail(msg: str, debug: bool, usage: bool = False) -> int:
+def _fail(msg: str, debug: bool) -> int:
     if debug:
         import traceback
 

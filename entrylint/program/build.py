@@ -21,9 +21,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 from entrylint.gas.types import Stmt
+from entrylint.program.decode import code_mode
 from entrylint.program.constants import disabled_features, eval_int, feature_names, macro_int
 from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
-from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source import Problem, ProblemKind
 
 ALT_SECTION = ".altinstructions"
 REPL_SECTION = ".altinstr_replacement"
@@ -39,7 +40,6 @@ _BYTE_DIRECTIVES = {".byte", ".word", ".short", ".value", ".2byte", ".long", ".i
 _NUMREF = re.compile(r"^(\d+)([fb])$")
 # a literal of a `.byte` list: hex, binary, octal (leading 0) or decimal, optionally negated
 _BYTE_LITERAL = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_CODE_MODES = {".code16": 16, ".code16gcc": 16, ".code32": 32, ".code64": 64}
 _REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
 _WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
 _LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
@@ -101,7 +101,6 @@ class _Builder:
         # per section: sorted statement indices of its instructions, and their instruction indices
         self.sec_stmt: dict[str, list[int]] = {}
         self.sec_insn: dict[str, list[int]] = {}
-        self.insn_at_stmt: dict[int, int] = {}
         self.sym_by_section: dict[str, list[tuple[int, str]]] = {}
         self.aliases: dict[str, str] = {}  # GAS register aliases in force
         self.mode = 64
@@ -118,6 +117,8 @@ class _Builder:
         sizes: dict[str, int] = {}
         sym_labels: list[tuple[int, str, Stmt]] = []
         from entrylint.program.decode import is_prefix
+
+        self.stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
 
         pending: list[Stmt] = []  # prefixes written as statements of their own
         for si, st in enumerate(prog.statements):
@@ -169,15 +170,14 @@ class _Builder:
         self.prog.instructions.append(ins)
         self.sec_stmt.setdefault(st.section, []).append(si)
         self.sec_insn.setdefault(st.section, []).append(idx)
-        self.insn_at_stmt[si] = idx
         self.prog.code_sections.add(st.section)
 
     def _directive(self, si: int, st: Stmt, globals_: set[str], types: dict[str, str],
                    sizes: dict[str, int]) -> None:
         name = st.name
-        if name in _CODE_MODES:
+        if code_mode(name) is not None:
             # GNU as keeps one mode for the whole file, whatever the section
-            self.mode = _CODE_MODES[name]
+            self.mode = code_mode(name)
         elif name in (".section", ".pushsection"):
             parts = [p.strip() for p in st.args.split(",")]
             if len(parts) > 1 and "x" in parts[1].strip('"'):
@@ -226,7 +226,6 @@ class _Builder:
                 encoded=True))
             self.sec_stmt.setdefault(st.section, []).append(si)
             self.sec_insn.setdefault(st.section, []).append(idx)
-            self.insn_at_stmt.setdefault(si, idx)
         self.prog.code_sections.add(st.section)
         return True
 
@@ -264,7 +263,7 @@ class _Builder:
         by_section = self.sym_by_section
         for si, name, st in sym_labels:
             by_section.setdefault(st.section, []).append((si, name))
-        stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
+        stmt_index = self.stmt_index
         for ins in prog.instructions:
             ins.symbol = _enclosing(by_section.get(ins.section, []), stmt_index[id(ins.stmt)])
         for d in prog.data:
@@ -290,7 +289,7 @@ class _Builder:
             if None in (o_start, r_start, o_end, r_end) or value is None:
                 problems.append(Problem(ProblemKind.ASM_ERROR,
                                         f"alternative entry not understood: {feat_dir} {feat_expr}",
-                                        st.location, _trace(st)))
+                                        st.location, st.trace))
                 continue
             if feat_dir == ".word":
                 bit, negated, flags = value & ~(1 << not_bit_lo), bool(value & (1 << not_bit_lo)), 0
@@ -401,7 +400,7 @@ class _Builder:
         for idx, msg in errors:
             ins = insns[idx]
             kind = ProblemKind.UNKNOWN_MNEMONIC if is_unknown_mnemonic_message(msg) else ProblemKind.ASM_ERROR
-            problems.append(Problem(kind, msg, ins.location, _trace(ins.stmt)))
+            problems.append(Problem(kind, msg, ins.location, ins.stmt.trace))
 
     # -- pass 4 -------------------------------------------------------------
     def _imm_target(self, ins, stmt_index) -> None:
@@ -415,7 +414,7 @@ class _Builder:
 
     def targets(self) -> None:
         prog = self.prog
-        stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
+        stmt_index = self.stmt_index
         for ins in prog.instructions:
             self._imm_target(ins, stmt_index)
             ref = getattr(ins.info, "target", None)
@@ -474,9 +473,3 @@ def _first_label(expr: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _trace(st: Stmt) -> tuple:
-    return st.trace
-
-
-def location_of(st: Stmt) -> Location:
-    return st.location

@@ -144,6 +144,3 @@ class Program:
     features: dict[int, str] = field(default_factory=dict)  # CPU feature bit -> name
     disabled: set[str] = field(default_factory=set)  # features the configuration compiles out
     constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
-
-    def by_symbol(self, name: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.symbol == name]

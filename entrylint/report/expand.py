@@ -8,7 +8,6 @@ renamed or dropped.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from entrylint.report.paths import display_path
 
