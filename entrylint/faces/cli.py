@@ -263,7 +263,7 @@ def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
                     rule_options=rule_options)
     root = res.analysis.expansion.root if res.analysis else None
     found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
-    n = len(text_in.splitlines()) if text_in is not None else sum(1 for _ in _source_lines(f))
+    n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
     return root, found, n
 
 
@@ -296,13 +296,6 @@ def cmd_rules(argv: list[str], one: bool) -> int:
     except (_Usage, PluginError) as e:
         return _fail(str(e), args.debug)
 
-
-def _source_lines(path: Path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            yield from fh
-    except OSError:
-        return
 
 
 def _fail(msg: str, debug: bool) -> int:
