@@ -71,3 +71,44 @@ def build_skip_reason(version: str) -> str | None:
     tools = f"; missing build tools: {', '.join(missing)}" if missing else ""
     return (f"build-{version} not built: run python3 tools/fetch_kernels.py --build --version {version}"
             f" (looked in {build_path(version)}){tools}")
+
+
+# --- the released trees of ../shared/kernels ---------------------------------
+# arch/x86, include and the Kconfig files of nine released kernels (4.4 to 6.8),
+# extracted once into the same cache ../shared/bin/kernel-survey uses, never
+# into the repository.
+
+SHARED_KERNELS = Path(__file__).resolve().parents[2] / "shared" / "kernels"
+SHARED_STAMP = ".complete"  # the stamp kernel-survey writes too
+
+
+def shared_cache() -> Path:
+    env = os.environ.get("ENTRYLINT_SURVEY_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "entrylint" / "survey-kernels"
+
+
+def shared_names() -> list[str]:
+    """``linux-4.4.178`` ... in version order (empty when ../shared is absent)."""
+    def key(name: str):
+        return [int(x) if x.isdigit() else x for x in name.replace("-", ".").split(".")]
+    return sorted((tb.name[: -len("-x86.tar.xz")] for tb in SHARED_KERNELS.glob("linux-*-x86.tar.xz")), key=key)
+
+
+def shared_tree(name: str) -> Path | None:
+    """The extracted tree ``name`` (e.g. ``linux-4.19.48``), extracting it on
+    first use; None when its tarball is not there."""
+    import tarfile
+
+    tb = SHARED_KERNELS / f"{name}-x86.tar.xz"
+    dest = shared_cache() / name
+    if (dest / SHARED_STAMP).exists():
+        return dest
+    if not tb.is_file():
+        return None
+    shared_cache().mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tb) as t:
+        t.extractall(shared_cache(), filter="data")
+    (dest / SHARED_STAMP).touch()
+    return dest
