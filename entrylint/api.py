@@ -18,7 +18,10 @@ from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
                                    is_linker_script, kernel_include_search)
 
-DEFAULT_PROFILE = "defconfig"
+DEFAULT_PROFILE = "defconfig"  # one profile, where one must be chosen (expand, explain)
+# What a check judges when no profile, .config or build folder is named: every
+# built-in profile (MODEL 6), each finding once with the profiles it holds under.
+ALL_PROFILES = ("max", "defconfig", "pti-off")
 
 
 @dataclass
@@ -35,6 +38,14 @@ class Options:
     assemble: bool = True  # decode with GNU as + iced-x86
     layout: bool = False  # assemble the whole expansion for offsets and sizes
     bits: int | None = None  # code mode a file starts in (None: 32 for 32-bit-only files, else 64)
+
+    def profiles(self) -> tuple[str | None, ...]:
+        """The configurations a check judges: the one named (``--profile``,
+        ``--config``, a build's .config), else every built-in profile."""
+        if self.profile is not None or self.config is not None or (
+                self.build is not None and (self.build / ".config").is_file()):
+            return (self.profile,)
+        return ALL_PROFILES
 
     def profile_name(self) -> str:
         if self.config is not None:
@@ -328,8 +339,39 @@ class CheckResult:
 
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
-    """Analyse one file and run the enabled rules: front-end findings (EL9xx)
-    plus every rule finding, sorted, each fingerprint once."""
+    """Check one file under every configuration ``options`` names (MODEL 6: by
+    default every built-in profile) and report each finding once, with the
+    profiles it holds under.  The analysis kept is the first profile's."""
+    from dataclasses import replace
+
+    options = options or Options()
+    if text is None and Path(path).is_file():
+        # read once: every profile judges the same bytes
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            text = None
+    merged: dict[tuple, Finding] = {}
+    first = None
+    for prof in options.profiles():
+        res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options)
+        first = first or res
+        for f in res.findings:
+            key = (f.id, f.fingerprint, f.location, f.message)
+            old = merged.get(key)
+            if old is None:
+                merged[key] = f
+            elif not set(f.profiles) <= set(old.profiles):
+                merged[key] = replace(old, profiles=old.profiles + tuple(
+                    p for p in f.profiles if p not in old.profiles))
+    return CheckResult(Path(path), sorted(merged.values(), key=Finding.sort_key), first.analysis)
+
+
+def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),
+              text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
+    """Analyse one file under one configuration and run the enabled rules:
+    front-end findings (EL9xx) plus every rule finding, sorted, each
+    fingerprint once."""
     from entrylint.plugins.info import RuleConfig
 
     rs = rule_set or rules()

@@ -34,7 +34,7 @@ def _common(ap: argparse.ArgumentParser) -> None:
                    help="an O= build folder: its generated headers, and its .config unless --config/--profile")
     g.add_argument("--config", type=Path, metavar="FILE", help="a kernel .config")
     g.add_argument("--profile", choices=("max", "defconfig", "pti-off"),
-                   help="built-in configuration profile (default: defconfig)")
+                   help="one built-in configuration profile (a check judges all three by default and says which each finding holds under; expand and explain default to defconfig)")
     g.add_argument("-D", dest="defines", action="append", type=_define, default=[], metavar="NAME[=VAL]")
     g.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME")
     g.add_argument("-I", dest="include", action="append", type=Path, default=[], metavar="DIR")
