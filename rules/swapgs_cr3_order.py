@@ -6,21 +6,40 @@ with the PTI user bit cleared or set, or a saved one written back) on a path
 where GS may still hold the user's base: entry must do SWAPGS, then the CR3
 write; exit must do the CR3 write, then SWAPGS.
 
-Message: ``CR3 switched to the {target} page table with the user GS``.
+The rule judges the order by its hazard.  A wrong order opens a window in
+which CR3 holds the kernel page table and GS the user's base: on entry from
+the CR3 write until GS is made the kernel's (SWAPGS, WRGSBASE, WRMSR), on
+exit from the SWAPGS until the CR3 write.  When something in that window
+reads or writes per-cpu data (a ``%gs``-relative access, or a call into C,
+which may) the finding is an error.  When nothing in the window touches GS,
+the order departs from the convention without a hazard on that path and the
+finding is a check (info): the reviewer sees it, the build does not fail.
+
+Messages:
+``CR3 switched to the {target} page table with the user GS`` (error) and
+``CR3 switched to the {target} page table with the user GS (no per-cpu
+access until GS is fixed)`` (info).
 
 ## Why is this bad?
 The first page-table isolation series fixed the order ("SWAPGS must be done
 before the CR3 MOV", MODEL 1): it keeps per-cpu data usable at every point
-of a transition that runs on the kernel page table, so that scratch space,
-debugging data or a later change that reads per-cpu data between the two
-cannot go through a user-chosen GS base.  A SWAPGS pair with no CR3 write
-between (as in the helper that loads the user GS selector) is not a
-transition and is not judged.
+of a transition that runs on the kernel page table.  In that series the
+switch macros themselves read per-cpu data (the PCID bits), so the wrong
+order read them through a user-chosen GS base; later switch macros (4.15+
+SWITCH_TO_USER_CR3 reads ``cpu_tlbstate``) still do on exit.  A SWAPGS pair
+with no CR3 write between (as in the helper that loads the user GS
+selector) is not a transition and is not judged.
+
+Since 5.18 the paranoid entry (NMI, #MC, #DB, #DF) switches CR3 first and
+fixes GS after it, on purpose: the kernel's comment says the switch does not
+depend on the kernel GS base, and nothing between the two reads per-cpu
+data.  That is the no-hazard case: a check, not an error.
 
 ## Example
 ```asm
 entry_SYSCALL_64:
 	SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)	/* per-cpu with the user GS */
 	swapgs
 ```
 
@@ -28,6 +47,7 @@ Use instead:
 ```asm
 entry_SYSCALL_64:
 	swapgs
+	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
 	SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp
 ```
 
@@ -36,9 +56,9 @@ None.  Paths with PTI off (the alternative skips the write) are not judged.
 
 ## References
 - The review of the first KAISER patch (2017): "SWAPGS must be done before the CR3 MOV".
-- Since 5.18 the paranoid entry switches CR3 before it fixes GS on purpose
-  (switching CR3 does not depend on the kernel GS base); entrylint reports it
-  and the project documents it as a known true positive.
+- 5.18, "x86/entry: Switch the stack after error_entry() returns" series and
+  "x86/entry: Don't call error_entry() for XENPV": paranoid_entry switches CR3
+  before it handles GS (info here, not an error).
 """
 
 from __future__ import annotations
@@ -50,6 +70,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
+from entrylint_rules.gs_access_user_gs import gs_access
 
 
 class SwapgsCr3Order(Finding):
@@ -57,6 +78,13 @@ class SwapgsCr3Order(Finding):
     slug = "swapgs-cr3-order"
     severity = Severity.ERROR
     template = "CR3 switched to the {target} page table with the user GS"
+
+
+class SwapgsCr3OrderNoHazard(SwapgsCr3Order):
+    """The same order, with no per-cpu access in the window it opens."""
+
+    severity = Severity.INFO
+    template = "CR3 switched to the {target} page table with the user GS (no per-cpu access until GS is fixed)"
 
 
 @hookimpl
@@ -70,6 +98,7 @@ def entrylint_check(analysis, config):
     fw = analysis.forward
     P = analysis.program.instructions
     seen = set()
+    window = None
     for ev in fw.event_list("cr3-write"):
         if not ev.detail.startswith("pti") or ev.before.gs is not Space.USER:
             continue
@@ -77,4 +106,48 @@ def entrylint_check(analysis, config):
             continue
         seen.add(ev.node)
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        yield finding(SwapgsCr3Order, analysis, P[ev.node], key, target=ev.detail.split(":", 1)[1])
+        target = ev.detail.split(":", 1)[1]
+        window = window or _Window(analysis)
+        cls = SwapgsCr3Order if window.hazard(key, target) else SwapgsCr3OrderNoHazard
+        yield finding(cls, analysis, P[ev.node], key, target=target)
+
+
+class _Window:
+    """The window of kernel CR3 and user GS a wrong-order write belongs to,
+    and whether it touches per-cpu data (see the module doc)."""
+
+    def __init__(self, analysis):
+        fw = analysis.forward
+        P = analysis.program.instructions
+        self.fw = fw
+        calls = {n for (k, n, _t, _d) in fw.events if k == "c-call"}
+        self.uses = {n for n in fw.before if n in calls or (n < len(P) and gs_access(P[n]))}
+        self.children: dict = {}
+        for k, (prev, _how) in fw.pred.items():
+            if prev is not None:
+                self.children.setdefault(prev, []).append(k)
+
+    def hazard(self, key, target: str) -> bool:
+        if key is None:
+            return True
+        if target == "user":
+            # exit: the window ran from the SWAPGS up to this write
+            for node, t, _how in reversed(self.fw.path(key)[:-1]):
+                if t.gs is not Space.USER:
+                    break
+                if node in self.uses:
+                    return True
+            return False
+        # entry: the window runs from this write until GS becomes the kernel's
+        todo, seen = list(self.children.get(key, ())), {key}
+        while todo:
+            k = todo.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            if k[1].gs is not Space.USER or k[1].cr3 is not Space.KERNEL:
+                continue
+            if k[0] in self.uses:
+                return True
+            todo += self.children.get(k, ())
+        return False

@@ -27,10 +27,6 @@ VERSIONS = ("6.1", "6.12")
 
 # (rule, symbol) -> why it is a true positive in a released kernel
 DOCUMENTED = {
-    ("EL301", "paranoid_entry"):
-        "since 5.18 the paranoid entry switches CR3 before it fixes GS, on purpose: the source says "
-        "switching CR3 does not depend on the kernel GS base, and nothing between the write and the GS "
-        "fix-up reads per-cpu data. The seed's order rule (SWAPGS, then the CR3 MOV) no longer holds there.",
     ("EL303", "native_irq_return_ldt"):
         "the espfix swapgs is reached by a conditional branch that also serves returns to kernel mode; "
         "with PTI off no CR3 write serializes before the per-cpu espfix load (CVE-2019-1125 gadget shape). "

@@ -168,7 +168,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             return
         if t not in summary[c]:
             summary[c].add(t)
-            for ret_node, rc, _ in list(callers[c]):
+            # sorted: set order follows string hashes, and the order of the
+            # worklist decides which path is recorded first (same bytes in every process)
+            for ret_node, rc, _ in sorted(callers[c]):
                 push(ret_node, t, rc, key, "return")
 
     def entered_with(key: Key, where: tuple) -> Space:
@@ -228,7 +230,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             if ret_node is not None:
                 callers[cc].add((ret_node, c, key))
             push(callee, t_after, cc, key, f"call {name}")
-            for u in list(summary[cc]):
+            for u in sorted(summary[cc]):
                 push(ret_node, u, c, key, "return")
             continue
         if flow is Flow.RET:
