@@ -70,7 +70,7 @@ def test_color_always_highlights_and_keeps_the_text(monkeypatch, capsys):
     assert "\x1b[1;31mERROR\x1b[0m:EL301:swapgs-cr3-order:" in colored
     stripped = ANSI.sub("", colored)
     assert "+13 | \tmovq\t%rsp, %cr3" in stripped  # our gutter, the reported line marked with +
-    assert " 7 | \tandq" in stripped
+    assert "12 | \tandq" in stripped
     # the rest is the plain output
     keep = [x for x in plain.splitlines() if not x.startswith("+")]
     assert all(x in stripped.splitlines() for x in keep)
