@@ -1,5 +1,5 @@
 """Mutation harness (MODEL 7): single faults injected into the real 6.12
-entry code must be found by their rule at the mutated line, with nothing else
+entry code, and into 5.4.273's (../shared/kernels), must be found by their rule at the mutated line, with nothing else
 changing.  See tools/mutate.py for what is accepted as "at the mutated line".
 
 The full run (about 350 mutants) takes several minutes on 2 cores: the test
@@ -22,11 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import mutate  # noqa: E402
 
+OLD = "linux-5.4.273"
+
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 
 def test_sites_match_the_612_source(kernel_tree_612):
     """Every mutation site still holds the text it expects (numbering is 6.12's)."""
+    mutate.set_target("6.12")
     errors = []
     for m in mutate.mutants():
         try:
@@ -36,7 +39,27 @@ def test_sites_match_the_612_source(kernel_tree_612):
     assert not errors, "\n".join(errors)
 
 
+def test_sites_match_the_54_source():
+    """The 5.4.273 table: every site holds its text, every MODEL 7 class is there."""
+    if kernels.shared_tree(OLD) is None:
+        pytest.skip(f"{OLD} not in ../shared/kernels")
+    mutate.set_target(OLD)
+    try:
+        errors, classes = [], set()
+        for m in mutate.mutants():
+            classes.add(m.cls)
+            try:
+                mutate.prepare(m)
+            except mutate.SiteError as e:
+                errors.append(f"{m.name}: {e}")
+        assert not errors, "\n".join(errors)
+        assert classes == set(mutate.MODEL7_CLASSES)
+    finally:
+        mutate.set_target("6.12")
+
+
 def test_enough_mutants_per_class(kernel_tree_612):
+    mutate.set_target("6.12")
     ms = mutate.mutants()
     assert len(ms) >= 100
     by = {}
@@ -66,6 +89,13 @@ def test_model7_classes_are_detected_without_collateral(kernel_tree_612):
     _check(list(mutate.MODEL7_CLASSES))
 
 
+def test_model7_classes_on_an_older_tree():
+    """The same acceptance on 5.4.273: interrupt_entry/error_entry helpers, paravirt exits."""
+    if kernels.shared_tree(OLD) is None:
+        pytest.skip(f"{OLD} not in ../shared/kernels")
+    _check(list(mutate.MODEL7_CLASSES), OLD)
+
+
 @pytest.mark.xfail(strict=False, reason="known gaps of the classes beyond MODEL 7 (tools/mutate.py -v): "
                    "drop-fence 5/7 (EL303 misses the fence macros' own lines), call-clobber 12/13, and "
                    "EL303 also reporting gs-before-swapgs and drop-gate mutants from the swapgs line")
@@ -73,9 +103,11 @@ def test_extended_classes_are_detected_without_collateral(kernel_tree_612):
     _check([c for c in mutate.CLASSES if c not in mutate.MODEL7_CLASSES])
 
 
-def _check(classes):
-    if kernels.tree_if_present("6.12") is None:
-        pytest.skip(kernels.tree_skip_reason("6.12"))
+def _check(classes, target="6.12"):
+    mutate.set_target(target)
+    why = mutate.tree_skip_reason()
+    if why:
+        pytest.skip(why)
     rules = mutate.registered_rules()
     measurable = [c for c in classes if mutate.CLASSES[c].rule in rules]
     if not measurable:

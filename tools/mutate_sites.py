@@ -1,0 +1,221 @@
+"""The mutation sites of tools/mutate.py, one table per tree.
+
+Each table calls ``add(cls, file, ops, name, extra=(), note="")`` once per
+mutant; ``ops`` are the edit operations of mutate.apply in the tree's own
+line numbering, each naming the text it expects on its line, so that a table
+that no longer fits its tree fails loudly (SiteError).  ``src_line(file, L)``
+reads a line of the tree being mutated.  The tables are test data about
+released trees (which line is the SWAPGS of which path), not part of the
+model.
+"""
+
+from __future__ import annotations
+
+E64, C32, CH = "entry_64.S", "entry_64_compat.S", "calling.h"
+REGS = ("%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rbp", "%rsp",
+        "%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
+
+
+def sites_612(add, src_line) -> None:
+    """Debian's linux-source-6.12 (numbering is that tree's)."""
+
+    # swap-entry (EL301).  entry_SYSCALL_64 is left out: either order puts a
+    # second fault in (the %gs store of the user %rsp before SWAPGS, or the
+    # %rsp scratch clobbered before it is saved).  For SYSENTER and compat
+    # SYSCALL the SWAPGS moves down (the switch moving up would clobber %rax /
+    # %rsp before they are saved); elsewhere the switch moves up, so that the
+    # lfence still follows the SWAPGS.
+    for f, sw, gs, e in ((E64, 686, 685, "SWITCH_TO_KERNEL_CR3"), (E64, 1022, 1019, "SWITCH_TO_KERNEL_CR3"),
+                         (E64, 1080, 1078, "SWITCH_TO_KERNEL_CR3"), (E64, 1174, 1172, "SWITCH_TO_KERNEL_CR3")):
+        add("swap-entry", f, [("move_before", sw, gs, e, "swapgs")], f"{f}:{sw}")
+    for f, gs, sw in ((C32, 54, 57), (C32, 187, 193)):
+        add("swap-entry", f, [("move_after", gs, sw, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{f}:{gs}")
+    # swap-exit (EL301; the switch reads user_pcid_flush_mask through %gs, so
+    # EL302 at the same line is the same fault)
+    for f, gs, sw in ((E64, 164, 158), (E64, 715, 714), (C32, 279, 274)):
+        add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there.
+    def scratch(f, L, param, cur, exclude):
+        for r in REGS:
+            if r == cur or r in exclude:
+                continue
+            add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
+                f"{f}:{L}:{param}={r}")
+    scratch(E64, 94, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch(C32, 193, "scratch_reg", "%rsp", ())
+    scratch(C32, 57, "scratch_reg", "%rax", ())  # SYSENTER: only %rax saved
+    scratch(E64, 686, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 1174, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch(E64, 158, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
+    scratch(E64, 714, "scratch_reg", "%rdi", ("%rax",))
+    scratch(E64, 611, "scratch_reg", "%rdi", ("%rax",))  # %rax is pushed around it
+    scratch(E64, 611, "scratch_reg2", "%rax", ("%rdi",))
+    scratch(C32, 274, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 274, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after = {1022: ("%rsp",), 1080: ("%rsp",), 888: ("%rsp",), 983: ("%rbx", "%rsp"), 1416: ("%rbx", "%rsp")}
+    cur = {1022: "%rax", 1080: "%rax", 888: "%rax", 983: "%rax", 1416: "%r15"}
+    for L, regs in live_after.items():
+        for r in regs:
+            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
+                f"{E64}:{L}:scratch_reg={r}")
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and PARANOID_RESTORE_CR3
+    for L in (414, 420, 472, 495, 526, 532, 888, 937, 973, 1407, 1411, 1414):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # call-clobber (EL103): a caller-saved register not restored after the C call
+    # (%rax is left out: after a C call it holds the return value, which EL103 does
+    # not judge -- MODEL 4; the espfix path's pushq %rdi is a reader on the way out)
+    exits64 = ((E64, 166), (E64, 659), (E64, 1472), (C32, 281), (E64, 684))
+    for L, r in ((139, "%r11"), (140, "%r10"), (141, "%r9"), (142, "%r8"), (144, "%rcx"),
+                 (145, "%rdx"), (146, "%rsi"), (148, "%rdi")):
+        add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
+            extra=exits64)
+    for L, r in ((242, "%rdx"), (243, "%rsi"), (244, "%rdi")):
+        add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp")], f"{C32}:{L}:{r}",
+            extra=((C32, 281),))
+    for L, r in ((237, "%r11"), (238, "%rcx")):
+        add("call-clobber", C32, [("blank", L, r)], f"{C32}:{L}:{r}", extra=((C32, 281),))
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1020, 1079, 1010, 887):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+    add("c-call", E64, [("move_block_after", 1088, 1090, 1079)], f"{E64}:1088-1090^1079",
+        note="leaq/call fixup_bad_iret/mov moved above the switch")
+
+    # kernel-mem (EL202): pcpu_hot is not mapped in the user page table
+    for f, L in ((E64, 91), (E64, 93), (C32, 54), (C32, 56), (C32, 187), (C32, 190), (E64, 1020), (E64, 1079),
+                 (E64, 1173), (E64, 685), (E64, 158), (E64, 160), (E64, 161), (E64, 714),
+                 (C32, 274), (C32, 276), (C32, 277), (C32, 278)):
+        for v in ("X86_current_task", "X86_top_of_stack"):
+            add("kernel-mem", f, [("ins", L, f"\tcmpq\t$0, PER_CPU_VAR(pcpu_hot + {v})")], f"{f}:+{L}:{v}")
+
+    # drop-exit-switch (EL203)
+    for f, L, text, scr, ex in ((E64, 158, "SWITCH_TO_USER_CR3_STACK", "%rdi", 166),
+                                (E64, 714, "SWITCH_TO_USER_CR3_STACK", "%rdi", 659),
+                                (E64, 611, "SWITCH_TO_USER_CR3 ", "%rdi", 659),
+                                (C32, 274, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 281)):
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
+        add("drop-exit-switch", f, [("sub", L, text, f"{src_line(f, L).strip()}",
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
+            f"{f}:{L}:to-kernel", extra=((f, ex),))
+
+    # user-stack (EL204)
+    # (not right after a switch with %rsp as scratch: %rsp holds a CR3 value there, so a
+    # stack access is a second fault, the live scratch EL101 reports)
+    for f, L in ((E64, 89), (E64, 91), (E64, 93), (C32, 185), (C32, 187), (C32, 190),
+                 (E64, 161), (E64, 164), (E64, 165), (C32, 261), (C32, 274), (C32, 279), (C32, 280)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 90), (C32, 53), (C32, 186), (E64, 1018), (E64, 1077), (E64, 1171), (E64, 684),
+                 (E64, 164), (E64, 715), (C32, 279), (E64, 575)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-fence (EL303)
+    for L, gs in ((1020, 1019), (1079, 1078), (1173, 1172), (929, 927), (1063, 1056)):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    for L in (365, 368):
+        add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}")
+
+    # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
+    guard = [("blank", 152, "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION")]
+    guard += [("blank", L, "") for L in range(279, 293)]
+    region = tuple((CH, L) for L in range(152, 293))  # every line the guard covered
+    add("drop-ifdef", CH, guard, f"{CH}:152-292:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     ("#if defined(CONFIG_MITIGATION_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", 152, "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",
+                                "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION", new)], f"{CH}:152:{tag}",
+            extra=region)
+
+    # drop-gate (EL402)
+    for L in (175, 218, 224, 232, 251):
+        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
+        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
+                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+
+    # flag-misuse (EL501)
+    for L, j in ((196, "jnc"), (241, "jnc"), (259, "jnc"), (270, "jc")):
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, j, f"\t{j}\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+
+
+
+
+def sites_54(add, src_line) -> None:
+    """linux-5.4.273 of ../shared/kernels: the MODEL 7 classes (numbering is
+    that tree's).  5.4 enters IDT vectors through the interrupt_entry and
+    error_entry helpers and returns through paravirt sites (INTERRUPT_RETURN,
+    USERGS_SYSRET64), which the harness leaves as they are."""
+    # swap-entry (EL301).  entry_SYSCALL_64 is left out for the reason given in
+    # sites_612.  error_entry's three entries, the NMI from user and the espfix
+    # return move the switch above SWAPGS (the fence still follows SWAPGS);
+    # interrupt_entry's SWAPGS moves below its switch with its fence (the
+    # switch moving up would clobber %rdi before it is pushed), so the switch
+    # line is the reviewer's line too; SYSENTER and compat SYSCALL move SWAPGS
+    # down as in sites_612.
+    for sw, gs in ((1320, 1317), (1361, 1359), (1376, 1374), (1469, 1466), (748, 747)):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", "SWAPGS" if sw != 1469 else "swapgs")],
+            f"{E64}:{sw}")
+    add("swap-entry", E64, [("move_block_after", 523, 524, 534)], f"{E64}:523-524^534",
+        extra=((E64, 534),), note="SWAPGS and its fence moved below the switch")
+    for gs, sw in ((52, 55), (204, 210)):
+        add("swap-entry", C32, [("move_after", gs, sw, "swapgs" if gs == 204 else "SWAPGS",
+                                 "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    # swap-exit (EL301, and EL302 at the same line: the switch reads
+    # user_pcid_flush_mask through %gs)
+    for f, gs, sw in ((E64, 665, 661), (E64, 777, 776), (C32, 320, 315)):
+        add("swap-exit", f, [("move_before", gs, sw, "SWAPGS" if f == E64 else "swapgs", "SWITCH_TO_USER_CR3")],
+            f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there
+    def scratch(f, L, param, cur, exclude):
+        for r in REGS:
+            if r != cur and r not in exclude:
+                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
+                    f"{f}:{L}:{param}={r}")
+    scratch(E64, 156, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch(C32, 55, "scratch_reg", "%rsp", ())  # SYSENTER
+    scratch(C32, 210, "scratch_reg", "%rsp", ("%r8",))  # compat SYSCALL: the user %esp is in %r8 (read later)
+    scratch(E64, 1469, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch(E64, 748, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 661, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
+    scratch(E64, 776, "scratch_reg", "%rdi", ("%rax",))
+    scratch(E64, 275, "scratch_reg", "%rdi", ("%rax",))
+    scratch(C32, 315, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 315, "scratch_reg2", "%r9", ("%r8", "%r10"))
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1318, 1360, 1375):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # drop-exit-switch (EL203): the exit switch dropped, or made a kernel switch
+    for f, L, text, scr, ex in ((E64, 661, "SWITCH_TO_USER_CR3_STACK", "%rdi", 666),
+                                (E64, 275, "SWITCH_TO_USER_CR3_STACK", "%rdi", 279),
+                                (C32, 315, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 321)):
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
+        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
+            f"{f}:{L}:to-kernel", extra=((f, ex),))
+
+    # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
+    guard = [("blank", 171, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(298, 312)]
+    region = tuple((CH, L) for L in range(171, 312))
+    add("drop-ifdef", CH, guard, f"{CH}:171-311:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", 171, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
+                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:171:{tag}", extra=region)
+
+    # flag-misuse (EL501): the jump after a bt tests a flag bt does not set
+    for L in (216, 254, 272, 281):
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
