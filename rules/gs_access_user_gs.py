@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import sys
 
-from entrylint.analysis.state import Feature, Space
+from entrylint.analysis.state import Feature, Space, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -78,7 +78,7 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not gs_access(P[node]):
             continue
-        t = next((t for t in sorted(fw.before[node], key=str)
+        t = next((t for t in ordered(fw.before[node])
                   if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON), None)
         if t is not None:
             yield finding(GsAccessUserGs, analysis, P[node], fw.key_at(node, t))

@@ -75,7 +75,7 @@ import re
 import sys
 
 from entrylint.analysis.memory import StackKind, model_for
-from entrylint.analysis.state import Origin, Space, Stack
+from entrylint.analysis.state import Origin, Space, Stack, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -109,7 +109,7 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue
-        for t in sorted(fw.before[node], key=str):
+        for t in ordered(fw.before[node]):
             if t.cr3 is not Space.USER or t.pti_off(PTI_FEATURES):
                 continue
             what = _unmapped(P[node], t, model, extra, program)

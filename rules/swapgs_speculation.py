@@ -94,7 +94,7 @@ from __future__ import annotations
 
 import sys
 
-from entrylint.analysis.state import Feature, Space
+from entrylint.analysis.state import Feature, Space, ordered
 from entrylint.analysis.transfer import refine
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -145,7 +145,7 @@ def entrylint_check(analysis, config):
         if not hows:
             continue
         line = min(P[g].location.line for h in hows for g in bad[s][h])
-        t = min(fw.before.get(s, ()), key=str, default=None)
+        t = next(iter(ordered(fw.before.get(s, ()))), None)
         key = fw.key_at(s, t)
         yield finding(SwapgsSpeculation, analysis, P[s], key, line=line, how=" and where it ".join(hows))
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import sys
 
-from entrylint.analysis.state import Stack
+from entrylint.analysis.state import Stack, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -75,7 +75,7 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not _touches_stack(P[node]):
             continue
-        t = next((t for t in sorted(fw.before[node], key=str) if t.stack is Stack.USER), None)
+        t = next((t for t in ordered(fw.before[node]) if t.stack is Stack.USER), None)
         if t is not None:
             yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t))
 

@@ -144,3 +144,11 @@ State = frozenset  # frozenset[Tuple]
 
 def show(state: frozenset[Tuple]) -> str:
     return "{" + ", ".join(str(t) for t in sorted(state)) + "}"
+
+
+def ordered(state) -> list[Tuple]:
+    """The tuples of a state in a stated order: as printed, then by every field
+    (``held``, ``flags`` and ``site`` do not print).  Set order follows string
+    hashes, which differ between processes; whatever a rule picks from a state
+    must come from this order."""
+    return sorted(state, key=lambda t: (str(t), t))

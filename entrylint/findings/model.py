@@ -57,6 +57,9 @@ class Finding:
     assumptions: tuple[str, ...] = ()
     symbol: str | None = None
     context: str = ""  # normalized instruction/source text the fingerprint is built from
+    # one fault, one finding (MODEL 8): the expansion sites of a macro line
+    # every expansion of which yields this finding (reported at the macro line)
+    sites: tuple[Location, ...] = ()
 
     @property
     def message(self) -> str:

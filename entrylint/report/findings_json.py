@@ -23,6 +23,7 @@ def finding_obj(f, root) -> dict:
                   "note": p.note, "state": p.state} for p in f.path],
         "profiles": list(f.profiles), "assumptions": list(f.assumptions),
         "symbol": f.symbol, "fingerprint": f.fingerprint,
+        "sites": [{"file": display_path(s.file, root), "line": s.line, "column": s.col} for s in f.sites],
     }
 
 

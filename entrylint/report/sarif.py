@@ -196,6 +196,13 @@ def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
         links.append(f"[{via}]({n})")
     if links:
         text += " The instruction comes from a macro expansion: " + ", ".join(links) + "."
+    base = len(related)
+    for n, site in enumerate(f.sites, start=base + 1):
+        related.append(om.Location(id=n, physical_location=_physical(site, root),
+                                   message=om.Message(text="expanded here")))
+    if f.sites:
+        text += f" Every one of its {len(f.sites)} expansions yields it: " + ", ".join(
+            f"[here]({n})" for n in range(base + 1, base + len(f.sites) + 1)) + "."
     flows = None
     if f.path:
         steps = []

@@ -98,6 +98,9 @@ def render(results, nfiles: int, nlines: int, summary: bool = True, style: TextS
         for where, macro in via_frames(f):
             via = f"{macro} at " if macro else ""
             out.append(f"    via {via}{display_path(where.file, root)}:{where.line}")
+        if f.sites:
+            out.append(f"    in {len(f.sites)} expansions: " + ", ".join(
+                f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
         if f.path:
             out.append("    path:")
             for p in f.path:
