@@ -266,11 +266,12 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.forward import analyze as walk
     from entrylint.analysis.liveness import Procedures, compute_liveness
+    from entrylint.analysis.msr_entries import msr_entries
 
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
-    entries = find_entries(program, cfg)
+    entries = find_entries(program, cfg, msr=msr_entries(exp.root))
     forward = walk(program, cfg, entries, transfer_config(program))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules

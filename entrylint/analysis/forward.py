@@ -251,9 +251,16 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
             continue
-        if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
-            if flow is Flow.INDIRECT_JUMP:
+        if flow is Flow.INDIRECT_JUMP:
+            # jmp *%reg of a code address this path loaded (movq $label, %reg:
+            # the 4.15-4.19 SYSCALL trampoline's JMP_NOSPEC to its second stage)
+            dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
+            if len(dest) == 1 and (next(iter(dest)) or "").startswith("insn:"):
+                push(cfg.entry(int(next(iter(dest))[5:])), t_after, c, key, "jump via register")
+            else:
                 event("indirect-jump", key)
+            continue
+        if flow is Flow.STOP:
             continue
         for edge in cfg.succ(node):
             t2 = t_after
