@@ -128,3 +128,21 @@ def test_sysret_exit_is_judged_with_pti_on(tramp):
     (from entry_SYSCALL_64); with PTI on it leaves with the user CR3."""
     exits = [e for e in tramp.forward.event_list("exit-user") if e.before.feature(PTI) is Feature.ON]
     assert exits and all(e.before.cr3 is U and e.before.gs is U for e in exits)
+
+
+# --- a stack-switching helper of another file (4.14 compat) -------------------------
+
+SIBLING = FIX / "sibling_tree"
+
+
+def test_helper_of_another_file_is_followed_through():
+    """entry_64_compat.S calls entry_64.S's switch_to_thread_stack, which does
+    the CR3 switch and returns on the task stack: the C call after it runs
+    with the kernel CR3 and no C call is recorded for the helper."""
+    an = api.analyze(SIBLING / "arch/x86/entry/entry_64_compat.S", api.Options(root=SIBLING))
+    call = _insn(an, lambda i: i.target_name == "do_int80_syscall_32")
+    assert {(t.gs, t.cr3, t.stack) for t in an.forward.before[call.index]} == {(K, K, Stack.TASK)}
+    assert {e.detail for e in an.forward.event_list("c-call")} == {"do_int80_syscall_32"}
+    res = api.check(SIBLING / "arch/x86/entry/entry_64_compat.S", api.Options(root=SIBLING), select=STATE_RULES)
+    assert [str(f) for f in res.findings] == []
+

@@ -7,7 +7,11 @@ activation: an entry point with its starting tuple, or an asm function
 called with a given tuple; calls into asm functions of the program are
 answered by that context's summary (the tuples seen at its ``ret``), computed
 once per (function, tuple) and shared by every call site -- the tabulation
-that makes helpers like ``error_entry`` exact per caller.
+that makes helpers like ``error_entry`` exact per caller.  A call to an asm
+function of another file of the tree (4.14's ``switch_to_thread_stack``,
+called from entry_64_compat.S) is answered the same way from that file's
+own code (``Config.external``): helpers that switch CR3, GS or stacks and
+return are followed through, not taken for C (MODEL 6.1).
 
 The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
@@ -215,6 +219,14 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
         ins = ins_list[node]
+        if config.external is not None and ins.target is None and ins.target_name \
+                and ins.info is not None and ins.info.flow is Flow.CALL:
+            outs = config.external(ins.target_name, t)
+            if outs is not None:  # asm of another file: its own code's exit states
+                res.after[node].add(t)
+                for u in outs:
+                    push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
+                continue
         t_after, evs = step(ins, t, config)
         res.after[node].add(t_after)
         for kind, detail in evs:
