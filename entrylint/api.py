@@ -289,7 +289,8 @@ _PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
 
 
 def sibling_asm(exp: Expansion, options: Options | None):
-    """callable(name, tuple) -> the tuples at the ``ret`` of ``name``, for a
+    """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
+    (C callee, tuple) of the C calls it makes), for a
     ``call`` to an asm function another ``.S`` file of the same folder
     defines (4.14: entry_64_compat.S calls entry_64.S's
     switch_to_thread_stack); None for any other name.  That file is expanded
@@ -300,7 +301,8 @@ def sibling_asm(exp: Expansion, options: Options | None):
 
     from entrylint.analysis.cfg import CFG
     from entrylint.analysis.entries import Entry, EntryKind
-    from entrylint.analysis.forward import analyze as walk
+    from entrylint.analysis.forward import PTI_FEATURES, analyze as walk
+    from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
 
     global _ASM_DEF
@@ -325,12 +327,19 @@ def sibling_asm(exp: Expansion, options: Options | None):
     programs: dict[Path, tuple] = {}
     memo: dict[tuple, frozenset | None] = {}
 
+    def settled(t) -> bool:
+        """Kernel GS, kernel page table (or PTI off), a kernel stack: a
+        call from here gives this state back whether the callee is followed
+        or taken for C, so the other file is not read for it."""
+        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
+            and t.stack not in (Stack.USER, Stack.ENTRY)
+
     def portable(t):
         return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
 
     def summary(name: str, t):
         f = where.get(name)
-        if f is None:
+        if f is None or settled(t):
             return None
         t = portable(t)
         if (name, t) in memo:
@@ -345,7 +354,9 @@ def sibling_asm(exp: Expansion, options: Options | None):
         if node is not None:
             fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))],
                       transfer_config(sub))
-            out = frozenset(portable(ev.before) for ev in fw.event_list("ret"))
+            # C calls the helper makes are judged at the caller's call
+            out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
+                   frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
         memo[(name, t)] = out
         return out
 

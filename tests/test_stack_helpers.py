@@ -146,3 +146,14 @@ def test_helper_of_another_file_is_followed_through():
     res = api.check(SIBLING / "arch/x86/entry/entry_64_compat.S", api.Options(root=SIBLING), select=STATE_RULES)
     assert [str(f) for f in res.findings] == []
 
+
+
+def test_c_call_inside_another_files_helper_is_judged_at_the_call():
+    """A helper of another file that calls C before its CR3 switch: the C call
+    is reported at the caller's call line, with the state it had inside."""
+    an = api.analyze(SIBLING / "arch/x86/entry/entry_64_compat.S", api.Options(root=SIBLING),
+                     text=(SIBLING / "arch/x86/entry/entry_64_compat.S").read_text()
+                     .replace("call\tswitch_to_thread_stack", "call\tswitch_with_c_first"))
+    call = _insn(an, lambda i: i.target_name == "switch_with_c_first")
+    evs = [e for e in an.forward.event_list("c-call") if e.node == call.index]
+    assert {(e.detail, e.before.cr3) for e in evs} == {("trace_entry", U)}

@@ -221,9 +221,12 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         ins = ins_list[node]
         if config.external is not None and ins.target is None and ins.target_name \
                 and ins.info is not None and ins.info.flow is Flow.CALL:
-            outs = config.external(ins.target_name, t)
-            if outs is not None:  # asm of another file: its own code's exit states
+            got = config.external(ins.target_name, t)
+            if got is not None:  # asm of another file: its own code's exit states
+                outs, ccalls = got
                 res.after[node].add(t)
+                for callee, u in ccalls:  # its C calls, judged here with the state they had
+                    res.events.setdefault(("c-call", node, u, callee), key)
                 for u in outs:
                     push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
                 continue

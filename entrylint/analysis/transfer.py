@@ -36,7 +36,7 @@ class Config:
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
-    # callable(name, tuple) -> tuples at the callee's ``ret``, or None: an asm
+    # callable(name, tuple) -> (tuples at the callee's ``ret``, its C calls), or None: an asm
     # function of another file of the tree, followed through its own code
     external: object = None
 
