@@ -17,6 +17,12 @@ macros of each version), and says which tuples the CPU can arrive with:
 - ret_from_fork: a new task returning to user through the exit path;
 - asm functions called from C: kernel state.
 
+After the table, the tree's own C code: a 64-bit symbol the tree writes to
+the SYSCALL/SYSENTER MSRs is that kind of entry whatever its annotation
+(4.x ``ENTRY(ignore_sysret)``), and an entry the MSR write picks by a feature
+test starts with that feature's value (4.15-4.19: ``entry_SYSCALL_64`` only
+with PTI off, the trampoline only with PTI on; ``analysis/msr_entries.py``).
+
 Symbols that nothing in the table names (inner labels, helpers reached by
 call or jump) are not entry points: they get their state from the paths
 that reach them.  A configuration can add rows (``extra``).
