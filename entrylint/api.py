@@ -9,7 +9,7 @@ Nothing in this module prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from entrylint.findings.frontend import from_problem
@@ -277,12 +277,13 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.forward import analyze as walk
     from entrylint.analysis.liveness import Procedures, compute_liveness
+    from entrylint.analysis.msr_entries import msr_entries
 
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
-    entries = find_entries(program, cfg)
-    forward = walk(program, cfg, entries, transfer_config(program))
+    entries = find_entries(program, cfg, msr=msr_entries(exp.root))
+    forward = walk(program, cfg, entries, replace(transfer_config(program), external=sibling_asm(exp, options)))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
@@ -290,6 +291,87 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
     return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
+
+
+_ASM_DEF = None
+# what a register may hold that means the same in another file's walk (not
+# code addresses: those are instruction indices of one program)
+_PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
+
+
+def sibling_asm(exp: Expansion, options: Options | None):
+    """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
+    (C callee, tuple) of the C calls it makes), for a
+    ``call`` to an asm function another ``.S`` file of the same folder
+    defines (4.14: entry_64_compat.S calls entry_64.S's
+    switch_to_thread_stack); None for any other name.  That file is expanded
+    with the same options and walked from the function with the caller's
+    tuple, once per (function, tuple) -- MODEL 6.1: stack-switching helpers
+    are followed through, not summarised as C."""
+    import re
+
+    from entrylint.analysis.cfg import CFG
+    from entrylint.analysis.entries import Entry, EntryKind
+    from entrylint.analysis.forward import PTI_FEATURES, analyze as walk
+    from entrylint.analysis.state import Space, Stack
+    from entrylint.program.effects import Flow
+
+    global _ASM_DEF
+    if exp.root is None or not exp.path.exists():
+        return None
+    called = {i.target_name for i in exp.program.instructions
+              if i.target is None and i.target_name and i.info is not None and i.info.flow is Flow.CALL}
+    here = exp.path.resolve()
+    _ASM_DEF = _ASM_DEF or re.compile(r"\b(?:SYM_(?:CODE|FUNC)_START\w*|ENTRY)\(\s*(\w+)\s*\)")
+    where: dict[str, Path] = {}
+    for f in sorted(here.parent.glob("*.S")) if called else ():
+        if f.resolve() == here or default_code_mode(f) != default_code_mode(here):
+            continue
+        try:
+            names = set(_ASM_DEF.findall(f.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+        for n in sorted(called & names):
+            where.setdefault(n, f)
+    if not where:
+        return None
+    programs: dict[Path, tuple] = {}
+    memo: dict[tuple, frozenset | None] = {}
+
+    def settled(t) -> bool:
+        """Kernel GS, kernel page table (or PTI off), a kernel stack: a
+        call from here gives this state back whether the callee is followed
+        or taken for C, so the other file is not read for it."""
+        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
+            and t.stack not in (Stack.USER, Stack.ENTRY)
+
+    def portable(t):
+        return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
+
+    def summary(name: str, t):
+        f = where.get(name)
+        if f is None or settled(t):
+            return None
+        t = portable(t)
+        if (name, t) in memo:
+            return memo[(name, t)]
+        if f not in programs:
+            sub = expand(f, options).program
+            programs[f] = (sub, CFG(sub))
+        sub, cfg = programs[f]
+        sym = sub.symbols.get(name)
+        node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
+        out = None
+        if node is not None:
+            fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))],
+                      transfer_config(sub))
+            # C calls the helper makes are judged at the caller's call
+            out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
+                   frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
+        memo[(name, t)] = out
+        return out
+
+    return summary
 
 
 def transfer_config(program):

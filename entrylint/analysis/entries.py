@@ -8,10 +8,20 @@ macros of each version), and says which tuples the CPU can arrive with:
 - SYSCALL (64-bit and compat): from user, user GS, user CR3, user %rsp;
 - SYSENTER: the same on the entry stack (the MSR points %rsp there);
 - IDT vectors and int $0x80: from user (entry stack) or from kernel (its stack);
+  an exception from kernel mode may also arrive at an exit instruction that
+  faults with the user GS or CR3 (``EXIT_SITES``); a maskable interrupt
+  cannot: the kernel runs those exit windows with interrupts disabled, so an
+  external interrupt only ever finds the kernel's GS and CR3 (``IRQ``);
 - paranoid vectors (NMI, #MC, #DB, #DF, #VC): any GS, any CR3, on an IST stack;
 - FRED entries (6.9+): the CPU already switched the GS base; PTI is off;
 - ret_from_fork: a new task returning to user through the exit path;
 - asm functions called from C: kernel state.
+
+After the table, the tree's own C code: a 64-bit symbol the tree writes to
+the SYSCALL/SYSENTER MSRs is that kind of entry whatever its annotation
+(4.x ``ENTRY(ignore_sysret)``), and an entry the MSR write picks by a feature
+test starts with that feature's value (4.15-4.19: ``entry_SYSCALL_64`` only
+with PTI off, the trampoline only with PTI on; ``analysis/msr_entries.py``).
 
 Symbols that nothing in the table names (inner labels, helpers reached by
 call or jump) are not entry points: they get their state from the paths
@@ -64,6 +74,7 @@ K_SYSCALL = EntryKind("syscall", SYSCALL)
 K_SYSENTER = EntryKind("sysenter", SYSENTER)
 K_INT80 = EntryKind("int80", INT80)
 K_IDT = EntryKind("idt", IDT)
+K_IRQ = EntryKind("irq", IDT)  # maskable interrupts: no exit-site tuples (IF=0 there)
 K_PARANOID = EntryKind("paranoid", PARANOID)
 K_FRED_USER = EntryKind("fred-user", FRED_USER)
 K_FRED_KERNEL = EntryKind("fred-kernel", FRED_KERNEL)
@@ -93,11 +104,15 @@ TABLE: tuple[Row, ...] = (
     Row(K_FORK, names=("ret_from_fork", "ret_from_fork_asm")),
     # SYM_CODE (not SYM_FUNC) helpers that C code calls
     Row(K_FROM_C, names=("rewind_stack_and_make_dead", "rewind_stack_do_exit")),
-    # IDT vectors made by the IDT-entry macros of each version
-    Row(K_IDT, macros=("idtentry", "idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
-                       "trace_apicinterrupt", "interrupt", "idtentry_body")),
-    Row(K_IDT, names=("asm_exc_*", "asm_sysvec_*", "asm_common_interrupt", "asm_spurious_interrupt",
+    # maskable interrupts made by the IRQ/APIC macros of each version (checked
+    # before ``idtentry``: 5.8+ idtentry_irq/_sysvec expand through it)
+    Row(K_IRQ, macros=("idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
+                       "trace_apicinterrupt", "interrupt")),
+    Row(K_IRQ, names=("asm_sysvec_*", "asm_common_interrupt", "asm_spurious_interrupt",
                       "irq_entries_start", "spurious_entries_start")),
+    # exception vectors made by the IDT-entry macros of each version
+    Row(K_IDT, macros=("idtentry", "idtentry_body")),
+    Row(K_IDT, names=("asm_exc_*",)),
 )
 
 # Annotations of asm functions meant to be called (from C or asm): kernel state.
@@ -120,21 +135,35 @@ def _macros_of(program, symbol) -> tuple[str, ...]:
     return ()
 
 
-def classify(program, symbol, rows: tuple[Row, ...] = TABLE) -> EntryKind | None:
+def classify(program, symbol, rows: tuple[Row, ...] = TABLE, msr=None) -> EntryKind | None:
     macros = _macros_of(program, symbol)
     for row in rows:
         if any(fnmatch.fnmatchcase(symbol.name, pat) for pat in row.names):
             return row.kind
         if row.macros and any(m in row.macros for m in macros):
             return row.kind
+    by_msr = msr.kind(symbol.name) if msr is not None else None
+    # a SYSCALL/SYSENTER MSR target of 64-bit code, whatever its annotation
+    # (32-bit entry_SYSENTER_32 keeps its own: its TSS_entry2task_stack load
+    # is not in the memory model yet)
+    if by_msr is not None and _mode(program, symbol) == 64:
+        return K_SYSENTER if by_msr == "sysenter" else K_SYSCALL
     if symbol.is_global and symbol.kind in FUNCTION_KINDS:
         return K_FROM_C
     return None
 
 
-def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
-    """Every entry point of the program, in program order."""
+def _mode(program, symbol) -> int:
+    P = program.instructions
+    return getattr(P[symbol.start], "mode", 64) if symbol.start < len(P) else 64
+
+
+def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[Entry]:
+    """Every entry point of the program, in program order.  ``msr``: the
+    SYSCALL/SYSENTER targets the tree's C code writes and the features each
+    is chosen under (``analysis/msr_entries.MsrEntries``)."""
     rows = tuple(extra) + TABLE
+    gates = msr.gates if msr is not None else {}
     out = []
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
@@ -143,13 +172,15 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
             continue  # an inner label is an entry only where a row names it (repeat_nmi)
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
-        kind = classify(program, sym, rows)
+        kind = classify(program, sym, rows, msr)
         if kind is None:
             continue
         node = cfg.entry(sym.start)
         if node is not None:
             if kind is K_IDT:
                 kind = _with_sites(kind, program)
+            if sym.name in gates:
+                kind = _assuming(kind, gates[sym.name])
             out.append(Entry(sym.name, node, _with_disabled(kind, program, cfg)))
     return out
 
@@ -166,6 +197,16 @@ def _with_sites(kind: EntryKind, program) -> EntryKind:
     extra = {Tuple(Origin.KERNEL, gs, cr3, stack, site=label)
              for label, gs, cr3, stack in EXIT_SITES if label in program.labels}
     return EntryKind(kind.name, kind.tuples | extra) if extra else kind
+
+
+def _assuming(kind: EntryKind, features) -> EntryKind:
+    tuples = set()
+    for t in kind.tuples:
+        for f, v in features:
+            t = t.assume(f, v) if t is not None else None
+        if t is not None:
+            tuples.add(t)
+    return EntryKind(kind.name, frozenset(tuples))
 
 
 def _with_disabled(kind: EntryKind, program, cfg) -> EntryKind:

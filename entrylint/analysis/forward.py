@@ -7,7 +7,11 @@ activation: an entry point with its starting tuple, or an asm function
 called with a given tuple; calls into asm functions of the program are
 answered by that context's summary (the tuples seen at its ``ret``), computed
 once per (function, tuple) and shared by every call site -- the tabulation
-that makes helpers like ``error_entry`` exact per caller.
+that makes helpers like ``error_entry`` exact per caller.  A call to an asm
+function of another file of the tree (4.14's ``switch_to_thread_stack``,
+called from entry_64_compat.S) is answered the same way from that file's
+own code (``Config.external``): helpers that switch CR3, GS or stacks and
+return are followed through, not taken for C (MODEL 6.1).
 
 The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
@@ -217,6 +221,17 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
         ins = ins_list[node]
+        if config.external is not None and ins.target is None and ins.target_name \
+                and ins.info is not None and ins.info.flow is Flow.CALL:
+            got = config.external(ins.target_name, t)
+            if got is not None:  # asm of another file: its own code's exit states
+                outs, ccalls = got
+                res.after[node].add(t)
+                for callee, u in ccalls:  # its C calls, judged here with the state they had
+                    res.events.setdefault(("c-call", node, u, callee), key)
+                for u in outs:
+                    push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
+                continue
         t_after, evs = step(ins, t, config)
         res.after[node].add(t_after)
         for kind, detail in evs:
@@ -253,9 +268,16 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
             continue
-        if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
-            if flow is Flow.INDIRECT_JUMP:
+        if flow is Flow.INDIRECT_JUMP:
+            # jmp *%reg of a code address this path loaded (movq $label, %reg:
+            # the 4.15-4.19 SYSCALL trampoline's JMP_NOSPEC to its second stage)
+            dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
+            if len(dest) == 1 and (next(iter(dest)) or "").startswith("insn:"):
+                push(cfg.entry(int(next(iter(dest))[5:])), t_after, c, key, "jump via register")
+            else:
                 event("indirect-jump", key)
+            continue
+        if flow is Flow.STOP:
             continue
         for edge in cfg.succ(node):
             t2 = t_after

@@ -153,6 +153,10 @@ FAMILIES: dict[str, MemoryModel] = {
             ("cpu_tss_rw+TSS_sp0", StackKind.ENTRY),
             ("cpu_tss_rw+TSS_sp1", StackKind.TASK),  # 4.15..5.x (assumption, see docstring)
             ("cpu_tss_rw+TSS_sp2", StackKind.USER),
+            # 4.15-4.19: the SYSCALL trampoline reaches the TSS through its
+            # cpu_entry_area alias (asm-offsets: CPU_ENTRY_AREA_tss), same slots
+            ("CPU_ENTRY_AREA_tss+TSS_sp0", StackKind.ENTRY),
+            ("CPU_ENTRY_AREA_tss+TSS_sp1", StackKind.TASK),
             ("pcpu_hot+X86_top_of_stack", StackKind.TASK),
             ("cpu_current_top_of_stack", StackKind.TASK),
             ("RSP_SCRATCH", StackKind.USER),  # 4.15 trampoline-era user %rsp slot

@@ -24,6 +24,7 @@ MSR_GS_BASE = 0xC0000101
 MSR_KERNEL_GS_BASE = 0xC0000102
 
 _STACK_BY_NAME = {s.value: s for s in Stack}
+SAVED_RSP = "[saved-rsp]"  # a pseudo-register: the stack pointer last pushed (held "stack:X")
 _SPACE_BY_NAME = {s.value: s for s in Space}
 
 
@@ -35,6 +36,9 @@ class Config:
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
+    # callable(name, tuple) -> (tuples at the callee's ``ret``, its C calls), or None: an asm
+    # function of another file of the tree, followed through its own code
+    external: object = None
 
 
 @dataclass(frozen=True)
@@ -134,14 +138,21 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
         elif op is DataOp.MOVE and cfg.stack_for_load is not None:
             kind = cfg.stack_for_load(_src_text(ins))
+        elif op is DataOp.POP and t.holds(SAVED_RSP):
+            # popq %rsp of a stack pointer this path pushed (ENTER_IRQ_STACK's
+            # pushq \old_rsp ... LEAVE_IRQ_STACK's popq %rsp): back on that stack
+            kind = _STACK_BY_NAME.get(t.holds(SAVED_RSP).removeprefix("stack:"))
         frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
         if kind is None and t.origin is Origin.USER and frame:
             # %rsp restored from a user-mode frame (popq %rsp, movq RSP(%rsp), %rsp)
             # is the user's (a register-held pointer, like espfix's, is not judged)
             kind = Stack.USER
-        new = new.with_(stack=kind or Stack.UNKNOWN)
+        new = new.with_(stack=kind or Stack.UNKNOWN).forget((SAVED_RSP,))
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
+
+    if op is DataOp.PUSH and src is not None and (t.holds(src) or "").startswith("stack:"):
+        new = new.hold(SAVED_RSP, t.holds(src))  # a stack pointer saved on the new stack
 
     # --- an iret frame built by hand: pushq $label ... iretq continues at label ---
     if op is DataOp.PUSH and getattr(ins, "imm_target", None) is not None:
@@ -191,6 +202,8 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
             if src == "rsp" and not (t.holds("rsp") or "").startswith("cr3:"):
                 return new.hold(dst, f"stack:{t.stack.value}")
             return new.hold(dst, t.holds(src))  # %rsp too when it is the CR3 scratch
+        if getattr(ins, "imm_target", None) is not None:  # movq $label, %reg: a code address
+            return new.hold(dst, f"insn:{ins.imm_target}")
         if imm is not None:
             v = imm & 0xFFFFFFFF
             return new.hold(dst, "msr:gsbase" if v == MSR_GS_BASE else

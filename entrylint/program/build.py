@@ -404,7 +404,8 @@ class _Builder:
 
     # -- pass 4 -------------------------------------------------------------
     def _imm_target(self, ins, stmt_index) -> None:
-        """``pushq $label`` of a code label (an iret frame built by hand)."""
+        """``pushq $label`` of a code label (an iret frame built by hand), or
+        ``movq $label, %reg`` (a code address for a later ``jmp *%reg``)."""
         ref = _imm_label(ins.args)
         if ref is None:
             return
@@ -454,8 +455,9 @@ def _literal_bytes(args: str) -> bytes | None:
 
 
 def _imm_label(args: str) -> str | None:
-    m = re.fullmatch(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*", args.split(",")[0]) if args else None
-    return m.group(1) if m and "," not in args else None
+    """``$label`` alone (pushq $1f) or moved into a register (movq $label, %rdi)."""
+    m = re.fullmatch(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*(?:,\s*%\w+\s*)?", args) if args else None
+    return m.group(1) if m else None
 
 
 def _enclosing(labels: list[tuple[int, str]], si: int) -> str | None:
