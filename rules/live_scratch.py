@@ -50,7 +50,7 @@ from __future__ import annotations
 import sys
 
 from entrylint.analysis.liveness import Procedures
-from entrylint.analysis.regs import GPRS
+from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -93,7 +93,8 @@ def entrylint_check(analysis, config):
             procs = procs or analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
             reader = first_reader(analysis, procs, ev.node, reg)
             if reader is not None:
-                yield finding(LiveScratch, analysis, P[writer], key, reg=reg, reader=describe(reader))
+                yield finding(LiveScratch, analysis, P[writer], key, reg=spelled(reg, P[writer].mode),
+                              reader=describe(reader))
 
 
 def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:

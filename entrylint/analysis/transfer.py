@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from entrylint.analysis.regs import CALLER_SAVED
+from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.program.effects import Certainty, DataOp, Flow
 
@@ -152,7 +152,7 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
-        new = new.forget(CALLER_SAVED).with_(flags=())  # the ABI keeps no status flag
+        new = new.forget(abi(ins.mode).caller_saved).with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
