@@ -1,0 +1,137 @@
+"""32-bit entry code (entry_32.S and the IDT-entry macros it expands) is read
+with 32-bit semantics (issue 8, MODEL 4 and 6.1):
+
+- the i386 kernel ABI for C calls (regparm(3): %eax, %edx, %ecx carry the
+  arguments and are the only caller-saved registers), registers named as
+  32-bit code writes them, no %r8-%r15 at a return to user;
+- a switch gated at run time on a feature that the tree's DISABLED_MASK
+  compiles out without the PTI option is compile-time guarded.
+
+Fixtures written here: fixtures/rules/call_clobbered_read_*_32.S and the
+small tree fixtures/versions/pti32-4.19; the released trees where present.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernels import shared_tree
+from rulecheck import FIXTURES, assert_fires_at_marks, assert_quiet, lines_of, run_rule
+
+from entrylint import api
+from entrylint.analysis import regs
+from entrylint.analysis.cfg import CFG
+from entrylint.analysis.gates import Gates
+from entrylint.analysis.liveness import compute_liveness
+
+PTI32 = Path(__file__).resolve().parents[1] / "fixtures" / "versions" / "pti32-4.19"
+ENTRY32 = PTI32 / "arch" / "x86" / "entry" / "entry_32.S"
+
+
+# -- the i386 ABI -------------------------------------------------------------
+
+def test_abi_by_code_mode():
+    assert regs.abi(64) is regs.SYSV64 and regs.abi(32) is regs.I386
+    assert regs.I386.args == ("rax", "rdx", "rcx")
+    assert regs.I386.caller_saved == {"rax", "rcx", "rdx"}
+    assert regs.I386.callee_saved == {"rbx", "rsi", "rdi", "rbp"}
+    assert regs.names(regs.I386.user_mask) == {"rax", "rcx", "rdx", "rbx", "rbp", "rsi", "rdi"}
+    assert regs.spelled("rdi", 32) == "edi" and regs.spelled("rdi", 64) == "rdi"
+
+
+@pytest.mark.parametrize("profile", ["max", "defconfig", "pti-off"])
+def test_call_clobbered_read_32_fires_at_marks(profile):
+    assert_fires_at_marks("EL103", "call_clobbered_read_fires_32.S", profile=profile)
+
+
+def test_call_clobbered_read_32_names_32_bit_registers():
+    got = {f.location.line: f.message for f in run_rule("EL103", "call_clobbered_read_fires_32.S")}
+    assert all("%r" not in m for m in got.values()), got
+    msgs = sorted(got.values())
+    assert any(m.startswith("%ecx is clobbered by the call to do_int80_syscall_32()") for m in msgs), msgs
+    assert any(m.startswith("%edx is clobbered by the call to do_notify_32()")
+               and m.endswith("read later by the exit to user mode") for m in msgs), msgs
+
+
+@pytest.mark.parametrize("profile", ["max", "defconfig", "pti-off"])
+def test_call_clobbered_read_32_quiet(profile):
+    assert_quiet("EL103", "call_clobbered_read_quiet_32.S", profile=profile)
+
+
+def test_liveness_at_iret_reads_only_the_32_bit_registers():
+    exp = api.expand(FIXTURES / "call_clobbered_read_quiet_32.S")
+    prog = exp.program
+    assert {i.mode for i in prog.instructions} == {32}
+    lv = compute_liveness(prog, CFG(prog))
+    iret = next(i.index for i in prog.instructions if i.mnemonic.startswith("iret"))
+    assert lv.before(iret) == regs.names(regs.I386.user_mask)
+    call = next(i.index for i in prog.instructions if i.mnemonic.startswith("call"))
+    # a C call reads its three register arguments and keeps %ebx/%esi/%edi/%ebp
+    assert {"rax", "rdx", "rcx"} <= lv.before(call)
+    assert not {"r8", "r9", "r10", "r11"} & lv.after(call)
+
+
+# -- EL401: a gate on a feature DISABLED_MASK compiles out ---------------------
+
+def _el401(**options):
+    res = api.check(ENTRY32, api.Options(root=PTI32, **options), select=["EL401"])
+    return sorted({f.location.line for f in res.findings if f.id == "EL401"})
+
+
+@pytest.mark.parametrize("profile", ["max", "defconfig", "pti-off"])
+def test_gated_32_bit_switches_are_guarded(profile):
+    # the built-in profiles read entry_32.S as a 32-bit build: no PTI option,
+    # so DISABLED_MASK7 holds X86_FEATURE_PTI
+    assert _el401(profile=profile) == lines_of(ENTRY32, "<- fires")
+
+
+def test_with_the_option_on_the_header_is_read_again_without_it(tmp_path):
+    # a 32-bit PAE configuration with PTI: the masks as read compile nothing
+    # out; the same header read with the option off does
+    cfg = tmp_path / "pae-pti.config"
+    cfg.write_text("CONFIG_X86_32=y\nCONFIG_X86_PAE=y\nCONFIG_PAGE_TABLE_ISOLATION=y\n")
+    assert _el401(config=cfg) == lines_of(ENTRY32, "<- fires")
+    exp = api.expand(ENTRY32, api.Options(root=PTI32, config=cfg))
+    assert "X86_FEATURE_PTI" not in exp.program.disabled
+    assert exp.compiled_out(("CONFIG_PAGE_TABLE_ISOLATION",)) == {"X86_FEATURE_PTI"}
+
+
+def test_gates_are_the_features_whose_on_side_alone_reaches():
+    exp = api.expand(ENTRY32, api.Options(root=PTI32, profile="pti-off"))
+    prog = exp.program
+    gates = Gates(CFG(prog))
+    writes = {i.location.line: i.index for i in prog.instructions if i.info is not None and i.info.cr3_write}
+    plain, pcid = lines_of(ENTRY32, "<- fires")
+    assert gates.gates(writes[plain]) is None
+    assert gates.gates(writes[pcid]) == {"X86_FEATURE_PCID"}
+    by_macro = [i.index for i in prog.instructions
+                if i.info is not None and i.info.cr3_write
+                and any((f.name or "").startswith("SWITCH_TO") for f in i.trace)]
+    assert by_macro and all(gates.gates(n) == {"X86_FEATURE_PTI"} for n in by_macro)
+
+
+def test_a_tree_without_masks_gives_no_such_guard():
+    # missing_config_guard_fires.S gates its switches on X86_FEATURE_PTI too,
+    # but defines no DISABLED_MASK: the gate alone is no compile-time guard
+    exp = api.expand(FIXTURES / "missing_config_guard_fires.S", api.Options(profile="pti-off"))
+    assert exp.compiled_out(("CONFIG_PAGE_TABLE_ISOLATION",)) == frozenset()
+    assert run_rule("EL401", "missing_config_guard_fires.S", profile="pti-off")
+
+
+# -- the released trees ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["linux-4.19.48", "linux-5.4.273", "linux-5.10.89", "linux-6.8.1"])
+@pytest.mark.parametrize("profile", ["max", "pti-off"])
+def test_released_32_bit_entry_has_no_abi_or_guard_finding(name, profile):
+    tree = shared_tree(name)
+    if tree is None:
+        pytest.skip(f"{name} is not in ../shared/kernels")
+    res = api.check(tree / "arch/x86/entry/entry_32.S", api.Options(root=tree, profile=profile),
+                    select=["EL103", "EL401"])
+    found = [f for f in res.findings if f.id in ("EL103", "EL401")
+             and "xen_iret_crit_fixup" not in f.message]  # an asm callee of another file (helper D)
+    assert not found, "\n".join(str(f) for f in found)
