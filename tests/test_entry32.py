@@ -135,3 +135,33 @@ def test_released_32_bit_entry_has_no_abi_or_guard_finding(name, profile):
     found = [f for f in res.findings if f.id in ("EL103", "EL401")
              and "xen_iret_crit_fixup" not in f.message]  # an asm callee of another file (helper D)
     assert not found, "\n".join(str(f) for f in found)
+
+
+# -- per-cpu data through %fs -----------------------------------------------------
+
+def test_percpu_segment_by_code_mode():
+    assert regs.abi(64).percpu_segment == "gs" and regs.abi(32).percpu_segment == "fs"
+
+
+def test_fs_per_cpu_access_before_the_selector_load_and_after_its_pop_fires():
+    assert_fires_at_marks("EL302", "gs_access_user_gs_fires_32.S")
+    msgs = {f.message for f in run_rule("EL302", "gs_access_user_gs_fires_32.S")}
+    assert msgs == {"%fs access with the user FS"}, msgs
+
+
+def test_fs_per_cpu_access_inside_and_gs_canary_are_quiet():
+    assert_quiet("EL302", "gs_access_user_gs_quiet_32.S")
+
+
+def test_the_selector_load_sets_and_the_pop_restores_the_per_cpu_base():
+    from entrylint.analysis.state import Space
+
+    an = api.analyze(FIXTURES / "gs_access_user_gs_fires_32.S")
+    P = an.program.instructions
+    load = next(i.index for i in P if i.text.replace(" ", "") == "movl%edx,%fs")
+    pop = next(i.index for i in P if i.text.replace(" ", "") == "popl%fs")
+    assert {t.gs for t in an.forward.before[load]} == {Space.USER, Space.KERNEL}  # from user, from kernel
+    after_load = {t.gs for t in an.forward.before[load + 1]}
+    assert after_load == {Space.KERNEL}
+    after_pop = {(t.origin.value, t.gs) for t in an.forward.before[pop + 1]}
+    assert after_pop == {("user", Space.USER), ("kernel", Space.KERNEL)}

@@ -5,7 +5,8 @@ Two ABIs, chosen by the code mode of the instruction (``Instruction.mode``):
 (``-mregparm=3``: arguments in %eax, %edx, %ecx; those three are
 caller-saved; %ebx, %esi, %edi, %ebp are preserved; the return value in
 %eax, with %edx for 64-bit results).  32-bit code has no %r8-%r15: a user
-return there reads the eight 32-bit registers only.
+return there reads the eight 32-bit registers only.  Per-cpu data is
+addressed through %gs in 64-bit code and through %fs in 32-bit code.
 
 Names are the canonical 64-bit ones that ``program/effects.py`` uses
 (``%eax``, ``%ax``, ``%al`` are all ``rax``).  Plain data: the liveness
@@ -77,6 +78,7 @@ class Abi:
     caller_saved: frozenset[str]
     callee_saved: frozenset[str]
     ret: frozenset[str]  # the return value
+    percpu_segment: str  # the segment register whose base addresses per-cpu data
 
     @cached_property
     def user_mask(self) -> int:
@@ -100,10 +102,12 @@ class Abi:
         return mask(self.ret)
 
 
-SYSV64 = Abi(64, GPRS, ARGS, CALLER_SAVED, CALLEE_SAVED, RETURN)
-# i386 kernel ABI (arch/x86/Makefile builds 32-bit kernels with -mregparm=3)
+SYSV64 = Abi(64, GPRS, ARGS, CALLER_SAVED, CALLEE_SAVED, RETURN, "gs")
+# i386 kernel ABI (arch/x86/Makefile builds 32-bit kernels with -mregparm=3);
+# per-cpu data through %fs (__KERNEL_PERCPU), %gs being the user's TLS or the
+# stack canary's segment
 I386 = Abi(32, GPRS[:8], ("rax", "rdx", "rcx"), frozenset({"rax", "rcx", "rdx"}),
-           frozenset({"rbx", "rsi", "rdi", "rbp"}), frozenset({"rax", "rdx"}))
+           frozenset({"rbx", "rsi", "rdi", "rbp"}), frozenset({"rax", "rdx"}), "fs")
 
 
 def abi(mode: int) -> Abi:

@@ -115,6 +115,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         new = new.with_(gs=Space.USER if new.gs is Space.KERNEL else Space.KERNEL)
         events.append(("gs-swap", ""))
     new = _gs_base(info, dst, src, t, new, events)
+    if dst is not None and dst == abi(ins.mode).percpu_segment != "gs":
+        new = _percpu_selector(info, op, t, new, events)
 
     # --- CR3 ------------------------------------------------------------------
     if info.cr3_write:
@@ -158,6 +160,17 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         if ins.target_name in cfg.user_frame_returning:
             new = new.with_(origin=Origin.USER, site="")
     return new, events
+
+
+def _percpu_selector(info, op, t: Tuple, new: Tuple, events) -> Tuple:
+    """32-bit code: a load of %fs, the per-cpu segment.  The entry loads the
+    kernel's per-cpu selector from a register (``movl %edx, %fs``); a load
+    from the saved frame (``popl %fs``, ``movl PT_FS(%esp), %fs``) gives back
+    the interrupted context's."""
+    frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
+    space = (Space.USER if t.origin is Origin.USER else Space.KERNEL) if frame else Space.KERNEL
+    events.append(("gs-write", space.value))
+    return new.with_(gs=space)
 
 
 def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
