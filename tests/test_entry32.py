@@ -165,3 +165,30 @@ def test_the_selector_load_sets_and_the_pop_restores_the_per_cpu_base():
     assert after_load == {Space.KERNEL}
     after_pop = {(t.origin.value, t.gs) for t in an.forward.before[pop + 1]}
     assert after_pop == {("user", Space.USER), ("kernel", Space.KERNEL)}
+
+
+# -- EL101 with 32-bit PTI on ------------------------------------------------------
+
+def _pae_pti(tmp_path) -> Path:
+    cfg = tmp_path / "pae-pti.config"
+    cfg.write_text("CONFIG_X86_32=y\nCONFIG_X86_PAE=y\nCONFIG_PAGE_TABLE_ISOLATION=y\n")
+    return cfg
+
+
+def test_live_scratch_32_result_register_and_nested_switch(tmp_path):
+    # SWITCH_TO_KERNEL_CR3 returns the CR3 it found in its scratch register
+    # (read again inside the macro, then by the NMI's restore): a result, not
+    # a clobbered scratch; the stack switch of the macro around a nested
+    # switch is not part of the switch.  A scratch that holds the user's
+    # restored %edx still is reported, named as 32-bit code writes it.
+    res = api.check(ENTRY32, api.Options(root=PTI32, config=_pae_pti(tmp_path)), select=["EL101"])
+    got = {f.location.line: f.message for f in res.findings if f.id == "EL101"}
+    assert sorted(got) == lines_of(ENTRY32, "<- live-scratch"), got
+    assert all(m.startswith("%edx is live here") for m in got.values()), got
+
+
+def test_a_32_bit_pti_configuration_is_read_as_given(tmp_path):
+    # a .config that is already 32-bit keeps its options (PTI with PAE)
+    exp = api.expand(ENTRY32, api.Options(root=PTI32, config=_pae_pti(tmp_path)))
+    assert exp.cpp.kconfig.enabled("CONFIG_PAGE_TABLE_ISOLATION")
+    assert "X86_FEATURE_PTI" not in exp.program.disabled
