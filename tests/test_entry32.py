@@ -192,3 +192,33 @@ def test_a_32_bit_pti_configuration_is_read_as_given(tmp_path):
     exp = api.expand(ENTRY32, api.Options(root=PTI32, config=_pae_pti(tmp_path)))
     assert exp.cpp.kconfig.enabled("CONFIG_PAGE_TABLE_ISOLATION")
     assert "X86_FEATURE_PTI" not in exp.program.disabled
+
+
+# -- the 32-bit syscall entries -------------------------------------------------------
+
+def test_32_bit_syscall_entries_are_entries_from_user():
+    from entrylint.analysis.entries import find_entries
+
+    exp = api.expand(FIXTURES / "user_stack_access_32.S")
+    kinds = {e.symbol: e.kind.name for e in find_entries(exp.program, CFG(exp.program))}
+    assert kinds == {"entry_SYSENTER_32": "sysenter", "entry_INT80_32": "int80"}
+
+
+def test_sysenter_32_task_stack_load_and_a_user_stack_push():
+    # the TSS's task stack top is no user stack; a slot of the hardware frame
+    # (the user's %esp) is, and the message names %esp
+    assert_fires_at_marks("EL204", "user_stack_access_32.S")
+    msgs = {f.message for f in run_rule("EL204", "user_stack_access_32.S")}
+    assert msgs == {"stack access with the user %esp"}, msgs
+
+
+@pytest.mark.parametrize("name", ["linux-4.4.178", "linux-4.14.98", "linux-4.19.48", "linux-6.8.1"])
+def test_released_32_bit_syscall_entries_are_quiet(name):
+    tree = shared_tree(name)
+    if tree is None:
+        pytest.skip(f"{name} is not in ../shared/kernels")
+    res = api.check(tree / "arch/x86/entry/entry_32.S", api.Options(root=tree, profile="max"),
+                    select=["EL204", "EL302", "EL202"])
+    kinds = {e.symbol: e.kind.name for e in res.analysis.entries}
+    assert kinds["entry_SYSENTER_32"] == "sysenter" and kinds["entry_INT80_32"] == "int80"
+    assert not [f for f in res.findings if f.id in ("EL204", "EL302", "EL202")]
