@@ -222,3 +222,24 @@ def test_released_32_bit_syscall_entries_are_quiet(name):
     kinds = {e.symbol: e.kind.name for e in res.analysis.entries}
     assert kinds["entry_SYSENTER_32"] == "sysenter" and kinds["entry_INT80_32"] == "int80"
     assert not [f for f in res.findings if f.id in ("EL204", "EL302", "EL202")]
+
+
+# -- branch refinement as 32-bit code writes its tests ----------------------------------
+
+def test_saved_cs_rpl_in_a_register_and_cr3_bit_test_refine_the_state():
+    from entrylint.analysis.state import Origin, Space
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "forward_refine_32.S"
+    an = api.analyze(path)
+    P = an.program.instructions
+    lines = path.read_text().splitlines()
+
+    def at(comment):
+        (n,) = [i + 1 for i, text in enumerate(lines) if comment in text]
+        (x,) = [x.index for x in P if x.location.line == n]
+        return an.forward.before[x]
+
+    assert {t.origin for t in at("from kernel only")} == {Origin.KERNEL}
+    assert {t.origin for t in at("from user only")} == {Origin.USER}
+    assert {t.cr3 for t in at("user CR3 only")} == {Space.USER}
+    assert {t.cr3 for t in at("kernel CR3 only")} == {Space.KERNEL}

@@ -82,6 +82,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         held = _space(t.holds(src), "cr3:")
         if held is not None:  # CF = the PTI user bit of a CR3 value
             flag = ("cf", held is Space.USER)
+    elif op is DataOp.TEST and imm == 1 << cfg.user_bit and _space(t.holds(dst or src), "cr3:") is not None:
+        # testl $PTI_SWITCH_MASK, %reg on a CR3 value: ZF set <=> the kernel's
+        flag = ("zf", _space(t.holds(dst or src), "cr3:") is Space.KERNEL)
     elif op is DataOp.TEST and src is not None and imm is None and set(info.regs_read) == {src}:
         # test %reg, %reg
         held = t.holds(src)
@@ -95,6 +98,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         # cmpq $label / %reg(=label), RIP(%rsp): was the kernel interrupted at that label?
         label = _code_label(ins, t, src)
         flag = ("zf", label != "" and t.site == label)
+    elif op is DataOp.CMP and imm == 3 and (t.holds(dst or src) or "").startswith("rpl:"):
+        # cmpl $USER_RPL, %reg after masking a saved CS: below <=> from kernel
+        flag = ("cf", t.holds(dst or src) == "rpl:kernel")
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
@@ -209,6 +215,8 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
             return new.hold(dst, "msr:gsbase" if v == MSR_GS_BASE else
                             "msr:kgsbase" if v == MSR_KERNEL_GS_BASE else
                             f"int:{imm}" if -256 <= imm <= 256 else None)
+        if _rsp_mem(getattr(info, "src_mem", None)):
+            return new.hold(dst, "frame")  # a slot of the frame (the saved CS, ...)
         return new.hold(dst, None)
     if op is DataOp.XOR and src is not None and src == dst and dst in written:
         return new.hold(dst, "int:0")  # the zeroing idiom
@@ -224,6 +232,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         return new.hold(dst, "addr32:")  # the address truncated to 32 bits
     if dst is not None and dst in written:
         held = t.holds(dst)
+        if op is DataOp.AND and held == "frame" and imm is not None and imm & 3 == 3:
+            # andl $SEGMENT_RPL_MASK, %reg on a copy of the saved CS (32-bit
+            # entry code tests it in a register, with EFLAGS.VM mixed in)
+            return new.hold(dst, f"rpl:{t.origin.value}")
         space = _space(held, "cr3:")
         if space is not None and imm is not None:
             bit = _bit(imm, cfg.user_bit)
