@@ -66,6 +66,42 @@ class Expansion:
     problems: list[Problem]
     findings: list[Finding]
     text: str = ""  # the source that was analysed (a buffer may differ from the disk)
+    cpp: object = None  # cpp.CppOptions the file was preprocessed with
+    _compiled_out: dict = field(default_factory=dict, repr=False)
+
+    def compiled_out(self, off: tuple[str, ...]) -> frozenset[str]:
+        """The CPU features the tree's own ``DISABLED_MASKn`` compiles out in
+        this configuration with the options ``off`` (``CONFIG_...``) unset
+        (MODEL 6.1): with none of them set, the masks as read; else the header
+        that defines the masks is read again without them.  Empty for a tree
+        that defines no mask (no table stands in for the tree here)."""
+        key = tuple(sorted(off))
+        got = self._compiled_out.get(key)
+        if got is None:
+            got = self._compiled_out[key] = frozenset(self._masks_without(key))
+        return got
+
+    def _masks_without(self, off: tuple[str, ...]) -> set[str]:
+        from entrylint.program.constants import disabled_features
+
+        macros = self.pp.macros
+        features = self.program.features
+        kconfig = getattr(self.cpp, "kconfig", None)
+        if kconfig is None or not any(kconfig.enabled(o) for o in off):
+            return disabled_features(macros, features)
+        defn = macros.get("DISABLED_MASK0")
+        if defn is None:
+            return set()
+        from dataclasses import replace
+
+        from entrylint.cpp import preprocess_file
+
+        opts = replace(self.cpp, kconfig=kconfig.with_overrides({o: None for o in off}))
+        try:
+            header = preprocess_file(defn.location.file, opts)
+        except OSError:
+            return set()
+        return disabled_features({**macros, **header.macros}, features)
 
 
 _decoder = None
@@ -109,7 +145,9 @@ def cpp_options(path: Path, options: Options, root: Path | None):
     if flavour is not None and flavour.m32:
         defines.update(_M32_DEFS)
         undefines = _M32_UNDEF
-        if flavour.kernel32:
+        if flavour.kernel32 and not kconfig.enabled("CONFIG_X86_32"):
+            # a 64-bit configuration (a built-in profile, an x86_64 .config):
+            # what a 32-bit build of it would have; a 32-bit .config stays as it is
             from entrylint.cpp.config import as_x86_32
 
             kconfig = as_x86_32(kconfig, root)
@@ -172,7 +210,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
-                     problems=problems, findings=findings, text=text)
+                     problems=problems, findings=findings, text=text, cpp=copts)
 
 
 def _generated(p: Problem) -> Problem:

@@ -1,20 +1,25 @@
 """Checks that no caller-saved register is read after a C call clobbered it.
 
 ## What it does
-Reports the instruction that reads a caller-saved register (``%rcx``,
-``%rdx``, ``%rsi``, ``%rdi``, ``%r8``-``%r11``; not ``%rax``, the return
-value) after a ``call`` into C clobbered it, before anything wrote it again;
-the message names the (first) call.  An exit to user mode (``sysretq``,
-``sysexit``, ``iretq``) counts as a read of every register: the clobbered
-value would reach user space.  One finding per reading instruction, however
-many calls clobber what it reads.
+Reports the instruction that reads a caller-saved register (64-bit code:
+``%rcx``, ``%rdx``, ``%rsi``, ``%rdi``, ``%r8``-``%r11``; 32-bit code:
+``%ecx``, ``%edx``; never ``%rax``/``%eax``, the return value) after a
+``call`` into C clobbered it, before anything wrote it again; the message
+names the (first) call and spells the registers as the code's mode does.
+An exit to user mode (``sysretq``, ``sysexit``, ``iretq``, ``iret``) counts
+as a read of every register of the mode: the clobbered value would reach
+user space.  One finding per reading instruction, however many calls
+clobber what it reads.
 
 Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
 
 ## Why is this bad?
 Under the SysV x86-64 ABI a C function may clobber every caller-saved
 register (MODEL 1, 4).  A value kept in ``%rdx`` across ``call`` is garbage
-afterwards, and user registers must come back intact.
+afterwards, and user registers must come back intact.  32-bit code (the
+instruction's code mode) follows the i386 kernel ABI instead (``-mregparm=3``):
+only %eax, %ecx and %edx are caller-saved, %ebx, %esi, %edi and %ebp survive
+a call, and there is no %r8-%r15 to clobber.
 
 ## Example
 ```asm
@@ -43,7 +48,7 @@ reported.  Indirect calls (paravirt hooks that preserve registers,
 ``CALL_NOSPEC``) are passed through, indirect jumps end the search.
 
 ## References
-- MODEL 1, 4 (SysV ABI); the review of the first KAISER patch ("the
+- MODEL 1, 4 (SysV ABI; the i386 kernel ABI for 32-bit code); the review of the first KAISER patch ("the
   registers we are allowed to clobber can vary").
 """
 
@@ -53,7 +58,7 @@ import sys
 from collections import deque
 
 from entrylint.analysis.liveness import Procedures, outside_kind, succ_nodes
-from entrylint.analysis.regs import CALLER_SAVED, GPRS
+from entrylint.analysis.regs import GPRS, abi, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -86,7 +91,7 @@ def entrylint_check(analysis, config):
     for ins in program.instructions:
         if not _c_call(program, ins) or ins.target_name in preserving:
             continue
-        live = analysis.liveness.after(ins.index) & (CALLER_SAVED - {"rax"})
+        live = analysis.liveness.after(ins.index) & (abi(ins.mode).caller_saved - {"rax"})
         for r in GPRS:
             if r in live:
                 x = first_reader(analysis, procs, ins.index, r)
@@ -96,7 +101,7 @@ def entrylint_check(analysis, config):
     for idx in sorted(readers):
         regs_calls = readers[idx]
         first = min(regs_calls.values(), key=lambda c: c.index)
-        regs = " ".join(f"%{r}" for r in regs_calls) + (" is" if len(regs_calls) == 1 else " are")
+        regs = " ".join(f"%{spelled(r, first.mode)}" for r in regs_calls) + (" is" if len(regs_calls) == 1 else " are")
         reader = program.instructions[idx]
         yield finding(CallClobberedRead, analysis, reader, regs=regs, callee=first.target_name,
                       reader=describe(reader))

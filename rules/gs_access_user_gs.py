@@ -5,7 +5,7 @@ Reports a %gs-relative memory access (``PER_CPU_VAR(...)``, ``%gs:sym``) on
 a path where the GS base may still be the user's: before the entry's
 ``swapgs``, after the exit's, or on a path that skipped a conditional one.
 
-Message: ``%gs access with the user GS``.
+Message: ``%gs access with the user GS`` (32-bit code: ``%fs access with the user FS``).
 
 ## Why is this bad?
 MODEL 1: per-cpu data is addressed through the GS base, and until ``swapgs``
@@ -29,6 +29,13 @@ entry_SYSCALL_64:
 	movq	%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)
 ```
 
+32-bit code has no ``swapgs``: its per-cpu data is addressed through
+``%fs``, which the entry loads with the kernel's per-cpu selector
+(``movl %edx, %fs`` in ``SAVE_ALL``) and the exit pops back to the
+interrupted context's (``popl %fs``); there the state's GS is that of
+``%fs``, and a ``%gs:`` access (the user's TLS, the stack canary) is not
+per-cpu data.
+
 ## Options
 None.  Not tied to PTI: judged on every path, except those that assume
 Xen PV (``X86_FEATURE_XENPV`` on): there the hypervisor switches the GS base
@@ -47,6 +54,7 @@ from __future__ import annotations
 
 import sys
 
+from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Feature, Space, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -62,7 +70,7 @@ class GsAccessUserGs(Finding):
     id = "EL302"
     slug = "gs-access-user-gs"
     severity = Severity.ERROR
-    template = "%gs access with the user GS"
+    template = "%{seg} access with the user {SEG}"
 
 
 @hookimpl
@@ -81,13 +89,16 @@ def entrylint_check(analysis, config):
         t = next((t for t in ordered(fw.before[node])
                   if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON), None)
         if t is not None:
-            yield finding(GsAccessUserGs, analysis, P[node], fw.key_at(node, t))
+            seg = abi(P[node].mode).percpu_segment
+            yield finding(GsAccessUserGs, analysis, P[node], fw.key_at(node, t), seg=seg, SEG=seg.upper())
 
 
 def gs_access(ins) -> bool:
-    """Whether ``ins`` reads or writes memory through the GS base (not ``lea``)."""
+    """Whether ``ins`` reads or writes per-cpu memory (not ``lea``): through
+    %gs in 64-bit code, through %fs in 32-bit code."""
+    seg = abi(ins.mode).percpu_segment
     info = ins.info
     if info is not None:
-        return any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem)
-    return any(isinstance(op, Mem) and op.gs_relative for op in ins.operands)
+        return any(m.segment == seg and m.access is not Access.ADDRESS for m in info.mem)
+    return any(isinstance(op, Mem) and op.seg == seg for op in ins.operands)
 

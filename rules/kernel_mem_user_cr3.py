@@ -75,6 +75,7 @@ import re
 import sys
 
 from entrylint.analysis.memory import StackKind, model_for
+from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -127,7 +128,7 @@ def _unmapped(ins, t, model, extra, program) -> str | None:
             if t.origin is Origin.USER and t.stack not in (Stack.UNKNOWN, Stack.USER) \
                     and not model.stack_user_mapped(StackKind(t.stack.value)):
                 return f"the {t.stack.value} stack"
-        elif m.gs_relative:
+        elif m.segment == abi(ins.mode).percpu_segment:
             text = _disp(ins, gs=True)
             if t.gs is Space.KERNEL and text and not (model.is_user_mapped(text) or _names(text) & extra):
                 return f"per-cpu {text}"
@@ -155,7 +156,8 @@ def _section(program, name) -> str:
 
 def _disp(ins, gs: bool) -> str:
     for op in ins.operands:
-        if isinstance(op, Mem) and (op.seg == "gs") == gs and (gs or op.base in (None, "rip")):
+        if isinstance(op, Mem) and (op.seg == abi(ins.mode).percpu_segment) == gs \
+                and (gs or op.base in (None, "rip")):
             return " ".join(op.disp.split())
     return ""
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 import sys
 
 from entrylint.analysis.liveness import Procedures
-from entrylint.analysis.regs import GPRS
+from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -84,7 +84,8 @@ def entrylint_check(analysis, config):
         if not ev.detail.startswith("pti") or ev.before.pti_off(PTI):
             continue
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        for writer, reg in _scratch_writes(fw, P, key):
+        writes, inside = _scratch_writes(fw, P, key)
+        for writer, reg in writes:
             if (writer, reg) in seen:
                 continue
             if reg != "rsp" and reg not in analysis.liveness.after(ev.node):
@@ -92,26 +93,49 @@ def entrylint_check(analysis, config):
             seen.add((writer, reg))
             procs = procs or analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
             reader = first_reader(analysis, procs, ev.node, reg)
-            if reader is not None:
-                yield finding(LiveScratch, analysis, P[writer], key, reg=reg, reader=describe(reader))
+            if reader is not None and not inside(reader):
+                yield finding(LiveScratch, analysis, P[writer], key, reg=spelled(reg, P[writer].mode),
+                              reader=describe(reader))
 
 
-def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:
+def _scratch_writes(fw, P, key):
     """The registers the switch sequence ending at the CR3 write ``key``
     writes, with the first instruction that writes each: back along the path
     through the instructions of the same invocation (the reviewer's line), or
     for a switch written inline, back to its ``mov %cr3, %reg``.  A saved CR3
-    written back with nothing before it (RESTORE_CR3) has no scratch."""
+    written back with nothing before it (RESTORE_CR3) has no scratch.
+
+    Where the switch macro is expanded inside another macro (4.19+
+    ``entry_32.S``: ``SWITCH_TO_USER_CR3`` inside ``PARANOID_EXIT_TO_KERNEL_MODE``),
+    the sequence is the innermost invocation holding both the CR3 read and
+    the write, not the whole outer macro (whose stack switch is no scratch).
+    Also returns ``inside(ins)``: whether an instruction belongs to that
+    invocation.  A register the sequence itself reads after its CR3 write
+    is its result, not a clobbered scratch (the 32-bit
+    ``SWITCH_TO_KERNEL_CR3`` leaves the CR3 it found in ``scratch_reg``)."""
     path = fw.path(key)
     write = P[key[0]]
-    line = (write.location, write.trace[:1])
+    inline = len(write.trace) == 1
+    nodes = [n for n, _t, _how in reversed(path[:-1]) if n < len(P)]  # fork nodes: inside the sequence
+    depth = 1
+    if not inline:
+        outer = (write.location, write.trace[:1])
+        for n in nodes:
+            ins = P[n]
+            if (ins.location, ins.trace[:1]) != outer:
+                break
+            if ins.info is not None and ins.info.cr3_read:
+                depth = max(1, _common(ins.trace[:-1], write.trace[:-1]))
+                break
+    line = (write.location, write.trace[:depth])
+
+    def inside(ins) -> bool:
+        return not inline and (ins.location, ins.trace[:depth]) == line and ins.index > write.index
+
     span = []
-    for node, _t, _how in reversed(path[:-1]):
-        if node >= len(P):
-            continue  # a fork node inside the sequence
+    for node in nodes:
         ins = P[node]
-        inline = len(write.trace) == 1
-        if not inline and (ins.location, ins.trace[:1]) != line:
+        if not inline and (ins.location, ins.trace[:depth]) != line:
             break
         span.append(node)
         if inline and ins.info is not None and ins.info.cr3_read:
@@ -125,7 +149,15 @@ def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:
             if reg in GPRS and (reg != "rsp" or info.cr3_read or info.op is not None and P[node].info.dst == "rsp"
                                 and not _stack_op(info)):
                 first.setdefault(reg, node)
-    return sorted((n, r) for r, n in first.items())
+    return sorted((n, r) for r, n in first.items()), inside
+
+
+def _common(a, b) -> int:
+    """The length of the common prefix of two expansion traces."""
+    k = 0
+    while k < len(a) and k < len(b) and a[k] == b[k]:
+        k += 1
+    return k
 
 
 def _stack_op(info) -> bool:

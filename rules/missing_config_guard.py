@@ -12,6 +12,16 @@ A condition implies the option when, with the option(s) set to 0, it is false
 whatever the other symbols are: ``#ifdef CONFIG_X``, ``#if IS_ENABLED(CONFIG_X)
 && defined(CONFIG_Y)``, the ``#else`` side of ``#ifndef CONFIG_X``.
 
+A run-time gate on a feature the configuration compiles out when the option
+is off is a compile-time guard too (MODEL 6.1): a switch that only the on-side
+of alternatives on features F reaches (``ALTERNATIVE "jmp .Lend_\\@", "",
+X86_FEATURE_PTI``), where the tree's own ``DISABLED_MASKn``
+(``disabled-features.h``: ``DISABLE_PTI`` under ``#ifndef
+CONFIG_PAGE_TABLE_ISOLATION``), evaluated with the option(s) off, holds every
+F.  This is how the 32-bit entry code (4.19+ ``entry_32.S``, the IDT-entry
+macros it expands) makes its switches optional.  A tree that defines no mask
+gives no such guard: a gate alone is only ``missing-runtime-gate``'s business.
+
 Message: ``CR3 switched to the {target} page table outside #ifdef {option}``.
 
 ## Why is this bad?
@@ -59,6 +69,9 @@ Use instead:
 - Linux 4.15+ ``arch/x86/entry/calling.h`` defines the switch macros under
   ``#ifdef CONFIG_PAGE_TABLE_ISOLATION`` (6.9+: ``CONFIG_MITIGATION_PAGE_TABLE_ISOLATION``),
   with empty macros in the ``#else`` side.
+- Linux 4.19+ ``arch/x86/entry/entry_32.S``: the switch macros are built
+  always, gated by an alternative on ``X86_FEATURE_PTI``, which
+  ``asm/disabled-features.h`` compiles out without the option.
 """
 
 from __future__ import annotations
@@ -68,6 +81,7 @@ import sys
 
 from entrylint.analysis.contracts import CR3Effect
 from entrylint.analysis.forward import contract_instances
+from entrylint.analysis.gates import Gates
 from entrylint.cpp.expr import evaluate
 from entrylint.cpp.lexer import lex_text
 from entrylint.findings.model import Finding, Severity
@@ -97,11 +111,26 @@ def entrylint_check(analysis, config):
     options = tuple(config.option(MissingConfigGuard.slug, "pti_options", PTI_OPTIONS))
     fw = analysis.forward
     P = analysis.program.instructions
+    gates = None
     for node, (target, ev) in sorted(switches(analysis).items()):
         if any(implies(c.text, c.taken, options) for c in P[node].cond):
             continue
+        gates = gates or Gates(analysis.cfg)
+        if compiled_out_gate(analysis, gates, node, options):
+            continue
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail) if ev else None
         yield finding(MissingConfigGuard, analysis, P[node], key, target=target, option=options[0])
+
+
+def compiled_out_gate(analysis, gates, node: int, options: tuple[str, ...]) -> bool:
+    """Whether ``node`` runs only where alternatives on features have their
+    on-side, each feature compiled out by the tree's ``DISABLED_MASK`` once
+    the options are off."""
+    out = analysis.expansion.compiled_out(options)
+    if not out:
+        return False
+    on = gates.gates(node)
+    return bool(on) and on <= out
 
 
 def switches(analysis) -> dict:

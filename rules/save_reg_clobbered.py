@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import sys
 
+from entrylint.analysis.regs import spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -86,7 +87,8 @@ def entrylint_check(analysis, config):
             continue  # not a saved CR3 (boot-style loads are not PTI switches; %rsp is a scratch)
         seen.add((clobber, ev.node))
         where = P[ev.node].location
-        yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=reg, clobber=P[clobber].text,
+        yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=spelled(reg, P[clobber].mode),
+                      clobber=P[clobber].text,
                       restore=f"{where.file.rsplit('/', 1)[-1]}:{where.line}")
 
 

@@ -6,7 +6,13 @@ operand based on %rsp) on a path where %rsp may still hold the user's stack
 pointer: right after ``SYSCALL``, until the entry code loads a kernel stack.
 ``lea`` only computes an address and is not an access.
 
-Message: ``stack access with the user %rsp``.
+Message: ``stack access with the user %rsp`` (``%esp`` in 32-bit code).
+
+32-bit code: the SYSENTER entry (``entry_SYSENTER_32``) starts on the stack
+``MSR_IA32_SYSENTER_ESP`` names and loads the task stack from the TSS next
+to it (the memory model's ``TSS_entry2task_stack`` / ``TSS_sysenter_sp0``);
+``int $0x80`` and the IDT vectors start on the TSS's stack.  Neither is the
+user's.
 
 ## Why is this bad?
 MODEL 1: SYSCALL does not switch stacks; %rsp is whatever user space left in
@@ -47,6 +53,7 @@ from __future__ import annotations
 
 import sys
 
+from entrylint.analysis.regs import spelled
 from entrylint.analysis.state import Stack, ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -59,7 +66,7 @@ class UserStackAccess(Finding):
     id = "EL204"
     slug = "user-stack-access"
     severity = Severity.ERROR
-    template = "stack access with the user %rsp"
+    template = "stack access with the user %{sp}"
 
 
 @hookimpl
@@ -77,7 +84,7 @@ def entrylint_check(analysis, config):
             continue
         t = next((t for t in ordered(fw.before[node]) if t.stack is Stack.USER), None)
         if t is not None:
-            yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t))
+            yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t), sp=spelled("rsp", P[node].mode))
 
 
 def _touches_stack(ins) -> bool:

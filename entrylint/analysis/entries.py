@@ -88,6 +88,10 @@ TABLE: tuple[Row, ...] = (
                           "entry_SYSCALL32_ignore", "system_call")),
     Row(K_SYSENTER, names=("entry_SYSENTER_compat", "ia32_sysenter_target")),
     Row(K_INT80, names=("entry_INT80_compat", "ia32_syscall")),
+    # the 32-bit kernel's (entry_32.S, 4.4+): SYSENTER lands on the stack of
+    # MSR_IA32_SYSENTER_ESP, int $0x80 on the TSS's; the user's %fs until SAVE_ALL
+    Row(K_SYSENTER, names=("entry_SYSENTER_32",)),
+    Row(K_INT80, names=("entry_INT80_32",)),
     # paranoid vectors: 6.x names, then 4.x names
     Row(K_PARANOID, names=("asm_exc_nmi", "asm_exc_machine_check", "asm_exc_debug", "asm_exc_double_fault",
                            "asm_exc_vmm_communication", "nmi", "machine_check", "debug", "double_fault")),

@@ -12,9 +12,13 @@ Where control leaves the analyzed code the ABI stands in for the code we
 cannot see:
 
 ======================================  ======================================
-exit to user (sysret, sysexit), iret    reads every register
+exit to user (sysret, sysexit), iret    reads every register of the code
+                                        mode (32-bit code: the eight 32-bit
+                                        ones)
 call into C (``target`` outside)        reads the argument registers, then
-                                        kills the caller-saved ones
+                                        kills the caller-saved ones (the ABI
+                                        of the code mode: SysV x86-64, or the
+                                        i386 kernel ABI in 32-bit code)
 tail call into C (``jmp`` outside)      reads the arguments, kills the
                                         caller-saved registers on the way to
                                         our caller's return points; when C may
@@ -224,16 +228,19 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             gen[v] = regs.ALL_MASK
             continue
         flow = info.flow
+        abi = regs.abi(x.mode)
         reads = regs.mask(info.regs_read)
         kills = regs.mask(info.regs_written) & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written)
-        if flow in (Flow.EXIT_TO_USER, Flow.IRET, Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
+        if flow in (Flow.EXIT_TO_USER, Flow.IRET):
+            reads, kills = abi.user_mask, 0
+        elif flow in (Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
             reads, kills = regs.ALL_MASK, 0
         elif flow is Flow.CALL:
             if v in procs.callee:
                 succ[v] = (procs.callee[v],)
             elif x.target is None and outside(x.target_name) == "c":
-                reads |= regs.ARGS_MASK
-                kills |= regs.CALLER_SAVED_MASK
+                reads |= abi.args_mask
+                kills |= abi.caller_saved_mask
             else:
                 reads, kills = regs.ALL_MASK, 0
         elif v in procs.leaves:
@@ -241,14 +248,14 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
             external = v in procs.external
             if procs.leaves[v] == "c-tail":
-                reads |= regs.ARGS_MASK | (regs.CALLEE_SAVED_MASK if external else 0)
-                kills |= regs.CALLER_SAVED_MASK
+                reads |= abi.args_mask | (abi.callee_saved_mask if external else 0)
+                kills |= abi.caller_saved_mask
             elif external:
-                reads |= regs.RETURN_MASK | regs.CALLEE_SAVED_MASK
+                reads |= abi.ret_mask | abi.callee_saved_mask
         elif flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:
             # jcc into C (the taken side is a tail call) or to what we cannot resolve
             if flow is Flow.COND_JUMP and outside(x.target_name) in ("c", "return"):
-                reads |= regs.ARGS_MASK | regs.CALLEE_SAVED_MASK | regs.RETURN_MASK
+                reads |= abi.args_mask | abi.callee_saved_mask | abi.ret_mask
             else:
                 reads = regs.ALL_MASK
             kills = 0

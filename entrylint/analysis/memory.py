@@ -143,6 +143,12 @@ class MemoryModel:
 
 _TASK_RETURNING = frozenset({"sync_regs", "fixup_bad_iret", "vc_switch_off_ist"})
 
+# 32-bit SYSENTER (entry_32.S) starts on the stack MSR_IA32_SYSENTER_ESP
+# names, inside the TSS area, and loads the task stack's top from the TSS at
+# a fixed distance from there (asm-offsets_32.c): ``TSS_sysenter_sp0`` up to
+# 4.14, ``TSS_entry2task_stack`` (the TSS's sp1, 4.15+).
+_SYSENTER_32 = (("TSS_sysenter_sp0", StackKind.TASK), ("TSS_entry2task_stack", StackKind.TASK))
+
 FAMILIES: dict[str, MemoryModel] = {
     "pti": MemoryModel(
         family="pti",
@@ -161,6 +167,7 @@ FAMILIES: dict[str, MemoryModel] = {
             ("cpu_current_top_of_stack", StackKind.TASK),
             ("RSP_SCRATCH", StackKind.USER),  # 4.15 trampoline-era user %rsp slot
             ("rsp_scratch", StackKind.USER),
+            *_SYSENTER_32,
         ),
         task_stack_returning=_TASK_RETURNING,
         note="4.15+ incl. 6.1/6.12",
@@ -172,6 +179,7 @@ FAMILIES: dict[str, MemoryModel] = {
             ("cpu_tss+TSS_sp0", StackKind.TASK),
             ("cpu_current_top_of_stack", StackKind.TASK),
             ("rsp_scratch", StackKind.USER),
+            *_SYSENTER_32,
         ),
         task_stack_returning=frozenset({"sync_regs", "fixup_bad_iret"}),
         user_mapped_stacks=frozenset({StackKind.ENTRY, StackKind.IST, StackKind.TASK}),

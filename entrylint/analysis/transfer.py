@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from entrylint.analysis.regs import CALLER_SAVED
+from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.program.effects import Certainty, DataOp, Flow
 
@@ -86,6 +86,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         held = _space(t.holds(src), "cr3:")
         if held is not None:  # CF = the PTI user bit of a CR3 value
             flag = ("cf", held is Space.USER)
+    elif op is DataOp.TEST and imm == 1 << cfg.user_bit and _space(t.holds(dst or src), "cr3:") is not None:
+        # testl $PTI_SWITCH_MASK, %reg on a CR3 value: ZF set <=> the kernel's
+        flag = ("zf", _space(t.holds(dst or src), "cr3:") is Space.KERNEL)
     elif op is DataOp.TEST and src is not None and imm is None and set(info.regs_read) == {src}:
         # test %reg, %reg
         held = t.holds(src)
@@ -99,6 +102,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         # cmpq $label / %reg(=label), RIP(%rsp): was the kernel interrupted at that label?
         label = _code_label(ins, t, src)
         flag = ("zf", label != "" and t.site == label)
+    elif op is DataOp.CMP and imm == 3 and (t.holds(dst or src) or "").startswith("rpl:"):
+        # cmpl $USER_RPL, %reg after masking a saved CS: below <=> from kernel
+        flag = ("cf", t.holds(dst or src) == "rpl:kernel")
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
@@ -119,6 +125,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         new = new.with_(gs=Space.USER if new.gs is Space.KERNEL else Space.KERNEL)
         events.append(("gs-swap", ""))
     new = _gs_base(info, dst, src, t, new, events)
+    if dst is not None and dst == abi(ins.mode).percpu_segment != "gs":
+        new = _percpu_selector(info, op, t, new, events)
 
     # --- CR3 ------------------------------------------------------------------
     if info.cr3_write:
@@ -163,12 +171,23 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
-        new = new.forget(CALLER_SAVED).with_(flags=())  # the ABI keeps no status flag
+        new = new.forget(abi(ins.mode).caller_saved).with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
             new = new.with_(origin=Origin.USER, site="")
     return new, events
+
+
+def _percpu_selector(info, op, t: Tuple, new: Tuple, events) -> Tuple:
+    """32-bit code: a load of %fs, the per-cpu segment.  The entry loads the
+    kernel's per-cpu selector from a register (``movl %edx, %fs``); a load
+    from the saved frame (``popl %fs``, ``movl PT_FS(%esp), %fs``) gives back
+    the interrupted context's."""
+    frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
+    space = (Space.USER if t.origin is Origin.USER else Space.KERNEL) if frame else Space.KERNEL
+    events.append(("gs-write", space.value))
+    return new.with_(gs=space)
 
 
 def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
@@ -209,6 +228,8 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
             return new.hold(dst, "msr:gsbase" if v == MSR_GS_BASE else
                             "msr:kgsbase" if v == MSR_KERNEL_GS_BASE else
                             f"int:{imm}" if -256 <= imm <= 256 else None)
+        if _rsp_mem(getattr(info, "src_mem", None)):
+            return new.hold(dst, "frame")  # a slot of the frame (the saved CS, ...)
         return new.hold(dst, None)
     if op is DataOp.XOR and src is not None and src == dst and dst in written:
         return new.hold(dst, "int:0")  # the zeroing idiom
@@ -224,6 +245,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         return new.hold(dst, "addr32:")  # the address truncated to 32 bits
     if dst is not None and dst in written:
         held = t.holds(dst)
+        if op is DataOp.AND and held == "frame" and imm is not None and imm & 3 == 3:
+            # andl $SEGMENT_RPL_MASK, %reg on a copy of the saved CS (32-bit
+            # entry code tests it in a register, with EFLAGS.VM mixed in)
+            return new.hold(dst, f"rpl:{t.origin.value}")
         space = _space(held, "cr3:")
         if space is not None and imm is not None:
             bit = _bit(imm, cfg.user_bit)
