@@ -13,16 +13,21 @@ whatever the other symbols are: ``#ifdef CONFIG_X``, ``#if IS_ENABLED(CONFIG_X)
 && defined(CONFIG_Y)``, the ``#else`` side of ``#ifndef CONFIG_X``.
 
 A run-time gate on a feature the configuration compiles out when the option
-is off is a compile-time guard too (MODEL 6.1): a switch that only the on-side
-of alternatives on features F reaches (``ALTERNATIVE "jmp .Lend_\\@", "",
-X86_FEATURE_PTI``), where the tree's own ``DISABLED_MASKn``
-(``disabled-features.h``: ``DISABLE_PTI`` under ``#ifndef
+is off keeps the switch from ever running without the option (MODEL 6.1): a
+switch that only the on-side of alternatives on features F reaches
+(``ALTERNATIVE "jmp .Lend_\\@", "", X86_FEATURE_PTI``), where the tree's own
+``DISABLED_MASKn`` (``disabled-features.h``: ``DISABLE_PTI`` under ``#ifndef
 CONFIG_PAGE_TABLE_ISOLATION``), evaluated with the option(s) off, holds every
-F.  This is how the 32-bit entry code (4.19+ ``entry_32.S``, the IDT-entry
-macros it expands) makes its switches optional.  A tree that defines no mask
-gives no such guard: a gate alone is only ``missing-runtime-gate``'s business.
+F.  That is not an error: the switch is dead code in a kernel built without
+PTI (a few bytes and the ``jmp`` around them).  It is reported as a check
+(info), so that a reviewer still sees a switch compiled in without its
+option.  This is how the 32-bit entry code (4.19+ ``entry_32.S``, the
+IDT-entry macros it expands) builds its switches.  A tree that defines no
+mask gives no such gate: the finding is then an error.
 
-Message: ``CR3 switched to the {target} page table outside #ifdef {option}``.
+Messages: ``CR3 switched to the {target} page table outside #ifdef {option}``
+(error), and ``... outside #ifdef {option} (compiled out at run time: the
+gate's feature is disabled without it)`` (info).
 
 ## Why is this bad?
 MODEL 1 and 6: "Something with this amount of performance impact needs to be
@@ -100,6 +105,14 @@ class MissingConfigGuard(Finding):
     template = "CR3 switched to the {target} page table outside #ifdef {option}"
 
 
+class MissingConfigGuardGated(MissingConfigGuard):
+    """The switch is built without the option but never runs there."""
+
+    severity = Severity.INFO
+    template = ("CR3 switched to the {target} page table outside #ifdef {option} "
+                "(compiled out at run time: the gate's feature is disabled without it)")
+
+
 @hookimpl
 def entrylint_rules():
     return [RuleInfo.from_module(sys.modules[__name__], MissingConfigGuard, precision="high",
@@ -116,10 +129,9 @@ def entrylint_check(analysis, config):
         if any(implies(c.text, c.taken, options) for c in P[node].cond):
             continue
         gates = gates or Gates(analysis.cfg)
-        if compiled_out_gate(analysis, gates, node, options):
-            continue
+        cls = MissingConfigGuardGated if compiled_out_gate(analysis, gates, node, options) else MissingConfigGuard
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail) if ev else None
-        yield finding(MissingConfigGuard, analysis, P[node], key, target=target, option=options[0])
+        yield finding(cls, analysis, P[node], key, target=target, option=options[0])
 
 
 def compiled_out_gate(analysis, gates, node: int, options: tuple[str, ...]) -> bool:
