@@ -5,9 +5,12 @@ line the author has to change -- with the expansion sites listed.
 A finding is a candidate when its instruction came from a macro (its trace
 has a body line below the reviewer's line).  The expansions of a body line
 are the distinct outermost sites of the program's instructions whose trace
-passes through it.  When the findings of one rule with one message cover all
-of them (two or more), they become one finding at the body line with
-``sites``; when only some expansions are faulty, each stays at its site.
+passes through it.  Going from the innermost body line outward, the first
+line whose expansions the findings of one rule with one message cover, all
+of them and at least two, is where they become one finding, with ``sites``
+(a SWAPGS wrapper used everywhere is not the line to change, the IDT-entry
+macro line that invokes it is); when only some expansions are faulty, each
+stays at its site.
 """
 
 from __future__ import annotations
@@ -16,10 +19,6 @@ from dataclasses import replace
 
 from entrylint.findings.model import Finding
 from entrylint.source import Location
-
-
-def _body(f: Finding) -> Location | None:
-    return f.trace[-1].location if len(f.trace) >= 2 else None
 
 
 def _key(loc: Location) -> tuple:
@@ -40,33 +39,38 @@ def expansion_sites(program) -> dict[tuple, set[tuple]]:
 
 
 def group_expansions(findings: list[Finding], program) -> list[Finding]:
-    groups: dict[tuple, list[Finding]] = {}
-    for f in findings:
-        body = _body(f)
-        if body is not None and not f.id.startswith("EL9") and f.location is not None:
-            groups.setdefault((f.id, f.message, _key(body)), []).append(f)
-    if not groups:
+    candidates = [f for f in findings if len(f.trace) >= 2 and not f.id.startswith("EL9") and f.location]
+    if not candidates:
         return findings
     sites = expansion_sites(program)
+    by_kind: dict[tuple, list[Finding]] = {}
+    for f in candidates:
+        by_kind.setdefault((f.id, f.message), []).append(f)
     merged: dict[int, Finding | None] = {}
-    for (_id, _msg, body), fs in groups.items():
-        at = {_key(f.location) for f in fs}
-        every = sites.get(body, set())
-        if len(at) < 2 or at != every:
+    for fs in by_kind.values():
+        if len(fs) < 2:
             continue
-        fs = sorted(fs, key=Finding.sort_key)
-        first = fs[0]
-        one = replace(first, location=first.trace[-1].location, trace=first.trace[-1:],
-                      sites=tuple(sorted({f.location for f in fs}, key=lambda loc: (loc.file, loc.line, loc.col))),
-                      symbol=first.trace[-2].macro or first.symbol)
-        merged[id(first)] = one
-        for f in fs[1:]:
-            merged[id(f)] = None
+        # depth d counts frames from the innermost body line outward
+        for d in range(1, max(len(f.trace) for f in fs)):
+            groups: dict[tuple, list[Finding]] = {}
+            for f in fs:
+                if id(f) not in merged and len(f.trace) > d:
+                    groups.setdefault(_key(f.trace[-d].location), []).append(f)
+            for body, group in groups.items():
+                at = {_key(f.location) for f in group}
+                if len(at) >= 2 and at == sites.get(body, set()):
+                    group = sorted(group, key=Finding.sort_key)
+                    first = group[0]
+                    merged[id(first)] = replace(
+                        first, location=first.trace[-d].location, trace=first.trace[-d:],
+                        sites=tuple(sorted({f.location for f in group}, key=lambda x: (x.file, x.line, x.col))),
+                        symbol=first.trace[-d - 1].macro or first.symbol)
+                    for f in group[1:]:
+                        merged[id(f)] = None
     out = []
     for f in findings:
-        if id(f) in merged:
-            if merged[id(f)] is not None:
-                out.append(merged[id(f)])
-        else:
+        if id(f) not in merged:
             out.append(f)
+        elif merged[id(f)] is not None:
+            out.append(merged[id(f)])
     return out
