@@ -136,7 +136,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             problems.append(Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
                                     Location(str(path), 1, 1)))
             text = ""
-    pp = preprocess_text(text, str(path.resolve() if path.exists() else path), copts)
+    pp_name = str(path.resolve() if path.exists() else path)
+    pp = preprocess_text(text, pp_name, copts)
     problems += [_generated(p) for p in pp.problems]
     # a linker script is only preprocessed: there is no assembly in it
     gas = gas_expand([] if is_linker_script(path) else pp.lines)
@@ -149,19 +150,36 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
                                     "GNU as not found: register and flag effects are unknown "
                                     "(install binutils)", Location(str(path), 1, 1)))
             dec = None
+    from entrylint.program.paravirt import native_reader
+
+    native = native_reader(pp_name, text, copts, pp.macros)
     program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec,
-                                       mode=options.bits or default_code_mode(path))
+                                       mode=options.bits or default_code_mode(path), native=native)
     problems += pproblems
     if copts.kconfig is not None:
         from entrylint.program.constants import features_without_config
 
-        program.disabled |= features_without_config(copts.kconfig.enabled)
+        program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
+                                                    any(getattr(i.info, "cr3_write", False)
+                                                        for i in program.instructions))
     if options.layout and dec is not None:
         problems += apply_layout(program, dec)
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings, text=text)
+
+
+def _declared(root: Path | None):
+    """``declared(CONFIG_X)`` for the tree's Kconfig, or None when there is none to read."""
+    if root is None:
+        return None
+    from entrylint.source.tree import kconfig_symbols
+
+    names = kconfig_symbols(str(root))
+    if not names:
+        return None
+    return lambda opt: opt.removeprefix("CONFIG_") in names
 
 
 def _generated(p: Problem) -> Problem:

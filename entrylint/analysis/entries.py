@@ -11,7 +11,11 @@ macros of each version), and says which tuples the CPU can arrive with:
 - paranoid vectors (NMI, #MC, #DB, #DF, #VC): any GS, any CR3, on an IST stack;
 - FRED entries (6.9+): the CPU already switched the GS base; PTI is off;
 - ret_from_fork: a new task returning to user through the exit path;
-- asm functions called from C: kernel state.
+- asm functions called from C: kernel state.  Not the native implementation
+  of a paravirt op (``native_iret``, ``native_usergs_sysret64``: ``native_``
+  and the op a patch site of the program names, the kernel's pv_ops
+  convention): it is reached from its patch sites, with their state, never
+  as a C function (MODEL 6.1).
 
 Symbols that nothing in the table names (inner labels, helpers reached by
 call or jump) are not entry points: they get their state from the paths
@@ -64,6 +68,8 @@ K_SYSCALL = EntryKind("syscall", SYSCALL)
 K_SYSENTER = EntryKind("sysenter", SYSENTER)
 K_INT80 = EntryKind("int80", INT80)
 K_IDT = EntryKind("idt", IDT)
+# external interrupts: as IDT vectors, but never at an exit site (see EXIT_SITES)
+K_IRQ = EntryKind("irq", IDT)
 K_PARANOID = EntryKind("paranoid", PARANOID)
 K_FRED_USER = EntryKind("fred-user", FRED_USER)
 K_FRED_KERNEL = EntryKind("fred-kernel", FRED_KERNEL)
@@ -93,11 +99,14 @@ TABLE: tuple[Row, ...] = (
     Row(K_FORK, names=("ret_from_fork", "ret_from_fork_asm")),
     # SYM_CODE (not SYM_FUNC) helpers that C code calls
     Row(K_FROM_C, names=("rewind_stack_and_make_dead", "rewind_stack_do_exit")),
-    # IDT vectors made by the IDT-entry macros of each version
-    Row(K_IDT, macros=("idtentry", "idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
-                       "trace_apicinterrupt", "interrupt", "idtentry_body")),
-    Row(K_IDT, names=("asm_exc_*", "asm_sysvec_*", "asm_common_interrupt", "asm_spurious_interrupt",
+    # external interrupts made by the IDT-entry macros of each version
+    Row(K_IRQ, macros=("idtentry_irq", "idtentry_sysvec", "apicinterrupt", "apicinterrupt3",
+                       "trace_apicinterrupt", "interrupt")),
+    Row(K_IRQ, names=("asm_sysvec_*", "asm_common_interrupt", "asm_spurious_interrupt",
                       "irq_entries_start", "spurious_entries_start")),
+    # exceptions made by the IDT-entry macros of each version
+    Row(K_IDT, macros=("idtentry", "idtentry_body")),
+    Row(K_IDT, names=("asm_exc_*",)),
 )
 
 # Annotations of asm functions meant to be called (from C or asm): kernel state.
@@ -136,6 +145,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
     """Every entry point of the program, in program order."""
     rows = tuple(extra) + TABLE
     out = []
+    pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
             continue
@@ -144,7 +154,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
         kind = classify(program, sym, rows)
-        if kind is None:
+        if kind is None or (kind is K_FROM_C and sym.name in pv_native):
             continue
         node = cfg.entry(sym.start)
         if node is not None:
@@ -157,6 +167,8 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
 # Kernel-mode faults that can arrive with the user's GS (and CR3): at the exit's
 # iret to user (#GP/#SS/#NP on a bad frame) and at the GS-selector load of
 # load_gs_index.  (label, gs, cr3); only labels the program has are used.
+# Both run with interrupts disabled: an exception can arrive there, an
+# external interrupt (K_IRQ) cannot (NMIs are paranoid entries).
 # The iret to user runs on the entry stack (4.15+), load_gs_index on the task's.
 EXIT_SITES = (("native_irq_return_iret", U, U, Stack.ENTRY), (".Lgs_change", U, K, Stack.TASK),
               ("gs_change", U, K, Stack.TASK))

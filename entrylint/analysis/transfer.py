@@ -128,9 +128,13 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         new = new.hold(dst, f"cr3:{t.cr3.value}")
 
     # --- stack ------------------------------------------------------------------
+    new = _pushes(info, op, dst, src, imm, t, new)
     if "rsp" in info.regs_written and dst == "rsp" and op in (DataOp.MOVE, DataOp.POP, DataOp.XCHG):
         kind = None
-        if op is DataOp.MOVE and src is not None:
+        if op is DataOp.POP:  # a stack pointer this path pushed (LEAVE_IRQ_STACK's popq %rsp)
+            top = (t.holds(_TOS) or "").split(",")[0]
+            kind = _STACK_BY_NAME.get(top.removeprefix("stack:")) if top.startswith("stack:") else None
+        elif op is DataOp.MOVE and src is not None:
             kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
         elif op is DataOp.MOVE and cfg.stack_for_load is not None:
             kind = cfg.stack_for_load(_src_text(ins))
@@ -158,6 +162,36 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         if ins.target_name in cfg.user_frame_returning:
             new = new.with_(origin=Origin.USER, site="")
     return new, events
+
+
+_TOS = "tos"  # pseudo-register: what the path pushed since it pushed a stack pointer
+_TOS_DEPTH = 8
+
+
+def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
+    """Keep ``tos``: the values pushed since a stack pointer was pushed
+    (``pushq %rdi`` with %rdi = the old %rsp, as ENTER_IRQ_STACK does), most
+    recent first, ``?`` for any other value; so the ``popq %rsp`` that pops it
+    back gets that stack, not a guess.  Nothing is kept until a stack pointer
+    is pushed; calls and returns are balanced; any other write of %rsp but
+    ``add $8k`` (a dropped slot) forgets it."""
+    tos = t.holds(_TOS)
+    if op is DataOp.PUSH:
+        value = t.holds(src) if src is not None else None
+        if value is not None and value.startswith("stack:"):
+            items = [value] + (tos.split(",") if tos else [])
+        elif tos:
+            items = ["?"] + tos.split(",")
+        else:
+            return new
+        return new.hold(_TOS, ",".join(items[:_TOS_DEPTH]))
+    if not tos or "rsp" not in info.regs_written or info.flow in (Flow.CALL, Flow.INDIRECT_CALL, Flow.RET):
+        return new
+    if op is DataOp.POP:
+        return new.hold(_TOS, ",".join(tos.split(",")[1:]) or None)
+    if op is DataOp.ADD and dst == "rsp" and imm is not None and imm > 0 and imm % 8 == 0:
+        return new.hold(_TOS, ",".join(tos.split(",")[imm // 8:]) or None)
+    return new.hold(_TOS, None)
 
 
 def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:

@@ -138,6 +138,25 @@ FEATURE_NEEDS_CONFIG: dict[str, tuple[str, ...]] = {
 }
 
 
-def features_without_config(enabled) -> set[str]:
-    """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out."""
-    return {f for f, opts in FEATURE_NEEDS_CONFIG.items() if not any(enabled(o) for o in opts)}
+# The features that say PTI is on: with them off there is one page table.
+PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+
+
+def features_without_config(enabled, declared=None, cr3_writes: bool = False) -> set[str]:
+    """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out.
+
+    MODEL 6.1, whether PTI exists: ``declared(CONFIG_X)`` says whether the
+    tree's Kconfig declares the option (None: no Kconfig known, every option
+    counts): an option the tree does not have is not enabled, whatever the
+    configuration sets (4.14.5 has no PTI option: one page table, the CR3
+    rules do not apply).  ``cr3_writes``: the program writes CR3 whatever
+    the configuration, as a first PTI patch does before it has an option:
+    PTI is judged on there."""
+    out = set()
+    for f, opts in FEATURE_NEEDS_CONFIG.items():
+        if any(enabled(o) and (declared is None or declared(o)) for o in opts):
+            continue
+        if cr3_writes and f in PTI_FEATURES:
+            continue
+        out.add(f)
+    return out

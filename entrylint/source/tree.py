@@ -8,8 +8,10 @@ as in an out-of-tree build.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -168,3 +170,21 @@ def build_flavour(path: Path) -> Flavour:
 
 def default_code_mode(path: Path) -> int:
     return build_flavour(path).mode
+
+
+_KCONFIG_DECL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+
+
+@lru_cache(maxsize=8)
+def kconfig_symbols(root: str) -> frozenset[str]:
+    """Every ``config``/``menuconfig`` name declared by a Kconfig* file under ``root``."""
+    names: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for f in filenames:
+            if f.startswith("Kconfig"):
+                try:
+                    names.update(_KCONFIG_DECL.findall(Path(dirpath, f).read_text(errors="replace")))
+                except OSError:
+                    pass
+    return frozenset(names)
