@@ -4,8 +4,9 @@
 Reports a ``CONFIG_`` name tested by ``#if``, ``#ifdef``, ``#ifndef`` or
 ``#elif`` (directly, or through ``defined()``/``IS_ENABLED()``) -- or named in
 an ``IS_ENABLED()`` anywhere -- that no ``config``/``menuconfig`` entry of any
-``Kconfig*`` file under the tree root declares.  ``CONFIG_X_MODULE`` counts
-as ``X``.
+``Kconfig*`` file under the tree root declares, and no Makefile defines for
+the compiler (4.x's ``-DCONFIG_X86_X32_ABI`` when the toolchain can link
+x32).  ``CONFIG_X_MODULE`` counts as ``X``.
 
 Scope: the analysed file and the headers it includes from its own folder (for
 ``arch/x86/entry/entry_64.S``: ``calling.h``); headers elsewhere belong to

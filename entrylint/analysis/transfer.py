@@ -90,6 +90,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             flag = ("sf", gs is Space.KERNEL)
         elif held and held.startswith("int:"):  # a flag kept in a register (paranoid's %ebx)
             flag = ("zf", int(held[4:]) == 0)
+    elif op is DataOp.TEST and src is not None and imm is not None and (t.holds(src) or "").startswith("int:"):
+        # testl $2, %ebx: a bit of a flag kept in a register (paranoid_entry's %ebx)
+        flag = ("zf", int(t.holds(src)[4:]) & imm == 0)
     elif op is DataOp.CMP and _rsp_mem(getattr(info, "src_mem", None) or getattr(info, "dst_mem", None)) \
             and (_code_label(ins, t, src) is not None):
         # cmpq $label / %reg(=label), RIP(%rsp): was the kernel interrupted at that label?
@@ -176,6 +179,12 @@ def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
     is pushed; calls and returns are balanced; any other write of %rsp but
     ``add $8k`` (a dropped slot) forgets it."""
     tos = t.holds(_TOS)
+    if op is DataOp.OTHER and "rsp" in info.regs_written and info.flow is Flow.NEXT:
+        # pushf/popf and the like: a push or a pop by their implicit stack slot
+        slot = [m for m in getattr(info, "mem", ()) if m.base == "rsp"]
+        if len(slot) == 1 and slot[0].writes != slot[0].reads:
+            op = DataOp.PUSH if slot[0].writes else DataOp.POP
+            src = None
     if op is DataOp.PUSH:
         value = t.holds(src) if src is not None else None
         if value is not None and value.startswith("stack:"):
@@ -258,6 +267,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                 return new  # other bits (PCID, NOFLUSH): still the same page table
         if op in (DataOp.BT, DataOp.TEST, DataOp.CMP):
             return new
+        if op in (DataOp.ADD, DataOp.SUB) and imm is not None and held and held.startswith("int:") \
+                and src is None:  # a flag kept in a register, counted (incl/decl %ebx)
+            v = int(held[4:]) + (imm if op is DataOp.ADD else -imm)
+            return new.hold(dst, f"int:{v}" if -256 <= v <= 256 else None)
         new = new.hold(dst, None)
     stale = [r for r in written if r != dst and new.holds(r) is not None]
     return new.forget(stale) if stale else new

@@ -173,18 +173,23 @@ def default_code_mode(path: Path) -> int:
 
 
 _KCONFIG_DECL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+_MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
 @lru_cache(maxsize=8)
 def kconfig_symbols(root: str) -> frozenset[str]:
-    """Every ``config``/``menuconfig`` name declared by a Kconfig* file under ``root``."""
+    """Every ``config``/``menuconfig`` name declared by a Kconfig* file under
+    ``root``, and every ``CONFIG_`` name a Makefile defines for the compiler
+    (``KBUILD_AFLAGS += -DCONFIG_X86_X32_ABI`` in 4.x's arch/x86/Makefile)."""
     names: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for f in filenames:
-            if f.startswith("Kconfig"):
+            pattern = _KCONFIG_DECL if f.startswith("Kconfig") else _MAKE_DEFINE if f.startswith(
+                ("Makefile", "Kbuild")) else None
+            if pattern is not None:
                 try:
-                    names.update(_KCONFIG_DECL.findall(Path(dirpath, f).read_text(errors="replace")))
+                    names.update(pattern.findall(Path(dirpath, f).read_text(errors="replace")))
                 except OSError:
                     pass
     return frozenset(names)
