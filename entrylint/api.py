@@ -289,7 +289,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg)
-    forward = walk(program, cfg, entries, transfer_config(program))
+    forward = walk(program, cfg, entries, transfer_config(program, exp))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
@@ -299,10 +299,14 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
 
 
-def transfer_config(program):
-    """The transfer functions' knobs for this program: the memory model of its family."""
+def transfer_config(program, exp: Expansion | None = None):
+    """The transfer functions' knobs for this program: the memory model of
+    its family, and the per-cpu variables of the tree that hold the user CR3
+    bits (``exp``: the expansion, for its tree and macros)."""
     from entrylint.analysis.state import Stack
     from entrylint.analysis.transfer import Config
+
+    user_bit_vars = _user_bit_vars(program, exp) if exp is not None else frozenset()
 
     try:
         from entrylint.analysis.memory import model_for
@@ -317,9 +321,30 @@ def transfer_config(program):
         kind = model.stack_for_load(text)
         return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
 
-    return Config(stack_for_load=stack_for_load,
+    return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
                   task_stack_returning=frozenset(model.task_stack_returning),
                   user_frame_returning=frozenset(model.user_frame_returning))
+
+
+def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:
+    """Symbols ORed from memory into a register that the tree's C code keeps
+    as user CR3 bits (analysis/cr3bits.py)."""
+    import re
+
+    from entrylint.program.effects import DataOp
+
+    names = set()
+    for i in program.instructions:
+        info = i.info
+        if info is not None and info.op is DataOp.OR and info.src_mem is not None and info.dst is not None:
+            names.update(n for n in re.findall(r"[A-Za-z_]\w*", getattr(i.operands[0], "disp", None) or "")
+                         if n not in exp.pp.macros)
+    if not names:
+        return frozenset()
+    from entrylint.analysis.cr3bits import user_bit_vars
+    from entrylint.program.constants import macro_int
+
+    return user_bit_vars(exp.root, sorted(names), lambda n: macro_int(n, exp.pp.macros))
 
 
 _rules = None

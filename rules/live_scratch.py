@@ -99,9 +99,11 @@ def entrylint_check(analysis, config):
 def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:
     """The registers the switch sequence ending at the CR3 write ``key``
     writes, with the first instruction that writes each: back along the path
-    through the instructions of the same invocation (the reviewer's line), or
-    for a switch written inline, back to its ``mov %cr3, %reg``.  A saved CR3
-    written back with nothing before it (RESTORE_CR3) has no scratch."""
+    to its ``mov %cr3, %reg``, through the instructions of the same
+    invocation (the reviewer's line; for a switch inside a bigger macro such
+    as 4.x's ``interrupt``, what the macro does before the switch is not the
+    switch's scratch).  A saved CR3 written back with nothing before it
+    (RESTORE_CR3) has no scratch."""
     path = fw.path(key)
     write = P[key[0]]
     line = (write.location, write.trace[:1])
@@ -114,8 +116,8 @@ def _scratch_writes(fw, P, key) -> list[tuple[int, str]]:
         if not inline and (ins.location, ins.trace[:1]) != line:
             break
         span.append(node)
-        if inline and ins.info is not None and ins.info.cr3_read:
-            break
+        if ins.info is not None and ins.info.cr3_read:
+            break  # the switch starts where it reads CR3 (an IDT-entry macro may hold it)
     first: dict[str, int] = {}
     for node in reversed(span):  # in program order: the first writer of each register
         info = P[node].info

@@ -14,6 +14,7 @@ switch: the state keeps its cr3 and the event says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from entrylint.analysis.regs import CALLER_SAVED
@@ -35,6 +36,8 @@ class Config:
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
+    # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/cr3bits.py)
+    user_bit_vars: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,9 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
     if dst is not None and dst in written:
         held = t.holds(dst)
         space = _space(held, "cr3:")
+        if space is not None and op is DataOp.OR and imm is None and src is None and cfg.user_bit_vars \
+                and set(re.findall(r"\w+", _src_text(ins))) & cfg.user_bit_vars:
+            return new.hold(dst, "cr3:user")  # orq PER_CPU_VAR(x86_cr3_pcid_user), %rax (4.4 KAISER)
         if space is not None and imm is not None:
             bit = _bit(imm, cfg.user_bit)
             if op is DataOp.AND and bit is False or op is DataOp.BTR and imm == cfg.user_bit:
