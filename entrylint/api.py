@@ -288,7 +288,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
-    entries = find_entries(program, cfg)
+    from entrylint.analysis.treefacts import syscall_targets
+
+    entries = find_entries(program, cfg, syscall=syscall_targets(exp.root))
     forward = walk(program, cfg, entries, transfer_config(program, exp))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
@@ -328,7 +330,7 @@ def transfer_config(program, exp: Expansion | None = None):
 
 def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:
     """Symbols ORed from memory into a register that the tree's C code keeps
-    as user CR3 bits (analysis/cr3bits.py)."""
+    as user CR3 bits (analysis/treefacts.py)."""
     import re
 
     from entrylint.program.effects import DataOp
@@ -341,7 +343,7 @@ def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:
                          if n not in exp.pp.macros)
     if not names:
         return frozenset()
-    from entrylint.analysis.cr3bits import user_bit_vars
+    from entrylint.analysis.treefacts import user_bit_vars
     from entrylint.program.constants import macro_int
 
     return user_bit_vars(exp.root, sorted(names), lambda n: macro_int(n, exp.pp.macros))

@@ -141,9 +141,13 @@ def classify(program, symbol, rows: tuple[Row, ...] = TABLE) -> EntryKind | None
     return None
 
 
-def find_entries(program, cfg, extra: tuple[Row, ...] = ()) -> list[Entry]:
-    """Every entry point of the program, in program order."""
+def find_entries(program, cfg, extra: tuple[Row, ...] = (), syscall=frozenset()) -> list[Entry]:
+    """Every entry point of the program, in program order.  ``syscall``:
+    symbols the tree's C code writes into a SYSCALL MSR (4.x's
+    ``ignore_sysret``): SYSCALL entries, not functions called from C."""
     rows = tuple(extra) + TABLE
+    if syscall:
+        rows = (Row(K_SYSCALL, names=tuple(sorted(syscall))),) + rows
     out = []
     pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):

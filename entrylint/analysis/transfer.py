@@ -36,7 +36,7 @@ class Config:
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
-    # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/cr3bits.py)
+    # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/treefacts.py)
     user_bit_vars: frozenset = frozenset()
 
 
@@ -93,6 +93,10 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             flag = ("sf", gs is Space.KERNEL)
         elif held and held.startswith("int:"):  # a flag kept in a register (paranoid's %ebx)
             flag = ("zf", int(held[4:]) == 0)
+    elif op is DataOp.TEST and src is not None and imm is not None and _bit(imm, cfg.user_bit) \
+            and _space(t.holds(src), "cr3:") is not None:
+        # testl $KAISER_SHADOW_PGD_OFFSET, %eax after reading CR3: ZF set <=> the kernel page table
+        flag = ("zf", _space(t.holds(src), "cr3:") is Space.KERNEL)
     elif op is DataOp.TEST and src is not None and imm is not None and (t.holds(src) or "").startswith("int:"):
         # testl $2, %ebx: a bit of a flag kept in a register (paranoid_entry's %ebx)
         flag = ("zf", int(t.holds(src)[4:]) & imm == 0)
@@ -175,12 +179,13 @@ _TOS_DEPTH = 8
 
 
 def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
-    """Keep ``tos``: the values pushed since a stack pointer was pushed
-    (``pushq %rdi`` with %rdi = the old %rsp, as ENTER_IRQ_STACK does), most
-    recent first, ``?`` for any other value; so the ``popq %rsp`` that pops it
-    back gets that stack, not a guess.  Nothing is kept until a stack pointer
-    is pushed; calls and returns are balanced; any other write of %rsp but
-    ``add $8k`` (a dropped slot) forgets it."""
+    """Keep ``tos``: the values pushed since a stack pointer or a CR3 value
+    was pushed (``pushq %rdi`` with %rdi = the old %rsp, as ENTER_IRQ_STACK
+    does; ``pushq %rax`` with the CR3 the 4.4 NMI restores after do_nmi), most
+    recent first, ``?`` for any other value; so the pop that takes it back
+    (``popq %rsp``, ``popq %rax``) gets that value, not a guess.  Nothing is
+    kept until such a value is pushed; calls and returns are balanced; any
+    other write of %rsp but ``add $8k`` (a dropped slot) forgets it."""
     tos = t.holds(_TOS)
     if op is DataOp.OTHER and "rsp" in info.regs_written and info.flow is Flow.NEXT:
         # pushf/popf and the like: a push or a pop by their implicit stack slot
@@ -190,7 +195,7 @@ def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
             src = None
     if op is DataOp.PUSH:
         value = t.holds(src) if src is not None else None
-        if value is not None and value.startswith("stack:"):
+        if value is not None and value.startswith(("stack:", "cr3:")):
             items = [value] + (tos.split(",") if tos else [])
         elif tos:
             items = ["?"] + tos.split(",")
@@ -200,7 +205,10 @@ def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
     if not tos or "rsp" not in info.regs_written or info.flow in (Flow.CALL, Flow.INDIRECT_CALL, Flow.RET):
         return new
     if op is DataOp.POP:
-        return new.hold(_TOS, ",".join(tos.split(",")[1:]) or None)
+        top, rest = tos.split(",")[0], ",".join(tos.split(",")[1:]) or None
+        if dst is not None and dst != "rsp" and top != "?":
+            new = new.hold(dst, top)
+        return new.hold(_TOS, rest)
     if op is DataOp.ADD and dst == "rsp" and imm is not None and imm > 0 and imm % 8 == 0:
         return new.hold(_TOS, ",".join(tos.split(",")[imm // 8:]) or None)
     return new.hold(_TOS, None)
@@ -273,9 +281,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                 return new  # other bits (PCID, NOFLUSH): still the same page table
         if op in (DataOp.BT, DataOp.TEST, DataOp.CMP):
             return new
-        if op in (DataOp.ADD, DataOp.SUB) and imm is not None and held and held.startswith("int:") \
-                and src is None:  # a flag kept in a register, counted (incl/decl %ebx)
-            v = int(held[4:]) + (imm if op is DataOp.ADD else -imm)
+        if op in (DataOp.ADD, DataOp.SUB, DataOp.OR, DataOp.AND) and imm is not None and held \
+                and held.startswith("int:") and src is None:  # flags kept in a register (incl/orl %ebx)
+            v = int(held[4:])
+            v = {DataOp.ADD: v + imm, DataOp.SUB: v - imm, DataOp.OR: v | imm, DataOp.AND: v & imm}[op]
             return new.hold(dst, f"int:{v}" if -256 <= v <= 256 else None)
         new = new.hold(dst, None)
     stale = [r for r in written if r != dst and new.holds(r) is not None]

@@ -1,6 +1,11 @@
-"""Per-cpu variables that hold the user bits of CR3, read from the tree (MODEL 3.1, 6.1).
+"""Facts the tree's C code states about its entry asm (MODEL 6.1).
 
-The 4.4/4.9 KAISER backport does not write ``or $MASK`` to make the user CR3:
+**SYSCALL targets.**  The symbols C code writes into the SYSCALL MSRs
+(``wrmsrl(MSR_LSTAR, (unsigned long)entry_SYSCALL_64)``, ``MSR_CSTAR``:
+4.x's ``ignore_sysret`` when there is no 32-bit emulation) are entered by
+the CPU from user mode, not called from C (``syscall_targets``).
+
+**Per-cpu variables that hold the user bits of CR3.**  The 4.4/4.9 KAISER backport does not write ``or $MASK`` to make the user CR3:
 ``_SWITCH_TO_USER_CR3`` ORs in a per-cpu variable (``orq
 PER_CPU_VAR(x86_cr3_pcid_user), %rax``) that C code keeps as the shadow-PGD
 offset plus the PCID bits.  Whether such an OR sets the PTI user bit is a
@@ -38,6 +43,17 @@ def _c_texts(root: str) -> tuple[tuple[str, str], ...]:
                     except OSError:
                         pass
     return tuple(out)
+
+
+_MSR_WRITE = re.compile(r"\bwrmsrl?(?:_safe)?\(\s*(MSR_LSTAR|MSR_CSTAR)\s*,\s*\([^)]*\)\s*([A-Za-z_]\w*)\s*\)")
+
+
+def syscall_targets(root: Path | None) -> frozenset[str]:
+    """The asm symbols C code of the tree makes SYSCALL targets."""
+    if root is None:
+        return frozenset()
+    return frozenset(m.group(2) for _name, text in _c_texts(str(root)) if "MSR_" in text
+                     for m in _MSR_WRITE.finditer(text))
 
 
 def _balanced(text: str, start: int) -> str | None:
