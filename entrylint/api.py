@@ -174,9 +174,9 @@ def _declared(root: Path | None):
     """``declared(CONFIG_X)`` for the tree's Kconfig, or None when there is none to read."""
     if root is None:
         return None
-    from entrylint.source.tree import kconfig_symbols
+    from entrylint.source.tree import kconfig_declared
 
-    names = kconfig_symbols(str(root))
+    names = kconfig_declared(str(root))
     if not names:
         return None
     return lambda opt: opt.removeprefix("CONFIG_") in names
@@ -268,6 +268,7 @@ class Analysis:
     liveness: object | None = None  # analysis.liveness.Liveness
     flags: object | None = None  # analysis.flags.FlagReach
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure
+    user_mapped: frozenset = frozenset()  # per-cpu names the tree declares user-mapped (MODEL 5)
 
     @property
     def program(self):
@@ -298,7 +299,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     liveness = compute_liveness(program, cfg, procedures=procedures)
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
-    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
+    from entrylint.analysis.treefacts import user_mapped_percpu
+
+    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root))
 
 
 def transfer_config(program, exp: Expansion | None = None):

@@ -108,6 +108,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
+    elif _int_result(op, dst, src, imm, t) is not None:
+        # decl %ebx / subl $1, %ecx on a known value: ZF is known (loops run their count)
+        flag = ("zf", _int_result(op, dst, src, imm, t) == 0)
     touched = info.flags_written | info.flags_undefined
     if touched or flag is not None:
         known = {f: v for f, v in t.flags if f not in touched}
@@ -281,14 +284,28 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                 return new  # other bits (PCID, NOFLUSH): still the same page table
         if op in (DataOp.BT, DataOp.TEST, DataOp.CMP):
             return new
-        if op in (DataOp.ADD, DataOp.SUB, DataOp.OR, DataOp.AND) and imm is not None and held \
-                and held.startswith("int:") and src is None:  # flags kept in a register (incl/orl %ebx)
-            v = int(held[4:])
-            v = {DataOp.ADD: v + imm, DataOp.SUB: v - imm, DataOp.OR: v | imm, DataOp.AND: v & imm}[op]
-            return new.hold(dst, f"int:{v}" if -256 <= v <= 256 else None)
+        v = _int_result(op, dst, src, imm, t)
+        if v is not None:  # flags kept in a register (incl/orl %ebx), small counters
+            return new.hold(dst, f"int:{v}")
         new = new.hold(dst, None)
     stale = [r for r in written if r != dst and new.holds(r) is not None]
     return new.forget(stale) if stale else new
+
+
+_INT_OPS = {DataOp.ADD: lambda v, i: v + i, DataOp.SUB: lambda v, i: v - i,
+            DataOp.OR: lambda v, i: v | i, DataOp.AND: lambda v, i: v & i}
+
+
+def _int_result(op, dst, src, imm, t: Tuple) -> int | None:
+    """The value of ``op $imm, %dst`` on a register holding a small known
+    integer (0..255: flag words and loop counts); None otherwise."""
+    if op not in _INT_OPS or imm is None or src is not None or dst is None:
+        return None
+    held = t.holds(dst)
+    if not held or not held.startswith("int:"):
+        return None
+    v = _INT_OPS[op](int(held[4:]), imm)
+    return v if 0 <= v <= 255 else None
 
 
 def _code_label(ins, t: Tuple, src: str | None) -> str | None:

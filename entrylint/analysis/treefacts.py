@@ -5,6 +5,12 @@
 4.x's ``ignore_sysret`` when there is no 32-bit emulation) are entered by
 the CPU from user mode, not called from C (``syscall_targets``).
 
+**User-mapped per-cpu data.**  The KAISER backport declares what the user
+page tables map: ``DEFINE_PER_CPU_USER_MAPPED(type, name)`` and its
+``_SHARED_ALIGNED``/``_PAGE_ALIGNED`` variants (4.4: ``cpu_tss``,
+``unsafe_stack_register_backup``, ``gdt_page``, ``exception_stacks``...);
+``user_mapped_percpu`` reads those declarations (MODEL 5).
+
 **Per-cpu variables that hold the user bits of CR3.**  The 4.4/4.9 KAISER backport does not write ``or $MASK`` to make the user CR3:
 ``_SWITCH_TO_USER_CR3`` ORs in a per-cpu variable (``orq
 PER_CPU_VAR(x86_cr3_pcid_user), %rax``) that C code keeps as the shadow-PGD
@@ -54,6 +60,17 @@ def syscall_targets(root: Path | None) -> frozenset[str]:
         return frozenset()
     return frozenset(m.group(2) for _name, text in _c_texts(str(root)) if "MSR_" in text
                      for m in _MSR_WRITE.finditer(text))
+
+
+_USER_MAPPED = re.compile(r"\b(?:DEFINE|DECLARE)_PER_CPU\w*_USER_MAPPED\(\s*[^,()]+,\s*([A-Za-z_]\w*)\s*\)")
+
+
+def user_mapped_percpu(root: Path | None) -> frozenset[str]:
+    """Per-cpu names the tree declares user-mapped."""
+    if root is None:
+        return frozenset()
+    return frozenset(m.group(1) for _name, text in _c_texts(str(root)) if "_USER_MAPPED" in text
+                     for m in _USER_MAPPED.finditer(text))
 
 
 def _balanced(text: str, start: int) -> str | None:

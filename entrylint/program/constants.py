@@ -146,17 +146,17 @@ def features_without_config(enabled, declared=None, cr3_writes: bool = False) ->
     """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out.
 
     MODEL 6.1, whether PTI exists: ``declared(CONFIG_X)`` says whether the
-    tree's Kconfig declares the option (None: no Kconfig known, every option
-    counts): an option the tree does not have is not enabled, whatever the
-    configuration sets (4.14.5 has no PTI option: one page table, the CR3
-    rules do not apply).  ``cr3_writes``: the program writes CR3 whatever
-    the configuration, as a first PTI patch does before it has an option:
-    PTI is judged on there."""
+    tree's Kconfig declares the option (None: no Kconfig known, the
+    configuration alone decides).  A tree that declares none of a feature's
+    options cannot turn it on, whatever the configuration sets (4.14.5 has no
+    PTI option: one page table, the CR3 rules do not apply) -- unless, for
+    PTI, the program writes CR3 (``cr3_writes``): a first PTI patch that adds
+    the switches before it has an option is judged as PTI on."""
     out = set()
     for f, opts in FEATURE_NEEDS_CONFIG.items():
-        if any(enabled(o) and (declared is None or declared(o)) for o in opts):
-            continue
-        if cr3_writes and f in PTI_FEATURES:
-            continue
-        out.add(f)
+        if declared is not None and not any(declared(o) for o in opts):
+            if not (cr3_writes and f in PTI_FEATURES):
+                out.add(f)
+        elif not any(enabled(o) for o in opts):
+            out.add(f)
     return out

@@ -193,3 +193,35 @@ def kconfig_symbols(root: str) -> frozenset[str]:
                 except OSError:
                     pass
     return frozenset(names)
+
+
+_KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
+
+
+@lru_cache(maxsize=8)
+def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
+    """The ``config`` names Kconfig reads for ``arch``: the files ``source``d
+    from the tree's top Kconfig (a few hundred, where walking a full tree for
+    every ``Kconfig*`` reads tens of thousands of folders).  A tree without a
+    top Kconfig (a small test tree) is walked (``kconfig_symbols``)."""
+    top = Path(root, "Kconfig")
+    if not top.is_file():
+        return kconfig_symbols(root)
+    names: set[str] = set()
+    seen: set[Path] = set()
+    todo = [top]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            text = f.read_text(errors="replace")
+        except OSError:
+            continue
+        names.update(_KCONFIG_DECL.findall(text))
+        for kind, name in _KCONFIG_SOURCE.findall(text):
+            name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
+            base = f.parent if kind.endswith("rsource") else Path(root)
+            todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
+    return frozenset(names)
