@@ -178,7 +178,7 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
 
 
 _TOS = "tos"  # pseudo-register: what the path pushed since it pushed a stack pointer
-_TOS_DEPTH = 8
+_TOS_DEPTH = 32  # a whole pt_regs (15 pushes) and then some
 
 
 def _pushes(info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
