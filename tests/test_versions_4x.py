@@ -183,3 +183,26 @@ def test_kaiser_user_mapped_per_cpu_from_the_declarations():
 @pytest.mark.parametrize("profile", PROFILES)
 def test_kaiser_tree_is_quiet(profile):
     assert cli(KAISER, profile) == []
+
+
+def test_feature_options_are_the_trees_own():
+    from entrylint.program.constants import features_without_config
+
+    on = {"CONFIG_XEN", "CONFIG_XEN_PV", "CONFIG_PAGE_TABLE_ISOLATION"}.__contains__
+    # 4.4-like: Xen PV comes with CONFIG_XEN, PTI (KAISER) with CONFIG_PAGE_TABLE_ISOLATION
+    decl44 = {"CONFIG_XEN", "CONFIG_PAGE_TABLE_ISOLATION"}.__contains__
+    assert not {"X86_FEATURE_XENPV", "X86_FEATURE_KAISER"} & features_without_config(on, decl44)
+    # 4.14.5-like: Xen PV has its own option (off here: an HVM-only Xen), no PTI option, no CR3 write
+    decl145 = {"CONFIG_XEN", "CONFIG_XEN_PV"}.__contains__
+    off = features_without_config({"CONFIG_XEN", "CONFIG_PAGE_TABLE_ISOLATION"}.__contains__, decl145)
+    assert {"X86_FEATURE_XENPV", "X86_FEATURE_PTI", "X86_FEATURE_KAISER"} <= off
+    # a first PTI patch: CR3 writes without an option are PTI on
+    assert not {"X86_FEATURE_PTI", "X86_FEATURE_KAISER"} & features_without_config(on, decl145, cr3_writes=True)
+
+
+def test_xen_pv_runs_without_kaiser():
+    from entrylint.analysis.state import Tuple
+
+    t = Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER)
+    assert t.assume("X86_FEATURE_KAISER", Feature.ON).assume("X86_FEATURE_XENPV", Feature.ON) is None
+    assert t.assume("X86_FEATURE_XENPV", Feature.ON).feature("X86_FEATURE_KAISER") is Feature.OFF

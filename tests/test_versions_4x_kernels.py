@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from entrylint.analysis.state import Feature
 from kernels import shared_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +83,9 @@ def test_44178_kaiser_facts_from_the_tree():
     assert {"unsafe_stack_register_backup", "cpu_tss"} <= an.user_mapped
     assert api.transfer_config(an.program, an.expansion).user_bit_vars == {"x86_cr3_pcid_user"}
     assert {e.symbol: e.kind.name for e in an.entries}["ignore_sysret"] == "syscall"
+    # Xen PV is 4.4's CONFIG_XEN (no CONFIG_XEN_PV yet): with it, the pv side of
+    # the patch sites is a path too, without KAISER (turned off under Xen PV)
+    mx = api.analyze(tree / "arch/x86/entry/entry_64.S", api.Options(root=tree, profile="max"))
+    assert "X86_FEATURE_XENPV" not in mx.program.disabled
+    xen = [t for n, ts in mx.forward.before.items() for t in ts if t.feature("X86_FEATURE_XENPV") is Feature.ON]
+    assert xen and all(t.feature("X86_FEATURE_KAISER") is not Feature.ON for t in xen)
