@@ -60,7 +60,10 @@ def test_paravirt_sites_are_forks_with_the_native_side_of_the_tree():
         native.setdefault(op, set()).add(tuple(P.instructions[i].text for i in repl.insns))
     # irqflags.h's #else of CONFIG_PARAVIRT, not a table of names
     assert native == {"swapgs": {("swapgs",)}, "usergs_sysret64": {("swapgs", "sysretq")},
-                      "iret": {("jmp native_iret",)}}
+                      "iret": {("jmp native_iret",)}, "irq_disable": {("cli",)}}
+    # the pv side keeps what it saves around the call (DISABLE_INTERRUPTS(CLBR_NONE))
+    (pv,) = [P.forks[fi] for fi, op in P.paravirt if op == "irq_disable"]
+    assert [P.instructions[i].text for i in pv.orig][0] == "push %rax"
 
 
 def test_the_native_side_runs_on_bare_metal():
