@@ -185,7 +185,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             problems.append(Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
                                     Location(str(path), 1, 1)))
             text = ""
-    pp = preprocess_text(text, str(path.resolve() if path.exists() else path), copts)
+    pp_name = str(path.resolve() if path.exists() else path)
+    pp = preprocess_text(text, pp_name, copts)
     problems += [_generated(p) for p in pp.problems]
     # a linker script is only preprocessed: there is no assembly in it
     gas = gas_expand([] if is_linker_script(path) else pp.lines)
@@ -198,19 +199,36 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
                                     "GNU as not found: register and flag effects are unknown "
                                     "(install binutils)", Location(str(path), 1, 1)))
             dec = None
+    from entrylint.program.paravirt import native_reader
+
+    native = native_reader(pp_name, text, copts, pp.macros)
     program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec,
-                                       mode=options.bits or default_code_mode(path))
+                                       mode=options.bits or default_code_mode(path), native=native)
     problems += pproblems
     if copts.kconfig is not None:
         from entrylint.program.constants import features_without_config
 
-        program.disabled |= features_without_config(copts.kconfig.enabled)
+        program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
+                                                    any(getattr(i.info, "cr3_write", False)
+                                                        for i in program.instructions))
     if options.layout and dec is not None:
         problems += apply_layout(program, dec)
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings, text=text, cpp=copts)
+
+
+def _declared(root: Path | None):
+    """``declared(CONFIG_X)`` for the tree's Kconfig, or None when there is none to read."""
+    if root is None:
+        return None
+    from entrylint.source.tree import kconfig_declared
+
+    names = kconfig_declared(str(root))
+    if not names:
+        return None
+    return lambda opt: opt.removeprefix("CONFIG_") in names
 
 
 def _generated(p: Problem) -> Problem:
@@ -299,6 +317,7 @@ class Analysis:
     liveness: object | None = None  # analysis.liveness.Liveness
     flags: object | None = None  # analysis.flags.FlagReach
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure
+    user_mapped: frozenset = frozenset()  # per-cpu names the tree declares user-mapped (MODEL 5)
 
     @property
     def program(self):
@@ -321,14 +340,17 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg, msr=msr_entries(exp.root))
-    forward = walk(program, cfg, entries, replace(transfer_config(program), external=sibling_asm(exp, options)))
+    forward = walk(program, cfg, entries,
+                   replace(transfer_config(program, exp), external=sibling_asm(exp, options)))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
     liveness = compute_liveness(program, cfg, procedures=procedures)
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
-    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
+    from entrylint.analysis.treefacts import user_mapped_percpu
+
+    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root))
 
 
 _ASM_DEF = None
@@ -412,10 +434,14 @@ def sibling_asm(exp: Expansion, options: Options | None):
     return summary
 
 
-def transfer_config(program):
-    """The transfer functions' knobs for this program: the memory model of its family."""
+def transfer_config(program, exp: Expansion | None = None):
+    """The transfer functions' knobs for this program: the memory model of
+    its family, and the per-cpu variables of the tree that hold the user CR3
+    bits (``exp``: the expansion, for its tree and macros)."""
     from entrylint.analysis.state import Stack
     from entrylint.analysis.transfer import Config
+
+    user_bit_vars = _user_bit_vars(program, exp) if exp is not None else frozenset()
 
     try:
         from entrylint.analysis.memory import model_for
@@ -430,9 +456,30 @@ def transfer_config(program):
         kind = model.stack_for_load(text)
         return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
 
-    return Config(stack_for_load=stack_for_load,
+    return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
                   task_stack_returning=frozenset(model.task_stack_returning),
                   user_frame_returning=frozenset(model.user_frame_returning))
+
+
+def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:
+    """Symbols ORed from memory into a register that the tree's C code keeps
+    as user CR3 bits (analysis/treefacts.py)."""
+    import re
+
+    from entrylint.program.effects import DataOp
+
+    names = set()
+    for i in program.instructions:
+        info = i.info
+        if info is not None and info.op is DataOp.OR and info.src_mem is not None and info.dst is not None:
+            names.update(n for n in re.findall(r"[A-Za-z_]\w*", getattr(i.operands[0], "disp", None) or "")
+                         if n not in exp.pp.macros)
+    if not names:
+        return frozenset()
+    from entrylint.analysis.treefacts import user_bit_vars
+    from entrylint.program.constants import macro_int
+
+    return user_bit_vars(exp.root, sorted(names), lambda n: macro_int(n, exp.pp.macros))
 
 
 _rules = None

@@ -9,7 +9,8 @@ when the memory is not mapped there:
   series, which mapped every thread stack; not since 4.15);
 - a %gs-relative (per-cpu) access, with the kernel GS, to a symbol the
   memory model does not list as user-mapped (4.15+: ``cpu_tss_rw``,
-  ``cpu_entry_area``);
+  ``cpu_entry_area``) and the tree does not declare user-mapped (the 4.4/4.9
+  KAISER backport's ``DEFINE_PER_CPU_USER_MAPPED``);
 - an access to an absolute or %rip-relative symbol that this file defines
   outside ``.entry.text`` (entry text is mapped for user) and that no list
   names as user-mapped.
@@ -106,7 +107,7 @@ def entrylint_check(analysis, config):
     program = analysis.program
     P = program.instructions
     model = _model(program)
-    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ()))
+    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ())) | set(getattr(analysis, "user_mapped", ()))
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue

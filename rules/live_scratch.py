@@ -102,7 +102,10 @@ def _scratch_writes(fw, P, key):
     """The registers the switch sequence ending at the CR3 write ``key``
     writes, with the first instruction that writes each: back along the path
     through the instructions of the same invocation (the reviewer's line), or
-    for a switch written inline, back to its ``mov %cr3, %reg``.  A saved CR3
+    for a switch written inline, back to its ``mov %cr3, %reg``; in either
+    case it starts at its CR3 read (for a switch inside a bigger macro such
+    as 4.x's ``interrupt``, what the macro does before the switch is not the
+    switch's scratch).  A saved CR3
     written back with nothing before it (RESTORE_CR3) has no scratch.
 
     Where the switch macro is expanded inside another macro (4.19+
@@ -138,8 +141,8 @@ def _scratch_writes(fw, P, key):
         if not inline and (ins.location, ins.trace[:depth]) != line:
             break
         span.append(node)
-        if inline and ins.info is not None and ins.info.cr3_read:
-            break
+        if ins.info is not None and ins.info.cr3_read:
+            break  # the switch starts where it reads CR3 (an IDT-entry macro may hold it)
     first: dict[str, int] = {}
     for node in reversed(span):  # in program order: the first writer of each register
         info = P[node].info

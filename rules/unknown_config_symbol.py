@@ -4,8 +4,9 @@
 Reports a ``CONFIG_`` name tested by ``#if``, ``#ifdef``, ``#ifndef`` or
 ``#elif`` (directly, or through ``defined()``/``IS_ENABLED()``) -- or named in
 an ``IS_ENABLED()`` anywhere -- that no ``config``/``menuconfig`` entry of any
-``Kconfig*`` file under the tree root declares.  ``CONFIG_X_MODULE`` counts
-as ``X``.
+``Kconfig*`` file under the tree root declares, and no Makefile defines for
+the compiler (4.x's ``-DCONFIG_X86_X32_ABI`` when the toolchain can link
+x32).  ``CONFIG_X_MODULE`` counts as ``X``.
 
 Scope: the analysed file and the headers it includes from its own folder (for
 ``arch/x86/entry/entry_64.S``: ``calling.h``); headers elsewhere belong to
@@ -51,10 +52,8 @@ None.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.cpp.lexer import NAME, lex_file
@@ -62,8 +61,8 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.source import Location
+from entrylint.source.tree import kconfig_symbols
 
-_CONFIG = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
 _DIRECTIVES = {"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef"}
 _NAME = re.compile(r"\bCONFIG_(\w+)")
 
@@ -135,16 +134,3 @@ def scanned_symbols(path: str, text: str | None = None):
                 yield (t.text.removeprefix("CONFIG_"), toks[0].loc[1]), t.loc[2]
 
 
-@lru_cache(maxsize=8)
-def kconfig_symbols(root: str) -> frozenset[str]:
-    """Every ``config``/``menuconfig`` name declared by a Kconfig* file under ``root``."""
-    names: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for f in filenames:
-            if f.startswith("Kconfig"):
-                try:
-                    names.update(_CONFIG.findall(Path(dirpath, f).read_text(errors="replace")))
-                except OSError:
-                    pass
-    return frozenset(names)

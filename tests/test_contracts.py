@@ -89,3 +89,29 @@ def test_pti_contracts_match_real_macros(kernel_tree):
         assert named <= params, (name, named, params)
     assert present >= 6
     assert family_for(m.upper() for m in macros) == "pti"
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["linux-4.4.178", "linux-4.9.154"])
+def test_kaiser_44_contracts_match_the_released_backport(name):
+    """The kaiser-4.4 rows against the backport's kaiser.h as released: every
+    parameter a row names exists; SWITCH_USER_CR3_NO_STACK is not in these
+    releases; SWAPGS* are paravirt.h's / irqflags.h's cpp macros there."""
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _sys.path.insert(0, str(_Path(__file__).parent))
+    from kernels import shared_tree
+
+    tree = shared_tree(name)
+    if tree is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    macros = _macros(tree)
+    for macro, c in BUILTIN["kaiser-4.4"].items():
+        m = macros.get(macro.lower())
+        if m is None:
+            assert macro in {"SWITCH_USER_CR3_NO_STACK", "SWAPGS", "SWAPGS_UNSAFE_STACK"}, macro
+            continue
+        named = {x for x in c.clobbers if not x.startswith("%")} | ({c.saves_cr3_in} - {None})
+        assert named <= {p.name for p in m.params}, (macro, named)
+    assert family_for(m.upper() for m in macros) == "kaiser-4.4"

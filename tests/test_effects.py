@@ -375,9 +375,16 @@ def test_register_moves(dec):
 
 
 @pytest.mark.parametrize("text", ["movzbl %al, %eax", "movslq %eax, %rax", "cmovzq %rcx, %rax",
-                                  "movq %rax, %xmm0", "incq %rax", "imulq $3, %rax"])  # fmt: skip
+                                  "movq %rax, %xmm0", "imulq $3, %rax"])  # fmt: skip
 def test_not_a_plain_op(dec, text):
     assert one(dec, text).op is DataOp.OTHER
+
+
+def test_inc_dec_add_one(dec):
+    # value tracking counts with them (error_entry's %ebx: xorl, incl, decl)
+    i, d = one(dec, "incl %ebx"), one(dec, "decq %rcx")
+    assert (i.op, i.dst, i.src, i.imm) == (DataOp.ADD, "rbx", None, 1)
+    assert (d.op, d.dst, d.imm) == (DataOp.SUB, "rcx", 1)
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,13 @@ Families (``BUILTIN``):
 
 - ``kaiser-v1``: the first posted series (Dave Hansen, 2017-10-31, patch 01/23;
   shared/seed/kaiser-v1-01-review.txt).  Names and parameters from the seed.
-- ``kaiser-4.4``: the KAISER backport to 4.4/4.9 stable (2018-01).  No source
-  here; from public memory of that tree (arch/x86/include/asm/kaiser.h).
-  Assumptions: ``SWITCH_KERNEL_CR3``/``SWITCH_USER_CR3`` take no parameters and
+- ``kaiser-4.4``: the KAISER backport to 4.4/4.9 stable (2018-01), checked
+  against arch/x86/include/asm/kaiser.h of 4.4.178 and 4.9.154
+  (tests/test_contracts.py); ``SWITCH_USER_CR3_NO_STACK`` is not in those
+  releases (kept for earlier backport releases that spilled %rax on exit).
+  The user CR3 is made by ORing a per-cpu variable in
+  (``x86_cr3_pcid_user``), which analysis/treefacts.py reads from the tree.
+  ``SWITCH_KERNEL_CR3``/``SWITCH_USER_CR3`` take no parameters and
   save/restore %rax around the switch on the stack (they clobber nothing);
   the ``_NO_STACK`` variants use a per-cpu scratch slot
   (``unsafe_stack_register_backup``) instead of the stack, so they clobber

@@ -15,7 +15,11 @@ macros of each version), and says which tuples the CPU can arrive with:
 - paranoid vectors (NMI, #MC, #DB, #DF, #VC): any GS, any CR3, on an IST stack;
 - FRED entries (6.9+): the CPU already switched the GS base; PTI is off;
 - ret_from_fork: a new task returning to user through the exit path;
-- asm functions called from C: kernel state.
+- asm functions called from C: kernel state.  Not the native implementation
+  of a paravirt op (``native_iret``, ``native_usergs_sysret64``: ``native_``
+  and the op a patch site of the program names, the kernel's pv_ops
+  convention): it is reached from its patch sites, with their state, never
+  as a C function (MODEL 6.1).
 
 After the table, the tree's own C code: a 64-bit symbol the tree writes to
 the SYSCALL/SYSENTER MSRs is that kind of entry whatever its annotation
@@ -169,6 +173,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
     rows = tuple(extra) + TABLE
     gates = msr.gates if msr is not None else {}
     out = []
+    pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
             continue
@@ -177,7 +182,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
         kind = classify(program, sym, rows, msr)
-        if kind is None:
+        if kind is None or (kind is K_FROM_C and sym.name in pv_native):
             continue
         node = cfg.entry(sym.start)
         if node is not None:
@@ -192,6 +197,8 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
 # Kernel-mode faults that can arrive with the user's GS (and CR3): at the exit's
 # iret to user (#GP/#SS/#NP on a bad frame) and at the GS-selector load of
 # load_gs_index.  (label, gs, cr3); only labels the program has are used.
+# Both run with interrupts disabled: an exception can arrive there, an
+# external interrupt (K_IRQ) cannot (NMIs are paranoid entries).
 # The iret to user runs on the entry stack (4.15+), load_gs_index on the task's.
 EXIT_SITES = (("native_irq_return_iret", U, U, Stack.ENTRY), (".Lgs_change", U, K, Stack.TASK),
               ("gs_change", U, K, Stack.TASK))

@@ -38,7 +38,9 @@ Assumptions (no source here; override in the configuration):
   mapped each thread stack), so TASK counts as user-mapped; the 4.4 backport
   spills a register to per-cpu ``unsafe_stack_register_backup``, which is
   user-mapped.  The per-cpu user-mapped lists are what those entry paths
-  touch before their switch in the seed, not a full list.
+  touch before their switch in the seed, not a full list: with a tree, what
+  it declares with ``DEFINE_PER_CPU_USER_MAPPED`` counts too
+  (analysis/treefacts.py, ``Analysis.user_mapped``).
 """
 
 from __future__ import annotations

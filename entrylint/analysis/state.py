@@ -42,10 +42,12 @@ class Feature(str, enum.Enum):
 
 
 # Features whose values are tied: with Xen PV there is no PTI (the hypervisor
-# isolates); FRED entry has its own code paths.  (feature, value) -> implied.
+# isolates; the 4.4/4.9 backport's KAISER is turned off at boot under Xen PV
+# too); FRED entry has its own code paths.  (feature, value) -> implied.
 IMPLIES: dict[tuple[str, Feature], tuple[tuple[str, Feature], ...]] = {
-    ("X86_FEATURE_XENPV", Feature.ON): (("X86_FEATURE_PTI", Feature.OFF),),
+    ("X86_FEATURE_XENPV", Feature.ON): (("X86_FEATURE_PTI", Feature.OFF), ("X86_FEATURE_KAISER", Feature.OFF)),
     ("X86_FEATURE_PTI", Feature.ON): (("X86_FEATURE_XENPV", Feature.OFF),),
+    ("X86_FEATURE_KAISER", Feature.ON): (("X86_FEATURE_XENPV", Feature.OFF),),
 }
 
 

@@ -14,6 +14,7 @@ switch: the state keeps its cr3 and the event says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from entrylint.analysis.regs import abi
@@ -24,7 +25,6 @@ MSR_GS_BASE = 0xC0000101
 MSR_KERNEL_GS_BASE = 0xC0000102
 
 _STACK_BY_NAME = {s.value: s for s in Stack}
-SAVED_RSP = "[saved-rsp]"  # a pseudo-register: the stack pointer last pushed (held "stack:X")
 _SPACE_BY_NAME = {s.value: s for s in Space}
 
 
@@ -39,6 +39,8 @@ class Config:
     # callable(name, tuple) -> (tuples at the callee's ``ret``, its C calls), or None: an asm
     # function of another file of the tree, followed through its own code
     external: object = None
+    # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/treefacts.py)
+    user_bit_vars: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             flag = ("sf", gs is Space.KERNEL)
         elif held and held.startswith("int:"):  # a flag kept in a register (paranoid's %ebx)
             flag = ("zf", int(held[4:]) == 0)
+    elif op is DataOp.TEST and src is not None and imm is not None and _bit(imm, cfg.user_bit) \
+            and _space(t.holds(src), "cr3:") is not None:
+        # testl $KAISER_SHADOW_PGD_OFFSET, %eax after reading CR3: ZF set <=> the kernel page table
+        flag = ("zf", _space(t.holds(src), "cr3:") is Space.KERNEL)
+    elif op is DataOp.TEST and src is not None and imm is not None and (t.holds(src) or "").startswith("int:"):
+        # testl $2, %ebx: a bit of a flag kept in a register (paranoid_entry's %ebx)
+        flag = ("zf", int(t.holds(src)[4:]) & imm == 0)
     elif op is DataOp.CMP and _rsp_mem(getattr(info, "src_mem", None) or getattr(info, "dst_mem", None)) \
             and (_code_label(ins, t, src) is not None):
         # cmpq $label / %reg(=label), RIP(%rsp): was the kernel interrupted at that label?
@@ -108,6 +117,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
+    elif _int_result(op, dst, src, imm, t) is not None:
+        # decl %ebx / subl $1, %ecx on a known value: ZF is known (loops run their count)
+        flag = ("zf", _int_result(op, dst, src, imm, t) == 0)
     touched = info.flags_written | info.flags_undefined
     if touched or flag is not None:
         known = {f: v for f, v in t.flags if f not in touched}
@@ -140,27 +152,24 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         new = new.hold(dst, f"cr3:{t.cr3.value}")
 
     # --- stack ------------------------------------------------------------------
+    new = _pushes(ins, info, op, dst, src, imm, t, new)
     if "rsp" in info.regs_written and dst == "rsp" and op in (DataOp.MOVE, DataOp.POP, DataOp.XCHG):
         kind = None
-        if op is DataOp.MOVE and src is not None:
+        if op is DataOp.POP:  # a stack pointer this path pushed (LEAVE_IRQ_STACK's popq %rsp)
+            top = (t.holds(_TOS) or "").split(",")[0]
+            kind = _STACK_BY_NAME.get(top.removeprefix("stack:")) if top.startswith("stack:") else None
+        elif op is DataOp.MOVE and src is not None:
             kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
         elif op is DataOp.MOVE and cfg.stack_for_load is not None:
             kind = cfg.stack_for_load(_src_text(ins))
-        elif op is DataOp.POP and t.holds(SAVED_RSP):
-            # popq %rsp of a stack pointer this path pushed (ENTER_IRQ_STACK's
-            # pushq \old_rsp ... LEAVE_IRQ_STACK's popq %rsp): back on that stack
-            kind = _STACK_BY_NAME.get(t.holds(SAVED_RSP).removeprefix("stack:"))
         frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
         if kind is None and t.origin is Origin.USER and frame:
             # %rsp restored from a user-mode frame (popq %rsp, movq RSP(%rsp), %rsp)
             # is the user's (a register-held pointer, like espfix's, is not judged)
             kind = Stack.USER
-        new = new.with_(stack=kind or Stack.UNKNOWN).forget((SAVED_RSP,))
+        new = new.with_(stack=kind or Stack.UNKNOWN)
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
-
-    if op is DataOp.PUSH and src is not None and (t.holds(src) or "").startswith("stack:"):
-        new = new.hold(SAVED_RSP, t.holds(src))  # a stack pointer saved on the new stack
 
     # --- an iret frame built by hand: pushq $label ... iretq continues at label ---
     if op is DataOp.PUSH and getattr(ins, "imm_target", None) is not None:
@@ -188,6 +197,54 @@ def _percpu_selector(info, op, t: Tuple, new: Tuple, events) -> Tuple:
     space = (Space.USER if t.origin is Origin.USER else Space.KERNEL) if frame else Space.KERNEL
     events.append(("gs-write", space.value))
     return new.with_(gs=space)
+
+
+_TOS = "tos"  # pseudo-register: what the path pushed since it pushed a stack pointer
+_TOS_DEPTH = 32  # a whole pt_regs (15 pushes) and then some
+
+
+def _pushes(ins, info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
+    """Keep ``tos``: the values pushed since a stack pointer or a CR3 value
+    was pushed (``pushq %rdi`` with %rdi = the old %rsp, as ENTER_IRQ_STACK
+    does; ``pushq %rax`` with the CR3 the 4.4 NMI restores after do_nmi), most
+    recent first, ``?`` for any other value; so the pop that takes it back
+    (``popq %rsp``, ``popq %rax``) gets that value, not a guess.  Nothing is
+    kept until such a value is pushed; a call into C is balanced, a call into
+    an asm function of the program pushes its return address and ``ret``
+    pops one (4.19 ``interrupt_entry`` pushes the old stack pointer, then a
+    copy of its return address, and returns on the new stack); any other
+    write of %rsp but ``add $8k`` (a dropped slot) forgets it."""
+    tos = t.holds(_TOS)
+    if tos and info.flow is Flow.CALL and ins.target is not None:
+        op = DataOp.PUSH
+        src = None
+    elif tos and info.flow is Flow.RET:
+        return new.hold(_TOS, ",".join(tos.split(",")[1:]) or None)
+    if op is DataOp.OTHER and "rsp" in info.regs_written and info.flow is Flow.NEXT:
+        # pushf/popf and the like: a push or a pop by their implicit stack slot
+        slot = [m for m in getattr(info, "mem", ()) if m.base == "rsp"]
+        if len(slot) == 1 and slot[0].writes != slot[0].reads:
+            op = DataOp.PUSH if slot[0].writes else DataOp.POP
+            src = None
+    if op is DataOp.PUSH:
+        value = t.holds(src) if src is not None else None
+        if value is not None and value.startswith(("stack:", "cr3:")):
+            items = [value] + (tos.split(",") if tos else [])
+        elif tos:
+            items = ["?"] + tos.split(",")
+        else:
+            return new
+        return new.hold(_TOS, ",".join(items[:_TOS_DEPTH]))
+    if not tos or "rsp" not in info.regs_written or info.flow in (Flow.CALL, Flow.INDIRECT_CALL, Flow.RET):
+        return new
+    if op is DataOp.POP:
+        top, rest = tos.split(",")[0], ",".join(tos.split(",")[1:]) or None
+        if dst is not None and dst != "rsp" and top != "?":
+            new = new.hold(dst, top)
+        return new.hold(_TOS, rest)
+    if op is DataOp.ADD and dst == "rsp" and imm is not None and imm > 0 and imm % 8 == 0:
+        return new.hold(_TOS, ",".join(tos.split(",")[imm // 8:]) or None)
+    return new.hold(_TOS, None)
 
 
 def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
@@ -250,6 +307,9 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
             # entry code tests it in a register, with EFLAGS.VM mixed in)
             return new.hold(dst, f"rpl:{t.origin.value}")
         space = _space(held, "cr3:")
+        if space is not None and op is DataOp.OR and imm is None and src is None and cfg.user_bit_vars \
+                and set(re.findall(r"\w+", _src_text(ins))) & cfg.user_bit_vars:
+            return new.hold(dst, "cr3:user")  # orq PER_CPU_VAR(x86_cr3_pcid_user), %rax (4.4 KAISER)
         if space is not None and imm is not None:
             bit = _bit(imm, cfg.user_bit)
             if op is DataOp.AND and bit is False or op is DataOp.BTR and imm == cfg.user_bit:
@@ -262,9 +322,28 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                 return new  # other bits (PCID, NOFLUSH): still the same page table
         if op in (DataOp.BT, DataOp.TEST, DataOp.CMP):
             return new
+        v = _int_result(op, dst, src, imm, t)
+        if v is not None:  # flags kept in a register (incl/orl %ebx), small counters
+            return new.hold(dst, f"int:{v}")
         new = new.hold(dst, None)
     stale = [r for r in written if r != dst and new.holds(r) is not None]
     return new.forget(stale) if stale else new
+
+
+_INT_OPS = {DataOp.ADD: lambda v, i: v + i, DataOp.SUB: lambda v, i: v - i,
+            DataOp.OR: lambda v, i: v | i, DataOp.AND: lambda v, i: v & i}
+
+
+def _int_result(op, dst, src, imm, t: Tuple) -> int | None:
+    """The value of ``op $imm, %dst`` on a register holding a small known
+    integer (0..255: flag words and loop counts); None otherwise."""
+    if op not in _INT_OPS or imm is None or src is not None or dst is None:
+        return None
+    held = t.holds(dst)
+    if not held or not held.startswith("int:"):
+        return None
+    v = _INT_OPS[op](int(held[4:]), imm)
+    return v if 0 <= v <= 255 else None
 
 
 def _code_label(ins, t: Tuple, src: str | None) -> str | None:

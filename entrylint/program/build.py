@@ -8,6 +8,8 @@ Order of the passes (each needs the one before):
 2. ``_alternatives``: forks from the ``.altinstructions`` entries, read as
    the data the headers of each version build (not from a macro name), so
    4.x ``.word`` feature fields and 6.x ``.4byte`` ft_flags both work;
+   then paravirt patch sites (``.parainstructions``) become forks whose
+   native side ``native`` supplies (``program.paravirt``);
 3. ``_decode``: register/flag semantics from the decoder (must come after 1,
    it needs the instruction texts);
 4. ``_targets``: direct branch and call targets (after 3: only the decoder
@@ -77,9 +79,11 @@ class _Labels:
 
 def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | None = None,
                   constants: Mapping[str, int] | None = None, decoder=None,
-                  mode: int = 64) -> tuple[Program, list[Problem]]:
+                  mode: int = 64, native=None) -> tuple[Program, list[Problem]]:
     """``mode`` is the code mode the file starts in (what ``-m16``/``-m32``
-    give it); ``.code16``/``.code32``/``.code64`` change it as for GNU as."""
+    give it); ``.code16``/``.code32``/``.code64`` change it as for GNU as.
+    ``native(sites)``: the native side of paravirt patch sites (see
+    ``program.paravirt.native_reader``); None leaves them straight-line."""
     prog = Program(statements=list(statements), constants=dict(constants or {}))
     problems: list[Problem] = []
     labels = _Labels()
@@ -87,6 +91,10 @@ def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | Non
     builder.mode = mode
     builder.scan()
     builder.alternatives(problems)
+    if native is not None:
+        from entrylint.program.paravirt import add_native_forks
+
+        add_native_forks(builder, native)
     if decoder is not None:
         builder.decode(decoder, problems)
     builder.targets()

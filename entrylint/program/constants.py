@@ -129,15 +129,39 @@ def disabled_features(macros: Mapping[str, object], names: Mapping[int, str]) ->
 
 
 # CPU features that only code built under a configuration option can set:
-# without any of the options, the feature is off on every path.
+# without any of the options, the feature is off on every path.  Newest name
+# first: a tree's option is the first one its Kconfig declares (Xen PV:
+# CONFIG_XEN_PV from 4.14, CONFIG_XEN before, when every Xen guest was PV).
 FEATURE_NEEDS_CONFIG: dict[str, tuple[str, ...]] = {
-    "X86_FEATURE_XENPV": ("CONFIG_XEN_PV",),
+    "X86_FEATURE_XENPV": ("CONFIG_XEN_PV", "CONFIG_XEN"),
     "X86_FEATURE_PTI": ("CONFIG_PAGE_TABLE_ISOLATION", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION"),
     "X86_FEATURE_KAISER": ("CONFIG_KAISER", "CONFIG_PAGE_TABLE_ISOLATION"),
     "X86_FEATURE_FRED": ("CONFIG_X86_FRED",),
 }
 
 
-def features_without_config(enabled) -> set[str]:
-    """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out."""
-    return {f for f, opts in FEATURE_NEEDS_CONFIG.items() if not any(enabled(o) for o in opts)}
+# The features that say PTI is on: with them off there is one page table.
+PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+
+
+def features_without_config(enabled, declared=None, cr3_writes: bool = False) -> set[str]:
+    """The features of ``FEATURE_NEEDS_CONFIG`` that ``enabled(CONFIG_X)`` rules out.
+
+    MODEL 6.1.  ``declared(CONFIG_X)`` says whether the tree's Kconfig
+    declares the option; None (no tree): the configuration alone decides,
+    with any of the row's names.  With a tree, the feature's option is the
+    first of the row the tree declares; a tree that declares none cannot turn
+    the feature on, whatever the configuration sets (4.14.5 has no PTI
+    option: one page table, the CR3 rules do not apply).  Whether PTI exists
+    also comes from the tree: when the program writes CR3 with its option off
+    or missing (``cr3_writes``: a first PTI patch whose switches no option
+    guards), PTI is judged on."""
+    out = set()
+    for f, opts in FEATURE_NEEDS_CONFIG.items():
+        if declared is not None:
+            opts = next(((o,) for o in opts if declared(o)), ())
+            if cr3_writes and f in PTI_FEATURES:
+                continue
+        if not any(enabled(o) for o in opts):
+            out.add(f)
+    return out

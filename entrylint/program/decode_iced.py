@@ -84,6 +84,8 @@ _DATA_OP = {
     "SHL": DataOp.SHL, "SAL": DataOp.SHL, "SHR": DataOp.SHR, "SAR": DataOp.SAR,
     "NOT": DataOp.NOT, "NEG": DataOp.NEG,
 }  # fmt: skip
+# inc/dec: an add/sub of an implicit 1 (value tracking: error_entry's %ebx flag)
+_STEP = {"INC": DataOp.ADD, "DEC": DataOp.SUB}
 
 # Conditions on one flag: iced ConditionCode name -> (flag, value when taken).
 _SINGLE_FLAG_CC = {
@@ -365,9 +367,9 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         cr3_write="cr3" in written,
         serializing=serializing,
         privileged=bool(ins.is_privileged),
-        op=_DATA_OP.get(mname, DataOp.OTHER),
+        op=_DATA_OP.get(mname, DataOp.OTHER) if mname not in _STEP else _STEP[mname],
         cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
-        **operands,
+        **(operands if mname not in _STEP else {**operands, "imm": 1, "imm_size": 8}),
     )
 
 

@@ -173,7 +173,8 @@ class InsnInfo:
 
     Operands, for value tracking (read these, not the mnemonic):
 
-    * ``op``: what is computed (``DataOp``; ``OTHER`` for everything else).
+    * ``op``: what is computed (``DataOp``; ``OTHER`` for everything else;
+      ``inc``/``dec`` are ``ADD``/``SUB`` with ``imm`` 1).
     * ``dst``/``dst_mem``: the explicit operand that is written (AT&T: the
       last operand), as a canonical register name or a ``MemRef``; None when
       the instruction writes no explicit operand: ``bt``, ``test``, ``cmp``,

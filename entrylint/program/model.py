@@ -144,3 +144,5 @@ class Program:
     features: dict[int, str] = field(default_factory=dict)  # CPU feature bit -> name
     disabled: set[str] = field(default_factory=set)  # features the configuration compiles out
     constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
+    # paravirt patch sites made forks (program.paravirt): (fork index, pv op named, e.g. "iret")
+    paravirt: list[tuple[int, str | None]] = field(default_factory=list)

@@ -8,8 +8,10 @@ as in an out-of-tree build.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -168,3 +170,58 @@ def build_flavour(path: Path) -> Flavour:
 
 def default_code_mode(path: Path) -> int:
     return build_flavour(path).mode
+
+
+_KCONFIG_DECL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+_MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
+
+
+@lru_cache(maxsize=8)
+def kconfig_symbols(root: str) -> frozenset[str]:
+    """Every ``config``/``menuconfig`` name declared by a Kconfig* file under
+    ``root``, and every ``CONFIG_`` name a Makefile defines for the compiler
+    (``KBUILD_AFLAGS += -DCONFIG_X86_X32_ABI`` in 4.x's arch/x86/Makefile)."""
+    names: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for f in filenames:
+            pattern = _KCONFIG_DECL if f.startswith("Kconfig") else _MAKE_DEFINE if f.startswith(
+                ("Makefile", "Kbuild")) else None
+            if pattern is not None:
+                try:
+                    names.update(pattern.findall(Path(dirpath, f).read_text(errors="replace")))
+                except OSError:
+                    pass
+    return frozenset(names)
+
+
+_KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
+
+
+@lru_cache(maxsize=8)
+def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
+    """The ``config`` names Kconfig reads for ``arch``: the files ``source``d
+    from the tree's top Kconfig (a few hundred, where walking a full tree for
+    every ``Kconfig*`` reads tens of thousands of folders).  A tree without a
+    top Kconfig (a small test tree) is walked (``kconfig_symbols``)."""
+    top = Path(root, "Kconfig")
+    if not top.is_file():
+        return kconfig_symbols(root)
+    names: set[str] = set()
+    seen: set[Path] = set()
+    todo = [top]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            text = f.read_text(errors="replace")
+        except OSError:
+            continue
+        names.update(_KCONFIG_DECL.findall(text))
+        for kind, name in _KCONFIG_SOURCE.findall(text):
+            name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
+            base = f.parent if kind.endswith("rsource") else Path(root)
+            todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
+    return frozenset(names)

@@ -1,0 +1,221 @@
+"""Paravirt patch sites as forks (MODEL 6.1).
+
+With CONFIG_PARAVIRT, 4.x headers (up to 5.x's PARAVIRT_XXL) write SWAPGS,
+INTERRUPT_RETURN, USERGS_SYSRET64, DISABLE_INTERRUPTS... as a *patch site*:
+a labelled call or jump through the pv ops table (``call *pv_cpu_ops+
+PV_CPU_swapgs(%rip)``) recorded in ``.parainstructions`` (``PARA_SITE``).
+At boot the kernel patches each site: on bare metal with the native
+instruction (``swapgs``, ``swapgs; sysretq``...), under Xen PV with the
+hypervisor's op.  So a site is a fork like an alternative: the native side
+runs when ``X86_FEATURE_XENPV`` is off, the pv call only when it is on.
+
+Where the native side comes from: the same macro compiled without the
+paravirt option, i.e. the definition the tree gives it when the option that
+guards its pv definition is off (irqflags.h's ``#else`` of CONFIG_PARAVIRT).
+This module finds the sites from the ``.parainstructions`` data (as the
+headers of each version build it, not from a macro name), and adds the
+native side read by a caller-supplied ``native`` function (the api runs the
+preprocessor for it: this layer does not know configurations).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from entrylint.gas.types import Stmt
+from entrylint.program.model import AltFork, AltSide, Replacement
+
+PARA_SECTION = ".parainstructions"
+NATIVE_SECTION = ".paravirt.native"  # the native sides, one after the other, like .altinstr_replacement
+XENPV = "X86_FEATURE_XENPV"  # the pv side runs only under Xen PV
+_LABEL = re.compile(r"\s*([.A-Za-z_$\d][\w.$]*)\s*")
+_PV_OP = re.compile(r"\bPV_[A-Z]+_(\w+)")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One patch site: instructions [start, end) of ``section``."""
+
+    start: int
+    end: int
+    section: str
+    insns: tuple[int, ...]
+    stmt: Stmt  # its first instruction's statement (trace, condition, cpp macros)
+
+    @property
+    def macro(self) -> str | None:
+        """The outermost cpp macro that wrote the site (``SWAPGS``)."""
+        return self.stmt.cpp_macros[0] if self.stmt.cpp_macros else None
+
+
+def pv_op(text: str) -> str | None:
+    """The pv operation an operand names: ``*pv_cpu_ops+PV_CPU_iret(%rip)`` -> ``iret``."""
+    m = _PV_OP.search(text)
+    return m.group(1) if m else None
+
+
+def find_sites(builder) -> list[Site]:
+    """Sites from the ``.parainstructions`` entries: an address (``.quad 771b``
+    / ``.long 771b``), a type byte, then a length ``.byte 772b-771b``."""
+    prog = builder.prog
+    out: list[Site] = []
+    entry: list[tuple[int, Stmt]] = []
+
+    def flush() -> None:
+        if len(entry) >= 3 and entry[1][1].name == ".byte" and entry[2][1].name == ".byte":
+            (s0, a), _, (s2, c) = entry[:3]
+            start_ref = _LABEL.fullmatch(a.args)
+            end_ref = _LABEL.match(c.args.split("-")[0]) if "-" in c.args else None
+            if start_ref and end_ref:
+                start = builder._label_pos(start_ref.group(1), s0)
+                end = builder._label_pos(end_ref.group(1), s2)
+                if start and end:
+                    section = prog.statements[start[0]].section
+                    insns = builder.between(start[1], end[1], section)
+                    if insns:
+                        out.append(Site(start[1], end[1], section, insns, prog.instructions[insns[0]].stmt))
+        entry.clear()
+
+    for si, st in enumerate(prog.statements):
+        if st.section != PARA_SECTION or st.kind != "directive":
+            continue
+        if st.name in (".quad", ".long", ".8byte", ".4byte") and _LABEL.fullmatch(st.args):
+            flush()
+        if st.name in (".align", ".balign", ".p2align"):
+            continue
+        entry.append((si, st))
+    flush()
+    return out
+
+
+def add_native_forks(builder, native) -> None:
+    """Give every patch site its native side.  ``native(sites)`` returns, per
+    site, the statements the site's macro assembles to without paravirt (or
+    None: unknown, the site stays straight-line pv code)."""
+    prog = builder.prog
+    sites = find_sites(builder)
+    if not sites:
+        return
+    got = native(sites) if native is not None else None
+    if not got:
+        return
+    for site, stmts in zip(sites, got):
+        if not stmts:
+            continue
+        idx = []
+        for st in stmts:
+            st = replace(st, section=NATIVE_SECTION, trace=site.stmt.trace, cond=site.stmt.cond,
+                         cpp_macros=site.stmt.cpp_macros)
+            si = len(prog.statements)
+            prog.statements.append(st)
+            builder.stmt_index[id(st)] = si
+            n = len(prog.instructions)
+            builder._add_insn(si, st)
+            idx.append(n)
+        fi = len(prog.forks)
+        repl = Replacement(feature=XENPV, feature_bit=-1, negated=True, flags=0,
+                           start=idx[0], end=idx[-1] + 1, insns=tuple(idx))
+        prog.forks.append(AltFork(index=fi, orig_start=site.start, orig_end=site.end,
+                                  replacements=(repl,), location=site.stmt.location,
+                                  section=site.section, orig=site.insns))
+        for i in site.insns:
+            if prog.instructions[i].alt is None:
+                prog.instructions[i].alt = AltSide(fi, "orig", XENPV, True)
+        symbol = prog.instructions[site.insns[0]].symbol
+        for i in idx:
+            ins = prog.instructions[i]
+            ins.alt = AltSide(fi, "repl", XENPV, True, 0)
+            ins.symbol = symbol
+        prog.paravirt.append((fi, pv_op(" ".join(prog.instructions[i].args for i in site.insns))))
+
+
+# -- the native side, read from the tree --------------------------------------
+_INCLUDE = re.compile(r"\s*#\s*include\b")
+_CONFIG = re.compile(r"\bCONFIG_\w+")
+
+
+def native_reader(filename: str, text: str, copts, macros):
+    """A ``native`` function for ``add_native_forks``: each site's macro
+    invocation, preprocessed again with the configuration option that guards
+    the macro's pv definition turned off (the innermost one that makes the
+    site disappear), read by GNU as.  The invocation is preprocessed after
+    the file's own ``#include`` lines, so the definition the tree gives the
+    macro without that option is the one used (irqflags.h's ``#else``)."""
+    from dataclasses import replace as dc_replace
+
+    from entrylint.cpp import preprocess_text
+    from entrylint.gas import expand as gas_expand
+
+    def native(sites: list[Site]):
+        if copts.kconfig is None:
+            return None
+        calls = [_invocation(s, macros) for s in sites]
+        options: list[str] = []
+        for s in sites:
+            md = macros.get(s.macro or "")
+            for c in reversed(getattr(md, "cond", ()) or ()):
+                if c.taken:
+                    options += [o for o in _CONFIG.findall(c.text) if o not in options]
+        includes = [line for line in text.splitlines() if _INCLUDE.match(line)]
+        out: list[list[Stmt] | None] = [None] * len(sites)
+        for opt in options:
+            todo = [i for i, c in enumerate(calls) if c and out[i] is None and copts.kconfig.enabled(opt)]
+            if not todo:
+                continue
+            kc = copts.kconfig.with_overrides({opt: None})
+            snippet = "\n".join(includes + [calls[i] for i in todo]) + "\n"
+            pp = preprocess_text(snippet, filename, dc_replace(copts, kconfig=kc))
+            by_line: dict[int, list] = {}
+            for line in pp.lines:
+                o = line.origin
+                if o.file == filename and o.line > len(includes):
+                    by_line.setdefault(o.line, []).append(line)
+            for k, i in enumerate(todo):
+                lines = by_line.get(len(includes) + 1 + k)
+                if not lines:
+                    continue
+                stmts = gas_expand(lines).statements
+                if stmts and all(st.kind == "insn" for st in stmts):
+                    out[i] = stmts
+        return out
+
+    return native
+
+
+_file_lines: dict[str, list[str]] = {}
+
+
+def _invocation(site: Site, macros) -> str | None:
+    """``NAME`` or ``NAME(args)`` as written where the site's text was written."""
+    name = site.macro
+    if not name:
+        return None
+    where = site.stmt.written_at
+    lines = _file_lines.get(where.file)
+    if lines is None:
+        try:
+            with open(where.file, encoding="utf-8", errors="surrogateescape") as fh:
+                lines = _file_lines[where.file] = fh.read().split("\n")
+        except OSError:
+            return None
+    if not 0 < where.line <= len(lines):
+        return None
+    line = lines[where.line - 1]
+    m = re.search(rf"(?<![\w$.]){re.escape(name)}(?![\w$])", line)
+    if m is None:
+        return None
+    md = macros.get(name)
+    if getattr(md, "params", None) is None:
+        return name
+    k = m.end()
+    while k < len(line) and line[k].isspace():
+        k += 1
+    if k >= len(line) or line[k] != "(":
+        return None
+    level = 0
+    for j in range(k, len(line)):
+        level += {"(": 1, ")": -1}.get(line[j], 0)
+        if level == 0:
+            return name + line[k:j + 1]
+    return None
