@@ -250,6 +250,7 @@ class Analysis:
     liveness: object | None = None  # analysis.liveness.Liveness
     flags: object | None = None  # analysis.flags.FlagReach
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure
+    callees: object | None = None  # analysis.callees.Callees: what a call out of the file reads and clobbers
 
     @property
     def program(self):
@@ -267,21 +268,24 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.forward import analyze as walk
     from entrylint.analysis.liveness import Procedures, compute_liveness
 
+    from entrylint.analysis.callees import Callees
+
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg)
-    forward = walk(program, cfg, entries, transfer_config(program))
+    callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
+    forward = walk(program, cfg, entries, transfer_config(program, callees))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
-    liveness = compute_liveness(program, cfg, procedures=procedures)
+    liveness = compute_liveness(program, cfg, procedures=procedures, callees=callees)
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
-    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures)
+    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, callees)
 
 
-def transfer_config(program):
+def transfer_config(program, callees=None):
     """The transfer functions' knobs for this program: the memory model of its family."""
     from entrylint.analysis.state import Stack
     from entrylint.analysis.transfer import Config
@@ -301,7 +305,8 @@ def transfer_config(program):
 
     return Config(stack_for_load=stack_for_load,
                   task_stack_returning=frozenset(model.task_stack_returning),
-                  user_frame_returning=frozenset(model.user_frame_returning))
+                  user_frame_returning=frozenset(model.user_frame_returning),
+                  clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
 
 
 _rules = None

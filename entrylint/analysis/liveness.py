@@ -13,8 +13,12 @@ cannot see:
 
 ======================================  ======================================
 exit to user (sysret, sysexit), iret    reads every register
-call into C (``target`` outside)        reads the argument registers, then
-                                        kills the caller-saved ones
+call into C (``target`` outside)        reads the argument registers its
+                                        prototype declares, then kills the
+                                        caller-saved ones (``callees``: an
+                                        asm function of another file of the
+                                        tree reads and kills what its own
+                                        code does)
 tail call into C (``jmp`` outside)      reads the arguments, kills the
                                         caller-saved registers on the way to
                                         our caller's return points; when C may
@@ -200,8 +204,11 @@ class Liveness:
         return self.live_out.get(insn_index, frozenset())
 
 
-def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None):
-    """Per node: (successors, gen mask, kill mask) in the liveness supergraph."""
+def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None, callees=None):
+    """Per node: (successors, gen mask, kill mask) in the liveness supergraph.
+    ``callees(name)`` (``analysis/callees.py``) says what a call out of the
+    program reads and clobbers; None: every C function reads all six
+    argument registers and clobbers the caller-saved ones."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
     succ: list[tuple[int, ...]] = [()] * total
@@ -232,8 +239,8 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             if v in procs.callee:
                 succ[v] = (procs.callee[v],)
             elif x.target is None and outside(x.target_name) == "c":
-                reads |= regs.ARGS_MASK
-                kills |= regs.CALLER_SAVED_MASK
+                reads |= _callee_mask(callees, x.target_name, "reads", regs.ARGS_MASK)
+                kills |= _callee_mask(callees, x.target_name, "clobbers", regs.CALLER_SAVED_MASK)
             else:
                 reads, kills = regs.ALL_MASK, 0
         elif v in procs.leaves:
@@ -241,8 +248,9 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
             external = v in procs.external
             if procs.leaves[v] == "c-tail":
-                reads |= regs.ARGS_MASK | (regs.CALLEE_SAVED_MASK if external else 0)
-                kills |= regs.CALLER_SAVED_MASK
+                reads |= _callee_mask(callees, x.target_name, "reads", regs.ARGS_MASK)
+                reads |= regs.CALLEE_SAVED_MASK if external else 0
+                kills |= _callee_mask(callees, x.target_name, "clobbers", regs.CALLER_SAVED_MASK)
             elif external:
                 reads |= regs.RETURN_MASK | regs.CALLEE_SAVED_MASK
         elif flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:
@@ -257,14 +265,20 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     return succ, gen, kill
 
 
+def _callee_mask(callees, name: str | None, what: str, default: int) -> int:
+    if callees is None:
+        return default
+    return regs.mask(getattr(callees(name), what))
+
+
 def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None = None,
-                     procedures: Procedures | None = None) -> Liveness:
+                     procedures: Procedures | None = None, callees=None) -> Liveness:
     """Solve liveness for every node of ``cfg``.
 
     ``c_function(name)`` says whether a branch target outside the program is a
     C function (``None``: unknown, taken as C; ``False``: read everything)."""
     procs = procedures or Procedures.build(program, cfg, c_function)
-    succ, gen, kill = _effects(program, cfg, procs, c_function)
+    succ, gen, kill = _effects(program, cfg, procs, c_function, callees)
     total = len(succ)
     preds: list[list[int]] = [[] for _ in range(total)]
     for v, ss in enumerate(succ):

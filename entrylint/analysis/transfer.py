@@ -35,6 +35,7 @@ class Config:
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
+    clobbers: object = None  # callable(callee name) -> registers a call out of the program clobbers
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
-        new = new.forget(CALLER_SAVED).with_(flags=())  # the ABI keeps no status flag
+        clobbered = cfg.clobbers(ins.target_name) if cfg.clobbers is not None and ins.target_name else CALLER_SAVED
+        new = new.forget(clobbered).with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
