@@ -42,7 +42,9 @@ a C function clobbers the caller-saved registers and reads the argument
 registers its prototype declares (the tree's C index; unknown: all six), so
 a clobbered ``%rdx`` that reaches a call to a 3-argument handler is a read,
 and one that reaches a 2-argument call is not; an asm function of another
-file of the tree (a ``THUNK``) clobbers and reads what its own code does.
+file of the tree (a ``THUNK``) clobbers and reads what its own code does;
+one whose code cannot be followed (the retbleed untraining sequences) is
+not judged: what it clobbers is not known.
 Indirect calls (paravirt hooks that preserve registers, ``CALL_NOSPEC``)
 are passed through, indirect jumps end the search.
 
@@ -89,7 +91,7 @@ def entrylint_check(analysis, config):
     # reader -> register -> the first call (in program order) whose clobber it reads
     readers: dict[int, dict[str, object]] = {}
     for ins in program.instructions:
-        if not _c_call(program, ins) or ins.target_name in preserving:
+        if not _c_call(program, ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
             continue
         live = analysis.liveness.after(ins.index) & (callee(ins.target_name).clobbers - {"rax"})
         for r in GPRS:
@@ -128,11 +130,12 @@ def describe(x) -> str:
 
 def first_reader(analysis, procs, node: int, reg: str, callee=None):
     """The nearest instruction after ``node`` that reads ``reg`` before any
-    write of it, or None.  A later call out of the file reads it when its
-    callee does (an argument its prototype declares); one that clobbers it
-    answers for it from there.  Unlike liveness, a register is not kept
-    alive across a partial write (``movb $0xfc, %al; shl $56, %rax``)."""
-    callee = callee or _callees(analysis)
+    write of it, or None.  With ``callee`` (what a call out of the file
+    does), a later such call reads it when its callee does (an argument its
+    prototype declares), one that clobbers it answers for it from there, and
+    one that keeps it is passed; without, every call out of the file ends
+    the search.  Unlike liveness, a register is not kept alive across a
+    partial write (``movb $0xfc, %al; shl $56, %rax``)."""
     program, cfg = analysis.program, analysis.cfg
     P = program.instructions
     todo, seen = deque(succ_nodes(cfg, node)), set()
@@ -153,7 +156,11 @@ def first_reader(analysis, procs, node: int, reg: str, callee=None):
         if reg in info.regs_written and reg not in info.regs_cond_written:
             continue
         if _c_call(program, x) or v in procs.leaves and procs.leaves[v] == "c-tail":
+            if callee is None:
+                continue
             c = callee(x.target_name)
+            if c.kind == "opaque":
+                continue  # what it does with the register is not known
             if reg in c.reads and c.declared:
                 return x  # the callee reads it as an argument (unknown prototype: not said)
             if reg in c.clobbers or reg in c.reads or info.flow is Flow.JUMP:

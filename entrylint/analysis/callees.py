@@ -18,7 +18,8 @@ goes to one of:
   the conservative answer.
 
 ``Callees`` answers per name and caches per tree and options; without a tree
-every name is C with an unknown prototype.  The walk's result is plain data
+every name is C with an unknown prototype; so is every name called from a
+file built only for 32-bit kernels (the facts here are the x86-64 ABI's).  The walk's result is plain data
 (``Callee``) that liveness, the forward transfer and the rules read.
 """
 
@@ -36,10 +37,10 @@ from entrylint.program.effects import Access, DataOp, Flow
 @dataclass(frozen=True)
 class Callee:
     name: str
-    kind: str  # "c" or "asm"
+    kind: str  # "c", "asm" (summarised from its code), "opaque" (asm the walk cannot follow)
     reads: frozenset[str]  # general registers it reads on entry
     clobbers: frozenset[str]  # general registers that may not hold their value when it returns
-    gs: bool = True  # may read per-cpu data through GS
+    gs: bool = True  # may read per-cpu data through GS before anything serializes (EL303's question)
     file: str | None = None  # where an asm callee is defined (relative to the root)
     declared: bool = False  # reads come from a prototype or the callee's code, not the ABI's worst case
 
@@ -52,7 +53,7 @@ def c_callee(name: str, params: int | None = None) -> Callee:
 
 UNKNOWN_C = c_callee("")
 
-_ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
+_ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
                       r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
 # gas macros whose body defines a global symbol from a parameter (the kernel's
 # THUNK: ``.globl \name`` or ``SYM_FUNC_START(\name)``): their invocations
@@ -129,21 +130,28 @@ class Callees:
         return got
 
     def _resolve(self, name: str) -> Callee:
-        if self.root is None:
+        if self.root is None or self.kernel32:
+            # 32-bit kernels pass arguments in %eax, %edx, %ecx (regparm(3)) and
+            # keep %esi/%edi: the facts here are the x86-64 ABI's, so 32-bit
+            # code keeps the ABI's worst case (its own ABI is regs' business)
             return c_callee(name)
         index = _index(self.root)
         fn = index.get(name) if index is not None else None
         if fn is not None:
             return c_callee(name, fn.params)
-        if self.depth < 2:
-            from entrylint.source.tree import build_flavour
+        from entrylint.source.tree import build_flavour
 
-            for where in asm_definitions(self.root).get(name, ()):
-                if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
-                    continue  # the other kernel's file (thunk_32.S for 64-bit code)
-                got = _summary(self.root, where, name, self.options, self.depth, self.kernel32)
-                if got is not None:
-                    return got
+        opaque = None
+        for where in asm_definitions(self.root).get(name, ()):
+            if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
+                continue  # the other kernel's file (thunk_32.S for 64-bit code)
+            got = _summary(self.root, where, name, self.options, self.depth, self.kernel32) \
+                if self.depth < 2 else None
+            if got is not None:
+                return got
+            opaque = opaque or where
+        if opaque is not None:
+            return Callee(name, "opaque", frozenset(regs.ARGS), regs.CALLER_SAVED, True, opaque)
         return c_callee(name)
 
 
@@ -202,8 +210,8 @@ def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: b
     res = walk(program, cfg, cfg.entry(sym.start), inner)
     if res is None:
         return None
-    reads, clobbers, gs = res
-    return Callee(name, "asm", reads, clobbers, gs, rel, declared=True)
+    reads, clobbers, gs, declared = res
+    return Callee(name, "asm", reads, clobbers, gs, rel, declared=declared)
 
 
 # -- the walk ------------------------------------------------------------------
@@ -212,25 +220,30 @@ LIMIT = 20_000  # (node, state) visits per function
 _REGS = regs.TRACKED  # every general register but %rsp
 
 
-def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset, bool] | None:
+def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset, bool, bool] | None:
     """From ``start`` to every return: (registers read with their entry value,
-    registers not holding their entry value at some return, may touch GS), or
-    None when some path cannot be followed.
+    registers not holding their entry value at some return, may touch GS,
+    whether what it reads is known -- every C function it calls has a
+    prototype), or None when some path cannot be followed (a callee of its
+    own is opaque too).
 
-    A state is (what each register holds, the values pushed since entry); a
-    value is the name of the register whose entry value it is, or None."""
+    A state is (what each register holds, the values pushed since entry,
+    whether a serializing instruction was passed); a value is the name of
+    the register whose entry value it is, or None.  GS counts only where
+    nothing serialized before it (``lfence; call handle_x``: fenced)."""
     from entrylint.analysis.liveness import RETURN_THUNKS, names_internal
 
     if start is None:
         return None
     P = program.instructions
-    init = (tuple(_REGS), ())
+    init = (tuple(_REGS), (), False)
     todo = [(start, init)]
     seen = {(start, init)}
     reads: set[str] = set()
     clobbers: set[str] = set()
     gs = False
     returned = False
+    declared = True
 
     def use(vals, regs_read):
         for r in regs_read:
@@ -248,7 +261,7 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
     while todo:
         if len(seen) > LIMIT:
             return None
-        node, (vals, stack) = todo.pop()
+        node, (vals, stack, fenced) = todo.pop()
         if cfg.is_fork(node):
             nexts = [e.dst for e in cfg.succ(node)]
         else:
@@ -256,15 +269,19 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
             info = x.info
             if info is None:
                 return None
-            if any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem):
+            if any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem) and not fenced:
                 gs = True
+            fenced = fenced or bool(info.serializing)
             flow, op = info.flow, info.op
             vals = list(vals)
             nexts = None
             if flow is Flow.CALL and x.target is None and not names_internal(program, x.target_name or ""):
                 callee = callees(x.target_name)
+                if callee.kind == "opaque":
+                    return None
+                declared = declared and callee.declared
                 use(vals, callee.reads)
-                gs = gs or callee.gs
+                gs = gs or callee.gs and not fenced
                 for r in callee.clobbers:
                     if r in _REGS:
                         vals[_REGS.index(r)] = None
@@ -276,8 +293,11 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
             elif flow is Flow.JUMP and x.target is None and x.target_name and \
                     not names_internal(program, x.target_name):
                 callee = callees(x.target_name)  # a tail call: its return is ours
+                if callee.kind == "opaque":
+                    return None
+                declared = declared and callee.declared
                 use(vals, callee.reads)
-                gs = gs or callee.gs
+                gs = gs or callee.gs and not fenced
                 for r in callee.clobbers:
                     if r in _REGS:
                         vals[_REGS.index(r)] = None
@@ -316,10 +336,10 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
             if nexts is None:
                 nexts = [e.dst for e in cfg.succ(node)]
         for d in nexts:
-            k = (d, (tuple(vals), stack))
+            k = (d, (tuple(vals), stack, fenced))
             if k not in seen:
                 seen.add(k)
                 todo.append(k)
     if not returned:
         return None
-    return frozenset(reads), frozenset(clobbers), gs
+    return frozenset(reads), frozenset(clobbers), gs, declared
