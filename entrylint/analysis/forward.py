@@ -48,6 +48,7 @@ class Context:
     node: int  # where the activation starts
     start: Tuple
     name: str  # entry point or called symbol
+    entry_kind: str = ""  # for an entry: its kind (analysis/entries.py: "paranoid", "idt", ...)
 
 
 @dataclass
@@ -64,6 +65,12 @@ class Forward:
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+    # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
+    # (node, tuple before) -> the (entry kind, starting tuple) of the entry
+    # activations that reach it, so the state resumed can be compared with the
+    # state the interrupted context had
+    kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
+        default_factory=lambda: defaultdict(set))
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
 
     @property
@@ -141,11 +148,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     work: deque[Key] = deque()
     ins_list = program.instructions
 
-    def context(kind: str, node: int, t: Tuple, name: str) -> int:
+    def context(kind: str, node: int, t: Tuple, name: str, entry_kind: str = "") -> int:
         k = (kind, node, t)
         if k not in ctx_ids:
             ctx_ids[k] = len(res.contexts)
-            res.contexts.append(Context(kind, node, t, name))
+            res.contexts.append(Context(kind, node, t, name, entry_kind))
         return ctx_ids[k]
 
     def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
@@ -196,7 +203,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     for e in entries:
         for t in sorted(e.kind.tuples):
-            push(e.node, t, context("entry", e.node, t, e.symbol), None, f"entry {e.symbol} ({e.kind.name})")
+            push(e.node, t, context("entry", e.node, t, e.symbol, e.kind.name), None,
+                 f"entry {e.symbol} ({e.kind.name})")
 
     while work:
         if len(res.pred) > max_visits:
@@ -250,6 +258,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 continue
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
+            ctx = res.contexts[c]
+            if t.origin is Origin.KERNEL and ctx.kind == "entry":
+                res.kernel_returns[(node, t)].add((ctx.entry_kind, ctx.start))
             continue
         if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
             if flow is Flow.INDIRECT_JUMP:
