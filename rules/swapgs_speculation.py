@@ -146,7 +146,7 @@ def entrylint_check(analysis, config):
         if len(edges) != 2:
             continue
         sides = [(_walk(cfg, P, [e.dst], fences, calls), _gs_going(fw, P[b], e.kind)) for e in edges]
-        for ((ran, _), gs_ran), ((other, gs_skipped), gs_other) in (sides, sides[::-1]):
+        for ((ran, _, _), gs_ran), ((_, gs_skipped, other), gs_other) in (sides, sides[::-1]):
             for s in ran - other:
                 how = bad.setdefault(s, {"runs": set(), "is skipped": set()})
                 if Space.KERNEL in gs_other:  # mispredicted: swapgs turns the kernel GS into the user's
@@ -197,7 +197,7 @@ class _Calls:
             if n in self.procs.callee:
                 return False, [self.procs.callee[n]]
             if ins.target is None and self._kind(ins.target_name) == "c":
-                return (True, []) if self.touches_gs(ins.target_name) else (False, None)
+                return self.touches_gs(ins.target_name), None  # on past it to its return
             return False, []  # a call we cannot resolve
         if n in self.procs.leaves:
             if self.procs.leaves[n] == "c-tail" and self.touches_gs(ins.target_name):
@@ -218,44 +218,46 @@ def _serializes(cfg, P, insns) -> bool:
     return any(P[i].info is not None and P[i].info.serializing for i in insns)
 
 
-def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int]]:
-    """(swapgs reached, %gs access points reached) from ``starts`` before any
-    serializing point, fence-feature fork, return or exit (a C call or a
-    return to C is an access point).  A swapgs inside a function the walk
-    called into ends that path but is not one the branch decides: it has
-    its own branch (paranoid_entry's, error_entry's), judged there."""
-    swapgs, gs, seen = set(), set(), set()
-    todo = [(n, False) for n in starts]
+def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int], set[int]]:
+    """(swapgs reached before any %gs access, first %gs access points, swapgs
+    reached at all) from ``starts``, up to a serializing point, fence-feature
+    fork, return or exit (a C call or a return to C is an access point).  A
+    branch decides a swapgs that one side reaches before any access and the
+    other side does not reach at all: a side that calls C before the swapgs
+    still reaches it (``TRACE_IRQS_ON`` on one side of a branch does not make
+    the exit swapgs after it conditional).  A swapgs inside a function the walk called into
+    ends that path but is not one the branch decides: it has its own branch
+    (paranoid_entry's, error_entry's), judged there."""
+    swapgs, gs, seen, later = set(), set(), set(), set()
+    todo = [(n, False, False) for n in starts]
     while todo and len(seen) < LIMIT:
-        n, nested = todo.pop()
-        if n is None or (n, nested) in seen:
+        n, nested, past = todo.pop()
+        if n is None or (n, nested, past) in seen:
             continue
-        seen.add((n, nested))
+        seen.add((n, nested, past))
         if cfg.is_fork(n):
             if any(r.feature in fences and _serializes(cfg, P, r.insns) for r in cfg.fork_of(n).replacements):
                 continue
             # a Xen PV side is never patched in where swapgs runs
-            todo.extend((e.dst, nested) for e in cfg.succ(n) if (XENPV, Feature.ON) not in e.assume)
+            todo.extend((e.dst, nested, past) for e in cfg.succ(n) if (XENPV, Feature.ON) not in e.assume)
             continue
         info = P[n].info
         if info is None or info.serializing or info.flow in _ENDS:
             continue
         if info.swaps_gs:
             if not nested:
-                swapgs.add(n)
+                (later if past else swapgs).add(n)
             continue
         if info.writes_gs_base is Certainty.YES:
             continue  # wrgsbase: GS is set whatever was speculated (5.9+ paranoid_entry)
-        if _accesses_gs(info):
-            gs.add(n)
-            continue
         access, nexts = calls.step(n, P[n])
-        if access:
-            gs.add(n)
-            continue
+        if access or _accesses_gs(info):
+            if not past:
+                gs.add(n)
+            past = True
         if nexts is not None:
             # into a callee: nested; back from a return: the caller's level
-            todo.extend((d, info.flow is Flow.CALL) for d in nexts)
+            todo.extend((d, info.flow is Flow.CALL, past) for d in nexts)
             continue
-        todo.extend((e.dst, nested) for e in cfg.succ(n))
-    return swapgs, gs
+        todo.extend((e.dst, nested, past) for e in cfg.succ(n) if e.kind != "fault")
+    return swapgs, gs, swapgs | later

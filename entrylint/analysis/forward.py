@@ -14,6 +14,15 @@ The walk records, for every node, the tuples before and after it (what
 C calls), and a predecessor link per visited triple so the path to any
 point can be rebuilt (objtool's BT_INSN kept as data).
 
+Exception-table fixups (MODEL 3): an instruction that may fault continues at
+its fixup with the state the fault leaves -- the tuple before the faulting
+instruction (the interrupted context's GS and CR3), unless the kernel's own
+exception return for a fault at that instruction resumes another one (an
+IDT entry's tuple whose ``site`` is the instruction's label: error_entry
+fixes the GS of a fault at load_gs_index's GS load, and its iret resumes the
+kernel GS there).  Those returns are known only once the walk has drained,
+so fixups are pushed then, and the walk goes on until nothing new is found.
+
 Contracts (MODEL 3 "Contracts", ``analysis/contracts.py``): one invocation of
 a contracted macro is an *instance* (the instructions whose trace shares the
 prefix up to that macro's frame).  When control leaves an instance on a path
@@ -33,12 +42,13 @@ from dataclasses import dataclass, field
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, Contract, contracts_for
 from entrylint.analysis.entries import Entry
-from entrylint.analysis.state import Origin, Space, Tuple
+from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, refine, step
 from entrylint.program.effects import Flow
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+XENPV = "X86_FEATURE_XENPV"
 Instance = tuple[tuple, Contract]  # (trace prefix up to the macro's frame, its contract)
 
 
@@ -201,12 +211,31 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 t = t.with_(cr3=want)
         return t
 
+    pending: list[tuple[Key, int, Tuple]] = []  # (faulting key, fixup node, tuple before it)
+    labels_at: dict[int, set[str]] = defaultdict(set)
+    for name, i in program.labels.items():
+        labels_at[i].add(name)
+
+    def fixups() -> bool:
+        """Push every pending fault edge with the state its fault resumes; True
+        when that found anything new for the walk."""
+        before = len(res.pred)
+        for key, dst, t in pending:
+            sites = labels_at.get(key[0], set())
+            # (a Xen PV return is left out: the hypervisor keeps GS there)
+            resumed = {u for (n, b), arrivals in res.kernel_returns.items()
+                       for _kind, start in arrivals if start.site and start.site in sites
+                       for u in (res.resumed(n, b),) if u.feature(XENPV) is not Feature.ON}
+            for u in sorted(resumed) or [t]:
+                push(dst, t.with_(gs=u.gs, cr3=u.cr3) if u is not t else t, key[2], key, "fault")
+        return len(res.pred) > before
+
     for e in entries:
         for t in sorted(e.kind.tuples):
             push(e.node, t, context("entry", e.node, t, e.symbol, e.kind.name), None,
                  f"entry {e.symbol} ({e.kind.name})")
 
-    while work:
+    while work or fixups():
         if len(res.pred) > max_visits:
             res.truncated = True
             break
@@ -223,6 +252,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
         ins = ins_list[node]
+        pending.extend((key, dst, t) for dst in cfg.fixups.get(node, ()))
         t_after, evs = step(ins, t, config)
         res.after[node].add(t_after)
         for kind, detail in evs:
@@ -267,6 +297,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 event("indirect-jump", key)
             continue
         for edge in cfg.succ(node):
+            if edge.kind == "fault":
+                continue  # pushed by fixups() with the fault's state
             t2 = t_after
             if edge.kind in ("taken", "not-taken"):
                 t2 = refine(t_after, ins, edge.kind == "taken")

@@ -172,7 +172,12 @@ def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
     elif reads and msr in ("msr:gsbase", "msr:kgsbase"):  # rdmsr: the high half in %edx
         which = t.gs if msr == "msr:gsbase" else other
         new = new.forget(("rax",)).hold("rdx", f"gsbase:{which.value}")
-    if writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
+    if writes is Certainty.YES and "gs" in info.regs_written:
+        # mov %edi, %gs / pop %gs: a selector load sets the active base from a
+        # descriptor user space chose -- never the kernel's per-cpu base
+        new = new.with_(gs=Space.USER)
+        events.append(("gs-write", Space.USER.value))
+    elif writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
         saved = _space(t.holds(src), "gs:")
         new = new.with_(gs=saved or Space.KERNEL)
         events.append(("gs-write", (saved or Space.KERNEL).value))

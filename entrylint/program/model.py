@@ -144,3 +144,4 @@ class Program:
     features: dict[int, str] = field(default_factory=dict)  # CPU feature bit -> name
     disabled: set[str] = field(default_factory=set)  # features the configuration compiles out
     constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
+    extable: list[tuple[int, int]] = field(default_factory=list)  # (faulting instruction, fixup) from __ex_table
