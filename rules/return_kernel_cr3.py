@@ -113,18 +113,22 @@ def _paranoid_returns(analysis, seen):
         resumed = fw.resumed(node, before)
         if resumed.feature(XENPV) is Feature.ON:
             continue
-        what = []
-        for kind, start in arrivals:
+        what, key = [], None
+        for kind, start in sorted(arrivals, key=str):
             if kind not in PARANOID_KINDS:
                 continue
+            bad = []
             if start.cr3 is Space.USER and resumed.cr3 is Space.KERNEL and not before.pti_off(PTI_FEATURES):
-                what.append("CR3")
+                bad.append("CR3")
             if start.gs is Space.USER and resumed.gs is Space.KERNEL and P[node].mode == 64:
-                what.append("GS")  # (32-bit code has no SWAPGS: its GS is not this question)
+                bad.append("GS")  # (32-bit code has no SWAPGS: its GS is not this question)
+            if bad and key is None:  # the path of an arrival that is wronged
+                key = getattr(fw, "kernel_return_keys", {}).get((node, before, kind, start))
+            what += bad
         if not what:
             continue
         seen.add(node)
         ins = P[node]
-        key = fw.key_of("return-kernel", node, before, "iret")
+        key = key or fw.key_of("return-kernel", node, before, "iret")
         yield finding(ParanoidReturnState, analysis, ins, key, insn=ins.canonical or ins.mnemonic,
                       what=" and ".join(w for w in ("CR3", "GS") if w in what))

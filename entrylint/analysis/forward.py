@@ -78,9 +78,10 @@ class Forward:
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
     # (node, tuple before) -> the (entry kind, starting tuple) of the entry
     # activations that reach it, so the state resumed can be compared with the
-    # state the interrupted context had
+    # state the interrupted context had; and the first visit of each, for its path
     kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
         default_factory=lambda: defaultdict(set))
+    kernel_return_keys: dict[tuple[int, Tuple, str, Tuple], Key] = field(default_factory=dict)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
 
     @property
@@ -291,6 +292,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             ctx = res.contexts[c]
             if t.origin is Origin.KERNEL and ctx.kind == "entry":
                 res.kernel_returns[(node, t)].add((ctx.entry_kind, ctx.start))
+                res.kernel_return_keys.setdefault((node, t, ctx.entry_kind, ctx.start), key)
             continue
         if flow in (Flow.INDIRECT_JUMP, Flow.STOP):
             if flow is Flow.INDIRECT_JUMP:
