@@ -318,6 +318,7 @@ class Analysis:
     flags: object | None = None  # analysis.flags.FlagReach
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure
     user_mapped: frozenset = frozenset()  # per-cpu names the tree declares user-mapped (MODEL 5)
+    callees: object | None = None  # analysis.callees.Callees: what a call out of the file reads and clobbers
 
     @property
     def program(self):
@@ -336,21 +337,25 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
 
+    from entrylint.analysis.callees import Callees
+
     exp = expand(path, options, text)
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg, msr=msr_entries(exp.root))
+    callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     forward = walk(program, cfg, entries,
-                   replace(transfer_config(program, exp), external=sibling_asm(exp, options)))
+                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options)))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
-    liveness = compute_liveness(program, cfg, procedures=procedures)
+    liveness = compute_liveness(program, cfg, procedures=procedures, callees=callees)
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
     from entrylint.analysis.treefacts import user_mapped_percpu
 
-    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root))
+    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
+                    callees)
 
 
 _ASM_DEF = None
@@ -434,10 +439,11 @@ def sibling_asm(exp: Expansion, options: Options | None):
     return summary
 
 
-def transfer_config(program, exp: Expansion | None = None):
+def transfer_config(program, exp: Expansion | None = None, callees=None):
     """The transfer functions' knobs for this program: the memory model of
-    its family, and the per-cpu variables of the tree that hold the user CR3
-    bits (``exp``: the expansion, for its tree and macros)."""
+    its family, the per-cpu variables of the tree that hold the user CR3
+    bits (``exp``: the expansion, for its tree and macros), and what calls
+    out of the file clobber (``callees``: analysis.callees.Callees)."""
     from entrylint.analysis.state import Stack
     from entrylint.analysis.transfer import Config
 
@@ -458,7 +464,8 @@ def transfer_config(program, exp: Expansion | None = None):
 
     return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
                   task_stack_returning=frozenset(model.task_stack_returning),
-                  user_frame_returning=frozenset(model.user_frame_returning))
+                  user_frame_returning=frozenset(model.user_frame_returning),
+                  clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
 
 
 def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:

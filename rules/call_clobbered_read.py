@@ -40,12 +40,18 @@ Use instead:
 (none by default), e.g. ``[tool.entrylint.call-clobbered-read] preserving =
 ["my_save_all_helper"]``.
 
-Only direct calls into C are judged (a callee that is asm of the analyzed
-file has its own code and is followed, not assumed).  What the next C call
-reads is not known (the ABI does not say how many arguments a function
-takes), so a clobbered register that only reaches another C call is not
-reported.  Indirect calls (paravirt hooks that preserve registers,
-``CALL_NOSPEC``) are passed through, indirect jumps end the search.
+Only direct calls out of the analyzed file are judged (a callee that is asm
+of the analyzed file has its own code and is followed, not assumed).  What
+such a call clobbers and reads comes from ``analysis/callees.py`` (MODEL 4):
+a C function clobbers the caller-saved registers and reads the argument
+registers its prototype declares (the tree's C index; unknown: all six), so
+a clobbered ``%rdx`` that reaches a call to a 3-argument handler is a read,
+and one that reaches a 2-argument call is not; an asm function of another
+file of the tree (a ``THUNK``) clobbers and reads what its own code does;
+one whose code cannot be followed (the retbleed untraining sequences) is
+not judged: what it clobbers is not known.
+Indirect calls (paravirt hooks that preserve registers, ``CALL_NOSPEC``)
+are passed through, indirect jumps end the search.
 
 ## References
 - MODEL 1, 4 (SysV ABI; the i386 kernel ABI for 32-bit code); the review of the first KAISER patch ("the
@@ -86,15 +92,17 @@ def entrylint_check(analysis, config):
     program, cfg = analysis.program, analysis.cfg
     preserving = set(config.option(CallClobberedRead.slug, "preserving", ()) or ())
     procs = analysis.procedures or Procedures.build(program, cfg)
+    callee = _callees(analysis)
     # reader -> register -> the first call (in program order) whose clobber it reads
     readers: dict[int, dict[str, object]] = {}
     for ins in program.instructions:
-        if not _c_call(program, ins) or ins.target_name in preserving:
+        if not _c_call(program, ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
             continue
-        live = analysis.liveness.after(ins.index) & (abi(ins.mode).caller_saved - {"rax"})
+        clobbers = callee(ins.target_name).clobbers if ins.mode == 64 else abi(ins.mode).caller_saved
+        live = analysis.liveness.after(ins.index) & (clobbers - {"rax"})
         for r in GPRS:
             if r in live:
-                x = first_reader(analysis, procs, ins.index, r)
+                x = first_reader(analysis, procs, ins.index, r, callee)
                 if x is not None:
                     readers.setdefault(x.index, {}).setdefault(r, ins)
     # one finding per reader: where the garbage is read (or leaves for user mode)
@@ -107,6 +115,15 @@ def entrylint_check(analysis, config):
                       reader=describe(reader))
 
 
+def _callees(analysis):
+    got = getattr(analysis, "callees", None)
+    if got is not None:
+        return got
+    from entrylint.analysis.callees import c_callee
+
+    return c_callee
+
+
 def _c_call(program, ins) -> bool:
     info = ins.info
     return (info is not None and info.flow is Flow.CALL and ins.target is None
@@ -117,11 +134,14 @@ def describe(x) -> str:
     return "the exit to user mode" if x.info.flow in (Flow.EXIT_TO_USER, Flow.IRET) else x.text
 
 
-def first_reader(analysis, procs, node: int, reg: str):
+def first_reader(analysis, procs, node: int, reg: str, callee=None):
     """The nearest instruction after ``node`` that reads ``reg`` before any
-    write of it, or None.  Liveness' answer also counts what a later C call
-    may read as arguments and keeps a register alive across a partial write
-    (``movb $0xfc, %al; shl $56, %rax``); this one does neither."""
+    write of it, or None.  With ``callee`` (what a call out of the file
+    does), a later such call reads it when its callee does (an argument its
+    prototype declares), one that clobbers it answers for it from there, and
+    one that keeps it is passed; without, every call out of the file ends
+    the search.  Unlike liveness, a register is not kept alive across a
+    partial write (``movb $0xfc, %al; shl $56, %rax``)."""
     program, cfg = analysis.program, analysis.cfg
     P = program.instructions
     todo, seen = deque(succ_nodes(cfg, node)), set()
@@ -142,7 +162,17 @@ def first_reader(analysis, procs, node: int, reg: str):
         if reg in info.regs_written and reg not in info.regs_cond_written:
             continue
         if _c_call(program, x) or v in procs.leaves and procs.leaves[v] == "c-tail":
-            continue  # clobbered again: that call answers for it
+            if callee is None:
+                continue
+            c = callee(x.target_name)
+            if c.kind == "opaque":
+                continue  # what it does with the register is not known
+            if reg in c.reads and c.declared:
+                return x  # the callee reads it as an argument (unknown prototype: not said)
+            if reg in c.clobbers or reg in c.reads or info.flow is Flow.JUMP:
+                continue  # clobbered again: that call answers for it
+            todo.extend(succ_nodes(cfg, v))  # an asm callee that keeps it
+            continue
         if info.flow is Flow.CALL and v in procs.callee:
             todo.append(procs.callee[v])
         elif v in procs.leaves:

@@ -7,21 +7,29 @@ in between (``lfence``, a CR3 write, ``iretq``, ``wrmsr``...: the decoder's
 ``serializing``), on the path where the swapgs runs or on the path where it
 is skipped.
 
-Message: ``conditional swapgs not fenced before the %gs access at line {line}
-on the path where it {how}``.
+Message: ``conditional swapgs not fenced before the {what} at {line}
+on the path where it {how}`` (what: ``%gs access``, ``call to
+sync_regs()``, ``return to C``).
 
 How paths are followed: over the control-flow graph from the branch, both
 ways (speculation ignores what the branch tests), through both sides of
-alternatives, up to the first %gs access, serializing instruction, other
-``swapgs``, call, return or exit.  Past a call or a return the first %gs
-access is not known and nothing is reported.  Which path matters comes from
+alternatives and into asm functions of the file, up to the first %gs
+access, serializing instruction, GS-base write (``wrgsbase``: the base is
+set whatever was speculated), other ``swapgs``, return or exit.  A call
+into C counts as a %gs access (MODEL 4: C may read per-cpu data through
+GS), and so do a tail call into C, a ``ret`` that may return to C and a call
+to an asm function of another file whose own code touches GS or calls C
+(``analysis/callees.py``); a callee that does neither is passed.  Past an
+indirect call or jump the next access is not known and nothing is reported.
+Which path matters comes from
 the recorded states of the tuples that really take each side: the path where
 the swapgs runs is judged when a tuple taking the other side has the kernel
 GS (a mispredicted swapgs turns it into the user's); the path where it is
 skipped, when a tuple taking the swapgs side has the user GS (it reaches the
 skipping side unswapped).  So an exit swapgs (kernel to user GS, then
 ``iretq``) is judged only for what follows it.  Tuples that assume Xen PV
-are left out: the hypervisor switches GS there and ``swapgs`` is patched out.
+are left out, and so are the Xen PV sides of alternatives: the hypervisor
+switches GS there and ``swapgs`` is patched out.
 
 The kernel's fences are alternatives: ``FENCE_SWAPGS_USER_ENTRY`` and
 ``FENCE_SWAPGS_KERNEL_ENTRY`` are ``ALTERNATIVE "", "lfence",
@@ -32,9 +40,11 @@ fence is needed (arch/x86/kernel/cpu/bugs.c, ``spectre_v1_select_mitigation``:
 the CPU is not affected, the mitigation is off, or -- for the user side --
 PTI is on and its CR3 write serializes).  A path reaching a fork on one of
 the *fence features* therefore counts as fenced on both sides: the fork is
-exactly the point where the kernel makes that decision.  Forks on other
-features are followed side by side, so an ``lfence`` that only one side has
-fences only that side.
+exactly the point where the kernel makes that decision -- provided its
+replacement does serialize (a fence macro whose ``lfence`` was lost is no
+decision point: both sides are followed).  Forks on other features are
+followed side by side, so an ``lfence`` that only one side has fences only
+that side.
 
 ## Why is this bad?
 MODEL 1, CVE-2019-1125 (speculative SWAPGS, Spectre v1 variant): the CPU may
@@ -74,7 +84,9 @@ Use instead:
 
 ## References
 - CVE-2019-1125; commit 18ec54fdd6d1 "x86/speculation: Prepare entry code
-  for Spectre v1 swapgs mitigations" (5.3).
+  for Spectre v1 swapgs mitigations" (5.3).  Its fences sit before the
+  C calls too (error_entry's ``jmp sync_regs``): the per-cpu reads the
+  CVE describes are as often in C as in the entry asm.
 - Debian 6.1 and 6.12, ``arch/x86/entry/*.S``, profiles max, defconfig and
   pti-off: one finding per tree and profile, a documented true positive of
   the model: the espfix ``swapgs`` of ``native_irq_return_ldt``
@@ -100,19 +112,19 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
-from entrylint.program.effects import Access, Flow
+from entrylint.program.effects import Access, Certainty, Flow
 
 FENCE_FEATURES = ("X86_FEATURE_FENCE_SWAPGS_USER", "X86_FEATURE_FENCE_SWAPGS_KERNEL")
 XENPV = "X86_FEATURE_XENPV"  # the hypervisor switches GS: no swapgs speculation in the guest
 LIMIT = 4000  # nodes per walk
-_ENDS = (Flow.CALL, Flow.INDIRECT_CALL, Flow.RET, Flow.IRET, Flow.EXIT_TO_USER, Flow.INDIRECT_JUMP, Flow.STOP)
+_ENDS = (Flow.INDIRECT_CALL, Flow.IRET, Flow.EXIT_TO_USER, Flow.INDIRECT_JUMP, Flow.STOP)
 
 
 class SwapgsSpeculation(Finding):
     id = "EL303"
     slug = "swapgs-speculation"
     severity = Severity.WARNING
-    template = "conditional swapgs not fenced before the %gs access at line {line} on the path where it {how}"
+    template = "conditional swapgs not fenced before the {what} at {line} on the path where it {how}"
 
 
 @hookimpl
@@ -126,28 +138,32 @@ def entrylint_check(analysis, config):
     cfg, fw = analysis.cfg, analysis.forward
     P = analysis.program.instructions
     fences = set(config.option("swapgs-speculation", "fence-features", FENCE_FEATURES))
+    calls = _Calls(analysis)
     reached = [n for n in sorted(fw.before) if n < len(P) and P[n].info is not None]
     bad: dict[int, dict[str, set[int]]] = {}  # swapgs node -> how -> unfenced %gs accesses
     for b in (n for n in reached if P[n].info.flow is Flow.COND_JUMP):
         edges = cfg.succ(b)
         if len(edges) != 2:
             continue
-        sides = [(_walk(cfg, P, [e.dst], fences), _gs_going(fw, P[b], e.kind)) for e in edges]
-        for ((ran, _), gs_ran), ((other, gs_skipped), gs_other) in (sides, sides[::-1]):
+        sides = [(_walk(cfg, P, [e.dst], fences, calls), _gs_going(fw, P[b], e.kind)) for e in edges]
+        for ((ran, _, _), gs_ran), ((_, gs_skipped, other), gs_other) in (sides, sides[::-1]):
             for s in ran - other:
                 how = bad.setdefault(s, {"runs": set(), "is skipped": set()})
                 if Space.KERNEL in gs_other:  # mispredicted: swapgs turns the kernel GS into the user's
-                    how["runs"] |= _walk(cfg, P, [e.dst for e in cfg.succ(s)], fences)[1]
+                    how["runs"] |= _walk(cfg, P, [e.dst for e in cfg.succ(s)], fences, calls)[1]
                 if Space.USER in gs_ran:  # mispredicted: the user GS reaches the other side
                     how["is skipped"] |= gs_skipped
     for s in sorted(bad):
         hows = [h for h in ("runs", "is skipped") if bad[s][h]]
         if not hows:
             continue
-        line = min(P[g].location.line for h in hows for g in bad[s][h])
+        first = min((g for h in hows for g in bad[s][h]), key=lambda g: (P[g].location.line, g))
+        what = ("%gs access" if _accesses_gs(P[first].info) else
+                "return to C" if calls.procs.leaves.get(first) == "ret" else f"call to {P[first].target_name}()")
         t = next(iter(ordered(fw.before.get(s, ()))), None)
         key = fw.key_at(s, t)
-        yield finding(SwapgsSpeculation, analysis, P[s], key, line=line, how=" and where it ".join(hows))
+        yield finding(SwapgsSpeculation, analysis, P[s], key, what=what, line=_where(P[first], P[s]),
+                      how=" and where it ".join(hows))
 
 
 def _gs_going(fw, ins, kind) -> set:
@@ -156,27 +172,101 @@ def _gs_going(fw, ins, kind) -> set:
     return {u.gs for u in going if u is not None and u.feature(XENPV) is not Feature.ON}
 
 
-def _walk(cfg, P, starts, fences) -> tuple[set[int], set[int]]:
-    """(swapgs reached, %gs accesses reached) from ``starts`` before any
-    serializing point, fence-feature fork, call, return or exit."""
-    swapgs, gs, seen, todo = set(), set(), set(), list(starts)
+class _Calls:
+    """Where control goes at calls and returns, and which of them count as a
+    %gs access (a call into C, a return to C)."""
+
+    def __init__(self, analysis):
+        from entrylint.analysis.liveness import Procedures, outside_kind
+
+        self.program = analysis.program
+        self.procs = analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
+        self.callees = getattr(analysis, "callees", None)
+        self._kind = lambda name: outside_kind(self.program, name, None)
+
+    def touches_gs(self, name) -> bool:
+        if self.callees is None:
+            return True  # C, or asm we cannot see: it may read per-cpu data
+        return self.callees(name).gs
+
+    def step(self, n, ins) -> tuple[bool, list[int]]:
+        """(is a %gs access point, where the walk goes on) at a call, return or
+        jump out of the file; None for the successors: the CFG's."""
+        info = ins.info
+        if info.flow is Flow.CALL:
+            if n in self.procs.callee:
+                return False, [self.procs.callee[n]]
+            if ins.target is None and self._kind(ins.target_name) == "c":
+                return self.touches_gs(ins.target_name), None  # on past it to its return
+            return False, []  # a call we cannot resolve
+        if n in self.procs.leaves:
+            if self.procs.leaves[n] == "c-tail" and self.touches_gs(ins.target_name):
+                return True, []
+            if n in self.procs.external:
+                return True, []  # may return to C
+            return False, list(self.procs.returns_to.get(n, ()))
+        if info.flow in (Flow.RET, Flow.JUMP) and ins.target is None:
+            return False, []  # a return or jump we cannot follow
+        return False, None
+
+
+def _accesses_gs(info) -> bool:
+    return any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem)
+
+
+def _serializes(cfg, P, insns) -> bool:
+    return any(P[i].info is not None and P[i].info.serializing for i in insns)
+
+
+def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int], set[int]]:
+    """(swapgs reached before any %gs access, first %gs access points, swapgs
+    reached at all) from ``starts``, up to a serializing point, fence-feature
+    fork, return or exit (a C call or a return to C is an access point).  A
+    branch decides a swapgs that one side reaches before any access and the
+    other side does not reach at all: a side that calls C before the swapgs
+    still reaches it (``TRACE_IRQS_ON`` on one side of a branch does not make
+    the exit swapgs after it conditional).  A swapgs inside a function the walk called into
+    ends that path but is not one the branch decides: it has its own branch
+    (paranoid_entry's, error_entry's), judged there."""
+    swapgs, gs, seen, later = set(), set(), set(), set()
+    todo = [(n, False, False) for n in starts]
     while todo and len(seen) < LIMIT:
-        n = todo.pop()
-        if n is None or n in seen:
+        n, nested, past = todo.pop()
+        if n is None or (n, nested, past) in seen:
             continue
-        seen.add(n)
+        seen.add((n, nested, past))
         if cfg.is_fork(n):
-            if any(r.feature in fences for r in cfg.fork_of(n).replacements):
+            if any(r.feature in fences and _serializes(cfg, P, r.insns) for r in cfg.fork_of(n).replacements):
                 continue
-        else:
-            info = P[n].info
-            if info is None or info.serializing or info.flow in _ENDS:
-                continue
-            if info.swaps_gs:
-                swapgs.add(n)
-                continue
-            if any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem):
+            # a Xen PV side is never patched in where swapgs runs
+            todo.extend((e.dst, nested, past) for e in cfg.succ(n) if (XENPV, Feature.ON) not in e.assume)
+            continue
+        info = P[n].info
+        if info is None or info.serializing or info.flow in _ENDS:
+            continue
+        if info.swaps_gs:
+            if not nested:
+                (later if past else swapgs).add(n)
+            continue
+        if info.writes_gs_base is Certainty.YES:
+            continue  # wrgsbase: GS is set whatever was speculated (5.9+ paranoid_entry)
+        access, nexts = calls.step(n, P[n])
+        if access or _accesses_gs(info):
+            if not past:
                 gs.add(n)
-                continue
-        todo.extend(e.dst for e in cfg.succ(n))
-    return swapgs, gs
+            past = True
+        if nexts is not None:
+            # into a callee: nested; back from a return: the caller's level
+            todo.extend((d, info.flow is Flow.CALL, past) for d in nexts)
+            continue
+        todo.extend((e.dst, nested, past) for e in cfg.succ(n) if e.kind != "fault")
+    return swapgs, gs, swapgs | later
+
+
+def _where(access, swapgs) -> str:
+    """The access as the line that holds it: the innermost body line when it
+    comes from a macro, so every expansion of one macro names the same line
+    (and one fault is one finding); ``line N`` in the swapgs' own file."""
+    loc = access.trace[-1].location if access.trace else access.location
+    here = swapgs.trace[-1].location.file if swapgs.trace else swapgs.location.file
+    return f"line {loc.line}" if loc.file == here else f"{loc.file.rsplit('/', 1)[-1]}:{loc.line}"

@@ -56,12 +56,29 @@ def test_definers_from_header_text():
         "#define DEFINE_B(func) DEFINE_A(pre_##func)\n"
         "#define DEFINE_C DEFINE_B\n"
         "#define DEFINE_D(func) void func(int x)\n"
+        "#define DEFINE_E(func) void func(struct pt_regs *regs, unsigned long error_code)\n"
+        "#define DEFINE_F(func) void func(void)\n"
     )
     d = definers_from_header(text)
-    assert d["DEFINE_A"] == ("{}", True, frozenset({"__visible", "noinstr"}))
-    assert d["DEFINE_B"][0] == "pre_{}" and d["DEFINE_B"][1]
+    # (template, noinstr, attributes, declared parameters)
+    assert d["DEFINE_A"] == ("{}", True, frozenset({"__visible", "noinstr"}), 1)
+    assert d["DEFINE_B"][0] == "pre_{}" and d["DEFINE_B"][1] and d["DEFINE_B"][3] == 1
     assert d["DEFINE_C"] == d["DEFINE_B"]
-    assert d["DEFINE_D"] == ("{}", False, frozenset())
+    assert d["DEFINE_D"] == ("{}", False, frozenset(), 1)
+    assert d["DEFINE_E"][3] == 2 and d["DEFINE_F"][3] == 0
+
+
+def test_prototype_parameter_counts():
+    from entrylint.analysis.cindex import count_params, parse_functions
+
+    src = (b"static int two(struct pt_regs *regs, unsigned long code) { return 0; }\n"
+           b"void none(void) { }\n"
+           b"int fmt(const char *f, ...) { return 0; }\n"
+           b"void (*handler_for(int vector))(int) { return 0; }\n"
+           b"__visible noinstr void three(struct pt_regs *regs, long a, long b) { }\n")
+    got = {f.name: f.params for f in parse_functions(src, "x.c", {})}
+    assert got == {"two": 2, "none": 0, "fmt": None, "handler_for": 1, "three": 3}
+    assert count_params("int (*cb)(int, int), long x") == 2
 
 
 def test_cached_index_memo_and_disk(tmp_path, monkeypatch):

@@ -34,6 +34,10 @@ TPS = {
     "linux-4.19.48": {
         ("arch/x86/entry/entry_64.S", "EL303", "interrupt_entry"),  # no FENCE_SWAPGS yet (4.19.65)
         ("arch/x86/entry/entry_64.S", "EL303", "nmi"),  # the same
+        # the same class, seen since EL303 looks past calls (C reads per-cpu data):
+        # error_entry's SWAPGS before call sync_regs, paranoid_entry's before its ret
+        ("arch/x86/entry/entry_64.S", "EL303", "error_entry"),
+        ("arch/x86/entry/entry_64.S", "EL303", "paranoid_entry"),
         ("arch/x86/entry/entry_64.S", "EL303", "native_irq_return_ldt"),  # espfix swapgs, as on 6.1/6.12
     },
     "linux-5.4.273": {

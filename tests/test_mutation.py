@@ -97,7 +97,7 @@ def test_model7_classes_on_an_older_tree():
 
 
 @pytest.mark.xfail(strict=False, reason="known gaps of the classes beyond MODEL 7 (tools/mutate.py -v): "
-                   "drop-fence 5/7 (EL303 misses the fence macros' own lines), call-clobber 12/13, and "
+                   "call-clobber 12/13, and "
                    "EL303 also reporting gs-before-swapgs and drop-gate mutants from the swapgs line")
 def test_extended_classes_are_detected_without_collateral(kernel_tree_612):
     _check([c for c in mutate.CLASSES if c not in mutate.MODEL7_CLASSES])

@@ -83,12 +83,19 @@ class Cls:
     what: str
     profiles: tuple[str, ...] = ("max",)
     also: tuple[str, ...] = ()  # rules allowed at the matching lines (same fault)
+    # rules allowed anywhere when the finding's path runs through the mutated
+    # code: the same single fault seen where its damage lands
+    consequences: tuple[str, ...] = ()
 
 
 CLASSES = {c.name: c for c in (
     Cls("swap-entry", "EL301", "CR3 switch moved above the entry SWAPGS"),
     Cls("swap-exit", "EL301", "exit SWAPGS moved above the user CR3 switch", also=("EL302",)),
-    Cls("live-scratch", "EL101", "switch scratch register pointed at a live register"),
+    # a scratch pointed at paranoid_entry's %ebx (its "SWAPGS on exit?" flag) or a
+    # jump that skips PARANOID_RESTORE_CR3 wrongs the context a paranoid entry
+    # interrupted: EL203 at the iretq back to it, on a path through the mutation
+    Cls("live-scratch", "EL101", "switch scratch register pointed at a live register",
+        consequences=("EL203",)),
     Cls("save-clobber", "EL102", "CR3 save register %r14 clobbered between save and restore"),
     Cls("call-clobber", "EL103", "restore of a caller-saved register dropped after a C call"),
     Cls("c-call", "EL201", "C call inserted / moved above SWITCH_TO_KERNEL_CR3"),
@@ -102,7 +109,8 @@ CLASSES = {c.name: c for c in (
     Cls("drop-gate", "EL402", "X86_FEATURE_PTI runtime gate of a switch macro dropped",
         profiles=("max", "defconfig")),
     Cls("flag-misuse", "EL501", "jnc/jc after bt/btr turned into a jump on a flag bt leaves alone",
-        also=("EL502",)),  # the wrong jump can skip the switch: the body no longer does its contract
+        also=("EL502",),  # the wrong jump can skip the switch: the body no longer does its contract
+        consequences=("EL203",)),
 )}
 
 # The fault classes MODEL 7 names ("swap SWAPGS and the CR3 switch, point a
@@ -309,6 +317,18 @@ def _matches(fd, m: Mutant, folder: Path) -> bool:
     return bool(m.macros) and any(t.macro in m.macros for t in fd.trace)
 
 
+def _path_matches(fd, m: Mutant, folder: Path) -> bool:
+    """The finding's path (entry point to fault) runs through the mutated code:
+    a mutated line, or for a calling.h mutation an invocation of its macro."""
+    d = folder / "arch" / "x86" / "entry"
+    want = {(os.path.realpath(d / m.file), L) for L in m.lines}
+    for name in _files_for(m):
+        lines = (d / name).read_text(errors="replace").splitlines()
+        want |= {(os.path.realpath(d / name), i) for i, line in enumerate(lines, 1)
+                 if line.split() and line.split()[0] in m.macros}
+    return any(s.location and (os.path.realpath(s.location.file), s.location.line) in want for s in fd.path)
+
+
 def run_one(m: Mutant) -> dict:
     """Check one mutant under its class's profiles: detected and collateral."""
     cls = CLASSES[m.cls]
@@ -331,7 +351,8 @@ def run_one(m: Mutant) -> dict:
                 for k, fd in now.items():
                     if k in base:
                         continue
-                    ok = fd.id in (cls.rule, *cls.also) and _matches(fd, m, folder)
+                    ok = fd.id in (cls.rule, *cls.also) and _matches(fd, m, folder) or \
+                        fd.id in cls.consequences and _path_matches(fd, m, folder)
                     if ok and fd.id != cls.rule:
                         also_hits.append(f"{fd.id}@{fd.location.line}")
                     if not ok:

@@ -121,8 +121,13 @@ def sites_612(add, src_line) -> None:
     # drop-fence (EL303)
     for L, gs in ((1020, 1019), (1079, 1078), (1173, 1172), (929, 927), (1063, 1056)):
         add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
-    for L in (365, 368):
-        add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}")
+    # the fence macros' own lfence dropped: the fault shows at each swapgs the
+    # macro fences (FENCE_SWAPGS_USER_ENTRY after an entry swapgs, _KERNEL_ENTRY
+    # on the path that skips one), as for the blanked invocations above
+    users = ((E64, 1019), (E64, 1078), (E64, 1172))
+    kernels = ((E64, 927), (E64, 1056), (E64, 1019))
+    for L, sites in ((365, users), (368, kernels)):
+        add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}", extra=sites)
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
     guard = [("blank", 152, "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION")]

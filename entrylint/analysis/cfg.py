@@ -10,6 +10,11 @@ replacement continues after the original.  Several forks can sit at one place
 Calls keep a return edge; the callee is a separate question for the analysis
 (asm summary, C ABI).  Returns, exits to user, ``iretq`` and indirect jumps
 end a path here: the analysis decides what they mean for a tuple.
+
+An instruction with an exception-table entry (``program.extable``: the GS
+selector load of load_gs_index, a 32-bit ``iret``, segment pops) also has a
+``fault`` edge to its fixup (MODEL 3: "Exception-table fixups are edges");
+the state it carries is the forward walk's question.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ class CFG:
             for r in f.replacements:
                 for i in r.insns:
                     self._repl_of[i] = (f, r.end)
+        self.fixups: dict[int, tuple[int, ...]] = {}  # faulting instruction -> its fixups' nodes
+        for insn, fixup in getattr(program, "extable", ()):
+            dst = self.entry(fixup)
+            if dst is not None and insn < self.n:
+                self.fixups[insn] = self.fixups.get(insn, ()) + (dst,)
 
     def branch_target(self, i: int, target: int | None) -> int | None:
         """The node a direct branch of instruction ``i`` goes to.  A label at
@@ -129,6 +139,8 @@ class CFG:
         if self.is_fork(node):
             yield from self._fork_edges(self.fork_of(node))
             return
+        for dst in self.fixups.get(node, ()):
+            yield Edge(dst, "fault")
         ins = self.program.instructions[node]
         info = ins.info
         flow = info.flow if info is not None else Flow.NEXT

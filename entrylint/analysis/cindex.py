@@ -102,7 +102,7 @@ FALLBACK_DEFINERS: dict[str, tuple[str, bool, frozenset[str]]] = {
     **{f"COMPAT_SYSCALL_DEFINE{n}": ("__ia32_compat_sys_{}", False, frozenset()) for n in range(7)},
 }
 IDTENTRY_HEADER = "arch/x86/include/asm/idtentry.h"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: CFunction.params
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class CFunction:
     attributes: frozenset[str]
     noinstr: bool
     macro: str | None = None  # the definer macro, for macro-defined functions
+    params: int | None = None  # declared parameters (MODEL 4: the argument registers it reads); None: unknown
 
 
 # --- definers from idtentry.h ---------------------------------------------
@@ -145,7 +146,8 @@ def definers_from_header(text: str) -> dict[str, tuple[str, bool, frozenset[str]
                 if "static" in attrs:
                     continue
                 res = (d.group(3).replace("##", "").replace(param, "{}", 1),
-                       "noinstr" in attrs, frozenset(attrs & set(ATTRIBUTE_WORDS)))
+                       "noinstr" in attrs, frozenset(attrs & set(ATTRIBUTE_WORDS)),
+                       count_params(_balanced(body, d.end() - 1)))
                 break
             if res is None:  # forwards: OTHER(prefix##func)
                 f = re.match(r"\s*(DEFINE_\w+)\s*\(\s*((?:\w+##)?" + arg + r")\s*\)", body)
@@ -153,7 +155,7 @@ def definers_from_header(text: str) -> dict[str, tuple[str, bool, frozenset[str]
                     inner = resolve(f.group(1), depth + 1)
                     if inner:
                         res = (inner[0].replace("{}", f.group(2).replace("##", "").replace(param, "{}")),
-                               inner[1], inner[2])
+                               *inner[1:])
         if res is not None:
             out[name] = res
         return res
@@ -161,6 +163,40 @@ def definers_from_header(text: str) -> dict[str, tuple[str, bool, frozenset[str]
     for name in raw:
         resolve(name)
     return out
+
+
+def _balanced(text: str, open_at: int) -> str:
+    """The text inside the parentheses that open at ``open_at``."""
+    depth = 0
+    for k in range(open_at, len(text)):
+        depth += text[k] == "("
+        depth -= text[k] == ")"
+        if depth == 0:
+            return text[open_at + 1:k]
+    return text[open_at + 1:]
+
+
+def count_params(plist: str | None) -> int | None:
+    """How many parameters a C parameter list declares: ``void`` is none;
+    a variadic or unreadable list is unknown (None)."""
+    if plist is None:
+        return None
+    parts, depth, cur = [], 0, ""
+    for ch in plist:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    parts = [p.strip() for p in parts]
+    if parts == ["void"] or parts == [""]:
+        return 0
+    if any(p == "..." or not p for p in parts):
+        return None
+    return len(parts)
 
 
 # --- parsing ----------------------------------------------------------------
@@ -251,7 +287,21 @@ def _function(node, prev_end, attrs, offsets, rel, definers) -> CFunction | None
     name = _declarator_name(decl)
     if name is None or name in definers or (typ is not None and typ.text.decode("latin-1") in definers):
         return None
-    return CFunction(name, rel, node.start_point[0] + 1, names, "noinstr" in names)
+    return CFunction(name, rel, node.start_point[0] + 1, names, "noinstr" in names, params=_params(decl))
+
+
+def _params(decl) -> int | None:
+    """The parameter count of the function a declarator declares: its innermost
+    ``function_declarator`` (``void (*f(int a))(int)`` declares f(int a))."""
+    fd = None
+    while decl is not None:
+        if decl.type == "function_declarator":
+            fd = decl
+        decl = decl.child_by_field_name("declarator")
+    plist = fd.child_by_field_name("parameters") if fd is not None else None
+    if plist is None:
+        return None
+    return count_params(plist.text.decode("latin-1")[1:-1])
 
 
 def _macro_defined(text: bytes, rel: str, definers: dict) -> list[CFunction]:
@@ -267,9 +317,10 @@ def _macro_defined(text: bytes, rel: str, definers: dict) -> list[CFunction]:
         before = s[:m.start()]  # ends with the previous line's newline
         if before[:-1].rstrip(" \t").endswith("\\"):  # inside a #define
             continue
-        template, noinstr, mattrs = spec
+        template, noinstr, mattrs = spec[:3]
         line = s.count("\n", 0, m.start()) + 1
-        out.append(CFunction(template.format(m.group(2)), rel, line, mattrs, noinstr, m.group(1)))
+        out.append(CFunction(template.format(m.group(2)), rel, line, mattrs, noinstr, m.group(1),
+                             spec[3] if len(spec) > 3 else None))
     return out
 
 
@@ -314,7 +365,8 @@ class CIndex:
                 if old is None:
                     funcs[fn.name] = fn
                 elif fn.noinstr and not old.noinstr:
-                    funcs[fn.name] = CFunction(old.name, old.file, old.line, old.attributes | fn.attributes, True, old.macro)
+                    funcs[fn.name] = CFunction(old.name, old.file, old.line, old.attributes | fn.attributes, True,
+                                               old.macro, old.params)
         return cls(funcs, len(files))
 
     def get(self, name: str) -> CFunction | None:

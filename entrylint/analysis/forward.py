@@ -18,6 +18,15 @@ The walk records, for every node, the tuples before and after it (what
 C calls), and a predecessor link per visited triple so the path to any
 point can be rebuilt (objtool's BT_INSN kept as data).
 
+Exception-table fixups (MODEL 3): an instruction that may fault continues at
+its fixup with the state the fault leaves -- the tuple before the faulting
+instruction (the interrupted context's GS and CR3), unless the kernel's own
+exception return for a fault at that instruction resumes another one (an
+IDT entry's tuple whose ``site`` is the instruction's label: error_entry
+fixes the GS of a fault at load_gs_index's GS load, and its iret resumes the
+kernel GS there).  Those returns are known only once the walk has drained,
+so fixups are pushed then, and the walk goes on until nothing new is found.
+
 Contracts (MODEL 3 "Contracts", ``analysis/contracts.py``): one invocation of
 a contracted macro is an *instance* (the instructions whose trace shares the
 prefix up to that macro's frame).  When control leaves an instance on a path
@@ -37,12 +46,13 @@ from dataclasses import dataclass, field
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, Contract, contracts_for
 from entrylint.analysis.entries import Entry
-from entrylint.analysis.state import Origin, Space, Tuple
+from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, refine, step
 from entrylint.program.effects import Flow
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+XENPV = "X86_FEATURE_XENPV"
 Instance = tuple[tuple, Contract]  # (trace prefix up to the macro's frame, its contract)
 
 
@@ -52,6 +62,7 @@ class Context:
     node: int  # where the activation starts
     start: Tuple
     name: str  # entry point or called symbol
+    entry_kind: str = ""  # for an entry: its kind (analysis/entries.py: "paranoid", "idt", ...)
 
 
 @dataclass
@@ -68,6 +79,13 @@ class Forward:
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+    # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
+    # (node, tuple before) -> the (entry kind, starting tuple) of the entry
+    # activations that reach it, so the state resumed can be compared with the
+    # state the interrupted context had; and the first visit of each, for its path
+    kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
+        default_factory=lambda: defaultdict(set))
+    kernel_return_keys: dict[tuple[int, Tuple, str, Tuple], Key] = field(default_factory=dict)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
 
     @property
@@ -145,11 +163,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     work: deque[Key] = deque()
     ins_list = program.instructions
 
-    def context(kind: str, node: int, t: Tuple, name: str) -> int:
+    def context(kind: str, node: int, t: Tuple, name: str, entry_kind: str = "") -> int:
         k = (kind, node, t)
         if k not in ctx_ids:
             ctx_ids[k] = len(res.contexts)
-            res.contexts.append(Context(kind, node, t, name))
+            res.contexts.append(Context(kind, node, t, name, entry_kind))
         return ctx_ids[k]
 
     def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
@@ -200,11 +218,31 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 t = t.with_(cr3=want)
         return t
 
+    pending: list[tuple[Key, int, Tuple]] = []  # (faulting key, fixup node, tuple before it)
+    labels_at: dict[int, set[str]] = defaultdict(set)
+    for name, i in program.labels.items():
+        labels_at[i].add(name)
+
+    def fixups() -> bool:
+        """Push every pending fault edge with the state its fault resumes; True
+        when that found anything new for the walk."""
+        before = len(res.pred)
+        for key, dst, t in pending:
+            sites = labels_at.get(key[0], set())
+            # (a Xen PV return is left out: the hypervisor keeps GS there)
+            resumed = {u for (n, b), arrivals in res.kernel_returns.items()
+                       for _kind, start in arrivals if start.site and start.site in sites
+                       for u in (res.resumed(n, b),) if u.feature(XENPV) is not Feature.ON}
+            for u in sorted(resumed) or [t]:
+                push(dst, t.with_(gs=u.gs, cr3=u.cr3) if u is not t else t, key[2], key, "fault")
+        return len(res.pred) > before
+
     for e in entries:
         for t in sorted(e.kind.tuples):
-            push(e.node, t, context("entry", e.node, t, e.symbol), None, f"entry {e.symbol} ({e.kind.name})")
+            push(e.node, t, context("entry", e.node, t, e.symbol, e.kind.name), None,
+                 f"entry {e.symbol} ({e.kind.name})")
 
-    while work:
+    while work or fixups():
         if len(res.pred) > max_visits:
             res.truncated = True
             break
@@ -221,6 +259,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
         ins = ins_list[node]
+        pending.extend((key, dst, t) for dst in cfg.fixups.get(node, ()))
         if config.external is not None and ins.target is None and ins.target_name \
                 and ins.info is not None and ins.info.flow is Flow.CALL:
             got = config.external(ins.target_name, t)
@@ -267,6 +306,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 continue
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
+            ctx = res.contexts[c]
+            if t.origin is Origin.KERNEL and ctx.kind == "entry":
+                res.kernel_returns[(node, t)].add((ctx.entry_kind, ctx.start))
+                res.kernel_return_keys.setdefault((node, t, ctx.entry_kind, ctx.start), key)
             continue
         if flow is Flow.INDIRECT_JUMP:
             # jmp *%reg of a code address this path loaded (movq $label, %reg:
@@ -280,6 +323,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if flow is Flow.STOP:
             continue
         for edge in cfg.succ(node):
+            if edge.kind == "fault":
+                continue  # pushed by fixups() with the fault's state
             t2 = t_after
             if edge.kind in ("taken", "not-taken"):
                 t2 = refine(t_after, ins, edge.kind == "taken")

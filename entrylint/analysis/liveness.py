@@ -15,10 +15,14 @@ cannot see:
 exit to user (sysret, sysexit), iret    reads every register of the code
                                         mode (32-bit code: the eight 32-bit
                                         ones)
-call into C (``target`` outside)        reads the argument registers, then
-                                        kills the caller-saved ones (the ABI
-                                        of the code mode: SysV x86-64, or the
-                                        i386 kernel ABI in 32-bit code)
+call into C (``target`` outside)        reads the argument registers its
+                                        prototype declares, then kills the
+                                        caller-saved ones (the ABI of the
+                                        code mode: SysV x86-64, or the i386
+                                        kernel ABI in 32-bit code;
+                                        ``callees``: an asm function of
+                                        another file of the tree reads and
+                                        kills what its own code does)
 tail call into C (``jmp`` outside)      reads the arguments, kills the
                                         caller-saved registers on the way to
                                         our caller's return points; when C may
@@ -204,8 +208,11 @@ class Liveness:
         return self.live_out.get(insn_index, frozenset())
 
 
-def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None):
-    """Per node: (successors, gen mask, kill mask) in the liveness supergraph."""
+def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None, callees=None):
+    """Per node: (successors, gen mask, kill mask) in the liveness supergraph.
+    ``callees(name)`` (``analysis/callees.py``) says what a call out of the
+    program reads and clobbers; None: every C function reads all six
+    argument registers and clobbers the caller-saved ones."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
     succ: list[tuple[int, ...]] = [()] * total
@@ -239,8 +246,8 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             if v in procs.callee:
                 succ[v] = (procs.callee[v],)
             elif x.target is None and outside(x.target_name) == "c":
-                reads |= abi.args_mask
-                kills |= abi.caller_saved_mask
+                reads |= _callee_mask(callees, x.target_name, "reads", abi)
+                kills |= _callee_mask(callees, x.target_name, "clobbers", abi)
             else:
                 reads, kills = regs.ALL_MASK, 0
         elif v in procs.leaves:
@@ -248,8 +255,9 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
             external = v in procs.external
             if procs.leaves[v] == "c-tail":
-                reads |= abi.args_mask | (abi.callee_saved_mask if external else 0)
-                kills |= abi.caller_saved_mask
+                reads |= _callee_mask(callees, x.target_name, "reads", abi)
+                reads |= abi.callee_saved_mask if external else 0
+                kills |= _callee_mask(callees, x.target_name, "clobbers", abi)
             elif external:
                 reads |= abi.ret_mask | abi.callee_saved_mask
         elif flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:
@@ -264,14 +272,24 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     return succ, gen, kill
 
 
+def _callee_mask(callees, name: str | None, what: str, abi) -> int:
+    """What a call out of the file reads or clobbers: the callee's own facts
+    (prototype, or an asm summary) in 64-bit code, the ABI's in 32-bit code
+    (the facts are x86-64's; regparm(3) is the i386 ABI's business)."""
+    default = abi.args_mask if what == "reads" else abi.caller_saved_mask
+    if callees is None or abi.bits != 64:
+        return default
+    return regs.mask(getattr(callees(name), what))
+
+
 def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None = None,
-                     procedures: Procedures | None = None) -> Liveness:
+                     procedures: Procedures | None = None, callees=None) -> Liveness:
     """Solve liveness for every node of ``cfg``.
 
     ``c_function(name)`` says whether a branch target outside the program is a
     C function (``None``: unknown, taken as C; ``False``: read everything)."""
     procs = procedures or Procedures.build(program, cfg, c_function)
-    succ, gen, kill = _effects(program, cfg, procs, c_function)
+    succ, gen, kill = _effects(program, cfg, procs, c_function, callees)
     total = len(succ)
     preds: list[list[int]] = [[] for _ in range(total)]
     for v, ss in enumerate(succ):

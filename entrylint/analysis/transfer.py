@@ -41,6 +41,7 @@ class Config:
     external: object = None
     # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/treefacts.py)
     user_bit_vars: frozenset = frozenset()
+    clobbers: object = None  # callable(callee name) -> registers a call out of the program clobbers
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,10 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
-        new = new.forget(abi(ins.mode).caller_saved).with_(flags=())  # the ABI keeps no status flag
+        clobbered = abi(ins.mode).caller_saved
+        if cfg.clobbers is not None and ins.target_name and ins.mode == 64:
+            clobbered = cfg.clobbers(ins.target_name)  # the callee's own facts (x86-64 only)
+        new = new.forget(clobbered).with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
@@ -257,7 +261,12 @@ def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
     elif reads and msr in ("msr:gsbase", "msr:kgsbase"):  # rdmsr: the high half in %edx
         which = t.gs if msr == "msr:gsbase" else other
         new = new.forget(("rax",)).hold("rdx", f"gsbase:{which.value}")
-    if writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
+    if writes is Certainty.YES and "gs" in info.regs_written:
+        # mov %edi, %gs / pop %gs: a selector load sets the active base from a
+        # descriptor user space chose -- never the kernel's per-cpu base
+        new = new.with_(gs=Space.USER)
+        events.append(("gs-write", Space.USER.value))
+    elif writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
         saved = _space(t.holds(src), "gs:")
         new = new.with_(gs=saved or Space.KERNEL)
         events.append(("gs-write", (saved or Space.KERNEL).value))

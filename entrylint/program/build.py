@@ -13,7 +13,11 @@ Order of the passes (each needs the one before):
 3. ``_decode``: register/flag semantics from the decoder (must come after 1,
    it needs the instruction texts);
 4. ``_targets``: direct branch and call targets (after 3: only the decoder
-   says which instructions branch).
+   says which instructions branch);
+5. ``extable``: exception-table entries (MODEL 3: a fixup is an edge), read
+   from the ``__ex_table`` section's data as each version's _ASM_EXTABLE
+   writes it (``.long from - .``/``.quad from``, fixup, then a handler or
+   type field), not from a macro name (after 1: it needs the labels).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Pro
 from entrylint.source import Problem, ProblemKind
 
 ALT_SECTION = ".altinstructions"
+EXTABLE_SECTION = "__ex_table"
+_EXTABLE_FIELDS = {".long", ".int", ".4byte", ".quad", ".8byte"}
 REPL_SECTION = ".altinstr_replacement"
 
 # Sections that hold code whatever their flags say (the kernel's linker script names).
@@ -98,6 +104,7 @@ def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | Non
     if decoder is not None:
         builder.decode(decoder, problems)
     builder.targets()
+    builder.extable()
     return prog, problems
 
 
@@ -339,6 +346,41 @@ class _Builder:
                     ins.alt = AltSide(fi, "repl", r.feature, r.negated, ri)
                     if ins.section == REPL_SECTION:
                         ins.symbol = site_symbol
+
+    # -- pass 5 -------------------------------------------------------------
+    def extable(self) -> None:
+        """(faulting instruction, fixup) pairs from ``__ex_table``.  An entry is
+        what one alignment or section switch opens (each _ASM_EXTABLE does
+        both); its first two fields that name code of this program are the
+        instruction and its fixup (a 5.x handler ``ex_handler_default - .``
+        or a 6.x type number is neither)."""
+        prog = self.prog
+        entry: list[int] = []
+
+        def flush():
+            if len(entry) >= 2:
+                prog.extable.append((entry[0], entry[1]))
+            entry.clear()
+
+        last = None
+        for si, st in enumerate(prog.statements):
+            if st.section != EXTABLE_SECTION or st.kind != "directive":
+                continue
+            if last is not None and last != si - 1 or st.name in (".balign", ".align", ".p2align"):
+                flush()
+            last = si
+            if st.name not in _EXTABLE_FIELDS:
+                continue
+            for field in st.args.split(","):
+                ref = _pcrel_label(field) or (field.strip() if re.fullmatch(r"\s*[.A-Za-z_$\d][\w.$]*\s*", field)
+                                             else None)
+                pos = self._label_pos(ref, si) if ref and not ref.isdigit() or ref and _NUMREF.match(ref) else None
+                if pos is not None and pos[1] < len(prog.instructions) and \
+                        prog.statements[pos[0]].section in prog.code_sections:
+                    entry.append(pos[1])
+                    if len(entry) == 2:
+                        flush()
+        flush()
 
     def _label_pos(self, ref: str | None, at: int) -> tuple[int, int] | None:
         """(statement index, instruction index) of label ``ref`` used at statement ``at``."""

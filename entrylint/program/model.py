@@ -146,3 +146,4 @@ class Program:
     constants: dict[str, int] = field(default_factory=dict)  # absolute .set/.equ values
     # paravirt patch sites made forks (program.paravirt): (fork index, pv op named, e.g. "iret")
     paravirt: list[tuple[int, str | None]] = field(default_factory=list)
+    extable: list[tuple[int, int]] = field(default_factory=list)  # (faulting instruction, fixup) from __ex_table

@@ -1,0 +1,345 @@
+"""What a direct call out of the analyzed file does to registers (MODEL 4).
+
+A ``call``/tail-call ``jmp`` to a name that is not code of the analyzed file
+goes to one of:
+
+- a **C function**: it reads the argument registers its prototype declares
+  (the tree's C index, ``analysis/cindex.py``; unknown: all six), clobbers
+  the caller-saved registers (SysV ABI) and, being C, may read per-cpu data
+  through GS;
+- an **asm function of another file of the tree** (``THUNK`` in
+  arch/x86/entry/thunk_64.S, ``entry_untrain_ret`` in arch/x86/lib/...):
+  summarised from its own code -- that file is expanded with the same
+  options, and a small walk from the symbol to its returns says which
+  registers still hold their value there (``push``/``pop`` pairs, C calls in
+  between), which it reads, and whether it may touch GS (a %gs access or a C
+  call).  Code the walk cannot follow (an indirect jump, a %rsp it cannot
+  track, a call into its own file's helpers) makes it a C function again:
+  the conservative answer.
+
+``Callees`` answers per name and caches per tree and options; without a tree
+every name is C with an unknown prototype; so is every name called from a
+file built only for 32-bit kernels (the facts here are the x86-64 ABI's).  The walk's result is plain data
+(``Callee``) that liveness, the forward transfer and the rules read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from entrylint.analysis import regs
+from entrylint.program.effects import Access, DataOp, Flow
+
+
+@dataclass(frozen=True)
+class Callee:
+    name: str
+    kind: str  # "c", "asm" (summarised from its code), "opaque" (asm the walk cannot follow)
+    reads: frozenset[str]  # general registers it reads on entry
+    clobbers: frozenset[str]  # general registers that may not hold their value when it returns
+    gs: bool = True  # may read per-cpu data through GS before anything serializes (EL303's question)
+    file: str | None = None  # where an asm callee is defined (relative to the root)
+    declared: bool = False  # reads come from a prototype or the callee's code, not the ABI's worst case
+
+
+def c_callee(name: str, params: int | None = None) -> Callee:
+    """A C function with ``params`` declared parameters (None: unknown, all six)."""
+    n = len(regs.ARGS) if params is None else min(params, len(regs.ARGS))
+    return Callee(name, "c", frozenset(regs.ARGS[:n]), regs.CALLER_SAVED, declared=params is not None)
+
+
+UNKNOWN_C = c_callee("")
+
+_ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
+                      r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
+# gas macros whose body defines a global symbol from a parameter (the kernel's
+# THUNK: ``.globl \name`` or ``SYM_FUNC_START(\name)``): their invocations
+# define the symbol their argument names
+_MACRO = re.compile(r"^\s*\.macro\s+(\w+)[ \t,]*([^\n]*)\n(.*?)^\s*\.endm", re.M | re.S)
+_DEFINES_PARAM = r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\{}\b"
+
+
+def _symbol_macros(texts) -> dict[str, int]:
+    """Macro name -> position of the parameter whose value it defines as a symbol."""
+    out: dict[str, int] = {}
+    for text in texts:
+        for m in _MACRO.finditer(text):
+            params = [p.split("=")[0].split(":")[0].strip() for p in re.split(r"[\s,]+", m.group(2)) if p.strip()]
+            for k, p in enumerate(params):
+                if re.search(_DEFINES_PARAM.format(re.escape(p)), m.group(3)):
+                    out.setdefault(m.group(1), k)
+                    break
+    return out
+
+
+@lru_cache(maxsize=8)
+def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
+    """Symbol -> the ``.S`` files of the tree's arch/x86 that define it
+    (``SYM_*_START``, ``ENTRY``, ``.globl``, and ``THUNK name, ...`` lines;
+    thunk_32.S and thunk_64.S both define ``trace_hardirqs_on_thunk``).
+    Files kbuild builds with -m32/-m16 (boot, realmode, vDSO) are not kernel
+    code and are left out.  Read once per tree."""
+    from entrylint.source.tree import build_flavour
+
+    base = Path(root) / "arch" / "x86"
+    files: dict[str, str] = {}
+    for p in sorted([*base.rglob("*.S"), *(base / "entry").glob("*.h"), *(base / "include" / "asm").glob("*.h")]):
+        flavour = build_flavour(p)
+        if flavour.m32 and not flavour.kernel32:
+            continue
+        try:
+            files[p.relative_to(root).as_posix()] = p.read_text(errors="replace")
+        except OSError:
+            continue
+    definers = _symbol_macros(files.values())
+    invoke = re.compile(r"^\s*(" + "|".join(map(re.escape, definers)) + r")\s+([^\n]*)$", re.M) if definers else None
+    out: dict[str, list[str]] = {}
+    for rel, text in files.items():
+        if not rel.endswith(".S"):
+            continue
+        names = {m.group(1) or m.group(2) for m in _ASM_DEF.finditer(text)}
+        for m in invoke.finditer(text) if invoke else ():
+            args = [a.strip() for a in re.split(r"[\s,]+", m.group(2)) if a.strip()]
+            k = definers[m.group(1)]
+            if k < len(args) and re.fullmatch(r"\w+", args[k]):
+                names.add(args[k])
+        for n in names:
+            out.setdefault(n, []).append(rel)
+    return {n: tuple(v) for n, v in out.items()}
+
+
+@dataclass
+class Callees:
+    """name -> Callee for one analyzed file (its tree and options)."""
+
+    root: Path | None = None
+    options: object = None  # api.Options the analyzed file was read with
+    kernel32: bool = False  # the analyzed file is built only for 32-bit kernels (its callees too)
+    depth: int = 0  # how deep in summaries of summaries we are
+    _memo: dict = field(default_factory=dict)
+
+    def __call__(self, name: str | None) -> Callee:
+        if not name:
+            return UNKNOWN_C
+        got = self._memo.get(name)
+        if got is None:
+            got = self._memo[name] = self._resolve(name)
+        return got
+
+    def _resolve(self, name: str) -> Callee:
+        if self.root is None or self.kernel32:
+            # 32-bit kernels pass arguments in %eax, %edx, %ecx (regparm(3)) and
+            # keep %esi/%edi: the facts here are the x86-64 ABI's, so 32-bit
+            # code keeps the ABI's worst case (its own ABI is regs' business)
+            return c_callee(name)
+        index = _index(self.root)
+        fn = index.get(name) if index is not None else None
+        if fn is not None:
+            return c_callee(name, fn.params)
+        from entrylint.source.tree import build_flavour
+
+        opaque = None
+        for where in asm_definitions(self.root).get(name, ()):
+            if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
+                continue  # the other kernel's file (thunk_32.S for 64-bit code)
+            got = _summary(self.root, where, name, self.options, self.depth, self.kernel32) \
+                if self.depth < 2 else None
+            if got is not None:
+                return got
+            opaque = opaque or where
+        if opaque is not None:
+            return Callee(name, "opaque", frozenset(regs.ARGS), regs.CALLER_SAVED, True, opaque)
+        return c_callee(name)
+
+
+def _index(root: Path):
+    try:
+        from entrylint.analysis.cindex import cached_index
+
+        return cached_index(root)
+    except Exception:  # noqa: BLE001 - no tree-sitter or an unreadable tree: no prototypes
+        return None
+
+
+_SUMMARIES: dict[tuple, Callee | None] = {}
+
+
+def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+    key = (str(root), rel, name, _options_key(options))
+    if key not in _SUMMARIES:
+        _SUMMARIES[key] = _summarise(root, rel, name, options, depth, kernel32)
+    return _SUMMARIES[key]
+
+
+def _options_key(options) -> tuple:
+    if options is None:
+        return ()
+    return (str(getattr(options, "config", None)), getattr(options, "profile", None),
+            str(getattr(options, "build", None)), tuple(sorted((getattr(options, "defines", None) or {}).items())),
+            tuple(getattr(options, "undefines", ()) or ()))
+
+
+_EXPANDED: dict[tuple, object] = {}
+
+
+def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+    from entrylint import api
+    from entrylint.analysis.cfg import CFG
+
+    key = (str(root), rel, _options_key(options))
+    if key not in _EXPANDED:
+        try:
+            from dataclasses import replace
+
+            opts = replace(options, root=root, layout=False) if options is not None else api.Options(root=root)
+            exp = api.expand(Path(root) / rel, opts)
+            _EXPANDED[key] = (exp.program, CFG(exp.program))
+        except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
+            _EXPANDED[key] = None
+    got = _EXPANDED[key]
+    if got is None:
+        return None
+    program, cfg = got
+    sym = program.symbols.get(name)
+    if sym is None or sym.start >= cfg.n:
+        return None
+    inner = Callees(root, options, kernel32, depth + 1)
+    res = walk(program, cfg, cfg.entry(sym.start), inner)
+    if res is None:
+        return None
+    reads, clobbers, gs, declared = res
+    return Callee(name, "asm", reads, clobbers, gs, rel, declared=declared)
+
+
+# -- the walk ------------------------------------------------------------------
+
+LIMIT = 20_000  # (node, state) visits per function
+_REGS = regs.TRACKED  # every general register but %rsp
+
+
+def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset, bool, bool] | None:
+    """From ``start`` to every return: (registers read with their entry value,
+    registers not holding their entry value at some return, may touch GS,
+    whether what it reads is known -- every C function it calls has a
+    prototype), or None when some path cannot be followed (a callee of its
+    own is opaque too).
+
+    A state is (what each register holds, the values pushed since entry,
+    whether a serializing instruction was passed); a value is the name of
+    the register whose entry value it is, or None.  GS counts only where
+    nothing serialized before it (``lfence; call handle_x``: fenced)."""
+    from entrylint.analysis.liveness import RETURN_THUNKS, names_internal
+
+    if start is None:
+        return None
+    P = program.instructions
+    init = (tuple(_REGS), (), False)
+    todo = [(start, init)]
+    seen = {(start, init)}
+    reads: set[str] = set()
+    clobbers: set[str] = set()
+    gs = False
+    returned = False
+    declared = True
+
+    def use(vals, regs_read):
+        for r in regs_read:
+            if r in _REGS:
+                v = vals[_REGS.index(r)]
+                if v is not None:
+                    reads.add(v)
+
+    def at_return(vals, stack) -> bool:
+        if stack:
+            return False  # returns with something still pushed: not a plain return
+        clobbers.update(r for r, v in zip(_REGS, vals) if v != r)
+        return True
+
+    while todo:
+        if len(seen) > LIMIT:
+            return None
+        node, (vals, stack, fenced) = todo.pop()
+        if cfg.is_fork(node):
+            nexts = [e.dst for e in cfg.succ(node)]
+        else:
+            x = P[node]
+            info = x.info
+            if info is None:
+                return None
+            if any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem) and not fenced:
+                gs = True
+            fenced = fenced or bool(info.serializing)
+            flow, op = info.flow, info.op
+            vals = list(vals)
+            nexts = None
+            if flow is Flow.CALL and x.target is None and not names_internal(program, x.target_name or ""):
+                callee = callees(x.target_name)
+                if callee.kind == "opaque":
+                    return None
+                declared = declared and callee.declared
+                use(vals, callee.reads)
+                gs = gs or callee.gs and not fenced
+                for r in callee.clobbers:
+                    if r in _REGS:
+                        vals[_REGS.index(r)] = None
+            elif flow is Flow.RET or flow is Flow.JUMP and x.target is None and x.target_name in RETURN_THUNKS:
+                if not at_return(vals, stack):
+                    return None
+                returned = True
+                continue
+            elif flow is Flow.JUMP and x.target is None and x.target_name and \
+                    not names_internal(program, x.target_name):
+                callee = callees(x.target_name)  # a tail call: its return is ours
+                if callee.kind == "opaque":
+                    return None
+                declared = declared and callee.declared
+                use(vals, callee.reads)
+                gs = gs or callee.gs and not fenced
+                for r in callee.clobbers:
+                    if r in _REGS:
+                        vals[_REGS.index(r)] = None
+                if not at_return(vals, stack):
+                    return None
+                returned = True
+                continue
+            elif flow in (Flow.CALL, Flow.INDIRECT_CALL, Flow.INDIRECT_JUMP, Flow.IRET, Flow.EXIT_TO_USER) \
+                    or flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:
+                return None  # a call into its own file, an indirect branch: not followed
+            elif op is DataOp.PUSH and "rsp" in info.regs_written:
+                src = getattr(info, "src", None)
+                if src not in _REGS:
+                    use(vals, info.regs_read)  # pushq 8(%rbp): the address registers
+                stack = stack + ((vals[_REGS.index(src)] if src in _REGS else None),)
+            elif op is DataOp.POP and "rsp" in info.regs_written:
+                dst = getattr(info, "dst", None)
+                if not stack or dst not in _REGS:
+                    return None
+                vals[_REGS.index(dst)] = stack[-1]
+                stack = stack[:-1]
+            elif "rsp" in info.regs_written:
+                return None  # %rsp moved in a way the walk does not track (sub, lea, leave, pushf)
+            else:
+                src, dst = getattr(info, "src", None), getattr(info, "dst", None)
+                copy = op is DataOp.MOVE and src in _REGS and dst in _REGS and not getattr(info, "dst_partial", False)
+                if not copy:
+                    use(vals, info.regs_read)
+                held = vals[_REGS.index(src)] if copy else None
+                for r in info.regs_written:
+                    if r in _REGS:
+                        vals[_REGS.index(r)] = held if copy and r == dst else None
+            if flow is Flow.STOP:
+                continue
+            vals = tuple(vals)
+            if nexts is None:
+                nexts = [e.dst for e in cfg.succ(node)]
+        for d in nexts:
+            k = (d, (tuple(vals), stack, fenced))
+            if k not in seen:
+                seen.add(k)
+                todo.append(k)
+    if not returned:
+        return None
+    return frozenset(reads), frozenset(clobbers), gs, declared

@@ -1,0 +1,81 @@
+"""What a call out of the analyzed file reads and clobbers (MODEL 4,
+analysis/callees.py): C prototypes' parameter counts, asm thunks of other
+files summarised from their own code.  Fixture tree written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrylint import api
+from entrylint.analysis.callees import Callees, asm_definitions
+from kernels import shared_tree
+
+TREE = Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "callee-tree"
+ENTRY = TREE / "arch" / "x86" / "entry" / "entry_callees.S"
+
+
+def _analysis():
+    return api.analyze(ENTRY, api.Options(root=TREE))
+
+
+def _at(an, text: str) -> int:
+    return next(i.index for i in an.program.instructions if " ".join(i.text.split()) == text)
+
+
+def test_prototype_decides_which_argument_registers_a_c_call_reads():
+    an = _analysis()
+    two = [i.index for i in an.program.instructions if i.target_name == "fixture_handle_two"][0]
+    three = [i.index for i in an.program.instructions if i.target_name == "fixture_handle_three"][0]
+    # a 2-argument handler reads %rdi and %rsi, not %rdx; a 3-argument one reads %rdx too
+    assert "rdx" not in an.liveness.before(two)
+    assert {"rdi", "rsi"} <= an.liveness.before(two)
+    assert "rdx" in an.liveness.before(three)
+    # so %rdx is dead across the C call before the 2-argument handler
+    work = [i.index for i in an.program.instructions if i.target_name == "fixture_do_work"]
+    assert "rdx" not in an.liveness.after(work[1])
+
+
+def test_el103_at_a_handler_reading_a_clobbered_argument():
+    res = api.check(ENTRY, api.Options(root=TREE), select=["EL103"])
+    got = sorted((f.location.line, f.message) for f in res.findings if f.id == "EL103")
+    marked = [n for n, line in enumerate(ENTRY.read_text().splitlines(), 1) if "<- EL103" in line]
+    assert [line for line, _ in got] == marked
+    assert "%rdx is clobbered by the call to fixture_do_work()" in got[0][1]
+    assert "call fixture_handle_three" in got[0][1]
+    assert "fixture_leaky_thunk" in got[1][1]
+
+
+def test_thunk_of_another_file_is_summarised_from_its_code():
+    c = Callees(TREE, api.Options(root=TREE))
+    keep = c("fixture_work_thunk")
+    assert keep.kind == "asm" and keep.file == "arch/x86/entry/thunk_64.S"  # not thunk_32.S
+    assert keep.clobbers == frozenset() and keep.gs  # it calls C, which may read per-cpu data
+    leaky = c("fixture_leaky_thunk")
+    assert leaky.kind == "asm" and leaky.clobbers == {"rdx"}
+    # the symbol the THUNK macro defines is found through the macro's own body
+    assert "arch/x86/entry/thunk_64.S" in asm_definitions(TREE)["fixture_work_thunk"]
+    assert c("fixture_handle_two").reads == {"rdi", "rsi"} and c("fixture_handle_two").declared
+    assert c("not_anywhere").kind == "c" and not c("not_anywhere").declared
+
+
+def test_liveness_flows_through_what_a_thunk_preserves():
+    an = _analysis()
+    keep = [i.index for i in an.program.instructions if i.target_name == "fixture_work_thunk"][0]
+    leaky = [i.index for i in an.program.instructions if i.target_name == "fixture_leaky_thunk"][0]
+    # the value read after the call is the one written before it: the thunk does not kill %rdx
+    assert "rdx" in an.liveness.after(keep) and "rdx" in an.liveness.before(keep)
+    assert "rdx" in an.liveness.after(leaky) and "rdx" not in an.liveness.before(leaky)
+
+
+@pytest.mark.parametrize("tree,name,file", [
+    ("linux-4.9.154", "trace_hardirqs_off_thunk", "arch/x86/entry/thunk_64.S"),
+    ("linux-5.15.135", "preempt_schedule_thunk", "arch/x86/entry/thunk_64.S"),
+])
+def test_kernel_thunks_keep_every_register(tree, name, file):
+    root = shared_tree(tree)
+    if root is None:
+        pytest.skip(f"{tree} not available")
+    c = Callees(Path(root), api.Options(root=Path(root), profile="max"))(name)
+    assert (c.kind, c.file, c.clobbers) == ("asm", file, frozenset())
