@@ -182,7 +182,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
         kind = classify(program, sym, rows, msr)
-        if kind is None or (kind is K_FROM_C and sym.name in pv_native):
+        if kind is None or (kind is K_FROM_C and (sym.name in pv_native or _leaves_to_user(program, cfg, sym))):
             continue
         node = cfg.entry(sym.start)
         if node is not None:
@@ -233,3 +233,28 @@ def _with_disabled(kind: EntryKind, program, cfg) -> EntryKind:
         if t is not None:
             tuples.add(t)
     return EntryKind(kind.name, frozenset(tuples))
+
+
+def _leaves_to_user(program, cfg, sym, limit: int = 24) -> bool:
+    """Whether the code at ``sym`` reaches a return to user mode (sysret,
+    sysexit, iret) before any ``ret`` or call: a function C calls never does;
+    such code is the native side of a paravirt op (``native_usergs_sysret64``,
+    ``native_iret``), reached from its patch sites with their state, in a
+    configuration that builds the function but not the patch sites."""
+    from entrylint.program.effects import Flow
+
+    P = program.instructions
+    todo, seen = [cfg.entry(sym.start)], set()
+    while todo and len(seen) < limit:
+        n = todo.pop()
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        if not cfg.is_fork(n):
+            info = P[n].info
+            if info is None or info.flow in (Flow.RET, Flow.CALL, Flow.INDIRECT_CALL, Flow.INDIRECT_JUMP, Flow.STOP):
+                continue
+            if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
+                return True
+        todo.extend(e.dst for e in cfg.succ(n))
+    return False

@@ -137,7 +137,7 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     if info.swaps_gs:
         new = new.with_(gs=Space.USER if new.gs is Space.KERNEL else Space.KERNEL)
         events.append(("gs-swap", ""))
-    new = _gs_base(info, dst, src, t, new, events)
+    new = _gs_base(info, dst, src, t, new, events, abi(ins.mode).percpu_segment == "gs")
     if dst is not None and dst == abi(ins.mode).percpu_segment != "gs":
         new = _percpu_selector(info, op, t, new, events)
 
@@ -251,8 +251,11 @@ def _pushes(ins, info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
     return new.hold(_TOS, None)
 
 
-def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
-    """rdgsbase/wrgsbase, and rdmsr/wrmsr when %ecx holds a GS-base MSR."""
+def _gs_base(info, dst, src, t: Tuple, new: Tuple, events, percpu_gs: bool = True) -> Tuple:
+    """rdgsbase/wrgsbase, and rdmsr/wrmsr when %ecx holds a GS-base MSR.
+    ``percpu_gs``: %gs is the per-cpu segment (64-bit code); in 32-bit code it
+    is the stack canary / user TLS segment and its loads do not move the
+    state's per-cpu base (that is %fs there: ``_percpu_selector``)."""
     reads, writes = info.reads_gs_base, info.writes_gs_base
     msr = t.holds("rcx")
     other = Space.USER if t.gs is Space.KERNEL else Space.KERNEL
@@ -264,8 +267,9 @@ def _gs_base(info, dst, src, t: Tuple, new: Tuple, events) -> Tuple:
     if writes is Certainty.YES and "gs" in info.regs_written:
         # mov %edi, %gs / pop %gs: a selector load sets the active base from a
         # descriptor user space chose -- never the kernel's per-cpu base
-        new = new.with_(gs=Space.USER)
-        events.append(("gs-write", Space.USER.value))
+        if percpu_gs:
+            new = new.with_(gs=Space.USER)
+            events.append(("gs-write", Space.USER.value))
     elif writes is Certainty.YES and not info.swaps_gs and src is not None:  # wrgsbase %reg
         saved = _space(t.holds(src), "gs:")
         new = new.with_(gs=saved or Space.KERNEL)
