@@ -171,9 +171,10 @@ def sites_54(add, src_line) -> None:
             f"{E64}:{sw}")
     add("swap-entry", E64, [("move_block_after", 523, 524, 534)], f"{E64}:523-524^534",
         extra=((E64, 534),), note="SWAPGS and its fence moved below the switch")
-    for gs, sw in ((52, 55), (204, 210)):
-        add("swap-entry", C32, [("move_after", gs, sw, "swapgs" if gs == 204 else "SWAPGS",
-                                 "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    # (SYSENTER's SWAPGS is left in place: under max it is a paravirt call,
+    # which needs the stack the switch's %rsp scratch has just destroyed -- a
+    # second fault, EL101)
+    add("swap-entry", C32, [("move_after", 204, 210, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{C32}:204")
     # swap-exit (EL301, and EL302 at the same line: the switch reads
     # user_pcid_flush_mask through %gs)
     for f, gs, sw in ((E64, 665, 661), (E64, 777, 776), (C32, 320, 315)):
@@ -187,8 +188,11 @@ def sites_54(add, src_line) -> None:
                 add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
                     f"{f}:{L}:{param}={r}")
     scratch(E64, 156, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
-    scratch(C32, 55, "scratch_reg", "%rsp", ())  # SYSENTER
-    scratch(C32, 210, "scratch_reg", "%rsp", ("%r8",))  # compat SYSCALL: the user %esp is in %r8 (read later)
+    # compat entries of 5.4 discard the user's %r8-%r15 (pt_regs gets zeros, the
+    # registers are cleared): dead there, so no fault to use them as scratch
+    r8_15 = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
+    scratch(C32, 55, "scratch_reg", "%rsp", r8_15)  # SYSENTER
+    scratch(C32, 210, "scratch_reg", "%rsp", r8_15)  # compat SYSCALL (%r8: the stashed user %esp, read)
     scratch(E64, 1469, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
     scratch(E64, 748, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
     scratch(E64, 661, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
@@ -198,18 +202,22 @@ def sites_54(add, src_line) -> None:
     scratch(C32, 315, "scratch_reg2", "%r9", ("%r8", "%r10"))
 
     # c-call (EL201): a C call after the registers are saved, before the switch
-    for L in (1318, 1360, 1375):
+    # (not the .Lgs_change fixup's entry at 1360: it runs with the kernel CR3)
+    for L in (1318, 1375):
         for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
             add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
 
     # drop-exit-switch (EL203): the exit switch dropped, or made a kernel switch
-    for f, L, text, scr, ex in ((E64, 661, "SWITCH_TO_USER_CR3_STACK", "%rdi", 666),
-                                (E64, 275, "SWITCH_TO_USER_CR3_STACK", "%rdi", 279),
-                                (C32, 315, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 321)):
-        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
+    # (INTERRUPT_RETURN is a paravirt site whose native side jumps to
+    # native_iret: the iretq there, 721, is the exit the kernel CR3 reaches)
+    for f, L, text, scr, ex in ((E64, 661, "SWITCH_TO_USER_CR3_STACK", "%rdi", (666, 721)),
+                                (E64, 275, "SWITCH_TO_USER_CR3_STACK", "%rdi", (279,)),
+                                (C32, 315, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", (321,))):
+        exits = tuple((f if x != 721 else E64, x) for x in ex)
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=exits)
         add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
                                      f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
-            f"{f}:{L}:to-kernel", extra=((f, ex),))
+            f"{f}:{L}:to-kernel", extra=exits)
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
     guard = [("blank", 171, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(298, 312)]
