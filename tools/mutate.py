@@ -96,7 +96,10 @@ CLASSES = {c.name: c for c in (
     # interrupted: EL203 at the iretq back to it, on a path through the mutation
     Cls("live-scratch", "EL101", "switch scratch register pointed at a live register",
         consequences=("EL203",)),
-    Cls("save-clobber", "EL102", "CR3 save register %r14 clobbered between save and restore"),
+    # the clobbered save register is what the paranoid exit writes back to CR3:
+    # the interrupted context gets a CR3 it did not have (EL203 at its iretq)
+    Cls("save-clobber", "EL102", "CR3 save register %r14 clobbered between save and restore",
+        consequences=("EL203",)),
     Cls("call-clobber", "EL103", "restore of a caller-saved register dropped after a C call"),
     Cls("c-call", "EL201", "C call inserted / moved above SWITCH_TO_KERNEL_CR3"),
     Cls("kernel-mem", "EL202", "non-user-mapped per-cpu read while on the user CR3"),

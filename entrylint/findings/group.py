@@ -62,7 +62,7 @@ def group_expansions(findings: list[Finding], program) -> list[Finding]:
                     group = sorted(group, key=Finding.sort_key)
                     first = group[0]
                     merged[id(first)] = replace(
-                        first, location=first.trace[-d].location, trace=first.trace[-d:],
+                        first, location=first.trace[-d].location, trace=first.trace,
                         sites=tuple(sorted({f.location for f in group}, key=lambda x: (x.file, x.line, x.col))),
                         symbol=first.trace[-d - 1].macro or first.symbol)
                     for f in group[1:]:
