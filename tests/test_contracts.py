@@ -115,3 +115,10 @@ def test_kaiser_44_contracts_match_the_released_backport(name):
         named = {x for x in c.clobbers if not x.startswith("%")} | ({c.saves_cr3_in} - {None})
         assert named <= {p.name for p in m.params}, (macro, named)
     assert family_for(m.upper() for m in macros) == "kaiser-4.4"
+
+
+def test_every_builtin_row_says_which_versions():
+    from entrylint.analysis.contracts import BUILTIN
+
+    rows = [c for fam in BUILTIN.values() for c in fam.values()]
+    assert rows and all(c.versions for c in rows), [c.macro for c in rows if not c.versions]

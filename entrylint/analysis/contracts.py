@@ -46,7 +46,7 @@ Families (``BUILTIN``):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Iterable, Mapping
 
 
@@ -66,6 +66,7 @@ class Contract:
     saves_cr3_in: str | None = None  # parameter holding the saved CR3 (written or read)
     swaps_gs: bool = False
     note: str = ""
+    versions: str = ""  # the kernels whose macro of that name this row describes, and why there
 
 
 def _c(family: str, macro: str, cr3: CR3Effect, clobbers=(), saves=None, swapgs=False, note="") -> Contract:
@@ -113,6 +114,28 @@ _PTI = [
     _c("pti", "SWAPGS", N, swapgs=True, note=_SWAPGS_NOTE),
     _c("pti", "SWAPGS_UNSAFE_STACK", N, swapgs=True, note=_SWAPGS_NOTE),
 ]
+
+# Which kernels each row describes (MODEL 6.1: a table only where the tree
+# cannot say it, each row with its versions).  32-bit entry_32.S (4.19+)
+# defines its own SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3 with the same
+# names and effects, so the pti rows cover it.
+VERSIONS: dict[tuple[str, str], str] = {
+    **{("kaiser-v1", m.macro): "the 2017 KAISER series (never merged; the seed review)" for m in _KAISER_V1},
+    **{("kaiser-4.4", m.macro): "4.4.110+ and 4.9.75+: the KAISER backport (kaiser.h)" for m in _KAISER_44},
+    ("pti", "ADJUST_KERNEL_CR3"): "4.15+ and the 4.14.11+ backport (calling.h)",
+    ("pti", "SWITCH_TO_KERNEL_CR3"): "4.15+ 64-bit (calling.h); 4.19+ 32-bit (entry_32.S's own)",
+    ("pti", "SWITCH_TO_USER_CR3"): "6.12 64-bit: the ungated body of _NOSTACK; 4.19+ 32-bit (entry_32.S)",
+    ("pti", "SWITCH_TO_USER_CR3_NOSTACK"): "4.15+ (calling.h)",
+    ("pti", "SWITCH_TO_USER_CR3_STACK"): "4.15+ (calling.h)",
+    ("pti", "SAVE_AND_SWITCH_TO_KERNEL_CR3"): "4.15+ (calling.h): paranoid entries",
+    ("pti", "RESTORE_CR3"): "4.15..6.1 (calling.h): paranoid exits",
+    ("pti", "PARANOID_RESTORE_CR3"): "the 6.x rename of RESTORE_CR3 (checked on 6.12)",
+    ("pti", "SWAPGS"): "4.15..5.x paravirt wrapper (6.x writes swapgs)",
+    ("pti", "SWAPGS_UNSAFE_STACK"): "4.15..5.x paravirt wrapper",
+}
+_KAISER_V1 = [replace(c, versions=VERSIONS[(c.family, c.macro)]) for c in _KAISER_V1]
+_KAISER_44 = [replace(c, versions=VERSIONS[(c.family, c.macro)]) for c in _KAISER_44]
+_PTI = [replace(c, versions=VERSIONS[(c.family, c.macro)]) for c in _PTI]
 
 BUILTIN: dict[str, dict[str, Contract]] = {
     fam: {c.macro: c for c in table} for fam, table in (("kaiser-v1", _KAISER_V1), ("kaiser-4.4", _KAISER_44), ("pti", _PTI))
@@ -191,7 +214,8 @@ def parse_contract_table(data: Mapping, family: str = "config") -> dict[str, Con
         if saves is not None and not isinstance(saves, str):
             raise ValueError(f"contracts.{macro}.saves_cr3_in: expected a string")
         out[macro.upper()] = Contract(macro.upper(), str(entry.get("family", family)), cr3, tuple(clobbers), saves,
-                                      bool(entry.get("swaps_gs", False)), str(entry.get("note", "")))
+                                      bool(entry.get("swaps_gs", False)), str(entry.get("note", "")),
+                                      str(entry.get("versions", "")))
     return out
 
 
@@ -205,6 +229,8 @@ def contract_to_table(c: Contract) -> dict:
         d["swaps_gs"] = True
     if c.note:
         d["note"] = c.note
+    if c.versions:
+        d["versions"] = c.versions
     return d
 
 
