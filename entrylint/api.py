@@ -231,6 +231,13 @@ def _declared(root: Path | None):
     return lambda opt: opt.removeprefix("CONFIG_") in names
 
 
+def _disk_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return None
+
+
 def _generated(p: Problem) -> Problem:
     """A missing header that only a kernel build writes is not a fault of the tree."""
     if p.kind is ProblemKind.MISSING_INCLUDE:
@@ -344,6 +351,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     cfg = CFG(program)
     entries = find_entries(program, cfg, msr=msr_entries(exp.root))
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
+    from entrylint.analysis.callees import remember
+
+    remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
     forward = walk(program, cfg, entries,
                    replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options)))
     # the call structure (which calls reach which asm functions, where each
@@ -421,8 +431,12 @@ def sibling_asm(exp: Expansion, options: Options | None):
         if (name, t) in memo:
             return memo[(name, t)]
         if f not in programs:
-            sub = expand(f, options).program
-            programs[f] = (sub, CFG(sub))
+            from entrylint.analysis.callees import expanded
+
+            programs[f] = expanded(exp.root, str(f.resolve().relative_to(exp.root.resolve())), options)
+        if programs[f] is None:
+            memo[(name, t)] = None
+            return None
         sub, cfg = programs[f]
         sym = sub.symbols.get(name)
         node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None

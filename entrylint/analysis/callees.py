@@ -185,7 +185,10 @@ def _options_key(options) -> tuple:
 _EXPANDED: dict[tuple, object] = {}
 
 
-def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+def expanded(root: Path, rel: str, options):
+    """(program, CFG) of another file of the tree, expanded once per process
+    and options (shared by callee summaries and the stack-switching helpers
+    followed through another file); None when it cannot be read."""
     from entrylint import api
     from entrylint.analysis.cfg import CFG
 
@@ -199,7 +202,24 @@ def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: b
             _EXPANDED[key] = (exp.program, CFG(exp.program))
         except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
             _EXPANDED[key] = None
-    got = _EXPANDED[key]
+    return _EXPANDED[key]
+
+
+def remember(root: Path | None, path: Path, options, program, cfg, text_given: bool) -> None:
+    """The analysed file's own expansion, so that a summary of one of its
+    functions (reached from another file's summary) does not expand it again.
+    Not for an editor buffer or patch text that differs from the disk."""
+    if root is None or text_given:
+        return
+    try:
+        rel = str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return
+    _EXPANDED.setdefault((str(root), rel, _options_key(options)), (program, cfg))
+
+
+def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+    got = expanded(root, rel, options)
     if got is None:
         return None
     program, cfg = got
