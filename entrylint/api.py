@@ -433,7 +433,11 @@ def sibling_asm(exp: Expansion, options: Options | None):
         if f not in programs:
             from entrylint.analysis.callees import expanded
 
-            programs[f] = expanded(exp.root, str(f.resolve().relative_to(exp.root.resolve())), options)
+            try:
+                rel = str(f.resolve().relative_to(exp.root.resolve()))
+            except ValueError:  # a folder outside the tree (--root names another): its absolute path
+                rel = str(f.resolve())
+            programs[f] = expanded(exp.root, rel, options)
         if programs[f] is None:
             memo[(name, t)] = None
             return None
