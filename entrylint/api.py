@@ -352,10 +352,11 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     entries = find_entries(program, cfg, msr=msr_entries(exp.root))
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     from entrylint.analysis.callees import remember
+    from entrylint.analysis.siblings import sibling_asm
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
     forward = walk(program, cfg, entries,
-                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options)))
+                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)))
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
@@ -368,95 +369,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
                     callees)
 
 
-_ASM_DEF = None
-# what a register may hold that means the same in another file's walk (not
-# code addresses: those are instruction indices of one program)
-_PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
-
-
-def sibling_asm(exp: Expansion, options: Options | None):
-    """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
-    (C callee, tuple) of the C calls it makes), for a
-    ``call`` to an asm function another ``.S`` file of the same folder
-    defines (4.14: entry_64_compat.S calls entry_64.S's
-    switch_to_thread_stack); None for any other name.  That file is expanded
-    with the same options and walked from the function with the caller's
-    tuple, once per (function, tuple) -- MODEL 6.1: stack-switching helpers
-    are followed through, not summarised as C."""
-    import re
-
-    from entrylint.analysis.cfg import CFG
-    from entrylint.analysis.entries import Entry, EntryKind
-    from entrylint.analysis.forward import PTI_FEATURES, analyze as walk
-    from entrylint.analysis.state import Space, Stack
-    from entrylint.program.effects import Flow
-
-    global _ASM_DEF
-    if exp.root is None or not exp.path.exists():
-        return None
-    called = {i.target_name for i in exp.program.instructions
-              if i.target is None and i.target_name and i.info is not None and i.info.flow is Flow.CALL}
-    here = exp.path.resolve()
-    _ASM_DEF = _ASM_DEF or re.compile(r"\b(?:SYM_(?:CODE|FUNC)_START\w*|ENTRY)\(\s*(\w+)\s*\)")
-    where: dict[str, Path] = {}
-    for f in sorted(here.parent.glob("*.S")) if called else ():
-        if f.resolve() == here or default_code_mode(f) != default_code_mode(here):
-            continue
-        try:
-            names = set(_ASM_DEF.findall(f.read_text(encoding="utf-8", errors="replace")))
-        except OSError:
-            continue
-        for n in sorted(called & names):
-            where.setdefault(n, f)
-    if not where:
-        return None
-    programs: dict[Path, tuple] = {}
-    memo: dict[tuple, frozenset | None] = {}
-
-    def settled(t) -> bool:
-        """Kernel GS, kernel page table (or PTI off), a kernel stack: a
-        call from here gives this state back whether the callee is followed
-        or taken for C, so the other file is not read for it."""
-        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
-            and t.stack not in (Stack.USER, Stack.ENTRY)
-
-    def portable(t):
-        return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
-
-    def summary(name: str, t):
-        f = where.get(name)
-        if f is None or settled(t):
-            return None
-        t = portable(t)
-        if (name, t) in memo:
-            return memo[(name, t)]
-        if f not in programs:
-            from entrylint.analysis.callees import expanded
-
-            try:
-                rel = str(f.resolve().relative_to(exp.root.resolve()))
-            except ValueError:  # a folder outside the tree (--root names another): its absolute path
-                rel = str(f.resolve())
-            programs[f] = expanded(exp.root, rel, options)
-        if programs[f] is None:
-            memo[(name, t)] = None
-            return None
-        sub, cfg = programs[f]
-        sym = sub.symbols.get(name)
-        node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
-        out = None
-        if node is not None:
-            fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))],
-                      transfer_config(sub))
-            # C calls the helper makes are judged at the caller's call
-            out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
-                   frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
-        memo[(name, t)] = out
-        return out
-
-    return summary
-
-
 def transfer_config(program, exp: Expansion | None = None, callees=None):
     """The transfer functions' knobs for this program: the memory model of
     its family, the per-cpu variables of the tree that hold the user CR3
@@ -465,7 +377,9 @@ def transfer_config(program, exp: Expansion | None = None, callees=None):
     from entrylint.analysis.state import Stack
     from entrylint.analysis.transfer import Config
 
-    user_bit_vars = _user_bit_vars(program, exp) if exp is not None else frozenset()
+    from entrylint.analysis.treefacts import user_bit_vars_of
+
+    user_bit_vars = user_bit_vars_of(program, exp.root, exp.pp.macros) if exp is not None else frozenset()
 
     try:
         from entrylint.analysis.memory import model_for
@@ -484,27 +398,6 @@ def transfer_config(program, exp: Expansion | None = None, callees=None):
                   task_stack_returning=frozenset(model.task_stack_returning),
                   user_frame_returning=frozenset(model.user_frame_returning),
                   clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
-
-
-def _user_bit_vars(program, exp: Expansion) -> frozenset[str]:
-    """Symbols ORed from memory into a register that the tree's C code keeps
-    as user CR3 bits (analysis/treefacts.py)."""
-    import re
-
-    from entrylint.program.effects import DataOp
-
-    names = set()
-    for i in program.instructions:
-        info = i.info
-        if info is not None and info.op is DataOp.OR and info.src_mem is not None and info.dst is not None:
-            names.update(n for n in re.findall(r"[A-Za-z_]\w*", getattr(i.operands[0], "disp", None) or "")
-                         if n not in exp.pp.macros)
-    if not names:
-        return frozenset()
-    from entrylint.analysis.treefacts import user_bit_vars
-    from entrylint.program.constants import macro_int
-
-    return user_bit_vars(exp.root, sorted(names), lambda n: macro_int(n, exp.pp.macros))
 
 
 _rules = None

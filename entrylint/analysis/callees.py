@@ -55,6 +55,13 @@ UNKNOWN_C = c_callee("")
 
 _ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
                       r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
+
+
+def defined_names(text: str) -> set[str]:
+    """The symbols an asm file's text defines by annotation or ``.globl``."""
+    return {m.group(1) or m.group(2) for m in _ASM_DEF.finditer(text)}
+
+
 # gas macros whose body defines a global symbol from a parameter (the kernel's
 # THUNK: ``.globl \name`` or ``SYM_FUNC_START(\name)``): their invocations
 # define the symbol their argument names
@@ -100,7 +107,7 @@ def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     for rel, text in files.items():
         if not rel.endswith(".S"):
             continue
-        names = {m.group(1) or m.group(2) for m in _ASM_DEF.finditer(text)}
+        names = defined_names(text)
         for m in invoke.finditer(text) if invoke else ():
             args = [a.strip() for a in re.split(r"[\s,]+", m.group(2)) if a.strip()]
             k = definers[m.group(1)]
@@ -278,6 +285,21 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
         clobbers.update(r for r, v in zip(_REGS, vals) if v != r)
         return True
 
+    def call_out(name, vals, fenced) -> bool:
+        """A call (or tail call) out of the file: what the callee reads and
+        clobbers; False when it is opaque."""
+        nonlocal declared, gs
+        callee = callees(name)
+        if callee.kind == "opaque":
+            return False
+        declared = declared and callee.declared
+        use(vals, callee.reads)
+        gs = gs or callee.gs and not fenced
+        for r in callee.clobbers:
+            if r in _REGS:
+                vals[_REGS.index(r)] = None
+        return True
+
     while todo:
         if len(seen) > LIMIT:
             return None
@@ -296,15 +318,8 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
             vals = list(vals)
             nexts = None
             if flow is Flow.CALL and x.target is None and not names_internal(program, x.target_name or ""):
-                callee = callees(x.target_name)
-                if callee.kind == "opaque":
+                if not call_out(x.target_name, vals, fenced):
                     return None
-                declared = declared and callee.declared
-                use(vals, callee.reads)
-                gs = gs or callee.gs and not fenced
-                for r in callee.clobbers:
-                    if r in _REGS:
-                        vals[_REGS.index(r)] = None
             elif flow is Flow.RET or flow is Flow.JUMP and x.target is None and x.target_name in RETURN_THUNKS:
                 if not at_return(vals, stack):
                     return None
@@ -312,15 +327,8 @@ def walk(program, cfg, start: int | None, callees) -> tuple[frozenset, frozenset
                 continue
             elif flow is Flow.JUMP and x.target is None and x.target_name and \
                     not names_internal(program, x.target_name):
-                callee = callees(x.target_name)  # a tail call: its return is ours
-                if callee.kind == "opaque":
+                if not call_out(x.target_name, vals, fenced):  # a tail call: its return is ours
                     return None
-                declared = declared and callee.declared
-                use(vals, callee.reads)
-                gs = gs or callee.gs and not fenced
-                for r in callee.clobbers:
-                    if r in _REGS:
-                        vals[_REGS.index(r)] = None
                 if not at_return(vals, stack):
                     return None
                 returned = True

@@ -117,3 +117,22 @@ def user_bit_vars(root: Path | None, candidates, value, user_bit: int = 12) -> f
         if found and all((_bits(e, text, value) or 0) >> user_bit & 1 for text, e in found):
             out.add(var)
     return frozenset(out)
+
+
+def user_bit_vars_of(program, root, macros) -> frozenset[str]:
+    """Symbols ORed from memory into a register that the tree's C code keeps
+    as user CR3 bits (``user_bit_vars``); ``macros``: the file's macros,
+    which value the constants."""
+    from entrylint.program.effects import DataOp
+
+    names = set()
+    for i in program.instructions:
+        info = i.info
+        if info is not None and info.op is DataOp.OR and info.src_mem is not None and info.dst is not None:
+            names.update(n for n in re.findall(r"[A-Za-z_]\w*", getattr(i.operands[0], "disp", None) or "")
+                         if n not in macros)
+    if not names:
+        return frozenset()
+    from entrylint.program.constants import macro_int
+
+    return user_bit_vars(root, sorted(names), lambda n: macro_int(n, macros))

@@ -1,0 +1,103 @@
+"""Asm helpers of another file of the same folder, followed through (MODEL 6.1:
+stack-switching helpers are followed, not summarised as C functions).
+
+4.14's entry_64_compat.S calls entry_64.S's ``switch_to_thread_stack``, which
+switches GS, CR3 and the stack and returns on the task stack.  The caller's
+walk asks ``summary(name, tuple)`` at such a call and goes on with the tuples
+the helper returns with; the C calls the helper makes are judged at the
+caller's call.  The other file comes from the shared expansion cache
+(``callees.expanded``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entrylint.source.tree import default_code_mode
+
+# what a register may hold that means the same in another file's walk (not
+# code addresses: those are instruction indices of one program)
+_PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
+
+
+# what a register may hold that means the same in another file's walk (not
+# code addresses: those are instruction indices of one program)
+_PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
+
+
+def sibling_asm(exp, options, transfer_config):
+    """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
+    (C callee, tuple) of the C calls it makes), for a
+    ``call`` to an asm function another ``.S`` file of the same folder
+    defines (4.14: entry_64_compat.S calls entry_64.S's
+    switch_to_thread_stack); None for any other name.  That file is expanded
+    with the same options and walked from the function with the caller's
+    tuple, once per (function, tuple) -- MODEL 6.1: stack-switching helpers
+    are followed through, not summarised as C.  ``transfer_config(program)``:
+    the transfer knobs the other file is walked with."""
+    from entrylint.analysis.callees import defined_names, expanded
+    from entrylint.analysis.entries import Entry, EntryKind
+    from entrylint.analysis.forward import PTI_FEATURES, analyze as walk
+    from entrylint.analysis.state import Space, Stack
+    from entrylint.program.effects import Flow
+
+    if exp.root is None or not exp.path.exists():
+        return None
+    called = {i.target_name for i in exp.program.instructions
+              if i.target is None and i.target_name and i.info is not None and i.info.flow is Flow.CALL}
+    here = exp.path.resolve()
+    where: dict[str, Path] = {}
+    for f in sorted(here.parent.glob("*.S")) if called else ():
+        if f.resolve() == here or default_code_mode(f) != default_code_mode(here):
+            continue
+        try:
+            names = defined_names(f.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        for n in sorted(called & names):
+            where.setdefault(n, f)
+    if not where:
+        return None
+    programs: dict[Path, tuple] = {}
+    memo: dict[tuple, frozenset | None] = {}
+
+    def settled(t) -> bool:
+        """Kernel GS, kernel page table (or PTI off), a kernel stack: a
+        call from here gives this state back whether the callee is followed
+        or taken for C, so the other file is not read for it."""
+        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
+            and t.stack not in (Stack.USER, Stack.ENTRY)
+
+    def portable(t):
+        return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
+
+    def summary(name: str, t):
+        f = where.get(name)
+        if f is None or settled(t):
+            return None
+        t = portable(t)
+        if (name, t) in memo:
+            return memo[(name, t)]
+        if f not in programs:
+            try:
+                rel = str(f.resolve().relative_to(exp.root.resolve()))
+            except ValueError:  # a folder outside the tree (--root names another): its absolute path
+                rel = str(f.resolve())
+            programs[f] = expanded(exp.root, rel, options)
+        if programs[f] is None:
+            memo[(name, t)] = None
+            return None
+        sub, cfg = programs[f]
+        sym = sub.symbols.get(name)
+        node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
+        out = None
+        if node is not None:
+            fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))],
+                      transfer_config(sub))
+            # C calls the helper makes are judged at the caller's call
+            out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
+                   frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
+        memo[(name, t)] = out
+        return out
+
+    return summary
