@@ -422,6 +422,11 @@ class CheckResult:
     analysis: Analysis | None
 
 
+def _union(a: tuple, b: tuple) -> tuple:
+    """The sites of one finding under two profiles, in source order."""
+    return tuple(sorted(set(a) | set(b), key=lambda x: (x.file, x.line, x.col)))
+
+
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
@@ -446,9 +451,9 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
             old = merged.get(key)
             if old is None:
                 merged[key] = f
-            elif not set(f.profiles) <= set(old.profiles):
+            elif not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites):
                 merged[key] = replace(old, profiles=old.profiles + tuple(
-                    p for p in f.profiles if p not in old.profiles))
+                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites))
     return CheckResult(Path(path), sorted(merged.values(), key=Finding.sort_key), first.analysis)
 
 

@@ -46,6 +46,14 @@ decision point: both sides are followed).  Forks on other features are
 followed side by side, so an ``lfence`` that only one side has fences only
 that side.
 
+One fault, one finding: a tree that defines CPU features but none of the
+fence features has no fence decision anywhere (it predates the mitigation).
+Its unfenced sites are then one fault -- the missing mitigation, fixed by
+one change -- reported once, at the first site of the file, with the others
+as further places (``in N places``; SARIF related locations, gcc notes, JSON
+``sites`` with ``sites_kind: "places"``).  Where the tree has the fences, each
+unfenced site is its own fault: a fence that this site lacks.
+
 ## Why is this bad?
 MODEL 1, CVE-2019-1125 (speculative SWAPGS, Spectre v1 variant): the CPU may
 mispredict the branch around a conditional swapgs.  On the path where the
@@ -104,11 +112,13 @@ Use instead:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from entrylint.analysis.state import Feature, Space, ordered
 from entrylint.analysis.transfer import refine
 from entrylint.findings.model import Finding, Severity
+from entrylint.source import Location
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
@@ -125,6 +135,13 @@ class SwapgsSpeculation(Finding):
     slug = "swapgs-speculation"
     severity = Severity.WARNING
     template = "conditional swapgs not fenced before the {what} at {line} on the path where it {how}"
+
+
+class SwapgsSpeculationNoFences(SwapgsSpeculation):
+    """The tree has no fence feature at all: its conditional swapgs are one fault."""
+
+    template = ("no conditional swapgs of this file is fenced (the tree defines no {fences}): "
+                "a %gs access or a C call can follow each with the wrong GS base speculatively")
 
 
 @hookimpl
@@ -153,6 +170,7 @@ def entrylint_check(analysis, config):
                     how["runs"] |= _walk(cfg, P, [e.dst for e in cfg.succ(s)], fences, calls)[1]
                 if Space.USER in gs_ran:  # mispredicted: the user GS reaches the other side
                     how["is skipped"] |= gs_skipped
+    found = []
     for s in sorted(bad):
         hows = [h for h in ("runs", "is skipped") if bad[s][h]]
         if not hows:
@@ -162,8 +180,27 @@ def entrylint_check(analysis, config):
                 "return to C" if calls.procs.leaves.get(first) == "ret" else f"call to {P[first].target_name}()")
         t = next(iter(ordered(fw.before.get(s, ()))), None)
         key = fw.key_at(s, t)
-        yield finding(SwapgsSpeculation, analysis, P[s], key, what=what, line=_where(P[first], P[s]),
-                      how=" and where it ".join(hows))
+        found.append(finding(SwapgsSpeculation, analysis, P[s], key, what=what, line=_where(P[first], P[s]),
+                             how=" and where it ".join(hows)))
+    known = set(analysis.program.features.values())
+    if len(found) < 2 or not fences or not known or known & fences:
+        yield from found
+        return
+    # The tree defines CPU features but none of the fence features: it has no
+    # fence decision anywhere, so every site is the one fault "the mitigation
+    # is missing", reported once, at the first site, with the others as places.
+    found.sort(key=lambda f: (f.location.line, f.location.col))
+    first = found[0]
+    places = {_written(f) for f in found} - {_written(first)}
+    fields = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
+    fields.update(args={"fences": " or ".join(sorted(fences))}, sites_kind="places",
+                  sites=tuple(sorted(places, key=lambda x: (x.file, x.line, x.col))))
+    yield SwapgsSpeculationNoFences(**fields)
+
+
+def _written(f) -> Location:
+    """Where a finding's swapgs is written: the innermost macro body line."""
+    return f.trace[-1].location if f.trace else f.location
 
 
 def _gs_going(fw, ins, kind) -> set:

@@ -60,6 +60,9 @@ class Finding:
     # one fault, one finding (MODEL 8): the expansion sites of a macro line
     # every expansion of which yields this finding (reported at the macro line)
     sites: tuple[Location, ...] = ()
+    # what the sites are: "expansions" (of the macro line reported), or
+    # "places" (one fault of the file, e.g. a mitigation the tree lacks)
+    sites_kind: str = "expansions"
 
     @property
     def message(self) -> str:

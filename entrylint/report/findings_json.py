@@ -24,6 +24,7 @@ def finding_obj(f, root) -> dict:
         "profiles": list(f.profiles), "assumptions": list(f.assumptions),
         "symbol": f.symbol, "fingerprint": f.fingerprint,
         "sites": [{"file": display_path(s.file, root), "line": s.line, "column": s.col} for s in f.sites],
+        "sites_kind": f.sites_kind,
     }
 
 

@@ -25,5 +25,6 @@ def render(results, nfiles: int = 0, nlines: int = 0) -> str:  # noqa: ARG001 - 
             what = f"in expansion of macro '{macro}'" if macro else "in expansion"
             out.append(f"{display_path(frame.file, root)}:{frame.line}:{frame.col}: note: {what}")
         for site in f.sites:
-            out.append(f"{display_path(site.file, root)}:{site.line}:{site.col}: note: expanded here")
+            what = "expanded here" if f.sites_kind == "expansions" else "and here"
+            out.append(f"{display_path(site.file, root)}:{site.line}:{site.col}: note: {what}")
     return "".join(line + "\n" for line in out)

@@ -199,9 +199,11 @@ def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
     base = len(related)
     for n, site in enumerate(f.sites, start=base + 1):
         related.append(om.Location(id=n, physical_location=_physical(site, root),
-                                   message=om.Message(text="expanded here")))
+                                   message=om.Message(text="expanded here" if f.sites_kind == "expansions"
+                                                      else "and here")))
     if f.sites:
-        text += f" Every one of its {len(f.sites)} expansions yields it: " + ", ".join(
+        text += (f" Every one of its {len(f.sites)} expansions yields it: " if f.sites_kind == "expansions"
+                 else f" The same fault is at {len(f.sites)} places: ") + ", ".join(
             f"[here]({n})" for n in range(base + 1, base + len(f.sites) + 1)) + "."
     flows = None
     if f.path:

@@ -41,3 +41,50 @@ def test_fence_feature_fork_is_the_decision_point():
     res = api.check(FIXTURES / "swapgs_speculation_quiet.S", api.Options(), select=["EL303"],
                     rule_options={"swapgs-speculation": {"fence-features": []}})
     assert [f.location.line for f in res.findings if f.id == "EL303"] == [43, 78]
+
+
+def test_a_tree_without_fence_features_is_one_fault():
+    # MODEL 8, one fault one finding: a tree naming CPU features but no fence
+    # feature predates the mitigation; its unfenced sites are further places
+    res = api.check(FIXTURES / "swapgs_speculation_nofences.S", api.Options(profile="defconfig"), select=["EL303"])
+    found = [f for f in res.findings if f.id == "EL303"]
+    assert len(found) == 1
+    f = found[0]
+    assert type(f).__name__ == "SwapgsSpeculationNoFences"
+    marks = _lines("swapgs_speculation_nofences.S")
+    assert f.location.line == marks["<- fires"][0] and f.trace[-1].location.line == marks["place: written"][0]
+    assert f.sites_kind == "places" and [s.line for s in f.sites] == marks["/* place */"]
+    assert "defines no X86_FEATURE_FENCE_SWAPGS_KERNEL or X86_FEATURE_FENCE_SWAPGS_USER" in f.message
+
+
+def test_a_tree_with_fence_features_reports_each_site(tmp_path):
+    # once the tree has the fence decision, a site that lacks its fence is a fault of its own
+    src = (FIXTURES / "swapgs_speculation_nofences.S").read_text()
+    path = tmp_path / "withfences.S"
+    path.write_text(src.replace("#define X86_FEATURE_XENPV", "#define X86_FEATURE_FENCE_SWAPGS_USER\t( 7*32+10)\n"
+                                "#define X86_FEATURE_XENPV"))
+    res = api.check(path, api.Options(profile="defconfig"), select=["EL303"])
+    found = [f for f in res.findings if f.id == "EL303"]
+    assert {type(f).__name__ for f in found} == {"SwapgsSpeculation"}
+    # one per conditional swapgs: the macro's two expansions (their C calls
+    # differ, so their messages do) and the direct site; the define moved them down a line
+    marks = _lines("swapgs_speculation_nofences.S")
+    assert sorted(f.location.line - 1 for f in found) == sorted(
+        marks["<- fires"] + marks["/* place */"] + [marks["<- fires"][0] + 4])
+    assert not any(f.sites for f in found)
+
+
+def _lines(name) -> dict[str, list[int]]:
+    text = (FIXTURES / name).read_text().splitlines()
+    return {m: [n for n, line in enumerate(text, 1) if m in line] for m in ("<- fires", "place: written", "/* place */")}
+
+
+def test_places_in_every_format():
+    from entrylint.report import findings_json, gcc, sarif, text
+
+    res = api.check(FIXTURES / "swapgs_speculation_nofences.S", api.Options(profile="defconfig"), select=["EL303"])
+    results = [(None, f) for f in res.findings]
+    assert "    in 1 places: " in text.render(results, 1, 40)
+    assert '"sites_kind": "places"' in findings_json.render(results, 1, 40)
+    assert "note: and here" in gcc.render(results)
+    assert "The same fault is at 1 places" in sarif.render(results, 1, 40)
