@@ -64,7 +64,7 @@ import sys
 from collections import deque
 
 from entrylint.analysis.liveness import Procedures, outside_kind, succ_nodes
-from entrylint.analysis.regs import GPRS, abi, spelled
+from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -98,7 +98,7 @@ def entrylint_check(analysis, config):
     for ins in program.instructions:
         if not _c_call(program, ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
             continue
-        clobbers = callee(ins.target_name).clobbers if ins.mode == 64 else abi(ins.mode).caller_saved
+        clobbers = callee(ins.target_name).clobbers
         live = analysis.liveness.after(ins.index) & (clobbers - {"rax"})
         for r in GPRS:
             if r in live:
@@ -119,9 +119,10 @@ def _callees(analysis):
     got = getattr(analysis, "callees", None)
     if got is not None:
         return got
-    from entrylint.analysis.callees import c_callee
+    from entrylint.analysis.callees import Callees
 
-    return c_callee
+    P = analysis.program.instructions
+    return Callees(kernel32=bool(P) and all(i.mode != 64 for i in P))  # no tree: C by the file's ABI
 
 
 def _c_call(program, ins) -> bool:
@@ -140,7 +141,8 @@ def first_reader(analysis, procs, node: int, reg: str, callee=None):
     does), a later such call reads it when its callee does (an argument its
     prototype declares), one that clobbers it answers for it from there, and
     one that keeps it is passed; without, every call out of the file ends
-    the search.  Unlike liveness, a register is not kept alive across a
+    the search, and so does an indirect call (a paravirt op, a pointer from
+    a table: code we cannot see, clobbering under the call ABI).  Unlike liveness, a register is not kept alive across a
     partial write (``movb $0xfc, %al; shl $56, %rax``)."""
     program, cfg = analysis.program, analysis.cfg
     P = program.instructions
@@ -161,6 +163,8 @@ def first_reader(analysis, procs, node: int, reg: str, callee=None):
             return x
         if reg in info.regs_written and reg not in info.regs_cond_written:
             continue
+        if info.flow is Flow.INDIRECT_CALL:
+            continue  # code we cannot see, under the call ABI: like an opaque call, it answers for it
         if _c_call(program, x) or v in procs.leaves and procs.leaves[v] == "c-tail":
             if callee is None:
                 continue

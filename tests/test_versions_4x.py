@@ -60,10 +60,29 @@ def test_paravirt_sites_are_forks_with_the_native_side_of_the_tree():
         native.setdefault(op, set()).add(tuple(P.instructions[i].text for i in repl.insns))
     # irqflags.h's #else of CONFIG_PARAVIRT, not a table of names
     assert native == {"swapgs": {("swapgs",)}, "usergs_sysret64": {("swapgs", "sysretq")},
-                      "iret": {("jmp native_iret",)}, "irq_disable": {("cli",)}}
+                      "iret": {("jmp native_iret",)}, "irq_disable": {("cli",)},
+                      "read_cr2": {("movq %cr2, %r12",)}}
     # the pv side keeps what it saves around the call (DISABLE_INTERRUPTS(CLBR_NONE))
     (pv,) = [P.forks[fi] for fi, op in P.paravirt if op == "irq_disable"]
     assert [P.instructions[i].text for i in pv.orig][0] == "push %rax"
+
+
+def test_the_native_side_stands_for_the_whole_invocation():
+    # GET_CR2_INTO(%r12): the site is the pv call, the invocation also moves
+    # its result; compiled without paravirt it is one movq %cr2, %r12, so the
+    # pv side of the fork is both instructions (else the native path would
+    # read a stale %rax after movq %cr2, %r12)
+    an = analyze(PV)
+    P = an.program
+    (fi,) = [fi for fi, op in P.paravirt if op == "read_cr2"]
+    fork = P.forks[fi]
+    assert [P.instructions[i].text for i in fork.orig] == ["call *pv_mmu_ops+PV_MMU_read_cr2(%rip)",
+                                                           "movq %rax, %r12"]
+    assert fork.orig_end == fork.orig[-1] + 1
+    # the native side goes on after the move, not into it
+    (repl,) = fork.replacements
+    after = an.cfg.after(repl.insns[-1])
+    assert after is not None and P.instructions[after].index > fork.orig[-1]
 
 
 def test_the_native_side_runs_on_bare_metal():

@@ -116,10 +116,11 @@ def add_native_forks(builder, native) -> None:
         fi = len(prog.forks)
         repl = Replacement(feature=XENPV, feature_bit=-1, negated=True, flags=0,
                            start=idx[0], end=idx[-1] + 1, insns=tuple(idx))
-        prog.forks.append(AltFork(index=fi, orig_start=site.start, orig_end=site.end,
+        orig = _whole_invocation(prog, site)
+        prog.forks.append(AltFork(index=fi, orig_start=site.start, orig_end=orig[-1] + 1 if len(orig) > len(site.insns) else site.end,
                                   replacements=(repl,), location=site.stmt.location,
-                                  section=site.section, orig=site.insns))
-        for i in site.insns:
+                                  section=site.section, orig=orig))
+        for i in orig:
             if prog.instructions[i].alt is None:
                 prog.instructions[i].alt = AltSide(fi, "orig", XENPV, True)
         symbol = prog.instructions[site.insns[0]].symbol
@@ -128,6 +129,25 @@ def add_native_forks(builder, native) -> None:
             ins.alt = AltSide(fi, "repl", XENPV, True, 0)
             ins.symbol = symbol
         prog.paravirt.append((fi, pv_op(" ".join(prog.instructions[i].args for i in site.insns))))
+
+
+def _whole_invocation(prog, site: Site) -> tuple[int, ...]:
+    """The site and the instructions after it that the same macro invocation
+    wrote: ``GET_CR2_INTO(%r12)`` under PARAVIRT_XXL is the pv call (the
+    site), then ``movq %rax, %r12`` of its result.  The native side is that
+    invocation compiled without paravirt (``movq %cr2, %r12``), so it stands
+    for all of them, not for the call alone."""
+    first = site.stmt
+    out = list(site.insns)
+    for ins in prog.instructions[site.insns[-1] + 1:]:
+        st = ins.stmt
+        if st.section != site.section:
+            continue
+        if (st.trace != first.trace or st.written_at != first.written_at
+                or st.cpp_macros[:1] != first.cpp_macros[:1]):
+            break
+        out.append(ins.index)
+    return tuple(out)
 
 
 # -- the native side, read from the tree --------------------------------------
