@@ -79,3 +79,21 @@ def test_kernel_thunks_keep_every_register(tree, name, file):
         pytest.skip(f"{tree} not available")
     c = Callees(Path(root), api.Options(root=Path(root), profile="max"))(name)
     assert (c.kind, c.file, c.clobbers) == ("asm", file, frozenset())
+
+
+def test_32_bit_asm_callee_is_summarised_with_the_i386_abi():
+    c = Callees(TREE, api.Options(root=TREE), kernel32=True)
+    fix = c("fixture_fixup_32")
+    assert fix.kind == "asm" and fix.file == "arch/x86/xen/fixup_32.S" and fix.clobbers == {"rax"}
+    work = c("fixture_do_work")
+    assert work.kind == "c" and work.clobbers == {"rax", "rcx", "rdx"}  # i386: not %esi/%edi
+    # 32-bit code is summarised from the 32-bit file, never from thunk_64.S
+    assert c("fixture_work_thunk").file == "arch/x86/entry/thunk_32.S"
+
+
+def test_el103_in_32_bit_code_trusts_what_an_asm_helper_keeps():
+    path = TREE / "arch" / "x86" / "entry" / "entry_callees_32.S"
+    res = api.check(path, api.Options(root=TREE, profile="defconfig"), select=["EL103"])
+    got = [f.location.line for f in res.findings if f.id == "EL103"]
+    marked = [n for n, line in enumerate(path.read_text().splitlines(), 1) if "<- EL103" in line]
+    assert got == marked

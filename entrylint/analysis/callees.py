@@ -18,8 +18,11 @@ goes to one of:
   the conservative answer.
 
 ``Callees`` answers per name and caches per tree and options; without a tree
-every name is C with an unknown prototype; so is every name called from a
-file built only for 32-bit kernels (the facts here are the x86-64 ABI's).  The walk's result is plain data
+every name is C with an unknown prototype.  A file built only for 32-bit
+kernels has the i386 kernel ABI (``regs.I386``: %eax, %edx, %ecx clobbered)
+for its C callees, whose reads stay unknown (regparm(3), but asmlinkage
+takes all on the stack), and 32-bit asm callees are summarised from their
+code like 64-bit ones (``xen_iret_crit_fixup`` keeps %ecx and %edx).  The walk's result is plain data
 (``Callee``) that liveness, the forward transfer and the rules read.
 """
 
@@ -45,10 +48,11 @@ class Callee:
     declared: bool = False  # reads come from a prototype or the callee's code, not the ABI's worst case
 
 
-def c_callee(name: str, params: int | None = None) -> Callee:
-    """A C function with ``params`` declared parameters (None: unknown, all six)."""
-    n = len(regs.ARGS) if params is None else min(params, len(regs.ARGS))
-    return Callee(name, "c", frozenset(regs.ARGS[:n]), regs.CALLER_SAVED, declared=params is not None)
+def c_callee(name: str, params: int | None = None, abi: regs.Abi = regs.SYSV64) -> Callee:
+    """A C function with ``params`` declared parameters (None: unknown, every
+    argument register of ``abi``), clobbering what ``abi`` lets it."""
+    n = len(abi.args) if params is None else min(params, len(abi.args))
+    return Callee(name, "c", frozenset(abi.args[:n]), abi.caller_saved, declared=params is not None)
 
 
 UNKNOWN_C = c_callee("")
@@ -137,15 +141,15 @@ class Callees:
         return got
 
     def _resolve(self, name: str) -> Callee:
-        if self.root is None or self.kernel32:
-            # 32-bit kernels pass arguments in %eax, %edx, %ecx (regparm(3)) and
-            # keep %esi/%edi: the facts here are the x86-64 ABI's, so 32-bit
-            # code keeps the ABI's worst case (its own ABI is regs' business)
-            return c_callee(name)
+        abi = regs.I386 if self.kernel32 else regs.SYSV64
+        if self.root is None:
+            return c_callee(name, abi=abi)
         index = _index(self.root)
         fn = index.get(name) if index is not None else None
         if fn is not None:
-            return c_callee(name, fn.params)
+            # 32-bit: regparm(3), but asmlinkage functions take every argument
+            # on the stack and the index does not say which: reads unknown
+            return c_callee(name, None if self.kernel32 else fn.params, abi)
         from entrylint.source.tree import build_flavour
 
         opaque = None
@@ -158,8 +162,8 @@ class Callees:
                 return got
             opaque = opaque or where
         if opaque is not None:
-            return Callee(name, "opaque", frozenset(regs.ARGS), regs.CALLER_SAVED, True, opaque)
-        return c_callee(name)
+            return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved, True, opaque)
+        return c_callee(name, abi=abi)
 
 
 def _index(root: Path):

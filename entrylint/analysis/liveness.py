@@ -274,10 +274,10 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
 
 def _callee_mask(callees, name: str | None, what: str, abi) -> int:
     """What a call out of the file reads or clobbers: the callee's own facts
-    (prototype, or an asm summary) in 64-bit code, the ABI's in 32-bit code
-    (the facts are x86-64's; regparm(3) is the i386 ABI's business)."""
+    (prototype, or an asm summary; ``callees`` answers in the file's ABI),
+    else the ABI's."""
     default = abi.args_mask if what == "reads" else abi.caller_saved_mask
-    if callees is None or abi.bits != 64:
+    if callees is None:
         return default
     return regs.mask(getattr(callees(name), what))
 
