@@ -23,12 +23,7 @@ import version_survey  # noqa: E402
 TREES = kernels.shared_names() + [f"debian-{v}" for v in kernels.VERSIONS]
 
 # false positives still open: (tree, profile, rule, symbol) -> why
-KNOWN_OPEN = {
-    ("linux-5.4.273", "max", "EL101", "paranoid_entry"): "paravirt SWAPGS fork under max: reader in the pv side",
-    ("linux-5.4.273", "max", "EL101", "error_entry"): "the same",
-    ("linux-5.4.273", "max", "EL103", "xen_hypervisor_callback"):
-        "32-bit code: xen_iret_crit_fixup (asm of arch/x86/xen) is taken for C; 32-bit callees are not summarised",
-}
+KNOWN_OPEN: dict[tuple, str] = {}
 
 
 def test_documented_entries_are_complete():
