@@ -1,0 +1,244 @@
+"""The language server's analysis engine: one worker thread, a cache of
+results by content, and cancellation of work a newer edit made stale.
+
+Nothing here speaks LSP: the server hands in (path, text, version) jobs and
+gets back ``Result`` objects through a callback, in the worker thread.
+
+Incremental, in-process only:
+
+* a result is cached under the hash of the buffer, the configuration
+  (profiles, options, settings) and the stamps (mtime, size) of every file
+  the last analysis of that path read (its ``#include``s): an edit that
+  restores an earlier text, a save that changes nothing, a second view of
+  the same file, are answered from the cache without analysing;
+* jobs are kept per path, latest only: edits typed while an analysis runs
+  replace each other in the queue and only the newest is analysed;
+* an analysis of a path that a newer edit made stale is cancelled: an
+  exception is raised in the worker thread (``Cancelled``, a BaseException
+  so no ``except Exception`` in the pipeline swallows it) and its result is
+  never published.  The event loop never waits for an analysis.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+
+class Cancelled(BaseException):
+    """Raised in the worker thread to stop an analysis a newer edit made stale."""
+
+
+@dataclass
+class Config:
+    """What the editor and the workspace settings file say about a check."""
+
+    profiles: tuple[str | None, ...] = ("defconfig",)  # (None,) = every built-in profile
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    rule_options: dict = field(default_factory=dict)
+    baseline: Path | None = None
+    root: Path | None = None
+
+    def key(self) -> tuple:
+        return (self.profiles, self.select, self.ignore, repr(sorted(self.rule_options.items())),
+                str(self.baseline), str(self.root))
+
+
+@dataclass
+class Result:
+    """One analysis of one buffer: the findings after suppressions and the
+    baseline, the first profile's analysis (for hover, definition, hints)."""
+
+    path: Path
+    version: int | None
+    text: str
+    findings: list
+    analysis: object | None  # api.Analysis
+    files: tuple[str, ...] = ()  # every file the preprocessor read (the main file first)
+    error: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class Job:
+    path: Path
+    text: str
+    version: int | None
+    config: Config
+    submitted: float = field(default_factory=time.monotonic)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _stamp(files) -> tuple:
+    out = []
+    for f in files:
+        try:
+            st = Path(f).stat()
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, None, None))
+    return tuple(out)
+
+
+def run_check(path: Path, text: str, config: Config) -> Result:
+    """Analyse one buffer under ``config`` (in the worker thread)."""
+    from entrylint import api
+    from entrylint.findings import suppress
+    from entrylint.findings.model import Finding
+
+    t0 = time.perf_counter()
+    opts = api.Options(root=config.root)
+    merged: dict[tuple, Finding] = {}
+    first = None
+    for prof in config.profiles:
+        res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
+                        text=text, rule_options=config.rule_options)
+        first = first or res
+        for f in res.findings:
+            key = (f.id, f.fingerprint, f.location, f.message)
+            old = merged.get(key)
+            merged[key] = f if old is None else replace(old, profiles=tuple(dict.fromkeys(old.profiles + f.profiles)))
+    found = sorted(merged.values(), key=Finding.sort_key)
+    resolved = str(path.resolve())
+    found = suppress.apply(found, {resolved: text})
+    if config.baseline is not None and config.baseline.is_file():
+        found = suppress.filter_baseline(found, suppress.read_baseline(config.baseline))
+    an = first.analysis if first else None
+    files = tuple(an.expansion.pp.files) if an is not None else ()
+    return Result(path, None, text, found, an, files, seconds=time.perf_counter() - t0)
+
+
+class Engine:
+    """A single worker thread analysing the newest buffer of each path."""
+
+    def __init__(self, on_result: Callable[[Result], None], runner=run_check, cache_size: int = 12):
+        self._on_result = on_result
+        self._runner = runner
+        self._cache: OrderedDict[tuple, Result] = OrderedDict()
+        self._cache_size = cache_size
+        self._deps: dict[Path, tuple[str, ...]] = {}  # path -> files its last analysis read
+        self._pending: OrderedDict[Path, Job] = OrderedDict()
+        self._latest: dict[Path, int | None] = {}  # newest version submitted, per path
+        self._results: dict[Path, Result] = {}  # newest published result, per path
+        self._running: Job | None = None
+        self._in_analysis = False
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.stats = {"analysed": 0, "cached": 0, "cancelled": 0, "dropped": 0}
+        self._thread = threading.Thread(target=self._loop, name="entrylint-analysis", daemon=True)
+        self._thread.start()
+
+    # -- called from the server's thread ----------------------------------
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            self._latest[job.path] = job.version
+            self._pending.pop(job.path, None)
+            self._pending[job.path] = job
+            run = self._running
+            if run is not None and run.path == job.path and self._in_analysis and run.text != job.text:
+                self._cancel_running()
+            self._cond.notify()
+
+    def edited(self, path: Path, version: int | None) -> None:
+        """A newer text of ``path`` exists (it is submitted after the debounce):
+        the running analysis of an older one is cancelled now."""
+        with self._cond:
+            self._latest[path] = version
+            self._pending.pop(path, None)
+            run = self._running
+            if run is not None and run.path == path and self._in_analysis and run.version != version:
+                self._cancel_running()
+
+    def result(self, path: Path) -> Result | None:
+        with self._cond:
+            return self._results.get(path)
+
+    def busy(self, path: Path) -> bool:
+        with self._cond:
+            return path in self._pending or (self._running is not None and self._running.path == path)
+
+    def includers_of(self, file: str) -> list[Path]:
+        """The analysed paths whose last analysis read ``file``."""
+        with self._cond:
+            return [p for p, files in self._deps.items() if file in files[1:]]
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _cancel_running(self) -> None:
+        # the lock is held and the worker is inside the runner: stop it there
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
+                                                   ctypes.py_object(Cancelled))
+        self._in_analysis = False  # one exception per analysis
+        self.stats["cancelled"] += 1
+
+    # -- the worker thread --------------------------------------------------
+    def _key(self, job: Job) -> tuple:
+        deps = self._deps.get(job.path, ())
+        return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps[1:]))
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._one()
+            except Cancelled:
+                with self._cond:
+                    self._in_analysis = False
+                    self._running = None
+            if self._stopped:
+                return
+
+    def _one(self) -> None:
+        with self._cond:
+            while not self._pending and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return
+            _, job = self._pending.popitem(last=False)
+            self._running = job
+        key = self._key(job)
+        res = self._cache.get(key)
+        if res is not None:
+            self._cache.move_to_end(key)
+            self.stats["cached"] += 1
+            res = replace(res, version=job.version, cached=True, seconds=0.0)
+        else:
+            with self._cond:
+                self._in_analysis = True
+            try:
+                res = self._runner(job.path, job.text, job.config)
+            except Cancelled:
+                raise
+            except Exception as e:  # noqa: BLE001 - the editor gets a message, the server lives on
+                res = Result(job.path, job.version, job.text, [], None,
+                             error=f"internal error: {type(e).__name__}: {e}")
+            finally:
+                with self._cond:
+                    self._in_analysis = False
+            res.version = job.version
+            self.stats["analysed"] += 1
+            if res.error is None:
+                self._deps[job.path] = res.files
+                self._cache[self._key(job)] = res
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        with self._cond:
+            self._running = None
+            if self._latest.get(job.path, job.version) != job.version or job.path in self._pending:
+                self.stats["dropped"] += 1  # a newer edit came in: never publish the stale result
+                return
+            self._results[job.path] = res
+        self._on_result(res)
