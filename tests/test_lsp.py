@@ -261,3 +261,22 @@ async def test_profile_setting_all(client: LanguageClient, work: Path):
     ds = await _diags(client, uri, lambda ds: len(ds) > 0)
     # the PTI runtime gate finding does not hold under pti-off: the message says when it does
     assert any(d.code == "EL402" and "(when: max, defconfig)" in d.message for d in ds)
+
+
+async def test_hover_after_a_comment_edit_uses_the_moved_lines(client: LanguageClient, work: Path):
+    src = work / "entry_lsp.S"
+    uri = _open(client, src)
+    await _diags(client, uri, lambda ds: len(ds) > 0)
+    text = src.read_text().replace("\t.section", "/* a new comment\n   of two lines */\n\t.section", 1)
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(version=2, uri=uri), [T.TextDocumentContentChangeWholeDocument(text)]))
+    lines = text.splitlines()
+    ln = next(i for i, s in enumerate(lines) if "TRACE_THEN_SWITCH scratch" in s)
+    ds = await _diags(client, uri, lambda ds: any(d.code == "EL201" and d.range.start.line == ln for d in ds))
+    assert ds
+    h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(ln, 3)))
+    assert "expansion of TRACE_THEN_SWITCH" in h.contents.value
+    # a line of the new comment has no state
+    assert "of two lines" in lines[ln - 5]
+    h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(ln - 5, 3)))
+    assert h is None or "state at" not in h.contents.value

@@ -145,3 +145,51 @@ def test_cancel_stops_a_real_analysis_of_a_big_file(kernel_tree_612):
     assert [r.version for r in got] == [2] and got[0].error is None
     assert eng.stats["cancelled"] == 1 and eng.stats["analysed"] == 1
     eng.stop()
+
+
+def test_skeleton_sees_code_not_comments():
+    from entrylint.faces.lsp.reuse import line_map, skeleton
+
+    text = "a /* x */\n/* multi\n line */ b\n\tmovq %rax, %rbx\t/* why */\n/* pre */ d\n"
+    assert skeleton(text) == [(1, "a"), (3, " line */ b"), (4, "\tmovq %rax, %rbx"), (5, "/* pre */ d")]
+    assert line_map(text, text.replace("why", "because")) == {1: 1, 3: 3, 4: 4, 5: 5}
+    assert line_map(text, "/* new */\n\n" + text) == {1: 3, 3: 5, 4: 6, 5: 7}
+    assert line_map(text, text.replace("pre", "post")) is None  # code after a comment: its column moved
+    assert line_map(text, text.replace("movq", "movl")) is None
+    assert line_map(text, text.replace("multi", "multi */ c /*")) is None  # code out of a comment
+
+
+def test_comment_edit_reuses_the_analysis_and_moves_findings():
+    src = FIX / "entry_lsp.S"
+    text = src.read_text()
+    rec = Recorder()
+    eng = Engine(rec)
+    eng.submit(Job(src, text, 1, Config()))
+    (r1,) = rec.wait(1)
+    line = 1 + next(i for i, s in enumerate(text.splitlines()) if "TRACE_THEN_SWITCH scratch" in s)
+    assert any(f.id == "EL201" and f.location.line == line for f in r1.findings)
+    # two comment lines above the entry, a comment changed at the end of a line
+    edited = text.replace("\t.section", "/* one */\n/* two */\n\t.section", 1).replace(
+        "scratch_reg=%rsp", "scratch_reg=%rsp\t/* the switch */")
+    eng.submit(Job(src, edited, 2, Config()))
+    r2 = rec.wait(2)[1]
+    assert r2.reused and eng.stats["analysed"] == 1 and r2.analysis is r1.analysis
+    el201 = [f for f in r2.findings if f.id == "EL201"]
+    assert [f.location.line for f in el201] == [line + 2]
+    assert el201[0].path[-1].location.line == line + 2
+    assert r2.analysed_line(line + 2) == line and r2.shown_line(line) == line + 2
+    # the same edit as a fresh analysis gives the same findings (what reuse stands in for)
+    fresh = run_check(src, edited, Config())
+    assert sorted((f.id, f.location.line, f.message) for f in fresh.findings) == \
+        sorted((f.id, f.location.line, f.message) for f in r2.findings)
+    # a suppression typed in a comment applies without an analysis
+    sup = edited.replace("\tTRACE_THEN_SWITCH", "\t/* entrylint: ignore[EL201] tested */\n\tTRACE_THEN_SWITCH")
+    eng.submit(Job(src, sup, 3, Config()))
+    r3 = rec.wait(3)[2]
+    assert r3.reused and eng.stats["analysed"] == 1
+    assert not any(f.id in ("EL201", "EL912") for f in r3.findings)
+    # a code edit is analysed again
+    eng.submit(Job(src, sup.replace("pushq\t%rcx", "pushq\t%rdx"), 4, Config()))
+    r4 = rec.wait(4)[3]
+    assert not r4.reused and eng.stats["analysed"] == 2
+    eng.stop()

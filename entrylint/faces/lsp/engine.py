@@ -61,10 +61,30 @@ class Result:
     text: str
     findings: list
     analysis: object | None  # api.Analysis
-    files: tuple[str, ...] = ()  # every file the preprocessor read (the main file first)
+    files: tuple[str, ...] = ()  # every other file the preprocessor read (the headers)
     error: str | None = None
     seconds: float = 0.0
     cached: bool = False
+    raw: list = field(default_factory=list)  # the findings before suppressions and the baseline
+    config: Config | None = None
+    stamps: tuple = ()  # (file, mtime, size) of the headers read, when analysed
+    # reuse.py: this text's line -> the analysed text's line, when the result
+    # was carried over from an analysis of a text with the same code (None: same text)
+    lines: dict[int, int] | None = None
+    reused: bool = False
+
+    def analysed_line(self, line: int) -> int | None:
+        """The line of the analysed text that ``line`` (1-based) of this text is."""
+        return line if self.lines is None else self.lines.get(line)
+
+    def shown_line(self, line: int) -> int | None:
+        """The line of this text that ``line`` of the analysed text is."""
+        if self.lines is None:
+            return line
+        inv = getattr(self, "_inv", None)
+        if inv is None:
+            inv = self._inv = {v: k for k, v in self.lines.items()}
+        return inv.get(line)
 
 
 @dataclass
@@ -94,7 +114,6 @@ def _stamp(files) -> tuple:
 def run_check(path: Path, text: str, config: Config) -> Result:
     """Analyse one buffer under ``config`` (in the worker thread)."""
     from entrylint import api
-    from entrylint.findings import suppress
     from entrylint.findings.model import Finding
 
     t0 = time.perf_counter()
@@ -109,14 +128,44 @@ def run_check(path: Path, text: str, config: Config) -> Result:
             key = (f.id, f.fingerprint, f.location, f.message)
             old = merged.get(key)
             merged[key] = f if old is None else replace(old, profiles=tuple(dict.fromkeys(old.profiles + f.profiles)))
-    found = sorted(merged.values(), key=Finding.sort_key)
-    resolved = str(path.resolve())
-    found = suppress.apply(found, {resolved: text})
+    raw = sorted(merged.values(), key=Finding.sort_key)
+    an = first.analysis if first else None
+    main = str(path.resolve())
+    files = tuple(f for f in an.expansion.pp.files if f != main) if an is not None else ()
+    return Result(path, None, text, finish(path, text, raw, config), an, files,
+                  seconds=time.perf_counter() - t0, raw=raw, config=config)
+
+
+def finish(path: Path, text: str, raw: list, config: Config) -> list:
+    """The findings shown: the suppressions of ``text`` applied, then the baseline."""
+    from entrylint.findings import suppress
+
+    found = suppress.apply(raw, {str(path.resolve()): text})
     if config.baseline is not None and config.baseline.is_file():
         found = suppress.filter_baseline(found, suppress.read_baseline(config.baseline))
-    an = first.analysis if first else None
-    files = tuple(an.expansion.pp.files) if an is not None else ()
-    return Result(path, None, text, found, an, files, seconds=time.perf_counter() - t0)
+    return found
+
+
+def carry_over(prev: Result, job: Job, stamps: tuple) -> Result | None:
+    """A result for ``job`` from ``prev`` when the edit between them changed
+    no code (reuse.py) and nothing else the analysis read changed."""
+    from entrylint.faces.lsp import reuse
+
+    if prev.error or prev.analysis is None or prev.config is None or prev.config.key() != job.config.key() \
+            or prev.stamps != stamps:
+        return None
+    moved = reuse.line_map(prev.text, job.text)
+    if moved is None:
+        return None
+    t0 = time.perf_counter()
+    raw = reuse.move_findings(prev.raw, str(job.path.resolve()), moved)
+    if raw is None:
+        return None
+    back = {new: (prev.analysed_line(old)) for old, new in moved.items()}
+    return Result(job.path, job.version, job.text, finish(job.path, job.text, raw, job.config), prev.analysis,
+                  prev.files, raw=raw, config=job.config, stamps=stamps,
+                  lines={k: v for k, v in back.items() if v is not None}, reused=True,
+                  seconds=time.perf_counter() - t0)
 
 
 class Engine:
@@ -135,7 +184,8 @@ class Engine:
         self._in_analysis = False
         self._cond = threading.Condition()
         self._stopped = False
-        self.stats = {"analysed": 0, "cached": 0, "cancelled": 0, "dropped": 0}
+        self._last: dict[Path, Result] = {}  # the newest result of each path (for carry_over)
+        self.stats = {"analysed": 0, "cached": 0, "reused": 0, "cancelled": 0, "dropped": 0}
         self._thread = threading.Thread(target=self._loop, name="entrylint-analysis", daemon=True)
         self._thread.start()
 
@@ -171,7 +221,7 @@ class Engine:
     def includers_of(self, file: str) -> list[Path]:
         """The analysed paths whose last analysis read ``file``."""
         with self._cond:
-            return [p for p, files in self._deps.items() if file in files[1:]]
+            return [p for p, files in self._deps.items() if file in files]
 
     def stop(self) -> None:
         with self._cond:
@@ -188,7 +238,7 @@ class Engine:
     # -- the worker thread --------------------------------------------------
     def _key(self, job: Job) -> tuple:
         deps = self._deps.get(job.path, ())
-        return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps[1:]))
+        return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps))
 
     def _loop(self) -> None:
         while True:
@@ -211,10 +261,14 @@ class Engine:
             self._running = job
         key = self._key(job)
         res = self._cache.get(key)
+        prev = self._last.get(job.path)
         if res is not None:
             self._cache.move_to_end(key)
             self.stats["cached"] += 1
             res = replace(res, version=job.version, cached=True, seconds=0.0)
+        elif prev is not None and (res := carry_over(prev, job, key[3])) is not None:
+            self.stats["reused"] += 1
+            self._cache[key] = res
         else:
             with self._cond:
                 self._in_analysis = True
@@ -232,9 +286,12 @@ class Engine:
             self.stats["analysed"] += 1
             if res.error is None:
                 self._deps[job.path] = res.files
+                res.stamps = _stamp(res.files)
                 self._cache[self._key(job)] = res
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        if res.error is None:
+            self._last[job.path] = res
         with self._cond:
             self._running = None
             if self._latest.get(job.path, job.version) != job.version or job.path in self._pending:

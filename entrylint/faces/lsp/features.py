@@ -228,8 +228,13 @@ def _label_line(lines: list[str], name: str, start: int, step: int) -> int | Non
     return None
 
 
-def definition(text: str, line: int, col: int, path: Path, an) -> tuple[str, int] | None:
-    """Where the word at 0-based (line, col) is defined: (file, 1-based line)."""
+def _same(line: int) -> int:
+    return line
+
+
+def definition(text: str, line: int, col: int, path: Path, an, shown=_same) -> tuple[str, int] | None:
+    """Where the word at 0-based (line, col) is defined: (file, 1-based line).
+    ``shown`` maps a line of the analysed text to the buffer's (engine.Result)."""
     inc = include_target(text, line, path, an)
     if inc is not None:
         return str(inc), 1
@@ -245,15 +250,15 @@ def definition(text: str, line: int, col: int, path: Path, an) -> tuple[str, int
             at = line
         return (str(path.resolve()), at + 1) if at is not None else None
     if an is not None:
+        me = str(path.resolve())
         gm = an.expansion.gas.macros.get(word.lower())
-        if gm is not None:
-            return gm.location.file, gm.location.line
         cm = an.expansion.pp.macros.get(word)
-        if cm is not None and cm.location is not None:
-            return cm.location.file, cm.location.line
         sym = an.program.symbols.get(word)
-        if sym is not None:
-            return sym.location.file, sym.location.line
+        for loc in (gm.location if gm else None, cm.location if cm else None, sym.location if sym else None):
+            if loc is not None:
+                ln = shown(loc.line) if loc.file == me else loc.line
+                if ln is not None:
+                    return loc.file, ln
     at = _label_line(lines, word, 0, 1)
     if at is not None:
         return str(path.resolve()), at + 1
@@ -275,7 +280,7 @@ class Symbol:
     entry: bool = False
 
 
-def document_symbols(text: str, path: Path, an) -> list[Symbol]:
+def document_symbols(text: str, path: Path, an, shown=_same) -> list[Symbol]:
     """The ``SYM_*`` (and older ``ENTRY``/``END``) ranges of the file, entry
     points marked with their kind; entry points without an annotation too."""
     lines = text.splitlines()
@@ -301,8 +306,9 @@ def document_symbols(text: str, path: Path, an) -> list[Symbol]:
         me = str(path.resolve())
         for name, kind in entries.items():
             sym = an.program.symbols.get(name)
-            if name not in named and sym is not None and sym.location.file == me:
-                out.append(Symbol(name, sym.kind, sym.location.line - 1, sym.location.line - 1))
+            ln = shown(sym.location.line) if sym is not None and sym.location.file == me else None
+            if name not in named and ln is not None:
+                out.append(Symbol(name, sym.kind, ln - 1, ln - 1))
     for s in out:
         if s.name in entries:
             s.entry = True
@@ -323,19 +329,22 @@ def suppression_line(text: str, line: int, rule: str) -> str:
 
 # -- inlay hints ----------------------------------------------------------------------
 
-def inlay_hints(an, file: str, first: int, last: int) -> list[tuple[int, int, str]]:
+def inlay_hints(an, file: str, text: str, first: int, last: int, shown=_same) -> list[tuple[int, int, str]]:
     """(0-based line, column, label): cr3/gs before each line of an entry path
-    (a line whose instructions some entry point reaches) in [first, last]."""
+    (a line whose instructions some entry point reaches) in [first, last] of ``text``."""
     fw = an.forward
     by_line: dict[int, set] = {}
     for ins in an.program.instructions:
         loc = ins.location
-        if loc.file != file or not (first + 1 <= loc.line <= last + 1) or loc.line in by_line:
+        if loc.file != file:
+            continue
+        ln = shown(loc.line)
+        if ln is None or not (first + 1 <= ln <= last + 1) or ln in by_line:
             continue
         ts = fw.before.get(ins.index)
         if ts:
-            by_line[loc.line] = ts
-    lines = an.expansion.text.splitlines()
+            by_line[ln] = ts
+    lines = text.splitlines()
     out = []
     for ln, ts in sorted(by_line.items()):
         cr3 = "|".join(sorted({t.cr3.value for t in ts}))

@@ -280,8 +280,11 @@ def build_server(runner=None) -> EntrylintServer:
             if an is None:
                 return None
             file = str(_path(doc.uri).resolve())
-            parts = [p for p in (features.expansion_hover(an, file, pos.line + 1),
-                                 features.state_hover(an, file, pos.line + 1)) if p]
+            line = res.analysed_line(pos.line + 1)  # an edit of comments only keeps the analysis
+            if line is None:
+                return None
+            parts = [p for p in (features.expansion_hover(an, file, line),
+                                 features.state_hover(an, file, line)) if p]
             text = "\n\n---\n\n".join(parts) if parts else None
         if text is None:
             return None
@@ -293,7 +296,7 @@ def build_server(runner=None) -> EntrylintServer:
         res = await server.result_for(doc.uri)
         an = res.analysis if res is not None else None
         got = features.definition(doc.source, params.position.line, params.position.character,
-                                  _path(doc.uri), an)
+                                  _path(doc.uri), an, res.shown_line if res is not None else features._same)
         if got is None:
             return None
         file, line = got
@@ -305,7 +308,8 @@ def build_server(runner=None) -> EntrylintServer:
         res = await server.result_for(doc.uri)
         lines = doc.lines
         out = []
-        for s in features.document_symbols(doc.source, _path(doc.uri), res.analysis if res else None):
+        for s in features.document_symbols(doc.source, _path(doc.uri), res.analysis if res else None,
+                                           res.shown_line if res else features._same):
             end_len = len(lines[s.end].rstrip("\r\n")) if s.end < len(lines) else 0
             rng = T.Range(T.Position(s.start, 0), T.Position(s.end, end_len))
             out.append(T.DocumentSymbol(name=s.name, detail=s.detail, range=rng, selection_range=rng,
@@ -340,8 +344,8 @@ def build_server(runner=None) -> EntrylintServer:
             return []
         file = str(_path(params.text_document.uri).resolve())
         return [T.InlayHint(position=T.Position(ln, col), label=label, padding_left=True)
-                for ln, col, label in features.inlay_hints(res.analysis, file, params.range.start.line,
-                                                           params.range.end.line)]
+                for ln, col, label in features.inlay_hints(res.analysis, file, res.text, params.range.start.line,
+                                                           params.range.end.line, res.shown_line)]
 
     return ls
 
