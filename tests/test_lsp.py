@@ -134,6 +134,8 @@ async def test_hover_macro_expansion_and_state(client: LanguageClient, work: Pat
     ln = _line_of(src, "TRACE_THEN_SWITCH scratch_reg")
     h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(ln, 3)))
     v = h.contents.value
+    # the diagnostics' rules on the line come first, with their documentation link
+    assert v.startswith("- **EL201 c-call-user-cr3**") and "c_call_user_cr3.py" in v.split("\n")[0]
     assert "expansion of TRACE_THEN_SWITCH" in v
     assert "\tcall trace_hardirqs_off\n\tmovq %cr3, %rsp\n\tandq $~0x1000, %rsp\n" in v
     # \@ is resolved to the assembler's count (a number), not left as written

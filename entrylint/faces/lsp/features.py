@@ -112,6 +112,21 @@ def rule_hover(word: str) -> str | None:
     return f"**{info.id} {info.slug}** ({info.severity.value}, {info.status})\n\n{info.doc}"
 
 
+def findings_hover(findings, file: str, line: int) -> str | None:
+    """The rules of the diagnostics on a line: id, slug, one sentence, the doc link."""
+    out, seen = [], set()
+    for f in findings:
+        if f.location is None or f.location.file != file or f.location.line != line or f.id in seen:
+            continue
+        seen.add(f.id)
+        info = rule_infos().get(f.id)
+        uri = rule_doc_uri(f.id)
+        short = f": {info.short}" if info is not None and info.short else ""
+        link = f" ([documentation]({uri}))" if uri else ""
+        out.append(f"- **{f.id} {f.slug}**{short}{link}")
+    return "\n".join(out) if out else None
+
+
 # -- words and lines -----------------------------------------------------------
 
 _WORD = re.compile(r"[A-Za-z0-9_.$\\@-]+")

@@ -283,7 +283,8 @@ def build_server(runner=None) -> EntrylintServer:
             line = res.analysed_line(pos.line + 1)  # an edit of comments only keeps the analysis
             if line is None:
                 return None
-            parts = [p for p in (features.expansion_hover(an, file, line),
+            parts = [p for p in (features.findings_hover(res.findings, file, pos.line + 1),
+                                 features.expansion_hover(an, file, line),
                                  features.state_hover(an, file, line)) if p]
             text = "\n\n---\n\n".join(parts) if parts else None
         if text is None:
