@@ -125,6 +125,24 @@ async def run(args) -> int:
         q = statistics.quantiles(times, n=10) if len(times) >= 2 else times * 9
         print(f"didChange -> publishDiagnostics, {kind:<7} edits x{len(times)}: median {statistics.median(times):7.0f} ms"
               f"  p10 {q[0]:6.0f}  p90 {q[-1]:6.0f}  min {min(times):6.0f}  max {max(times):6.0f}")
+    if args.hover:
+        # requests answer from the last result while an analysis runs: typing never waits
+        line = next(i for i, s in enumerate(text.splitlines()) if s.startswith("\tswapgs"))
+        times = []
+        for k, body in enumerate(_edits(text, "code", 5)):
+            version += 1
+            fut = loop.create_future()
+            c.waiters[version] = fut
+            c.text_document_did_change(T.DidChangeTextDocumentParams(
+                T.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                [T.TextDocumentContentChangeWholeDocument(body + f"\tnop /* {k} */\n")]))
+            await asyncio.sleep(0.2)  # the analysis of this edit has started
+            t0 = time.perf_counter()
+            await c.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(line, 2)))
+            times.append((time.perf_counter() - t0) * 1000)
+            await asyncio.wait_for(fut, args.timeout)
+        print(f"hover while an analysis runs x{len(times)}: median {statistics.median(times):7.0f} ms"
+              f"  max {max(times):6.0f}")
     await c.shutdown_async(None)
     c.exit(None)
     await c.stop()
@@ -139,6 +157,8 @@ def main() -> int:
     ap.add_argument("--debounce-ms", type=int, default=0)
     ap.add_argument("--kinds", default="code,comment,undo")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--no-hover", dest="hover", action="store_false",
+                    help="skip timing hover requests sent while an analysis runs")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the server's log lines (analysis times)")
     args = ap.parse_args()
     if not Path(args.file).is_file():

@@ -6,6 +6,7 @@ server.py turns it into the protocol.  Nothing here analyses again.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ def rule_infos() -> dict[str, object]:
     return _infos
 
 
+@functools.lru_cache(maxsize=None)
 def rule_doc_uri(rule_id: str) -> str | None:
     """The rule's documentation: the module whose docstring it is (a file URI)."""
     info = rule_infos().get(rule_id)
