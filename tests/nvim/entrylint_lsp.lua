@@ -16,7 +16,14 @@ end
 
 vim.cmd("edit " .. vim.fn.fnameescape(file))
 local buf = vim.api.nvim_get_current_buf()
-local id = vim.lsp.start({ name = "entrylint", cmd = cmd, root_dir = vim.fs.dirname(file) })
+local config = { name = "entrylint", cmd = cmd, root_dir = vim.fn.fnamemodify(file, ":p:h") }
+local id
+if vim.lsp.start then
+  id = vim.lsp.start(config)
+else -- Neovim 0.7 (Debian bookworm): no vim.lsp.start yet
+  id = vim.lsp.start_client(config)
+  if id then vim.lsp.buf_attach_client(buf, id) end
+end
 if not id then
   finish({ error = "vim.lsp.start failed" })
 end
@@ -37,4 +44,5 @@ for _, r in pairs(replies) do
     hover = r.result.contents.value or r.result.contents
   end
 end
-finish({ waited = got, diagnostics = diags, hover = hover, nvim = tostring(vim.version()) })
+local v = vim.version()
+finish({ waited = got, diagnostics = diags, hover = hover, nvim = string.format("%d.%d.%d", v.major, v.minor, v.patch) })

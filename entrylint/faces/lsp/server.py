@@ -236,6 +236,8 @@ def build_server(runner=None) -> EntrylintServer:
     @ls.feature(T.INITIALIZED)
     async def initialized(server: EntrylintServer, params: T.InitializedParams):
         server.loop = asyncio.get_running_loop()
+        # the rule documentation (hover, links) is read once, off the event loop
+        server.loop.run_in_executor(None, features.rule_infos)
 
     @ls.feature(T.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(server: EntrylintServer, params: T.DidChangeConfigurationParams):
