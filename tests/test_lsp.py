@@ -282,3 +282,16 @@ async def test_hover_after_a_comment_edit_uses_the_moved_lines(client: LanguageC
     assert "of two lines" in lines[ln - 5]
     h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(ln - 5, 3)))
     assert h is None or "state at" not in h.contents.value
+
+
+async def test_tree_root_is_found_from_the_file(client: LanguageClient, kernel_tree_612: Path):
+    """The workspace folder is not the tree: the tree root is searched upward
+    from the file (as the CLI does), so calling.h and the tree's headers are
+    read, and calling.h shows the finding its macro causes in entry_64.S."""
+    src = kernel_tree_612 / "arch/x86/entry/entry_64.S"
+    hdr = kernel_tree_612 / "arch/x86/entry/calling.h"
+    uri = _open(client, src)
+    ds = await _diags(client, uri, lambda ds: len(ds) > 0, timeout=300)
+    assert not any(d.code in ("EL901", "EL902") for d in ds)  # includes found, macros known
+    hds = await _diags(client, hdr.as_uri(), lambda ds: len(ds) > 0, timeout=60)
+    assert all("invoked at entry_64.S:" in d.message for d in hds)
