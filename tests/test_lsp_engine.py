@@ -192,4 +192,8 @@ def test_comment_edit_reuses_the_analysis_and_moves_findings():
     eng.submit(Job(src, sup.replace("pushq\t%rcx", "pushq\t%rdx"), 4, Config()))
     r4 = rec.wait(4)[3]
     assert not r4.reused and eng.stats["analysed"] == 2
+    # a comment typed into the first text (after an undo) reuses the cached analysis of it
+    eng.submit(Job(src, text + "/* the end */\n", 5, Config()))
+    r5 = rec.wait(5)[4]
+    assert r5.reused and r5.analysis is r1.analysis and eng.stats["analysed"] == 2
     eng.stop()

@@ -240,6 +240,17 @@ class Engine:
         deps = self._deps.get(job.path, ())
         return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps))
 
+    def _carry_over(self, job: Job, prev: Result | None, stamps: tuple) -> Result | None:
+        """A result carried over from the newest result of the path, else from
+        a cached one (an undo back to an older text, then a comment typed)."""
+        cands = [prev] if prev is not None else []
+        cands += [r for r in reversed(self._cache.values()) if r.path == job.path and r is not prev][:4]
+        for cand in cands:
+            res = carry_over(cand, job, stamps)
+            if res is not None:
+                return res
+        return None
+
     def _loop(self) -> None:
         while True:
             try:
@@ -266,7 +277,7 @@ class Engine:
             self._cache.move_to_end(key)
             self.stats["cached"] += 1
             res = replace(res, version=job.version, cached=True, seconds=0.0)
-        elif prev is not None and (res := carry_over(prev, job, key[3])) is not None:
+        elif (res := self._carry_over(job, prev, key[3])) is not None:
             self.stats["reused"] += 1
             self._cache[key] = res
         else:
