@@ -13,8 +13,9 @@ Three kinds of edit are timed (each --edits times):
 
   code     a real instruction change (a `nop` inserted, moving along the file):
            a full analysis of the file, headers included;
-  comment  a comment appended to a line: the text hash changes, so it is
-           analysed again too (no comment-aware shortcut);
+  comment  a comment appended to a line of the buffer as it is: no code
+           changed, so the last analysis is reused (reuse.py), its findings
+           moved and the suppressions applied again;
   undo     back and forth between two texts analysed before (undo/redo):
            answered from the engine's cache.
 
@@ -112,13 +113,19 @@ async def run(args) -> int:
     rows = {}
     kinds = [k for k in ("code", "undo", "comment") if k in args.kinds]
     code_bodies = _edits(text, "code", args.edits)
+    current = text  # the buffer's text
     for kind in kinds:
         times = []
         if kind == "undo":  # back and forth between the last two texts analysed (in the cache)
             bodies = [code_bodies[-2] if k % 2 == 0 else code_bodies[-1] for k in range(args.edits)]
-        else:
-            bodies = code_bodies if kind == "code" else _edits(text, kind, args.edits)
+            if "code" not in kinds:
+                bodies = [text if k % 2 == 0 else current for k in range(args.edits)]
+        elif kind == "code":
+            bodies = code_bodies
+        else:  # comments typed into the buffer as it is
+            bodies = _edits(current, kind, args.edits)
         for body in bodies:
+            current = body
             version += 1
             times.append(await send(version, body))
         rows[kind] = times
