@@ -4,6 +4,7 @@
     entrylint expand [OPTIONS] FILE        the expanded program with traces
     entrylint explain [OPTIONS] FILE[:LINE] the states, live registers and flags at a line
     entrylint rules | entrylint rule ID|SLUG   the rules and their documentation
+    entrylint lsp                          the language server (stdio; the lsp extra)
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or internal
 error (one line on stderr; a traceback only with --debug).
@@ -313,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_expand(argv[1:])
     if argv and argv[0] == "explain":
         return cmd_explain(argv[1:])
+    if argv and argv[0] == "lsp":
+        from entrylint.faces.lsp import main as lsp_main
+
+        return lsp_main(argv[1:])
     if argv and argv[0] in ("rule", "rules"):
         return cmd_rules(argv[1:], argv[0] == "rule")
     if argv and argv[0] == "check":

@@ -1,0 +1,312 @@
+"""The language server's analysis engine: one worker thread, a cache of
+results by content, and cancellation of work a newer edit made stale.
+
+Nothing here speaks LSP: the server hands in (path, text, version) jobs and
+gets back ``Result`` objects through a callback, in the worker thread.
+
+Incremental, in-process only:
+
+* a result is cached under the hash of the buffer, the configuration
+  (profiles, options, settings) and the stamps (mtime, size) of every file
+  the last analysis of that path read (its ``#include``s): an edit that
+  restores an earlier text, a save that changes nothing, a second view of
+  the same file, are answered from the cache without analysing;
+* jobs are kept per path, latest only: edits typed while an analysis runs
+  replace each other in the queue and only the newest is analysed;
+* an analysis of a path that a newer edit made stale is cancelled: an
+  exception is raised in the worker thread (``Cancelled``, a BaseException
+  so no ``except Exception`` in the pipeline swallows it) and its result is
+  never published.  The event loop never waits for an analysis.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+
+class Cancelled(BaseException):
+    """Raised in the worker thread to stop an analysis a newer edit made stale."""
+
+
+@dataclass
+class Config:
+    """What the editor and the workspace settings file say about a check."""
+
+    profiles: tuple[str | None, ...] = ("defconfig",)  # (None,) = every built-in profile
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    rule_options: dict = field(default_factory=dict)
+    baseline: Path | None = None
+    root: Path | None = None
+
+    def key(self) -> tuple:
+        return (self.profiles, self.select, self.ignore, repr(sorted(self.rule_options.items())),
+                str(self.baseline), str(self.root))
+
+
+@dataclass
+class Result:
+    """One analysis of one buffer: the findings after suppressions and the
+    baseline, the first profile's analysis (for hover, definition, hints)."""
+
+    path: Path
+    version: int | None
+    text: str
+    findings: list
+    analysis: object | None  # api.Analysis
+    files: tuple[str, ...] = ()  # every other file the preprocessor read (the headers)
+    error: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    raw: list = field(default_factory=list)  # the findings before suppressions and the baseline
+    config: Config | None = None
+    stamps: tuple = ()  # (file, mtime, size) of the headers read, when analysed
+    # reuse.py: this text's line -> the analysed text's line, when the result
+    # was carried over from an analysis of a text with the same code (None: same text)
+    lines: dict[int, int] | None = None
+    reused: bool = False
+
+    def analysed_line(self, line: int) -> int | None:
+        """The line of the analysed text that ``line`` (1-based) of this text is."""
+        return line if self.lines is None else self.lines.get(line)
+
+    def shown_line(self, line: int) -> int | None:
+        """The line of this text that ``line`` of the analysed text is."""
+        if self.lines is None:
+            return line
+        inv = getattr(self, "_inv", None)
+        if inv is None:
+            inv = self._inv = {v: k for k, v in self.lines.items()}
+        return inv.get(line)
+
+
+@dataclass
+class Job:
+    path: Path
+    text: str
+    version: int | None
+    config: Config
+    submitted: float = field(default_factory=time.monotonic)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _stamp(files) -> tuple:
+    out = []
+    for f in files:
+        try:
+            st = Path(f).stat()
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, None, None))
+    return tuple(out)
+
+
+def run_check(path: Path, text: str, config: Config) -> Result:
+    """Analyse one buffer under ``config`` (in the worker thread)."""
+    from entrylint import api
+    from entrylint.findings.model import Finding
+
+    t0 = time.perf_counter()
+    opts = api.Options(root=config.root)
+    merged: dict[tuple, Finding] = {}
+    first = None
+    for prof in config.profiles:
+        res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
+                        text=text, rule_options=config.rule_options)
+        first = first or res
+        for f in res.findings:
+            key = (f.id, f.fingerprint, f.location, f.message)
+            old = merged.get(key)
+            merged[key] = f if old is None else replace(old, profiles=tuple(dict.fromkeys(old.profiles + f.profiles)))
+    raw = sorted(merged.values(), key=Finding.sort_key)
+    an = first.analysis if first else None
+    main = str(path.resolve())
+    files = tuple(f for f in an.expansion.pp.files if f != main) if an is not None else ()
+    return Result(path, None, text, finish(path, text, raw, config), an, files,
+                  seconds=time.perf_counter() - t0, raw=raw, config=config)
+
+
+def finish(path: Path, text: str, raw: list, config: Config) -> list:
+    """The findings shown: the suppressions of ``text`` applied, then the baseline."""
+    from entrylint.findings import suppress
+
+    found = suppress.apply(raw, {str(path.resolve()): text})
+    if config.baseline is not None and config.baseline.is_file():
+        found = suppress.filter_baseline(found, suppress.read_baseline(config.baseline))
+    return found
+
+
+def carry_over(prev: Result, job: Job, stamps: tuple) -> Result | None:
+    """A result for ``job`` from ``prev`` when the edit between them changed
+    no code (reuse.py) and nothing else the analysis read changed."""
+    from entrylint.faces.lsp import reuse
+
+    if prev.error or prev.analysis is None or prev.config is None or prev.config.key() != job.config.key() \
+            or prev.stamps != stamps:
+        return None
+    moved = reuse.line_map(prev.text, job.text)
+    if moved is None:
+        return None
+    t0 = time.perf_counter()
+    raw = reuse.move_findings(prev.raw, str(job.path.resolve()), moved)
+    if raw is None:
+        return None
+    back = {new: (prev.analysed_line(old)) for old, new in moved.items()}
+    return Result(job.path, job.version, job.text, finish(job.path, job.text, raw, job.config), prev.analysis,
+                  prev.files, raw=raw, config=job.config, stamps=stamps,
+                  lines={k: v for k, v in back.items() if v is not None}, reused=True,
+                  seconds=time.perf_counter() - t0)
+
+
+class Engine:
+    """A single worker thread analysing the newest buffer of each path."""
+
+    def __init__(self, on_result: Callable[[Result], None], runner=run_check, cache_size: int = 12):
+        self._on_result = on_result
+        self._runner = runner
+        self._cache: OrderedDict[tuple, Result] = OrderedDict()
+        self._cache_size = cache_size
+        self._deps: dict[Path, tuple[str, ...]] = {}  # path -> files its last analysis read
+        self._pending: OrderedDict[Path, Job] = OrderedDict()
+        self._latest: dict[Path, int | None] = {}  # newest version submitted, per path
+        self._results: dict[Path, Result] = {}  # newest published result, per path
+        self._running: Job | None = None
+        self._in_analysis = False
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._last: dict[Path, Result] = {}  # the newest result of each path (for carry_over)
+        self.stats = {"analysed": 0, "cached": 0, "reused": 0, "cancelled": 0, "dropped": 0}
+        self._thread = threading.Thread(target=self._loop, name="entrylint-analysis", daemon=True)
+        self._thread.start()
+
+    # -- called from the server's thread ----------------------------------
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            self._latest[job.path] = job.version
+            self._pending.pop(job.path, None)
+            self._pending[job.path] = job
+            run = self._running
+            if run is not None and run.path == job.path and self._in_analysis and run.text != job.text:
+                self._cancel_running()
+            self._cond.notify()
+
+    def edited(self, path: Path, version: int | None) -> None:
+        """A newer text of ``path`` exists (it is submitted after the debounce):
+        the running analysis of an older one is cancelled now."""
+        with self._cond:
+            self._latest[path] = version
+            self._pending.pop(path, None)
+            run = self._running
+            if run is not None and run.path == path and self._in_analysis and run.version != version:
+                self._cancel_running()
+
+    def result(self, path: Path) -> Result | None:
+        with self._cond:
+            return self._results.get(path)
+
+    def busy(self, path: Path) -> bool:
+        with self._cond:
+            return path in self._pending or (self._running is not None and self._running.path == path)
+
+    def includers_of(self, file: str) -> list[Path]:
+        """The analysed paths whose last analysis read ``file``."""
+        with self._cond:
+            return [p for p, files in self._deps.items() if file in files]
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _cancel_running(self) -> None:
+        # the lock is held and the worker is inside the runner: stop it there
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
+                                                   ctypes.py_object(Cancelled))
+        self._in_analysis = False  # one exception per analysis
+        self.stats["cancelled"] += 1
+
+    # -- the worker thread --------------------------------------------------
+    def _key(self, job: Job) -> tuple:
+        deps = self._deps.get(job.path, ())
+        return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps))
+
+    def _carry_over(self, job: Job, prev: Result | None, stamps: tuple) -> Result | None:
+        """A result carried over from the newest result of the path, else from
+        a cached one (an undo back to an older text, then a comment typed)."""
+        cands = [prev] if prev is not None else []
+        cands += [r for r in reversed(self._cache.values()) if r.path == job.path and r is not prev][:4]
+        for cand in cands:
+            res = carry_over(cand, job, stamps)
+            if res is not None:
+                return res
+        return None
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._one()
+            except Cancelled:
+                with self._cond:
+                    self._in_analysis = False
+                    self._running = None
+            if self._stopped:
+                return
+
+    def _one(self) -> None:
+        with self._cond:
+            while not self._pending and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return
+            _, job = self._pending.popitem(last=False)
+            self._running = job
+        key = self._key(job)
+        res = self._cache.get(key)
+        prev = self._last.get(job.path)
+        if res is not None:
+            self._cache.move_to_end(key)
+            self.stats["cached"] += 1
+            res = replace(res, version=job.version, cached=True, seconds=0.0)
+        elif (res := self._carry_over(job, prev, key[3])) is not None:
+            self.stats["reused"] += 1
+            self._cache[key] = res
+        else:
+            with self._cond:
+                self._in_analysis = True
+            try:
+                res = self._runner(job.path, job.text, job.config)
+            except Cancelled:
+                raise
+            except Exception as e:  # noqa: BLE001 - the editor gets a message, the server lives on
+                res = Result(job.path, job.version, job.text, [], None,
+                             error=f"internal error: {type(e).__name__}: {e}")
+            finally:
+                with self._cond:
+                    self._in_analysis = False
+            res.version = job.version
+            self.stats["analysed"] += 1
+            if res.error is None:
+                self._deps[job.path] = res.files
+                res.stamps = _stamp(res.files)
+                self._cache[self._key(job)] = res
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        if res.error is None:
+            self._last[job.path] = res
+        with self._cond:
+            self._running = None
+            if self._latest.get(job.path, job.version) != job.version or job.path in self._pending:
+                self.stats["dropped"] += 1  # a newer edit came in: never publish the stale result
+                return
+            self._results[job.path] = res
+        self._on_result(res)

@@ -1,0 +1,199 @@
+"""The language server's engine without the protocol: the content-hash cache,
+the latest-only queue, cancellation of a stale analysis, header stamps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from entrylint.faces.lsp.engine import Config, Engine, Job, Result, run_check
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "lsp"
+
+
+class Recorder:
+    def __init__(self):
+        self.got: list[Result] = []
+        self.event = threading.Event()
+
+    def __call__(self, res):
+        self.got.append(res)
+        self.event.set()
+
+    def wait(self, n: int, timeout: float = 30) -> list[Result]:
+        end = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < end:
+            self.event.wait(0.05)
+            self.event.clear()
+        return self.got
+
+
+def _slow_runner(log):
+    """A runner that spins in Python (as the analysis does) until stopped."""
+
+    def run(path, text, config):
+        log.append(("start", text))
+        if text.startswith("slow"):
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                pass
+        log.append(("end", text))
+        return Result(path, None, text, [], None)
+
+    return run
+
+
+def test_newer_edit_cancels_the_running_analysis():
+    log, rec = [], Recorder()
+    eng = Engine(rec, runner=_slow_runner(log))
+    p = Path("/x/a.S")
+    eng.submit(Job(p, "slow v1", 1, Config()))
+    while not log:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    eng.edited(p, 2)
+    eng.submit(Job(p, "fast v2", 2, Config()))
+    got = rec.wait(1)
+    assert time.monotonic() - t0 < 5  # not the 20 s of the stale analysis
+    assert [r.text for r in got] == ["fast v2"] and got[0].version == 2
+    assert ("end", "slow v1") not in log and eng.stats["cancelled"] == 1
+    eng.stop()
+
+
+def test_queue_keeps_only_the_newest_text_of_a_path():
+    log, rec = [], Recorder()
+    gate = threading.Event()
+
+    def run(path, text, config):
+        log.append(text)
+        gate.wait(10)
+        return Result(path, None, text, [], None)
+
+    eng = Engine(rec, runner=run)
+    a, b = Path("/x/a.S"), Path("/x/b.S")
+    eng.submit(Job(b, "b1", 1, Config()))  # occupies the worker
+    while not log:
+        time.sleep(0.01)
+    for v in range(1, 6):
+        eng.submit(Job(a, f"a{v}", v, Config()))
+    gate.set()
+    got = rec.wait(2)
+    assert [r.text for r in got] == ["b1", "a5"]
+    assert log == ["b1", "a5"]  # a1..a4 were never analysed
+    eng.stop()
+
+
+def test_same_content_is_answered_from_the_cache():
+    calls, rec = [], Recorder()
+
+    def run(path, text, config):
+        calls.append(text)
+        return Result(path, None, text, [], None)
+
+    eng = Engine(rec, runner=run)
+    p = Path("/x/a.S")
+    for v, t in ((1, "one"), (2, "two"), (3, "one")):
+        eng.submit(Job(p, t, v, Config()))
+        rec.wait(v)
+    assert calls == ["one", "two"]
+    assert rec.got[2].cached and rec.got[2].version == 3
+    # another profile is another key
+    eng.submit(Job(p, "one", 4, Config(profiles=("max",))))
+    rec.wait(4)
+    assert calls == ["one", "two", "one"]
+    eng.stop()
+
+
+def test_a_changed_header_on_disk_misses_the_cache(tmp_path):
+    for f in FIX.iterdir():
+        (tmp_path / f.name).write_text(f.read_text())
+    src, hdr = tmp_path / "entry_lsp.S", tmp_path / "switch_cr3.h"
+    rec = Recorder()
+    eng = Engine(rec)
+    text = src.read_text()
+    eng.submit(Job(src, text, 1, Config()))
+    (r1,) = rec.wait(1)
+    assert str(hdr.resolve()) in r1.files and any(f.id == "EL201" for f in r1.findings)
+    assert eng.includers_of(str(hdr.resolve())) == [src]
+    hdr.write_text(hdr.read_text().replace("\tcall\ttrace_hardirqs_off\n", ""))
+    eng.submit(Job(src, text, 2, Config()))
+    r2 = rec.wait(2)[1]
+    assert not r2.cached and not any(f.id == "EL201" for f in r2.findings)
+    eng.stop()
+
+
+def test_run_check_applies_suppressions_in_the_buffer():
+    src = FIX / "entry_lsp.S"
+    text = src.read_text().replace("\tTRACE_THEN_SWITCH", "\t/* entrylint: ignore[EL201] test */\n\tTRACE_THEN_SWITCH")
+    ids = [f.id for f in run_check(src, text, Config()).findings]
+    assert "EL201" not in ids and "EL912" not in ids and "EL204" in ids
+
+
+def test_cancel_stops_a_real_analysis_of_a_big_file(kernel_tree_612):
+    src = kernel_tree_612 / "arch/x86/entry/entry_64.S"
+    text = src.read_text()
+    rec = Recorder()
+    eng = Engine(rec)
+    eng.submit(Job(src, text + "\n/* v1 */\n", 1, Config()))
+    time.sleep(0.3)  # inside the analysis
+    eng.edited(src, 2)
+    eng.submit(Job(src, text, 2, Config()))
+    got = rec.wait(1, timeout=120)
+    assert [r.version for r in got] == [2] and got[0].error is None
+    assert eng.stats["cancelled"] == 1 and eng.stats["analysed"] == 1
+    eng.stop()
+
+
+def test_skeleton_sees_code_not_comments():
+    from entrylint.faces.lsp.reuse import line_map, skeleton
+
+    text = "a /* x */\n/* multi\n line */ b\n\tmovq %rax, %rbx\t/* why */\n/* pre */ d\n"
+    assert skeleton(text) == [(1, "a"), (3, " line */ b"), (4, "\tmovq %rax, %rbx"), (5, "/* pre */ d")]
+    assert line_map(text, text.replace("why", "because")) == {1: 1, 3: 3, 4: 4, 5: 5}
+    assert line_map(text, "/* new */\n\n" + text) == {1: 3, 3: 5, 4: 6, 5: 7}
+    assert line_map(text, text.replace("pre", "post")) is None  # code after a comment: its column moved
+    assert line_map(text, text.replace("movq", "movl")) is None
+    assert line_map(text, text.replace("multi", "multi */ c /*")) is None  # code out of a comment
+
+
+def test_comment_edit_reuses_the_analysis_and_moves_findings():
+    src = FIX / "entry_lsp.S"
+    text = src.read_text()
+    rec = Recorder()
+    eng = Engine(rec)
+    eng.submit(Job(src, text, 1, Config()))
+    (r1,) = rec.wait(1)
+    line = 1 + next(i for i, s in enumerate(text.splitlines()) if "TRACE_THEN_SWITCH scratch" in s)
+    assert any(f.id == "EL201" and f.location.line == line for f in r1.findings)
+    # two comment lines above the entry, a comment changed at the end of a line
+    edited = text.replace("\t.section", "/* one */\n/* two */\n\t.section", 1).replace(
+        "scratch_reg=%rsp", "scratch_reg=%rsp\t/* the switch */")
+    eng.submit(Job(src, edited, 2, Config()))
+    r2 = rec.wait(2)[1]
+    assert r2.reused and eng.stats["analysed"] == 1 and r2.analysis is r1.analysis
+    el201 = [f for f in r2.findings if f.id == "EL201"]
+    assert [f.location.line for f in el201] == [line + 2]
+    assert el201[0].path[-1].location.line == line + 2
+    assert r2.analysed_line(line + 2) == line and r2.shown_line(line) == line + 2
+    # the same edit as a fresh analysis gives the same findings (what reuse stands in for)
+    fresh = run_check(src, edited, Config())
+    assert sorted((f.id, f.location.line, f.message) for f in fresh.findings) == \
+        sorted((f.id, f.location.line, f.message) for f in r2.findings)
+    # a suppression typed in a comment applies without an analysis
+    sup = edited.replace("\tTRACE_THEN_SWITCH", "\t/* entrylint: ignore[EL201] tested */\n\tTRACE_THEN_SWITCH")
+    eng.submit(Job(src, sup, 3, Config()))
+    r3 = rec.wait(3)[2]
+    assert r3.reused and eng.stats["analysed"] == 1
+    assert not any(f.id in ("EL201", "EL912") for f in r3.findings)
+    # a code edit is analysed again
+    eng.submit(Job(src, sup.replace("pushq\t%rcx", "pushq\t%rdx"), 4, Config()))
+    r4 = rec.wait(4)[3]
+    assert not r4.reused and eng.stats["analysed"] == 2
+    # a comment typed into the first text (after an undo) reuses the cached analysis of it
+    eng.submit(Job(src, text + "/* the end */\n", 5, Config()))
+    r5 = rec.wait(5)[4]
+    assert r5.reused and r5.analysis is r1.analysis and eng.stats["analysed"] == 2
+    eng.stop()
