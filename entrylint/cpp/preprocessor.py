@@ -20,6 +20,7 @@ from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, prin
 from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Cond, Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source.reader import read_source
 from entrylint.source.tree import IncludeSearch
 
 KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
@@ -74,6 +75,20 @@ class _File:
         self.guard = D.find_guard(lexed.lines)
         self.found_idx = found_idx
         self.dir = os.path.dirname(path)
+
+
+# path -> (text, its LexedFile): the headers every file of a tree includes are
+# lexed once per process (the text is compared, so an edit is lexed again)
+_LEXED: dict[str, tuple[str, LexedFile]] = {}
+
+
+def _lexed(text: str, path: str) -> LexedFile:
+    got = _LEXED.get(path)
+    if got is not None and got[0] == text:
+        return got[1]
+    lexed = lex_file(text, path)
+    _LEXED[path] = (text, lexed)
+    return lexed
 
 
 class Preprocessor:
@@ -151,13 +166,12 @@ class Preprocessor:
             return self.cache[path]
         if text is None:
             try:
-                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                    text = fh.read()
+                text = read_source(path)
             except OSError as e:
                 self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
                 self.cache[path] = None
                 return None
-        lexed = lex_file(text, path)
+        lexed = _lexed(text, path)
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
