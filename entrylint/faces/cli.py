@@ -12,6 +12,7 @@ error (one line on stderr; a traceback only with --debug).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,7 +85,11 @@ def _parser_check() -> argparse.ArgumentParser:
                     help="text (checkpatch style, default), json (MODEL 8), sarif (SARIF 2.1.0, for GitHub "
                          "code scanning), gcc (file:line:col: error: ...), github (workflow commands)")
     _output_options(ap)
-    ap.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="check N files at a time")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                    help="check N files at a time (default: the number of cores)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="neither read nor write the result cache ($ENTRYLINT_CACHE_DIR, else "
+                         "$XDG_CACHE_HOME/entrylint/results)")
     ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
     ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
     ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
@@ -222,12 +227,13 @@ def cmd_check(argv: list[str]) -> int:
         for p in paths:
             if str(p) != "-" and not p.exists():
                 raise _Usage(f"{p}: no such file or folder")
-        rule_set = api.rules()
+        # the rules are loaded when a file is checked (a result from the cache needs none)
+        rule_set = api.rules() if args.no_cache else None
         results, nlines, files = [], 0, []
         stdin_text = sys.stdin.read() if any(str(p) == "-" for p in paths) else None
         todo = api.source_files([p for p in paths if str(p) != "-"]) + (
             [Path("<stdin>.S")] if stdin_text is not None else [])
-        job = (opts, select, ignore, settings.get("rules", {}))
+        job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
         if args.jobs > 1 and len(todo) > 1 and stdin_text is None:
             from concurrent.futures import ProcessPoolExecutor
 
@@ -262,13 +268,22 @@ def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
     from entrylint import api
     from entrylint.findings import suppress
 
-    opts, select, ignore, rule_options = job
-    res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
-                    rule_options=rule_options)
-    root = res.analysis.expansion.root if res.analysis else None
-    found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
-    n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
-    return root, found, n
+    opts, select, ignore, rule_options, use_cache = job
+
+    def run():
+        res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
+                        rule_options=rule_options)
+        root = res.analysis.expansion.root if res.analysis else None
+        found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
+        n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
+        return root, found, n
+
+    if text_in is not None:
+        return run()
+    from entrylint import cache
+
+    return cache.cached(("check", os.getcwd(), str(f), opts, select, ignore, rule_options,
+                         cache.plugins_id()), run, enabled=use_cache)
 
 
 def _names(values) -> list[str] | None:

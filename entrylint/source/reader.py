@@ -6,13 +6,15 @@ Every ``.S`` file and header the preprocessor opens is read here, so that
   patch applied in memory) hooks one place: ``push_overlay``;
 - the result cache (``entrylint/cache.py``) learns what a run read: while a
   recorder is active (``recording``), each path read and a digest of the
-  text it had are noted, and a cached result is reused only when every one
-  of them still reads the same.
+  text it had are noted (a probe for a file, ``is_source_file``, as
+  ``"?" + path``: yes or no), and a cached result is reused only when every
+  one of them still reads the same.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from contextlib import contextmanager
 
 _overlays: list = []  # callables path -> text or None (None: read the disk)
@@ -43,6 +45,17 @@ def read_source(path: str) -> str:
     return text
 
 
+def is_source_file(path: str) -> bool:
+    """Whether ``path`` names a file ``read_source`` can read (an include
+    search probes candidates with this; the answer, yes or no, is part of
+    what a run depends on)."""
+    path = str(path)
+    found = any(ov(path) is not None for ov in _overlays) or os.path.isfile(path)
+    for rec in _recorders:
+        rec.setdefault("?" + path, "yes" if found else "no")
+    return found
+
+
 def digest(text: str | None) -> str | None:
     if text is None:
         return None
@@ -50,18 +63,16 @@ def digest(text: str | None) -> str | None:
 
 
 def current_digest(path: str) -> str | None:
-    """What ``read_source(path)`` would read now, as a digest (None: unreadable)."""
-    try:
-        return digest(read_source_unrecorded(path))
-    except OSError:
-        return None
-
-
-def read_source_unrecorded(path: str) -> str:
+    """What ``read_source(path)`` would read now, as a digest (None:
+    unreadable); for a probe (``"?" + path``) whether the file is there."""
     saved = _recorders[:]
     _recorders.clear()
     try:
-        return read_source(path)
+        if path.startswith("?"):
+            return "yes" if is_source_file(path[1:]) else "no"
+        return digest(read_source(path))
+    except OSError:
+        return None
     finally:
         _recorders.extend(saved)
 
