@@ -52,8 +52,14 @@ def cache_root() -> Path:
 
 
 def results_dir() -> Path:
+    """Where the result entries live: ``$ENTRYLINT_CACHE_DIR``, else
+    ``results/`` in the cache folder (``$ENTRYLINT_CACHE``, the callee
+    index's variable, else ``$XDG_CACHE_HOME/entrylint``, else
+    ``~/.cache/entrylint``)."""
     env = os.environ.get("ENTRYLINT_CACHE_DIR")
-    return Path(env) if env else cache_root() / "results"
+    if env:
+        return Path(env)
+    return Path(os.environ.get("ENTRYLINT_CACHE") or cache_root()) / "results"
 
 
 # -- what a run opened and listed (an audit hook: every open() of the process) --
@@ -86,6 +92,13 @@ def _audit(event: str, args) -> None:
     else:
         return
     path = os.path.abspath(path or ".")
+    for rec in _opened:
+        if path not in rec:
+            rec[path] = _stat(path)
+
+
+def _note(path: str) -> None:
+    path = os.path.abspath(path)
     for rec in _opened:
         if path not in rec:
             rec[path] = _stat(path)
@@ -226,6 +239,8 @@ def cached(parts, compute, enabled: bool = True):
     own = os.path.abspath(cache_root())
     opened: dict[str, tuple | None] = {}
     _opened.append(opened)
+    if _note not in reader._noted:
+        reader._noted.append(_note)
     try:
         with reader.recording() as texts:
             value = compute()

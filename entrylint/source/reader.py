@@ -19,6 +19,14 @@ from contextlib import contextmanager
 
 _overlays: list = []  # callables path -> text or None (None: read the disk)
 _recorders: list[dict[str, str | None]] = []
+_noted: list = []  # callables path -> None: told of a file a result depends on by its stat
+
+
+def depends_on(path) -> None:
+    """A file whose metadata a result depends on without reading it here
+    (the callee index keys its own cache by the C files' sizes and times)."""
+    for fn in _noted:
+        fn(str(path))
 
 
 def read_source(path: str) -> str:
