@@ -234,14 +234,23 @@ def cmd_check(argv: list[str]) -> int:
         todo = api.source_files([p for p in paths if str(p) != "-"]) + (
             [Path("<stdin>.S")] if stdin_text is not None else [])
         job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
+        # a run of one process ends soon after: the cyclic collector would
+        # only walk a heap the exit frees (api.gc_paused pauses it per file;
+        # the workers of -j collect between their files)
+        import gc
+
+        gc.disable()
         if args.jobs > 1 and len(todo) > 1 and stdin_text is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(min(args.jobs, len(todo))) as ex:
+            with ProcessPoolExecutor(min(args.jobs, len(todo)), initializer=gc.enable) as ex:
                 done = list(ex.map(_check_one, todo, [job] * len(todo)))
         else:
-            done = [_check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
-                    for f in todo]
+            done = []
+            for k, f in enumerate(todo):
+                if k:
+                    gc.collect()  # what the file before left behind
+                done.append(_check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set))
         for f, (root, found, n) in zip(todo, done):
             results += [(root, x) for x in found]
             nlines += n
