@@ -146,9 +146,19 @@ def _own_code_digest() -> str:
 _code_digest: str | None = None
 
 
+_plugins: tuple | None = None
+
+
 def plugins_id() -> tuple:
     """The rule plugins a run would load, without loading them: their entry
-    points and the stat of each one's module file."""
+    points and the stat of each one's module file (once per process)."""
+    global _plugins
+    if _plugins is None:
+        _plugins = _find_plugins()
+    return _plugins
+
+
+def _find_plugins() -> tuple:
     import importlib.util
 
     from entrylint.plugins.manager import find_plugins

@@ -240,17 +240,19 @@ def cmd_check(argv: list[str]) -> int:
         import gc
 
         gc.disable()
-        if args.jobs > 1 and len(todo) > 1 and stdin_text is None:
+        hits = _cached_results(todo, job) if stdin_text is None else {}
+        rest = [f for f in todo if f not in hits]  # only these are checked
+        if args.jobs > 1 and len(rest) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(min(args.jobs, len(todo)), initializer=gc.enable) as ex:
-                done = list(ex.map(_check_one, todo, [job] * len(todo)))
+            with ProcessPoolExecutor(min(args.jobs, len(rest)), initializer=gc.enable) as ex:
+                hits.update(zip(rest, ex.map(_check_one, rest, [job] * len(rest))))
         else:
-            done = []
-            for k, f in enumerate(todo):
+            for k, f in enumerate(rest):
                 if k:
                     gc.collect()  # what the file before left behind
-                done.append(_check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set))
+                hits[f] = _check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
+        done = [hits[f] for f in todo]
         for f, (root, found, n) in zip(todo, done):
             results += [(root, x) for x in found]
             nlines += n
@@ -291,8 +293,30 @@ def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
         return run()
     from entrylint import cache
 
-    return cache.cached(("check", os.getcwd(), str(f), opts, select, ignore, rule_options,
-                         cache.plugins_id()), run, enabled=use_cache)
+    return cache.cached(_cache_parts(f, job), run, enabled=use_cache)
+
+
+def _cache_parts(f: Path, job) -> tuple:
+    """What a file's result depends on besides the files it reads (entrylint/cache.py)."""
+    from entrylint import cache
+
+    opts, select, ignore, rule_options, _ = job
+    return ("check", os.getcwd(), str(f), opts, select, ignore, rule_options, cache.plugins_id())
+
+
+def _cached_results(todo: list[Path], job) -> dict:
+    """The files whose result the cache holds, looked up in this process
+    (a worker pool is started only for the others)."""
+    if not job[-1]:
+        return {}
+    from entrylint import cache
+
+    out = {}
+    for f in todo:
+        got = cache.lookup(cache.key_of(_cache_parts(f, job)))
+        if got is not None:
+            out[f] = got
+    return out
 
 
 def _names(values) -> list[str] | None:
