@@ -15,7 +15,7 @@ from pathlib import Path
 from entrylint.cpp import directives as D
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.expr import ExprError, evaluate
-from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file, lex_text
+from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
 from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, printable
 from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Cond, Condition, PPLine, Segment
@@ -75,20 +75,6 @@ class _File:
         self.guard = D.find_guard(lexed.lines)
         self.found_idx = found_idx
         self.dir = os.path.dirname(path)
-
-
-# path -> (text, its LexedFile): the headers every file of a tree includes are
-# lexed once per process (the text is compared, so an edit is lexed again)
-_LEXED: dict[str, tuple[str, LexedFile]] = {}
-
-
-def _lexed(text: str, path: str) -> LexedFile:
-    got = _LEXED.get(path)
-    if got is not None and got[0] == text:
-        return got[1]
-    lexed = lex_file(text, path)
-    _LEXED[path] = (text, lexed)
-    return lexed
 
 
 class Preprocessor:
@@ -171,7 +157,7 @@ class Preprocessor:
                 self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
                 self.cache[path] = None
                 return None
-        lexed = _lexed(text, path)
+        lexed = lex_file_once(text, path)
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
