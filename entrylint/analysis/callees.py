@@ -26,6 +26,7 @@ file built only for 32-bit kernels (the facts here are the x86-64 ABI's).  The w
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -189,7 +190,15 @@ def _options_key(options) -> tuple:
             tuple(getattr(options, "undefines", ()) or ()))
 
 
-_EXPANDED: dict[tuple, object] = {}
+_EXPANDED: OrderedDict[tuple, object] = OrderedDict()
+_EXPANDED_MAX = 16  # programs kept (a -j worker checks many files: its memory stays bounded)
+
+
+def _keep(key: tuple, value) -> None:
+    _EXPANDED[key] = value
+    _EXPANDED.move_to_end(key)
+    while len(_EXPANDED) > _EXPANDED_MAX:
+        _EXPANDED.popitem(last=False)
 
 
 def expanded(root: Path, rel: str, options):
@@ -206,9 +215,10 @@ def expanded(root: Path, rel: str, options):
 
             opts = replace(options, root=root, layout=False) if options is not None else api.Options(root=root)
             exp = api.expand(Path(root) / rel, opts)
-            _EXPANDED[key] = (exp.program, CFG(exp.program))
+            _keep(key, (exp.program, CFG(exp.program)))
         except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
-            _EXPANDED[key] = None
+            _keep(key, None)
+    _EXPANDED.move_to_end(key)
     return _EXPANDED[key]
 
 
@@ -222,7 +232,9 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
         rel = str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return
-    _EXPANDED.setdefault((str(root), rel, _options_key(options)), (program, cfg))
+    key = (str(root), rel, _options_key(options))
+    if key not in _EXPANDED:
+        _keep(key, (program, cfg))
 
 
 def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
