@@ -191,7 +191,8 @@ def _options_key(options) -> tuple:
 
 
 _EXPANDED: OrderedDict[tuple, object] = OrderedDict()
-_EXPANDED_MAX = 16  # programs kept (a -j worker checks many files: its memory stays bounded)
+_EXPANDED_MAX = 12  # programs of other files kept (a -j worker checks many files: its memory stays bounded)
+_OWN: dict[tuple, object] = {}  # the analysed file's own programs (one per configuration), one file at a time
 
 
 def _keep(key: tuple, value) -> None:
@@ -209,6 +210,8 @@ def expanded(root: Path, rel: str, options):
     from entrylint.analysis.cfg import CFG
 
     key = (str(root), rel, _options_key(options))
+    if key in _OWN:
+        return _OWN[key]
     if key not in _EXPANDED:
         try:
             from dataclasses import replace
@@ -233,8 +236,9 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
     except ValueError:
         return
     key = (str(root), rel, _options_key(options))
-    if key not in _EXPANDED:
-        _keep(key, (program, cfg))
+    if any(k[:2] != key[:2] for k in _OWN):
+        _OWN.clear()  # another file: the one before is not read again from here
+    _OWN.setdefault(key, (program, cfg))
 
 
 def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
