@@ -234,12 +234,13 @@ def cmd_check(argv: list[str]) -> int:
         todo = api.source_files([p for p in paths if str(p) != "-"]) + (
             [Path("<stdin>.S")] if stdin_text is not None else [])
         job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
-        # a run of one process ends soon after: the cyclic collector would
+        # a process of its own ends soon after: the cyclic collector would
         # only walk a heap the exit frees (api.gc_paused pauses it per file;
         # the workers of -j collect between their files)
         import gc
 
-        gc.disable()
+        if _OWN_PROCESS:
+            gc.disable()
         hits = _cached_results(todo, job) if stdin_text is None else {}
         rest = [f for f in todo if f not in hits]  # only these are checked
         if args.jobs > 1 and len(rest) > 1:
@@ -249,7 +250,7 @@ def cmd_check(argv: list[str]) -> int:
                 hits.update(zip(rest, ex.map(_check_one, rest, [job] * len(rest))))
         else:
             for k, f in enumerate(rest):
-                if k:
+                if k and _OWN_PROCESS:
                     # what the file before left behind; then what is alive now
                     # (caches of the tree, kept results) is never walked again,
                     # so the n-th file does not pay for the n-1 before it
@@ -276,6 +277,9 @@ def cmd_check(argv: list[str]) -> int:
         return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
+
+
+_OWN_PROCESS = False  # main() runs as the process (its heap is freed at exit)
 
 
 def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
@@ -364,6 +368,9 @@ def _fail(msg: str, debug: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a process of its own (the console script), not a caller's process
+        global _OWN_PROCESS
+        _OWN_PROCESS = True
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "expand":
         return cmd_expand(argv[1:])
