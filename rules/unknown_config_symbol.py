@@ -61,7 +61,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.source import Location
-from entrylint.source.tree import kconfig_symbols
+from entrylint.source.tree import KnownConfig
 
 _DIRECTIVES = {"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef"}
 _NAME = re.compile(r"\bCONFIG_(\w+)")
@@ -85,7 +85,7 @@ def entrylint_check(analysis, config):
     exp = analysis.expansion
     if exp.root is None:
         return
-    known = kconfig_symbols(str(exp.root))
+    known = KnownConfig(str(exp.root))  # kconfig_symbols, read as far as needed
     if not known:
         return
     main = str(Path(exp.path).resolve())

@@ -11,6 +11,7 @@ fixture get ``kernel`` and ``oracle``, so ``-m "not kernel"`` deselects them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.kernel)
         if names & BUILD_FIXTURES and not item.get_closest_marker("oracle"):
             item.add_marker(pytest.mark.oracle)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _result_cache_in_tmp(tmp_path_factory):
+    """The result cache of every CLI run in the tests goes to a temporary
+    folder: the tests never read or fill the user's ~/.cache."""
+    old = os.environ.get("ENTRYLINT_CACHE_DIR")
+    os.environ["ENTRYLINT_CACHE_DIR"] = str(tmp_path_factory.mktemp("entrylint-results"))
+    yield
+    if old is None:
+        os.environ.pop("ENTRYLINT_CACHE_DIR", None)
+    else:
+        os.environ["ENTRYLINT_CACHE_DIR"] = old
+

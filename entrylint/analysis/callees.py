@@ -29,6 +29,7 @@ code like 64-bit ones (``xen_iret_crit_fixup`` keeps %ecx and %edx).  The walk's
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -193,7 +194,16 @@ def _options_key(options) -> tuple:
             tuple(getattr(options, "undefines", ()) or ()))
 
 
-_EXPANDED: dict[tuple, object] = {}
+_EXPANDED: OrderedDict[tuple, object] = OrderedDict()
+_EXPANDED_MAX = 12  # programs of other files kept (a -j worker checks many files: its memory stays bounded)
+_OWN: dict[tuple, object] = {}  # the analysed file's own programs (one per configuration), one file at a time
+
+
+def _keep(key: tuple, value) -> None:
+    _EXPANDED[key] = value
+    _EXPANDED.move_to_end(key)
+    while len(_EXPANDED) > _EXPANDED_MAX:
+        _EXPANDED.popitem(last=False)
 
 
 def expanded(root: Path, rel: str, options):
@@ -204,15 +214,18 @@ def expanded(root: Path, rel: str, options):
     from entrylint.analysis.cfg import CFG
 
     key = (str(root), rel, _options_key(options))
+    if key in _OWN:
+        return _OWN[key]
     if key not in _EXPANDED:
         try:
             from dataclasses import replace
 
             opts = replace(options, root=root, layout=False) if options is not None else api.Options(root=root)
             exp = api.expand(Path(root) / rel, opts)
-            _EXPANDED[key] = (exp.program, CFG(exp.program))
+            _keep(key, (exp.program, CFG(exp.program)))
         except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
-            _EXPANDED[key] = None
+            _keep(key, None)
+    _EXPANDED.move_to_end(key)
     return _EXPANDED[key]
 
 
@@ -226,7 +239,10 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
         rel = str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return
-    _EXPANDED.setdefault((str(root), rel, _options_key(options)), (program, cfg))
+    key = (str(root), rel, _options_key(options))
+    if any(k[:2] != key[:2] for k in _OWN):
+        _OWN.clear()  # another file: the one before is not read again from here
+    _OWN.setdefault(key, (program, cfg))
 
 
 def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:

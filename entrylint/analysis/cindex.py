@@ -393,7 +393,10 @@ def _cache_dir() -> Path:
 
 def _key(root: Path, folders: Sequence[str]) -> str:
     h = hashlib.sha256(f"{CACHE_VERSION}\0{root.resolve()}".encode())
+    from entrylint.source.reader import depends_on
+
     for p in [*_files(root, folders), root / IDTENTRY_HEADER]:
+        depends_on(p)  # a result that used this index depends on these files
         try:
             st = p.stat()
         except OSError:

@@ -162,6 +162,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     callers: dict[int, set[tuple[int, int, Key]]] = defaultdict(set)
     work: deque[Key] = deque()
     ins_list = program.instructions
+    stepped: dict[tuple[int, Tuple], tuple] = {}  # step() is a function of (instruction, tuple)
 
     def context(kind: str, node: int, t: Tuple, name: str, entry_kind: str = "") -> int:
         k = (kind, node, t)
@@ -271,7 +272,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 for u in outs:
                     push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
                 continue
-        t_after, evs = step(ins, t, config)
+        got = stepped.get((node, t))
+        if got is None:  # the same (instruction, tuple) under another call context: one step
+            got = stepped[(node, t)] = step(ins, t, config)
+        t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:
             event(kind, key, detail)

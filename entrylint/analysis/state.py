@@ -13,7 +13,7 @@ Plain data: no mnemonics, no I/O.  Transfer functions live in ``forward.py``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 class Origin(str, enum.Enum):
@@ -72,6 +72,21 @@ class Tuple:
     # the exit instruction it interrupted (the iretq to user, load_gs_index's
     # .Lgs_change); the entry code recognises these by the saved RIP
     site: str = ""
+    # the hash, computed once (the walk hashes each tuple many times); the
+    # same value the generated hash gives, so set order does not change
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if not h:
+            h = hash((self.origin, self.gs, self.cr3, self.stack, self.features, self.held, self.flags,
+                      self.site))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self):  # a string's hash differs between processes: never pickle _hash
+        return (Tuple, (self.origin, self.gs, self.cr3, self.stack, self.features, self.held, self.flags,
+                        self.site))
 
     def feature(self, name: str) -> Feature | None:
         for n, v in self.features:

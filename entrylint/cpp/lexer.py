@@ -198,3 +198,19 @@ def lex_one(text: str) -> Tok | None:
     if g in ("ws", "lc", "bc", "ubc", "nl") or g == "uq":
         return None
     return Tok(_KIND[g], text)
+
+
+# path -> (text, its LexedFile): the headers every file of a tree includes are
+# lexed once per process (the text is compared, so an edit is lexed again)
+_LEXED: dict[str, tuple[str, LexedFile]] = {}
+
+
+def lex_file_once(text: str, file: str) -> LexedFile:
+    """``lex_file``, remembered per file name and text."""
+    got = _LEXED.get(file)
+    if got is not None and got[0] == text:
+        return got[1]
+    lexed = lex_file(text, file)
+    _LEXED[file] = (text, lexed)
+    return lexed
+

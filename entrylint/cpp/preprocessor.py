@@ -15,11 +15,12 @@ from pathlib import Path
 from entrylint.cpp import directives as D
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.expr import ExprError, evaluate
-from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file, lex_text
+from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
 from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, printable
 from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Cond, Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source.reader import read_source
 from entrylint.source.tree import IncludeSearch
 
 KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
@@ -151,13 +152,12 @@ class Preprocessor:
             return self.cache[path]
         if text is None:
             try:
-                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                    text = fh.read()
+                text = read_source(path)
             except OSError as e:
                 self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
                 self.cache[path] = None
                 return None
-        lexed = lex_file(text, path)
+        lexed = lex_file_once(text, path)
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed

@@ -13,6 +13,7 @@ error (one line on stderr; a traceback only with --debug).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,7 +86,11 @@ def _parser_check() -> argparse.ArgumentParser:
                     help="text (checkpatch style, default), json (MODEL 8), sarif (SARIF 2.1.0, for GitHub "
                          "code scanning), gcc (file:line:col: error: ...), github (workflow commands)")
     _output_options(ap)
-    ap.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="check N files at a time")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                    help="check N files at a time (default: the number of cores)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="neither read nor write the result cache ($ENTRYLINT_CACHE_DIR, else "
+                         "$XDG_CACHE_HOME/entrylint/results)")
     ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
     ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
     ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
@@ -128,16 +133,20 @@ def _use_color(when: str, stream) -> bool:
 
 def _render(args, results, nfiles: int, nlines: int, exit_code: int, root) -> str:
     """The format dispatch: report/ owns every format, this face only prints."""
-    from entrylint.report import findings_json, gcc, github, sarif, text
-
+    # each format's module is imported when chosen (sarif_om alone takes 0.1 s)
     if args.format == "json":
+        from entrylint.report import findings_json
         return findings_json.render(results, nfiles, nlines)
     if args.format == "sarif":
+        from entrylint.report import sarif
         return sarif.render(results, nfiles, nlines, exit_code=exit_code, root=root)
     if args.format == "gcc":
+        from entrylint.report import gcc
         return gcc.render(results, nfiles, nlines)
     if args.format == "github":
+        from entrylint.report import github
         return github.render(results, nfiles, nlines)
+    from entrylint.report import text
     style = text.TextStyle(terse=args.terse, emacs=args.emacs, showfile=args.showfile, summary=args.summary,
                            color=_use_color(args.color, sys.stdout))
     return text.render(results, nfiles, nlines, style=style)
@@ -219,20 +228,37 @@ def cmd_check(argv: list[str]) -> int:
         for p in paths:
             if str(p) != "-" and not p.exists():
                 raise _Usage(f"{p}: no such file or folder")
-        rule_set = api.rules()
+        # the rules are loaded when a file is checked (a result from the cache needs none)
+        rule_set = api.rules() if args.no_cache else None
         results, nlines, files = [], 0, []
         stdin_text = sys.stdin.read() if any(str(p) == "-" for p in paths) else None
         todo = api.source_files([p for p in paths if str(p) != "-"]) + (
             [Path("<stdin>.S")] if stdin_text is not None else [])
-        job = (opts, select, ignore, settings.get("rules", {}))
-        if args.jobs > 1 and len(todo) > 1 and stdin_text is None:
+        job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
+        # a process of its own ends soon after: the cyclic collector would
+        # only walk a heap the exit frees (api.gc_paused pauses it per file;
+        # the workers of -j collect between their files)
+        import gc
+
+        if _OWN_PROCESS:
+            gc.disable()
+        hits = _cached_results(todo, job) if stdin_text is None else {}
+        rest = [f for f in todo if f not in hits]  # only these are checked
+        if args.jobs > 1 and len(rest) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(min(args.jobs, len(todo))) as ex:
-                done = list(ex.map(_check_one, todo, [job] * len(todo)))
+            with ProcessPoolExecutor(min(args.jobs, len(rest)), initializer=gc.enable) as ex:
+                hits.update(zip(rest, ex.map(_check_one, rest, [job] * len(rest))))
         else:
-            done = [_check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
-                    for f in todo]
+            for k, f in enumerate(rest):
+                if k and _OWN_PROCESS:
+                    # what the file before left behind; then what is alive now
+                    # (caches of the tree, kept results) is never walked again,
+                    # so the n-th file does not pay for the n-1 before it
+                    gc.collect()
+                    gc.freeze()
+                hits[f] = _check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
+        done = [hits[f] for f in todo]
         for f, (root, found, n) in zip(todo, done):
             results += [(root, x) for x in found]
             nlines += n
@@ -254,18 +280,52 @@ def cmd_check(argv: list[str]) -> int:
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
 
+_OWN_PROCESS = False  # main() runs as the process (its heap is freed at exit)
+
+
 def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
     """Check one file (in this process or a worker): (root, findings, lines)."""
     from entrylint import api
     from entrylint.findings import suppress
 
-    opts, select, ignore, rule_options = job
-    res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
-                    rule_options=rule_options)
-    root = res.analysis.expansion.root if res.analysis else None
-    found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
-    n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
-    return root, found, n
+    opts, select, ignore, rule_options, use_cache = job
+
+    def run():
+        res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
+                        rule_options=rule_options)
+        root = res.analysis.expansion.root if res.analysis else None
+        found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
+        n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
+        return root, found, n
+
+    if text_in is not None:
+        return run()
+    from entrylint import cache
+
+    return cache.cached(_cache_parts(f, job), run, enabled=use_cache)
+
+
+def _cache_parts(f: Path, job) -> tuple:
+    """What a file's result depends on besides the files it reads (entrylint/cache.py)."""
+    from entrylint import cache
+
+    opts, select, ignore, rule_options, _ = job
+    return ("check", os.getcwd(), str(f), opts, select, ignore, rule_options, cache.plugins_id())
+
+
+def _cached_results(todo: list[Path], job) -> dict:
+    """The files whose result the cache holds, looked up in this process
+    (a worker pool is started only for the others)."""
+    if not job[-1]:
+        return {}
+    from entrylint import cache
+
+    out = {}
+    for f in todo:
+        got = cache.lookup(cache.key_of(_cache_parts(f, job)))
+        if got is not None:
+            out[f] = got
+    return out
 
 
 def _names(values) -> list[str] | None:
@@ -309,6 +369,9 @@ def _fail(msg: str, debug: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a process of its own (the console script), not a caller's process
+        global _OWN_PROCESS
+        _OWN_PROCESS = True
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "expand":
         return cmd_expand(argv[1:])

@@ -173,6 +173,27 @@ def default_code_mode(path: Path) -> int:
 
 
 _KCONFIG_DECL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+_CONFIG_WORD = re.compile(r"config(?=\s+(\w+))")
+
+
+def _declared_names(text: str) -> list[str]:
+    """``_KCONFIG_DECL.findall(text)``, found from the literal word (a
+    regular expression anchored at every line start scans slowly): a
+    ``config`` with only white space, or ``menu`` after white space, before
+    it on its line."""
+    out = []
+    rfind = text.rfind
+    end = 0  # where the last match ended: findall goes on from there
+    for m in _CONFIG_WORD.finditer(text):
+        p = m.start()
+        start = rfind("\n", 0, p) + 1
+        if start < end:
+            continue
+        pre = text[start:p]
+        if not pre or pre.isspace() or pre.endswith("menu") and (len(pre) == 4 or pre[:-4].isspace()):
+            out.append(m.group(1))
+            end = m.end(1)
+    return out
 _MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
@@ -185,13 +206,15 @@ def kconfig_symbols(root: str) -> frozenset[str]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for f in filenames:
-            pattern = _KCONFIG_DECL if f.startswith("Kconfig") else _MAKE_DEFINE if f.startswith(
+            find = _declared_names if f.startswith("Kconfig") else _MAKE_DEFINE.findall if f.startswith(
                 ("Makefile", "Kbuild")) else None
-            if pattern is not None:
+            if find is not None:
                 try:
-                    names.update(pattern.findall(Path(dirpath, f).read_text(errors="replace")))
+                    with open(os.path.join(dirpath, f), "rb") as fh:
+                        data = fh.read()
                 except OSError:
-                    pass
+                    continue
+                names.update(find(data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")))
     return frozenset(names)
 
 
@@ -204,9 +227,39 @@ def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
     from the tree's top Kconfig (a few hundred, where walking a full tree for
     every ``Kconfig*`` reads tens of thousands of folders).  A tree without a
     top Kconfig (a small test tree) is walked (``kconfig_symbols``)."""
+    return _sourced_kconfig(root, arch)[0]
+
+
+class KnownConfig:
+    """``kconfig_symbols(root)`` as a set that reads only as much of the tree
+    as a question needs: a name the sourced Kconfig files declare
+    (``kconfig_declared``, already read for the file's configuration) is in
+    it without walking the whole tree, when every one of those files is one
+    the walk reads too."""
+
+    def __init__(self, root: str):
+        self.root = root
+        declared, inside = _sourced_kconfig(root, "x86")
+        self._declared = declared if inside else frozenset()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._declared or name in kconfig_symbols(self.root)
+
+    def __bool__(self) -> bool:
+        return bool(self._declared) or bool(kconfig_symbols(self.root))
+
+
+@lru_cache(maxsize=8)
+def _sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
+    """(kconfig_declared's names, whether every file it read is one
+    ``kconfig_symbols`` reads too: a ``Kconfig*`` file under ``root``, in no
+    hidden or symlinked folder)."""
     top = Path(root, "Kconfig")
     if not top.is_file():
-        return kconfig_symbols(root)
+        return kconfig_symbols(root), True
+    inside = True
+    top_folder = str(Path(root))
+    dir_ok: dict[str, bool] = {}
     names: set[str] = set()
     seen: set[Path] = set()
     todo = [top]
@@ -216,12 +269,36 @@ def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
             continue
         seen.add(f)
         try:
-            text = f.read_text(errors="replace")
+            with open(f, "rb") as fh:
+                data = fh.read()
         except OSError:
             continue
-        names.update(_KCONFIG_DECL.findall(text))
-        for kind, name in _KCONFIG_SOURCE.findall(text):
+        text = data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")
+        inside = inside and _walked(top_folder, str(f), dir_ok)
+        names.update(_declared_names(text))
+        for kind, name in _KCONFIG_SOURCE.findall(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
             base = f.parent if kind.endswith("rsource") else Path(root)
             todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
-    return frozenset(names)
+    return frozenset(names), inside
+
+
+def _walked(root: str, f: str, dir_ok: dict[str, bool]) -> bool:
+    """Whether ``kconfig_symbols``' walk of ``root`` reads the file ``f``: a
+    ``Kconfig*`` file below it, no hidden folder or folder symlink on the way
+    (os.walk does not follow those)."""
+    folder, name = os.path.split(f)
+    return name.startswith("Kconfig") and _walked_folder(root, folder, dir_ok)
+
+
+def _walked_folder(root: str, d: str, memo: dict[str, bool]) -> bool:
+    got = memo.get(d)
+    if got is None:
+        if d == root:
+            got = True
+        else:
+            up, name = os.path.split(d)
+            got = (bool(name) and up != d and not name.startswith(".") and not os.path.islink(d)
+                   and _walked_folder(root, up, memo))
+        memo[d] = got
+    return got

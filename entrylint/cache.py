@@ -1,0 +1,262 @@
+"""An on-disk cache of check results (issue 11): a file checked again with
+nothing changed is answered from the cache, never with a stale answer.
+
+An entry is found by a key: the entrylint version and a digest of its own
+code and of the rules' code, the Python version, the assembler, the file
+named and every option that changes a result (configuration, profile,
+rules selected, rule options).  An entry holds the result and what the run
+that made it depended on, and is used only when every one of those still
+reads the same:
+
+- every ``.S`` file and header the preprocessor read (through
+  ``source.reader.read_source``: a digest of the text) and every include
+  candidate it probed (there or not: a header added earlier in the search
+  path changes what an ``#include`` finds);
+- every other file the run opened (the tree's Kconfig, the C files of the
+  callee index, ...) and every folder it listed (a file added or removed),
+  by their ``stat``: device, inode, size, modification and change times.  A
+  write changes the change time, which no tool sets back; an entry whose
+  files changed in the last two seconds is not stored (the clock may not
+  have moved on since).
+
+Entries live under ``$ENTRYLINT_CACHE_DIR``, else
+``$XDG_CACHE_HOME/entrylint/results``, else ``~/.cache/entrylint/results``;
+never in the tree.  Deleting the folder is always safe.  ``--no-cache``
+(``enabled=False``) neither reads nor writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+from entrylint.source import reader
+
+FORMAT = 1  # bump when what an entry holds changes
+RACY_SECONDS = 2.0
+_SKIP_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".json", ".pickle", ".tmp")
+
+
+def cache_root() -> Path:
+    """The folder of entrylint's caches (results/, and the decoder's and the
+    callee index's files)."""
+    env = os.environ.get("ENTRYLINT_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "entrylint")
+
+
+def results_dir() -> Path:
+    """Where the result entries live: ``$ENTRYLINT_CACHE_DIR``, else
+    ``results/`` in the cache folder (``$ENTRYLINT_CACHE``, the callee
+    index's variable, else ``$XDG_CACHE_HOME/entrylint``, else
+    ``~/.cache/entrylint``)."""
+    env = os.environ.get("ENTRYLINT_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("ENTRYLINT_CACHE") or cache_root()) / "results"
+
+
+# -- what a run opened and listed (an audit hook: every open() of the process) --
+
+_opened: list[dict[str, tuple | None]] = []
+_hooked = False
+
+
+def _audit(event: str, args) -> None:
+    if not _opened:
+        return
+    if event == "open":
+        path, mode, flags = args
+        if not isinstance(path, (str, os.PathLike)):
+            return
+        if mode is not None and any(c in mode for c in "wax+"):
+            return
+        if mode is None and flags is not None and flags & (os.O_WRONLY | os.O_RDWR):
+            return
+        path = os.fspath(path)
+        if isinstance(path, bytes) or path.endswith(_SKIP_SUFFIXES):
+            return
+    elif event in ("os.scandir", "os.listdir"):
+        path = args[0] if args else "."
+        if not isinstance(path, (str, os.PathLike)):
+            return
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            return
+    else:
+        return
+    path = os.path.abspath(path or ".")
+    for rec in _opened:
+        if path not in rec:
+            rec[path] = _stat(path)
+
+
+def _note(path: str) -> None:
+    path = os.path.abspath(path)
+    for rec in _opened:
+        if path not in rec:
+            rec[path] = _stat(path)
+
+
+def _stat(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _own_code_digest() -> str:
+    """entrylint's and the built-in rules' code, by the stat of each file
+    (an edited checkout is another version)."""
+    global _code_digest
+    if _code_digest is None:
+        import entrylint
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{getattr(entrylint, '__version__', '?')}\0{sys.version}\0".encode())
+        dirs = [Path(entrylint.__file__).parent]
+        try:
+            import entrylint_rules
+
+            dirs.append(Path(entrylint_rules.__file__).parent)
+        except ImportError:
+            pass
+        for d in dirs:
+            for dirpath, dirnames, filenames in os.walk(d):
+                dirnames[:] = sorted(x for x in dirnames if x != "__pycache__")
+                for f in sorted(filenames):
+                    if f.endswith((".py", ".toml", ".json", ".config", ".txt")) or "." not in f:
+                        p = os.path.join(dirpath, f)
+                        h.update(f"{p}\0{_stat(p)}\0".encode())
+        import shutil
+
+        asm = os.environ.get("ENTRYLINT_AS") or shutil.which("as")  # program.decode.find_assembler's choice
+        h.update(f"as={asm}\0{_stat(os.path.realpath(asm)) if asm else None}".encode())
+        _code_digest = h.hexdigest()
+    return _code_digest
+
+
+_code_digest: str | None = None
+
+
+_plugins: tuple | None = None
+
+
+def plugins_id() -> tuple:
+    """The rule plugins a run would load, without loading them: their entry
+    points and the stat of each one's module file (once per process)."""
+    global _plugins
+    if _plugins is None:
+        _plugins = _find_plugins()
+    return _plugins
+
+
+def _find_plugins() -> tuple:
+    import importlib.util
+
+    from entrylint.plugins.manager import find_plugins
+
+    out = []
+    for p in find_plugins():
+        try:
+            spec = importlib.util.find_spec(p.value.split(":")[0])
+            origin = spec.origin if spec is not None else None
+        except (ImportError, ValueError):
+            origin = None
+        out.append((p.name, p.value, p.dist, origin, _stat(origin) if origin else None))
+    return tuple(out)
+
+
+def key_of(parts) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{FORMAT}\0{_own_code_digest()}\0{parts!r}".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+# -- validation, memoized per process (files of a tree are shared by its .S files)
+
+_valid: dict[tuple[str, object], bool] = {}
+
+
+def _still(kind: str, path: str, want) -> bool:
+    k = (kind + path, want)
+    got = _valid.get(k)
+    if got is None:
+        got = _valid[k] = (reader.current_digest(path) if kind == "t" else _stat(path)) == want
+    return got
+
+
+def lookup(key: str):
+    """The stored value for ``key`` when every file it depended on still
+    reads the same; None otherwise."""
+    p = results_dir() / key[:2] / f"{key}.pickle"
+    try:
+        with open(p, "rb") as fh:
+            entry = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - missing, truncated or from another version: a miss
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    for path, want in entry["texts"].items():
+        if not _still("t", path, want):
+            return None
+    for path, want in entry["stats"].items():
+        if not _still("s", path, want):
+            return None
+    return entry["value"]
+
+
+def store(key: str, value, texts: dict, stats: dict) -> bool:
+    """Write an entry; False when it was not (a file changed too recently to
+    be sure of, or the folder cannot be written)."""
+    now = time.time_ns()
+    racy = int(RACY_SECONDS * 1e9)
+    if any(s is not None and (now - s[3] < racy or now - s[4] < racy) for s in stats.values()):
+        return False
+    p = results_dir() / key[:2] / f"{key}.pickle"
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump({"key": key, "value": value, "texts": texts, "stats": stats}, fh,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, p)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def cached(parts, compute, enabled: bool = True):
+    """``compute()``, or what it returned before for the same ``parts`` when
+    nothing it read has changed since."""
+    if not enabled:
+        return compute()
+    global _hooked
+    key = key_of(parts)
+    got = lookup(key)
+    if got is not None:
+        return got
+    if not _hooked:
+        sys.addaudithook(_audit)
+        _hooked = True
+    own = os.path.abspath(cache_root())
+    opened: dict[str, tuple | None] = {}
+    _opened.append(opened)
+    if _note not in reader._noted:
+        reader._noted.append(_note)
+    try:
+        with reader.recording() as texts:
+            value = compute()
+    finally:
+        _opened.remove(opened)
+    stats = {p: s for p, s in opened.items()
+             if p not in texts and not p.startswith(own + os.sep) and p != own}
+    store(key, value, dict(texts), stats)
+    return value

@@ -1,0 +1,106 @@
+"""The one function that reads a source file of the tree (stdlib only).
+
+Every ``.S`` file and header the preprocessor opens is read here, so that
+
+- a layer that serves other contents for some paths (an editor buffer, a
+  patch applied in memory) hooks one place: ``push_overlay``;
+- the result cache (``entrylint/cache.py``) learns what a run read: while a
+  recorder is active (``recording``), each path read and a digest of the
+  text it had are noted (a probe for a file, ``is_source_file``, as
+  ``"?" + path``: yes or no), and a cached result is reused only when every
+  one of them still reads the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import contextmanager
+
+_overlays: list = []  # callables path -> text or None (None: read the disk)
+_recorders: list[dict[str, str | None]] = []
+_noted: list = []  # callables path -> None: told of a file a result depends on by its stat
+
+
+def depends_on(path) -> None:
+    """A file whose metadata a result depends on without reading it here
+    (the callee index keys its own cache by the C files' sizes and times)."""
+    for fn in _noted:
+        fn(str(path))
+
+
+def read_source(path: str) -> str:
+    """The text of ``path`` (UTF-8, undecodable bytes kept as surrogates);
+    OSError when it cannot be read."""
+    path = str(path)
+    text = None
+    for ov in reversed(_overlays):
+        text = ov(path)
+        if text is not None:
+            break
+    try:
+        if text is None:
+            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                text = fh.read()
+    except OSError:
+        for rec in _recorders:
+            rec.setdefault(path, None)
+        raise
+    if _recorders:
+        d = digest(text)
+        for rec in _recorders:
+            rec.setdefault(path, d)
+    return text
+
+
+def is_source_file(path: str) -> bool:
+    """Whether ``path`` names a file ``read_source`` can read (an include
+    search probes candidates with this; the answer, yes or no, is part of
+    what a run depends on)."""
+    path = str(path)
+    found = any(ov(path) is not None for ov in _overlays) or os.path.isfile(path)
+    for rec in _recorders:
+        rec.setdefault("?" + path, "yes" if found else "no")
+    return found
+
+
+def digest(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def current_digest(path: str) -> str | None:
+    """What ``read_source(path)`` would read now, as a digest (None:
+    unreadable); for a probe (``"?" + path``) whether the file is there."""
+    saved = _recorders[:]
+    _recorders.clear()
+    try:
+        if path.startswith("?"):
+            return "yes" if is_source_file(path[1:]) else "no"
+        return digest(read_source(path))
+    except OSError:
+        return None
+    finally:
+        _recorders.extend(saved)
+
+
+@contextmanager
+def recording():
+    """Collect {path: digest or None} of every file read inside the block."""
+    rec: dict[str, str | None] = {}
+    _recorders.append(rec)
+    try:
+        yield rec
+    finally:
+        _recorders.remove(rec)
+
+
+@contextmanager
+def overlay(lookup):
+    """Serve ``lookup(path)`` (a text, or None for the disk) inside the block."""
+    _overlays.append(lookup)
+    try:
+        yield
+    finally:
+        _overlays.remove(lookup)

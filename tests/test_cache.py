@@ -1,0 +1,165 @@
+"""The result cache (entrylint/cache.py): a hit only when nothing read has
+changed; --no-cache; the folder from the environment.  A small tree written
+here: a .S file that includes a header found through -I folders."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+
+import pytest
+
+from entrylint import api, cache
+from entrylint.faces import cli
+from entrylint.source import tree as srctree
+
+ASM = """#include <inc.h>
+\t.text
+\t.globl\tfoo
+foo:
+\tMYOP
+\tret
+"""
+
+
+@pytest.fixture
+def small(tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "b").mkdir(parents=True)
+    (root / "a").mkdir()
+    (root / "foo.S").write_text(ASM)
+    (root / "b" / "inc.h").write_text("#define MYOP nop\n")
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)  # the files here were all written just now
+    monkeypatch.setattr(cache, "_valid", {})
+    calls = []
+    real = api.check
+
+    def counting(*a, **k):
+        calls.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(api, "check", counting)
+    monkeypatch.chdir(root)
+    return root, tmp_path / "cache", calls
+
+
+def _run(root, *extra):
+    return cli.main(["--root", str(root), "-I", "a", "-I", "b", "--profile", "defconfig", "--format", "json",
+                     *extra, "foo.S"])
+
+
+def _entries(d):
+    return sorted(p for p in d.rglob("*.pickle")) if d.exists() else []
+
+
+def test_second_run_is_a_hit_with_the_same_output(small, capsys):
+    root, cdir, calls = small
+    _run(root)
+    first = capsys.readouterr().out
+    assert len(_entries(cdir)) == 1 and len(calls) == 1
+    cache._valid.clear()
+    _run(root)
+    assert capsys.readouterr().out == first
+    assert len(calls) == 1  # answered from the cache
+
+
+def test_edit_of_an_included_header_invalidates(small, capsys):
+    root, cdir, calls = small
+    hdr = root / "b" / "inc.h"
+    _run(root)
+    st = hdr.stat()
+    hdr.write_text("#define MYOP hlt\n")  # same size: only the contents say it changed
+    os.utime(hdr, ns=(st.st_atime_ns, st.st_mtime_ns))
+    cache._valid.clear()
+    _run(root)
+    assert len(calls) == 2
+
+
+def test_a_header_added_earlier_in_the_search_path_invalidates(small, capsys):
+    root, cdir, calls = small
+    _run(root)
+    (root / "a" / "inc.h").write_text("#define MYOP nop\n")  # -I a comes first: this one is read now
+    cache._valid.clear()
+    _run(root)
+    assert len(calls) == 2
+
+
+def test_another_profile_is_another_entry(small, capsys):
+    root, cdir, calls = small
+    _run(root)
+    cli.main(["--root", str(root), "-I", "a", "-I", "b", "--profile", "max", "--format", "json", "foo.S"])
+    assert len(calls) == 2 and len(_entries(cdir)) == 2
+
+
+def test_no_cache_neither_reads_nor_writes(small, capsys):
+    root, cdir, calls = small
+    _run(root, "--no-cache")
+    assert _entries(cdir) == []
+    _run(root)
+    _run(root, "--no-cache")
+    assert len(calls) == 3
+
+
+def test_cache_folder_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "x"))
+    assert cache.results_dir() == tmp_path / "x"
+    monkeypatch.delenv("ENTRYLINT_CACHE_DIR")
+    monkeypatch.delenv("ENTRYLINT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.results_dir() == tmp_path / "xdg" / "entrylint" / "results"
+
+
+def test_tests_do_not_use_the_home_cache():
+    assert os.environ.get("ENTRYLINT_CACHE_DIR")
+    assert not cache.results_dir().is_relative_to(os.path.expanduser("~/.cache"))
+
+
+def test_a_recently_changed_dependency_is_not_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "dep"
+    f.write_text("x")
+    assert not cache.store("k" * 40, 1, {}, {str(f): cache._stat(str(f))})
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    assert cache.store("k" * 40, 1, {}, {str(f): cache._stat(str(f))})
+    assert cache.lookup("k" * 40) == 1
+    f.write_text("yy")
+    cache._valid.clear()
+    assert cache.lookup("k" * 40) is None
+
+
+# -- the faster Kconfig scan reads what the regular expression read -------------
+
+_OLD = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+
+
+def test_declared_names_match_the_line_anchored_expression():
+    rnd = random.Random(7)
+    words = ["config", "menu", "menuconfig", " ", "\t", "\n", "FOO", "_1", "x", "\r"]
+    for _ in range(5000):
+        text = "".join(rnd.choice(words) for _ in range(rnd.randint(0, 14)))
+        assert srctree._declared_names(text) == _OLD.findall(text), repr(text)
+
+
+def test_known_config_answers_from_the_sourced_files_first(tmp_path, monkeypatch):
+    (tmp_path / "arch" / "x86").mkdir(parents=True)
+    (tmp_path / "Kconfig").write_text('source "arch/$(SRCARCH)/Kconfig"\n')
+    (tmp_path / "arch" / "x86" / "Kconfig").write_text("config X86_64\n\tbool\nmenuconfig XEN\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "Kconfig.extra").write_text("config ONLY_IN_WALK\n")
+    walked = []
+    real = srctree.kconfig_symbols.__wrapped__
+
+    def spy(root):
+        walked.append(root)
+        return real(root)
+
+    monkeypatch.setattr(srctree, "kconfig_symbols", spy)
+    srctree._sourced_kconfig.cache_clear()
+    known = srctree.KnownConfig(str(tmp_path))
+    assert "X86_64" in known and "XEN" in known and bool(known)
+    assert walked == []  # answered without walking the tree
+    assert "ONLY_IN_WALK" in known and "NOPE" not in known
+    assert walked
+    srctree._sourced_kconfig.cache_clear()
