@@ -10,6 +10,7 @@ from pathlib import Path
 from entrylint.cpp.lexer import NAME, NUMBER, OP, STRING, Tok
 from entrylint.cpp.macros import Macro, MacroDef
 from entrylint.source import Location
+from entrylint.source.overlay import is_file
 from entrylint.source.tree import IncludeSearch
 
 DIRECTIVES = frozenset({
@@ -136,7 +137,7 @@ def find_include(name: str, angled: bool, cur_dir: str | None, search: IncludeSe
     chain or None for the including file's own folder).  ``after`` is the index
     to search after (``#include_next``)."""
     if os.path.isabs(name):
-        return (name if os.path.isfile(name) else None), None
+        return (name if is_file(name) else None), None
     chain: list[Path] = []
     if not angled:
         chain.extend(search.quote_dirs)
@@ -147,13 +148,13 @@ def find_include(name: str, angled: bool, cur_dir: str | None, search: IncludeSe
         start = after + 1
     elif not angled and cur_dir is not None:
         p = os.path.join(cur_dir, name) if cur_dir else name
-        if os.path.isfile(p):
+        if is_file(p):
             return p, None
     if angled:
         start = max(start, nquote)
     for k in range(start, len(chain)):
         p = os.path.join(str(chain[k]), name)
-        if os.path.isfile(p):
+        if is_file(p):
             return p, k
     return None, None
 

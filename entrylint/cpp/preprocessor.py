@@ -20,6 +20,7 @@ from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, prin
 from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Cond, Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source import overlay
 from entrylint.source.tree import IncludeSearch
 
 KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
@@ -151,8 +152,7 @@ class Preprocessor:
             return self.cache[path]
         if text is None:
             try:
-                with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                    text = fh.read()
+                text = overlay.read_text(path)  # a patch under review is read in memory
             except OSError as e:
                 self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
                 self.cache[path] = None

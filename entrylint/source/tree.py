@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from entrylint.source import overlay
+
 
 def looks_like_kernel_root(d: Path) -> bool:
     return (d / "arch" / "x86").is_dir() and (d / "include" / "linux").is_dir() and (d / "Kconfig").is_file()
@@ -189,7 +191,7 @@ def kconfig_symbols(root: str) -> frozenset[str]:
                 ("Makefile", "Kbuild")) else None
             if pattern is not None:
                 try:
-                    names.update(pattern.findall(Path(dirpath, f).read_text(errors="replace")))
+                    names.update(pattern.findall(overlay.read_text(Path(dirpath, f), errors="replace")))
                 except OSError:
                     pass
     return frozenset(names)
@@ -216,7 +218,7 @@ def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
             continue
         seen.add(f)
         try:
-            text = f.read_text(errors="replace")
+            text = overlay.read_text(f, errors="replace")
         except OSError:
             continue
         names.update(_KCONFIG_DECL.findall(text))
