@@ -47,6 +47,13 @@ class PatchReport:
         return self.applied.added.get(rel, {}).get(f.location.line) if rel else None
 
     applied_root: Path = Path(".")
+    after: TreeState | None = None  # the tree after the patch (in memory)
+
+    def after_text(self, rel: str) -> str | None:
+        try:
+            return self.after.read(rel) if self.after is not None else None
+        except (PatchError, OSError):
+            return None
 
 
 def _rel(file: str, root: Path) -> str | None:
@@ -194,7 +201,7 @@ def review(patches: list[Patch], root: Path, options, select=None, ignore=(), ru
                 sid = next(ids)
             notes += applied.skipped
             files = files_to_check(after, applied.files)
-            rep = PatchReport(patch, applied, files=files, notes=notes, applied_root=Path(root))
+            rep = PatchReport(patch, applied, files=files, notes=notes, applied_root=Path(root), after=after)
             for rel in files:
                 old, _ = rv.check(before_sid, before, rel)
                 new, n = rv.check(sid, after, rel)

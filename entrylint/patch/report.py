@@ -1,0 +1,171 @@
+"""What a patch review prints (issue 12): checkpatch's shape, per patch.
+
+    PATCH 2/3: x86/entry: switch CR3 on the SYSCALL entry
+    ERROR:EL201:c-call-user-cr3: call to trace_hardirqs_off_thunk() with the user CR3
+    #45: FILE: arch/x86/entry/entry_64.S:13:
+    +	TRACE_IRQS_OFF
+        path: ...
+
+    2/3: 1 introduced (1 errors, 0 warnings, 0 checks), 0 fixed, 4 existing (--show-existing)
+
+``#NN`` is the line of the patch (of its message, for an mbox) that added
+the reported line, as checkpatch numbers a patch; a finding on a line the
+patch did not add shows ``FILE: path:line:`` only.  ``--terse`` gives one
+line per finding (``-:NN: ERROR:...``, or ``path:line:`` with
+``--showfile``), the shape b4's per-patch check commands read; with
+``--no-summary`` a clean patch prints nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from entrylint.report.findings_json import finding_obj
+from entrylint.report.paths import display_path
+from entrylint.report.text import LABEL, via_frames
+
+
+def _shown(rep, show_existing: bool):
+    out = [("introduced", f) for f in rep.introduced]
+    if show_existing:
+        out += [("existing", f) for f in rep.existing]
+    return sorted(out, key=lambda x: (x[1].sort_key(), x[0]))
+
+
+def _line_text(rep, f, root) -> str:
+    from entrylint.patch.review import _rel
+
+    rel = _rel(f.location.file, root)
+    text = rep.after_text(rel) if rel else None
+    lines = (text or "").split("\n")
+    return lines[f.location.line - 1] if 0 < f.location.line <= len(lines) else ""
+
+
+def render_text(reports, root, terse=False, showfile=False, summary=True, show_existing=False,
+                details=True) -> str:
+    out: list[str] = []
+    totals = {"error": 0, "warning": 0, "info": 0}
+    nlines = 0
+    for rep in reports:
+        shown = _shown(rep, show_existing)
+        nlines += rep.lines
+        for f in rep.introduced:
+            totals[f.severity.value] += 1
+        if terse:
+            for status, f in shown:
+                out.append(_terse(rep, f, root, showfile) + (" [existing]" if status == "existing" else ""))
+            continue
+        out.append(f"PATCH {rep.patch.label}: {rep.patch.subject}")
+        for note in rep.notes:
+            out.append(f"NOTE: {note}")
+        for status, f in shown:
+            out += _long(rep, f, root, status, showfile, details)
+        for f in rep.fixed:
+            loc = f.location
+            where = f"{display_path(loc.file, root)}:{loc.line}" if loc else "-"
+            out.append(f"FIXED:{f.id}:{f.slug}: {f.message}")
+            out.append(f"    was at {where}")
+        c = _count(rep.introduced)
+        out.append(f"{rep.patch.label}: {len(rep.introduced)} introduced ({c['error']} errors, {c['warning']} "
+                   f"warnings, {c['info']} checks), {len(rep.fixed)} fixed, {len(rep.existing)} existing"
+                   + ("" if show_existing or not rep.existing else " (--show-existing)")
+                   + f"; {', '.join(rep.files) or 'no .S file'} judged")
+        out.append("")
+    if summary and not terse:
+        out.append(f"total: {totals['error']} errors, {totals['warning']} warnings, {totals['info']} checks "
+                   f"introduced by {len(reports)} patch{'es' if len(reports) != 1 else ''}, "
+                   f"{nlines} lines checked")
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _count(findings) -> dict[str, int]:
+    c = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        c[f.severity.value] += 1
+    return c
+
+
+def _terse(rep, f, root, showfile: bool) -> str:
+    loc = f.location
+    nn = rep.patch_line(f)
+    if loc is None:
+        where = "-:0"
+    elif showfile or nn is None:
+        where = f"{display_path(loc.file, root)}:{loc.line}"
+    else:
+        where = f"-:{nn}"
+    return f"{where}: {LABEL[f.severity.value]}:{f.id}:{f.slug}: {f.message}"
+
+
+def _long(rep, f, root, status, showfile: bool, details: bool) -> list[str]:
+    out = [f"{LABEL[f.severity.value]}:{f.id}:{f.slug}: {f.message}"
+           + (" [existing]" if status == "existing" else "")]
+    loc = f.location
+    if loc is not None:
+        path = display_path(loc.file, root)
+        nn = rep.patch_line(f)
+        text = _line_text(rep, f, root)
+        if showfile:
+            out.append(f"{path}:{loc.line}:")
+        elif nn is not None:
+            out.append(f"#{nn}: FILE: {path}:{loc.line}:")
+        else:
+            out.append(f"FILE: {path}:{loc.line}:")
+        out.append(("+" if nn is not None else " ") + text)
+    if details:
+        for where, macro in via_frames(f):
+            out.append(f"    via {macro + ' at ' if macro else ''}{display_path(where.file, root)}:{where.line}")
+    if f.sites:
+        out.append(f"    in {len(f.sites)} expansions: " + ", ".join(
+            f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
+    if details and f.path:
+        out.append("    path:")
+        for p in f.path:
+            out.append(f"      {display_path(p.location.file, root)}:{p.location.line}: {p.note}  {p.state}")
+    if f.profiles or f.assumptions:
+        out.append(f"    when: {', '.join((*f.profiles, *f.assumptions))}")
+    out.append("")
+    return out
+
+
+def render_json(reports, root, show_existing=False) -> str:
+    findings = []
+    patches = []
+    nlines = 0
+    for rep in reports:
+        nlines += rep.lines
+        rows = [("introduced", f) for f in rep.introduced] + [("fixed", f) for f in rep.fixed]
+        if show_existing:
+            rows += [("existing", f) for f in rep.existing]
+        for status, f in rows:
+            obj = finding_obj(f, root)
+            obj.update(patch=rep.patch.label, status=status,
+                       patch_line=rep.patch_line(f) if status != "fixed" else None)
+            findings.append(obj)
+        patches.append({"patch": rep.patch.label, "subject": rep.patch.subject, "files": rep.files,
+                        "introduced": len(rep.introduced), "fixed": len(rep.fixed),
+                        "existing": len(rep.existing), "notes": rep.notes})
+    intro = [f for f in findings if f["status"] == "introduced"]
+    sev = [f["severity"] for f in intro]
+    return json.dumps({"version": 1, "findings": findings, "patches": patches,
+                       "summary": {"patches": len(reports), "lines": nlines, "errors": sev.count("error"),
+                                   "warnings": sev.count("warning"), "infos": sev.count("info"),
+                                   "fixed": sum(len(r.fixed) for r in reports)}}, indent=1) + "\n"
+
+
+def render_b4_json(reports, root) -> str:
+    """``b4 review``'s per-patch check shape: [{tool, status, summary, url, details}]."""
+    out = []
+    for rep in reports:
+        c = _count(rep.introduced)
+        status = "fail" if c["error"] else "warn" if c["warning"] or c["info"] else "pass"
+        parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
+                 ((c["error"], "error"), (c["warning"], "warning"), (c["info"], "check")) if n]
+        summary = ", ".join(parts) + " introduced" if parts else "passed all checks"
+        if len(reports) > 1:
+            summary = f"{rep.patch.label}: {summary}"
+        details = [{"status": "fail" if f.severity.value == "error" else "warn",
+                    "description": _terse(rep, f, root, True)} for f in rep.introduced]
+        out.append({"tool": "entrylint", "status": status, "summary": summary, "url": "",
+                    "details": json.dumps(details) if details else ""})
+    return json.dumps(out) + "\n"
