@@ -81,7 +81,7 @@ class TreeState:
     def overlay(self) -> overlay.Overlay:
         return overlay.Overlay(self.root, self.files)
 
-    def apply(self, patch: Patch, reverse: bool = False) -> Applied:
+    def apply(self, patch: Patch, reverse: bool = False, fuzz: bool = True) -> Applied:
         """Apply ``patch`` (all files, all hunks) or raise PatchError naming the
         file and the hunk that cannot be placed; nothing changes then."""
         done = Applied(patch)
@@ -97,7 +97,7 @@ class TreeState:
                 raise PatchError(f"{patch.label}: {old}: no such file in the tree {self.root}")
             if old is None and cur is not None and new not in staged and self.read(new) is not None:
                 raise PatchError(f"{patch.label}: {new}: the patch creates it, but the tree has it already")
-            text, added = _apply_file(cur or "", fd, reverse, patch.label, done.skipped)
+            text, added = _apply_file(cur or "", fd, reverse, patch.label, done.skipped, fuzz)
             done.hunks += len(fd.hunks)
             if old is not None and new != old:
                 staged[old] = None
@@ -112,7 +112,7 @@ class TreeState:
 
 
 def _apply_file(text: str, fd: FileDiff, reverse: bool, label: str,
-                skipped: list[str]) -> tuple[str, dict[int, int]]:
+                skipped: list[str], fuzz: bool = True) -> tuple[str, dict[int, int]]:
     lines = text.split("\n")
     trailing = bool(lines) and lines[-1] == ""
     if trailing:
@@ -126,9 +126,9 @@ def _apply_file(text: str, fd: FileDiff, reverse: bool, label: str,
         start = (h.new_start if reverse else h.old_start) - 1
         if (h.new_len if reverse else h.old_len) == 0:
             start += 1  # "@@ -N,0": the new lines go after line N
-        where = _place(lines, body, start + offset, pos)
-        if where is None and _place(lines, [(_flip(kind), t, at) for kind, t, at in body],
-                                    start + offset, pos) is not None:
+        where = _place(lines, body, start + offset, pos, fuzz)
+        if where is None and fuzz and _place(lines, [(_flip(kind), t, at) for kind, t, at in body],
+                                             start + offset, pos) is not None:
             # its result is in the tree already (patch(1): "previously applied"); go on
             skipped.append(f"{label}: {fd.path}: hunk {k} of {len(fd.hunks)} ({h.header.strip()}) "
                            f"is already in the tree: skipped")
@@ -164,7 +164,7 @@ def _flip(kind: str) -> str:
 _FUZZ = ((0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2), (3, 0))
 
 
-def _place(lines: list[str], body, guess: int, floor: int):
+def _place(lines: list[str], body, guess: int, floor: int, fuzz: bool = True):
     """(index, lo, hi): the body's old side (``body[lo:hi]``) matches ``lines``
     at ``index`` (white space runs folded), searched outward from ``guess``,
     never before ``floor``."""
@@ -175,7 +175,7 @@ def _place(lines: list[str], body, guess: int, floor: int):
     while tail < len(body) - lead and body[len(body) - 1 - tail][0] == " ":
         tail += 1
     folded = [_fold(t) for t in lines]
-    for a, b in _FUZZ:
+    for a, b in _FUZZ if fuzz else _FUZZ[:1]:
         if a > lead or b > tail:
             continue
         lo, hi = a, len(body) - b

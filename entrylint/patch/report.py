@@ -25,10 +25,50 @@ from entrylint.report.paths import display_path
 from entrylint.report.text import LABEL, via_frames
 
 
+# Rules whose fault is in a switch macro's definition, not at its uses: the
+# guard (EL401), the run-time gate (EL402) and the body's effect (EL502) are
+# what the author changes in the macro (issue 12, item 6)
+AT_DEFINITION = frozenset({"EL401", "EL402", "EL502"})
+
+
+def group_at_definition(findings):
+    """One fault, one finding, across the files a patch touches: findings of
+    a definition rule with the same message from the same macro body line,
+    reached from more than one invocation, become one finding at that body
+    line with the invocations as its sites."""
+    from dataclasses import replace
+
+    groups: dict[tuple, list] = {}
+    order = []
+    for f in findings:
+        key = None
+        if f.id in AT_DEFINITION and len(f.trace) > 1 and f.location is not None:
+            key = (f.id, f.message, f.trace[-1].location.file, f.trace[-1].location.line)
+        if key is None or key not in groups:
+            order.append(key if key is not None else id(f))
+        groups.setdefault(key if key is not None else id(f), []).append(f)
+    out = []
+    for k in order:
+        fs = groups[k]
+        if len(fs) == 1 or not isinstance(k, tuple):
+            out += fs
+            continue
+        sites = []
+        for f in fs:
+            for loc in (f.sites or (f.location,)):
+                if loc not in sites:
+                    sites.append(loc)
+        first = fs[0]
+        profiles = tuple(dict.fromkeys(p for f in fs for p in f.profiles))
+        out.append(replace(first, location=first.trace[-1].location, trace=(first.trace[-1],), path=(),
+                           sites=tuple(sites), profiles=profiles))
+    return out
+
+
 def _shown(rep, show_existing: bool):
-    out = [("introduced", f) for f in rep.introduced]
+    out = [("introduced", f) for f in group_at_definition(rep.introduced)]
     if show_existing:
-        out += [("existing", f) for f in rep.existing]
+        out += [("existing", f) for f in group_at_definition(rep.existing)]
     return sorted(out, key=lambda x: (x[1].sort_key(), x[0]))
 
 
@@ -42,31 +82,38 @@ def _line_text(rep, f, root) -> str:
 
 
 def render_text(reports, root, terse=False, showfile=False, summary=True, show_existing=False,
-                details=True) -> str:
+                details=True, brief=False) -> str:
+    """``brief``: one line per finding (and its sites), for the one-screen default run."""
     out: list[str] = []
     totals = {"error": 0, "warning": 0, "info": 0}
     nlines = 0
     for rep in reports:
         shown = _shown(rep, show_existing)
         nlines += rep.lines
-        for f in rep.introduced:
-            totals[f.severity.value] += 1
+        for _, f in shown:
+            totals[f.severity.value] += 1 if _ == "introduced" else 0
         if terse:
-            for status, f in shown:
+            for status, f in shown:  # b4's per-patch check: one line each
                 out.append(_terse(rep, f, root, showfile) + (" [existing]" if status == "existing" else ""))
             continue
         out.append(f"PATCH {rep.patch.label}: {rep.patch.subject}")
         for note in rep.notes:
             out.append(f"NOTE: {note}")
         for status, f in shown:
+            if brief:
+                out.append(_terse(rep, f, root, True) + (" [existing]" if status == "existing" else ""))
+                if f.sites:
+                    out.append(f"    in {len(f.sites)} expansions: " + ", ".join(
+                        f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
+                continue
             out += _long(rep, f, root, status, showfile, details)
         for f in rep.fixed:
             loc = f.location
             where = f"{display_path(loc.file, root)}:{loc.line}" if loc else "-"
             out.append(f"FIXED:{f.id}:{f.slug}: {f.message}")
             out.append(f"    was at {where}")
-        c = _count(rep.introduced)
-        out.append(f"{rep.patch.label}: {len(rep.introduced)} introduced ({c['error']} errors, {c['warning']} "
+        c = _count([f for st, f in shown if st == "introduced"])
+        out.append(f"{rep.patch.label}: {c['error'] + c['warning'] + c['info']} introduced ({c['error']} errors, {c['warning']} "
                    f"warnings, {c['info']} checks), {len(rep.fixed)} fixed, {len(rep.existing)} existing"
                    + ("" if show_existing or not rep.existing else " (--show-existing)")
                    + f"; {', '.join(rep.files) or 'no .S file'} judged")
@@ -157,7 +204,8 @@ def render_b4_json(reports, root) -> str:
     """``b4 review``'s per-patch check shape: [{tool, status, summary, url, details}]."""
     out = []
     for rep in reports:
-        c = _count(rep.introduced)
+        grouped = group_at_definition(rep.introduced)
+        c = _count(grouped)
         status = "fail" if c["error"] else "warn" if c["warning"] or c["info"] else "pass"
         parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
                  ((c["error"], "error"), (c["warning"], "warning"), (c["info"], "check")) if n]
@@ -165,7 +213,7 @@ def render_b4_json(reports, root) -> str:
         if len(reports) > 1:
             summary = f"{rep.patch.label}: {summary}"
         details = [{"status": "fail" if f.severity.value == "error" else "warn",
-                    "description": _terse(rep, f, root, True)} for f in rep.introduced]
+                    "description": _terse(rep, f, root, True)} for f in grouped]
         out.append({"tool": "entrylint", "status": status, "summary": summary, "url": "",
                     "details": json.dumps(details) if details else ""})
     return json.dumps(out) + "\n"

@@ -159,6 +159,14 @@ class Reviewer:
         forget_tree_caches()  # what was read in memory must not outlive the review
 
 
+def _applies(state: TreeState, patch: Patch, reverse: bool) -> bool:
+    try:
+        state.copy().apply(patch, reverse=reverse, fuzz=False)
+        return True
+    except PatchError:
+        return False
+
+
 def _key(f) -> tuple[str, str]:
     return (f.id, f.fingerprint)
 
@@ -177,20 +185,23 @@ def review(patches: list[Patch], root: Path, options, select=None, ignore=(), ru
             before, before_sid = state, sid
             after = state.copy()
             try:
-                applied = after.apply(patch)
-                already = applied.hunks > 0 and len(applied.skipped) == applied.hunks
+                applied = after.apply(patch, fuzz=False)  # all or nothing
+                already = False
             except PatchError:
-                already, applied = True, None
+                # not as it stands: is the result in the tree already (exactly), else place it with fuzz
+                already, applied = _applies(state, patch, reverse=True), None
+                if not already:
+                    try:
+                        applied = after.apply(patch)
+                        already = applied.hunks > 0 and len(applied.skipped) == applied.hunks
+                    except PatchError:
+                        already = False
+                        after.apply(patch)  # raise: the message names the file and the hunk
             notes = []
             if already:
                 # the tree has this patch already (b4 prep): take it out in memory
                 rev = state.copy()
-                try:
-                    rev.apply(patch, reverse=True)
-                except PatchError:
-                    if applied is None:
-                        after.apply(patch)  # raise the forward error: it names the file and hunk
-                    raise
+                rev.apply(patch, reverse=True)
                 before, before_sid = rev, next(ids)
                 after = rev.copy()
                 applied = after.apply(patch)

@@ -72,8 +72,13 @@ def run(args, opts, select, ignore, rule_options, fail_on: str) -> int:
         out = {"gcc": lambda: gcc.render(results, nfiles, n), "github": lambda: github.render(results, nfiles, n),
                "sarif": lambda: sarif.render(results, nfiles, n, exit_code=0, root=root)}[fmt]()
     else:
+        default = args.patch is None and args.git is None
         out = report.render_text(reports, root, terse=args.terse, showfile=args.showfile, summary=args.summary,
-                                 show_existing=args.show_existing)
+                                 show_existing=args.show_existing, brief=default and not args.terse)
+        if default and not args.terse:
+            out = (f"entrylint: the bundled example, a 2017-style patch series ({series.name}) reviewed "
+                   f"in memory against {root.name}.\nentrylint PATH checks files; entrylint --patch FILE "
+                   f"reviews your patches.\n\n") + out
     sys.stdout.write(out)
     worst = max((SEVERITY_RANK[f.severity.value] for r in reports for f in r.introduced), default=-1)
     return 1 if worst >= SEVERITY_RANK[fail_on] and fmt != "b4-json" else 0
