@@ -181,9 +181,10 @@ def render_json(reports, root, show_existing=False) -> str:
     nlines = 0
     for rep in reports:
         nlines += rep.lines
-        rows = [("introduced", f) for f in rep.introduced] + [("fixed", f) for f in rep.fixed]
+        rows = [("introduced", f) for f in group_at_definition(rep.introduced)] + [
+            ("fixed", f) for f in group_at_definition(rep.fixed)]
         if show_existing:
-            rows += [("existing", f) for f in rep.existing]
+            rows += [("existing", f) for f in group_at_definition(rep.existing)]
         for status, f in rows:
             obj = finding_obj(f, root)
             obj.update(patch=rep.patch.label, status=status,
