@@ -344,3 +344,67 @@ def test_seed_on_4_14_5_as_its_reviewer_saw_it():
     assert lines[first].startswith("ERROR:EL401:missing-config-guard")
     assert lines[first + 1].startswith("#") and ": FILE: arch/x86/entry/calling.h:" in lines[first + 1]
     assert tree_hash(tree / "arch" / "x86" / "entry") == before
+
+
+# -- b4: entrylint as the per-patch check command of a real b4 -------------------------
+
+def _b4(args, repo, env):
+    return subprocess.run([sys.executable, "-c", "import sys; from b4.command import cmd; sys.argv[0] = 'b4'; cmd()",
+                           *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_b4_prep_check(tmp_path):
+    pytest.importorskip("b4")
+    tree, series = REPO / "fixtures" / "kaiser-2017", REPO / "fixtures" / "kaiser-2017-series"
+    patches = sorted(series.glob("*.patch"))
+    repo = tmp_path / "linux"
+    import shutil
+
+    shutil.copytree(tree, repo)
+    env = dict(os.environ, PYTHONPATH=str(REPO), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               HOME=str(tmp_path), GIT_CONFIG_NOSYSTEM="1", NO_COLOR="1")
+
+    def git(*args, **kw):
+        return subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.org", *args], cwd=repo,
+                              env=env, check=True, capture_output=True, text=True, **kw)
+
+    git("init", "-q", "-b", "master")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("am", "-q", str(patches[0]))  # the macros: the base the faulty patch applies to
+    git("config", "user.name", "T")
+    git("config", "user.email", "t@example.org")
+    # the README's line; the installed script when there is one (b4 names a line by the command's name)
+    script = Path(sys.executable).parent / "entrylint"
+    cmd = str(script) if script.is_file() else f"{sys.executable} -m entrylint"
+    name = Path(cmd.split()[0]).name
+    git("config", "b4.prep-perpatch-check-cmd", f"{cmd} --patch - --terse --no-summary --showfile")
+    # a faulty patch: the second of the bundled series
+    assert _b4(["prep", "-n", "faulty", "-f", "master"], repo, env).returncode == 0
+    git("am", "-q", str(patches[1]))
+    out = _b4(["prep", "--check", "--no-cache"], repo, env)
+    text = out.stdout + out.stderr
+    assert f"{name}: arch/x86/entry/calling.h:16: ERROR:EL401:missing-config-guard" in text, text
+    assert "WARNING:EL402:missing-runtime-gate" in text and "WARNING:EL501:flag-misuse" in text
+    # a clean patch: a comment
+    git("checkout", "-q", "master")
+    assert _b4(["prep", "-n", "clean", "-f", "master"], repo, env).returncode == 0
+    src = repo / "arch/x86/entry/entry_64.S"
+    src.write_text(src.read_text().replace("#include \"calling.h\"\n", "#include \"calling.h\"\n/* entries */\n"))
+    git("commit", "-qam", "x86/entry: a comment")
+    out = _b4(["prep", "--check", "--no-cache"], repo, env)
+    text = out.stdout + out.stderr
+    assert "Success: 1, Warning: 0, Error: 0" in text, text
+    # b4 prep shows a clean patch by its subject alone; the report its check makes of it (the same
+    # call b4 prep --check and b4 am --check make, on the patch b4 formats) says so in words
+    probe = ("import b4, b4.ez, sys, shlex\nfrom b4.command import setup_parser\n"
+             "b4.setup_config(setup_parser().parse_args(['prep', '--check']))\n"
+             "_, _, _, patches = b4.ez.get_prep_branch_as_patches(expandprereqs=False)\n"
+             "commit, msg = patches[-1]\n"
+             "cmd = shlex.split(b4.ez.get_check_cmds()[0][0])\n"
+             "print(b4.LoreMessage.run_local_check(cmd, commit, msg, nocache=True))\n")
+    got = subprocess.run([sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert f"('success', '{name}: passed all checks')" in got.stdout, got.stdout + got.stderr
