@@ -33,25 +33,26 @@ AT_DEFINITION = frozenset({"EL401", "EL402", "EL502"})
 
 def group_at_definition(findings):
     """One fault, one finding, across the files a patch touches: findings of
-    a definition rule with the same message from the same macro body line,
-    reached from more than one invocation, become one finding at that body
-    line with the invocations as its sites."""
+    a definition rule from the same macro body line (whatever page table or
+    path each use saw there) become one finding at that body line, the line
+    the author changes, with the invocations as its sites."""
     from dataclasses import replace
 
     groups: dict[tuple, list] = {}
     order = []
     for f in findings:
         key = None
-        if f.id in AT_DEFINITION and len(f.trace) > 1 and f.location is not None:
-            key = (f.id, f.message, f.trace[-1].location.file, f.trace[-1].location.line)
+        if f.id in AT_DEFINITION and f.location is not None:
+            at = f.trace[-1].location if len(f.trace) > 1 else f.location
+            key = (f.id, at.file, at.line)
         if key is None or key not in groups:
             order.append(key if key is not None else id(f))
         groups.setdefault(key if key is not None else id(f), []).append(f)
     out = []
     for k in order:
         fs = groups[k]
-        if len(fs) == 1 or not isinstance(k, tuple):
-            out += fs
+        if not isinstance(k, tuple) or (len(fs) == 1 and len(fs[0].trace) <= 1):
+            out += fs  # not from a macro: the line is the one to change
             continue
         sites = []
         for f in fs:
@@ -60,8 +61,9 @@ def group_at_definition(findings):
                     sites.append(loc)
         first = fs[0]
         profiles = tuple(dict.fromkeys(p for f in fs for p in f.profiles))
-        out.append(replace(first, location=first.trace[-1].location, trace=(first.trace[-1],), path=(),
-                           sites=tuple(sites), profiles=profiles))
+        last = first.trace[-1] if first.trace else None
+        out.append(replace(first, location=last.location if last else first.location,
+                           trace=(last,) if last else (), path=(), sites=tuple(sites), profiles=profiles))
     return out
 
 
