@@ -16,7 +16,7 @@ from pathlib import Path
 
 from entrylint.findings.frontend import from_problem
 from entrylint.findings.model import Finding
-from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source import Location, Problem, ProblemKind, overlay
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
                                    is_linker_script, kernel_include_search)
 
@@ -182,7 +182,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         raise UsageError(str(e)) from e
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            text = overlay.read_text(path)
         except OSError as e:
             problems.append(Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
                                     Location(str(path), 1, 1)))
@@ -235,7 +235,7 @@ def _declared(root: Path | None):
 
 def _disk_text(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
+        return overlay.read_text(path)
     except OSError:
         return None
 
@@ -452,10 +452,10 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     from dataclasses import replace
 
     options = options or Options()
-    if text is None and Path(path).is_file():
+    if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+            text = overlay.read_text(path)
         except OSError:
             text = None
     merged: dict[tuple, Finding] = {}

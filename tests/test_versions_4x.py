@@ -123,8 +123,18 @@ def test_no_pti_option_in_the_tree_means_one_page_table():
 
 
 def test_a_first_pti_patch_without_an_option_is_judged_pti_on():
-    tree = REPO / "fixtures" / "kaiser-2017"
-    an = analyze(tree, profile="max")
+    # the 2017-style tree with its bundled series applied (in memory)
+    from entrylint.patch.apply import TreeState
+    from entrylint.patch.parse import parse
+    from entrylint.patch.run import bundled, bundled_series_text
+    from entrylint.source import overlay
+
+    tree, series = bundled()
+    state = TreeState(tree)
+    for p in parse(bundled_series_text(series)):
+        state.apply(p)
+    with overlay.using(state.overlay()):
+        an = analyze(tree, profile="max")
     assert not {"X86_FEATURE_PTI", "X86_FEATURE_KAISER"} & an.program.disabled
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from entrylint.analysis import regs
 from entrylint.program.effects import Access, DataOp, Flow
+from entrylint.source import overlay
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
         if flavour.m32 and not flavour.kernel32:
             continue
         try:
-            files[p.relative_to(root).as_posix()] = p.read_text(errors="replace")
+            files[p.relative_to(root).as_posix()] = overlay.read_text(p, errors="replace")
         except OSError:
             continue
     definers = _symbol_macros(files.values())

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from entrylint.source import overlay
+
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
 # lives in one of these (schedule_tail, make_task_dead and BUG_func are the
@@ -453,7 +455,7 @@ def asm_symbols(root: Path) -> frozenset[str]:
     for d in ("arch/x86",):
         for p in (Path(root) / d).rglob("*.S"):
             try:
-                text = p.read_text(errors="replace")
+                text = overlay.read_text(p, errors="replace")
             except OSError:
                 continue
             for m in _ASM_DEF.finditer(text):

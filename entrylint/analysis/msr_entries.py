@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from entrylint.analysis.state import Feature
+from entrylint.source import overlay
 
 SOURCES = ("arch/x86/kernel/cpu/common.c",)
 ENTRY_MSRS = ("MSR_LSTAR", "MSR_CSTAR", "MSR_IA32_SYSENTER_EIP")
@@ -107,7 +108,7 @@ def msr_entries(root: Path | None) -> MsrEntries:
     texts = []
     for rel in SOURCES if root is not None else ():
         try:
-            texts.append((Path(root) / rel).read_text(encoding="utf-8", errors="replace"))
+            texts.append(overlay.read_text(Path(root) / rel, errors="replace"))
         except OSError:
             continue
     return parse("\n".join(texts))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from entrylint.source import overlay
 from entrylint.source.tree import default_code_mode
 
 # what a register may hold that means the same in another file's walk (not
@@ -41,7 +42,7 @@ def sibling_asm(exp, options, transfer_config):
     from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
 
-    if exp.root is None or not exp.path.exists():
+    if exp.root is None or not overlay.is_file(exp.path):
         return None
     called = {i.target_name for i in exp.program.instructions
               if i.target is None and i.target_name and i.info is not None and i.info.flow is Flow.CALL}
@@ -51,7 +52,7 @@ def sibling_asm(exp, options, transfer_config):
         if f.resolve() == here or default_code_mode(f) != default_code_mode(here):
             continue
         try:
-            names = defined_names(f.read_text(encoding="utf-8", errors="replace"))
+            names = defined_names(overlay.read_text(f, errors="replace"))
         except OSError:
             continue
         for n in sorted(called & names):

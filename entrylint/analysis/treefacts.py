@@ -30,6 +30,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from entrylint.source import overlay
+
 _FOLDERS = ("arch/x86/mm", "arch/x86/kernel", "arch/x86/entry", "arch/x86/include/asm")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
@@ -43,7 +45,7 @@ def _c_texts(root: str) -> tuple[tuple[str, str], ...]:
             for f in filenames:
                 if f.endswith((".c", ".h")):
                     try:
-                        out.append((f, Path(dirpath, f).read_text(errors="replace")))
+                        out.append((f, overlay.read_text(Path(dirpath, f), errors="replace")))
                     except OSError:
                         pass
     return tuple(out)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from entrylint.source import overlay
+
 _CONFIG = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$")
 _DEPENDS = re.compile(r"^\s*depends\s+on\s+(.*)$")
 _NAME = re.compile(r"!?\b([A-Z][A-Z0-9_]*)\b")
@@ -31,7 +33,7 @@ def _dependencies(root: str) -> dict[str, frozenset[str]]:
             Path(d) / f for d, _, fs in os.walk(base) for f in fs if f.startswith("Kconfig"))
         for p in paths:
             try:
-                lines = p.read_text(errors="replace").splitlines()
+                lines = overlay.read_text(p, errors="replace").splitlines()
             except OSError:
                 continue
             cur = None

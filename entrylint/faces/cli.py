@@ -77,7 +77,8 @@ def _parser_expand() -> argparse.ArgumentParser:
 def _parser_check() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="entrylint",
                                  description="Check x86-64 kernel entry assembly. With no PATH, the bundled "
-                                             "fixtures are checked.",
+                                             "patch series is reviewed against the bundled 2017-style tree "
+                                             "(fixtures/kaiser-2017); give a path (e.g. fixtures) to check files.",
                                  epilog="Subcommands: entrylint expand FILE (see entrylint expand --help).")
     ap.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files, folders, a kernel tree, or -")
     ap.add_argument("--fail-on", choices=("error", "warning", "info"), default=None,
@@ -93,13 +94,20 @@ def _parser_check() -> argparse.ArgumentParser:
                          "$XDG_CACHE_HOME/entrylint/results)")
     ap.add_argument("--select", action="append", metavar="RULES", help="only these rules (ids, slugs, prefixes)")
     ap.add_argument("--ignore", action="append", metavar="RULES", help="not these rules")
+    g = ap.add_argument_group("reviewing patches (applied in memory; the tree is never written)")
+    g.add_argument("--patch", type=Path, metavar="FILE|-",
+                   help="git format-patch output, an mbox series or a unified diff (mail damage repaired): "
+                        "what each patch introduces and fixes")
+    g.add_argument("--git", metavar="REV|A..B", help="review a commit or a range of the git tree --root names")
+    g.add_argument("--show-existing", action="store_true",
+                   help="with --patch/--git: also the findings the tree had before the patch")
     ap.add_argument("--baseline", type=Path, metavar="FILE", help="show only findings not in this baseline")
     ap.add_argument("--write-baseline", type=Path, metavar="FILE", help="write the findings as a baseline")
     _common(ap)
     return ap
 
 
-FORMATS = ("text", "json", "sarif", "gcc", "github")
+FORMATS = ("text", "json", "sarif", "gcc", "github", "b4-json")
 
 
 def _output_options(ap: argparse.ArgumentParser) -> None:
@@ -212,6 +220,7 @@ def cmd_explain(argv: list[str]) -> int:
 def cmd_check(argv: list[str]) -> int:
     from entrylint import api
     from entrylint.findings import suppress
+    from entrylint.patch.parse import PatchError
     from entrylint.plugins.manager import PluginError
     from entrylint.source.settings import SettingsError, find_settings
 
@@ -224,7 +233,14 @@ def cmd_check(argv: list[str]) -> int:
         select = _names(args.select) or settings.get("select")
         ignore = _names(args.ignore) or settings.get("ignore") or ()
         fail_on = args.fail_on or settings.get("fail-on", "warning")
-        paths = args.paths or [bundled_fixtures()]
+        if args.patch is not None or args.git is not None or not args.paths:
+            # a patch review (issue 12); with no PATH, the bundled series
+            from entrylint.patch.run import run as run_patch
+
+            return run_patch(args, opts, select, ignore, settings.get("rules", {}), fail_on)
+        if args.format == "b4-json":
+            raise _Usage("--format b4-json reports on patches: use it with --patch or --git")
+        paths = args.paths
         for p in paths:
             if str(p) != "-" and not p.exists():
                 raise _Usage(f"{p}: no such file or folder")
@@ -274,7 +290,7 @@ def cmd_check(argv: list[str]) -> int:
         code = 1 if worst >= SEVERITY_RANK[fail_on] else 0
         sys.stdout.write(_render(args, results, len(files), nlines, code, opts.root))
         return code
-    except (_Usage, api.UsageError, PluginError, SettingsError, ValueError, OSError) as e:
+    except (_Usage, api.UsageError, PluginError, SettingsError, PatchError, ValueError, OSError) as e:
         return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from entrylint.gas.types import Stmt
 from entrylint.program.model import AltFork, AltSide, Replacement
+from entrylint.source import overlay
 
 PARA_SECTION = ".parainstructions"
 NATIVE_SECTION = ".paravirt.native"  # the native sides, one after the other, like .altinstr_replacement
@@ -215,8 +216,7 @@ def _invocation(site: Site, macros) -> str | None:
     lines = _file_lines.get(where.file)
     if lines is None:
         try:
-            with open(where.file, encoding="utf-8", errors="surrogateescape") as fh:
-                lines = _file_lines[where.file] = fh.read().split("\n")
+            lines = _file_lines[where.file] = overlay.read_text(where.file).split("\n")
         except OSError:
             return None
     if not 0 < where.line <= len(lines):

@@ -17,6 +17,8 @@ import hashlib
 import os
 from contextlib import contextmanager
 
+from entrylint.source import overlay
+
 _overlays: list = []  # callables path -> text or None (None: read the disk)
 _recorders: list[dict[str, str | None]] = []
 _noted: list = []  # callables path -> None: told of a file a result depends on by its stat
@@ -34,7 +36,13 @@ def read_source(path: str) -> str:
     OSError when it cannot be read."""
     path = str(path)
     text = None
-    for ov in reversed(_overlays):
+    if overlay.active() is not None:  # a patch under review, applied in memory
+        decided, text = overlay.active().get(path)
+        if decided and text is None:
+            for rec in _recorders:
+                rec.setdefault(path, None)
+            raise FileNotFoundError(2, "No such file or directory (deleted by the patch)", path)
+    for ov in reversed(_overlays if text is None else ()):
         text = ov(path)
         if text is not None:
             break
@@ -58,7 +66,7 @@ def is_source_file(path: str) -> bool:
     search probes candidates with this; the answer, yes or no, is part of
     what a run depends on)."""
     path = str(path)
-    found = any(ov(path) is not None for ov in _overlays) or os.path.isfile(path)
+    found = any(ov(path) is not None for ov in _overlays) or overlay.is_file(path)
     for rec in _recorders:
         rec.setdefault("?" + path, "yes" if found else "no")
     return found

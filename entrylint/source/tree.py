@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from entrylint.source import overlay
+
 
 def looks_like_kernel_root(d: Path) -> bool:
     return (d / "arch" / "x86").is_dir() and (d / "include" / "linux").is_dir() and (d / "Kconfig").is_file()
@@ -210,7 +212,7 @@ def kconfig_symbols(root: str) -> frozenset[str]:
                 ("Makefile", "Kbuild")) else None
             if find is not None:
                 try:
-                    with open(os.path.join(dirpath, f), "rb") as fh:
+                    with overlay.open_bytes(os.path.join(dirpath, f)) as fh:
                         data = fh.read()
                 except OSError:
                     continue
@@ -269,7 +271,7 @@ def _sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
             continue
         seen.add(f)
         try:
-            with open(f, "rb") as fh:
+            with overlay.open_bytes(f) as fh:
                 data = fh.read()
         except OSError:
             continue
