@@ -17,7 +17,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 
-from entrylint.source import overlay
+from entrylint.source import overlay as patched
 
 _overlays: list = []  # callables path -> text or None (None: read the disk)
 _recorders: list[dict[str, str | None]] = []
@@ -36,8 +36,8 @@ def read_source(path: str) -> str:
     OSError when it cannot be read."""
     path = str(path)
     text = None
-    if overlay.active() is not None:  # a patch under review, applied in memory
-        decided, text = overlay.active().get(path)
+    if patched.active() is not None:  # a patch under review, applied in memory
+        decided, text = patched.active().get(path)
         if decided and text is None:
             for rec in _recorders:
                 rec.setdefault(path, None)
@@ -66,7 +66,7 @@ def is_source_file(path: str) -> bool:
     search probes candidates with this; the answer, yes or no, is part of
     what a run depends on)."""
     path = str(path)
-    found = any(ov(path) is not None for ov in _overlays) or overlay.is_file(path)
+    found = any(ov(path) is not None for ov in _overlays) or patched.is_file(path)
     for rec in _recorders:
         rec.setdefault("?" + path, "yes" if found else "no")
     return found
