@@ -69,6 +69,12 @@ class Finding:
         return self.template.format(**self.args)
 
     @property
+    def sites_phrase(self) -> str:
+        """``in 3 expansions`` / ``in 1 expansion`` / ``in 2 places``."""
+        n = len(self.sites)
+        return f"in {n} {self.sites_kind if n != 1 else self.sites_kind.removesuffix('s')}"
+
+    @property
     def fingerprint(self) -> str:
         """Stable across unrelated edits: rule, file name, symbol and the
         normalized context, not line numbers."""

@@ -105,7 +105,7 @@ def render_text(reports, root, terse=False, showfile=False, summary=True, show_e
             if brief:
                 out.append(_terse(rep, f, root, True) + (" [existing]" if status == "existing" else ""))
                 if f.sites:
-                    out.append(f"    in {len(f.sites)} expansions: " + ", ".join(
+                    out.append(f"    {f.sites_phrase}: " + ", ".join(
                         f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
                 continue
             out += _long(rep, f, root, status, showfile, details)
@@ -165,7 +165,7 @@ def _long(rep, f, root, status, showfile: bool, details: bool) -> list[str]:
         for where, macro in via_frames(f):
             out.append(f"    via {macro + ' at ' if macro else ''}{display_path(where.file, root)}:{where.line}")
     if f.sites:
-        out.append(f"    in {len(f.sites)} expansions: " + ", ".join(
+        out.append(f"    {f.sites_phrase}: " + ", ".join(
             f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
     if details and f.path:
         out.append("    path:")

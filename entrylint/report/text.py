@@ -99,7 +99,7 @@ def render(results, nfiles: int, nlines: int, summary: bool = True, style: TextS
             via = f"{macro} at " if macro else ""
             out.append(f"    via {via}{display_path(where.file, root)}:{where.line}")
         if f.sites:
-            out.append(f"    in {len(f.sites)} {f.sites_kind}: " + ", ".join(
+            out.append(f"    {f.sites_phrase}: " + ", ".join(
                 f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
         if f.path:
             out.append("    path:")

@@ -84,7 +84,7 @@ def test_places_in_every_format():
 
     res = api.check(FIXTURES / "swapgs_speculation_nofences.S", api.Options(profile="defconfig"), select=["EL303"])
     results = [(None, f) for f in res.findings]
-    assert "    in 1 places: " in text.render(results, 1, 40)
+    assert "    in 1 place: " in text.render(results, 1, 40)
     assert '"sites_kind": "places"' in findings_json.render(results, 1, 40)
     assert "note: and here" in gcc.render(results)
     assert "The same fault is at 1 places" in sarif.render(results, 1, 40)
