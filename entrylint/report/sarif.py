@@ -203,7 +203,7 @@ def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
                                                       else "and here")))
     if f.sites:
         text += (f" Every one of its {len(f.sites)} expansions yields it: " if f.sites_kind == "expansions"
-                 else f" The same fault is at {len(f.sites)} places: ") + ", ".join(
+                 else f" The same fault is {f.sites_phrase}: ") + ", ".join(
             f"[here]({n})" for n in range(base + 1, base + len(f.sites) + 1)) + "."
     flows = None
     if f.path:

@@ -87,4 +87,4 @@ def test_places_in_every_format():
     assert "    in 1 place: " in text.render(results, 1, 40)
     assert '"sites_kind": "places"' in findings_json.render(results, 1, 40)
     assert "note: and here" in gcc.render(results)
-    assert "The same fault is at 1 places" in sarif.render(results, 1, 40)
+    assert "The same fault is in 1 place: " in sarif.render(results, 1, 40)
