@@ -52,7 +52,11 @@ entry_SYSCALL_64:
 ```
 
 ## Options
-None.  Paths with PTI off (the alternative skips the write) are not judged.
+None.  Paths with PTI off (the alternative skips the write) are not judged,
+nor are those that assume Xen PV (``X86_FEATURE_XENPV`` on): there the
+hypervisor switches the GS base on every transition (``SWAPGS`` is a pv
+op that does nothing) and the guest kernel always runs with its own (as for
+EL302 and EL303).
 
 ## References
 - The review of the first KAISER patch (2017): "SWAPGS must be done before the CR3 MOV".
@@ -65,12 +69,12 @@ from __future__ import annotations
 
 import sys
 
-from entrylint.analysis.state import Space
+from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
-from entrylint_rules.gs_access_user_gs import gs_access
+from entrylint_rules.gs_access_user_gs import XENPV, gs_access
 
 
 class SwapgsCr3Order(Finding):
@@ -100,7 +104,8 @@ def entrylint_check(analysis, config):
     seen = set()
     window = None
     for ev in fw.event_list("cr3-write"):
-        if not ev.detail.startswith("pti") or ev.before.gs is not Space.USER:
+        if not ev.detail.startswith("pti") or ev.before.gs is not Space.USER \
+                or ev.before.feature(XENPV) is Feature.ON:
             continue
         if ev.node in seen:
             continue

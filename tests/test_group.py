@@ -52,3 +52,23 @@ def test_every_format_shows_the_sites(capsys):
     assert capsys.readouterr().out.count("note: expanded here") == 3
     main(args)
     assert "    in 3 expansions: " in capsys.readouterr().out
+
+
+def test_later_steps_that_inherit_a_state_fault_are_sites_of_the_first():
+    # MODEL 8: the exit's early switch to the user CR3 is one fault; the pops
+    # after it only inherit it.  The accesses before the entry's switch are
+    # faults of their own (the state came with the entry, not from a step).
+    from pathlib import Path
+
+    from entrylint import api
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "findings" / "inherited_exit.S"
+    lines = path.read_text().splitlines()
+    mark = {m: [n for n, s in enumerate(lines, 1) if m in s] for m in ("own fault", "reported:", "later step")}
+    res = api.check(path, api.Options(profile="defconfig"), select=["EL202"])
+    found = sorted((f for f in res.findings if f.id == "EL202"), key=lambda f: f.location.line)
+    assert [f.location.line for f in found] == mark["own fault"] + mark["reported:"]
+    exit_ = found[-1]
+    assert exit_.sites_kind == "later steps" and [s.line for s in exit_.sites] == mark["later step"]
+    assert exit_.sites_phrase == "in 2 later steps"
+    assert not any(f.sites for f in found[:-1])

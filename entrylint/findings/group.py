@@ -15,6 +15,7 @@ stays at its site.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from entrylint.findings.model import Finding
@@ -73,4 +74,60 @@ def group_expansions(findings: list[Finding], program) -> list[Finding]:
             out.append(f)
         elif merged[id(f)] is not None:
             out.append(merged[id(f)])
+    return out
+
+
+# Rules whose fault is one bad value of one state component (MODEL 3).
+INHERITED = {"EL201": ("cr3", "user"), "EL202": ("cr3", "user"), "EL302": ("gs", "user")}
+
+
+def _origin(f: Finding, comp: str, bad: str) -> tuple | None:
+    """The step of the finding's path where the bad value it stands on was
+    set (the first of the last run of steps holding it), as (file, line,
+    col); None when the path does not say or the value came with the entry
+    (each access before a missing or late switch is then its own fault: the
+    line to change differs).  Paths into one switch by other ways (a branch
+    taken, a replacement patched in) share it: the step's place, not how the
+    path got there."""
+    want = re.compile(rf"\b{comp}={bad}\b")
+    steps = f.path
+    k = len(steps)
+    while k > 0 and want.search(steps[k - 1].state):
+        k -= 1
+    if k == len(steps) or k == 0:
+        return None
+    s = steps[k]
+    return (s.location.file, s.location.line, s.location.col)
+
+
+def group_inherited(findings: list[Finding]) -> list[Finding]:
+    """One fault, one finding along a path (MODEL 8): once an instruction set
+    a bad state (an exit switched to the user CR3 before it was done with
+    kernel memory), the findings of the rules in ``INHERITED`` whose paths
+    hold that value from that same step only inherit the fault.  The one
+    nearest the step (the shortest path) is reported, the others are its
+    later steps.  A finding that stands for several expansions stays."""
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        rule = INHERITED.get(f.id)
+        if rule is None or f.sites or not f.location:
+            continue
+        origin = _origin(f, *rule)
+        if origin is not None:
+            groups.setdefault((rule, origin), []).append(f)
+    merged: dict[int, Finding | None] = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        group = sorted(group, key=lambda f: (len(f.path), f.sort_key()))
+        first = group[0]
+        later = sorted({f.location for f in group[1:]} - {first.location}, key=lambda x: (x.file, x.line, x.col))
+        merged[id(first)] = replace(first, sites=tuple(later), sites_kind="later steps") if later else first
+        for f in group[1:]:
+            merged[id(f)] = None
+    out = []
+    for f in findings:
+        g = merged.get(id(f), f)
+        if g is not None:
+            out.append(g)
     return out
