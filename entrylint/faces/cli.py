@@ -40,12 +40,29 @@ def _common(ap: argparse.ArgumentParser) -> None:
     g.add_argument("-I", dest="include", action="append", type=Path, default=[], metavar="DIR")
     g.add_argument("--no-assemble", action="store_true",
                    help="do not run GNU as / the decoder (no register and flag effects)")
+    g.add_argument("--limit", action="append", default=[], metavar="NAME=N",
+                   help="raise (or lower) one of the limits that keep a run bounded; an EL906 limit-hit "
+                        "finding names the limit it hit (names: " + ", ".join(_limit_names()) + ")")
     ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     ap.add_argument("--version", action="version", version=f"entrylint {__version__}")
 
 
+def _limit_names() -> tuple[str, ...]:
+    from entrylint.source.limits import Limits
+
+    return Limits.names()
+
+
 def _options(args):
     from entrylint.api import Options
+    from entrylint.source.limits import DEFAULT
+
+    limits = DEFAULT
+    for spec in args.limit:
+        try:
+            limits = limits.parse(spec)
+        except ValueError as e:
+            raise _Usage(str(e)) from None
 
     if args.config is not None and not args.config.is_file():
         raise _Usage(f"--config {args.config}: no such file")
@@ -55,7 +72,7 @@ def _options(args):
         raise _Usage(f"--build {args.build}: no such folder")
     return Options(root=args.root, build=args.build, include=tuple(args.include),
                    defines=dict(args.defines), undefines=tuple(args.undefines), config=args.config,
-                   profile=args.profile, assemble=not args.no_assemble)
+                   profile=args.profile, assemble=not args.no_assemble, limits=limits)
 
 
 class _Usage(Exception):
