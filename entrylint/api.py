@@ -234,6 +234,11 @@ def read_source(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, Probl
     if len(text) > limits.file_size:
         return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", f"{path} is larger than {limits.file_size} bytes"),
                            Location(str(path), 1, 1))
+    nul = text.find("\0", 0, 8000)
+    if nul >= 0:  # as git and grep judge: a NUL byte near the start is a binary file
+        line = text.count("\n", 0, nul) + 1
+        return "", Problem(ProblemKind.UNREADABLE, f"{path} looks like a binary file (a NUL byte on line {line}): "
+                                                   "not read as assembly source", Location(str(path), line, 1))
     return text, None
 
 

@@ -20,6 +20,14 @@ from entrylint import __version__
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's promise for usage errors: one line on stderr, exit 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def _define(s: str) -> tuple[str, str | None]:
     name, eq, val = s.partition("=")
     if not name.isidentifier():
@@ -80,7 +88,7 @@ class _Usage(Exception):
 
 
 def _parser_expand() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint expand",
+    ap = _Parser(prog="entrylint expand",
                                  description="Show the expanded program of a .S file: every instruction "
                                              "with the line it came from and its macro expansion trace.")
     ap.add_argument("file", type=Path)
@@ -90,7 +98,7 @@ def _parser_expand() -> argparse.ArgumentParser:
 
 
 def _parser_check() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint",
+    ap = _Parser(prog="entrylint",
                                  description="Check x86-64 kernel entry assembly. With no PATH, the bundled "
                                              "fixtures are checked.",
                                  epilog="Subcommands: entrylint expand FILE (see entrylint expand --help).")
@@ -183,7 +191,7 @@ def cmd_expand(argv: list[str]) -> int:
 
 
 def _parser_explain() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint explain",
+    ap = _Parser(prog="entrylint explain",
                                  description="Where am I: the CR3/GS/stack tuples, live registers and "
                                              "flags before and after each instruction of a line "
                                              "(FILE:LINE) or of every line (FILE).")
@@ -294,7 +302,7 @@ def cmd_rules(argv: list[str], one: bool) -> int:
     from entrylint.plugins.manager import PluginError
     from entrylint.report import text
 
-    ap = argparse.ArgumentParser(prog="entrylint rule" if one else "entrylint rules",
+    ap = _Parser(prog="entrylint rule" if one else "entrylint rules",
                                  description="Print a rule's documentation" if one else "List the rules")
     if one:
         ap.add_argument("name", metavar="ID|SLUG")
@@ -312,7 +320,8 @@ def cmd_rules(argv: list[str], one: bool) -> int:
         return 0
     except (_Usage, PluginError) as e:
         return _fail(str(e), args.debug)
-
+    except Exception as e:  # noqa: BLE001
+        return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
 
 def _fail(msg: str, debug: bool) -> int:
