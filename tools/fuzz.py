@@ -389,6 +389,8 @@ def worker(a) -> int:
         for cls in a.classes:
             if not (i % a.jobs == a.worker or i % a.dup == 0):
                 continue
+            if i % a.sparse.get(cls, 1):
+                continue
             st = stats[cls]
             text, path = generate(a.seed, cls, i)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -459,6 +461,8 @@ def main() -> int:
     ap.add_argument("--asm-share", type=float, default=0.002, help="share run through it with GNU as")
     ap.add_argument("--dup", type=int, default=50, help="every N-th input runs in every worker (determinism)")
     ap.add_argument("--out", default="fuzz-summary.json")
+    ap.add_argument("--sparse", action="append", default=[], metavar="CLASS=N",
+                    help="run CLASS on every N-th index only (a class whose inputs cost seconds)")
     ap.add_argument("--replay", metavar="CLASS:INDEX", help="run one input here and print what it gives")
     # worker mode
     ap.add_argument("--worker", type=int, default=-1, help=argparse.SUPPRESS)
@@ -467,6 +471,11 @@ def main() -> int:
     ap.add_argument("--memory-cap", type=int, default=1500, help=argparse.SUPPRESS)
     a = ap.parse_args()
     a.classes = a.classes or list(CLASSES)
+    sparse = a.sparse
+    a.sparse = {}
+    for spec in sparse:
+        cls, _, n = spec.partition("=")
+        a.sparse[cls] = int(n)
     if a.replay:
         cls, idx = a.replay.split(":")
         text, path = generate(a.seed, cls, int(idx))
@@ -491,6 +500,8 @@ def main() -> int:
                "--memory-cap", str(max(a.memory * 3, 1500))]
         for c in a.classes:
             cmd += ["--class", c]
+        for c, n in a.sparse.items():
+            cmd += ["--sparse", f"{c}={n}"]
         procs.append(subprocess.Popen(cmd, env=env))
     for p in procs:
         p.wait()
