@@ -195,3 +195,16 @@ def test_released_entry_code_stays_far_below_every_limit():
                          "cpp-expansions", "cpp-depth", "include-depth", "file-size"}
     for name, v in seen.items():
         assert 0 < v * 5 <= DEFAULT.value(name) or (v == 0 and name == "repeat-count"), (name, v)
+
+
+def test_huge_data_directive_in_the_layout_run():
+    """expand --format json assembles the whole file: a 2 GB .skip stops as
+    (file-size and memory limits of the child), quickly and with a message."""
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as")
+    t0 = time.perf_counter()
+    p = run_cli("expand", "--format", "json", str(FIX / "huge_skip.S"))
+    assert time.perf_counter() - t0 < 20
+    assert p.returncode == 0 and "as stopped: the assembled output would exceed" in p.stdout
