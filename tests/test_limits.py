@@ -208,3 +208,18 @@ def test_huge_data_directive_in_the_layout_run():
     p = run_cli("expand", "--format", "json", str(FIX / "huge_skip.S"))
     assert time.perf_counter() - t0 < 20
     assert p.returncode == 0 and "as stopped: the assembled output would exceed" in p.stdout
+
+
+def test_as_runs_under_a_lower_limit_of_the_caller(tmp_path):
+    """Found by tools/fuzz.py: under a caller's own lower memory limit the
+    child's limits must not be raised above it (that failed every as run)."""
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as")
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20)); "
+            "from entrylint.program.decode import Decoder; d = Decoder(disk_cache=False); "
+            "i = d.info('movq %rax, %rbx'); assert i is not None and 'rax' in repr(i), i; print('ok')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]

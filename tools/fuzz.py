@@ -429,7 +429,7 @@ def worker(a) -> int:
         i += 1
         if i % a.jobs == a.worker:
             done += 1
-        if done and done % 2000 == 0 and i % a.jobs == a.worker:
+        if done and done % 200 == 0 and i % a.jobs == a.worker:
             _write(a, stats, failures, digests, base_rss, i)
     _write(a, stats, failures, digests, base_rss, i)
     return 0

@@ -235,11 +235,18 @@ AS_MAX_FILE = 128 << 20
 AS_MAX_MEMORY = 2 << 30
 
 
-def _bounded_as() -> None:  # runs in the child, before exec
+def _bounded_as() -> None:  # runs in the child, before exec: never raises
     import resource
 
-    resource.setrlimit(resource.RLIMIT_FSIZE, (AS_MAX_FILE, AS_MAX_FILE))
-    resource.setrlimit(resource.RLIMIT_AS, (AS_MAX_MEMORY, AS_MAX_MEMORY))
+    for res, want in ((resource.RLIMIT_FSIZE, AS_MAX_FILE), (resource.RLIMIT_AS, AS_MAX_MEMORY)):
+        try:
+            soft, hard = resource.getrlimit(res)
+            # the soft limit only, never above what the parent already has (it may run under a
+            # lower limit of its own: raising it would fail and fail the run)
+            cap = [x for x in (want, soft, hard) if x != resource.RLIM_INFINITY]
+            resource.setrlimit(res, (min(cap), hard))
+        except (ValueError, OSError):
+            pass
 
 
 def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
