@@ -385,6 +385,7 @@ def worker(a) -> int:
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     i = a.start
     done = 0
+    peak_rss = [0, ""]
     while done < a.count and (t_end is None or time.time() < t_end):
         for cls in a.classes:
             if not (i % a.jobs == a.worker or i % a.dup == 0):
@@ -408,6 +409,9 @@ def worker(a) -> int:
                 signal.setitimer(signal.ITIMER_PROF, 0)
             dt = time.process_time() - c0
             wall = time.perf_counter() - t0
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            if rss > peak_rss[0]:  # the input that raised the worker's high-water mark
+                peak_rss[:] = [rss, f"{cls}:{i}"]
             if wall > st.get("max_wall", 0):
                 st["max_wall"] = round(wall, 3)
             if err is None and got is None:
@@ -430,15 +434,15 @@ def worker(a) -> int:
         if i % a.jobs == a.worker:
             done += 1
         if done and done % 200 == 0 and i % a.jobs == a.worker:
-            _write(a, stats, failures, digests, base_rss, i)
-    _write(a, stats, failures, digests, base_rss, i)
+            _write(a, stats, failures, digests, base_rss, i, peak_rss)
+    _write(a, stats, failures, digests, base_rss, i, peak_rss)
     return 0
 
 
-def _write(a, stats, failures, digests, base_rss, i):
+def _write(a, stats, failures, digests, base_rss, i, peak_rss):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = {"worker": a.worker, "hashseed": os.environ.get("PYTHONHASHSEED"), "next_index": i,
-            "max_rss_mb": rss // 1024, "start_rss_mb": base_rss // 1024,
+            "max_rss_mb": rss // 1024, "start_rss_mb": base_rss // 1024, "max_rss_at": peak_rss[1],
             "stats": stats, "failures": failures, "digests": digests}
     tmp = a.out + ".tmp"
     with open(tmp, "w") as fh:
@@ -536,6 +540,7 @@ def summarize(outs, a) -> int:
                "crashes": sum(t["crashes"] for t in total.values()), "hangs": sum(t["hangs"] for t in total.values()),
                "memory_over": sum(t["memory"] for t in total.values()),
                "max_rss_mb": max((d["max_rss_mb"] for d in data), default=0),
+               "max_rss_at": [(d["max_rss_mb"], d.get("max_rss_at")) for d in data],
                "hashseeds": [d["hashseed"] for d in data],
                "determinism": {"compared": compared, "differ": differ, "examples": diffs[:20]},
                "failures": [f for d in data for f in d["failures"]][:50]}
