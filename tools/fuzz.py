@@ -292,7 +292,7 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
         out["patch"] = str(hook(text))
         return out
     lx = lex_file(text, "fuzz.S")
-    out["cpp-lex"] = repr([[t.text for t in ln] for ln in lx.lines]) + repr(lx.problems)
+    out["cpp-lex"] = digest([[t.text for t in ln] for ln in lx.lines], lx.problems)
     g = []
     for ln in text.split("\n"):
         s = glex.strip_comments(ln)
@@ -300,16 +300,16 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
             labels, rest, off = glex.peel_labels(st)
             p = glex.classify(rest)
             g.append((col, labels, off, p.kind, p.name, p.args, [a.text for a in glex.split_args(p.args)]))
-    out["gas-lex"] = repr(g)
+    out["gas-lex"] = digest(g)
     pp = preprocess_text(text, str(tmp / "fuzz.S"), CppOptions())
-    out["cpp"] = repr([(ln.text, ln.segments, ln.cond) for ln in pp.lines]) + repr(pp.problems) + repr(list(pp.macros))
+    out["cpp"] = digest([(ln.text, ln.segments, ln.cond) for ln in pp.lines], pp.problems, list(pp.macros))
     raw = plain_lines(text, "fuzz.S")
     r = expand(raw)
-    out["gas"] = repr(r.statements) + repr(r.problems) + repr(sorted(r.symbols.items()))
+    out["gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
     small = len(r.statements) < PIPELINE_MAX
     if [ln.text for ln in pp.lines] != [ln.text for ln in raw if ln.text.strip()]:
         r = expand(pp.lines)
-        out["cpp+gas"] = repr(r.statements) + repr(r.problems) + repr(sorted(r.symbols.items()))
+        out["cpp+gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
         small = small and len(r.statements) < PIPELINE_MAX
     if small and _pick(index, share):
         out["pipeline"] = pipeline(text, tmp / "fuzz.S", assemble=_pick(index // 7, asm_share / share))
@@ -323,6 +323,18 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
 # the whole pipeline runs on small inputs (what GNU as expands them to): a
 # limit-sized expansion is fuzzed through the layers that produce it
 PIPELINE_MAX = 20_000
+
+
+def digest(*seqs) -> str:
+    """sha256 of the reprs of the items, one at a time (an expansion's repr
+    as one string would cost more memory than the expansion)."""
+    h = hashlib.sha256()
+    for seq in seqs:
+        for x in seq:
+            h.update(repr(x).encode("utf-8", "surrogateescape"))
+            h.update(b"\0")
+        h.update(b"\1")
+    return h.hexdigest()
 
 
 def canon(x):
@@ -361,7 +373,7 @@ def pipeline(text: str, path: Path, assemble: bool, root: Path | None = None) ->
     if res.analysis is not None:
         parts.append(rexp.to_text(res.analysis.expansion))
         parts.append(rexpl.to_text(res.analysis, None))
-    return "".join(parts)
+    return digest(parts)
 
 
 # ---------------------------------------------------------------- worker
