@@ -118,3 +118,18 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(tmp_path, monk
         err = capsys.readouterr().err
         assert "Traceback" in err and err.rstrip().endswith("entrylint: internal error: RuntimeError: injected")
         monkeypatch.undo()
+
+
+def test_fingerprints_of_bytes_that_are_not_utf8():
+    """Found by tools/fuzz.py: input soup:17611 (seed 1) gives a finding whose
+    fingerprint key holds a byte that is not UTF-8 (kept as a surrogate): it
+    failed to encode."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import fuzz
+    from entrylint import api
+    from entrylint.report import sarif
+
+    text, _ = fuzz.generate(1, "soup", 17611)
+    res = api.check_one(Path("/nonexistent/fuzz/f.S"), api.Options(profile="max", assemble=False), text=text)
+    assert res.findings and all(len(f.fingerprint) == 16 for f in res.findings)
+    json.loads(sarif.render([(None, f) for f in res.findings]))

@@ -184,7 +184,7 @@ def line_hash(lines: list[str], line: int, fallback: str) -> str:
         n = sum(1 for x in lines[:line] if _norm(x) == text)
     else:
         text, n = _norm(fallback), 1
-    return f"{hashlib.sha256(text.encode()).hexdigest()[:16]}:{n}"
+    return f"{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}:{n}"
 
 
 def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
