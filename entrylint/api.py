@@ -17,6 +17,7 @@ from pathlib import Path
 from entrylint.findings.frontend import from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind, overlay
+from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
                                    is_linker_script, kernel_include_search)
 
@@ -40,6 +41,7 @@ class Options:
     assemble: bool = True  # decode with GNU as + iced-x86
     layout: bool = False  # assemble the whole expansion for offsets and sizes
     bits: int | None = None  # code mode a file starts in (None: 32 for 32-bit-only files, else 64)
+    limits: Limits = DEFAULT_LIMITS  # --limit NAME=N (source/limits.py)
 
     def profiles(self) -> tuple[str | None, ...]:
         """The configurations a check judges: the one named (``--profile``,
@@ -155,7 +157,7 @@ def cpp_options(path: Path, options: Options, root: Path | None):
             kconfig = as_x86_32(kconfig, root)
     defines.update(options.defines)
     return CppOptions(search=search, kconfig=kconfig, defines=defines,
-                      undefines=undefines + tuple(options.undefines))
+                      undefines=undefines + tuple(options.undefines), limits=options.limits)
 
 
 def resolve_root(path: Path, options: Options) -> Path | None:
@@ -169,7 +171,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
 
     ``text`` replaces the file's contents (editor buffers, stdin, patches)."""
     from entrylint.cpp import preprocess_text
-    from entrylint.gas import expand as gas_expand
+    from entrylint.gas import GasOptions, expand as gas_expand
     from entrylint.program.build import build_program
 
     options = options or Options()
@@ -181,17 +183,14 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     except (OSError, ValueError) as e:
         raise UsageError(str(e)) from e
     if text is None:
-        try:
-            text = overlay.read_text(path)
-        except OSError as e:
-            problems.append(Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
-                                    Location(str(path), 1, 1)))
-            text = ""
+        text, problem = read_source(path, options.limits)
+        if problem is not None:
+            problems.append(problem)
     pp_name = str(path.resolve() if path.exists() else path)
     pp = preprocess_text(text, pp_name, copts)
     problems += [_generated(p) for p in pp.problems]
     # a linker script is only preprocessed: there is no assembly in it
-    gas = gas_expand([] if is_linker_script(path) else pp.lines)
+    gas = gas_expand([] if is_linker_script(path) else pp.lines, GasOptions(limits=options.limits))
     problems += gas.problems
     dec = None
     if options.assemble:
@@ -221,6 +220,33 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
                      problems=problems, findings=findings, text=text, cpp=copts)
 
 
+def read_source(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, Problem | None]:
+    """The text of the file to analyse (bytes that are not UTF-8 kept as
+    surrogates: the layers read them as other characters), or "" and the
+    problem that says why it could not be read (unreadable, larger than the
+    file-size limit)."""
+    try:
+        if overlay.active() is not None and overlay.active().get(path)[0]:
+            text = overlay.read_text(path)  # a patch under review, applied in memory
+        else:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline=None) as fh:
+                text = fh.read(limits.file_size + 1)
+    except OSError as e:
+        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
+                           Location(str(path), 1, 1))
+    except ValueError as e:  # a folder on some systems, an embedded NUL in the name
+        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e}", Location(str(path), 1, 1))
+    if len(text) > limits.file_size:
+        return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", f"{path} is larger than {limits.file_size} bytes"),
+                           Location(str(path), 1, 1))
+    nul = text.find("\0", 0, 8000)
+    if nul >= 0:  # as git and grep judge: a NUL byte near the start is a binary file
+        line = text.count("\n", 0, nul) + 1
+        return "", Problem(ProblemKind.UNREADABLE, f"{path} looks like a binary file (a NUL byte on line {line}): "
+                                                   "not read as assembly source", Location(str(path), line, 1))
+    return text, None
+
+
 def _declared(root: Path | None):
     """``declared(CONFIG_X)`` for the tree's Kconfig, or None when there is none to read."""
     if root is None:
@@ -235,8 +261,8 @@ def _declared(root: Path | None):
 
 def _disk_text(path: Path) -> str | None:
     try:
-        return overlay.read_text(path)
-    except OSError:
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
+    except (OSError, ValueError):
         return None
 
 
@@ -373,7 +399,19 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
     forward = walk(program, cfg, entries,
-                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)))
+                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)),
+                   max_visits=(options or Options()).limits.analysis_visits)
+    if forward.truncated:
+        lim = (options or Options()).limits
+        node = forward.truncated_at
+        if node is not None and cfg.is_fork(node):
+            node = None
+        where = (program.instructions[node].stmt.location if node is not None and node < len(program.instructions)
+                 else Location(str(Path(path).resolve()), 1, 1))
+        exp.findings = sorted([*exp.findings, from_problem(Problem(
+            ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short: "
+                                   "findings past this point may be missing"), where), (exp.profile,))],
+            key=Finding.sort_key)
     # the call structure (which calls reach which asm functions, where each
     # returns) is built once and shared by liveness, flags and the rules
     procedures = Procedures.build(program, cfg)
@@ -454,10 +492,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     options = options or Options()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
-        try:
-            text = overlay.read_text(path)
-        except OSError:
-            text = None
+        return overlay.read_text(path)
+    except (OSError, ValueError):
     merged: dict[tuple, Finding] = {}
     first = None
     for prof in options.profiles():

@@ -83,3 +83,11 @@ def test_self_referential_macros():
     # as gcc: the inner foo and f are painted blue and stay unexpanded
     assert r.lines[0].text.split() == ["foo", "foo", "|", "f(2)", "f(1)"]
     assert not r.problems
+
+
+@pytest.mark.parametrize("expr", ["(" * 5000 + "1", "!" * 5000 + "1", "1?" * 3000 + "1" + ":1" * 3000])
+def test_deeply_nested_if_expression_is_a_problem(expr):
+    """Found by tools/fuzz.py (token soup): a RecursionError escaped the #if parser."""
+    r = preprocess_text(f"#if {expr}\nA\n#else\nB\n#endif\n", "t.S", CppOptions())
+    assert [p.message for p in r.problems] == ["#if: #if expression nested too deeply"]
+    assert [ln.text.strip() for ln in r.lines] == ["B"]  # taken as false, as a bad expression is

@@ -79,6 +79,7 @@ class Forward:
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+    truncated_at: int | None = None  # the node the walk was about to visit when cut
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
     # (node, tuple before) -> the (entry kind, starting tuple) of the entry
     # activations that reach it, so the state resumed can be compared with the
@@ -246,6 +247,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     while work or fixups():
         if len(res.pred) > max_visits:
             res.truncated = True
+            res.truncated_at = work[0][0]
             break
         key = work.popleft()
         node, t, c = key

@@ -243,7 +243,10 @@ def evaluate(toks: list[Tok]) -> int:
     if not toks:
         raise ExprError("#if with no expression")
     p = _Parser(toks)
-    v = p.comma()
+    try:
+        v = p.comma()
+    except RecursionError:  # found by tools/fuzz.py: `#if` and thousands of `(`
+        raise ExprError("#if expression nested too deeply") from None
     if p.peek() is not None:
         t = p.peek()
         raise ExprError(f'missing binary operator before token "{t.text}"')

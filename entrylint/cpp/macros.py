@@ -190,6 +190,7 @@ class Expander:
         self.prevent = 0
         self.site = None  # (loc, chain) of the outermost invocation in progress
         self.depth_limit = 200
+        self.deepest = 0  # the deepest nesting seen (tools/limits_survey.py)
         self.exhausted = False  # set once the expansion limit was hit: expand nothing more
 
     # -- reading ---------------------------------------------------------
@@ -276,9 +277,11 @@ class Expander:
         self.count += 1
         if self.count > self.limit:
             self.exhausted = True
-            raise ExpansionLimit(f"more than {self.limit} macro expansions")
+            raise ExpansionLimit("cpp-expansions", f"more than {self.limit} macro expansions")
+        if len(self.stack) > self.deepest:
+            self.deepest = len(self.stack)
         if len(self.stack) > self.depth_limit:
-            raise ExpansionLimit(f"macro expansion nested deeper than {self.depth_limit}")
+            raise ExpansionLimit("cpp-depth", f"macro expansion nested deeper than {self.depth_limit}")
         args = None
         if m.params is not None:
             self.prevent += 1

@@ -9,7 +9,7 @@ output (and whatever follows it on its last line) on the line where it starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from entrylint.cpp import directives as D
@@ -21,6 +21,7 @@ from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Cond, Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
+from entrylint.source.limits import DEFAULT, Limits, hit
 from entrylint.source.tree import IncludeSearch
 
 KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
@@ -33,8 +34,19 @@ class CppOptions:
     kconfig: Kconfig | None = None
     defines: dict[str, str | None] = field(default_factory=dict)
     undefines: tuple[str, ...] = ()
-    max_include_depth: int = 200
-    max_macro_expansions: int = 1_000_000
+    max_include_depth: int | None = None  # limits.include_depth unless given
+    max_macro_expansions: int | None = None  # limits.cpp_expansions unless given
+    limits: Limits = DEFAULT
+
+    def __post_init__(self):
+        over = {}
+        if self.max_include_depth is not None:
+            over["include_depth"] = self.max_include_depth
+        if self.max_macro_expansions is not None:
+            over["cpp_expansions"] = self.max_macro_expansions
+        self.limits = replace(self.limits, **over) if over else self.limits
+        self.max_include_depth = self.limits.include_depth
+        self.max_macro_expansions = self.limits.cpp_expansions
 
 
 @dataclass
@@ -46,6 +58,7 @@ class PPResult:
     missing: list[str]
     # extra (not in the original contract): asm/X.h names served by asm-generic/X.h
     fallbacks: list[str] = field(default_factory=list)
+    peak: dict[str, int] = field(default_factory=dict)  # the largest use of each limit (by name)
 
 
 class _Group:
@@ -92,7 +105,9 @@ class Preprocessor:
         self.counter = 0
         self.locs: dict[tuple, Location] = {}
         self.exp = Expander(self.macros, opts.max_macro_expansions, self._exp_error, self._builtin)
+        self.exp.depth_limit = opts.limits.cpp_depth
         self.limit_hit = False
+        self.peak = {"include-depth": 0, "file-size": 0}
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
@@ -150,6 +165,7 @@ class Preprocessor:
     def _lex(self, path: str, text: str | None = None) -> LexedFile | None:
         if text is None and path in self.cache:
             return self.cache[path]
+        lim = self.opts.limits
         if text is None:
             try:
                 text = read_source(path)
@@ -157,17 +173,48 @@ class Preprocessor:
                 self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
                 self.cache[path] = None
                 return None
+        self.peak["file-size"] = max(self.peak["file-size"], len(text))
+        if len(text) > lim.file_size:
+            self.problem(ProblemKind.LIMIT, hit(lim, "file-size", f"{path} is larger than {lim.file_size} bytes"),
+                         Location(path, 1, 1))
+            self.cache[path] = None
+            return None
+        if len(text) > lim.line_length:
+            text = self._cut_long_lines(path, text)
         lexed = lex_file_once(text, path)
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
         return lexed
 
+    def _cut_long_lines(self, path: str, text: str) -> str:
+        """Lines longer than the line-length limit are read as empty (one finding per file)."""
+        lim = self.opts.limits.line_length
+        lines = text.split("\n")
+        long = [i for i, ln in enumerate(lines) if len(ln) > lim]
+        if not long:
+            return text
+        self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "line-length",
+                                            f"line {long[0] + 1} has {len(lines[long[0]])} characters"),
+                     Location(path, long[0] + 1, 1))
+        for i in long:
+            lines[i] = ""
+        return "\n".join(lines)
+
     def run_file(self, path: str, text: str | None = None, found_idx=None):
         if len(self.stack) >= self.opts.max_include_depth:
             where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else None
-            self.problem(ProblemKind.LIMIT, f"#include nested deeper than {self.opts.max_include_depth}", where)
+            names = [os.path.basename(f.path) for f in self.stack]
+            cycle = ""
+            if path in (f.path for f in self.stack):
+                first = next(i for i, f in enumerate(self.stack) if f.path == path)
+                cycle = f" ({' -> '.join(names[first:first + 8])}{' -> ...' if len(names) - first > 8 else ''}" \
+                        f" -> {os.path.basename(path)}: an include cycle)"
+            self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "include-depth",
+                                                f"#include nested deeper than {self.opts.max_include_depth}{cycle}"),
+                         where)
             return
+        self.peak["include-depth"] = max(self.peak["include-depth"], len(self.stack) + 1)
         lexed = self._lex(path, text)
         if lexed is None:
             return
@@ -199,8 +246,10 @@ class Preprocessor:
         for imp in self.opts.search.implicit:
             self.run_file(str(imp))
         self.run_file(main, text)
+        self.peak["cpp-expansions"] = self.exp.count
+        self.peak["cpp-depth"] = self.exp.deepest + 1
         return PPResult(self.out, self.problems, {n: m.defn for n, m in self.macros.items()},
-                        self.files, self.missing, self.fallbacks)
+                        self.files, self.missing, self.fallbacks, dict(self.peak))
 
     # -- lines and directives ---------------------------------------------
     def _recompute_cond(self, f: _File):
@@ -490,16 +539,21 @@ class Preprocessor:
                     break
                 out.append(t)
         except ExpansionLimit as e:
-            self.problem(ProblemKind.LIMIT, str(e), exp.site[0] if exp.site else toks[0])
+            name, what = e.args
+            self.problem(ProblemKind.LIMIT, hit(self.opts.limits, name, what), exp.site[0] if exp.site else toks[0])
             out = out[:4000]
             exp.stack.clear()
             exp.disabled.clear()
         except RecursionError:
-            self.problem(ProblemKind.LIMIT, "macro expansion too deep", toks[0])
+            self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "cpp-depth", "macro expansion too deep"), toks[0])
             exp.stack.clear()
             exp.disabled.clear()
             out = []
         line = self._render(out, cond)
+        if line is not None and len(line.text) > self.opts.limits.line_length:
+            self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "line-length",
+                                                f"an expanded line of {len(line.text)} characters"), toks[0])
+            line = None
         if line is not None:
             self.out.append(line)
 

@@ -22,6 +22,14 @@ from entrylint import __version__
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's promise for usage errors: one line on stderr, exit 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def _define(s: str) -> tuple[str, str | None]:
     name, eq, val = s.partition("=")
     if not name.isidentifier():
@@ -42,12 +50,29 @@ def _common(ap: argparse.ArgumentParser) -> None:
     g.add_argument("-I", dest="include", action="append", type=Path, default=[], metavar="DIR")
     g.add_argument("--no-assemble", action="store_true",
                    help="do not run GNU as / the decoder (no register and flag effects)")
+    g.add_argument("--limit", action="append", default=[], metavar="NAME=N",
+                   help="raise (or lower) one of the limits that keep a run bounded; an EL906 limit-hit "
+                        "finding names the limit it hit (names: " + ", ".join(_limit_names()) + ")")
     ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     ap.add_argument("--version", action="version", version=f"entrylint {__version__}")
 
 
+def _limit_names() -> tuple[str, ...]:
+    from entrylint.source.limits import Limits
+
+    return Limits.names()
+
+
 def _options(args):
     from entrylint.api import Options
+    from entrylint.source.limits import DEFAULT
+
+    limits = DEFAULT
+    for spec in args.limit:
+        try:
+            limits = limits.parse(spec)
+        except ValueError as e:
+            raise _Usage(str(e)) from None
 
     if args.config is not None and not args.config.is_file():
         raise _Usage(f"--config {args.config}: no such file")
@@ -57,7 +82,7 @@ def _options(args):
         raise _Usage(f"--build {args.build}: no such folder")
     return Options(root=args.root, build=args.build, include=tuple(args.include),
                    defines=dict(args.defines), undefines=tuple(args.undefines), config=args.config,
-                   profile=args.profile, assemble=not args.no_assemble)
+                   profile=args.profile, assemble=not args.no_assemble, limits=limits)
 
 
 class _Usage(Exception):
@@ -65,7 +90,7 @@ class _Usage(Exception):
 
 
 def _parser_expand() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint expand",
+    ap = _Parser(prog="entrylint expand",
                                  description="Show the expanded program of a .S file: every instruction "
                                              "with the line it came from and its macro expansion trace.")
     ap.add_argument("file", type=Path)
@@ -75,7 +100,7 @@ def _parser_expand() -> argparse.ArgumentParser:
 
 
 def _parser_check() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint",
+    ap = _Parser(prog="entrylint",
                                  description="Check x86-64 kernel entry assembly. With no PATH, the bundled "
                                              "patch series is reviewed against the bundled 2017-style tree "
                                              "(fixtures/kaiser-2017); give a path (e.g. fixtures) to check files.",
@@ -184,7 +209,7 @@ def cmd_expand(argv: list[str]) -> int:
 
 
 def _parser_explain() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="entrylint explain",
+    ap = _Parser(prog="entrylint explain",
                                  description="Where am I: the CR3/GS/stack tuples, live registers and "
                                              "flags before and after each instruction of a line "
                                              "(FILE:LINE) or of every line (FILE).")
@@ -354,7 +379,7 @@ def cmd_rules(argv: list[str], one: bool) -> int:
     from entrylint.plugins.manager import PluginError
     from entrylint.report import text
 
-    ap = argparse.ArgumentParser(prog="entrylint rule" if one else "entrylint rules",
+    ap = _Parser(prog="entrylint rule" if one else "entrylint rules",
                                  description="Print a rule's documentation" if one else "List the rules")
     if one:
         ap.add_argument("name", metavar="ID|SLUG")
@@ -372,7 +397,8 @@ def cmd_rules(argv: list[str], one: bool) -> int:
         return 0
     except (_Usage, PluginError) as e:
         return _fail(str(e), args.debug)
-
+    except Exception as e:  # noqa: BLE001
+        return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
 
 
 def _fail(msg: str, debug: bool) -> int:

@@ -80,7 +80,7 @@ class Finding:
         normalized context, not line numbers."""
         fname = self.location.file.rsplit("/", 1)[-1] if self.location else ""
         key = "\x1f".join((self.id, fname, self.symbol or "", " ".join(self.context.split()) or self.message))
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def sort_key(self) -> tuple:
         loc = self.location or Location("", 0, 0)

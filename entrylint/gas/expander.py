@@ -23,6 +23,7 @@ from entrylint.gas.macros import bind_args, parse_macro_header, parse_irp
 from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
+from entrylint.source.limits import hit
 
 _REPT_OPEN = frozenset((".rept", ".rep", ".irp", ".irpc"))
 _SECTION_NAME_RE = re.compile(r'\s*("[^"]*"|[^\s,]+)')
@@ -33,7 +34,12 @@ class UnknownDirective(Exception):
 
 
 class _Limit(Exception):
-    pass
+    """A limit that ends the expansion of the file (its output is full)."""
+
+
+class _Cut(Exception):
+    """A limit that ends the expansion in progress: the reading goes on with
+    the next statement of the file."""
 
 
 @dataclass
@@ -101,6 +107,11 @@ class Expander:
         self.collect: _Collect | None = None
         self.macro_count = 0  # GAS's \@
         self.work = 0
+        self.bytes = 0  # text produced by macro and repetition expansion
+        self.limits = opts.limits
+        self.reported: set[str] = set()  # limits already reported (each once per file)
+        # the largest use of each limit seen (tools/limits_survey.py)
+        self.peak = {"macro-depth": 0, "expansion-bytes": 0, "repeat-count": 0, "line-length": 0}
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
@@ -112,10 +123,17 @@ class Expander:
         else:
             self.problems.append(Problem(kind, message, item.trace[0].location, item.trace))
 
+    def over(self, name: str, what: str, item: BodyLine | None, exc: type[Exception] | None = _Cut) -> None:
+        """Report limit ``name`` (once per file) and, with ``exc``, stop what ran over."""
+        if name not in self.reported:
+            self.reported.add(name)
+            self.problem(ProblemKind.LIMIT, hit(self.limits, name, what), item)
+        if exc is not None:
+            raise exc
+
     def emit(self, kind: str, name: str, args: str, item: BodyLine, section: str | None = None) -> None:
         if len(self.out) >= self.opts.max_statements:
-            self.problem(ProblemKind.LIMIT, f"more than {self.opts.max_statements} statements", item)
-            raise _Limit
+            self.over("expansion-statements", f"more than {self.opts.max_statements} statements", item, _Limit)
         self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
                              item.cond, item.cpp_macros))
 
@@ -134,13 +152,37 @@ class Expander:
                     continue
                 self.work += 1
                 if self.work > budget:
-                    self.problem(ProblemKind.LIMIT, f"more than {budget} statements read", item)
+                    self.over("expansion-statements", f"more than {budget} statements read", item, None)
                     break
-                self.statement(item)
+                try:
+                    self.statement(item)
+                except _Cut:
+                    self.unwind()
         except _Limit:
             pass
         self.finish()
-        return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged)
+        self.peak["expansion-bytes"] = self.bytes
+        self.peak["expansion-statements"] = max(self.work, len(self.out))
+        return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged, dict(self.peak))
+
+    def unwind(self) -> None:
+        """Drop every expansion in progress: back to the file's own statements."""
+        if len(self.stack) > 1:
+            self.conds.truncate(self.stack[1].cond_depth)
+            del self.stack[1:]
+
+    def _count_bytes(self, text: str, item: BodyLine, frames: int) -> None:
+        """Count what an expanded statement costs: its text and its trace (a
+        reference per frame: a deep expansion costs memory and time per frame)."""
+        n = len(text)
+        self.bytes += n + 8 * (frames + 1)
+        if n > self.peak["line-length"]:
+            self.peak["line-length"] = n
+            if n > self.limits.line_length:
+                self.over("line-length", f"an expanded statement of {n} characters", item)
+        if self.bytes > self.limits.expansion_bytes:
+            self.over("expansion-bytes", f"macro expansion produced more than {self.limits.expansion_bytes} bytes",
+                      item)
 
     def finish(self) -> None:
         if self.collect is not None:
@@ -151,6 +193,9 @@ class Expander:
         self.conds.unclosed()
 
     def statement(self, item: BodyLine) -> None:
+        if len(item.text) > self.limits.line_length:
+            self.over("line-length", f"a statement of {len(item.text)} characters", item, None)
+            return
         labels, rest, _ = lex.peel_labels(item.text)
         p = lex.classify(rest)
         if self.collect is not None:
@@ -218,9 +263,10 @@ class Expander:
     def invoke(self, macro: MacroInfo, args: str, item: BodyLine) -> None:
         depth = self._depth() + 1
         if depth > self.opts.max_depth:
-            self.problem(ProblemKind.LIMIT,
-                         f"macro `{macro.name}' nested deeper than {self.opts.max_depth}", item)
+            self.over("macro-depth", f"macro `{macro.name}' nested deeper than {self.opts.max_depth}", item, None)
             return
+        if depth > self.peak["macro-depth"]:
+            self.peak["macro-depth"] = depth
         values, errors, expands = bind_args(macro, args)
         for e in errors:
             self.problem(ProblemKind.BAD_MACRO_ARGS, e, item)
@@ -235,6 +281,7 @@ class Expander:
         items = []
         for b in macro.body:
             text = lex.substitute(b.text, values, counter)
+            self._count_bytes(text, item, len(head))
             frame_cond = merge_conds(cond, b.cond)
             for _, s in lex.split_statements(text):
                 items.append(BodyLine(s.strip(), head + (b.trace[-1],), frame_cond,
@@ -255,9 +302,14 @@ class Expander:
                 self.problem(ProblemKind.ASM_ERROR, err, item)
                 return
             times = len(values)
+        if times > self.peak["repeat-count"]:
+            self.peak["repeat-count"] = times
+        if times > self.limits.repeat_count:
+            self.over("repeat-count", f"{c.directive} repeats its body {times} times", item, None)
+            return
         total = times * max(len(c.body), 1)
         if total + len(self.out) > self.opts.max_statements or total > self.opts.max_statements - self.work:
-            self.problem(ProblemKind.LIMIT, f"{c.directive} would produce {total} statements", item)
+            self.over("expansion-statements", f"{c.directive} would produce {total} statements", item, None)
             return
         kind = c.directive[1:]
         head: Trace = item.trace[:-1] + (Frame(item.trace[-1].location, kind, sym),)
@@ -268,6 +320,7 @@ class Expander:
             subst = {sym: v} if sym else {}
             for b in c.body:
                 text = lex.substitute(b.text, subst, None) if sym else b.text
+                self._count_bytes(text, item, len(head))
                 for _, s in lex.split_statements(text):
                     items.append(BodyLine(s.strip(), head + (b.trace[-1],),
                                           merge_conds(item.cond, b.cond), b.cpp_macros))

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from entrylint.cpp.types import Condition
 from entrylint.gas.types import Stmt, Trace
 from entrylint.source import Location, Problem
+from entrylint.source.limits import DEFAULT, Limits
 
 
 @dataclass
 class GasOptions:
-    max_depth: int = 100  # macro nesting
-    max_statements: int = 2_000_000  # total output
+    max_depth: int | None = None  # macro nesting (limits.macro_depth unless given)
+    max_statements: int | None = None  # total output (limits.expansion_statements unless given)
     strict: bool = False  # tests: raise on an unknown directive instead of a Problem
+    limits: Limits = DEFAULT
+
+    def __post_init__(self):
+        over = {}
+        if self.max_depth is not None:
+            over["macro_depth"] = self.max_depth
+        if self.max_statements is not None:
+            over["expansion_statements"] = self.max_statements
+        self.limits = replace(self.limits, **over) if over else self.limits
+        self.max_depth = self.limits.macro_depth
+        self.max_statements = self.limits.expansion_statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +67,4 @@ class GasResult:
     symbols: dict[str, int]  # absolute values from .set/.equ/=/.equiv at end of input
     macros: dict[str, MacroInfo]  # every macro defined (lower-cased name -> last definition)
     purged: list[MacroInfo] = field(default_factory=list)  # earlier definitions, purged
+    peak: dict[str, int] = field(default_factory=dict)  # the largest use of each limit (by name)

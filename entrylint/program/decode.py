@@ -229,6 +229,26 @@ def _hex(s: str) -> bytes:
         return b""
 
 
+# what one run of as may write and allocate: a `.skip 2000000000` would
+# otherwise write a 2 GB object file (issue 9: bounded time and memory)
+AS_MAX_FILE = 128 << 20
+AS_MAX_MEMORY = 2 << 30
+
+
+def _bounded_as() -> None:  # runs in the child, before exec: never raises
+    import resource
+
+    for res, want in ((resource.RLIMIT_FSIZE, AS_MAX_FILE), (resource.RLIMIT_AS, AS_MAX_MEMORY)):
+        try:
+            soft, hard = resource.getrlimit(res)
+            # the soft limit only, never above what the parent already has (it may run under a
+            # lower limit of its own: raising it would fail and fail the run)
+            cap = [x for x in (want, soft, hard) if x != resource.RLIM_INFINITY]
+            resource.setrlimit(res, (min(cap), hard))
+        except (ValueError, OSError):
+            pass
+
+
 def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
     """Assemble ``source`` with ``as --64`` and return its listing and errors."""
     with tempfile.TemporaryDirectory(prefix="entrylint-as-") as tmp:
@@ -238,7 +258,8 @@ def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
         cmd = [as_path, "--64", f"-aln={lst}", "--listing-cont-lines=1000000",
                "-o", str(Path(tmp, "out.o")), str(src)]  # fmt: skip
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                                  preexec_fn=_bounded_as if os.name == "posix" else None)
         except subprocess.TimeoutExpired:
             return _Run({}, [], f"as timed out after {timeout:.0f} s")
         except OSError as exc:
@@ -257,6 +278,9 @@ def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
         m = _ERROR_NOLINE.match(line)
         if m:
             errors.append((-1, m.group("msg")))
+    if proc.returncode < 0 and not errors:  # killed: the file-size limit (SIGXFSZ) or memory
+        return _Run({}, [], f"as stopped: the assembled output would exceed {AS_MAX_FILE >> 20} MB or "
+                            f"{AS_MAX_MEMORY >> 30} GB of memory (a .skip/.fill/.space that large?)")
     if proc.returncode != 0 and not errors and not listing:
         return _Run({}, [], f"as failed: {proc.stderr.strip()[:200]}")
     return _Run(listing, errors)

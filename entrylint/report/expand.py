@@ -72,7 +72,8 @@ def to_json_obj(exp) -> dict:
                  "column": f.location.col if f.location else None,
                  "message": f.message} for f in exp.findings]
     return {"version": JSON_VERSION, "file": display_path(str(exp.path), root),
-            "root": str(root) if root else None, "profile": exp.profile,
+            # relative to the working folder when below it: no bytes depend on where that is
+            "root": display_path(str(root), None) if root else None, "profile": exp.profile,
             "instructions": instructions, "data": data, "symbols": symbols, "forks": forks,
             "findings": findings}
 

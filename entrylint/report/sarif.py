@@ -12,8 +12,10 @@ What GitHub reads, and where it comes from:
   is the rule's docstring; ``properties.security-severity`` is a string and
   comes with the ``security`` tag.
 * ``results[].locations[0]``: the reviewer's line, with a uri relative to
-  ``%SRCROOT%`` (``originalUriBaseIds``: the tree root as a ``file://`` URI,
-  omitted when no root is known and the uri is relative to the working folder).
+  ``%SRCROOT%`` (``originalUriBaseIds`` names it, the tree root, without its
+  absolute ``file://`` URI: the same tree checked out elsewhere gives the same
+  bytes, and a consumer such as GitHub resolves it to its checkout; omitted when
+  no root is known and the uri is relative to the working folder).
 * ``message.text``: the finding's message as a first sentence that stands
   alone, then ``[via MACRO](N)`` links to ``relatedLocations`` (the
   expansion trace).
@@ -182,7 +184,7 @@ def line_hash(lines: list[str], line: int, fallback: str) -> str:
         n = sum(1 for x in lines[:line] if _norm(x) == text)
     else:
         text, n = _norm(fallback), 1
-    return f"{hashlib.sha256(text.encode()).hexdigest()[:16]}:{n}"
+    return f"{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}:{n}"
 
 
 def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
@@ -259,7 +261,9 @@ def build(results, exit_code: int = 0, rule_infos_=None, root=None) -> om.SarifL
     run = om.Run(
         tool=om.Tool(driver=driver),
         automation_details=om.RunAutomationDetails(id="entrylint/"),
-        original_uri_base_ids={SRCROOT: om.ArtifactLocation(uri=srcroot)} if srcroot else None,
+        # the root's place on disk is left out (issue 9: no bytes depend on where the tree is)
+        original_uri_base_ids={SRCROOT: om.ArtifactLocation(
+            description=om.Message(text="the root of the kernel tree checked"))} if srcroot else None,
         invocations=[om.Invocation(execution_successful=exit_code in (0, 1), exit_code=exit_code)],
         results=[_result(r, f, index, cache) for r, f in results])
     return om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=[run])

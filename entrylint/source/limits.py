@@ -1,0 +1,65 @@
+"""The limits that keep a run bounded (issue 9): one place that names them.
+
+Each limit has a name (what ``--limit NAME=N`` and the EL906 limit-hit
+finding say), a default far above what any released kernel needs (the
+figures ``tools/limits_survey.py`` measures on the survey trees are in the
+comments), and a sentence that says what it bounds.  A layer that hits one
+reports it with ``hit(name, ...)`` and goes on where it can: the rest of the
+file is read, only the expansion or walk that ran over is cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    # largest use in a released kernel's arch/x86 .S files (tools/limits_survey.py) in brackets
+    macro_depth: int = 100  # GNU as macro invocations nested in one another
+    expansion_statements: int = 500_000  # statements GNU as reads (and produces) in one file
+    # text produced by GNU as macro and repetition expansion, and 8 bytes per
+    # frame of each expanded statement's trace (a deep expansion costs per frame)
+    expansion_bytes: int = 64 * MiB
+    repeat_count: int = 100_000  # times a .rept/.irp/.irpc body is repeated
+    cpp_expansions: int = 1_000_000  # cpp macro invocations expanded in one file
+    cpp_depth: int = 200  # cpp macro invocations nested in one another
+    include_depth: int = 200  # #include nesting (a cycle without a guard ends here)
+    line_length: int = 1 * MiB  # characters in one source line or one expanded statement
+    file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
+    patch_size: int = 64 * MiB  # bytes of one patch or mbox (patch mode)
+    analysis_visits: int = 2_000_000  # (instruction, state) pairs the forward walk visits
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        return tuple(f.name.replace("_", "-") for f in fields(Limits))
+
+    def value(self, name: str) -> int:
+        return getattr(self, name.replace("-", "_"))
+
+    def with_(self, **raised: int) -> "Limits":
+        return replace(self, **raised)
+
+    def parse(self, spec: str) -> "Limits":
+        """``NAME=N`` (N may end in k, M or G): these limits with one raised
+        (or lowered).  ValueError with a message that lists the names."""
+        name, eq, val = spec.partition("=")
+        name = name.strip().replace("_", "-")
+        if not eq or name not in self.names():
+            raise ValueError(f"--limit {spec!r}: expected NAME=N with NAME one of {', '.join(self.names())}")
+        mult = {"k": 1 << 10, "m": MiB, "g": 1 << 30}.get(val.strip()[-1:].lower(), 1)
+        digits = val.strip()[:-1] if mult != 1 else val.strip()
+        if not digits.isdigit() or int(digits) <= 0:
+            raise ValueError(f"--limit {spec!r}: N must be a positive whole number")
+        return replace(self, **{name.replace("-", "_"): int(digits) * mult})
+
+
+DEFAULT = Limits()
+
+
+def hit(limits: Limits, name: str, what: str) -> str:
+    """The message of a limit-hit finding: what ran over, the limit's name and
+    value, and the option that raises it."""
+    return f"{what}: limit {name}={limits.value(name)} reached (raise it with --limit {name}=N)"

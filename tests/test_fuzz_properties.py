@@ -1,0 +1,123 @@
+"""Short property-based fuzzing (issue 9): random token soup, mutated real
+files, random macro programs and random machine code through the lexers,
+cpp, the GNU as expander, the decoder and the whole pipeline.  Property:
+nothing but our problem records comes out (no exception), each input is
+quick, the limits hold, and a second run gives the same output.  The long
+run is tools/fuzz.py (by hand; its figures are in the issue's note)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+import fuzz  # noqa: E402  (tools/fuzz.py: the vocabulary of the long run)
+
+from entrylint import api  # noqa: E402
+from entrylint.cpp import CppOptions, preprocess_text  # noqa: E402
+from entrylint.cpp.lexer import lex_file  # noqa: E402
+from entrylint.cpp.types import plain_lines  # noqa: E402
+from entrylint.gas import GasOptions, expand  # noqa: E402
+from entrylint.program.decode import decode_bytes  # noqa: E402
+from entrylint.source import Problem  # noqa: E402
+from entrylint.source.limits import Limits  # noqa: E402
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# small limits keep each example short; the limits themselves are what is checked
+SMALL = Limits(expansion_statements=20_000, expansion_bytes=2 << 20, macro_depth=30, repeat_count=5000,
+               cpp_expansions=20_000)
+
+tokens = st.sampled_from(fuzz.WORDS + fuzz.PUNCT + fuzz.ODD + ("\n", "\n", " ", "0", "1", "-1", "4096"))
+soup = st.lists(tokens, max_size=120).map(" ".join)
+SEED = (REPO / "fixtures" / "kaiser-2017" / "arch" / "x86" / "entry" / "entry_64.S").read_text()
+
+
+def front_end(text: str):
+    lx = lex_file(text, "f.S")
+    pp = preprocess_text(text, "/nonexistent/fuzz/f.S", CppOptions(limits=SMALL))
+    g1 = expand(plain_lines(text, "f.S"), GasOptions(limits=SMALL))
+    g2 = expand(pp.lines, GasOptions(limits=SMALL))
+    for p in (*pp.problems, *g1.problems, *g2.problems):
+        assert isinstance(p, Problem)
+    assert len(g1.statements) <= SMALL.expansion_statements and len(g2.statements) <= SMALL.expansion_statements
+    return (repr([[t.text for t in ln] for ln in lx.lines]), repr([(ln.text, ln.segments) for ln in pp.lines]),
+            repr(pp.problems), repr(g1.statements), repr(g1.problems), repr(g2.statements))
+
+
+@FAST
+@given(soup)
+def test_token_soup(text):
+    t0 = time.process_time()
+    assert front_end(text) == front_end(text)
+    assert time.process_time() - t0 < 5
+
+
+@st.composite
+def mutated(draw):
+    lines = SEED.split("\n")
+    start = draw(st.integers(0, len(lines) - 1))
+    lines = lines[start:start + draw(st.integers(1, 80))]
+    for _ in range(draw(st.integers(1, 6))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(("del", "dup", "byte", "insert", "cut")))
+        if op == "del" and len(lines) > 1:
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, lines[draw(st.integers(0, len(lines) - 1))])
+        elif op == "insert":
+            lines.insert(i, draw(soup)[:120])
+        else:
+            s = lines[i]
+            p = draw(st.integers(0, len(s)))
+            ch = chr(draw(st.integers(0, 255))) if op == "byte" else ""
+            lines[i] = s[:p] + ch + s[p + (1 if op == "byte" else draw(st.integers(1, 20))):]
+    return "\n".join(lines)
+
+
+@FAST
+@given(mutated())
+def test_mutated_real_file(text):
+    assert front_end(text) == front_end(text)
+
+
+@st.composite
+def macro_programs(draw):
+    import random
+
+    return fuzz.macro_program(random.Random(draw(st.integers(0, 2 ** 32))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(macro_programs())
+def test_macro_programs_stay_within_the_limits(text):
+    t0 = time.process_time()
+    r = expand(plain_lines(text, "m.S"), GasOptions(limits=SMALL))
+    assert time.process_time() - t0 < 5
+    assert len(r.statements) <= SMALL.expansion_statements
+    assert r.peak["macro-depth"] <= SMALL.macro_depth
+    assert r.peak["expansion-bytes"] <= SMALL.expansion_bytes + SMALL.line_length + 64 * 8
+    assert all(isinstance(p, Problem) for p in r.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40), st.sampled_from((16, 32, 64)))
+def test_machine_code(data, mode):
+    got = decode_bytes(data, mode)
+    assert got is None or isinstance(got, list)
+    assert repr(got) == repr(decode_bytes(data, mode))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(soup, mutated()))
+def test_whole_pipeline_on_small_inputs(text):
+    opts = api.Options(profile="max", assemble=False, limits=SMALL)
+    path = Path("/nonexistent/fuzz/arch/x86/entry/f.S")
+    a = api.check_one(path, opts, text=text)
+    b = api.check_one(path, opts, text=text)
+    assert [(f.id, f.location, f.message) for f in a.findings] == [(f.id, f.location, f.message) for f in b.findings]

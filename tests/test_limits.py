@@ -1,0 +1,225 @@
+"""Each limit (source/limits.py) ends what runs over it with an EL906 that
+names the limit and the option that raises it; reading goes on with the rest
+of the file; the option raises it (issue 9)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from entrylint import api
+from entrylint.cpp import CppOptions, preprocess_file
+from entrylint.cpp.types import plain_lines
+from entrylint.gas import GasOptions, expand
+from entrylint.source import ProblemKind
+from entrylint.source.limits import DEFAULT, Limits
+
+REPO = Path(__file__).resolve().parents[1]
+FIX = REPO / "fixtures" / "limits"
+
+
+def limit_hits(problems_or_findings) -> list[str]:
+    out = []
+    for p in problems_or_findings:
+        if getattr(p, "kind", None) is ProblemKind.LIMIT or getattr(p, "id", None) == "EL906":
+            out.append(p.message)
+    return out
+
+
+def named(messages, name) -> list[str]:
+    return [m for m in messages if f"limit {name}=" in m and f"--limit {name}=N" in m]
+
+
+def insns(stmts):
+    return [s.name for s in stmts if s.kind == "insn"]
+
+
+def exp(name, limits=DEFAULT, **kw):
+    return api.expand(FIX / name, api.Options(assemble=False, limits=limits, **kw))
+
+
+def test_issue_example_ends_fast_with_a_named_limit():
+    t0 = time.perf_counter()
+    e = exp("doubling.S")
+    assert time.perf_counter() - t0 < 1.0
+    hits = limit_hits(e.problems)
+    assert named(hits, "expansion-bytes"), hits
+    assert insns(e.gas.statements)[-1] == "swapgs"  # the line after the runaway is still read
+    f = next(f for f in e.findings if f.id == "EL906")
+    assert f.location.line == 8  # the outermost invocation: `B a`
+
+
+def test_line_length_of_an_expanded_statement():
+    e = exp("doubling.S", Limits(line_length=4096))
+    hits = limit_hits(e.problems)
+    assert named(hits, "line-length") and not named(hits, "expansion-bytes")
+    assert e.gas.peak["line-length"] > 4096 and insns(e.gas.statements)[-1] == "swapgs"
+
+
+def test_macro_depth():
+    r = expand(plain_lines(".macro R\n nop\n R\n.endm\nR\nswapgs\n", "r.S"), GasOptions(limits=Limits(macro_depth=9)))
+    assert insns(r.statements) == ["nop"] * 9 + ["swapgs"]
+    assert len(named(limit_hits(r.problems), "macro-depth")) == 1
+
+
+def test_expansion_statements():
+    e = exp("exponential.S", Limits(expansion_statements=1000))
+    assert named(limit_hits(e.problems), "expansion-statements")
+    assert len(e.gas.statements) <= 1000
+    raised = exp("exponential.S", Limits(expansion_statements=100_000))
+    assert not limit_hits(raised.problems)
+    assert insns(raised.gas.statements).count("nop") == 2 ** 13 - 1
+
+
+def test_repeat_count():
+    t0 = time.perf_counter()
+    e = exp("rept_count.S")
+    assert time.perf_counter() - t0 < 2.0
+    assert named(limit_hits(e.problems), "repeat-count")
+    assert insns(e.gas.statements) == ["swapgs"]  # the repetition is skipped, the file read on
+    few = exp("rept_count.S", Limits(repeat_count=5_000_000, expansion_statements=10))
+    assert named(limit_hits(few.problems), "expansion-statements") and not named(limit_hits(few.problems), "repeat-count")
+
+
+def test_include_cycle_names_the_cycle():
+    t0 = time.perf_counter()
+    e = exp("include_cycle.S")
+    assert time.perf_counter() - t0 < 5.0
+    hits = named(limit_hits(e.problems), "include-depth")
+    assert len(hits) == 1 and "cycle_a.h -> cycle_b.h" in hits[0] and "include cycle" in hits[0]
+    assert insns(e.gas.statements) == ["swapgs"]
+
+
+def test_include_depth_raised():
+    low = preprocess_file(FIX / "include_cycle.S", CppOptions(limits=Limits(include_depth=10)))
+    assert named(limit_hits(low.problems), "include-depth") and low.peak["include-depth"] == 10
+
+
+def test_cpp_expansions():
+    r = preprocess_file(FIX / "cpp_blowup.S", CppOptions(limits=Limits(cpp_expansions=1000)))
+    assert named(limit_hits(r.problems), "cpp-expansions")
+    full = preprocess_file(FIX / "cpp_blowup.S", CppOptions())
+    assert not limit_hits(full.problems) and full.peak["cpp-expansions"] >= 2 ** 12
+
+
+def test_cpp_depth():
+    r = preprocess_file(FIX / "cpp_nest.S", CppOptions(limits=Limits(cpp_depth=4)))
+    assert named(limit_hits(r.problems), "cpp-depth")
+    assert [ln.text.strip() for ln in r.lines][-1] == "swapgs"
+    ok = preprocess_file(FIX / "cpp_nest.S", CppOptions())
+    assert not limit_hits(ok.problems) and ok.lines[0].text.strip() == "nop"
+
+
+def test_source_line_length(tmp_path):
+    f = tmp_path / "long.S"
+    f.write_text("\tnop\n\t.byte " + "1," * 5000 + "1\n\tswapgs\n")
+    e = api.expand(f, api.Options(assemble=False, limits=Limits(line_length=1000)))
+    hits = named(limit_hits(e.problems), "line-length")
+    assert len(hits) == 1 and "line 2" in hits[0]
+    assert insns(e.gas.statements) == ["nop", "swapgs"]
+
+
+def test_file_size(tmp_path):
+    big = tmp_path / "big.S"
+    big.write_text("\tnop\n" * 1000)
+    e = api.expand(big, api.Options(assemble=False, limits=Limits(file_size=1000)))
+    assert named(limit_hits(e.problems), "file-size") and not e.gas.statements
+    hdr = tmp_path / "main.S"
+    hdr.write_text('#include "big.S"\n\tswapgs\n')
+    e = api.expand(hdr, api.Options(assemble=False, limits=Limits(file_size=1000)))
+    assert named(limit_hits(e.problems), "file-size") and insns(e.gas.statements) == ["swapgs"]
+
+
+def test_analysis_visits():
+    an = api.analyze(FIX / "walk.S", api.Options(assemble=True, profile="max", limits=Limits(analysis_visits=3)))
+    assert an.forward.truncated
+    hits = named(limit_hits(an.expansion.findings), "analysis-visits")
+    assert len(hits) == 1
+    full = api.analyze(FIX / "walk.S", api.Options(assemble=True, profile="max"))
+    assert not full.forward.truncated and not limit_hits(full.expansion.findings)
+
+
+def test_patch_size_is_a_limit_with_an_option():
+    # patch mode (issue 12) reads it; here: it exists, has a default and parses
+    assert DEFAULT.patch_size >= 16 << 20
+    assert Limits().parse("patch-size=2M").patch_size == 2 << 20
+
+
+def test_every_limit_parses_and_bad_specs_are_refused():
+    for name in Limits.names():
+        assert DEFAULT.parse(f"{name}=7").value(name) == 7
+    for bad in ("nope=3", "macro-depth", "macro-depth=-1", "macro-depth=x", "macro-depth=0"):
+        with pytest.raises(ValueError, match="--limit"):
+            DEFAULT.parse(bad)
+
+
+def run_cli(*argv, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "entrylint", *argv], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_option_raises_a_limit():
+    low = run_cli("--no-assemble", "--profile", "max", "--format", "gcc", "--limit", "expansion-statements=1000",
+                  str(FIX / "exponential.S"))
+    assert low.returncode == 1 and re.search(r"EL906 limit-hit", low.stdout)
+    assert "--limit expansion-statements=N" in low.stdout
+    high = run_cli("--no-assemble", "--profile", "max", "--format", "gcc", "--limit", "expansion-statements=1M",
+                   str(FIX / "exponential.S"))
+    assert "EL906" not in high.stdout, high.stdout[:2000]
+    bad = run_cli("--limit", "bogus=1", str(FIX / "exponential.S"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "macro-depth" in bad.stderr
+
+
+@pytest.mark.kernel
+def test_released_entry_code_stays_far_below_every_limit():
+    """What the 4.19 entry code uses of each limit, measured: at most a fifth
+    (tools/limits_survey.py measures every arch/x86 file of every tree)."""
+    from kernels import shared_tree
+
+    tree = shared_tree("linux-4.19.48")
+    if tree is None:
+        pytest.skip("the 4.19.48 survey tree is not there")
+    opts = api.Options(root=tree, profile="max", assemble=False)
+    seen = {}
+    for f in sorted((tree / "arch/x86/entry").glob("*.S")):
+        e = api.expand(f, opts)
+        assert not limit_hits(e.problems), f
+        for k, v in {**e.pp.peak, **e.gas.peak}.items():
+            seen[k] = max(seen.get(k, 0), v)
+    assert set(seen) >= {"macro-depth", "expansion-bytes", "expansion-statements", "repeat-count",
+                         "cpp-expansions", "cpp-depth", "include-depth", "file-size"}
+    for name, v in seen.items():
+        assert 0 < v * 5 <= DEFAULT.value(name) or (v == 0 and name == "repeat-count"), (name, v)
+
+
+def test_huge_data_directive_in_the_layout_run():
+    """expand --format json assembles the whole file: a 2 GB .skip stops as
+    (file-size and memory limits of the child), quickly and with a message."""
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as")
+    t0 = time.perf_counter()
+    p = run_cli("expand", "--format", "json", str(FIX / "huge_skip.S"))
+    assert time.perf_counter() - t0 < 20
+    assert p.returncode == 0 and "as stopped: the assembled output would exceed" in p.stdout
+
+
+def test_as_runs_under_a_lower_limit_of_the_caller(tmp_path):
+    """Found by tools/fuzz.py: under a caller's own lower memory limit the
+    child's limits must not be raised above it (that failed every as run)."""
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as")
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20)); "
+            "from entrylint.program.decode import Decoder; d = Decoder(disk_cache=False); "
+            "i = d.info('movq %rax, %rbx'); assert i is not None and 'rax' in repr(i), i; print('ok')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
