@@ -15,22 +15,18 @@ import pytest
 
 from treehash import tree_digest, unchanged
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import determinism_survey  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 TREE = REPO / "fixtures" / "kaiser-2017"  # the 2017-era tree of the issue: findings with code flows
 ENTRY = "arch/x86/entry/entry_64.S"
 
 # one process per hash seed runs every format (argv lists), writing each output to a file
-RUNNER = r"""
+RUNNER = """
 import contextlib, io, json, sys
 from entrylint.faces.cli import main
-runs, out = json.loads(sys.argv[1]), sys.argv[2]
-for i, argv in enumerate(runs):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(argv)
-    with open(f"{out}/{i}.out", "w", encoding="utf-8", errors="surrogateescape") as fh:
-        fh.write(f"exit {code}\n" + buf.getvalue())
-"""
+""" + determinism_survey.RUN_ARGVS
 
 RUNS = [["--format", fmt, "--root", ".", "arch/x86/entry"] for fmt in ("text", "json", "sarif", "gcc", "github")]
 RUNS += [["--format", "sarif", "--root", ".", "-j", "2", "arch/x86/entry"]]  # -j changes nothing

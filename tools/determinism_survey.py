@@ -31,6 +31,18 @@ SURVEY = Path.home() / ".cache/entrylint/survey-kernels"
 DEBIAN = Path.home() / ".cache/entrylint/kernels"
 FORMATS = ("text", "json", "sarif", "gcc", "github")
 
+# Runs the argv lists of sys.argv[1] through the CLI, each output to a file of sys.argv[2]
+# (the tests' determinism check runs the same loop).
+RUN_ARGVS = r"""
+runs, out = json.loads(sys.argv[1]), sys.argv[2]
+for i, argv in enumerate(runs):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(argv)
+    with open(f"{out}/{i}.out", "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(f"exit {code}\n" + buf.getvalue())
+"""
+
 # The checks of one process are memoised by their arguments: the formats of
 # one seed render the same analysis (the -j 2 run of the second seed analyses
 # afresh in its workers, and each seed's process analyses once on its own).
@@ -45,14 +57,7 @@ def check(path, options=None, *a, **k):
         _memo[key] = _check(path, options, *a, **k)
     return _memo[key]
 api.check = check
-runs, out = json.loads(sys.argv[1]), sys.argv[2]
-for i, argv in enumerate(runs):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(argv)
-    with open(f"{out}/{i}.out", "w", encoding="utf-8", errors="surrogateescape") as fh:
-        fh.write(f"exit {code}\n" + buf.getvalue())
-"""
+""" + RUN_ARGVS
 
 
 def trees(names):
