@@ -261,7 +261,7 @@ def _declared(root: Path | None):
 
 def _disk_text(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
+        return overlay.read_text(path)
     except (OSError, ValueError):
         return None
 
@@ -492,8 +492,9 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     options = options or Options()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
-        return overlay.read_text(path)
-    except (OSError, ValueError):
+        text, problem = read_source(Path(path), options.limits)
+        if problem is not None:
+            text = None  # expand reads it again and says why
     merged: dict[tuple, Finding] = {}
     first = None
     for prof in options.profiles():
