@@ -68,6 +68,7 @@ class CCallUserCr3(Finding):
     slug = "c-call-user-cr3"
     severity = Severity.ERROR
     template = "call to {callee}() with the user CR3"
+    state_fault = ("cr3", "user")
 
 
 @hookimpl

@@ -71,6 +71,7 @@ class GsAccessUserGs(Finding):
     slug = "gs-access-user-gs"
     severity = Severity.ERROR
     template = "%{seg} access with the user {SEG}"
+    state_fault = ("gs", "user")
 
 
 @hookimpl

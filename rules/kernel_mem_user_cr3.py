@@ -93,6 +93,7 @@ class KernelMemUserCr3(Finding):
     slug = "kernel-mem-user-cr3"
     severity = Severity.ERROR
     template = "access to {what} with the user CR3"
+    state_fault = ("cr3", "user")
 
 
 @hookimpl

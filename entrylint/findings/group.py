@@ -77,10 +77,6 @@ def group_expansions(findings: list[Finding], program) -> list[Finding]:
     return out
 
 
-# Rules whose fault is one bad value of one state component (MODEL 3).
-INHERITED = {"EL201": ("cr3", "user"), "EL202": ("cr3", "user"), "EL302": ("gs", "user")}
-
-
 def _origin(f: Finding, comp: str, bad: str) -> tuple | None:
     """The step of the finding's path where the bad value it stands on was
     set (the first of the last run of steps holding it), as (file, line,
@@ -103,13 +99,13 @@ def _origin(f: Finding, comp: str, bad: str) -> tuple | None:
 def group_inherited(findings: list[Finding]) -> list[Finding]:
     """One fault, one finding along a path (MODEL 8): once an instruction set
     a bad state (an exit switched to the user CR3 before it was done with
-    kernel memory), the findings of the rules in ``INHERITED`` whose paths
+    kernel memory), the findings whose kind names a ``state_fault`` and whose paths
     hold that value from that same step only inherit the fault.  The one
     nearest the step (the shortest path) is reported, the others are its
     later steps.  A finding that stands for several expansions stays."""
     groups: dict[tuple, list[Finding]] = {}
     for f in findings:
-        rule = INHERITED.get(f.id)
+        rule = type(f).state_fault
         if rule is None or f.sites or not f.location:
             continue
         origin = _origin(f, *rule)

@@ -48,6 +48,9 @@ class Finding:
     slug: ClassVar[str] = "finding"
     severity: ClassVar[Severity] = Severity.WARNING
     template: ClassVar[str] = "{message}"
+    # (state field, bad value) when the fault is a bad state value (MODEL 3):
+    # later steps that only inherit it become sites of the first (group.py)
+    state_fault: ClassVar[tuple[str, str] | None] = None
 
     location: Location | None
     args: dict[str, Any] = field(default_factory=dict)
