@@ -506,10 +506,15 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
             old = merged.get(key)
             if old is None:
                 merged[key] = f
-            elif not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites):
+            elif (not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites)
+                  or not set(f.later) <= set(old.later)):
                 merged[key] = replace(old, profiles=old.profiles + tuple(
-                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites))
-    return CheckResult(Path(path), sorted(merged.values(), key=Finding.sort_key), first.analysis)
+                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites),
+                    later=_union(old.later, f.later))
+    from entrylint.findings.group import fold_profiles
+
+    found = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
+    return CheckResult(Path(path), found, first.analysis)
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),
