@@ -11,6 +11,13 @@ of them and at least two, is where they become one finding, with ``sites``
 (a SWAPGS wrapper used everywhere is not the line to change, the IDT-entry
 macro line that invokes it is); when only some expansions are faulty, each
 stays at its site.
+
+Along a path (``group_inherited``): the findings of a kind that names a
+``state_fault`` are one fault per place the state went wrong -- the step that
+set it, or, when it came with the entry, the first step reported for it --
+and the later findings that only carry it on are that finding's ``later``
+steps.  ``fold_profiles`` does the same across the profiles ``api.check``
+merges.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ def read_source(path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, Problem | N
     except ValueError as e:  # a folder on some systems, an embedded NUL in the name
         return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e}", where)
     if len(text) > limits.file_size:
-        return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", f"{path} is larger than {limits.file_size} bytes"),
-                           where)
+        too_big = f"{path} is larger than {limits.file_size} bytes"
+        return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", too_big), where)
     nul = text.find("\0", 0, 8000)
     if nul >= 0:  # as git and grep judge: a NUL byte near the start is a binary file
         line = text.count("\n", 0, nul) + 1
