@@ -93,12 +93,14 @@ def test_a_state_that_came_with_the_entry_is_one_fault_at_the_first_harm():
 
 def test_two_entries_that_never_switch_are_two_faults():
     path = FIX.parent / "entry_never_switches_two.S"
-    mark = _marks(path, "/* own fault", "/* later step")
+    mark = _marks(path, "/* own fault", "/* later step", "/* set by a step")
     res = api.check(path, api.Options(profile="defconfig"), select=["EL201", "EL202"])
     found = sorted((f for f in res.findings if f.id in ("EL201", "EL202")), key=lambda f: f.location.line)
-    assert [f.location.line for f in found] == mark["/* own fault"]
-    assert [[s.line for s in f.later] for f in found] == [[n] for n in mark["/* later step"]]
-    assert len({f.fingerprint for f in found}) == 2
+    assert [f.location.line for f in found] == sorted(mark["/* own fault"] + mark["/* set by a step"])
+    first, second = found[:2]
+    assert [[s.line for s in f.later] for f in (first, second)] == [[n] for n in mark["/* later step"]]
+    assert not any(f.later for f in found[2:])
+    assert len({f.fingerprint for f in found}) == 4
 
 
 def test_every_format_shows_the_later_steps(capsys):

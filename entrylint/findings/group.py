@@ -123,8 +123,10 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
       steps.
     - **came with the entry** (the entry never switched, or switched too
       late): no step set the value, so the fault is the first place it did
-      harm -- the first step of the path that is itself reported for that
-      state (the first C call on the user CR3).  A switch before that step
+      harm -- the first step of the path that is itself reported for a state
+      that came with its entry (the first C call on the user CR3; a step
+      reported after a switch set the value is another fault: moving that
+      switch does not fix a path that never switched).  A switch before that step
       fixes every later step whose path passed it with the value unchanged,
       so a finding whose path passes a reported step of the same state fault
       is a later step of it (transitively: of the first such finding).
@@ -142,8 +144,11 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
     rules = {id(f): type(f).state_fault for f in findings}
     origin = {id(f): _origin(f, *rules[id(f)]) for f in findings
               if rules[id(f)] is not None and f.location}
+    # the steps reported for a state that came with the entry (a step harmed
+    # after a switch set the value is another fault: moving that switch does
+    # not fix a path that never switched)
     reported: dict[tuple, Finding] = {}
-    for f in sorted((f for f in findings if id(f) in origin), key=Finding.sort_key):
+    for f in sorted((f for f in findings if origin.get(id(f)) == ("entry", None)), key=Finding.sort_key):
         for n in f.nodes:
             reported.setdefault((rules[id(f)], n), f)
     parent: dict[int, Finding] = {}
