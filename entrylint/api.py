@@ -18,6 +18,7 @@ from entrylint.findings.frontend import from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind, overlay
 from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit
+from entrylint.source.reader import read_source
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
                                    is_linker_script, kernel_include_search)
 
@@ -218,33 +219,6 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings, text=text, cpp=copts)
-
-
-def read_source(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, Problem | None]:
-    """The text of the file to analyse (bytes that are not UTF-8 kept as
-    surrogates: the layers read them as other characters), or "" and the
-    problem that says why it could not be read (unreadable, larger than the
-    file-size limit)."""
-    try:
-        if overlay.active() is not None and overlay.active().get(path)[0]:
-            text = overlay.read_text(path)  # a patch under review, applied in memory
-        else:
-            with open(path, encoding="utf-8", errors="surrogateescape", newline=None) as fh:
-                text = fh.read(limits.file_size + 1)
-    except OSError as e:
-        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}",
-                           Location(str(path), 1, 1))
-    except ValueError as e:  # a folder on some systems, an embedded NUL in the name
-        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e}", Location(str(path), 1, 1))
-    if len(text) > limits.file_size:
-        return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", f"{path} is larger than {limits.file_size} bytes"),
-                           Location(str(path), 1, 1))
-    nul = text.find("\0", 0, 8000)
-    if nul >= 0:  # as git and grep judge: a NUL byte near the start is a binary file
-        line = text.count("\n", 0, nul) + 1
-        return "", Problem(ProblemKind.UNREADABLE, f"{path} looks like a binary file (a NUL byte on line {line}): "
-                                                   "not read as assembly source", Location(str(path), line, 1))
-    return text, None
 
 
 def _declared(root: Path | None):
@@ -506,10 +480,15 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
             old = merged.get(key)
             if old is None:
                 merged[key] = f
-            elif not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites):
+            elif (not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites)
+                  or not set(f.later) <= set(old.later)):
                 merged[key] = replace(old, profiles=old.profiles + tuple(
-                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites))
-    return CheckResult(Path(path), sorted(merged.values(), key=Finding.sort_key), first.analysis)
+                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites),
+                    later=_union(old.later, f.later))
+    from entrylint.findings.group import fold_profiles
+
+    found = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
+    return CheckResult(Path(path), found, first.analysis)
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from entrylint.source import reader
+from entrylint.source import overlay, reader
 
 FORMAT = 1  # bump when what an entry holds changes
 RACY_SECONDS = 2.0
@@ -186,7 +186,7 @@ _valid: dict[tuple[str, object], bool] = {}
 
 
 def _still(kind: str, path: str, want) -> bool:
-    k = (kind + path, want)
+    k = (overlay.generation(), kind + path, want)  # a patch applied in memory reads other texts
     got = _valid.get(k)
     if got is None:
         got = _valid[k] = (reader.current_digest(path) if kind == "t" else _stat(path)) == want

@@ -28,8 +28,7 @@ def assert_fires_at_marks(rule: str, fixture: str, marker: str = "<- fires", **o
     path = FIXTURES / fixture
     found = run_rule(rule, path, **options)
     # a later step that only inherits a finding's state fault is reported as its site (MODEL 8)
-    got = sorted({f.location.line for f in found} | {s.line for f in found if f.sites_kind == "later steps"
-                                                     for s in f.sites})
+    got = sorted({f.location.line for f in found} | {s.line for f in found for s in f.later})
     want = lines_of(path, marker)
     assert got == want, f"{rule} on {fixture}: fired at {got}, marked {want}\n" + "\n".join(
         str(f) for f in run_rule(rule, path, **options))

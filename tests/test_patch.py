@@ -316,8 +316,14 @@ def test_no_path_reviews_the_bundled_series_on_one_screen():
     # what the seed's reviewer said comes first: the switch is not under a config option
     assert "EL401:missing-config-guard" in found[0]
     # and the faults later kernels fixed
-    for rule in ("EL201", "EL202", "EL501", "EL101", "EL301"):
+    for rule in ("EL202", "EL501", "EL101", "EL301"):
         assert any(f":{rule}:" in ln for ln in found), rule
+    # the IRQ-tracing call before the late switch: a later step of the entry's
+    # first harm (the user CR3 came with the entry: one fault, MODEL 8)
+    from tests.test_seed_tree import line
+
+    call = f"arch/x86/entry/entry_64.S:{line('arch/x86/entry/entry_64.S', 'TRACE_IRQS_OFF')}"
+    assert any(ln.startswith("    in 1 later step: ") and ln.endswith(call) for ln in lines)
     # no fault printed twice
     assert len(found) == len(set(found))
     assert tree_hash(REPO / "fixtures" / "kaiser-2017") == before
@@ -343,6 +349,14 @@ def test_seed_on_4_14_5_as_its_reviewer_saw_it():
     # the reviewer's point first: the switch is compiled whether or not the option is set
     assert lines[first].startswith("ERROR:EL401:missing-config-guard")
     assert lines[first + 1].startswith("#") and ": FILE: arch/x86/entry/calling.h:" in lines[first + 1]
+    # no fault printed twice: each (rule, place) once; the IRQ entry that never
+    # switches is one finding at its first C call, the rest its later steps
+    heads = [(ln.split(":")[1], lines[i + 1].split("FILE: ")[1]) for i, ln in enumerate(lines)
+             if ln.startswith(("ERROR:", "WARNING:", "CHECK:"))]
+    assert len(heads) == len(set(heads))
+    irq = [i for i, ln in enumerate(lines) if ln.startswith("ERROR:EL201:") and "trace_hardirqs_off_thunk" in ln]
+    assert len(irq) == 1 and "FILE: arch/x86/entry/entry_64.S:" in lines[irq[0] + 1]
+    assert any(ln.startswith("    in ") and "later steps: " in ln for ln in lines[irq[0]:irq[0] + 8])
     assert tree_hash(tree / "arch" / "x86" / "entry") == before
 
 

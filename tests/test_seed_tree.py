@@ -58,12 +58,19 @@ def test_reviewer_request_and_later_fixes():
     # the paranoid save tests bit 63 with bt, then jz: ZF is not what bt sets
     assert any(f["id"] == "EL501" and f["trace"][-1]["line"] == line("arch/x86/entry/calling.h", "jz\t.Ldone_")
                for f in found)
-    # IRQ tracing (a C call) before the switch on the SYSCALL entry, with CONFIG_TRACE_IRQFLAGS
-    assert any(f["id"] == "EL201" and f["line"] == line("arch/x86/entry/entry_64.S", "TRACE_IRQS_OFF")
-               for f in found)
-    # SYSENTER pushes on the task stack while the user page table is loaded
-    assert any(f["id"] == "EL202" and f["line"] == line("arch/x86/entry/entry_64_compat.S", "pushq\t%rdi")
-               for f in found)
+    # IRQ tracing (a C call) before the switch on the SYSCALL entry, with
+    # CONFIG_TRACE_IRQFLAGS: the user CR3 came with the entry, and the first
+    # harm is the rsp_scratch store above it, so the call is a later step of
+    # that one fault (the switch moves above both; MODEL 8)
+    def later_of(file, first, then):
+        (f,) = [f for f in found if f["id"] == "EL202" and f["file"] == file and f["line"] == line(file, first)]
+        assert [s["line"] for s in f["later_steps"]] == [line(file, then)]
+        assert not any(g["line"] == line(file, then) and g["file"] == file for g in found if g["id"].startswith("EL20"))
+
+    later_of("arch/x86/entry/entry_64.S", "rsp_scratch", "TRACE_IRQS_OFF")
+    # SYSENTER pushes on the task stack while the user page table is loaded:
+    # a later step of its first harm, the task stack pointer read per-cpu
+    later_of("arch/x86/entry/entry_64_compat.S", "cpu_current_top_of_stack", "pushq\t%rdi")
 
 
 def test_tracing_only_with_the_option():

@@ -31,7 +31,6 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.analysis import regs
@@ -88,7 +87,7 @@ def _symbol_macros(texts) -> dict[str, int]:
     return out
 
 
-@lru_cache(maxsize=8)
+@overlay.tree_cache(maxsize=8)
 def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     """Symbol -> the ``.S`` files of the tree's arch/x86 that define it
     (``SYM_*_START``, ``ENTRY``, ``.globl``, and ``THUNK name, ...`` lines;
@@ -180,8 +179,14 @@ def _index(root: Path):
 _SUMMARIES: dict[tuple, Callee | None] = {}
 
 
+def _file_key(root: Path, rel: str) -> tuple:
+    """A file of the tree as the tree reads now (``overlay.generation()``: a
+    patch applied in memory is another generation), for the memos below."""
+    return (overlay.generation(), str(root), rel)
+
+
 def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
-    key = (str(root), rel, name, _options_key(options))
+    key = (*_file_key(root, rel), name, _options_key(options))
     if key not in _SUMMARIES:
         _SUMMARIES[key] = _summarise(root, rel, name, options, depth, kernel32)
     return _SUMMARIES[key]
@@ -214,7 +219,7 @@ def expanded(root: Path, rel: str, options):
     from entrylint import api
     from entrylint.analysis.cfg import CFG
 
-    key = (str(root), rel, _options_key(options))
+    key = (*_file_key(root, rel), _options_key(options))
     if key in _OWN:
         return _OWN[key]
     if key not in _EXPANDED:
@@ -240,8 +245,8 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
         rel = str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return
-    key = (str(root), rel, _options_key(options))
-    if any(k[:2] != key[:2] for k in _OWN):
+    key = (*_file_key(root, rel), _options_key(options))
+    if any(k[:3] != key[:3] for k in _OWN):
         _OWN.clear()  # another file: the one before is not read again from here
     _OWN.setdefault(key, (program, cfg))
 

@@ -40,7 +40,6 @@ import hashlib
 import os
 import pickle
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -447,7 +446,7 @@ _ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|G
                       r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
 
 
-@lru_cache(maxsize=4)
+@overlay.tree_cache(maxsize=4)
 def asm_symbols(root: Path) -> frozenset[str]:
     """Symbols the tree's own assembly defines (SYM_*_START, ENTRY, .globl):
     a call target that is one of these is asm, not C."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.analysis.state import Feature
@@ -101,7 +100,7 @@ def _names(text: str, expr: str, at: int) -> set[str]:
     return names
 
 
-@lru_cache(maxsize=32)
+@overlay.tree_cache(maxsize=32)
 def msr_entries(root: Path | None) -> MsrEntries:
     """The MSR entry targets the tree at ``root`` writes, with the features
     each is chosen under (nothing without a tree or without the file)."""

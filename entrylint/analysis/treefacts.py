@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.source import overlay
@@ -36,7 +35,7 @@ _FOLDERS = ("arch/x86/mm", "arch/x86/kernel", "arch/x86/entry", "arch/x86/includ
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-@lru_cache(maxsize=4)
+@overlay.tree_cache(maxsize=4)
 def _c_texts(root: str) -> tuple[tuple[str, str], ...]:
     out = []
     for folder in _FOLDERS:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.source import overlay
@@ -23,7 +22,7 @@ _NAME = re.compile(r"!?\b([A-Z][A-Z0-9_]*)\b")
 _ROOTS = ("X86_64", "64BIT")
 
 
-@lru_cache(maxsize=8)
+@overlay.tree_cache(maxsize=8)
 def _dependencies(root: str) -> dict[str, frozenset[str]]:
     """config symbol -> the symbols its ``depends on`` lines require (not negated)."""
     deps: dict[str, set[str]] = {}

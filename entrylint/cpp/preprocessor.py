@@ -167,10 +167,11 @@ class Preprocessor:
             return self.cache[path]
         lim = self.opts.limits
         if text is None:
-            try:
-                text = read_source(path)
-            except OSError as e:
-                self.problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror}")
+            text, problem = read_source(path, lim)  # the file-size limit, binary files, the overlay
+            if problem is not None:
+                if problem.kind is ProblemKind.LIMIT:
+                    self.peak["file-size"] = max(self.peak["file-size"], lim.file_size + 1)
+                self.problem(problem.kind, problem.message, problem.location)
                 self.cache[path] = None
                 return None
         self.peak["file-size"] = max(self.peak["file-size"], len(text))

@@ -66,6 +66,14 @@ class Finding:
     # what the sites are: "expansions" (of the macro line reported), or
     # "places" (one fault of the file, e.g. a mitigation the tree lacks)
     sites_kind: str = "expansions"
+    # one fault along a path (MODEL 8): the later steps that only inherit this
+    # finding's state fault (group.py: group_inherited), reported as its sites
+    later: tuple[Location, ...] = ()
+    # the instructions (indexes in the analysed program) this finding stands
+    # for, and those its path passed in order: how group.py tells that a later
+    # finding came through this one (not shown, not part of the fingerprint)
+    nodes: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    route: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def message(self) -> str:
@@ -76,6 +84,12 @@ class Finding:
         """``in 3 expansions`` / ``in 1 expansion`` / ``in 2 places``."""
         n = len(self.sites)
         return f"in {n} {self.sites_kind if n != 1 else self.sites_kind.removesuffix('s')}"
+
+    @property
+    def later_phrase(self) -> str:
+        """``in 2 later steps`` / ``in 1 later step``."""
+        n = len(self.later)
+        return f"in {n} later step{'s' if n != 1 else ''}"
 
     @property
     def fingerprint(self) -> str:

@@ -107,6 +107,9 @@ def render_text(reports, root, terse=False, showfile=False, summary=True, show_e
                 if f.sites:
                     out.append(f"    {f.sites_phrase}: " + ", ".join(
                         f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
+                if f.later:
+                    out.append(f"    {f.later_phrase}: " + ", ".join(
+                        f"{display_path(x.file, root)}:{x.line}" for x in f.later))
                 continue
             out += _long(rep, f, root, status, showfile, details)
         for f in rep.fixed:
@@ -167,6 +170,9 @@ def _long(rep, f, root, status, showfile: bool, details: bool) -> list[str]:
     if f.sites:
         out.append(f"    {f.sites_phrase}: " + ", ".join(
             f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
+    if f.later:
+        out.append(f"    {f.later_phrase}: " + ", ".join(
+            f"{display_path(x.file, root)}:{x.line}" for x in f.later))
     if details and f.path:
         out.append("    path:")
         for p in f.path:

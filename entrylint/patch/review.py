@@ -63,22 +63,6 @@ def _rel(file: str, root: Path) -> str | None:
         return None
 
 
-def forget_tree_caches() -> None:
-    """The readers keep what they read of a tree per process; a new state of
-    the tree (another patch applied in memory) must be read again."""
-    from entrylint.analysis import callees, cindex, msr_entries, treefacts
-    from entrylint.cpp import kconfig_deps
-    from entrylint.program import paravirt
-    from entrylint.source import tree
-
-    for fn in (callees.asm_definitions, treefacts._c_texts, msr_entries.msr_entries, cindex.asm_symbols,
-               tree.kconfig_symbols, tree.kconfig_declared, tree._sourced_kconfig, kconfig_deps._dependencies):
-        getattr(fn, "cache_clear", lambda: None)()
-    for memo in ("_EXPANDED", "_OWN", "_SUMMARIES"):
-        getattr(callees, memo, {}).clear()
-    getattr(paravirt, "_file_lines", {}).clear()
-
-
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 
 
@@ -132,7 +116,6 @@ class Reviewer:
         self.rule_options = rule_options or {}
         self.rule_set = api.rules()
         self._done: dict[tuple[int, str], tuple[list, int]] = {}
-        self._current: int | None = None
 
     def check(self, sid: int, state: TreeState, rel: str) -> tuple[list, int]:
         key = (sid, rel)
@@ -144,10 +127,9 @@ class Reviewer:
         if state.read(rel) is None:  # not in this state of the tree
             self._done[key] = ([], 0)
             return self._done[key]
+        # the tree's caches key on what it reads (overlay.generation()): this
+        # state never meets another's entries
         with overlay.using(state.overlay()):
-            if self._current != sid:
-                forget_tree_caches()
-                self._current = sid
             path = self.root / rel
             text = overlay.read_text(path)
             res = api.check(path, self.options, select=self.select, ignore=self.ignore, text=text,
@@ -155,9 +137,6 @@ class Reviewer:
             found = suppress.apply(res.findings, {str(path.resolve()): text})
         self._done[key] = (found, len(text.splitlines()))
         return self._done[key]
-
-    def close(self) -> None:
-        forget_tree_caches()  # what was read in memory must not outlive the review
 
 
 def _applies(state: TreeState, patch: Patch, reverse: bool) -> bool:
@@ -181,52 +160,49 @@ def review(patches: list[Patch], root: Path, options, select=None, ignore=(), ru
     sid = 0  # id of ``state``: each state of the tree gets its own, for the checks' memo
     ids = iter(range(1, 1 << 30))
     reports = []
-    try:
-        for patch in patches:
-            before, before_sid = state, sid
-            after = state.copy()
-            try:
-                applied = after.apply(patch, fuzz=False)  # all or nothing
-                already = False
-            except PatchError:
-                # not as it stands: is the result in the tree already (exactly), else place it with fuzz
-                already, applied = _applies(state, patch, reverse=True), None
-                if not already:
-                    try:
-                        applied = after.apply(patch)
-                        already = applied.hunks > 0 and len(applied.skipped) == applied.hunks
-                    except PatchError:
-                        already = False
-                        after.apply(patch)  # raise: the message names the file and the hunk
-            notes = []
-            if already:
-                # the tree has this patch already (b4 prep): take it out in memory
-                rev = state.copy()
-                rev.apply(patch, reverse=True)
-                before, before_sid = rev, next(ids)
-                after = rev.copy()
-                applied = after.apply(patch)
-                notes.append(f"{patch.label}: the tree has this patch applied already: judged against "
-                             f"the tree without it")
-                after = state  # the same contents; its checks are shared
-            else:
-                sid = next(ids)
-            notes += applied.skipped
-            files = files_to_check(after, applied.files)
-            rep = PatchReport(patch, applied, files=files, notes=notes, applied_root=Path(root), after=after)
-            for rel in files:
-                old, _ = rv.check(before_sid, before, rel)
-                new, n = rv.check(sid, after, rel)
-                rep.lines += n
-                old_keys = {_key(f) for f in old}
-                new_keys = {_key(f) for f in new}
-                rep.introduced += [f for f in new if _key(f) not in old_keys]
-                rep.existing += [f for f in new if _key(f) in old_keys]
-                rep.fixed += [f for f in old if _key(f) not in new_keys]
-            reports.append(rep)
-            state = after
-    finally:
-        rv.close()
+    for patch in patches:
+        before, before_sid = state, sid
+        after = state.copy()
+        try:
+            applied = after.apply(patch, fuzz=False)  # all or nothing
+            already = False
+        except PatchError:
+            # not as it stands: is the result in the tree already (exactly), else place it with fuzz
+            already, applied = _applies(state, patch, reverse=True), None
+            if not already:
+                try:
+                    applied = after.apply(patch)
+                    already = applied.hunks > 0 and len(applied.skipped) == applied.hunks
+                except PatchError:
+                    already = False
+                    after.apply(patch)  # raise: the message names the file and the hunk
+        notes = []
+        if already:
+            # the tree has this patch already (b4 prep): take it out in memory
+            rev = state.copy()
+            rev.apply(patch, reverse=True)
+            before, before_sid = rev, next(ids)
+            after = rev.copy()
+            applied = after.apply(patch)
+            notes.append(f"{patch.label}: the tree has this patch applied already: judged against "
+                         f"the tree without it")
+            after = state  # the same contents; its checks are shared
+        else:
+            sid = next(ids)
+        notes += applied.skipped
+        files = files_to_check(after, applied.files)
+        rep = PatchReport(patch, applied, files=files, notes=notes, applied_root=Path(root), after=after)
+        for rel in files:
+            old, _ = rv.check(before_sid, before, rel)
+            new, n = rv.check(sid, after, rel)
+            rep.lines += n
+            old_keys = {_key(f) for f in old}
+            new_keys = {_key(f) for f in new}
+            rep.introduced += [f for f in new if _key(f) not in old_keys]
+            rep.existing += [f for f in new if _key(f) in old_keys]
+            rep.fixed += [f for f in old if _key(f) not in new_keys]
+        reports.append(rep)
+        state = after
     return reports
 
 

@@ -204,7 +204,9 @@ def native_reader(filename: str, text: str, copts, macros):
     return native
 
 
-_file_lines: dict[str, list[str]] = {}
+@overlay.tree_cache(maxsize=16)
+def _lines_of(file: str) -> list[str]:
+    return overlay.read_text(file).split("\n")
 
 
 def _invocation(site: Site, macros) -> str | None:
@@ -213,12 +215,10 @@ def _invocation(site: Site, macros) -> str | None:
     if not name:
         return None
     where = site.stmt.written_at
-    lines = _file_lines.get(where.file)
-    if lines is None:
-        try:
-            lines = _file_lines[where.file] = overlay.read_text(where.file).split("\n")
-        except OSError:
-            return None
+    try:
+        lines = _lines_of(where.file)
+    except OSError:
+        return None
     if not 0 < where.line <= len(lines):
         return None
     line = lines[where.line - 1]

@@ -25,6 +25,7 @@ def finding_obj(f, root) -> dict:
         "symbol": f.symbol, "fingerprint": f.fingerprint,
         "sites": [{"file": display_path(s.file, root), "line": s.line, "column": s.col} for s in f.sites],
         "sites_kind": f.sites_kind,
+        "later_steps": [{"file": display_path(s.file, root), "line": s.line, "column": s.col} for s in f.later],
     }
 
 

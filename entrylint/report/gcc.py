@@ -27,4 +27,6 @@ def render(results, nfiles: int = 0, nlines: int = 0) -> str:  # noqa: ARG001 - 
         for site in f.sites:
             what = "expanded here" if f.sites_kind == "expansions" else "and here"
             out.append(f"{display_path(site.file, root)}:{site.line}:{site.col}: note: {what}")
+        for site in f.later:
+            out.append(f"{display_path(site.file, root)}:{site.line}:{site.col}: note: a later step of this fault")
     return "".join(line + "\n" for line in out)

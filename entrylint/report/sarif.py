@@ -207,6 +207,13 @@ def _result(root, f, index: dict, cache: SourceCache) -> om.Result:
         text += (f" Every one of its {len(f.sites)} expansions yields it: " if f.sites_kind == "expansions"
                  else f" The same fault is {f.sites_phrase}: ") + ", ".join(
             f"[here]({n})" for n in range(base + 1, base + len(f.sites) + 1)) + "."
+    base = len(related)
+    for n, site in enumerate(f.later, start=base + 1):
+        related.append(om.Location(id=n, physical_location=_physical(site, root),
+                                   message=om.Message(text="a later step of this fault")))
+    if f.later:
+        text += f" Later steps that only inherit its state are sites of it, {f.later_phrase}: " + ", ".join(
+            f"[here]({n})" for n in range(base + 1, base + len(f.later) + 1)) + "."
     flows = None
     if f.path:
         steps = []

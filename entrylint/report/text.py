@@ -101,6 +101,9 @@ def render(results, nfiles: int, nlines: int, summary: bool = True, style: TextS
         if f.sites:
             out.append(f"    {f.sites_phrase}: " + ", ".join(
                 f"{display_path(x.file, root)}:{x.line}" for x in f.sites))
+        if f.later:
+            out.append(f"    {f.later_phrase}: " + ", ".join(
+                f"{display_path(x.file, root)}:{x.line}" for x in f.later))
         if f.path:
             out.append("    path:")
             for p in f.path:

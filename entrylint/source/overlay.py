@@ -11,16 +11,26 @@ here.  With no overlay installed these are the plain disk reads.
 
 Paths are compared after ``os.path.realpath``, so a file reached through a
 symlinked folder of the tree is the same file.
+
+What a reader learns from the tree and keeps per process (the Kconfig
+names, the callee programs, the C index's symbols) is good for the tree as
+it read it: such a cache is a ``tree_cache``, keyed by ``generation()``,
+which names the contents the tree reads now (the disk, or the disk with
+this overlay's files).  Another patch applied in memory is another
+generation, so no cache can serve the tree before it, and going back to a
+state read before (a series' "before" is the last patch's "after") finds
+its entries again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 _active: "Overlay | None" = None
-_generation = 0
 
 
 class Overlay:
@@ -29,6 +39,7 @@ class Overlay:
     def __init__(self, root: Path | str, files: dict[str, str | None] | None = None) -> None:
         self.root = Path(os.path.realpath(root))
         self._files: dict[str, str | None] = {}
+        self._token: tuple | None = None
         for rel, text in (files or {}).items():
             self.set(rel, text)
 
@@ -38,6 +49,15 @@ class Overlay:
 
     def set(self, rel: str, text: str | None) -> None:
         self._files[self.key(rel)] = text
+        self._token = None
+
+    def token(self) -> tuple:
+        """The overlay's contents as a key: equal for two overlays that hold
+        the same texts for the same files."""
+        if self._token is None:
+            self._token = tuple(sorted((k, None if v is None else hashlib.blake2b(
+                v.encode("utf-8", "surrogateescape"), digest_size=16).digest()) for k, v in self._files.items()))
+        return self._token
 
     def get(self, path: Path | str):
         """(True, text or None) when the overlay decides, (False, None) when the disk does."""
@@ -62,23 +82,44 @@ def active() -> Overlay | None:
     return _active
 
 
-def generation() -> int:
-    """Changes whenever an overlay is installed or removed: a cache of what
-    the tree holds is only good for the generation it was filled in."""
-    return _generation
+def generation() -> tuple:
+    """What the tree reads now: ``()`` for the disk, else the active
+    overlay's contents (``Overlay.token``).  A cache of what the tree holds
+    is only good for the generation it was filled in."""
+    return _active.token() if _active is not None and _active._files else ()
 
 
 @contextmanager
 def using(overlay: Overlay | None):
-    global _active, _generation
+    global _active
     saved = _active
     _active = overlay
-    _generation += 1
     try:
         yield overlay
     finally:
         _active = saved
-        _generation += 1
+
+
+def tree_cache(maxsize: int = 8):
+    """``functools.lru_cache`` for what a function learns by reading the
+    tree: each entry is keyed by its arguments and the ``generation()`` it
+    was computed in, so a patch applied in memory never meets an entry of
+    another state of the tree.  ``cache_clear``/``cache_info`` as lru_cache."""
+
+    def wrap(fn):
+        @functools.lru_cache(maxsize=maxsize)
+        def cached(_generation, *args, **kw):
+            return fn(*args, **kw)
+
+        @functools.wraps(fn)
+        def tree_cached(*args, **kw):
+            return cached(generation(), *args, **kw)
+
+        tree_cached.cache_clear = cached.cache_clear
+        tree_cached.cache_info = cached.cache_info
+        return tree_cached
+
+    return wrap
 
 
 def read_text(path: Path | str, encoding: str = "utf-8", errors: str = "surrogateescape") -> str:

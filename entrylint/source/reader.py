@@ -1,6 +1,10 @@
 """The one function that reads a source file of the tree (stdlib only).
 
-Every ``.S`` file and header the preprocessor opens is read here, so that
+Every ``.S`` file checked and every header the preprocessor opens is read
+by ``read_source`` here, so that
+
+- one place bounds what is read (the file-size limit of ``source/limits.py``)
+  and refuses what is not source (a binary file: EL907);
 
 - a layer that serves other contents for some paths (an editor buffer, a
   patch applied in memory) hooks one place: ``push_overlay``;
@@ -18,6 +22,8 @@ import os
 from contextlib import contextmanager
 
 from entrylint.source import overlay as patched
+from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit
+from entrylint.source.location import Location, Problem, ProblemKind
 
 _overlays: list = []  # callables path -> text or None (None: read the disk)
 _recorders: list[dict[str, str | None]] = []
@@ -31,10 +37,34 @@ def depends_on(path) -> None:
         fn(str(path))
 
 
-def read_source(path: str) -> str:
-    """The text of ``path`` (UTF-8, undecodable bytes kept as surrogates);
-    OSError when it cannot be read."""
+def read_source(path, limits: Limits = DEFAULT_LIMITS) -> tuple[str, Problem | None]:
+    """The text of ``path`` (bytes that are not UTF-8 kept as surrogates: the
+    layers read them as other characters), or "" and the problem that says
+    why it is not read: unreadable, larger than the file-size limit, or a
+    binary file."""
     path = str(path)
+    where = Location(path, 1, 1)
+    try:
+        text = _read(path, limits.file_size + 1)
+    except OSError as e:
+        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e.strerror or e}", where)
+    except ValueError as e:  # a folder on some systems, an embedded NUL in the name
+        return "", Problem(ProblemKind.UNREADABLE, f"cannot read {path}: {e}", where)
+    if len(text) > limits.file_size:
+        too_big = f"{path} is larger than {limits.file_size} bytes"
+        return "", Problem(ProblemKind.LIMIT, hit(limits, "file-size", too_big), where)
+    nul = text.find("\0", 0, 8000)
+    if nul >= 0:  # as git and grep judge: a NUL byte near the start is a binary file
+        line = text.count("\n", 0, nul) + 1
+        return "", Problem(ProblemKind.UNREADABLE, f"{path} looks like a binary file (a NUL byte on line {line}): "
+                                                   "not read as assembly source", Location(path, line, 1))
+    return text, None
+
+
+def _read(path: str, cap: int | None = None) -> str:
+    """The text of ``path``: the patch under review's, an editor's, or the
+    disk's (at most ``cap`` characters of it), noted for the result cache;
+    OSError when it cannot be read."""
     text = None
     if patched.active() is not None:  # a patch under review, applied in memory
         decided, text = patched.active().get(path)
@@ -49,7 +79,7 @@ def read_source(path: str) -> str:
     try:
         if text is None:
             with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
+                text = fh.read(-1 if cap is None else cap)
     except OSError:
         for rec in _recorders:
             rec.setdefault(path, None)
@@ -79,14 +109,14 @@ def digest(text: str | None) -> str | None:
 
 
 def current_digest(path: str) -> str | None:
-    """What ``read_source(path)`` would read now, as a digest (None:
+    """What ``read_source(path)`` reads now, as a digest (None:
     unreadable); for a probe (``"?" + path``) whether the file is there."""
     saved = _recorders[:]
     _recorders.clear()
     try:
         if path.startswith("?"):
             return "yes" if is_source_file(path[1:]) else "no"
-        return digest(read_source(path))
+        return digest(_read(path))
     except OSError:
         return None
     finally:

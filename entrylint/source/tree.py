@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from entrylint.source import overlay
@@ -199,7 +198,7 @@ def _declared_names(text: str) -> list[str]:
 _MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
-@lru_cache(maxsize=8)
+@overlay.tree_cache(maxsize=8)
 def kconfig_symbols(root: str) -> frozenset[str]:
     """Every ``config``/``menuconfig`` name declared by a Kconfig* file under
     ``root``, and every ``CONFIG_`` name a Makefile defines for the compiler
@@ -223,7 +222,7 @@ def kconfig_symbols(root: str) -> frozenset[str]:
 _KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
 
 
-@lru_cache(maxsize=8)
+@overlay.tree_cache(maxsize=8)
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
     """The ``config`` names Kconfig reads for ``arch``: the files ``source``d
     from the tree's top Kconfig (a few hundred, where walking a full tree for
@@ -251,7 +250,7 @@ class KnownConfig:
         return bool(self._declared) or bool(kconfig_symbols(self.root))
 
 
-@lru_cache(maxsize=8)
+@overlay.tree_cache(maxsize=8)
 def _sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
     """(kconfig_declared's names, whether every file it read is one
     ``kconfig_symbols`` reads too: a ``Kconfig*`` file under ``root``, in no

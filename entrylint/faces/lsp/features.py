@@ -53,6 +53,7 @@ def diagnostics(result, profiles: tuple[str, ...] = ()) -> dict[str, list[Diag]]
                      f"in macro {f.trace[k - 1].macro}" if f.trace[k - 1].macro else "written here")
                     for k, t in enumerate(f.trace) if k > 0]
         related += [(s.file, s.line, "another expansion with this finding") for s in f.sites]
+        related += [(s.file, s.line, "a later step of this fault") for s in f.later]
         msg = f"{f.message}{_when(f, profiles)}"
         site = (loc.file, loc.line)
         out.setdefault(loc.file, []).append(Diag(loc.file, loc.line, loc.col, f.severity.value, f.id, f.slug, msg,

@@ -77,7 +77,8 @@ def move_findings(findings, file: str, moved: dict[int, int]):
                 f, location=_move(f.location, file, moved),
                 trace=tuple(replace(t, location=_move(t.location, file, moved)) for t in f.trace),
                 path=tuple(replace(s, location=_move(s.location, file, moved)) for s in f.path),
-                sites=tuple(_move(s, file, moved) for s in f.sites)))
+                sites=tuple(_move(s, file, moved) for s in f.sites),
+                later=tuple(_move(s, file, moved) for s in f.later)))
     except KeyError:
         return None
     return out
