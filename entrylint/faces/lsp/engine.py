@@ -111,8 +111,23 @@ def _stamp(files) -> tuple:
     return tuple(out)
 
 
+_SESSIONS = None
+
+
+def sessions():
+    """The incremental re-reading state of the buffers analysed (incremental.py),
+    used by the worker thread only."""
+    global _SESSIONS
+    if _SESSIONS is None:
+        from entrylint.incremental import Sessions
+
+        _SESSIONS = Sessions()
+    return _SESSIONS
+
+
 def run_check(path: Path, text: str, config: Config) -> Result:
-    """Analyse one buffer under ``config`` (in the worker thread)."""
+    """Analyse one buffer under ``config`` (in the worker thread): an edited
+    buffer is read again from the first line the edit changed (incremental.py)."""
     from entrylint import api
     from entrylint.findings.model import Finding
 
@@ -122,7 +137,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     first = None
     for prof in config.profiles:
         res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
-                        text=text, rule_options=config.rule_options)
+                        text=text, rule_options=config.rule_options, incremental=sessions())
         first = first or res
         for f in res.findings:
             key = (f.id, f.fingerprint, f.location, f.message)

@@ -1,0 +1,127 @@
+"""Incremental re-reading (entrylint/incremental.py): after an edit, the
+preprocessor and the GNU as loop resume from a snapshot taken before the
+first line the edit changed.  What comes out must be what a run from the
+start gives: the preprocessed lines, the statements, the problems and the
+findings, for every kind of edit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from entrylint import api, incremental
+from entrylint.incremental import Sessions
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
+OPTS = api.Options(profile="defconfig")
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+# (name, edit of the text before it): applied in order, as typing would
+EDITS = [
+    ("comment in an entry", lambda t: _replace(t, "\tcall\texc_nmi\n", "\tcall\texc_nmi\t/* C */\n")),
+    ("code inside one entry", lambda t: _replace(t, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")),
+    ("a line deleted", lambda t: _replace(t, "\tmovq\t$-1, %rax\n", "")),
+    ("a .macro body", lambda t: _replace(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
+    ("a .set value", lambda t: _replace(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
+    ("a cpp #define", lambda t: _replace(t, "#define STACK_OFF\t8", "#define STACK_OFF\t16")),
+    ("an #ifdef line", lambda t: _replace(t, "#ifdef CONFIG_X86_64", "#ifdef CONFIG_X86_32")),
+    ("an #endif removed", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n#endif\n",
+                                              "SYM_CODE_END(asm_exc_debug)\n")),
+    ("an #endif put back", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n",
+                                               "SYM_CODE_END(asm_exc_debug)\n#endif\n")),
+    ("an #include added mid-file", lambda t: _replace(t, "SYM_CODE_START(asm_exc_nmi)",
+                                                      '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)')),
+    ("an #include removed", lambda t: _replace(t, '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)',
+                                               "SYM_CODE_START(asm_exc_nmi)")),
+    # the arguments of a function-like macro start on the next line: cpp
+    # peeks past the end of the line, so the line after it is part of it
+    ("the peeked line", lambda t: _replace(t, "\t(%rsp)\n", "\tnop\n")),
+    ("the peeked line back", lambda t: _replace(t, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n")),
+    ("the top include", lambda t: _replace(t, '#include "incr.h"\n', '#include "incr.h"\n#define EXTRA 1\n')),
+    ("an entry added at the end", lambda t: t + "SYM_CODE_START(asm_extra)\n\tswapgs\n\tiretq\n"
+                                                "SYM_CODE_END(asm_extra)\n"),
+]
+
+
+def _view(exp):
+    return ([(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements, exp.problems,
+            exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak)
+
+
+def _same_as_scratch(path, text, sessions):
+    inc = api.check(path, OPTS, text=text, incremental=sessions)
+    full = api.check(path, OPTS, text=text)
+    assert inc.findings == full.findings
+    assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+    return inc
+
+
+@pytest.mark.parametrize("step", [1, 4])
+def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step):
+    monkeypatch.setattr(incremental, "STEP", step)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    assert session.last == "full"
+    how = {}
+    for name, edit in EDITS:
+        text = edit(text)
+        _same_as_scratch(path, text, sessions)
+        how[name] = session.last
+    # the edits after the first entry were read from a snapshot, not from the start
+    for name in ("comment in an entry", "code inside one entry", "an #endif put back", "the peeked line",
+                 "an entry added at the end"):
+        assert how[name].startswith("resumed"), (name, how[name])
+    assert how["the top include"] == "full"  # before the first text line: nothing to resume from
+
+
+def test_the_peeked_line_is_not_skipped(monkeypatch):
+    """A snapshot right after ``LOAD_TOP`` (a function-like macro name ending
+    its line) must not be used when the next line is edited: cpp looked at
+    it for the ``(`` of the arguments."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = _replace(path.read_text(), "\t(%rsp)\n", "\tnop\n")
+    sessions = Sessions()
+    first = _same_as_scratch(path, text, sessions)
+    assert any("LOAD_TOP" in s.name.upper() or "LOAD_TOP" in s.args for s in first.analysis.expansion.gas.statements)
+    second = _same_as_scratch(path, _replace(text, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n"), sessions)
+    assert not any("LOAD_TOP" in s.args for s in second.analysis.expansion.gas.statements)
+
+
+def test_a_header_changed_on_disk_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(incremental, "STEP", 2)
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path, header = tmp_path / "entry_incr.S", tmp_path / "incr.h"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    header.write_text(_replace(header.read_text(), "#define PTI_USER_BIT\t\t0x1000", "#define PTI_USER_BIT\t\t0x800"))
+    st = header.stat()
+    os.utime(header, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    edited = _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+    inc = _same_as_scratch(path, edited, sessions)
+    assert sessions.session(path, OPTS)[0].last == "full"
+    assert any("0x800" in s.args for s in inc.analysis.expansion.gas.statements)
+
+
+def test_other_options_do_not_share_a_session():
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    other = api.Options(profile="pti-off")
+    inc = api.check(path, other, text=text, incremental=sessions)
+    assert inc.findings == api.check(path, other, text=text).findings
+    assert sessions.session(path, other)[0].last == "full"
