@@ -125,3 +125,32 @@ def test_other_options_do_not_share_a_session():
     inc = api.check(path, other, text=text, incremental=sessions)
     assert inc.findings == api.check(path, other, text=text).findings
     assert sessions.session(path, other)[0].last == "full"
+
+
+SIBLING = Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "sibling_tree"
+
+
+def test_another_files_helper_is_walked_once_across_re_analyses(monkeypatch):
+    """A re-analysis of the file being edited follows a helper of another file
+    (analysis/siblings.py) without walking that file again: its walk depends
+    on that file's expansion only.  Findings stay those of a fresh process."""
+    from entrylint.analysis import forward
+
+    path = SIBLING / "arch/x86/entry/entry_64_compat.S"
+    opts = api.Options(root=SIBLING, profile="defconfig")
+    text = path.read_text()
+    first = api.check(path, opts, text=text).findings
+    walks = []
+    real = forward.analyze
+
+    def counting(program, cfg, entries, *a, **k):
+        walks.append([e.kind.name for e in entries])
+        return real(program, cfg, entries, *a, **k)
+
+    monkeypatch.setattr(forward, "analyze", counting)
+    edited = text.replace("\tcall\tswitch_to_thread_stack", "\tnop\n\tcall\tswitch_to_thread_stack")
+    assert edited != text
+    again = api.check(path, opts, text=edited)
+    assert not any(kinds == ["called-from-asm"] for kinds in walks), walks  # only the file's own walk
+    assert len(walks) == 1
+    assert [(f.id, f.message) for f in again.findings] == [(f.id, f.message) for f in first]
