@@ -154,3 +154,38 @@ def test_another_files_helper_is_walked_once_across_re_analyses(monkeypatch):
     assert not any(kinds == ["called-from-asm"] for kinds in walks), walks  # only the file's own walk
     assert len(walks) == 1
     assert [(f.id, f.message) for f in again.findings] == [(f.id, f.message) for f in first]
+
+
+class _Stop(BaseException):
+    """Stands for the language server's Cancelled (raised in the worker thread)."""
+
+
+@pytest.mark.parametrize("where", ["cpp", "gas"])
+def test_a_run_stopped_part_way_leaves_a_usable_session(monkeypatch, where):
+    """A newer edit cancels the analysis in progress by raising in its
+    thread (faces/lsp/engine.py): the session keeps its last complete state,
+    and the next run still gives what a run from the start gives."""
+    from entrylint.cpp import resume as cpp_resume
+    from entrylint.gas import resume as gas_resume
+
+    monkeypatch.setattr(incremental, "STEP", 2)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    mod, name = (cpp_resume, "snapshot") if where == "cpp" else (gas_resume, "snapshot")
+    real, calls = getattr(mod, name), []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Stop
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, name, stopping)
+    with pytest.raises(_Stop):
+        api.check(path, OPTS, text=_replace(text, "\tcall\texc_debug", "\tnop\n\tcall\texc_debug"), incremental=sessions)
+    monkeypatch.setattr(mod, name, real)
+    for edited in (_replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), text):
+        _same_as_scratch(path, edited, sessions)
+        assert sessions.session(path, OPTS)[0].last.startswith("resumed")
