@@ -12,7 +12,9 @@ FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
 Three kinds of edit are timed (each --edits times):
 
   code     a real instruction change (a `nop` inserted, moving along the file):
-           a full analysis of the file, headers included;
+           the preprocessor and GNU as read the file again from the snapshot
+           before the edited line (incremental.py), the program, the walk
+           and the rules run in full;
   comment  a comment appended to a line of the buffer as it is: no code
            changed, so the last analysis is reused (reuse.py), its findings
            moved and the suppressions applied again;
