@@ -189,3 +189,21 @@ def test_a_run_stopped_part_way_leaves_a_usable_session(monkeypatch, where):
     for edited in (_replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), text):
         _same_as_scratch(path, edited, sessions)
         assert sessions.session(path, OPTS)[0].last.startswith("resumed")
+
+
+def test_a_header_read_after_the_snapshot_gives_its_problems_again(tmp_path, monkeypatch):
+    """A header first included after the snapshot a run resumes from is read
+    again by that run, with its problems (here: a comment left open): the
+    snapshot holds the files read up to it, not those the old run read later."""
+    monkeypatch.setattr(incremental, "STEP", 2)
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "late.h").write_text("#define LATE_OFF\t24\n/* a comment left open\n")
+    path = tmp_path / "entry_incr.S"
+    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", '#include "late.h"\nSYM_CODE_START(asm_exc_nmi)')
+    sessions = Sessions()
+    first = _same_as_scratch(path, text, sessions)
+    assert any("unterminated comment" in p.message for p in first.analysis.expansion.pp.problems)
+    second = _same_as_scratch(path, _replace(text, "\tcall\tdo_syscall_64", "\tnop\n\tcall\tdo_syscall_64"), sessions)
+    assert sessions.session(path, OPTS)[0].last.startswith("resumed")
+    assert any("unterminated comment" in p.message for p in second.analysis.expansion.pp.problems)

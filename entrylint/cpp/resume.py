@@ -47,7 +47,7 @@ class Snapshot:
     exp_deepest: int
     peak: dict
     limit_hit: bool
-    cache: dict
+    cache: dict  # the files lexed so far (a header read again later must give its problems again)
     headers_size: int  # the largest file read other than the main file
     before_main: tuple  # (problems before the main file, problems lexing the main file gave)
 
@@ -63,7 +63,7 @@ def snapshot(pp: Preprocessor, f: _File) -> Snapshot:
     return Snapshot(f.idx, dict(pp.macros), [_copy_group(g) for g in f.groups], pp.cond, f.guard,
                     pp.out, len(pp.out), pp.problems, len(pp.problems), pp.files, len(pp.files),
                     pp.missing, len(pp.missing), pp.fallbacks, len(pp.fallbacks), pp.counter,
-                    pp.exp.count, pp.exp.deepest, dict(pp.peak), pp.limit_hit, pp.cache, pp.headers_size,
+                    pp.exp.count, pp.exp.deepest, dict(pp.peak), pp.limit_hit, dict(pp.cache), pp.headers_size,
                     (pp.before_main, len(pp.cache[pp.main].problems)))
 
 
