@@ -31,6 +31,9 @@ EDITS = [
     ("a line deleted", lambda t: _replace(t, "\tmovq\t$-1, %rax\n", "")),
     ("a .macro body", lambda t: _replace(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
     ("a .set value", lambda t: _replace(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
+    ("a .set value mid-file", lambda t: _replace(t, ".set\tNMI_SAVE, 1", ".set\tNMI_SAVE, 0")),
+    ("a cpp #define mid-file", lambda t: _replace(t, "#define NMI_SCRATCH\tpcpu_hot+16",
+                                                  "#define NMI_SCRATCH\tpcpu_hot+32")),
     ("a cpp #define", lambda t: _replace(t, "#define STACK_OFF\t8", "#define STACK_OFF\t16")),
     ("an #ifdef line", lambda t: _replace(t, "#ifdef CONFIG_X86_64", "#ifdef CONFIG_X86_32")),
     ("an #endif removed", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n#endif\n",
@@ -45,6 +48,8 @@ EDITS = [
     # peeks past the end of the line, so the line after it is part of it
     ("the peeked line", lambda t: _replace(t, "\t(%rsp)\n", "\tnop\n")),
     ("the peeked line back", lambda t: _replace(t, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n")),
+    ("an operand typed in place", lambda t: _replace(t, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+8, %rdx")),
+    ("a register typed in place", lambda t: _replace(t, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")),
     ("the top include", lambda t: _replace(t, '#include "incr.h"\n', '#include "incr.h"\n#define EXTRA 1\n')),
     ("an entry added at the end", lambda t: t + "SYM_CODE_START(asm_extra)\n\tswapgs\n\tiretq\n"
                                                 "SYM_CODE_END(asm_extra)\n"),
@@ -79,6 +84,20 @@ def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step
         _same_as_scratch(path, text, sessions)
         how[name] = session.last
     # the edits after the first entry were read from a snapshot, not from the start
+    # an edit inside a line leaves the rest of the file where it was: the run
+    # rejoins the last one where its state is the same again (at the next
+    # snapshot: with one per line, before the end of this short file) ...
+    if step == 1:
+        for name in ("comment in an entry", "an operand typed in place", "a register typed in place"):
+            assert "GNU as at" in how[name], (name, how[name])
+        # where only the macro table or the symbol values differ, the preprocessor
+        # or GNU as reads on (their output up to the next snapshot is the same)
+        for name in ("a .set value mid-file", "a cpp #define mid-file"):
+            assert how[name].startswith("resumed"), (name, how[name])
+    # ... and never where it differs (a symbol value, a macro body, a condition)
+    for name in ("a .set value", "a .set value mid-file", "a cpp #define mid-file", "a .macro body",
+                 "an #ifdef line", "a cpp #define"):
+        assert "GNU as at" not in how[name], (name, how[name])
     for name in ("comment in an entry", "code inside one entry", "an #endif put back", "the peeked line",
                  "an entry added at the end"):
         assert how[name].startswith("resumed"), (name, how[name])
