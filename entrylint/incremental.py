@@ -43,6 +43,7 @@ class _State:
     gas: object  # the last GasResult
     headers_size: int  # the largest header the last run read
     purged: frozenset  # ids of the GNU as macros `.purgem` had marked at its end
+    n_lex: int  # the problems lexing the main file gave (they come first among its problems)
 
 
 class _Rejoined(Exception):
@@ -129,7 +130,7 @@ class Session:
     def _keep(self, key, name, lexed, res, g, points, headers_size) -> None:
         purged = frozenset(id(i) for i in (*g.macros.values(), *g.purged) if i.purged)
         self.state = _State(key, lexed, points, _stamps(f for f in res.files if f != name), res, g,
-                            headers_size, purged)
+                            headers_size, purged, len(lexed.problems))
 
 
 def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift: int):
@@ -250,9 +251,16 @@ def _cpp_joined(p, st: _State, k: int, text: str):
     s, old = st.points[k][0], st.pp
     peak = dict(old.peak)
     peak["file-size"] = max(st.headers_size, len(text))
-    return PPResult(p.out + old.lines[s.n_out:], p.problems + old.problems[s.n_problems:], old.macros,
+    return PPResult(p.out + old.lines[s.n_out:], p.problems + old.problems[_read_problems(s) + st.n_lex:], old.macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
+
+
+def _read_problems(s) -> int:
+    """The problems before snapshot ``s`` other than the main file's lexing
+    ones, which come first and depend on all of its text: the same for every
+    text with the same lines before ``s`` (``s`` may come from an older run)."""
+    return s.n_problems - s.before_main[1]
 
 
 def _gas_same(e, g) -> bool:
@@ -295,7 +303,8 @@ class _Moved:
 
         b = self.base
         return replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
-                       problems=self.res.problems, n_problems=s.n_problems - b.n_problems + self.n_problems,
+                       problems=self.res.problems,
+                       n_problems=_read_problems(s) - _read_problems(b) + self.n_problems,
                        files=self.res.files, missing=self.res.missing,
                        n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
                        n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)

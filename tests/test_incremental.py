@@ -226,3 +226,25 @@ def test_a_header_read_after_the_snapshot_gives_its_problems_again(tmp_path, mon
     second = _same_as_scratch(path, _replace(text, "\tcall\tdo_syscall_64", "\tnop\n\tcall\tdo_syscall_64"), sessions)
     assert sessions.session(path, OPTS)[0].last.startswith("resumed")
     assert any("unterminated comment" in p.message for p in second.analysis.expansion.pp.problems)
+
+
+def test_rejoining_at_an_older_runs_snapshot_after_the_lexing_problems_changed(monkeypatch):
+    """The main file's lexing problems come first among its problems and
+    depend on all of its text: a comment left open at the end adds one.  An
+    edit above the snapshot the last run resumed from rejoins at a snapshot
+    of an older run, taken when there was no such problem; the problems after
+    it are still those of a run from the start."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    text += "/* a comment left open at the end\n"
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    for old, new in (("\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq"), ("\tpopq\t%rdx\n\tiretq", "\tpopq\t%rsi\n\tiretq"),
+                     ("\tcall\tdo_syscall_64", "\tcall\tdo_syscall_32")):
+        text = _replace(text, old, new)
+        got = _same_as_scratch(path, text, sessions)
+        assert "GNU as at" in session.last, session.last
+        assert sum("unterminated comment" in p.message for p in got.analysis.expansion.pp.problems) == 1
