@@ -347,4 +347,12 @@ class Sessions:
 
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):
         s, key = self.session(path, options)
-        return s.expand(text, name, copts, gopts, key)
+        try:
+            return s.expand(text, name, copts, gopts, key)
+        except Exception:  # noqa: BLE001 - never worse than a run from the start: that one, without the state
+            from entrylint.cpp import preprocess_text
+            from entrylint.gas import expand as gas_expand
+
+            s.state, s.last = None, "from the start (the incremental reading failed)"
+            pp = preprocess_text(text, name, copts)
+            return pp, gas_expand(pp.lines, gopts)

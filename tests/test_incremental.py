@@ -248,3 +248,18 @@ def test_rejoining_at_an_older_runs_snapshot_after_the_lexing_problems_changed(m
         got = _same_as_scratch(path, text, sessions)
         assert "GNU as at" in session.last, session.last
         assert sum("unterminated comment" in p.message for p in got.analysis.expansion.pp.problems) == 1
+
+
+def test_a_failure_of_the_incremental_reading_falls_back_to_a_run_from_the_start(monkeypatch):
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+
+    def broken(*a, **k):
+        raise RuntimeError("a fault in the snapshot code")
+
+    monkeypatch.setattr(incremental, "_resume_point", broken)
+    _same_as_scratch(path, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), sessions)
+    session = sessions.session(path, OPTS)[0]
+    assert session.state is None and "failed" in session.last
