@@ -116,6 +116,8 @@ class Session:
         kept = st.points[:j + 1] if start is not None else []
         self._keep(key, name, lexed, res, g, kept + points,
                    st.headers_size if join else pp.headers_size)
+        if pp.cache.get(name) is not lexed:  # the preprocessor read another text (a line cut by a limit)
+            self.state = None
         self.stats["full" if start is None else "resumed"] += 1
         self.last = "full" if start is None else f"resumed at logical line {start[0].idx}"
         if start is not None:

@@ -263,3 +263,26 @@ def test_a_failure_of_the_incremental_reading_falls_back_to_a_run_from_the_start
     _same_as_scratch(path, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), sessions)
     session = sessions.session(path, OPTS)[0]
     assert session.state is None and "failed" in session.last
+
+
+def test_a_line_cut_by_the_line_length_limit_is_read_from_the_start(monkeypatch):
+    """The preprocessor reads a main file with a line over the limit as
+    another text (the line emptied, a LIMIT finding): no snapshot of it is
+    kept, and every edit gives what a run from the start gives."""
+    from dataclasses import replace as dc_replace
+
+    from entrylint.source.limits import DEFAULT
+
+    monkeypatch.setattr(incremental, "STEP", 2)
+    opts = api.Options(profile="defconfig", limits=dc_replace(DEFAULT, line_length=120))
+    path = FIX / "entry_incr.S"
+    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", "/* " + "x" * 150 + " */\nSYM_CODE_START(asm_exc_nmi)")
+    sessions = Sessions()
+    for edited in (text, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"),
+                   _replace(text, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")):
+        inc = api.check(path, opts, text=edited, incremental=sessions)
+        full = api.check(path, opts, text=edited)
+        assert inc.findings == full.findings
+        assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+        assert any(f.id.startswith("EL9") and "line" in f.message for f in full.findings)
+        assert sessions.session(path, opts)[0].state is None
