@@ -9,10 +9,16 @@ version, and prints the median and spread beside the cold time.
     python bench/lsp_latency.py [FILE] [--edits 20] [--profile defconfig|all] [--debounce-ms 0]
 
 FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
-Three kinds of edit are timed (each --edits times):
+Four kinds of edit are timed (each --edits times):
 
   code     a real instruction change (a `nop` inserted, moving along the file):
-           a full analysis of the file, headers included;
+           the preprocessor and GNU as read the file again from the snapshot
+           before the edited line (incremental.py), the program, the walk
+           and the rules run in full;
+  typing   an instruction's operand retyped in place, one line after another
+           (``pushq %rax`` -> ``pushq %rbx`` ...): what keystrokes inside a
+           line send; the preprocessor and GNU as read from the snapshot
+           before the line and rejoin the last run after it;
   comment  a comment appended to a line of the buffer as it is: no code
            changed, so the last analysis is reused (reuse.py), its findings
            moved and the suppressions applied again;
@@ -79,6 +85,16 @@ def _edits(text: str, kind: str, n: int) -> list[str]:
     return out
 
 
+def _typed(text: str, k: int) -> str:
+    """``text`` with the k-th keystroke-like edit: code line k // 4 (moving
+    along the file) retyped as a push of another register each time."""
+    lines = text.splitlines(keepends=True)
+    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
+    i = code[((k // 4) * 37) % len(code)]
+    lines[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
+    return "".join(lines)
+
+
 async def run(args) -> int:
     path = Path(args.file).resolve()
     text = path.read_text(encoding="utf-8", errors="surrogateescape")
@@ -111,7 +127,7 @@ async def run(args) -> int:
     print(f"cold (didOpen -> publishDiagnostics, server just started): {cold:9.0f} ms")
     version = 1
     rows = {}
-    kinds = [k for k in ("code", "undo", "comment") if k in args.kinds]
+    kinds = [k for k in ("code", "undo", "typing", "comment") if k in args.kinds]
     code_bodies = _edits(text, "code", args.edits)
     current = text  # the buffer's text
     for kind in kinds:
@@ -122,6 +138,8 @@ async def run(args) -> int:
                 bodies = [text if k % 2 == 0 else current for k in range(args.edits)]
         elif kind == "code":
             bodies = code_bodies
+        elif kind == "typing":  # one line of the buffer retyped several times, then the next
+            bodies = [_typed(current, k) for k in range(args.edits)]
         else:  # comments typed into the buffer as it is
             bodies = _edits(current, kind, args.edits)
         for body in bodies:
@@ -162,7 +180,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--profile", default="defconfig", help="defconfig (the editor default), max, pti-off or all")
     ap.add_argument("--debounce-ms", type=int, default=0)
-    ap.add_argument("--kinds", default="code,comment,undo")
+    ap.add_argument("--kinds", default="code,undo,typing,comment")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--no-hover", dest="hover", action="store_false",
                     help="skip timing hover requests sent while an analysis runs")

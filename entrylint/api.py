@@ -167,10 +167,13 @@ def resolve_root(path: Path, options: Options) -> Path | None:
     return find_root(path)
 
 
-def expand(path: Path | str, options: Options | None = None, text: str | None = None) -> Expansion:
+def expand(path: Path | str, options: Options | None = None, text: str | None = None,
+           incremental=None) -> Expansion:
     """Preprocess, macro-expand and build the program of one ``.S`` file.
 
-    ``text`` replaces the file's contents (editor buffers, stdin, patches)."""
+    ``text`` replaces the file's contents (editor buffers, stdin, patches).
+    ``incremental``: an ``incremental.Sessions``, which reads an edited text
+    from where the edit starts (the language server), with the same result."""
     from entrylint.cpp import preprocess_text
     from entrylint.gas import GasOptions, expand as gas_expand
     from entrylint.program.build import build_program
@@ -188,10 +191,13 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         if problem is not None:
             problems.append(problem)
     pp_name = str(path.resolve() if path.exists() else path)
-    pp = preprocess_text(text, pp_name, copts)
+    if incremental is not None and not is_linker_script(path):
+        pp, gas = incremental.expand(path, options, text, pp_name, copts, GasOptions(limits=options.limits))
+    else:
+        pp = preprocess_text(text, pp_name, copts)
+        # a linker script is only preprocessed: there is no assembly in it
+        gas = gas_expand([] if is_linker_script(path) else pp.lines, GasOptions(limits=options.limits))
     problems += [_generated(p) for p in pp.problems]
-    # a linker script is only preprocessed: there is no assembly in it
-    gas = gas_expand([] if is_linker_script(path) else pp.lines, GasOptions(limits=options.limits))
     problems += gas.problems
     dec = None
     if options.assemble:
@@ -349,7 +355,8 @@ class Analysis:
         return self.expansion.program
 
 
-def analyze(path: Path | str, options: Options | None = None, text: str | None = None) -> Analysis:
+def analyze(path: Path | str, options: Options | None = None, text: str | None = None,
+            incremental=None) -> Analysis:
     """Expand a file, then build the CFG, find entry points and walk every path.
 
     The order matters: the CFG needs the decoder's flow (expand), entries
@@ -363,7 +370,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
 
     from entrylint.analysis.callees import Callees
 
-    exp = expand(path, options, text)
+    exp = expand(path, options, text, incremental)
     program = exp.program
     cfg = CFG(program)
     entries = find_entries(program, cfg, msr=msr_entries(exp.root))
@@ -457,7 +464,8 @@ def _union(a: tuple, b: tuple) -> tuple:
 
 
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
-          text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
+          text: str | None = None, rule_set=None, rule_options: dict | None = None,
+          incremental=None) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
     default every built-in profile) and report each finding once, with the
     profiles it holds under.  The analysis kept is the first profile's."""
@@ -473,7 +481,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     first = None
     for prof in options.profiles():
         with gc_paused():
-            res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options)
+            res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
+                            incremental)
         first = first or res
         for f in res.findings:
             key = (f.id, f.fingerprint, f.location, f.message)
@@ -492,7 +501,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),
-              text: str | None = None, rule_set=None, rule_options: dict | None = None) -> CheckResult:
+              text: str | None = None, rule_set=None, rule_options: dict | None = None,
+              incremental=None) -> CheckResult:
     """Analyse one file under one configuration and run the enabled rules:
     front-end findings (EL9xx) plus every rule finding, sorted, each
     fingerprint once."""
@@ -501,7 +511,7 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     rs = rule_set or rules()
     enabled = set(rs.resolve(select)) if select else set(rs.info)
     enabled -= rs.resolve(ignore) if ignore else set()
-    an = analyze(path, options, text)
+    an = analyze(path, options, text, incremental)
     cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 

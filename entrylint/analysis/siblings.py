@@ -89,6 +89,10 @@ def sibling_asm(exp, options, transfer_config):
             memo[(name, t)] = None
             return None
         sub, cfg = programs[f]
+        walks = _walks(programs[f])
+        if (name, t) in walks:  # walked for an earlier analysis (an editor's re-analysis)
+            memo[(name, t)] = walks[(name, t)]
+            return memo[(name, t)]
         sym = sub.symbols.get(name)
         node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
         out = None
@@ -98,7 +102,23 @@ def sibling_asm(exp, options, transfer_config):
             # C calls the helper makes are judged at the caller's call
             out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
                    frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
-        memo[(name, t)] = out
+        memo[(name, t)] = walks[(name, t)] = out
         return out
 
     return summary
+
+
+# the walks of the other files' helpers, by the expansion they walked (the
+# process-wide one of callees.expanded, held here so its id is not reused):
+# a re-analysis of the file being edited walks them again only when that
+# expansion was read again
+_WALKS: dict[int, tuple[object, dict]] = {}
+
+
+def _walks(program_cfg) -> dict:
+    got = _WALKS.get(id(program_cfg))
+    if got is None or got[0] is not program_cfg:
+        if len(_WALKS) >= 16:
+            _WALKS.pop(next(iter(_WALKS)))
+        got = _WALKS[id(program_cfg)] = (program_cfg, {})
+    return got[1]

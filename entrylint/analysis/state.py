@@ -75,6 +75,8 @@ class Tuple:
     # the hash, computed once (the walk hashes each tuple many times); the
     # same value the generated hash gives, so set order does not change
     _hash: int = field(default=0, init=False, repr=False, compare=False)
+    # the printed form, computed once (``ordered`` sorts by it, in the walk and the rules)
+    _str: str = field(default="", init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -148,9 +150,13 @@ class Tuple:
         return any(self.feature(f) is Feature.OFF for f in pti_features)
 
     def __str__(self) -> str:
+        if self._str:
+            return self._str
         feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
         base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
-        return f"({base}{' ' + feats if feats else ''})"
+        text = f"({base}{' ' + feats if feats else ''})"
+        object.__setattr__(self, "_str", text)
+        return text
 
     def short(self) -> str:
         return f"{self.origin.value[0]}/gs={self.gs.value}/cr3={self.cr3.value}/{self.stack.value}"

@@ -91,6 +91,12 @@ class _File:
 
 
 class Preprocessor:
+    # called after each text line of the main file read at the top level
+    # (incremental.py takes its snapshots there); None: no call
+    at_line = None
+    main = ""
+    headers_size = 0  # the largest file read other than the main file
+
     def __init__(self, opts: CppOptions):
         self.opts = opts
         self.macros: dict[str, Macro] = {}
@@ -175,6 +181,8 @@ class Preprocessor:
                 self.cache[path] = None
                 return None
         self.peak["file-size"] = max(self.peak["file-size"], len(text))
+        if path != self.main:
+            self.headers_size = max(self.headers_size, len(text))
         if len(text) > lim.file_size:
             self.problem(ProblemKind.LIMIT, hit(lim, "file-size", f"{path} is larger than {lim.file_size} bytes"),
                          Location(path, 1, 1))
@@ -227,12 +235,15 @@ class Preprocessor:
             return  # multiple-include optimisation, as gcc does
         saved_cond = self.cond
         self.stack.append(f)
+        hook = self.at_line if path == self.main and len(self.stack) == 1 else None
         try:
             while True:
                 toks = self._next_line(f, False)
                 if toks is None:
                     break
                 self._expand_line(f, toks)
+                if hook is not None:
+                    hook(self, f)
             if f.groups:
                 self.problem(ProblemKind.UNBALANCED_BLOCK, "unterminated conditional directive",
                              Location(path, len(lexed.lines), 1))
@@ -246,7 +257,11 @@ class Preprocessor:
         self.main = main
         for imp in self.opts.search.implicit:
             self.run_file(str(imp))
+        self.before_main = len(self.problems)
         self.run_file(main, text)
+        return self._result()
+
+    def _result(self) -> PPResult:
         self.peak["cpp-expansions"] = self.exp.count
         self.peak["cpp-depth"] = self.exp.deepest + 1
         return PPResult(self.out, self.problems, {n: m.defn for n, m in self.macros.items()},

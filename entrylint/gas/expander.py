@@ -115,6 +115,7 @@ class Expander:
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
+        self.stopped = False  # a limit ended the reading of the file
 
     # -- reporting -------------------------------------------------------
     def problem(self, kind: ProblemKind, message: str, item: BodyLine | None) -> None:
@@ -139,6 +140,15 @@ class Expander:
 
     # -- main loop -------------------------------------------------------
     def run(self, lines: Sequence[PPLine]) -> GasResult:
+        self.feed(lines)
+        return self.result()
+
+    def feed(self, lines: Sequence[PPLine]) -> None:
+        """Read ``lines`` (the next preprocessed lines of the file) and every
+        expansion they start: feeding a file in pieces reads it as one run
+        (incremental.py snapshots the state between pieces, gas/resume.py)."""
+        if self.stopped:
+            return
         self.stack.append(_Source(file_items(lines)))
         budget = self.opts.max_statements
         try:
@@ -153,13 +163,16 @@ class Expander:
                 self.work += 1
                 if self.work > budget:
                     self.over("expansion-statements", f"more than {budget} statements read", item, None)
+                    self.stopped = True
                     break
                 try:
                     self.statement(item)
                 except _Cut:
                     self.unwind()
         except _Limit:
-            pass
+            self.stopped = True
+
+    def result(self) -> GasResult:
         self.finish()
         self.peak["expansion-bytes"] = self.bytes
         self.peak["expansion-statements"] = max(self.work, len(self.out))

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _SAFE = re.compile(r"^[\s0-9a-fA-FxXuUlL()+\-*/%<>&|^~!]*$")
 _INT = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\b")
 
 
+@lru_cache(maxsize=16384)
 def eval_int(expr: str) -> int | None:
-    """Evaluate a C/GAS integer expression of literals only; None if it is not one."""
+    """Evaluate a C/GAS integer expression of literals only; None if it is not
+    one.  Remembered per text: the same expressions recur in a file and in
+    every re-analysis of it."""
     e = expr.strip()
     if not e or not _SAFE.match(e) or re.search(r"[A-Za-z_]", _INT.sub("0", e)):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # --- registers ---------------------------------------------------------------
 
@@ -247,7 +248,10 @@ def parse_operand(text: str, branch: bool = False) -> Operand:
     return Mem(seg=seg, disp=t, indirect=indirect)
 
 
+@lru_cache(maxsize=16384)
 def parse_operands(args: str, branch: bool = False) -> tuple[Operand, ...]:
     """Parse an instruction's operand text (``Stmt.args``) into operands, in
-    AT&T order (sources first, destination last)."""
+    AT&T order (sources first, destination last).  Remembered per text (the
+    operands are frozen): a file's repeated operands, and a re-analysis of
+    an edited file, parse each text once."""
     return tuple(parse_operand(p, branch) for p in split_operands(args))

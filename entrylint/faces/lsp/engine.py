@@ -72,6 +72,7 @@ class Result:
     # was carried over from an analysis of a text with the same code (None: same text)
     lines: dict[int, int] | None = None
     reused: bool = False
+    how: str = ""  # how the file was read (incremental.py: "full", "resumed at ...")
 
     def analysed_line(self, line: int) -> int | None:
         """The line of the analysed text that ``line`` (1-based) of this text is."""
@@ -111,8 +112,23 @@ def _stamp(files) -> tuple:
     return tuple(out)
 
 
+_SESSIONS = None
+
+
+def sessions():
+    """The incremental re-reading state of the buffers analysed (incremental.py),
+    used by the worker thread only."""
+    global _SESSIONS
+    if _SESSIONS is None:
+        from entrylint.incremental import Sessions
+
+        _SESSIONS = Sessions()
+    return _SESSIONS
+
+
 def run_check(path: Path, text: str, config: Config) -> Result:
-    """Analyse one buffer under ``config`` (in the worker thread)."""
+    """Analyse one buffer under ``config`` (in the worker thread): an edited
+    buffer is read again from the first line the edit changed (incremental.py)."""
     from entrylint import api
     from entrylint.findings.model import Finding
 
@@ -120,9 +136,11 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     opts = api.Options(root=config.root)
     merged: dict[tuple, Finding] = {}
     first = None
+    how = []
     for prof in config.profiles:
         res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
-                        text=text, rule_options=config.rule_options)
+                        text=text, rule_options=config.rule_options, incremental=sessions())
+        how.append(sessions().session(path, replace(opts, profile=prof))[0].last)
         first = first or res
         for f in res.findings:
             key = (f.id, f.fingerprint, f.location, f.message)
@@ -133,7 +151,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     main = str(path.resolve())
     files = tuple(f for f in an.expansion.pp.files if f != main) if an is not None else ()
     return Result(path, None, text, finish(path, text, raw, config), an, files,
-                  seconds=time.perf_counter() - t0, raw=raw, config=config)
+                  seconds=time.perf_counter() - t0, raw=raw, config=config, how="; ".join(dict.fromkeys(how)))
 
 
 def finish(path: Path, text: str, raw: list, config: Config) -> list:

@@ -182,7 +182,9 @@ class EntrylintServer(LanguageServer):
             self._publish_header(hf)
         self.window_log_message(T.LogMessageParams(
             T.MessageType.Log, f"entrylint: {res.path.name} v{res.version}: {len(res.findings)} findings in "
-                               f"{res.seconds * 1000:.0f} ms{' (cached)' if res.cached else ''}"))
+                               f"{res.seconds * 1000:.0f} ms{' (cached)' if res.cached else ''}"
+                               f"{' (no code changed: the last analysis, moved)' if res.reused else ''}"
+                               f"{' (read ' + res.how + ')' if res.how and not res.cached else ''}"))
 
     def _publish_header(self, hf: str) -> None:
         ds = [d for per in self._header_diags.get(hf, {}).values() for d in per]

@@ -1,0 +1,360 @@
+"""Incremental re-reading of a file being edited (the language server's path).
+
+An edit changes the main file from some line on; everything the
+preprocessor and GNU as did before that line is the same as in the last run:
+the headers read (the implicit ones and the ``#include``s at the top), the
+macro table, the open ``#if`` groups, the ``.macro`` definitions, the symbol
+values, ``\\@``.  A ``Session`` keeps, for the last text it read, snapshots of
+the preprocessor (``cpp/resume.py``) and of the GNU as reading loop
+(``gas/resume.py``) every ``STEP`` lines of the main file, and reads an
+edited text from the last snapshot before the first line that changed:
+
+* the lines before the snapshot, and the line a function-like macro name at
+  their end peeked at for its ``(``, must lex to the same tokens (the same
+  text, at the same lines and columns);
+* the headers the last run read must be unchanged on disk (their stamps);
+* the options (profile, include paths, defines, limits) are part of the
+  session's key.
+
+What comes out is what a run from the start gives (tests/test_incremental.py
+and tools/incremental_check.py compare the two, findings and all).  The
+stages after the expansion (program, CFG, walk, rules) run in full.
+
+A session's state is replaced in one assignment at the end of a run, so an
+analysis cancelled part-way (faces/lsp/engine.py) leaves the last good state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STEP = 12  # main-file lines between two snapshots
+
+
+@dataclass
+class _State:
+    key: tuple
+    lexed: object  # cpp.lexer.LexedFile of the main file's last text
+    points: list  # [(cpp Snapshot, gas Snapshot)] in line order
+    stamps: tuple  # (file, mtime, size) of every header read
+    pp: object  # the last PPResult
+    gas: object  # the last GasResult
+    headers_size: int  # the largest header the last run read
+    purged: frozenset  # ids of the GNU as macros `.purgem` had marked at its end
+    n_lex: int  # the problems lexing the main file gave (they come first among its problems)
+
+
+class _Rejoined(Exception):
+    """Raised from the preprocessor's line hook: the run's state equals the
+    last run's at the same place of an unchanged rest of the file."""
+
+
+@dataclass
+class Session:
+    """Re-reading of one file under one set of options."""
+
+    state: _State | None = None
+    stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0})
+    last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
+
+    def expand(self, text: str, name: str, copts, gopts, key: tuple):
+        """(PPResult, GasResult) of ``text`` as the file ``name``: what
+        ``preprocess_text`` and ``gas.expand`` give, read from the last
+        snapshot the edit left valid."""
+        from entrylint.cpp.lexer import lex_file_once
+
+        name = os.path.abspath(name)
+        lexed = lex_file_once(text, name)
+        st = self.state
+        if st is not None and st.key == key and st.points and _stamps(f for f, _, _ in st.stamps) == st.stamps:
+            j = _resume_point(st, lexed)
+            if j is not None:
+                got = self._run(st, j, text, name, copts, gopts, key, lexed)
+                if got is not None:
+                    return got
+        return self._run(None, None, text, name, copts, gopts, key, lexed)
+
+    def _run(self, st: _State | None, j: int | None, text, name, copts, gopts, key, lexed):
+        """Read ``text`` from the snapshot ``st.points[j]`` (None: from the
+        start); where the rest of the file is the last text's rest and the
+        state equals the last run's there, take the last run's output for it
+        (an edit inside a line: the file is read up to the next snapshot)."""
+        from entrylint.cpp.preprocessor import Preprocessor
+        from entrylint.cpp.resume import resume, snapshot
+
+        pp = Preprocessor(copts)
+        start = st.points[j] if j is not None else None
+        snaps: list = []
+        last = start[0].idx if start else -STEP
+        join: list = []  # [old point index] where the preprocessor rejoined the last run
+        tail_at, shift, at_old = len(lexed.lines) + 1, 0, {}
+        if start is not None:
+            tail_at, shift = _common_tail(st.lexed.lines, lexed.lines)
+            at_old = {cs.idx: k for k, (cs, _) in enumerate(st.points) if k > j}
+
+        def at_line(p, f):
+            nonlocal last
+            if f.idx >= tail_at:
+                k = at_old.get(f.idx + shift)
+                if k is not None and _cpp_same(p, f, st.points[k][0]):
+                    join.append(k)
+                    raise _Rejoined
+            if f.idx - last >= STEP:
+                snaps.append(snapshot(p, f))
+                last = f.idx
+
+        pp.at_line = at_line
+        try:
+            res = resume(pp, start[0], name, text) if start is not None else pp.run(name, text)
+        except _Rejoined:
+            res = _cpp_joined(pp, st, join[0], text)
+        if res is None:
+            return None
+        g, points, gas_join = _gas(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed, shift)
+        kept = st.points[:j + 1] if start is not None else []
+        self._keep(key, name, lexed, res, g, kept + points,
+                   st.headers_size if join else pp.headers_size)
+        if pp.cache.get(name) is not lexed:  # the preprocessor read another text (a line cut by a limit)
+            self.state = None
+        self.stats["full" if start is None else "resumed"] += 1
+        self.last = "full" if start is None else f"resumed at logical line {start[0].idx}"
+        if start is not None:
+            self.stats["lines_skipped"] += start[0].idx
+        if join:
+            self.last += f", cpp rejoined at logical line {st.points[join[0]][0].idx - shift}"
+        if gas_join is not None:
+            self.stats["rejoined"] += 1
+            self.last += f", GNU as at {st.points[gas_join][0].idx - shift}"
+        return res, g
+
+    def _keep(self, key, name, lexed, res, g, points, headers_size) -> None:
+        purged = frozenset(id(i) for i in (*g.macros.values(), *g.purged) if i.purged)
+        self.state = _State(key, lexed, points, _stamps(f for f in res.files if f != name), res, g,
+                            headers_size, purged, len(lexed.problems))
+
+
+def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift: int):
+    """Read the preprocessed lines from ``start``'s gas snapshot on (None:
+    from the beginning), snapshotting between the pieces the cpp snapshots
+    cut.  After the preprocessor rejoined the last run at old point ``join``,
+    the pieces are the old points' (moved to the new output), and the reading
+    stops at the first where the state equals the last run's: the rest of the
+    statements are the last run's.  (result, points, the old point index
+    where GNU as rejoined or None)"""
+    from entrylint.gas import resume as gas_resume
+    from entrylint.gas.expander import Expander
+
+    lines = res.lines
+    e = Expander(gopts) if start is None else gas_resume.restore(start[1], gopts)
+    points = []
+    at = start[0].n_out if start is not None else 0
+    for cs in snaps:
+        e.feed(lines[at:cs.n_out])
+        at = cs.n_out
+        points.append((cs, gas_resume.snapshot(e)))
+    if join is None:
+        e.feed(lines[at:])
+        return e.result(), points, None
+    base = st.points[join][0]
+    moved = _Moved(base, pp, lexed, res, shift)
+    for m in range(join, len(st.points)):
+        ocs, ogs = st.points[m]
+        cs = moved.cpp(ocs)
+        e.feed(lines[at:cs.n_out])
+        at = cs.n_out
+        if _gas_same(e, ogs):
+            g = _gas_joined(e, st, ogs)
+            moved.gas_from(ogs, e, g)
+            points += [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
+            return g, points, m
+        points.append((cs, gas_resume.snapshot(e)))
+    e.feed(lines[at:])
+    return e.result(), points, None
+
+
+def _same_line(a, b) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x.text != y.text or x.loc != y.loc or x.ws != y.ws or x.kind != y.kind:
+            return False
+    return True
+
+
+def _resume_point(st: _State, lexed) -> int | None:
+    """The last snapshot whose lines before it, and the first non-empty line
+    at or after it (what a macro name ending the line before peeks at), lex
+    the same in the new text."""
+    old, new = st.lexed.lines, lexed.lines
+    n = min(len(old), len(new))
+    d = 0
+    while d < n and _same_line(old[d], new[d]):
+        d += 1
+    best = None
+    for j, (cs, _) in enumerate(st.points):
+        la = cs.idx
+        while la < len(old) and not old[la]:
+            la += 1
+        if la < d:
+            best = j
+        else:
+            break
+    return best
+
+
+def _common_tail(old: list, new: list) -> tuple[int, int]:
+    """(the first line of ``new`` from which every line lexes as the line
+    ``shift`` further in ``old`` -- same tokens at the same lines and
+    columns --, ``shift``)."""
+    shift = len(old) - len(new)
+    k = len(new)
+    while k > 0 and k + shift > 0 and _same_line(old[k - 1 + shift], new[k - 1]):
+        k -= 1
+    return k, shift
+
+
+def _groups_same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        (x.parent, x.active, x.taken, x.else_seen, x.guard, x.conds, x.prior)
+        == (y.parent, y.active, y.taken, y.else_seen, y.guard, y.conds, y.prior) for x, y in zip(a, b))
+
+
+def _cpp_same(p, f, s) -> bool:
+    """The preprocessor ``p`` (at the main file's line ``f.idx``) is in the
+    state snapshot ``s`` holds: what it reads next gives what it gave then.
+    (The file size, a figure only, is left out: the main file's differs.)"""
+    return (p.counter == s.counter and p.exp.count == s.exp_count and p.exp.deepest == s.exp_deepest
+            and p.limit_hit == s.limit_hit and p.headers_size == s.headers_size and p.cond == s.cond
+            and f.guard == s.guard and _groups_same(f.groups, s.groups)
+            and {k: v for k, v in p.peak.items() if k != "file-size"}
+            == {k: v for k, v in s.peak.items() if k != "file-size"}
+            and p.cache.keys() == s.cache.keys() and p.files == s.files[:s.n_files]
+            and _macros_same(p.macros, s.macros))
+
+
+def _macros_same(a: dict, b: dict) -> bool:
+    """The same macro table: each macro the same object, or one compiled from
+    an equal ``#define`` (same text at the same place: a line read again)."""
+    if len(a) != len(b):
+        return False
+    for name, m in a.items():
+        o = b.get(name)
+        if o is not m and (o is None or o.builtin != m.builtin or o.defn != m.defn):
+            return False
+    return True
+
+
+def _cpp_joined(p, st: _State, k: int, text: str):
+    """The result of ``p``'s run: its output so far, then the last run's from snapshot ``k`` on."""
+    from entrylint.cpp.preprocessor import PPResult
+
+    s, old = st.points[k][0], st.pp
+    peak = dict(old.peak)
+    peak["file-size"] = max(st.headers_size, len(text))
+    return PPResult(p.out + old.lines[s.n_out:], p.problems + old.problems[_read_problems(s) + st.n_lex:], old.macros,
+                    list(old.files), p.missing + old.missing[s.n_missing:],
+                    p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
+
+
+def _read_problems(s) -> int:
+    """The problems before snapshot ``s`` other than the main file's lexing
+    ones, which come first and depend on all of its text: the same for every
+    text with the same lines before ``s`` (``s`` may come from an older run)."""
+    return s.n_problems - s.before_main[1]
+
+
+def _gas_same(e, g) -> bool:
+    """The GNU as loop ``e`` is in the state snapshot ``g`` holds (the
+    counters the limits read included, the output's length too)."""
+    return (len(e.out) == g.n_out and e.work == g.work and e.bytes == g.bytes and e.macro_count == g.macro_count
+            and not e.stopped and not g.stopped and e.collect is None and g.collect is None
+            and e.altmacro == g.altmacro and e.section == g.section and e.previous == g.previous
+            and e.section_stack == g.section_stack and e.reported == g.reported and e.peak == g.peak
+            and e.values == g.values and e.conds.stack == g.conds and e.purged == g.purged
+            and e.macros == g.macros and e.all_macros == g.all_macros and e.defined == g.defined)
+
+
+def _gas_joined(e, st: _State, g):
+    """The result of ``e``'s run: its statements so far, then the last run's
+    from snapshot ``g`` on, with the last run's symbols, macros and figures."""
+    from entrylint.gas.model import GasResult
+
+    old = st.gas
+    for info in (*old.macros.values(), *old.purged):  # a restore may have reset a flag the old run set later
+        info.purged = id(info) in st.purged
+    return GasResult(e.out + old.statements[g.n_out:], e.problems + old.problems[g.n_problems:],
+                     old.symbols, old.macros, old.purged, old.peak)
+
+
+class _Moved:
+    """The last run's snapshots after the place the preprocessor rejoined it,
+    moved onto this run's output (their states are this run's there; the
+    output before them differs in length)."""
+
+    def __init__(self, base, pp, lexed, res, shift: int):
+        self.base, self.res, self.shift = base, res, shift
+        self.n_out, self.n_problems = len(pp.out), len(pp.problems)
+        self.n_missing, self.n_fallbacks = len(pp.missing), len(pp.fallbacks)
+        self.before_main = (pp.before_main, len(lexed.problems))
+        self.g = None
+
+    def cpp(self, s):
+        from dataclasses import replace
+
+        b = self.base
+        return replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
+                       problems=self.res.problems,
+                       n_problems=_read_problems(s) - _read_problems(b) + self.n_problems,
+                       files=self.res.files, missing=self.res.missing,
+                       n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
+                       n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
+
+    def gas_from(self, g, e, result) -> None:
+        self.g, self.g_out, self.g_problems, self.result = g, len(e.out), len(e.problems), result
+
+    def gas(self, s):
+        from dataclasses import replace
+
+        return replace(s, out=self.result.statements, n_out=s.n_out - self.g.n_out + self.g_out,
+                       problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems)
+
+
+def _stamps(files) -> tuple:
+    out = []
+    for f in files:
+        try:
+            s = os.stat(f)
+            out.append((f, s.st_mtime_ns, s.st_size))
+        except OSError:
+            out.append((f, None, None))
+    return tuple(out)
+
+
+class Sessions:
+    """One session per (file, options): what ``api.expand(..., incremental=)`` takes."""
+
+    def __init__(self, size: int = 8):
+        self._by: dict[tuple, Session] = {}
+        self._size = size
+
+    def session(self, path: Path, options) -> tuple[Session, tuple]:
+        key = (str(Path(path).resolve()), repr(options))
+        s = self._by.pop(key, None) or Session()
+        self._by[key] = s  # most recent last
+        while len(self._by) > self._size:
+            self._by.pop(next(iter(self._by)))
+        return s, key
+
+    def expand(self, path: Path, options, text: str, name: str, copts, gopts):
+        s, key = self.session(path, options)
+        try:
+            return s.expand(text, name, copts, gopts, key)
+        except Exception:  # noqa: BLE001 - never worse than a run from the start: that one, without the state
+            from entrylint.cpp import preprocess_text
+            from entrylint.gas import expand as gas_expand
+
+            s.state, s.last = None, "from the start (the incremental reading failed)"
+            pp = preprocess_text(text, name, copts)
+            return pp, gas_expand(pp.lines, gopts)

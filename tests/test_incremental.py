@@ -1,0 +1,288 @@
+"""Incremental re-reading (entrylint/incremental.py): after an edit, the
+preprocessor and the GNU as loop resume from a snapshot taken before the
+first line the edit changed.  What comes out must be what a run from the
+start gives: the preprocessed lines, the statements, the problems and the
+findings, for every kind of edit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from entrylint import api, incremental
+from entrylint.incremental import Sessions
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
+OPTS = api.Options(profile="defconfig")
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+# (name, edit of the text before it): applied in order, as typing would
+EDITS = [
+    ("comment in an entry", lambda t: _replace(t, "\tcall\texc_nmi\n", "\tcall\texc_nmi\t/* C */\n")),
+    ("code inside one entry", lambda t: _replace(t, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")),
+    ("a line deleted", lambda t: _replace(t, "\tmovq\t$-1, %rax\n", "")),
+    ("a .macro body", lambda t: _replace(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
+    ("a .set value", lambda t: _replace(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
+    ("a .set value mid-file", lambda t: _replace(t, ".set\tNMI_SAVE, 1", ".set\tNMI_SAVE, 0")),
+    ("a cpp #define mid-file", lambda t: _replace(t, "#define NMI_SCRATCH\tpcpu_hot+16",
+                                                  "#define NMI_SCRATCH\tpcpu_hot+32")),
+    ("a cpp #define", lambda t: _replace(t, "#define STACK_OFF\t8", "#define STACK_OFF\t16")),
+    ("an #ifdef line", lambda t: _replace(t, "#ifdef CONFIG_X86_64", "#ifdef CONFIG_X86_32")),
+    ("an #endif removed", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n#endif\n",
+                                              "SYM_CODE_END(asm_exc_debug)\n")),
+    ("an #endif put back", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n",
+                                               "SYM_CODE_END(asm_exc_debug)\n#endif\n")),
+    ("an #include added mid-file", lambda t: _replace(t, "SYM_CODE_START(asm_exc_nmi)",
+                                                      '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)')),
+    ("an #include removed", lambda t: _replace(t, '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)',
+                                               "SYM_CODE_START(asm_exc_nmi)")),
+    # the arguments of a function-like macro start on the next line: cpp
+    # peeks past the end of the line, so the line after it is part of it
+    ("the peeked line", lambda t: _replace(t, "\t(%rsp)\n", "\tnop\n")),
+    ("the peeked line back", lambda t: _replace(t, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n")),
+    ("an operand typed in place", lambda t: _replace(t, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+8, %rdx")),
+    ("a register typed in place", lambda t: _replace(t, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")),
+    ("the top include", lambda t: _replace(t, '#include "incr.h"\n', '#include "incr.h"\n#define EXTRA 1\n')),
+    ("an entry added at the end", lambda t: t + "SYM_CODE_START(asm_extra)\n\tswapgs\n\tiretq\n"
+                                                "SYM_CODE_END(asm_extra)\n"),
+]
+
+
+def _view(exp):
+    return ([(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements, exp.problems,
+            exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak)
+
+
+def _same_as_scratch(path, text, sessions):
+    inc = api.check(path, OPTS, text=text, incremental=sessions)
+    full = api.check(path, OPTS, text=text)
+    assert inc.findings == full.findings
+    assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+    return inc
+
+
+@pytest.mark.parametrize("step", [1, 4])
+def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step):
+    monkeypatch.setattr(incremental, "STEP", step)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    assert session.last == "full"
+    how = {}
+    for name, edit in EDITS:
+        text = edit(text)
+        _same_as_scratch(path, text, sessions)
+        how[name] = session.last
+    # the edits after the first entry were read from a snapshot, not from the start
+    # an edit inside a line leaves the rest of the file where it was: the run
+    # rejoins the last one where its state is the same again (at the next
+    # snapshot: with one per line, before the end of this short file) ...
+    if step == 1:
+        for name in ("comment in an entry", "an operand typed in place", "a register typed in place"):
+            assert "GNU as at" in how[name], (name, how[name])
+        # where only the macro table or the symbol values differ, the preprocessor
+        # or GNU as reads on (their output up to the next snapshot is the same)
+        for name in ("a .set value mid-file", "a cpp #define mid-file"):
+            assert how[name].startswith("resumed"), (name, how[name])
+    # ... and never where it differs (a symbol value, a macro body, a condition)
+    for name in ("a .set value", "a .set value mid-file", "a cpp #define mid-file", "a .macro body",
+                 "an #ifdef line", "a cpp #define"):
+        assert "GNU as at" not in how[name], (name, how[name])
+    for name in ("comment in an entry", "code inside one entry", "an #endif put back", "the peeked line",
+                 "an entry added at the end"):
+        assert how[name].startswith("resumed"), (name, how[name])
+    assert how["the top include"] == "full"  # before the first text line: nothing to resume from
+
+
+def test_the_peeked_line_is_not_skipped(monkeypatch):
+    """A snapshot right after ``LOAD_TOP`` (a function-like macro name ending
+    its line) must not be used when the next line is edited: cpp looked at
+    it for the ``(`` of the arguments."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = _replace(path.read_text(), "\t(%rsp)\n", "\tnop\n")
+    sessions = Sessions()
+    first = _same_as_scratch(path, text, sessions)
+    assert any("LOAD_TOP" in s.name.upper() or "LOAD_TOP" in s.args for s in first.analysis.expansion.gas.statements)
+    second = _same_as_scratch(path, _replace(text, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n"), sessions)
+    assert not any("LOAD_TOP" in s.args for s in second.analysis.expansion.gas.statements)
+
+
+def test_a_header_changed_on_disk_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(incremental, "STEP", 2)
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    path, header = tmp_path / "entry_incr.S", tmp_path / "incr.h"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    header.write_text(_replace(header.read_text(), "#define PTI_USER_BIT\t\t0x1000", "#define PTI_USER_BIT\t\t0x800"))
+    st = header.stat()
+    os.utime(header, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    edited = _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+    inc = _same_as_scratch(path, edited, sessions)
+    assert sessions.session(path, OPTS)[0].last == "full"
+    assert any("0x800" in s.args for s in inc.analysis.expansion.gas.statements)
+
+
+def test_other_options_do_not_share_a_session():
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    other = api.Options(profile="pti-off")
+    inc = api.check(path, other, text=text, incremental=sessions)
+    assert inc.findings == api.check(path, other, text=text).findings
+    assert sessions.session(path, other)[0].last == "full"
+
+
+SIBLING = Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "sibling_tree"
+
+
+def test_another_files_helper_is_walked_once_across_re_analyses(monkeypatch):
+    """A re-analysis of the file being edited follows a helper of another file
+    (analysis/siblings.py) without walking that file again: its walk depends
+    on that file's expansion only.  Findings stay those of a fresh process."""
+    from entrylint.analysis import forward
+
+    path = SIBLING / "arch/x86/entry/entry_64_compat.S"
+    opts = api.Options(root=SIBLING, profile="defconfig")
+    text = path.read_text()
+    first = api.check(path, opts, text=text).findings
+    walks = []
+    real = forward.analyze
+
+    def counting(program, cfg, entries, *a, **k):
+        walks.append([e.kind.name for e in entries])
+        return real(program, cfg, entries, *a, **k)
+
+    monkeypatch.setattr(forward, "analyze", counting)
+    edited = text.replace("\tcall\tswitch_to_thread_stack", "\tnop\n\tcall\tswitch_to_thread_stack")
+    assert edited != text
+    again = api.check(path, opts, text=edited)
+    assert not any(kinds == ["called-from-asm"] for kinds in walks), walks  # only the file's own walk
+    assert len(walks) == 1
+    assert [(f.id, f.message) for f in again.findings] == [(f.id, f.message) for f in first]
+
+
+class _Stop(BaseException):
+    """Stands for the language server's Cancelled (raised in the worker thread)."""
+
+
+@pytest.mark.parametrize("where", ["cpp", "gas"])
+def test_a_run_stopped_part_way_leaves_a_usable_session(monkeypatch, where):
+    """A newer edit cancels the analysis in progress by raising in its
+    thread (faces/lsp/engine.py): the session keeps its last complete state,
+    and the next run still gives what a run from the start gives."""
+    from entrylint.cpp import resume as cpp_resume
+    from entrylint.gas import resume as gas_resume
+
+    monkeypatch.setattr(incremental, "STEP", 2)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    mod, name = (cpp_resume, "snapshot") if where == "cpp" else (gas_resume, "snapshot")
+    real, calls = getattr(mod, name), []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Stop
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, name, stopping)
+    with pytest.raises(_Stop):
+        api.check(path, OPTS, text=_replace(text, "\tcall\texc_debug", "\tnop\n\tcall\texc_debug"), incremental=sessions)
+    monkeypatch.setattr(mod, name, real)
+    for edited in (_replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), text):
+        _same_as_scratch(path, edited, sessions)
+        assert sessions.session(path, OPTS)[0].last.startswith("resumed")
+
+
+def test_a_header_read_after_the_snapshot_gives_its_problems_again(tmp_path, monkeypatch):
+    """A header first included after the snapshot a run resumes from is read
+    again by that run, with its problems (here: a comment left open): the
+    snapshot holds the files read up to it, not those the old run read later."""
+    monkeypatch.setattr(incremental, "STEP", 2)
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "late.h").write_text("#define LATE_OFF\t24\n/* a comment left open\n")
+    path = tmp_path / "entry_incr.S"
+    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", '#include "late.h"\nSYM_CODE_START(asm_exc_nmi)')
+    sessions = Sessions()
+    first = _same_as_scratch(path, text, sessions)
+    assert any("unterminated comment" in p.message for p in first.analysis.expansion.pp.problems)
+    second = _same_as_scratch(path, _replace(text, "\tcall\tdo_syscall_64", "\tnop\n\tcall\tdo_syscall_64"), sessions)
+    assert sessions.session(path, OPTS)[0].last.startswith("resumed")
+    assert any("unterminated comment" in p.message for p in second.analysis.expansion.pp.problems)
+
+
+def test_rejoining_at_an_older_runs_snapshot_after_the_lexing_problems_changed(monkeypatch):
+    """The main file's lexing problems come first among its problems and
+    depend on all of its text: a comment left open at the end adds one.  An
+    edit above the snapshot the last run resumed from rejoins at a snapshot
+    of an older run, taken when there was no such problem; the problems after
+    it are still those of a run from the start."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    text += "/* a comment left open at the end\n"
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    for old, new in (("\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq"), ("\tpopq\t%rdx\n\tiretq", "\tpopq\t%rsi\n\tiretq"),
+                     ("\tcall\tdo_syscall_64", "\tcall\tdo_syscall_32")):
+        text = _replace(text, old, new)
+        got = _same_as_scratch(path, text, sessions)
+        assert "GNU as at" in session.last, session.last
+        assert sum("unterminated comment" in p.message for p in got.analysis.expansion.pp.problems) == 1
+
+
+def test_a_failure_of_the_incremental_reading_falls_back_to_a_run_from_the_start(monkeypatch):
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+
+    def broken(*a, **k):
+        raise RuntimeError("a fault in the snapshot code")
+
+    monkeypatch.setattr(incremental, "_resume_point", broken)
+    _same_as_scratch(path, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), sessions)
+    session = sessions.session(path, OPTS)[0]
+    assert session.state is None and "failed" in session.last
+
+
+def test_a_line_cut_by_the_line_length_limit_is_read_from_the_start(monkeypatch):
+    """The preprocessor reads a main file with a line over the limit as
+    another text (the line emptied, a LIMIT finding): no snapshot of it is
+    kept, and every edit gives what a run from the start gives."""
+    from dataclasses import replace as dc_replace
+
+    from entrylint.source.limits import DEFAULT
+
+    monkeypatch.setattr(incremental, "STEP", 2)
+    opts = api.Options(profile="defconfig", limits=dc_replace(DEFAULT, line_length=120))
+    path = FIX / "entry_incr.S"
+    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", "/* " + "x" * 150 + " */\nSYM_CODE_START(asm_exc_nmi)")
+    sessions = Sessions()
+    for edited in (text, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"),
+                   _replace(text, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")):
+        inc = api.check(path, opts, text=edited, incremental=sessions)
+        full = api.check(path, opts, text=edited)
+        assert inc.findings == full.findings
+        assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+        assert any(f.id.startswith("EL9") and "line" in f.message for f in full.findings)
+        assert sessions.session(path, opts)[0].state is None
