@@ -302,7 +302,7 @@ class Preprocessor:
             return True  # `# comment`, `# 5 "file"`: kept as text in assembler mode
         args = toks[2:]
         if name == "define":
-            m, err = D.parse_define(args, self._loc(toks[2]) if args else self._loc(toks[1]), self.cond)
+            m, err = _parse_define(toks, args, self)
             if err:
                 self.problem(ProblemKind.CPP_ERROR, err, toks[1])
             elif m.name in ("__FILE__", "__LINE__") or m.name.startswith("__has_include"):
@@ -602,6 +602,25 @@ class Preprocessor:
             origin = o if first.macros else Location(o.file, o.line, max(1, o.col - first.col))
             segs[0] = Segment(0, origin, first.macros)
         return PPLine("".join(text), tuple(segs), cond)
+
+
+# id(directive tokens) -> (tokens, condition, (macro, error)): a header's
+# ``#define`` lines are parsed once per process, not once per file that
+# includes it (the tokens are the lexed file's, shared while its text stays
+# the same; the Macro is read-only once made)
+_DEFINES: dict[int, tuple] = {}
+_DEFINES_MAX = 200_000
+
+
+def _parse_define(toks: list[Tok], args: list[Tok], pp: Preprocessor):
+    got = _DEFINES.get(id(toks))
+    if got is not None and got[0] is toks and got[1] == pp.cond:
+        return got[2]
+    res = D.parse_define(args, pp._loc(toks[2]) if args else pp._loc(toks[1]), pp.cond)
+    if len(_DEFINES) >= _DEFINES_MAX:
+        _DEFINES.clear()
+    _DEFINES[id(toks)] = (toks, pp.cond, res)
+    return res
 
 
 def preprocess_text(text: str, filename: str, opts: CppOptions) -> PPResult:
