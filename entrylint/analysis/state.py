@@ -13,7 +13,7 @@ Plain data: no mnemonics, no I/O.  Transfer functions live in ``forward.py``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 
 class Origin(str, enum.Enum):
@@ -108,10 +108,16 @@ class Tuple:
                 continue
             have[n] = v
             todo.extend(IMPLIES.get((n, v), ()))
-        return replace(self, features=tuple(sorted(have.items(), key=lambda kv: kv[0])))
+        return self.with_(features=tuple(sorted(have.items(), key=lambda kv: kv[0])))
 
     def with_(self, **kw) -> Tuple:
-        return replace(self, **kw)
+        """This tuple with some fields changed (``dataclasses.replace``
+        without its introspection: the walk makes thousands)."""
+        if not _FIELDS.issuperset(kw):
+            raise TypeError(f"unknown Tuple fields: {sorted(set(kw) - _FIELDS)}")
+        g = kw.get
+        return Tuple(g("origin", self.origin), g("gs", self.gs), g("cr3", self.cr3), g("stack", self.stack),
+                     g("features", self.features), g("held", self.held), g("flags", self.flags), g("site", self.site))
 
     def holds(self, reg: str | None) -> str | None:
         if reg is None:
@@ -126,11 +132,11 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] != reg)
         if value is not None:
             kept = tuple(sorted(kept + ((reg, value),)))
-        return replace(self, held=kept) if kept != self.held else self
+        return self.with_(held=kept) if kept != self.held else self
 
     def forget(self, regs) -> Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
-        return replace(self, held=kept) if len(kept) != len(self.held) else self
+        return self.with_(held=kept) if len(kept) != len(self.held) else self
 
     def known_flag(self, name: str) -> bool | None:
         for f, v in self.flags:
@@ -155,6 +161,8 @@ class Tuple:
     def short(self) -> str:
         return f"{self.origin.value[0]}/gs={self.gs.value}/cr3={self.cr3.value}/{self.stack.value}"
 
+
+_FIELDS = frozenset({"origin", "gs", "cr3", "stack", "features", "held", "flags", "site"})
 
 State = frozenset  # frozenset[Tuple]
 
