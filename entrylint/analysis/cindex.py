@@ -387,17 +387,18 @@ class CIndex:
 
 
 _memo: dict[tuple[str, tuple[str, ...]], CIndex] = {}
+_memo_files: dict[tuple[str, tuple[str, ...]], tuple] = {}  # the files an index in _memo was built from
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("ENTRYLINT_CACHE", Path.home() / ".cache" / "entrylint")) / "cindex"
 
 
-def _key(root: Path, folders: Sequence[str]) -> str:
+def _key(root: Path, folders: Sequence[str], files: Sequence[Path] | None = None) -> str:
     h = hashlib.sha256(f"{CACHE_VERSION}\0{root.resolve()}".encode())
     from entrylint.source.reader import depends_on
 
-    for p in [*_files(root, folders), root / IDTENTRY_HEADER]:
+    for p in files if files is not None else [*_files(root, folders), root / IDTENTRY_HEADER]:
         depends_on(p)  # a result that used this index depends on these files
         try:
             st = p.stat()
@@ -415,9 +416,15 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
     root = Path(root)
     mkey = (str(root.resolve()), tuple(folders))
     if mkey in _memo:
+        from entrylint.source import reader
+
+        if reader._recorders:  # a result recording now uses the index too
+            for p in _memo_files.get(mkey, ()):
+                reader.depends_on(p)
         return _memo[mkey]
     idx = None
-    path = _cache_dir() / f"{_key(root, folders)}.pickle" if disk else None
+    files = (*_files(root, folders), root / IDTENTRY_HEADER)
+    path = _cache_dir() / f"{_key(root, folders, files)}.pickle" if disk else None
     if path is not None and path.is_file():
         try:
             with path.open("rb") as f:
@@ -436,6 +443,7 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
             except OSError:
                 pass
     _memo[mkey] = idx
+    _memo_files[mkey] = files
     return idx
 
 

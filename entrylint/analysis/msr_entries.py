@@ -101,10 +101,19 @@ def _names(text: str, expr: str, at: int) -> set[str]:
     return names
 
 
-@lru_cache(maxsize=32)
 def msr_entries(root: Path | None) -> MsrEntries:
     """The MSR entry targets the tree at ``root`` writes, with the features
-    each is chosen under (nothing without a tree or without the file)."""
+    each is chosen under (nothing without a tree or without the file): once
+    per process, and a fact of the tree kept on disk across runs."""
+    if root is None:
+        return _msr_entries(root)
+    from entrylint import cache
+
+    return cache.fact(("msr-entries", str(root)), _msr_entries, root)
+
+
+@lru_cache(maxsize=32)
+def _msr_entries(root: Path | None) -> MsrEntries:
     texts = []
     for rel in SOURCES if root is not None else ():
         try:
@@ -112,3 +121,6 @@ def msr_entries(root: Path | None) -> MsrEntries:
         except OSError:
             continue
     return parse("\n".join(texts))
+
+
+msr_entries.cache_clear = _msr_entries.cache_clear  # patch/review.py: forget_tree_caches

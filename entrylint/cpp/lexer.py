@@ -85,11 +85,12 @@ class LexedFile:
     first one carries the line's start); ``problems`` are (message, line, col)
     tuples for the caller to turn into Problem records."""
 
-    __slots__ = ("lines", "problems")
+    __slots__ = ("lines", "problems", "guard")
 
     def __init__(self, lines, problems):
         self.lines = lines
         self.problems = problems
+        self.guard = False  # the include guard (directives.find_guard), once found; False: not looked for
 
 
 def lex_file(text: str, file: str) -> LexedFile:

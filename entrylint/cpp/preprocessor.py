@@ -85,7 +85,9 @@ class _File:
         self.idx = 0
         self.groups: list[_Group] = []
         self.base_cond = base_cond
-        self.guard = D.find_guard(lexed.lines)
+        if lexed.guard is False:  # a header lexed once per process is included by many files
+            lexed.guard = D.find_guard(lexed.lines)
+        self.guard = lexed.guard
         self.found_idx = found_idx
         self.dir = os.path.dirname(path)
 
@@ -530,6 +532,15 @@ class Preprocessor:
     def _expand_line(self, f: _File, toks: list[Tok]):
         cond = self.cond
         exp = self.exp
+        macros = self.macros
+        for t in toks:
+            if t.kind == NAME and t.text in macros:
+                break
+        else:
+            # no name on the line is a macro: the expander would hand back
+            # each token as it is (``movq %rsp, %rdi``, most lines of a file)
+            self._emit(toks[:], cond, toks)
+            return
         exp.start(toks, more=lambda: self._next_line(f, True), peek=lambda: self._peek_paren(f))
         out = []
         try:
@@ -549,6 +560,9 @@ class Preprocessor:
             exp.stack.clear()
             exp.disabled.clear()
             out = []
+        self._emit(out, cond, toks)
+
+    def _emit(self, out: list[Tok], cond, toks: list[Tok]):
         line = self._render(out, cond)
         if line is not None and len(line.text) > self.opts.limits.line_length:
             self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "line-length",

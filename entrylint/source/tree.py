@@ -223,7 +223,6 @@ def kconfig_symbols(root: str) -> frozenset[str]:
 _KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
 
 
-@lru_cache(maxsize=8)
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
     """The ``config`` names Kconfig reads for ``arch``: the files ``source``d
     from the tree's top Kconfig (a few hundred, where walking a full tree for
@@ -251,8 +250,16 @@ class KnownConfig:
         return bool(self._declared) or bool(kconfig_symbols(self.root))
 
 
-@lru_cache(maxsize=8)
 def _sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
+    """``_read_sourced_kconfig``: once per process, and a fact of the tree
+    kept on disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("sourced-kconfig", root, arch), _read_sourced_kconfig, root, arch)
+
+
+@lru_cache(maxsize=8)
+def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
     """(kconfig_declared's names, whether every file it read is one
     ``kconfig_symbols`` reads too: a ``Kconfig*`` file under ``root``, in no
     hidden or symlinked folder)."""
@@ -304,3 +311,8 @@ def _walked_folder(root: str, d: str, memo: dict[str, bool]) -> bool:
                    and _walked_folder(root, up, memo))
         memo[d] = got
     return got
+
+
+# patch/review.py's forget_tree_caches clears these by name
+_sourced_kconfig.cache_clear = _read_sourced_kconfig.cache_clear
+kconfig_declared.cache_clear = _read_sourced_kconfig.cache_clear
