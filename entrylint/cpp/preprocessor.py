@@ -183,7 +183,7 @@ class Preprocessor:
             return None
         if len(text) > lim.line_length:
             text = self._cut_long_lines(path, text)
-        lexed = lex_file_once(text, path)
+        lexed = lex_file_once(text, path, keep=path != getattr(self, "main", None))
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
@@ -304,7 +304,7 @@ class Preprocessor:
             return True  # `# comment`, `# 5 "file"`: kept as text in assembler mode
         args = toks[2:]
         if name == "define":
-            m, err = _parse_define(toks, args, self)
+            m, err = _parse_define(toks, args, self, f.path != self.main)
             if err:
                 self.problem(ProblemKind.CPP_ERROR, err, toks[1])
             elif m.name in ("__FILE__", "__LINE__") or m.name.startswith("__has_include"):
@@ -626,11 +626,14 @@ _DEFINES: dict[int, tuple] = {}
 _DEFINES_MAX = 200_000
 
 
-def _parse_define(toks: list[Tok], args: list[Tok], pp: Preprocessor):
-    got = _DEFINES.get(id(toks))
+def _parse_define(toks: list[Tok], args: list[Tok], pp: Preprocessor, keep: bool):
+    """``keep``: a header's line (a file checked is lexed anew each time)."""
+    got = _DEFINES.get(id(toks)) if keep else None
     if got is not None and got[0] is toks and got[1] == pp.cond:
         return got[2]
     res = D.parse_define(args, pp._loc(toks[2]) if args else pp._loc(toks[1]), pp.cond)
+    if not keep:
+        return res
     if len(_DEFINES) >= _DEFINES_MAX:
         _DEFINES.clear()
     _DEFINES[id(toks)] = (toks, pp.cond, res)
