@@ -75,6 +75,7 @@ class Tuple:
     # the hash, computed once (the walk hashes each tuple many times); the
     # same value the generated hash gives, so set order does not change
     _hash: int = field(default=0, init=False, repr=False, compare=False)
+    _str: str = field(default="", init=False, repr=False, compare=False)  # str(self), made once (``ordered`` sorts by it)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -154,9 +155,13 @@ class Tuple:
         return any(self.feature(f) is Feature.OFF for f in pti_features)
 
     def __str__(self) -> str:
-        feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
-        base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
-        return f"({base}{' ' + feats if feats else ''})"
+        s = self._str
+        if not s:
+            feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
+            base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
+            s = f"({base}{' ' + feats if feats else ''})"
+            object.__setattr__(self, "_str", s)
+        return s
 
     def short(self) -> str:
         return f"{self.origin.value[0]}/gs={self.gs.value}/cr3={self.cr3.value}/{self.stack.value}"
