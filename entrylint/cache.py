@@ -225,10 +225,22 @@ def _entry(key: str, folder: str = "") -> dict | None:
     for path, want in entry["stats"].items():
         if not _still("s", path, want):
             return None
+    for fk in entry.get("facts", ()):
+        if not _fact_still(fk):
+            return None
     return entry
 
 
-def store(key: str, value, texts: dict, stats: dict, folder: str = "") -> bool:
+def _fact_still(key: str) -> bool:
+    """Whether the stored fact ``key`` (and every file it was made from) still holds."""
+    k = ("f" + key, None)
+    got = _valid.get(k)
+    if got is None:
+        got = _valid[k] = _entry(key, FACTS) is not None
+    return got
+
+
+def store(key: str, value, texts: dict, stats: dict, folder: str = "", facts=()) -> bool:
     """Write an entry; False when it was not (a file changed too recently to
     be sure of, or the folder cannot be written)."""
     now = time.time_ns()
@@ -240,7 +252,7 @@ def store(key: str, value, texts: dict, stats: dict, folder: str = "") -> bool:
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"key": key, "value": value, "texts": texts, "stats": stats}, fh,
+            pickle.dump({"key": key, "value": value, "texts": texts, "stats": stats, "facts": sorted(facts)}, fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, p)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
@@ -256,10 +268,10 @@ def cached(parts, compute, enabled: bool = True):
     key = key_of(parts)
     entry = _entry(key)
     if entry is not None and entry["value"] is not None:
-        depend(entry["texts"], entry["stats"])  # an enclosing entry depends on these files too
+        depend(entry["texts"], entry["stats"], entry.get("facts", ()))  # an enclosing entry depends on these too
         return entry["value"]
-    value, (texts, stats) = recorded(compute)
-    store(key, value, texts, stats)
+    value, (texts, stats, facts) = recorded(compute)
+    store(key, value, texts, stats, facts=facts)
     return value
 
 
@@ -269,17 +281,19 @@ def recording() -> bool:
 
 
 def recorded(compute, *args):
-    """(``compute(*args)``, (texts, stats)): the value and what computing it
-    read -- the text digests of the files read through ``source.reader``
-    and the stat of every other file opened or folder listed (the cache
-    folder left out)."""
+    """(``compute(*args)``, (texts, stats, facts)): the value and what
+    computing it read -- the text digests of the files read through
+    ``source.reader``, the stat of every other file opened or folder listed
+    (the cache folder left out), and the keys of the stored facts it used."""
     global _hooked
     if not _hooked:
         sys.addaudithook(_audit)
         _hooked = True
     own = os.path.abspath(cache_root())
     opened: dict[str, tuple | None] = {}
+    used: set[str] = set()
     _opened.append(opened)
+    _used.append(used)
     if _note not in reader._noted:
         reader._noted.append(_note)
     try:
@@ -287,9 +301,10 @@ def recorded(compute, *args):
             value = compute(*args)
     finally:
         _drop(_opened, opened)
+        _drop(_used, used)
     stats = {p: s for p, s in opened.items()
              if p not in texts and not p.startswith(own + os.sep) and p != own}
-    return value, (dict(texts), stats)
+    return value, (dict(texts), stats, used)
 
 
 def _drop(stack: list, item) -> None:
@@ -300,7 +315,7 @@ def _drop(stack: list, item) -> None:
             return
 
 
-def depend(texts: dict, stats: dict) -> None:
+def depend(texts: dict, stats: dict, facts=()) -> None:
     """Tell the recorders of the enclosing ``cached`` computations what a
     value taken from a cache depended on, as if it had been computed inside
     them (a value remembered in memory hides the reads that made it)."""
@@ -310,13 +325,18 @@ def depend(texts: dict, stats: dict) -> None:
     for rec in _opened:
         for path, want in stats.items():
             rec.setdefault(path, want)
+    for rec in _used:
+        rec.update(facts)
+
+
+_used: list[set[str]] = []  # per recording: the keys of the stored facts it used
 
 
 # -- facts of a tree: the same for every file of it -------------------------------
 
 FACTS = "facts"  # their folder, in the results folder
 facts_enabled = False  # the CLI turns it on (not with --no-cache); a library caller may
-_facts: dict[str, tuple] = {}  # key -> (value, texts, stats), for the rest of the process
+_facts: dict[str, tuple] = {}  # key -> (value, what a use depends on: depend's arguments), for the process
 
 
 def facts_on() -> bool:
@@ -342,11 +362,18 @@ def fact(parts: tuple, compute, *args):
     if got is None:
         entry = _entry(key, FACTS)
         if entry is not None and isinstance(entry["value"], tuple):
-            got = (entry["value"][0], entry["texts"], entry["stats"])
+            got = (entry["value"][0], ({}, {}, (key,)))
         else:
-            value, (texts, stats) = recorded(getattr(compute, "__wrapped__", compute), *args)
-            store(key, (value,), texts, stats, FACTS)
-            got = (value, texts, stats)
+            # recorded on its own: an enclosing recording gets the fact's key,
+            # not a copy of the thousands of files a tree's fact reads
+            saved = (_opened[:], reader._recorders[:], _used[:])
+            del _opened[:], reader._recorders[:], _used[:]
+            try:
+                value, deps = recorded(getattr(compute, "__wrapped__", compute), *args)
+            finally:
+                _opened[:], reader._recorders[:], _used[:] = saved
+            stored = store(key, (value,), *deps[:2], FACTS, facts=deps[2])
+            got = (value, ({}, {}, (key,)) if stored else deps)
         _facts[key] = got
-    depend(got[1], got[2])
+    depend(*got[1])
     return got[0]

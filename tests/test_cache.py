@@ -179,6 +179,9 @@ def test_a_fact_remembered_in_memory_tells_a_result_what_it_was_made_from(facts)
     got = cache.cached(("result", "second"), lambda: cache.fact(("t", "tree"), compute)[0])
     assert got == "one\n"
     assert cache.lookup(cache.key_of(("result", "second"))) == "one\n"
+    # the result names the stored fact instead of copying the files it was made from
+    entry = cache._entry(cache.key_of(("result", "second")))
+    assert entry["facts"] == [cache.key_of(("fact", "t", "tree"))] and str(hdr) not in entry["texts"]
     hdr.write_text("two\n")
     cache._valid.clear()
     assert cache.lookup(cache.key_of(("result", "second"))) is None  # not a stale "one"
