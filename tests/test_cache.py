@@ -246,7 +246,7 @@ def test_known_config_answers_from_the_sourced_files_first(tmp_path, monkeypatch
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "Kconfig.extra").write_text("config ONLY_IN_WALK\n")
     walked = []
-    real = srctree.kconfig_symbols.__wrapped__
+    real = srctree._kconfig_symbols.__wrapped__  # the walk itself, not its memo
 
     def spy(root):
         walked.append(root)

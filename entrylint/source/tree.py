@@ -199,8 +199,16 @@ def _declared_names(text: str) -> list[str]:
 _MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
-@lru_cache(maxsize=8)
 def kconfig_symbols(root: str) -> frozenset[str]:
+    """``_kconfig_symbols``: once per process, and a fact of the tree kept on
+    disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("kconfig-symbols", root), _kconfig_symbols, root)
+
+
+@lru_cache(maxsize=8)
+def _kconfig_symbols(root: str) -> frozenset[str]:
     """Every ``config``/``menuconfig`` name declared by a Kconfig* file under
     ``root``, and every ``CONFIG_`` name a Makefile defines for the compiler
     (``KBUILD_AFLAGS += -DCONFIG_X86_X32_ABI`` in 4.x's arch/x86/Makefile)."""
@@ -314,5 +322,6 @@ def _walked_folder(root: str, d: str, memo: dict[str, bool]) -> bool:
 
 
 # patch/review.py's forget_tree_caches clears these by name
+kconfig_symbols.cache_clear = _kconfig_symbols.cache_clear
 _sourced_kconfig.cache_clear = _read_sourced_kconfig.cache_clear
 kconfig_declared.cache_clear = _read_sourced_kconfig.cache_clear
