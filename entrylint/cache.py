@@ -339,6 +339,16 @@ facts_enabled = False  # the CLI turns it on (not with --no-cache); a library ca
 _facts: dict[str, tuple] = {}  # key -> (value, what a use depends on: depend's arguments), for the process
 
 
+_fact_frames: list[list[bool]] = []  # the facts being computed now (nested), each [tainted]
+
+
+def from_checked_file() -> None:
+    """The facts being computed now use what the process holds of the file
+    being checked (its program, not read here): they are not kept."""
+    for frame in _fact_frames:
+        frame[0] = True
+
+
 def facts_on() -> bool:
     """Whether ``fact`` keeps facts (on disk and for the process) now."""
     return facts_enabled and not reader._overlays and patched_overlay.active() is None
@@ -368,10 +378,18 @@ def fact(parts: tuple, compute, *args):
             # not a copy of the thousands of files a tree's fact reads
             saved = (_opened[:], reader._recorders[:], _used[:])
             del _opened[:], reader._recorders[:], _used[:]
+            frame = [False]  # [made from the file being checked]
+            _fact_frames.append(frame)
             try:
                 value, deps = recorded(getattr(compute, "__wrapped__", compute), *args)
             finally:
+                _drop(_fact_frames, frame)
                 _opened[:], reader._recorders[:], _used[:] = saved
+            if frame[0]:
+                # what the process holds of the file being checked went into it:
+                # that file's result depends on it, nothing else may keep it
+                depend(*deps)
+                return value
             stored = store(key, (value,), *deps[:2], FACTS, facts=deps[2])
             got = (value, ({}, {}, (key,)) if stored else deps)
         _facts[key] = got

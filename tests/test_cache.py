@@ -187,6 +187,28 @@ def test_a_fact_remembered_in_memory_tells_a_result_what_it_was_made_from(facts)
     assert cache.lookup(cache.key_of(("result", "second"))) is None  # not a stale "one"
 
 
+def test_a_fact_made_from_the_file_being_checked_is_not_kept(facts):
+    """A callee summary that reaches a function of the file being checked
+    uses the program the process holds of it: that fact must not outlive
+    the check (the file may change), and the check's result records what it read."""
+    tmp, restart = facts
+    hdr = tmp / "other.h"
+    hdr.write_text("x\n")
+    calls = []
+    read = _reading(calls, hdr)
+
+    def compute():
+        cache.from_checked_file()
+        return read()
+
+    got = cache.cached(("result", "checked"), lambda: cache.fact(("t", "own"), compute))
+    cache.fact(("t", "own"), compute)
+    assert got == ("x\n",) and len(calls) == 2  # not remembered in the process
+    assert not (tmp / "cache" / cache.FACTS).exists()  # nor on the disk
+    entry = cache._entry(cache.key_of(("result", "checked")))
+    assert str(hdr) in entry["texts"] and entry["facts"] == []
+
+
 def test_facts_are_off_while_an_overlay_serves_the_files(facts):
     from entrylint.source import reader
 

@@ -193,7 +193,10 @@ def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: boo
     key = (str(root), rel, name, _options_key(options))
     from entrylint import cache
 
-    if cache.facts_on():  # a fact of the tree, on disk across runs
+    own = any(k[:2] == key[:2] for k in _OWN)
+    if own:
+        cache.from_checked_file()
+    elif cache.facts_on():  # a fact of the tree, on disk across runs (not a function of the file checked)
         # the first call's arguments decide, as in the memo below
         first = _FIRST.setdefault(key, (options, depth, kernel32))
         return cache.fact(("callee-summary", str(root), rel, name, repr(first[0]), first[1], first[2]),
@@ -234,9 +237,8 @@ def expanded(root: Path, rel: str, options):
     from entrylint import cache
 
     key = (str(root), rel, _options_key(options))
-    if key in _OWN and not cache.recording():
-        # (while a cached computation records what it reads, the file is
-        # expanded again: what the own program was made from is not known here)
+    if key in _OWN:
+        cache.from_checked_file()  # a fact of the tree made from it now is not kept
         return _OWN[key]
     if key not in _EXPANDED:
         def read():
