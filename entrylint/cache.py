@@ -23,6 +23,16 @@ Entries live under ``$ENTRYLINT_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/entrylint/results``, else ``~/.cache/entrylint/results``;
 never in the tree.  Deleting the folder is always safe.  ``--no-cache``
 (``enabled=False``) neither reads nor writes it.
+
+**Facts of a tree** (``fact``), in ``facts/`` of the same folder, on the same
+terms: work that is the same for every file of a tree -- the symbols its asm
+defines, the names its Kconfig declares, the MSR entry targets, what an asm
+function of another file does to registers -- done once per process and
+taken from the disk by later runs, so that a file whose result is not
+stored (it changed, or it was never checked) does not pay for them again.
+A value remembered in memory (a fact, another file's program) tells each
+``cached`` computation that uses it what it was made from (``depend``), so
+the entry of the second file of a run depends on the tree's files too.
 """
 
 from __future__ import annotations
@@ -196,7 +206,12 @@ def _still(kind: str, path: str, want) -> bool:
 def lookup(key: str):
     """The stored value for ``key`` when every file it depended on still
     reads the same; None otherwise."""
-    p = results_dir() / key[:2] / f"{key}.pickle"
+    entry = _entry(key)
+    return entry["value"] if entry is not None else None
+
+
+def _entry(key: str, folder: str = "") -> dict | None:
+    p = results_dir() / folder / key[:2] / f"{key}.pickle"
     try:
         with open(p, "rb") as fh:
             entry = pickle.load(fh)
@@ -210,22 +225,34 @@ def lookup(key: str):
     for path, want in entry["stats"].items():
         if not _still("s", path, want):
             return None
-    return entry["value"]
+    for fk in entry.get("facts", ()):
+        if not _fact_still(fk):
+            return None
+    return entry
 
 
-def store(key: str, value, texts: dict, stats: dict) -> bool:
+def _fact_still(key: str) -> bool:
+    """Whether the stored fact ``key`` (and every file it was made from) still holds."""
+    k = ("f" + key, None)
+    got = _valid.get(k)
+    if got is None:
+        got = _valid[k] = _entry(key, FACTS) is not None
+    return got
+
+
+def store(key: str, value, texts: dict, stats: dict, folder: str = "", facts=()) -> bool:
     """Write an entry; False when it was not (a file changed too recently to
     be sure of, or the folder cannot be written)."""
     now = time.time_ns()
     racy = int(RACY_SECONDS * 1e9)
     if any(s is not None and (now - s[3] < racy or now - s[4] < racy) for s in stats.values()):
         return False
-    p = results_dir() / key[:2] / f"{key}.pickle"
+    p = results_dir() / folder / key[:2] / f"{key}.pickle"
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"key": key, "value": value, "texts": texts, "stats": stats}, fh,
+            pickle.dump({"key": key, "value": value, "texts": texts, "stats": stats, "facts": sorted(facts)}, fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, p)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
@@ -238,25 +265,133 @@ def cached(parts, compute, enabled: bool = True):
     nothing it read has changed since."""
     if not enabled:
         return compute()
-    global _hooked
     key = key_of(parts)
-    got = lookup(key)
-    if got is not None:
-        return got
+    entry = _entry(key)
+    if entry is not None and entry["value"] is not None:
+        depend(entry["texts"], entry["stats"], entry.get("facts", ()))  # an enclosing entry depends on these too
+        return entry["value"]
+    value, (texts, stats, facts) = recorded(compute)
+    store(key, value, texts, stats, facts=facts)
+    return value
+
+
+def recording() -> bool:
+    """Whether some ``cached`` computation is recording what it reads."""
+    return bool(_opened) or bool(reader._recorders)
+
+
+def recorded(compute, *args):
+    """(``compute(*args)``, (texts, stats, facts)): the value and what
+    computing it read -- the text digests of the files read through
+    ``source.reader``, the stat of every other file opened or folder listed
+    (the cache folder left out), and the keys of the stored facts it used."""
+    global _hooked
     if not _hooked:
         sys.addaudithook(_audit)
         _hooked = True
     own = os.path.abspath(cache_root())
     opened: dict[str, tuple | None] = {}
+    used: set[str] = set()
     _opened.append(opened)
+    _used.append(used)
     if _note not in reader._noted:
         reader._noted.append(_note)
     try:
         with reader.recording() as texts:
-            value = compute()
+            value = compute(*args)
     finally:
-        _opened.remove(opened)
+        _drop(_opened, opened)
+        _drop(_used, used)
     stats = {p: s for p, s in opened.items()
              if p not in texts and not p.startswith(own + os.sep) and p != own}
-    store(key, value, dict(texts), stats)
-    return value
+    return value, (dict(texts), stats, used)
+
+
+def _drop(stack: list, item) -> None:
+    """Remove ``item`` itself (recordings nest; two may be equal dicts)."""
+    for k in range(len(stack) - 1, -1, -1):
+        if stack[k] is item:
+            del stack[k]
+            return
+
+
+def depend(texts: dict, stats: dict, facts=()) -> None:
+    """Tell the recorders of the enclosing ``cached`` computations what a
+    value taken from a cache depended on, as if it had been computed inside
+    them (a value remembered in memory hides the reads that made it)."""
+    for path, want in texts.items():
+        for rec in reader._recorders:
+            rec.setdefault(path, want)
+    for rec in _opened:
+        for path, want in stats.items():
+            rec.setdefault(path, want)
+    for rec in _used:
+        rec.update(facts)
+
+
+_used: list[set[str]] = []  # per recording: the keys of the stored facts it used
+
+
+# -- facts of a tree: the same for every file of it -------------------------------
+
+FACTS = "facts"  # their folder, in the results folder
+facts_enabled = False  # the CLI turns it on (not with --no-cache); a library caller may
+_facts: dict[str, tuple] = {}  # key -> (value, what a use depends on: depend's arguments), for the process
+
+
+_fact_frames: list[list[bool]] = []  # the facts being computed now (nested), each [tainted]
+
+
+def from_checked_file() -> None:
+    """The facts being computed now use what the process holds of the file
+    being checked (its program, not read here): they are not kept."""
+    for frame in _fact_frames:
+        frame[0] = True
+
+
+def facts_on() -> bool:
+    """Whether ``fact`` keeps facts (on disk and for the process) now."""
+    return facts_enabled and not reader._overlays and overlay.active() is None
+
+
+def fact(parts: tuple, compute, *args):
+    """``compute(*args)`` -- work that is the same for every file of a tree
+    (the symbols its asm defines, the names its Kconfig declares, what an asm
+    function of another file does to registers) -- done once per process and
+    stored on disk beside the results for later runs, on the terms of
+    ``cached``: keyed by entrylint's code and ``parts``, valid while every
+    file the computation read, probed, opened or listed still reads the same.
+    Each use tells an enclosing ``cached`` computation what the fact was
+    made from.  Off (``compute(*args)``, the caller's own memo) unless
+    ``facts_enabled``, and while an editor buffer or a patch stands in for
+    files of the tree (the overlays serve text that is not on the disk)."""
+    if not facts_on():
+        return compute(*args)
+    key = key_of(("fact",) + tuple(parts))
+    got = _facts.get(key)
+    if got is None:
+        entry = _entry(key, FACTS)
+        if entry is not None and isinstance(entry["value"], tuple):
+            got = (entry["value"][0], ({}, {}, (key,)))
+        else:
+            # recorded on its own: an enclosing recording gets the fact's key,
+            # not a copy of the thousands of files a tree's fact reads
+            saved = (_opened[:], reader._recorders[:], _used[:])
+            del _opened[:], reader._recorders[:], _used[:]
+            frame = [False]  # [made from the file being checked]
+            _fact_frames.append(frame)
+            try:
+                value, deps = recorded(getattr(compute, "__wrapped__", compute), *args)
+            finally:
+                _drop(_fact_frames, frame)
+                _opened[:], reader._recorders[:], _used[:] = saved
+            if frame[0]:
+                # what the process holds of the file being checked went into it:
+                # that file's result depends on it, nothing else may keep it
+                depend(*deps)
+                return value
+            stored = store(key, (value,), *deps[:2], FACTS, facts=deps[2])
+            got = (value, ({}, {}, (key,)) if stored else deps)
+        _facts[key] = got
+    depend(*got[1])
+    return got[0]

@@ -66,7 +66,7 @@ class Session:
         from entrylint.cpp.lexer import lex_file_once
 
         name = os.path.abspath(name)
-        lexed = lex_file_once(text, name)
+        lexed = lex_file_once(text, name, keep=False)  # as the preprocessor lexes the file checked: the same object
         st = self.state
         if st is not None and st.key == key and st.points and _stamps(f for f, _, _ in st.stamps) == st.stamps:
             j = _resume_point(st, lexed)

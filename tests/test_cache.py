@@ -51,7 +51,8 @@ def _run(root, *extra):
 
 
 def _entries(d):
-    return sorted(p for p in d.rglob("*.pickle")) if d.exists() else []
+    """The result entries (the tree's facts live in facts/ beside them)."""
+    return sorted(p for p in d.rglob("*.pickle") if cache.FACTS not in p.relative_to(d).parts) if d.exists() else []
 
 
 def test_second_run_is_a_hit_with_the_same_output(small, capsys):
@@ -102,6 +103,124 @@ def test_no_cache_neither_reads_nor_writes(small, capsys):
     assert len(calls) == 3
 
 
+def test_no_cache_writes_no_tree_facts_either(small, capsys):
+    root, cdir, calls = small
+    _run(root, "--no-cache")
+    assert not cdir.exists()
+    assert cache.facts_enabled is False  # the CLI's setting ends with its run
+
+
+# -- facts of a tree (cache.fact) --------------------------------------------------
+
+
+@pytest.fixture
+def facts(tmp_path, monkeypatch):
+    """Facts on, in a fresh folder; ``restart()`` forgets what the process remembers."""
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(cache, "_valid", {})
+    monkeypatch.setattr(cache, "_facts", {})
+    monkeypatch.setattr(cache, "facts_enabled", True)
+
+    def restart():
+        cache._facts.clear()
+        cache._valid.clear()
+
+    return tmp_path, restart
+
+
+def _reading(calls, *paths):
+    """A computation that reads ``paths`` (a header through source.reader, any
+    other file by open) and returns what it read."""
+    from entrylint.source import reader
+
+    def compute():
+        calls.append(1)
+        out = []
+        for p in paths:
+            out.append(reader.read_source(str(p))[0] if p.suffix == ".h" else p.read_text())
+        return tuple(out)
+
+    return compute
+
+
+def test_a_fact_is_kept_across_runs_until_a_file_it_read_changes(facts):
+    tmp, restart = facts
+    hdr, kconf = tmp / "a.h", tmp / "Kconfig"
+    hdr.write_text("#define A 1\n")
+    kconf.write_text("config A\n")
+    calls = []
+    compute = _reading(calls, hdr, kconf)
+    assert cache.fact(("t", "x"), compute) == ("#define A 1\n", "config A\n")
+    assert cache.fact(("t", "x"), compute) == ("#define A 1\n", "config A\n")
+    assert len(calls) == 1  # once per process
+    restart()
+    assert cache.fact(("t", "x"), compute) == ("#define A 1\n", "config A\n")
+    assert len(calls) == 1  # from the disk in a new process
+    assert list((tmp / "cache" / cache.FACTS).rglob("*.pickle"))
+    hdr.write_text("#define A 2\n")  # the header's text
+    restart()
+    assert cache.fact(("t", "x"), compute)[0] == "#define A 2\n"
+    assert len(calls) == 2
+    kconf.write_text("config B\n")  # a file opened: its stat
+    restart()
+    assert cache.fact(("t", "x"), compute)[1] == "config B\n"
+    assert len(calls) == 3
+
+
+def test_a_fact_remembered_in_memory_tells_a_result_what_it_was_made_from(facts):
+    """The second file of a run takes the tree's facts from memory: its
+    result entry must still depend on the files they were read from."""
+    tmp, restart = facts
+    hdr = tmp / "tree.h"
+    hdr.write_text("one\n")
+    compute = _reading([], hdr)
+    cache.fact(("t", "tree"), compute)  # the first file of the run made it
+    got = cache.cached(("result", "second"), lambda: cache.fact(("t", "tree"), compute)[0])
+    assert got == "one\n"
+    assert cache.lookup(cache.key_of(("result", "second"))) == "one\n"
+    # the result names the stored fact instead of copying the files it was made from
+    entry = cache._entry(cache.key_of(("result", "second")))
+    assert entry["facts"] == [cache.key_of(("fact", "t", "tree"))] and str(hdr) not in entry["texts"]
+    hdr.write_text("two\n")
+    cache._valid.clear()
+    assert cache.lookup(cache.key_of(("result", "second"))) is None  # not a stale "one"
+
+
+def test_a_fact_made_from_the_file_being_checked_is_not_kept(facts):
+    """A callee summary that reaches a function of the file being checked
+    uses the program the process holds of it: that fact must not outlive
+    the check (the file may change), and the check's result records what it read."""
+    tmp, restart = facts
+    hdr = tmp / "other.h"
+    hdr.write_text("x\n")
+    calls = []
+    read = _reading(calls, hdr)
+
+    def compute():
+        cache.from_checked_file()
+        return read()
+
+    got = cache.cached(("result", "checked"), lambda: cache.fact(("t", "own"), compute))
+    cache.fact(("t", "own"), compute)
+    assert got == ("x\n",) and len(calls) == 2  # not remembered in the process
+    assert not (tmp / "cache" / cache.FACTS).exists()  # nor on the disk
+    entry = cache._entry(cache.key_of(("result", "checked")))
+    assert str(hdr) in entry["texts"] and entry["facts"] == []
+
+
+def test_facts_are_off_while_an_overlay_serves_the_files(facts):
+    from entrylint.source import reader
+
+    tmp, _ = facts
+    calls = []
+    compute = _reading(calls)
+    with reader.overlay(lambda path: None):
+        cache.fact(("t", "o"), compute)
+        cache.fact(("t", "o"), compute)
+    assert len(calls) == 2 and not (tmp / "cache").exists()
+
+
 def test_cache_folder_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "x"))
     assert cache.results_dir() == tmp_path / "x"
@@ -149,17 +268,17 @@ def test_known_config_answers_from_the_sourced_files_first(tmp_path, monkeypatch
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "Kconfig.extra").write_text("config ONLY_IN_WALK\n")
     walked = []
-    real = srctree.kconfig_symbols.__wrapped__
+    real = srctree._kconfig_symbols.__wrapped__  # the walk itself, not its memo
 
     def spy(root):
         walked.append(root)
         return real(root)
 
     monkeypatch.setattr(srctree, "kconfig_symbols", spy)
-    srctree._sourced_kconfig.cache_clear()
+    srctree._read_sourced_kconfig.cache_clear()
     known = srctree.KnownConfig(str(tmp_path))
     assert "X86_64" in known and "XEN" in known and bool(known)
     assert walked == []  # answered without walking the tree
     assert "ONLY_IN_WALK" in known and "NOPE" not in known
     assert walked
-    srctree._sourced_kconfig.cache_clear()
+    srctree._read_sourced_kconfig.cache_clear()

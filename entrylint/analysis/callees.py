@@ -87,8 +87,16 @@ def _symbol_macros(texts) -> dict[str, int]:
     return out
 
 
-@overlay.tree_cache(maxsize=8)
 def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
+    """``_asm_definitions``: once per process, and a fact of the tree kept on
+    disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("asm-definitions", str(root)), _asm_definitions, root)
+
+
+@overlay.tree_cache(maxsize=8)
+def _asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     """Symbol -> the ``.S`` files of the tree's arch/x86 that define it
     (``SYM_*_START``, ``ENTRY``, ``.globl``, and ``THUNK name, ...`` lines;
     thunk_32.S and thunk_64.S both define ``trace_hardirqs_on_thunk``).
@@ -177,6 +185,7 @@ def _index(root: Path):
 
 
 _SUMMARIES: dict[tuple, Callee | None] = {}
+_FIRST: dict[tuple, tuple] = {}  # _summary's key -> the (options, depth, kernel32) it was first asked with
 
 
 def _file_key(root: Path, rel: str) -> tuple:
@@ -187,6 +196,16 @@ def _file_key(root: Path, rel: str) -> tuple:
 
 def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
     key = (*_file_key(root, rel), name, _options_key(options))
+    from entrylint import cache
+
+    own = any(k[:3] == key[:3] for k in _OWN)
+    if own:
+        cache.from_checked_file()
+    elif cache.facts_on():  # a fact of the tree, on disk across runs (not a function of the file checked)
+        # the first call's arguments decide, as in the memo below
+        first = _FIRST.setdefault(key, (options, depth, kernel32))
+        return cache.fact(("callee-summary", str(root), rel, name, repr(first[0]), first[1], first[2]),
+                          _summarise, root, rel, name, *first)
     if key not in _SUMMARIES:
         _SUMMARIES[key] = _summarise(root, rel, name, options, depth, kernel32)
     return _SUMMARIES[key]
@@ -202,6 +221,7 @@ def _options_key(options) -> tuple:
 
 _EXPANDED: OrderedDict[tuple, object] = OrderedDict()
 _EXPANDED_MAX = 12  # programs of other files kept (a -j worker checks many files: its memory stays bounded)
+_DEPS: dict[tuple, tuple] = {}  # key of _EXPANDED -> what it was read from (cache.recorded), when recorded
 _OWN: dict[tuple, object] = {}  # the analysed file's own programs (one per configuration), one file at a time
 
 
@@ -209,7 +229,7 @@ def _keep(key: tuple, value) -> None:
     _EXPANDED[key] = value
     _EXPANDED.move_to_end(key)
     while len(_EXPANDED) > _EXPANDED_MAX:
-        _EXPANDED.popitem(last=False)
+        _DEPS.pop(_EXPANDED.popitem(last=False)[0], None)
 
 
 def expanded(root: Path, rel: str, options):
@@ -219,18 +239,31 @@ def expanded(root: Path, rel: str, options):
     from entrylint import api
     from entrylint.analysis.cfg import CFG
 
+    from entrylint import cache
+
     key = (*_file_key(root, rel), _options_key(options))
     if key in _OWN:
+        cache.from_checked_file()  # a fact of the tree made from it now is not kept
         return _OWN[key]
     if key not in _EXPANDED:
-        try:
-            from dataclasses import replace
+        def read():
+            try:
+                from dataclasses import replace
 
-            opts = replace(options, root=root, layout=False) if options is not None else api.Options(root=root)
-            exp = api.expand(Path(root) / rel, opts)
-            _keep(key, (exp.program, CFG(exp.program)))
-        except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
-            _keep(key, None)
+                opts = replace(options, root=root, layout=False) if options is not None else api.Options(root=root)
+                exp = api.expand(Path(root) / rel, opts)
+                return exp.program, CFG(exp.program)
+            except Exception:  # noqa: BLE001 - a file we cannot read summarises nothing
+                return None
+
+        if cache.recording():
+            value, _DEPS[key] = cache.recorded(read)
+        else:
+            value = read()
+            _DEPS.pop(key, None)
+        _keep(key, value)
+    elif key in _DEPS and cache.recording():
+        cache.depend(*_DEPS[key])  # what the program was made from, for the computation recording now
     _EXPANDED.move_to_end(key)
     return _EXPANDED[key]
 

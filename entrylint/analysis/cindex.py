@@ -386,18 +386,27 @@ class CIndex:
 
 
 _memo: dict[tuple[str, tuple[str, ...]], CIndex] = {}
+_memo_files: dict[tuple[str, tuple[str, ...]], tuple] = {}  # the files an index in _memo was built from
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("ENTRYLINT_CACHE", Path.home() / ".cache" / "entrylint")) / "cindex"
 
 
-def _key(root: Path, folders: Sequence[str]) -> str:
-    h = hashlib.sha256(f"{CACHE_VERSION}\0{root.resolve()}".encode())
+def _index_files(root: Path, folders: Sequence[str]) -> tuple[Path, ...]:
+    """The files an index of ``folders`` is built from, each noted as a
+    dependency of the result recording now (``source.reader.depends_on``)."""
     from entrylint.source.reader import depends_on
 
-    for p in [*_files(root, folders), root / IDTENTRY_HEADER]:
-        depends_on(p)  # a result that used this index depends on these files
+    files = (*_files(root, folders), root / IDTENTRY_HEADER)
+    for p in files:
+        depends_on(p)
+    return files
+
+
+def _key(root: Path, folders: Sequence[str], files: Sequence[Path] | None = None) -> str:
+    h = hashlib.sha256(f"{CACHE_VERSION}\0{root.resolve()}".encode())
+    for p in files if files is not None else _index_files(root, folders):
         try:
             st = p.stat()
         except OSError:
@@ -411,12 +420,24 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
     ~/.cache/entrylint/cindex/ (``$ENTRYLINT_CACHE``) keyed by the files'
     sizes and mtimes.  Never writes into the tree; a cache that cannot be read
     or written is ignored."""
+    from entrylint import cache
+    from entrylint.source import reader
+
     root = Path(root)
     mkey = (str(root.resolve()), tuple(folders))
+    files = None
+    if cache.facts_on():
+        # a stored fact of the tree: a result recording gets its key, not the
+        # stat of every C file (listed once per process, and the listing kept)
+        files = cache.fact(("cindex-files",) + mkey, _index_files, root, tuple(folders))
     if mkey in _memo:
+        if files is None and reader._recorders:  # a result recording now uses the index too
+            for p in _memo_files.get(mkey, ()):
+                reader.depends_on(p)
         return _memo[mkey]
     idx = None
-    path = _cache_dir() / f"{_key(root, folders)}.pickle" if disk else None
+    files = files if files is not None else _index_files(root, folders)
+    path = _cache_dir() / f"{_key(root, folders, files)}.pickle" if disk else None
     if path is not None and path.is_file():
         try:
             with path.open("rb") as f:
@@ -435,6 +456,7 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
             except OSError:
                 pass
     _memo[mkey] = idx
+    _memo_files[mkey] = files
     return idx
 
 

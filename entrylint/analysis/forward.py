@@ -130,6 +130,11 @@ class Forward:
 
 
 
+# what an instruction's flow asks of the walk (forward.analyze's plan per node)
+_EDGES, _CALL, _RET, _TAIL, _EXIT, _IRET, _IJUMP, _STOP = "edges", "call", "ret", "tail", "exit", "iret", "ijump", "stop"
+_OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP, Flow.STOP: _STOP}
+
+
 def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:
     """node -> the contracted macro instances it belongs to, innermost first.
     ``contracts``: macro name (upper case) -> Contract; None: the built-in
@@ -244,15 +249,45 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             push(e.node, t, context("entry", e.node, t, e.symbol, e.kind.name), None,
                  f"entry {e.symbol} ({e.kind.name})")
 
+    # per instruction node, what the loop needs of it, looked up once (the
+    # walk visits a node once per tuple and context): the instruction, what
+    # its flow asks of the loop, its fixups, whether it calls asm of another
+    # file, and its edges but the fault ones (pushed by fixups())
+    plans: dict[int, tuple] = {}
+    external = config.external
+
+    def plan(node: int) -> tuple:
+        ins = ins_list[node]
+        info = ins.info
+        flow = info.flow if info is not None else Flow.NEXT
+        ext = external is not None and ins.target is None and bool(ins.target_name) \
+            and info is not None and flow is Flow.CALL
+        if flow is Flow.CALL and ins.target is not None:
+            how = _CALL
+        elif flow is Flow.RET:
+            how = _RET
+        elif flow is Flow.JUMP and ins.target is None:
+            how = _TAIL
+        else:
+            how = _OTHER.get(flow, _EDGES)
+        edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
+                      if e.kind != "fault")
+        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst)
+        return got
+
+    pred = res.pred
+    events = res.events
+    n_insns = cfg.n
+    popleft, append = work.popleft, work.append
     while work or fixups():
-        if len(res.pred) > max_visits:
+        if len(pred) > max_visits:
             res.truncated = True
             res.truncated_at = work[0][0]
             break
-        key = work.popleft()
+        key = popleft()
         node, t, c = key
         res.before[node].add(t)
-        if cfg.is_fork(node):
+        if node >= n_insns:  # a fork
             for edge in cfg.succ(node):
                 t2: Tuple | None = t
                 for feat, val in edge.assume:
@@ -261,16 +296,19 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                     t2 = leave(key, edge.dst, t2)
                 push(edge.dst, t2, c, key, f"{edge.kind}")
             continue
-        ins = ins_list[node]
-        pending.extend((key, dst, t) for dst in cfg.fixups.get(node, ()))
-        if config.external is not None and ins.target is None and ins.target_name \
-                and ins.info is not None and ins.info.flow is Flow.CALL:
-            got = config.external(ins.target_name, t)
+        pl = plans.get(node)
+        if pl is None:
+            pl = plan(node)
+        ins, how, fx, ext, edges, in_inst = pl
+        if fx:
+            pending.extend((key, dst, t) for dst in fx)
+        if ext:
+            got = external(ins.target_name, t)
             if got is not None:  # asm of another file: its own code's exit states
                 outs, ccalls = got
                 res.after[node].add(t)
                 for callee, u in ccalls:  # its C calls, judged here with the state they had
-                    res.events.setdefault(("c-call", node, u, callee), key)
+                    events.setdefault(("c-call", node, u, callee), key)
                 for u in outs:
                     push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
                 continue
@@ -280,9 +318,21 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:
-            event(kind, key, detail)
-        flow = ins.info.flow if ins.info is not None else Flow.NEXT
-        if flow is Flow.CALL and ins.target is not None:
+            events.setdefault((kind, node, t, detail), key)
+        if how is _EDGES:
+            for dst, kind, cond in edges:
+                t2 = t_after
+                if cond and t2.flags:  # a branch on a flag this path knows: one side only
+                    t2 = refine(t2, ins, kind == "taken")
+                if in_inst:
+                    t2 = leave(key, dst, t2)
+                if t2 is not None:
+                    k2 = (dst, t2, c)
+                    if k2 not in pred:
+                        pred[k2] = (key, kind)
+                        append(k2)
+            continue
+        if how is _CALL:
             callee = cfg.entry(ins.target)
             ret_node = cfg.after(node)
             name = ins.target_name or str(ins.target)
@@ -293,19 +343,19 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             for u in sorted(summary[cc]):
                 push(ret_node, u, c, key, "return")
             continue
-        if flow is Flow.RET:
+        if how is _RET:
             returns(key, c, t_after)
             continue
-        if flow is Flow.JUMP and ins.target is None:
+        if how is _TAIL:
             # a jump out of the program: a tail call (into C, say) that returns for us
             event("c-call", key, ins.target_name or "*")
             returns(key, c, t_after)
             continue
-        if flow is Flow.EXIT_TO_USER:
+        if how is _EXIT:
             event("exit-user", key, "sysret")
             res.exit_state[(node, t)] = t_after
             continue
-        if flow is Flow.IRET:
+        if how is _IRET:
             rip = t.holds("iret-rip")
             if rip and t.origin is Origin.KERNEL:  # pushq $label ... iretq: on at the label
                 push(cfg.entry(int(rip.split(":")[1])), t_after.forget(("iret-rip",)), c, key, "iret to frame")
@@ -317,7 +367,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 res.kernel_returns[(node, t)].add((ctx.entry_kind, ctx.start))
                 res.kernel_return_keys.setdefault((node, t, ctx.entry_kind, ctx.start), key)
             continue
-        if flow is Flow.INDIRECT_JUMP:
+        if how is _IJUMP:
             # jmp *%reg of a code address this path loaded (movq $label, %reg:
             # the 4.15-4.19 SYSCALL trampoline's JMP_NOSPEC to its second stage)
             dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
@@ -326,16 +376,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             else:
                 event("indirect-jump", key)
             continue
-        if flow is Flow.STOP:
-            continue
-        for edge in cfg.succ(node):
-            if edge.kind == "fault":
-                continue  # pushed by fixups() with the fault's state
-            t2 = t_after
-            if edge.kind in ("taken", "not-taken"):
-                t2 = refine(t_after, ins, edge.kind == "taken")
-            if node in inst:
-                t2 = leave(key, edge.dst, t2)
-            push(edge.dst, t2, c, key, edge.kind)
+        # _STOP: nothing follows
     res.seconds = time.perf_counter() - t0
     return res

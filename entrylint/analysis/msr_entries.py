@@ -100,10 +100,19 @@ def _names(text: str, expr: str, at: int) -> set[str]:
     return names
 
 
-@overlay.tree_cache(maxsize=32)
 def msr_entries(root: Path | None) -> MsrEntries:
     """The MSR entry targets the tree at ``root`` writes, with the features
-    each is chosen under (nothing without a tree or without the file)."""
+    each is chosen under (nothing without a tree or without the file): once
+    per process, and a fact of the tree kept on disk across runs."""
+    if root is None:
+        return _msr_entries(root)
+    from entrylint import cache
+
+    return cache.fact(("msr-entries", str(root)), _msr_entries, root)
+
+
+@overlay.tree_cache(maxsize=32)
+def _msr_entries(root: Path | None) -> MsrEntries:
     texts = []
     for rel in SOURCES if root is not None else ():
         try:

@@ -13,7 +13,7 @@ Plain data: no mnemonics, no I/O.  Transfer functions live in ``forward.py``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 
 class Origin(str, enum.Enum):
@@ -75,8 +75,7 @@ class Tuple:
     # the hash, computed once (the walk hashes each tuple many times); the
     # same value the generated hash gives, so set order does not change
     _hash: int = field(default=0, init=False, repr=False, compare=False)
-    # the printed form, computed once (``ordered`` sorts by it, in the walk and the rules)
-    _str: str = field(default="", init=False, repr=False, compare=False)
+    _str: str = field(default="", init=False, repr=False, compare=False)  # str(self), made once (``ordered`` sorts by it)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -110,10 +109,16 @@ class Tuple:
                 continue
             have[n] = v
             todo.extend(IMPLIES.get((n, v), ()))
-        return replace(self, features=tuple(sorted(have.items(), key=lambda kv: kv[0])))
+        return self.with_(features=tuple(sorted(have.items(), key=lambda kv: kv[0])))
 
     def with_(self, **kw) -> Tuple:
-        return replace(self, **kw)
+        """This tuple with some fields changed (``dataclasses.replace``
+        without its introspection: the walk makes thousands)."""
+        if not _FIELDS.issuperset(kw):
+            raise TypeError(f"unknown Tuple fields: {sorted(set(kw) - _FIELDS)}")
+        g = kw.get
+        return Tuple(g("origin", self.origin), g("gs", self.gs), g("cr3", self.cr3), g("stack", self.stack),
+                     g("features", self.features), g("held", self.held), g("flags", self.flags), g("site", self.site))
 
     def holds(self, reg: str | None) -> str | None:
         if reg is None:
@@ -128,11 +133,11 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] != reg)
         if value is not None:
             kept = tuple(sorted(kept + ((reg, value),)))
-        return replace(self, held=kept) if kept != self.held else self
+        return self.with_(held=kept) if kept != self.held else self
 
     def forget(self, regs) -> Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
-        return replace(self, held=kept) if len(kept) != len(self.held) else self
+        return self.with_(held=kept) if len(kept) != len(self.held) else self
 
     def known_flag(self, name: str) -> bool | None:
         for f, v in self.flags:
@@ -150,17 +155,19 @@ class Tuple:
         return any(self.feature(f) is Feature.OFF for f in pti_features)
 
     def __str__(self) -> str:
-        if self._str:
-            return self._str
-        feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
-        base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
-        text = f"({base}{' ' + feats if feats else ''})"
-        object.__setattr__(self, "_str", text)
-        return text
+        s = self._str
+        if not s:
+            feats = ",".join(f"{n.removeprefix('X86_FEATURE_')}={v.value}" for n, v in self.features)
+            base = f"origin={self.origin.value} gs={self.gs.value} cr3={self.cr3.value} stack={self.stack.value}"
+            s = f"({base}{' ' + feats if feats else ''})"
+            object.__setattr__(self, "_str", s)
+        return s
 
     def short(self) -> str:
         return f"{self.origin.value[0]}/gs={self.gs.value}/cr3={self.cr3.value}/{self.stack.value}"
 
+
+_FIELDS = frozenset({"origin", "gs", "cr3", "stack", "features", "held", "flags", "site"})
 
 State = frozenset  # frozenset[Tuple]
 

@@ -57,8 +57,15 @@ def user_mapped_percpu(root: Path | None) -> frozenset[str]:
     """Per-cpu names the tree declares user-mapped."""
     if root is None:
         return frozenset()
-    return frozenset(m.group(1) for _name, text in _c_texts(str(root)) if "_USER_MAPPED" in text
-                     for m in _USER_MAPPED.finditer(text))
+    texts = _c_texts(str(root))
+    got = _MAPPED.get(str(root))
+    if got is None or got[0] is not texts:  # once per read of the tree (_c_texts is its cache)
+        got = _MAPPED[str(root)] = (texts, frozenset(m.group(1) for _name, text in texts if "_USER_MAPPED" in text
+                                                      for m in _USER_MAPPED.finditer(text)))
+    return got[1]
+
+
+_MAPPED: dict[str, tuple] = {}  # root -> (the texts read, the names they declare)
 
 
 def _balanced(text: str, start: int) -> str | None:

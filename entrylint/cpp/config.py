@@ -17,6 +17,9 @@ _LINE_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET_RE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set")
 
 
+_DOTCONFIGS: dict = {}  # name -> ((name, text), Kconfig): the last .config parsed under that name
+
+
 @dataclass(frozen=True)
 class Kconfig:
     """A configuration: ``values`` maps ``CONFIG_X`` to ``y``, ``m``, a quoted
@@ -48,7 +51,13 @@ class Kconfig:
     def from_dotconfig(cls, path: Path | str, name: str | None = None) -> "Kconfig":
         p = Path(path)
         text = p.read_text(errors="replace")
-        return cls.from_text(text, name or str(p))
+        key = (name or str(p), text)
+        got = _DOTCONFIGS.get(key[0])
+        if got is not None and got[0] == key:
+            return got[1]  # every file of a run reads the same .config: parsed once per process
+        kc = cls.from_text(text, key[0])
+        _DOTCONFIGS[key[0]] = (key, kc)
+        return kc
 
     @classmethod
     def from_text(cls, text: str, name: str = ".config") -> "Kconfig":

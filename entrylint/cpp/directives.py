@@ -80,14 +80,16 @@ def parse_define(toks: list[Tok], loc: Location, cond) -> tuple[Macro | None, st
     raw = toks[i:]
     body: list[Tok] = []
     pset = set(params) if params else set()
+    # the body shares the line's tokens (a header's macros live as long as
+    # its lexed lines); a token the body changes is copied first
     j = 0
     while j < len(raw):
-        t = raw[j].copy()
+        t = raw[j]
         if t.kind == OP and t.text == "##":
             if not body or j == len(raw) - 1:
                 return None, "'##' cannot appear at either end of a macro expansion"
             if not body[-1].pl:
-                prev = body[-1]
+                prev = body[-1] = body[-1].copy()
                 prev.pl = True
             j += 1
             continue
@@ -101,7 +103,8 @@ def parse_define(toks: list[Tok], loc: Location, cond) -> tuple[Macro | None, st
             continue
         body.append(t)
         j += 1
-    if body:
+    if body and body[0].ws:
+        body[0] = body[0].copy()
         body[0].ws = False
     defn = MacroDef(name, params, variadic, spell(raw), loc, cond)
     return Macro(name, params, variadic, body, defn), None

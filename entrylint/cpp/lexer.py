@@ -85,11 +85,12 @@ class LexedFile:
     first one carries the line's start); ``problems`` are (message, line, col)
     tuples for the caller to turn into Problem records."""
 
-    __slots__ = ("lines", "problems")
+    __slots__ = ("lines", "problems", "guard")
 
     def __init__(self, lines, problems):
         self.lines = lines
         self.problems = problems
+        self.guard = False  # the include guard (directives.find_guard), once found; False: not looked for
 
 
 def lex_file(text: str, file: str) -> LexedFile:
@@ -205,12 +206,22 @@ def lex_one(text: str) -> Tok | None:
 _LEXED: dict[str, tuple[str, LexedFile]] = {}
 
 
-def lex_file_once(text: str, file: str) -> LexedFile:
-    """``lex_file``, remembered per file name and text."""
-    got = _LEXED.get(file)
-    if got is not None and got[0] == text:
-        return got[1]
+def lex_file_once(text: str, file: str, keep: bool = True) -> LexedFile:
+    """``lex_file``, remembered per file name and text.  ``keep=False`` (a
+    file checked, not a header): only the last such file is remembered (its
+    profiles are read one after the other), so a run over a whole tree does
+    not keep the tokens of every file it checked."""
+    global _LAST
+    got = _LEXED.get(file) if keep else _LAST if _LAST is not None and _LAST[0] == file else None
+    if got is not None and got[-2] == text:
+        return got[-1]
     lexed = lex_file(text, file)
-    _LEXED[file] = (text, lexed)
+    if keep:
+        _LEXED[file] = (text, lexed)
+    else:
+        _LAST = (file, text, lexed)
     return lexed
+
+
+_LAST: tuple | None = None  # (file, text, LexedFile) of the last file lexed with keep=False
 

@@ -85,7 +85,9 @@ class _File:
         self.idx = 0
         self.groups: list[_Group] = []
         self.base_cond = base_cond
-        self.guard = D.find_guard(lexed.lines)
+        if lexed.guard is False:  # a header lexed once per process is included by many files
+            lexed.guard = D.find_guard(lexed.lines)
+        self.guard = lexed.guard
         self.found_idx = found_idx
         self.dir = os.path.dirname(path)
 
@@ -190,7 +192,7 @@ class Preprocessor:
             return None
         if len(text) > lim.line_length:
             text = self._cut_long_lines(path, text)
-        lexed = lex_file_once(text, path)
+        lexed = lex_file_once(text, path, keep=path != getattr(self, "main", None))
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
@@ -318,7 +320,7 @@ class Preprocessor:
             return True  # `# comment`, `# 5 "file"`: kept as text in assembler mode
         args = toks[2:]
         if name == "define":
-            m, err = D.parse_define(args, self._loc(toks[2]) if args else self._loc(toks[1]), self.cond)
+            m, err = _parse_define(toks, args, self, f.path != self.main)
             if err:
                 self.problem(ProblemKind.CPP_ERROR, err, toks[1])
             elif m.name in ("__FILE__", "__LINE__") or m.name.startswith("__has_include"):
@@ -546,6 +548,15 @@ class Preprocessor:
     def _expand_line(self, f: _File, toks: list[Tok]):
         cond = self.cond
         exp = self.exp
+        macros = self.macros
+        for t in toks:
+            if t.kind == NAME and t.text in macros:
+                break
+        else:
+            # no name on the line is a macro: the expander would hand back
+            # each token as it is (``movq %rsp, %rdi``, most lines of a file)
+            self._emit(toks[:], cond, toks)
+            return
         exp.start(toks, more=lambda: self._next_line(f, True), peek=lambda: self._peek_paren(f))
         out = []
         try:
@@ -565,6 +576,9 @@ class Preprocessor:
             exp.stack.clear()
             exp.disabled.clear()
             out = []
+        self._emit(out, cond, toks)
+
+    def _emit(self, out: list[Tok], cond, toks: list[Tok]):
         line = self._render(out, cond)
         if line is not None and len(line.text) > self.opts.limits.line_length:
             self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "line-length",
@@ -618,6 +632,28 @@ class Preprocessor:
             origin = o if first.macros else Location(o.file, o.line, max(1, o.col - first.col))
             segs[0] = Segment(0, origin, first.macros)
         return PPLine("".join(text), tuple(segs), cond)
+
+
+# id(directive tokens) -> (tokens, condition, (macro, error)): a header's
+# ``#define`` lines are parsed once per process, not once per file that
+# includes it (the tokens are the lexed file's, shared while its text stays
+# the same; the Macro is read-only once made)
+_DEFINES: dict[int, tuple] = {}
+_DEFINES_MAX = 200_000
+
+
+def _parse_define(toks: list[Tok], args: list[Tok], pp: Preprocessor, keep: bool):
+    """``keep``: a header's line (a file checked is lexed anew each time)."""
+    got = _DEFINES.get(id(toks)) if keep else None
+    if got is not None and got[0] is toks and got[1] == pp.cond:
+        return got[2]
+    res = D.parse_define(args, pp._loc(toks[2]) if args else pp._loc(toks[1]), pp.cond)
+    if not keep:
+        return res
+    if len(_DEFINES) >= _DEFINES_MAX:
+        _DEFINES.clear()
+    _DEFINES[id(toks)] = (toks, pp.cond, res)
+    return res
 
 
 def preprocess_text(text: str, filename: str, opts: CppOptions) -> PPResult:

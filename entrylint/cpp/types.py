@@ -9,9 +9,13 @@ Its ``cond`` is the presence condition: every ``#if`` branch around it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from operator import attrgetter
 
 from entrylint.source import Location
+
+_COL = attrgetter("col")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +56,12 @@ class PPLine:
         return self.segments[0].origin
 
     def segment_at(self, col: int) -> Segment:
-        """The segment that covers column ``col`` (0-based)."""
-        found = self.segments[0]
-        for seg in self.segments:
-            if seg.col > col:
-                break
-            found = seg
-        return found
+        """The segment that covers column ``col`` (0-based): the last one that
+        starts at or before it (a binary search: a line one macro expands
+        to many statements has hundreds of segments, each statement asks)."""
+        segs = self.segments
+        k = bisect_right(segs, col, key=_COL)
+        return segs[k - 1] if k else segs[0]
 
 
 def plain_lines(text: str, file: str) -> list[PPLine]:

@@ -250,6 +250,10 @@ def cmd_check(argv: list[str]) -> int:
     from entrylint.source.settings import SettingsError, find_settings
 
     args = _parser_check().parse_args(argv)
+    from entrylint import cache
+
+    facts_were = cache.facts_enabled
+    cache.facts_enabled = not args.no_cache  # facts of the tree kept on disk beside the results
     try:
         settings = find_settings(Path.cwd())
         opts = _options(args)
@@ -319,6 +323,8 @@ def cmd_check(argv: list[str]) -> int:
         return _fail(str(e), args.debug)
     except Exception as e:  # noqa: BLE001
         return _fail(f"internal error: {type(e).__name__}: {e}", args.debug)
+    finally:
+        cache.facts_enabled = facts_were
 
 
 _OWN_PROCESS = False  # main() runs as the process (its heap is freed at exit)

@@ -159,7 +159,21 @@ _NO_REGS = {_iced.Register.NONE, _iced.Register.RIP, _iced.Register.EIP}
 
 
 def _flags(bits: int) -> frozenset[str]:
-    return frozenset(name for name, bit in _FLAG_BITS if bits & bit)
+    got = _FLAG_SETS.get(bits)
+    if got is None:
+        got = _FLAG_SETS[bits] = _interned(frozenset(name for name, bit in _FLAG_BITS if bits & bit))
+    return got
+
+
+# A process decodes tens of thousands of instructions and keeps their
+# InsnInfo (the decoder's memo): their register and flag sets are a few
+# hundred distinct values, each kept once (a frozenset costs 200 bytes)
+_SETS: dict[frozenset, frozenset] = {}
+_FLAG_SETS: dict[int, frozenset] = {}
+
+
+def _interned(s: frozenset) -> frozenset:
+    return _SETS.setdefault(s, s)
 
 
 def _reg_name(reg: int) -> str:
@@ -352,10 +366,10 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         mnemonic=mname.lower(),
         flow=flow,
         target=target,
-        regs_read=frozenset(read),
-        regs_written=frozenset(written),
-        regs_partial=frozenset(partial),
-        regs_cond_written=frozenset(cond - written),
+        regs_read=_interned(frozenset(read)),
+        regs_written=_interned(frozenset(written)),
+        regs_partial=_interned(frozenset(partial)),
+        regs_cond_written=_interned(frozenset(cond - written)),
         flags_read=_flags(ins.rflags_read),
         flags_written=_flags(ins.rflags_written | ins.rflags_cleared | ins.rflags_set),
         flags_undefined=_flags(ins.rflags_undefined),

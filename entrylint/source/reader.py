@@ -130,8 +130,8 @@ def recording():
     _recorders.append(rec)
     try:
         yield rec
-    finally:
-        _recorders.remove(rec)
+    finally:  # by identity: recordings nest, and two may hold the same
+        del _recorders[next(k for k in range(len(_recorders) - 1, -1, -1) if _recorders[k] is rec)]
 
 
 @contextmanager

@@ -198,8 +198,16 @@ def _declared_names(text: str) -> list[str]:
 _MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
-@overlay.tree_cache(maxsize=8)
 def kconfig_symbols(root: str) -> frozenset[str]:
+    """``_kconfig_symbols``: once per process, and a fact of the tree kept on
+    disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("kconfig-symbols", root), _kconfig_symbols, root)
+
+
+@overlay.tree_cache(maxsize=8)
+def _kconfig_symbols(root: str) -> frozenset[str]:
     """Every ``config``/``menuconfig`` name declared by a Kconfig* file under
     ``root``, and every ``CONFIG_`` name a Makefile defines for the compiler
     (``KBUILD_AFLAGS += -DCONFIG_X86_X32_ABI`` in 4.x's arch/x86/Makefile)."""
@@ -222,7 +230,6 @@ def kconfig_symbols(root: str) -> frozenset[str]:
 _KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
 
 
-@overlay.tree_cache(maxsize=8)
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
     """The ``config`` names Kconfig reads for ``arch``: the files ``source``d
     from the tree's top Kconfig (a few hundred, where walking a full tree for
@@ -250,8 +257,16 @@ class KnownConfig:
         return bool(self._declared) or bool(kconfig_symbols(self.root))
 
 
-@overlay.tree_cache(maxsize=8)
 def _sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
+    """``_read_sourced_kconfig``: once per process, and a fact of the tree
+    kept on disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("sourced-kconfig", root, arch), _read_sourced_kconfig, root, arch)
+
+
+@overlay.tree_cache(maxsize=8)
+def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
     """(kconfig_declared's names, whether every file it read is one
     ``kconfig_symbols`` reads too: a ``Kconfig*`` file under ``root``, in no
     hidden or symlinked folder)."""

@@ -1,0 +1,105 @@
+"""Issue 11 (cold speed and memory): the shortcuts taken inside the layers
+give what the long way gives, and what a process keeps stays bounded.
+A small tree written here: a header included by two files."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from entrylint.cpp import CppOptions, preprocess_text
+from entrylint.cpp import lexer, preprocessor
+from entrylint.cpp.types import PPLine, Segment
+from entrylint.source import Location
+from entrylint.source.tree import IncludeSearch
+
+HDR = """#ifndef _H
+#define _H
+#define SAVE(reg) pushq reg
+#define TWICE(x) x; x
+#endif
+"""
+
+MAIN = """#include "h.h"
+#define LOCAL movq %rax, %rbx
+\tTWICE(SAVE(%rax))
+\tmovq %rsp, %rdi
+\tLOCAL
+"""
+
+
+@pytest.fixture
+def two(tmp_path):
+    (tmp_path / "h.h").write_text(HDR)
+    for n in ("a.S", "b.S"):
+        (tmp_path / n).write_text(MAIN)
+    return tmp_path
+
+
+def _pp(path):
+    return preprocess_text(path.read_text(), str(path), CppOptions(search=IncludeSearch()))
+
+
+def test_a_headers_macros_are_made_once_per_process(two):
+    a, b = _pp(two / "a.S"), _pp(two / "b.S")
+    assert [ln.text.split() for ln in a.lines] == [ln.text.split() for ln in b.lines] == [
+        ["pushq", "%rax;", "pushq", "%rax"], ["movq", "%rsp,", "%rdi"], ["movq", "%rax,", "%rbx"]]
+    # the header's definitions: one object for both files; the file's own: one each
+    assert a.macros["TWICE"] is b.macros["TWICE"] and a.macros["SAVE"] is b.macros["SAVE"]
+    assert a.macros["LOCAL"].body == b.macros["LOCAL"].body and a.macros["LOCAL"] is not b.macros["LOCAL"]
+
+
+def test_a_define_under_another_condition_is_another_macro(tmp_path):
+    (tmp_path / "h.h").write_text("#ifdef X\n#define M 1\n#else\n#define M 2\n#endif\n")
+    (tmp_path / "m.S").write_text('#include "h.h"\n.long M\n')
+    one = _pp(tmp_path / "m.S")
+    other = preprocess_text((tmp_path / "m.S").read_text(), str(tmp_path / "m.S"),
+                            CppOptions(search=IncludeSearch(), defines={"X": "1"}))
+    assert [ln.text for ln in one.lines] == [".long 2"] and [ln.text for ln in other.lines] == [".long 1"]
+    assert one.macros["M"].cond != other.macros["M"].cond
+
+
+def test_files_checked_are_not_kept_lexed(two):
+    """A run over a tree keeps its headers' tokens, not those of every file checked."""
+    _pp(two / "a.S")
+    _pp(two / "b.S")
+    assert str(two / "h.h") in lexer._LEXED
+    assert str(two / "a.S") not in lexer._LEXED and str(two / "b.S") not in lexer._LEXED
+    assert lexer._LAST[0] == str(two / "b.S")
+
+
+def test_a_line_without_macros_keeps_its_columns(two):
+    line = _pp(two / "a.S").lines[1]
+    assert line.text.split() == ["movq", "%rsp,", "%rdi"]
+    seg = line.segment_at(line.text.index("%rdi"))
+    assert (seg.origin.file, seg.origin.line) == (str(two / "a.S"), 4) and not seg.macros
+    assert seg.origin.col + line.text.index("%rdi") - seg.col == MAIN.splitlines()[3].index("%rdi") + 1
+
+
+def test_segment_at_is_the_last_segment_starting_at_or_before_the_column():
+    rnd = random.Random(11)
+    for _ in range(300):
+        cols = sorted({0, *(rnd.randrange(200) for _ in range(rnd.randrange(1, 40)))})
+        segs = tuple(Segment(c, Location("f", k + 1, 1)) for k, c in enumerate(cols))
+        line = PPLine("x" * 220, segs)
+        for col in range(0, 220, 3):
+            want = segs[0]
+            for s in segs:  # the definition, read the long way
+                if s.col > col:
+                    break
+                want = s
+            assert line.segment_at(col) is want
+
+
+def test_decoded_register_sets_are_shared():
+    """The decoder's memo keeps tens of thousands of InsnInfo: equal register
+    and flag sets are one object."""
+    from entrylint.program.decode import Decoder
+
+    dec = Decoder(disk_cache=False)
+    if not dec.available:
+        pytest.skip(dec.status)
+    (a, b), _ = dec.infos(["addq $1, %rax", "subq $2, %rax"])
+    assert a.regs_read == b.regs_read == frozenset({"rax"})
+    assert a.regs_read is b.regs_read and a.flags_written is b.flags_written
