@@ -45,31 +45,17 @@ import time
 from pathlib import Path
 
 from entrylint.source import overlay, reader
+from entrylint.source.cachedir import cache_root
 
 FORMAT = 1  # bump when what an entry holds changes
 RACY_SECONDS = 2.0
 _SKIP_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".json", ".pickle", ".tmp")
 
 
-def cache_root() -> Path:
-    """The folder of entrylint's caches (results/, and the decoder's and the
-    callee index's files)."""
-    env = os.environ.get("ENTRYLINT_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "entrylint")
-
-
 def results_dir() -> Path:
-    """Where the result entries live: ``$ENTRYLINT_CACHE_DIR``, else
-    ``results/`` in the cache folder (``$ENTRYLINT_CACHE``, the callee
-    index's variable, else ``$XDG_CACHE_HOME/entrylint``, else
-    ``~/.cache/entrylint``)."""
-    env = os.environ.get("ENTRYLINT_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("ENTRYLINT_CACHE") or cache_root()) / "results"
+    """Where the result entries live: ``results/`` in the cache folder
+    (``source.cachedir``: ``$ENTRYLINT_CACHE_DIR`` or the user's)."""
+    return cache_root() / "results"
 
 
 # -- what a run opened and listed (an audit hook: every open() of the process) --
@@ -102,6 +88,8 @@ def _audit(event: str, args) -> None:
     else:
         return
     path = os.path.abspath(path or ".")
+    if reader._scratch and reader.is_scratch(path):
+        return
     for rec in _opened:
         if path not in rec:
             rec[path] = _stat(path)

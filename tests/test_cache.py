@@ -42,7 +42,7 @@ def small(tmp_path, monkeypatch):
 
     monkeypatch.setattr(api, "check", counting)
     monkeypatch.chdir(root)
-    return root, tmp_path / "cache", calls
+    return root, tmp_path / "cache" / "results", calls
 
 
 def _run(root, *extra):
@@ -157,7 +157,7 @@ def test_a_fact_is_kept_across_runs_until_a_file_it_read_changes(facts):
     restart()
     assert cache.fact(("t", "x"), compute) == ("#define A 1\n", "config A\n")
     assert len(calls) == 1  # from the disk in a new process
-    assert list((tmp / "cache" / cache.FACTS).rglob("*.pickle"))
+    assert list((tmp / "cache" / "results" / cache.FACTS).rglob("*.pickle"))
     hdr.write_text("#define A 2\n")  # the header's text
     restart()
     assert cache.fact(("t", "x"), compute)[0] == "#define A 2\n"
@@ -204,7 +204,7 @@ def test_a_fact_made_from_the_file_being_checked_is_not_kept(facts):
     got = cache.cached(("result", "checked"), lambda: cache.fact(("t", "own"), compute))
     cache.fact(("t", "own"), compute)
     assert got == ("x\n",) and len(calls) == 2  # not remembered in the process
-    assert not (tmp / "cache" / cache.FACTS).exists()  # nor on the disk
+    assert not (tmp / "cache" / "results" / cache.FACTS).exists()  # nor on the disk
     entry = cache._entry(cache.key_of(("result", "checked")))
     assert str(hdr) in entry["texts"] and entry["facts"] == []
 
@@ -223,11 +223,25 @@ def test_facts_are_off_while_an_overlay_serves_the_files(facts):
 
 def test_cache_folder_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "x"))
-    assert cache.results_dir() == tmp_path / "x"
+    assert cache.results_dir() == tmp_path / "x" / "results"
     monkeypatch.delenv("ENTRYLINT_CACHE_DIR")
-    monkeypatch.delenv("ENTRYLINT_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.results_dir() == tmp_path / "xdg" / "entrylint" / "results"
+
+
+def test_every_disk_cache_follows_the_cache_folder(tmp_path, monkeypatch):
+    # one folder for the results, the facts, the decoder's table and the C
+    # index: a fresh $ENTRYLINT_CACHE_DIR is a cold run in every layer
+    from entrylint.analysis import cindex
+    from entrylint.program import decode
+
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "x"))
+    assert decode.default_cache_dir() == tmp_path / "x"
+    assert cindex._cache_dir() == tmp_path / "x" / "cindex"
+    monkeypatch.delenv("ENTRYLINT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert decode.default_cache_dir() == cache.cache_root() == tmp_path / "xdg" / "entrylint"
+    assert cindex._cache_dir() == tmp_path / "xdg" / "entrylint" / "cindex"
 
 
 def test_tests_do_not_use_the_home_cache():

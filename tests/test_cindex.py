@@ -82,7 +82,7 @@ def test_prototype_parameter_counts():
 
 
 def test_cached_index_memo_and_disk(tmp_path, monkeypatch):
-    monkeypatch.setenv("ENTRYLINT_CACHE", str(tmp_path))
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cindex, "_memo", {})
     a = cached_index(FIX, folders=(".",))
     assert cached_index(FIX, folders=(".",)) is a

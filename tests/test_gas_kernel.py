@@ -117,7 +117,6 @@ def test_entry_code_matches_gnu_as(version, name, tmp_path):
     assert mine == theirs
     print(f"{version} {name}: {len(lines)} lines, {len(result.statements)} statements, "
           f"{len(mine)} insns agree with as, {elapsed * 1000:.0f} ms")
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize("version", ["6.1", "6.12"])

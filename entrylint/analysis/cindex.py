@@ -390,7 +390,9 @@ _memo_files: dict[tuple[str, tuple[str, ...]], tuple] = {}  # the files an index
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("ENTRYLINT_CACHE", Path.home() / ".cache" / "entrylint")) / "cindex"
+    from entrylint.source.cachedir import cache_root
+
+    return cache_root() / "cindex"
 
 
 def _index_files(root: Path, folders: Sequence[str]) -> tuple[Path, ...]:
@@ -417,7 +419,7 @@ def _key(root: Path, folders: Sequence[str], files: Sequence[Path] | None = None
 
 def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: bool = True) -> CIndex:
     """``CIndex.build`` memoized per process and, when ``disk``, on disk under
-    ~/.cache/entrylint/cindex/ (``$ENTRYLINT_CACHE``) keyed by the files'
+    cindex/ of the cache folder (``source.cachedir``) keyed by the files'
     sizes and mtimes.  Never writes into the tree; a cache that cannot be read
     or written is ignored."""
     from entrylint import cache

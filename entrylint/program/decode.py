@@ -37,6 +37,8 @@ from entrylint.program.decode_iced import decode_bytes as _decode_one
 from entrylint.program.decode_iced import is_known_mnemonic as _is_known
 from entrylint.program.decode_iced import is_prefix as _is_prefix
 from entrylint.program.effects import InsnInfo
+from entrylint.source.cachedir import cache_root
+from entrylint.source.reader import scratch_dir
 
 AS_TIMEOUT = 60.0
 _CACHE_SCHEMA = 2  # 2: entries keyed by code mode, then text
@@ -251,7 +253,7 @@ def _bounded_as() -> None:  # runs in the child, before exec: never raises
 
 def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
     """Assemble ``source`` with ``as --64`` and return its listing and errors."""
-    with tempfile.TemporaryDirectory(prefix="entrylint-as-") as tmp:
+    with scratch_dir("entrylint-as-") as tmp:
         src = Path(tmp, "in.s")
         lst = Path(tmp, "out.lst")
         src.write_text(source, encoding="utf-8", errors="replace")
@@ -290,8 +292,8 @@ def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "entrylint")
+    """The cache folder every cache of entrylint shares (``source.cachedir``)."""
+    return cache_root()
 
 
 _Key = tuple[int, str]  # (code mode, normalized text)

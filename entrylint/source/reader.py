@@ -142,3 +142,28 @@ def overlay(lookup):
         yield
     finally:
         _overlays.remove(lookup)
+
+
+_scratch: list[str] = []  # folders of our own making (the assembler's): what is read there is no input
+
+
+@contextmanager
+def scratch_dir(prefix: str):
+    """A temporary folder a layer works in (the decoder runs ``as`` there),
+    removed at the end.  What is read there is that layer's own output, not a
+    file of the tree: the result cache does not note it as something a result
+    depends on (nor the folder's listing when it is removed)."""
+    import shutil
+    import tempfile
+
+    folder = os.path.abspath(tempfile.mkdtemp(prefix=prefix))
+    _scratch.append(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _scratch.remove(folder)
+
+
+def is_scratch(path: str) -> bool:
+    return any(path == s or path.startswith(s + os.sep) for s in _scratch)
