@@ -588,7 +588,9 @@ def worker(a) -> int:
         for cls in a.classes:
             if not (i % a.jobs == a.worker or i % a.dup == 0):
                 continue
-            if i % a.sparse.get(cls, 1):
+            # every N-th of each worker's own indices (i % N would starve a
+            # worker whose indices never divide by N: every odd one for N even)
+            if (i // a.jobs) % a.sparse.get(cls, 1):
                 continue
             st = stats[cls]
             text, path = generate(a.seed, cls, i)
