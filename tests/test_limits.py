@@ -253,3 +253,17 @@ def test_as_runs_under_a_lower_limit_of_the_caller(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+
+
+def test_includes_counted_as_they_are_read():
+    # twice.h includes itself twice: 2^200 includes before include-depth alone would stop it
+    t0 = time.process_time()
+    e = exp("includes.S")
+    assert time.process_time() - t0 < 5.0
+    hits = limit_hits(e.problems)
+    assert len(named(hits, "includes")) == 1, hits
+    assert insns(e.gas.statements) == ["swapgs"]  # the file is read on after the include
+    low = exp("includes.S", Limits(includes=50))
+    assert low.pp.peak["includes"] == 50 and named(limit_hits(low.problems), "includes")
+    ok = exp("includes.S", Limits(includes=10_000, include_depth=8))  # 1 + 2 + ... + 64 includes: under it
+    assert not named(limit_hits(ok.problems), "includes") and ok.pp.peak["includes"] == 2 ** 7 - 1
