@@ -34,7 +34,7 @@ class Limits:
     cpp_expansions: int = 1_000_000  # cpp macro invocations expanded in one file
     cpp_depth: int = 200  # cpp macro invocations nested in one another
     include_depth: int = 200  # #include nesting (a cycle without a guard ends here)
-    includes: int = 5_000  # #include directives that read a file, in one file (guarded repeats too)
+    includes: int = 2_000  # #include directives that read a file, in one file, guarded repeats too (168: 12x)
     line_length: int = 1 * MiB  # characters in one source line or one expanded statement
     file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
     patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
