@@ -121,3 +121,28 @@ def test_whole_pipeline_on_small_inputs(text):
     a = api.check_one(path, opts, text=text)
     b = api.check_one(path, opts, text=text)
     assert [(f.id, f.location, f.message) for f in a.findings] == [(f.id, f.location, f.message) for f in b.findings]
+
+
+@st.composite
+def patches(draw):
+    import random
+
+    return fuzz.patch(random.Random(draw(st.integers(0, 2 ** 32))))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patches())
+def test_patch_mode_on_random_damaged_patches(text):
+    """Random diffs, mails and mboxes with mail damage against the bundled
+    2017-style tree (read only): patch mode ends with a review (exit 0/1) or
+    one line (exit 2, never an internal error) in every format, the same
+    twice, and the tree is not written."""
+    from treehash import tree_digest
+
+    before = tree_digest(fuzz.FIXTURE, mtimes=True)
+    t0 = time.process_time()
+    a = fuzz.review_patch(text, assemble=False)  # raises on a traceback or a bad exit
+    assert set(a) == {f"patch-{f}" for f in fuzz.PATCH_FORMATS}
+    assert a == fuzz.review_patch(text, assemble=False)
+    assert time.process_time() - t0 < 20
+    assert tree_digest(fuzz.FIXTURE, mtimes=True) == before

@@ -144,10 +144,39 @@ def test_analysis_visits():
     assert not full.forward.truncated and not limit_hits(full.expansion.findings)
 
 
-def test_patch_size_is_a_limit_with_an_option():
-    # patch mode (issue 12) reads it; here: it exists, has a default and parses
+def test_patch_size_refuses_a_larger_patch_with_one_line():
+    """Patch mode reads the patch within patch-size: a larger one is exit 2
+    with one line naming the limit (a review of part of a patch would pass
+    what it did not read); --limit patch-size=N raises it."""
+    patch = sorted((REPO / "fixtures" / "kaiser-2017-series").glob("*.patch"))[0]
+    assert 1024 < patch.stat().st_size < 64 << 10
+    args = ("--patch", str(patch), "--root", str(REPO / "fixtures" / "kaiser-2017"), "--no-assemble", "--no-cache")
+    low = run_cli(*args, "--limit", "patch-size=1k")
+    assert low.returncode == 2 and low.stdout == ""
+    assert len(low.stderr.strip().splitlines()) == 1 and named([low.stderr], "patch-size"), low.stderr
     assert DEFAULT.patch_size >= 16 << 20
-    assert Limits().parse("patch-size=2M").patch_size == 2 << 20
+    raised = run_cli(*args, "--limit", "patch-size=64k")
+    assert raised.returncode in (0, 1) and "patch-size" not in raised.stderr and raised.stdout, raised.stderr
+
+
+def test_macro_invocations_counted_as_they_are_expanded():
+    src = ".macro N\n nop\n.endm\n.rept 50\n N\n N\n.endr\nswapgs\n"
+    r = expand(plain_lines(src, "n.S"), GasOptions(limits=Limits(macro_invocations=30)))
+    assert len(named(limit_hits(r.problems), "macro-invocations")) == 1
+    assert insns(r.statements) == ["nop"] * 30 + ["swapgs"]  # cut where it ran over; the file read on
+    full = expand(plain_lines(src, "n.S"), GasOptions(limits=Limits(macro_invocations=100)))
+    assert not limit_hits(full.problems) and insns(full.statements).count("nop") == 100
+    assert full.peak["macro-invocations"] == 100
+
+
+def test_repeat_statements_count_every_repetition_of_a_file():
+    # each .rept is small (under repeat-count), together they run over
+    src = "".join(f".rept 40\n nop\n nop\n.endr\n" for _ in range(5)) + "swapgs\n"
+    r = expand(plain_lines(src, "r.S"), GasOptions(limits=Limits(repeat_statements=200, repeat_count=1000)))
+    assert len(named(limit_hits(r.problems), "repeat-statements")) == 1
+    assert insns(r.statements) == ["nop"] * 160 + ["swapgs"]  # the two past the limit are skipped
+    full = expand(plain_lines(src, "r.S"), GasOptions(limits=Limits(repeat_statements=400)))
+    assert not limit_hits(full.problems) and full.peak["repeat-statements"] == 400
 
 
 def test_every_limit_parses_and_bad_specs_are_refused():
@@ -194,7 +223,8 @@ def test_released_entry_code_stays_far_below_every_limit():
     assert set(seen) >= {"macro-depth", "expansion-bytes", "expansion-statements", "repeat-count",
                          "cpp-expansions", "cpp-depth", "include-depth", "file-size"}
     for name, v in seen.items():
-        assert 0 < v * 5 <= DEFAULT.value(name) or (v == 0 and name == "repeat-count"), (name, v)
+        assert 0 < v * 5 <= DEFAULT.value(name) or (v == 0 and name in ("repeat-count", "repeat-statements")), \
+            (name, v)
 
 
 def test_huge_data_directive_in_the_layout_run():
@@ -223,3 +253,17 @@ def test_as_runs_under_a_lower_limit_of_the_caller(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]
+
+
+def test_includes_counted_as_they_are_read():
+    # twice.h includes itself twice: 2^200 includes before include-depth alone would stop it
+    t0 = time.process_time()
+    e = exp("includes.S")
+    assert time.process_time() - t0 < 5.0
+    hits = limit_hits(e.problems)
+    assert len(named(hits, "includes")) == 1, hits
+    assert insns(e.gas.statements) == ["swapgs"]  # the file is read on after the include
+    low = exp("includes.S", Limits(includes=50))
+    assert low.pp.peak["includes"] == 50 and named(limit_hits(low.problems), "includes")
+    ok = exp("includes.S", Limits(includes=10_000, include_depth=8))  # 1 + 2 + ... + 64 includes: under it
+    assert not named(limit_hits(ok.problems), "includes") and ok.pp.peak["includes"] == 2 ** 7 - 1

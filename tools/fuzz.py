@@ -15,8 +15,12 @@ failure is reproduced with ``--replay CLASS:INDEX``):
                ``\\x\\x`` doubling, .exitm, .purgem, .altmacro, conditionals;
 * ``bytes``    random machine code for the iced-x86 decoder (``.byte`` lines
                for the pipeline);
-* ``patch``    random unified diffs, for patch mode (``PATCH_HOOK``; counted as
-               skipped while entrylint has no patch mode).
+* ``patch``    random patches against the bundled 2017-style tree
+               (fixtures/kaiser-2017, read only): unified diffs, format-patch
+               mails and mboxes with mail damage (quoting, tabs to spaces, lost
+               leading spaces, CRLF, wrapped headers and lines, truncation,
+               wrong counts, paths with .. or absolute, symlinks, binaries),
+               reviewed in memory by the patch face in every format.
 
 Each input goes through the layers in-process: the cpp lexer, the GNU as
 lexer, cpp, the GNU as expander (on the raw text and on cpp's output); a
@@ -54,24 +58,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CLASSES = ("soup", "mutated", "macro", "bytes", "patch")
 SURVEY = Path.home() / ".cache/entrylint/survey-kernels"
 DEBIAN = Path.home() / ".cache/entrylint/kernels"
-
-# A patch-mode entry point: a function (text) -> output string, set once the
-# patch mode exists (e.g. ``from entrylint.api import check_patch``).
-PATCH_HOOK = None
-
-
-def _patch_hook():
-    global PATCH_HOOK
-    if PATCH_HOOK is None:
-        try:
-            from entrylint import api
-
-            fn = getattr(api, "check_patch", None) or getattr(api, "review_patch", None)
-        except ImportError:
-            fn = None
-        PATCH_HOOK = fn or False
-    return PATCH_HOOK or None
-
 
 # ---------------------------------------------------------------- generators
 
@@ -135,6 +121,15 @@ def corpus() -> list[tuple[Path, str]]:
             except OSError:
                 pass
     return _CORPUS
+
+
+def corpus_id() -> str:
+    """What the mutated class draws from (the workers must agree: a file
+    missing in one would change its inputs, not entrylint's output)."""
+    h = hashlib.sha256()
+    for f, text in corpus():
+        h.update(f"{f}\0{len(text)}\0".encode("utf-8", "surrogateescape"))
+    return f"{len(corpus())} files {h.hexdigest()[:12]}"
 
 
 def mutated(r: random.Random) -> tuple[str, Path | None]:
@@ -230,18 +225,130 @@ def machine_code(r: random.Random) -> bytes:
     return bytes(r.randrange(256) for _ in range(r.randint(0, 30)))
 
 
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "kaiser-2017"
+_FIXTURE_FILES: list[tuple[str, str]] | None = None
+NEW_LINES = ("\tswapgs", "\tsysretq", "\tmov\t%cr3, %rax", "\tmovq\t%rax, %cr3", "\tSWITCH_TO_KERNEL_CR3 scratch_reg=%rax",
+             "\tTRACE_IRQS_OFF", "\tcall\tdo_nmi", "\tiretq", "ENTRY(x)", "END(x)", ".macro M r:req", ".endm",
+             "#ifdef CONFIG_X86_64", "#endif", "#include \"calling.h\"", "\tpushq\t%rax", "\tjmp\t1f", "1:", "")
+BAD_PATHS = ("../outside.S", "arch/x86/../../../etc/passwd", "/etc/passwd", "/abs/arch/x86/entry/entry_64.S",
+             "arch/x86/entry", "C:/x.S", "arch/x86/entry/new.S", "a b.S", "arch/x86/entry/entry_64.S\t(tab)")
+
+
+def fixture_files() -> list[tuple[str, str]]:
+    """The files of the bundled 2017-style tree (read only, never written)."""
+    global _FIXTURE_FILES
+    if _FIXTURE_FILES is None:
+        _FIXTURE_FILES = [(f.relative_to(FIXTURE).as_posix(), f.read_text(encoding="utf-8"))
+                          for f in sorted(FIXTURE.rglob("*")) if f.is_file()]
+    return _FIXTURE_FILES
+
+
+def _file_diff(r: random.Random, rel: str, text: str) -> tuple[str, str | None]:
+    """A diff of one file and the file's text after it: hunks of random edits
+    near real lines (right counts and places, mostly), or a creation,
+    deletion, rename, symlink, binary, or a path the review must refuse."""
+    lines = text.splitlines()
+    k = r.random()
+    if k < 0.06:
+        rel = r.choice(BAD_PATHS)
+    if k < 0.1:  # a new file (a symlink now and then)
+        body = [r.choice(NEW_LINES) for _ in range(r.randint(0, 6))]
+        mode = "120000" if r.random() < 0.3 else "100644"
+        return (f"diff --git a/{rel} b/{rel}\nnew file mode {mode}\n--- /dev/null\n+++ b/{rel}\n"
+                f"@@ -0,0 +1,{len(body)} @@\n" + "".join(f"+{x}\n" for x in body)), text
+    if k < 0.12:  # deleted
+        return (f"diff --git a/{rel} b/{rel}\ndeleted file mode 100644\n--- a/{rel}\n+++ /dev/null\n"
+                f"@@ -1,{len(lines)} +0,0 @@\n" + "".join(f"-{x}\n" for x in lines)), None
+    if k < 0.14:
+        return f"diff --git a/{rel} b/{rel}\nindex 1..2 100644\nBinary files a/{rel} and b/{rel} differ\n", text
+    head = f"diff --git a/{rel} b/{rel}\nindex 9724692..e2b1352 100644\n--- a/{rel}\n+++ b/{rel}\n"
+    if k < 0.16:
+        new = r.choice(("arch/x86/entry/moved.S", "../moved.S", rel))
+        head = (f"diff --git a/{rel} b/{new}\nsimilarity index 90%\nrename from {rel}\nrename to {new}\n"
+                f"--- a/{rel}\n+++ b/{new}\n")
+    out, after, pos, shift = [head], [], 0, 0
+    for _ in range(r.randint(1, 3)):
+        if pos >= len(lines):
+            break
+        start = r.randrange(pos, len(lines))
+        n = min(r.randint(0, 8), len(lines) - start)
+        body = []
+        for ln in lines[start:start + n]:
+            e = r.random()
+            if e < 0.6:
+                body.append(" " + ln)
+            elif e < 0.8:
+                body.append("-" + ln)
+            else:
+                body += ["-" + ln, "+" + (r.choice(NEW_LINES) if r.random() < 0.8 else soup(r)[:60].replace("\n", " "))]
+        for _ in range(r.randint(0 if body else 1, 3)):
+            body.insert(r.randint(0, len(body)), "+" + r.choice(NEW_LINES))
+        a = sum(1 for x in body if x[:1] in " -")
+        b = sum(1 for x in body if x[:1] in " +")
+        o = start + 1 if a else start
+        after += lines[pos:start] + [x[1:] for x in body if x[:1] in " +"]
+        if r.random() < 0.08:  # wrong counts or places
+            a, b, o = a + r.choice((-1, 1, 5)), b + r.choice((-1, 0, 2)), o + r.choice((-3, 7, 1000))
+        out.append(f"@@ -{o},{a} +{o + shift + (0 if a else 1)},{b} @@{r.choice(('', ' ENTRY(x)'))}\n"
+                   + "".join(x + "\n" for x in body))
+        shift += b - a
+        pos = start + n
+    return "".join(out), "\n".join(after + lines[pos:]) + "\n"
+
+
+def _mail(r: random.Random, k: int, n: int, diff: str) -> str:
+    subject = f"[PATCH {k + 1}/{n}] x86/entry: {r.choice(('switch CR3', 'fix swapgs', 'x' * r.randint(1, 200)))}"
+    if r.random() < 0.2:  # a header wrapped by a mailer
+        subject = subject[:30] + "\n " + subject[30:]
+    return (f"From 921f32b3943a98b47aa173978949d007007bd798 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\n"
+            f"Date: Tue, 31 Oct 2017 15:03:48 -0700\nSubject: {subject}\n\nWhy.\n\nSigned-off-by: A <a@example.org>\n"
+            f"---\n{diff}-- \n2.14.1\n\n")
+
+
+def _damage(r: random.Random, text: str) -> str:
+    """What mail does to a patch."""
+    for _ in range(r.choice((0, 0, 0, 1, 1, 2))):
+        k = r.random()
+        if k < 0.12:
+            text = "".join("> " + ln for ln in text.splitlines(True))  # quoted in a reply
+        elif k < 0.25:
+            text = text.replace("\t", r.choice(("    ", " ", "        ")))
+        elif k < 0.4:
+            text = text.replace("\n ", "\n", r.randint(1, 20))  # lost leading space of context lines
+        elif k < 0.5:
+            text = text.replace("\n", "\r\n")
+        elif k < 0.62:
+            text = text[:r.randrange(len(text) + 1)]  # truncated
+        elif k < 0.72:  # a long line wrapped
+            i = r.randrange(len(text) + 1)
+            text = text[:i] + "\n" + text[i:]
+        elif k < 0.8:
+            text = text.replace("=", "=3D").replace("\n", "=\n", r.randint(0, 3))  # quoted-printable
+        elif k < 0.9:
+            i = r.randrange(len(text) + 1)
+            text = text[:i] + soup(r)[:200] + text[i:]
+        else:
+            text = text.replace("\n", "\n\n", r.randint(1, 5))
+    return text
+
+
 def patch(r: random.Random) -> str:
-    text, path = mutated(r)
-    old = text.split("\n")[:r.randint(1, 30)]
-    new = [(ln if r.random() < 0.8 else soup(r)[:80]) for ln in old]
-    name = f"arch/x86/entry/{path.name if path else 'x.S'}"
-    hunk = [f"@@ -{r.randint(0, 999)},{len(old)} +{r.randint(0, 999)},{len(new)} @@"]
-    hunk += [" " + a if a == b else f"-{a}\n+{b}" for a, b in zip(old, new)]
-    head = f"From x Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fuzz\n\n---\ndiff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"
-    body = head + "\n".join(hunk) + "\n"
-    if r.random() < 0.3:  # mail damage
-        body = body.replace("\n ", "\n", r.randint(1, 5)).replace("\t", "    ")
-    return body
+    """A random patch against the bundled 2017-style tree: a plain unified
+    diff, a format-patch mail or an mbox series, with mail damage."""
+    state = dict(fixture_files())  # each patch of a series applies over the ones before
+    n = r.choice((1, 1, 1, 2, 3))
+    msgs = []
+    for k in range(n):
+        diff = ""
+        for rel in sorted({r.choice(sorted(state)) for _ in range(r.choice((1, 1, 2)))}):
+            d, after = _file_diff(r, rel, state[rel])
+            diff += d
+            if after is None:
+                del state[rel]
+            else:
+                state[rel] = after
+        msgs.append(diff if n == 1 and r.random() < 0.4 else _mail(r, k, n, diff))
+    return _damage(r, "".join(msgs))
 
 
 def generate(seed: int, cls: str, index: int):
@@ -276,22 +383,19 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
     from entrylint.gas import lex as glex
 
     out = {}
+    LAYER_SECONDS.clear()
     if cls == "bytes":
         from entrylint.program.decode import decode_bytes
 
         for mode in (64, 32, 16):
-            out[f"decode{mode}"] = canon(decode_bytes(text, mode))
+            out[f"decode{mode}"] = canon(timed(f"decode{mode}", decode_bytes, text, mode))
         if _pick(index, share):
             src = ".byte " + ", ".join(f"0x{b:02x}" for b in text) + "\nswapgs\nsysretq\n" if text else "nop\n"
             out["pipeline"] = pipeline(src, tmp / "bytes.S", assemble=True)
         return out
     if cls == "patch":
-        hook = _patch_hook()
-        if hook is None:
-            return None  # skipped: no patch mode yet
-        out["patch"] = str(hook(text))
-        return out
-    lx = lex_file(text, "fuzz.S")
+        return review_patch(text, _pick(index // 7, asm_share / share if share else 0))
+    lx = timed("cpp-lex", lex_file, text, "fuzz.S")
     out["cpp-lex"] = digest([[t.text for t in ln] for ln in lx.lines], lx.problems)
     g = []
     for ln in text.split("\n"):
@@ -301,14 +405,14 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
             p = glex.classify(rest)
             g.append((col, labels, off, p.kind, p.name, p.args, [a.text for a in glex.split_args(p.args)]))
     out["gas-lex"] = digest(g)
-    pp = preprocess_text(text, str(tmp / "fuzz.S"), CppOptions())
+    pp = timed("cpp", preprocess_text, text, str(tmp / "fuzz.S"), CppOptions())
     out["cpp"] = digest([(ln.text, ln.segments, ln.cond) for ln in pp.lines], pp.problems, list(pp.macros))
     raw = plain_lines(text, "fuzz.S")
-    r = expand(raw)
+    r = timed("gas", expand, raw)
     out["gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
     small = len(r.statements) < PIPELINE_MAX
     if [ln.text for ln in pp.lines] != [ln.text for ln in raw if ln.text.strip()]:
-        r = expand(pp.lines)
+        r = timed("cpp+gas", expand, pp.lines)
         out["cpp+gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
         small = small and len(r.statements) < PIPELINE_MAX
     if small and _pick(index, share):
@@ -325,16 +429,98 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
 PIPELINE_MAX = 20_000
 
 
+PATCH_FORMATS = ("text", "json", "b4-json", "sarif", "gcc", "github")
+
+
+def review_patch(text: str, assemble: bool) -> dict:
+    """Patch mode on one input, as ``entrylint --patch - --root FIXTURE``
+    runs it (the face's own code: stdin, the limits, every format, the
+    one-line message of exit 2): {format: digest of stdout, stderr, exit}.
+    The review is made once and rendered in each format."""
+    from entrylint.patch import review as rv
+
+    out = {}
+    data = text.encode("utf-8", "surrogateescape")
+    real, memo = rv.review, []
+
+    def review_once(*args, **kw):
+        if not memo:
+            memo.append(real(*args, **kw))
+        return memo[0]
+
+    rv.review = review_once
+    try:
+        for fmt in PATCH_FORMATS:
+            out[f"patch-{fmt}"] = _patch_face(fmt, data, assemble)
+    finally:
+        rv.review = real
+    return out
+
+
+def _patch_face(fmt: str, data: bytes, assemble: bool) -> str:
+    import contextlib
+    import io
+
+    from entrylint.faces import cli
+
+    argv = ["--patch", "-", "--root", str(FIXTURE), "--format", fmt, "--no-cache", "--profile", "max"]
+    argv += [] if assemble else ["--no-assemble"]
+    argv += ["--show-existing"] if fmt in ("text", "json") else []
+    so, se = io.StringIO(), io.StringIO()
+    stdin = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+    try:
+        with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+            code = timed("patch", cli.cmd_check, argv)
+    finally:
+        sys.stdin = stdin
+    err = se.getvalue()
+    if code == 2 and ("internal error" in err or "Traceback" in err):
+        raise RuntimeError(f"patch mode, --format {fmt}: {err.strip()}")
+    if code not in (0, 1, 2) or (code == 2 and len(err.strip().splitlines()) != 1):
+        raise RuntimeError(f"patch mode, --format {fmt}: exit {code}, stderr {err!r}")
+    return digest([so.getvalue(), err, code])
+
+
+# CPU seconds of each entrylint call of the input in hand (the harness's own
+# digests are not counted: the 10 s bound is entrylint's)
+LAYER_SECONDS: dict[str, float] = {}
+
+
+def timed(name: str, fn, *args, **kw):
+    c0 = time.process_time()
+    try:
+        return fn(*args, **kw)
+    finally:
+        LAYER_SECONDS[name] = LAYER_SECONDS.get(name, 0.0) + time.process_time() - c0
+
+
 def digest(*seqs) -> str:
     """sha256 of the reprs of the items, one at a time (an expansion's repr
-    as one string would cost more memory than the expansion)."""
+    as one string would cost more memory than the expansion).  A statement's
+    trace is written frame by frame, each frame's repr made once: the frames
+    of a deep expansion are shared by thousands of statements."""
     h = hashlib.sha256()
+    frames: dict[int, bytes] = {}
     for seq in seqs:
         for x in seq:
-            h.update(repr(x).encode("utf-8", "surrogateescape"))
+            trace = getattr(x, "trace", None)
+            if isinstance(trace, tuple) and hasattr(x, "kind"):
+                h.update(repr(tuple(getattr(x, f) for f in _STMT_FIELDS if f != "trace" and hasattr(x, f)))
+                         .encode("utf-8", "surrogateescape"))
+                for fr in trace:
+                    b = frames.get(id(fr))
+                    if b is None:
+                        b = frames[id(fr)] = repr(fr).encode("utf-8", "surrogateescape")
+                    h.update(b)
+            else:
+                h.update(repr(x).encode("utf-8", "surrogateescape"))
             h.update(b"\0")
         h.update(b"\1")
     return h.hexdigest()
+
+
+_STMT_FIELDS = ("kind", "name", "args", "section", "cond", "cpp_macros", "message", "location", "trace")
 
 
 def canon(x):
@@ -366,7 +552,7 @@ def pipeline(text: str, path: Path, assemble: bool, root: Path | None = None) ->
     from entrylint.report import expand as rexp, explain as rexpl, findings_json, gcc, github, sarif, text as rtext
 
     opts = api.Options(profile="max", assemble=assemble, root=root)
-    res = api.check_one(path, opts, text=text)
+    res = timed("pipeline-tree" if root else "pipeline", api.check_one, path, opts, text=text)
     rs = [(res.analysis.expansion.root if res.analysis else None, f) for f in res.findings]
     parts = [findings_json.render(rs, 1, 1), sarif.render(rs, 1, 1, root=root), gcc.render(rs),
              github.render(rs), rtext.render(rs, 1, 1)]
@@ -402,12 +588,16 @@ def worker(a) -> int:
         for cls in a.classes:
             if not (i % a.jobs == a.worker or i % a.dup == 0):
                 continue
-            if i % a.sparse.get(cls, 1):
+            # every N-th of each worker's own indices (i % N would starve a
+            # worker whose indices never divide by N: every odd one for N even)
+            if (i // a.jobs) % a.sparse.get(cls, 1):
                 continue
             st = stats[cls]
             text, path = generate(a.seed, cls, i)
             t0, c0 = time.perf_counter(), time.process_time()
-            signal.setitimer(signal.ITIMER_PROF, a.timeout)
+            # a runaway guard over the whole input (entrylint's calls and the
+            # harness's digests); the hang property is per entrylint call below
+            signal.setitimer(signal.ITIMER_PROF, a.timeout * 4)
             try:
                 got = run_layers(cls, text, path, i, a.share, a.asm_share, tmp)
                 err = None
@@ -419,7 +609,11 @@ def worker(a) -> int:
                 got, err = None, f"crash: {type(e).__name__}: {e}\n{traceback.format_exc(limit=-6)}"
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
-            dt = time.process_time() - c0
+            total = time.process_time() - c0
+            slowest = max(LAYER_SECONDS.items(), key=lambda kv: kv[1], default=("", total if err else 0.0))
+            dt = slowest[1] if err != "hang" else total
+            if err is None and dt > a.timeout:
+                err = f"hang: {slowest[0]} took {dt:.1f} s CPU"
             wall = time.perf_counter() - t0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             if rss > peak_rss[0]:  # the input that raised the worker's high-water mark
@@ -431,17 +625,19 @@ def worker(a) -> int:
                 continue
             st["inputs"] += 1
             if dt > st["max_seconds"]:
-                st["max_seconds"], st["max_at"] = round(dt, 3), i
+                st["max_seconds"], st["max_at"], st["max_layer"] = round(dt, 3), i, slowest[0]
+            st["max_input_seconds"] = max(st.get("max_input_seconds", 0.0), round(total, 3))
             if err is not None:
-                key = "hangs" if err == "hang" else "memory" if err == "memory" else "crashes"
+                reset_state()  # what the interrupted input left half-done must not reach the next
+                key = "hangs" if err.startswith("hang") else "memory" if err == "memory" else "crashes"
                 st[key] += 1
                 failures.append({"class": cls, "index": i, "error": err[:3000], "seconds": round(dt, 2)})
                 continue
             for layer in got:
                 st["layers"][layer] = st["layers"].get(layer, 0) + 1
-            if i % a.dup == 0:
-                digests[f"{cls}:{i}"] = hashlib.sha256(
-                    json.dumps(got, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogateescape")).hexdigest()
+            if i % a.dup == 0:  # per layer: a difference says where it is
+                digests[f"{cls}:{i}"] = {k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+                                         for k, v in sorted(got.items())}
         i += 1
         if i % a.jobs == a.worker:
             done += 1
@@ -451,9 +647,25 @@ def worker(a) -> int:
     return 0
 
 
+def reset_state() -> None:
+    """The process-wide state entrylint keeps between files (overlays, read
+    and lexed files, tree caches): emptied after an input that was stopped
+    by the time guard, memory or a crash in the middle of it."""
+    from entrylint.cpp import lexer
+    from entrylint.patch.review import forget_tree_caches
+    from entrylint.source import overlay, reader
+
+    overlay._active = None
+    for stack in (reader._overlays, reader._recorders, reader._noted):
+        stack.clear()
+    lexer._LEXED.clear()
+    forget_tree_caches()
+
+
 def _write(a, stats, failures, digests, base_rss, i, peak_rss):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = {"worker": a.worker, "hashseed": os.environ.get("PYTHONHASHSEED"), "next_index": i,
+            "corpus": corpus_id(),
             "max_rss_mb": rss // 1024, "start_rss_mb": base_rss // 1024, "max_rss_at": peak_rss[1],
             "stats": stats, "failures": failures, "digests": digests}
     tmp = a.out + ".tmp"
@@ -480,6 +692,8 @@ def main() -> int:
     ap.add_argument("--sparse", action="append", default=[], metavar="CLASS=N",
                     help="run CLASS on every N-th index only (a class whose inputs cost seconds)")
     ap.add_argument("--replay", metavar="CLASS:INDEX", help="run one input here and print what it gives")
+    ap.add_argument("--as-run", action="store_true", help="--replay with the run's --share and --asm-share "
+                    "(default: every layer)")
     # worker mode
     ap.add_argument("--worker", type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -497,13 +711,14 @@ def main() -> int:
         text, path = generate(a.seed, cls, int(idx))
         print(repr(text)[:2000])
         t0 = time.perf_counter()
-        got = run_layers(cls, text, path, int(idx), 1.0, 1.0, Path(tempfile.gettempdir()) / "entrylint-fuzz-input")
+        share, asm = (a.share, a.asm_share) if a.as_run else (1.0, 1.0)
+        got = run_layers(cls, text, path, int(idx), share, asm, Path(tempfile.gettempdir()) / "entrylint-fuzz-input")
         print({k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest()[:12] for k, v in (got or {}).items()},
-              f"{time.perf_counter() - t0:.2f}s")
+              f"{time.perf_counter() - t0:.2f}s", {k: round(v, 2) for k, v in LAYER_SECONDS.items()})
         return 0
     if a.worker >= 0:
         return worker(a)
-    per_class = -(-a.inputs // len([c for c in a.classes if c != "patch"] or a.classes))
+    per_class = -(-a.inputs // len(a.classes))
     per_worker = -(-per_class // a.jobs)
     procs, outs = [], []
     for w in range(a.jobs):
@@ -524,6 +739,27 @@ def main() -> int:
     return summarize(outs, a)
 
 
+def replay_diffs(diffs, a) -> dict:
+    """Each input that differed, run again in two fresh processes with the
+    workers' hash seeds: "reproduces" (the output follows the hash seed) or
+    "fresh processes agree" (it followed what the worker had run before)."""
+    out = {}
+    for d in diffs:
+        key = d.split(" ")[0]
+        got = []
+        for seed in range(1, a.jobs + 1):
+            cmd = [sys.executable, __file__, "--replay", key, "--as-run", "--seed", str(a.seed),
+                   "--share", str(a.share), "--asm-share", str(a.asm_share)]
+            try:
+                p = subprocess.run(cmd, env=dict(os.environ, PYTHONHASHSEED=str(seed)), capture_output=True,
+                                   text=True, timeout=600)
+                got.append(p.stdout.splitlines()[-1].rsplit("}", 2)[0] if p.stdout else p.stderr[-300:])
+            except subprocess.TimeoutExpired:
+                got.append("timeout")
+        out[key] = "reproduces" if len(set(got)) > 1 else "fresh processes agree"
+    return out
+
+
 def summarize(outs, a) -> int:
     data = [json.load(open(o)) for o in outs if os.path.exists(o)]
     total = {}
@@ -535,7 +771,8 @@ def summarize(outs, a) -> int:
                 t[k] += st[k]
             t["max_wall"] = max(t.get("max_wall", 0), st.get("max_wall", 0))
             if st["max_seconds"] > t["max_seconds"]:
-                t["max_seconds"], t["max_at"] = st["max_seconds"], st["max_at"]
+                t["max_seconds"], t["max_at"], t["max_layer"] = st["max_seconds"], st["max_at"], st.get("max_layer")
+            t["max_input_seconds"] = max(t.get("max_input_seconds", 0), st.get("max_input_seconds", 0))
             for layer, n in st["layers"].items():
                 t["layers"][layer] = t["layers"].get(layer, 0) + n
     keys = set().union(*(d["digests"] for d in data)) if data else set()
@@ -545,16 +782,19 @@ def summarize(outs, a) -> int:
         vals = [d["digests"][k] for d in data if k in d["digests"]]
         if len(vals) > 1:
             compared += 1
-            if len(set(vals)) > 1:
+            if any(v != vals[0] for v in vals[1:]):
                 differ += 1
-                diffs.append(k)
+                layers = sorted({la for v in vals for la in v if any(w.get(la) != v.get(la) for w in vals)})
+                diffs.append(f"{k} ({', '.join(layers)})")
     summary = {"seed": a.seed, "classes": total, "inputs": sum(t["inputs"] for t in total.values()),
                "crashes": sum(t["crashes"] for t in total.values()), "hangs": sum(t["hangs"] for t in total.values()),
                "memory_over": sum(t["memory"] for t in total.values()),
                "max_rss_mb": max((d["max_rss_mb"] for d in data), default=0),
                "max_rss_at": [(d["max_rss_mb"], d.get("max_rss_at")) for d in data],
                "hashseeds": [d["hashseed"] for d in data],
-               "determinism": {"compared": compared, "differ": differ, "examples": diffs[:20]},
+               "corpus": sorted({d.get("corpus", "") for d in data}),
+               "determinism": {"compared": compared, "differ": differ, "examples": diffs[:20],
+                               "replayed": replay_diffs(diffs[:5], a)},
                "failures": [f for d in data for f in d["failures"]][:50]}
     with open(a.out, "w") as fh:
         json.dump(summary, fh, indent=1)

@@ -135,16 +135,25 @@ class Entry:
     kind: EntryKind
 
 
+def label_macros(program) -> dict[str, tuple[str, ...]]:
+    """For each label, the macros whose expansion wrote it (its first
+    definition): one pass over the statements for every symbol (a pass per
+    symbol was quadratic: found by tools/fuzz.py, minutes on a big expansion)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for st in program.statements:
+        if st.kind == "label" and st.name not in out:
+            out[st.name] = tuple(f.name for f in st.trace if f.kind == "macro" and f.name)
+    return out
+
+
 def _macros_of(program, symbol) -> tuple[str, ...]:
     """The macros whose expansion wrote the label of ``symbol``."""
-    for st in program.statements:
-        if st.kind == "label" and st.name == symbol.name:
-            return tuple(f.name for f in st.trace if f.kind == "macro" and f.name)
-    return ()
+    return label_macros(program).get(symbol.name, ())
 
 
-def classify(program, symbol, rows: tuple[Row, ...] = TABLE, msr=None) -> EntryKind | None:
-    macros = _macros_of(program, symbol)
+def classify(program, symbol, rows: tuple[Row, ...] = TABLE, msr=None,
+             labels: dict[str, tuple[str, ...]] | None = None) -> EntryKind | None:
+    macros = labels.get(symbol.name, ()) if labels is not None else _macros_of(program, symbol)
     for row in rows:
         if any(fnmatch.fnmatchcase(symbol.name, pat) for pat in row.names):
             return row.kind
@@ -174,6 +183,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
     gates = msr.gates if msr is not None else {}
     out = []
     pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
+    labels = label_macros(program)
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
             continue
@@ -181,7 +191,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
             continue  # an inner label is an entry only where a row names it (repeat_nmi)
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
-        kind = classify(program, sym, rows, msr)
+        kind = classify(program, sym, rows, msr, labels)
         if kind is None or (kind is K_FROM_C and (sym.name in pv_native or _leaves_to_user(program, cfg, sym))):
             continue
         node = cfg.entry(sym.start)

@@ -115,7 +115,8 @@ class Preprocessor:
         self.exp = Expander(self.macros, opts.max_macro_expansions, self._exp_error, self._builtin)
         self.exp.depth_limit = opts.limits.cpp_depth
         self.limit_hit = False
-        self.peak = {"include-depth": 0, "file-size": 0}
+        self.peak = {"include-depth": 0, "file-size": 0, "includes": 0}
+        self._over: set[str] = set()  # limits reported (each once per file)
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
@@ -226,6 +227,16 @@ class Preprocessor:
                          where)
             return
         self.peak["include-depth"] = max(self.peak["include-depth"], len(self.stack) + 1)
+        if self.stack:  # the work of #include, counted as it goes: a header that
+            # includes itself twice without a guard doubles per level
+            if self.peak["includes"] >= self.opts.limits.includes:
+                if "includes" not in self._over:
+                    self._over.add("includes")
+                    self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "includes",
+                                                        f"more than {self.opts.limits.includes} #includes read"),
+                                 self.stack[-1].lines[self.stack[-1].idx - 1][0])
+                return
+            self.peak["includes"] += 1
         lexed = self._lex(path, text)
         if lexed is None:
             return

@@ -111,7 +111,10 @@ class Expander:
         self.limits = opts.limits
         self.reported: set[str] = set()  # limits already reported (each once per file)
         # the largest use of each limit seen (tools/limits_survey.py)
-        self.peak = {"macro-depth": 0, "expansion-bytes": 0, "repeat-count": 0, "line-length": 0}
+        self.peak = {"macro-depth": 0, "expansion-bytes": 0, "repeat-count": 0, "line-length": 0,
+                     "macro-invocations": 0, "repeat-statements": 0}
+        self.repeated = 0  # statements produced by repetitions (limit repeat-statements)
+        self.parsed: dict[str, tuple[list[str], lex.Parsed]] = {}  # statement text -> its parse
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
@@ -209,8 +212,14 @@ class Expander:
         if len(item.text) > self.limits.line_length:
             self.over("line-length", f"a statement of {len(item.text)} characters", item, None)
             return
-        labels, rest, _ = lex.peel_labels(item.text)
-        p = lex.classify(rest)
+        got = self.parsed.get(item.text)
+        if got is None:  # an expansion reads the same texts again and again: parse each once
+            labels, rest, _ = lex.peel_labels(item.text)
+            got = (labels, lex.classify(rest))
+            if len(self.parsed) > 50_000:
+                self.parsed.clear()
+            self.parsed[item.text] = got
+        labels, p = got
         if self.collect is not None:
             self.collecting(item, p)
             return
@@ -289,6 +298,9 @@ class Expander:
             values = {k: self.alt_value(v, item) for k, v in values.items()}
         counter = self.macro_count
         self.macro_count += 1
+        self.peak["macro-invocations"] = self.macro_count
+        if self.macro_count > self.limits.macro_invocations:
+            self.over("macro-invocations", f"more than {self.limits.macro_invocations} macro invocations", item)
         head = item.trace[:-1] + (Frame(item.trace[-1].location, "macro", macro.name),)
         cond = merge_conds(item.cond, macro.cond)
         items = []
@@ -323,6 +335,12 @@ class Expander:
         total = times * max(len(c.body), 1)
         if total + len(self.out) > self.opts.max_statements or total > self.opts.max_statements - self.work:
             self.over("expansion-statements", f"{c.directive} would produce {total} statements", item, None)
+            return
+        self.repeated += total
+        self.peak["repeat-statements"] = max(self.peak["repeat-statements"], self.repeated)
+        if self.repeated > self.limits.repeat_statements:
+            self.over("repeat-statements", f"repetitions would produce more than {self.limits.repeat_statements}"
+                      " statements", item, None)
             return
         kind = c.directive[1:]
         head: Trace = item.trace[:-1] + (Frame(item.trace[-1].location, kind, sym),)

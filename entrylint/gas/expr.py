@@ -60,19 +60,33 @@ _RANK = {"*": 9, "/": 9, "%": 9, "<<": 9, ">>": 9,
          "&&": 3, "||": 2}
 
 
+_TOKENS: dict[str, list[str]] = {}  # expression text -> its tokens (a pure function of the text)
+
+
+def _tokens(text: str) -> list[str]:
+    toks = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            raise NotAbsolute(text[pos:])
+        toks.append(m.group(m.lastindex) if m.lastindex else m.group(0).strip())
+        pos = m.end()
+        if not text[pos:].strip():
+            break
+    return toks
+
+
 class _Parser:
     def __init__(self, text: str, symbols: Mapping[str, int | None]):
-        self.toks = []
-        pos = 0
-        text = text.rstrip()
-        while pos < len(text):
-            m = _TOKEN_RE.match(text, pos)
-            if not m or m.end() == pos:
-                raise NotAbsolute(text[pos:])
-            self.toks.append(m.group(m.lastindex) if m.lastindex else m.group(0).strip())
-            pos = m.end()
-            if not text[pos:].strip():
-                break
+        toks = _TOKENS.get(text)
+        if toks is None:  # a macro expansion evaluates the same texts again and again
+            toks = _tokens(text)
+            if len(_TOKENS) > 50_000:
+                _TOKENS.clear()
+            _TOKENS[text] = toks
+        self.toks = toks
         self.kinds = []
         self.i = 0
         self.symbols = symbols

@@ -28,6 +28,28 @@ def bundled_series_text(folder: Path) -> str:
     return "".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.patch")))
 
 
+def read_patch(name, opts) -> str:
+    """The patch file (or stdin for ``-``), read within the patch-size limit:
+    a larger one is refused with PatchError (exit 2, one line naming the
+    limit and ``--limit patch-size=N``), as a review of part of a patch would
+    pass what it did not read."""
+    cap = opts.limits.patch_size
+    if str(name) == "-":
+        data = sys.stdin.buffer.read(cap + 1)
+    else:
+        with open(name, "rb") as fh:
+            data = fh.read(cap + 1)
+    _within_patch_size(len(data), str(name), opts)
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _within_patch_size(n: int, what: str, opts) -> None:
+    from entrylint.source.limits import hit
+
+    if n > opts.limits.patch_size:
+        raise PatchError(hit(opts.limits, "patch-size", f"{what} is larger than {opts.limits.patch_size} bytes"))
+
+
 def run(args, opts, select, ignore, rule_options, fail_on: str) -> int:
     """Review, print, and return the exit code (0 clean, 1 an introduced
     finding at or above ``fail_on``).  Raises PatchError / OSError for the
@@ -48,11 +70,9 @@ def run(args, opts, select, ignore, rule_options, fail_on: str) -> int:
         root = Path(root).resolve()
         if args.git is not None:
             text, base = git_series(root, args.git)
-        elif str(args.patch) == "-":
-            data = sys.stdin.buffer.read()
-            text = data.decode("utf-8", "surrogateescape")
+            _within_patch_size(len(text.encode("utf-8", "surrogateescape")), f"the series {args.git}", opts)
         else:
-            text = Path(args.patch).read_bytes().decode("utf-8", "surrogateescape")
+            text = read_patch(args.patch, opts)
     root = Path(opts.root or root).resolve()
     patches = parse(text)
     reports = review(patches, root, opts, select, ignore, rule_options, base)

@@ -19,17 +19,25 @@ MiB = 1 << 20
 class Limits:
     # largest use in a released kernel's arch/x86 .S files (tools/limits_survey.py) in brackets
     macro_depth: int = 100  # GNU as macro invocations nested in one another
-    expansion_statements: int = 500_000  # statements GNU as reads (and produces) in one file
+    # statements GNU as reads (and produces) in one file: the expander's work,
+    # and a bound on the program every later stage walks (202,362: 2.5x; the
+    # time is linear in it, ~7-10 us a statement read and ~45 us a statement
+    # produced through the pipeline: 10x would let one file cost a minute)
+    expansion_statements: int = 500_000
     # text produced by GNU as macro and repetition expansion, and 8 bytes per
     # frame of each expanded statement's trace (a deep expansion costs per frame)
     expansion_bytes: int = 64 * MiB
     repeat_count: int = 100_000  # times a .rept/.irp/.irpc body is repeated
+    # work limits, counted as the expansion goes (not only its final size)
+    macro_invocations: int = 300_000  # GNU as macro invocations expanded in one file (30,064: 10x)
+    repeat_statements: int = 500_000  # statements all .rept/.irp/.irpc of one file produce (45,234: 11x)
     cpp_expansions: int = 1_000_000  # cpp macro invocations expanded in one file
     cpp_depth: int = 200  # cpp macro invocations nested in one another
     include_depth: int = 200  # #include nesting (a cycle without a guard ends here)
+    includes: int = 2_000  # #include directives that read a file, in one file, guarded repeats too (168: 12x)
     line_length: int = 1 * MiB  # characters in one source line or one expanded statement
     file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
-    patch_size: int = 64 * MiB  # bytes of one patch or mbox (patch mode)
+    patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
     analysis_visits: int = 2_000_000  # (instruction, state) pairs the forward walk visits
 
     @staticmethod
