@@ -159,6 +159,18 @@ def test_patch_size_refuses_a_larger_patch_with_one_line():
     assert raised.returncode in (0, 1) and "patch-size" not in raised.stderr and raised.stdout, raised.stderr
 
 
+def test_a_control_character_in_a_refused_path_stays_one_line(tmp_path):
+    """A damaged patch's file name can hold a CR or a newline (the patch
+    fuzzer's patch:18112); the one line on stderr writes them as escapes."""
+    bad = "../e\rvil\x1b[2J.S"
+    patch = tmp_path / "cr.diff"
+    patch.write_bytes((f"--- a/{bad}\n+++ b/{bad}\n@@ -1,1 +1,2 @@\n nop\n+nop\n").encode())
+    r = run_cli("--patch", str(patch), "--root", str(REPO / "fixtures" / "kaiser-2017"), "--no-cache")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "\r" not in r.stderr and "\x1b" not in r.stderr, repr(r.stderr)
+    assert "e\\rvil\\x1b[2J.S" in r.stderr
+
+
 def test_macro_invocations_counted_as_they_are_expanded():
     src = ".macro N\n nop\n.endm\n.rept 50\n N\n N\n.endr\nswapgs\n"
     r = expand(plain_lines(src, "n.S"), GasOptions(limits=Limits(macro_invocations=30)))

@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's promise for usage errors: one line on stderr, exit 2."""
 
     def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
         sys.exit(2)
 
 
@@ -412,8 +412,16 @@ def _fail(msg: str, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
-    sys.stderr.write(f"entrylint: {msg}\n")
+    sys.stderr.write(f"entrylint: {one_line(msg)}\n")
     return 2
+
+
+def one_line(msg: str) -> str:
+    """``msg`` as one line a terminal shows as it is: a control character
+    (a CR or newline from a damaged patch's file name, a NUL) or a byte that
+    is not UTF-8 is written as its escape."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in msg)
 
 
 def main(argv: list[str] | None = None) -> int:
