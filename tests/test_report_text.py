@@ -123,3 +123,24 @@ def test_bad_color_value_is_a_usage_error(monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         run(["--color=sometimes", *SWAPGS], monkeypatch, capsys)
     assert e.value.code == 2
+
+
+def test_expand_names_each_file_once_not_once_per_statement(tmp_path, monkeypatch):
+    # `entrylint expand` of a large expansion named its file for every
+    # statement, resolving the path each time (52 s on the fuzzer's
+    # macro:14401); the reporters name a file once per run
+    from entrylint import api
+    from entrylint.report import expand as expand_report
+    from entrylint.report import paths
+
+    src = tmp_path / "many.S"
+    src.write_text(".rept 3000\n nop\n.endr\n")
+    exp = api.expand(src, api.Options(root=tmp_path))
+    assert len(exp.program.instructions) == 3000
+    paths._display.cache_clear()
+    calls = []
+    real = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    text = expand_report.to_text(exp) + expand_report.to_json(exp)
+    assert text.count("many.S") >= 3000
+    assert len(calls) <= 10

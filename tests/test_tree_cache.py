@@ -67,6 +67,7 @@ def test_no_module_keeps_a_plain_lru_cache():
         ("faces/lsp/features.py", "rule_doc_uri"),  # rule id -> URL
         ("program/operands.py", "parse_operands"),  # operand text -> parse
         ("program/constants.py", "eval_int"),  # expression text -> value
+        ("report/paths.py", "_display"),  # (file, root, working folder) -> the name printed
     }
     found = set()
     for py in PKG.rglob("*.py"):
