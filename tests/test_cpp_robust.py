@@ -18,9 +18,9 @@ def kinds(r):
 
 
 def test_garbage_file_gives_problems_quickly():
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     r = preprocess_file(FIX / "garbage.S", CppOptions())
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
     msgs = {(p.kind, p.location.line if p.location else None) for p in r.problems}
     assert (ProblemKind.CPP_ERROR, 2) in msgs  # `#if 1 +`
     assert (ProblemKind.CPP_ERROR, 5) in msgs  # `#if (1`
@@ -45,9 +45,9 @@ def test_expansion_limit():
 
 
 def test_recursive_include_hits_depth_limit():
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     r = preprocess_file(FIX / "recursive.S", CppOptions(max_include_depth=50))
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
     assert kinds(r).count(ProblemKind.LIMIT) == 1
 
 

@@ -81,9 +81,9 @@ def test_kernel_entry_64(kernel_tree):
     exp = api.expand(kernel_tree / "arch/x86/entry/entry_64.S", api.Options(root=kernel_tree))
     prog = exp.program
     cfg = CFG(prog)
-    t = time.perf_counter()
+    t = time.process_time()
     reach = compute_flags(prog, cfg, ())
-    assert time.perf_counter() - t < 5
+    assert time.process_time() - t < 5
     # every conditional jump reached has some writer for what it reads
     assert reach.before
     for i, flags in reach.before.items():

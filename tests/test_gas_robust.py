@@ -28,9 +28,9 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_garbage_gives_problem(name):
     text, kind, line = CASES[name]
-    start = time.perf_counter()
+    start = time.process_time()
     r = expand(plain_lines(text, "bad.S"))
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert kind in [p.kind for p in r.problems]
     p = next(p for p in r.problems if p.kind == kind)
     assert p.location.line == line  # the opening/offending line, outermost
@@ -45,9 +45,9 @@ def test_recursion_stops_at_max_depth():
 
 def test_exponential_macro_hits_statement_budget():
     src = ".macro E\n nop\n E\n E\n.endm\nE\n"
-    start = time.perf_counter()
+    start = time.process_time()
     r = expand(plain_lines(src, "bad.S"), GasOptions(max_statements=20_000))
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 5.0
     assert any(p.kind == ProblemKind.LIMIT for p in r.problems)
     assert len(r.statements) <= 20_000
 
