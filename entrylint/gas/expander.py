@@ -191,11 +191,11 @@ class Expander:
         """Count what an expanded statement costs: its text and its trace (a
         reference per frame: a deep expansion costs memory and time per frame)."""
         n = len(text)
-        self.bytes += n + 8 * (frames + 1)
         if n > self.peak["line-length"]:
             self.peak["line-length"] = n
-            if n > self.limits.line_length:
+            if n > self.limits.line_length:  # cut before it counts: the bytes stay within one line of their limit
                 self.over("line-length", f"an expanded statement of {n} characters", item)
+        self.bytes += n + 8 * (frames + 1)
         if self.bytes > self.limits.expansion_bytes:
             self.over("expansion-bytes", f"macro expansion produced more than {self.limits.expansion_bytes} bytes",
                       item)
