@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from entrylint.cpp import CppOptions, preprocess_file, preprocess_text
 from entrylint.source import ProblemKind
+from entrylint.source.limits import DEFAULT
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "cpp"
 
@@ -37,7 +39,7 @@ def test_garbage_file_gives_problems_quickly():
 
 
 def test_expansion_limit():
-    r = preprocess_file(FIX / "garbage.S", CppOptions(max_macro_expansions=5000))
+    r = preprocess_file(FIX / "garbage.S", CppOptions(limits=replace(DEFAULT, cpp_expansions=5000)))
     lim = [p for p in r.problems if p.kind is ProblemKind.LIMIT]
     assert len(lim) == 1 and lim[0].location.line == 25
     assert len(r.lines[1].text) < 100_000
@@ -46,7 +48,7 @@ def test_expansion_limit():
 
 def test_recursive_include_hits_depth_limit():
     t0 = time.process_time()
-    r = preprocess_file(FIX / "recursive.S", CppOptions(max_include_depth=50))
+    r = preprocess_file(FIX / "recursive.S", CppOptions(limits=replace(DEFAULT, include_depth=50)))
     assert time.process_time() - t0 < 5
     assert kinds(r).count(ProblemKind.LIMIT) == 1
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 from entrylint.cpp.types import plain_lines
 from entrylint.gas import GasOptions, expand
 from entrylint.source import ProblemKind
+from entrylint.source.limits import DEFAULT
 
 CASES = {
     "unterminated macro": (".macro M a\n nop\n", ProblemKind.UNBALANCED_BLOCK, 1),
@@ -37,7 +39,7 @@ def test_garbage_gives_problem(name):
 
 
 def test_recursion_stops_at_max_depth():
-    r = expand(plain_lines(".macro R\n nop\n R\n.endm\nR\n", "bad.S"), GasOptions(max_depth=7))
+    r = expand(plain_lines(".macro R\n nop\n R\n.endm\nR\n", "bad.S"), GasOptions(limits=replace(DEFAULT, macro_depth=7)))
     assert [s.name for s in r.statements] == ["nop"] * 7
     limit = [p for p in r.problems if p.kind == ProblemKind.LIMIT]
     assert len(limit) == 1 and len(limit[0].trace) == 7 + 1
@@ -46,7 +48,7 @@ def test_recursion_stops_at_max_depth():
 def test_exponential_macro_hits_statement_budget():
     src = ".macro E\n nop\n E\n E\n.endm\nE\n"
     start = time.process_time()
-    r = expand(plain_lines(src, "bad.S"), GasOptions(max_statements=20_000))
+    r = expand(plain_lines(src, "bad.S"), GasOptions(limits=replace(DEFAULT, expansion_statements=20_000)))
     assert time.process_time() - start < 5.0
     assert any(p.kind == ProblemKind.LIMIT for p in r.problems)
     assert len(r.statements) <= 20_000

@@ -9,7 +9,7 @@ output (and whatever follows it on its last line) on the line where it starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint.cpp import directives as D
@@ -34,19 +34,7 @@ class CppOptions:
     kconfig: Kconfig | None = None
     defines: dict[str, str | None] = field(default_factory=dict)
     undefines: tuple[str, ...] = ()
-    max_include_depth: int | None = None  # limits.include_depth unless given
-    max_macro_expansions: int | None = None  # limits.cpp_expansions unless given
-    limits: Limits = DEFAULT
-
-    def __post_init__(self):
-        over = {}
-        if self.max_include_depth is not None:
-            over["include_depth"] = self.max_include_depth
-        if self.max_macro_expansions is not None:
-            over["cpp_expansions"] = self.max_macro_expansions
-        self.limits = replace(self.limits, **over) if over else self.limits
-        self.max_include_depth = self.limits.include_depth
-        self.max_macro_expansions = self.limits.cpp_expansions
+    limits: Limits = DEFAULT  # every bound the preprocessor keeps (include depth, expansions, ...)
 
 
 @dataclass
@@ -112,7 +100,7 @@ class Preprocessor:
         self.cond: Condition = ()
         self.counter = 0
         self.locs: dict[tuple, Location] = {}
-        self.exp = Expander(self.macros, opts.max_macro_expansions, self._exp_error, self._builtin)
+        self.exp = Expander(self.macros, opts.limits.cpp_expansions, self._exp_error, self._builtin)
         self.exp.depth_limit = opts.limits.cpp_depth
         self.limit_hit = False
         self.peak = {"include-depth": 0, "file-size": 0, "includes": 0}
@@ -214,7 +202,7 @@ class Preprocessor:
         return "\n".join(lines)
 
     def run_file(self, path: str, text: str | None = None, found_idx=None):
-        if len(self.stack) >= self.opts.max_include_depth:
+        if len(self.stack) >= self.opts.limits.include_depth:
             where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else None
             names = [os.path.basename(f.path) for f in self.stack]
             cycle = ""
@@ -223,7 +211,7 @@ class Preprocessor:
                 cycle = f" ({' -> '.join(names[first:first + 8])}{' -> ...' if len(names) - first > 8 else ''}" \
                         f" -> {os.path.basename(path)}: an include cycle)"
             self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "include-depth",
-                                                f"#include nested deeper than {self.opts.max_include_depth}{cycle}"),
+                                                f"#include nested deeper than {self.opts.limits.include_depth}{cycle}"),
                          where)
             return
         self.peak["include-depth"] = max(self.peak["include-depth"], len(self.stack) + 1)

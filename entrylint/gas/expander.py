@@ -136,8 +136,8 @@ class Expander:
             raise exc
 
     def emit(self, kind: str, name: str, args: str, item: BodyLine, section: str | None = None) -> None:
-        if len(self.out) >= self.opts.max_statements:
-            self.over("expansion-statements", f"more than {self.opts.max_statements} statements", item, _Limit)
+        if len(self.out) >= self.opts.limits.expansion_statements:
+            self.over("expansion-statements", f"more than {self.opts.limits.expansion_statements} statements", item, _Limit)
         self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
                              item.cond, item.cpp_macros))
 
@@ -153,7 +153,7 @@ class Expander:
         if self.stopped:
             return
         self.stack.append(_Source(file_items(lines)))
-        budget = self.opts.max_statements
+        budget = self.opts.limits.expansion_statements
         try:
             while self.stack:
                 src = self.stack[-1]
@@ -284,8 +284,8 @@ class Expander:
 
     def invoke(self, macro: MacroInfo, args: str, item: BodyLine) -> None:
         depth = self._depth() + 1
-        if depth > self.opts.max_depth:
-            self.over("macro-depth", f"macro `{macro.name}' nested deeper than {self.opts.max_depth}", item, None)
+        if depth > self.opts.limits.macro_depth:
+            self.over("macro-depth", f"macro `{macro.name}' nested deeper than {self.opts.limits.macro_depth}", item, None)
             return
         if depth > self.peak["macro-depth"]:
             self.peak["macro-depth"] = depth
@@ -333,7 +333,7 @@ class Expander:
             self.over("repeat-count", f"{c.directive} repeats its body {times} times", item, None)
             return
         total = times * max(len(c.body), 1)
-        if total + len(self.out) > self.opts.max_statements or total > self.opts.max_statements - self.work:
+        if total + len(self.out) > self.opts.limits.expansion_statements or total > self.opts.limits.expansion_statements - self.work:
             self.over("expansion-statements", f"{c.directive} would produce {total} statements", item, None)
             return
         self.repeated += total

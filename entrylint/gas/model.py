@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from entrylint.cpp.types import Condition
 from entrylint.gas.types import Stmt, Trace
@@ -12,20 +12,8 @@ from entrylint.source.limits import DEFAULT, Limits
 
 @dataclass
 class GasOptions:
-    max_depth: int | None = None  # macro nesting (limits.macro_depth unless given)
-    max_statements: int | None = None  # total output (limits.expansion_statements unless given)
     strict: bool = False  # tests: raise on an unknown directive instead of a Problem
-    limits: Limits = DEFAULT
-
-    def __post_init__(self):
-        over = {}
-        if self.max_depth is not None:
-            over["macro_depth"] = self.max_depth
-        if self.max_statements is not None:
-            over["expansion_statements"] = self.max_statements
-        self.limits = replace(self.limits, **over) if over else self.limits
-        self.max_depth = self.limits.macro_depth
-        self.max_statements = self.limits.expansion_statements
+    limits: Limits = DEFAULT  # every bound the expander keeps (macro depth, statements, ...)
 
 
 @dataclass(frozen=True, slots=True)
