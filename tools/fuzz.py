@@ -201,24 +201,23 @@ def _arg(r: random.Random) -> str:
     return r.choice(("a", "%rax", "1", "x y", "<a,b>", "%(1+2)", '"s"', "", "\\", "b" * r.randint(1, 50)))
 
 
+# the body lines of a random macro, by their share of draws (up to the bound)
+_MACRO_LINES = (
+    (0.25, lambda r, names, p: f" {r.choice(('nop', 'movq %rax, %rbx', 'swapgs', 'pushq ' + p, 'lea ' + p + '(%rip), %rax'))}"),
+    (0.5, lambda r, names, p: f" {r.choice(names)} {p}{p if r.random() < 0.3 else ''}"),  # \\x\\x doubling
+    (0.6, lambda r, names, p: f" .rept {r.choice((1, 2, 10, 1000))}\n {r.choice(names)} {p}\n .endr"),
+    (0.7, lambda r, names, p: f" .irp v, {p}, b, c\n  {r.choice(names)} \\v\n .endr"),
+    (0.8, lambda r, names, p: f" .ifc {p},a\n  .exitm\n .endif"),
+    (0.85, lambda r, names, p: f" .ifb {p}\n  {r.choice(names)}\n .else\n nop\n .endif"),
+    (0.9, lambda r, names, p: " label\\@: jmp label\\@"),
+    (1.0, lambda r, names, p: f" .set cnt, cnt+1\n .if cnt < {r.randint(1, 50)}\n  {r.choice(names)} {p}\n .endif"),
+)
+
+
 def _macro_line(r: random.Random, names, params) -> str:
     p = "\\" + r.choice(params) if params else "x"
     k = r.random()
-    if k < 0.25:
-        return f" {r.choice(('nop', 'movq %rax, %rbx', 'swapgs', 'pushq ' + p, 'lea ' + p + '(%rip), %rax'))}"
-    if k < 0.5:
-        return f" {r.choice(names)} {p}{p if r.random() < 0.3 else ''}"
-    if k < 0.6:
-        return f" .rept {r.choice((1, 2, 10, 1000))}\n {r.choice(names)} {p}\n .endr"
-    if k < 0.7:
-        return f" .irp v, {p}, b, c\n  {r.choice(names)} \\v\n .endr"
-    if k < 0.8:
-        return f" .ifc {p},a\n  .exitm\n .endif"
-    if k < 0.85:
-        return f" .ifb {p}\n  {r.choice(names)}\n .else\n nop\n .endif"
-    if k < 0.9:
-        return f" label\\@: jmp label\\@"
-    return f" .set cnt, cnt+1\n .if cnt < {r.randint(1, 50)}\n  {r.choice(names)} {p}\n .endif"
+    return next(make for upto, make in _MACRO_LINES if k < upto)(r, names, p)
 
 
 def machine_code(r: random.Random) -> bytes:
