@@ -203,7 +203,8 @@ def _arg(r: random.Random) -> str:
 
 # the body lines of a random macro, by their share of draws (up to the bound)
 _MACRO_LINES = (
-    (0.25, lambda r, names, p: f" {r.choice(('nop', 'movq %rax, %rbx', 'swapgs', 'pushq ' + p, 'lea ' + p + '(%rip), %rax'))}"),
+    (0.25, lambda r, names, p: " " + r.choice(("nop", "movq %rax, %rbx", "swapgs", "pushq " + p,
+                                               "lea " + p + "(%rip), %rax"))),
     (0.5, lambda r, names, p: f" {r.choice(names)} {p}{p if r.random() < 0.3 else ''}"),  # \\x\\x doubling
     (0.6, lambda r, names, p: f" .rept {r.choice((1, 2, 10, 1000))}\n {r.choice(names)} {p}\n .endr"),
     (0.7, lambda r, names, p: f" .irp v, {p}, b, c\n  {r.choice(names)} \\v\n .endr"),
