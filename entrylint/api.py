@@ -379,9 +379,13 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.siblings import sibling_asm
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
+    # the call structure (which calls reach which asm functions, where each
+    # returns) is built once and shared by liveness, flags, the walk and the rules
+    procedures = Procedures.build(program, cfg)
+    liveness = compute_liveness(program, cfg, procedures=procedures, callees=callees)
     forward = walk(program, cfg, entries,
                    replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)),
-                   max_visits=(options or Options()).limits.analysis_visits)
+                   max_visits=(options or Options()).limits.analysis_visits, live_out=liveness.live_out)
     if forward.truncated:
         lim = (options or Options()).limits
         node = forward.truncated_at
@@ -393,10 +397,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
             ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short: "
                                    "findings past this point may be missing"), where), (exp.profile,))],
             key=Finding.sort_key)
-    # the call structure (which calls reach which asm functions, where each
-    # returns) is built once and shared by liveness, flags and the rules
-    procedures = Procedures.build(program, cfg)
-    liveness = compute_liveness(program, cfg, procedures=procedures, callees=callees)
     flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                           procedures=procedures)
     from entrylint.analysis.treefacts import user_mapped_percpu

@@ -154,6 +154,8 @@ def entrylint_rules():
 def entrylint_check(analysis, config):
     cfg, fw = analysis.cfg, analysis.forward
     P = analysis.program.instructions
+    if not any(i.info is not None and i.info.swaps_gs for i in P):
+        return  # no swapgs to speculate (crypto and library code: a walk per branch for nothing)
     fences = set(config.option("swapgs-speculation", "fence-features", FENCE_FEATURES))
     calls = _Calls(analysis)
     reached = [n for n in sorted(fw.before) if n < len(P) and P[n].info is not None]

@@ -76,6 +76,24 @@ def test_expansion_statements():
     assert insns(raised.gas.statements).count("nop") == 2 ** 13 - 1
 
 
+def test_program_statements_bound_the_program_not_the_reading():
+    """A file that reads few statements but produces many (a .rept of a few
+    lines) is cut by program-statements; the statements read are a separate
+    count (expansion-statements), which a raised program limit leaves alone."""
+    src = ".rept 3000\nnop\nmovq %rax, %rbx\n.endr\nswapgs\n"
+    low = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_statements=1000)))
+    assert named(limit_hits(low.problems), "program-statements")
+    assert not named(limit_hits(low.problems), "expansion-statements")
+    assert insns(low.statements) == ["swapgs"]  # the repetition is skipped, the file read on
+    full = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_statements=6001)))
+    assert not limit_hits(full.problems) and len(insns(full.statements)) == 6001
+    assert full.peak["program-statements"] == 6001 and full.peak["expansion-statements"] >= 6001
+    # a macro producing statements one by one is cut at the limit as it goes
+    mac = ".macro M n\nnop\n.if \\n\nM \"(\\n-1)\"\n.endif\n.endm\nM 90\n"
+    cut = expand(plain_lines(mac, "m.S"), GasOptions(limits=Limits(program_statements=50)))
+    assert named(limit_hits(cut.problems), "program-statements") and len(cut.statements) <= 50
+
+
 def test_repeat_count():
     t0 = time.process_time()
     e = exp("rept_count.S")

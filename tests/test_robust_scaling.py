@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from entrylint import api
 from entrylint.analysis import entries
 
@@ -31,3 +33,67 @@ def test_entry_classification_is_one_pass_over_the_statements():
     assert [e.symbol for e in again] == [e.symbol for e in an.entries]
     labels = entries.label_macros(program)
     assert labels["f0"] == () and len(labels) >= 500
+
+
+# a function called from C that counts a loop down from 200: the walk knows
+# the counter (small integers are tracked for flag words), so without
+# widening it walks the loop once per value, and each caller's count again
+COUNTING = """\
+	.text
+	.globl count_down
+	.type count_down, @function
+count_down:
+	movl	$200, %ecx
+1:	nop
+	subl	$1, %ecx
+	jnz	1b
+	ret
+"""
+
+
+def _walk(text: str, widen: int | None = None, monkeypatch=None):
+    from entrylint.analysis import forward
+
+    if widen is not None:
+        monkeypatch.setattr(forward, "WIDEN", widen)
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:  # without GNU as no instruction has effects: nothing is counted
+        pytest.skip("no GNU as")
+    return api.analyze(Path("/nonexistent/scale/count.S"), api.Options(assemble=True, profile="max"),
+                       text=text).forward
+
+
+def test_a_counting_loop_is_widened_not_walked_once_per_value(monkeypatch):
+    from entrylint.analysis.forward import WIDEN
+
+    fw = _walk(COUNTING)
+    loop = max(fw.before, key=lambda n: len(fw.before[n]))
+    assert fw.widened > 0
+    assert len(fw.before[loop]) <= WIDEN + 4  # WIDEN counts, then the widened ones (known flags apart)
+    assert fw.visits < 6 * (WIDEN + 2)
+    # the loop's exit is still reached: the widened counter may be zero
+    assert any(e.kind == "ret" for e in fw.event_list()) or fw.event_list("ret")
+    # without widening (a bound above the loop's count) the walk unrolls it
+    full = _walk(COUNTING, widen=1000, monkeypatch=monkeypatch)
+    assert full.widened == 0 and full.visits > 200 * 3
+
+
+def test_widening_only_forgets_integers(monkeypatch):
+    """Widened at the second integer variant (WIDEN=1), the walk of a released entry_64.S
+    still reaches every (origin, gs, cr3, stack, features) it reached with the
+    integers known: widening over-approximates, it loses no path."""
+    from entrylint.analysis import forward
+    from entrylint.program.decode import find_assembler
+    from kernels import shared_tree
+
+    tree = shared_tree("linux-4.19.48")
+    if tree is None or find_assembler() is None:
+        pytest.skip("needs the 4.19.48 survey tree and GNU as")
+    opts = api.Options(root=tree, assemble=True, profile="max")
+    full = api.analyze(tree / "arch/x86/entry/entry_64.S", opts).forward
+    monkeypatch.setattr(forward, "WIDEN", 1)
+    wide = api.analyze(tree / "arch/x86/entry/entry_64.S", opts).forward
+    assert wide.widened > full.widened
+    for node, ts in full.before.items():
+        assert {t.core() for t in ts} <= {t.core() for t in wide.before.get(node, ())}, node

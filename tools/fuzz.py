@@ -24,8 +24,10 @@ failure is reproduced with ``--replay CLASS:INDEX``):
 
 Each input goes through the layers in-process: the cpp lexer, the GNU as
 lexer, cpp, the GNU as expander (on the raw text and on cpp's output); a
-share also through the whole pipeline (``api.check_one``, one profile, no
-assembler: a program of any size; with the assembler for a smaller share)
+share also through the whole pipeline as the CLI runs it (``api.check``:
+every profile, no assembler, a program of any size up to the limits; with
+the assembler for a smaller share; the macro class, whose programs are the
+largest, for a larger share: --macro-share)
 and the output is rendered in every format.  Property: nothing but our own
 problem records comes out (an exception is a crash), every input takes less
 than --timeout seconds (else a hang) and the worker stays under --memory MB,
@@ -410,23 +412,16 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
     raw = plain_lines(text, "fuzz.S")
     r = timed("gas", expand, raw)
     out["gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
-    small = len(r.statements) < PIPELINE_MAX
     if [ln.text for ln in pp.lines] != [ln.text for ln in raw if ln.text.strip()]:
         r = timed("cpp+gas", expand, pp.lines)
         out["cpp+gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
-        small = small and len(r.statements) < PIPELINE_MAX
-    if small and _pick(index, share):
+    if _pick(index, share):
         out["pipeline"] = pipeline(text, tmp / "fuzz.S", assemble=_pick(index // 7, asm_share / share))
     if path is not None and _pick(index, share / 20):  # the real file's own tree: its headers
         root = path.parents[3] if "entry" in path.parts or "kernel" in path.parts else None
         if root is not None and (root / "arch").is_dir():
             out["pipeline-tree"] = pipeline(text, path, assemble=False, root=root)
     return out
-
-
-# the whole pipeline runs on small inputs (what GNU as expands them to): a
-# limit-sized expansion is fuzzed through the layers that produce it
-PIPELINE_MAX = 20_000
 
 
 PATCH_FORMATS = ("text", "json", "b4-json", "sarif", "gcc", "github")
@@ -551,8 +546,8 @@ def pipeline(text: str, path: Path, assemble: bool, root: Path | None = None) ->
     from entrylint import api
     from entrylint.report import expand as rexp, explain as rexpl, findings_json, gcc, github, sarif, text as rtext
 
-    opts = api.Options(profile="max", assemble=assemble, root=root)
-    res = timed("pipeline-tree" if root else "pipeline", api.check_one, path, opts, text=text)
+    opts = api.Options(assemble=assemble, root=root)  # every profile, as the CLI
+    res = timed("pipeline-tree" if root else "pipeline", api.check, path, opts, text=text)
     rs = [(res.analysis.expansion.root if res.analysis else None, f) for f in res.findings]
     parts = [findings_json.render(rs, 1, 1), sarif.render(rs, 1, 1, root=root), gcc.render(rs),
              github.render(rs), rtext.render(rs, 1, 1)]
@@ -599,7 +594,8 @@ def worker(a) -> int:
             # harness's digests); the hang property is per entrylint call below
             signal.setitimer(signal.ITIMER_PROF, a.timeout * 4)
             try:
-                got = run_layers(cls, text, path, i, a.share, a.asm_share, tmp)
+                share = a.macro_share if cls == "macro" else a.share
+                got = run_layers(cls, text, path, i, share, a.asm_share, tmp)
                 err = None
             except Hang:
                 got, err = None, "hang"
@@ -687,6 +683,8 @@ def main() -> int:
     ap.add_argument("--memory", type=int, default=500, help="MB a worker may reach")
     ap.add_argument("--share", type=float, default=0.02, help="share of inputs also run through the pipeline")
     ap.add_argument("--asm-share", type=float, default=0.002, help="share run through it with GNU as")
+    ap.add_argument("--macro-share", type=float, default=0.1,
+                    help="share of the macro class run through the pipeline (its programs are the largest)")
     ap.add_argument("--dup", type=int, default=50, help="every N-th input runs in every worker (determinism)")
     ap.add_argument("--out", default="fuzz-summary.json")
     ap.add_argument("--sparse", action="append", default=[], metavar="CLASS=N",
@@ -711,7 +709,7 @@ def main() -> int:
         text, path = generate(a.seed, cls, int(idx))
         print(repr(text)[:2000])
         t0 = time.perf_counter()
-        share, asm = (a.share, a.asm_share) if a.as_run else (1.0, 1.0)
+        share, asm = ((a.macro_share if cls == "macro" else a.share), a.asm_share) if a.as_run else (1.0, 1.0)
         got = run_layers(cls, text, path, int(idx), share, asm, Path(tempfile.gettempdir()) / "entrylint-fuzz-input")
         print({k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest()[:12] for k, v in (got or {}).items()},
               f"{time.perf_counter() - t0:.2f}s", {k: round(v, 2) for k, v in LAYER_SECONDS.items()})
@@ -727,7 +725,8 @@ def main() -> int:
         env = dict(os.environ, PYTHONHASHSEED=str(w + 1))
         cmd = [sys.executable, __file__, "--worker", str(w), "--jobs", str(a.jobs), "--count", str(per_worker),
                "--seed", str(a.seed), "--seconds", str(a.seconds), "--timeout", str(a.timeout),
-               "--share", str(a.share), "--asm-share", str(a.asm_share), "--dup", str(a.dup), "--out", out,
+               "--share", str(a.share), "--asm-share", str(a.asm_share), "--macro-share", str(a.macro_share),
+               "--dup", str(a.dup), "--out", out,
                "--memory-cap", str(max(a.memory * 3, 1500))]
         for c in a.classes:
             cmd += ["--class", c]
@@ -749,7 +748,7 @@ def replay_diffs(diffs, a) -> dict:
         got = []
         for seed in range(1, a.jobs + 1):
             cmd = [sys.executable, __file__, "--replay", key, "--as-run", "--seed", str(a.seed),
-                   "--share", str(a.share), "--asm-share", str(a.asm_share)]
+                   "--share", str(a.share), "--asm-share", str(a.asm_share), "--macro-share", str(a.macro_share)]
             try:
                 p = subprocess.run(cmd, env=dict(os.environ, PYTHONHASHSEED=str(seed)), capture_output=True,
                                    text=True, timeout=600)

@@ -80,6 +80,7 @@ class Forward:
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
     truncated_at: int | None = None  # the node the walk was about to visit when cut
+    widened: int = 0  # tuples that lost their small integers at a crowded node (WIDEN)
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
     # (node, tuple before) -> the (entry kind, starting tuple) of the entry
     # activations that reach it, so the state resumed can be compared with the
@@ -157,8 +158,28 @@ def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Ins
     return out
 
 
+# Widening: a node already reached with WIDEN tuples that differ only in the
+# small integers (``int:`` holds) and flags they know gets the next such
+# tuple without the integers that take three or more values there (a count,
+# not a 0/1 flag word like paranoid_entry's %ebx) and the flags not all of
+# them share; a variant queued before its node got crowded is replaced by its
+# widened tuple.  A small integer in a register that is dead after the
+# instruction is forgotten (``live_out``).  Else a counting loop is walked
+# once per value and the code after it once per exit value (5.4's
+# aesni-intel_asm.S: 514 tuples at a node, 816k visits, 16 s for one
+# profile; 6.8's aesni-intel_avx-x86_64.S: past 2M visits, 47 s for the
+# three profiles).  The walk's order is stated, so which tuples are widened
+# is the same in every run.  (Widening at jumps back too, or every varying
+# integer, lost paranoid_entry's flag in 4.x-6.x: kernel-survey.)
+WIDEN = 4
+
+
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
-            max_visits: int = 2_000_000, contracts=None) -> Forward:
+            max_visits: int = 500_000, contracts=None, live_out: dict | None = None) -> Forward:
+    """Walk every path from ``entries``.  ``live_out``: node -> the general
+    registers live after it (analysis/liveness.py); a small integer in a
+    register that is dead there is forgotten (it is never read again before
+    it is written, and its values would only multiply the tuples)."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
     inst = contract_instances(program, cfg, contracts)
@@ -177,9 +198,51 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             res.contexts.append(Context(kind, node, t, name, entry_kind))
         return ctx_ids[k]
 
+    # (node, tuple without its integers) -> the integer variants pushed there
+    variants: dict[tuple[int, Tuple], set[Tuple]] = defaultdict(set)
+
+    crowded: set[tuple[int, Tuple]] = set()  # (node, base) that reached WIDEN variants
+
+    def strip(t: Tuple, seen: set[Tuple]) -> Tuple:
+        """``t`` without the integers that take many values among ``seen``
+        (a count: three or more), else without every integer that varies,
+        and without the flags it does not share with every variant.  A flag
+        word that is 0 or 1 (paranoid_entry's %ebx) is kept while a count
+        beside it is forgotten."""
+        values: dict[str, set[str]] = defaultdict(set)
+        for o in seen:
+            for r, v in o.held:
+                if v.startswith("int:"):
+                    values[r].add(v)
+        ints = [(r, v) for r, v in t.held if v.startswith("int:")]
+        vary = [r for r, v in ints if len(values[r] | {v}) >= 3]
+        if vary:
+            t = t.forget(vary)
+        flags = tuple(fv for fv in t.flags if all(fv in o.flags for o in seen))
+
+        return t.with_(flags=flags) if flags != t.flags else t
+
+    def widen(node: int, t: Tuple) -> Tuple:
+        """``t``, or ``t`` without the integers and flags that vary when
+        ``node`` already has WIDEN variants of it that differ only in them."""
+        base = t.widen()
+        if base is t:
+            return t
+        seen = variants[(node, base)]
+        if t in seen:
+            return t
+        if len(seen) >= WIDEN:
+            res.widened += 1
+            crowded.add((node, base))
+            t = strip(t, seen)
+        seen.add(t)
+        return t
+
     def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
         if node is None or t is None:
             return
+        if t.held or t.flags:
+            t = widen(node, t)
         key = (node, t, c)
         if key in res.pred:
             return
@@ -286,6 +349,18 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             break
         key = popleft()
         node, t, c = key
+        if crowded and (t.held or t.flags):
+            # a variant queued before its node was crowded: the widened tuple
+            # stands for it (it knows less), so what follows is walked once
+            base = t.widen()
+            if (node, base) in crowded:
+                w = strip(t, variants[(node, base)])
+                if w != t:
+                    k = (node, w, c)
+                    if k in pred:
+                        continue
+                    pred[k] = (key, "widened")
+                    key, t = k, w
         res.before[node].add(t)
         if node >= n_insns:  # a fork
             for edge in cfg.succ(node):
@@ -314,7 +389,12 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 continue
         got = stepped.get((node, t))
         if got is None:  # the same (instruction, tuple) under another call context: one step
-            got = stepped[(node, t)] = step(ins, t, config)
+            got = step(ins, t, config)
+            if live_out is not None and got[0].held:
+                dead = [r for r, v in got[0].held if v.startswith("int:") and r not in live_out.get(node, ())]
+                if dead:
+                    got = (got[0].forget(dead), got[1])
+            stepped[(node, t)] = got
         t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:
@@ -327,6 +407,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 if in_inst:
                     t2 = leave(key, dst, t2)
                 if t2 is not None:
+                    if t2.held or t2.flags:
+                        t2 = widen(dst, t2)
                     k2 = (dst, t2, c)
                     if k2 not in pred:
                         pred[k2] = (key, kind)
@@ -336,10 +418,13 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             callee = cfg.entry(ins.target)
             ret_node = cfg.after(node)
             name = ins.target_name or str(ins.target)
-            cc = context("call", callee, t_after, name)
+            # a helper called with WIDEN different tuples is walked with the
+            # next ones widened (a context per tuple it is called with)
+            t_call = widen(callee, t_after) if t_after.held or t_after.flags else t_after
+            cc = context("call", callee, t_call, name)
             if ret_node is not None:
                 callers[cc].add((ret_node, c, key))
-            push(callee, t_after, cc, key, f"call {name}")
+            push(callee, t_call, cc, key, f"call {name}")
             for u in sorted(summary[cc]):
                 push(ret_node, u, c, key, "return")
             continue

@@ -139,6 +139,16 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
         return self.with_(held=kept) if len(kept) != len(self.held) else self
 
+    def widen(self) -> Tuple:
+        """This tuple without the small integers it knows (``int:`` values)
+        and the flags it knows: what the walk groups tuples by when it
+        widens (forward.WIDEN: a loop counting, a helper called with every
+        count, the flags a count leaves)."""
+        kept = tuple(kv for kv in self.held if not kv[1].startswith("int:"))
+        if len(kept) == len(self.held) and not self.flags:
+            return self
+        return self.with_(held=kept, flags=())
+
     def known_flag(self, name: str) -> bool | None:
         for f, v in self.flags:
             if f == name:

@@ -136,8 +136,9 @@ class Expander:
             raise exc
 
     def emit(self, kind: str, name: str, args: str, item: BodyLine, section: str | None = None) -> None:
-        if len(self.out) >= self.opts.limits.expansion_statements:
-            self.over("expansion-statements", f"more than {self.opts.limits.expansion_statements} statements", item, _Limit)
+        if len(self.out) >= self.limits.program_statements:
+            self.over("program-statements", f"the program has more than {self.limits.program_statements} statements",
+                      item, _Limit)
         self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
                              item.cond, item.cpp_macros))
 
@@ -178,7 +179,8 @@ class Expander:
     def result(self) -> GasResult:
         self.finish()
         self.peak["expansion-bytes"] = self.bytes
-        self.peak["expansion-statements"] = max(self.work, len(self.out))
+        self.peak["expansion-statements"] = self.work
+        self.peak["program-statements"] = len(self.out)
         return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged, dict(self.peak))
 
     def unwind(self) -> None:
@@ -333,8 +335,11 @@ class Expander:
             self.over("repeat-count", f"{c.directive} repeats its body {times} times", item, None)
             return
         total = times * max(len(c.body), 1)
-        if total + len(self.out) > self.opts.limits.expansion_statements or total > self.opts.limits.expansion_statements - self.work:
-            self.over("expansion-statements", f"{c.directive} would produce {total} statements", item, None)
+        if total > self.opts.limits.expansion_statements - self.work:
+            self.over("expansion-statements", f"{c.directive} would read {total} more statements", item, None)
+            return
+        if total + len(self.out) > self.limits.program_statements:
+            self.over("program-statements", f"{c.directive} would produce {total} statements", item, None)
             return
         self.repeated += total
         self.peak["repeat-statements"] = max(self.peak["repeat-statements"], self.repeated)

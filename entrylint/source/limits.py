@@ -19,11 +19,14 @@ MiB = 1 << 20
 class Limits:
     # largest use in a released kernel's arch/x86 .S files (tools/limits_survey.py) in brackets
     macro_depth: int = 100  # GNU as macro invocations nested in one another
-    # statements GNU as reads (and produces) in one file: the expander's work,
-    # and a bound on the program every later stage walks (202,362: 2.5x; the
-    # time is linear in it, ~7-10 us a statement read and ~45 us a statement
-    # produced through the pipeline: 10x would let one file cost a minute)
+    # statements GNU as reads in one file (a macro body or .rept body line
+    # counts each time it is read): the expander's work, ~7-10 us a statement
+    # (202,362: 2.5x; 10x would let the expander alone cost 20 s)
     expansion_statements: int = 500_000
+    # statements of the expanded program: what every later stage (the
+    # program, the CFG, liveness, the walk, the rules) costs per profile,
+    # ~17 us each (PROGRAM_STATEMENTS_NOTE)
+    program_statements: int = 100_000
     # text produced by GNU as macro and repetition expansion, and 8 bytes per
     # frame of each expanded statement's trace (a deep expansion costs per frame)
     expansion_bytes: int = 64 * MiB
@@ -38,7 +41,9 @@ class Limits:
     line_length: int = 1 * MiB  # characters in one source line or one expanded statement
     file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
     patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
-    analysis_visits: int = 2_000_000  # (instruction, state) pairs the forward walk visits
+    # (instruction, state) pairs the forward walk visits, per profile, ~20 us
+    # each (111,552: 5.4.273 aesni-intel_asm.S with GNU as, after widening)
+    analysis_visits: int = 500_000
 
     @staticmethod
     def names() -> tuple[str, ...]:
