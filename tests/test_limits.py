@@ -76,22 +76,22 @@ def test_expansion_statements():
     assert insns(raised.gas.statements).count("nop") == 2 ** 13 - 1
 
 
-def test_program_statements_bound_the_program_not_the_reading():
-    """A file that reads few statements but produces many (a .rept of a few
-    lines) is cut by program-statements; the statements read are a separate
-    count (expansion-statements), which a raised program limit leaves alone."""
+def test_program_instructions_bound_the_program_not_the_reading():
+    """A file that reads few statements but produces many instructions (a
+    .rept of a few lines) is cut by program-instructions; the statements read
+    are a separate count (expansion-statements)."""
     src = ".rept 3000\nnop\nmovq %rax, %rbx\n.endr\nswapgs\n"
-    low = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_statements=1000)))
-    assert named(limit_hits(low.problems), "program-statements")
+    low = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_instructions=1000)))
+    assert named(limit_hits(low.problems), "program-instructions")
     assert not named(limit_hits(low.problems), "expansion-statements")
     assert insns(low.statements) == ["swapgs"]  # the repetition is skipped, the file read on
-    full = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_statements=6001)))
+    full = expand(plain_lines(src, "p.S"), GasOptions(limits=Limits(program_instructions=6001)))
     assert not limit_hits(full.problems) and len(insns(full.statements)) == 6001
-    assert full.peak["program-statements"] == 6001 and full.peak["expansion-statements"] >= 6001
+    assert full.peak["program-instructions"] == 6001 and full.peak["expansion-statements"] >= 6001
     # a macro producing statements one by one is cut at the limit as it goes
     mac = ".macro M n\nnop\n.if \\n\nM \"(\\n-1)\"\n.endif\n.endm\nM 90\n"
-    cut = expand(plain_lines(mac, "m.S"), GasOptions(limits=Limits(program_statements=50)))
-    assert named(limit_hits(cut.problems), "program-statements") and len(cut.statements) <= 50
+    cut = expand(plain_lines(mac, "m.S"), GasOptions(limits=Limits(program_instructions=50)))
+    assert named(limit_hits(cut.problems), "program-instructions") and len(cut.statements) <= 50
 
 
 def test_repeat_count():
@@ -297,3 +297,13 @@ def test_includes_counted_as_they_are_read():
     assert low.pp.peak["includes"] == 50 and named(limit_hits(low.problems), "includes")
     ok = exp("includes.S", Limits(includes=10_000, include_depth=8))  # 1 + 2 + ... + 64 includes: under it
     assert not named(limit_hits(ok.problems), "includes") and ok.pp.peak["includes"] == 2 ** 7 - 1
+
+
+def test_readme_lists_every_limit_with_its_default():
+    """The README's table of limits is the users' reference: every limit,
+    its default as `--limit` takes it, nothing else."""
+    section = (REPO / "README.md").read_text().split("### Limits", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `([a-z-]+)` \| (\w+) \|", section, re.M)
+    assert [n for n, _ in rows] == list(Limits.names())
+    for name, default in rows:
+        assert DEFAULT.parse(f"{name}={default}").value(name) == DEFAULT.value(name), name

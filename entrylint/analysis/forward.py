@@ -175,7 +175,7 @@ WIDEN = 4
 
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
-            max_visits: int = 500_000, contracts=None, live_out: dict | None = None) -> Forward:
+            max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None) -> Forward:
     """Walk every path from ``entries``.  ``live_out``: node -> the general
     registers live after it (analysis/liveness.py); a small integer in a
     register that is dead there is forgotten (it is never read again before

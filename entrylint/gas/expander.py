@@ -114,6 +114,7 @@ class Expander:
         self.peak = {"macro-depth": 0, "expansion-bytes": 0, "repeat-count": 0, "line-length": 0,
                      "macro-invocations": 0, "repeat-statements": 0}
         self.repeated = 0  # statements produced by repetitions (limit repeat-statements)
+        self.insns = 0  # instructions emitted (limit program-instructions)
         self.parsed: dict[str, tuple[list[str], lex.Parsed]] = {}  # statement text -> its parse
         self.section = ".text"
         self.previous = ".text"
@@ -136,9 +137,11 @@ class Expander:
             raise exc
 
     def emit(self, kind: str, name: str, args: str, item: BodyLine, section: str | None = None) -> None:
-        if len(self.out) >= self.limits.program_statements:
-            self.over("program-statements", f"the program has more than {self.limits.program_statements} statements",
-                      item, _Limit)
+        if kind == "insn":
+            self.insns += 1
+            if self.insns > self.limits.program_instructions:
+                self.over("program-instructions", f"the program has more than {self.limits.program_instructions} "
+                          "instructions", item, _Limit)
         self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
                              item.cond, item.cpp_macros))
 
@@ -180,7 +183,7 @@ class Expander:
         self.finish()
         self.peak["expansion-bytes"] = self.bytes
         self.peak["expansion-statements"] = self.work
-        self.peak["program-statements"] = len(self.out)
+        self.peak["program-instructions"] = self.insns
         return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged, dict(self.peak))
 
     def unwind(self) -> None:
@@ -338,8 +341,8 @@ class Expander:
         if total > self.opts.limits.expansion_statements - self.work:
             self.over("expansion-statements", f"{c.directive} would read {total} more statements", item, None)
             return
-        if total + len(self.out) > self.limits.program_statements:
-            self.over("program-statements", f"{c.directive} would produce {total} statements", item, None)
+        if total + self.insns > self.limits.program_instructions:  # (as if every line were an instruction)
+            self.over("program-instructions", f"{c.directive} would produce {total} statements", item, None)
             return
         self.repeated += total
         self.peak["repeat-statements"] = max(self.peak["repeat-statements"], self.repeated)

@@ -36,6 +36,8 @@ class Snapshot:
     macro_count: int
     work: int
     bytes: int
+    repeated: int  # statements repetitions produced (repeat-statements)
+    insns: int  # instructions emitted (program-instructions)
     reported: set
     peak: dict
     section: str
@@ -58,7 +60,7 @@ def snapshot(e: Expander) -> Snapshot:
     return Snapshot(e.out, len(e.out), e.problems, len(e.problems), dict(e.values), e.altmacro, set(e.defined),
                     dict(e.macros), dict(e.all_macros), list(e.purged),
                     frozenset(id(i) for i in infos if i.purged), [copy(x) for x in e.conds.stack],
-                    _collect_copy(e.collect), e.macro_count, e.work, e.bytes, set(e.reported), dict(e.peak),
+                    _collect_copy(e.collect), e.macro_count, e.work, e.bytes, e.repeated, e.insns, set(e.reported), dict(e.peak),
                     e.section, e.previous, list(e.section_stack), e.stopped)
 
 
@@ -72,7 +74,7 @@ def restore(s: Snapshot, opts: GasOptions) -> Expander:
         info.purged = id(info) in s.purged_ids
     e.conds.stack = [copy(x) for x in s.conds]
     e.collect = _collect_copy(s.collect)
-    e.macro_count, e.work, e.bytes = s.macro_count, s.work, s.bytes
+    e.macro_count, e.work, e.bytes, e.repeated, e.insns = s.macro_count, s.work, s.bytes, s.repeated, s.insns
     e.reported, e.peak = set(s.reported), dict(s.peak)
     e.section, e.previous, e.section_stack, e.stopped = s.section, s.previous, list(s.section_stack), s.stopped
     return e

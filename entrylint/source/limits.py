@@ -23,10 +23,10 @@ class Limits:
     # counts each time it is read): the expander's work, ~7-10 us a statement
     # (202,362: 2.5x; 10x would let the expander alone cost 20 s)
     expansion_statements: int = 500_000
-    # statements of the expanded program: what every later stage (the
-    # program, the CFG, liveness, the walk, the rules) costs per profile,
-    # ~17 us each (PROGRAM_STATEMENTS_NOTE)
-    program_statements: int = 100_000
+    # instructions of the expanded program: what every later stage (the
+    # program, the CFG, liveness, the walk, the rules) costs, ~17 us each per
+    # profile (46,578: 6.8.1 aesni-intel_avx-x86_64.S, 4.3x)
+    program_instructions: int = 200_000
     # text produced by GNU as macro and repetition expansion, and 8 bytes per
     # frame of each expanded statement's trace (a deep expansion costs per frame)
     expansion_bytes: int = 64 * MiB
@@ -41,9 +41,9 @@ class Limits:
     line_length: int = 1 * MiB  # characters in one source line or one expanded statement
     file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
     patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
-    # (instruction, state) pairs the forward walk visits, per profile, ~20 us
-    # each (111,552: 5.4.273 aesni-intel_asm.S with GNU as, after widening)
-    analysis_visits: int = 500_000
+    # (instruction, state) pairs the forward walk visits, per profile, 20-45 us
+    # each (221,478: 5.10.89 aesni-intel_avx-x86_64.S with GNU as, 4.5x)
+    analysis_visits: int = 1_000_000
 
     @staticmethod
     def names() -> tuple[str, ...]:
