@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """How near the released kernels come to each limit (source/limits.py).
 
-    python tools/limits_survey.py [--tree NAME]... [--profile P] [--all-analyse]
+    python tools/limits_survey.py [--tree NAME]... [--profile P] [--analyse-all]
 
 Expands every arch/x86 ``.S`` file of each survey tree (and the Debian
-trees) and analyses those of arch/x86/entry, and prints, per limit, the
-largest use seen, where, and the default: each default should be far above
-what any released kernel needs.  Reads only; prints a table.
+trees) and analyses those of arch/x86/entry (``--analyse-all``: every file,
+as the CLI does: the walk of a crypto file can be the largest), and prints,
+per limit, the largest use seen, where, and the default: each default should
+be far above what any released kernel needs.  Reads only; prints a table.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", action="append")
     ap.add_argument("--profile", default="max")
+    ap.add_argument("--analyse-all", action="store_true", help="walk every file, not only arch/x86/entry")
     a = ap.parse_args()
     peak: dict[str, tuple[int, str]] = {n: (0, "") for n in Limits.names()}
 
@@ -52,7 +54,7 @@ def main() -> int:
             rel = f"{root.name}/{f.relative_to(root)}"
             entry = "arch/x86/entry" in str(f)
             try:
-                if entry:
+                if entry or a.analyse_all:
                     an = api.analyze(f, opts)
                     exp = an.expansion
                     see("analysis-visits", len(an.forward.pred), rel)
