@@ -456,6 +456,8 @@ class CheckResult:
     path: Path
     findings: list[Finding]
     analysis: Analysis | None
+    root: Path | None = None  # the tree root the file was read in
+    text: str | None = None  # the file's text as read
 
 
 def _union(a: tuple, b: tuple) -> tuple:
@@ -465,10 +467,12 @@ def _union(a: tuple, b: tuple) -> tuple:
 
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None,
-          incremental=None) -> CheckResult:
+          incremental=None, keep_analysis: bool = True) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
     default every built-in profile) and report each finding once, with the
-    profiles it holds under.  The analysis kept is the first profile's."""
+    profiles it holds under.  The analysis kept is the first profile's;
+    ``keep_analysis=False`` (the CLI) keeps none, so that one profile's
+    analysis at a time is in memory (a large program's is hundreds of MB)."""
     from dataclasses import replace
 
     options = options or Options()
@@ -483,8 +487,18 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
         with gc_paused():
             res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
                             incremental)
-        first = first or res
-        for f in res.findings:
+        an = res.analysis
+        if first is None:
+            first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
+                                an.expansion.text if an else None)
+        findings = res.findings
+        # a large analysis holds reference cycles (freed by the collector, not
+        # at once): collected before the next profile makes its own
+        big = an is not None and len(an.program.instructions) > 20_000
+        del res, an
+        if big and not keep_analysis:
+            gc.collect()
+        for f in findings:
             key = (f.id, f.fingerprint, f.location, f.message)
             old = merged.get(key)
             if old is None:
@@ -497,7 +511,7 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     from entrylint.findings.group import fold_profiles
 
     found = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
-    return CheckResult(Path(path), found, first.analysis)
+    return CheckResult(Path(path), found, first.analysis, first.root, first.text)
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),

@@ -6,6 +6,7 @@ replays every such input this way and says which it was)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,3 +31,19 @@ def test_the_inputs_that_differed_do_not_follow_the_hash_seed(key):
     a, b = replay(key, 1), replay(key, 2)
     assert a.startswith("{'cpp-lex'") and "'gas'" in a
     assert a == b
+
+
+def test_a_failing_input_is_recorded_and_the_run_goes_on(tmp_path):
+    """The harness's own failure path: with a time bound no input can meet,
+    every input is a "hang", the state is reset after each, and the run ends
+    with its summary (session 5's run died here: reset_state imported a
+    function that session 4 had removed, and both workers stopped at the
+    first failing input)."""
+    out = tmp_path / "f.json"
+    p = subprocess.run([sys.executable, str(REPO / "tools" / "fuzz.py"), "--class", "soup", "--inputs", "6",
+                        "--jobs", "1", "--seed", "1", "--timeout", "0.000001", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode in (0, 1), p.stderr[-2000:]
+    assert "Traceback" not in p.stderr, p.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert summary["inputs"] == 6 and summary["hangs"] >= 1

@@ -648,14 +648,12 @@ def reset_state() -> None:
     and lexed files, tree caches): emptied after an input that was stopped
     by the time guard, memory or a crash in the middle of it."""
     from entrylint.cpp import lexer
-    from entrylint.patch.review import forget_tree_caches
     from entrylint.source import overlay, reader
 
-    overlay._active = None
+    overlay._active = None  # (tree caches are keyed by the overlay's generation: nothing else to drop)
     for stack in (reader._overlays, reader._recorders, reader._noted):
         stack.clear()
     lexer._LEXED.clear()
-    forget_tree_caches()
 
 
 def _write(a, stats, failures, digests, base_rss, i, peak_rss):

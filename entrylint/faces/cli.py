@@ -339,11 +339,10 @@ def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
 
     def run():
         res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
-                        rule_options=rule_options)
-        root = res.analysis.expansion.root if res.analysis else None
+                        rule_options=rule_options, keep_analysis=False)
         found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
-        n = len(res.analysis.expansion.text.splitlines()) if res.analysis else 0  # the text already read
-        return root, found, n
+        n = len(res.text.splitlines()) if res.text is not None else 0  # the text already read
+        return res.root, found, n
 
     if text_in is not None:
         return run()
