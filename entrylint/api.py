@@ -196,7 +196,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     else:
         pp = preprocess_text(text, pp_name, copts)
         # a linker script is only preprocessed: there is no assembly in it
-        gas = gas_expand([] if is_linker_script(path) else pp.lines, GasOptions(limits=options.limits))
+        gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits)
     problems += [_generated(p) for p in pp.problems]
     problems += gas.problems
     dec = None
@@ -225,6 +225,26 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings, text=text, cpp=copts)
+
+
+# the last GNU as expansion made: (file, its cpp lines, limits, result).  The
+# profiles of one check give a file whose cpp output does not depend on them
+# (crypto and library code, a macro program without #if) the same lines,
+# and GNU as's expansion is a function of the lines and the limits alone
+# (its result is only read after), so it is made once, not once per profile
+_GAS_LAST: list[tuple] = []
+
+
+def _expand_shared(name: str, lines, limits):
+    from entrylint.gas import GasOptions, expand as gas_expand
+
+    if _GAS_LAST:
+        n, ls, lim, got = _GAS_LAST[0]
+        if n == name and lim == limits and ls == lines:
+            return got
+    got = gas_expand(lines, GasOptions(limits=limits))
+    _GAS_LAST[:] = [(name, list(lines), limits, got)]
+    return got
 
 
 def _declared(root: Path | None):
