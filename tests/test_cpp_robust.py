@@ -93,3 +93,16 @@ def test_deeply_nested_if_expression_is_a_problem(expr):
     r = preprocess_text(f"#if {expr}\nA\n#else\nB\n#endif\n", "t.S", CppOptions())
     assert [p.message for p in r.problems] == ["#if: #if expression nested too deeply"]
     assert [ln.text.strip() for ln in r.lines] == ["B"]  # taken as false, as a bad expression is
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("1 << 2147483648", 0), ("1 << 9223372036854775807", 0), ("1 >> -9223372036854775807", 0), ("1 << 64", 0), ("1 << 63 >> 63", -1), ("4 << -1", 2),
+    ("1 >> -2147483648", 0), ("1 >> -3", 8), ("-8 >> 999999999999", -1)])
+def test_huge_shift_counts_are_64_bit_not_big_integers(expr, value):
+    """A shift by a huge count in #if is evaluated in 64 bits, as cpp does,
+    not as a Python integer of 2**31 bits (the fuzzer's soup:11770 of seed 4
+    ran out of memory on one)."""
+    t0 = time.process_time()
+    r = preprocess_text(f"#if ({expr}) == ({value})\nyes\n#else\nno\n#endif\n", "shift.S", CppOptions())
+    assert time.process_time() - t0 < 1
+    assert [ln.text.strip() for ln in r.lines if ln.text.strip()] == ["yes"], (expr, r.problems)

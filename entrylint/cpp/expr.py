@@ -188,13 +188,11 @@ class _Parser:
             r = x + y
         elif op == "-":
             r = x - y
-        elif op == "<<":
-            r = x << y if y >= 0 else x >> -y
-            if y >= 64:
-                r = 0
+        elif op == "<<":  # (a shift count of 64 or more gives 0: never a 2**y-bit number)
+            r = 0 if y >= 64 else x << y if y >= 0 else x >> min(-y, 64)
         elif op == ">>":
             if y < 0:
-                r = x << -y
+                r = x << -y if y > -64 else 0
             elif y >= 64:
                 r = -1 if (x < 0 and not uns) else 0
             else:
