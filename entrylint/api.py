@@ -232,18 +232,17 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
 # (crypto and library code, a macro program without #if) the same lines,
 # and GNU as's expansion is a function of the lines and the limits alone
 # (its result is only read after), so it is made once, not once per profile
-_GAS_LAST: list[tuple] = []
+_gas_last: tuple | None = None
 
 
 def _expand_shared(name: str, lines, limits):
     from entrylint.gas import GasOptions, expand as gas_expand
 
-    if _GAS_LAST:
-        n, ls, lim, got = _GAS_LAST[0]
-        if n == name and lim == limits and ls == lines:
-            return got
+    global _gas_last
+    if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits and _gas_last[1] == lines:
+        return _gas_last[3]
     got = gas_expand(lines, GasOptions(limits=limits))
-    _GAS_LAST[:] = [(name, list(lines), limits, got)]
+    _gas_last = (name, list(lines), limits, got)
     return got
 
 

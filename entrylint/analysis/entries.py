@@ -146,14 +146,10 @@ def label_macros(program) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _macros_of(program, symbol) -> tuple[str, ...]:
-    """The macros whose expansion wrote the label of ``symbol``."""
-    return label_macros(program).get(symbol.name, ())
-
-
 def classify(program, symbol, rows: tuple[Row, ...] = TABLE, msr=None,
              labels: dict[str, tuple[str, ...]] | None = None) -> EntryKind | None:
-    macros = labels.get(symbol.name, ()) if labels is not None else _macros_of(program, symbol)
+    """``labels``: ``label_macros(program)``, made once by a caller that classifies every symbol."""
+    macros = (labels if labels is not None else label_macros(program)).get(symbol.name, ())
     for row in rows:
         if any(fnmatch.fnmatchcase(symbol.name, pat) for pat in row.names):
             return row.kind

@@ -204,22 +204,18 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     crowded: set[tuple[int, Tuple]] = set()  # (node, base) that reached WIDEN variants
 
     def strip(t: Tuple, seen: set[Tuple]) -> Tuple:
-        """``t`` without the integers that take many values among ``seen``
-        (a count: three or more), else without every integer that varies,
-        and without the flags it does not share with every variant.  A flag
-        word that is 0 or 1 (paranoid_entry's %ebx) is kept while a count
-        beside it is forgotten."""
+        """``t`` without the integers that take three or more values among
+        ``seen`` and itself (a count; a 0/1 flag word such as
+        paranoid_entry's %ebx is kept) and without the flags it does not
+        share with every variant."""
         values: dict[str, set[str]] = defaultdict(set)
         for o in seen:
-            for r, v in o.held:
-                if v.startswith("int:"):
-                    values[r].add(v)
-        ints = [(r, v) for r, v in t.held if v.startswith("int:")]
-        vary = [r for r, v in ints if len(values[r] | {v}) >= 3]
+            for r, v in o.ints():
+                values[r].add(v)
+        vary = [r for r, v in t.ints() if len(values[r] | {v}) >= 3]
         if vary:
             t = t.forget(vary)
         flags = tuple(fv for fv in t.flags if all(fv in o.flags for o in seen))
-
         return t.with_(flags=flags) if flags != t.flags else t
 
     def widen(node: int, t: Tuple) -> Tuple:
@@ -359,7 +355,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                     k = (node, w, c)
                     if k in pred:
                         continue
-                    pred[k] = (key, "widened")
+                    pred[k] = pred[key]  # reached the way the variant was (no step of its own on the path)
                     key, t = k, w
         res.before[node].add(t)
         if node >= n_insns:  # a fork
@@ -391,7 +387,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if got is None:  # the same (instruction, tuple) under another call context: one step
             got = step(ins, t, config)
             if live_out is not None and got[0].held:
-                dead = [r for r, v in got[0].held if v.startswith("int:") and r not in live_out.get(node, ())]
+                dead = [r for r, _ in got[0].ints() if r not in live_out.get(node, ())]
                 if dead:
                     got = (got[0].forget(dead), got[1])
             stepped[(node, t)] = got

@@ -139,6 +139,10 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
         return self.with_(held=kept) if len(kept) != len(self.held) else self
 
+    def ints(self) -> list[tuple[str, str]]:
+        """The (register, ``int:N``) pairs: the small integers this tuple knows."""
+        return [kv for kv in self.held if kv[1].startswith("int:")]
+
     def widen(self) -> Tuple:
         """This tuple without the small integers it knows (``int:`` values)
         and the flags it knows: what the walk groups tuples by when it
