@@ -97,3 +97,35 @@ def test_el103_in_32_bit_code_trusts_what_an_asm_helper_keeps():
     got = [f.location.line for f in res.findings if f.id == "EL103"]
     marked = [n for n, line in enumerate(path.read_text().splitlines(), 1) if "<- EL103" in line]
     assert got == marked
+
+
+def _chain_tree(tmp_path: Path) -> Path:
+    """outer_helper (outer.S) calls inner_helper (inner.S), which changes only
+    %rdx: followed two files deep, outer_helper clobbers %rdx alone; one level
+    less deep, inner_helper is an unknown call and outer_helper clobbers what a
+    C call may."""
+    lib = tmp_path / "arch" / "x86" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "outer.S").write_text(
+        "\t.text\n\t.globl outer_helper\n\t.type outer_helper, @function\nouter_helper:\n"
+        "\tcall\tinner_helper\n\tret\n")
+    (lib / "inner.S").write_text(
+        "\t.text\n\t.globl inner_helper\n\t.type inner_helper, @function\ninner_helper:\n"
+        "\tmovq\t$1, %rdx\n\tret\n")
+    return tmp_path
+
+
+def test_a_summary_does_not_depend_on_who_asked_for_it_first(tmp_path):
+    """A summary made one level down (for another summary) follows its own
+    calls less deep; the memo kept it for every later asker, so a long-lived
+    process (the language server, a -j worker) answered by its history."""
+    from entrylint.analysis import callees
+
+    root = _chain_tree(tmp_path)
+    opts = api.Options(root=root)
+    fresh = Callees(root, opts)("outer_helper")
+    assert fresh.kind == "asm" and fresh.clobbers == {"rdx"}
+    callees._SUMMARIES.clear()
+    deeper = Callees(root, opts, depth=1)("outer_helper")  # asked first from one level down
+    assert deeper.clobbers != fresh.clobbers  # (what makes the order matter)
+    assert Callees(root, opts)("outer_helper") == fresh

@@ -185,7 +185,6 @@ def _index(root: Path):
 
 
 _SUMMARIES: dict[tuple, Callee | None] = {}
-_FIRST: dict[tuple, tuple] = {}  # _summary's key -> the (options, depth, kernel32) it was first asked with
 
 
 def _file_key(root: Path, rel: str) -> tuple:
@@ -195,17 +194,19 @@ def _file_key(root: Path, rel: str) -> tuple:
 
 
 def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
-    key = (*_file_key(root, rel), name, _options_key(options))
+    # depth is part of the key: a summary made one level down follows its own
+    # callees less deep, so the first asker must not decide what later ones get
+    # (a long-lived process -- the language server -- saw other findings after
+    # other files).  kernel32 is the file's own (Callees.get checks it).
+    key = (*_file_key(root, rel), name, _options_key(options), depth)
     from entrylint import cache
 
     own = any(k[:3] == key[:3] for k in _OWN)
     if own:
         cache.from_checked_file()
     elif cache.facts_on():  # a fact of the tree, on disk across runs (not a function of the file checked)
-        # the first call's arguments decide, as in the memo below
-        first = _FIRST.setdefault(key, (options, depth, kernel32))
-        return cache.fact(("callee-summary", str(root), rel, name, repr(first[0]), first[1], first[2]),
-                          _summarise, root, rel, name, *first)
+        return cache.fact(("callee-summary", str(root), rel, name, repr(key[4]), depth, kernel32),
+                          _summarise, root, rel, name, options, depth, kernel32)
     if key not in _SUMMARIES:
         _SUMMARIES[key] = _summarise(root, rel, name, options, depth, kernel32)
     return _SUMMARIES[key]
