@@ -248,7 +248,7 @@ def parse_operand(text: str, branch: bool = False) -> Operand:
     return Mem(seg=seg, disp=t, indirect=indirect)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=1 << 17)  # a program at the program-instructions limit, across its profiles
 def parse_operands(args: str, branch: bool = False) -> tuple[Operand, ...]:
     """Parse an instruction's operand text (``Stmt.args``) into operands, in
     AT&T order (sources first, destination last).  Remembered per text (the
