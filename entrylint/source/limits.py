@@ -25,8 +25,10 @@ class Limits:
     expansion_statements: int = 500_000
     # instructions of the expanded program: what every later stage (the
     # program, the CFG, liveness, the walk, the rules) costs, ~17 us each per
-    # profile (46,578: 6.8.1 aesni-intel_avx-x86_64.S, 4.3x)
-    program_instructions: int = 200_000
+    # profile, and ~4.5 KB each while a profile's analysis is held: 100k
+    # keeps a run near 460 MB (46,578: 6.8.1 aesni-intel_avx-x86_64.S, 2.1x;
+    # 200k, 4.3x, let a program of unknown mnemonics take 900 MB)
+    program_instructions: int = 100_000
     # text produced by GNU as macro and repetition expansion, and 8 bytes per
     # frame of each expanded statement's trace (a deep expansion costs per frame)
     expansion_bytes: int = 64 * MiB
