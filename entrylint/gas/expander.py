@@ -60,7 +60,20 @@ class _Collect:
     body: list | None = None
 
 
+_MERGED: dict[tuple, Condition] = {}  # the same few condition stacks meet again and again
+
+
 def merge_conds(*conds: Condition) -> Condition:
+    got = _MERGED.get(conds)
+    if got is not None:
+        return got
+    if len(_MERGED) > 4096:
+        _MERGED.clear()
+    got = _MERGED[conds] = _merge(conds)
+    return got
+
+
+def _merge(conds: tuple[Condition, ...]) -> Condition:
     out: list = []
     for cond in conds:
         for c in cond:
@@ -116,6 +129,8 @@ class Expander:
         self.repeated = 0  # statements produced by repetitions (limit repeat-statements)
         self.insns = 0  # instructions emitted (limit program-instructions)
         self.parsed: dict[str, tuple[list[str], lex.Parsed]] = {}  # statement text -> its parse
+        # (macro name, parameters, argument text) -> bind_args (a recursion binds the same texts again)
+        self.bound: dict[tuple, tuple[dict[str, str], list[str], bool]] = {}
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
@@ -294,7 +309,13 @@ class Expander:
             return
         if depth > self.peak["macro-depth"]:
             self.peak["macro-depth"] = depth
-        values, errors, expands = bind_args(macro, args)
+        key = (macro.name, macro.params, args)
+        got = self.bound.get(key)
+        if got is None:
+            if len(self.bound) > 50_000:
+                self.bound.clear()
+            got = self.bound[key] = bind_args(macro, args)
+        values, errors, expands = got
         for e in errors:
             self.problem(ProblemKind.BAD_MACRO_ARGS, e, item)
         if not expands:
