@@ -441,7 +441,7 @@ def transfer_config(program, exp: Expansion | None = None, callees=None):
     except ImportError:
         return Config()
     names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
-    names |= {f.name for st in program.statements for f in st.trace if f.name}
+    names |= program.trace_names()
     model = model_for(names)
     by_value = {s.value: s for s in Stack}
 

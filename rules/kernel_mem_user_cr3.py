@@ -166,6 +166,6 @@ def _disp(ins, gs: bool) -> str:
 
 def _model(program):
     names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
-    names |= {f.name for st in program.statements for f in st.trace if f.name}
+    names |= program.trace_names()
     return model_for(names)
 

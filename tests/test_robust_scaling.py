@@ -97,3 +97,73 @@ def test_widening_only_forgets_integers(monkeypatch):
     assert wide.widened > full.widened
     for node, ts in full.before.items():
         assert {t.core() for t in ts} <= {t.core() for t in wide.before.get(node, ())}, node
+
+
+class CountingTrace(tuple):
+    """A trace that counts the frames read out of it."""
+    read = 0
+
+    def __iter__(self):
+        for f in super().__iter__():
+            CountingTrace.read += 1
+            yield f
+
+    def __getitem__(self, k):
+        got = super().__getitem__(k)
+        CountingTrace.read += len(got) if isinstance(k, slice) else 1
+        return got
+
+
+RECURSION = """\
+\t.macro DOWN n
+\t.if \\n
+\tnop
+\tDOWN \\n-1
+\t.else
+\tret
+\t.endif
+\t.endm
+\t.macro SWITCH_TO_KERNEL_CR3 scratch_reg:req
+\tmovq %cr3, \\scratch_reg
+\t.endm
+\t.text
+f:
+\tDOWN 60
+\t.rept 3
+\tSWITCH_TO_KERNEL_CR3 scratch_reg=%rax
+\t.endr
+\tret
+"""
+
+
+def test_the_names_in_deep_traces_are_read_once_per_frame():
+    """A recursion 60 deep writes 60 statements with traces up to 60 frames:
+    the names in them (the memory model, the contract family, the contracted
+    instances: the walk and three rules ask) come from each frame once, and
+    they are the names a frame-by-frame read of every trace finds."""
+    an = api.analyze(Path("/nonexistent/scale/deep.S"), api.Options(assemble=False, profile="max"),
+                     text=RECURSION)
+    program = an.program
+    depth = max(len(st.trace) for st in program.statements)
+    assert depth >= 60
+    for kind in (None, "macro"):
+        for insns in (False, True):
+            stmts = [i.stmt for i in program.instructions] if insns else program.statements
+            naive = {f.name for st in stmts for f in st.trace if f.name and (kind is None or f.kind == kind)}
+            program.memo.clear()
+            assert program.trace_names(kind, insns) == naive
+    assert {"DOWN", "SWITCH_TO_KERNEL_CR3"} <= program.trace_names("macro", True)
+    all_frames = sum(len(st.trace) for st in program.statements)
+    for st in program.statements:
+        object.__setattr__(st, "trace", CountingTrace(st.trace))
+    CountingTrace.read = 0
+    program.memo.clear()
+    program.trace_names()
+    assert all_frames > 1500 and 0 < CountingTrace.read < all_frames / 5
+    # the contracted instances: the switch's movq is in one, once per repetition
+    from entrylint.analysis.forward import contract_instances
+
+    inst = contract_instances(program, an.cfg)
+    movs = [i.index for i in program.instructions if i.mnemonic == "movq"]
+    assert len(movs) == 3 and all(len(inst[m]) == 1 for m in movs)
+    assert contract_instances(program, an.cfg) is inst  # made once per program and CFG

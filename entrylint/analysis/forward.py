@@ -139,18 +139,30 @@ _OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP
 def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:
     """node -> the contracted macro instances it belongs to, innermost first.
     ``contracts``: macro name (upper case) -> Contract; None: the built-in
-    family the program's macro names pick.  A fork node belongs where its
-    first original (else first replacement) instruction does."""
-    P = program.instructions
+    family the program's macro names pick (made once per program and CFG: the
+    walk and the rules ask).  A fork node belongs where its first original
+    (else first replacement) instruction does."""
     if contracts is None:
-        contracts = contracts_for({f.name for i in P for f in i.trace if f.kind == "macro" and f.name})
+        got = program.memo.get("contract-instances")
+        if got is not None and got[0] is cfg:
+            return got[1]
+        out = _contract_instances(program, cfg, contracts_for(program.trace_names("macro", instructions=True)))
+        program.memo["contract-instances"] = (cfg, out)
+        return out
+    return _contract_instances(program, cfg, contracts)
+
+
+def _contract_instances(program, cfg: CFG, contracts) -> dict[int, tuple[Instance, ...]]:
+    P = program.instructions
     out: dict[int, tuple[Instance, ...]] = {}
-    for i in P:
-        tr = i.trace
-        got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
-                    if f.kind == "macro" and f.name and f.name.upper() in contracts)
-        if got:
-            out[i.index] = got[::-1]
+    present = {n for n in program.trace_names("macro", instructions=True) if n.upper() in contracts}
+    if present:
+        for i in P:
+            tr = i.trace
+            got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
+                        if f.kind == "macro" and f.name in present)
+            if got:
+                out[i.index] = got[::-1]
     for f in program.forks:
         first = f.orig[:1] or next((r.insns[:1] for r in f.replacements if r.insns), ())
         if first and first[0] in out:

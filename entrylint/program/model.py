@@ -147,3 +147,34 @@ class Program:
     # paravirt patch sites made forks (program.paravirt): (fork index, pv op named, e.g. "iret")
     paravirt: list[tuple[int, str | None]] = field(default_factory=list)
     extable: list[tuple[int, int]] = field(default_factory=list)  # (faulting instruction, fixup) from __ex_table
+    # what later stages compute from the finished program once, not once each
+    # (a macro program's traces are 100 frames deep: 100k instructions x 100 frames x 8 readers)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def trace_names(self, kind: str | None = None, instructions: bool = False) -> frozenset[str]:
+        """The names in the statements' traces (``instructions``: only the
+        instructions'), of frames of ``kind`` (e.g. ``"macro"``; None: every
+        kind).  The program must be finished."""
+        key = ("trace-names", kind, instructions)
+        got = self.memo.get(key)
+        if got is None:
+            frames: dict[int, object] = {}
+            seen: set[int] = set()
+            for st in (i.stmt for i in self.instructions) if instructions else self.statements:
+                tr = st.trace
+                if not tr:
+                    continue
+                frames[id(tr[-1])] = tr[-1]
+                # An expansion's statements share its head: every frame but
+                # the last was made once, with the frames before it, by the
+                # invocation or repetition it stands for.  Read back to the
+                # first one met before (a 100-deep recursion is read once).
+                for k in range(len(tr) - 2, -1, -1):
+                    f = tr[k]
+                    if id(f) in seen:
+                        break
+                    seen.add(id(f))
+                    frames[id(f)] = f
+            got = self.memo[key] = frozenset(f.name for f in frames.values()
+                                             if f.name and (kind is None or f.kind == kind))
+        return got
