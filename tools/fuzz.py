@@ -53,6 +53,8 @@ import sys
 import tempfile
 import time
 import traceback
+from array import array
+from operator import attrgetter, is_
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -492,22 +494,78 @@ def timed(name: str, fn, *args, **kw):
 
 def digest(*seqs) -> str:
     """sha256 of the reprs of the items, one at a time (an expansion's repr
-    as one string would cost more memory than the expansion).  A statement's
-    trace is written frame by frame, each frame's repr made once: the frames
-    of a deep expansion are shared by thousands of statements."""
+    as one string would cost more memory than the expansion).
+
+    A statement (a problem too: an item with a kind and a trace) is written
+    as the repr of its fields but the trace, then its trace as the numbers
+    of its frames: each distinct frame repr is written once, where it is
+    first met, with the next number.  Every frame of every trace can be read
+    back from the stream, in order, so two outputs give the same digest
+    exactly when they would give the same reprs, and the stream follows the
+    reprs alone, never which objects are shared.  But the work per
+    statement is small: the reprs of a field value met before (a location,
+    a kind) and of a frame are made once, and a deep trace's frames but the
+    last are those of the statement before or of a head met before (the
+    same objects: checked, then not read again); a deep expansion is
+    thousands of statements of a hundred frames each."""
     h = hashlib.sha256()
-    frames: dict[int, bytes] = {}
+    num: dict[int, int] = {}  # id(frame) -> the number of its repr (the frames live as long as seqs)
+    numbered: dict[bytes, int] = {}  # a frame's repr -> its number (equal frames, equal numbers)
+    reprs: dict[int, tuple[object, str]] = {}  # id(value) -> (the value, kept alive: the id stays its own; repr)
+
+    def numbers(frames: tuple) -> bytes:
+        try:
+            return array("I", map(num.__getitem__, map(id, frames))).tobytes()
+        except KeyError:  # frames not met yet: number them (a repr met for the first time goes into the stream)
+            for fr in frames:
+                if id(fr) not in num:
+                    b = repr(fr).encode("utf-8", "surrogateescape")
+                    n = numbered.get(b)
+                    if n is None:
+                        n = numbered[b] = len(numbered)
+                        h.update(b"\2%d\0" % len(b))
+                        h.update(b)
+                    num[id(fr)] = n
+            return array("I", map(num.__getitem__, map(id, frames))).tobytes()
+
+    heads: dict[int, tuple[tuple, bytes]] = {}  # id of a head's last frame -> the head and its numbers
     for seq in seqs:
         for x in seq:
             trace = getattr(x, "trace", None)
             if isinstance(trace, tuple) and hasattr(x, "kind"):
-                h.update(repr(tuple(getattr(x, f) for f in _STMT_FIELDS if f != "trace" and hasattr(x, f)))
+                rs = []  # repr(the fields), with the reprs of values met before taken from `reprs`
+                for v in _fields(x):
+                    if type(v) is str:
+                        rs.append(repr(v))
+                    else:
+                        got = reprs.get(id(v))
+                        if got is None or got[0] is not v:
+                            got = reprs[id(v)] = (v, repr(v))
+                        rs.append(got[1])
+                h.update(("(" + rs[0] + ",)" if len(rs) == 1 else "(" + ", ".join(rs) + ")")
                          .encode("utf-8", "surrogateescape"))
-                for fr in trace:
-                    b = frames.get(id(fr))
-                    if b is None:
-                        b = frames[id(fr)] = repr(fr).encode("utf-8", "surrogateescape")
-                    h.update(b)
+                if len(trace) < 8:
+                    ns = numbers(trace)
+                else:  # the head (every frame but the last): met before, or a head met before and a frame or two
+                    p = trace[:-1]
+                    got = heads.get(id(p[-1]))
+                    if got is not None and len(got[0]) == len(p) and all(map(is_, p, got[0])):
+                        ns = got[1]
+                    else:
+                        ns = None
+                        for k in range(2, min(len(p), 8) + 1):
+                            up = heads.get(id(p[-k]))
+                            if up is not None and len(up[0]) == len(p) - k + 1 and all(map(is_, p, up[0])):
+                                ns = up[1] + numbers(p[1 - k:])
+                                break
+                        if ns is None:
+                            ns = numbers(p)
+                        if len(heads) > 256:
+                            heads.clear()
+                        heads[id(p[-1])] = (p, ns)
+                    ns += numbers(trace[-1:])
+                h.update(b"\3%d\0" % len(ns))
+                h.update(ns)
             else:
                 h.update(repr(x).encode("utf-8", "surrogateescape"))
             h.update(b"\0")
@@ -516,6 +574,19 @@ def digest(*seqs) -> str:
 
 
 _STMT_FIELDS = ("kind", "name", "args", "section", "cond", "cpp_macros", "message", "location", "trace")
+_GETTERS: dict[type, object] = {}
+
+
+def _fields(x) -> tuple:
+    """The values of x's fields of _STMT_FIELDS (those it has) but its trace."""
+    get = _GETTERS.get(type(x))
+    if get is None:
+        if hasattr(x, "__dict__"):  # attributes of its own: ask the object each time
+            return tuple(getattr(x, f) for f in _STMT_FIELDS if f != "trace" and hasattr(x, f))
+        names = [f for f in _STMT_FIELDS if f != "trace" and hasattr(x, f)]  # slots: the same in every object
+        get = _GETTERS[type(x)] = (lambda y: ()) if not names else (
+            (lambda y, g=attrgetter(names[0]): (g(y),)) if len(names) == 1 else attrgetter(*names))
+    return get(x)
 
 
 def canon(x):
