@@ -167,3 +167,20 @@ def test_the_names_in_deep_traces_are_read_once_per_frame():
     movs = [i.index for i in program.instructions if i.mnemonic == "movq"]
     assert len(movs) == 3 and all(len(inst[m]) == 1 for m in movs)
     assert contract_instances(program, an.cfg) is inst  # made once per program and CFG
+
+
+def test_a_tuple_is_widened_once_and_never_refers_to_itself():
+    """The walk asks every pushed tuple for its widened form: made once and
+    kept on the tuple; a tuple with nothing to forget answers itself without
+    holding a reference to itself (the collector is paused during a check:
+    a cycle per tuple would stay until the end)."""
+    import gc
+
+    from entrylint.analysis.state import Origin, Space, Stack, Tuple
+
+    t = Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER, held=(("rax", "int:3"), ("rbx", "percpu:x")),
+              flags=(("zf", True),))
+    w = t.widen()
+    assert w.held == (("rbx", "percpu:x"),) and w.flags == () and t.widen() is w
+    assert w.widen() is w and all(r is not w for r in gc.get_referents(w))
+    assert hash(t) != hash(w) and t != w

@@ -76,6 +76,9 @@ class Tuple:
     # same value the generated hash gives, so set order does not change
     _hash: int = field(default=0, init=False, repr=False, compare=False)
     _str: str = field(default="", init=False, repr=False, compare=False)  # str(self), made once (``ordered`` sorts by it)
+    # widen()'s result, made once (the walk asks at every push); None: not yet,
+    # False: the tuple itself (not a reference to itself: no cycle to collect)
+    _base: object = field(default=None, init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
         h = self._hash
@@ -148,10 +151,12 @@ class Tuple:
         and the flags it knows: what the walk groups tuples by when it
         widens (forward.WIDEN: a loop counting, a helper called with every
         count, the flags a count leaves)."""
-        kept = tuple(kv for kv in self.held if not kv[1].startswith("int:"))
-        if len(kept) == len(self.held) and not self.flags:
-            return self
-        return self.with_(held=kept, flags=())
+        base = self._base
+        if base is None:
+            kept = tuple(kv for kv in self.held if not kv[1].startswith("int:"))
+            base = False if len(kept) == len(self.held) and not self.flags else self.with_(held=kept, flags=())
+            object.__setattr__(self, "_base", base)
+        return self if base is False else base
 
     def known_flag(self, name: str) -> bool | None:
         for f, v in self.flags:
