@@ -106,3 +106,19 @@ def test_huge_shift_counts_are_64_bit_not_big_integers(expr, value):
     r = preprocess_text(f"#if ({expr}) == ({value})\nyes\n#else\nno\n#endif\n", "shift.S", CppOptions())
     assert time.process_time() - t0 < 1
     assert [ln.text.strip() for ln in r.lines if ln.text.strip()] == ["yes"], (expr, r.problems)
+
+
+def test_predefined_macros_are_shared_but_a_file_cannot_change_them_for_the_next():
+    """GCC's predefined macros are compiled once per process (they cost ~2 ms
+    of every text); what one file does to them (#undef, #define, expanding
+    them) must not reach the next file read in the same process."""
+    from entrylint.cpp import CppOptions, preprocess_text
+
+    def out(text):
+        return [ln.text.strip() for ln in preprocess_text(text, "p.S", CppOptions()).lines if ln.text.strip()]
+
+    before = out("__x86_64__ __CHAR_BIT__\n")
+    assert before == ["1 8"]
+    assert out("#undef __x86_64__\n#define __CHAR_BIT__ 9\n__x86_64__ __CHAR_BIT__\n") == ["__x86_64__ 9"]
+    assert out("#define X __x86_64__ ## __CHAR_BIT__\nX __CHAR_BIT__\n")  # a paste next to a predefined body
+    assert out("__x86_64__ __CHAR_BIT__\n") == before

@@ -28,6 +28,20 @@ KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
 AUTOCONF = "generated/autoconf.h"
 
 
+_PREDEFINED: dict | None = None
+
+
+def _predefined() -> dict:
+    """GCC's predefined macros, compiled once per process (a file's run
+    only reads them: an expansion copies a body's tokens before it changes
+    them); compiling them took ~2 ms of every preprocessed text."""
+    global _PREDEFINED
+    if _PREDEFINED is None:
+        where = Location("<built-in>", 0, 1)
+        _PREDEFINED = {name: D.object_macro(name, value, where, lex_text) for name, value in PREDEFINES}
+    return _PREDEFINED
+
+
 @dataclass
 class CppOptions:
     search: IncludeSearch = field(default_factory=IncludeSearch)
@@ -129,8 +143,7 @@ class Preprocessor:
 
     def setup(self):
         cmd = Location("<command-line>", 0, 1)
-        for name, value in PREDEFINES:
-            self._predefine(name, value, Location("<built-in>", 0, 1))
+        self.macros.update(_predefined())
         for name in ("__FILE__", "__LINE__", "__COUNTER__", "__INCLUDE_LEVEL__", "__BASE_FILE__"):
             self.macros[name] = Macro(name, None, False, [], MacroDef(name, None, False, "", cmd), builtin=name)
         for name in ("__has_include", "__has_include_next"):
