@@ -70,3 +70,28 @@ def test_a_real_expansion_gives_one_digest_and_a_changed_one_another():
     d = fuzz.digest(r.statements, r.problems)
     assert d == fuzz.digest(expand(plain_lines(text, "fuzz.S")).statements, r.problems)
     assert d != fuzz.digest(expand(plain_lines(text.replace("A 40", "A 41"), "fuzz.S")).statements, r.problems)
+
+
+def test_sparse_classes_share_their_compared_inputs_between_workers():
+    """Each worker runs its own inputs and the compared ones of the others:
+    for a sparse class the compared ones come from every worker alike, so no
+    worker carries more of the costliest class (with i % dup, worker 1 ran
+    twice worker 0's share of the macro class)."""
+    import argparse
+
+    for sparse, dup in ((100, 50), (4, 50), (1, 50)):
+        a = argparse.Namespace(jobs=2, dup=dup, sparse={"macro": sparse} if sparse > 1 else {})
+        load = []
+        compared = 0
+        for w in range(2):
+            n = 0
+            for i in range(200_000):
+                if (i // 2) % sparse:
+                    continue
+                own = i % 2 == w
+                d = fuzz.is_dup(a, "macro", i)
+                n += own or d
+                compared += d and own
+            load.append(n)
+        assert abs(load[0] - load[1]) <= 0.05 * max(load), (sparse, load)
+        assert compared >= (200_000 // sparse) / max(2, dup // sparse) * 0.9 if sparse > 1 else compared > 0

@@ -652,7 +652,8 @@ def worker(a) -> int:
     peak_rss = [0, ""]
     while done < a.count and (t_end is None or time.time() < t_end):
         for cls in a.classes:
-            if not (i % a.jobs == a.worker or i % a.dup == 0):
+            dup = is_dup(a, cls, i)
+            if not (i % a.jobs == a.worker or dup):
                 continue
             # every N-th of each worker's own indices (i % N would starve a
             # worker whose indices never divide by N: every odd one for N even)
@@ -702,7 +703,7 @@ def worker(a) -> int:
                 continue
             for layer in got:
                 st["layers"][layer] = st["layers"].get(layer, 0) + 1
-            if i % a.dup == 0:  # per layer: a difference says where it is
+            if dup:  # per layer: a difference says where it is
                 digests[f"{cls}:{i}"] = {k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest()[:16]
                                          for k, v in sorted(got.items())}
         i += 1
@@ -712,6 +713,19 @@ def worker(a) -> int:
             _write(a, stats, failures, digests, base_rss, i, peak_rss)
     _write(a, stats, failures, digests, base_rss, i, peak_rss)
     return 0
+
+
+def is_dup(a, cls: str, i: int) -> bool:
+    """Whether input ``i`` of ``cls`` is run by every worker (compared).
+    Every --dup-th index; for a class sampled every N-th (--sparse), every
+    max(2, dup // N)-th sampled round, whichever worker's index it is.  With
+    i % dup, the sampled indices of worker 0 (multiples of jobs x N) were all
+    compared and worker 1's never, so worker 1 ran twice worker 0's share of
+    the costliest class and a fixed-count run waited for it."""
+    n = a.sparse.get(cls, 1)
+    if n > 1:
+        return (i // a.jobs // n) % max(2, a.dup // n) == 0
+    return i % a.dup == 0
 
 
 def reset_state() -> None:
