@@ -47,7 +47,7 @@ from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, Contract, contracts_for
 from entrylint.analysis.entries import Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
-from entrylint.analysis.transfer import Config, Event, refine, step
+from entrylint.analysis.transfer import Config, Event, quiet, refine, step
 from entrylint.program.effects import Flow
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
@@ -343,7 +343,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             how = _OTHER.get(flow, _EDGES)
         edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
                       if e.kind != "fault")
-        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst)
+        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins))
         return got
 
     pred = res.pred
@@ -382,7 +382,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         pl = plans.get(node)
         if pl is None:
             pl = plan(node)
-        ins, how, fx, ext, edges, in_inst = pl
+        ins, how, fx, ext, edges, in_inst, q = pl
         if fx:
             pending.extend((key, dst, t) for dst in fx)
         if ext:
@@ -397,7 +397,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 continue
         got = stepped.get((node, t))
         if got is None:  # the same (instruction, tuple) under another call context: one step
-            got = step(ins, t, config)
+            if q is not None and not any(r in q for r, _ in t.held):
+                got = (t, ())  # quiet here: step would give t back (transfer.quiet)
+            else:
+                got = step(ins, t, config)
             if live_out is not None and got[0].held:
                 dead = [r for r, _ in got[0].ints() if r not in live_out.get(node, ())]
                 if dead:

@@ -64,6 +64,34 @@ def _bit(imm: int | None, bit: int) -> bool | None:
     return None if imm is None else bool((imm >> bit) & 1)
 
 
+_NOT_QUIET_OPS = frozenset({DataOp.PUSH, DataOp.POP, DataOp.LEA, DataOp.TEST, DataOp.CMP, DataOp.BT})
+_STATE_REGS = frozenset({"rsp", "gs", "fs"})
+
+
+def quiet(ins) -> frozenset[str] | None:
+    """The registers ``ins`` reads or writes, when ``step`` on it returns
+    the tuple it is given, with no event, for every tuple that holds no value
+    in any of them; None when it may change a tuple or raise an event.  Most
+    of a crypto file's instructions (vector arithmetic, loads into vector
+    registers) are quiet: the walk need not step them one by one."""
+    info = ins.info
+    if info is None:
+        return frozenset()
+    if info.flow is not Flow.NEXT or info.flags_written or info.flags_undefined or info.swaps_gs \
+            or info.cr3_write or info.cr3_read or info.writes_gs_base or info.reads_gs_base \
+            or info.op in _NOT_QUIET_OPS or getattr(ins, "imm_target", None) is not None:
+        return None
+    written = info.regs_written | info.regs_cond_written
+    if written & _STATE_REGS or info.dst in _STATE_REGS or info.src == "rsp":
+        return None
+    op, dst, src = info.op, info.dst, info.src
+    if op is DataOp.MOVE and (info.imm is not None or (src is None and _rsp_mem(info.src_mem))):
+        return None  # a value is made: an integer, a code address, a frame slot
+    if op is DataOp.XOR and src is not None and src == dst:
+        return None  # the zeroing idiom
+    return frozenset(info.regs_read | written | {r for r in (dst, src) if r is not None})
+
+
 def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     """The tuple after ``ins`` (not yet refined by a branch), and the events
     it raised as (kind, detail)."""
