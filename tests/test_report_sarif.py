@@ -162,7 +162,8 @@ def test_srcroot_when_the_root_is_known(tmp_path, monkeypatch, capsys):
 
 
 def test_sarif_tools_reads_the_same_counts(tmp_path, monkeypatch, capsys):
-    exe = shutil.which("sarif")
+    # on PATH, or beside this Python (a venv run without activating it, as .ci/run does)
+    exe = shutil.which("sarif") or shutil.which("sarif", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("sarif-tools is not installed (pip install sarif-tools): no `sarif` command")
     _, out = run_sarif(ALL_FIXTURES, monkeypatch, capsys)
