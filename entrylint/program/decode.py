@@ -443,6 +443,16 @@ class Decoder:
 
     def _assemble(self, todo: list[_Key]) -> None:
         results = self._batch(todo, {})
+        if len(todo) > 1 and any(_HAZARD.search(t) for _, t in todo):
+            # a text that can reach past its line (an unterminated character
+            # or string constant, a comment opener) may have taken its
+            # neighbours' lines and errors: what failed in such a batch is
+            # assembled alone, or the answer for a text would depend on what
+            # it was first assembled with (and be cached so)
+            for k in todo:
+                got = results[k]
+                if isinstance(got, str) or not got.bytes:
+                    results[k] = self._batch([k], {})[k]
         retry = [k for k in todo if isinstance(results[k], str)
                  and not is_unknown_mnemonic_message(results[k])]  # fmt: skip
         if retry:
@@ -484,6 +494,7 @@ class Decoder:
             stmt = standalone(key[1])
             lines.append(_RELOC_SUFFIX.sub("", stmt) if plain else stmt)
             placed.append((key, len(lines)))
+            lines.append("")  # a `'` at the end takes the newline as its character: not the next text
         run = run_as(self.as_path or "as", "\n".join(lines) + "\n", self.timeout)
         self.as_runs += 1
         self.assembled += len(keys)
@@ -502,6 +513,9 @@ class Decoder:
             _, operands = split_opcode(text)
             out[key] = _decode_one(text, operands, data, mode)
         return out
+
+
+_HAZARD = re.compile(r"['\"\\]|/\*")  # what can reach past a text's own line in a batch
 
 
 def _mode_order(key: _Key) -> int:
