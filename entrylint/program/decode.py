@@ -41,7 +41,7 @@ from entrylint.source.cachedir import cache_root
 from entrylint.source.reader import scratch_dir
 
 AS_TIMEOUT = 60.0
-_CACHE_SCHEMA = 2  # 2: entries keyed by code mode, then text
+_CACHE_SCHEMA = 3  # 2: entries keyed by code mode, then text; 3: not the answers of batches a stray quote shifted
 _CACHE_MAX_ENTRIES = 200_000
 DUMMY_SYMBOL = "__entrylint_sym"
 STAND_IN_VALUE = 8  # not 0x1000: `bt $X86_FEATURE_PTI, %rax` needs an imm8
