@@ -437,12 +437,10 @@ def transfer_config(program, exp: Expansion | None = None, callees=None):
     user_bit_vars = user_bit_vars_of(program, exp.root, exp.pp.macros) if exp is not None else frozenset()
 
     try:
-        from entrylint.analysis.memory import model_for
+        from entrylint.analysis.memory import model_of
     except ImportError:
         return Config()
-    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
-    names |= program.trace_names()
-    model = model_for(names)
+    model = model_of(program)
     by_value = {s.value: s for s in Stack}
 
     def stack_for_load(text: str):

@@ -75,7 +75,7 @@ from __future__ import annotations
 import re
 import sys
 
-from entrylint.analysis.memory import StackKind, model_for
+from entrylint.analysis.memory import StackKind, model_of
 from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, ordered
 from entrylint.findings.model import Finding, Severity
@@ -107,7 +107,7 @@ def entrylint_check(analysis, config):
     fw = analysis.forward
     program = analysis.program
     P = program.instructions
-    model = _model(program)
+    model = model_of(program)
     extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ())) | set(getattr(analysis, "user_mapped", ()))
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
@@ -164,8 +164,4 @@ def _disp(ins, gs: bool) -> str:
     return ""
 
 
-def _model(program):
-    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
-    names |= program.trace_names()
-    return model_for(names)
 

@@ -215,7 +215,15 @@ def model_for(names_seen: Iterable[str]) -> MemoryModel:
     return FAMILIES[best]
 
 
-__all__ = ["FAMILIES", "FAMILY_MARKS", "FIELD_OFFSETS", "MemoryModel", "StackKind", "model_for"]
+def model_of(program) -> MemoryModel:
+    """``model_for`` the names a program uses: its symbols, the targets it
+    names and the names in its expansion traces (the walk's transfer
+    configuration and the rules read the same model)."""
+    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
+    return model_for(names | program.trace_names())
+
+
+__all__ = ["FAMILIES", "FAMILY_MARKS", "FIELD_OFFSETS", "MemoryModel", "StackKind", "model_for", "model_of"]
 
 # The first series (2017) differs from the 4.4/4.9 backport only in what it
 # declared user-mapped.
