@@ -85,7 +85,6 @@ import itertools
 import sys
 
 from entrylint.analysis.contracts import CR3Effect
-from entrylint.analysis.forward import contract_instances
 from entrylint.analysis.gates import Gates
 from entrylint.cpp.expr import evaluate
 from entrylint.cpp.lexer import lex_text
@@ -153,7 +152,7 @@ def switches(analysis) -> dict:
     for ev in sorted(analysis.forward.event_list("cr3-write"), key=lambda e: (e.node, e.before)):
         if ev.detail.startswith("pti:") and ev.node not in out:
             out[ev.node] = (ev.detail[4:], ev)
-    inst = contract_instances(analysis.program, analysis.cfg)
+    inst = analysis.forward.instances
     for i in analysis.program.instructions:
         effects = [c.cr3 for _, c in inst.get(i.index, ()) if c.cr3 is not CR3Effect.NONE]
         if effects and i.info is not None and i.info.cr3_write and i.index not in out:

@@ -88,6 +88,8 @@ class Forward:
     kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
         default_factory=lambda: defaultdict(set))
     kernel_return_keys: dict[tuple[int, Tuple, str, Tuple], Key] = field(default_factory=dict)
+    # node -> the contracted macro instances it is in (contract_instances)
+    instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
 
     @property
@@ -139,16 +141,11 @@ _OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP
 def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:
     """node -> the contracted macro instances it belongs to, innermost first.
     ``contracts``: macro name (upper case) -> Contract; None: the built-in
-    family the program's macro names pick (made once per program and CFG: the
-    walk and the rules ask).  A fork node belongs where its first original
-    (else first replacement) instruction does."""
+    family the program's macro names pick.  A fork node belongs where its
+    first original (else first replacement) instruction does.  The walk
+    makes them once and keeps them (``Forward.instances``)."""
     if contracts is None:
-        got = program.memo.get("contract-instances")
-        if got is not None and got[0] is cfg:
-            return got[1]
-        out = _contract_instances(program, cfg, contracts_for(program.trace_names("macro", instructions=True)))
-        program.memo["contract-instances"] = (cfg, out)
-        return out
+        contracts = contracts_for(program.trace_names("macro", instructions=True))
     return _contract_instances(program, cfg, contracts)
 
 
@@ -194,7 +191,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     it is written, and its values would only multiply the tuples)."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
-    inst = contract_instances(program, cfg, contracts)
+    inst = res.instances = contract_instances(program, cfg, contracts)
     t0 = time.perf_counter()
     ctx_ids: dict[tuple, int] = {}
     summary: dict[int, set[Tuple]] = defaultdict(set)
