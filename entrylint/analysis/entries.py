@@ -147,17 +147,7 @@ def label_macros(program) -> dict[str, tuple[str, ...]]:
     return out
 
 
-_last_index: tuple | None = None  # (rows, their index): find_entries asks once per symbol with one table
-
-
-def _table_index(rows: tuple[Row, ...]):
-    global _last_index
-    if _last_index is None or _last_index[0] is not rows:
-        _last_index = (rows, _make_index(rows))
-    return _last_index[1]
-
-
-def _make_index(rows: tuple[Row, ...]):
+def table_index(rows: tuple[Row, ...]):
     """The rows as lookups: the first row naming each literal name, each
     pattern row with its place, the first row naming each macro.  A program
     of 62k labels asked fnmatch 7.5M times, row by row: most of its
@@ -173,14 +163,14 @@ def _make_index(rows: tuple[Row, ...]):
                 names.setdefault(n, i)
         for m in row.macros:
             macros.setdefault(m, i)
-    return names, patterns, macros
+    return names, patterns, macros, len(rows)
 
 
-def _first_row(rows: tuple[Row, ...], name: str, label_macros: tuple[str, ...]) -> int | None:
+def _first_row(index, name: str, label_macros: tuple[str, ...]) -> int | None:
     """The first row that names ``name`` or a macro that wrote it, as the
-    table is read top-down."""
-    names, patterns, macros = _table_index(rows)
-    best = names.get(name, len(rows))
+    table is read top-down (``index``: ``table_index`` of the rows)."""
+    names, patterns, macros, n = index
+    best = names.get(name, n)
     for i, pat in patterns:
         if i >= best:
             break
@@ -189,14 +179,15 @@ def _first_row(rows: tuple[Row, ...], name: str, label_macros: tuple[str, ...]) 
             break
     for m in label_macros:
         best = min(best, macros.get(m, best))
-    return best if best < len(rows) else None
+    return best if best < n else None
 
 
 def classify(program, symbol, rows: tuple[Row, ...] = TABLE, msr=None,
-             labels: dict[str, tuple[str, ...]] | None = None) -> EntryKind | None:
-    """``labels``: ``label_macros(program)``, made once by a caller that classifies every symbol."""
+             labels: dict[str, tuple[str, ...]] | None = None, index=None) -> EntryKind | None:
+    """``labels``: ``label_macros(program)``, and ``index``: ``table_index(rows)``,
+    made once by a caller that classifies every symbol."""
     macros = (labels if labels is not None else label_macros(program)).get(symbol.name, ())
-    first = _first_row(rows, symbol.name, macros)
+    first = _first_row(index if index is not None else table_index(rows), symbol.name, macros)
     if first is not None:
         return rows[first].kind
     by_msr = msr.kind(symbol.name) if msr is not None else None
@@ -224,6 +215,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
     out = []
     pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
     labels = label_macros(program)
+    index = table_index(rows)
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
             continue
@@ -231,7 +223,7 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[En
             continue  # an inner label is an entry only where a row names it (repeat_nmi)
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
-        kind = classify(program, sym, rows, msr, labels)
+        kind = classify(program, sym, rows, msr, labels, index)
         if kind is None or (kind is K_FROM_C and (sym.name in pv_native or _leaves_to_user(program, cfg, sym))):
             continue
         node = cfg.entry(sym.start)
