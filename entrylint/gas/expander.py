@@ -60,22 +60,14 @@ class _Collect:
     body: list | None = None
 
 
-_MERGED: dict[tuple, Condition] = {}  # the same few condition stacks meet again and again
-
-
 def merge_conds(*conds: Condition) -> Condition:
-    got = _MERGED.get(conds)
-    if got is not None:
-        return got
-    if len(_MERGED) > 4096:
-        _MERGED.clear()
-    got = _MERGED[conds] = _merge(conds)
-    return got
-
-
-def _merge(conds: tuple[Condition, ...]) -> Condition:
+    nonempty = [c for c in conds if c]
+    if not nonempty:
+        return ()
+    if len(nonempty) == 1 and len(nonempty[0]) == 1:  # the common case: nothing to merge
+        return nonempty[0]
     out: list = []
-    for cond in conds:
+    for cond in nonempty:
         for c in cond:
             if c not in out:
                 out.append(c)
