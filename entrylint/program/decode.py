@@ -442,17 +442,7 @@ class Decoder:
         return infos, errors
 
     def _assemble(self, todo: list[_Key]) -> None:
-        results = self._batch(todo, {})
-        if len(todo) > 1 and any(_HAZARD.search(t) for _, t in todo):
-            # a text that can reach past its line (an unterminated character
-            # or string constant, a comment opener) may have taken its
-            # neighbours' lines and errors: what failed in such a batch is
-            # assembled alone, or the answer for a text would depend on what
-            # it was first assembled with (and be cached so)
-            for k in todo:
-                got = results[k]
-                if isinstance(got, str) or not got.bytes:
-                    results[k] = self._batch([k], {})[k]
+        results = self._batches(todo, {})
         retry = [k for k in todo if isinstance(results[k], str)
                  and not is_unknown_mnemonic_message(results[k])]  # fmt: skip
         if retry:
@@ -465,7 +455,7 @@ class Decoder:
             for _, text in retry:
                 names |= _identifiers(text)
             stand_ins = {n: STAND_IN_VALUE for n in sorted(names)}
-            again = self._batch(retry, stand_ins, plain=True)
+            again = self._batches(retry, stand_ins, plain=True)
             for k in retry:
                 if isinstance(again[k], InsnInfo):
                     results[k] = again[k]
@@ -476,6 +466,22 @@ class Decoder:
             elif not got.startswith("as "):  # do not cache timeouts
                 self._disk[k] = "!" + got
             self._dirty = True
+
+    def _batches(
+        self, keys: list[_Key], stand_ins: Mapping[str, int], plain: bool = False
+    ) -> dict[_Key, InsnInfo | str]:
+        """``_batch`` of ``keys``, but a text that can reach past its line is
+        assembled alone.  In a batch it takes its neighbours with it (`'` at
+        the end takes the newline as its character and shifts every later
+        line of the listing; an open `"` or `/*` runs to the end of the
+        file), and each answer is cached per text: no answer may depend on
+        what a text was first assembled with."""
+        alone = [k for k in keys if _HAZARD.search(k[1])]
+        rest = [k for k in keys if not _HAZARD.search(k[1])]
+        out = self._batch(rest, stand_ins, plain) if rest else {}
+        for k in alone:
+            out.update(self._batch([k], stand_ins, plain))
+        return out
 
     def _batch(
         self, keys: list[_Key], stand_ins: Mapping[str, int], plain: bool = False
@@ -494,7 +500,6 @@ class Decoder:
             stmt = standalone(key[1])
             lines.append(_RELOC_SUFFIX.sub("", stmt) if plain else stmt)
             placed.append((key, len(lines)))
-            lines.append("")  # a `'` at the end takes the newline as its character: not the next text
         run = run_as(self.as_path or "as", "\n".join(lines) + "\n", self.timeout)
         self.as_runs += 1
         self.assembled += len(keys)
@@ -515,7 +520,7 @@ class Decoder:
         return out
 
 
-_HAZARD = re.compile(r"['\"\\]|/\*")  # what can reach past a text's own line in a batch
+_HAZARD = re.compile(r"['\"]|/\*")  # what can reach past a text's own line in a batch (not `\\`: as says "stray")
 
 
 def _mode_order(key: _Key) -> int:
