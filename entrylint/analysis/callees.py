@@ -198,14 +198,15 @@ def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: boo
     # callees less deep, so the first asker must not decide what later ones get
     # (a long-lived process -- the language server -- saw other findings after
     # other files).  kernel32 is the file's own (Callees.get checks it).
-    key = (*_file_key(root, rel), name, _options_key(options), depth)
+    okey = _options_key(options)
+    key = (*_file_key(root, rel), name, okey, depth)
     from entrylint import cache
 
     own = any(k[:3] == key[:3] for k in _OWN)
     if own:
         cache.from_checked_file()
     elif cache.facts_on():  # a fact of the tree, on disk across runs (not a function of the file checked)
-        return cache.fact(("callee-summary", str(root), rel, name, repr(key[4]), depth, kernel32),
+        return cache.fact(("callee-summary", str(root), rel, name, repr(okey), depth, kernel32),
                           _summarise, root, rel, name, options, depth, kernel32)
     if key not in _SUMMARIES:
         _SUMMARIES[key] = _summarise(root, rel, name, options, depth, kernel32)
