@@ -57,6 +57,7 @@ import sys
 from pathlib import Path
 
 from entrylint.cpp.lexer import NAME, lex_file
+from entrylint.cpp.types import line_conditions
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -108,7 +109,7 @@ def recorded_symbols(pp, files) -> dict[str, dict[tuple[str, int], int]]:
     recorded on its output lines (taken branches and the earlier branches of
     an #elif/#else: an #if whose lines were all skipped leaves no record)."""
     out: dict[str, dict[tuple[str, int], int]] = {}
-    for cond in {c for ln in pp.lines for c in ln.cond}:
+    for cond in line_conditions(pp.lines):
         loc = cond.location
         if loc.file in files:
             for name in _NAME.findall(cond.text):

@@ -12,6 +12,7 @@ import pytest
 from entrylint.cpp import CppOptions, Kconfig, PPResult, preprocess_file, preprocess_text
 from entrylint.cpp.lexer import lex_text
 from entrylint.source import ProblemKind
+from entrylint.source.limits import Limits
 from entrylint.source.tree import IncludeSearch
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "cpp"
@@ -171,3 +172,30 @@ def test_fixture_matches_gcc(name):
     ours = [toks(ln.text) for ln in r.lines if toks(ln.text)]
     theirs = [toks(t) for t in out.split("\n") if toks(t)]
     assert ours == theirs
+
+
+
+def _ids_on_lines(r):
+    return {id(c) for ln in r.lines for c in ln.cond}  # each line read to its outermost condition
+
+
+def test_line_conditions_are_every_condition_once():
+    from entrylint.cpp.types import line_conditions
+
+    r = run("conds.S", kconfig=KC)
+    got = line_conditions(r.lines)
+    assert len(got) == len({id(c) for c in got}) and {id(c) for c in got} == _ids_on_lines(r)
+    assert len(got) >= 3
+
+
+def test_line_conditions_through_nested_includes(tmp_path):
+    # a header that includes itself, each level inside an #if / #elif / #else
+    from entrylint.cpp.types import line_conditions
+
+    (tmp_path / "n.h").write_text(
+        "#if __INCLUDE_LEVEL__ < 4\nmovq %rax, %rbx\n#include \"n.h\"\n#elif defined(A)\nnop\n"
+        "#else\npushq %rax\n#ifdef B\npopq %rax\n#endif\n#include \"n.h\"\n#endif\nswapgs\n")
+    (tmp_path / "m.S").write_text("#ifndef X\n#include \"n.h\"\n#endif\n")
+    r = preprocess_file(tmp_path / "m.S", CppOptions(limits=Limits(include_depth=12)))
+    on_lines = _ids_on_lines(r)
+    assert len(on_lines) > 10 and {id(c) for c in line_conditions(r.lines)} == on_lines

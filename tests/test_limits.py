@@ -307,3 +307,10 @@ def test_readme_lists_every_limit_with_its_default():
     assert [n for n, _ in rows] == list(Limits.names())
     for name, default in rows:
         assert DEFAULT.parse(f"{name}={default}").value(name) == DEFAULT.value(name), name
+
+
+def test_include_depth_reported_once_per_include_line():
+    # twice.h includes itself twice: the depth limit is met at 2^7 leaves, from two lines
+    pp = preprocess_file(FIX / "includes.S", CppOptions(limits=Limits(include_depth=8, includes=10_000)))
+    hits = [p for p in pp.problems if "include-depth" in p.message]
+    assert sorted((p.location.file.rsplit("/", 1)[-1], p.location.line) for p in hits) == [("twice.h", 2), ("twice.h", 3)]

@@ -119,6 +119,8 @@ class Preprocessor:
         self.limit_hit = False
         self.peak = {"include-depth": 0, "file-size": 0, "includes": 0}
         self._over: set[str] = set()  # limits reported (each once per file)
+        self._deep: set = set()  # #include lines that met the include-depth limit (one finding each)
+        self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
@@ -217,6 +219,9 @@ class Preprocessor:
     def run_file(self, path: str, text: str | None = None, found_idx=None):
         if len(self.stack) >= self.opts.limits.include_depth:
             where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else None
+            if (where, path) in self._deep:  # a header that includes itself twice meets it 2^n times
+                return
+            self._deep.add((where, path))
             names = [os.path.basename(f.path) for f in self.stack]
             cycle = ""
             if path in (f.path for f in self.stack):
@@ -477,7 +482,11 @@ class Preprocessor:
         f = self.stack[-1] if self.stack else None
         after = f.found_idx if (nxt and f is not None and f.found_idx is not None) else None
         cur_dir = f.dir if f is not None else None
-        return D.find_include(name, angled, cur_dir, self.opts.search, after)
+        key = (name, angled, cur_dir, after)
+        got = self._found.get(key)
+        if got is None:
+            got = self._found[key] = D.find_include(name, angled, cur_dir, self.opts.search, after)
+        return got
 
     def _include(self, f: _File, name: str, toks: list[Tok]):
         args = toks[2:]

@@ -64,6 +64,24 @@ class PPLine:
         return segs[k - 1] if k else segs[0]
 
 
+def line_conditions(lines) -> list[Cond]:
+    """Every Cond on the lines, once, each line's from the innermost out.
+
+    By identity, and without reading a line's conditions past one already
+    seen: while a Cond is open, everything outside it on a line (the
+    including files' conditions, the enclosing groups', the earlier
+    branches of its own group) is the same objects, so a Cond seen before
+    has had its outer ones seen with it.  A header nested 200 deep puts 200
+    Conds on each of its lines; reading them all cost seconds."""
+    seen: dict[int, Cond] = {}
+    for cond in {id(ln.cond): ln.cond for ln in lines}.values():
+        for c in reversed(cond):
+            if id(c) in seen:
+                break
+            seen[id(c)] = c
+    return list(seen.values())
+
+
 def plain_lines(text: str, file: str) -> list[PPLine]:
     """Lines of ``text`` as if preprocessed with nothing to do (for tests of the
     layers above cpp, and for input that is already preprocessed)."""
