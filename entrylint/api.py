@@ -168,12 +168,14 @@ def resolve_root(path: Path, options: Options) -> Path | None:
 
 
 def expand(path: Path | str, options: Options | None = None, text: str | None = None,
-           incremental=None) -> Expansion:
+           incremental=None, shared=None) -> Expansion:
     """Preprocess, macro-expand and build the program of one ``.S`` file.
 
     ``text`` replaces the file's contents (editor buffers, stdin, patches).
     ``incremental``: an ``incremental.Sessions``, which reads an edited text
-    from where the edit starts (the language server), with the same result."""
+    from where the edit starts (the language server), with the same result.
+    ``shared``: a ``shared.Shared`` of the check's earlier profiles, whose
+    program is taken when this profile would build the same one."""
     from entrylint.cpp import preprocess_text
     from entrylint.gas import GasOptions, expand as gas_expand
     from entrylint.program.build import build_program
@@ -209,18 +211,32 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             dec = None
     from entrylint.program.paravirt import native_reader
 
-    native = native_reader(pp_name, text, copts, pp.macros)
-    program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec,
-                                       mode=options.bits or default_code_mode(path), native=native)
-    problems += pproblems
-    if copts.kconfig is not None:
-        from entrylint.program.constants import features_without_config
+    mode = options.bits or default_code_mode(path)
+    layout = bool(options.layout and dec is not None)
+    kept = shared.program_for(gas, pp.macros, dec, mode, layout, copts.kconfig, _declared(root)) \
+        if shared is not None else None
+    if kept is not None:
+        program, pproblems = kept
+    else:
+        read = native_reader(pp_name, text, copts, pp.macros)
+        sites: list = []
 
-        program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
-                                                    any(getattr(i.info, "cr3_write", False)
-                                                        for i in program.instructions))
-    if options.layout and dec is not None:
-        problems += apply_layout(program, dec)
+        def native(s):
+            sites.extend(s)
+            return read(s)
+
+        program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec, mode=mode, native=native)
+        if copts.kconfig is not None:
+            from entrylint.program.constants import features_without_config
+
+            program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
+                                                        any(getattr(i.info, "cr3_write", False)
+                                                            for i in program.instructions))
+        if layout:
+            pproblems += apply_layout(program, dec)
+        if shared is not None:
+            shared.keep_program(gas, pp.macros, dec, mode, layout, program, pproblems, bool(sites))
+    problems += pproblems
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
@@ -375,7 +391,7 @@ class Analysis:
 
 
 def analyze(path: Path | str, options: Options | None = None, text: str | None = None,
-            incremental=None) -> Analysis:
+            incremental=None, shared=None) -> Analysis:
     """Expand a file, then build the CFG, find entry points and walk every path.
 
     The order matters: the CFG needs the decoder's flow (expand), entries
@@ -388,20 +404,28 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.msr_entries import msr_entries
 
     from entrylint.analysis.callees import Callees
+    from entrylint.shared import LoggedCallees
 
-    exp = expand(path, options, text, incremental)
+    exp = expand(path, options, text, incremental, shared)
     program = exp.program
-    cfg = CFG(program)
-    entries = find_entries(program, cfg, msr=msr_entries(exp.root))
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
+    kept = shared.analysis_for(program, callees) if shared is not None else None
+    if kept is not None:
+        cfg, procedures, liveness, flags = kept
+    else:
+        cfg = CFG(program)
+        # the call structure (which calls reach which asm functions, where each
+        # returns) is built once and shared by liveness, flags, the walk and the rules
+        procedures = Procedures.build(program, cfg)
+        liveness = flags = None
+    entries = find_entries(program, cfg, msr=msr_entries(exp.root))
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
-    # the call structure (which calls reach which asm functions, where each
-    # returns) is built once and shared by liveness, flags, the walk and the rules
-    procedures = Procedures.build(program, cfg)
-    liveness = compute_liveness(program, cfg, procedures=procedures, callees=callees)
+    if liveness is None:
+        asked = LoggedCallees(callees)
+        liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
     forward = walk(program, cfg, entries,
                    replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)),
                    max_visits=(options or Options()).limits.analysis_visits, live_out=liveness.live_out)
@@ -416,8 +440,11 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
             ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short: "
                                    "findings past this point may be missing"), where), (exp.profile,))],
             key=Finding.sort_key)
-    flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
-                          procedures=procedures)
+    if flags is None:
+        flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
+                              procedures=procedures)
+    if shared is not None and kept is None:
+        shared.keep_analysis(program, cfg, procedures, liveness, flags, asked.log)
     from entrylint.analysis.treefacts import user_mapped_percpu
 
     return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
@@ -500,10 +527,14 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
             text = None  # expand reads it again and says why
     merged: dict[tuple, Finding] = {}
     first = None
-    for prof in options.profiles():
+    profiles = options.profiles()
+    from entrylint.shared import Shared
+
+    shared = Shared() if len(profiles) > 1 else None
+    for prof in profiles:
         with gc_paused():
             res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
-                            incremental)
+                            incremental, shared)
         an = res.analysis
         if first is None:
             first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
@@ -533,7 +564,7 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),
               text: str | None = None, rule_set=None, rule_options: dict | None = None,
-              incremental=None) -> CheckResult:
+              incremental=None, shared=None) -> CheckResult:
     """Analyse one file under one configuration and run the enabled rules:
     front-end findings (EL9xx) plus every rule finding, sorted, each
     fingerprint once."""
@@ -542,7 +573,7 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     rs = rule_set or rules()
     enabled = set(rs.resolve(select)) if select else set(rs.info)
     enabled -= rs.resolve(ignore) if ignore else set()
-    an = analyze(path, options, text, incremental)
+    an = analyze(path, options, text, incremental, shared)
     cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 

@@ -1,0 +1,67 @@
+"""The profiles of one check share the program (and what is made of its
+instructions alone) when the configuration cannot reach it (entrylint/shared.py):
+the findings are those of a check that builds everything per profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrylint import api
+from entrylint.shared import Shared
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = sorted([*(REPO / "fixtures" / "rules").glob("*.S"), *(REPO / "fixtures" / "profiles").glob("*.S"),
+                REPO / "fixtures" / "kaiser-2017" / "arch" / "x86" / "entry" / "entry_64.S"])
+
+
+def _findings(path, monkeypatch, share: bool):
+    import entrylint.program.build as build
+
+    built = []
+    real = build.build_program
+
+    def counted(*a, **kw):
+        built.append(1)
+        return real(*a, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(build, "build_program", counted)
+        if not share:
+            m.setattr(Shared, "program_for", lambda self, *a, **kw: None)
+        res = api.check(path, api.Options())
+    return [repr(f) for f in res.findings], len(built)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_shared_profiles_find_what_separate_ones_find(path, monkeypatch):
+    shared, n_shared = _findings(path, monkeypatch, True)
+    alone, n_alone = _findings(path, monkeypatch, False)
+    assert shared == alone
+    assert n_alone == 3 and 1 <= n_shared <= 3
+
+
+def test_a_file_the_configuration_cannot_reach_is_built_once(monkeypatch):
+    # no #if: every profile reads the same lines; only the features compiled out differ
+    built = sum(_findings(p, monkeypatch, True)[1] == 1 for p in FILES)
+    assert built >= 5, built
+
+
+def test_a_different_callee_answer_makes_liveness_anew():
+    from entrylint.shared import LoggedCallees
+
+    class Answer:
+        def __init__(self, reads):
+            self.reads, self.clobbers = reads, frozenset({"rax"})
+
+    log = LoggedCallees(lambda name: Answer(frozenset({"rdi"})))
+    log("do_work")
+    s = Shared()
+    prog = type("P", (), {"instructions": []})()
+    s.program = prog
+    s.keep_analysis(prog, "cfg", "procs", "live", "flags", log.log)
+    assert s.analysis_for(prog, lambda name: Answer(frozenset({"rdi"}))) == ("cfg", "procs", "live", "flags")
+    assert s.analysis_for(prog, lambda name: Answer(frozenset({"rsi"}))) == ("cfg", "procs", None, "flags")
+    other = type("P", (), {"instructions": []})()
+    assert s.analysis_for(other, lambda name: Answer(frozenset({"rdi"}))) is None
