@@ -177,7 +177,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     ``shared``: a ``shared.Shared`` of the check's earlier profiles, whose
     program is taken when this profile would build the same one."""
     from entrylint.cpp import preprocess_text
-    from entrylint.gas import GasOptions, expand as gas_expand
+    from entrylint.gas import GasOptions
     from entrylint.program.build import build_program
 
     options = options or Options()

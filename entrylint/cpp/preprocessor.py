@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint.cpp import directives as D
+from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
-from entrylint.cpp.expr import ExprError, evaluate
 from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
 from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, printable
 from entrylint.cpp.predefines import PREDEFINES
-from entrylint.cpp.types import Cond, Condition, PPLine, Segment
+from entrylint.cpp.types import Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
 from entrylint.source.limits import DEFAULT, Limits, hit
@@ -63,21 +63,6 @@ class PPResult:
     peak: dict[str, int] = field(default_factory=dict)  # the largest use of each limit (by name)
 
 
-class _Group:
-    """One open #if group: ``conds`` are the Conds of the branch being read."""
-
-    __slots__ = ("conds", "active", "taken", "parent", "else_seen", "guard", "prior")
-
-    def __init__(self, parent: bool, guard: bool = False):
-        self.parent = parent  # enclosing region active
-        self.active = False
-        self.taken = False  # some branch already taken
-        self.else_seen = False
-        self.guard = guard
-        self.conds: tuple[Cond, ...] = ()
-        self.prior: tuple[Cond, ...] = ()  # earlier branches, as false
-
-
 class _File:
     __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir")
 
@@ -85,7 +70,7 @@ class _File:
         self.path = path
         self.lines = lexed.lines
         self.idx = 0
-        self.groups: list[_Group] = []
+        self.groups: list[Group] = []
         self.base_cond = base_cond
         if lexed.guard is False:  # a header lexed once per process is included by many files
             lexed.guard = D.find_guard(lexed.lines)
@@ -94,7 +79,7 @@ class _File:
         self.dir = os.path.dirname(path)
 
 
-class Preprocessor:
+class Preprocessor(Conditionals):
     # called after each text line of the main file read at the top level
     # (incremental.py takes its snapshots there); None: no call
     at_line = None
@@ -287,14 +272,6 @@ class Preprocessor:
                         self.files, self.missing, self.fallbacks, dict(self.peak))
 
     # -- lines and directives ---------------------------------------------
-    def _recompute_cond(self, f: _File):
-        c = list(f.base_cond)
-        for g in f.groups:
-            if not g.guard:
-                c.extend(g.prior)
-                c.extend(g.conds)
-        self.cond = tuple(c)
-
     def _next_line(self, f: _File, in_args: bool):
         lines = f.lines
         n = len(lines)
@@ -361,121 +338,6 @@ class Preprocessor:
                 self.problem(ProblemKind.CPP_ERROR, "#line directive requires a simple digit sequence", toks[1])
         # warning, pragma, ident, sccs, assert, unassert: nothing to do
         return False
-
-    def _conditional(self, f: _File, name: str, toks: list[Tok], active: bool):
-        groups = f.groups
-        args = toks[2:]
-        if name in ("if", "ifdef", "ifndef"):
-            g = _Group(active)
-            if f.guard is not None and f.idx - 1 == f.guard[1] and not groups:
-                g.guard = True
-            groups.append(g)
-            if active:
-                text, val = self._condition(name, args, toks[1])
-                if name == "ifndef":
-                    val = not val
-                g.conds = (Cond(text, name != "ifndef", self._loc(toks[1])),)
-                g.active = g.taken = val
-                self._recompute_cond(f)
-            return
-        if not groups:
-            self.problem(ProblemKind.UNBALANCED_BLOCK, f"#{name} without #if", toks[1])
-            return
-        g = groups[-1]
-        if name == "endif":
-            groups.pop()
-            if g.parent:
-                self._recompute_cond(f)
-            return
-        if g.else_seen:
-            self.problem(ProblemKind.UNBALANCED_BLOCK, f"#{name} after #else", toks[1])
-            return
-        if not g.parent:
-            return
-        loc = self._loc(toks[1])
-        g.prior = g.prior + tuple(Cond(c.text, not c.taken, c.location) for c in g.conds)
-        if name == "else":
-            g.else_seen = True
-            g.conds = ()
-            g.active = not g.taken
-            g.taken = True
-        else:
-            if g.taken:
-                # gcc does not evaluate the expression of an #elif after a taken branch
-                g.active = False
-                text = self._cond_text(name, args)
-                g.conds = (Cond(text, name != "elifndef", loc),)
-            else:
-                text, val = self._condition(name, args, toks[1])
-                if name == "elifndef":
-                    val = not val
-                g.conds = (Cond(text, name != "elifndef", loc),)
-                g.active = g.taken = val
-        self._recompute_cond(f)
-
-    def _cond_text(self, name, args):
-        if name in ("ifdef", "ifndef", "elifdef", "elifndef"):
-            return f"defined({args[0].text})" if args else "defined()"
-        return D.spell(args)
-
-    def _condition(self, name, args, where) -> tuple[str, bool]:
-        text = self._cond_text(name, args)
-        if name in ("ifdef", "ifndef", "elifdef", "elifndef"):
-            if not args or args[0].kind != NAME:
-                self.problem(ProblemKind.CPP_ERROR, f"no macro name given in #{name} directive", where)
-                return text, False
-            return text, args[0].text in self.macros
-        try:
-            return text, bool(self._eval(args, where))
-        except ExprError as e:
-            self.problem(ProblemKind.CPP_ERROR, f"#{name}: {e}", where)
-            return text, False
-
-    def _operators(self, toks: list[Tok], where) -> list[Tok]:
-        """Replace ``defined X`` and ``__has_include(...)`` by 0 or 1."""
-        out = []
-        i = 0
-        n = len(toks)
-        while i < n:
-            t = toks[i]
-            i += 1
-            if t.kind == NAME and t.text == "defined":
-                name, i = D.defined_operand(toks, i)
-                if name is None:
-                    raise ExprError('operator "defined" requires an identifier')
-                out.append(D.number(int(name in self.macros)))
-            elif t.kind == NAME and t.text in ("__has_include", "__has_include_next"):
-                if i < n and toks[i].text == "(":
-                    j = i + 1
-                    while j < n and toks[j].text != ")":
-                        j += 1
-                    hn = D.header_name(toks[i + 1:j])
-                    if hn is None or j >= n:
-                        raise ExprError(f'operator "{t.text}" requires a header-name')
-                    found = self._resolve(hn[0], hn[1], t.text.endswith("next"))[0]
-                    out.append(D.number(int(found is not None)))
-                    i = j + 1
-                else:
-                    raise ExprError(f'missing \'(\' after "{t.text}"')
-            else:
-                out.append(t)
-        return out
-
-    def _eval(self, args: list[Tok], where) -> int:
-        toks = self._operators(args, where)
-        self.exp.start(toks, in_directive=True)
-        out = []
-        try:
-            while True:
-                t = self.exp.get()
-                if t.kind == EOF:
-                    break
-                out.append(t)
-        except ExpansionLimit as e:
-            raise ExprError(str(e)) from None
-        if any(t.kind == NAME and t.text == "defined" for t in out):
-            out = self._operators(out, where)
-        return evaluate(out)
 
     # -- includes ----------------------------------------------------------
     def _resolve(self, name: str, angled: bool, nxt: bool):

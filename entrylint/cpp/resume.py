@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from entrylint.cpp.preprocessor import Preprocessor, PPResult, _File, _Group
+from entrylint.cpp.conditionals import Group
+from entrylint.cpp.preprocessor import Preprocessor, PPResult, _File
 from entrylint.source import Location, ProblemKind
 
 
@@ -52,8 +53,8 @@ class Snapshot:
     before_main: tuple  # (problems before the main file, problems lexing the main file gave)
 
 
-def _copy_group(g: _Group) -> _Group:
-    c = _Group(g.parent, g.guard)
+def _copy_group(g: Group) -> Group:
+    c = Group(g.parent, g.guard)
     c.active, c.taken, c.else_seen, c.conds, c.prior = g.active, g.taken, g.else_seen, g.conds, g.prior
     return c
 
