@@ -9,6 +9,7 @@ does, and ``\\param`` substitution in macro bodies.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 NAME = r"[A-Za-z_.$][\w.$]*"
@@ -148,12 +149,19 @@ def split_args(s: str) -> list[Arg]:
     (not commas), ``"..."`` keeps everything and loses its quotes,
     ``name=value`` is a keyword argument (its qualifier ``:req`` etc. kept in
     ``keyword`` for parameter lists)."""
-    args: list[Arg] = []
+    return list(iter_args(s))
+
+
+def iter_args(s: str) -> Iterator[Arg]:
+    """``split_args``, one argument at a time: binding stops reading at a
+    ``:vararg`` parameter, which takes the rest as it is (a macro that
+    passes ``\\p\\p`` to itself doubles a text that would otherwise be
+    split to its end at every level)."""
     i, n = 0, len(s)
     while i < n and s[i] in " \t":
         i += 1
     if i >= n:
-        return args
+        return
     while True:
         start = i
         buf: list[str] = []
@@ -202,16 +210,15 @@ def split_args(s: str) -> list[Arg]:
         if m:
             keyword = m.group(1) + m.group(2)
             text = text[m.end():]
-        args.append(Arg(unquote(text), start, keyword))
+        yield Arg(unquote(text), start, keyword)
         if i < n and s[i] == ",":
             i += 1
         while i < n and s[i] in " \t":
             i += 1
         if i >= n:
             if s.rstrip().endswith(","):
-                args.append(Arg("", n))
-            break
-    return args
+                yield Arg("", n)
+            return
 
 
 def unquote(text: str) -> str:

@@ -52,7 +52,7 @@ def bind_args(macro: MacroInfo, args: str) -> tuple[dict[str, str], list[str], b
     params = macro.params
     by_name = {p.name: p for p in params}
     pos = 0
-    for a in lex.split_args(args):
+    for a in lex.iter_args(args):
         if a.keyword is not None:
             p = by_name.get(a.keyword)
             if p is None:
