@@ -213,8 +213,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
 
     mode = options.bits or default_code_mode(path)
     layout = bool(options.layout and dec is not None)
-    kept = shared.program_for(gas, pp.macros, dec, mode, layout, copts.kconfig, _declared(root)) \
-        if shared is not None else None
+    kept = shared.program_for(gas, pp.macros, dec, mode, layout) if shared is not None else None
     if kept is not None:
         program, pproblems = kept
     else:
@@ -226,17 +225,17 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             return read(s)
 
         program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec, mode=mode, native=native)
-        if copts.kconfig is not None:
-            from entrylint.program.constants import features_without_config
-
-            program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
-                                                        any(getattr(i.info, "cr3_write", False)
-                                                            for i in program.instructions))
         if layout:
             pproblems += apply_layout(program, dec)
         if shared is not None:
             shared.keep_program(gas, pp.macros, dec, mode, layout, program, pproblems, bool(sites))
     problems += pproblems
+    if copts.kconfig is not None:
+        from entrylint.program.constants import features_without_config
+
+        program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
+                                                    any(getattr(i.info, "cr3_write", False)
+                                                        for i in program.instructions))
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
@@ -423,8 +422,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.siblings import sibling_asm
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
-    if liveness is None:
-        asked = LoggedCallees(callees)
+    if liveness is None:  # the callees it asks about, logged only for later profiles to compare
+        asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
     forward = walk(program, cfg, entries,
                    replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)),

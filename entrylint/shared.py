@@ -28,15 +28,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from entrylint.program.constants import disabled_features, feature_names, features_without_config, macro_int
-
-_ALT_MACROS = ("ALT_FLAGS_SHIFT", "ALTINSTR_FLAG_INV", "ALT_FLAG_NOT")
+from entrylint.program.build import alt_flag_layout
+from entrylint.program.constants import disabled_features, feature_names
 
 
 def _read_of(macros) -> tuple:
     """What building a program reads of the cpp macros, but ``DISABLED_MASKn``
     (read into ``Program.disabled`` alone, made per profile)."""
-    return feature_names(macros), tuple(macro_int(n, macros) for n in _ALT_MACROS)
+    return feature_names(macros), alt_flag_layout(macros)
 
 
 def _answer(callee) -> tuple:
@@ -74,9 +73,11 @@ class Shared:
     asked: dict = field(default_factory=dict)
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
 
-    def program_for(self, gas, macros, dec, mode: int, layout: bool, kconfig, declared):
+    def program_for(self, gas, macros, dec, mode: int, layout: bool):
         """The kept program and its problems, when this profile would build
-        the same one (a copy with its own ``disabled``); else None."""
+        the same one: a copy whose ``disabled`` is what the build sets from
+        this profile's headers (``api.expand`` adds what its configuration
+        rules out, as for a program it builds); else None."""
         if self.program is None or self.sites or gas is not self.gas or dec is not self.decoder \
                 or mode != self.mode or layout != self.layout:
             return None
@@ -85,12 +86,8 @@ class Shared:
         read = _read_of(macros)
         if read != self._read:
             return None
-        disabled = disabled_features(macros, read[0])
-        if kconfig is not None:
-            cr3 = any(getattr(i.info, "cr3_write", False) for i in self.program.instructions)
-            disabled |= features_without_config(kconfig.enabled, declared, cr3)
         # the same instructions, forks and symbols; the features this configuration compiles out its own
-        return replace(self.program, disabled=disabled), list(self.problems)
+        return replace(self.program, disabled=disabled_features(macros, read[0])), list(self.problems)
 
     def keep_program(self, gas, macros, dec, mode: int, layout: bool, program, problems, sites: bool) -> None:
         self.__init__(gas=gas, decoder=dec, mode=mode, layout=layout, macros=macros, sites=sites,

@@ -65,3 +65,18 @@ def test_a_different_callee_answer_makes_liveness_anew():
     assert s.analysis_for(prog, lambda name: Answer(frozenset({"rsi"}))) == ("cfg", "procs", None, "flags")
     other = type("P", (), {"instructions": []})()
     assert s.analysis_for(other, lambda name: Answer(frozenset({"rdi"}))) is None
+
+
+@pytest.mark.parametrize("order", [("pti-off", "max"), ("max", "pti-off")])
+def test_a_shared_program_has_the_profile_s_own_compiled_out_features(order):
+    # whichever profile builds first, the next one's program lists the features
+    # its own configuration compiles out (not the first profile's, nor both)
+    path = REPO / "fixtures" / "rules" / "c_call_user_cr3_fires.S"
+    s = Shared()
+    first = api.expand(path, api.Options(profile=order[0]), shared=s)
+    second = api.expand(path, api.Options(profile=order[1]), shared=s)
+    alone = [api.expand(path, api.Options(profile=p)) for p in order]
+    assert second.program.instructions is first.program.instructions  # shared
+    assert first.program.disabled == alone[0].program.disabled
+    assert second.program.disabled == alone[1].program.disabled
+    assert alone[0].program.disabled != alone[1].program.disabled  # the fixture tells them apart

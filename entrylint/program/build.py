@@ -108,6 +108,17 @@ def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | Non
     return prog, problems
 
 
+def alt_flag_layout(macros: Mapping[str, object]) -> tuple[int, int, int]:
+    """(flags shift, not-bit for a 16-bit feature field, not-bit within the flags)
+    as the headers read define them."""
+    shift = macro_int("ALT_FLAGS_SHIFT", macros) or 16
+    inv = macro_int("ALTINSTR_FLAG_INV", macros)
+    lo = inv.bit_length() - 1 if inv else 15
+    nf = macro_int("ALT_FLAG_NOT", macros)
+    hi = nf.bit_length() - 1 if nf else 0
+    return shift, lo, hi
+
+
 class _Builder:
     def __init__(self, prog: Program, labels: _Labels, macros: Mapping[str, object]) -> None:
         self.prog = prog
@@ -293,7 +304,7 @@ class _Builder:
         prog.features = feature_names(self.macros)
         prog.disabled = disabled_features(self.macros, prog.features)
         entries = self._alt_entries()
-        shift, not_bit_lo, not_bit_hi = self._alt_flag_layout()
+        shift, not_bit_lo, not_bit_hi = alt_flag_layout(self.macros)
         forks: dict[int, dict] = {}
         for (si_orig, orig, si_repl, repl, feat_dir, feat_expr, olen, rlen, st) in entries:
             o_start = self._label_pos(orig, si_orig)
@@ -418,15 +429,6 @@ class _Builder:
         flush()
         return out
 
-    def _alt_flag_layout(self) -> tuple[int, int, int]:
-        """(flags shift, not-bit for a 16-bit feature field, not-bit within the flags)
-        as the headers read define them."""
-        shift = macro_int("ALT_FLAGS_SHIFT", self.macros) or 16
-        inv = macro_int("ALTINSTR_FLAG_INV", self.macros)
-        lo = inv.bit_length() - 1 if inv else 15
-        nf = macro_int("ALT_FLAG_NOT", self.macros)
-        hi = nf.bit_length() - 1 if nf else 0
-        return shift, lo, hi
 
     # -- pass 3 -------------------------------------------------------------
     def decode(self, decoder, problems: list[Problem]) -> None:
