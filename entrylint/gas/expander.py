@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from entrylint.cpp.types import Condition, PPLine
-from entrylint.gas import lex
+from entrylint.gas import lex, template
 from entrylint.gas.conditionals import CondStack
 from entrylint.gas.directives import PASS_THROUGH
 from entrylint.gas.expr import evaluate
 from entrylint.gas.macros import bind_args, parse_macro_header, parse_irp
 from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
+from entrylint.gas.template import merge_conds
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.limits import hit
@@ -58,20 +59,6 @@ class _Collect:
     args: str
     nest: int = 1
     body: list | None = None
-
-
-def merge_conds(*conds: Condition) -> Condition:
-    nonempty = [c for c in conds if c]
-    if not nonempty:
-        return ()
-    if len(nonempty) == 1 and len(nonempty[0]) == 1:  # the common case: nothing to merge
-        return nonempty[0]
-    out: list = []
-    for cond in nonempty:
-        for c in cond:
-            if c not in out:
-                out.append(c)
-    return tuple(out)
 
 
 def file_items(lines: Sequence[PPLine]) -> Iterator[BodyLine]:
@@ -123,6 +110,9 @@ class Expander:
         self.parsed: dict[str, tuple[list[str], lex.Parsed]] = {}  # statement text -> its parse
         # (macro name, parameters, argument text) -> bind_args (a recursion binds the same texts again)
         self.bound: dict[tuple, tuple[dict[str, str], list[str], bool]] = {}
+        self.templates: dict[int, tuple[template.Line, ...]] = {}  # id(MacroInfo) -> its body made ready
+        self.compiled: dict[tuple, tuple] = {}  # repetition body lines made ready (template.compile_body)
+        self.irp_lists: dict[tuple[str, str], tuple] = {}  # .irp/.irpc header -> parse_irp (read again in bodies)
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
@@ -301,7 +291,7 @@ class Expander:
             return
         if depth > self.peak["macro-depth"]:
             self.peak["macro-depth"] = depth
-        key = (macro.name, macro.params, args)
+        key = (id(macro), args)  # (every MacroInfo is kept while the expander lives: ids are not reused)
         got = self.bound.get(key)
         if got is None:
             if len(self.bound) > 50_000:
@@ -319,17 +309,42 @@ class Expander:
         self.peak["macro-invocations"] = self.macro_count
         if self.macro_count > self.limits.macro_invocations:
             self.over("macro-invocations", f"more than {self.limits.macro_invocations} macro invocations", item)
+        body = self.templates.get(id(macro))
+        if body is None:
+            body = self.templates[id(macro)] = template.compile_body(macro.body, [p.name for p in macro.params],
+                                                                     counter=True)
+        argv = [values[p.name] for p in macro.params]
+        argv.append(str(counter))
         head = item.trace[:-1] + (Frame(item.trace[-1].location, "macro", macro.name),)
         cond = merge_conds(item.cond, macro.cond)
+        self.stack.append(_Source(iter(self.lines(body, argv, head, cond, item)), "macro", len(self.conds.stack),
+                                  depth))
+
+    def lines(self, body: tuple[template.Line, ...], argv: list[str], head: Trace, cond: Condition,
+              item: BodyLine) -> list[BodyLine]:
+        """The statements of ``body`` with ``argv`` substituted, read at ``item``
+        under ``head`` and ``cond`` (as ``merge_conds`` makes it); each line's text counted (its bytes and
+        its length, ``_count_bytes``) before it is split."""
         items = []
-        for b in macro.body:
-            text = lex.substitute(b.text, values, counter)
-            self._count_bytes(text, item, len(head))
-            frame_cond = merge_conds(cond, b.cond)
-            for _, s in lex.split_statements(text):
-                items.append(BodyLine(s.strip(), head + (b.trace[-1],), frame_cond,
-                                      b.cpp_macros or item.cpp_macros))
-        self.stack.append(_Source(iter(items), "macro", len(self.conds.stack), depth))
+        fb = 8 * (len(head) + 1)
+        for b in body:
+            if b.fmt is None:
+                text, stmts = b.text, b.statements
+            else:
+                text = b.fmt.format(*argv)
+                stmts = template.statements(text)
+            n = len(text)
+            if n > self.peak["line-length"] or self.bytes + n + fb > self.limits.expansion_bytes:
+                self._count_bytes(text, item, len(head))
+            else:
+                self.bytes += n + fb
+            if stmts:
+                trace = head + (b.written,)
+                frame_cond = b.cond if not cond else cond if not b.cond else merge_conds(cond, b.cond)
+                macros = b.cpp_macros or item.cpp_macros
+                for s in stmts:
+                    items.append(BodyLine(s, trace, frame_cond, macros))
+        return items
 
     def repeat(self, c: _Collect) -> None:
         item = c.opener
@@ -340,7 +355,12 @@ class Expander:
                 return
             sym, times = None, max(count, 0)
         else:
-            sym, values, err = parse_irp(c.directive, c.args)
+            got = self.irp_lists.get((c.directive, c.args))
+            if got is None:
+                if len(self.irp_lists) > 50_000:
+                    self.irp_lists.clear()
+                got = self.irp_lists[(c.directive, c.args)] = parse_irp(c.directive, c.args)
+            sym, values, err = got
             if err:
                 self.problem(ProblemKind.ASM_ERROR, err, item)
                 return
@@ -365,17 +385,16 @@ class Expander:
             return
         kind = c.directive[1:]
         head: Trace = item.trace[:-1] + (Frame(item.trace[-1].location, kind, sym),)
-        if sym is None:
-            values = [""] * times
+        body = template.compile_body(c.body, [sym] if sym else [], counter=False, substitute=sym is not None,
+                                      memo=self.compiled)
+        cond = merge_conds(item.cond)
         items = []
-        for v in values:
-            subst = {sym: v} if sym else {}
-            for b in c.body:
-                text = lex.substitute(b.text, subst, None) if sym else b.text
-                self._count_bytes(text, item, len(head))
-                for _, s in lex.split_statements(text):
-                    items.append(BodyLine(s.strip(), head + (b.trace[-1],),
-                                          merge_conds(item.cond, b.cond), b.cpp_macros))
+        if sym is None:
+            for _ in range(times):
+                items += self.lines(body, [], head, cond, item)
+        else:
+            for v in values:
+                items += self.lines(body, [v], head, cond, item)
         self.stack.append(_Source(iter(items), "rept", len(self.conds.stack), self._depth()))
 
     # -- directives ------------------------------------------------------

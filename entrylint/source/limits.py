@@ -20,9 +20,10 @@ class Limits:
     # largest use in a released kernel's arch/x86 .S files (tools/limits_survey.py) in brackets
     macro_depth: int = 100  # GNU as macro invocations nested in one another
     # statements GNU as reads in one file (a macro body or .rept body line
-    # counts each time it is read): the expander's work, ~7-10 us a statement
-    # (202,362: 2.5x; 10x would let the expander alone cost 20 s)
-    expansion_statements: int = 500_000
+    # counts each time it is read): the expander's work, ~7-15 us a statement
+    # (202,362: 2.0x; the fuzzer's worst program costs 15 us each, 5.8 s at
+    # 400k on a quiet machine, ~7.5 s with both cores busy: under the 10 s bound)
+    expansion_statements: int = 400_000
     # instructions of the expanded program: what every later stage (the
     # program, the CFG, liveness, the walk, the rules) costs, ~17 us each per
     # profile, and ~4.5 KB each while a profile's analysis is held: 100k

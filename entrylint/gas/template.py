@@ -1,0 +1,134 @@
+"""Macro and repetition bodies cut once where substitution puts values.
+
+GAS substitutes a macro body at every invocation; ``lex.substitute`` scans
+each body line character by character to do it.  A body is read again at
+every invocation with the same parameter names, so each line is scanned
+once here into a ``str.format`` template whose fields are the parameters
+(and ``\\@``), and an invocation formats it with its values: the same text
+``lex.substitute`` gives, made in C.  A line that substitutes nothing keeps
+its text and its split into statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from entrylint.cpp.types import Condition
+from entrylint.gas import lex
+from entrylint.gas.model import BodyLine
+from entrylint.gas.types import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One body line ready to substitute: ``fmt`` formats it with the values
+    (in the order of the names the body was compiled with); without ``fmt``
+    the line is ``text``, already split into ``statements``."""
+
+    fmt: str | None
+    text: str
+    statements: tuple[str, ...]
+    written: Frame  # the line's last trace frame: where it was written
+    cond: Condition  # the line's own, as merge_conds makes it
+    cpp_macros: tuple[str, ...]
+
+
+def merge_conds(*conds: Condition) -> Condition:
+    nonempty = [c for c in conds if c]
+    if not nonempty:
+        return ()
+    if len(nonempty) == 1 and len(nonempty[0]) == 1:  # the common case: nothing to merge
+        return nonempty[0]
+    out: list = []
+    for cond in nonempty:
+        for c in cond:
+            if c not in out:
+                out.append(c)
+    return tuple(out)
+
+
+def _field(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple[str | None, str]:
+    """``lex.substitute(body, values, counter)`` made ahead, when ``values``
+    has exactly the keys of ``names`` (each a field index) and ``\\@`` takes
+    field ``counter`` (None: ``\\@`` stays as written): (the format string,
+    "") when a value goes into the line, else (None, its constant text)."""
+    if "\\" not in body:
+        return None, body
+    out: list[str] = []
+    lit: list[str] = []
+    fields = 0
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c != "\\" or i + 1 >= n:
+            lit.append(c)
+            i += 1
+            continue
+        d = body[i + 1]
+        if d == "(" and body.startswith("\\()", i):
+            i += 3
+            continue
+        ref = None
+        j = i + 2
+        if d == "@" and counter is not None:
+            ref = counter
+        elif d in lex._NAME_CHARS:
+            j = i + 1
+            while j < n and body[j] in lex._NAME_CHARS:
+                j += 1
+            ref = names.get(body[i + 1:j])
+        if ref is None:
+            lit.append(body[i:j])
+        else:
+            out.append(_field("".join(lit)))
+            out.append("{%d}" % ref)
+            lit = []
+            fields += 1
+        i = j
+    if not fields:
+        return None, "".join(lit)
+    out.append(_field("".join(lit)))
+    return "".join(out), ""
+
+
+def statements(text: str) -> tuple[str, ...]:
+    """The statements of a substituted line, stripped, blank ones dropped."""
+    if ";" not in text:
+        s = text.strip()
+        return (s,) if s else ()
+    return tuple(s.strip() for _, s in lex.split_statements(text))
+
+
+def compile_body(body: Sequence[BodyLine], names: Sequence[str], counter: bool,
+                 substitute: bool = True, memo: dict | None = None) -> tuple[Line, ...]:
+    """``body`` for values of ``names`` (in that order) and, with
+    ``counter``, ``\\@`` as the field after them; without ``substitute``
+    the lines stay as written (a ``.rept`` body: not even ``\\()`` goes).
+    ``memo`` keeps the lines' compiled texts between calls (an ``.irp`` in a
+    macro body is collected, and compiled, at every invocation)."""
+    index: dict[str, int] = {}
+    for k, name in enumerate(names):
+        index.setdefault(name, k)
+    at = len(names) if counter else None
+    key = tuple(names), at
+    out = []
+    for b in body:
+        if not substitute:
+            fmt, text, stmts = None, b.text, statements(b.text)
+        else:
+            got = memo.get((b.text, key)) if memo is not None else None
+            if got is None:
+                fmt, text = compile_line(b.text, index, at)
+                got = fmt, text, statements(text) if fmt is None else ()
+                if memo is not None:
+                    if len(memo) > 50_000:
+                        memo.clear()
+                    memo[(b.text, key)] = got
+            fmt, text, stmts = got
+        out.append(Line(fmt, text, stmts, b.trace[-1], merge_conds(b.cond), b.cpp_macros))
+    return tuple(out)
