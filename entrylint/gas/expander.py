@@ -19,7 +19,7 @@ from entrylint.gas import lex, template
 from entrylint.gas.conditionals import CondStack
 from entrylint.gas.directives import PASS_THROUGH
 from entrylint.gas.expr import evaluate
-from entrylint.gas.macros import bind_args, parse_macro_header, parse_irp
+from entrylint.gas.macros import bind_args, parse_irp, parse_macro_header
 from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
 from entrylint.gas.template import merge_conds
 from entrylint.gas.types import Frame, Stmt, Trace

@@ -86,7 +86,7 @@ def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple
             lit.append(body[i:j])
         else:
             out.append(_field("".join(lit)))
-            out.append("{%d}" % ref)
+            out.append(f"{{{ref}}}")
             lit = []
             fields += 1
         i = j
