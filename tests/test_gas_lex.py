@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrylint.gas import lex
+from entrylint.gas import lex, template
 from entrylint.gas.expr import evaluate
 
 
@@ -48,9 +48,9 @@ def test_keyword_arguments():
 
 def test_substitution():
     values = {"reg": "rax", "n": "3"}
-    assert lex.substitute("jmp thunk_\\reg\\()_x ; .Lh_\\@: .byte \\n, \\nn", values, 5) == \
+    assert template.substitute("jmp thunk_\\reg\\()_x ; .Lh_\\@: .byte \\n, \\nn", values, 5) == \
         "jmp thunk_rax_x ; .Lh_5: .byte 3, \\nn"
-    assert lex.substitute(".byte \\@", {}, None) == ".byte \\@"
+    assert template.substitute(".byte \\@", {}, None) == ".byte \\@"
 
 
 def test_labels_and_classification():

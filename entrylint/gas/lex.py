@@ -3,7 +3,7 @@
 Everything here works on plain strings: comment removal, splitting a line into
 statements at ``;``, peeling labels off a statement, telling directives,
 assignments and instructions apart, splitting macro arguments the way GAS
-does, and ``\\param`` substitution in macro bodies.
+does (``\\param`` substitution is gas/template.py).
 """
 
 from __future__ import annotations
@@ -231,45 +231,6 @@ def unquote(text: str) -> str:
         if j < len(text):
             return text[1:j] + text[j + 1:]
     return text
-
-
-def substitute(body: str, values: dict[str, str], counter: int | None) -> str:
-    """Replace ``\\param`` (longest name), ``\\()`` and ``\\@`` (when
-    ``counter`` is given) in a macro body statement; unknown ``\\name`` stays."""
-    if "\\" not in body:
-        return body
-    out = []
-    i, n = 0, len(body)
-    while i < n:
-        c = body[i]
-        if c != "\\" or i + 1 >= n:
-            out.append(c)
-            i += 1
-            continue
-        d = body[i + 1]
-        if d == "(" and body.startswith("\\()", i):
-            i += 3
-            continue
-        if d == "@" and counter is not None:
-            out.append(str(counter))
-            i += 2
-            continue
-        if d in _NAME_CHARS:
-            j = i + 1
-            while j < n and body[j] in _NAME_CHARS:
-                j += 1
-            name = body[i + 1:j]
-            if name in values:
-                out.append(values[name])
-                i = j
-                continue
-            out.append(body[i:j])
-            i = j
-            continue
-        out.append(c)
-        out.append(d)
-        i += 2
-    return "".join(out)
 
 
 def string_operand(s: str) -> tuple[str, str]:

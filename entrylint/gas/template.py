@@ -53,10 +53,12 @@ def _field(text: str) -> str:
 
 
 def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple[str | None, str]:
-    """``lex.substitute(body, values, counter)`` made ahead, when ``values``
-    has exactly the keys of ``names`` (each a field index) and ``\\@`` takes
-    field ``counter`` (None: ``\\@`` stays as written): (the format string,
-    "") when a value goes into the line, else (None, its constant text)."""
+    """GAS's substitution of a macro body line, made ahead: ``\\param``
+    (the whole name after the backslash) takes field ``names[param]``,
+    ``\\()`` goes, ``\\@`` takes field ``counter`` (None: it stays as
+    written); an unknown ``\\name`` and any other ``\\x`` stay.  (The
+    format string, "") when a value goes into the line, else (None, its
+    constant text)."""
     if "\\" not in body:
         return None, body
     out: list[str] = []
@@ -94,6 +96,12 @@ def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple
         return None, "".join(lit)
     out.append(_field("".join(lit)))
     return "".join(out), ""
+
+
+def substitute(body: str, values: dict[str, str], counter: int | None) -> str:
+    """One line substituted with ``values`` (and ``counter`` for ``\\@``)."""
+    fmt, text = compile_line(body, {n: i for i, n in enumerate(values)}, len(values) if counter is not None else None)
+    return text if fmt is None else fmt.format(*values.values(), str(counter))
 
 
 def statements(text: str) -> tuple[str, ...]:
