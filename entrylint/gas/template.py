@@ -1,11 +1,11 @@
 """Macro and repetition bodies cut once where substitution puts values.
 
-GAS substitutes a macro body at every invocation; ``lex.substitute`` scans
+GAS substitutes a macro body at every invocation; the expander used to scan
 each body line character by character to do it.  A body is read again at
 every invocation with the same parameter names, so each line is scanned
 once here into a ``str.format`` template whose fields are the parameters
 (and ``\\@``), and an invocation formats it with its values: the same text
-``lex.substitute`` gives, made in C.  A line that substitutes nothing keeps
+the scan gave, made in C.  A line that substitutes nothing keeps
 its text and its split into statements.
 """
 
