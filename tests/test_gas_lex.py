@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrylint.gas import lex, template
+from entrylint.gas import lex
 from entrylint.gas.expr import evaluate
 
 
@@ -44,13 +44,6 @@ def test_macro_argument_splitting(args, expected):
 def test_keyword_arguments():
     got = [(a.keyword, a.text) for a in lex.split_args("a=1,b = 2 c=%rsp d")]
     assert got == [("a", "1"), ("b", "2"), ("c", "%rsp"), (None, "d")]
-
-
-def test_substitution():
-    values = {"reg": "rax", "n": "3"}
-    assert template.substitute("jmp thunk_\\reg\\()_x ; .Lh_\\@: .byte \\n, \\nn", values, 5) == \
-        "jmp thunk_rax_x ; .Lh_5: .byte 3, \\nn"
-    assert template.substitute(".byte \\@", {}, None) == ".byte \\@"
 
 
 def test_labels_and_classification():

@@ -63,7 +63,6 @@ def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple
         return None, body
     out: list[str] = []
     lit: list[str] = []
-    fields = 0
     i, n = 0, len(body)
     while i < n:
         c = body[i]
@@ -90,25 +89,15 @@ def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple
             out.append(_field("".join(lit)))
             out.append(f"{{{ref}}}")
             lit = []
-            fields += 1
         i = j
-    if not fields:
+    if not out:
         return None, "".join(lit)
     out.append(_field("".join(lit)))
     return "".join(out), ""
 
 
-def substitute(body: str, values: dict[str, str], counter: int | None) -> str:
-    """One line substituted with ``values`` (and ``counter`` for ``\\@``)."""
-    fmt, text = compile_line(body, {n: i for i, n in enumerate(values)}, len(values) if counter is not None else None)
-    return text if fmt is None else fmt.format(*values.values(), str(counter))
-
-
 def statements(text: str) -> tuple[str, ...]:
     """The statements of a substituted line, stripped, blank ones dropped."""
-    if ";" not in text:
-        s = text.strip()
-        return (s,) if s else ()
     return tuple(s.strip() for _, s in lex.split_statements(text))
 
 
