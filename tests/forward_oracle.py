@@ -9,12 +9,16 @@ concrete state per path:
 
 - the MODEL 3 tuple (origin, gs, cr3, stack), as plain strings;
 - what each generated register holds: ``"cr3:user"`` / ``"cr3:kernel"`` (a
-  value read from %cr3 that names that page table) or nothing known;
+  value read from %cr3 that names that page table), ``"int:N"`` (a small
+  integer, 0..255, the path put there: ``movq $42``, ``xorl``, and what
+  ``addq $8`` / ``andq $~0x1000`` make of it) or nothing known;
 - the values of ZF and CF when known (True / False), else None.
 
 Flag abstraction (the one judgement call): a flag is known only from the
 tests MODEL 3 refines on -- ``testb $3, CS(%rsp)`` (ZF set <=> from kernel)
-and ``bt $12, %reg`` on a value read from CR3 (CF = the user bit).  Any other
+and ``bt $12, %reg`` on a value read from CR3 (CF = the user bit) -- and, as
+on the hardware, ZF after ``addq``/``andq`` of a small integer the path
+holds (a flag word, a count: ZF <=> the result is 0).  Any other
 instruction that writes a flag makes it unknown (the model does not follow
 arbitrary values: ``orq $0x1000`` leaving ZF=0 is not tracked); an
 instruction that leaves a flag alone keeps it (Intel SDM: BT/BTS/BTR leave
@@ -64,10 +68,18 @@ def flip(space: str) -> str:
     return U if space == K else K
 
 
+def is_cr3(v: str | None) -> bool:
+    return v is not None and v.startswith("cr3:")
+
+
+def small(v: str | None) -> int | None:
+    return int(v[4:]) if v is not None and v.startswith("int:") else None
+
+
 @dataclass(frozen=True)
 class St:
     t: tuple[str, str, str, str]  # origin, gs, cr3, stack
-    regs: tuple[tuple[str, str], ...] = ()  # sorted (register, "cr3:X")
+    regs: tuple[tuple[str, str], ...] = ()  # sorted (register, "cr3:X" / "int:N")
     zf: bool | None = None
     cf: bool | None = None
 
@@ -126,16 +138,18 @@ def run(ops: list[Op], entry: str, helper: int | None = None, bt_keeps_zf: bool 
         elif k == "rdcr3":
             s = s.hold(op.reg, f"cr3:{cr3}").flags(None, None)
         elif k == "clr":
-            if s.held(op.reg) is not None:
-                s = s.hold(op.reg, "cr3:kernel")
-            s = s.flags(None if op.form == "and" else keep_zf, None)
-        elif k == "set":
-            if s.held(op.reg) is not None:
-                s = s.hold(op.reg, "cr3:user")
+            n = small(s.held(op.reg))
+            if op.form == "and" and n is not None:  # andq $~0x1000 keeps a small integer
+                s = s.hold(op.reg, f"int:{n}").flags(n == 0, None)
+            else:
+                s = s.hold(op.reg, "cr3:kernel" if is_cr3(s.held(op.reg)) else None)
+                s = s.flags(None if op.form == "and" else keep_zf, None)
+        elif k == "set":  # a small integer with bit 12 set is not small
+            s = s.hold(op.reg, "cr3:user" if is_cr3(s.held(op.reg)) else None)
             s = s.flags(None if op.form == "or" else keep_zf, None)
         elif k == "wrcr3":
             v = s.held(op.reg)
-            if v is not None:
+            if is_cr3(v):
                 events.add(("cr3-write", i, s.t, f"pti:{v[4:]}"))
                 s = s.with_t(cr3=v[4:])
             else:
@@ -144,14 +158,20 @@ def run(ops: list[Op], entry: str, helper: int | None = None, bt_keeps_zf: bool 
         elif k == "copy":
             s = s.hold(op.reg, s.held(op.src))
         elif k == "clobber":
-            s = s.hold(op.reg, None)
-            if op.form in ("xor", "add"):
-                s = s.flags(None, None)
+            n = small(s.held(op.reg))
+            if op.form == "mov":
+                s = s.hold(op.reg, "int:42")
+            elif op.form == "xor":
+                s = s.hold(op.reg, "int:0").flags(None, None)
+            elif n is not None and n + 8 <= 255:  # addq $8 to a small integer
+                s = s.hold(op.reg, f"int:{n + 8}").flags(n + 8 == 0, None)
+            else:
+                s = s.hold(op.reg, None).flags(None, None)
         elif k == "testcs":
             s = s.flags(origin == K, None)
         elif k == "bt":
             v = s.held(op.reg)
-            s = s.flags(keep_zf, None if v is None else v == "cr3:user")
+            s = s.flags(keep_zf, v == "cr3:user" if is_cr3(v) else None)
         elif k == "tasksp":
             s = s.with_t(stack="task")
         elif k == "call":

@@ -262,3 +262,21 @@ def test_oracle_worked_examples():
                            ("kernel", "kernel", "kernel", "ist")}
     assert {t[2] for t in r.before[7]} == {"user", "kernel"}
     check("asm_exc_nmi", ops)
+
+
+def test_a_small_integer_decides_a_jump():
+    """Found by the property test (hypothesis): ``movq $42, %rax; andq
+    $~0x1000, %rax`` leaves 42, so ZF is clear and the ``jz`` after it is never
+    taken (the hardware, and the engine, which follows small integers); the
+    oracle once forgot ZF at any AND and walked the impossible side too."""
+    ops = [Op("clobber", "rax", form="mov"), Op("testcs"), Op("clr", "rax", form="and"),
+           Op("jcc", form="jz", label=5), Op("rdcr3", "rax"), Op("clr", "rax", form="and"),
+           Op("wrcr3", "rax"), Op("sysret")]
+    assert run(ops, "entry_SYSCALL_64").before[7] == {("user", "user", "kernel", "user")}
+    check("entry_SYSCALL_64", ops)
+    # xorl makes 0 with ZF unknown (not followed); addq $8 then makes 8, ZF clear
+    ops = [Op("clobber", "rbx", form="xor"), Op("jcc", form="jz", label=3), Op("swapgs"),
+           Op("clobber", "rbx", form="add"), Op("jcc", form="jnz", label=6), Op("swapgs"), Op("sysret")]
+    r = run(ops, "entry_SYSCALL_64")
+    assert r.before[5] == set() and r.before[6] == {("user", "user", "user", "user"), ("user", "kernel", "user", "user")}
+    check("entry_SYSCALL_64", ops)
