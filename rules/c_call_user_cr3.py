@@ -105,7 +105,7 @@ def _c_functions(analysis):
         index = cached_index(root)
     except Exception:  # noqa: BLE001 - no tree-sitter, unreadable tree: judge every name
         return lambda name: True
-    if len(index) == 0:  # a root without the C sources (a header-only tree)
+    if index.empty():  # a root without the C sources (a header-only tree)
         return lambda name: True
     from entrylint.analysis.cindex import asm_symbols
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from entrylint.analysis import cindex
-from entrylint.analysis.cindex import CIndex, blank_attributes, cached_index, definers_from_header
+from entrylint.analysis.cindex import CIndex, LazyCIndex, blank_attributes, cached_index, definers_from_header
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "analysis" / "c"
 
@@ -81,15 +81,59 @@ def test_prototype_parameter_counts():
     assert count_params("int (*cb)(int, int), long x") == 2
 
 
+def _same_answers(full: CIndex, lazy: LazyCIndex, step: int = 1) -> list[str]:
+    """The names (every ``step``-th one the full build defines, each with a
+    definer template's prefix and cut short, strangers) on which they differ."""
+    names = set(sorted(full.functions)[::step])
+    names |= {p + n for n in set(names) for p in ("noist_", "kernel_", "user_", "fred_", "x")}
+    names |= {n[:-1] for n in names} | {"error_entry", "nothing_here", "0"}
+    return [n for n in sorted(names) if full.get(n) != lazy.get(n)]
+
+
+def test_lazy_index_answers_as_the_full_build(fixture_index):
+    lazy = LazyCIndex(FIX, (".",))
+    assert _same_answers(fixture_index, lazy) == []
+    assert not lazy.empty() and lazy.files == fixture_index.files
+
+
+def test_lazy_index_parses_only_the_files_that_hold_the_name(monkeypatch, tmp_path):
+    for f in FIX.glob("*.c"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    for k in range(5):
+        (tmp_path / f"other{k}.c").write_text(f"int helper{k}(int a) {{ return a; }}\n")
+    parsed = []
+    real = cindex.parse_functions
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    lazy = LazyCIndex(tmp_path, (".",))
+    assert lazy.get("do_syscall_64").file == "entry.c"
+    assert parsed == ["entry.c"]
+    assert lazy.get("do_syscall_64") is not None and parsed == ["entry.c"]  # answered once
+    assert lazy.get("helper3").params == 1 and parsed == ["entry.c", "other3.c"]
+    # a name made by a definer macro: the file holding its argument is read
+    assert lazy.get("noist_exc_debug") == CIndex.build(FIX, folders=(".",)).get("noist_exc_debug")
+    assert lazy.files == 6
+
+
+def test_an_index_of_no_c_files_is_empty(tmp_path):
+    (tmp_path / "a.h").write_text("int f(void) { return 0; }\n")
+    assert LazyCIndex(tmp_path, (".",)).empty()
+    (tmp_path / "b.c").write_text("/* nothing defined */\nint x;\n")
+    assert LazyCIndex(tmp_path, (".",)).empty() and len(CIndex.build(tmp_path, (".",))) == 0
+    (tmp_path / "c.c").write_text("int g(void) { return 1; }\n")
+    assert not LazyCIndex(tmp_path, (".",)).empty()
+
+
 def test_cached_index_memo_and_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cindex, "_memo", {})
     a = cached_index(FIX, folders=(".",))
     assert cached_index(FIX, folders=(".",)) is a
+    want = {n: a.get(n) for n in ("do_syscall_64", "sync_regs", "not_a_function")}
     assert list((tmp_path / "cindex").glob("*.pickle"))
     monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setattr(cindex, "parse_functions", lambda *a: pytest.fail("the answers were not kept"))
     b = cached_index(FIX, folders=(".",))
-    assert b is not a and b.functions == a.functions
+    assert b is not a and {n: b.get(n) for n in want} == want
 
 
 # --- real trees (marker kernel) ---------------------------------------------
@@ -115,6 +159,8 @@ def test_kernel_targets(kernel_tree):
         assert f is not None, name
         assert f.noinstr is noinstr, (name, f)
     assert idx.get("exc_page_fault").file == "arch/x86/mm/fault.c"
+    lazy = LazyCIndex(kernel_tree, cindex.DEFAULT_FOLDERS)
+    assert _same_answers(idx, lazy, step=40) == [] and all(lazy.get(n) == idx.get(n) for n in KNOWN_C_TARGETS)
     # asm symbols are not C functions
     for name in ("error_entry", "paranoid_entry", "swapgs_restore_regs_and_return_to_usermode"):
         assert idx.get(name) is None, name

@@ -31,7 +31,10 @@ make_task_dead); 6.12: 59 of 82.  Every name not found is asm of another file
 (error_entry, paranoid_*, *_untrain_ret, clear_bhb_loop, asm_*,
 int80_emulation, ...) or a macro-generated name of a dead branch
 (exc_xen_hypervisor_callback).  Build: ~330 files, ~5.7k functions, 0.7-0.9 s
-per tree; ``cached_index`` makes later runs a pickle load.
+per tree (1.2-1.8 s on a slower machine).  What a check uses is
+``cached_index``: a ``LazyCIndex``, the same answers made per name asked
+(6.12's entry_64.S asks 64 names and parses 32 of 342 files), kept on disk
+for later runs.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ FALLBACK_DEFINERS: dict[str, tuple[str, bool, frozenset[str]]] = {
     **{f"COMPAT_SYSCALL_DEFINE{n}": ("__ia32_compat_sys_{}", False, frozenset()) for n in range(7)},
 }
 IDTENTRY_HEADER = "arch/x86/include/asm/idtentry.h"
-CACHE_VERSION = 2  # 2: CFunction.params
+CACHE_VERSION = 3  # 2: CFunction.params; 3: the answers of a LazyCIndex
 
 
 @dataclass(frozen=True)
@@ -353,21 +356,13 @@ class CIndex:
     @classmethod
     def build(cls, root: Path, folders: Sequence[str] = DEFAULT_FOLDERS) -> "CIndex":
         root = Path(root)
-        definers = dict(FALLBACK_DEFINERS)
-        header = root / IDTENTRY_HEADER
-        if header.is_file():
-            definers.update(definers_from_header(header.read_text(errors="replace")))
+        definers = _definers(root)
         files = _files(root, folders)
         funcs: dict[str, CFunction] = {}
         for path in files:
             rel = path.relative_to(root).as_posix()
             for fn in parse_functions(path.read_bytes(), rel, definers):
-                old = funcs.get(fn.name)
-                if old is None:
-                    funcs[fn.name] = fn
-                elif fn.noinstr and not old.noinstr:
-                    funcs[fn.name] = CFunction(old.name, old.file, old.line, old.attributes | fn.attributes, True,
-                                               old.macro, old.params)
+                funcs[fn.name] = _merge(funcs.get(fn.name), fn)
         return cls(funcs, len(files))
 
     def get(self, name: str) -> CFunction | None:
@@ -383,6 +378,112 @@ class CIndex:
         """(found, missing) among ``targets``."""
         t = set(targets)
         return {n for n in t if n in self.functions}, {n for n in t if n not in self.functions}
+
+
+def _definers(root: Path) -> dict:
+    definers = dict(FALLBACK_DEFINERS)
+    header = root / IDTENTRY_HEADER
+    if header.is_file():
+        definers.update(definers_from_header(header.read_text(errors="replace")))
+    return definers
+
+
+def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
+    """The entry of a name defined again by ``fn`` (the first definition
+    stays; ``noinstr`` if any definition is)."""
+    if old is None:
+        return fn
+    if fn.noinstr and not old.noinstr:
+        return CFunction(old.name, old.file, old.line, old.attributes | fn.attributes, True, old.macro, old.params)
+    return old
+
+
+class LazyCIndex:
+    """``CIndex.build``'s answers, made per name asked (a run asks about the
+    few dozen names entry asm calls; the full index parses ~340 files).
+
+    A file can define ``name`` only if its text holds ``name`` or, for a
+    definer macro whose template makes ``name`` (``noist_{}``), the
+    template's argument: the identifier of a definition is text of the file,
+    and a definer's argument is.  The files holding one of them as a byte
+    string (a superset: no word boundaries to get wrong) are parsed, each
+    once, and their definitions of ``name`` merged in the full build's file
+    order, so every answer is the full build's.  ``answers`` (name ->
+    CFunction or None) is what the disk cache keeps."""
+
+    def __init__(self, root: Path, folders: Sequence[str], answers: dict | None = None, save=None):
+        self.root, self.folders = Path(root), tuple(folders)
+        self.answers: dict[str, CFunction | None] = dict(answers or {})
+        self._save = save  # called with the answers after new ones were made
+        self._paths: list[Path] | None = None
+        self._texts: list[bytes] = []
+        self._parsed: dict[int, list[CFunction]] = {}
+        self._definers: dict | None = None
+
+    @property
+    def files(self) -> int:
+        return len(self._list())
+
+    def _list(self) -> list[Path]:
+        if self._paths is None:
+            self._paths = _files(self.root, self.folders)
+        return self._paths
+
+    def _words(self, name: str) -> set[bytes]:
+        """``name`` and the definer arguments that make it, as bytes."""
+        words = {name}
+        for spec in self._definers.values():
+            pre, _, post = spec[0].partition("{}")
+            if len(name) > len(pre) + len(post) and name.startswith(pre) and name.endswith(post):
+                words.add(name[len(pre):len(name) - len(post)])
+        return {w.encode("latin-1", "replace") for w in words}
+
+    def _load(self) -> list[bytes]:
+        if self._definers is None:
+            self._definers = _definers(self.root)
+            self._texts = [p.read_bytes() for p in self._list()]
+        return self._texts
+
+    def _functions(self, i: int) -> list[CFunction]:
+        """The functions file ``i`` defines (parsed once)."""
+        fns = self._parsed.get(i)
+        if fns is None:
+            rel = self._list()[i].relative_to(self.root).as_posix()
+            fns = self._parsed[i] = parse_functions(self._load()[i], rel, self._definers)
+        return fns
+
+    def _answer(self, name: str, got: CFunction | None) -> None:
+        self.answers[name] = got
+        if self._save is not None:
+            self._save(self.answers)
+
+    def get(self, name: str) -> CFunction | None:
+        if not name:
+            return None
+        if name in self.answers:
+            return self.answers[name]
+        texts = self._load()
+        words = self._words(name)
+        got = None
+        for i, text in enumerate(texts):
+            if any(w in text for w in words):
+                for fn in self._functions(i):
+                    if fn.name == name:
+                        got = _merge(got, fn)
+        self._answer(name, got)
+        return got
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def empty(self) -> bool:
+        """The full index would hold no function (no C sources: a header-only
+        tree): the files are parsed in order until one defines something.
+        Kept among the answers under the name "" (no C name is empty)."""
+        if "" not in self.answers:
+            n = len(self._load())
+            self._answer("", next((fns[0] for fns in map(self._functions, range(n)) if fns), None))
+        return self.answers[""] is None
 
 
 _memo: dict[tuple[str, tuple[str, ...]], CIndex] = {}
@@ -417,11 +518,12 @@ def _key(root: Path, folders: Sequence[str], files: Sequence[Path] | None = None
     return h.hexdigest()[:32]
 
 
-def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: bool = True) -> CIndex:
-    """``CIndex.build`` memoized per process and, when ``disk``, on disk under
-    cindex/ of the cache folder (``source.cachedir``) keyed by the files'
-    sizes and mtimes.  Never writes into the tree; a cache that cannot be read
-    or written is ignored."""
+def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: bool = True) -> LazyCIndex:
+    """The index of ``folders`` (a ``LazyCIndex``: ``CIndex.build``'s answers,
+    made per name asked) memoized per process and, when ``disk``, its answers
+    on disk under cindex/ of the cache folder (``source.cachedir``) keyed by
+    the files' sizes and mtimes.  Never writes into the tree; a cache that
+    cannot be read or written is ignored."""
     from entrylint import cache
     from entrylint.source import reader
 
@@ -437,32 +539,34 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
             for p in _memo_files.get(mkey, ()):
                 reader.depends_on(p)
         return _memo[mkey]
-    idx = None
     files = files if files is not None else _index_files(root, folders)
     path = _cache_dir() / f"{_key(root, folders, files)}.pickle" if disk else None
+    answers = None
     if path is not None and path.is_file():
         try:
             with path.open("rb") as f:
-                idx = pickle.load(f)
+                answers = pickle.load(f)
         except Exception:
-            idx = None
-    if idx is None:
-        idx = CIndex.build(root, folders)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                with tmp.open("wb") as f:
-                    pickle.dump(idx, f)
-                tmp.replace(path)
-            except OSError:
-                pass
-    _memo[mkey] = idx
+            answers = None
+        if not isinstance(answers, dict):
+            answers = None
+    idx = _memo[mkey] = LazyCIndex(root, folders, answers, (lambda a: _save(path, a)) if path else None)
     _memo_files[mkey] = files
     return idx
 
 
-__all__ = ["CFunction", "CIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
+def _save(path: Path, answers: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(answers, f)
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+__all__ = ["CFunction", "CIndex", "LazyCIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
            "blank_attributes", "parse_functions"]
 
 
