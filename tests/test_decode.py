@@ -502,3 +502,42 @@ def test_a_text_gets_the_same_answer_whatever_it_is_assembled_with():
         assert repr(one[0]) == repr(info), text
         assert repr(alone._mem[(64, normalize(text))]) == repr(together._mem[(64, normalize(text))]), text
     assert got[3] is not None and got[3].bytes == b"\x90" and got[4] is not None
+
+
+def _fill(cache_dir: str, batches: int) -> int:
+    """Decode ``batches`` batches of new texts with a decoder of its own; its saves."""
+    d = Decoder(cache_dir=cache_dir)
+    for b in range(batches):
+        d.infos([f"movq ${b * 10 + k}, %rax" for k in range(10)])
+    return d.saves
+
+
+@needs_as
+def test_the_table_is_written_a_few_times_not_per_call(tmp_path):
+    """A run that fills the table (a cold check of a tree: one call per file)
+    writes it when the new entries are a quarter of it, not at every call."""
+    d = Decoder(cache_dir=tmp_path)
+    for b in range(60):
+        d.infos([f"movq ${b * 10 + k}, %rax" for k in range(10)])
+    assert 3 <= d.saves <= 20, d.saves  # once per call would be 60
+    assert d.save() in (True, False)  # the rest, as the exit does
+    assert Decoder(cache_dir=tmp_path).infos(["movq $599, %rax"])[0][0] is not None
+    assert len(json.loads(d.cache_path.read_text())["entries"]["64"]) == 600
+
+
+@needs_as
+def test_what_a_process_left_unwritten_is_written_at_its_exit(tmp_path):
+    """The main process (atexit) and a -j worker (multiprocessing's exit) both
+    write what they decoded; two workers' tables are merged, not overwritten."""
+    import subprocess
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_decode as t; t._fill({str(tmp_path)!r}, 13)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    path = next(tmp_path.glob("decode-*.json"))
+    assert len(json.loads(path.read_text())["entries"]["64"]) == 130
+    with ProcessPoolExecutor(2) as ex:
+        list(ex.map(_fill, [str(tmp_path / "w")] * 2, [17, 23]))
+    path = next((tmp_path / "w").glob("decode-*.json"))
+    assert len(json.loads(path.read_text())["entries"]["64"]) == 230

@@ -22,12 +22,10 @@ Nothing here raises on bad input: errors come back as ``(index, message)``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -36,13 +34,13 @@ from entrylint.program.decode_iced import PREFIXES, iced_version, split_instruct
 from entrylint.program.decode_iced import decode_bytes as _decode_one
 from entrylint.program.decode_iced import is_known_mnemonic as _is_known
 from entrylint.program.decode_iced import is_prefix as _is_prefix
+from entrylint.program.decode_table import DiskTable
 from entrylint.program.effects import InsnInfo
 from entrylint.source.cachedir import cache_root
 from entrylint.source.reader import scratch_dir
 
 AS_TIMEOUT = 60.0
 _CACHE_SCHEMA = 3  # 2: entries keyed by code mode, then text; 3: not the answers of batches a stray quote shifted
-_CACHE_MAX_ENTRIES = 200_000
 DUMMY_SYMBOL = "__entrylint_sym"
 STAND_IN_VALUE = 8  # not 0x1000: `bt $X86_FEATURE_PTI, %rax` needs an imm8
 
@@ -299,7 +297,7 @@ def default_cache_dir() -> Path:
 _Key = tuple[int, str]  # (code mode, normalized text)
 
 
-class Decoder:
+class Decoder(DiskTable):
     """Instruction text -> ``InsnInfo``, with an in-process cache keyed by
     (code mode, normalized text) and an optional on-disk cache (machine code
     per mode and text, keyed by the versions of binutils and iced-x86 and by
@@ -338,43 +336,6 @@ class Decoder:
             digest = hashlib.sha1(key.encode()).hexdigest()[:12]
             self.cache_path = Path(cache_dir or default_cache_dir(), f"decode-{digest}.json")
             self._load()
-
-    # -- disk cache: {"key": ..., "entries": {"64": {text: hex}, "32": {...}}}
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.cache_path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
-        except (OSError, ValueError):
-            return
-        if not isinstance(data, dict) or data.get("key") != self._cache_key:
-            return
-        entries = data.get("entries")
-        if not isinstance(entries, dict):
-            return
-        for mode_name, by_text in entries.items():
-            mode = int(mode_name) if mode_name in ("16", "32", "64") else None
-            if mode is None or not isinstance(by_text, dict):
-                continue
-            for text, raw in by_text.items():
-                if isinstance(raw, str):
-                    self._disk[(mode, text)] = raw
-
-    def save(self) -> bool:
-        """Write the disk cache (atomically); False if it could not be written."""
-        if self.cache_path is None or not self._dirty:
-            return False
-        entries: dict[str, dict[str, str]] = {}
-        for (mode, text), raw in list(self._disk.items())[-_CACHE_MAX_ENTRIES:]:
-            entries.setdefault(str(mode), {})[text] = raw
-        try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"key": self._cache_key, "entries": entries}, fh)
-            os.replace(tmp, self.cache_path)
-        except OSError:
-            return False
-        self._dirty = False
-        return True
 
     def _from_disk(self, key: _Key) -> InsnInfo | str | None:
         raw = self._disk.get(key)
@@ -438,7 +399,7 @@ class Decoder:
                 if got is not None:
                     errors.append((i, got))
         if self._dirty:
-            self.save()
+            self._later()
         return infos, errors
 
     def _assemble(self, todo: list[_Key]) -> None:
