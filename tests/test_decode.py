@@ -541,3 +541,19 @@ def test_what_a_process_left_unwritten_is_written_at_its_exit(tmp_path):
         list(ex.map(_fill, [str(tmp_path / "w")] * 2, [17, 23]))
     path = next((tmp_path / "w").glob("decode-*.json"))
     assert len(json.loads(path.read_text())["entries"]["64"]) == 230
+
+
+@needs_as
+def test_a_write_reads_the_table_again_only_when_another_process_wrote_it(tmp_path, monkeypatch):
+    d = Decoder(cache_dir=tmp_path)
+    d.infos(["nop"])
+    loads = []
+    real = Decoder._load
+    monkeypatch.setattr(Decoder, "_load", lambda self: loads.append(1) or real(self))
+    d.infos(["swapgs"])  # written again: the file is as this decoder left it
+    assert d.saves == 2 and loads == []
+    other = Decoder(cache_dir=tmp_path)
+    other.infos(["ud2"])  # another process's write
+    loads.clear()
+    d.infos(["int3"])
+    assert loads and d._disk.get((64, "ud2")) is not None

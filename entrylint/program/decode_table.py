@@ -50,9 +50,18 @@ class DiskTable:
     _since = 0.0  # when the first entry not yet written was made (time.monotonic)
     _exit_hook = 0  # the pid whose exit writes the table (0: none yet)
     saves = 0  # tables written (for tests and stats)
+    _seen: tuple | None = None  # (mtime_ns, size) of the file as last read or written here
 
     # -- the file: {"key": ..., "entries": {"64": {text: hex}, "32": {...}}}
+    def _stat(self) -> tuple | None:
+        try:
+            st = os.stat(self.cache_path)  # type: ignore[arg-type]
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
     def _load(self) -> None:
+        self._seen = self._stat()
         try:
             data = json.loads(self.cache_path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
         except (OSError, ValueError):
@@ -101,7 +110,8 @@ class DiskTable:
         try:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             with _locked(self.cache_path.with_suffix(".lock")):
-                self._load()  # entries another process wrote meanwhile: kept too
+                if self._stat() != self._seen:
+                    self._load()  # entries another process wrote meanwhile: kept too
                 entries: dict[str, dict[str, str]] = {}
                 for (mode, text), raw in list(self._disk.items())[-_CACHE_MAX_ENTRIES:]:
                     entries.setdefault(str(mode), {})[text] = raw
@@ -109,6 +119,7 @@ class DiskTable:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     json.dump({"key": self._cache_key, "entries": entries}, fh)
                 os.replace(tmp, self.cache_path)
+                self._seen = self._stat()
         except OSError:
             return False
         self._dirty, self._saved, self._since = False, len(self._disk), 0.0
