@@ -200,7 +200,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         # a linker script is only preprocessed: there is no assembly in it
         gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits)
     problems += [_generated(p) for p in pp.problems]
-    problems += gas.problems
+    problems += _gas_problems(gas)
     dec = None
     if options.assemble:
         dec = decoder()
@@ -259,6 +259,18 @@ def _expand_shared(name: str, lines, limits):
     got = gas_expand(lines, GasOptions(limits=limits))
     _gas_last = (name, list(lines), limits, got)
     return got
+
+
+_gas_deduped: tuple | None = None  # (GNU as expansion, its problems each once)
+
+
+def _gas_problems(gas) -> list[Problem]:
+    """``dedupe(gas.problems)``, made once for the profiles that share the
+    expansion (a recursive macro program can repeat one problem 100k times)."""
+    global _gas_deduped
+    if _gas_deduped is None or _gas_deduped[0] is not gas:
+        _gas_deduped = (gas, dedupe(gas.problems))
+    return _gas_deduped[1]
 
 
 def _declared(root: Path | None):
@@ -417,7 +429,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
         liveness = flags = None
-    entries = find_entries(program, cfg, msr=msr_entries(exp.root))
+    entries = find_entries(program, cfg, msr=msr_entries(exp.root),
+                           labels=shared.label_macros(program) if shared is not None else None)
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 
@@ -530,6 +543,7 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     from entrylint.shared import Shared
 
     shared = Shared() if len(profiles) > 1 else None
+    collected = False
     for prof in profiles:
         with gc_paused():
             res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
@@ -540,11 +554,15 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
                                 an.expansion.text if an else None)
         findings = res.findings
         # a large analysis holds reference cycles (freed by the collector, not
-        # at once): collected before the next profile makes its own
+        # at once): collected before the next profile makes its own.  What a
+        # profile leaves is made while it runs (the collector is paused), so
+        # after the first full pass a pass over the young generations finds
+        # it, without walking again the program the profiles share
         big = an is not None and len(an.program.instructions) > 20_000
         del res, an
         if big and not keep_analysis:
-            gc.collect()
+            gc.collect(1 if collected else 2)
+            collected = True
         for f in findings:
             key = (f.id, f.fingerprint, f.location, f.message)
             old = merged.get(key)

@@ -18,7 +18,8 @@ of the next (a copy that differs in the features the configuration
 compiles out: ``Program.disabled``), and so are what is made of its
 instructions alone: the CFG, the call structure, flags, and liveness when
 every call out of the file it asked about gets the same answer under the
-new profile (``Callees`` reads other files per configuration).  The entry
+new profile (``Callees`` reads other files per configuration), and the
+macros that wrote each label (``entries.label_macros``).  The entry
 points (their assumptions read ``disabled``), the walk (its transfer
 functions read the configuration's tree facts) and the rules run per
 profile.  One check holds one ``Shared``; nothing outlives it.
@@ -71,6 +72,7 @@ class Shared:
     liveness: object = None
     flags: object = None
     asked: dict = field(default_factory=dict)
+    labels: dict | None = None  # entries.label_macros of the program's statements
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):
@@ -107,3 +109,15 @@ class Shared:
         if program is self.program:
             self.cfg, self.procedures = cfg, procedures
             self.liveness, self.flags, self.asked = liveness, flags, dict(asked)
+
+    def label_macros(self, program) -> dict:
+        """``entries.label_macros(program)``, made once for the profiles
+        whose program has the kept program's statements."""
+        from entrylint.analysis.entries import label_macros
+
+        if self.labels is not None and self.program is not None and program.statements is self.program.statements:
+            return self.labels
+        labels = label_macros(program)
+        if self.program is not None and program.statements is self.program.statements:
+            self.labels = labels
+        return labels

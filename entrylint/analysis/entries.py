@@ -143,7 +143,9 @@ def label_macros(program) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for st in program.statements:
         if st.kind == "label" and st.name not in out:
-            out[st.name] = tuple(f.name for f in st.trace if f.kind == "macro" and f.name)
+            # each name once: a label deep in a recursive expansion has its
+            # few macros hundreds of times over (macro:73601 of tools/fuzz.py)
+            out[st.name] = tuple(dict.fromkeys(f.name for f in st.trace if f.kind == "macro" and f.name))
     return out
 
 
@@ -178,7 +180,9 @@ def _first_row(index, name: str, label_macros: tuple[str, ...]) -> int | None:
             best = i
             break
     for m in label_macros:
-        best = min(best, macros.get(m, best))
+        i = macros.get(m, n)
+        if i < best:
+            best = i
     return best if best < n else None
 
 
@@ -206,15 +210,19 @@ def _mode(program, symbol) -> int:
     return getattr(P[symbol.start], "mode", 64) if symbol.start < len(P) else 64
 
 
-def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None) -> list[Entry]:
+def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
+                 labels: dict[str, tuple[str, ...]] | None = None) -> list[Entry]:
     """Every entry point of the program, in program order.  ``msr``: the
     SYSCALL/SYSENTER targets the tree's C code writes and the features each
-    is chosen under (``analysis/msr_entries.MsrEntries``)."""
+    is chosen under (``analysis/msr_entries.MsrEntries``); ``labels``:
+    ``label_macros(program)`` when the caller has it (profiles that share
+    the program's statements)."""
     rows = tuple(extra) + TABLE
     gates = msr.gates if msr is not None else {}
     out = []
     pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
-    labels = label_macros(program)
+    if labels is None:
+        labels = label_macros(program)
     index = table_index(rows)
     for sym in sorted(program.symbols.values(), key=lambda s: s.start):
         if sym.start >= len(program.instructions):
