@@ -429,8 +429,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
         liveness = flags = None
-    entries = find_entries(program, cfg, msr=msr_entries(exp.root),
-                           labels=shared.label_macros(program) if shared is not None else None)
+    labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
+    entries = find_entries(program, cfg, msr=msr_entries(exp.root), labels=labels, kinds=kinds)
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 

@@ -73,6 +73,7 @@ class Shared:
     flags: object = None
     asked: dict = field(default_factory=dict)
     labels: dict | None = None  # entries.label_macros of the program's statements
+    kinds: dict = field(default_factory=dict)  # each symbol's entry classification (entries.find_entries)
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):
@@ -110,14 +111,16 @@ class Shared:
             self.cfg, self.procedures = cfg, procedures
             self.liveness, self.flags, self.asked = liveness, flags, dict(asked)
 
-    def label_macros(self, program) -> dict:
-        """``entries.label_macros(program)``, made once for the profiles
-        whose program has the kept program's statements."""
+    def entry_facts(self, program) -> tuple[dict, dict | None]:
+        """What ``entries.find_entries`` reads of the program alone: the
+        macros of each label (``label_macros``) and a table of each symbol's
+        classification, made once for the profiles whose program is the
+        kept one (its statements, symbols and CFG); (labels, None) for
+        another program."""
         from entrylint.analysis.entries import label_macros
 
-        if self.labels is not None and self.program is not None and program.statements is self.program.statements:
-            return self.labels
-        labels = label_macros(program)
-        if self.program is not None and program.statements is self.program.statements:
-            self.labels = labels
-        return labels
+        if self.program is None or program.statements is not self.program.statements:
+            return label_macros(program), None
+        if self.labels is None:
+            self.labels = label_macros(program)
+        return self.labels, self.kinds

@@ -557,3 +557,34 @@ def test_a_write_reads_the_table_again_only_when_another_process_wrote_it(tmp_pa
     loads.clear()
     d.infos(["int3"])
     assert loads and d._disk.get((64, "ud2")) is not None
+
+
+def test_texts_of_one_machine_code_are_decoded_once_each_with_its_own_text_and_target(monkeypatch):
+    # `jmp label\@` repeated 33k times is one machine code (e9 and a zero
+    # displacement): iced decodes it once; each text keeps its own target
+    from dataclasses import replace
+
+    from entrylint.program import decode_iced
+
+    monkeypatch.setattr(decode_iced, "_BY_CODE", {})
+    calls = []
+    real = decode_iced._decode
+
+    def counted(*a):
+        calls.append(a)
+        return real(*a)
+
+    monkeypatch.setattr(decode_iced, "_decode", counted)
+    code = bytes.fromhex("e900000000")
+    a = decode_iced.decode_bytes("jmp label1", "label1", code, 64)
+    b = decode_iced.decode_bytes("jmp label2", "label2", code, 64)
+    c = decode_iced.decode_bytes("jmp label1", "label1", code, 64)
+    assert len(calls) == 1
+    assert (a.text, a.target, b.text, b.target) == ("jmp label1", "label1", "jmp label2", "label2")
+    assert c == a and replace(b, text=a.text, target=a.target) == a
+    # what the operand text says of the code is part of the key: a symbolic
+    # immediate is not the number the placeholder holds
+    num = decode_iced.decode_bytes("movq $8, %rax", "$8, %rax", bytes.fromhex("48c7c008000000"), 64)
+    sym = decode_iced.decode_bytes("movq $X, %rax", "$X, %rax", bytes.fromhex("48c7c008000000"), 64)
+    assert len(calls) == 3
+    assert num.imm == 8 and sym.imm is None

@@ -82,7 +82,7 @@ def test_a_shared_program_has_the_profile_s_own_compiled_out_features(order):
     assert alone[0].program.disabled != alone[1].program.disabled  # the fixture tells them apart
 
 
-def test_the_macros_of_each_label_are_read_once_for_a_shared_program(monkeypatch):
+def test_what_entries_read_of_a_shared_program_is_made_once(monkeypatch):
     # classifying entry points reads, for every label, the macros that wrote
     # it: a walk over every statement's trace, the same for every profile
     # that shares the statements (macro:73601 of tools/fuzz.py: 1.7 s of 13)
@@ -101,6 +101,7 @@ def test_the_macros_of_each_label_are_read_once_for_a_shared_program(monkeypatch
     runs = [api.analyze(path, api.Options(profile=p), shared=s) for p in ("max", "defconfig", "pti-off")]
     assert runs[1].program.statements is runs[0].program.statements  # shared
     assert len(calls) == 1
+    assert s.kinds and all(k is None or k.name for k in s.kinds.values())  # classified once, kept
     alone = api.analyze(path, api.Options(profile="pti-off"))
     assert len(calls) == 2
     assert [(e.symbol, e.node, e.kind) for e in runs[2].entries] == [(e.symbol, e.node, e.kind) for e in alone.entries]

@@ -211,12 +211,14 @@ def _mode(program, symbol) -> int:
 
 
 def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
-                 labels: dict[str, tuple[str, ...]] | None = None) -> list[Entry]:
+                 labels: dict[str, tuple[str, ...]] | None = None,
+                 kinds: dict[str, EntryKind | None] | None = None) -> list[Entry]:
     """Every entry point of the program, in program order.  ``msr``: the
     SYSCALL/SYSENTER targets the tree's C code writes and the features each
-    is chosen under (``analysis/msr_entries.MsrEntries``); ``labels``:
-    ``label_macros(program)`` when the caller has it (profiles that share
-    the program's statements)."""
+    is chosen under (``analysis/msr_entries.MsrEntries``).  Profiles that
+    share the program's statements, symbols and CFG share what is read of
+    them alone: ``labels`` (``label_macros(program)``) and ``kinds`` (each
+    symbol's classification, filled here), given by the caller."""
     rows = tuple(extra) + TABLE
     gates = msr.gates if msr is not None else {}
     out = []
@@ -231,8 +233,15 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
             continue  # an inner label is an entry only where a row names it (repeat_nmi)
         if program.instructions[sym.start].section == ".altinstr_replacement":
             continue
-        kind = classify(program, sym, rows, msr, labels, index)
-        if kind is None or (kind is K_FROM_C and (sym.name in pv_native or _leaves_to_user(program, cfg, sym))):
+        if kinds is not None and sym.name in kinds:
+            kind = kinds[sym.name]
+        else:
+            kind = classify(program, sym, rows, msr, labels, index)
+            if kind is K_FROM_C and (sym.name in pv_native or _leaves_to_user(program, cfg, sym)):
+                kind = None
+            if kinds is not None:
+                kinds[sym.name] = kind
+        if kind is None:
             continue
         node = cfg.entry(sym.start)
         if node is not None:

@@ -244,11 +244,11 @@ def _address(m: MemRef) -> tuple:
     return (m.segment, m.base, m.index, m.scale, m.rip_relative)
 
 
-def _operands(ins, info, mode: int, operand_text: str) -> dict:
+def _operands(ins, info, mode: int, symbolic: tuple[bool, bool]) -> dict:
     """The operand fields of ``InsnInfo``: op-independent, from iced's
     operand kinds and accesses (Intel order: a written operand 0 is the
-    destination)."""
-    sym_imm, sym_mem = _symbolic_operands(operand_text)
+    destination); ``symbolic``: ``_symbolic_operands`` of the text."""
+    sym_imm, sym_mem = symbolic
     out: dict = {}
     first = 0
     if ins.op_count and info.op_access(0) in _WRITE_KINDS:
@@ -293,19 +293,45 @@ def _target(operand_text: str, far: bool = False) -> str | None:
     return None
 
 
+# (mode, machine code, symbolic operands) -> (InsnInfo or error, far branch):
+# what the operand text adds (the text itself, the target's name) is set per
+# text.  A program of 33k `jmp label\@` decodes one instruction, not 33k.
+_BY_CODE: dict[tuple, tuple] = {}
+_BY_CODE_MAX = 200_000
+
+
 def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> InsnInfo | str:
     """Build the ``InsnInfo`` of ``text`` from its machine code, or return an
     error message.  ``operand_text`` is the operand part of the original text
     (for the branch target expression); ``mode`` is the code mode (16, 32, 64)
     the bytes were assembled for."""
+    symbolic = _symbolic_operands(operand_text)
+    key = (mode, bytes(data), symbolic)
+    got = _BY_CODE.get(key)
+    if got is None:
+        got = _decode(text, symbolic, data, mode)
+        if len(_BY_CODE) < _BY_CODE_MAX:
+            _BY_CODE[key] = got
+    info, far = got
+    if isinstance(info, str):
+        return info
+    target = _target(operand_text, far) if info.flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL) else None
+    if info.text == text and info.target == target:
+        return info
+    return replace(info, text=text, target=target)
+
+
+def _decode(text: str, symbolic: tuple[bool, bool], data: bytes, mode: int) -> tuple[InsnInfo | str, bool]:
+    """``decode_bytes`` but the branch target: (its ``InsnInfo`` with the
+    target None, or the error; whether it is a far branch)."""
     if not data:
-        return "the assembler produced no bytes"
+        return "the assembler produced no bytes", False
     decoder = _iced.Decoder(mode, data)
     ins = decoder.decode()
     if ins.code == _iced.Code.INVALID:
-        return f"cannot decode bytes {data.hex()}"
+        return f"cannot decode bytes {data.hex()}", False
     if ins.len != len(data):
-        return f"assembles to more than one instruction ({data.hex()})"
+        return f"assembles to more than one instruction ({data.hex()})", False
     info = _INFO_FACTORY.info(ins)
     mname = MNEMONIC_NAMES.get(ins.mnemonic, "INVALID")
 
@@ -340,7 +366,7 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         )
         disp = _signed(used.displacement, 64) if not rip else None
         mem.append(MemRef(acc, seg, base, index, used.scale or 1, rip, disp))
-    operands = _operands(ins, info, mode, operand_text)
+    operands = _operands(ins, info, mode, symbolic)
     explicit = operands.get("dst_mem") or operands.get("src_mem")
     if explicit is not None:  # the explicit operand: its displacement as in dst_mem/src_mem
         mem = [replace(m, disp=explicit.disp) if _address(m) == _address(explicit) else m
@@ -350,10 +376,6 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
     flow = _FLOW_OVERRIDE.get(mname) or _FLOW_FROM_ICED.get(
         _FLOW_NAMES.get(ins.flow_control, "NEXT"), Flow.NEXT
     )
-    target = None
-    if flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL):
-        target = _target(operand_text, ins.op0_kind in _FAR_BRANCH)
-
     writes_gs = _WRITES_GS_BASE.get(mname, Certainty.NO)
     if "gs" in written:  # mov %ax,%gs / pop %gs load the active GS base
         writes_gs = Certainty.YES
@@ -365,7 +387,7 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         bytes=bytes(data),
         mnemonic=mname.lower(),
         flow=flow,
-        target=target,
+        target=None,
         regs_read=_interned(frozenset(read)),
         regs_written=_interned(frozenset(written)),
         regs_partial=_interned(frozenset(partial)),
@@ -384,7 +406,7 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
         op=_DATA_OP.get(mname, DataOp.OTHER) if mname not in _STEP else _STEP[mname],
         cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
         **(operands if mname not in _STEP else {**operands, "imm": 1, "imm_size": 8}),
-    )
+    ), ins.op0_kind in _FAR_BRANCH
 
 
 def split_instructions(data: bytes, mode: int = 64) -> list[tuple[bytes, str]] | None:
