@@ -218,9 +218,16 @@ def model_for(names_seen: Iterable[str]) -> MemoryModel:
 def model_of(program) -> MemoryModel:
     """``model_for`` the names a program uses: its symbols, the targets it
     names and the names in its expansion traces (the walk's transfer
-    configuration and the rules read the same model)."""
-    names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
-    return model_for(names | program.trace_names())
+    configuration and the rules read the same model).  Made once per
+    program (``Program.memo``, kept by the profiles that share it)."""
+    memo = getattr(program, "memo", None)
+    got = memo.get("memory-model") if memo is not None else None
+    if got is None:
+        names = set(program.symbols) | {i.target_name for i in program.instructions if i.target_name}
+        got = model_for(names | program.trace_names())
+        if memo is not None:
+            memo["memory-model"] = got
+    return got
 
 
 __all__ = ["FAMILIES", "FAMILY_MARKS", "FIELD_OFFSETS", "MemoryModel", "StackKind", "model_for", "model_of"]
