@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from entrylint import api
 from entrylint.patch.apply import TreeState
 from entrylint.patch.parse import PatchError, parse
 
@@ -207,6 +208,19 @@ def test_cli_refuses_with_one_line(tmp_path):
     proc = cli("--patch", "-", "--root", root, stdin=_renamed("../x.S"))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("entrylint: ../x.S: refused") and proc.stderr.count("\n") == 1
+
+
+def test_a_bad_path_anywhere_in_a_series_refuses_it_before_any_patch_is_judged(tmp_path, monkeypatch):
+    # fuzz patch:11777 (seed 13): patches 1 and 2 were judged (2.5 s) before
+    # patch 3's ../outside.S refused the series, in every output format
+    from entrylint.patch import review as rv
+
+    root = small_tree(tmp_path)
+    judged = []
+    monkeypatch.setattr(rv.Reviewer, "check", lambda self, *a: judged.append(a) or ([], 0))
+    with pytest.raises(PatchError, match="outside.S: refused: the path leaves the tree root"):
+        rv.review(parse(series() + _renamed("../outside.S")), root, api.Options())
+    assert judged == []
 
 
 # -- a series of three: patch 2 introduces a finding, patch 3 fixes it -----------------

@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from entrylint.patch.apply import Applied, TreeState
+from entrylint.patch.apply import Applied, TreeState, safe_path
 from entrylint.patch.parse import Patch, PatchError
 from entrylint.source import overlay
 
@@ -155,6 +155,13 @@ def review(patches: list[Patch], root: Path, options, select=None, ignore=(), ru
            base: TreeState | None = None) -> list[PatchReport]:
     """Apply ``patches`` in order over ``base`` (default: the tree as on
     disk) and judge each; PatchError when one cannot be placed."""
+    # a path that leaves the root refuses the whole series: say so before
+    # any patch is judged (a bad path in patch 3 cost the review of 1 and 2)
+    for patch in patches:
+        for fd in patch.files:
+            for name in (fd.old, fd.new):
+                if name is not None:
+                    safe_path(Path(root), name)
     rv = Reviewer(root, options, select, ignore, rule_options)
     state = base.copy() if base is not None else TreeState(root)
     sid = 0  # id of ``state``: each state of the tree gets its own, for the checks' memo
