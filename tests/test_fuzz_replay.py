@@ -47,3 +47,29 @@ def test_a_failing_input_is_recorded_and_the_run_goes_on(tmp_path):
     assert "Traceback" not in p.stderr, p.stderr[-2000:]
     summary = json.loads(out.read_text())
     assert summary["inputs"] == 6 and summary["hangs"] >= 1
+
+
+def test_a_refused_patch_is_reviewed_once_and_each_format_timed_as_its_own_call():
+    # fuzz patch:11777 (seed 13, the harness of 492b3f3) was counted a hang:
+    # a review that raised was not remembered, so each of the six formats
+    # reviewed the series again, and the six calls were timed as one layer
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import fuzz
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    from entrylint.patch import review as rv
+
+    patch = sorted((REPO / "fixtures" / "kaiser-2017-series").glob("*.patch"))[0].read_text()
+    bad = patch.replace("a/arch/x86/entry/", "a/../").replace("b/arch/x86/entry/", "b/../")
+    calls = []
+    real = rv.review
+    rv.review = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    fuzz.LAYER_SECONDS.clear()
+    try:
+        got = fuzz.review_patch(bad, False)
+    finally:
+        rv.review = real
+    assert len(calls) == 1
+    assert sorted(got) == sorted(f"patch-{f}" for f in fuzz.PATCH_FORMATS)
+    assert set(fuzz.LAYER_SECONDS) == set(got)  # one timed layer per entrylint call

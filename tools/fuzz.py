@@ -441,9 +441,17 @@ def review_patch(text: str, assemble: bool) -> dict:
     real, memo = rv.review, []
 
     def review_once(*args, **kw):
+        # a review that raises (a refused series: exit 2) is remembered too:
+        # else each format ran it again
         if not memo:
-            memo.append(real(*args, **kw))
-        return memo[0]
+            try:
+                memo.append((real(*args, **kw), None))
+            except Exception as e:  # noqa: BLE001 - raised again, as the real review would
+                memo.append((None, e))
+        got, exc = memo[0]
+        if exc is not None:
+            raise exc
+        return got
 
     rv.review = review_once
     try:
@@ -468,7 +476,8 @@ def _patch_face(fmt: str, data: bytes, assemble: bool) -> str:
     sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
     try:
         with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
-            code = timed("patch", cli.cmd_check, argv)
+            # the bound is per entrylint call: each format is its own layer
+            code = timed(f"patch-{fmt}", cli.cmd_check, argv)
     finally:
         sys.stdin = stdin
     err = se.getvalue()
