@@ -588,3 +588,23 @@ def test_texts_of_one_machine_code_are_decoded_once_each_with_its_own_text_and_t
     sym = decode_iced.decode_bytes("movq $X, %rax", "$X, %rax", bytes.fromhex("48c7c008000000"), 64)
     assert len(calls) == 3
     assert num.imm == 8 and sym.imm is None
+
+
+@pytest.mark.parametrize("operand", ["label123", "1f", "9b", ".Lfoo", "foo.bar$1", "__x86_return_thunk", "x",
+                                     "_", "a$", ".L_cb$12", "rax", "eax", "ss"])
+def test_a_bare_symbol_operand_reads_as_the_parser_reads_it(operand):
+    # decode_bytes takes a one-symbol operand text (`jmp foo`) without
+    # parsing it: what it assumes must be what the parser says
+    from entrylint.program import decode_iced
+
+    assert decode_iced._BARE_SYMBOL.fullmatch(operand)
+    assert decode_iced._symbolic_operands(operand) == (False, True)
+    assert decode_iced._target(operand) == operand
+
+
+@pytest.mark.parametrize("operand", ["42", "0x10", "*%rax", "%rax", "$foo", "foo+4", "foo(%rip)", "foo@PLT",
+                                     "1f+2", "(foo)", "-foo"])
+def test_other_operands_are_parsed(operand):
+    from entrylint.program import decode_iced
+
+    assert not decode_iced._BARE_SYMBOL.fullmatch(operand)

@@ -297,6 +297,9 @@ def _target(operand_text: str, far: bool = False) -> str | None:
 # what the operand text adds (the text itself, the target's name) is set per
 # text.  A program of 33k `jmp label\@` decodes one instruction, not 33k.
 _BY_CODE: dict[tuple, tuple] = {}
+# an operand text that is one symbol or local label (`jmp foo`, `call 1f`):
+# what _symbolic_operands and _target read of it, without parsing
+_BARE_SYMBOL = re.compile(r"[A-Za-z_.][\w.$]*|\d+[fb]")
 _BY_CODE_MAX = 200_000
 
 
@@ -305,7 +308,8 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
     error message.  ``operand_text`` is the operand part of the original text
     (for the branch target expression); ``mode`` is the code mode (16, 32, 64)
     the bytes were assembled for."""
-    symbolic = _symbolic_operands(operand_text)
+    bare = _BARE_SYMBOL.fullmatch(operand_text) is not None
+    symbolic = (False, True) if bare else _symbolic_operands(operand_text)
     key = (mode, bytes(data), symbolic)
     got = _BY_CODE.get(key)
     if got is None:
@@ -315,10 +319,12 @@ def decode_bytes(text: str, operand_text: str, data: bytes, mode: int = 64) -> I
     info, far = got
     if isinstance(info, str):
         return info
-    target = _target(operand_text, far) if info.flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL) else None
+    target = None
+    if info.flow in (Flow.JUMP, Flow.COND_JUMP, Flow.CALL):
+        target = operand_text if bare else _target(operand_text, far)
     if info.text == text and info.target == target:
         return info
-    return replace(info, text=text, target=target)
+    return info.with_text(text, target)
 
 
 def _decode(text: str, symbolic: tuple[bool, bool], data: bytes, mode: int) -> tuple[InsnInfo | str, bool]:

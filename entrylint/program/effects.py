@@ -256,3 +256,14 @@ class InsnInfo:
     @property
     def flags_touched(self) -> frozenset[str]:
         return self.flags_written | self.flags_undefined
+
+    def with_text(self, text: str, target: str | None) -> InsnInfo:
+        """This info for another text of the same machine code (its own
+        ``text`` and branch ``target``): ``dataclasses.replace`` without its
+        introspection (a program of 33k `jmp label\\@` makes 33k)."""
+        new = object.__new__(InsnInfo)
+        for name in InsnInfo.__slots__:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "text", text)
+        object.__setattr__(new, "target", target)
+        return new
