@@ -160,3 +160,52 @@ def test_explain_cli_json():
     assert before["features"] == {"X86_FEATURE_FRED": "off", "X86_FEATURE_XENPV": "off"}
     assert item["after"][0]["cr3"] == "kernel"
     assert "rax" in item["live_before"]
+
+
+SHARED_TAIL = """\
+#define SYM_CODE_START(x) .globl x; x:
+#define SYM_CODE_END(x)
+.macro idtentry name
+SYM_CODE_START(\\name)
+	testb	$3, 8(%rsp)
+	jz	1f
+	swapgs
+1:	call	do_\\name
+	jmp	error_return
+SYM_CODE_END(\\name)
+.endm
+	idtentry asm_exc_one
+	idtentry asm_exc_two
+	idtentry asm_exc_three
+error_return:
+	testb	$3, 8(%rsp)
+	jz	2f
+	swapgs
+	movq	%rax, %rbx
+	movq	%rbx, %rcx
+	iretq
+2:	iretq
+"""
+
+
+def test_entries_of_one_kind_walk_the_code_they_share_once():
+    # three IDT entries jump to one exit path: it is walked once per (node,
+    # tuple), not once more for each entry that reaches it with that tuple
+    an = api.analyze("shared_tail.S", api.Options(root=None), text=SHARED_TAIL)
+    kinds = {e.symbol: e.kind.name for e in an.entries}
+    assert set(kinds) == {"asm_exc_one", "asm_exc_two", "asm_exc_three"} and len(set(kinds.values())) == 1
+    tail = an.program.labels["error_return"]
+    visits: dict[int, list] = {}
+    for node, t, _ in an.forward.pred:
+        visits.setdefault(node, []).append(t)
+    for node in range(tail, len(an.program.instructions)):
+        assert visits[node] and len(visits[node]) == len(set(visits[node])), node
+    # and it knows what each entry alone finds there
+    alone = [api.analyze("one.S", api.Options(root=None), text=SHARED_TAIL.replace(
+        "\tidtentry asm_exc_two\n", "").replace("\tidtentry asm_exc_three\n", "").replace("asm_exc_one", name))
+        for name in ("asm_exc_one", "asm_exc_two")]
+    for a in alone:
+        assert len(a.entries) == 1
+        t0 = a.program.labels["error_return"]
+        for k in range(len(a.program.instructions) - t0):
+            assert a.forward.before[t0 + k] == an.forward.before[tail + k]
