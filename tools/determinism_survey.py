@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,13 +81,19 @@ def runs(jobs: int) -> list[list[str]]:
 
 def run(tree: Path, seed: str, jobs: int, out: Path) -> list[str]:
     out.mkdir(parents=True)
-    env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO))
+    # a cache of its own, empty: every seed analyses the tree and reads its
+    # facts afresh (the user's cache may hold the results of this very code,
+    # and a hit would compare the rendering of one analysis with itself)
+    cache = out / "cache"
+    env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO), ENTRYLINT_CACHE_DIR=str(cache))
     argvs = runs(jobs)
     p = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(argvs), str(out)], cwd=tree, env=env,
                        capture_output=True, text=True)
     if p.returncode != 0:
         return [f"runner failed: {p.stderr[-2000:]}"] * len(argvs)
-    return [(out / f"{i}.out").read_text(encoding="utf-8", errors="surrogateescape") for i in range(len(argvs))]
+    got = [(out / f"{i}.out").read_text(encoding="utf-8", errors="surrogateescape") for i in range(len(argvs))]
+    shutil.rmtree(cache, ignore_errors=True)
+    return got
 
 
 def main() -> int:
