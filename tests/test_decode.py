@@ -544,6 +544,38 @@ def test_what_a_process_left_unwritten_is_written_at_its_exit(tmp_path):
 
 
 @needs_as
+def test_the_cli_ends_without_teardown_but_saves_and_says_everything(tmp_path, monkeypatch):
+    """``entrylint`` as its own process skips the interpreter's teardown of its
+    heap (faces/cli.py ``_exit_now``): what the decoder left for its exit hook
+    is still saved, and the whole report, long or short, reaches a pipe byte
+    for byte as the same check says it in a caller's process."""
+    import contextlib
+    import io
+    import sys
+
+    from entrylint.faces import cli
+
+    monkeypatch.chdir(tmp_path)
+    env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PYTHONUNBUFFERED", None)  # a pipe's writes are buffered, as for a user
+    # a report longer than a pipe's buffer, then (a table that is now large)
+    # a few new texts, which the decoder leaves to the exit hook, and a short report
+    for name, first, n in (("long.S", 7000, 600), ("short.S", 9000, 3)):
+        (tmp_path / name).write_text("".join(f"\tmovq ${first + k}, %r13\n\t.frob{k} 1\n" for k in range(n)))
+        argv = ["--format", "json", "--no-cache", name]
+        out = subprocess.run([sys.executable, "-m", "entrylint", *argv], capture_output=True, text=True, env=env)
+        table = json.loads(next((tmp_path / "cache").glob("decode-*.json")).read_text())["entries"]["64"]
+        assert all(any(f"${first + k}," in t or f"${hex(first + k)}," in t for t in table) for k in range(n))
+        with monkeypatch.context() as m:
+            m.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "other"))
+            mine = io.StringIO()
+            with contextlib.redirect_stdout(mine):
+                code = cli.main(argv)
+        assert (out.returncode, out.stdout) == (code, mine.getvalue())
+        assert out.stdout.count('"EL9') >= n
+
+
+@needs_as
 def test_a_write_reads_the_table_again_only_when_another_process_wrote_it(tmp_path, monkeypatch):
     d = Decoder(cache_dir=tmp_path)
     d.infos(["nop"])

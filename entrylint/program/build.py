@@ -30,6 +30,7 @@ from entrylint.gas.types import Stmt
 from entrylint.program.decode import code_mode
 from entrylint.program.constants import disabled_features, eval_int, feature_names, macro_int
 from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
+from entrylint.program.operands import parse_operands
 from entrylint.source import Problem, ProblemKind
 
 ALT_SECTION = ".altinstructions"
@@ -182,8 +183,6 @@ class _Builder:
         return _WORD.sub(lambda m: self.aliases.get(m.group(0), m.group(0)), text)
 
     def _add_insn(self, si: int, st: Stmt, prefixes: tuple[Stmt, ...] = ()) -> None:
-        from entrylint.program.operands import parse_operands
-
         idx = len(self.prog.instructions)
         args = self.resolve_aliases(st.args)
         try:
@@ -241,8 +240,6 @@ class _Builder:
             head, args = split_opcode(info.text)
             idx = len(self.prog.instructions)
             try:
-                from entrylint.program.operands import parse_operands
-
                 ops = tuple(parse_operands(args))
             except Exception:  # the operand parser is total in intent
                 ops = ()
@@ -473,9 +470,7 @@ class _Builder:
             ref = getattr(ins.info, "target", None)
             if not ref:
                 continue
-            from entrylint.program.operands import parse_operands
-
-            ins.operands = parse_operands(ins.stmt.args, branch=True)
+                ins.operands = parse_operands(ins.stmt.args, branch=True)
             ref = ref.strip()
             if not _LABELREF.fullmatch(ref):
                 ins.target_name = ref
