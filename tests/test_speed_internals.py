@@ -103,3 +103,35 @@ def test_decoded_register_sets_are_shared():
     (a, b), _ = dec.infos(["addq $1, %rax", "subq $2, %rax"])
     assert a.regs_read == b.regs_read == frozenset({"rax"})
     assert a.regs_read is b.regs_read and a.flags_written is b.flags_written
+
+
+def test_records_are_guarded_in_the_suite_and_compare_alike_without_the_guard():
+    """source/record.py: the suite runs with the write guard (tests/conftest.py);
+    without it a record equals, hashes and orders as the frozen one does."""
+    import dataclasses
+    import os
+    import subprocess
+    import sys
+
+    from entrylint.gas.types import Frame, Stmt
+    from entrylint.source import record
+
+    assert record.FROZEN
+    loc = Location("a.S", 3, 1)
+    st = Stmt("insn", "swapgs", "", ".text", (Frame(loc, "file", None),))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.name = "sysretq"
+    code = ("from entrylint.source import Location, record; from entrylint.gas.types import Frame, Stmt\n"
+            "a, b = Location('a.S', 3, 1), Location('a.S', 2, 9)\n"
+            "s = Stmt('insn', 'swapgs', '', '.text', (Frame(a, 'file', None),))\n"
+            "t = Stmt('insn', 'swapgs', '', '.text', (Frame(Location('a.S', 3, 1), 'file', None),))\n"
+            "s.name = 'swapgs'\n"  # no guard: a write goes through
+            "print(record.FROZEN, s == t, hash(s) == hash(t), sorted([a, b]) == [b, a], hash(a))")
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("ENTRYLINT_FROZEN_RECORDS")
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env["ENTRYLINT_FROZEN_RECORDS"] = "1"
+    frozen = subprocess.run([sys.executable, "-c", code.replace("s.name = 'swapgs'\n", "")], env=env,
+                            capture_output=True, text=True, check=True)
+    assert plain.stdout.split()[:4] == ["False", "True", "True", "True"]
+    assert frozen.stdout.split()[1:] == plain.stdout.split()[1:]  # the same hash of the same fields

@@ -19,16 +19,15 @@ the state it carries is the forward walk's question.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from entrylint.analysis.state import Feature
 from entrylint.program.effects import Flow
 from entrylint.program.model import AltFork, Program
+from entrylint.source.record import record
 
 Assume = tuple[tuple[str, Feature], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Edge:
     dst: int  # node id
     kind: str  # next, jump, taken, not-taken, call-return, alt-orig, alt-repl, alt-end

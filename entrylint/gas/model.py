@@ -8,6 +8,7 @@ from entrylint.cpp.types import Condition
 from entrylint.gas.types import Stmt, Trace
 from entrylint.source import Location, Problem
 from entrylint.source.limits import DEFAULT, Limits
+from entrylint.source.record import record
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Param:
     vararg: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BodyLine:
     """One statement of a macro or repetition body, before substitution."""
 

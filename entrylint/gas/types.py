@@ -8,14 +8,14 @@ expansion trace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from entrylint.cpp.types import Condition
 from entrylint.source import Location
+from entrylint.source.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Frame:
     """One step of an expansion trace.  ``kind`` is ``"source"`` for the line
     as written in a file, ``"macro"`` for a GAS macro invocation (``name`` is
@@ -33,7 +33,7 @@ class Frame:
 Trace = tuple[Frame, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stmt:
     """One assembler statement after expansion.
 

@@ -10,8 +10,9 @@ not decided here (that would need the mnemonic): the caller passes
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+from entrylint.source.record import record
 
 # --- registers ---------------------------------------------------------------
 
@@ -73,7 +74,7 @@ def canonical_register(name: str) -> str | None:
 # --- operand values ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reg:
     """A register operand; ``name`` as written, lower case, no ``%``."""
 
@@ -85,14 +86,14 @@ class Reg:
         return canonical_register(self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Imm:
     """An immediate; ``expr`` is the text after ``$``."""
 
     expr: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mem:
     """A memory operand ``seg:disp(base,index,scale)``.  Register names are as
     written (lower case, no ``%``); ``disp`` is the expression text or ``""``."""
@@ -117,7 +118,7 @@ class Mem:
         return self.base is not None and canonical_register(self.base) == "rsp"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """A direct branch/call target: a symbol, ``.L`` label, numeric local
     reference (``1f``, ``2b``) or an expression."""
@@ -131,7 +132,7 @@ class Target:
         return (int(m.group(1)), m.group(2)) if m else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Other:
     """Anything this parser does not classify (AVX-512 ``{%k1}``, garbage)."""
 

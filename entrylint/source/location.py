@@ -5,10 +5,12 @@ into EL9xx findings)."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from entrylint.source.record import record
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Location:
     """A point in a source file. ``file`` is the path as resolved on disk;
     reporters make it relative to the tree root. ``line`` and ``col`` are 1-based."""
@@ -37,7 +39,7 @@ class ProblemKind(enum.Enum):
     NO_ASSEMBLER = "assembler-unavailable"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """Something the front end could not read as the real tools would.
 
