@@ -221,7 +221,10 @@ class _Calls:
         self.program = analysis.program
         self.procs = analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
         self.callees = getattr(analysis, "callees", None)
-        self._kind = lambda name: outside_kind(self.program, name, None)
+        self._outside_kind = outside_kind
+
+    def _kind_of(self, name):
+        return self._outside_kind(self.program, name, None)
 
     def touches_gs(self, name) -> bool:
         if self.callees is None:
@@ -235,7 +238,7 @@ class _Calls:
         if info.flow is Flow.CALL:
             if n in self.procs.callee:
                 return False, [self.procs.callee[n]]
-            if ins.target is None and self._kind(ins.target_name) == "c":
+            if ins.target is None and self._kind_of(ins.target_name) == "c":
                 return self.touches_gs(ins.target_name), None  # on past it to its return
             return False, []  # a call we cannot resolve
         if n in self.procs.leaves:

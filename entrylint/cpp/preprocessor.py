@@ -9,6 +9,7 @@ output (and whatever follows it on its last line) on the line where it starts.
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +100,11 @@ class Preprocessor(Conditionals):
         self.cond: Condition = ()
         self.counter = 0
         self.locs: dict[tuple, Location] = {}
-        self.exp = Expander(self.macros, opts.limits.cpp_expansions, self._exp_error, self._builtin)
+        # the expander calls back through a weak reference: no cycle keeps a
+        # finished preprocessor (and all it read) until a collection
+        me = weakref.ref(self)
+        self.exp = Expander(self.macros, opts.limits.cpp_expansions, lambda *a: me()._exp_error(*a),
+                            lambda *a: me()._builtin(*a))
         self.exp.depth_limit = opts.limits.cpp_depth
         self.limit_hit = False
         self.peak = {"include-depth": 0, "file-size": 0, "includes": 0}
@@ -459,6 +464,8 @@ class Preprocessor(Conditionals):
             exp.stack.clear()
             exp.disabled.clear()
             out = []
+        finally:
+            exp.more = exp.peek = None  # (they refer to this preprocessor: no cycle outlives the line)
         self._emit(out, cond, toks)
 
     def _emit(self, out: list[Tok], cond, toks: list[Tok]):

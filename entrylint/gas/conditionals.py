@@ -7,6 +7,7 @@ their nesting), as GAS does; everything else is dropped unread.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ class CondStack:
                           ".ifnes", ".ifb", ".ifnb", ".else", ".elseif", ".endif"))
 
     def __init__(self, owner: Expander):
-        self.owner = owner
+        self.owner = weakref.proxy(owner)  # (the expander owns this stack: no cycle)
         self.stack: list[_Entry] = []
 
     @property
