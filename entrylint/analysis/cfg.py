@@ -20,7 +20,7 @@ the state it carries is the forward walk's question.
 from __future__ import annotations
 
 from entrylint.analysis.state import Feature
-from entrylint.program.effects import Flow
+from entrylint.program.effects import NO_FALLTHROUGH, Flow
 from entrylint.program.model import AltFork, Program
 from entrylint.source.record import record
 
@@ -41,6 +41,10 @@ class Edge:
 TRACKED_FEATURES = frozenset({"X86_FEATURE_PTI", "X86_FEATURE_KAISER", "X86_FEATURE_PCID",
                               "X86_FEATURE_XENPV", "X86_FEATURE_FSGSBASE", "X86_FEATURE_FRED",
                               "X86_FEATURE_INVPCID_SINGLE"})
+
+
+# the kind of the edge to the next instruction, by the instruction's flow
+_FALL_KIND = {Flow.COND_JUMP: "not-taken", Flow.CALL: "call-return", Flow.INDIRECT_CALL: "call-return"}
 
 
 class CFG:
@@ -131,37 +135,37 @@ class CFG:
     def succ(self, node: int) -> tuple[Edge, ...]:
         got = self._succ.get(node)
         if got is None:
-            got = self._succ[node] = tuple(self._edges(node))
+            got = self._succ[node] = self._edges(node)
         return got
 
-    def _edges(self, node: int):
-        if self.is_fork(node):
-            yield from self._fork_edges(self.fork_of(node))
-            return
-        for dst in self.fixups.get(node, ()):
-            yield Edge(dst, "fault")
+    def _edges(self, node: int) -> tuple[Edge, ...]:
+        if node >= self.n:
+            return tuple(self._fork_edges(self.fork_of(node)))
+        out = [Edge(dst, "fault") for dst in self.fixups.get(node, ())] if self.fixups else []
         ins = self.program.instructions[node]
         info = ins.info
         flow = info.flow if info is not None else Flow.NEXT
-        nxt = self.after(node)
-        if flow in (Flow.JUMP,):
+        if flow is Flow.JUMP:
             t = self.branch_target(node, ins.target)
             if t is not None:
-                yield Edge(t, "jump")
-            return
+                out.append(Edge(t, "jump"))
+            return tuple(out)
         if flow is Flow.COND_JUMP:
             t = self.branch_target(node, ins.target)
             if t is not None:
-                yield Edge(t, "taken")
-        if not (info.falls_through if info is not None else True):
-            return
-        if nxt is not None and node in self._repl_end:
-            yield Edge(nxt, "alt-end")
-            return
+                out.append(Edge(t, "taken"))
+        if info is not None and flow in NO_FALLTHROUGH:
+            return tuple(out)
+        fork = self._repl_end.get(node)
+        if fork is not None:  # the end of a replacement continues after its patch site
+            nxt = self.continuation(fork)
+            if nxt is not None:
+                out.append(Edge(nxt, "alt-end"))
+            return tuple(out)
+        nxt = self.entry(self._next_in_section[node])
         if nxt is not None:
-            kind = {Flow.COND_JUMP: "not-taken", Flow.CALL: "call-return",
-                    Flow.INDIRECT_CALL: "call-return"}.get(flow, "next")
-            yield Edge(nxt, kind)
+            out.append(Edge(nxt, _FALL_KIND.get(flow, "next")))
+        return tuple(out)
 
     def _fork_edges(self, fork: AltFork):
         reps = fork.replacements

@@ -18,7 +18,9 @@ Names used in the sets:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import fields
+
+from entrylint.source.record import record
 
 # Architectural RFLAGS bits that instructions read or write, in bit order.
 FLAG_NAMES: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of", "df", "if", "ac")
@@ -107,7 +109,7 @@ class Access(enum.Enum):
     ADDRESS = "address"  # the address is computed, nothing is accessed (lea, nopw)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MemRef:
     """A summary of one memory access (explicit or implicit, e.g. push).
 
@@ -153,7 +155,7 @@ class MemRef:
 _EMPTY: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InsnInfo:
     """What one instruction does, as far as entrylint needs to know.
 
@@ -261,9 +263,16 @@ class InsnInfo:
         """This info for another text of the same machine code (its own
         ``text`` and branch ``target``): ``dataclasses.replace`` without its
         introspection (a program of 33k `jmp label\\@` makes 33k)."""
-        new = object.__new__(InsnInfo)
-        for name in InsnInfo.__slots__:
-            object.__setattr__(new, name, getattr(self, name))
-        object.__setattr__(new, "text", text)
-        object.__setattr__(new, "target", target)
-        return new
+        return _with_text(self, text, target)
+
+
+def _copier():
+    """``_with_text(info, text, target)``: InsnInfo(...) with every other field
+    read from ``info``, written out once (source/record.py: a plain ``__init__``)."""
+    args = ", ".join(f.name if f.name in ("text", "target") else f"info.{f.name}" for f in fields(InsnInfo))
+    ns = {"InsnInfo": InsnInfo}
+    exec(f"def _with_text(info, text, target):\n    return InsnInfo({args})\n", ns)  # noqa: S102
+    return ns["_with_text"]
+
+
+_with_text = _copier()
