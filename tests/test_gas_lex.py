@@ -24,6 +24,21 @@ def test_not_absolute(text):
     assert evaluate(text, {}) is None
 
 
+def test_an_expression_read_once_is_computed_from_the_values_of_each_time():
+    """The text is read once (gas/expr.py ``_compiled``); each evaluation
+    reads the symbols as they are then."""
+    assert [evaluate("cnt + 1", {"cnt": v}) for v in (0, 1, 41)] == [1, 2, 42]
+    assert evaluate("cnt + 1", {}) is None and evaluate("cnt + 1", {"cnt": None}) is None
+    assert evaluate("-X", {"X": 5}) == -5 and evaluate("-X", {"X": 0}) == 0
+    assert evaluate("1/X", {"X": 0}) is None and evaluate("1/X", {"X": 1}) == 1
+    assert evaluate("R == %rsp", {"R": 3}) is None  # a number against a register
+    for symbols in ({}, {"X": 1}):  # what is wrong with the text is wrong whatever the values
+        assert evaluate("X + (1", symbols) is None and evaluate("X +", symbols) is None
+        assert evaluate("X 1", symbols) is None and evaluate("08", symbols) is None
+    deep = "(" * 5000 + "1" + ")" * 5000
+    assert evaluate(deep, {}) is None and evaluate("-" * 5000 + "X", {"X": 1}) is None
+
+
 @pytest.mark.parametrize("args,expected", [
     ("1 , 2 3", ["1", "2", "3"]),
     ("1+ 2 3", ["1+2", "3"]),

@@ -60,9 +60,6 @@ _RANK = {"*": 9, "/": 9, "%": 9, "<<": 9, ">>": 9,
          "&&": 3, "||": 2}
 
 
-_TOKENS: dict[str, list[str]] = {}  # expression text -> its tokens (a pure function of the text)
-
-
 def _tokens(text: str) -> list[str]:
     toks = []
     pos = 0
@@ -78,18 +75,16 @@ def _tokens(text: str) -> list[str]:
     return toks
 
 
-class _Parser:
-    def __init__(self, text: str, symbols: Mapping[str, int | None]):
-        toks = _TOKENS.get(text)
-        if toks is None:  # a macro expansion evaluates the same texts again and again
-            toks = _tokens(text)
-            if len(_TOKENS) > 50_000:
-                _TOKENS.clear()
-            _TOKENS[text] = toks
+class _Compiler:
+    """Reads an expression's tokens once into a function of the symbol values
+    (``.set cnt, cnt+1`` in a repetition is read once and computed each
+    time).  What does not depend on the values, a missing operand or an
+    unbalanced parenthesis, is found here; a symbol without a value, a
+    division by zero or arithmetic on a register when the function runs."""
+
+    def __init__(self, toks: list[str]):
         self.toks = toks
-        self.kinds = []
         self.i = 0
-        self.symbols = symbols
 
     def peek(self):
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -104,25 +99,21 @@ class _Parser:
         if tok is None:
             raise NotAbsolute("missing operand")
         if tok == "(":
-            v = self.binary(0)
+            inner = self.binary(0)
             if self.take() != ")":
                 raise NotAbsolute("missing )")
-            return v
+            return inner
         if tok in ("-", "~", "!", "+"):
-            v = self.primary()
-            if isinstance(v, Reg):
-                raise NotAbsolute(tok)
-            return {"-": -v, "~": ~v, "!": int(not v), "+": v}[tok]
+            return _unary(tok, self.primary())
         if tok[0] == "%":
-            return Reg(tok[1:].lower())
+            reg = Reg(tok[1:].lower())
+            return lambda symbols: reg
         if tok[0].isdigit() or tok[0] == "'":
-            return _number(tok)
+            value = _number(tok)
+            return lambda symbols: value
         if tok in _RANK or tok == ")":
             raise NotAbsolute(tok)
-        val = self.symbols.get(tok)
-        if val is None:
-            raise NotAbsolute(tok)
-        return val
+        return _symbol(tok)
 
     def binary(self, min_rank: int):
         left = self.primary()
@@ -132,8 +123,29 @@ class _Parser:
             if rank is None or rank <= min_rank:
                 return left
             self.i += 1
-            right = self.binary(rank)
-            left = _apply(op, left, right)
+            left = _binary(op, left, self.binary(rank))
+
+
+def _unary(op: str, operand):
+    def value(symbols):
+        v = operand(symbols)
+        if isinstance(v, Reg):
+            raise NotAbsolute(op)
+        return -v if op == "-" else ~v if op == "~" else int(not v) if op == "!" else v
+    return value
+
+
+def _symbol(name: str):
+    def value(symbols):
+        v = symbols.get(name)
+        if v is None:
+            raise NotAbsolute(name)
+        return v
+    return value
+
+
+def _binary(op: str, left, right):
+    return lambda symbols: _apply(op, left(symbols), right(symbols))
 
 
 def _apply(op: str, a, b):
@@ -176,16 +188,33 @@ def _apply(op: str, a, b):
     return _signed(r)
 
 
+_COMPILED: dict[str, object] = {}  # expression text -> its function, or None (a pure function of the text)
+
+
+def _compiled(text: str):
+    got = _COMPILED.get(text, _COMPILED)
+    if got is _COMPILED:  # a macro expansion evaluates the same texts again and again
+        try:
+            c = _Compiler(_tokens(text))
+            got = c.binary(0) if c.toks else None
+            if c.peek() is not None:
+                got = None
+        except (NotAbsolute, ValueError, RecursionError):
+            got = None
+        if len(_COMPILED) > 50_000:
+            _COMPILED.clear()
+        _COMPILED[text] = got
+    return got
+
+
 def evaluate(text: str, symbols: Mapping[str, int | None]) -> int | None:
     """The absolute value of ``text`` or ``None`` when it is not absolute
     (or not an expression at all)."""
+    f = _compiled(text)
+    if f is None:
+        return None
     try:
-        p = _Parser(text, symbols)
-        if not p.toks:
-            return None
-        v = p.binary(0)
-        if p.peek() is not None or isinstance(v, Reg):
-            return None
-        return _signed(v)
+        v = f(symbols)
     except (NotAbsolute, ValueError, RecursionError):
         return None
+    return None if isinstance(v, Reg) else _signed(v)
