@@ -171,6 +171,8 @@ class _Builder:
         v = eval_int(value)
         if v is not None:
             self.prog.constants.setdefault(name, v)
+        if not self.aliases and "%" not in value:  # (``cnt = cnt + 1``: no register to alias)
+            return
         target = self.resolve_aliases(value.strip())
         if _REGISTER.fullmatch(target):
             self.aliases[name] = target
@@ -183,26 +185,31 @@ class _Builder:
         return _WORD.sub(lambda m: self.aliases.get(m.group(0), m.group(0)), text)
 
     def _add_insn(self, si: int, st: Stmt, prefixes: tuple[Stmt, ...] = ()) -> None:
-        idx = len(self.prog.instructions)
-        args = self.resolve_aliases(st.args)
+        prog = self.prog
+        idx = len(prog.instructions)
+        args = self.resolve_aliases(st.args) if self.aliases else st.args
         try:
             ops = parse_operands(args)
         except Exception:  # the operand parser is total in intent; never let it stop a file
             ops = ()
-        ins = Instruction(index=idx, stmt=st, mnemonic=st.name, prefixes=tuple(p.name for p in prefixes),
-                          operands=tuple(ops), section=st.section, args=args,
-                          mode=self.mode, merged=prefixes)
-        self.prog.instructions.append(ins)
-        self.sec_stmt.setdefault(st.section, []).append(si)
-        self.sec_insn.setdefault(st.section, []).append(idx)
-        self.prog.code_sections.add(st.section)
+        section = st.section
+        prog.instructions.append(Instruction(idx, st, st.name, tuple(p.name for p in prefixes) if prefixes else (),
+                                             ops, section, args=args, mode=self.mode, merged=prefixes))
+        stmts = self.sec_stmt.get(section)
+        if stmts is None:
+            stmts = self.sec_stmt[section] = []
+            self.sec_insn[section] = []
+            prog.code_sections.add(section)
+        stmts.append(si)
+        self.sec_insn[section].append(idx)
 
     def _directive(self, si: int, st: Stmt, globals_: set[str], types: dict[str, str],
                    sizes: dict[str, int]) -> None:
         name = st.name
-        if code_mode(name) is not None:
+        mode = code_mode(name)
+        if mode is not None:
             # GNU as keeps one mode for the whole file, whatever the section
-            self.mode = code_mode(name)
+            self.mode = mode
         elif name in (".section", ".pushsection"):
             parts = [p.strip() for p in st.args.split(",")]
             if len(parts) > 1 and "x" in parts[1].strip('"'):

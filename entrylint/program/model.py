@@ -164,7 +164,10 @@ class Program:
                 tr = st.trace
                 if not tr:
                     continue
-                frames[id(tr[-1])] = tr[-1]
+                last = tr[-1]
+                frames[id(last)] = last
+                if len(tr) < 2 or id(tr[-2]) in seen:  # (the common case: a line of a known expansion)
+                    continue
                 # An expansion's statements share its head: every frame but
                 # the last was made once, with the frames before it, by the
                 # invocation or repetition it stands for.  Read back to the
