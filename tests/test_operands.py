@@ -86,3 +86,14 @@ def test_indirect_operands():
 def test_garbage_is_other_not_an_exception():
     for text in ("%_ASM_AX", "{%k1}", "*", "%rax)"):
         assert isinstance(parse_operand(text), Other)
+
+
+@pytest.mark.parametrize("args", ["label23", "a.b$c", ".Lfoo", "_x", "$y", "do_syscall_64", "x", "L", "1f", "23b", "1"])
+@pytest.mark.parametrize("branch", [False, True])
+def test_one_symbol_is_read_at_once_as_the_parser_reads_it(args, branch):
+    """operands.parse_operands reads a lone symbol without splitting or
+    parsing it: the same operands as the parser gives."""
+    from entrylint.program.operands import _parse_operands, parse_operands
+
+    assert parse_operands(args, branch) == _parse_operands(args, branch)
+    assert type(parse_operands(args, branch)[0]) is type(_parse_operands(args, branch)[0])

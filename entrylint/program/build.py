@@ -508,9 +508,12 @@ def _literal_bytes(args: str) -> bytes | None:
     return bytes(out)
 
 
+_IMM_LABEL = re.compile(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*(?:,\s*%\w+\s*)?")
+
+
 def _imm_label(args: str) -> str | None:
     """``$label`` alone (pushq $1f) or moved into a register (movq $label, %rdi)."""
-    m = re.fullmatch(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*(?:,\s*%\w+\s*)?", args) if args else None
+    m = _IMM_LABEL.fullmatch(args) if args and "$" in args else None
     return m.group(1) if m else None
 
 

@@ -249,10 +249,21 @@ def parse_operand(text: str, branch: bool = False) -> Operand:
     return Mem(seg=seg, disp=t, indirect=indirect)
 
 
-@lru_cache(maxsize=1 << 17)  # a program at the program-instructions limit, across its profiles
+_BARE_SYMBOL = re.compile(r"[A-Za-z_.][\w.$]*|\d+[fb]")  # (not `$y`: an immediate)
+
+
 def parse_operands(args: str, branch: bool = False) -> tuple[Operand, ...]:
     """Parse an instruction's operand text (``Stmt.args``) into operands, in
     AT&T order (sources first, destination last).  Remembered per text (the
     operands are frozen): a file's repeated operands, and a re-analysis of
-    an edited file, parse each text once."""
+    an edited file, parse each text once.  One symbol alone (``jmp
+    label23``: a program of 33k such branches has 33k texts) is read at
+    once, as ``parse_operand`` reads it."""
+    if _BARE_SYMBOL.fullmatch(args):
+        return (Target(args),) if branch else (Mem(disp=args),)
+    return _parse_operands(args, branch)
+
+
+@lru_cache(maxsize=1 << 17)  # a program at the program-instructions limit, across its profiles
+def _parse_operands(args: str, branch: bool) -> tuple[Operand, ...]:
     return tuple(parse_operand(p, branch) for p in split_operands(args))

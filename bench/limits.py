@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""CPU time of a whole ``entrylint --no-cache`` process on inputs at the
+work limits (issue 9: 10 s and 500 MB per input), beside the assembler's
+own time on the same file as the anchor.
+
+    bench/limits.py [--entrylint CMD] [--runs N]
+
+The inputs are written here, into a temporary folder:
+
+* ``both-limits.S``: 33,333 repetitions of a macro of three instructions
+  and nine ``.set``; it reads 400k statements (expansion-statements stops
+  it) and makes 92k instructions (program-instructions is 100k);
+* ``labels.S``: 33k ``label\\@: jmp label\\@`` between two instructions
+  (132k statements read, 99k instructions, 33k labels and branches);
+* ``deep.S``: a recursion 90 macros deep with 60k instructions at the
+  bottom, each with a trace of 92 frames (expansion-bytes counts 8 bytes a
+  frame: about as many as it lets through).
+
+Each line: the median user+system CPU seconds of ``--runs`` processes and
+the largest RSS, the assembler's time (``as``, when it is on PATH) and the
+ratio to the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+BOUND_S, BOUND_MB = 10.0, 500
+
+SETS = "".join(f"\t.set c{k}, c{k}+1\n" for k in range(9))
+INIT = "".join(f"\t.set c{k}, 0\n" for k in range(9))
+INPUTS = {
+    "both-limits.S": INIT + (".macro M\n\tlea x(%rip), %rax\nlabel\\@: jmp label\\@\n\tmovq %rax, %rbx\n"
+                             + SETS + ".endm\n.rept 33333\n\tM\n.endr\n"),
+    "labels.S": ".macro M\n\tlea x(%rip), %rax\nlabel\\@: jmp label\\@\n\tmovq %rax, %rbx\n.endm\n"
+                ".rept 33000\n\tM\n.endr\n",
+    "deep.S": ".macro D n\n.if \\n\n\tD \"(\\n-1)\"\n.else\n.rept 20000\n\tlea x(%rip), %rax\n1: jmp 1b\n"
+              "\tmovq %rax, %rbx\n.endr\n.endif\n.endm\n\tD 90\n",
+}
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
+    """(CPU seconds of the process, its peak RSS in MB, its exit code)."""
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, use = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return use.ru_utime + use.ru_stime, use.ru_maxrss // 1024, p.returncode
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--entrylint", default="entrylint", help="the command to measure (default: entrylint)")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    entrylint = args.entrylint.split()
+    gas = shutil.which("as")
+    print(f"{'input':<16} {'entrylint CPU s':>16} {'RSS MB':>7} {'as CPU s':>9} {'x bound':>8}")
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        env_cache = where / "cache"
+        os.environ["ENTRYLINT_CACHE_DIR"] = str(env_cache)  # the user's cache is neither read nor filled
+        for name, text in INPUTS.items():
+            (where / name).write_text(text)
+            times, rss = [], 0
+            for _ in range(args.runs):
+                cpu, mb, code = run([*entrylint, "--no-cache", name], where)
+                if code not in (0, 1):
+                    print(f"{name}: entrylint exited {code}")
+                    return 2
+                times.append(cpu)
+                rss = max(rss, mb)
+            t = statistics.median(times)
+            worst = max(worst, t)
+            as_t = run([gas, "-o", str(where / "out.o"), name], where)[0] if gas else float("nan")
+            print(f"{name:<16} {t:>16.2f} {rss:>7} {as_t:>9.2f} {t / BOUND_S:>8.2f}")
+    print(f"slowest: {worst:.2f} s CPU against the {BOUND_S:.0f} s bound")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
