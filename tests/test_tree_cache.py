@@ -65,7 +65,7 @@ def test_no_module_keeps_a_plain_lru_cache():
     allowed = {
         ("source/overlay.py", "cached"),
         ("faces/lsp/features.py", "rule_doc_uri"),  # rule id -> URL
-        ("program/operands.py", "parse_operands"),  # operand text -> parse
+        ("program/operands.py", "_parse_operands"),  # operand text -> parse
         ("program/constants.py", "eval_int"),  # expression text -> value
         ("report/paths.py", "_display"),  # (file, root, working folder) -> the name printed
     }
