@@ -60,6 +60,22 @@ def test_alternative_jump_target_is_resolved():
     assert prog.instructions[jmp.target].text == "nop"
 
 
+def test_branch_operands_are_targets_and_memory_operands_are_not(tmp_path):
+    """A direct branch or call's operand is a Target (build.targets parses it
+    again as a branch's); the same text moved is a memory operand (a lone
+    symbol is read without the parser: operands.parse_operands)."""
+    from entrylint.program.operands import Mem, Target
+
+    src = tmp_path / "b.S"
+    src.write_text("foo:\n\tjmp 1f\n1:\tcall foo\n\tjz foo\n\tmovq foo, %rax\n\tjmp *%rax\n")
+    prog = api.expand(src, api.Options()).program
+    ops = {i.text: i.operands for i in prog.instructions}
+    assert ops["jmp 1f"] == (Target("1f"),) and ops["call foo"] == (Target("foo"),)
+    assert ops["jz foo"] == (Target("foo"),)
+    assert ops["movq foo, %rax"][0] == Mem(disp="foo")
+    assert not isinstance(ops["jmp *%rax"][0], Target)
+
+
 def test_alternatives_4x_layout_inverted_bit():
     prog = expand("alternative_4x.S")
     assert len(prog.forks) == 2

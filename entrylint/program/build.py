@@ -477,7 +477,7 @@ class _Builder:
             ref = getattr(ins.info, "target", None)
             if not ref:
                 continue
-                ins.operands = parse_operands(ins.stmt.args, branch=True)
+            ins.operands = parse_operands(ins.stmt.args, branch=True)
             ref = ref.strip()
             if not _LABELREF.fullmatch(ref):
                 ins.target_name = ref
