@@ -120,3 +120,20 @@ def test_symbol_kinds_of_older_kernels():
     jmp = next(i for i in prog.instructions if i.mnemonic == "jmp")
     assert prog.instructions[jmp.target].text == "sysretq"
     assert prog.symbols["entry_SYSCALL_64"].end == prog.symbols["helper_func"].start
+
+
+def test_octal_literals_in_assignments(tmp_path):
+    """A number with a leading 0 is octal in C and GNU as; one with an 8 or 9
+    in it is no number at all.  Python's int(x, 0) refuses both, and
+    `x = 02147483648` (the fuzzer's soup:84057 of seed 14) stopped the
+    program build with a ValueError."""
+    from entrylint.program.constants import eval_int
+
+    assert [eval_int(t) for t in ("010", "0777 + 1", "(1 << 3) | 010", "0x10", "0", "08", "02147483648")] == [
+        8, 512, 8, 16, 0, None, None]
+    src = tmp_path / "o.S"
+    src.write_text("x = 02147483648\ny = 010\n.set z, 0x10 + 010\n\tmovq $y, %rax\n")
+    res = api.check(src, api.Options())
+    assert not [f for f in res.findings if f.id == "EL999"]
+    prog = api.expand(src, api.Options()).program
+    assert prog.constants.get("y") == 8 and prog.constants.get("z") == 24 and "x" not in prog.constants

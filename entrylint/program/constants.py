@@ -18,6 +18,16 @@ _SAFE = re.compile(r"^[\s0-9a-fA-FxXuUlL()+\-*/%<>&|^~!]*$")
 _INT = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\b")
 
 
+def _literal(digits: str) -> int:
+    """A C or GNU as integer literal: ``0x`` hex, a leading ``0`` octal
+    (``010`` is 8), else decimal (Python's ``int(x, 0)`` refuses ``010``)."""
+    if digits[:2] in ("0x", "0X"):
+        return int(digits, 16)
+    if len(digits) > 1 and digits[0] == "0":
+        return int(digits, 8)
+    return int(digits)
+
+
 @lru_cache(maxsize=16384)
 def eval_int(expr: str) -> int | None:
     """Evaluate a C/GAS integer expression of literals only; None if it is not
@@ -26,7 +36,10 @@ def eval_int(expr: str) -> int | None:
     e = expr.strip()
     if not e or not _SAFE.match(e) or re.search(r"[A-Za-z_]", _INT.sub("0", e)):
         return None
-    e = _INT.sub(lambda m: str(int(m.group(1), 0)), e)
+    try:
+        e = _INT.sub(lambda m: str(_literal(m.group(1))), e)
+    except ValueError:  # `08`: a leading 0 makes an octal number, and 8 is no octal digit
+        return None
     e = e.replace("/", "//").replace("!=", "\x00").replace("!", " not ").replace("\x00", "!=")
     e = e.replace("&&", " and ").replace("||", " or ")
     try:
