@@ -115,6 +115,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+from entrylint.analysis.liveness import Procedures, outside_kind
 from entrylint.analysis.state import Feature, Space, ordered
 from entrylint.analysis.transfer import refine
 from entrylint.findings.model import Finding, Severity
@@ -216,15 +217,12 @@ class _Calls:
     %gs access (a call into C, a return to C)."""
 
     def __init__(self, analysis):
-        from entrylint.analysis.liveness import Procedures, outside_kind
-
         self.program = analysis.program
         self.procs = analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
         self.callees = getattr(analysis, "callees", None)
-        self._outside_kind = outside_kind
 
     def _kind_of(self, name):
-        return self._outside_kind(self.program, name, None)
+        return outside_kind(self.program, name, None)
 
     def touches_gs(self, name) -> bool:
         if self.callees is None:

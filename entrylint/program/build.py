@@ -187,7 +187,7 @@ class _Builder:
     def _add_insn(self, si: int, st: Stmt, prefixes: tuple[Stmt, ...] = ()) -> None:
         prog = self.prog
         idx = len(prog.instructions)
-        args = self.resolve_aliases(st.args) if self.aliases else st.args
+        args = self.resolve_aliases(st.args)
         try:
             ops = parse_operands(args)
         except Exception:  # the operand parser is total in intent; never let it stop a file

@@ -18,7 +18,7 @@ from dataclasses import replace
 import iced_x86 as _iced
 
 from entrylint.program.effects import Access, Certainty, DataOp, Flow, InsnInfo, MemRef
-from entrylint.program.operands import Imm, Mem, Target, parse_operands
+from entrylint.program.operands import _BARE_SYMBOL, Imm, Mem, Target, parse_operands
 
 
 def _names(enum_cls) -> dict[int, str]:
@@ -299,7 +299,6 @@ def _target(operand_text: str, far: bool = False) -> str | None:
 _BY_CODE: dict[tuple, tuple] = {}
 # an operand text that is one symbol or local label (`jmp foo`, `call 1f`):
 # what _symbolic_operands and _target read of it, without parsing
-_BARE_SYMBOL = re.compile(r"[A-Za-z_.][\w.$]*|\d+[fb]")
 _BY_CODE_MAX = 200_000
 
 
