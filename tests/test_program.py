@@ -137,3 +137,22 @@ def test_octal_literals_in_assignments(tmp_path):
     assert not [f for f in res.findings if f.id == "EL999"]
     prog = api.expand(src, api.Options()).program
     assert prog.constants.get("y") == 8 and prog.constants.get("z") == 24 and "x" not in prog.constants
+
+
+def test_assigned_values_are_c_integers_not_python_ones(tmp_path):
+    """eval_int read an assignment's value with Python's eval: `x = 9**9**9`
+    never ended and `x = 1<<99999999999` asked for gigabytes (a hang for any
+    editor or CI job that met such a line).  It now evaluates as the C
+    preprocessor does: ``**`` is no operator, a shift past 63 bits gives 0,
+    a number past 64 bits is none."""
+    from entrylint.program.constants import eval_int
+
+    assert [eval_int(t) for t in ("9**9**9", "1<<99999999999", "0x1ffffffffffffffff", "1 << 63",
+                                  "18446744073709551615", "7/-2", "1/0", "!0 + ~0")] == [
+        None, 0, None, -(1 << 63), (1 << 64) - 1, -3, None, 0]
+    src = tmp_path / "big.S"
+    src.write_text("x = 9**9**9\ny = 1<<99999999999\nz = (1 << 40) + 1\n\tmovq $z, %rax\n")
+    res = api.check(src, api.Options())
+    assert not [f for f in res.findings if f.id == "EL999"]
+    prog = api.expand(src, api.Options()).program
+    assert prog.constants.get("z") == (1 << 40) + 1 and prog.constants.get("y") == 0 and "x" not in prog.constants

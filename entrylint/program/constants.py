@@ -13,42 +13,28 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+from entrylint.cpp.expr import ExprError, evaluate
+from entrylint.cpp.lexer import lex_text
+
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _SAFE = re.compile(r"^[\s0-9a-fA-FxXuUlL()+\-*/%<>&|^~!]*$")
 _INT = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\b")
 
 
-def _literal(digits: str) -> int:
-    """A C or GNU as integer literal: ``0x`` hex, a leading ``0`` octal
-    (``010`` is 8), else decimal (Python's ``int(x, 0)`` refuses ``010``)."""
-    if digits[:2] in ("0x", "0X"):
-        return int(digits, 16)
-    if len(digits) > 1 and digits[0] == "0":
-        return int(digits, 8)
-    return int(digits)
-
-
 @lru_cache(maxsize=16384)
 def eval_int(expr: str) -> int | None:
-    """Evaluate a C/GAS integer expression of literals only; None if it is not
-    one.  Remembered per text: the same expressions recur in a file and in
-    every re-analysis of it."""
+    """Evaluate a C/GAS integer expression of literals only, as the C
+    preprocessor does (``cpp/expr.py``: 64-bit values, ``010`` octal, ``08``
+    and numbers past 64 bits no number, ``**`` no operator); None if it is
+    not one.  Remembered per text: the same expressions recur in a file and
+    in every re-analysis of it."""
     e = expr.strip()
     if not e or not _SAFE.match(e) or re.search(r"[A-Za-z_]", _INT.sub("0", e)):
         return None
     try:
-        e = _INT.sub(lambda m: str(_literal(m.group(1))), e)
-    except ValueError:  # `08`: a leading 0 makes an octal number, and 8 is no octal digit
+        return evaluate(lex_text(e))
+    except ExprError:
         return None
-    e = e.replace("/", "//").replace("!=", "\x00").replace("!", " not ").replace("\x00", "!=")
-    e = e.replace("&&", " and ").replace("||", " or ")
-    try:
-        v = eval(e, {"__builtins__": {}}, {})  # noqa: S307 - literals and operators only (checked above)
-    except Exception:
-        return None
-    if isinstance(v, bool):
-        return int(v)
-    return v if isinstance(v, int) else None
 
 
 def expand_macros(text: str, macros: Mapping[str, object], depth: int = 0) -> str:
