@@ -575,6 +575,20 @@ def test_the_cli_ends_without_teardown_but_saves_and_says_everything(tmp_path, m
         assert out.stdout.count('"EL9') >= n
 
 
+def test_without_cpython_s_exit_hook_runner_the_cli_exits_the_ordinary_way(monkeypatch):
+    """``_exit_now`` leans on ``atexit._run_exitfuncs``, CPython's and not a
+    documented interface: where it is missing, it returns (``main`` then
+    returns its code and the interpreter exits as usual, hooks and all)
+    instead of ending the process with hooks that never ran."""
+    import atexit
+
+    from entrylint.faces import cli
+
+    monkeypatch.delattr(atexit, "_run_exitfuncs", raising=False)
+    monkeypatch.setattr(os, "_exit", lambda code: pytest.fail(f"os._exit({code}) without the exit hooks"))
+    assert cli._exit_now(1) is None
+
+
 @needs_as
 def test_a_write_reads_the_table_again_only_when_another_process_wrote_it(tmp_path, monkeypatch):
     d = Decoder(cache_dir=tmp_path)

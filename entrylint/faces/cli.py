@@ -451,10 +451,15 @@ def _exit_now(code: int) -> None:
     object by object: a file at the limits leaves hundreds of MB (its last
     profile, the parse memos) that the interpreter's exit would collect and
     free, 0.6 s of a 12 s run.  What exit does that matters is done here: the
-    exit hooks (the decoder's table is saved by one), then the output."""
+    exit hooks (the decoder's table is saved by one), then the output.  The
+    hooks are run by CPython's ``atexit._run_exitfuncs``; an interpreter
+    without it gets the ordinary exit (this returns)."""
     import atexit
 
-    atexit._run_exitfuncs()
+    run_hooks = getattr(atexit, "_run_exitfuncs", None)
+    if run_hooks is None:
+        return
+    run_hooks()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
