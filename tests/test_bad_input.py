@@ -31,6 +31,12 @@ INPUTS = {
     "no-final-newline": (b"\tnop", None),
     "only-backslash": (b"\\", None),
     "surrogate-utf8": (b"\xed\xa0\x80\tnop\n", None),
+    # numbers Python will not read (4300 digits or more): in `#if`, `=`, `.set`, `.byte` and
+    # an alternative's feature word they raised out of the C expression reader and the program build
+    "long-numbers": ((f"#if {'1' * 5000}\n#endif\nx = {'1' * 5000}\n.set y, {'9' * 5000}\n"
+                      f".byte {'2' * 5000}\n\tmovq ${'3' * 5000}, %rax\n"
+                      f".pushsection .altinstructions,\"a\"\n.long 1f - .\n.long 2f - .\n.word {'4' * 5000}\n"
+                      f".byte 1\n.byte 1\n.popsection\n1: nop\n2: nop\n").encode(), None),
 }
 
 
@@ -88,6 +94,7 @@ def test_stdin_with_odd_bytes():
     ["--format", "bogus", "x.S"], ["-j", "x", "x.S"], ["--limit", "nope=1", "x.S"], ["missing.S"],
     ["--root", "/nonexistent-root", "x.S"], ["--config", "/nonexistent.config", "x.S"],
     ["expand"], ["expand", "missing.S"], ["explain"], ["explain", "missing.S:3"], ["rule"], ["rule", "EL000"],
+    ["--limit", "macro-depth=²", "x.S"], ["--limit", f"macro-depth={'1' * 5000}", "x.S"], ["explain", "x.S:²"],
 ])
 def test_usage_errors_are_one_line(tmp_path, argv):
     (tmp_path / "x.S").write_text("\tnop\n")
@@ -133,3 +140,11 @@ def test_fingerprints_of_bytes_that_are_not_utf8():
     res = api.check_one(Path("/nonexistent/fuzz/f.S"), api.Options(profile="max", assemble=False), text=text)
     assert res.findings and all(len(f.fingerprint) == 16 for f in res.findings)
     json.loads(sarif.render([(None, f) for f in res.findings]))
+
+
+def test_a_line_number_of_many_digits_is_a_line_past_the_end(tmp_path):
+    """``explain FILE:LINE`` with a number Python will not read (4300 digits
+    or more) raised an internal error; it is a line no instruction comes from."""
+    (tmp_path / "x.S").write_text("\tnop\n")
+    p = cli("explain", "--no-assemble", f"x.S:{'1' * 5000}", cwd=tmp_path)
+    assert p.returncode == 0 and not p.stderr and b"no instruction comes from line" in p.stdout.lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -122,3 +124,25 @@ def test_predefined_macros_are_shared_but_a_file_cannot_change_them_for_the_next
     assert out("#undef __x86_64__\n#define __CHAR_BIT__ 9\n__x86_64__ __CHAR_BIT__\n") == ["__x86_64__ 9"]
     assert out("#define X __x86_64__ ## __CHAR_BIT__\nX __CHAR_BIT__\n")  # a paste next to a predefined body
     assert out("__x86_64__ __CHAR_BIT__\n") == before
+
+
+def test_a_long_token_lexes_in_little_memory():
+    """The C lexer's number, string and character patterns repeated an
+    alternation: Python's regex engine keeps a backtracking record per
+    repetition, about 340 bytes a character, so one 1 MB number took 386 MB
+    (and a 32 MiB file could hold 32 of them).  The repetitions are possessive
+    now; the patch reader's quote prefix (``> > >``) likewise."""
+    code = r"""
+import resource
+from entrylint.cpp.lexer import lex_text
+from entrylint.patch.parse import _QUOTE
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+text = "7" * 2_000_000 + ' "' + "ab" * 500_000 + '" ' + "'" + "b" * 1_000_000 + "'"
+toks = lex_text(text)
+assert [len(t.text) for t in toks] == [2_000_000, 1_000_002, 1_000_002], [len(t.text) for t in toks]
+assert len(_QUOTE.match("> " * 1_000_000 + "x").group(1)) == 2_000_000
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert int(p.stdout) < 60_000, f"peak RSS grew by {int(p.stdout) // 1024} MB"

@@ -295,3 +295,25 @@ async def test_tree_root_is_found_from_the_file(client: LanguageClient, kernel_t
     assert not any(d.code in ("EL901", "EL902") for d in ds)  # includes found, macros known
     hds = await _diags(client, hdr.as_uri(), lambda ds: len(ds) > 0, timeout=60)
     assert all("invoked at entry_64.S:" in d.message for d in hds)
+
+
+@pytest.mark.parametrize("client", [{"debounceMs": "fast", "profile": "bogus", "inlayHints": True}], indirect=True)
+async def test_settings_of_the_wrong_kind_are_named_and_left_out(client: LanguageClient, work: Path):
+    """A setting of the wrong type (a string for the debounce delay, a
+    profile that does not exist) used to be taken as it came and raised in
+    every later didChange; now one warning names them, they keep their
+    defaults, and the well-formed ones (inlayHints) apply."""
+    src = work / "entry_lsp.S"
+    uri = _open(client, src)
+    ds = await _diags(client, uri, lambda ds: len(ds) > 0)
+    assert any(d.code == "EL201" for d in ds)
+    text = src.read_text() + "\n"
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(version=2, uri=uri), [T.TextDocumentContentChangeWholeDocument(text)]))
+    await client.wait_for_notification(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    warned = [m.message for m in client.messages if m.type == T.MessageType.Warning]
+    assert len(warned) == 1 and "debounceMs='fast'" in warned[0] and "profile='bogus'" in warned[0]
+    assert "inlayHints" not in warned[0]
+    hints = await client.text_document_inlay_hint_async(T.InlayHintParams(
+        T.TextDocumentIdentifier(uri), T.Range(T.Position(0, 0), T.Position(40, 0))))
+    assert hints

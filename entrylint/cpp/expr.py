@@ -43,6 +43,8 @@ def _number(text: str) -> tuple[int, bool]:
         v = int(digits[2:], 2)
     elif digits.startswith("0"):
         v = int(digits, 8)
+    elif len(digits) > 20:  # (past 64 bits: and Python refuses to read 4300 digits or more)
+        raise ExprError("integer constant is too large for its type")
     else:
         v = int(digits)
     if v > MASK:

@@ -228,8 +228,9 @@ def cmd_explain(argv: list[str]) -> int:
         opts = _options(args)
         file, line = args.target, None
         head, sep, tail = args.target.rpartition(":")
-        if sep and tail.isdigit():
-            file, line = head, int(tail)
+        if sep and tail.isascii() and tail.isdigit():  # (not `²`: a digit int() refuses)
+            # a number past any file's length is read as one (Python refuses 4300 digits or more)
+            file, line = head, int(tail) if len(tail) <= 18 else 10**18
         path = Path(file)
         if not path.is_file():
             raise _Usage(f"{file}: no such file")

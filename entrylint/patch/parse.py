@@ -79,7 +79,7 @@ class Patch:
 _MBOX_FROM = re.compile(r"^From \S+\s+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ")
 _NUMBER = re.compile(r"\[[^\]]*?\b(\d+)/(\d+)\s*\]")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-_QUOTE = re.compile(r"^((?:> ?)+)")
+_QUOTE = re.compile(r"^((?:> ?)++)")
 _DIFF_HEAD = re.compile(r"^(?:--- \S|\+\+\+ \S|@@ -\d|diff )")
 _HEADER = re.compile(r"^([A-Za-z][\w-]*):\s?(.*)$")
 
@@ -183,7 +183,7 @@ def parse_message(msg: list[str]) -> Patch:
                        next((ln.strip() for ln in msg if ln.strip()), ""))
     m = _NUMBER.search(subject)
     number = (int(m.group(1)), int(m.group(2))) if m and "PATCH" in subject.upper() else None
-    subject = re.sub(r"^(?:Re:\s*)*(?:\[[^\]]*\]\s*)?", "", subject).strip()
+    subject = re.sub(r"^(?:Re:\s*)*+(?:\[[^\]]*\]\s*)?", "", subject).strip()
     lines = _unquote(msg)
     files: list[FileDiff] = []
     i = body

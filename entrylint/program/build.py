@@ -500,6 +500,8 @@ def _literal_bytes(args: str) -> bytes | None:
         digits = m.group(2)
         base = 16 if digits[:2] in ("0x", "0X") else 2 if digits[:2] in ("0b", "0B") else (
             8 if digits.startswith("0") and len(digits) > 1 else 10)
+        if base == 10 and len(digits) > 3:  # (past a byte; and Python refuses to read 4300 digits or more)
+            return None
         v = int(digits[2:] if base in (16, 2) else digits, base)
         v = -v if m.group(1) else v
         if not -128 <= v <= 255:

@@ -67,7 +67,7 @@ class Limits:
             raise ValueError(f"--limit {spec!r}: expected NAME=N with NAME one of {', '.join(self.names())}")
         mult = {"k": 1 << 10, "m": MiB, "g": 1 << 30}.get(val.strip()[-1:].lower(), 1)
         digits = val.strip()[:-1] if mult != 1 else val.strip()
-        if not digits.isdigit() or int(digits) <= 0:
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 or int(digits) <= 0:
             raise ValueError(f"--limit {spec!r}: N must be a positive whole number")
         return replace(self, **{name.replace("-", "_"): int(digits) * mult})
 

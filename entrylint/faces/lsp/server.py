@@ -30,6 +30,17 @@ SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverity
             "info": T.DiagnosticSeverity.Information}
 
 
+def _valid_setting(name: str, value) -> bool:
+    from entrylint.api import ALL_PROFILES
+
+    if name == "profile":
+        return value is None or value in ALL_PROFILES or value == "all"
+    if name == "inlayHints":
+        return isinstance(value, bool)
+    # debounceMs: a delay in milliseconds, up to a minute
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 60_000
+
+
 def _path(uri: str) -> Path:
     return Path(to_fs_path(uri) or uri)
 
@@ -50,11 +61,21 @@ class EntrylintServer(LanguageServer):
 
     # -- configuration --------------------------------------------------------
     def apply_settings(self, raw) -> None:
+        """Take the editor's settings that are well formed; one message names
+        those that are not (they keep their last value): a wrong type must
+        not break every later analysis."""
         if isinstance(raw, dict):
             raw = raw.get("entrylint", raw)
+            bad = []
             for k in DEFAULTS:
                 if k in raw:
-                    self.settings[k] = raw[k]
+                    if _valid_setting(k, raw[k]):
+                        self.settings[k] = raw[k]
+                    else:
+                        bad.append(f"{k}={raw[k]!r}"[:80])
+            if bad:
+                self.window_show_message(T.ShowMessageParams(
+                    T.MessageType.Warning, f"entrylint: settings ignored (not valid): {', '.join(bad)}"))
 
     def config_for(self, path: Path) -> Config:
         """The workspace settings file (found from the workspace folder that
@@ -124,7 +145,7 @@ class EntrylintServer(LanguageServer):
         old = self._timers.pop(uri, None)
         if old is not None:
             old.cancel()
-        delay = max(0, int(self.settings.get("debounceMs", 250))) / 1000
+        delay = self.settings["debounceMs"] / 1000
         self._timers[uri] = asyncio.get_running_loop().call_later(delay, self.submit, uri)
 
     def _from_worker(self, res) -> None:
