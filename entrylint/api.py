@@ -196,9 +196,13 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     if incremental is not None and not is_linker_script(path):
         pp, gas = incremental.expand(path, options, text, pp_name, copts, GasOptions(limits=options.limits))
     else:
+        if shared is not None:  # cpp-lines bounds the check: the lines its earlier profiles read count
+            copts = replace(copts, spent=shared.cpp_lines)
         pp = preprocess_text(text, pp_name, copts)
+        if shared is not None:
+            shared.cpp_lines = pp.peak["cpp-lines"]
         # a linker script is only preprocessed: there is no assembly in it
-        gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits)
+        gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits, shared)
     problems += [_generated(p) for p in pp.problems]
     problems += _gas_problems(gas)
     dec = None
@@ -237,27 +241,41 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
                                                     any(getattr(i.info, "cr3_write", False)
                                                         for i in program.instructions))
     profile = options.profile_name()
-    findings = sorted((from_problem(p, (profile,)) for p in dedupe(problems)), key=Finding.sort_key)
+    findings = sorted((from_problem(p, (profile,)) for p in capped(dedupe(problems), options.limits)),
+                      key=Finding.sort_key)
     return Expansion(path=path, root=root, profile=profile, pp=pp, gas=gas, program=program,
                      problems=problems, findings=findings, text=text, cpp=copts)
 
 
-# the last GNU as expansion made: (file, its cpp lines, limits, result).  The
-# profiles of one check give a file whose cpp output does not depend on them
-# (crypto and library code, a macro program without #if) the same lines,
-# and GNU as's expansion is a function of the lines and the limits alone
-# (its result is only read after), so it is made once, not once per profile
+# the last GNU as expansion made: (file, its cpp lines, limits, what the
+# check had spent before it, result).  The profiles of one check give a file
+# whose cpp output does not depend on them (crypto and library code, a macro
+# program without #if) the same lines, and GNU as's expansion is a function
+# of the lines, the limits and that budget alone (its result is only read
+# after), so it is made once, not once per profile
 _gas_last: tuple | None = None
 
 
-def _expand_shared(name: str, lines, limits):
+def _expand_shared(name: str, lines, limits, shared=None):
+    """GNU as's expansion of ``lines``.  Under a check of several profiles
+    (``shared``), an expansion of other lines than the last one's reads on
+    the budget the earlier ones left: expansion-statements and
+    program-instructions bound the check, whose profiles can each read
+    other lines (an ``#ifdef CONFIG_...`` at the top of a file at the
+    limits made the check cost twice the bound)."""
     from entrylint.gas import GasOptions, expand as gas_expand
 
     global _gas_last
-    if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits and _gas_last[1] == lines:
-        return _gas_last[3]
-    got = gas_expand(lines, GasOptions(limits=limits))
-    _gas_last = (name, list(lines), limits, got)
+    spent = shared.spent if shared is not None else (0, 0)
+    if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits \
+            and (_gas_last[3] == spent or (shared is not None and _gas_last[4] is shared.last_gas)) \
+            and _gas_last[1] == lines:
+        return _gas_last[4]
+    got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
+    _gas_last = (name, list(lines), limits, spent, got)
+    if shared is not None:
+        shared.spent = (got.peak["expansion-statements"], got.peak["program-instructions"])
+        shared.last_gas = got
     return got
 
 
@@ -338,6 +356,29 @@ def dedupe(problems: list[Problem]) -> list[Problem]:
         if key not in seen:
             seen.add(key)
             out.append(p)
+    return out
+
+
+def capped(problems: list[Problem], limits) -> list[Problem]:
+    """The first ``problems`` (the limit) problems of each kind, in order, and
+    for a kind with more, one limit finding where the first left out is that
+    says how many more there are: 100k lines of a mnemonic GNU as does not
+    know are one fault to fix, not 100k findings to make, sort and print
+    (as a compiler's error limit)."""
+    cap = limits.problems
+    seen: dict = {}
+    out = []
+    for p in problems:
+        n = seen[p.kind] = seen.get(p.kind, 0) + 1
+        if n <= cap:
+            out.append(p)
+        elif n == cap + 1:
+            seen[(p.kind, "first")] = p
+    for kind, n in list(seen.items()):
+        if isinstance(kind, ProblemKind) and n > cap:
+            first = seen[(kind, "first")]
+            out.append(Problem(ProblemKind.LIMIT, hit(limits, "problems", f"{n - cap} more {kind.value} problems "
+                                                      "are not shown"), first.location, first.trace))
     return out
 
 

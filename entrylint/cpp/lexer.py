@@ -85,12 +85,16 @@ class LexedFile:
     first one carries the line's start); ``problems`` are (message, line, col)
     tuples for the caller to turn into Problem records."""
 
-    __slots__ = ("lines", "problems", "guard")
+    __slots__ = ("lines", "problems", "guard", "rendered")
 
     def __init__(self, lines, problems):
         self.lines = lines
         self.problems = problems
         self.guard = False  # the include guard (directives.find_guard), once found; False: not looked for
+        # id(a line's tokens) -> (condition, PPLine): a line without a macro
+        # rendered once (the preprocessor's _expand_line) for every profile and
+        # every file that reads it under the same condition
+        self.rendered: dict[int, tuple] = {}
 
 
 def lex_file(text: str, file: str) -> LexedFile:

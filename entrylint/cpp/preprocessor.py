@@ -50,6 +50,7 @@ class CppOptions:
     defines: dict[str, str | None] = field(default_factory=dict)
     undefines: tuple[str, ...] = ()
     limits: Limits = DEFAULT  # every bound the preprocessor keeps (include depth, expansions, ...)
+    spent: int = 0  # lines the check's earlier profiles read (the cpp-lines limit bounds a check)
 
 
 @dataclass
@@ -65,11 +66,12 @@ class PPResult:
 
 
 class _File:
-    __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir")
+    __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir", "rendered")
 
     def __init__(self, path, lexed: LexedFile, base_cond, found_idx):
         self.path = path
         self.lines = lexed.lines
+        self.rendered = lexed.rendered
         self.idx = 0
         self.groups: list[Group] = []
         self.base_cond = base_cond
@@ -86,6 +88,7 @@ class Preprocessor(Conditionals):
     at_line = None
     main = ""
     headers_size = 0  # the largest file read other than the main file
+    main_lines = 0  # the main file's lines counted for cpp-lines (cpp/resume.py)
 
     def __init__(self, opts: CppOptions):
         self.opts = opts
@@ -107,7 +110,7 @@ class Preprocessor(Conditionals):
                             lambda *a: me()._builtin(*a))
         self.exp.depth_limit = opts.limits.cpp_depth
         self.limit_hit = False
-        self.peak = {"include-depth": 0, "file-size": 0, "includes": 0}
+        self.peak = {"include-depth": 0, "file-size": 0, "includes": 0, "cpp-lines": opts.spent}
         self._over: set[str] = set()  # limits reported (each once per file)
         self._deep: set = set()  # #include lines that met the include-depth limit (one finding each)
         self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
@@ -242,6 +245,21 @@ class Preprocessor(Conditionals):
         f = _File(path, lexed, self.cond, found_idx)
         if f.guard is not None and f.guard[0] in self.macros:
             return  # multiple-include optimisation, as gcc does
+        # the lines of every file read (each #include again), counted over the
+        # check's profiles: what the preprocessor's work is proportional to
+        left = self.opts.limits.cpp_lines - self.peak["cpp-lines"]
+        if len(f.lines) > left:
+            if "cpp-lines" not in self._over:
+                self._over.add("cpp-lines")
+                together = " (by this check's profiles together)" if self.opts.spent else ""
+                where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else Location(path, 1, 1)
+                self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "cpp-lines",
+                                                    f"more than {self.opts.limits.cpp_lines} lines read{together}"),
+                             where)
+            f.lines = f.lines[:max(left, 0)]  # the rest of the file is not read
+        self.peak["cpp-lines"] += len(f.lines)
+        if path == self.main and not self.stack:
+            self.main_lines = len(f.lines)
         saved_cond = self.cond
         self.stack.append(f)
         hook = self.at_line if path == self.main and len(self.stack) == 1 else None
@@ -442,8 +460,16 @@ class Preprocessor(Conditionals):
                 break
         else:
             # no name on the line is a macro: the expander would hand back
-            # each token as it is (``movq %rsp, %rdi``, most lines of a file)
-            self._emit(toks[:], cond, toks)
+            # each token as it is (``movq %rsp, %rdi``, most lines of a file).
+            # Its line is then a function of its tokens and the condition, made
+            # once for the profiles of a check and the files that read a header
+            done = f.rendered.get(id(toks))
+            if done is not None and done[0] == cond:
+                self._emit_line(done[1], toks)
+                return
+            line = self._render(toks, cond)
+            f.rendered[id(toks)] = (cond, line)
+            self._emit_line(line, toks)
             return
         exp.start(toks, more=lambda: self._next_line(f, True), peek=lambda: self._peek_paren(f))
         out = []
@@ -469,7 +495,9 @@ class Preprocessor(Conditionals):
         self._emit(out, cond, toks)
 
     def _emit(self, out: list[Tok], cond, toks: list[Tok]):
-        line = self._render(out, cond)
+        self._emit_line(self._render(out, cond), toks)
+
+    def _emit_line(self, line: PPLine | None, toks: list[Tok]):
         if line is not None and len(line.text) > self.opts.limits.line_length:
             self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "line-length",
                                                 f"an expanded line of {len(line.text)} characters"), toks[0])

@@ -51,6 +51,7 @@ class Snapshot:
     cache: dict  # the files lexed so far (a header read again later must give its problems again)
     headers_size: int  # the largest file read other than the main file
     before_main: tuple  # (problems before the main file, problems lexing the main file gave)
+    main_lines: int = 0  # the lines of the main file counted for cpp-lines (the run counts them as it starts it)
 
 
 def _copy_group(g: Group) -> Group:
@@ -65,7 +66,7 @@ def snapshot(pp: Preprocessor, f: _File) -> Snapshot:
                     pp.out, len(pp.out), pp.problems, len(pp.problems), pp.files, len(pp.files),
                     pp.missing, len(pp.missing), pp.fallbacks, len(pp.fallbacks), pp.counter,
                     pp.exp.count, pp.exp.deepest, dict(pp.peak), pp.limit_hit, dict(pp.cache), pp.headers_size,
-                    (pp.before_main, len(pp.cache[pp.main].problems)))
+                    (pp.before_main, len(pp.cache[pp.main].problems)), pp.main_lines)
 
 
 def resume(pp: Preprocessor, s: Snapshot, main: str, text: str) -> PPResult | None:
@@ -92,6 +93,10 @@ def resume(pp: Preprocessor, s: Snapshot, main: str, text: str) -> PPResult | No
     f = _File(main, lexed, (), None)
     if f.guard != s.guard:
         return None
+    before = s.peak["cpp-lines"] - s.main_lines  # what the run had read when it started the main file
+    if before + len(f.lines) > pp.opts.limits.cpp_lines:
+        return None  # the cpp-lines limit cuts the text: read it from the start
+    pp.peak["cpp-lines"], pp.main_lines = before + len(f.lines), len(f.lines)
     pp.problems += s.problems[at + n_lex:s.n_problems]
     f.idx, f.groups, pp.cond = s.idx, [_copy_group(g) for g in s.groups], s.cond
     pp.stack.append(f)

@@ -98,7 +98,10 @@ class Expander:
         self.stack: list[_Source] = []
         self.collect: _Collect | None = None
         self.macro_count = 0  # GAS's \@
-        self.work = 0
+        # statements read and instructions emitted, counted from what the
+        # check's other expansions spent (GasOptions.spent)
+        self.work, self.insns = opts.spent
+        self.together = " (by this check's profiles together)" if any(opts.spent) else ""
         self.bytes = 0  # text produced by macro and repetition expansion
         self.limits = opts.limits
         self.reported: set[str] = set()  # limits already reported (each once per file)
@@ -106,7 +109,6 @@ class Expander:
         self.peak = {"macro-depth": 0, "expansion-bytes": 0, "repeat-count": 0, "line-length": 0,
                      "macro-invocations": 0, "repeat-statements": 0}
         self.repeated = 0  # statements produced by repetitions (limit repeat-statements)
-        self.insns = 0  # instructions emitted (limit program-instructions)
         self.parsed: dict[str, tuple[list[str], lex.Parsed]] = {}  # statement text -> its parse
         # (macro name, parameters, argument text) -> bind_args (a recursion binds the same texts again)
         self.bound: dict[tuple, tuple[dict[str, str], list[str], bool]] = {}
@@ -138,7 +140,7 @@ class Expander:
             self.insns += 1
             if self.insns > self.limits.program_instructions:
                 self.over("program-instructions", f"the program has more than {self.limits.program_instructions} "
-                          "instructions", item, _Limit)
+                          f"instructions{self.together}", item, _Limit)
         self.out.append(Stmt(kind, name, args, section or self.section, item.trace,
                              item.cond, item.cpp_macros))
 
@@ -166,7 +168,8 @@ class Expander:
                     continue
                 self.work += 1
                 if self.work > budget:
-                    self.over("expansion-statements", f"more than {budget} statements read", item, None)
+                    self.over("expansion-statements", f"more than {budget} statements read{self.together}", item,
+                              None)
                     self.stopped = True
                     break
                 try:
@@ -372,10 +375,12 @@ class Expander:
             return
         total = times * max(len(c.body), 1)
         if total > self.opts.limits.expansion_statements - self.work:
-            self.over("expansion-statements", f"{c.directive} would read {total} more statements", item, None)
+            self.over("expansion-statements", f"{c.directive} would read {total} more statements{self.together}", item,
+                      None)
             return
         if total + self.insns > self.limits.program_instructions:  # (as if every line were an instruction)
-            self.over("program-instructions", f"{c.directive} would produce {total} statements", item, None)
+            self.over("program-instructions", f"{c.directive} would produce {total} statements{self.together}", item,
+                      None)
             return
         self.repeated += total
         self.peak["repeat-statements"] = max(self.peak["repeat-statements"], self.repeated)

@@ -15,6 +15,10 @@ from entrylint.source.record import record
 class GasOptions:
     strict: bool = False  # tests: raise on an unknown directive instead of a Problem
     limits: Limits = DEFAULT  # every bound the expander keeps (macro depth, statements, ...)
+    # (statements read, instructions made) by the other GNU as expansions of
+    # the same check (its earlier profiles): expansion-statements and
+    # program-instructions bound a check, not each of its profiles
+    spent: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,14 +39,27 @@ class Limits:
     repeat_statements: int = 500_000  # statements all .rept/.irp/.irpc of one file produce (45,234: 11x)
     cpp_expansions: int = 1_000_000  # cpp macro invocations expanded in one file
     cpp_depth: int = 200  # cpp macro invocations nested in one another
+    # lines of the files the preprocessor reads for one check, headers and
+    # every profile included: its work, 2-8 us a line (17,239 for a profile
+    # of 4.14.98 entry_64.S, 52k for its check of three profiles: 9.7x)
+    cpp_lines: int = 500_000
     include_depth: int = 200  # #include nesting (a cycle without a guard ends here)
     includes: int = 2_000  # #include directives that read a file, in one file, guarded repeats too (168: 12x)
     line_length: int = 1 * MiB  # characters in one source line or one expanded statement
-    file_size: int = 32 * MiB  # bytes of one file read (the analysed file or a header)
+    # bytes of one file read (the analysed file or a header); 32 MiB until
+    # session 12, when a file of 2 MiB of short lines took 15 s and 620 MB
+    # (the lexer keeps ~320 bytes a line): 512 KiB of one-letter lines takes
+    # ~5.5 s and 455 MB (104,846: 5.0x; the largest header under include/ is
+    # 0.49 MB)
+    file_size: int = 512 * 1024
     patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
     # (instruction, state) pairs the forward walk visits, per profile, 20-45 us
     # each (221,478: 5.10.89 aesni-intel_avx-x86_64.S with GNU as, 4.5x)
     analysis_visits: int = 1_000_000
+    # front-end problems of one kind (EL9xx) reported for one file and profile;
+    # past it one finding says how many more (released kernels: none that is an
+    # error or warning, 17 notes at most in a tree)
+    problems: int = 1_000
 
     @staticmethod
     def names() -> tuple[str, ...]:

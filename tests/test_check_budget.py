@@ -1,0 +1,99 @@
+"""The work limits bound a check, not each of its profiles (issue 9).
+
+A check runs every profile (MODEL 6), and a file's profiles can each read
+other lines (an ``#ifdef CONFIG_...``): the statements GNU as reads, the
+instructions it makes and the lines the preprocessor reads are counted over
+the check, so a file at the limits costs the bound once, not once per
+profile.  A profile whose lines are those of an earlier one shares its
+expansion and spends nothing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from entrylint import api
+from entrylint.source.limits import DEFAULT
+
+PTI_HEAD = "#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n"
+
+
+def hits(res, name):
+    return [f for f in res.findings if f.id == "EL906" and f"limit {name}=" in f.message]
+
+
+def test_statements_read_are_counted_over_the_check(tmp_path):
+    body = ".rept 300\n\tnop\n\tnop\n.endr\n"  # 600 statements read, 600 instructions
+    (tmp_path / "same.S").write_text(body)
+    (tmp_path / "differ.S").write_text(PTI_HEAD + body)
+    lim = DEFAULT.with_(expansion_statements=1000)
+    # the profiles read the same lines: one expansion, 600 statements in all
+    assert not hits(api.check(tmp_path / "same.S", api.Options(limits=lim, assemble=False)), "expansion-statements")
+    # max and defconfig read one text, pti-off another: 601 + 600 > 1000
+    res = api.check(tmp_path / "differ.S", api.Options(limits=lim, assemble=False))
+    over = hits(res, "expansion-statements")
+    assert [f.profiles for f in over] == [("pti-off",)], over
+    assert "by this check's profiles together" in over[0].message
+    # one profile alone has the whole budget
+    alone = api.check(tmp_path / "differ.S", api.Options(limits=lim, assemble=False, profile="pti-off"))
+    assert not hits(alone, "expansion-statements")
+
+
+def test_instructions_are_counted_over_the_check(tmp_path):
+    (tmp_path / "differ.S").write_text(PTI_HEAD + ".rept 600\n\tnop\n.endr\n")
+    res = api.check(tmp_path / "differ.S", api.Options(limits=DEFAULT.with_(program_instructions=1000),
+                                                       assemble=False))
+    assert [f.profiles for f in hits(res, "program-instructions")] == [("pti-off",)]
+
+
+def test_lines_the_preprocessor_reads_are_counted_over_the_check(tmp_path):
+    (tmp_path / "lines.S").write_text(PTI_HEAD + "\tnop\n" * 297)  # 300 lines
+    lim = DEFAULT.with_(cpp_lines=700)
+    res = api.check(tmp_path / "lines.S", api.Options(limits=lim, assemble=False))
+    over = hits(res, "cpp-lines")
+    # max reads 300, defconfig 300, pti-off the 100 left
+    assert [f.profiles for f in over] == [("pti-off",)] and "together" in over[0].message, over
+    one = api.expand(tmp_path / "lines.S", api.Options(limits=lim, assemble=False, profile="max"))
+    assert one.pp.peak["cpp-lines"] == 300
+    cut = api.expand(tmp_path / "lines.S", api.Options(limits=DEFAULT.with_(cpp_lines=100), assemble=False,
+                                                       profile="max"))
+    # the first 100 lines are read: the nop under CONFIG_PAGE_TABLE_ISOLATION (on in max) and 97 more
+    assert len([s for s in cut.gas.statements if s.kind == "insn"]) == 98
+
+
+def test_problems_of_one_kind_stop_at_the_limit_with_one_finding_that_counts_the_rest(tmp_path):
+    (tmp_path / "u.S").write_text("".join(f"\tfrob{k} %rax\n" for k in range(50)))
+    if shutil.which("as") is None:
+        pytest.skip("GNU as names the unknown mnemonics")
+    res = api.check(tmp_path / "u.S", api.Options(limits=DEFAULT.with_(problems=10),
+                                                  profile="max"))
+    assert len([f for f in res.findings if f.id == "EL902"]) == 10
+    more = hits(res, "problems")
+    assert len(more) == 1 and more[0].message.startswith("40 more unknown-mnemonic problems are not shown")
+    assert more[0].location.line == 11  # the first left out
+    full = api.check(tmp_path / "u.S", api.Options(profile="max"))
+    assert len([f for f in full.findings if f.id == "EL902"]) == 50 and not hits(full, "problems")
+
+
+def test_a_plain_line_is_rendered_once_for_every_profile(tmp_path):
+    """The preprocessor's line for a line without a macro is a function of
+    its tokens and the condition: the profiles of a check share it."""
+    from entrylint.cpp import CppOptions, preprocess_text
+
+    text = "\tmovq %rsp, %rdi\n#ifdef X\n\tnop\n#endif\n\tpushq %rax\n"
+    a = preprocess_text(text, str(tmp_path / "p.S"), CppOptions())
+    b = preprocess_text(text, str(tmp_path / "p.S"), CppOptions(defines={"X": None}))
+    assert [ln.text.strip() for ln in a.lines] == ["movq %rsp, %rdi", "pushq %rax"]
+    assert [ln.text.strip() for ln in b.lines] == ["movq %rsp, %rdi", "nop", "pushq %rax"]
+    assert a.lines[0] is b.lines[0] and a.lines[1] is b.lines[2]
+    assert b.lines[1].cond != () and b.lines[1].cond != a.lines[0].cond
+
+
+def test_a_flag_writer_makes_one_set_for_all_the_flags_it_writes():
+    from entrylint.analysis.flags import FLAG_NAMES, _transfer
+
+    sets = {id(d) for _, d in _transfer(7, FLAG_NAMES, ())}
+    assert len(sets) == 1
+    mixed = dict(_transfer(7, ("cf", "zf"), ("of",)))
+    assert len({id(d) for d in mixed.values()}) == 2 and len(mixed) == 3
