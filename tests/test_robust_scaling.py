@@ -182,3 +182,33 @@ def test_a_tuple_is_widened_once_and_never_refers_to_itself():
     assert w.held == (("rbx", "percpu:x"),) and w.flags == () and t.widen() is w
     assert w.widen() is w and all(r is not w for r in gc.get_referents(w))
     assert hash(t) != hash(w) and t != w
+
+
+def test_deep_if_nesting_costs_no_work_per_enclosing_group(tmp_path, monkeypatch):
+    """3000 nested ``#if`` took 30 s (the fuzzer's size class, session 12):
+    each directive joined every open group's conditions in a Python loop,
+    and each line's condition (3000 records) was compared record by record
+    for every profile.  The condition is now made from the innermost group
+    alone and the records are shared, so equal conditions compare by
+    identity: the records' __eq__ is hardly called."""
+    from entrylint.cpp import CppOptions, preprocess_text
+    from entrylint.cpp.types import Cond, line_conditions
+
+    n = 1500
+    text = "#if 1\n\tnop\n" * n + "#if 0\n#elif X\n#else\n\tswapgs\n#endif\n" + "#endif\n" * n
+    calls = [0]
+    eq = Cond.__eq__
+
+    def counting(a, b):
+        calls[0] += 1
+        return eq(a, b)
+
+    monkeypatch.setattr(Cond, "__eq__", counting)
+    res = api.check(tmp_path / "deep.S", api.Options(assemble=False), text=text)
+    assert res.analysis is not None and calls[0] < 10 * n, calls[0]
+    # the two runs share the records; a line's condition holds each group's once
+    a = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions())
+    b = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions(defines={"Y": None}))
+    assert all(x is y for x, y in zip(a.lines[-1].cond, b.lines[-1].cond))
+    # (the #else line: 1500 groups outside, the #if 0 and the #elif X as false)
+    assert len(a.lines[-1].cond) == n + 2 and len(line_conditions(a.lines)) == n + 2

@@ -17,10 +17,33 @@ from entrylint.cpp.types import Cond
 from entrylint.source import ProblemKind
 
 
+# One Cond per (text, taken, location, the innermost Cond outside its group)
+# over the process: the profiles of a check read the same #if lines, and
+# their lines' conditions are then tuples of the same records, which compare
+# by identity (the render memo, api._expand_shared's comparison of the
+# profiles' lines); 3000 nested #if made that 16M calls of a record's
+# __eq__.  The innermost Cond outside stands for all of them (it is made the
+# same way), so a Cond appears only with the same objects outside it, as
+# line_conditions reads them.
+_CONDS: dict[tuple, tuple] = {}
+
+
+def _cond(text: str, taken: bool, location, outer: tuple) -> tuple[Cond]:
+    """``(Cond,)`` for a branch whose lines sit inside ``outer``."""
+    last = outer[-1] if outer else None
+    key = (text, taken, location, id(last))
+    got = _CONDS.get(key)
+    if got is None or got[0] is not last:
+        if len(_CONDS) >= 200_000:
+            _CONDS.clear()
+        got = _CONDS[key] = (last, (Cond(text, taken, location),))
+    return got[1]
+
+
 class Group:
     """One open #if group: ``conds`` are the Conds of the branch being read."""
 
-    __slots__ = ("conds", "active", "taken", "parent", "else_seen", "guard", "prior")
+    __slots__ = ("conds", "active", "taken", "parent", "else_seen", "guard", "prior", "outer")
 
     def __init__(self, parent: bool, guard: bool = False):
         self.parent = parent  # enclosing region active
@@ -30,24 +53,30 @@ class Group:
         self.guard = guard
         self.conds: tuple[Cond, ...] = ()
         self.prior: tuple[Cond, ...] = ()  # earlier branches, as false
+        self.outer: tuple[Cond, ...] = ()  # the condition of the lines around the group
 
 
 class Conditionals:
     """The directives of ``#if`` groups and the conditions they record."""
 
     def _recompute_cond(self, f):
-        c = list(f.base_cond)
-        for g in f.groups:
-            if not g.guard:
-                c.extend(g.prior)
-                c.extend(g.conds)
-        self.cond = tuple(c)
+        """The condition of the lines read now: the innermost group's
+        ``outer`` (the including files' and the enclosing groups'), its
+        earlier branches as false and its own.  Made from the innermost group
+        alone: a loop over every open group made 3000 nested ``#if`` cost
+        30 s (the fuzzer's size class)."""
+        if not f.groups:
+            self.cond = tuple(f.base_cond)
+            return
+        g = f.groups[-1]
+        self.cond = g.outer if g.guard else g.outer + g.prior + g.conds
 
     def _conditional(self, f, name: str, toks: list[Tok], active: bool):
         groups = f.groups
         args = toks[2:]
         if name in ("if", "ifdef", "ifndef"):
             g = Group(active)
+            g.outer = self.cond if groups else tuple(f.base_cond)
             if f.guard is not None and f.idx - 1 == f.guard[1] and not groups:
                 g.guard = True
             groups.append(g)
@@ -55,7 +84,7 @@ class Conditionals:
                 text, val = self._condition(name, args, toks[1])
                 if name == "ifndef":
                     val = not val
-                g.conds = (Cond(text, name != "ifndef", self._loc(toks[1])),)
+                g.conds = _cond(text, name != "ifndef", self._loc(toks[1]), g.outer)
                 g.active = g.taken = val
                 self._recompute_cond(f)
             return
@@ -74,7 +103,7 @@ class Conditionals:
         if not g.parent:
             return
         loc = self._loc(toks[1])
-        g.prior = g.prior + tuple(Cond(c.text, not c.taken, c.location) for c in g.conds)
+        g.prior = g.prior + tuple(_cond(c.text, not c.taken, c.location, g.outer)[0] for c in g.conds)
         if name == "else":
             g.else_seen = True
             g.conds = ()
@@ -85,12 +114,12 @@ class Conditionals:
                 # gcc does not evaluate the expression of an #elif after a taken branch
                 g.active = False
                 text = self._cond_text(name, args)
-                g.conds = (Cond(text, name != "elifndef", loc),)
+                g.conds = _cond(text, name != "elifndef", loc, g.outer)
             else:
                 text, val = self._condition(name, args, toks[1])
                 if name == "elifndef":
                     val = not val
-                g.conds = (Cond(text, name != "elifndef", loc),)
+                g.conds = _cond(text, name != "elifndef", loc, g.outer)
                 g.active = g.taken = val
         self._recompute_cond(f)
 

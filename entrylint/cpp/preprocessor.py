@@ -464,7 +464,8 @@ class Preprocessor(Conditionals):
             # Its line is then a function of its tokens and the condition, made
             # once for the profiles of a check and the files that read a header
             done = f.rendered.get(id(toks))
-            if done is not None and done[0] == cond:
+            # (the conditions' records are shared, cpp/conditionals._cond: a compare of equal ones is by identity)
+            if done is not None and (done[0] is cond or done[0] == cond):
                 self._emit_line(done[1], toks)
                 return
             line = self._render(toks, cond)

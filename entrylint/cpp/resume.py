@@ -56,7 +56,8 @@ class Snapshot:
 
 def _copy_group(g: Group) -> Group:
     c = Group(g.parent, g.guard)
-    c.active, c.taken, c.else_seen, c.conds, c.prior = g.active, g.taken, g.else_seen, g.conds, g.prior
+    c.active, c.taken, c.else_seen, c.conds, c.prior, c.outer = g.active, g.taken, g.else_seen, g.conds, g.prior, \
+        g.outer
     return c
 
 
