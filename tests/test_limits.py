@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from entrylint import api
-from entrylint.cpp import CppOptions, preprocess_file
+from entrylint.cpp import CppOptions, preprocess_file, preprocess_text
 from entrylint.cpp.types import plain_lines
 from entrylint.gas import GasOptions, expand
 from entrylint.source import ProblemKind
@@ -314,3 +314,18 @@ def test_include_depth_reported_once_per_include_line():
     pp = preprocess_file(FIX / "includes.S", CppOptions(limits=Limits(include_depth=8, includes=10_000)))
     hits = [p for p in pp.problems if "include-depth" in p.message]
     assert sorted((p.location.file.rsplit("/", 1)[-1], p.location.line) for p in hits) == [("twice.h", 2), ("twice.h", 3)]
+
+
+def test_if_depth():
+    """Each line keeps every #if condition around it: 20k nested #if (the
+    fuzzer's size class) kept 1.9 GB of them.  Past if-depth a group is read
+    as before (its lines and the #else side are decided) and its condition is
+    left off its lines, with one finding."""
+    text = "#if 1\n\tnop\n" * 300 + "#if 0\n\tpushq %rax\n#else\n\tswapgs\n#endif\n" + "#endif\n" * 300
+    pp = preprocess_text(text, "deep.S", CppOptions())
+    hits = named(limit_hits(pp.problems), "if-depth")
+    assert len(hits) == 1 and "more than 256 #if conditions" in hits[0]
+    assert max(len(ln.cond) for ln in pp.lines) == 256
+    assert [ln.text.strip() for ln in pp.lines][-2:] == ["nop", "swapgs"] and len(pp.lines) == 301
+    raised = preprocess_text(text, "deep.S", CppOptions(limits=Limits(if_depth=400)))
+    assert not limit_hits(raised.problems) and max(len(ln.cond) for ln in raised.lines) == 301

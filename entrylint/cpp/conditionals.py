@@ -15,6 +15,7 @@ from entrylint.cpp.lexer import EOF, NAME, Tok
 from entrylint.cpp.macros import ExpansionLimit
 from entrylint.cpp.types import Cond
 from entrylint.source import ProblemKind
+from entrylint.source.limits import hit
 
 
 # One Cond per (text, taken, location, the innermost Cond outside its group)
@@ -69,7 +70,19 @@ class Conditionals:
             self.cond = tuple(f.base_cond)
             return
         g = f.groups[-1]
-        self.cond = g.outer if g.guard else g.outer + g.prior + g.conds
+        if g.guard:
+            self.cond = g.outer
+            return
+        cond = g.outer + g.prior + g.conds
+        limit = self.opts.limits.if_depth
+        if len(cond) > limit:  # the group is read, its branches are not recorded on its lines
+            if "if-depth" not in self._over:
+                self._over.add("if-depth")
+                self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "if-depth",
+                                                    f"a line under more than {limit} #if conditions"),
+                             f.lines[f.idx - 1][0] if f.idx else None)
+            cond = g.outer
+        self.cond = cond
 
     def _conditional(self, f, name: str, toks: list[Tok], active: bool):
         groups = f.groups

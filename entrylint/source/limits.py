@@ -39,6 +39,11 @@ class Limits:
     repeat_statements: int = 500_000  # statements all .rept/.irp/.irpc of one file produce (45,234: 11x)
     cpp_expansions: int = 1_000_000  # cpp macro invocations expanded in one file
     cpp_depth: int = 200  # cpp macro invocations nested in one another
+    # #if conditions recorded on one line (the enclosing groups' branches, the
+    # earlier ones as false, the including files' too): each line keeps them
+    # all, so 20k nested #if kept 1.9 GB; past it a group is read and its
+    # condition left off its lines (6: 4.14.5 entry_64.S, 42x)
+    if_depth: int = 256
     # lines of the files the preprocessor reads for one check, headers and
     # every profile included: its work, 2-8 us a line (17,239 for a profile
     # of 4.14.98 entry_64.S, 52k for its check of three profiles: 9.7x)
