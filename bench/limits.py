@@ -14,7 +14,14 @@ The inputs are written here, into a temporary folder:
   (132k statements read, 99k instructions, 33k labels and branches);
 * ``deep.S``: a recursion 90 macros deep with 60k instructions at the
   bottom, each with a trace of 92 frames (expansion-bytes counts 8 bytes a
-  frame: about as many as it lets through).
+  frame: about as many as it lets through);
+* ``both-pti.S``: ``both-limits.S`` after an ``#ifdef
+  CONFIG_PAGE_TABLE_ISOLATION``: pti-off reads other lines than max and
+  defconfig (the limits bound the check, not each profile);
+* ``short-lines.S``: a file at file-size of one-letter lines (262k lines,
+  the preprocessor's worst per byte, and 100k instructions GNU as does not
+  know), after the same ``#ifdef``;
+* ``nop-lines.S``: a file at file-size of ``nop`` lines.
 
 Each line: the median user+system CPU seconds of ``--runs`` processes and
 the largest RSS, the assembler's time (``as``, when it is on PATH) and the
@@ -43,6 +50,11 @@ INPUTS = {
     "deep.S": ".macro D n\n.if \\n\n\tD \"(\\n-1)\"\n.else\n.rept 20000\n\tlea x(%rip), %rax\n1: jmp 1b\n"
               "\tmovq %rax, %rbx\n.endr\n.endif\n.endm\n\tD 90\n",
 }
+PTI = "#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n"
+FILE_SIZE = 512 * 1024  # the file-size limit
+INPUTS["both-pti.S"] = PTI + INPUTS["both-limits.S"]
+INPUTS["short-lines.S"] = PTI + "a\n" * ((FILE_SIZE - len(PTI)) // 2)
+INPUTS["nop-lines.S"] = "\tnop\n" * (FILE_SIZE // 5)
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
@@ -78,6 +90,7 @@ def main() -> int:
                 rss = max(rss, mb)
             t = statistics.median(times)
             worst = max(worst, t)
+            # (as on the short lines: 262k errors; its time still says what reading them costs)
             as_t = run([gas, "-o", str(where / "out.o"), name], where)[0] if gas else float("nan")
             print(f"{name:<16} {t:>16.2f} {rss:>7} {as_t:>9.2f} {t / BOUND_S:>8.2f}")
     print(f"slowest: {worst:.2f} s CPU against the {BOUND_S:.0f} s bound")

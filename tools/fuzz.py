@@ -20,7 +20,13 @@ failure is reproduced with ``--replay CLASS:INDEX``):
                mails and mboxes with mail damage (quoting, tabs to spaces, lost
                leading spaces, CRLF, wrapped headers and lines, truncation,
                wrong counts, paths with .. or absolute, symlinks, binaries),
-               reviewed in memory by the patch face in every format.
+               reviewed in memory by the patch face in every format;
+* ``size``     inputs as large as the limits let through, run through the
+               whole pipeline: numbers of up to 200k digits wherever a number
+               goes, one token or line of up to line-length, files near
+               file-size of short lines, often behind an ``#ifdef`` that makes
+               the profiles read different lines (session 12 found by hand
+               what the other classes, whose lines are short, never wrote).
 
 Each input goes through the layers in-process: the cpp lexer, the GNU as
 lexer, cpp, the GNU as expander (on the raw text and on cpp's output); a
@@ -59,7 +65,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CLASSES = ("soup", "mutated", "macro", "bytes", "patch")
+CLASSES = ("soup", "mutated", "macro", "bytes", "patch", "size")
 SURVEY = Path.home() / ".cache/entrylint/survey-kernels"
 DEBIAN = Path.home() / ".cache/entrylint/kernels"
 
@@ -355,6 +361,49 @@ def patch(r: random.Random) -> str:
     return _damage(r, "".join(msgs))
 
 
+_PTI = "#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n"
+_NUMBER_SPOTS = ("#if {n}\n#endif\n", "x = {n}\n", ".set y, {n}\n", ".byte {n}\n", "\tmovq ${n}, %rax\n",
+                 "\tmovq {n}(%rax), %rax\n", ".rept {n}\n\tnop\n.endr\n", ".if {n}\n\tnop\n.endif\n",
+                 "\tjmp {n}f\n{n}:\n", ".word {n}\n", "#define N {n}\n\tmovq $N, %rax\n", ".org {n}\n",
+                 "\tmovq (%rax,%rbx,{n}), %rcx\n", "\tleaq {n}(%rip), %rax\n", ".long {n}\n", "#line {n}\n")
+_UNITS = ("7", "a", "a,", "> ", "(", ")", '"', "'", "\\", "a\\", "%rax,", "((", "1+", "x##", "#", "/*", ":", ";",
+          " ", "\\@", "0x", "$")
+_CONTEXTS = ("{}", "\t{}\n", "#if {}\n#endif\n", ".ascii \"{}\"\n", "\tmovq ${}, %rax\n", "#define X {}\nX\n",
+             ".macro M a\n\\a\n.endm\nM {}\n", ".if {}\n.endif\n", "{}:\n", "\tjmp {}\n")
+_VOCAB = ("a", "\tnop", ";", "", "#if 1", "#endif", "x:", "\tjmp x", "\tmovq %rax, %rbx", ".set c, c+1", "1:",
+          "\tjmp 1b", "#define A B", "A", "\tpushq %rax", "\tswapgs", ".rept 2", ".endr", "/* c */", "#ifdef X",
+          "\tmovq %gs:8, %rsp", "SYM_CODE_START(f)", "SYM_CODE_END(f)", "\tcall f", "\tret")
+
+
+def size_input(r: random.Random) -> str:
+    """An input as large as the limits let through (file-size 512 KiB,
+    line-length 1 MiB): long numbers, one long token or line, a file of
+    short lines; half of them behind an #ifdef the profiles disagree on."""
+    head = _PTI if r.random() < 0.5 else ""
+    k = r.random()
+    if k < 0.35:
+        parts = []
+        for _ in range(r.randint(1, 6)):
+            base, digits = r.choice((("", "0123456789"), ("0x", "0123456789abcdef"), ("0", "01234567"),
+                                     ("0b", "01"), ("", "9")))
+            n = r.choice((20, 21, 64, 4299, 4300, 5000, r.randint(1, 200_000)))
+            num = base + "".join(r.choice(digits) for _ in range(min(n, 64))) * max(1, n // 64)
+            parts.append(r.choice(_NUMBER_SPOTS).format(n=num))
+        return head + "".join(parts)
+    if k < 0.7:
+        unit = r.choice(_UNITS)
+        n = r.choice((1000, 65_536, 300_000, (1 << 20) // len(unit) - 16, (1 << 20) // len(unit) + 16))
+        return head + r.choice(_CONTEXTS).format(unit * max(1, n // len(unit)) if len(unit) > 1 else unit * n)
+    vocab = r.sample(_VOCAB, r.randint(1, 5))
+    target = r.choice((100_000, 300_000, 500_000, 524_000, 600_000))
+    lines, size = [], len(head)
+    while size < target:
+        ln = r.choice(vocab)
+        lines.append(ln)
+        size += len(ln) + 1
+    return head + "\n".join(lines) + "\n"
+
+
 def generate(seed: int, cls: str, index: int):
     r = random.Random(f"{seed}:{cls}:{index}")  # a str seed: sha512, not hash()
     if cls == "soup":
@@ -365,6 +414,8 @@ def generate(seed: int, cls: str, index: int):
         return macro_program(r), None
     if cls == "bytes":
         return machine_code(r), None
+    if cls == "size":
+        return size_input(r), None
     return patch(r), None
 
 
@@ -399,6 +450,9 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
         return out
     if cls == "patch":
         return review_patch(text, _pick(index // 7, asm_share / share if share else 0))
+    if cls == "size":  # what a user's run does with it: the whole pipeline, the layers inside it
+        out["pipeline"] = pipeline(text, tmp / "size.S", assemble=_pick(index // 7, asm_share / share if share else 0))
+        return out
     lx = timed("cpp-lex", lex_file, text, "fuzz.S")
     out["cpp-lex"] = digest([[t.text for t in ln] for ln in lx.lines], lx.problems)
     g = []
@@ -790,6 +844,8 @@ def main() -> int:
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--memory-cap", type=int, default=1500, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.out:  # (the folder of --out is made, as the workers write beside it)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     a.classes = a.classes or list(CLASSES)
     sparse = a.sparse
     a.sparse = {}
