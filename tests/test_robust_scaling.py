@@ -204,11 +204,14 @@ def test_deep_if_nesting_costs_no_work_per_enclosing_group(tmp_path, monkeypatch
         return eq(a, b)
 
     monkeypatch.setattr(Cond, "__eq__", counting)
-    res = api.check(tmp_path / "deep.S", api.Options(assemble=False), text=text)
+    from entrylint.source.limits import DEFAULT
+
+    deep = DEFAULT.with_(if_depth=4000)  # (if-depth, 256, would leave the inner conditions off the lines)
+    res = api.check(tmp_path / "deep.S", api.Options(assemble=False, limits=deep), text=text)
     assert res.analysis is not None and calls[0] < 10 * n, calls[0]
     # the two runs share the records; a line's condition holds each group's once
-    a = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions())
-    b = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions(defines={"Y": None}))
+    a = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions(limits=deep))
+    b = preprocess_text(text, str(tmp_path / "deep.S"), CppOptions(defines={"Y": None}, limits=deep))
     assert all(x is y for x, y in zip(a.lines[-1].cond, b.lines[-1].cond))
     # (the #else line: 1500 groups outside, the #if 0 and the #elif X as false)
     assert len(a.lines[-1].cond) == n + 2 and len(line_conditions(a.lines)) == n + 2

@@ -45,8 +45,8 @@ class Limits:
     # condition left off its lines (6: 4.14.5 entry_64.S, 42x)
     if_depth: int = 256
     # lines of the files the preprocessor reads for one check, headers and
-    # every profile included: its work, 2-8 us a line (17,239 for a profile
-    # of 4.14.98 entry_64.S, 52k for its check of three profiles: 9.7x)
+    # every profile included: its work, 2-8 us a line (42,346: 6.12
+    # head_64.S, its three profiles; 11.8x)
     cpp_lines: int = 500_000
     include_depth: int = 200  # #include nesting (a cycle without a guard ends here)
     includes: int = 2_000  # #include directives that read a file, in one file, guarded repeats too (168: 12x)
