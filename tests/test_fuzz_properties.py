@@ -150,3 +150,25 @@ def test_patch_mode_on_random_damaged_patches(text):
     assert a == fuzz.review_patch(text, assemble=False)
     assert time.process_time() - t0 < 20
     assert tree_digest(fuzz.FIXTURE, mtimes=True) == before
+
+
+@st.composite
+def sized(draw):
+    import random
+
+    return fuzz.size_input(random.Random(draw(st.integers(0, 2 ** 32))))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sized())
+@example("#if 1\n" * 20_000 + "\tnop\n")  # 20k nested #if kept 1.9 GB of conditions (size:53 of seed 16)
+@example("#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n" + "a\n" * 200_000)
+@example(f"x = {'1' * 5000}\n.set y, 9**9**9\n.byte {'7' * 5000}\n")
+def test_the_size_class_under_the_default_limits(text):
+    """The fuzzer's size class (inputs as large as the limits let through)
+    through the whole pipeline with every profile and the default limits,
+    as a user's run: a normal run, no internal error, within the bound."""
+    t0 = time.process_time()
+    res = api.check(Path("/nonexistent/fuzz/size.S"), api.Options(assemble=False), text=text)
+    assert not [f for f in res.findings if f.id == "EL999"]
+    assert time.process_time() - t0 < 20
