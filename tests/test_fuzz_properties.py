@@ -170,5 +170,5 @@ def test_the_size_class_under_the_default_limits(text):
     as a user's run: a normal run, no internal error, within the bound."""
     t0 = time.process_time()
     res = api.check(Path("/nonexistent/fuzz/size.S"), api.Options(assemble=False), text=text)
-    assert not [f for f in res.findings if f.id == "EL999"]
+    assert res.analysis is not None  # (an internal error raises out of api.check)
     assert time.process_time() - t0 < 20

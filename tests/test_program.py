@@ -134,7 +134,7 @@ def test_octal_literals_in_assignments(tmp_path):
     src = tmp_path / "o.S"
     src.write_text("x = 02147483648\ny = 010\n.set z, 0x10 + 010\n\tmovq $y, %rax\n")
     res = api.check(src, api.Options())
-    assert not [f for f in res.findings if f.id == "EL999"]
+    assert res.analysis is not None  # (an internal error raises out of api.check)
     prog = api.expand(src, api.Options()).program
     assert prog.constants.get("y") == 8 and prog.constants.get("z") == 24 and "x" not in prog.constants
 
@@ -153,6 +153,6 @@ def test_assigned_values_are_c_integers_not_python_ones(tmp_path):
     src = tmp_path / "big.S"
     src.write_text("x = 9**9**9\ny = 1<<99999999999\nz = (1 << 40) + 1\n\tmovq $z, %rax\n")
     res = api.check(src, api.Options())
-    assert not [f for f in res.findings if f.id == "EL999"]
+    assert res.analysis is not None  # (an internal error raises out of api.check)
     prog = api.expand(src, api.Options()).program
     assert prog.constants.get("z") == (1 << 40) + 1 and prog.constants.get("y") == 0 and "x" not in prog.constants
