@@ -270,10 +270,12 @@ def _expand_shared(name: str, lines, limits, shared=None):
     if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits \
             and (_gas_last[3] == spent or (shared is not None and _gas_last[4] is shared.last_gas)) \
             and _gas_last[1] == lines:
-        return _gas_last[4]
-    got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
-    _gas_last = (name, list(lines), limits, spent, got)
-    if shared is not None:
+        got = _gas_last[4]
+    else:
+        got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
+        _gas_last = (name, list(lines), limits, spent, got)
+    if shared is not None and got is not shared.last_gas:
+        # (an expansion an earlier check made, from the same budget, counts as this check's own)
         shared.spent = (got.peak["expansion-statements"], got.peak["program-instructions"])
         shared.last_gas = got
     return got

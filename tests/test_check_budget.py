@@ -97,3 +97,22 @@ def test_a_flag_writer_makes_one_set_for_all_the_flags_it_writes():
     assert len(sets) == 1
     mixed = dict(_transfer(7, ("cf", "zf"), ("of",)))
     assert len({id(d) for d in mixed.values()}) == 2 and len(mixed) == 3
+
+
+def test_an_expansion_kept_from_an_earlier_check_counts_for_this_one(tmp_path):
+    """GNU as's last expansion is kept for a check that reads the same lines
+    (the next profile, or the next check of the same file: patch review
+    checks a file before and after each patch).  Taken over by a new check,
+    it must count on that check's budget as if made there: else the next
+    profile read on the whole budget, and the same file gave other limit
+    findings the second time."""
+    (tmp_path / "differ.S").write_text(PTI_HEAD + ".rept 300\n\tnop\n\tnop\n.endr\n")
+    opts = api.Options(limits=DEFAULT.with_(expansion_statements=1000), assemble=False)
+
+    def limits_of(res):
+        return [(f.message, f.profiles) for f in res.findings if f.id == "EL906"]
+
+    fresh = limits_of(api.check(tmp_path / "differ.S", opts))
+    assert [p for _, p in fresh] == [("pti-off",)]
+    api.check(tmp_path / "differ.S", api.Options(limits=opts.limits, assemble=False, profile="max"))
+    assert limits_of(api.check(tmp_path / "differ.S", opts)) == fresh
