@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from entrylint.findings.frontend import from_problem
+from entrylint.findings.frontend import capped, from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind, overlay
 from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit
@@ -266,18 +266,15 @@ def _expand_shared(name: str, lines, limits, shared=None):
     from entrylint.gas import GasOptions, expand as gas_expand
 
     global _gas_last
-    spent = shared.spent if shared is not None else (0, 0)
+    # the check's earlier expansion (Shared.gas, the last profile's) counted from
+    # the budget before it: what it read is what the check has spent
+    prev = shared.gas if shared is not None else None
+    spent = (prev.peak["expansion-statements"], prev.peak["program-instructions"]) if prev is not None else (0, 0)
     if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits \
-            and (_gas_last[3] == spent or (shared is not None and _gas_last[4] is shared.last_gas)) \
-            and _gas_last[1] == lines:
-        got = _gas_last[4]
-    else:
-        got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
-        _gas_last = (name, list(lines), limits, spent, got)
-    if shared is not None and got is not shared.last_gas:
-        # (an expansion an earlier check made, from the same budget, counts as this check's own)
-        shared.spent = (got.peak["expansion-statements"], got.peak["program-instructions"])
-        shared.last_gas = got
+            and (_gas_last[3] == spent or _gas_last[4] is prev) and _gas_last[1] == lines:
+        return _gas_last[4]
+    got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
+    _gas_last = (name, list(lines), limits, spent, got)
     return got
 
 
@@ -358,29 +355,6 @@ def dedupe(problems: list[Problem]) -> list[Problem]:
         if key not in seen:
             seen.add(key)
             out.append(p)
-    return out
-
-
-def capped(problems: list[Problem], limits) -> list[Problem]:
-    """The first ``problems`` (the limit) problems of each kind, in order, and
-    for a kind with more, one limit finding where the first left out is that
-    says how many more there are: 100k lines of a mnemonic GNU as does not
-    know are one fault to fix, not 100k findings to make, sort and print
-    (as a compiler's error limit)."""
-    cap = limits.problems
-    seen: dict = {}
-    out = []
-    for p in problems:
-        n = seen[p.kind] = seen.get(p.kind, 0) + 1
-        if n <= cap:
-            out.append(p)
-        elif n == cap + 1:
-            seen[(p.kind, "first")] = p
-    for kind, n in list(seen.items()):
-        if isinstance(kind, ProblemKind) and n > cap:
-            first = seen[(kind, "first")]
-            out.append(Problem(ProblemKind.LIMIT, hit(limits, "problems", f"{n - cap} more {kind.value} problems "
-                                                      "are not shown"), first.location, first.trace))
     return out
 
 

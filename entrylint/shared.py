@@ -75,11 +75,6 @@ class Shared:
     labels: dict | None = None  # entries.label_macros of the program's statements
     kinds: dict = field(default_factory=dict)  # each symbol's entry classification (entries.find_entries)
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
-    # the GNU as work of the check's expansions so far, (statements read,
-    # instructions): the budget a later profile's other lines read on
-    # (api._expand_shared), and the last expansion made
-    spent: tuple[int, int] = (0, 0)
-    last_gas: object = None
     cpp_lines: int = 0  # lines the check's preprocessor runs read so far (the cpp-lines limit)
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):
@@ -100,8 +95,7 @@ class Shared:
 
     def keep_program(self, gas, macros, dec, mode: int, layout: bool, program, problems, sites: bool) -> None:
         self.__init__(gas=gas, decoder=dec, mode=mode, layout=layout, macros=macros, sites=sites,
-                      program=program, problems=list(problems), spent=self.spent, last_gas=self.last_gas,
-                      cpp_lines=self.cpp_lines)
+                      program=program, problems=list(problems), cpp_lines=self.cpp_lines)
 
     def analysis_for(self, program, callees):
         """(cfg, procedures, liveness, flags) kept for ``program``'s

@@ -22,7 +22,7 @@ from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
-from entrylint.source.limits import DEFAULT, Limits, hit
+from entrylint.source.limits import DEFAULT, Limits, hit, together
 from entrylint.source.tree import IncludeSearch
 
 KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
@@ -251,10 +251,10 @@ class Preprocessor(Conditionals):
         if len(f.lines) > left:
             if "cpp-lines" not in self._over:
                 self._over.add("cpp-lines")
-                together = " (by this check's profiles together)" if self.opts.spent else ""
                 where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else Location(path, 1, 1)
                 self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "cpp-lines",
-                                                    f"more than {self.opts.limits.cpp_lines} lines read{together}"),
+                                                    f"more than {self.opts.limits.cpp_lines} lines read"
+                                                    f"{together(self.opts.spent)}"),
                              where)
             f.lines = f.lines[:max(left, 0)]  # the rest of the file is not read
         self.peak["cpp-lines"] += len(f.lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from entrylint.findings.model import Finding, Severity, TraceStep
 from entrylint.source import Problem, ProblemKind
+from entrylint.source.limits import hit
 
 
 class FrontEndFinding(Finding):
@@ -90,3 +91,25 @@ def from_problem(p: Problem, profiles: tuple[str, ...] = ()) -> FrontEndFinding:
     loc = trace[0].location if trace else p.location
     return cls(location=loc, args={"message": p.message}, trace=trace, profiles=profiles,
                context=p.message)
+
+
+def capped(problems: list[Problem], limits) -> list[Problem]:
+    """The first ``limits.problems`` problems of each kind, in order, and for
+    a kind with more, one limit problem at the first left out that says how
+    many more there are: 100k lines of a mnemonic GNU as does not know are one
+    fault to fix, not 100k findings to make, sort and print (as a compiler's
+    error limit)."""
+    cap = limits.problems
+    counts: dict[ProblemKind, int] = {}
+    first_cut: dict[ProblemKind, Problem] = {}
+    out = []
+    for p in problems:
+        n = counts[p.kind] = counts.get(p.kind, 0) + 1
+        if n <= cap:
+            out.append(p)
+        elif n == cap + 1:
+            first_cut[p.kind] = p
+    for kind, p in first_cut.items():
+        out.append(Problem(ProblemKind.LIMIT, hit(limits, "problems", f"{counts[kind] - cap} more {kind.value} "
+                                                  "problems are not shown"), p.location, p.trace))
+    return out

@@ -24,7 +24,7 @@ from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
 from entrylint.gas.template import merge_conds
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
-from entrylint.source.limits import hit
+from entrylint.source.limits import hit, together
 
 _REPT_OPEN = frozenset((".rept", ".rep", ".irp", ".irpc"))
 _SECTION_NAME_RE = re.compile(r'\s*("[^"]*"|[^\s,]+)')
@@ -101,7 +101,7 @@ class Expander:
         # statements read and instructions emitted, counted from what the
         # check's other expansions spent (GasOptions.spent)
         self.work, self.insns = opts.spent
-        self.together = " (by this check's profiles together)" if any(opts.spent) else ""
+        self.together = together(any(opts.spent))
         self.bytes = 0  # text produced by macro and repetition expansion
         self.limits = opts.limits
         self.reported: set[str] = set()  # limits already reported (each once per file)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 from entrylint.gas.types import Stmt
 from entrylint.program.decode import code_mode
+from entrylint.cpp.expr import ExprError, _number
 from entrylint.program.constants import disabled_features, eval_int, feature_names, macro_int
 from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
 from entrylint.program.operands import parse_operands
@@ -497,12 +498,10 @@ def _literal_bytes(args: str) -> bytes | None:
         m = _BYTE_LITERAL.fullmatch(part.strip())
         if not m:
             return None
-        digits = m.group(2)
-        base = 16 if digits[:2] in ("0x", "0X") else 2 if digits[:2] in ("0b", "0B") else (
-            8 if digits.startswith("0") and len(digits) > 1 else 10)
-        if base == 10 and len(digits) > 3:  # (past a byte; and Python refuses to read 4300 digits or more)
+        try:
+            v = _number(m.group(2))[0]  # (a number past 64 bits is none)
+        except ExprError:
             return None
-        v = int(digits[2:] if base in (16, 2) else digits, base)
         v = -v if m.group(1) else v
         if not -128 <= v <= 255:
             return None

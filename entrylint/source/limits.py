@@ -93,6 +93,12 @@ class Limits:
 DEFAULT = Limits()
 
 
+def together(spent) -> str:
+    """What a limit's message adds when the check's earlier profiles had
+    spent some of it (the work limits bound a check, not each profile)."""
+    return " (by this check's profiles together)" if spent else ""
+
+
 def hit(limits: Limits, name: str, what: str) -> str:
     """The message of a limit-hit finding: what ran over, the limit's name and
     value, and the option that raises it."""
