@@ -22,6 +22,9 @@ The inputs are written here, into a temporary folder:
   the preprocessor's worst per byte, and 100k instructions GNU as does not
   know), after the same ``#ifdef``;
 * ``nop-lines.S``: a file at file-size of ``nop`` lines.
+* ``flag-words.S``: eight 0/1 words, each set on one path of a branch and
+  read at the end, around 4,000 ``nop``: 256 tuples at every node after
+  them (widening keeps a 0/1 word), the walk at analysis-visits.
 
 Each line: the median user+system CPU seconds of ``--runs`` processes and
 the largest RSS, the assembler's time (``as``, when it is on PATH) and the
@@ -55,6 +58,11 @@ FILE_SIZE = 512 * 1024  # the file-size limit
 INPUTS["both-pti.S"] = PTI + INPUTS["both-limits.S"]
 INPUTS["short-lines.S"] = PTI + "a\n" * ((FILE_SIZE - len(PTI)) // 2)
 INPUTS["nop-lines.S"] = "\tnop\n" * (FILE_SIZE // 5)
+WORDS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+INPUTS["flag-words.S"] = (".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n"
+                          + "".join(f"\ttestq %rax, %rax\n\tjz 1f\n\tmovl $1, %{r}d\n1:\n" for r in WORDS)
+                          + ".rept 4000\n\tnop\n.endr\n" + "".join(f"\tpushq %{r}\n" for r in WORDS)
+                          + "\tswapgs\n\tsysretq\n")
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
@@ -69,6 +77,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--entrylint", default="entrylint", help="the command to measure (default: entrylint)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--input", action="append", choices=sorted(INPUTS), help="only this input (repeatable)")
     args = ap.parse_args()
     entrylint = args.entrylint.split()
     gas = shutil.which("as")
@@ -79,6 +88,8 @@ def main() -> int:
         env_cache = where / "cache"
         os.environ["ENTRYLINT_CACHE_DIR"] = str(env_cache)  # the user's cache is neither read nor filled
         for name, text in INPUTS.items():
+            if args.input and name not in args.input:
+                continue
             (where / name).write_text(text)
             times, rss = [], 0
             for _ in range(args.runs):

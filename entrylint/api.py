@@ -17,8 +17,9 @@ from pathlib import Path
 from entrylint.findings.frontend import capped, from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind, overlay
-from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit
+from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit, together
 from entrylint.source.reader import read_source
+from entrylint.analysis.walking import transfer_config
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
                                    is_linker_script, kernel_include_search)
 
@@ -427,9 +428,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.cfg import CFG
     from entrylint.analysis.entries import find_entries
     from entrylint.analysis.flags import compute_flags
-    from entrylint.analysis.forward import analyze as walk
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
+    from entrylint.analysis.walking import walk
 
     from entrylint.analysis.callees import Callees
     from entrylint.shared import LoggedCallees
@@ -455,9 +456,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
-    forward = walk(program, cfg, entries,
-                   replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config)),
-                   max_visits=(options or Options()).limits.analysis_visits, live_out=liveness.live_out)
+    config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
+    forward, spent = walk(program, cfg, entries, config, liveness.live_out,
+                          (options or Options()).limits.analysis_visits, shared)
     if forward.truncated:
         lim = (options or Options()).limits
         node = forward.truncated_at
@@ -466,9 +467,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         where = (program.instructions[node].stmt.location if node is not None and node < len(program.instructions)
                  else Location(str(Path(path).resolve()), 1, 1))
         exp.findings = sorted([*exp.findings, from_problem(Problem(
-            ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short: "
-                                   "findings past this point may be missing"), where), (exp.profile,))],
-            key=Finding.sort_key)
+            ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short"
+                                   + together(spent) + ": findings past this point may be missing"),
+            where), (exp.profile,))], key=Finding.sort_key)
     if flags is None:
         flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                               procedures=procedures)
@@ -478,35 +479,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
 
     return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
                     callees)
-
-
-def transfer_config(program, exp: Expansion | None = None, callees=None):
-    """The transfer functions' knobs for this program: the memory model of
-    its family, the per-cpu variables of the tree that hold the user CR3
-    bits (``exp``: the expansion, for its tree and macros), and what calls
-    out of the file clobber (``callees``: analysis.callees.Callees)."""
-    from entrylint.analysis.state import Stack
-    from entrylint.analysis.transfer import Config
-
-    from entrylint.analysis.treefacts import user_bit_vars_of
-
-    user_bit_vars = user_bit_vars_of(program, exp.root, exp.pp.macros) if exp is not None else frozenset()
-
-    try:
-        from entrylint.analysis.memory import model_of
-    except ImportError:
-        return Config()
-    model = model_of(program)
-    by_value = {s.value: s for s in Stack}
-
-    def stack_for_load(text: str):
-        kind = model.stack_for_load(text)
-        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
-
-    return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
-                  task_stack_returning=frozenset(model.task_stack_returning),
-                  user_frame_returning=frozenset(model.user_frame_returning),
-                  clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
 
 
 _rules = None

@@ -10,12 +10,14 @@ expansion and spends nothing."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from entrylint import api
 from entrylint.source.limits import DEFAULT
 
+REPO = Path(__file__).resolve().parents[1]
 PTI_HEAD = "#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n"
 
 
@@ -60,6 +62,21 @@ def test_lines_the_preprocessor_reads_are_counted_over_the_check(tmp_path):
                                                        profile="max"))
     # the first 100 lines are read: the nop under CONFIG_PAGE_TABLE_ISOLATION (on in max) and 97 more
     assert len([s for s in cut.gas.statements if s.kind == "insn"]) == 98
+
+
+def test_walk_visits_are_counted_over_the_check():
+    """Each profile walks its own tuples (they carry the features it compiles
+    out), so a walk at the limit cost the bound once per profile (1M visits
+    each, about 20 us a visit); the profiles spend one budget."""
+    walk = REPO / "fixtures" / "limits" / "walk.S"  # 9 visits under each profile
+    lim = DEFAULT.with_(analysis_visits=20)
+    res = api.check(walk, api.Options(limits=lim, assemble=False))
+    over = hits(res, "analysis-visits")
+    assert [f.profiles for f in over] == [("pti-off",)], over  # max 9, defconfig 9, pti-off the 2 left
+    assert "by this check's profiles together" in over[0].message
+    assert not hits(api.check(walk, api.Options(limits=lim, assemble=False, profile="pti-off")), "analysis-visits")
+    assert not hits(api.check(walk, api.Options(limits=DEFAULT.with_(analysis_visits=27), assemble=False)),
+                    "analysis-visits")
 
 
 def test_problems_of_one_kind_stop_at_the_limit_with_one_finding_that_counts_the_rest(tmp_path):

@@ -215,3 +215,31 @@ def test_deep_if_nesting_costs_no_work_per_enclosing_group(tmp_path, monkeypatch
     assert all(x is y for x, y in zip(a.lines[-1].cond, b.lines[-1].cond))
     # (the #else line: 1500 groups outside, the #if 0 and the #elif X as false)
     assert len(a.lines[-1].cond) == n + 2 and len(line_conditions(a.lines)) == n + 2
+
+
+def test_widening_work_per_tuple_does_not_grow_with_the_tuples_at_a_node(monkeypatch):
+    """fixtures/limits/flagwords.S: 64 tuples at each node after six 0/1
+    words.  Which integers to forget at a crowded node was computed from
+    every variant already there, for every new one and every queued one
+    popped (eight words on 2,000 lines: 515k visits, 229 s for one profile);
+    what a variant adds is now kept as it comes."""
+    from entrylint.analysis import state
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as: no instruction has effects")
+    calls = 0
+    ints = state.Tuple.ints
+
+    def counted(self):
+        nonlocal calls
+        calls += 1
+        return ints(self)
+
+    monkeypatch.setattr(state.Tuple, "ints", counted)
+    an = api.analyze(Path(__file__).resolve().parents[1] / "fixtures/limits/flagwords.S",
+                     api.Options(assemble=True, profile="max"))
+    fw = an.forward
+    assert max(len(ts) for ts in fw.before.values()) == 64  # every word kept: nothing forgotten
+    assert fw.widened > 0 and fw.visits > 64 * 10
+    assert calls < 4 * fw.visits, (calls, fw.visits)  # 65 a visit before: every variant read again

@@ -216,37 +216,60 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     # (node, tuple without its integers) -> the integer variants pushed there
     variants: dict[tuple[int, Tuple], set[Tuple]] = defaultdict(set)
+    bases: dict[Tuple, Tuple] = {}  # each tuple without its integers, one object (Tuple.widen)
+    # for a crowded one, what strip() reads of them, kept as they come (a
+    # variant's work must not grow with the variants already there): each
+    # register's values among them, the flags all of them know, and the
+    # registers with two values or more
+    crowded: dict[tuple[int, Tuple], list] = {}
 
-    crowded: set[tuple[int, Tuple]] = set()  # (node, base) that reached WIDEN variants
-
-    def strip(t: Tuple, seen: set[Tuple]) -> Tuple:
-        """``t`` without the integers that take three or more values among
-        ``seen`` and itself (a count; a 0/1 flag word such as
-        paranoid_entry's %ebx is kept) and without the flags it does not
-        share with every variant."""
+    def crowd(vkey: tuple[int, Tuple]) -> list:
+        """What strip() reads of the variants at ``vkey``, made when it gets crowded."""
         values: dict[str, set[str]] = defaultdict(set)
-        for o in seen:
+        for o in variants[vkey]:
             for r, v in o.ints():
                 values[r].add(v)
-        vary = [r for r, v in t.ints() if len(values[r] | {v}) >= 3]
-        if vary:
-            t = t.forget(vary)
-        flags = tuple(fv for fv in t.flags if all(fv in o.flags for o in seen))
-        return t.with_(flags=flags) if flags != t.flags else t
+        got = crowded[vkey] = [values, frozenset.intersection(*(frozenset(o.flags) for o in variants[vkey])),
+                               {r for r, vs in values.items() if len(vs) >= 2}]
+        return got
+
+    def strip(t: Tuple, summary: list) -> Tuple:
+        """``t`` without the integers that take three or more values among
+        the variants ``summary`` sums up (crowd()) and itself (a count; a 0/1
+        flag word such as paranoid_entry's %ebx is kept) and without the
+        flags it does not share with every variant."""
+        values, shared, two = summary
+        if two:
+            vary = [r for r, v in t.ints() if r in two and (len(values[r]) >= 3 or v not in values[r])]
+            if vary:
+                t = t.forget(vary)
+        if t.flags and not shared.issuperset(t.flags):
+            t = t.with_(flags=tuple(fv for fv in t.flags if fv in shared))
+        return t
 
     def widen(node: int, t: Tuple) -> Tuple:
         """``t``, or ``t`` without the integers and flags that vary when
         ``node`` already has WIDEN variants of it that differ only in them."""
-        base = t.widen()
+        base = t.widen(bases)
         if base is t:
             return t
-        seen = variants[(node, base)]
+        vkey = (node, base)
+        seen = variants[vkey]
         if t in seen:
             return t
         if len(seen) >= WIDEN:
             res.widened += 1
-            crowded.add((node, base))
-            t = strip(t, seen)
+            summary = crowded.get(vkey) or crowd(vkey)
+            t = strip(t, summary)
+            if t in seen:
+                return t
+            values, shared, two = summary
+            for r, v in t.ints():
+                values[r].add(v)
+                if len(values[r]) >= 2:
+                    two.add(r)
+            if shared and not shared.issubset(t.flags):
+                summary[1] = shared.intersection(t.flags)
         seen.add(t)
         return t
 
@@ -364,9 +387,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if crowded and (t.held or t.flags):
             # a variant queued before its node was crowded: the widened tuple
             # stands for it (it knows less), so what follows is walked once
-            base = t.widen()
-            if (node, base) in crowded:
-                w = strip(t, variants[(node, base)])
+            got = crowded.get((node, t.widen(bases)))
+            if got is not None:
+                w = strip(t, got)
                 if w != t:
                     k = (node, w, c)
                     if k in pred:
@@ -399,17 +422,16 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 for u in outs:
                     push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
                 continue
-        got = stepped.get((node, t))
-        if got is None:  # the same (instruction, tuple) under another call context: one step
-            if q is not None and not any(r in q for r, _ in t.held):
-                got = (t, ())  # quiet here: step would give t back (transfer.quiet)
-            else:
-                got = step(ins, t, config)
-            if live_out is not None and got[0].held:
-                dead = [r for r, _ in got[0].ints() if r not in live_out.get(node, ())]
-                if dead:
-                    got = (got[0].forget(dead), got[1])
-            stepped[(node, t)] = got
+        if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
+            got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept
+        else:
+            got = stepped.get((node, t))
+            if got is None:  # the same (instruction, tuple) under another call context: one step
+                got = stepped[(node, t)] = step(ins, t, config)
+        if live_out is not None and got[0].held:
+            dead = [r for r, _ in got[0].ints() if r not in live_out.get(node, ())]
+            if dead:
+                got = (got[0].forget(dead), got[1])
         t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:

@@ -79,6 +79,8 @@ class Tuple:
     # widen()'s result, made once (the walk asks at every push); None: not yet,
     # False: the tuple itself (not a reference to itself: no cycle to collect)
     _base: object = field(default=None, init=False, repr=False, compare=False)
+    _ints: object = field(default=None, init=False, repr=False, compare=False)  # ints(), made once
+    _regs: object = field(default=None, init=False, repr=False, compare=False)  # held_regs(), made once
 
     def __hash__(self) -> int:
         h = self._hash
@@ -142,19 +144,36 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
         return self.with_(held=kept) if len(kept) != len(self.held) else self
 
-    def ints(self) -> list[tuple[str, str]]:
-        """The (register, ``int:N``) pairs: the small integers this tuple knows."""
-        return [kv for kv in self.held if kv[1].startswith("int:")]
+    def held_regs(self) -> frozenset[str]:
+        """The registers this tuple knows a value of (the walk asks at every
+        visit whether an instruction touches one: made once)."""
+        got = self._regs
+        if got is None:
+            got = frozenset(r for r, _ in self.held)
+            object.__setattr__(self, "_regs", got)
+        return got
 
-    def widen(self) -> Tuple:
+    def ints(self) -> tuple[tuple[str, str], ...]:
+        """The (register, ``int:N``) pairs: the small integers this tuple knows
+        (the walk asks at every widening and step: made once)."""
+        got = self._ints
+        if got is None:
+            got = tuple(kv for kv in self.held if kv[1].startswith("int:"))
+            object.__setattr__(self, "_ints", got)
+        return got
+
+    def widen(self, interned: dict | None = None) -> Tuple:
         """This tuple without the small integers it knows (``int:`` values)
         and the flags it knows: what the walk groups tuples by when it
         widens (forward.WIDEN: a loop counting, a helper called with every
-        count, the flags a count leaves)."""
+        count, the flags a count leaves).  ``interned``: equal results are
+        one object (the walk's dicts keyed by it then match by identity)."""
         base = self._base
         if base is None:
             kept = tuple(kv for kv in self.held if not kv[1].startswith("int:"))
             base = False if len(kept) == len(self.held) and not self.flags else self.with_(held=kept, flags=())
+            if base is not False and interned is not None:
+                base = interned.setdefault(base, base)
             object.__setattr__(self, "_base", base)
         return self if base is False else base
 

@@ -58,9 +58,12 @@ class Limits:
     # 0.49 MB)
     file_size: int = 512 * 1024
     patch_size: int = 64 * MiB  # bytes of one patch or mbox read by patch mode (--patch, --git)
-    # (instruction, state) pairs the forward walk visits, per profile, 20-45 us
-    # each (221,478: 5.10.89 aesni-intel_avx-x86_64.S with GNU as, 4.5x)
-    analysis_visits: int = 1_000_000
+    # (instruction, state) pairs the forward walks of one check visit, every
+    # profile included (each walks its own tuples: they carry the features it
+    # compiles out), 15-40 us each; 1M per profile until session 13
+    # (664,470: 6.8.1 aesni-intel_avx-x86_64.S with GNU as, 221,490 a
+    # profile; 2.26x)
+    analysis_visits: int = 1_500_000
     # front-end problems of one kind (EL9xx) reported for one file and profile;
     # past it one finding says how many more (released kernels: none that is an
     # error or warning, 17 notes at most in a tree)

@@ -1,0 +1,49 @@
+"""The forward walk as a check runs it (api.analyze): the transfer
+functions' knobs read from the program and its tree, and the walk on what
+is left of the check's analysis-visits budget (source/limits.py: the
+profiles of one check share it, as they share the expansion budgets; each
+profile walks its own tuples, which carry the features it compiles out)."""
+
+from __future__ import annotations
+
+
+def walk(program, cfg, entries, config, live_out, limit: int, shared=None):
+    """The forward walk on what is left of the check's analysis-visits
+    budget (``shared``: the check's Shared, None for a lone profile), and
+    what the check's earlier walks had spent of it."""
+    from entrylint.analysis.forward import analyze
+
+    spent = shared.visits if shared is not None else 0
+    forward = analyze(program, cfg, entries, config, max_visits=limit - spent, live_out=live_out)
+    if shared is not None:
+        shared.visits += forward.visits
+    return forward, spent
+
+
+def transfer_config(program, exp=None, callees=None):
+    """The transfer functions' knobs for this program: the memory model of
+    its family, the per-cpu variables of the tree that hold the user CR3
+    bits (``exp``: the expansion, for its tree and macros), and what calls
+    out of the file clobber (``callees``: analysis.callees.Callees)."""
+    from entrylint.analysis.state import Stack
+    from entrylint.analysis.transfer import Config
+
+    from entrylint.analysis.treefacts import user_bit_vars_of
+
+    user_bit_vars = user_bit_vars_of(program, exp.root, exp.pp.macros) if exp is not None else frozenset()
+
+    try:
+        from entrylint.analysis.memory import model_of
+    except ImportError:
+        return Config()
+    model = model_of(program)
+    by_value = {s.value: s for s in Stack}
+
+    def stack_for_load(text: str):
+        kind = model.stack_for_load(text)
+        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+
+    return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
+                  task_stack_returning=frozenset(model.task_stack_returning),
+                  user_frame_returning=frozenset(model.user_frame_returning),
+                  clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
