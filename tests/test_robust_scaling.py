@@ -243,3 +243,53 @@ def test_widening_work_per_tuple_does_not_grow_with_the_tuples_at_a_node(monkeyp
     assert max(len(ts) for ts in fw.before.values()) == 64  # every word kept: nothing forgotten
     assert fw.widened > 0 and fw.visits > 64 * 10
     assert calls < 4 * fw.visits, (calls, fw.visits)  # 65 a visit before: every variant read again
+
+
+def test_the_paths_of_a_run_of_findings_along_one_path_cost_its_length_once(monkeypatch):
+    """`.rept 400` of pushes on the user stack: a finding at each, each with
+    the path from the entry.  Each path was walked from the entry again
+    (8,000 pushes: 132 s); it is now made from the one asked for before."""
+    from entrylint.analysis import state
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as: no instruction has effects")
+    n = 400
+    text = f".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n.rept {n}\n\tpushq %rax\n.endr\n\tsysretq\n"
+    calls = 0
+    core = state.Tuple.core
+
+    def counted(self):
+        nonlocal calls
+        calls += 1
+        return core(self)
+
+    monkeypatch.setattr(state.Tuple, "core", counted)
+    res = api.check_one(Path("/nonexistent/scale/pushes.S"), api.Options(assemble=True, profile="max"), text=text)
+    assert [f.id for f in res.findings if f.slug == "user-stack-access"], res.findings
+    assert calls < 10 * n, calls  # n * n / 2 before
+
+
+def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
+    """group_inherited asks, for each finding of a state fault, for the first
+    reported step on its path: along one path of N findings, N lookups in
+    the walk's predecessors, not N * N / 2."""
+    from types import SimpleNamespace
+
+    from entrylint.findings.group import _first_reported
+
+    class Counting(dict):
+        gets = 0
+
+        def get(self, *a):
+            Counting.gets += 1
+            return super().get(*a)
+
+    n = 2000
+    keys = [(i, None, 0) for i in range(n)]
+    pred = Counting({k: ((keys[i - 1] if i else None), "next") for i, k in enumerate(keys)})
+    reported = {("gs", 10): "first", ("gs", 500): "second"}
+    first = _first_reported(SimpleNamespace(pred=pred), reported, "gs")
+    got = [first(SimpleNamespace(key=k)) for k in keys]
+    assert got[:10] == [None] * 10 and set(got[10:]) == {"first"}
+    assert Counting.gets <= 2 * n

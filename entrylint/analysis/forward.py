@@ -91,6 +91,9 @@ class Forward:
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
+    # what readers of the walk keep about it, by name (plugins/support.py:
+    # the steps of each path a finding asked for)
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def visits(self) -> int:

@@ -109,7 +109,7 @@ def _locs(fs) -> list:
     return sorted(set(fs), key=lambda x: (x.file, x.line, x.col))
 
 
-def group_inherited(findings: list[Finding]) -> list[Finding]:
+def group_inherited(findings: list[Finding], forward=None) -> list[Finding]:
     """One fault, one finding along a path (MODEL 8).  The kinds that name a
     ``state_fault`` (a C call or a kernel access with the user CR3, a per-cpu
     access with the user GS) are judged on the state their path carries; the
@@ -140,7 +140,8 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
     witness; a later step reached on another path too is judged by the
     witness (the analysis keeps one predecessor per state).  A finding that
     stands for several expansions is not the later step of a step-set fault
-    (its expansions would hide in one site)."""
+    (its expansions would hide in one site).  ``forward``: the walk the
+    findings' path keys are of (without it no path passes a reported step)."""
     rules = {id(f): type(f).state_fault for f in findings}
     origin = {id(f): _origin(f, *rules[id(f)]) for f in findings
               if rules[id(f)] is not None and f.location}
@@ -153,6 +154,7 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
             reported.setdefault((rules[id(f)], n), f)
     parent: dict[int, Finding] = {}
     by_step: dict[tuple, list[Finding]] = {}
+    firsts: dict = {}  # rule -> first_reported
     for f in findings:
         o = origin.get(id(f))
         if o is None:
@@ -160,7 +162,10 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
         if o[0] == "step" and not f.sites:
             by_step.setdefault((rules[id(f)], o[1]), []).append(f)
         elif o[0] == "entry":
-            first = next((reported[(rules[id(f)], n)] for n in f.route if (rules[id(f)], n) in reported), None)
+            rule = rules[id(f)]
+            if rule not in firsts:
+                firsts[rule] = _first_reported(forward, reported, rule) if forward is not None else (lambda f: None)
+            first = firsts[rule](f)
             if first is not None and first is not f:
                 parent[id(f)] = first
     for group in by_step.values():
@@ -171,6 +176,29 @@ def group_inherited(findings: list[Finding]) -> list[Finding]:
             parent[id(f)] = group[0]
 
     return _fold(findings, parent)
+
+
+def _first_reported(forward, reported: dict, rule):
+    """callable(finding) -> the finding in ``reported`` ((rule, instruction)
+    -> finding) at the first instruction of the finding's path, from its
+    entry point, that has one; else None.  What is found is kept per path
+    key: a run of findings along one path costs its length once."""
+    memo: dict = {}
+
+    def first(f):
+        chain = []
+        cur = f.key
+        while cur is not None and cur not in memo:
+            chain.append(cur)
+            cur = forward.pred.get(cur, (None, ""))[0]
+        got = memo.get(cur) if cur is not None else None
+        for k in reversed(chain):
+            if got is None:
+                got = reported.get((rule, k[0]))
+            memo[k] = got
+        return got
+
+    return first
 
 
 def _fold(findings: list[Finding], parent: dict[int, Finding]) -> list[Finding]:

@@ -70,10 +70,12 @@ class Finding:
     # finding's state fault (group.py: group_inherited), reported as its sites
     later: tuple[Location, ...] = ()
     # the instructions (indexes in the analysed program) this finding stands
-    # for, and those its path passed in order: how group.py tells that a later
-    # finding came through this one (not shown, not part of the fingerprint)
+    # for, and the walk's (node, tuple, context) its path ends at
+    # (analysis.forward.pred leads back to the entry): how group.py tells that
+    # a later finding came through this one (not shown, not part of the
+    # fingerprint)
     nodes: tuple[int, ...] = field(default=(), compare=False, repr=False)
-    route: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    key: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def message(self) -> str:

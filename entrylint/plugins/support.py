@@ -4,6 +4,7 @@ rule modules stay as short as their docs)."""
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from entrylint.findings.model import PathStep, TraceStep
 
@@ -24,38 +25,53 @@ def _is_call(ins) -> bool:
     return ins.info is not None and ins.info.flow in _CALLS
 
 
-def route_of(analysis, key) -> tuple[int, ...]:
-    """The instructions (indexes) the path to ``key`` passes, in order, each
-    once: which reported steps a later finding passed (findings/group.py)."""
-    if key is None:
-        return ()
-    n = len(analysis.program.instructions)
-    return tuple(dict.fromkeys(node for node, _t, _how in analysis.forward.path(key) if node < n))
-
-
 def path_of(analysis, key, limit: int = 200) -> tuple[PathStep, ...]:
     """The path from the entry point to ``key``, one step per instruction
     where the state changed or control branched, per call it passed (a C
     call is a step of its own: which call a later step came through), and
-    the first and last."""
+    the first and last; its last ``limit`` steps.
+
+    Rules ask for the path of every instruction they report, and a run of
+    them along one path (a ``.rept`` of pushes on the user stack) asks for
+    paths that share all but their last steps: each path is made from the
+    nearest one asked for before on its way back to the entry (kept in
+    ``forward.memo``), so a run of N costs N steps, not N times its length."""
     if key is None:
         return ()
     fw = analysis.forward
     P = analysis.program.instructions
-    steps = []
-    prev_core = None
-    raw = fw.path(key)
-    for n, (node, t, how) in enumerate(raw):
-        if node >= len(P):
+    memo = fw.memo.setdefault(("path_of", limit), {})
+    chain = []
+    cur = key
+    while cur is not None and cur not in memo:
+        chain.append(cur)
+        cur = fw.pred.get(cur, (None, ""))[0]
+    # what is kept of an element: the steps before it, the core of the last
+    # instruction up to it, its place in the path, whether it is a step when
+    # a longer path passes it, and its own step
+    if cur is None:
+        steps, core, pos, middle, own = deque(maxlen=limit), None, -1, False, None
+    else:
+        before, core, pos, middle, own = memo[cur]
+        steps = deque(before, maxlen=limit)
+    for k in reversed(chain):
+        if middle:
+            steps.append(own)
+        pos += 1
+        node, t, _ = k
+        if node >= len(P):  # a fork: no step of its own
+            middle, own = False, None
             continue
+        how = fw.pred.get(k, (None, "entry"))[1]
         ins = P[node]
-        core = t.core()
-        branchy = how not in ("next", "here")
-        if n in (0, len(raw) - 1) or core != prev_core or branchy or _is_call(ins):
-            note = f"{how}: {ins.text}" if how not in ("next",) else ins.text
-            steps.append(PathStep(ins.location, note, str(t)))
-        prev_core = core
-    return tuple(steps[-limit:])
+        c = t.core()
+        middle = pos == 0 or c != core or how not in ("next", "here") or _is_call(ins)
+        own = PathStep(ins.location, f"{how}: {ins.text}" if how != "next" else ins.text, str(t))
+        core = c
+    memo[key] = (tuple(steps), core, pos, middle, own)
+    if own is not None:
+        steps.append(own)  # the last: a step whatever it did
+    return tuple(steps)
 
 
 _COUNTED = re.compile(r"(\.L[\w.$]*?)\d+\b")
@@ -80,4 +96,4 @@ def finding(cls, analysis, ins, key=None, **args):
         assumptions = tuple(f"{n}={v.value}" for n, v in key[1].features if n not in compiled_out)
     return cls(location=ins.location, args=args, trace=trace_of(ins), path=path_of(analysis, key),
                profiles=(analysis.expansion.profile,), assumptions=assumptions, symbol=ins.symbol,
-               context=context_of(ins), nodes=(ins.index,), route=route_of(analysis, key))
+               context=context_of(ins), nodes=(ins.index,), key=key)
