@@ -48,6 +48,7 @@ a new value, not a read of the old one.
 from __future__ import annotations
 
 import sys
+from itertools import islice
 
 from entrylint.analysis.liveness import Procedures
 from entrylint.analysis.regs import GPRS, spelled
@@ -116,10 +117,16 @@ def _scratch_writes(fw, P, key):
     invocation.  A register the sequence itself reads after its CR3 write
     is its result, not a clobbered scratch (the 32-bit
     ``SWITCH_TO_KERNEL_CR3`` leaves the CR3 it found in ``scratch_reg``)."""
-    path = fw.path(key)
     write = P[key[0]]
     inline = len(write.trace) == 1
-    nodes = [n for n, _t, _how in reversed(path[:-1]) if n < len(P)]  # fork nodes: inside the sequence
+    # back from the write to its CR3 read (or the entry): both scans below
+    # stop there at the latest (fork nodes: inside the sequence)
+    nodes = []
+    for n, _t, _how in islice(fw.back(key), 1, None):
+        if n < len(P):
+            nodes.append(n)
+            if P[n].info is not None and P[n].info.cr3_read:
+                break
     depth = 1
     if not inline:
         outer = (write.location, write.trace[:1])

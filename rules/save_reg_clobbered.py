@@ -53,7 +53,7 @@ from entrylint.analysis.regs import spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding
+from entrylint.plugins.support import finding, last_change
 
 PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 
@@ -81,10 +81,13 @@ def entrylint_check(analysis, config):
         if ev.detail != "not-pti" or ev.before.pti_off(PTI):
             continue
         reg = P[ev.node].info.src
-        key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        clobber = _clobber(fw.path(key), reg)
-        if reg in (None, "rsp") or clobber is None or (clobber, ev.node) in seen:
+        if reg in (None, "rsp"):
             continue  # not a saved CR3 (boot-style loads are not PTI switches; %rsp is a scratch)
+        key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
+        clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
+                              lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
+        if clobber is None or (clobber, ev.node) in seen:
+            continue  # the register never held a CR3 value on the way: not a saved CR3
         seen.add((clobber, ev.node))
         where = P[ev.node].location
         yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=spelled(reg, P[clobber].mode),
@@ -92,9 +95,7 @@ def entrylint_check(analysis, config):
                       restore=f"{where.file.rsplit('/', 1)[-1]}:{where.line}")
 
 
-def _clobber(path, reg) -> int | None:
-    """The last node on ``path`` after which ``reg`` stopped holding a CR3 value."""
-    for (node, t, _), (_, u, _) in zip(reversed(path[:-1]), reversed(path[1:])):
-        if (t.holds(reg) or "").startswith("cr3:") and not (u.holds(reg) or "").startswith("cr3:"):
-            return node
-    return None
+def _cr3(t, reg) -> bool:
+    """``reg`` holds a CR3 value in ``t`` (the last step after which it
+    stopped is the clobber)."""
+    return (t.holds(reg) or "").startswith("cr3:")

@@ -68,6 +68,7 @@ EL302 and EL303).
 from __future__ import annotations
 
 import sys
+from itertools import islice
 
 from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import Finding, Severity
@@ -137,7 +138,7 @@ class _Window:
             return True
         if target == "user":
             # exit: the window ran from the SWAPGS up to this write
-            for node, t, _how in reversed(self.fw.path(key)[:-1]):
+            for node, t, _how in islice(self.fw.back(key), 1, None):
                 if t.gs is not Space.USER:
                     break
                 if node in self.uses:

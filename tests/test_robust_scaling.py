@@ -293,3 +293,49 @@ def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
     got = [first(SimpleNamespace(key=k)) for k in keys]
     assert got[:10] == [None] * 10 and set(got[10:]) == {"first"}
     assert Counting.gets <= 2 * n
+
+
+def test_events_along_one_path_look_back_at_it_once(monkeypatch):
+    """`.rept 400` of CR3 writes: save-reg-clobbered looks back from each
+    for where the written register stopped holding a CR3 value.  Each looked
+    at its whole path (20,000 writes: past 300 s); the search from a later
+    write stops at the one before."""
+    import entrylint_rules.save_reg_clobbered as rule
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as: no instruction has effects")
+    n = 400
+    text = f".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n.rept {n}\n\tmovq %rax, %cr3\n.endr\n\tsysretq\n"
+    calls = 0
+    cr3 = rule._cr3
+
+    def counted(t, reg):
+        nonlocal calls
+        calls += 1
+        return cr3(t, reg)
+
+    monkeypatch.setattr(rule, "_cr3", counted)
+    api.check_one(Path("/nonexistent/scale/writes.S"), api.Options(assemble=True, profile="max"), text=text)
+    assert 0 < calls < 10 * n, calls  # n * n / 2 before
+
+
+def test_last_change_stops_at_the_key_asked_before():
+    from types import SimpleNamespace
+
+    from entrylint.plugins.support import last_change
+
+    class Counting(dict):
+        gets = 0
+
+        def get(self, *a):
+            Counting.gets += 1
+            return super().get(*a)
+
+    n = 2000
+    keys = [(i, i == 5, 0) for i in range(n)]  # the tuple "holds" only at node 5
+    pred = Counting({k: ((keys[i - 1] if i else None), "next") for i, k in enumerate(keys)})
+    an = SimpleNamespace(forward=SimpleNamespace(pred=pred, memo={}))
+    got = [last_change(an, k, "held", lambda t, u: t and not u) for k in keys]
+    assert got[:7] == [None] * 6 + [5] and set(got[6:]) == {5}
+    assert Counting.gets <= 2 * n

@@ -110,16 +110,21 @@ class Forward:
 
     def path(self, key: Key) -> list[tuple[int, Tuple, str]]:
         """From the entry point to ``key``: (node, tuple before it, how it was reached)."""
-        out = []
+        out = list(self.back(key))
+        out.reverse()
+        return out
+
+    def back(self, key: Key):
+        """``path(key)`` from ``key`` back to the entry point, one step at a
+        time: a rule that looks back a few steps from each of many events
+        along one path pays for the steps it reads, not for the whole path."""
         seen = set()
         cur: Key | None = key
         while cur is not None and cur not in seen:
             seen.add(cur)
             prev, edge = self.pred.get(cur, (None, "entry"))
-            out.append((cur[0], cur[1], edge))
+            yield cur[0], cur[1], edge
             cur = prev
-        out.reverse()
-        return out
 
     def key_at(self, node: int, t: Tuple) -> Key | None:
         """A visited (node, tuple, context) triple, for ``path``: the first

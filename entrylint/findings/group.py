@@ -85,17 +85,24 @@ def group_expansions(findings: list[Finding], program) -> list[Finding]:
     return out
 
 
-def _origin(f: Finding, comp: str, bad: str):
+def _origin(f: Finding, comp: str, bad: str, seen: dict):
     """Where the bad value the finding stands on came from: ``("step", (file,
     line, col))`` for the step of its path that set it (the first of the last
     run of steps holding it); ``("entry", None)`` when every step holds it
     (it came with the entry: no step set it); None when the path does not
     say.  Paths into one switch by other ways (a branch taken, a replacement
-    patched in) share it: the step's place, not how the path got there."""
-    want = re.compile(rf"\b{comp}={bad}\b")
+    patched in) share it: the step's place, not how the path got there.
+    ``seen``: (comp, bad, state) -> whether the state holds it, for all the
+    findings (a run of them along one path has the same few states)."""
     steps = f.path
     k = len(steps)
-    while k > 0 and want.search(steps[k - 1].state):
+    while k > 0:
+        state = steps[k - 1].state
+        got = seen.get((comp, bad, state))
+        if got is None:
+            got = seen[(comp, bad, state)] = re.search(rf"\b{comp}={bad}\b", state) is not None
+        if not got:
+            break
         k -= 1
     if k == len(steps):
         return None
@@ -143,7 +150,8 @@ def group_inherited(findings: list[Finding], forward=None) -> list[Finding]:
     (its expansions would hide in one site).  ``forward``: the walk the
     findings' path keys are of (without it no path passes a reported step)."""
     rules = {id(f): type(f).state_fault for f in findings}
-    origin = {id(f): _origin(f, *rules[id(f)]) for f in findings
+    holds: dict = {}
+    origin = {id(f): _origin(f, *rules[id(f)], holds) for f in findings
               if rules[id(f)] is not None and f.location}
     # the steps reported for a state that came with the entry (a step harmed
     # after a switch set the value is another fault: moving that switch does

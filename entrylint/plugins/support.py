@@ -74,6 +74,32 @@ def path_of(analysis, key, limit: int = 200) -> tuple[PathStep, ...]:
     return tuple(steps)
 
 
+def last_change(analysis, key, name, changed) -> int | None:
+    """The instruction (node) of the last step on the path to ``key``,
+    looking back from it, after which ``changed(tuple there, tuple after)``
+    holds; None when none does.  What is found for each key asked is kept
+    under ``name`` (``forward.memo``): the search from a later key on the
+    same path stops at it, so events along one path cost its length once."""
+    if key is None:
+        return None
+    fw = analysis.forward
+    memo = fw.memo.setdefault(name, {})
+    got, y = None, key
+    while True:
+        x = fw.pred.get(y, (None, ""))[0]
+        if x is None:
+            break
+        if changed(x[1], y[1]):
+            got = x[0]
+            break
+        if x in memo:
+            got = memo[x]
+            break
+        y = x
+    memo[key] = got
+    return got
+
+
 _COUNTED = re.compile(r"(\.L[\w.$]*?)\d+\b")
 
 
