@@ -24,7 +24,9 @@ The inputs are written here, into a temporary folder:
 * ``nop-lines.S``: a file at file-size of ``nop`` lines.
 * ``flag-words.S``: eight 0/1 words, each set on one path of a branch and
   read at the end, around 4,000 ``nop``: 256 tuples at every node after
-  them (widening keeps a 0/1 word), the walk at analysis-visits.
+  them (widening keeps a 0/1 word), the walk at analysis-visits;
+* ``flag-moves.S``: the same around 4,000 ``movq %r8, %rdx``: each visit
+  steps (a ``nop`` is quiet), the walk at analysis-visits.
 
 Each line: the median user+system CPU seconds of ``--runs`` processes and
 the largest RSS, the assembler's time (``as``, when it is on PATH) and the
@@ -59,10 +61,16 @@ INPUTS["both-pti.S"] = PTI + INPUTS["both-limits.S"]
 INPUTS["short-lines.S"] = PTI + "a\n" * ((FILE_SIZE - len(PTI)) // 2)
 INPUTS["nop-lines.S"] = "\tnop\n" * (FILE_SIZE // 5)
 WORDS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
-INPUTS["flag-words.S"] = (".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n"
-                          + "".join(f"\ttestq %rax, %rax\n\tjz 1f\n\tmovl $1, %{r}d\n1:\n" for r in WORDS)
-                          + ".rept 4000\n\tnop\n.endr\n" + "".join(f"\tpushq %{r}\n" for r in WORDS)
-                          + "\tswapgs\n\tsysretq\n")
+
+
+def _words(body: str) -> str:
+    return (".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n"
+            + "".join(f"\ttestq %rax, %rax\n\tjz 1f\n\tmovl $1, %{r}d\n1:\n" for r in WORDS)
+            + f".rept 4000\n\t{body}\n.endr\n" + "".join(f"\tpushq %{r}\n" for r in WORDS) + "\tswapgs\n\tsysretq\n")
+
+
+INPUTS["flag-words.S"] = _words("nop")
+INPUTS["flag-moves.S"] = _words("movq %r8, %rdx")
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:

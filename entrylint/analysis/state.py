@@ -144,12 +144,13 @@ class Tuple:
         kept = tuple(kv for kv in self.held if kv[0] not in regs)
         return self.with_(held=kept) if len(kept) != len(self.held) else self
 
-    def held_regs(self) -> frozenset[str]:
+    def held_regs(self) -> tuple[str, ...]:
         """The registers this tuple knows a value of (the walk asks at every
-        visit whether an instruction touches one: made once)."""
+        visit whether an instruction touches one: made once, a tuple: the
+        walk keeps a million tuples, a frozenset is four times the size)."""
         got = self._regs
         if got is None:
-            got = frozenset(r for r, _ in self.held)
+            got = tuple(r for r, _ in self.held)
             object.__setattr__(self, "_regs", got)
         return got
 
