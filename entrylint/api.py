@@ -577,8 +577,8 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 
-    found = list(an.expansion.findings) + group_inherited(group_expansions(rs.check(an, cfg), an.program),
-                                                          an.forward)
+    ruled = rs.check(an, cfg, (options or Options()).limits)
+    found = list(an.expansion.findings) + group_inherited(group_expansions(ruled, an.program), an.forward)
     seen, out = set(), []
     for f in sorted(found, key=Finding.sort_key):
         key = (f.id, f.fingerprint, f.location)

@@ -133,3 +133,22 @@ def test_an_expansion_kept_from_an_earlier_check_counts_for_this_one(tmp_path):
     assert [p for _, p in fresh] == [("pti-off",)]
     api.check(tmp_path / "differ.S", api.Options(limits=opts.limits, assemble=False, profile="max"))
     assert limits_of(api.check(tmp_path / "differ.S", opts)) == fresh
+
+
+def test_rule_findings_stop_a_rule_plugin_with_one_finding(tmp_path):
+    """A rule judges each instruction and each finding carries its path:
+    `.rept` of calls with the user CR3 made one finding per call before the
+    grouping folded them into one (100k calls: ~40 s).  Past rule-findings
+    a plugin is not asked for more, and one EL906 says which rule stopped."""
+    if shutil.which("as") is None:
+        pytest.skip("GNU as: the calls' effects")
+    text = ".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n.rept 50\n\tcall some_c_function\n.endr\n\tsysretq\n"
+    (tmp_path / "calls.S").write_text(text)
+    low = api.check(tmp_path / "calls.S", api.Options(limits=DEFAULT.with_(rule_findings=10), profile="max"))
+    over = hits(low, "rule-findings")
+    assert over and all("the rest of the file was not examined" in f.message for f in over), over
+    assert len({f.message.split(" ")[0] for f in over}) == len(over)  # one per rule that ran over
+    full = api.check(tmp_path / "calls.S", api.Options(profile="max"))
+    assert not hits(full, "rule-findings")
+    # what is reported of the calls is the same fault: one finding at the .rept line either way
+    assert {f.id for f in full.findings} <= {f.id for f in low.findings} | {"EL906"}

@@ -217,6 +217,42 @@ def test_deep_if_nesting_costs_no_work_per_enclosing_group(tmp_path, monkeypatch
     assert len(a.lines[-1].cond) == n + 2 and len(line_conditions(a.lines)) == n + 2
 
 
+def _needs_gas():
+    from entrylint.program.decode import find_assembler
+
+    if find_assembler() is None:
+        pytest.skip("no GNU as: no instruction has effects")
+
+
+def _count(monkeypatch, owner, name) -> list[int]:
+    """Count the calls of ``owner.name`` (a one-element list, read after)."""
+    calls = [0]
+    inner = getattr(owner, name)
+
+    def counted(*a):
+        calls[0] += 1
+        return inner(*a)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+class CountingPred(dict):
+    """A walk's predecessor table that counts the lookups."""
+    gets = 0
+
+    def get(self, *a):
+        CountingPred.gets += 1
+        return super().get(*a)
+
+
+def _chain(n: int, tuple_of=lambda i: None) -> tuple[list, CountingPred]:
+    """Keys of one path of n steps and their predecessor table."""
+    keys = [(i, tuple_of(i), 0) for i in range(n)]
+    CountingPred.gets = 0
+    return keys, CountingPred({k: ((keys[i - 1] if i else None), "next") for i, k in enumerate(keys)})
+
+
 def test_widening_work_per_tuple_does_not_grow_with_the_tuples_at_a_node(monkeypatch):
     """fixtures/limits/flagwords.S: 64 tuples at each node after six 0/1
     words.  Which integers to forget at a crowded node was computed from
@@ -224,25 +260,15 @@ def test_widening_work_per_tuple_does_not_grow_with_the_tuples_at_a_node(monkeyp
     popped (eight words on 2,000 lines: 515k visits, 229 s for one profile);
     what a variant adds is now kept as it comes."""
     from entrylint.analysis import state
-    from entrylint.program.decode import find_assembler
 
-    if find_assembler() is None:
-        pytest.skip("no GNU as: no instruction has effects")
-    calls = 0
-    ints = state.Tuple.ints
-
-    def counted(self):
-        nonlocal calls
-        calls += 1
-        return ints(self)
-
-    monkeypatch.setattr(state.Tuple, "ints", counted)
+    _needs_gas()
+    calls = _count(monkeypatch, state.Tuple, "ints")
     an = api.analyze(Path(__file__).resolve().parents[1] / "fixtures/limits/flagwords.S",
                      api.Options(assemble=True, profile="max"))
     fw = an.forward
     assert max(len(ts) for ts in fw.before.values()) == 64  # every word kept: nothing forgotten
     assert fw.widened > 0 and fw.visits > 64 * 10
-    assert calls < 4 * fw.visits, (calls, fw.visits)  # 65 a visit before: every variant read again
+    assert calls[0] < 4 * fw.visits, (calls, fw.visits)  # 65 a visit before: every variant read again
 
 
 def test_the_paths_of_a_run_of_findings_along_one_path_cost_its_length_once(monkeypatch):
@@ -250,24 +276,14 @@ def test_the_paths_of_a_run_of_findings_along_one_path_cost_its_length_once(monk
     the path from the entry.  Each path was walked from the entry again
     (8,000 pushes: 132 s); it is now made from the one asked for before."""
     from entrylint.analysis import state
-    from entrylint.program.decode import find_assembler
 
-    if find_assembler() is None:
-        pytest.skip("no GNU as: no instruction has effects")
+    _needs_gas()
     n = 400
     text = f".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n.rept {n}\n\tpushq %rax\n.endr\n\tsysretq\n"
-    calls = 0
-    core = state.Tuple.core
-
-    def counted(self):
-        nonlocal calls
-        calls += 1
-        return core(self)
-
-    monkeypatch.setattr(state.Tuple, "core", counted)
+    calls = _count(monkeypatch, state.Tuple, "core")
     res = api.check_one(Path("/nonexistent/scale/pushes.S"), api.Options(assemble=True, profile="max"), text=text)
     assert [f.id for f in res.findings if f.slug == "user-stack-access"], res.findings
-    assert calls < 10 * n, calls  # n * n / 2 before
+    assert calls[0] < 10 * n, calls  # n * n / 2 before
 
 
 def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
@@ -278,21 +294,13 @@ def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
 
     from entrylint.findings.group import _first_reported
 
-    class Counting(dict):
-        gets = 0
-
-        def get(self, *a):
-            Counting.gets += 1
-            return super().get(*a)
-
     n = 2000
-    keys = [(i, None, 0) for i in range(n)]
-    pred = Counting({k: ((keys[i - 1] if i else None), "next") for i, k in enumerate(keys)})
+    keys, pred = _chain(n)
     reported = {("gs", 10): "first", ("gs", 500): "second"}
     first = _first_reported(SimpleNamespace(pred=pred), reported, "gs")
     got = [first(SimpleNamespace(key=k)) for k in keys]
     assert got[:10] == [None] * 10 and set(got[10:]) == {"first"}
-    assert Counting.gets <= 2 * n
+    assert CountingPred.gets <= 2 * n
 
 
 def test_events_along_one_path_look_back_at_it_once(monkeypatch):
@@ -301,23 +309,13 @@ def test_events_along_one_path_look_back_at_it_once(monkeypatch):
     at its whole path (20,000 writes: past 300 s); the search from a later
     write stops at the one before."""
     import entrylint_rules.save_reg_clobbered as rule
-    from entrylint.program.decode import find_assembler
 
-    if find_assembler() is None:
-        pytest.skip("no GNU as: no instruction has effects")
+    _needs_gas()
     n = 400
     text = f".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n.rept {n}\n\tmovq %rax, %cr3\n.endr\n\tsysretq\n"
-    calls = 0
-    cr3 = rule._cr3
-
-    def counted(t, reg):
-        nonlocal calls
-        calls += 1
-        return cr3(t, reg)
-
-    monkeypatch.setattr(rule, "_cr3", counted)
+    calls = _count(monkeypatch, rule, "_cr3")
     api.check_one(Path("/nonexistent/scale/writes.S"), api.Options(assemble=True, profile="max"), text=text)
-    assert 0 < calls < 10 * n, calls  # n * n / 2 before
+    assert 0 < calls[0] < 10 * n, calls  # n * n / 2 before
 
 
 def test_last_change_stops_at_the_key_asked_before():
@@ -325,17 +323,9 @@ def test_last_change_stops_at_the_key_asked_before():
 
     from entrylint.plugins.support import last_change
 
-    class Counting(dict):
-        gets = 0
-
-        def get(self, *a):
-            Counting.gets += 1
-            return super().get(*a)
-
     n = 2000
-    keys = [(i, i == 5, 0) for i in range(n)]  # the tuple "holds" only at node 5
-    pred = Counting({k: ((keys[i - 1] if i else None), "next") for i, k in enumerate(keys)})
+    keys, pred = _chain(n, lambda i: i == 5)  # the "tuple" holds only at node 5
     an = SimpleNamespace(forward=SimpleNamespace(pred=pred, memo={}))
     got = [last_change(an, k, "held", lambda t, u: t and not u) for k in keys]
     assert got[:7] == [None] * 6 + [5] and set(got[6:]) == {5}
-    assert Counting.gets <= 2 * n
+    assert CountingPred.gets <= 2 * n

@@ -102,15 +102,38 @@ class Rules:
                 return r
         return None
 
-    def check(self, analysis, config: RuleConfig) -> list:
-        """The findings of every enabled rule on one analysed file."""
+    def check(self, analysis, config: RuleConfig, limits=None) -> list:
+        """The findings of every enabled rule on one analysed file; past
+        ``limits.rule_findings`` of one plugin, it is not asked for more and
+        one EL906 finding says so (source/limits.py)."""
         owners = {id(self._owner[i]) for i in config.enabled if i in self._owner}
         skip = [p for p in self.pm.get_plugins() if id(p) not in owners]
         caller = self.pm.subset_hook_caller("entrylint_check", remove_plugins=skip)
+        cap = limits.rule_findings if limits is not None else None
         out = []
         for result in caller(analysis=analysis, config=config):
-            out.extend(f for f in (result or ()) if config.is_enabled(f.id))
+            n = 0
+            for f in result or ():
+                if not config.is_enabled(f.id):
+                    continue
+                if cap is not None and n >= cap:
+                    out.append(_over(limits, f, analysis))
+                    break
+                out.append(f)
+                n += 1
         return out
+
+
+def _over(limits, f, analysis):
+    """The EL906 finding of a rule plugin cut at rule-findings, at the first
+    finding it was not asked for."""
+    from entrylint.findings.frontend import from_problem
+    from entrylint.source import Problem, ProblemKind
+    from entrylint.source.limits import hit
+
+    what = f"{f.id} ({f.slug}) reported {limits.rule_findings} findings here: the rest of the file was not examined for it"
+    return from_problem(Problem(ProblemKind.LIMIT, hit(limits, "rule-findings", what), f.location),
+                        (analysis.expansion.profile,))
 
 
 def _call_one(obj, name: str) -> list[RuleInfo]:

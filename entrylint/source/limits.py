@@ -64,6 +64,12 @@ class Limits:
     # (664,470: 6.8.1 aesni-intel_avx-x86_64.S with GNU as, 221,490 a
     # profile; 2.26x)
     analysis_visits: int = 1_500_000
+    # findings one rule plugin reports in one file and profile before grouping
+    # folds them (a rule judges each instruction, and each finding carries its
+    # path: a .rept of 100k calls with the user CR3 was ~40 s of findings);
+    # past it the rest of the file is not examined for that rule (released
+    # kernels' arch/x86/entry: 1 at most)
+    rule_findings: int = 1_000
     # front-end problems of one kind (EL9xx) reported for one file and profile;
     # past it one finding says how many more (released kernels: none that is an
     # error or warning, 17 notes at most in a tree)
