@@ -126,7 +126,7 @@ def test_paths_lead_back_to_the_entry(analyses):
     an = analyses("forward_idt.S")
     fw = an.forward
     (ev,) = [e for e in fw.event_list("exit-user")]
-    path = fw.path(fw.key_of("exit-user", ev.node, ev.before, ev.detail))
+    path = list(fw.back(fw.key_of("exit-user", ev.node, ev.before, ev.detail)))[::-1]
     assert path[0][2].startswith("entry asm_exc_page_fault")
     lines = [an.program.instructions[n].location.line for n, _, _ in path if n < len(an.program.instructions)]
     assert lines == sorted(lines) and lines[-1] == line_of("forward_idt.S", "iretq")

@@ -292,12 +292,13 @@ def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
     the walk's predecessors, not N * N / 2."""
     from types import SimpleNamespace
 
+    from entrylint.analysis.forward import Forward
     from entrylint.findings.group import _first_reported
 
     n = 2000
     keys, pred = _chain(n)
     reported = {("gs", 10): "first", ("gs", 500): "second"}
-    first = _first_reported(SimpleNamespace(pred=pred), reported, "gs")
+    first = _first_reported(Forward(cfg=None, entries=[], pred=pred), reported, "gs")
     got = [first(SimpleNamespace(key=k)) for k in keys]
     assert got[:10] == [None] * 10 and set(got[10:]) == {"first"}
     assert CountingPred.gets <= 2 * n
@@ -321,11 +322,12 @@ def test_events_along_one_path_look_back_at_it_once(monkeypatch):
 def test_last_change_stops_at_the_key_asked_before():
     from types import SimpleNamespace
 
+    from entrylint.analysis.forward import Forward
     from entrylint.plugins.support import last_change
 
     n = 2000
     keys, pred = _chain(n, lambda i: i == 5)  # the "tuple" holds only at node 5
-    an = SimpleNamespace(forward=SimpleNamespace(pred=pred, memo={}))
+    an = SimpleNamespace(forward=Forward(cfg=None, entries=[], pred=pred))
     got = [last_change(an, k, "held", lambda t, u: t and not u) for k in keys]
     assert got[:7] == [None] * 6 + [5] and set(got[6:]) == {5}
     assert CountingPred.gets <= 2 * n

@@ -108,16 +108,11 @@ class Forward:
     def key_of(self, kind: str, node: int, t: Tuple, detail: str = "") -> Key | None:
         return self.events.get((kind, node, t, detail))
 
-    def path(self, key: Key) -> list[tuple[int, Tuple, str]]:
-        """From the entry point to ``key``: (node, tuple before it, how it was reached)."""
-        out = list(self.back(key))
-        out.reverse()
-        return out
-
     def back(self, key: Key):
-        """``path(key)`` from ``key`` back to the entry point, one step at a
-        time: a rule that looks back a few steps from each of many events
-        along one path pays for the steps it reads, not for the whole path."""
+        """The path to ``key`` from ``key`` back to the entry point, one step
+        at a time: (node, tuple before it, how it was reached).  A rule that
+        looks back a few steps from each of many events along one path pays
+        for the steps it reads, not for the whole path."""
         seen = set()
         cur: Key | None = key
         while cur is not None and cur not in seen:
@@ -126,8 +121,20 @@ class Forward:
             yield cur[0], cur[1], edge
             cur = prev
 
+    def back_to(self, key: Key, kept: dict) -> tuple[list[Key], Key | None]:
+        """The keys of the path to ``key`` from ``key`` back to the nearest
+        one in ``kept`` (what a reader of many paths keeps per key asked),
+        and that one (None: none, the list reaches the entry point).  Paths
+        asked along one path then cost its length once, not once each."""
+        chain: list[Key] = []
+        cur: Key | None = key
+        while cur is not None and cur not in kept:
+            chain.append(cur)
+            cur = self.pred.get(cur, (None, ""))[0]
+        return chain, cur
+
     def key_at(self, node: int, t: Tuple) -> Key | None:
-        """A visited (node, tuple, context) triple, for ``path``: the first
+        """A visited (node, tuple, context) triple, for a path: the first
         context that reached ``node`` with ``t``."""
         if self._keys is None:
             self._keys = {}

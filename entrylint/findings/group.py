@@ -194,12 +194,10 @@ def _first_reported(forward, reported: dict, rule):
     memo: dict = {}
 
     def first(f):
-        chain = []
-        cur = f.key
-        while cur is not None and cur not in memo:
-            chain.append(cur)
-            cur = forward.pred.get(cur, (None, ""))[0]
-        got = memo.get(cur) if cur is not None else None
+        if f.key is None:
+            return None
+        chain, cur = forward.back_to(f.key, memo)
+        got = memo[cur] if cur is not None else None
         for k in reversed(chain):
             if got is None:
                 got = reported.get((rule, k[0]))

@@ -131,7 +131,8 @@ def _over(limits, f, analysis):
     from entrylint.source import Problem, ProblemKind
     from entrylint.source.limits import hit
 
-    what = f"{f.id} ({f.slug}) reported {limits.rule_findings} findings here: the rest of the file was not examined for it"
+    what = (f"{f.id} ({f.slug}) reported {limits.rule_findings} findings here: "
+            "the rest of the file was not examined for it")
     return from_problem(Problem(ProblemKind.LIMIT, hit(limits, "rule-findings", what), f.location),
                         (analysis.expansion.profile,))
 

@@ -41,11 +41,7 @@ def path_of(analysis, key, limit: int = 200) -> tuple[PathStep, ...]:
     fw = analysis.forward
     P = analysis.program.instructions
     memo = fw.memo.setdefault(("path_of", limit), {})
-    chain = []
-    cur = key
-    while cur is not None and cur not in memo:
-        chain.append(cur)
-        cur = fw.pred.get(cur, (None, ""))[0]
+    chain, cur = fw.back_to(key, memo)
     # what is kept of an element: the steps before it, the core of the last
     # instruction up to it, its place in the path, whether it is a step when
     # a longer path passes it, and its own step
@@ -84,18 +80,13 @@ def last_change(analysis, key, name, changed) -> int | None:
         return None
     fw = analysis.forward
     memo = fw.memo.setdefault(name, {})
-    got, y = None, key
-    while True:
-        x = fw.pred.get(y, (None, ""))[0]
-        if x is None:
-            break
-        if changed(x[1], y[1]):
+    chain, known = fw.back_to(key, memo)
+    got = memo[known] if known is not None else None
+    # the steps (x, y) of the chain, the last first; the one after ``known`` too
+    for y, x in zip(chain, [*chain[1:], known]):
+        if x is not None and changed(x[1], y[1]):
             got = x[0]
             break
-        if x in memo:
-            got = memo[x]
-            break
-        y = x
     memo[key] = got
     return got
 

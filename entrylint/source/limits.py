@@ -67,8 +67,8 @@ class Limits:
     # findings one rule plugin reports in one file and profile before grouping
     # folds them (a rule judges each instruction, and each finding carries its
     # path: a .rept of 100k calls with the user CR3 was ~40 s of findings);
-    # past it the rest of the file is not examined for that rule (released
-    # kernels' arch/x86/entry: 1 at most)
+    # past it the rest of the file is not examined for that rule (29: 5.4.273
+    # entry_32.S, EL401, arch/x86/entry of the survey trees, every profile; 34x)
     rule_findings: int = 1_000
     # front-end problems of one kind (EL9xx) reported for one file and profile;
     # past it one finding says how many more (released kernels: none that is an
