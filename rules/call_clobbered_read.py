@@ -95,14 +95,15 @@ def entrylint_check(analysis, config):
     callee = _callees(analysis)
     # reader -> register -> the first call (in program order) whose clobber it reads
     readers: dict[int, dict[str, object]] = {}
+    search = Search(analysis, procs, callee)
     for ins in program.instructions:
-        if not _c_call(program, ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
+        if not search.c_call(ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
             continue
         clobbers = callee(ins.target_name).clobbers
         live = analysis.liveness.after(ins.index) & (clobbers - {"rax"})
         for r in GPRS:
             if r in live:
-                x = first_reader(analysis, procs, ins.index, r, callee)
+                x = search.first(ins.index, r)
                 if x is not None:
                     readers.setdefault(x.index, {}).setdefault(r, ins)
     # one finding per reader: where the garbage is read (or leaves for user mode)
@@ -137,52 +138,138 @@ def describe(x) -> str:
 
 def first_reader(analysis, procs, node: int, reg: str, callee=None):
     """The nearest instruction after ``node`` that reads ``reg`` before any
-    write of it, or None.  With ``callee`` (what a call out of the file
-    does), a later such call reads it when its callee does (an argument its
-    prototype declares), one that clobbers it answers for it from there, and
-    one that keeps it is passed; without, every call out of the file ends
-    the search, and so does an indirect call (a paravirt op, a pointer from
-    a table: code we cannot see, clobbering under the call ABI).  Unlike liveness, a register is not kept alive across a
-    partial write (``movb $0xfc, %al; shl $56, %rax``)."""
-    program, cfg = analysis.program, analysis.cfg
-    P = program.instructions
-    todo, seen = deque(succ_nodes(cfg, node)), set()
-    while todo:
-        v = todo.popleft()
-        if v in seen:
-            continue
-        seen.add(v)
+    write of it, or None (see :class:`Search`; for many questions about
+    one program, keep a :class:`Search`)."""
+    return Search(analysis, procs, callee).first(node, reg)
+
+
+class Search:
+    """Where a register's value goes after a node: :meth:`first` is the
+    nearest instruction that reads it before any write of it.  With
+    ``callee`` (what a call out of the file does), a later such call reads
+    it when its callee does (an argument its prototype declares), one that
+    clobbers it answers for it from there, and one that keeps it is passed;
+    without, every call out of the file ends the search, and so does an
+    indirect call (a paravirt op, a pointer from a table: code we cannot
+    see, clobbering under the call ABI).  Unlike liveness, a register is not
+    kept alive across a partial write (``movb $0xfc, %al; shl $56, %rax``).
+
+    Breadth first: the nearest reader, ties in the order the successors are
+    listed.  The nodes from which no reader of the register can be reached
+    at all (one pass backwards from its readers, linear in the program,
+    made the first time the register is asked about) are not entered: the
+    answer is the same (such a node is never on a path to a reader, and the
+    nodes kept are visited in the same order), and a file whose calls
+    clobber what nothing reads no longer costs calls x program."""
+
+    def __init__(self, analysis, procs, callee=None) -> None:
+        self.analysis, self.procs, self.callee = analysis, procs, callee
+        self._nodes: list[_Node] | None = None
+        self._preds: dict[int, list[int]] = {}
+        self._readers: dict[str | None, list[int]] = {}  # register (None: every one) -> nodes reading it
+        self._reach: dict[str, frozenset[int]] = {}
+        self._c: dict[str | None, bool] = {}
+
+    def first(self, node: int, reg: str):
+        keep = self._reach.get(reg)
+        if keep is None:
+            keep = self._reach[reg] = self._reaching(reg)
+        if not keep:
+            return None
+        nodes, P = self._nodes, self.analysis.program.instructions
+        todo, seen = deque(succ_nodes(self.analysis.cfg, node)), set()
+        while todo:
+            v = todo.popleft()
+            if v in seen or v not in keep:
+                continue
+            seen.add(v)
+            n = nodes[v]
+            if n.reads(reg):
+                return P[v]
+            if not n.ends(reg):
+                todo.extend(n.next)
+        return None
+
+    def _reaching(self, reg: str) -> frozenset[int]:
+        if self._nodes is None:
+            cfg = self.analysis.cfg
+            self._nodes = [self._node(v) for v in range(cfg.n + len(self.analysis.program.forks))]
+            for v, n in enumerate(self._nodes):
+                for w in n.next:
+                    self._preds.setdefault(w, []).append(v)
+                for r in (None,) if n.read_all else n.read:
+                    self._readers.setdefault(r, []).append(v)
+        nodes, preds = self._nodes, self._preds
+        todo = sorted(self._readers.get(reg, []) + self._readers.get(None, []))
+        out = set(todo)
+        while todo:
+            for v in preds.get(todo.pop(), ()):
+                if v not in out and not nodes[v].ends(reg):
+                    out.add(v)
+                    todo.append(v)
+        return frozenset(out)
+
+    def c_call(self, x) -> bool:
+        """``_c_call``, remembered by target name."""
+        info = x.info
+        if info is None or info.flow is not Flow.CALL or x.target is not None:
+            return False
+        got = self._c.get(x.target_name)
+        if got is None:
+            got = self._c[x.target_name] = _c_call(self.analysis.program, x)
+        return got
+
+    def _node(self, v: int) -> _Node:
+        """What the search does at node ``v``, for every register at once."""
+        cfg, procs, callee = self.analysis.cfg, self.procs, self.callee
         if cfg.is_fork(v):
-            todo.extend(succ_nodes(cfg, v))
-            continue
-        x = P[v]
+            return _Node(next=succ_nodes(cfg, v))
+        x = self.analysis.program.instructions[v]
         info = x.info
         if info is None or info.flow in (Flow.INDIRECT_JUMP, Flow.STOP):
-            continue
-        if info.flow in (Flow.EXIT_TO_USER, Flow.IRET) or reg in info.regs_read:
-            return x
-        if reg in info.regs_written and reg not in info.regs_cond_written:
-            continue
+            return _END
+        if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
+            return _Node(read_all=True)  # user mode reads every register
+        read = frozenset(info.regs_read)
+        written = frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read
         if info.flow is Flow.INDIRECT_CALL:
-            continue  # code we cannot see, under the call ABI: like an opaque call, it answers for it
-        if _c_call(program, x) or v in procs.leaves and procs.leaves[v] == "c-tail":
-            if callee is None:
-                continue
-            c = callee(x.target_name)
-            if c.kind == "opaque":
-                continue  # what it does with the register is not known
-            if reg in c.reads and c.declared:
-                return x  # the callee reads it as an argument (unknown prototype: not said)
-            if reg in c.clobbers or reg in c.reads or info.flow is Flow.JUMP:
-                continue  # clobbered again: that call answers for it
-            todo.extend(succ_nodes(cfg, v))  # an asm callee that keeps it
-            continue
+            return _Node(read, end_all=True)  # code we cannot see, under the call ABI: it answers for them
+        if self.c_call(x) or v in procs.leaves and procs.leaves[v] == "c-tail":
+            c = callee(x.target_name) if callee is not None else None
+            if c is None or c.kind == "opaque":
+                return _Node(read, end_all=True)  # what it does with the registers is not known
+            if c.declared:
+                read |= frozenset(c.reads) - written  # the callee reads them as arguments
+            if info.flow is Flow.JUMP:
+                return _Node(read, end_all=True)
+            # clobbered again: that call answers for them; an asm callee keeps the rest
+            return _Node(read, written | frozenset(c.clobbers) | frozenset(c.reads), next=succ_nodes(cfg, v))
         if info.flow is Flow.CALL and v in procs.callee:
-            todo.append(procs.callee[v])
+            nxt = (procs.callee[v],)
         elif v in procs.leaves:
-            todo.extend(procs.returns_to.get(v, ()))
+            nxt = tuple(procs.returns_to.get(v, ()))
         elif info.flow is Flow.JUMP and x.target is None or info.flow is Flow.CALL:
-            continue  # out of the program, not C: unknown
+            return _Node(read, end_all=True)  # out of the program, not C: unknown
         else:
-            todo.extend(succ_nodes(cfg, v))
-    return None
+            nxt = succ_nodes(cfg, v)
+        return _Node(read, written, next=nxt)
+
+
+class _Node:
+    """One node of :class:`Search`: the registers it reads (the search
+    stops there with it), those at which the search ends for a register
+    (a write, a call that answers for it), and where it goes on to."""
+
+    __slots__ = ("end", "end_all", "next", "read", "read_all")
+
+    def __init__(self, read=frozenset(), end=frozenset(), *, read_all=False, end_all=False, next=()) -> None:
+        self.read, self.end, self.read_all, self.end_all, self.next = read, end, read_all, end_all, next
+
+    def reads(self, reg: str) -> bool:
+        return self.read_all or reg in self.read
+
+    def ends(self, reg: str) -> bool:
+        return self.end_all or reg in self.end
+
+
+_END = _Node(end_all=True)

@@ -57,7 +57,7 @@ from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
 
-from .call_clobbered_read import describe, first_reader
+from .call_clobbered_read import Search, describe
 
 PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 
@@ -80,7 +80,7 @@ def entrylint_check(analysis, config):
     if not config.is_enabled(LiveScratch.id) or analysis.liveness is None:
         return
     fw, P = analysis.forward, analysis.program.instructions
-    seen, procs = set(), None
+    seen, search = set(), None
     for ev in fw.event_list("cr3-write"):
         if not ev.detail.startswith("pti") or ev.before.pti_off(PTI):
             continue
@@ -92,8 +92,8 @@ def entrylint_check(analysis, config):
             if reg != "rsp" and reg not in analysis.liveness.after(ev.node):
                 continue  # (liveness leaves %rsp out: the search below answers for it)
             seen.add((writer, reg))
-            procs = procs or analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
-            reader = first_reader(analysis, procs, ev.node, reg)
+            search = search or Search(analysis, analysis.procedures or Procedures.build(analysis.program, analysis.cfg))
+            reader = search.first(ev.node, reg)
             if reader is not None and not inside(reader):
                 yield finding(LiveScratch, analysis, P[writer], key, reg=spelled(reg, P[writer].mode),
                               reader=describe(reader))
