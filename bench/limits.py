@@ -26,7 +26,7 @@ The inputs are written here, into a temporary folder:
   read at the end, around 4,000 ``nop``: 256 tuples at every node after
   them (widening keeps a 0/1 word), the walk at analysis-visits;
 * ``flag-moves.S``: the same around 4,000 ``movq %r8, %rdx``: each visit
-  steps (a ``nop`` is quiet), the walk at analysis-visits.
+  steps (a ``nop`` is quiet), the walk at analysis-steps.
 
 Each line: the median user+system CPU seconds of ``--runs`` processes and
 the largest RSS, the assembler's time (``as``, when it is on PATH) and the

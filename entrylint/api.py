@@ -458,7 +458,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
-                          (options or Options()).limits.analysis_visits, shared)
+                          (options or Options()).limits, shared)
     if forward.truncated:
         lim = (options or Options()).limits
         node = forward.truncated_at
@@ -467,7 +467,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         where = (program.instructions[node].stmt.location if node is not None and node < len(program.instructions)
                  else Location(str(Path(path).resolve()), 1, 1))
         exp.findings = sorted([*exp.findings, from_problem(Problem(
-            ProblemKind.LIMIT, hit(lim, "analysis-visits", "the walk of the entry paths was cut short"
+            ProblemKind.LIMIT, hit(lim, forward.truncated_by, "the walk of the entry paths was cut short"
                                    + together(spent) + ": findings past this point may be missing"),
             where), (exp.profile,))], key=Finding.sort_key)
     if flags is None:

@@ -77,6 +77,7 @@ class Shared:
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
     cpp_lines: int = 0  # lines the check's preprocessor runs read so far (the cpp-lines limit)
     visits: int = 0  # (node, tuple) visits the check's walks made so far (the analysis-visits limit)
+    steps: int = 0  # their transfer steps (the analysis-steps limit)
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):
         """The kept program and its problems, when this profile would build

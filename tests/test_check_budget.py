@@ -79,6 +79,18 @@ def test_walk_visits_are_counted_over_the_check():
                     "analysis-visits")
 
 
+def test_walk_steps_are_counted_over_the_check():
+    """The profiles spend one analysis-steps budget too (8 steps each here)."""
+    walk = REPO / "fixtures" / "limits" / "walk.S"
+    lim = DEFAULT.with_(analysis_steps=20)
+    over = hits(api.check(walk, api.Options(limits=lim, assemble=True)), "analysis-steps")
+    assert [f.profiles for f in over] == [("pti-off",)], over  # max 8, defconfig 8, pti-off the 4 left
+    assert "by this check's profiles together" in over[0].message
+    assert not hits(api.check(walk, api.Options(limits=lim, assemble=True, profile="pti-off")), "analysis-steps")
+    assert not hits(api.check(walk, api.Options(limits=DEFAULT.with_(analysis_steps=24), assemble=True)),
+                    "analysis-steps")
+
+
 def test_problems_of_one_kind_stop_at_the_limit_with_one_finding_that_counts_the_rest(tmp_path):
     (tmp_path / "u.S").write_text("".join(f"\tfrob{k} %rax\n" for k in range(50)))
     if shutil.which("as") is None:

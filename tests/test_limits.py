@@ -162,6 +162,21 @@ def test_analysis_visits():
     assert not full.forward.truncated and not limit_hits(full.expansion.findings)
 
 
+def test_analysis_steps():
+    """A walk whose visits step (each instruction changes the tuple) is cut
+    by analysis-steps, not only by analysis-visits: such a visit costs
+    several quiet ones."""
+    opts = dict(assemble=True, profile="max")
+    full = api.analyze(FIX / "walk.S", api.Options(**opts))
+    assert not full.forward.truncated and full.forward.steps >= 6
+    an = api.analyze(FIX / "walk.S", api.Options(**opts, limits=Limits(analysis_steps=3)))
+    assert an.forward.truncated and an.forward.truncated_by == "analysis-steps"
+    assert an.forward.steps == 4 and an.forward.visits < full.forward.visits
+    hits = named(limit_hits(an.expansion.findings), "analysis-steps")
+    assert len(hits) == 1 and "--limit analysis-steps=N" in hits[0]
+    assert not named(limit_hits(an.expansion.findings), "analysis-visits")
+
+
 def test_patch_size_refuses_a_larger_patch_with_one_line():
     """Patch mode reads the patch within patch-size: a larger one is exit 2
     with one line naming the limit (a review of part of a patch would pass

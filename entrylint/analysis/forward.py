@@ -79,6 +79,8 @@ class Forward:
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
     truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
+    truncated_by: str = ""  # which: "analysis-visits" or "analysis-steps"
+    steps: int = 0  # transfer steps made (an instruction on a tuple it changes, once per pair)
     truncated_at: int | None = None  # the node the walk was about to visit when cut
     widened: int = 0  # tuples that lost their small integers at a crowded node (WIDEN)
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
@@ -182,6 +184,13 @@ def _contract_instances(program, cfg: CFG, contracts) -> dict[int, tuple[Instanc
     return out
 
 
+def _dead(t: Tuple, live: frozenset[str]) -> Tuple:
+    """``t`` without the small integers of registers not in ``live`` (dead
+    after the instruction: never read again before written)."""
+    dead = [r for r, _ in t.ints() if r not in live]
+    return t.forget(dead) if dead else t
+
+
 # Widening: a node already reached with WIDEN tuples that differ only in the
 # small integers (``int:`` holds) and flags they know gets the next such
 # tuple without the integers that take three or more values there (a count,
@@ -199,8 +208,12 @@ WIDEN = 4
 
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
-            max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None) -> Forward:
-    """Walk every path from ``entries``.  ``live_out``: node -> the general
+            max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None,
+            max_steps: int | None = None) -> Forward:
+    """Walk every path from ``entries``, at most ``max_visits`` (node,
+    tuple) visits and ``max_steps`` transfer steps (a visit whose
+    instruction changes the tuple, once per pair: it costs several quiet
+    visits' time and keeps its result).  ``live_out``: node -> the general
     registers live after it (analysis/liveness.py); a small integer in a
     register that is dead there is forgotten (it is never read again before
     it is written, and its values would only multiply the tuples)."""
@@ -214,6 +227,12 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     work: deque[Key] = deque()
     ins_list = program.instructions
     stepped: dict[tuple[int, Tuple], tuple] = {}  # step() is a function of (instruction, tuple)
+    # every tuple the walk keeps, one object for equal ones: a walk makes a
+    # new object at each step, but meets few distinct tuples (a walk whose
+    # every visit steps kept a million objects for 640 tuples), and what a
+    # tuple works out once (hash, widen(), ints()) is then worked out once
+    canon: dict[Tuple, Tuple] = {}
+    one = canon.setdefault
 
     def context(kind: str, node: int, t: Tuple, name: str, entry_kind: str = "") -> int:
         # Entry points of one kind entered with one tuple are one activation:
@@ -293,6 +312,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             return
         if t.held or t.flags:
             t = widen(node, t)
+        t = one(t, t)
         key = (node, t, c)
         if key in res.pred:
             return
@@ -393,8 +413,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     n_insns = cfg.n
     popleft, append = work.popleft, work.append
     while work or fixups():
-        if len(pred) > max_visits:
+        if len(pred) > max_visits or max_steps is not None and res.steps > max_steps:
             res.truncated = True
+            res.truncated_by = "analysis-visits" if len(pred) > max_visits else "analysis-steps"
             res.truncated_at = work[0][0]
             break
         key = popleft()
@@ -439,14 +460,17 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 continue
         if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
             got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept
+            if live_out is not None and t.held:
+                u = _dead(t, live_out.get(node, ()))
+                got = (one(u, u), ())
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
-                got = stepped[(node, t)] = step(ins, t, config)
-        if live_out is not None and got[0].held:
-            dead = [r for r, _ in got[0].ints() if r not in live_out.get(node, ())]
-            if dead:
-                got = (got[0].forget(dead), got[1])
+                u, evs = step(ins, t, config)
+                if live_out is not None and u.held:
+                    u = _dead(u, live_out.get(node, ()))
+                got = stepped[(node, t)] = (one(u, u), evs)
+                res.steps += 1
         t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:
@@ -461,6 +485,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 if t2 is not None:
                     if t2.held or t2.flags:
                         t2 = widen(dst, t2)
+                    t2 = one(t2, t2)
                     k2 = (dst, t2, c)
                     if k2 not in pred:
                         pred[k2] = (key, kind)

@@ -1,23 +1,26 @@
 """The forward walk as a check runs it (api.analyze): the transfer
 functions' knobs read from the program and its tree, and the walk on what
-is left of the check's analysis-visits budget (source/limits.py: the
+is left of the check's analysis-visits and analysis-steps budgets (source/limits.py: the
 profiles of one check share it, as they share the expansion budgets; each
 profile walks its own tuples, which carry the features it compiles out)."""
 
 from __future__ import annotations
 
 
-def walk(program, cfg, entries, config, live_out, limit: int, shared=None):
-    """The forward walk on what is left of the check's analysis-visits
-    budget (``shared``: the check's Shared, None for a lone profile), and
-    what the check's earlier walks had spent of it."""
+def walk(program, cfg, entries, config, live_out, limits, shared=None):
+    """The forward walk on what is left of the check's analysis-visits and
+    analysis-steps budgets (``limits``; ``shared``: the check's Shared, None
+    for a lone profile), and whether the check's earlier walks had spent
+    any of them."""
     from entrylint.analysis.forward import analyze
 
-    spent = shared.visits if shared is not None else 0
-    forward = analyze(program, cfg, entries, config, max_visits=limit - spent, live_out=live_out)
+    visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
+    forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
+                      live_out=live_out, max_steps=limits.analysis_steps - steps)
     if shared is not None:
         shared.visits += forward.visits
-    return forward, spent
+        shared.steps += forward.steps
+    return forward, bool(visits or steps)
 
 
 def transfer_config(program, exp=None, callees=None):

@@ -64,6 +64,13 @@ class Limits:
     # (664,470: 6.8.1 aesni-intel_avx-x86_64.S with GNU as, 221,490 a
     # profile; 2.26x)
     analysis_visits: int = 1_500_000
+    # transfer steps of those walks (a visit whose instruction changes the
+    # tuple, once per (instruction, tuple) pair), every profile included:
+    # such a visit costs ~20 us and keeps ~600 bytes, a quiet one ~5 us, so
+    # visits alone let a walk whose every visit steps run 31 s and 885 MB
+    # (bench/limits.py flag-moves.S, session 13); at 300k it stops near 8 s
+    # (SURVEY)
+    analysis_steps: int = 300_000
     # findings one rule plugin reports in one file and profile before grouping
     # folds them (a rule judges each instruction, and each finding carries its
     # path: a .rept of 100k calls with the user CR3 was ~40 s of findings);
