@@ -169,6 +169,7 @@ class Search:
         self._readers: dict[str | None, list[int]] = {}  # register (None: every one) -> nodes reading it
         self._reach: dict[str, frozenset[int]] = {}
         self._c: dict[str | None, bool] = {}
+        self.entered = 0  # nodes the searches entered (the work, for tests)
 
     def first(self, node: int, reg: str):
         keep = self._reach.get(reg)
@@ -183,6 +184,7 @@ class Search:
             if v in seen or v not in keep:
                 continue
             seen.add(v)
+            self.entered += 1
             n = nodes[v]
             if n.reads(reg):
                 return P[v]

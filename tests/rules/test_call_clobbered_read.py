@@ -19,9 +19,64 @@ def test_names_registers_and_reader():
 def test_preserving_option():
     found = run_rule("EL103", "call_clobbered_read_fires.S")
     assert found
-    from entrylint import api
     from rulecheck import FIXTURES
+
+    from entrylint import api
     res = api.check(FIXTURES / "call_clobbered_read_fires.S", api.Options(), select=["EL103"],
                     rule_options={"call-clobbered-read": {"preserving": ["syscall_exit_work"]}})
     # syscall_exit_work declared as preserving: only do_syscall_64's clobber of %rdx remains
     assert sorted(f.location.line for f in res.findings if f.id == "EL103") == [14]
+
+
+def _bfs(search, node, reg):
+    """The search without its pruning: what every node of the program gives."""
+    from collections import deque
+
+    from entrylint.analysis.liveness import succ_nodes
+
+    todo, seen = deque(succ_nodes(search.analysis.cfg, node)), set()
+    while todo:
+        v = todo.popleft()
+        if v in seen:
+            continue
+        seen.add(v)
+        n = search._nodes[v]
+        if n.reads(reg):
+            return search.analysis.program.instructions[v]
+        if not n.ends(reg):
+            todo.extend(n.next)
+    return None
+
+
+def test_the_pruned_search_finds_what_the_whole_search_finds():
+    """Search.first leaves out the nodes from which no reader of the register
+    can be reached; the reader it finds must be the one the search over
+    every node finds (the nearest, ties in successor order), from every C
+    call of real entry code and of the fixtures, for every register."""
+    from pathlib import Path
+
+    from entrylint_rules.call_clobbered_read import Search, _callees
+    from rulecheck import FIXTURES
+
+    from entrylint import api
+    from entrylint.analysis.liveness import Procedures
+    from entrylint.analysis.regs import GPRS
+
+    repo = Path(__file__).resolve().parents[2]
+    files = [repo / "fixtures/kaiser-2017/arch/x86/entry/entry_64.S", FIXTURES / "call_clobbered_read_fires.S",
+             FIXTURES / "call_clobbered_read_fires_32.S", FIXTURES / "call_clobbered_read_quiet.S"]
+    asked = found = 0
+    for f in files:
+        an = api.analyze(f, api.Options(profile="max"))
+        procs = an.procedures or Procedures.build(an.program, an.cfg)
+        for callee in (_callees(an), None):
+            s = Search(an, procs, callee)
+            for ins in an.program.instructions:
+                if not s.c_call(ins):
+                    continue
+                for r in GPRS:
+                    got = s.first(ins.index, r)
+                    assert got is _bfs(s, ins.index, r), (f.name, ins.text, r)
+                    asked += 1
+                    found += got is not None
+    assert asked > 100 and 0 < found < asked, (asked, found)
