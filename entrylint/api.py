@@ -194,16 +194,21 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         if problem is not None:
             problems.append(problem)
     pp_name = str(path.resolve() if path.exists() else path)
+    if shared is not None:  # cpp-lines bounds the check: the lines its earlier profiles read count
+        copts = replace(copts, spent=shared.cpp_lines)
     if incremental is not None and not is_linker_script(path):
-        pp, gas = incremental.expand(path, options, text, pp_name, copts, GasOptions(limits=options.limits))
+        # the same budgets as a run from the start: what the earlier profiles spent
+        pp, gas = incremental.expand(path, options, text, pp_name, copts,
+                                     GasOptions(limits=options.limits, spent=_gas_spent(shared)))
+        if shared is not None and shared.gas is not None and shared.lines == pp.lines:
+            gas = shared.gas  # the last profile's lines: its expansion, spent once (as _expand_shared)
     else:
-        if shared is not None:  # cpp-lines bounds the check: the lines its earlier profiles read count
-            copts = replace(copts, spent=shared.cpp_lines)
         pp = preprocess_text(text, pp_name, copts)
-        if shared is not None:
-            shared.cpp_lines = pp.peak["cpp-lines"]
         # a linker script is only preprocessed: there is no assembly in it
         gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits, shared)
+    if shared is not None:
+        shared.cpp_lines = pp.peak["cpp-lines"]
+        shared.lines = pp.lines if incremental is not None else None
     problems += [_generated(p) for p in pp.problems]
     problems += _gas_problems(gas)
     dec = None
@@ -270,13 +275,20 @@ def _expand_shared(name: str, lines, limits, shared=None):
     # the check's earlier expansion (Shared.gas, the last profile's) counted from
     # the budget before it: what it read is what the check has spent
     prev = shared.gas if shared is not None else None
-    spent = (prev.peak["expansion-statements"], prev.peak["program-instructions"]) if prev is not None else (0, 0)
+    spent = _gas_spent(shared)
     if _gas_last is not None and _gas_last[0] == name and _gas_last[2] == limits \
             and (_gas_last[3] == spent or _gas_last[4] is prev) and _gas_last[1] == lines:
         return _gas_last[4]
     got = gas_expand(lines, GasOptions(limits=limits, spent=spent))
     _gas_last = (name, list(lines), limits, spent, got)
     return got
+
+
+def _gas_spent(shared) -> tuple[int, int]:
+    """(expansion-statements, program-instructions) the check's earlier
+    profiles spent: its last expansion counted from the budget before it."""
+    prev = shared.gas if shared is not None else None
+    return (prev.peak["expansion-statements"], prev.peak["program-instructions"]) if prev is not None else (0, 0)
 
 
 _gas_deduped: tuple | None = None  # (GNU as expansion, its problems each once)

@@ -350,7 +350,9 @@ class Sessions:
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):
         s, key = self.session(path, options)
         try:
-            return s.expand(text, name, copts, gopts, key)
+            # what the check's earlier profiles spent of the budgets is part of
+            # the state's key: a snapshot's counters include it
+            return s.expand(text, name, copts, gopts, (*key, copts.spent, gopts.spent))
         except Exception:  # noqa: BLE001 - never worse than a run from the start: that one, without the state
             from entrylint.cpp import preprocess_text
             from entrylint.gas import expand as gas_expand

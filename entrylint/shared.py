@@ -76,6 +76,7 @@ class Shared:
     kinds: dict = field(default_factory=dict)  # each symbol's entry classification (entries.find_entries)
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
     cpp_lines: int = 0  # lines the check's preprocessor runs read so far (the cpp-lines limit)
+    lines: object = None  # the lines the last profile's GNU as expansion read (the incremental reading's)
     visits: int = 0  # (node, tuple) visits the check's walks made so far (the analysis-visits limit)
     steps: int = 0  # their transfer steps (the analysis-steps limit)
 
@@ -97,7 +98,8 @@ class Shared:
 
     def keep_program(self, gas, macros, dec, mode: int, layout: bool, program, problems, sites: bool) -> None:
         self.__init__(gas=gas, decoder=dec, mode=mode, layout=layout, macros=macros, sites=sites,
-                      program=program, problems=list(problems), cpp_lines=self.cpp_lines, visits=self.visits)
+                      program=program, problems=list(problems), cpp_lines=self.cpp_lines, visits=self.visits,
+                      steps=self.steps, lines=self.lines)
 
     def analysis_for(self, program, callees):
         """(cfg, procedures, liveness, flags) kept for ``program``'s

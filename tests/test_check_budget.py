@@ -79,7 +79,7 @@ def test_walk_visits_are_counted_over_the_check():
                     "analysis-visits")
 
 
-def test_walk_steps_are_counted_over_the_check():
+def test_walk_steps_are_counted_over_the_check(tmp_path):
     """The profiles spend one analysis-steps budget too (8 steps each here)."""
     walk = REPO / "fixtures" / "limits" / "walk.S"
     lim = DEFAULT.with_(analysis_steps=20)
@@ -89,6 +89,10 @@ def test_walk_steps_are_counted_over_the_check():
     assert not hits(api.check(walk, api.Options(limits=lim, assemble=True, profile="pti-off")), "analysis-steps")
     assert not hits(api.check(walk, api.Options(limits=DEFAULT.with_(analysis_steps=24), assemble=True)),
                     "analysis-steps")
+    # pti-off reads other lines: its program is built anew, and the steps spent stay spent
+    (tmp_path / "differ.S").write_text(PTI_HEAD + walk.read_text())
+    over = hits(api.check(tmp_path / "differ.S", api.Options(limits=lim, assemble=True)), "analysis-steps")
+    assert [f.profiles for f in over] == [("pti-off",)], over
 
 
 def test_problems_of_one_kind_stop_at_the_limit_with_one_finding_that_counts_the_rest(tmp_path):

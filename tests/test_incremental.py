@@ -286,3 +286,33 @@ def test_a_line_cut_by_the_line_length_limit_is_read_from_the_start(monkeypatch)
         assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
         assert any(f.id.startswith("EL9") and "line" in f.message for f in full.findings)
         assert sessions.session(path, opts)[0].state is None
+
+
+def test_the_profiles_of_a_check_share_the_budgets_when_read_incrementally(tmp_path):
+    """The language server with ``profile: all`` checks every profile with
+    the incremental reading.  Its profiles read on what the earlier ones
+    left of the work limits, as a run from the start does (each had a whole
+    budget: up to three times the bound); after an edit that changes what
+    they spent, too."""
+    from dataclasses import replace as dc_replace
+
+    from entrylint.source.limits import DEFAULT
+
+    head = "#ifdef CONFIG_PAGE_TABLE_ISOLATION\n\tnop\n#endif\n"
+    path = tmp_path / "lines.S"
+    text = head + "\tnop\n" * 297  # 300 lines
+    path.write_text(text)
+    # max reads 300 lines and 298 instructions, defconfig the same lines (one
+    # expansion: its instructions count once), pti-off what is left
+    for name, lim in (("cpp-lines", DEFAULT.with_(cpp_lines=700)),
+                      ("program-instructions", DEFAULT.with_(program_instructions=500))):
+        opts = api.Options(profile=None, assemble=False, limits=lim)
+        sessions = Sessions()
+        for t in (text, text + "\tnop\n" * 20, text.replace("\tnop\n", "\tint3\n", 1)):
+            inc = api.check(path, opts, text=t, incremental=sessions)
+            full = api.check(path, opts, text=t)
+            assert inc.findings == full.findings
+            over = [f.profiles for f in inc.findings if f.slug == "limit-hit"]
+            assert over == [("pti-off",)] and name in inc.findings[0].message, (name, inc.findings)
+            alone = api.check(path, dc_replace(opts, profile="pti-off"), text=t, incremental=sessions)
+            assert not [f for f in alone.findings if f.slug == "limit-hit"]
