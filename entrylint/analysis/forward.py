@@ -184,11 +184,20 @@ def _contract_instances(program, cfg: CFG, contracts) -> dict[int, tuple[Instanc
     return out
 
 
-def _dead(t: Tuple, live: frozenset[str]) -> Tuple:
+def _dead(t: Tuple, live: frozenset[str], one) -> Tuple:
     """``t`` without the small integers of registers not in ``live`` (dead
-    after the instruction: never read again before written)."""
+    after the instruction: never read again before written), as the walk's
+    one object (``one``); remembered on ``t`` for the last ``live`` object
+    asked about."""
+    got = t._dead
+    if got is not None and got[0] is live:
+        return got[1] or t
     dead = [r for r, _ in t.ints() if r not in live]
-    return t.forget(dead) if dead else t
+    u = t.forget(dead) if dead else t
+    if u is not t:
+        u = one(u, u)
+    object.__setattr__(t, "_dead", (live, u is not t and u))
+    return u
 
 
 # Widening: a node already reached with WIDEN tuples that differ only in the
@@ -461,15 +470,15 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
             got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept
             if live_out is not None and t.held:
-                u = _dead(t, live_out.get(node, ()))
-                got = (one(u, u), ())
+                got = (_dead(t, live_out.get(node, ()), one), ())
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
                 u, evs = step(ins, t, config)
+                u = one(u, u)
                 if live_out is not None and u.held:
-                    u = _dead(u, live_out.get(node, ()))
-                got = stepped[(node, t)] = (one(u, u), evs)
+                    u = _dead(u, live_out.get(node, ()), one)
+                got = stepped[(node, t)] = (u, evs)
                 res.steps += 1
         t_after, evs = got
         res.after[node].add(t_after)

@@ -81,6 +81,10 @@ class Tuple:
     _base: object = field(default=None, init=False, repr=False, compare=False)
     _ints: object = field(default=None, init=False, repr=False, compare=False)  # ints(), made once
     _regs: object = field(default=None, init=False, repr=False, compare=False)  # held_regs(), made once
+    # the walk's last dead-register forgetting of this tuple: (the live set
+    # it was for, the result; False: the tuple itself); nodes in a row share
+    # one live set object, so a run of quiet visits works it out once
+    _dead: object = field(default=None, init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
         h = self._hash
