@@ -30,7 +30,11 @@ The inputs are written here, into a temporary folder:
 
 Each line: the median user+system CPU seconds of ``--runs`` processes and
 the largest RSS, the assembler's time (``as``, when it is on PATH) and the
-ratio to the bound.
+ratio to the bound.  With ``--released FILE`` (a released kernel's largest
+check, e.g. 5.10.89's arch/x86/crypto/aesni-intel_avx-x86_64.S, run where
+the tree is), its time is measured before and after the inputs and each
+input's ratio to it is printed too: the bound is in seconds, and the same
+code costs 1.6x more on one machine than on another.
 """
 
 from __future__ import annotations
@@ -86,10 +90,21 @@ def main() -> int:
     ap.add_argument("--entrylint", default="entrylint", help="the command to measure (default: entrylint)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--input", action="append", choices=sorted(INPUTS), help="only this input (repeatable)")
+    ap.add_argument("--released", type=Path, help="a released kernel's file to measure beside them (the anchor)")
     args = ap.parse_args()
     entrylint = args.entrylint.split()
     gas = shutil.which("as")
-    print(f"{'input':<16} {'entrylint CPU s':>16} {'RSS MB':>7} {'as CPU s':>9} {'x bound':>8}")
+    anchor: list[float] = []
+
+    def released() -> None:
+        if args.released is not None:
+            f = args.released.resolve()
+            for _ in range(args.runs):
+                anchor.append(run([*entrylint, "--no-cache", str(f)], f.parent)[0])
+
+    released()
+    print(f"{'input':<16} {'entrylint CPU s':>16} {'RSS MB':>7} {'as CPU s':>9} {'x bound':>8}"
+          + (f" {'x released':>11}" if anchor else ""))
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
@@ -111,8 +126,13 @@ def main() -> int:
             worst = max(worst, t)
             # (as on the short lines: 262k errors; its time still says what reading them costs)
             as_t = run([gas, "-o", str(where / "out.o"), name], where)[0] if gas else float("nan")
-            print(f"{name:<16} {t:>16.2f} {rss:>7} {as_t:>9.2f} {t / BOUND_S:>8.2f}")
+            print(f"{name:<16} {t:>16.2f} {rss:>7} {as_t:>9.2f} {t / BOUND_S:>8.2f}"
+                  + (f" {t / statistics.median(anchor):>11.2f}" if anchor else ""), flush=True)
     print(f"slowest: {worst:.2f} s CPU against the {BOUND_S:.0f} s bound")
+    if anchor:
+        released()
+        print(f"released: {args.released.name} {statistics.median(anchor):.2f} s CPU (median of {len(anchor)}, "
+              f"before and after; the ratios above use the ones before)")
     return 0
 
 

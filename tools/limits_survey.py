@@ -58,6 +58,7 @@ def main() -> int:
                     an = api.analyze(f, opts)
                     exp = an.expansion
                     see("analysis-visits", len(an.forward.pred), rel)
+                    see("analysis-steps", an.forward.steps, rel)
                 else:
                     exp = api.expand(f, opts)
             except Exception as e:  # noqa: BLE001 - a survey reports, it does not stop
