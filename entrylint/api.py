@@ -208,7 +208,7 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         gas = _expand_shared(pp_name, [] if is_linker_script(path) else pp.lines, options.limits, shared)
     if shared is not None:
         shared.cpp_lines = pp.peak["cpp-lines"]
-        shared.lines = pp.lines if incremental is not None else None
+        shared.lines = pp.lines
     problems += [_generated(p) for p in pp.problems]
     problems += _gas_problems(gas)
     dec = None

@@ -76,7 +76,7 @@ class Shared:
     kinds: dict = field(default_factory=dict)  # each symbol's entry classification (entries.find_entries)
     _read: tuple | None = None  # what the build read of ``macros`` (made when first compared)
     cpp_lines: int = 0  # lines the check's preprocessor runs read so far (the cpp-lines limit)
-    lines: object = None  # the lines the last profile's GNU as expansion read (the incremental reading's)
+    lines: object = None  # the lines the last profile's GNU as expansion read
     visits: int = 0  # (node, tuple) visits the check's walks made so far (the analysis-visits limit)
     steps: int = 0  # their transfer steps (the analysis-steps limit)
 

@@ -136,13 +136,6 @@ def describe(x) -> str:
     return "the exit to user mode" if x.info.flow in (Flow.EXIT_TO_USER, Flow.IRET) else x.text
 
 
-def first_reader(analysis, procs, node: int, reg: str, callee=None):
-    """The nearest instruction after ``node`` that reads ``reg`` before any
-    write of it, or None (see :class:`Search`; for many questions about
-    one program, keep a :class:`Search`)."""
-    return Search(analysis, procs, callee).first(node, reg)
-
-
 class Search:
     """Where a register's value goes after a node: :meth:`first` is the
     nearest instruction that reads it before any write of it.  With
@@ -202,7 +195,7 @@ class Search:
                 for r in (None,) if n.read_all else n.read:
                     self._readers.setdefault(r, []).append(v)
         nodes, preds = self._nodes, self._preds
-        todo = sorted(self._readers.get(reg, []) + self._readers.get(None, []))
+        todo = self._readers.get(reg, []) + self._readers.get(None, [])
         out = set(todo)
         while todo:
             for v in preds.get(todo.pop(), ()):

@@ -66,10 +66,11 @@ class Limits:
     analysis_visits: int = 1_500_000
     # transfer steps of those walks (a visit whose instruction changes the
     # tuple, once per (instruction, tuple) pair), every profile included:
-    # such a visit costs ~20 us and keeps ~600 bytes, a quiet one ~5 us, so
-    # visits alone let a walk whose every visit steps run 31 s and 885 MB
-    # (bench/limits.py flag-moves.S, session 13); at 300k it stops near 8 s
-    # (SURVEY)
+    # such a visit costs several quiet ones and keeps its result, so visits
+    # alone let a walk whose every visit steps run 31 s and 885 MB
+    # (bench/limits.py flag-moves.S, session 13); at 300k it costs 1.1x the
+    # largest released check (59,268: 6.8.1 aesni-intel_avx-x86_64.S with
+    # GNU as, every profile; 5.1x)
     analysis_steps: int = 300_000
     # findings one rule plugin reports in one file and profile before grouping
     # folds them (a rule judges each instruction, and each finding carries its
