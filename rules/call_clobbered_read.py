@@ -97,9 +97,12 @@ def entrylint_check(analysis, config):
     readers: dict[int, dict[str, object]] = {}
     search = Search(analysis, procs, callee)
     for ins in program.instructions:
-        if not search.c_call(ins) or ins.target_name in preserving or callee(ins.target_name).kind == "opaque":
+        if not search.c_call(ins) or ins.target_name in preserving:
             continue
-        clobbers = callee(ins.target_name).clobbers
+        c = callee(ins.target_name)
+        if c.kind == "opaque":
+            continue
+        clobbers = c.clobbers
         live = analysis.liveness.after(ins.index) & (clobbers - {"rax"})
         for r in GPRS:
             if r in live:
@@ -162,6 +165,8 @@ class Search:
         self._readers: dict[str | None, list[int]] = {}  # register (None: every one) -> nodes reading it
         self._reach: dict[str, frozenset[int]] = {}
         self._c: dict[str | None, bool] = {}
+        self._starts: dict[int, tuple[int, ...]] = {}  # node -> its successors (a search starts there)
+        self._rw: dict[int, tuple] = {}  # id(info) -> (registers read, written): instructions share infos
         self.entered = 0  # nodes the searches entered (the work, for tests)
 
     def first(self, node: int, reg: str):
@@ -171,7 +176,22 @@ class Search:
         if not keep:
             return None
         nodes, P = self._nodes, self.analysis.program.instructions
-        todo, seen = deque(succ_nodes(self.analysis.cfg, node)), set()
+        start = self._starts.get(node)
+        if start is None:
+            start = self._starts[node] = tuple(succ_nodes(self.analysis.cfg, node))
+        if len(start) == 1:  # the search's first node, as the loop below would take it (most calls)
+            v = start[0]
+            if v not in keep:
+                return None
+            self.entered += 1
+            n = nodes[v]
+            if n.read_all or reg in n.read:
+                return P[v]
+            if n.end_all or reg in n.end:
+                return None
+            todo, seen = deque(n.next), {v}
+        else:
+            todo, seen = deque(start), set()
         while todo:
             v = todo.popleft()
             if v in seen or v not in keep:
@@ -179,9 +199,9 @@ class Search:
             seen.add(v)
             self.entered += 1
             n = nodes[v]
-            if n.reads(reg):
+            if n.read_all or reg in n.read:
                 return P[v]
-            if not n.ends(reg):
+            if not (n.end_all or reg in n.end):
                 todo.extend(n.next)
         return None
 
@@ -225,8 +245,12 @@ class Search:
             return _END
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
             return _Node(read_all=True)  # user mode reads every register
-        read = frozenset(info.regs_read)
-        written = frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read
+        rw = self._rw.get(id(info))
+        if rw is None:
+            read = frozenset(info.regs_read)
+            rw = self._rw[id(info)] = (info, read,
+                                       frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read)
+        _, read, written = rw
         if info.flow is Flow.INDIRECT_CALL:
             return _Node(read, end_all=True)  # code we cannot see, under the call ABI: it answers for them
         if self.c_call(x) or v in procs.leaves and procs.leaves[v] == "c-tail":

@@ -80,7 +80,8 @@ def _graph(program: Program, cfg: CFG, procs: Procedures):
     total = cfg.n + len(program.forks)
     succ: list[tuple[int, ...]] = [()] * total
     transfer: list[tuple] = [()] * total
-    c_call = lambda i: _transfer(i, set(FLAG_NAMES) - STATUS_FLAGS, STATUS_FLAGS)  # noqa: E731
+    kept_by_c = set(FLAG_NAMES) - STATUS_FLAGS
+    c_call = lambda i: _transfer(i, kept_by_c, STATUS_FLAGS)  # noqa: E731
     for v in range(total):
         succ[v] = succ_nodes(cfg, v)
         if cfg.is_fork(v):
@@ -90,16 +91,16 @@ def _graph(program: Program, cfg: CFG, procs: Procedures):
         if info is None:
             transfer[v] = _transfer(v, FLAG_NAMES, ())
             continue
-        transfer[v] = _transfer(v, info.flags_written, info.flags_undefined)
         flow = info.flow
+        c = False  # a call into C (or a tail call): the ABI's effect on the flags, not the instruction's
         if flow is Flow.CALL and v in procs.callee:
             succ[v] = (procs.callee[v],)
         elif flow is Flow.INDIRECT_CALL or (flow is Flow.CALL and x.target is None):
-            transfer[v] = c_call(v)
+            c = True
         elif v in procs.leaves:
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
-            if procs.leaves[v] == "c-tail":
-                transfer[v] = c_call(v)
+            c = procs.leaves[v] == "c-tail"
+        transfer[v] = c_call(v) if c else _transfer(v, info.flags_written, info.flags_undefined)
     return succ, transfer
 
 

@@ -219,6 +219,17 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     gen = [0] * total
     kill = [0] * total
     cache: dict[str | None, str] = {}
+    # id(info) -> (info, read mask, kill mask): instructions of one text share
+    # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask
+    rk: dict[int, tuple] = {}
+    cm: dict[tuple, int] = {}
+
+    def callee_mask(name, what, abi) -> int:
+        key = (name, what, id(abi))  # (the two ABIs are module constants)
+        got = cm.get(key)
+        if got is None:
+            got = cm[key] = _callee_mask(callees, name, what, abi)
+        return got
 
     def outside(name: str | None) -> str:
         if name not in cache:
@@ -236,8 +247,11 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             continue
         flow = info.flow
         abi = regs.abi(x.mode)
-        reads = regs.mask(info.regs_read)
-        kills = regs.mask(info.regs_written) & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written)
+        got = rk.get(id(info))
+        if got is None:
+            got = rk[id(info)] = (info, regs.mask(info.regs_read), regs.mask(info.regs_written)
+                                  & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written))
+        _, reads, kills = got
         if flow in (Flow.EXIT_TO_USER, Flow.IRET):
             reads, kills = abi.user_mask, 0
         elif flow in (Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
@@ -246,8 +260,8 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             if v in procs.callee:
                 succ[v] = (procs.callee[v],)
             elif x.target is None and outside(x.target_name) == "c":
-                reads |= _callee_mask(callees, x.target_name, "reads", abi)
-                kills |= _callee_mask(callees, x.target_name, "clobbers", abi)
+                reads |= callee_mask(x.target_name, "reads", abi)
+                kills |= callee_mask(x.target_name, "clobbers", abi)
             else:
                 reads, kills = regs.ALL_MASK, 0
         elif v in procs.leaves:
@@ -255,9 +269,9 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
             external = v in procs.external
             if procs.leaves[v] == "c-tail":
-                reads |= _callee_mask(callees, x.target_name, "reads", abi)
+                reads |= callee_mask(x.target_name, "reads", abi)
                 reads |= abi.callee_saved_mask if external else 0
-                kills |= _callee_mask(callees, x.target_name, "clobbers", abi)
+                kills |= callee_mask(x.target_name, "clobbers", abi)
             elif external:
                 reads |= abi.ret_mask | abi.callee_saved_mask
         elif flow in (Flow.JUMP, Flow.COND_JUMP) and x.target is None:

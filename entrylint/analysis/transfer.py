@@ -105,7 +105,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
 
     # --- flags: a value known on this path, or nothing ------------------
     flag = None
-    if op is DataOp.TEST and imm is not None and (imm & 3) == 3 and _rsp_mem(getattr(info, "src_mem", None)):
+    if op not in _FLAG_OPS:
+        pass  # (each case below is one of these operations: most instructions skip them all)
+    elif op is DataOp.TEST and imm is not None and (imm & 3) == 3 and _rsp_mem(getattr(info, "src_mem", None)):
         # testb $3, CS(%rsp): the saved CS selector's RPL; ZF set <=> from kernel
         flag = ("zf", t.origin is Origin.KERNEL)
     elif op is DataOp.TEST and imm == 4 and _rsp_mem(getattr(info, "src_mem", None)) \
@@ -212,7 +214,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         clobbered = abi(ins.mode).caller_saved
         if cfg.clobbers is not None and ins.target_name and ins.mode == 64:
             clobbered = cfg.clobbers(ins.target_name)  # the callee's own facts (x86-64 only)
-        new = new.forget(clobbered).with_(flags=())  # the ABI keeps no status flag
+        new = new.forget(clobbered)
+        if new.flags:
+            new = new.with_(flags=())  # the ABI keeps no status flag
         if ins.target_name in cfg.task_stack_returning:
             new = new.hold("rax", "stack:task")
         if ins.target_name in cfg.user_frame_returning:
@@ -373,6 +377,11 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
 
 _INT_OPS = {DataOp.ADD: lambda v, i: v + i, DataOp.SUB: lambda v, i: v - i,
             DataOp.OR: lambda v, i: v | i, DataOp.AND: lambda v, i: v & i}
+
+
+# the operations a known flag value can come from (step's cases): a test, a
+# compare, a bit test, or arithmetic on a small known integer (_INT_OPS)
+_FLAG_OPS = frozenset({DataOp.TEST, DataOp.CMP, DataOp.BT, *_INT_OPS})
 
 
 def _int_result(op, dst, src, imm, t: Tuple) -> int | None:
