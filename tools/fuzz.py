@@ -36,7 +36,10 @@ the assembler for a smaller share; the macro class, whose programs are the
 largest, for a larger share: --macro-share)
 and the output is rendered in every format.  Property: nothing but our own
 problem records comes out (an exception is a crash), every input takes less
-than --timeout seconds (else a hang) and the worker stays under --memory MB,
+than --timeout seconds of CPU in each layer (else a hang: an input over it
+is measured once more and judged by the lesser time, both kept in the
+summary's ``remeasured``, since a shared machine's CPU time varies by a third
+between runs) and the worker stays under --memory MB,
 and an input run in two processes with different PYTHONHASHSEED gives the
 same output bytes (every --dup-th input is run by every worker).
 
@@ -708,6 +711,7 @@ def worker(a) -> int:
     stats = {c: {"inputs": 0, "skipped": 0, "crashes": 0, "hangs": 0, "memory": 0, "max_seconds": 0.0,
                  "max_at": None, "layers": {}} for c in a.classes}
     failures, digests = [], {}
+    remeasured: list[dict] = []  # inputs over the bound at the first measure: both times
     t_end = time.time() + a.seconds if a.seconds else None
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     i = a.start
@@ -744,7 +748,19 @@ def worker(a) -> int:
             slowest = max(LAYER_SECONDS.items(), key=lambda kv: kv[1], default=("", total if err else 0.0))
             dt = slowest[1] if err != "hang" else total
             if err is None and dt > a.timeout:
-                err = f"hang: {slowest[0]} took {dt:.1f} s CPU"
+                # measured once more, from the same (emptied) process caches: a
+                # shared machine's CPU time varies by a third from run to run, and
+                # the input's own cost is the lesser; a hang is over the bound twice
+                first = dict(LAYER_SECONDS)
+                again = remeasure(cls, text, path, i, a, tmp)
+                st["remeasured"] = st.get("remeasured", 0) + 1
+                least = {k: min(v, again.get(k, v)) for k, v in first.items()}
+                slowest = max(least.items(), key=lambda kv: kv[1])
+                if slowest[1] > a.timeout:
+                    err = f"hang: {slowest[0]} took {first[slowest[0]]:.1f} s, then {again.get(slowest[0], 0):.1f} s CPU"
+                remeasured.append({"class": cls, "index": i, "layer": slowest[0],
+                                   "seconds": [round(first[slowest[0]], 2), round(again.get(slowest[0], 0), 2)]})
+                dt = slowest[1]
             wall = time.perf_counter() - t0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             if rss > peak_rss[0]:  # the input that raised the worker's high-water mark
@@ -773,9 +789,24 @@ def worker(a) -> int:
         if i % a.jobs == a.worker:
             done += 1
         if done and done % 200 == 0 and i % a.jobs == a.worker:
-            _write(a, stats, failures, digests, base_rss, i, peak_rss)
-    _write(a, stats, failures, digests, base_rss, i, peak_rss)
+            _write(a, stats, failures, digests, base_rss, i, peak_rss, remeasured)
+    _write(a, stats, failures, digests, base_rss, i, peak_rss, remeasured)
     return 0
+
+
+def remeasure(cls: str, text, path, i: int, a, tmp: Path) -> dict[str, float]:
+    """Each layer's CPU seconds of a second run of one input, after the
+    process caches it filled are emptied (as they were before its first run,
+    but the decoder's table, warm for every input); {} when it did not end."""
+    reset_state()
+    signal.setitimer(signal.ITIMER_PROF, a.timeout * 4)
+    try:
+        run_layers(cls, text, path, i, a.macro_share if cls == "macro" else a.share, a.asm_share, tmp)
+    except Hang:
+        return {}
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    return dict(LAYER_SECONDS)
 
 
 def is_dup(a, cls: str, i: int) -> bool:
@@ -804,12 +835,12 @@ def reset_state() -> None:
     lexer._LEXED.clear()
 
 
-def _write(a, stats, failures, digests, base_rss, i, peak_rss):
+def _write(a, stats, failures, digests, base_rss, i, peak_rss, remeasured):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     data = {"worker": a.worker, "hashseed": os.environ.get("PYTHONHASHSEED"), "next_index": i,
             "corpus": corpus_id(),
             "max_rss_mb": rss // 1024, "start_rss_mb": base_rss // 1024, "max_rss_at": peak_rss[1],
-            "stats": stats, "failures": failures, "digests": digests}
+            "stats": stats, "failures": failures, "digests": digests, "remeasured": list(remeasured)}
     tmp = a.out + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(data, fh)
@@ -916,6 +947,7 @@ def summarize(outs, a) -> int:
                                        "max_seconds": 0.0, "layers": {}})
             for k in ("inputs", "skipped", "crashes", "hangs", "memory"):
                 t[k] += st[k]
+            t["remeasured"] = t.get("remeasured", 0) + st.get("remeasured", 0)
             t["max_wall"] = max(t.get("max_wall", 0), st.get("max_wall", 0))
             if st["max_seconds"] > t["max_seconds"]:
                 t["max_seconds"], t["max_at"], t["max_layer"] = st["max_seconds"], st["max_at"], st.get("max_layer")
@@ -942,6 +974,8 @@ def summarize(outs, a) -> int:
                "corpus": sorted({d.get("corpus", "") for d in data}),
                "determinism": {"compared": compared, "differ": differ, "examples": diffs[:20],
                                "replayed": replay_diffs(diffs[:5], a)},
+               "remeasured": sorted((r for d in data for r in d.get("remeasured", ())),
+                                    key=lambda r: (r["class"], r["index"])),
                "failures": [f for d in data for f in d["failures"]][:50]}
     with open(a.out, "w") as fh:
         json.dump(summary, fh, indent=1)
