@@ -168,6 +168,32 @@ def test_cond_of_macro_definition_joins_trace():
     assert r.macros["m"].cond == (c_def,)
 
 
+
+def test_each_invocation_merges_its_own_condition_with_the_body_lines():
+    # the expander works a merge out once per pair of condition objects: an
+    # invocation under another condition (an equal one made apart too) must
+    # not get the merge of an earlier one
+    from entrylint.gas.template import merge_conds
+    c_def = Cond("CONFIG_A", True, Location("h.S", 1, 1))
+    c_in = Cond("CONFIG_C", True, Location("h.S", 3, 1))
+    uses = [(Cond("CONFIG_B", False, Location("u.S", 1, 1)),),
+            (Cond("CONFIG_D", True, Location("u.S", 9, 1)), c_def),
+            (Cond("CONFIG_B", False, Location("u.S", 1, 1)),),  # equal to the first, another object
+            (c_def,)]
+    lines = [PPLine(".macro M", (Segment(0, Location("h.S", 2, 1)),), (c_def,)),
+             PPLine(" nop", (Segment(0, Location("h.S", 4, 1)),), (c_def, c_in)),
+             PPLine(" int3", (Segment(0, Location("h.S", 5, 1)),), (c_def,)),
+             PPLine(".endm", (Segment(0, Location("h.S", 6, 1)),), (c_def,))]
+    lines += [PPLine(" M", (Segment(0, Location("u.S", 10 + k, 1)),), use) for k, use in enumerate(uses)]
+    r = expand(lines)
+    got = [(s.name, s.cond) for s in r.statements]
+    want = []
+    for use in uses:
+        want += [("nop", merge_conds(merge_conds(use, (c_def,)), (c_def, c_in))),
+                 ("int3", merge_conds(merge_conds(use, (c_def,)), (c_def,)))]
+    assert got == want
+    assert got[0][1] == (uses[0][0], c_def, c_in) and got[6][1] == (c_def, c_in)
+
 def test_bad_macro_arguments():
     src = ".macro M a:req b=1\n .byte \\a, \\b\n.endm\nM\nM c=2\nM 1 2 3\nM 4\n"
     r = expand(plain_lines(src, "x.S"))

@@ -115,6 +115,10 @@ class Expander:
         self.templates: dict[int, tuple[template.Line, ...]] = {}  # id(MacroInfo) -> its body made ready
         self.compiled: dict[tuple, tuple] = {}  # repetition body lines made ready (template.compile_body)
         self.irp_lists: dict[tuple[str, str], tuple] = {}  # .irp/.irpc header -> parse_irp (read again in bodies)
+        # (id(a), id(b)) -> (merge_conds(a, b), a, b): an invocation's condition
+        # with its body lines' is merged at every line of every invocation, of
+        # few distinct pairs; the entry keeps a and b, so their ids stay theirs
+        self.merged: dict[tuple[int, int], tuple] = {}
         self.section = ".text"
         self.previous = ".text"
         self.section_stack: list[tuple[str, str]] = []
@@ -319,9 +323,18 @@ class Expander:
         argv = [values[p.name] for p in macro.params]
         argv.append(str(counter))
         head = item.trace[:-1] + (Frame(item.trace[-1].location, "macro", macro.name),)
-        cond = merge_conds(item.cond, macro.cond)
+        cond = self.merge(item.cond, macro.cond)
         self.stack.append(_Source(iter(self.lines(body, argv, head, cond, item)), "macro", len(self.conds.stack),
                                   depth))
+
+    def merge(self, a: Condition, b: Condition) -> Condition:
+        """``merge_conds(a, b)``, worked out once per pair of objects."""
+        got = self.merged.get((id(a), id(b)))
+        if got is None:
+            if len(self.merged) > 50_000:
+                self.merged.clear()
+            got = self.merged[(id(a), id(b))] = (merge_conds(a, b), a, b)
+        return got[0]
 
     def lines(self, body: tuple[template.Line, ...], argv: list[str], head: Trace, cond: Condition,
               item: BodyLine) -> list[BodyLine]:
@@ -343,7 +356,7 @@ class Expander:
                 self.bytes += n + fb
             if stmts:
                 trace = head + (b.written,)
-                frame_cond = b.cond if not cond else cond if not b.cond else merge_conds(cond, b.cond)
+                frame_cond = b.cond if not cond else cond if not b.cond else self.merge(cond, b.cond)
                 macros = b.cpp_macros or item.cpp_macros
                 for s in stmts:
                     items.append(BodyLine(s, trace, frame_cond, macros))
