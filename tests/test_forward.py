@@ -209,3 +209,32 @@ def test_entries_of_one_kind_walk_the_code_they_share_once():
         t0 = a.program.labels["error_return"]
         for k in range(len(a.program.instructions) - t0):
             assert a.forward.before[t0 + k] == an.forward.before[tail + k]
+
+
+def test_instructions_alike_step_a_tuple_once(tmp_path, monkeypatch):
+    # 30 copies of one move on the two tuples a 0/1 word makes: step() works
+    # each tuple out once for all of them, and the walk still counts (and
+    # records) every (instruction, tuple) pair as its own step
+    import entrylint.analysis.forward as forward
+
+    calls = []
+    real = forward.step
+    monkeypatch.setattr(forward, "step", lambda ins, t, cfg: calls.append(ins.index) or real(ins, t, cfg))
+    src = tmp_path / "alike.S"
+    src.write_text(".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n\ttestq %rax, %rax\n\tjz 1f\n"
+                   "\tmovl $1, %r8d\n1:\n.rept 30\n\tmovq %r8, %rdx\n.endr\n\tpushq %r8\n\tswapgs\n\tsysretq\n")
+    an = api.analyze(src)
+    moves = [i.index for i in an.program.instructions if i.mnemonic == "movq"]
+    assert len(moves) == 30
+    for n in moves:
+        before = an.forward.before[n]
+        assert {t.holds("r8") for t in before} == {None, "int:1"}  # the two tuples, at every copy
+        if n != moves[-1]:
+            assert an.forward.after[n] == before  # %rdx is dead after the copy: forgotten again
+    # the last copy's %rdx goes back to user space (live): kept, its own node's doing
+    assert {(t.holds("r8"), t.holds("rdx")) for t in an.forward.after[moves[-1]]} == {(None, None), ("int:1", "int:1")}
+    stepped_moves = [n for n in calls if n in moves]
+    # the tuple without a value in %r8 passes quietly (transfer.quiet); the
+    # other is stepped once, at the first copy, for all 30
+    assert stepped_moves == [moves[0]]
+    assert an.forward.steps >= 30  # the analysis-steps budget counts every pair

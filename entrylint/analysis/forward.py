@@ -236,6 +236,15 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     work: deque[Key] = deque()
     ins_list = program.instructions
     stepped: dict[tuple[int, Tuple], tuple] = {}  # step() is a function of (instruction, tuple)
+    # step() reads of an instruction its decode information, operands, mode,
+    # call target name, whether its target is in the program, and a code
+    # label it uses as an immediate (transfer.step): instructions alike in
+    # these (a register save in every entry, a body repeated by .rept) step
+    # a tuple alike, so it is stepped once for all of them.  stepped stays
+    # per node: what a node forgets of a tuple (_dead) is its own, and the
+    # analysis-steps budget counts (node, tuple) pairs as before.
+    alike: dict[tuple, int] = {}  # the signature of what step() reads -> a small id
+    by_sig: dict[tuple[int, Tuple], tuple] = {}  # (signature id, tuple) -> step()'s result
     # every tuple the walk keeps, one object for equal ones: a walk makes a
     # new object at each step, but meets few distinct tuples (a walk whose
     # every visit steps kept a million objects for 640 tuples), and what a
@@ -414,7 +423,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             how = _OTHER.get(flow, _EDGES)
         edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
                       if e.kind != "fault")
-        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins))
+        sig = alike.setdefault((id(info), ins.operands, ins.mode, ins.target is None, ins.target_name,
+                                ins.imm_target), len(alike))  # (info lives as long as the program)
+        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
         return got
 
     pred = res.pred
@@ -454,7 +465,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         pl = plans.get(node)
         if pl is None:
             pl = plan(node)
-        ins, how, fx, ext, edges, in_inst, q = pl
+        ins, how, fx, ext, edges, in_inst, q, sig = pl
         if fx:
             pending.extend((key, dst, t) for dst in fx)
         if ext:
@@ -474,8 +485,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
-                u, evs = step(ins, t, config)
-                u = one(u, u)
+                got = by_sig.get((sig, t))
+                if got is None:
+                    u, evs = step(ins, t, config)
+                    got = by_sig[(sig, t)] = (one(u, u), evs)
+                u, evs = got
                 if live_out is not None and u.held:
                     u = _dead(u, live_out.get(node, ()), one)
                 got = stepped[(node, t)] = (u, evs)
