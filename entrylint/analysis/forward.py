@@ -446,7 +446,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             got = crowded.get((node, t.widen(bases)))
             if got is not None:
                 w = strip(t, got)
-                if w != t:
+                if w is not t and w != t:  # (strip gives t itself when it keeps everything)
                     k = (node, w, c)
                     if k in pred:
                         continue
