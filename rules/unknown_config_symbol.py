@@ -56,7 +56,7 @@ import re
 import sys
 from pathlib import Path
 
-from entrylint.cpp.lexer import NAME, lex_file
+from entrylint.cpp.lexer import NAME, lex_file_once
 from entrylint.cpp.types import line_conditions
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -96,7 +96,7 @@ def entrylint_check(analysis, config):
     for path in files:
         got = tested.get(path, {})
         # the analysed file is read as analysed (an editor buffer may differ from the disk)
-        scanned = dict(scanned_symbols(path, exp.text if path == main and exp.text else None))
+        scanned = dict(scanned_symbols(path, exp.text if path == main and exp.text else None, checked=path == main))
         got = {**got, **scanned}
         for (name, line), col in sorted(got.items(), key=lambda kv: kv[0][1]):
             if name not in known and name.removesuffix("_MODULE") not in known:
@@ -117,16 +117,17 @@ def recorded_symbols(pp, files) -> dict[str, dict[tuple[str, int], int]]:
     return out
 
 
-def scanned_symbols(path: str, text: str | None = None):
+def scanned_symbols(path: str, text: str | None = None, checked: bool = False):
     """((name, directive line), col) for each symbol tested in the file (or in
     ``text``), taken branch or not: every #if-family directive, and
-    IS_ENABLED() anywhere."""
+    IS_ENABLED() anywhere.  The tokens are the preprocessor's when it read
+    the same text (``checked``: the file checked, else a header)."""
     if text is None:
         try:
             text = Path(path).read_text(errors="replace")
         except OSError:
             return
-    for toks in lex_file(text, path).lines:
+    for toks in lex_file_once(text, path, keep=not checked).lines:
         directive = len(toks) > 1 and toks[0].text == "#" and toks[1].text in _DIRECTIVES
         for k, t in enumerate(toks):
             if t.kind != NAME or not t.text.startswith("CONFIG_"):

@@ -135,3 +135,23 @@ def test_records_are_guarded_in_the_suite_and_compare_alike_without_the_guard():
                             capture_output=True, text=True, check=True)
     assert plain.stdout.split()[:4] == ["False", "True", "True", "True"]
     assert frozen.stdout.split()[1:] == plain.stdout.split()[1:]  # the same hash of the same fields
+
+
+def test_the_config_symbol_rule_reads_the_preprocessors_tokens(tmp_path, monkeypatch):
+    """unknown-config-symbol scans every #if of the file checked and of the
+    headers beside it: the tokens the preprocessor made of the same text, not
+    a lexing of its own per profile (the language server checks at each edit)."""
+    from entrylint import api
+
+    (tmp_path / "Kconfig").write_text("config KNOWN\n\tbool \"known\"\n")
+    (tmp_path / "h.h").write_text("#ifdef CONFIG_MISSING_H\n#endif\n")
+    (tmp_path / "m.S").write_text('#include "h.h"\n#ifdef CONFIG_KNOWN\n\tnop\n#endif\n'
+                                  "#if IS_ENABLED(CONFIG_MISSING)\n\tnop\n#endif\n")
+    lexed = []
+    real = lexer.lex_file
+    monkeypatch.setattr(lexer, "lex_file", lambda text, file: lexed.append(file) or real(text, file))
+    lexer._LEXED.pop(str(tmp_path / "h.h"), None)
+    found = api.check(tmp_path / "m.S", api.Options(root=tmp_path))
+    names = sorted({(f.id, f.args["name"]) for f in found.findings if f.id == "EL403"})
+    assert names == [("EL403", "MISSING"), ("EL403", "MISSING_H")]
+    assert sorted(lexed) == sorted([str(tmp_path / "m.S"), str(tmp_path / "h.h")])  # each once, every profile
