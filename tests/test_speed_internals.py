@@ -155,3 +155,39 @@ def test_the_config_symbol_rule_reads_the_preprocessors_tokens(tmp_path, monkeyp
     names = sorted({(f.id, f.args["name"]) for f in found.findings if f.id == "EL403"})
     assert names == [("EL403", "MISSING"), ("EL403", "MISSING_H")]
     assert sorted(lexed) == sorted([str(tmp_path / "m.S"), str(tmp_path / "h.h")])  # each once, every profile
+
+
+def test_a_check_freezes_what_it_leaves_alive_and_thaws_it_now_and_then(tmp_path, monkeypatch):
+    """With the collector on (the language server, -j workers), what a check
+    leaves alive is frozen, so the next young collection does not walk it;
+    every THAW_EVERY checks it is thawed for the collector to see once.  With
+    the collector off (the CLI's own process) nothing is frozen."""
+    import gc
+
+    from entrylint import api
+
+    src = tmp_path / "a.S"
+    src.write_text("\tswapgs\n\tmovq %rax, %cr3\n")
+    opts = api.Options(root=tmp_path, profile="defconfig")
+    monkeypatch.setattr(api, "THAW_EVERY", 3)
+    monkeypatch.setattr(api, "_paused", [0])
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        gc.unfreeze()
+        counts = []
+        for _ in range(4):
+            api.check(src, opts)
+            counts.append(gc.get_freeze_count())
+        assert counts[0] > 0 and counts[1] >= counts[0]  # frozen after each check
+        assert counts[2] == 0 and counts[3] > 0  # the third thawed everything; the fourth froze again
+        gc.unfreeze()
+        gc.disable()
+        api.check(src, opts)
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
