@@ -9,6 +9,7 @@ Nothing in this module prints.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -371,8 +372,8 @@ def dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-_paused = [0]  # checks made under gc_paused in this process
-THAW_EVERY = 16  # checks between two passes of the collector over what they left
+_paused = itertools.count(1)  # the gc_paused blocks (one per profile checked) of this process
+THAW_EVERY = 16  # blocks between two passes of the collector over what they left
 
 
 @contextmanager
@@ -380,20 +381,21 @@ def gc_paused():
     """The expanders and the walk make millions of short-lived objects and
     hardly any reference cycles: the cyclic collector's passes over a heap
     that keeps growing cost a quarter of a check.  It is paused while one
-    file is checked.  What the check leaves alive (its result, the caches;
-    their garbage is freed by reference counts) is then frozen, else the
-    first young collection after it walks every one of those objects (45 ms
-    after each re-analysis of 6.12 entry_64.S in the language server); every
-    THAW_EVERY checks it is thawed, so the collector sees any cyclic garbage
-    among it once."""
+    file is checked under one profile.  When the collector was on (the
+    language server, the -j workers: the CLI's own process runs without it),
+    what the check leaves alive (its result, the caches; their garbage is
+    freed by reference counts) is then frozen, else the first young
+    collection after it walks every one of those objects (45 ms after each
+    re-analysis of 6.12 entry_64.S in the language server); every THAW_EVERY
+    blocks it is thawed, so the collector sees any cyclic garbage among it
+    once."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
-            _paused[0] += 1
-            if _paused[0] % THAW_EVERY:
+            if next(_paused) % THAW_EVERY:
                 gc.freeze()
             else:
                 gc.unfreeze()

@@ -168,7 +168,6 @@ def test_cond_of_macro_definition_joins_trace():
     assert r.macros["m"].cond == (c_def,)
 
 
-
 def test_each_invocation_merges_its_own_condition_with_the_body_lines():
     # the expander works a merge out once per pair of condition objects: an
     # invocation under another condition (an equal one made apart too) must
@@ -193,6 +192,7 @@ def test_each_invocation_merges_its_own_condition_with_the_body_lines():
                  ("int3", merge_conds(merge_conds(use, (c_def,)), (c_def,)))]
     assert got == want
     assert got[0][1] == (uses[0][0], c_def, c_in) and got[6][1] == (c_def, c_in)
+
 
 def test_bad_macro_arguments():
     src = ".macro M a:req b=1\n .byte \\a, \\b\n.endm\nM\nM c=2\nM 1 2 3\nM 4\n"

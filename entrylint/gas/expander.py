@@ -83,6 +83,27 @@ def _located(line: PPLine, start: int, text: str) -> BodyLine:
     return BodyLine(text, (Frame(loc),), line.cond, seg.macros)
 
 
+
+def remember(table: dict, key, make, *args):
+    """``table[key]``, made by ``make(*args)`` the first time; a table past
+    50,000 entries starts again (the expander's memos of texts read again
+    and again: what bounds them is the input, not a limit)."""
+    got = table.get(key)
+    if got is None:
+        if len(table) > 50_000:
+            table.clear()
+        got = table[key] = make(*args)
+    return got
+
+
+def _parse(text: str) -> tuple:
+    labels, rest, _ = lex.peel_labels(text)
+    return labels, lex.classify(rest)
+
+
+def _merged(a: Condition, b: Condition) -> tuple:
+    return merge_conds(a, b), a, b  # (a and b kept: the key is their ids)
+
 class Expander:
     def __init__(self, opts: GasOptions):
         self.opts = opts
@@ -221,14 +242,8 @@ class Expander:
         if len(item.text) > self.limits.line_length:
             self.over("line-length", f"a statement of {len(item.text)} characters", item, None)
             return
-        got = self.parsed.get(item.text)
-        if got is None:  # an expansion reads the same texts again and again: parse each once
-            labels, rest, _ = lex.peel_labels(item.text)
-            got = (labels, lex.classify(rest))
-            if len(self.parsed) > 50_000:
-                self.parsed.clear()
-            self.parsed[item.text] = got
-        labels, p = got
+        # an expansion reads the same texts again and again: parse each once
+        labels, p = remember(self.parsed, item.text, _parse, item.text)
         if self.collect is not None:
             self.collecting(item, p)
             return
@@ -299,12 +314,7 @@ class Expander:
         if depth > self.peak["macro-depth"]:
             self.peak["macro-depth"] = depth
         key = (id(macro), args)  # (every MacroInfo is kept while the expander lives: ids are not reused)
-        got = self.bound.get(key)
-        if got is None:
-            if len(self.bound) > 50_000:
-                self.bound.clear()
-            got = self.bound[key] = bind_args(macro, args)
-        values, errors, expands = got
+        values, errors, expands = remember(self.bound, key, bind_args, macro, args)
         for e in errors:
             self.problem(ProblemKind.BAD_MACRO_ARGS, e, item)
         if not expands:
@@ -329,12 +339,7 @@ class Expander:
 
     def merge(self, a: Condition, b: Condition) -> Condition:
         """``merge_conds(a, b)``, worked out once per pair of objects."""
-        got = self.merged.get((id(a), id(b)))
-        if got is None:
-            if len(self.merged) > 50_000:
-                self.merged.clear()
-            got = self.merged[(id(a), id(b))] = (merge_conds(a, b), a, b)
-        return got[0]
+        return remember(self.merged, (id(a), id(b)), _merged, a, b)[0]
 
     def lines(self, body: tuple[template.Line, ...], argv: list[str], head: Trace, cond: Condition,
               item: BodyLine) -> list[BodyLine]:
@@ -371,12 +376,7 @@ class Expander:
                 return
             sym, times = None, max(count, 0)
         else:
-            got = self.irp_lists.get((c.directive, c.args))
-            if got is None:
-                if len(self.irp_lists) > 50_000:
-                    self.irp_lists.clear()
-                got = self.irp_lists[(c.directive, c.args)] = parse_irp(c.directive, c.args)
-            sym, values, err = got
+            sym, values, err = remember(self.irp_lists, (c.directive, c.args), parse_irp, c.directive, c.args)
             if err:
                 self.problem(ProblemKind.ASM_ERROR, err, item)
                 return
