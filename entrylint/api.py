@@ -486,7 +486,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
-                          (options or Options()).limits, shared)
+                          (options or Options()).limits, shared,
+                          incremental.step_memo(path, options) if incremental is not None else None)
     if forward.truncated:
         lim = (options or Options()).limits
         node = forward.truncated_at

@@ -18,7 +18,8 @@ edited text from the last snapshot before the first line that changed:
 
 What comes out is what a run from the start gives (tests/test_incremental.py
 and tools/incremental_check.py compare the two, findings and all).  The
-stages after the expansion (program, CFG, walk, rules) run in full.
+stages after the expansion (program, CFG, walk, rules) run in full; the walk
+looks up the steps the last runs made (``analysis.forward.StepMemo``).
 
 A session's state is replaced in one assignment at the end of a run, so an
 analysis cancelled part-way (faces/lsp/engine.py) leaves the last good state.
@@ -58,6 +59,7 @@ class Session:
     state: _State | None = None
     stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0})
     last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
+    steps: object = None  # analysis.forward.StepMemo: the walk's steps, kept from run to run
 
     def expand(self, text: str, name: str, copts, gopts, key: tuple):
         """(PPResult, GasResult) of ``text`` as the file ``name``: what
@@ -346,6 +348,15 @@ class Sessions:
         while len(self._by) > self._size:
             self._by.pop(next(iter(self._by)))
         return s, key
+
+    def step_memo(self, path: Path, options):
+        """The walk's steps kept for the file under ``options`` (forward.StepMemo)."""
+        from entrylint.analysis.forward import StepMemo
+
+        s, _ = self.session(path, options)
+        if s.steps is None:
+            s.steps = StepMemo()
+        return s.steps
 
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):
         s, key = self.session(path, options)

@@ -246,3 +246,51 @@ def test_instructions_alike_step_a_tuple_once(tmp_path, monkeypatch):
     # the analysis-steps budget counts every (instruction, tuple) pair: 29
     # more copies are 29 more steps, as before the copies shared them
     assert an.forward.steps - one.forward.steps == 29
+
+
+def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_path, monkeypatch):
+    # forward.StepMemo keeps step()'s results from one walk to the next (the
+    # language server's re-analyses): a second walk looks every step up, and
+    # what a call out of the program clobbers is part of what is looked up,
+    # so a callee that changed (its file edited on disk) is stepped again
+    from dataclasses import replace
+
+    import entrylint.analysis.forward as forward
+    from entrylint.analysis.walking import transfer_config
+
+    src = tmp_path / "memo.S"
+    src.write_text(".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n\tmovl $1, %r8d\n\tcall do_thing\n"
+                   "\tpushq %r8\n\tswapgs\n\tsysretq\n")
+    an = api.analyze(src)
+    base = transfer_config(an.program, an.expansion, an.callees)
+    keeps = replace(base, clobbers=lambda name: frozenset({"rax"}))
+    loses = replace(base, clobbers=lambda name: frozenset({"rax", "r8"}))
+    push = next(i.index for i in an.program.instructions if i.mnemonic == "pushq")
+    calls = []
+    real = forward.step
+    monkeypatch.setattr(forward, "step", lambda ins, t, cfg: calls.append(ins.index) or real(ins, t, cfg))
+
+    def walk(config, memo=None):
+        calls.clear()
+        return forward.analyze(an.program, an.cfg, an.entries, config, live_out=an.liveness.live_out, memo=memo)
+
+    def r8(fw):
+        return {t.holds("r8") for t in fw.before[push]}
+
+    fresh = {name: walk(c) for name, c in (("keeps", keeps), ("loses", loses))}
+    n_fresh = len(calls)  # the steps of a walk from nothing (under ``loses``)
+    assert r8(fresh["keeps"]) == {"int:1"} and r8(fresh["loses"]) == {None}
+    memo = forward.StepMemo()
+    walk(keeps, memo)
+    assert calls
+    again = walk(keeps, memo)
+    assert calls == [] and again.before == fresh["keeps"].before and again.steps == fresh["keeps"].steps
+    other = walk(loses, memo)  # the same key, another callee: the call is stepped again
+    call = next(i.index for i in an.program.instructions if i.mnemonic == "call")
+    assert call in calls and other.before == fresh["loses"].before
+    # another transfer configuration empties the tables
+    moved = replace(keeps, key=(*keeps.key[:-1], frozenset({"some_var"})))
+    walk(moved, memo)
+    assert memo.key == moved.key and len(calls) == n_fresh
+    # no key: nothing kept
+    assert forward.StepMemo().tables(replace(base, key=None)) == ({}, {})

@@ -61,12 +61,50 @@ def _view(exp):
             exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak)
 
 
+def _walk_view(fw):
+    """What the walk records: a re-analysis that looked its steps up (forward.StepMemo) has the same."""
+    return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
+            fw.contexts, fw.steps, fw.truncated)
+
+
 def _same_as_scratch(path, text, sessions):
     inc = api.check(path, OPTS, text=text, incremental=sessions)
     full = api.check(path, OPTS, text=text)
     assert inc.findings == full.findings
     assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+    assert _walk_view(inc.analysis.forward) == _walk_view(full.analysis.forward)
     return inc
+
+
+def test_a_re_analysis_looks_up_the_steps_of_the_last_walk(monkeypatch):
+    """The walk of an edited text steps only what the edit made new: the
+    other (instruction, tuple) pairs are the last walk's, looked up by value."""
+    from entrylint.analysis import forward
+
+    calls = []
+    real = forward.step
+    monkeypatch.setattr(forward, "step", lambda ins, t, cfg: calls.append(ins.mnemonic) or real(ins, t, cfg))
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    first = _same_as_scratch(path, text, sessions)
+    calls.clear()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    again = len(calls)
+    calls.clear()
+    edited = _replace(text, "\tcall\texc_nmi", "\tpushq\t%r11\n\tcall\texc_nmi")
+    second = api.check(path, OPTS, text=edited, incremental=sessions)
+    stepped = list(calls)
+    calls.clear()
+    full = api.check(path, OPTS, text=edited)  # from the start: every step worked out
+    scratch = len(calls)
+    assert again == 0  # the same text: every step looked up
+    # the new push on each tuple reaching it, and what the pushed register
+    # makes new after it; far fewer than a walk from the start
+    assert "pushq" in stepped and 0 < len(stepped) < scratch / 2, (stepped, scratch)
+    assert second.findings == full.findings
+    assert _walk_view(second.analysis.forward) == _walk_view(full.analysis.forward)
+    assert first.analysis.forward.steps < second.analysis.forward.steps  # counted as before: per pair
 
 
 @pytest.mark.parametrize("step", [1, 4])

@@ -6,9 +6,10 @@ would (a line deleted, duplicated, an instruction inserted, a comment
 appended, a line's last character removed), and after each compares
 ``api.check(..., incremental=)`` -- what the language server runs -- with a
 check of the same text from the start: the findings (locations, messages,
-paths, traces), the preprocessed lines, the statements and the problems must
-be equal.  Prints one line per edit with both times and how the incremental
-run went; exits 1 on the first difference.
+paths, traces), the preprocessed lines, the statements, the problems and
+what the walk records (its steps looked up from the last walks) must be
+equal.  Prints one line per edit with both times and how the incremental run
+went; exits 1 on the first difference.
 
     python tools/incremental_check.py [FILE] [--edits 20] [--seed 1] [--profile defconfig]
 
@@ -50,6 +51,11 @@ def view(exp):
             exp.pp.macros, exp.pp.files)
 
 
+def walk_view(fw):
+    return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
+            fw.contexts, fw.steps, fw.truncated)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("file", nargs="?", default=str(DEFAULT))
@@ -78,7 +84,8 @@ def main() -> int:
         t1 = time.perf_counter()
         full = api.check(path, opts, text=text)
         t2 = time.perf_counter()
-        same = inc.findings == full.findings and view(inc.analysis.expansion) == view(full.analysis.expansion)
+        same = inc.findings == full.findings and view(inc.analysis.expansion) == view(full.analysis.expansion) \
+            and walk_view(inc.analysis.forward) == walk_view(full.analysis.forward)
         print(f"{k + 1:3} {what:<22} {session.last:<30} incremental {1000 * (t1 - t0):6.0f} ms  "
               f"from the start {1000 * (t2 - t1):6.0f} ms  {len(full.findings)} findings  "
               f"{'same' if same else 'DIFFERENT'}", flush=True)

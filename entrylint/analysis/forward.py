@@ -200,6 +200,33 @@ def _dead(t: Tuple, live: frozenset[str], one) -> Tuple:
     return u
 
 
+class StepMemo:
+    """``step()``'s results kept from one walk of a file to the next (the
+    language server's edits, incremental.py): an edit leaves most
+    instructions as they were, and their steps on the tuples the walk meets
+    again are looked up, not worked out.  A step is a function of what it
+    reads of the instruction (its signature, by value here) and of the
+    transfer configuration (``Config.key``, and for a call out of the program
+    what the callee clobbers, in the signature): the tables are emptied when
+    the key changes or they grow past ``limit`` results.  What a walk counts
+    and records is its own: the analysis-steps budget counts (node, tuple)
+    pairs stepped as before, looked up or not."""
+
+    def __init__(self, limit: int = 200_000):
+        self.limit = limit
+        self.key: object = None
+        self.alike: dict[tuple, int] = {}
+        self.by_sig: dict[tuple[int, Tuple], tuple] = {}
+
+    def tables(self, config: Config) -> tuple[dict, dict]:
+        """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
+        if config.key is None:
+            return {}, {}
+        if self.key != config.key or len(self.by_sig) > self.limit or len(self.alike) > self.limit:
+            self.key, self.alike, self.by_sig = config.key, {}, {}
+        return self.alike, self.by_sig
+
+
 # Widening: a node already reached with WIDEN tuples that differ only in the
 # small integers (``int:`` holds) and flags they know gets the next such
 # tuple without the integers that take three or more values there (a count,
@@ -218,14 +245,15 @@ WIDEN = 4
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
             max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None,
-            max_steps: int | None = None) -> Forward:
+            max_steps: int | None = None, memo: StepMemo | None = None) -> Forward:
     """Walk every path from ``entries``, at most ``max_visits`` (node,
     tuple) visits and ``max_steps`` transfer steps (a visit whose
     instruction changes the tuple, once per pair: it costs several quiet
     visits' time and keeps its result).  ``live_out``: node -> the general
     registers live after it (analysis/liveness.py); a small integer in a
     register that is dead there is forgotten (it is never read again before
-    it is written, and its values would only multiply the tuples)."""
+    it is written, and its values would only multiply the tuples).
+    ``memo``: the steps of the file's earlier walks (StepMemo)."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
     inst = res.instances = contract_instances(program, cfg, contracts)
@@ -243,8 +271,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # a tuple alike, so it is stepped once for all of them.  stepped stays
     # per node: what a node forgets of a tuple (_dead) is its own, and the
     # analysis-steps budget counts (node, tuple) pairs as before.
-    alike: dict[tuple, int] = {}  # the signature of what step() reads -> a small id
-    by_sig: dict[tuple[int, Tuple], tuple] = {}  # (signature id, tuple) -> step()'s result
+    # the signature of what step() reads -> a small id; (signature id,
+    # tuple) -> step()'s result: kept from the file's last walk (``memo``)
+    alike, by_sig = memo.tables(config) if memo is not None else ({}, {})
+    by_value = memo is not None  # signatures by value: they outlive this program
     # every tuple the walk keeps, one object for equal ones: a walk makes a
     # new object at each step, but meets few distinct tuples (a walk whose
     # every visit steps kept a million objects for 640 tuples), and what a
@@ -423,8 +453,14 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             how = _OTHER.get(flow, _EDGES)
         edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
                       if e.kind != "fault")
-        sig = alike.setdefault((id(info), ins.operands, ins.mode, ins.target is None, ins.target_name,
-                                ins.imm_target), len(alike))  # (info lives as long as the program)
+        if by_value:  # and a call out of the program: what the callee clobbers, as step() asks
+            out = info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
+                and ins.target_name and config.clobbers is not None
+            what = (info, config.clobbers(ins.target_name) if out else None)
+        else:
+            what = id(info)  # (info lives as long as the program)
+        sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
+                                ins.imm_target), len(alike))
         got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
         return got
 

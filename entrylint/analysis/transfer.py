@@ -42,6 +42,11 @@ class Config:
     # per-cpu variables whose value ORed into a CR3 value sets the user bit (analysis/treefacts.py)
     user_bit_vars: frozenset = frozenset()
     clobbers: object = None  # callable(callee name) -> registers a call out of the program clobbers
+    # what the knobs ``step`` reads stand for, by value (the memory model and
+    # the name sets; ``clobbers`` apart: it is asked per callee name), so a
+    # step worked out under one Config serves another with the same key
+    # (forward.StepMemo); None: not comparable
+    key: object = None
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,17 @@ profile walks its own tuples, which carry the features it compiles out)."""
 from __future__ import annotations
 
 
-def walk(program, cfg, entries, config, live_out, limits, shared=None):
+def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None):
     """The forward walk on what is left of the check's analysis-visits and
     analysis-steps budgets (``limits``; ``shared``: the check's Shared, None
     for a lone profile), and whether the check's earlier walks had spent
-    any of them."""
+    any of them.  ``memo``: the steps of the file's earlier walks
+    (forward.StepMemo, kept by the incremental session of an edited file)."""
     from entrylint.analysis.forward import analyze
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
     forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
-                      live_out=live_out, max_steps=limits.analysis_steps - steps)
+                      live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo)
     if shared is not None:
         shared.visits += forward.visits
         shared.steps += forward.steps
@@ -46,7 +47,8 @@ def transfer_config(program, exp=None, callees=None):
         kind = model.stack_for_load(text)
         return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
 
+    task, frame = frozenset(model.task_stack_returning), frozenset(model.user_frame_returning)
     return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
-                  task_stack_returning=frozenset(model.task_stack_returning),
-                  user_frame_returning=frozenset(model.user_frame_returning),
+                  task_stack_returning=task, user_frame_returning=frame,
+                  key=(Config.user_bit, model, task, frame, user_bit_vars),
                   clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
