@@ -292,5 +292,11 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
     moved = replace(keeps, key=(*keeps.key[:-1], frozenset({"some_var"})))
     walk(moved, memo)
     assert memo.key == moved.key and len(calls) == n_fresh
+    # a walk that left more than the limit keeps nothing
+    small = forward.StepMemo(limit=2)
+    walk(keeps, small)
+    assert small.by_sig == {} and small.key is None
+    walk(keeps, small)
+    assert len(calls) == n_fresh
     # no key: nothing kept
     assert forward.StepMemo().tables(replace(base, key=None)) == ({}, {})

@@ -208,11 +208,14 @@ class StepMemo:
     reads of the instruction (its signature, by value here) and of the
     transfer configuration (``Config.key``, and for a call out of the program
     what the callee clobbers, in the signature): the tables are emptied when
-    the key changes or they grow past ``limit`` results.  What a walk counts
-    and records is its own: the analysis-steps budget counts (node, tuple)
-    pairs stepped as before, looked up or not."""
+    the key changes, and not kept past a walk that left more than ``limit``
+    results (a file at the walk's limits: what it would keep between edits
+    is what its walk made at its peak, and the language server keeps a
+    session per open file).  What a walk counts and records is its own: the
+    analysis-steps budget counts (node, tuple) pairs stepped as before,
+    looked up or not."""
 
-    def __init__(self, limit: int = 200_000):
+    def __init__(self, limit: int = 100_000):
         self.limit = limit
         self.key: object = None
         self.alike: dict[tuple, int] = {}
@@ -222,9 +225,14 @@ class StepMemo:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
         if config.key is None:
             return {}, {}
-        if self.key != config.key or len(self.by_sig) > self.limit or len(self.alike) > self.limit:
+        if self.key != config.key:
             self.key, self.alike, self.by_sig = config.key, {}, {}
         return self.alike, self.by_sig
+
+    def trim(self) -> None:
+        """After a walk: what is over the limit is not kept."""
+        if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
+            self.key, self.alike, self.by_sig = None, {}, {}
 
 
 # Widening: a node already reached with WIDEN tuples that differ only in the
@@ -598,5 +606,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 event("indirect-jump", key)
             continue
         # _STOP: nothing follows
+    if memo is not None:
+        memo.trim()
     res.seconds = time.perf_counter() - t0
     return res
