@@ -19,7 +19,7 @@ edited text from the last snapshot before the first line that changed:
 What comes out is what a run from the start gives (tests/test_incremental.py
 and tools/incremental_check.py compare the two, findings and all).  The
 stages after the expansion (program, CFG, walk, rules) run in full; the walk
-looks up the steps the last runs made (``analysis.forward.StepMemo``).
+looks up the steps the last runs made (``analysis.walking.StepMemo``).
 
 A session's state is replaced in one assignment at the end of a run, so an
 analysis cancelled part-way (faces/lsp/engine.py) leaves the last good state.
@@ -59,7 +59,7 @@ class Session:
     state: _State | None = None
     stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0})
     last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
-    steps: object = None  # analysis.forward.StepMemo: the walk's steps, kept from run to run
+    steps: object = None  # analysis.walking.StepMemo: the walk's steps, kept from run to run
 
     def expand(self, text: str, name: str, copts, gopts, key: tuple):
         """(PPResult, GasResult) of ``text`` as the file ``name``: what
@@ -350,8 +350,8 @@ class Sessions:
         return s, key
 
     def step_memo(self, path: Path, options):
-        """The walk's steps kept for the file under ``options`` (forward.StepMemo)."""
-        from entrylint.analysis.forward import StepMemo
+        """The walk's steps kept for the file under ``options`` (walking.StepMemo)."""
+        from entrylint.analysis.walking import StepMemo
 
         s, _ = self.session(path, options)
         if s.steps is None:

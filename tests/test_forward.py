@@ -249,13 +249,14 @@ def test_instructions_alike_step_a_tuple_once(tmp_path, monkeypatch):
 
 
 def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_path, monkeypatch):
-    # forward.StepMemo keeps step()'s results from one walk to the next (the
+    # walking.StepMemo keeps step()'s results from one walk to the next (the
     # language server's re-analyses): a second walk looks every step up, and
     # what a call out of the program clobbers is part of what is looked up,
     # so a callee that changed (its file edited on disk) is stepped again
     from dataclasses import replace
 
     import entrylint.analysis.forward as forward
+    from entrylint.analysis import walking
     from entrylint.analysis.walking import transfer_config
 
     src = tmp_path / "memo.S"
@@ -280,7 +281,7 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
     fresh = {name: walk(c) for name, c in (("keeps", keeps), ("loses", loses))}
     n_fresh = len(calls)  # the steps of a walk from nothing (under ``loses``)
     assert r8(fresh["keeps"]) == {"int:1"} and r8(fresh["loses"]) == {None}
-    memo = forward.StepMemo()
+    memo = walking.StepMemo()
     walk(keeps, memo)
     assert calls
     again = walk(keeps, memo)
@@ -293,10 +294,10 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
     walk(moved, memo)
     assert memo.key == moved.key and len(calls) == n_fresh
     # a walk that left more than the limit keeps nothing
-    small = forward.StepMemo(limit=2)
+    small = walking.StepMemo(limit=2)
     walk(keeps, small)
     assert small.by_sig == {} and small.key is None
     walk(keeps, small)
     assert len(calls) == n_fresh
     # no key: nothing kept
-    assert forward.StepMemo().tables(replace(base, key=None)) == ({}, {})
+    assert walking.StepMemo().tables(replace(base, key=None)) == ({}, {})

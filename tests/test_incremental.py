@@ -62,7 +62,7 @@ def _view(exp):
 
 
 def _walk_view(fw):
-    """What the walk records: a re-analysis that looked its steps up (forward.StepMemo) has the same."""
+    """What the walk records: a re-analysis that looked its steps up (walking.StepMemo) has the same."""
     return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
             fw.contexts, fw.steps, fw.truncated)
 

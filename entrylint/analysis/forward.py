@@ -200,41 +200,6 @@ def _dead(t: Tuple, live: frozenset[str], one) -> Tuple:
     return u
 
 
-class StepMemo:
-    """``step()``'s results kept from one walk of a file to the next (the
-    language server's edits, incremental.py): an edit leaves most
-    instructions as they were, and their steps on the tuples the walk meets
-    again are looked up, not worked out.  A step is a function of what it
-    reads of the instruction (its signature, by value here) and of the
-    transfer configuration (``Config.key``, and for a call out of the program
-    what the callee clobbers, in the signature): the tables are emptied when
-    the key changes, and not kept past a walk that left more than ``limit``
-    results (a file at the walk's limits: what it would keep between edits
-    is what its walk made at its peak, and the language server keeps a
-    session per open file).  What a walk counts and records is its own: the
-    analysis-steps budget counts (node, tuple) pairs stepped as before,
-    looked up or not."""
-
-    def __init__(self, limit: int = 100_000):
-        self.limit = limit
-        self.key: object = None
-        self.alike: dict[tuple, int] = {}
-        self.by_sig: dict[tuple[int, Tuple], tuple] = {}
-
-    def tables(self, config: Config) -> tuple[dict, dict]:
-        """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
-        if config.key is None:
-            return {}, {}
-        if self.key != config.key:
-            self.key, self.alike, self.by_sig = config.key, {}, {}
-        return self.alike, self.by_sig
-
-    def trim(self) -> None:
-        """After a walk: what is over the limit is not kept."""
-        if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
-            self.key, self.alike, self.by_sig = None, {}, {}
-
-
 # Widening: a node already reached with WIDEN tuples that differ only in the
 # small integers (``int:`` holds) and flags they know gets the next such
 # tuple without the integers that take three or more values there (a count,
@@ -253,7 +218,7 @@ WIDEN = 4
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
             max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None,
-            max_steps: int | None = None, memo: StepMemo | None = None) -> Forward:
+            max_steps: int | None = None, memo=None) -> Forward:
     """Walk every path from ``entries``, at most ``max_visits`` (node,
     tuple) visits and ``max_steps`` transfer steps (a visit whose
     instruction changes the tuple, once per pair: it costs several quiet
@@ -261,7 +226,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     registers live after it (analysis/liveness.py); a small integer in a
     register that is dead there is forgotten (it is never read again before
     it is written, and its values would only multiply the tuples).
-    ``memo``: the steps of the file's earlier walks (StepMemo)."""
+    ``memo``: the steps of the file's earlier walks (walking.StepMemo)."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
     inst = res.instances = contract_instances(program, cfg, contracts)

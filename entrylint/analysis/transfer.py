@@ -45,7 +45,7 @@ class Config:
     # what the knobs ``step`` reads stand for, by value (the memory model and
     # the name sets; ``clobbers`` apart: it is asked per callee name), so a
     # step worked out under one Config serves another with the same key
-    # (forward.StepMemo); None: not comparable
+    # (walking.StepMemo); None: not comparable
     key: object = None
 
 

@@ -6,13 +6,19 @@ profile walks its own tuples, which carry the features it compiles out)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from entrylint.analysis.state import Tuple
+    from entrylint.analysis.transfer import Config
+
 
 def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None):
     """The forward walk on what is left of the check's analysis-visits and
     analysis-steps budgets (``limits``; ``shared``: the check's Shared, None
     for a lone profile), and whether the check's earlier walks had spent
     any of them.  ``memo``: the steps of the file's earlier walks
-    (forward.StepMemo, kept by the incremental session of an edited file)."""
+    (StepMemo, kept by the incremental session of an edited file)."""
     from entrylint.analysis.forward import analyze
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
@@ -22,6 +28,41 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
         shared.visits += forward.visits
         shared.steps += forward.steps
     return forward, bool(visits or steps)
+
+
+class StepMemo:
+    """``step()``'s results kept from one walk of a file to the next (the
+    language server's edits, incremental.py): an edit leaves most
+    instructions as they were, and their steps on the tuples the walk meets
+    again are looked up, not worked out.  A step is a function of what it
+    reads of the instruction (its signature, by value here) and of the
+    transfer configuration (``Config.key``, and for a call out of the program
+    what the callee clobbers, in the signature): the tables are emptied when
+    the key changes, and not kept past a walk that left more than ``limit``
+    results (a file at the walk's limits: what it would keep between edits
+    is what its walk made at its peak, and the language server keeps a
+    session per open file).  What a walk counts and records is its own: the
+    analysis-steps budget counts (node, tuple) pairs stepped as before,
+    looked up or not."""
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self.key: object = None
+        self.alike: dict[tuple, int] = {}
+        self.by_sig: dict[tuple[int, Tuple], tuple] = {}
+
+    def tables(self, config: Config) -> tuple[dict, dict]:
+        """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
+        if config.key is None:
+            return {}, {}
+        if self.key != config.key:
+            self.key, self.alike, self.by_sig = config.key, {}, {}
+        return self.alike, self.by_sig
+
+    def trim(self) -> None:
+        """After a walk: what is over the limit is not kept."""
+        if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
+            self.key, self.alike, self.by_sig = None, {}, {}
 
 
 def transfer_config(program, exp=None, callees=None):
