@@ -277,6 +277,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # register's values among them, the flags all of them know, and the
     # registers with two values or more
     crowded: dict[tuple[int, Tuple], list] = {}
+    crowded_at: set[int] = set()  # the nodes of its keys (looked up at every visit)
 
     def crowd(vkey: tuple[int, Tuple]) -> list:
         """What strip() reads of the variants at ``vkey``, made when it gets crowded."""
@@ -284,6 +285,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         for o in variants[vkey]:
             for r, v in o.ints():
                 values[r].add(v)
+        crowded_at.add(vkey[0])
         got = crowded[vkey] = [values, frozenset.intersection(*(frozenset(o.flags) for o in variants[vkey])),
                                {r for r, vs in values.items() if len(vs) >= 2}]
         return got
@@ -449,7 +451,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             break
         key = popleft()
         node, t, c = key
-        if crowded and (t.held or t.flags):
+        if node in crowded_at and (t.held or t.flags):
             # a variant queued before its node was crowded: the widened tuple
             # stands for it (it knows less), so what follows is walked once
             got = crowded.get((node, t.widen(bases)))
