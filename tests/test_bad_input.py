@@ -6,7 +6,6 @@ line on stderr (``--debug`` adds the traceback)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -104,7 +104,6 @@ def test_summary_per_caller_tuple(analyses):
 
 def test_alternative_gate_pti_off_keeps_one_page_table(analyses):
     an = analyses("forward_alternative.S")
-    name = "forward_alternative.S"
     (write,) = [e for e in an.forward.event_list("cr3-write")]
     assert write.before.feature("X86_FEATURE_PTI") is Feature.ON
     at_call = {(t.cr3, t.feature("X86_FEATURE_PTI")) for t in an.forward.before[

@@ -220,7 +220,7 @@ def test_macro_invocations_counted_as_they_are_expanded():
 
 def test_repeat_statements_count_every_repetition_of_a_file():
     # each .rept is small (under repeat-count), together they run over
-    src = "".join(f".rept 40\n nop\n nop\n.endr\n" for _ in range(5)) + "swapgs\n"
+    src = "".join(".rept 40\n nop\n nop\n.endr\n" for _ in range(5)) + "swapgs\n"
     r = expand(plain_lines(src, "r.S"), GasOptions(limits=Limits(repeat_statements=200, repeat_count=1000)))
     assert len(named(limit_hits(r.problems), "repeat-statements")) == 1
     assert insns(r.statements) == ["nop"] * 160 + ["swapgs"]  # the two past the limit are skipped

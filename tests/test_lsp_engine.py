@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from entrylint.faces.lsp.engine import Config, Engine, Job, Result, run_check
 

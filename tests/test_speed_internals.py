@@ -9,7 +9,7 @@ import random
 import pytest
 
 from entrylint.cpp import CppOptions, preprocess_text
-from entrylint.cpp import lexer, preprocessor
+from entrylint.cpp import lexer
 from entrylint.cpp.types import PPLine, Segment
 from entrylint.source import Location
 from entrylint.source.tree import IncludeSearch

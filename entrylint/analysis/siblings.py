@@ -21,11 +21,6 @@ from entrylint.source.tree import default_code_mode
 _PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
 
 
-# what a register may hold that means the same in another file's walk (not
-# code addresses: those are instruction indices of one program)
-_PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
-
-
 def sibling_asm(exp, options, transfer_config):
     """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
     (C callee, tuple) of the C calls it makes), for a

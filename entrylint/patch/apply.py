@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from entrylint.patch.parse import FileDiff, Hunk, Patch, PatchError
+from entrylint.patch.parse import FileDiff, Patch, PatchError
 from entrylint.source import overlay
 
 
