@@ -87,7 +87,10 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not gs_access(P[node]):
             continue
-        t = next((t for t in ordered(fw.before[node])
+        here = fw.before[node]
+        if not any(t.gs is Space.USER for t in here):
+            continue  # (most nodes: nothing to pick, no order to make)
+        t = next((t for t in ordered(here)
                   if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON), None)
         if t is not None:
             seg = abi(P[node].mode).percpu_segment

@@ -112,7 +112,10 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue
-        for t in ordered(fw.before[node]):
+        here = fw.before[node]
+        if not any(t.cr3 is Space.USER for t in here):
+            continue  # (most nodes: nothing to pick, no order to make)
+        for t in ordered(here):
             if t.cr3 is not Space.USER or t.pti_off(PTI_FEATURES):
                 continue
             what = _unmapped(P[node], t, model, extra, program)

@@ -82,9 +82,11 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not _touches_stack(P[node]):
             continue
-        t = next((t for t in ordered(fw.before[node]) if t.stack is Stack.USER), None)
-        if t is not None:
-            yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t), sp=spelled("rsp", P[node].mode))
+        here = fw.before[node]
+        if not any(t.stack is Stack.USER for t in here):
+            continue  # (most nodes: nothing to pick, no order to make)
+        t = next(t for t in ordered(here) if t.stack is Stack.USER)
+        yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t), sp=spelled("rsp", P[node].mode))
 
 
 def _touches_stack(ins) -> bool:
