@@ -16,6 +16,15 @@ edited text from the last snapshot before the first line that changed:
 * the options (profile, include paths, defines, limits) are part of the
   session's key.
 
+Where the rest of the file is the last text's rest -- at the same lines (an
+edit inside a line), or a few lines up or down (lines added or removed) --
+the run rejoins the last one at the first snapshot there whose state it
+equals (the preprocessor's, then GNU as's, up to the counts of what was read
+before), and takes the last run's output for the rest: as it was, or with
+every place below the edit moved (``relocate.py``; not where a line number
+can be in that output, nor where it had problems).  Its snapshots after that
+place are kept the same way, so the next edit further down resumes near it.
+
 What comes out is what a run from the start gives (tests/test_incremental.py
 and tools/incremental_check.py compare the two, findings and all).  The
 stages after the expansion (program, CFG, walk, rules) run in full; the walk
@@ -91,16 +100,21 @@ class Session:
         snaps: list = []
         last = start[0].idx if start else -STEP
         join: list = []  # [old point index] where the preprocessor rejoined the last run
-        tail_at, shift, at_old = len(lexed.lines) + 1, 0, {}
+        tail_at, shift, at_old, reloc = len(lexed.lines) + 1, 0, {}, None
         if start is not None:
-            tail_at, shift = _common_tail(st.lexed.lines, lexed.lines)
+            tail_at, shift, dl, moved_from = _common_tail(st.lexed.lines, lexed.lines)
             at_old = {cs.idx: k for k, (cs, _) in enumerate(st.points) if k > j}
+            if dl and moved_from is not None:  # lines added or removed: the rest is the last run's, moved
+                from entrylint.relocate import Relocate
+
+                reloc = Relocate(name, moved_from, dl, st.lexed.lines, st.gas)
 
         def at_line(p, f):
             nonlocal last
-            if f.idx >= tail_at:
-                k = at_old.get(f.idx + shift)
-                if k is not None and _cpp_same(p, f, st.points[k][0]):
+            k = at_old.get(f.idx + shift) if f.idx >= tail_at else None
+            if k is not None:
+                old = st.points[k][0] if reloc is None else reloc.cpp_snapshot(st.points[k][0], shift)
+                if _cpp_same(p, f, old) and (reloc is None or _may_move(st, st.points[k][0], text, p, shift)):
                     join.append(k)
                     raise _Rejoined
             if f.idx - last >= STEP:
@@ -111,10 +125,11 @@ class Session:
         try:
             res = resume(pp, start[0], name, text) if start is not None else pp.run(name, text)
         except _Rejoined:
-            res = _cpp_joined(pp, st, join[0], text)
+            res = _cpp_joined(pp, st, join[0], text, reloc, shift)
         if res is None:
             return None
-        g, points, gas_join = _gas(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed, shift)
+        g, points, gas_join = _gas(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed, shift,
+                                   reloc)
         kept = st.points[:j + 1] if start is not None else []
         self._keep(key, name, lexed, res, g, kept + points,
                    st.headers_size if join else pp.headers_size)
@@ -137,14 +152,18 @@ class Session:
                             headers_size, purged, len(lexed.problems))
 
 
-def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift: int):
+def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift: int, reloc=None):
     """Read the preprocessed lines from ``start``'s gas snapshot on (None:
     from the beginning), snapshotting between the pieces the cpp snapshots
     cut.  After the preprocessor rejoined the last run at old point ``join``,
     the pieces are the old points' (moved to the new output), and the reading
     stops at the first where the state equals the last run's: the rest of the
     statements are the last run's.  (result, points, the old point index
-    where GNU as rejoined or None)"""
+    where GNU as rejoined or None)  With ``reloc`` (lines added or removed
+    before the place the preprocessor rejoined) the last run's statements and
+    its snapshots after that place are taken moved.  (Until GNU as rejoins,
+    the pieces it reads are cut at the last run's moved snapshots, and no
+    snapshot is kept there: their states would hold the old places.)"""
     from entrylint.gas import resume as gas_resume
     from entrylint.gas.expander import Expander
 
@@ -166,12 +185,15 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         cs = moved.cpp(ocs)
         e.feed(lines[at:cs.n_out])
         at = cs.n_out
-        if _gas_same(e, ogs):
-            g = _gas_joined(e, st, ogs)
-            moved.gas_from(ogs, e, g)
-            points += [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
+        d = _gas_delta(e, ogs if reloc is None else reloc.gas_snapshot(ogs), st.gas)
+        if d is not None and (reloc is None or len(st.gas.problems) == ogs.n_problems):
+            g = _gas_joined(e, st, ogs, reloc, d)
+            moved.gas_from(ogs, e, g, d)
+            later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
+            points += later if reloc is None else reloc.points(later, shift)
             return g, points, m
-        points.append((cs, gas_resume.snapshot(e)))
+        if reloc is None:
+            points.append((cs, gas_resume.snapshot(e)))
     e.feed(lines[at:])
     return e.result(), points, None
 
@@ -206,15 +228,51 @@ def _resume_point(st: _State, lexed) -> int | None:
     return best
 
 
-def _common_tail(old: list, new: list) -> tuple[int, int]:
+def _common_tail(old: list, new: list) -> tuple[int, int, int, int | None]:
     """(the first line of ``new`` from which every line lexes as the line
-    ``shift`` further in ``old`` -- same tokens at the same lines and
-    columns --, ``shift``)."""
+    ``shift`` further in ``old`` -- same tokens at the same columns, each
+    ``dl`` physical lines further --, ``shift``, ``dl``, the physical line of
+    that first line in ``old``: where the places the last run's output holds
+    start to move).  ``dl`` is read off the last lines with tokens: 0 for
+    an edit inside a line, the lines added (negative) or removed else."""
     shift = len(old) - len(new)
+    dl = 0
+    for i in range(len(new) - 1, max(-1, -shift - 1), -1):
+        a, b = old[i + shift], new[i]
+        if a or b:
+            if a and b and a[0].text == b[0].text and a[0].loc[0] == b[0].loc[0]:
+                dl = a[0].loc[1] - b[0].loc[1]
+            break
     k = len(new)
-    while k > 0 and k + shift > 0 and _same_line(old[k - 1 + shift], new[k - 1]):
+    while k > 0 and k + shift > 0 and _same_moved(old[k - 1 + shift], new[k - 1], dl):
         k -= 1
-    return k, shift
+    first = next((ln[0].loc[1] for ln in old[k + shift:] if ln), None)
+    return k, shift, dl, first
+
+
+def _same_moved(a, b, dl: int) -> bool:
+    if not dl:
+        return _same_line(a, b)
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x.text != y.text or x.ws != y.ws or x.kind != y.kind or x.loc[0] != y.loc[0] \
+                or x.loc[2] != y.loc[2] or x.loc[1] != y.loc[1] + dl:
+            return False
+    return True
+
+
+def _may_move(st: _State, s, text: str, p, shift: int) -> bool:
+    """The last run's output after snapshot ``s`` may be taken with its places
+    moved: it had no problems there (their messages may name places), no
+    missing header or fallback, no line number can be in it, and the lines
+    it read stay within cpp-lines with the main file's ``-shift`` more."""
+    from entrylint.relocate import line_free
+
+    old = st.pp
+    return (len(old.problems) == _read_problems(s) + st.n_lex and len(old.missing) == s.n_missing
+            and old.peak["cpp-lines"] - shift <= p.opts.limits.cpp_lines
+            and len(old.fallbacks) == s.n_fallbacks and line_free(old.macros, text, old.lines[s.n_out:]))
 
 
 def _groups_same(a: list, b: list) -> bool:
@@ -227,11 +285,11 @@ def _cpp_same(p, f, s) -> bool:
     """The preprocessor ``p`` (at the main file's line ``f.idx``) is in the
     state snapshot ``s`` holds: what it reads next gives what it gave then.
     (The file size, a figure only, is left out: the main file's differs.)"""
+    pk = {k: v for k, v in p.peak.items() if k != "file-size"}
     return (p.counter == s.counter and p.exp.count == s.exp_count and p.exp.deepest == s.exp_deepest
             and p.limit_hit == s.limit_hit and p.headers_size == s.headers_size and p.cond == s.cond
             and f.guard == s.guard and _groups_same(f.groups, s.groups)
-            and {k: v for k, v in p.peak.items() if k != "file-size"}
-            == {k: v for k, v in s.peak.items() if k != "file-size"}
+            and pk == {k: v for k, v in s.peak.items() if k != "file-size"}
             and p.cache.keys() == s.cache.keys() and p.files == s.files[:s.n_files]
             and _macros_same(p.macros, s.macros))
 
@@ -248,14 +306,19 @@ def _macros_same(a: dict, b: dict) -> bool:
     return True
 
 
-def _cpp_joined(p, st: _State, k: int, text: str):
-    """The result of ``p``'s run: its output so far, then the last run's from snapshot ``k`` on."""
+def _cpp_joined(p, st: _State, k: int, text: str, reloc=None, shift: int = 0):
+    """The result of ``p``'s run: its output so far, then the last run's from
+    snapshot ``k`` on (``reloc``: moved to the lines of ``text``)."""
     from entrylint.cpp.preprocessor import PPResult
 
     s, old = st.points[k][0], st.pp
     peak = dict(old.peak)
     peak["file-size"] = max(st.headers_size, len(text))
-    return PPResult(p.out + old.lines[s.n_out:], p.problems + old.problems[_read_problems(s) + st.n_lex:], old.macros,
+    lines, macros = old.lines[s.n_out:], old.macros
+    if reloc is not None:
+        lines, macros = reloc.pp_lines(lines), reloc.cpp_macros(macros)
+        peak["cpp-lines"] -= shift
+    return PPResult(p.out + lines, p.problems + old.problems[_read_problems(s) + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
 
@@ -267,27 +330,54 @@ def _read_problems(s) -> int:
     return s.n_problems - s.before_main[1]
 
 
-def _gas_same(e, g) -> bool:
-    """The GNU as loop ``e`` is in the state snapshot ``g`` holds (the
-    counters the limits read included, the output's length too)."""
-    return (len(e.out) == g.n_out and e.work == g.work and e.bytes == g.bytes and e.macro_count == g.macro_count
+def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
+    """The GNU as loop ``e`` is in the state snapshot ``g`` holds but for
+    the counts of what was read before (statements read, instructions made,
+    expansion bytes: a line added or removed, a macro invocation typed in
+    place of an instruction): those differences, or None.  The rest of the
+    last run (``old``) then gives the same statements, with the counts moved;
+    where they differ, it must have hit no limit after ``g`` and its totals
+    moved must stay within the limits."""
+    if not (e.macro_count == g.macro_count and e.repeated == g.repeated
             and not e.stopped and not g.stopped and e.collect is None and g.collect is None
             and e.altmacro == g.altmacro and e.section == g.section and e.previous == g.previous
             and e.section_stack == g.section_stack and e.reported == g.reported and e.peak == g.peak
             and e.values == g.values and e.conds.stack == g.conds and e.purged == g.purged
-            and e.macros == g.macros and e.all_macros == g.all_macros and e.defined == g.defined)
+            and e.macros == g.macros and e.all_macros == g.all_macros and e.defined == g.defined):
+        return None
+    d = (e.work - g.work, e.insns - g.insns, e.bytes - g.bytes)
+    if d == (0, 0, 0):
+        return d
+    from entrylint.source import ProblemKind
+
+    lim, pk = e.opts.limits, old.peak
+    if any(p.kind is ProblemKind.LIMIT for p in old.problems[g.n_problems:]) \
+            or pk["expansion-statements"] + d[0] > lim.expansion_statements \
+            or pk["program-instructions"] + d[1] > lim.program_instructions \
+            or pk["expansion-bytes"] + d[2] > lim.expansion_bytes:
+        return None
+    return d
 
 
-def _gas_joined(e, st: _State, g):
+def _gas_joined(e, st: _State, g, reloc=None, d=(0, 0, 0)):
     """The result of ``e``'s run: its statements so far, then the last run's
-    from snapshot ``g`` on, with the last run's symbols, macros and figures."""
+    from snapshot ``g`` on, with the last run's symbols, macros and figures
+    (``reloc``: its statements and macros moved to the edited text's lines;
+    ``d``: what ``e`` read before more than the last run, _gas_delta)."""
     from entrylint.gas.model import GasResult
 
     old = st.gas
     for info in (*old.macros.values(), *old.purged):  # a restore may have reset a flag the old run set later
         info.purged = id(info) in st.purged
-    return GasResult(e.out + old.statements[g.n_out:], e.problems + old.problems[g.n_problems:],
-                     old.symbols, old.macros, old.purged, old.peak)
+    stmts, macros, purged = old.statements[g.n_out:], old.macros, old.purged
+    if reloc is not None:
+        stmts = reloc.statements(stmts)
+        macros = {k: reloc.gas_macro(m) for k, m in macros.items()}
+        purged = [reloc.gas_macro(m) for m in purged]
+    peak = dict(old.peak)
+    for name, more in zip(("expansion-statements", "program-instructions", "expansion-bytes"), d):
+        peak[name] += more
+    return GasResult(e.out + stmts, e.problems + old.problems[g.n_problems:], old.symbols, macros, purged, peak)
 
 
 class _Moved:
@@ -313,14 +403,16 @@ class _Moved:
                        n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
                        n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
 
-    def gas_from(self, g, e, result) -> None:
-        self.g, self.g_out, self.g_problems, self.result = g, len(e.out), len(e.problems), result
+    def gas_from(self, g, e, result, d) -> None:
+        self.g, self.g_out, self.g_problems, self.result, self.d = g, len(e.out), len(e.problems), result, d
 
     def gas(self, s):
         from dataclasses import replace
 
+        dw, di, db = self.d
         return replace(s, out=self.result.statements, n_out=s.n_out - self.g.n_out + self.g_out,
-                       problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems)
+                       problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems,
+                       work=s.work + dw, insns=s.insns + di, bytes=s.bytes + db)
 
 
 def _stamps(files) -> tuple:

@@ -29,6 +29,9 @@ EDITS = [
     ("comment in an entry", lambda t: _replace(t, "\tcall\texc_nmi\n", "\tcall\texc_nmi\t/* C */\n")),
     ("code inside one entry", lambda t: _replace(t, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")),
     ("a line deleted", lambda t: _replace(t, "\tmovq\t$-1, %rax\n", "")),
+    # an instruction becomes a directive: GNU as reads as many statements,
+    # one instruction fewer (the program-instructions count and figure)
+    ("an instruction made a directive", lambda t: _replace(t, "\tpopq\t%rcx\n\ttestl", "\t.p2align 4\n\ttestl")),
     ("a .macro body", lambda t: _replace(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
     ("a .set value", lambda t: _replace(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
     ("a .set value mid-file", lambda t: _replace(t, ".set\tNMI_SAVE, 1", ".set\tNMI_SAVE, 0")),
@@ -126,7 +129,12 @@ def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step
     # rejoins the last one where its state is the same again (at the next
     # snapshot: with one per line, before the end of this short file) ...
     if step == 1:
-        for name in ("comment in an entry", "an operand typed in place", "a register typed in place"):
+        for name in ("comment in an entry", "an operand typed in place", "a register typed in place",
+                     "an instruction made a directive"):
+            assert "GNU as at" in how[name], (name, how[name])
+        # a line added or removed: the rest of the file is the same a line
+        # up or down, and the last run's output is taken with its places moved
+        for name in ("code inside one entry", "a line deleted"):
             assert "GNU as at" in how[name], (name, how[name])
         # where only the macro table or the symbol values differ, the preprocessor
         # or GNU as reads on (their output up to the next snapshot is the same)
@@ -140,6 +148,51 @@ def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step
                  "an entry added at the end"):
         assert how[name].startswith("resumed"), (name, how[name])
     assert how["the top include"] == "full"  # before the first text line: nothing to resume from
+
+
+def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):
+    """After a line added near the top, the last run's output is taken with
+    every place below moved a line down, and so are its snapshots: an edit
+    further down then resumes from one of them (not from above the first
+    edit) and rejoins again.  Findings, lines, statements, traces: those of
+    a run from the start."""
+    monkeypatch.setattr(incremental, "STEP", 2)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    text = _replace(text, "\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n")
+    first = _same_as_scratch(path, text, sessions)
+    assert "GNU as at" in session.last, session.last
+    joined = int(session.last.rsplit(" ", 1)[1])
+    nmi = next(i for i in first.analysis.program.instructions if i.mnemonic == "call" and i.target_name == "exc_nmi")
+    assert nmi.location.line == 69  # (line 68 of the fixture, one down)
+    text = _replace(text, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+24, %rdx")
+    _same_as_scratch(path, text, sessions)
+    resumed = int(session.last.split("resumed at logical line ", 1)[1].split(",")[0])
+    assert resumed > joined and "GNU as at" in session.last, session.last
+
+
+def test_no_line_number_is_moved_where_the_text_expands_one(tmp_path, monkeypatch):
+    """``__LINE__`` reached through the macros a line expands (a header's
+    macro naming another that names it) makes that line's output depend on
+    its number: the last run's output is not taken across it, and the line
+    reads its new number."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "lines.h").write_text("#define LINE_NO\t__LINE__\n#define WHERE_AM_I\tLINE_NO\n")
+    path = tmp_path / "entry_incr.S"
+    text = _replace(path.read_text(), '#include "incr.h"\n', '#include "incr.h"\n#include "lines.h"\n')
+    text = _replace(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\t.long\tWHERE_AM_I\n")
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    text = _replace(text, "\tcall\texc_debug\n", "\tnop\n\tcall\texc_debug\n")
+    got = _same_as_scratch(path, text, sessions)
+    (long_,) = [st for st in got.analysis.expansion.gas.statements if st.name == ".long"]
+    assert long_.args == str(long_.trace[0].location.line)
+    assert "resumed" in sessions.session(path, OPTS)[0].last
 
 
 def test_the_peeked_line_is_not_skipped(monkeypatch):
@@ -235,7 +288,7 @@ def test_a_run_stopped_part_way_leaves_a_usable_session(monkeypatch, where):
 
     def stopping(*a, **k):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 1:  # (the edit adds a line: the run rejoins the last one a few snapshots on)
             raise _Stop
         return real(*a, **k)
 

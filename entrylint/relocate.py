@@ -1,0 +1,249 @@
+"""The last run's output moved to the lines of an edited text (incremental.py).
+
+An edit that adds or removes lines leaves the rest of the file as it was, a
+few lines up or down: the preprocessor and GNU as reach the same state there
+as in the last run, and what they read after it is the last run's output
+with every place in the main file from that point on ``dl`` lines earlier
+(``dl`` = old line - new line).  ``Relocate`` makes those records again with
+the moved places: the preprocessed lines (their segments' origins, the
+``#if`` conditions around them), the statements (their traces and
+conditions), and the definitions made there (cpp macros, GNU as macros).
+Places before the point (the headers, the lines above the edit) stay; records
+that hold none are the same objects.
+
+Whether anything else of the output depends on a line number decides
+whether the last run may be taken: ``__LINE__`` does (``line_free``), and so
+do the problems, whose messages may name places (incremental.py takes the
+last run only when it had none after the point).
+"""
+
+from __future__ import annotations
+
+from entrylint.source import Location
+
+
+class Relocate:
+    """Places in ``main`` at or after line ``start`` (old numbering) move up
+    by ``dl`` lines; everything else stays.  ``old_lines``: the last run's
+    lexed main file (its ``#define``s below ``start`` are the cpp macros
+    that move); ``old_gas``: its GNU as result (every GNU as macro it
+    defined is in its table or purged list)."""
+
+    def __init__(self, main: str, start: int, dl: int, old_lines: list, old_gas):
+        self.main, self.start, self.dl = main, start, dl
+        self._conds: dict[int, tuple] = {}
+        self._frames: dict[int, object] = {}
+        self._by_id = self._frames.__getitem__
+        self._macros: dict[int, object] = {}  # id of a macro (GNU as or compiled cpp) -> it moved
+        self._keep: list = []  # what the memo tables' ids stand for, alive while they are used
+        # the names whose definitions may move (a snapshot's table is copied,
+        # and only these entries looked at)
+        self.cpp_movers = {ln[2].text for ln in old_lines if len(ln) > 2 and ln[0].text == "#"
+                           and ln[1].text == "define" and ln[0].loc[1] >= start}
+        self.gas_movers = {m.name.lower() for m in (*old_gas.macros.values(), *old_gas.purged)
+                           if self.loc(m.location) is not m.location}
+
+    def loc(self, at: Location) -> Location:
+        if at.line >= self.start and at.file == self.main:
+            return Location(at.file, at.line - self.dl, at.col)
+        return at
+
+    def cond(self, c: tuple) -> tuple:
+        """A condition (a tuple of cpp.types.Cond), its places moved; the same
+        object when none moves (one object per condition object)."""
+        if not c:
+            return c
+        got = self._conds.get(id(c))
+        if got is None:
+            from entrylint.cpp.types import Cond
+
+            moved = tuple(x if (y := self.loc(x.location)) is x.location else Cond(x.text, x.taken, y) for x in c)
+            got = c if all(a is b for a, b in zip(moved, c)) else moved
+            self._conds[id(c)] = got
+            self._keep.append(c)
+        return got
+
+    # -- the preprocessor's output -------------------------------------------
+    def pp_lines(self, lines: list) -> list:
+        from entrylint.cpp.types import PPLine, Segment
+
+        out = []
+        for ln in lines:
+            segs = ln.segments
+            moved = tuple(s if (o := self.loc(s.origin)) is s.origin else Segment(s.col, o, s.macros) for s in segs)
+            cond = self.cond(ln.cond)
+            if cond is ln.cond and all(a is b for a, b in zip(moved, segs)):
+                out.append(ln)
+            else:
+                out.append(PPLine(ln.text, moved, cond))
+        return out
+
+    def cpp_macros(self, table: dict) -> dict:
+        """A run's macro table (name -> cpp.macros.MacroDef) with the
+        ``#define``s of the moved lines moved."""
+        from dataclasses import replace
+
+        out = {}
+        for name, d in table.items():
+            at = d.location
+            if isinstance(at, Location) and self.loc(at) is not at:
+                d = replace(d, location=self.loc(at), cond=self.cond(d.cond))
+            out[name] = d
+        return out
+
+    # -- GNU as's output -----------------------------------------------------
+    def frame(self, f):
+        got = self._frames.get(id(f))
+        if got is None:
+            from entrylint.gas.types import Frame
+
+            at = self.loc(f.location)
+            got = f if at is f.location else Frame(at, f.kind, f.name)
+            self._frames[id(f)] = got
+            self._keep.append(f)
+        return got
+
+    def trace(self, tr: tuple) -> tuple:
+        """A trace with its frames moved (an equal tuple when none moves)."""
+        got = self._by_id
+        try:
+            return tuple([got(id(f)) for f in tr])
+        except KeyError:  # a frame not met before
+            for f in tr:
+                self.frame(f)
+            return tuple([got(id(f)) for f in tr])
+
+    def statements(self, stmts: list) -> list:
+        """GNU as statements with their places moved (every statement below
+        the place has one: its trace starts at its line of the main file)."""
+        from entrylint.gas.types import Stmt
+
+        trace, cond = self.trace, self.cond
+        return [Stmt(s.kind, s.name, s.args, s.section, trace(s.trace), cond(s.cond) if s.cond else s.cond,
+                     s.cpp_macros) for s in stmts]
+
+    def body_line(self, b):
+        from entrylint.gas.model import BodyLine
+
+        tr, cond = self.trace(b.trace), self.cond(b.cond)
+        if cond is b.cond and all(x is y for x, y in zip(tr, b.trace)):
+            return b
+        return BodyLine(b.text, tr, cond, b.cpp_macros)
+
+    def gas_macro(self, m):
+        """A GNU as macro with its places moved; the same object when none
+        moves, and one object per macro object (a macro is in the table, the
+        list of all and the purged list at once)."""
+        got = self._macros.get(id(m))
+        if got is None:
+            from entrylint.gas.model import MacroInfo
+
+            at, cond = self.loc(m.location), self.cond(m.cond)
+            body = tuple(self.body_line(b) for b in m.body)
+            got = m if at is m.location and cond is m.cond and all(a is b for a, b in zip(body, m.body)) else \
+                MacroInfo(m.name, m.params, body, at, cond, m.purged)
+            self._macros[id(m)] = got
+            self._keep.append(m)
+        return got
+
+    # -- the snapshots after the place (incremental.py's points) ----------
+    def points(self, pairs: list, shift: int) -> list:
+        """The (cpp, GNU as) snapshots of the last run after the place,
+        moved: their states hold places too (the macros defined, the open
+        ``#if``s and ``.if``s).  One taken inside a ``.macro`` or ``.rept``
+        body being collected is left out."""
+        return [(self.cpp_snapshot(c, shift), self.gas_snapshot(g)) for c, g in pairs if g.collect is None]
+
+    def cpp_snapshot(self, s, shift: int):
+        """A preprocessor snapshot (cpp.resume.Snapshot) of the last run,
+        its state's places moved and its cpp-lines count with the main
+        file's ``shift`` lines fewer."""
+        from dataclasses import replace
+
+        from entrylint.cpp.resume import _copy_group
+
+        groups = []
+        for g in s.groups:
+            c = _copy_group(g)
+            c.conds, c.prior, c.outer = self.cond(g.conds), self.cond(g.prior), self.cond(g.outer)
+            groups.append(c)
+        peak = dict(s.peak)
+        peak["cpp-lines"] -= shift  # (counted with the main file's lines)
+        macros = dict(s.macros)
+        for n in self.cpp_movers.intersection(macros):
+            macros[n] = self._compiled(macros[n])
+        return replace(s, macros=macros, groups=groups, cond=self.cond(s.cond), peak=peak,
+                       main_lines=s.main_lines - shift)
+
+    def _compiled(self, m):
+        """A compiled cpp macro (cpp.macros.Macro) with its ``#define``'s place moved."""
+        d = m.defn
+        at = getattr(d, "location", None)
+        if not isinstance(at, Location) or self.loc(at) is at:
+            return m
+        got = self._macros.get(id(m))
+        if got is None:
+            from dataclasses import replace
+
+            from entrylint.cpp.macros import Macro
+
+            got = Macro(m.name, m.params, m.variadic, m.body, replace(d, location=self.loc(at), cond=self.cond(d.cond)),
+                        m.builtin)
+            self._macros[id(m)] = got
+            self._keep.append(m)
+        return got
+
+    def gas_snapshot(self, s):
+        """A GNU as snapshot (gas.resume.Snapshot) of the last run, its state's places moved."""
+        from dataclasses import replace
+
+        from entrylint.gas.conditionals import _Entry
+
+        conds = [_Entry(self.body_line(x.opener), x.outer, x.done, x.active, x.seen_else) for x in s.conds]
+        if not self.gas_movers.intersection(s.all_macros):
+            return replace(s, conds=conds)  # (no macro defined below the place yet)
+        every = (*s.all_macros.values(), *s.purged, *s.macros.values())
+        purged_ids = frozenset(id(self.gas_macro(m)) for m in every if id(m) in s.purged_ids)
+        macros, all_macros = dict(s.macros), dict(s.all_macros)
+        for table in (macros, all_macros):
+            for k in self.gas_movers.intersection(table):
+                table[k] = self.gas_macro(table[k])
+        return replace(s, macros=macros, all_macros=all_macros, purged=[self.gas_macro(m) for m in s.purged],
+                       purged_ids=purged_ids, conds=conds)
+
+
+def line_free(macros: dict, text: str, lines: list) -> bool:
+    """No line number can be in ``lines`` (preprocessed lines of the last
+    run): ``__LINE__`` is not in the main file's text, and no macro expanded
+    on them (their segments' macro chains) reaches it, directly or through
+    the macros its body names (``macros``: name -> cpp.macros.MacroDef, the
+    run's table)."""
+    if "__LINE__" in text:
+        return False
+    todo = {n for ln in lines for seg in ln.segments for n in seg.macros}
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n == "__LINE__":
+            return False
+        d = macros.get(n)
+        if d is not None:
+            todo |= _names(d) - seen
+    return True
+
+
+_NAMES: dict[int, tuple[object, frozenset]] = {}  # id(MacroDef) -> (it, the names its body holds)
+
+
+def _names(d) -> frozenset:
+    got = _NAMES.get(id(d))
+    if got is None or got[0] is not d:
+        import re
+
+        if len(_NAMES) > 50_000:
+            _NAMES.clear()
+        got = _NAMES[id(d)] = (d, frozenset(re.findall(r"[A-Za-z_]\w*", d.body)))
+    return got[1]
