@@ -64,6 +64,14 @@ def _view(exp):
             exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak)
 
 
+def _copy_with(tmp_path, header: str, text: str):
+    """The fixture folder copied to ``tmp_path`` with one more header: its entry file."""
+    for f in FIX.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / header).write_text(text)
+    return tmp_path / "entry_incr.S"
+
+
 def _walk_view(fw):
     """What the walk records: a re-analysis that looked its steps up (walking.StepMemo) has the same."""
     return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
@@ -180,10 +188,7 @@ def test_no_line_number_is_moved_where_the_text_expands_one(tmp_path, monkeypatc
     its number: the last run's output is not taken across it, and the line
     reads its new number."""
     monkeypatch.setattr(incremental, "STEP", 1)
-    for f in FIX.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    (tmp_path / "lines.h").write_text("#define LINE_NO\t__LINE__\n#define WHERE_AM_I\tLINE_NO\n")
-    path = tmp_path / "entry_incr.S"
+    path = _copy_with(tmp_path, "lines.h", "#define LINE_NO\t__LINE__\n#define WHERE_AM_I\tLINE_NO\n")
     text = _replace(path.read_text(), '#include "incr.h"\n', '#include "incr.h"\n#include "lines.h"\n')
     text = _replace(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\t.long\tWHERE_AM_I\n")
     sessions = Sessions()
@@ -306,10 +311,7 @@ def test_a_header_read_after_the_snapshot_gives_its_problems_again(tmp_path, mon
     again by that run, with its problems (here: a comment left open): the
     snapshot holds the files read up to it, not those the old run read later."""
     monkeypatch.setattr(incremental, "STEP", 2)
-    for f in FIX.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    (tmp_path / "late.h").write_text("#define LATE_OFF\t24\n/* a comment left open\n")
-    path = tmp_path / "entry_incr.S"
+    path = _copy_with(tmp_path, "late.h", "#define LATE_OFF\t24\n/* a comment left open\n")
     text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", '#include "late.h"\nSYM_CODE_START(asm_exc_nmi)')
     sessions = Sessions()
     first = _same_as_scratch(path, text, sessions)
