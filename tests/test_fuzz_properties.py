@@ -127,6 +127,15 @@ def test_whole_pipeline_on_small_inputs(text):
     assert [(f.id, f.location, f.message) for f in a.findings] == [(f.id, f.location, f.message) for f in b.findings]
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(soup, mutated()), st.integers(0, 2 ** 32))
+def test_an_edit_read_incrementally_gives_a_run_from_the_start(tmp_path_factory, text, index):
+    # the fuzz layer raises when the language server's incremental reading
+    # of one line-wise edit differs from a run from the start
+    path = tmp_path_factory.mktemp("inc") / "f.S"
+    assert fuzz.incremental(text, index, path) == fuzz.incremental(text, index, path)
+
+
 @st.composite
 def patches(draw):
     import random

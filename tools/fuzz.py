@@ -34,7 +34,10 @@ share also through the whole pipeline as the CLI runs it (``api.check``:
 every profile, no assembler, a program of any size up to the limits; with
 the assembler for a smaller share; the macro class, whose programs are the
 largest, for a larger share: --macro-share)
-and the output is rendered in every format.  Property: nothing but our own
+and the output is rendered in every format; a quarter of that share also
+through the language server's incremental path (``incremental``: the input,
+then one line-wise edit of it read again from the last run's snapshots, which
+must equal a run from the start).  Property: nothing but our own
 problem records comes out (an exception is a crash), every input takes less
 than --timeout seconds of CPU in each layer (else a hang: an input over it
 is measured once more and judged by the lesser time, both kept in the
@@ -476,6 +479,8 @@ def run_layers(cls: str, text, path, index: int, share: float, asm_share: float,
         out["cpp+gas"] = digest(r.statements, r.problems, sorted(r.symbols.items()))
     if _pick(index, share):
         out["pipeline"] = pipeline(text, tmp / "fuzz.S", assemble=_pick(index // 7, asm_share / share))
+    if _pick(index + 1, share / 4):
+        out["incremental"] = incremental(text, index, tmp / "inc.S")
     if path is not None and _pick(index, share / 20):  # the real file's own tree: its headers
         root = path.parents[3] if "entry" in path.parts or "kernel" in path.parts else None
         if root is not None and (root / "arch").is_dir():
@@ -692,6 +697,56 @@ def pipeline(text: str, path: Path, assemble: bool, root: Path | None = None) ->
         parts.append(rexp.to_text(res.analysis.expansion))
         parts.append(rexpl.to_text(res.analysis, None))
     return digest(parts)
+
+
+def edit_of(text: str, index: int) -> str:
+    """One line-wise edit of ``text``, drawn from ``index`` (an editor's:
+    a line deleted, duplicated, one added, or one changed in place)."""
+    r = random.Random(index)
+    lines = text.split("\n")
+    i = r.randrange(len(lines))
+    k = r.random()
+    if k < 0.3:
+        del lines[i]
+    elif k < 0.55:
+        lines.insert(i, lines[i])
+    elif k < 0.8:
+        lines.insert(i, r.choice(("\tnop", "\tswapgs", "\tpushq %rax", "#define FUZZ_X 1", ".set fuzz_x, 2", "")))
+    else:
+        lines[i] = lines[i][:-1] if lines[i] else "\tnop"
+    return "\n".join(lines)
+
+
+def incremental(text: str, index: int, path: Path) -> str:
+    """The language server's path on one input: ``text`` read, then one
+    edit of it (edit_of) read again incrementally (incremental.py), which
+    must give what a run from the start gives -- findings, preprocessed
+    lines, statements, problems, macros, the walk's records; a difference is
+    raised (a crash of this layer, replayable).  The digest of the edited
+    text's findings."""
+    from entrylint import api
+    from entrylint.incremental import Sessions
+
+    opts = api.Options(profile="defconfig", assemble=False)
+    edited = edit_of(text, index)
+    sessions = Sessions()
+    timed("incremental", api.check, path, opts, text=text, incremental=sessions)
+    inc = timed("incremental", api.check, path, opts, text=edited, incremental=sessions)
+    full = timed("incremental", api.check, path, opts, text=edited)
+
+    def view(res):
+        an = res.analysis
+        if an is None:
+            return (res.findings,)
+        exp, fw = an.expansion, an.forward
+        return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
+                exp.problems, exp.pp.macros, exp.pp.peak, exp.gas.peak, exp.gas.symbols,
+                dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.steps)
+
+    if view(inc) != view(full):
+        how = sessions.session(path, opts)[0].last
+        raise AssertionError(f"the incremental analysis differs from a run from the start ({how})")
+    return digest([(f.id, f.location, f.message) for f in full.findings])
 
 
 # ---------------------------------------------------------------- worker
