@@ -243,9 +243,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # these (a register save in every entry, a body repeated by .rept) step
     # a tuple alike, so it is stepped once for all of them.  stepped stays
     # per node: what a node forgets of a tuple (_dead) is its own, and the
-    # analysis-steps budget counts (node, tuple) pairs as before.
-    # the signature of what step() reads -> a small id; (signature id,
-    # tuple) -> step()'s result: kept from the file's last walk (``memo``)
+    # analysis-steps budget counts (node, tuple) pairs as before.  The
+    # signature of what step() reads -> a small id, and (signature id,
+    # tuple) -> step()'s result: kept from the file's last walks (``memo``).
     alike, by_sig = memo.tables(config) if memo is not None else ({}, {})
     by_value = memo is not None  # signatures by value: they outlive this program
     # every tuple the walk keeps, one object for equal ones: a walk makes a
@@ -428,9 +428,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             how = _OTHER.get(flow, _EDGES)
         edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
                       if e.kind != "fault")
-        if by_value:  # and a call out of the program: what the callee clobbers, as step() asks
+        if by_value:  # and a call out of the program: what the callee clobbers, where step() asks it
             out = info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
-                and ins.target_name and config.clobbers is not None
+                and ins.target_name and ins.mode == 64 and config.clobbers is not None
             what = (info, config.clobbers(ins.target_name) if out else None)
         else:
             what = id(info)  # (info lives as long as the program)
