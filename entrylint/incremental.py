@@ -107,14 +107,14 @@ class Session:
             if dl and moved_from is not None:  # lines added or removed: the rest is the last run's, moved
                 from entrylint.relocate import Relocate
 
-                reloc = Relocate(name, moved_from, dl, st.lexed.lines, st.gas)
+                reloc = Relocate(name, moved_from, dl, shift, st.lexed.lines, st.gas)
 
         def at_line(p, f):
             nonlocal last
             k = at_old.get(f.idx + shift) if f.idx >= tail_at else None
             if k is not None:
-                old = st.points[k][0] if reloc is None else reloc.cpp_snapshot(st.points[k][0], shift)
-                if _cpp_same(p, f, old) and (reloc is None or _may_move(st, st.points[k][0], text, p, shift)):
+                old = st.points[k][0] if reloc is None else reloc.cpp_snapshot(st.points[k][0])
+                if _cpp_same(p, f, old) and (reloc is None or _may_move(st, st.points[k][0], text, p, reloc)):
                     join.append(k)
                     raise _Rejoined
             if f.idx - last >= STEP:
@@ -125,7 +125,7 @@ class Session:
         try:
             res = resume(pp, start[0], name, text) if start is not None else pp.run(name, text)
         except _Rejoined:
-            res = _cpp_joined(pp, st, join[0], text, reloc, shift)
+            res = _cpp_joined(pp, st, join[0], text, reloc)
         if res is None:
             return None
         g, points, gas_join = _gas(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed, shift,
@@ -190,7 +190,7 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
             g = _gas_joined(e, st, ogs, reloc, d)
             moved.gas_from(ogs, e, g, d)
             later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
-            points += later if reloc is None else reloc.points(later, shift)
+            points += later if reloc is None else reloc.points(later)
             return g, points, m
         if reloc is None:
             points.append((cs, gas_resume.snapshot(e)))
@@ -198,11 +198,31 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
     return e.result(), points, None
 
 
-def _same_line(a, b) -> bool:
+def outcome(res) -> tuple:
+    """What a check (api.CheckResult) of a text gives that the incremental
+    reading must give as a run from the start does: the findings, the
+    preprocessed lines, the statements, the problems, the macros, the files
+    read, the figures, the symbols, and what the walk records.
+    tests/test_incremental.py, tools/incremental_check.py and tools/fuzz.py
+    compare it."""
+    an = res.analysis
+    if an is None:
+        return (res.findings,)
+    exp, fw = an.expansion, an.forward
+    return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
+            exp.problems, exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak,
+            dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
+            fw.contexts, fw.steps, fw.truncated)
+
+
+def _same_line(a, b, dl: int = 0) -> bool:
+    """Lexed lines ``a`` (the last text's) and ``b`` are the same tokens at
+    the same columns, ``a`` ``dl`` physical lines further down."""
     if len(a) != len(b):
         return False
     for x, y in zip(a, b):
-        if x.text != y.text or x.loc != y.loc or x.ws != y.ws or x.kind != y.kind:
+        if x.text != y.text or x.ws != y.ws or x.kind != y.kind or (
+                x.loc != y.loc if not dl else (x.loc[0], x.loc[1] - dl, x.loc[2]) != y.loc):
             return False
     return True
 
@@ -244,34 +264,22 @@ def _common_tail(old: list, new: list) -> tuple[int, int, int, int | None]:
                 dl = a[0].loc[1] - b[0].loc[1]
             break
     k = len(new)
-    while k > 0 and k + shift > 0 and _same_moved(old[k - 1 + shift], new[k - 1], dl):
+    while k > 0 and k + shift > 0 and _same_line(old[k - 1 + shift], new[k - 1], dl):
         k -= 1
     first = next((ln[0].loc[1] for ln in old[k + shift:] if ln), None)
     return k, shift, dl, first
 
 
-def _same_moved(a, b, dl: int) -> bool:
-    if not dl:
-        return _same_line(a, b)
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b):
-        if x.text != y.text or x.ws != y.ws or x.kind != y.kind or x.loc[0] != y.loc[0] \
-                or x.loc[2] != y.loc[2] or x.loc[1] != y.loc[1] + dl:
-            return False
-    return True
-
-
-def _may_move(st: _State, s, text: str, p, shift: int) -> bool:
+def _may_move(st: _State, s, text: str, p, reloc) -> bool:
     """The last run's output after snapshot ``s`` may be taken with its places
     moved: it had no problems there (their messages may name places), no
     missing header or fallback, no line number can be in it, and the lines
-    it read stay within cpp-lines with the main file's ``-shift`` more."""
+    it read stay within cpp-lines with the main file's lines counted anew."""
     from entrylint.relocate import line_free
 
     old = st.pp
     return (len(old.problems) == _read_problems(s) + st.n_lex and len(old.missing) == s.n_missing
-            and old.peak["cpp-lines"] - shift <= p.opts.limits.cpp_lines
+            and old.peak["cpp-lines"] - reloc.shift <= p.opts.limits.cpp_lines
             and len(old.fallbacks) == s.n_fallbacks and line_free(old.macros, text, old.lines[s.n_out:]))
 
 
@@ -285,11 +293,11 @@ def _cpp_same(p, f, s) -> bool:
     """The preprocessor ``p`` (at the main file's line ``f.idx``) is in the
     state snapshot ``s`` holds: what it reads next gives what it gave then.
     (The file size, a figure only, is left out: the main file's differs.)"""
-    pk = {k: v for k, v in p.peak.items() if k != "file-size"}
     return (p.counter == s.counter and p.exp.count == s.exp_count and p.exp.deepest == s.exp_deepest
             and p.limit_hit == s.limit_hit and p.headers_size == s.headers_size and p.cond == s.cond
             and f.guard == s.guard and _groups_same(f.groups, s.groups)
-            and pk == {k: v for k, v in s.peak.items() if k != "file-size"}
+            and {k: v for k, v in p.peak.items() if k != "file-size"}
+            == {k: v for k, v in s.peak.items() if k != "file-size"}
             and p.cache.keys() == s.cache.keys() and p.files == s.files[:s.n_files]
             and _macros_same(p.macros, s.macros))
 
@@ -306,7 +314,7 @@ def _macros_same(a: dict, b: dict) -> bool:
     return True
 
 
-def _cpp_joined(p, st: _State, k: int, text: str, reloc=None, shift: int = 0):
+def _cpp_joined(p, st: _State, k: int, text: str, reloc=None):
     """The result of ``p``'s run: its output so far, then the last run's from
     snapshot ``k`` on (``reloc``: moved to the lines of ``text``)."""
     from entrylint.cpp.preprocessor import PPResult
@@ -317,7 +325,7 @@ def _cpp_joined(p, st: _State, k: int, text: str, reloc=None, shift: int = 0):
     lines, macros = old.lines[s.n_out:], old.macros
     if reloc is not None:
         lines, macros = reloc.pp_lines(lines), reloc.cpp_macros(macros)
-        peak["cpp-lines"] -= shift
+        peak["cpp-lines"] -= reloc.shift
     return PPResult(p.out + lines, p.problems + old.problems[_read_problems(s) + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)

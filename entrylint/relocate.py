@@ -24,18 +24,20 @@ from entrylint.source import Location
 
 class Relocate:
     """Places in ``main`` at or after line ``start`` (old numbering) move up
-    by ``dl`` lines; everything else stays.  ``old_lines``: the last run's
-    lexed main file (its ``#define``s below ``start`` are the cpp macros
-    that move); ``old_gas``: its GNU as result (every GNU as macro it
-    defined is in its table or purged list)."""
+    by ``dl`` lines; everything else stays.  ``shift``: the logical lines the
+    main file has fewer (counted in cpp-lines).  ``old_lines``: the last
+    run's lexed main file (its ``#define``s below ``start`` are the cpp
+    macros that move); ``old_gas``: its GNU as result (every GNU as macro it
+    defined is in its table or purged list).  The memo tables are keyed by
+    the ids of the last run's records, which its state keeps alive while a
+    run uses them."""
 
-    def __init__(self, main: str, start: int, dl: int, old_lines: list, old_gas):
-        self.main, self.start, self.dl = main, start, dl
+    def __init__(self, main: str, start: int, dl: int, shift: int, old_lines: list, old_gas):
+        self.main, self.start, self.dl, self.shift = main, start, dl, shift
         self._conds: dict[int, tuple] = {}
         self._frames: dict[int, object] = {}
         self._by_id = self._frames.__getitem__
         self._macros: dict[int, object] = {}  # id of a macro (GNU as or compiled cpp) -> it moved
-        self._keep: list = []  # what the memo tables' ids stand for, alive while they are used
         # the names whose definitions may move (a snapshot's table is copied,
         # and only these entries looked at)
         self.cpp_movers = {ln[2].text for ln in old_lines if len(ln) > 2 and ln[0].text == "#"
@@ -60,7 +62,6 @@ class Relocate:
             moved = tuple(x if (y := self.loc(x.location)) is x.location else Cond(x.text, x.taken, y) for x in c)
             got = c if all(a is b for a, b in zip(moved, c)) else moved
             self._conds[id(c)] = got
-            self._keep.append(c)
         return got
 
     # -- the preprocessor's output -------------------------------------------
@@ -81,15 +82,19 @@ class Relocate:
     def cpp_macros(self, table: dict) -> dict:
         """A run's macro table (name -> cpp.macros.MacroDef) with the
         ``#define``s of the moved lines moved."""
+        out = dict(table)
+        for n in self.cpp_movers.intersection(table):
+            out[n] = self._defn(table[n])
+        return out
+
+    def _defn(self, d):
+        """A ``#define`` (cpp.macros.MacroDef) at its moved place; itself when it stays."""
+        at = d.location
+        if not isinstance(at, Location) or self.loc(at) is at:  # (a -D option, a built-in)
+            return d
         from dataclasses import replace
 
-        out = {}
-        for name, d in table.items():
-            at = d.location
-            if isinstance(at, Location) and self.loc(at) is not at:
-                d = replace(d, location=self.loc(at), cond=self.cond(d.cond))
-            out[name] = d
-        return out
+        return replace(d, location=self.loc(at), cond=self.cond(d.cond))
 
     # -- GNU as's output -----------------------------------------------------
     def frame(self, f):
@@ -100,7 +105,6 @@ class Relocate:
             at = self.loc(f.location)
             got = f if at is f.location else Frame(at, f.kind, f.name)
             self._frames[id(f)] = got
-            self._keep.append(f)
         return got
 
     def trace(self, tr: tuple) -> tuple:
@@ -143,18 +147,17 @@ class Relocate:
             got = m if at is m.location and cond is m.cond and all(a is b for a, b in zip(body, m.body)) else \
                 MacroInfo(m.name, m.params, body, at, cond, m.purged)
             self._macros[id(m)] = got
-            self._keep.append(m)
         return got
 
     # -- the snapshots after the place (incremental.py's points) ----------
-    def points(self, pairs: list, shift: int) -> list:
+    def points(self, pairs: list) -> list:
         """The (cpp, GNU as) snapshots of the last run after the place,
         moved: their states hold places too (the macros defined, the open
         ``#if``s and ``.if``s).  One taken inside a ``.macro`` or ``.rept``
         body being collected is left out."""
-        return [(self.cpp_snapshot(c, shift), self.gas_snapshot(g)) for c, g in pairs if g.collect is None]
+        return [(self.cpp_snapshot(c), self.gas_snapshot(g)) for c, g in pairs if g.collect is None]
 
-    def cpp_snapshot(self, s, shift: int):
+    def cpp_snapshot(self, s):
         """A preprocessor snapshot (cpp.resume.Snapshot) of the last run,
         its state's places moved and its cpp-lines count with the main
         file's ``shift`` lines fewer."""
@@ -168,29 +171,22 @@ class Relocate:
             c.conds, c.prior, c.outer = self.cond(g.conds), self.cond(g.prior), self.cond(g.outer)
             groups.append(c)
         peak = dict(s.peak)
-        peak["cpp-lines"] -= shift  # (counted with the main file's lines)
+        peak["cpp-lines"] -= self.shift  # (counted with the main file's lines)
         macros = dict(s.macros)
         for n in self.cpp_movers.intersection(macros):
             macros[n] = self._compiled(macros[n])
         return replace(s, macros=macros, groups=groups, cond=self.cond(s.cond), peak=peak,
-                       main_lines=s.main_lines - shift)
+                       main_lines=s.main_lines - self.shift)
 
     def _compiled(self, m):
         """A compiled cpp macro (cpp.macros.Macro) with its ``#define``'s place moved."""
-        d = m.defn
-        at = getattr(d, "location", None)
-        if not isinstance(at, Location) or self.loc(at) is at:
-            return m
         got = self._macros.get(id(m))
         if got is None:
-            from dataclasses import replace
-
             from entrylint.cpp.macros import Macro
 
-            got = Macro(m.name, m.params, m.variadic, m.body, replace(d, location=self.loc(at), cond=self.cond(d.cond)),
-                        m.builtin)
-            self._macros[id(m)] = got
-            self._keep.append(m)
+            d = self._defn(m.defn)
+            got = self._macros[id(m)] = m if d is m.defn else Macro(m.name, m.params, m.variadic, m.body, d,
+                                                                    m.builtin)
         return got
 
     def gas_snapshot(self, s):

@@ -87,12 +87,9 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not gs_access(P[node]):
             continue
-        here = fw.before[node]
-        if not any(t.gs is Space.USER for t in here):
-            continue  # (most nodes: nothing to pick, no order to make)
-        t = next((t for t in ordered(here)
-                  if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON), None)
-        if t is not None:
+        users = [t for t in fw.before[node] if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON]
+        if users:  # the first of them in the stated order (only they are ordered: most nodes have none)
+            t = ordered(users)[0]
             seg = abi(P[node].mode).percpu_segment
             yield finding(GsAccessUserGs, analysis, P[node], fw.key_at(node, t), seg=seg, SEG=seg.upper())
 

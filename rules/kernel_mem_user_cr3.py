@@ -112,12 +112,9 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue
-        here = fw.before[node]
-        if not any(t.cr3 is Space.USER for t in here):
-            continue  # (most nodes: nothing to pick, no order to make)
-        for t in ordered(here):
-            if t.cr3 is not Space.USER or t.pti_off(PTI_FEATURES):
-                continue
+        # the tuples with the user CR3, PTI on, in the stated order (only
+        # they are ordered: most nodes have none)
+        for t in ordered([t for t in fw.before[node] if t.cr3 is Space.USER and not t.pti_off(PTI_FEATURES)]):
             what = _unmapped(P[node], t, model, extra, program)
             if what is not None:
                 yield finding(KernelMemUserCr3, analysis, P[node], fw.key_at(node, t), what=what)

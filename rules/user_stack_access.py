@@ -82,11 +82,10 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not _touches_stack(P[node]):
             continue
-        here = fw.before[node]
-        if not any(t.stack is Stack.USER for t in here):
-            continue  # (most nodes: nothing to pick, no order to make)
-        t = next(t for t in ordered(here) if t.stack is Stack.USER)
-        yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t), sp=spelled("rsp", P[node].mode))
+        users = [t for t in fw.before[node] if t.stack is Stack.USER]
+        if users:  # the first of them in the stated order (only they are ordered: most nodes have none)
+            t = ordered(users)[0]
+            yield finding(UserStackAccess, analysis, P[node], fw.key_at(node, t), sp=spelled("rsp", P[node].mode))
 
 
 def _touches_stack(ins) -> bool:

@@ -283,6 +283,10 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
     memo = walking.StepMemo()
     walk(keeps, memo)
     assert calls
+    # the signatures name decoder records by id: the memo keeps each alive,
+    # so no later record can take an id the tables use
+    walked = {i.info for i in an.program.instructions if i.info is not None}
+    assert all(memo.held[id(info)] is info for info in walked)
     again = walk(keeps, memo)
     assert calls == [] and again.before == fresh["keeps"].before and again.steps == fresh["keeps"].steps
     other = walk(loses, memo)  # the same key, another callee: the call is stepped again

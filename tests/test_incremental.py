@@ -59,11 +59,6 @@ EDITS = [
 ]
 
 
-def _view(exp):
-    return ([(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements, exp.problems,
-            exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak)
-
-
 def _copy_with(tmp_path, header: str, text: str):
     """The fixture folder copied to ``tmp_path`` with one more header: its entry file."""
     for f in FIX.iterdir():
@@ -72,18 +67,11 @@ def _copy_with(tmp_path, header: str, text: str):
     return tmp_path / "entry_incr.S"
 
 
-def _walk_view(fw):
-    """What the walk records: a re-analysis that looked its steps up (walking.StepMemo) has the same."""
-    return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
-            fw.contexts, fw.steps, fw.truncated)
-
-
 def _same_as_scratch(path, text, sessions):
     inc = api.check(path, OPTS, text=text, incremental=sessions)
     full = api.check(path, OPTS, text=text)
     assert inc.findings == full.findings
-    assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
-    assert _walk_view(inc.analysis.forward) == _walk_view(full.analysis.forward)
+    assert incremental.outcome(inc) == incremental.outcome(full)
     return inc
 
 
@@ -113,8 +101,7 @@ def test_a_re_analysis_looks_up_the_steps_of_the_last_walk(monkeypatch):
     # the new push on each tuple reaching it, and what the pushed register
     # makes new after it; far fewer than a walk from the start
     assert "pushq" in stepped and 0 < len(stepped) < scratch / 2, (stepped, scratch)
-    assert second.findings == full.findings
-    assert _walk_view(second.analysis.forward) == _walk_view(full.analysis.forward)
+    assert incremental.outcome(second) == incremental.outcome(full)  # the walk's records too
     assert first.analysis.forward.steps < second.analysis.forward.steps  # counted as before: per pair
 
 
@@ -375,8 +362,7 @@ def test_a_line_cut_by_the_line_length_limit_is_read_from_the_start(monkeypatch)
                    _replace(text, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")):
         inc = api.check(path, opts, text=edited, incremental=sessions)
         full = api.check(path, opts, text=edited)
-        assert inc.findings == full.findings
-        assert _view(inc.analysis.expansion) == _view(full.analysis.expansion)
+        assert incremental.outcome(inc) == incremental.outcome(full)
         assert any(f.id.startswith("EL9") and "line" in f.message for f in full.findings)
         assert sessions.session(path, opts)[0].state is None
 

@@ -699,51 +699,24 @@ def pipeline(text: str, path: Path, assemble: bool, root: Path | None = None) ->
     return digest(parts)
 
 
-def edit_of(text: str, index: int) -> str:
-    """One line-wise edit of ``text``, drawn from ``index`` (an editor's:
-    a line deleted, duplicated, one added, or one changed in place)."""
-    r = random.Random(index)
-    lines = text.split("\n")
-    i = r.randrange(len(lines))
-    k = r.random()
-    if k < 0.3:
-        del lines[i]
-    elif k < 0.55:
-        lines.insert(i, lines[i])
-    elif k < 0.8:
-        lines.insert(i, r.choice(("\tnop", "\tswapgs", "\tpushq %rax", "#define FUZZ_X 1", ".set fuzz_x, 2", "")))
-    else:
-        lines[i] = lines[i][:-1] if lines[i] else "\tnop"
-    return "\n".join(lines)
-
-
 def incremental(text: str, index: int, path: Path) -> str:
     """The language server's path on one input: ``text`` read, then one
-    edit of it (edit_of) read again incrementally (incremental.py), which
-    must give what a run from the start gives -- findings, preprocessed
-    lines, statements, problems, macros, the walk's records; a difference is
-    raised (a crash of this layer, replayable).  The digest of the edited
-    text's findings."""
+    line-wise edit of it (tools/incremental_check.py's, drawn from ``index``)
+    read again incrementally, which must give what a run from the start
+    gives (``incremental.outcome``); a difference is raised (a crash of this
+    layer, replayable).  The digest of the edited text's findings."""
+    from incremental_check import edit
+
     from entrylint import api
-    from entrylint.incremental import Sessions
+    from entrylint.incremental import Sessions, outcome
 
     opts = api.Options(profile="defconfig", assemble=False)
-    edited = edit_of(text, index)
+    edited = "".join(edit(text.splitlines(keepends=True) or [""], random.Random(index))[0])
     sessions = Sessions()
     timed("incremental", api.check, path, opts, text=text, incremental=sessions)
     inc = timed("incremental", api.check, path, opts, text=edited, incremental=sessions)
     full = timed("incremental", api.check, path, opts, text=edited)
-
-    def view(res):
-        an = res.analysis
-        if an is None:
-            return (res.findings,)
-        exp, fw = an.expansion, an.forward
-        return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
-                exp.problems, exp.pp.macros, exp.pp.peak, exp.gas.peak, exp.gas.symbols,
-                dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.steps)
-
-    if view(inc) != view(full):
+    if outcome(inc) != outcome(full):
         how = sessions.session(path, opts)[0].last
         raise AssertionError(f"the incremental analysis differs from a run from the start ({how})")
     return digest([(f.id, f.location, f.message) for f in full.findings])

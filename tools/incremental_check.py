@@ -46,16 +46,6 @@ def edit(lines: list[str], rnd: random.Random) -> tuple[list[str], str]:
     return new, f"{kind} line {i + 1}"
 
 
-def view(exp):
-    return ([(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements, exp.problems,
-            exp.pp.macros, exp.pp.files)
-
-
-def walk_view(fw):
-    return (dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
-            fw.contexts, fw.steps, fw.truncated)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("file", nargs="?", default=str(DEFAULT))
@@ -64,7 +54,7 @@ def main() -> int:
     ap.add_argument("--profile", default="defconfig")
     args = ap.parse_args()
     from entrylint import api
-    from entrylint.incremental import Sessions
+    from entrylint.incremental import Sessions, outcome
 
     path = Path(args.file)
     if not path.is_file():
@@ -84,8 +74,7 @@ def main() -> int:
         t1 = time.perf_counter()
         full = api.check(path, opts, text=text)
         t2 = time.perf_counter()
-        same = inc.findings == full.findings and view(inc.analysis.expansion) == view(full.analysis.expansion) \
-            and walk_view(inc.analysis.forward) == walk_view(full.analysis.forward)
+        same = outcome(inc) == outcome(full)
         print(f"{k + 1:3} {what:<22} {session.last:<30} incremental {1000 * (t1 - t0):6.0f} ms  "
               f"from the start {1000 * (t2 - t1):6.0f} ms  {len(full.findings)} findings  "
               f"{'same' if same else 'DIFFERENT'}", flush=True)

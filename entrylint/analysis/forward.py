@@ -247,7 +247,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # signature of what step() reads -> a small id, and (signature id,
     # tuple) -> step()'s result: kept from the file's last walks (``memo``).
     alike, by_sig = memo.tables(config) if memo is not None else ({}, {})
-    by_value = memo is not None  # signatures by value: they outlive this program
     # every tuple the walk keeps, one object for equal ones: a walk makes a
     # new object at each step, but meets few distinct tuples (a walk whose
     # every visit steps kept a million objects for 640 tuples), and what a
@@ -428,12 +427,12 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             how = _OTHER.get(flow, _EDGES)
         edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
                       if e.kind != "fault")
-        if by_value:  # and a call out of the program: what the callee clobbers, where step() asks it
-            out = info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
-                and ins.target_name and ins.mode == 64 and config.clobbers is not None
-            what = (info, config.clobbers(ins.target_name) if out else None)
-        else:
-            what = id(info)  # (info lives as long as the program)
+        what = id(info)  # (info lives as long as the program, or the memo keeps it)
+        if memo is not None:  # and a call out of the program: what the callee clobbers, where step() asks it
+            memo.keep(info)
+            if info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
+                    and ins.target_name and ins.mode == 64 and config.clobbers is not None:
+                what = (what, config.clobbers(ins.target_name))
         sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
                                 ins.imm_target), len(alike))
         got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)

@@ -35,10 +35,13 @@ class StepMemo:
     language server's edits, incremental.py): an edit leaves most
     instructions as they were, and their steps on the tuples the walk meets
     again are looked up, not worked out.  A step is a function of what it
-    reads of the instruction (its signature, by value here) and of the
-    transfer configuration (``Config.key``, and for a call out of the program
-    what the callee clobbers, in the signature): the tables are emptied when
-    the key changes, and not kept past a walk that left more than ``limit``
+    reads of the instruction (its signature: the decoder's record of it by
+    identity -- the decoder's cache gives an instruction text the same record
+    in every build, and the memo keeps each record it met alive, so an id is
+    never another record's -- and the operands, mode and targets by value)
+    and of the transfer configuration (``Config.key``, and for a call out of
+    the program what the callee clobbers, in the signature): the tables are
+    emptied when the key changes, and not kept past a walk that left more than ``limit``
     results (a file at the walk's limits: what it would keep between edits
     is what its walk made at its peak, and the language server keeps a
     session per open file).  What a walk counts and records is its own: the
@@ -50,19 +53,29 @@ class StepMemo:
         self.key: object = None
         self.alike: dict[tuple, int] = {}
         self.by_sig: dict[tuple[int, Tuple], tuple] = {}
+        self.held: dict[int, object] = {}  # id -> the decoder record the signatures name by it
 
     def tables(self, config: Config) -> tuple[dict, dict]:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
-        if config.key is None:
+        if config.key is None:  # (not comparable: nothing kept, nothing looked up)
+            self.clear()
             return {}, {}
         if self.key != config.key:
-            self.key, self.alike, self.by_sig = config.key, {}, {}
+            self.clear()
+            self.key = config.key
         return self.alike, self.by_sig
+
+    def keep(self, info) -> None:
+        """``info``'s id stands for it in the signatures: it lives while they do."""
+        self.held.setdefault(id(info), info)
+
+    def clear(self) -> None:
+        self.key, self.alike, self.by_sig, self.held = None, {}, {}, {}
 
     def trim(self) -> None:
         """After a walk: what is over the limit is not kept."""
         if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
-            self.key, self.alike, self.by_sig = None, {}, {}
+            self.clear()
 
 
 def transfer_config(program, exp=None, callees=None):
