@@ -1,11 +1,28 @@
 """The C preprocessor layer: what ``gcc -E -x assembler-with-cpp`` does to a
-kernel ``.S`` file, with the origin and presence condition of every line."""
+kernel ``.S`` file, with the origin and presence condition of every line.
 
-from entrylint.cpp.config import PROFILES, Kconfig
-from entrylint.cpp.macros import MacroDef
-from entrylint.cpp.predefines import PREDEFINES
-from entrylint.cpp.preprocessor import CppOptions, PPResult, preprocess_file, preprocess_text
-from entrylint.cpp.types import Cond, Condition, PPLine, Segment, plain_lines
+The names below are loaded on first use (PEP 562): a module that needs only
+``cpp.types`` (the program model, a result read back from the cache) does
+not import the preprocessor with it."""
 
-__all__ = ["CppOptions", "PPResult", "MacroDef", "Kconfig", "PROFILES", "PREDEFINES",
-           "preprocess_file", "preprocess_text", "Cond", "Condition", "PPLine", "Segment", "plain_lines"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "PROFILES": "config", "Kconfig": "config", "MacroDef": "macros", "PREDEFINES": "predefines",
+    "CppOptions": "preprocessor", "PPResult": "preprocessor", "preprocess_file": "preprocessor",
+    "preprocess_text": "preprocessor",
+    "Cond": "types", "Condition": "types", "PPLine": "types", "Segment": "types", "plain_lines": "types",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

@@ -34,9 +34,12 @@ class Plugin:
 
 def find_plugins(group: str = GROUP) -> list[Plugin]:
     out = []
+    names: dict[int, str] = {}  # a distribution's name parses its metadata: once per distribution, not per rule
     for ep in md.entry_points(group=group):
-        dist = getattr(getattr(ep, "dist", None), "name", "") or ""
-        out.append(Plugin(ep.name, ep.value, dist))
+        d = getattr(ep, "dist", None)
+        if id(d) not in names:
+            names[id(d)] = getattr(d, "name", "") or ""
+        out.append(Plugin(ep.name, ep.value, names[id(d)]))
     return sorted(set(out))
 
 
