@@ -47,14 +47,28 @@ class Tok:
         self.src = None
 
     def copy(self) -> "Tok":
-        t = Tok(self.kind, self.text, self.ws, self.loc, self.chain)
+        return self.at(self.loc, self.chain)
+
+    def at(self, loc, chain) -> "Tok":
+        """A copy written at ``loc`` by the macros ``chain`` (a macro's
+        output is its body re-stamped at the invocation: the expander makes
+        millions, so no ``__init__`` call and each slot set once)."""
+        t = _new_tok(Tok)
+        t.kind = self.kind
+        t.text = self.text
+        t.ws = self.ws
         t.noexp = self.noexp
         t.pl = self.pl
+        t.loc = loc
+        t.chain = chain
         t.src = self.src
         return t
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Tok({self.kind}{'_' if self.ws else ''}{self.text!r})"
+
+
+_new_tok = object.__new__
 
 
 _OPS = (r"\.\.\.|<<=|>>=|##|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-*/%&^|+]=|"

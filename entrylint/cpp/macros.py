@@ -317,13 +317,7 @@ class Expander:
     def _stamp(self, body, name, m):
         loc, chain = self._origin(name)
         chain = chain + (m.name,)
-        out = []
-        for b in body:
-            t = b.copy()
-            t.loc = loc
-            t.chain = chain
-            out.append(t)
-        return out
+        return [b.at(loc, chain) for b in body]
 
     def _next_nonpad(self, crossing):
         """Peek for '(' after a function-like macro name (funlike_invocation_p)."""
@@ -475,12 +469,7 @@ class Expander:
                 if not in_dir and i > 0 and not prev_pl:
                     out.append(_pad(src))
                 if toks:
-                    for t in toks:
-                        if t.kind != PAD and not t.chain:
-                            t = t.copy()
-                            t.loc = loc
-                            t.chain = chain
-                        out.append(t)
+                    out += [t if t.kind == PAD or t.chain else t.at(loc, chain) for t in toks]
                     if src.pl:
                         last = out[-1]
                         if last.kind == PAD:
@@ -519,10 +508,7 @@ class Expander:
                 body = body[:i] + body[i + 2:j] + body[j + 1:]
                 n = len(body)
                 continue
-            t = src.copy()
-            t.loc = loc
-            t.chain = chain
-            out.append(t)
+            out.append(src.at(loc, chain))
             i += 1
         return out
 
@@ -561,32 +547,5 @@ class Expander:
         self.stack.append(Context([lhs], None))
 
 
-def printable(tokens, line_start=True):
-    """Join expanded tokens the way gcc -E prints them: returns a list of
-    (text_piece, token) with the separating space folded into the piece."""
-    out = []
-    prev = None
-    source = None
-    avoid = False
-    for t in tokens:
-        if t.kind == PAD:
-            avoid = True
-            if source is None or (not source.ws and t.src is None):
-                source = t.src
-            continue
-        if avoid:
-            if source is None:
-                source = t
-            space = source.ws or (prev is not None and avoid_paste(prev, t)) or (
-                prev is None and t.kind == OP and t.text == "#")
-        else:
-            space = t.ws
-        out.append((space, t))
-        avoid = False
-        source = None
-        prev = t
-    return out
-
-
 __all__ = ["MacroDef", "Macro", "Expander", "ExpansionLimit", "avoid_paste", "stringify",
-           "printable", "AVOID_PASTE", "OP", "NAME"]
+           "AVOID_PASTE", "OP", "NAME"]

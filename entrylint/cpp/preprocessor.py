@@ -17,7 +17,7 @@ from entrylint.cpp import directives as D
 from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
-from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, printable
+from entrylint.cpp.macros import PAD, Expander, ExpansionLimit, Macro, MacroDef, avoid_paste
 from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Condition, PPLine, Segment
 from entrylint.source import Location, Problem, ProblemKind
@@ -507,42 +507,65 @@ class Preprocessor(Conditionals):
             self.out.append(line)
 
     def _render(self, out, cond) -> PPLine | None:
-        pieces = printable(out)
-        if not pieces:
-            return None
+        """The line gcc -E prints for the expanded tokens ``out`` (spaced
+        as gcc -E spaces them), with the
+        segments that say where each run of its characters comes from.  The
+        expander stamps a macro's output with one (loc, chain) pair of
+        objects, so a run of it is told by identity before equality."""
         text: list[str] = []
+        put = text.append
         segs: list[Segment] = []
         col = 0
-        seg_key = None  # (file, line, col0 - textcol) for plain runs, (loc, chain) for macro output
+        # the last segment's key: kind 1 (loc, chain) of macro output, kind 2
+        # (file, line, col0 - textcol) of a plain run
+        seg_kind, seg_loc, seg_chain, seg_file, seg_line, seg_off = 0, None, None, None, 0, 0
         prev = None
-        for space, t in pieces:
+        ploc = pchain = None
+        source = None
+        avoid = False
+        for t in out:
+            if t.kind == PAD:
+                avoid = True
+                if source is None or (not source.ws and t.src is None):
+                    source = t.src
+                continue
+            loc, chain = t.loc, t.chain
             if prev is None:
-                pad = t.loc[2] - 1 if t.loc else 0
-            elif space:
-                pad = 1
-                if (not t.chain and not prev.chain and t.loc and prev.loc
-                        and t.loc[1] == prev.loc[1] and t.loc[0] == prev.loc[0]):
-                    pad = max(1, t.loc[2] - prev.loc[2] - len(prev.text))
+                pad = loc[2] - 1 if loc else 0
             else:
-                pad = 0
+                if avoid:
+                    space = (t if source is None else source).ws or avoid_paste(prev, t)
+                else:
+                    space = t.ws
+                if not space:
+                    pad = 0
+                elif not chain and not pchain and loc and ploc and loc[1] == ploc[1] and loc[0] == ploc[0]:
+                    pad = max(1, loc[2] - ploc[2] - len(prev.text))
+                else:
+                    pad = 1
+            avoid = False
+            source = None
             if pad:
-                text.append(" " * pad)
+                put(" " * pad)
                 col += pad
-            if t.chain:
-                key = (t.loc, t.chain)
-                if key != seg_key:
-                    segs.append(Segment(col, self._loc(t.loc), t.chain))
-                    seg_key = key
-            elif t.loc:
-                key = (t.loc[0], t.loc[1], t.loc[2] - col)
-                if key != seg_key:
-                    segs.append(Segment(col, self._loc(t.loc)))
-                    seg_key = key
+            if chain:
+                if not (seg_kind == 1 and ((loc is seg_loc and chain is seg_chain)
+                                           or (loc == seg_loc and chain == seg_chain))):
+                    segs.append(Segment(col, self._loc(loc), chain))
+                    seg_kind, seg_loc, seg_chain = 1, loc, chain
+            elif loc:
+                off = loc[2] - col
+                if not (seg_kind == 2 and off == seg_off and loc[1] == seg_line and loc[0] == seg_file):
+                    segs.append(Segment(col, self._loc(loc)))
+                    seg_kind, seg_file, seg_line, seg_off = 2, loc[0], loc[1], off
             elif not segs:
                 segs.append(Segment(col, Location("<built-in>", 0, 1)))
-            text.append(t.text)
-            col += len(t.text)
-            prev = t
+            tx = t.text
+            put(tx)
+            col += len(tx)
+            prev, ploc, pchain = t, loc, chain
+        if prev is None:
+            return None
         if segs[0].col != 0:
             # the first segment must start at column 0: move its origin back by the
             # same amount, so that columns inside it still map to the source
