@@ -82,7 +82,21 @@ ATTRIBUTE_WORDS: tuple[str, ...] = (
     "__no_sanitize_undefined", "__no_sanitize_memory", "__no_sanitize_thread",
     "__noscs", "__nostackprotector",
 )
-_ATTR_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, ATTRIBUTE_WORDS), key=len, reverse=True)) + r")\b")
+
+
+def _words_re(words) -> re.Pattern:
+    """``\\b(word|...)\\b``, the words that start with ``__`` behind one
+    ``__`` (the engine tries that branch once where an identifier starts,
+    not once per word: twice as fast over a tree's C files; the same
+    matches, as at most one word ends at a word boundary there)."""
+    def alt(ws):
+        return "|".join(sorted(map(re.escape, ws), key=len, reverse=True))
+    under = [w[2:] for w in words if w.startswith("__")]
+    rest = [w for w in words if not w.startswith("__")]
+    return re.compile(r"\b(" + "|".join(filter(None, (under and rf"__(?:{alt(under)})", alt(rest)))) + r")\b")
+
+
+_ATTR_RE = _words_re(ATTRIBUTE_WORDS)
 
 # name -> (name template, noinstr, attributes).  "{}" is the macro argument.
 # What 6.1/6.12 headers say; the tree's own idtentry.h overrides these.
@@ -222,11 +236,12 @@ def blank_attributes(src: bytes) -> tuple[bytes, list[tuple[int, str]]]:
     """Replace attribute macros (and their balanced argument lists) with spaces
     of the same length; return the new text and (offset, name) of each."""
     text = src.decode("latin-1")
-    buf = list(text)
+    pieces: list[str] = []
     found: list[tuple[int, str]] = []
+    done = 0  # text[:done] is in pieces (blanked where it was an attribute)
     for m in _ATTR_RE.finditer(text):
         start, end = m.start(), m.end()
-        if buf[start] == " " and start > 0:  # already blanked inside an earlier argument list
+        if start < done:  # already blanked inside an earlier argument list
             continue
         j = end
         while j < len(text) and text[j] in " \t":
@@ -239,11 +254,15 @@ def blank_attributes(src: bytes) -> tuple[bytes, list[tuple[int, str]]]:
                 if depth == 0:
                     end = k + 1
                     break
-        for k in range(start, end):
-            if buf[k] != "\n":
-                buf[k] = " "
+        pieces.append(text[done:start])
+        pieces.append(_NOT_NEWLINE.sub(" ", text[start:end]))
+        done = end
         found.append((start, m.group(1)))
-    return "".join(buf).encode("latin-1"), found
+    pieces.append(text[done:])
+    return "".join(pieces).encode("latin-1"), found
+
+
+_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 def _declarator_name(node) -> str | None:
