@@ -127,6 +127,60 @@ def test_a_plain_line_is_rendered_once_for_every_profile(tmp_path):
     assert b.lines[1].cond != () and b.lines[1].cond != a.lines[0].cond
 
 
+def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macros(tmp_path, monkeypatch):
+    """A line of the file checked whose macros every name it looked up means
+    the same (the same macro, or one made from the same #define line) is
+    taken from the profile before: the same line, the same expansion count;
+    a line whose macros differ, one that reads __LINE__ or __COUNTER__, and
+    one whose arguments run on to the next line are expanded again."""
+    from entrylint.cpp import CppOptions, preprocess_text
+    from entrylint.cpp import lexer
+    from entrylint.cpp.macros import Expander
+
+    text = ("#define R1 %rax\n#define SAVE(r) pushq r; movq r, R1\n"
+            "#ifdef X\n#define WIDTH 8\n#else\n#define WIDTH 4\n#endif\n"
+            "\tSAVE(%rbx)\n"  # line 8: the same in both runs
+            "\tsubq $WIDTH, %rsp\n"  # 9: WIDTH differs
+            "#ifdef X\n.set n, __COUNTER__\n#endif\n"
+            "\tmovq $__LINE__, %rcx; movq $__COUNTER__, %rdx\n"  # 13: builtins, never taken over
+            "\tSAVE(\n%rcx)\n")  # 14: arguments on the next line
+    name = str(tmp_path / "m.S")
+    started = []
+    real = Expander.start
+    monkeypatch.setattr(Expander, "start", lambda self, toks, *a, **k: (started.append(toks[0].loc[1]),
+                                                                       real(self, toks, *a, **k))[1])
+
+    def run(defines):
+        started.clear()
+        pp = preprocess_text(text, name, CppOptions(defines=defines))
+        return [ln.text.strip() for ln in pp.lines], sorted(set(started))
+
+    first, expanded = run({})
+    assert first == ["pushq %rbx; movq %rbx, %rax", "subq $4, %rsp", "movq $13, %rcx; movq $0, %rdx",
+                     "pushq %rcx; movq %rcx, %rax"]
+    assert {8, 9, 13, 14} <= set(expanded)
+    second, expanded = run({"X": None})  # the same lexed file (lexer._LAST): the next profile
+    assert second == ["pushq %rbx; movq %rbx, %rax", "subq $8, %rsp", ".set n, 0",
+                      "movq $13, %rcx; movq $1, %rdx", "pushq %rcx; movq %rcx, %rax"]
+    assert 8 not in expanded and {9, 13, 14} <= set(expanded)
+    lexer._LAST = None  # a run from the start gives the same lines and counts
+    fresh = preprocess_text(text, name, CppOptions(defines={"X": None}))
+    again = preprocess_text(text, name, CppOptions(defines={"X": None}))
+    assert [ln.text for ln in again.lines] == [ln.text for ln in fresh.lines]
+    assert [ln.segments for ln in again.lines] == [ln.segments for ln in fresh.lines]
+    # a line taken over counts its expansions, up to the cpp-expansions limit
+    from entrylint.cpp.preprocessor import Preprocessor
+    from entrylint.source.limits import DEFAULT as LIMITS
+
+    lexer._LAST = None
+    made, taken = Preprocessor(CppOptions()), Preprocessor(CppOptions())
+    made.run(name, text)
+    taken.run(name, text)
+    assert taken.exp.count == made.exp.count > 0 and taken.exp.deepest == made.exp.deepest
+    short = Preprocessor(CppOptions(limits=LIMITS.with_(cpp_expansions=1))).run(name, text)
+    assert [p.location.line for p in short.problems if "cpp-expansions" in p.message] == [8]
+
+
 def test_a_flag_writer_makes_one_set_for_all_the_flags_it_writes():
     from entrylint.analysis.flags import FLAG_NAMES, _transfer
 

@@ -99,7 +99,7 @@ class LexedFile:
     first one carries the line's start); ``problems`` are (message, line, col)
     tuples for the caller to turn into Problem records."""
 
-    __slots__ = ("lines", "problems", "guard", "rendered")
+    __slots__ = ("lines", "problems", "guard", "rendered", "expanded")
 
     def __init__(self, lines, problems):
         self.lines = lines
@@ -109,6 +109,10 @@ class LexedFile:
         # rendered once (the preprocessor's _expand_line) for every profile and
         # every file that reads it under the same condition
         self.rendered: dict[int, tuple] = {}
+        # id(a line's tokens) -> what expanding its macros gave (the
+        # preprocessor's _expand_line, for the file checked): the next profile
+        # takes it where the macros it read are the same
+        self.expanded: dict[int, tuple] = {}
 
 
 def lex_file(text: str, file: str) -> LexedFile:

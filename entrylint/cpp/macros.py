@@ -192,11 +192,15 @@ class Expander:
         self.depth_limit = 200
         self.deepest = 0  # the deepest nesting seen (tools/limits_survey.py)
         self.exhausted = False  # set once the expansion limit was hit: expand nothing more
+        # the names looked up in the table since start(): what a line's
+        # expansion read of it (the preprocessor's memo of a file's lines)
+        self.looked: list[str] = []
 
     # -- reading ---------------------------------------------------------
     def start(self, toks: list[Tok], more=None, peek=None, in_directive=False):
         self.stack.clear()
         self.disabled.clear()
+        self.looked = []
         self.base = toks
         self.bi = 0
         self.more = more
@@ -255,6 +259,7 @@ class Expander:
             if t.kind != NAME or t.noexp:
                 return t
             m = self.macros.get(t.text)
+            self.looked.append(t.text)
             if m is None:
                 return t
             if t.text in self.disabled:

@@ -17,9 +17,10 @@ from entrylint.cpp import directives as D
 from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
-from entrylint.cpp.macros import PAD, Expander, ExpansionLimit, Macro, MacroDef, avoid_paste
+from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef
+from entrylint.cpp.render import render
 from entrylint.cpp.predefines import PREDEFINES
-from entrylint.cpp.types import Condition, PPLine, Segment
+from entrylint.cpp.types import Condition, PPLine
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
 from entrylint.source.limits import DEFAULT, Limits, hit, together
@@ -66,12 +67,13 @@ class PPResult:
 
 
 class _File:
-    __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir", "rendered")
+    __slots__ = ("path", "lines", "idx", "groups", "base_cond", "guard", "found_idx", "dir", "rendered", "expanded")
 
     def __init__(self, path, lexed: LexedFile, base_cond, found_idx):
         self.path = path
         self.lines = lexed.lines
         self.rendered = lexed.rendered
+        self.expanded = lexed.expanded
         self.idx = 0
         self.groups: list[Group] = []
         self.base_cond = base_cond
@@ -472,14 +474,33 @@ class Preprocessor(Conditionals):
             f.rendered[id(toks)] = (cond, line)
             self._emit_line(line, toks)
             return
-        exp.start(toks, more=lambda: self._next_line(f, True), peek=lambda: self._peek_paren(f))
+        memo = f.expanded if f.path == self.main else None
+        if memo is not None:
+            got = memo.get(id(toks))
+            if got is not None and got[0] is toks and self._replay(got, cond, toks):
+                return
+        crossed = []  # the expansion read past the line (arguments on the next lines, a peek for "(")
+
+        def more():
+            crossed.append(True)
+            return self._next_line(f, True)
+
+        def peek():
+            crossed.append(True)
+            return self._peek_paren(f)
+
+        exp.start(toks, more=more, peek=peek)
+        count, deepest, problems = exp.count, exp.deepest, len(self.problems)
+        exp.deepest = 0  # (the line's own deepest nesting, kept with it)
         out = []
+        whole = False
         try:
             while True:
                 t = exp.get()
                 if t.kind == EOF:
                     break
                 out.append(t)
+            whole = True
         except ExpansionLimit as e:
             name, what = e.args
             self.problem(ProblemKind.LIMIT, hit(self.opts.limits, name, what), exp.site[0] if exp.site else toks[0])
@@ -493,7 +514,39 @@ class Preprocessor(Conditionals):
             out = []
         finally:
             exp.more = exp.peek = None  # (they refer to this preprocessor: no cycle outlives the line)
+            mine, exp.deepest = exp.deepest, max(deepest, exp.deepest)
+        if memo is not None and whole and not crossed and len(self.problems) == problems:
+            read = {n: macros.get(n) for n in exp.looked}
+            if not any(m is not None and m.builtin is not None for m in read.values()):  # (__LINE__, __COUNTER__...)
+                line = self._render(out, cond)
+                memo[id(toks)] = (toks, tuple(read.items()), exp.count - count, mine, exp.site, line)
+                self._emit_line(line, toks)
+                return
         self._emit(out, cond, toks)
+
+    def _replay(self, got: tuple, cond, toks: list[Tok]) -> bool:
+        """Emit a line of the file checked as an earlier profile expanded it,
+        when every name that expansion looked up means the same here (the same
+        macro, or one made from an equal ``#define``: the same text at the same
+        place) and the expansion budget holds it; False otherwise."""
+        _, read, count, deepest, site, line = got
+        exp = self.exp
+        if exp.exhausted or exp.count + count > exp.limit:
+            return False
+        macros = self.macros
+        for name, m in read:
+            o = macros.get(name)
+            if o is not m and (o is None or m is None or o.defn != m.defn):
+                return False
+        exp.count += count
+        if deepest > exp.deepest:
+            exp.deepest = deepest
+        if count:
+            exp.site = site
+        if line is not None and line.cond is not cond and line.cond != cond:
+            line = PPLine(line.text, line.segments, cond)  # (the condition is all of a line a profile may differ in)
+        self._emit_line(line, toks)
+        return True
 
     def _emit(self, out: list[Tok], cond, toks: list[Tok]):
         self._emit_line(self._render(out, cond), toks)
@@ -507,73 +560,7 @@ class Preprocessor(Conditionals):
             self.out.append(line)
 
     def _render(self, out, cond) -> PPLine | None:
-        """The line gcc -E prints for the expanded tokens ``out`` (spaced
-        as gcc -E spaces them), with the
-        segments that say where each run of its characters comes from.  The
-        expander stamps a macro's output with one (loc, chain) pair of
-        objects, so a run of it is told by identity before equality."""
-        text: list[str] = []
-        put = text.append
-        segs: list[Segment] = []
-        col = 0
-        # the last segment's key: kind 1 (loc, chain) of macro output, kind 2
-        # (file, line, col0 - textcol) of a plain run
-        seg_kind, seg_loc, seg_chain, seg_file, seg_line, seg_off = 0, None, None, None, 0, 0
-        prev = None
-        ploc = pchain = None
-        source = None
-        avoid = False
-        for t in out:
-            if t.kind == PAD:
-                avoid = True
-                if source is None or (not source.ws and t.src is None):
-                    source = t.src
-                continue
-            loc, chain = t.loc, t.chain
-            if prev is None:
-                pad = loc[2] - 1 if loc else 0
-            else:
-                if avoid:
-                    space = (t if source is None else source).ws or avoid_paste(prev, t)
-                else:
-                    space = t.ws
-                if not space:
-                    pad = 0
-                elif not chain and not pchain and loc and ploc and loc[1] == ploc[1] and loc[0] == ploc[0]:
-                    pad = max(1, loc[2] - ploc[2] - len(prev.text))
-                else:
-                    pad = 1
-            avoid = False
-            source = None
-            if pad:
-                put(" " * pad)
-                col += pad
-            if chain:
-                if not (seg_kind == 1 and ((loc is seg_loc and chain is seg_chain)
-                                           or (loc == seg_loc and chain == seg_chain))):
-                    segs.append(Segment(col, self._loc(loc), chain))
-                    seg_kind, seg_loc, seg_chain = 1, loc, chain
-            elif loc:
-                off = loc[2] - col
-                if not (seg_kind == 2 and off == seg_off and loc[1] == seg_line and loc[0] == seg_file):
-                    segs.append(Segment(col, self._loc(loc)))
-                    seg_kind, seg_file, seg_line, seg_off = 2, loc[0], loc[1], off
-            elif not segs:
-                segs.append(Segment(col, Location("<built-in>", 0, 1)))
-            tx = t.text
-            put(tx)
-            col += len(tx)
-            prev, ploc, pchain = t, loc, chain
-        if prev is None:
-            return None
-        if segs[0].col != 0:
-            # the first segment must start at column 0: move its origin back by the
-            # same amount, so that columns inside it still map to the source
-            first = segs[0]
-            o = first.origin
-            origin = o if first.macros else Location(o.file, o.line, max(1, o.col - first.col))
-            segs[0] = Segment(0, origin, first.macros)
-        return PPLine("".join(text), tuple(segs), cond)
+        return render(out, cond, self._loc)
 
 
 # id(directive tokens) -> (tokens, condition, (macro, error)): a header's
