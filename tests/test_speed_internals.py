@@ -191,3 +191,18 @@ def test_a_check_freezes_what_it_leaves_alive_and_thaws_it_now_and_then(tmp_path
             gc.enable()
         else:
             gc.disable()
+
+
+def test_a_result_read_back_from_the_cache_does_not_import_the_front_end():
+    """A warm run unpickles findings, whose classes live in the rule modules,
+    which import the program model; that needs cpp.types and gas.types only,
+    and the cpp and gas packages load what they re-export on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, entrylint_rules.swapgs_speculation, entrylint_rules.swapgs_cr3_order;"
+            "print(sorted(m for m in sys.modules if m in ('entrylint.cpp.preprocessor', 'entrylint.gas.expander')));"
+            "from entrylint.cpp import preprocess_text; from entrylint.gas import expand;"
+            "print('entrylint.cpp.preprocessor' in sys.modules and 'entrylint.gas.expander' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]" and out[1] == "True"

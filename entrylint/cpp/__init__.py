@@ -7,7 +7,7 @@ not import the preprocessor with it."""
 
 from __future__ import annotations
 
-import importlib
+from entrylint.source.lazy import lazy_names
 
 _WHERE = {
     "PROFILES": "config", "Kconfig": "config", "MacroDef": "macros", "PREDEFINES": "predefines",
@@ -18,11 +18,4 @@ _WHERE = {
 
 __all__ = list(_WHERE)
 
-
-def __getattr__(name: str):
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _WHERE)
