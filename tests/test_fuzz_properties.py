@@ -80,6 +80,34 @@ def mutated(draw):
     return "\n".join(lines)
 
 
+# macro lines whose meaning depends on a define one profile has: the
+# preprocessor takes a line of the file checked from the profile before when
+# every name it looked up means the same (cpp/preprocessor.py, _replay)
+PROFILE_HEAD = ("#ifdef X\n#define A 1\n#define F(x) x, A\n#else\n#define A 2\n#define F(x) A x\n#endif\n"
+                "#define B(x, y) F(x) y\n#define C A B\n#define H(x) x\n")
+profile_words = st.sampled_from(("A", "B", "C", "F", "X", "(", ")", ",", "%rax", "movq", "__LINE__", "__COUNTER__",
+                                 "\n", "\n", "\n#define A 3\n", "\n#undef A\n", "\n#ifdef X\n", "\n#endif\n",
+                                 "\n#define G(z) B(z, A)\n", "G", "##", "#", "\\\n", "F\n(", "G\n", "H\n(", "%rax)",
+                                 "\n#ifdef X\n__COUNTER__\n#endif\n"))
+profile_lines = st.lists(profile_words, max_size=80).map(lambda ws: PROFILE_HEAD + " ".join(ws) + "\n")
+
+
+@FAST
+@given(profile_lines)
+def test_a_line_taken_from_the_profile_before_is_what_this_profile_expands(text):
+    from entrylint.cpp import lexer
+
+    def run(defines):
+        pp = preprocess_text(text, "/nonexistent/fuzz/p.S", CppOptions(limits=SMALL, defines=defines))
+        return [(ln.text, ln.segments, ln.cond) for ln in pp.lines], repr(pp.problems)
+
+    lexer._LAST = None
+    fresh = run({"X": None})
+    lexer._LAST = None
+    run({})  # the profile before: its lines are kept with the lexed text
+    assert run({"X": None}) == fresh
+
+
 @FAST
 @given(mutated())
 def test_mutated_real_file(text):
