@@ -159,11 +159,11 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
     assert first == ["pushq %rbx; movq %rbx, %rax", "subq $4, %rsp", "movq $13, %rcx; movq $0, %rdx",
                      "pushq %rcx; movq %rcx, %rax"]
     assert {8, 9, 13, 14} <= set(expanded)
-    second, expanded = run({"X": None})  # the same lexed file (lexer._LAST): the next profile
+    second, expanded = run({"X": None})  # the same lexed file (lexer._CHECKED): the next profile
     assert second == ["pushq %rbx; movq %rbx, %rax", "subq $8, %rsp", ".set n, 0",
                       "movq $13, %rcx; movq $1, %rdx", "pushq %rcx; movq %rcx, %rax"]
     assert 8 not in expanded and {9, 13, 14} <= set(expanded)
-    lexer._LAST = None  # a run from the start gives the same lines and counts
+    lexer._CHECKED.clear()  # a run from the start gives the same lines and counts
     fresh = preprocess_text(text, name, CppOptions(defines={"X": None}))
     again = preprocess_text(text, name, CppOptions(defines={"X": None}))
     assert [ln.text for ln in again.lines] == [ln.text for ln in fresh.lines]
@@ -172,7 +172,7 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
     from entrylint.cpp.preprocessor import Preprocessor
     from entrylint.source.limits import DEFAULT as LIMITS
 
-    lexer._LAST = None
+    lexer._CHECKED.clear()
     made, taken = Preprocessor(CppOptions()), Preprocessor(CppOptions())
     made.run(name, text)
     taken.run(name, text)

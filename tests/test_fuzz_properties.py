@@ -101,9 +101,9 @@ def test_a_line_taken_from_the_profile_before_is_what_this_profile_expands(text)
         pp = preprocess_text(text, "/nonexistent/fuzz/p.S", CppOptions(limits=SMALL, defines=defines))
         return [(ln.text, ln.segments, ln.cond) for ln in pp.lines], repr(pp.problems)
 
-    lexer._LAST = None
+    lexer._CHECKED.clear()
     fresh = run({"X": None})
-    lexer._LAST = None
+    lexer._CHECKED.clear()
     run({})  # the profile before: its lines are kept with the lexed text
     assert run({"X": None}) == fresh
 

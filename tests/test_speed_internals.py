@@ -61,12 +61,51 @@ def test_a_define_under_another_condition_is_another_macro(tmp_path):
 
 
 def test_files_checked_are_not_kept_lexed(two):
-    """A run over a tree keeps its headers' tokens, not those of every file checked."""
+    """A run over a tree keeps its headers' tokens, and those of the last few
+    files checked (the file, and the files its profiles expand beside it),
+    not those of every file checked."""
     _pp(two / "a.S")
     _pp(two / "b.S")
     assert str(two / "h.h") in lexer._LEXED
     assert str(two / "a.S") not in lexer._LEXED and str(two / "b.S") not in lexer._LEXED
-    assert lexer._LAST[0] == str(two / "b.S")
+    assert list(lexer._CHECKED)[-2:] == [str(two / "a.S"), str(two / "b.S")]
+    a = lexer.lex_file_once("nop\n", str(two / "a.S"), keep=False)
+    names = [str(two / f"c{k}.S") for k in range(lexer.CHECKED_KEPT)]
+    for n in names:
+        lexer.lex_file_once("nop\n", n, keep=False)
+    assert list(lexer._CHECKED) == names
+    assert lexer.lex_file_once("nop\n", str(two / "a.S"), keep=False) is not a  # lexed again
+    lexer.checking(names[-1])  # a check of another file: only that file's tokens stay
+    assert list(lexer._CHECKED) == [names[-1]]
+
+
+def test_the_file_checked_is_lexed_once_for_its_profiles_and_the_files_expanded_beside_it(monkeypatch, tmp_path):
+    """6.8's entry_64.S calls asm of four other files (retpoline.S, entry.S,
+    entry_64_compat.S, xen-asm.S), expanded once per profile between the
+    profiles' runs of the file checked: each stays lexed for the check (the
+    preprocessor's memo of a line's expansion lives on the lexed text, for
+    the next profile); with one file kept, each was lexed once per profile."""
+    import collections
+    import shutil
+
+    from entrylint import api
+
+    import kernels
+
+    tree = kernels.shared_tree("linux-6.8.1")
+    if tree is None:
+        pytest.skip("../shared/kernels/linux-6.8.1-x86.tar.xz is not there")
+    if shutil.which("as") is None:
+        pytest.skip("GNU as decodes the callees' code")
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))  # cold: the callees' files are expanded
+    lexed = collections.Counter()
+    real = lexer.lex_file
+    monkeypatch.setattr(lexer, "lex_file", lambda text, file: (lexed.update([file]), real(text, file))[1])
+    lexer._CHECKED.clear()
+    api.check(tree / "arch/x86/entry/entry_64.S", api.Options(root=tree))
+    files = {f: n for f, n in lexed.items() if f.endswith(".S")}
+    assert str(tree / "arch/x86/entry/entry_64.S") in files and len(files) >= 3
+    assert set(files.values()) == {1}
 
 
 def test_a_line_without_macros_keeps_its_columns(two):

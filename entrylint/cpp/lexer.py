@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import OrderedDict
 
 # Token kinds (short strings: cheap to compare).
 NAME = "n"
@@ -230,20 +231,40 @@ _LEXED: dict[str, tuple[str, LexedFile]] = {}
 
 def lex_file_once(text: str, file: str, keep: bool = True) -> LexedFile:
     """``lex_file``, remembered per file name and text.  ``keep=False`` (a
-    file checked, not a header): only the last such file is remembered (its
-    profiles are read one after the other), so a run over a whole tree does
-    not keep the tokens of every file it checked."""
-    global _LAST
-    got = _LEXED.get(file) if keep else _LAST if _LAST is not None and _LAST[0] == file else None
-    if got is not None and got[-2] == text:
-        return got[-1]
+    file checked, not a header): only the last ``CHECKED_KEPT`` such files
+    are remembered -- the file checked, and the files of the tree its
+    profiles expand beside it (the callees' asm, the helpers followed
+    through another file: expanded once per profile, between the profiles'
+    runs of the file checked) -- so a run over a whole tree does not keep the
+    tokens of every file it checked (``checking`` drops an earlier check's)."""
+    if keep:
+        got = _LEXED.get(file)
+    else:
+        got = _CHECKED.get(file)
+        if got is not None:
+            _CHECKED.move_to_end(file)
+    if got is not None and got[0] == text:
+        return got[1]
     lexed = lex_file(text, file)
     if keep:
         _LEXED[file] = (text, lexed)
     else:
-        _LAST = (file, text, lexed)
+        _CHECKED[file] = (text, lexed)
+        _CHECKED.move_to_end(file)
+        while len(_CHECKED) > CHECKED_KEPT:
+            _CHECKED.popitem(last=False)
     return lexed
 
 
-_LAST: tuple | None = None  # (file, text, LexedFile) of the last file lexed with keep=False
+def checking(file: str) -> None:
+    """A check of ``file`` starts (api.check): the files an earlier check
+    read with keep=False go, but ``file`` itself (the language server checks
+    a buffer once per profile it is set to), so a run over a tree keeps one
+    check's files at a time."""
+    for f in [f for f in _CHECKED if f != file]:
+        del _CHECKED[f]
+
+
+CHECKED_KEPT = 8
+_CHECKED: OrderedDict[str, tuple[str, LexedFile]] = OrderedDict()  # file -> (text, LexedFile), lexed with keep=False
 
