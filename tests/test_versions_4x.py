@@ -180,6 +180,19 @@ def test_kaiser_facts_come_from_the_tree():
     assert {e.symbol: e.kind.name for e in an.entries}["ignore_sysret"] == "syscall"
 
 
+def test_the_stores_of_a_per_cpu_variable_are_found_once_per_read_of_the_tree():
+    """An editor's re-analysis asks for them at every edit: the C texts are
+    scanned again only when the tree is read again."""
+    from entrylint.analysis import treefacts
+
+    first = treefacts.stores(str(KAISER), "user_cr3_bits")
+    assert first and all("KAISER_SHADOW_PGD_OFFSET" in text for text, _ in first)
+    assert treefacts.stores(str(KAISER), "user_cr3_bits") is first
+    treefacts._c_texts.cache_clear()  # the tree read again (another generation: a patch, a new process)
+    again = treefacts.stores(str(KAISER), "user_cr3_bits")
+    assert again is not first and again == first
+
+
 def test_kaiser_user_switch_by_per_cpu_bits():
     from entrylint.analysis.forward import analyze as walk
 
