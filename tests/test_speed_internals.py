@@ -79,16 +79,18 @@ def test_files_checked_are_not_kept_lexed(two):
     assert list(lexer._CHECKED) == [names[-1]]
 
 
-def test_the_file_checked_is_lexed_once_for_its_profiles_and_the_files_expanded_beside_it(monkeypatch, tmp_path):
+def test_the_file_checked_is_lexed_once_for_its_profiles_and_the_files_expanded_beside_it(tmp_path):
     """6.8's entry_64.S calls asm of four other files (retpoline.S, entry.S,
     entry_64_compat.S, xen-asm.S), expanded once per profile between the
     profiles' runs of the file checked: each stays lexed for the check (the
     preprocessor's memo of a line's expansion lives on the lexed text, for
-    the next profile); with one file kept, each was lexed once per profile."""
-    import collections
+    the next profile); with one file kept, each was lexed once per profile.
+    In a process of its own, cold: nothing of the tree is at hand."""
+    import json
+    import os
     import shutil
-
-    from entrylint import api
+    import subprocess
+    import sys
 
     import kernels
 
@@ -97,13 +99,19 @@ def test_the_file_checked_is_lexed_once_for_its_profiles_and_the_files_expanded_
         pytest.skip("../shared/kernels/linux-6.8.1-x86.tar.xz is not there")
     if shutil.which("as") is None:
         pytest.skip("GNU as decodes the callees' code")
-    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))  # cold: the callees' files are expanded
-    lexed = collections.Counter()
-    real = lexer.lex_file
-    monkeypatch.setattr(lexer, "lex_file", lambda text, file: (lexed.update([file]), real(text, file))[1])
-    lexer._CHECKED.clear()
-    api.check(tree / "arch/x86/entry/entry_64.S", api.Options(root=tree))
-    files = {f: n for f, n in lexed.items() if f.endswith(".S")}
+    code = ("import collections, json, sys\n"
+            "from pathlib import Path\n"
+            "from entrylint import api\n"
+            "from entrylint.cpp import lexer\n"
+            "seen = collections.Counter()\n"
+            "real = lexer.lex_file\n"
+            "lexer.lex_file = lambda text, file: (seen.update([file]), real(text, file))[1]\n"
+            "tree = Path(sys.argv[1])\n"
+            "api.check(tree / 'arch/x86/entry/entry_64.S', api.Options(root=tree))\n"
+            "print(json.dumps({f: n for f, n in seen.items() if f.endswith('.S')}))\n")
+    env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, env=env, check=True)
+    files = json.loads(out.stdout)
     assert str(tree / "arch/x86/entry/entry_64.S") in files and len(files) >= 3
     assert set(files.values()) == {1}
 
