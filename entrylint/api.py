@@ -195,8 +195,9 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         if problem is not None:
             problems.append(problem)
     pp_name = str(path.resolve() if path.exists() else path)
-    if shared is not None:  # cpp-lines bounds the check: the lines its earlier profiles read count
-        copts = replace(copts, spent=shared.cpp_lines)
+    if shared is not None:  # cpp-lines bounds the check: the lines its earlier profiles read count;
+        # and the profiles share the expansion of a line whose macros mean the same to them
+        copts = replace(copts, spent=shared.cpp_lines, share_lines=True)
     if incremental is not None and not is_linker_script(path):
         # the same budgets as a run from the start: what the earlier profiles spent
         pp, gas = incremental.expand(path, options, text, pp_name, copts,

@@ -132,7 +132,8 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
     the same (the same macro, or one made from the same #define line) is
     taken from the profile before: the same line, the same expansion count;
     a line whose macros differ, one that reads __LINE__ or __COUNTER__, and
-    one whose arguments run on to the next line are expanded again."""
+    one whose arguments run on to the next line are expanded again.  Only a
+    check of several profiles keeps them (api.expand: share_lines)."""
     from entrylint.cpp import CppOptions, preprocess_text
     from entrylint.cpp import lexer
     from entrylint.cpp.macros import Expander
@@ -152,7 +153,7 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
 
     def run(defines):
         started.clear()
-        pp = preprocess_text(text, name, CppOptions(defines=defines))
+        pp = preprocess_text(text, name, CppOptions(defines=defines, share_lines=True))
         return [ln.text.strip() for ln in pp.lines], sorted(set(started))
 
     first, expanded = run({})
@@ -164,8 +165,8 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
                       "movq $13, %rcx; movq $1, %rdx", "pushq %rcx; movq %rcx, %rax"]
     assert 8 not in expanded and {9, 13, 14} <= set(expanded)
     lexer._CHECKED.clear()  # a run from the start gives the same lines and counts
-    fresh = preprocess_text(text, name, CppOptions(defines={"X": None}))
-    again = preprocess_text(text, name, CppOptions(defines={"X": None}))
+    fresh = preprocess_text(text, name, CppOptions(defines={"X": None}, share_lines=True))
+    again = preprocess_text(text, name, CppOptions(defines={"X": None}, share_lines=True))
     assert [ln.text for ln in again.lines] == [ln.text for ln in fresh.lines]
     assert [ln.segments for ln in again.lines] == [ln.segments for ln in fresh.lines]
     # a line taken over counts its expansions, up to the cpp-expansions limit
@@ -173,12 +174,18 @@ def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macro
     from entrylint.source.limits import DEFAULT as LIMITS
 
     lexer._CHECKED.clear()
-    made, taken = Preprocessor(CppOptions()), Preprocessor(CppOptions())
+    made, taken = Preprocessor(CppOptions(share_lines=True)), Preprocessor(CppOptions(share_lines=True))
     made.run(name, text)
     taken.run(name, text)
     assert taken.exp.count == made.exp.count > 0 and taken.exp.deepest == made.exp.deepest
-    short = Preprocessor(CppOptions(limits=LIMITS.with_(cpp_expansions=1))).run(name, text)
+    short = Preprocessor(CppOptions(limits=LIMITS.with_(cpp_expansions=1), share_lines=True)).run(name, text)
     assert [p.location.line for p in short.problems if "cpp-expansions" in p.message] == [8]
+    # a check of one profile keeps nothing and takes nothing
+    lexer._CHECKED.clear()
+    started.clear()
+    preprocess_text(text, name, CppOptions())
+    preprocess_text(text, name, CppOptions())
+    assert started.count(8) == 2 and not lexer._CHECKED[name][1].expanded
 
 
 def test_a_flag_writer_makes_one_set_for_all_the_flags_it_writes():

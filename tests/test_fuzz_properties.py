@@ -98,7 +98,8 @@ def test_a_line_taken_from_the_profile_before_is_what_this_profile_expands(text)
     from entrylint.cpp import lexer
 
     def run(defines):
-        pp = preprocess_text(text, "/nonexistent/fuzz/p.S", CppOptions(limits=SMALL, defines=defines))
+        pp = preprocess_text(text, "/nonexistent/fuzz/p.S", CppOptions(limits=SMALL, defines=defines,
+                                                                        share_lines=True))
         return [(ln.text, ln.segments, ln.cond) for ln in pp.lines], repr(pp.problems)
 
     lexer._CHECKED.clear()

@@ -82,17 +82,14 @@ def _balanced(text: str, start: int) -> str | None:
     return None
 
 
+@overlay.tree_cache(maxsize=64)
 def stores(root: str, var: str) -> tuple[tuple[str, str], ...]:
     """(file text, value expression) of every store to per-cpu ``var``; once
     per read of the tree (an editor's re-analysis asks again at every edit)."""
-    texts = _c_texts(root)
-    got = _STORES.get((root, var))
-    if got is not None and got[0] is texts:
-        return got[1]
     out = []
     write = re.compile(rf"\bthis_cpu_write\(\s*{re.escape(var)}\s*,")
     assign = re.compile(rf"\bper_cpu\(\s*{re.escape(var)}\s*,[^)]*\)\s*=([^=;][^;]*);")
-    for _name, text in texts:
+    for _name, text in _c_texts(root):
         if var not in text:
             continue
         for m in write.finditer(text):
@@ -101,13 +98,7 @@ def stores(root: str, var: str) -> tuple[tuple[str, str], ...]:
                 out.append((text, expr))
         for m in assign.finditer(text):
             out.append((text, m.group(1)))
-    if len(_STORES) >= 256:
-        _STORES.clear()
-    _STORES[(root, var)] = (texts, tuple(out))
-    return _STORES[(root, var)][1]
-
-
-_STORES: dict[tuple[str, str], tuple] = {}  # (root, var) -> (the texts read, the stores found in them)
+    return tuple(out)
 
 
 def _bits(expr: str, text: str, value, depth: int = 0) -> int | None:

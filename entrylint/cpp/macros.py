@@ -192,15 +192,16 @@ class Expander:
         self.depth_limit = 200
         self.deepest = 0  # the deepest nesting seen (tools/limits_survey.py)
         self.exhausted = False  # set once the expansion limit was hit: expand nothing more
-        # the names looked up in the table since start(): what a line's
-        # expansion read of it (the preprocessor's memo of a file's lines)
-        self.looked: list[str] = []
+        # the names looked up in the table since start(record=True): what a
+        # line's expansion read of it (the preprocessor's memo of a file's
+        # lines); None: not recorded
+        self.looked: list[str] | None = None
 
     # -- reading ---------------------------------------------------------
-    def start(self, toks: list[Tok], more=None, peek=None, in_directive=False):
+    def start(self, toks: list[Tok], more=None, peek=None, in_directive=False, record=False):
         self.stack.clear()
         self.disabled.clear()
-        self.looked = []
+        self.looked = [] if record else None
         self.base = toks
         self.bi = 0
         self.more = more
@@ -259,7 +260,8 @@ class Expander:
             if t.kind != NAME or t.noexp:
                 return t
             m = self.macros.get(t.text)
-            self.looked.append(t.text)
+            if self.looked is not None:
+                self.looked.append(t.text)
             if m is None:
                 return t
             if t.text in self.disabled:

@@ -52,6 +52,9 @@ class CppOptions:
     undefines: tuple[str, ...] = ()
     limits: Limits = DEFAULT  # every bound the preprocessor keeps (include depth, expansions, ...)
     spent: int = 0  # lines the check's earlier profiles read (the cpp-lines limit bounds a check)
+    # the check reads the file under other profiles too: a macro line's
+    # expansion is kept for them, and taken from the profile before
+    share_lines: bool = False
 
 
 @dataclass
@@ -470,11 +473,11 @@ class Preprocessor(Conditionals):
             if done is not None and (done[0] is cond or done[0] == cond):
                 self._emit_line(done[1], toks)
                 return
-            line = self._render(toks, cond)
+            line = render(toks, cond, self._loc)
             f.rendered[id(toks)] = (cond, line)
             self._emit_line(line, toks)
             return
-        memo = f.expanded if f.path == self.main else None
+        memo = f.expanded if self.opts.share_lines and f.path == self.main else None
         if memo is not None:
             got = memo.get(id(toks))
             if got is not None and got[0] is toks and self._replay(got, cond, toks):
@@ -489,7 +492,7 @@ class Preprocessor(Conditionals):
             crossed.append(True)
             return self._peek_paren(f)
 
-        exp.start(toks, more=more, peek=peek)
+        exp.start(toks, more=more, peek=peek, record=memo is not None)
         count, deepest, problems = exp.count, exp.deepest, len(self.problems)
         exp.deepest = 0  # (the line's own deepest nesting, kept with it)
         out = []
@@ -518,7 +521,7 @@ class Preprocessor(Conditionals):
         if memo is not None and whole and not crossed and len(self.problems) == problems:
             read = {n: macros.get(n) for n in exp.looked}
             if not any(m is not None and m.builtin is not None for m in read.values()):  # (__LINE__, __COUNTER__...)
-                line = self._render(out, cond)
+                line = render(out, cond, self._loc)
                 memo[id(toks)] = (toks, tuple(read.items()), exp.count - count, mine, exp.site, line)
                 self._emit_line(line, toks)
                 return
@@ -549,7 +552,7 @@ class Preprocessor(Conditionals):
         return True
 
     def _emit(self, out: list[Tok], cond, toks: list[Tok]):
-        self._emit_line(self._render(out, cond), toks)
+        self._emit_line(render(out, cond, self._loc), toks)
 
     def _emit_line(self, line: PPLine | None, toks: list[Tok]):
         if line is not None and len(line.text) > self.opts.limits.line_length:
@@ -558,9 +561,6 @@ class Preprocessor(Conditionals):
             line = None
         if line is not None:
             self.out.append(line)
-
-    def _render(self, out, cond) -> PPLine | None:
-        return render(out, cond, self._loc)
 
 
 # id(directive tokens) -> (tokens, condition, (macro, error)): a header's
