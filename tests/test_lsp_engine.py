@@ -196,3 +196,37 @@ def test_comment_edit_reuses_the_analysis_and_moves_findings():
     r5 = rec.wait(5)[4]
     assert r5.reused and r5.analysis is r1.analysis and eng.stats["analysed"] == 2
     eng.stop()
+
+
+def test_rule_table_read_while_it_is_built(monkeypatch):
+    """The server reads the rule table in a thread at `initialized`; a hover on
+    the event loop that asks meanwhile gets the whole table, never the part
+    read so far (CI once saw a hover of a rule id fall through to the line's
+    diagnostics: EL204 was not in the table yet)."""
+    from entrylint.faces.lsp import features
+    from entrylint.report import sarif
+
+    real = sarif.rule_infos()
+    first_read, go_on = threading.Event(), threading.Event()
+
+    def slow_infos():
+        for k, info in enumerate(real):
+            if k == 1:
+                first_read.set()
+                go_on.wait(10)
+            yield info
+
+    monkeypatch.setattr(sarif, "rule_infos", slow_infos)
+    monkeypatch.setattr(features, "_infos", None)
+    reader = threading.Thread(target=features.rule_infos)
+    reader.start()
+    assert first_read.wait(10)
+    got = {}
+    asker = threading.Thread(target=lambda: got.update(features.rule_infos()))
+    asker.start()
+    time.sleep(0.2)  # the asker is waiting (or, unguarded, has read the part)
+    go_on.set()
+    reader.join(10)
+    asker.join(10)
+    assert {i.id for i in real} <= set(got)
+    assert features.rule_hover("EL204").startswith("**EL204 user-stack-access**")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,17 +77,24 @@ def diagnostics(result, profiles: tuple[str, ...] = ()) -> dict[str, list[Diag]]
 # -- rule documentation -----------------------------------------------------
 
 _infos = None
+_infos_lock = threading.Lock()
 
 
 def rule_infos() -> dict[str, object]:
-    """Every rule, front-end and suppression finding's RuleInfo, by id and slug."""
+    """Every rule, front-end and suppression finding's RuleInfo, by id and slug.
+    The server reads them first in a thread of its own (at `initialized`) while
+    a hover may ask on the event loop: the second caller waits for the first,
+    and the table is published only when it is complete."""
     global _infos
     if _infos is None:
-        from entrylint.report.sarif import rule_infos as all_infos
+        with _infos_lock:
+            if _infos is None:
+                from entrylint.report.sarif import rule_infos as all_infos
 
-        _infos = {}
-        for i in all_infos():
-            _infos[i.id] = _infos[i.slug] = i
+                infos = {}
+                for i in all_infos():
+                    infos[i.id] = infos[i.slug] = i
+                _infos = infos
     return _infos
 
 
