@@ -322,8 +322,8 @@ def test_table_lists_every_row_and_the_totals():
     text = compare(doc, obj).table()
     lines = text.splitlines()
     assert lines[0].split()[:7] == ["section", "symbol", "ours", "objdump", "pad", "sequence", "layout"]
-    assert any(l.split()[:2] == [".text", "f"] and "yes" in l for l in lines)
-    assert any(l.split()[:2] == [".text", "g"] and "NO" in l for l in lines)
+    assert any(ln.split()[:2] == [".text", "f"] and "yes" in ln for ln in lines)
+    assert any(ln.split()[:2] == [".text", "g"] and "NO" in ln for ln in lines)
     assert "sequence: 1/2 symbols agree (50.0%)" in text
 
 
