@@ -20,7 +20,8 @@ Where the rest of the file is the last text's rest -- at the same lines (an
 edit inside a line), or a few lines up or down (lines added or removed) --
 the run rejoins the last one at the first snapshot there whose state it
 equals (the preprocessor's, then GNU as's, up to the counts of what was read
-before), and takes the last run's output for the rest: as it was, or with
+before and the definitions of macros the rest does not invoke: an edit in a
+``.macro`` body), and takes the last run's output for the rest: as it was, or with
 every place below the edit moved (``relocate.py``; not where a line number
 can be in that output, nor where it had problems).  Its snapshots after that
 place are kept the same way, so the next edit further down resumes near it.
@@ -185,12 +186,15 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         cs = moved.cpp(ocs)
         e.feed(lines[at:cs.n_out])
         at = cs.n_out
-        d = _gas_delta(e, ogs if reloc is None else reloc.gas_snapshot(ogs), st.gas)
+        g = ogs if reloc is None else reloc.gas_snapshot(ogs)
+        changed = _changed_macros(e, g, ogs, st)
+        d = _gas_delta(e, g, st.gas) if changed is not None else None
         if d is not None and (reloc is None or len(st.gas.problems) == ogs.n_problems):
-            g = _gas_joined(e, st, ogs, reloc, d)
+            g = _gas_joined(e, st, ogs, reloc, d, changed)
             moved.gas_from(ogs, e, g, d)
             later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
-            points += later if reloc is None else reloc.points(later)
+            later = later if reloc is None else reloc.points(later)
+            points += [(c, _redefined(x, e, changed)) for c, x in later] if changed else later
             return g, points, m
         if reloc is None:
             points.append((cs, gas_resume.snapshot(e)))
@@ -201,8 +205,9 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
 def outcome(res) -> tuple:
     """What a check (api.CheckResult) of a text gives that the incremental
     reading must give as a run from the start does: the findings, the
-    preprocessed lines, the statements, the problems, the macros, the files
-    read, the figures, the symbols, and what the walk records.
+    preprocessed lines, the statements, the problems, the macros (cpp's and
+    GNU as's), the files read, the figures, the symbols, and what the walk
+    records.
     tests/test_incremental.py, tools/incremental_check.py and tools/fuzz.py
     compare it."""
     an = res.analysis
@@ -211,6 +216,7 @@ def outcome(res) -> tuple:
     exp, fw = an.expansion, an.forward
     return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
             exp.problems, exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak,
+            exp.gas.macros, exp.gas.purged, exp.gas.invoked,
             dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
             fw.contexts, fw.steps, fw.truncated)
 
@@ -351,7 +357,7 @@ def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
             and e.altmacro == g.altmacro and e.section == g.section and e.previous == g.previous
             and e.section_stack == g.section_stack and e.reported == g.reported and e.peak == g.peak
             and e.values == g.values and e.conds.stack == g.conds and e.purged == g.purged
-            and e.macros == g.macros and e.all_macros == g.all_macros and e.defined == g.defined):
+            and e.defined == g.defined):  # (the macros: _changed_macros)
         return None
     d = (e.work - g.work, e.insns - g.insns, e.bytes - g.bytes)
     if d == (0, 0, 0):
@@ -367,11 +373,48 @@ def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
     return d
 
 
-def _gas_joined(e, st: _State, g, reloc=None, d=(0, 0, 0)):
+def _changed_macros(e, g, og, st: _State) -> frozenset | None:
+    """The macros (lower-cased names) whose definitions in the GNU as loop
+    ``e`` differ from the last run's at its snapshot ``g`` (``og``: the same
+    before its places were moved), where the last run's rest neither invokes,
+    redefines nor purges one of them: its statements are then what ``e``
+    makes of the rest (an edit inside a ``.macro`` body whose invocations
+    all come before the place -- entry_64.S's idtentry macros, invoked by
+    the ``#include <asm/idtentry.h>`` under them).  None where one is
+    defined on one side only, or the rest reads one; empty where the
+    tables are the same."""
+    if e.macros == g.macros and e.all_macros == g.all_macros:
+        return frozenset()
+    changed = frozenset(k for k in e.macros.keys() | g.macros.keys() | e.all_macros.keys() | g.all_macros.keys()
+                        if e.macros.get(k) != g.macros.get(k) or e.all_macros.get(k) != g.all_macros.get(k))
+    old = st.gas
+    for k in changed:
+        mine, last = e.macros.get(k), og.macros.get(k)
+        if mine is None or last is None or e.all_macros.get(k) is not mine or og.all_macros.get(k) is not last \
+                or old.macros.get(k) is not last or id(last) in st.purged:
+            return None
+    if not changed.isdisjoint(old.invoked[og.n_invoked:]):
+        return None
+    return changed
+
+
+def _redefined(s, e, changed: frozenset):
+    """GNU as snapshot ``s`` of the last run (after the place this run
+    rejoined it) with the ``changed`` macros as ``e`` defines them."""
+    from dataclasses import replace
+
+    macros, all_macros = dict(s.macros), dict(s.all_macros)
+    for k in changed:
+        macros[k] = all_macros[k] = e.macros[k]
+    return replace(s, macros=macros, all_macros=all_macros)
+
+
+def _gas_joined(e, st: _State, g, reloc=None, d=(0, 0, 0), changed=frozenset()):
     """The result of ``e``'s run: its statements so far, then the last run's
     from snapshot ``g`` on, with the last run's symbols, macros and figures
     (``reloc``: its statements and macros moved to the edited text's lines;
-    ``d``: what ``e`` read before more than the last run, _gas_delta)."""
+    ``d``: what ``e`` read before more than the last run, _gas_delta;
+    ``changed``: the macros ``e`` defines otherwise, _changed_macros)."""
     from entrylint.gas.model import GasResult
 
     old = st.gas
@@ -382,10 +425,13 @@ def _gas_joined(e, st: _State, g, reloc=None, d=(0, 0, 0)):
         stmts = reloc.statements(stmts)
         macros = {k: reloc.gas_macro(m) for k, m in macros.items()}
         purged = [reloc.gas_macro(m) for m in purged]
+    if changed:
+        macros = {k: e.all_macros[k] if k in changed else m for k, m in macros.items()}
     peak = dict(old.peak)
     for name, more in zip(("expansion-statements", "program-instructions", "expansion-bytes"), d):
         peak[name] += more
-    return GasResult(e.out + stmts, e.problems + old.problems[g.n_problems:], old.symbols, macros, purged, peak)
+    return GasResult(e.out + stmts, e.problems + old.problems[g.n_problems:], old.symbols, macros, purged, peak,
+                     e.invoked + old.invoked[g.n_invoked:])
 
 
 class _Moved:
@@ -413,6 +459,7 @@ class _Moved:
 
     def gas_from(self, g, e, result, d) -> None:
         self.g, self.g_out, self.g_problems, self.result, self.d = g, len(e.out), len(e.problems), result, d
+        self.g_invoked = len(e.invoked)
 
     def gas(self, s):
         from dataclasses import replace
@@ -420,7 +467,8 @@ class _Moved:
         dw, di, db = self.d
         return replace(s, out=self.result.statements, n_out=s.n_out - self.g.n_out + self.g_out,
                        problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems,
-                       work=s.work + dw, insns=s.insns + di, bytes=s.bytes + db)
+                       work=s.work + dw, insns=s.insns + di, bytes=s.bytes + db, invoked=self.result.invoked,
+                       n_invoked=s.n_invoked - self.g.n_invoked + self.g_invoked)
 
 
 def _stamps(files) -> tuple:

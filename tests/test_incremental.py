@@ -135,14 +135,51 @@ def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step
         # or GNU as reads on (their output up to the next snapshot is the same)
         for name in ("a .set value mid-file", "a cpp #define mid-file"):
             assert how[name].startswith("resumed"), (name, how[name])
-    # ... and never where it differs (a symbol value, a macro body, a condition)
-    for name in ("a .set value", "a .set value mid-file", "a cpp #define mid-file", "a .macro body",
+    # ... and never where it differs (a symbol value, a condition) ...
+    for name in ("a .set value", "a .set value mid-file", "a cpp #define mid-file",
                  "an #ifdef line", "a cpp #define"):
         assert "GNU as at" not in how[name], (name, how[name])
+    # ... but in a .macro body whose invocations all come before a snapshot:
+    # the rest is the last run's, its lines moved (test below)
+    assert "GNU as at" in how["a .macro body"], how["a .macro body"]
     for name in ("comment in an entry", "code inside one entry", "an #endif put back", "the peeked line",
                  "an entry added at the end"):
         assert how[name].startswith("resumed"), (name, how[name])
     assert how["the top include"] == "full"  # before the first text line: nothing to resume from
+
+
+def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):
+    """An edit inside a ``.macro`` body changes what its invocations expand
+    to and nothing else: GNU as takes the last run's statements from the
+    first snapshot past the last line that invokes it (entry_64.S's idtentry
+    macros, all invoked by the ``#include <asm/idtentry.h>`` under them);
+    where the macro is invoked again at the end, only past that, and where
+    a macro is defined on one side only, never.  Each gives what a run from
+    the start gives, the macro tables too (the invocation at the end expands
+    to another instruction: taken from the last run, it would differ); and a
+    later edit resumes from the snapshots the rejoin kept, with the edited
+    macro as this text has it."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    base = path.read_text()
+    retyped = lambda t: _replace(t, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")  # noqa: E731
+    tail = "SYM_CODE_START(asm_tail)\n\tSAVE_RCX\n\tiretq\nSYM_CODE_END(asm_tail)\n"
+    renamed = lambda t: _replace(t, ".macro SAVE_RCX\n", ".macro SAVE_RCX_NEW\n")  # noqa: E731
+    at = {}
+    for case, text, edit in (("base", base, retyped), ("tail", base + tail, retyped), ("renamed", base, renamed)):
+        sessions = Sessions()
+        _same_as_scratch(path, text, sessions)
+        session = sessions.session(path, OPTS)[0]
+        edited = _same_as_scratch(path, edit(text), sessions)
+        assert edited.analysis.expansion.gas.macros["save_rcx" if edit is retyped else "save_rcx_new"] \
+            .body[-1].text.split() == ["pushq", "%rdx" if edit is retyped else "%rcx"]
+        at[case] = int(session.last.split("GNU as at ")[1]) if "GNU as at" in session.last else None
+        # an edit further down resumes from a snapshot the run above kept
+        later = _replace(edit(text), "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+        _same_as_scratch(path, later, sessions)
+        assert session.last.startswith("resumed"), session.last
+    assert at["base"] is not None and at["renamed"] is None, at
+    assert at["tail"] is None or at["tail"] > at["base"] + tail.count("\n"), at
 
 
 def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):

@@ -119,6 +119,7 @@ class Expander:
         self.stack: list[_Source] = []
         self.collect: _Collect | None = None
         self.macro_count = 0  # GAS's \@
+        self.invoked: list[str] = []  # each macro invocation's lower-cased name (GasResult.invoked)
         # statements read and instructions emitted, counted from what the
         # check's other expansions spent (GasOptions.spent)
         self.work, self.insns = opts.spent
@@ -209,7 +210,8 @@ class Expander:
         self.peak["expansion-bytes"] = self.bytes
         self.peak["expansion-statements"] = self.work
         self.peak["program-instructions"] = self.insns
-        return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged, dict(self.peak))
+        return GasResult(self.out, self.problems, dict(self.values), self.all_macros, self.purged, dict(self.peak),
+                         self.invoked)
 
     def unwind(self) -> None:
         """Drop every expansion in progress: back to the file's own statements."""
@@ -307,6 +309,7 @@ class Expander:
         return self.stack[-1].depth if self.stack else 0
 
     def invoke(self, macro: MacroInfo, args: str, item: BodyLine) -> None:
+        self.invoked.append(macro.name.lower())  # (what it reads of the macro may change what comes out)
         depth = self._depth() + 1
         if depth > self.opts.limits.macro_depth:
             self.over("macro-depth", f"macro `{macro.name}' nested deeper than {self.opts.limits.macro_depth}", item, None)

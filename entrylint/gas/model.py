@@ -61,3 +61,7 @@ class GasResult:
     macros: dict[str, MacroInfo]  # every macro defined (lower-cased name -> last definition)
     purged: list[MacroInfo] = field(default_factory=list)  # earlier definitions, purged
     peak: dict[str, int] = field(default_factory=dict)  # the largest use of each limit (by name)
+    # the lower-cased name of each macro invocation, in order (incremental.py:
+    # a run that differs from the last one in a macro's definition only takes
+    # the last run's rest where that rest invokes none of those macros)
+    invoked: list[str] = field(default_factory=list, repr=False, compare=False)

@@ -44,6 +44,8 @@ class Snapshot:
     previous: str
     section_stack: list
     stopped: bool
+    invoked: list  # the run's list of macro invocations (Expander.invoked) and its length then
+    n_invoked: int
 
 
 def _collect_copy(c):
@@ -61,7 +63,7 @@ def snapshot(e: Expander) -> Snapshot:
                     dict(e.macros), dict(e.all_macros), list(e.purged),
                     frozenset(id(i) for i in infos if i.purged), [copy(x) for x in e.conds.stack],
                     _collect_copy(e.collect), e.macro_count, e.work, e.bytes, e.repeated, e.insns, set(e.reported), dict(e.peak),
-                    e.section, e.previous, list(e.section_stack), e.stopped)
+                    e.section, e.previous, list(e.section_stack), e.stopped, e.invoked, len(e.invoked))
 
 
 def restore(s: Snapshot, opts: GasOptions) -> Expander:
@@ -77,4 +79,5 @@ def restore(s: Snapshot, opts: GasOptions) -> Expander:
     e.macro_count, e.work, e.bytes, e.repeated, e.insns = s.macro_count, s.work, s.bytes, s.repeated, s.insns
     e.reported, e.peak = set(s.reported), dict(s.peak)
     e.section, e.previous, e.section_stack, e.stopped = s.section, s.previous, list(s.section_stack), s.stopped
+    e.invoked = s.invoked[:s.n_invoked]
     return e
