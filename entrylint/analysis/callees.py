@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint.analysis import regs
+from entrylint.analysis.cindex import annotated_names
 from entrylint.program.effects import Access, DataOp, Flow
 from entrylint.source import overlay
 
@@ -58,13 +59,13 @@ def c_callee(name: str, params: int | None = None, abi: regs.Abi = regs.SYSV64) 
 
 UNKNOWN_C = c_callee("")
 
-_ASM_DEF = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)"
-                      r"|^\s*\.glob(?:a)?l\s+(\w+)", re.M)
+_ASM_ANNOTATION = re.compile(r"(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
 
 
 def defined_names(text: str) -> set[str]:
-    """The symbols an asm file's text defines by annotation or ``.globl``."""
-    return {m.group(1) or m.group(2) for m in _ASM_DEF.finditer(text)}
+    """The symbols an asm file's text defines by annotation (``SYM_*_START``,
+    ``ENTRY``, ``GLOBAL``, ``WEAK``) or ``.globl``."""
+    return annotated_names(text, _ASM_ANNOTATION)
 
 
 # gas macros whose body defines a global symbol from a parameter (the kernel's
