@@ -71,20 +71,37 @@ def defined_names(text: str) -> set[str]:
 # gas macros whose body defines a global symbol from a parameter (the kernel's
 # THUNK: ``.globl \name`` or ``SYM_FUNC_START(\name)``): their invocations
 # define the symbol their argument names
-_MACRO = re.compile(r"^\s*\.macro\s+(\w+)[ \t,]*([^\n]*)\n(.*?)^\s*\.endm", re.M | re.S)
-_DEFINES_PARAM = r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\{}\b"
+_MACRO_HEAD = re.compile(r"\.macro\s+(\w+)[ \t,]*([^\n]*)\n")
+_MACRO_END = re.compile(r"^\s*\.endm", re.M)
+_DEFINES_PARAM = re.compile(r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\(\w+)")
+
+
+def _macros_of(text: str):
+    """(name, parameter text, body) of each ``.macro`` of an asm text whose
+    line holds nothing before it.  (Searched by its name, not from every
+    line start: a pattern that starts with ``^`` is tried at every position.)"""
+    at = 0
+    while (m := _MACRO_HEAD.search(text, at)) is not None:
+        if text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip():
+            at = m.start() + 1  # not the first word of its line
+            continue
+        end = _MACRO_END.search(text, m.end())
+        if end is None:
+            return  # (nor for any later one)
+        yield m.group(1), m.group(2), text[m.end():end.start()]
+        at = end.end()
 
 
 def _symbol_macros(texts) -> dict[str, int]:
     """Macro name -> position of the parameter whose value it defines as a symbol."""
     out: dict[str, int] = {}
     for text in texts:
-        for m in _MACRO.finditer(text):
-            params = [p.split("=")[0].split(":")[0].strip() for p in re.split(r"[\s,]+", m.group(2)) if p.strip()]
-            for k, p in enumerate(params):
-                if re.search(_DEFINES_PARAM.format(re.escape(p)), m.group(3)):
-                    out.setdefault(m.group(1), k)
-                    break
+        for name, args, body in _macros_of(text):
+            params = [p.split("=")[0].split(":")[0].strip() for p in re.split(r"[\s,]+", args) if p.strip()]
+            defined = {m.group(1) for m in _DEFINES_PARAM.finditer(body)}  # (\NAME: the whole word after it)
+            k = next((k for k, p in enumerate(params) if p in defined), None)
+            if k is not None:
+                out.setdefault(name, k)
     return out
 
 
