@@ -227,7 +227,26 @@ def _kconfig_symbols(root: str) -> frozenset[str]:
     return frozenset(names)
 
 
-_KCONFIG_SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
+_SOURCE_WORD = re.compile(r'source\s+"([^"]+)"')
+
+
+def _sourced(text: str) -> list[tuple[str, str]]:
+    """``re.findall(r'^\\s*(o?r?source)\\s+"([^"]+)"', text, re.M)``, found
+    from the literal word as ``_declared_names`` does: (``source``,
+    ``osource``, ``rsource`` or ``orsource``; the file pattern)."""
+    out = []
+    at = 0
+    while (m := _SOURCE_WORD.search(text, at)) is not None:
+        p = m.start()
+        pre = text[text.rfind("\n", 0, p) + 1:p]
+        head = "or" if pre.endswith("or") else pre[-1:] if pre.endswith(("o", "r")) else ""
+        rest = pre[:len(pre) - len(head)]
+        if rest and not rest.isspace():
+            at = p + 1
+            continue
+        out.append((head + "source", m.group(1)))
+        at = m.end()
+    return out
 
 
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
@@ -292,7 +311,7 @@ def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
         text = data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")
         inside = inside and _walked(top_folder, str(f), dir_ok)
         names.update(_declared_names(text))
-        for kind, name in _KCONFIG_SOURCE.findall(text) if "source" in text else ():
+        for kind, name in _sourced(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
             base = f.parent if kind.endswith("rsource") else Path(root)
             todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
