@@ -68,6 +68,9 @@ class CFG:
                 if r.insns:
                     self._repl_end[r.insns[-1]] = f
         self._succ: dict[int, tuple[Edge, ...]] = {}
+        # liveness.succ_nodes' answers, made once per node (liveness, the
+        # flags and rules ask it of every node)
+        self.resolved_succ: dict[int, tuple[int, ...]] = {}
         # a replacement's instructions -> (fork, the position just past the replacement)
         self._repl_of: dict[int, tuple[AltFork, int]] = {}
         for f in program.forks:

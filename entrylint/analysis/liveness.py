@@ -139,7 +139,15 @@ def succ_nodes(cfg: CFG, v: int) -> tuple[int, ...]:
     """``cfg.succ(v)``'s destinations, with one repair: a branch inside an
     alternative's replacement to a label that ends the replacement (``jb 1f``
     ... ``1:``) resolves to whatever the section holds next, often another
-    replacement; patching makes it the continuation after the patch site."""
+    replacement; patching makes it the continuation after the patch site.
+    (Made once per node of ``cfg``.)"""
+    got = cfg.resolved_succ.get(v)
+    if got is None:
+        got = cfg.resolved_succ[v] = _succ_nodes(cfg, v)
+    return got
+
+
+def _succ_nodes(cfg: CFG, v: int) -> tuple[int, ...]:
     out = []
     ins = cfg.program.instructions
     here = ins[v].alt if v < cfg.n else None
