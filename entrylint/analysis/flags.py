@@ -116,6 +116,14 @@ def default_entries(program: Program, cfg: CFG, succ: list[tuple[int, ...]]) -> 
     return sorted(set(out))
 
 
+def _written(transfer: tuple, k: int) -> frozenset[FlagDef] | None:
+    """The def an instruction's transfer gives flag ``k``, None: it passes it on."""
+    for kk, defs in transfer:
+        if kk == k:
+            return defs
+    return None
+
+
 def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
                   c_function: CFunction | None = None, procedures: Procedures | None = None) -> FlagReach:
     """The defs of each flag read, one flag at a time, on the nodes that
@@ -142,30 +150,25 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
             if not reached[s]:
                 reached[s] = True
                 todo.append(s)
-    preds: list[list[int]] = [[] for _ in range(total)]
-    for v in range(total):
-        if reached[v]:
-            for s in succ[v]:
-                preds[s].append(v)
-    writes: list[dict[int, frozenset[FlagDef]]] = [{} for _ in FLAG_NAMES]  # per flag: node -> its def
-    for v in range(total):
-        for k, defs in transfer[v]:
-            writes[k][v] = defs
     ins = program.instructions
     reads = {i: sorted(f for f in info.flags_read if f in _FLAG) for i in range(cfg.n)
              if reached[i] and (info := ins[i].info) is not None and info.flags_read}
+    preds: list[list[int]] = [[] for _ in range(total)] if reads else []
+    for v in range(total) if reads else ():
+        if reached[v]:
+            for s in succ[v]:
+                preds[s].append(v)
     entry, none = frozenset({_ENTRY}), frozenset()
     first = set(starts)
     found: list[dict[int, frozenset[FlagDef]]] = []
     steps = 0
     for k, f in enumerate(FLAG_NAMES):
-        wrote = writes[k]
         readers = {i for i, fs in reads.items() if f in fs}
         region = set(readers)
         todo = list(readers)
         while todo:
             u = todo.pop()
-            if u in wrote and u not in readers:
+            if u not in readers and _written(transfer[u], k) is not None:
                 continue  # what leaves it is its own def
             for p in preds[u]:
                 if p not in region:
@@ -178,7 +181,7 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
             v = work.popleft()
             queued.discard(v)
             steps += 1
-            out = wrote.get(v) or state[v]
+            out = _written(transfer[v], k) or state[v]
             if not out:
                 continue
             for s in succ[v]:
