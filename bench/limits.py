@@ -78,11 +78,17 @@ INPUTS["flag-moves.S"] = _words("movq %r8, %rdx")
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
-    """(CPU seconds of the process, its peak RSS in MB, its exit code)."""
-    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, use = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return use.ru_utime + use.ru_stime, use.ru_maxrss // 1024, p.returncode
+    """(CPU seconds of the process, its peak RSS in MB, its exit code; -1
+    for a Python traceback on stderr: a crash exits 1, as findings do, and a
+    broken command -- an ``entrylint`` on PATH that is not installed -- took
+    0.08 s and was measured as a result)."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, use = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        crashed = b"Traceback (most recent call last)" in err.read()
+    return use.ru_utime + use.ru_stime, use.ru_maxrss // 1024, -1 if crashed else p.returncode
 
 
 def main() -> int:
@@ -100,7 +106,10 @@ def main() -> int:
         if args.released is not None:
             f = args.released.resolve()
             for _ in range(args.runs):
-                anchor.append(run([*entrylint, "--no-cache", str(f)], f.parent)[0])
+                cpu, _, code = run([*entrylint, "--no-cache", str(f)], f.parent)
+                if code not in (0, 1):
+                    raise SystemExit(f"{f.name}: {' '.join(entrylint)} exited {code} (-1: a traceback)")
+                anchor.append(cpu)
 
     released()
     print(f"{'input':<16} {'entrylint CPU s':>16} {'RSS MB':>7} {'as CPU s':>9} {'x bound':>8}"
@@ -118,7 +127,7 @@ def main() -> int:
             for _ in range(args.runs):
                 cpu, mb, code = run([*entrylint, "--no-cache", name], where)
                 if code not in (0, 1):
-                    print(f"{name}: entrylint exited {code}")
+                    print(f"{name}: {' '.join(entrylint)} exited {code} (-1: a traceback)")
                     return 2
                 times.append(cpu)
                 rss = max(rss, mb)
