@@ -1,0 +1,25 @@
+"""bench/limits.py measures whole processes; one that crashed is not a
+measurement (a Python traceback exits 1, as a check with findings does)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "limits.py"
+
+
+def _limits():
+    spec = importlib.util.spec_from_file_location("bench_limits", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_traceback_is_not_a_measurement(tmp_path):
+    run = _limits().run
+    cpu, mb, code = run([sys.executable, "-c", "import sys; sys.exit(1)"], tmp_path)  # findings: exit 1
+    assert code == 1 and cpu >= 0 and mb > 0
+    assert run([sys.executable, "-c", "1 / 0"], tmp_path)[2] == -1  # a crash: exit 1 and a traceback
+    assert run([sys.executable, "-c", "pass"], tmp_path)[2] == 0
