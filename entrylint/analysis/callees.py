@@ -36,7 +36,7 @@ from pathlib import Path
 from entrylint.analysis import regs
 from entrylint.analysis.cindex import annotated_names
 from entrylint.program.effects import Access, DataOp, Flow
-from entrylint.source import overlay
+from entrylint.source import overlay, textscan
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,16 @@ def defined_names(text: str) -> set[str]:
 _MACRO_HEAD = re.compile(r"\.macro\s+(\w+)[ \t,]*([^\n]*)\n")
 _MACRO_END = re.compile(r"^\s*\.endm", re.M)
 _DEFINES_PARAM = re.compile(r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\(\w+)")
+_FIRST_ON_LINE = textscan.line_start()
 
 
 def _macros_of(text: str):
-    """(name, parameter text, body) of each ``.macro`` of an asm text whose
-    line holds nothing before it.  (Searched by its name, not from every
-    line start: a pattern that starts with ``^`` is tried at every position.)"""
+    """(name, parameter text, body) of each ``.macro`` of an asm text that
+    starts its line: ``re.finditer(r"^\\s*\\.macro\\s+(\\w+)[ \\t,]*([^\\n]*)\\n(.*?)^\\s*\\.endm",
+    text, re.M | re.S)``, searched from the literal word (``textscan``)."""
     at = 0
-    while (m := _MACRO_HEAD.search(text, at)) is not None:
-        if text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip():
-            at = m.start() + 1  # not the first word of its line
-            continue
+    while (found := textscan.search(_MACRO_HEAD, text, at, _FIRST_ON_LINE)) is not None:
+        m = found[0]
         end = _MACRO_END.search(text, m.end())
         if end is None:
             return  # (nor for any later one)

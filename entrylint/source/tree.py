@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from entrylint.source import overlay
+from entrylint.source import overlay, textscan
 
 
 def looks_like_kernel_root(d: Path) -> bool:
@@ -173,28 +173,16 @@ def default_code_mode(path: Path) -> int:
     return build_flavour(path).mode
 
 
-_KCONFIG_DECL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
-_CONFIG_WORD = re.compile(r"config(?=\s+(\w+))")
+_CONFIG_DECL = re.compile(r"config\s+(\w+)")
+_MENU_OR_NOT = textscan.line_start("menu", "")
 
 
 def _declared_names(text: str) -> list[str]:
-    """``_KCONFIG_DECL.findall(text)``, found from the literal word (a
-    regular expression anchored at every line start scans slowly): a
-    ``config`` with only white space, or ``menu`` after white space, before
-    it on its line."""
-    out = []
-    rfind = text.rfind
-    end = 0  # where the last match ended: findall goes on from there
-    for m in _CONFIG_WORD.finditer(text):
-        p = m.start()
-        start = rfind("\n", 0, p) + 1
-        if start < end:
-            continue
-        pre = text[start:p]
-        if not pre or pre.isspace() or pre.endswith("menu") and (len(pre) == 4 or pre[:-4].isspace()):
-            out.append(m.group(1))
-            end = m.end(1)
-    return out
+    """``re.findall(r"^\\s*(?:menu)?config\\s+(\\w+)", text, re.M)``,
+    searched from the literal word (``textscan``)."""
+    return [m.group(1) for m, _ in textscan.finditer(_CONFIG_DECL, text, _MENU_OR_NOT)]
+
+
 _MAKE_DEFINE = re.compile(r"-DCONFIG_(\w+)")
 
 
@@ -228,25 +216,14 @@ def _kconfig_symbols(root: str) -> frozenset[str]:
 
 
 _SOURCE_WORD = re.compile(r'source\s+"([^"]+)"')
+_SOURCE_HEAD = textscan.line_start("or", "o", "r", "")
 
 
 def _sourced(text: str) -> list[tuple[str, str]]:
-    """``re.findall(r'^\\s*(o?r?source)\\s+"([^"]+)"', text, re.M)``, found
-    from the literal word as ``_declared_names`` does: (``source``,
-    ``osource``, ``rsource`` or ``orsource``; the file pattern)."""
-    out = []
-    at = 0
-    while (m := _SOURCE_WORD.search(text, at)) is not None:
-        p = m.start()
-        pre = text[text.rfind("\n", 0, p) + 1:p]
-        head = "or" if pre.endswith("or") else pre[-1:] if pre.endswith(("o", "r")) else ""
-        rest = pre[:len(pre) - len(head)]
-        if rest and not rest.isspace():
-            at = p + 1
-            continue
-        out.append((head + "source", m.group(1)))
-        at = m.end()
-    return out
+    """``re.findall(r'^\\s*(o?r?source)\\s+"([^"]+)"', text, re.M)``,
+    searched from the literal word (``textscan``): (``source``, ``osource``,
+    ``rsource`` or ``orsource``; the file pattern)."""
+    return [(head + "source", m.group(1)) for m, head in textscan.finditer(_SOURCE_WORD, text, _SOURCE_HEAD)]
 
 
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:

@@ -1,0 +1,49 @@
+"""The tree scans searched from their first letters (source/textscan.py)
+find what the expressions anchored at line or word starts find: random
+texts made of the pieces those expressions turn on (the same check ran on
+every .S, header and Kconfig file of the eleven survey trees)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from entrylint.analysis import callees, cindex
+from entrylint.source import tree as srctree
+
+# the names of the annotations and those of the .globl lines, each by its
+# own anchored expression (one expression of both alternatives, as before,
+# also let ``.globl`` with nothing after it on its line take the next
+# line's first word -- ``.globl\nSYM_FUNC_START(f)`` gave SYM_FUNC_START
+# and hid f; no file of the survey trees has that)
+GLOBL = re.compile(r"^\s*\.glob(?:a)?l\s+(\w+)", re.M)
+ASM_CALLEES = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
+ASM_CINDEX = re.compile(r"\b(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
+MACRO = re.compile(r"^\s*\.macro\s+(\w+)[ \t,]*([^\n]*)\n(.*?)^\s*\.endm", re.M | re.S)
+SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
+
+ASM_PIECES = ["SYM_FUNC_START(", "SYM_CODE_START_LOCAL(", "SYM_INNER_LABEL(", "ENTRY(", "WEAK(", "GLOBAL(",
+              ".globl", ".global", ".macro", ".endm", "\\p", " ", "\t", "\n", "x", "_a", "f1", ",", ")", "("]
+KCONFIG_PIECES = ["source", "osource", "rsource", "orsource", "o", "r", '"', "a/b", " ", "\t", "\n", "x", "menu"]
+
+
+def _texts(pieces, seed, n=4000):
+    rnd = random.Random(seed)
+    for _ in range(n):
+        yield "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 16)))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_asm_scans_match_the_anchored_expressions(seed):
+    for text in _texts(ASM_PIECES, seed):
+        globl = set(GLOBL.findall(text))
+        assert callees.defined_names(text) == globl | set(ASM_CALLEES.findall(text)), repr(text)
+        assert cindex.annotated_names(text) == globl | set(ASM_CINDEX.findall(text)), repr(text)
+        assert list(callees._macros_of(text)) == [m.groups() for m in MACRO.finditer(text)], repr(text)
+
+
+def test_source_lines_match_the_anchored_expression():
+    for text in _texts(KCONFIG_PIECES, 3):
+        assert srctree._sourced(text) == SOURCE.findall(text), repr(text)
