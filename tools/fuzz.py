@@ -747,9 +747,8 @@ def worker(a) -> int:
     import entrylint.cpp
     import entrylint.gas
 
-    for package, names in ((entrylint.cpp, ("CppOptions", "preprocess_text", "plain_lines")),
-                           (entrylint.gas, ("expand",))):
-        for name in names:
+    for package in (entrylint.cpp, entrylint.gas):
+        for name in package.__all__:
             getattr(package, name)
     t_end = time.time() + a.seconds if a.seconds else None
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

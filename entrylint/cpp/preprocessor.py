@@ -483,14 +483,16 @@ class Preprocessor(Conditionals):
             if got is not None and got[0] is toks and self._replay(got, cond, toks):
                 return
         crossed = []  # the expansion read past the line (arguments on the next lines, a peek for "(")
+        if memo is None:  # (a one-profile check -- each keystroke of the language server -- keeps nothing)
+            more, peek = (lambda: self._next_line(f, True)), (lambda: self._peek_paren(f))
+        else:
+            def more():
+                crossed.append(True)
+                return self._next_line(f, True)
 
-        def more():
-            crossed.append(True)
-            return self._next_line(f, True)
-
-        def peek():
-            crossed.append(True)
-            return self._peek_paren(f)
+            def peek():
+                crossed.append(True)
+                return self._peek_paren(f)
 
         exp.start(toks, more=more, peek=peek, record=memo is not None)
         count, deepest, problems = exp.count, exp.deepest, len(self.problems)

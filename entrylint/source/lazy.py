@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 def lazy_names(package: str, where: dict[str, str]):
@@ -15,7 +16,7 @@ def lazy_names(package: str, where: dict[str, str]):
         if sub is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{sub}"), name)
-        setattr(importlib.import_module(package), name, value)
+        setattr(sys.modules[package], name, value)
         return value
 
     return __getattr__
