@@ -43,8 +43,6 @@ class FlagDef:
 @dataclass
 class FlagReach:
     before: dict[int, dict[str, frozenset[FlagDef]]]  # instruction -> flag it reads -> defs reaching it
-    nodes: int = 0
-    steps: int = 0
 
     def defs(self, insn_index: int, flag: str) -> frozenset[FlagDef]:
         return self.before.get(insn_index, {}).get(flag, frozenset())
@@ -161,7 +159,6 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
     entry, none = frozenset({_ENTRY}), frozenset()
     first = set(starts)
     found: list[dict[int, frozenset[FlagDef]]] = []
-    steps = 0
     for k, f in enumerate(FLAG_NAMES):
         readers = {i for i, fs in reads.items() if f in fs}
         region = set(readers)
@@ -180,7 +177,6 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
         while work:
             v = work.popleft()
             queued.discard(v)
-            steps += 1
             out = _written(transfer[v], k) or state[v]
             if not out:
                 continue
@@ -194,4 +190,4 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
                     work.append(s)
         found.append(state)
     before = {i: {f: found[_FLAG[f]][i] for f in fs} for i, fs in reads.items()}
-    return FlagReach(before, nodes=total, steps=steps)
+    return FlagReach(before)
