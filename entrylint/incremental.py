@@ -115,7 +115,8 @@ class Session:
             k = at_old.get(f.idx + shift) if f.idx >= tail_at else None
             if k is not None:
                 old = st.points[k][0] if reloc is None else reloc.cpp_snapshot(st.points[k][0])
-                if _cpp_same(p, f, old) and (reloc is None or _may_move(st, st.points[k][0], text, p, reloc)):
+                if _cpp_same(p, f, old) and _within_lines(st, p) \
+                        and (reloc is None or _may_move(st, st.points[k][0], text, p, reloc)):
                     join.append(k)
                     raise _Rejoined
             if f.idx - last >= STEP:
@@ -279,14 +280,18 @@ def _common_tail(old: list, new: list) -> tuple[int, int, int, int | None]:
 def _may_move(st: _State, s, text: str, p, reloc) -> bool:
     """The last run's output after snapshot ``s`` may be taken with its places
     moved: it had no problems there (their messages may name places), no
-    missing header or fallback, no line number can be in it, and the lines
-    it read stay within cpp-lines with the main file's lines counted anew."""
+    missing header or fallback, and no line number can be in it."""
     from entrylint.relocate import line_free
 
     old = st.pp
     return (len(old.problems) == _read_problems(s) + st.n_lex and len(old.missing) == s.n_missing
-            and old.peak["cpp-lines"] - reloc.shift <= p.opts.limits.cpp_lines
             and len(old.fallbacks) == s.n_fallbacks and line_free(old.macros, text, old.lines[s.n_out:]))
+
+
+def _within_lines(st: _State, p) -> bool:
+    """The lines the last run read, with the main file's counted as many
+    as it has now, stay within cpp-lines (_cpp_joined's count)."""
+    return st.pp.peak["cpp-lines"] + p.main_lines - len(st.lexed.lines) <= p.opts.limits.cpp_lines
 
 
 def _groups_same(a: list, b: list) -> bool:
@@ -328,10 +333,14 @@ def _cpp_joined(p, st: _State, k: int, text: str, reloc=None):
     s, old = st.points[k][0], st.pp
     peak = dict(old.peak)
     peak["file-size"] = max(st.headers_size, len(text))
+    # the main file's logical lines counted as many as it has now: the last
+    # run's differ by the lines added or removed, or by a line continuation
+    # or comment across lines changed in place (the snapshot rejoined may be
+    # an older run's, that had as many lines as now: tests/test_incremental.py)
+    peak["cpp-lines"] += p.main_lines - len(st.lexed.lines)
     lines, macros = old.lines[s.n_out:], old.macros
     if reloc is not None:
         lines, macros = reloc.pp_lines(lines), reloc.cpp_macros(macros)
-        peak["cpp-lines"] -= reloc.shift
     return PPResult(p.out + lines, p.problems + old.problems[_read_problems(s) + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)

@@ -432,3 +432,26 @@ def test_the_profiles_of_a_check_share_the_budgets_when_read_incrementally(tmp_p
             assert over == [("pti-off",)] and name in inc.findings[0].message, (name, inc.findings)
             alone = api.check(path, dc_replace(opts, profile="pti-off"), text=t, incremental=sessions)
             assert not [f for f in alone.findings if f.slug == "limit-hit"]
+
+
+def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_path, monkeypatch):
+    """The cpp-lines figure counts the main file's logical lines.  A comment
+    left open to the next line's (one logical line fewer, as many physical
+    ones), then a line continuation removed above it (one more): the run
+    rejoins at a snapshot of the first run, when the file had as many
+    logical lines as now, while the last run had one fewer; the figure is
+    still a run from the start's (found by tools/incremental_check.py on
+    5.10's entry_64.S)."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = tmp_path / "entry.S"
+    text = ("/* SPDX-License-Identifier: GPL-2.0 */\n.globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n"
+            + "\tnop\n" * 6 + "#define ONE 1 \\\n\n" + "\tnop\n" * 6
+            + "\tmovq\t$ONE, %rax\t/* a */\n\tnop\t\t/* b */\n" + "\tnop\n" * 6 + "\tswapgs\n\tsysretq\n")
+    path.write_text(text)
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    for old, new in (("/* a */", "/* a *"), ("#define ONE 1 \\\n", "#define ONE 1\n")):
+        text = _replace(text, old, new)
+        got = _same_as_scratch(path, text, sessions)
+    assert "cpp rejoined" in sessions.session(path, OPTS)[0].last
+    assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]
