@@ -218,8 +218,9 @@ def outcome(res) -> tuple:
     return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
             exp.problems, exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak,
             exp.gas.macros, exp.gas.purged, exp.gas.invoked,
-            dict(fw.before), dict(fw.after), fw.events, fw.pred, fw.exit_state, dict(fw.kernel_returns),
-            fw.contexts, fw.steps, fw.truncated)
+            # (in order: the rules read them in the order the walk made them)
+            list(fw.before.items()), list(fw.after.items()), list(fw.events.items()), list(fw.pred.items()),
+            list(fw.exit_state.items()), list(fw.kernel_returns.items()), fw.contexts, fw.steps, fw.truncated)
 
 
 def _same_line(a, b, dl: int = 0) -> bool:

@@ -3,7 +3,8 @@
 
 Applies N random one-line edits to a file, one after the other as typing
 would (a line deleted, duplicated, an instruction inserted, a comment
-appended, a line's last character removed), and after each compares
+appended, a line's last character removed, a register operand retyped),
+and after each compares
 ``api.check(..., incremental=)`` -- what the language server runs -- with a
 check of the same text from the start: the findings (locations, messages,
 paths, traces), the preprocessed lines, the statements, the problems and
@@ -20,12 +21,16 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
 from pathlib import Path
 
 DEFAULT = Path.home() / ".cache" / "entrylint" / "kernels" / "linux-6.12" / "arch" / "x86" / "entry" / "entry_64.S"
-KINDS = ("delete", "duplicate", "insert", "comment", "cut")
+KINDS = ("delete", "duplicate", "insert", "comment", "cut", "retype")
+REGISTER = re.compile(r"%([re]?)(ax|bx|cx|dx|si|di|8|9|1[0-5])\b")
+OTHER = {"ax": "bx", "bx": "cx", "cx": "dx", "dx": "si", "si": "di", "di": "ax",
+         **{str(n): str(8 + (n - 7) % 8) for n in range(8, 16)}}
 
 
 def edit(lines: list[str], rnd: random.Random) -> tuple[list[str], str]:
@@ -40,9 +45,15 @@ def edit(lines: list[str], rnd: random.Random) -> tuple[list[str], str]:
         new.insert(i, rnd.choice(("\tnop\n", "\tpushq %rax\n", "\tswapgs\n", "\tmovq %cr3, %rax\n")))
     elif kind == "comment":
         new[i] = new[i].rstrip("\n") + " /* x */\n"
-    else:
+    elif kind == "cut":
         stripped = new[i].rstrip("\n")
         new[i] = stripped[:-1] + "\n" if stripped else new[i]
+    else:  # the first register a line names (from a random line on) becomes another
+        j = next((j for j in range(i, len(new)) if REGISTER.search(new[j])), None)
+        if j is None:
+            return new, f"{kind} (no register from line {i + 1})"
+        i = j
+        new[i] = REGISTER.sub(lambda m: f"%{m[1]}{OTHER[m[2]]}", new[i], count=1)
     return new, f"{kind} line {i + 1}"
 
 
@@ -75,7 +86,8 @@ def main() -> int:
         full = api.check(path, opts, text=text)
         t2 = time.perf_counter()
         same = outcome(inc) == outcome(full)
-        print(f"{k + 1:3} {what:<22} {session.last:<30} incremental {1000 * (t1 - t0):6.0f} ms  "
+        walk = "walk reused" if inc.analysis is not None and getattr(inc.analysis.forward, "reused", False) else "walked"
+        print(f"{k + 1:3} {what:<22} {session.last:<30} {walk:<11} incremental {1000 * (t1 - t0):6.0f} ms  "
               f"from the start {1000 * (t2 - t1):6.0f} ms  {len(full.findings)} findings  "
               f"{'same' if same else 'DIFFERENT'}", flush=True)
         if not same:
