@@ -75,6 +75,7 @@ class Forward:
     pred: dict[Key, tuple[Key | None, str]] = field(default_factory=dict)
     contexts: list[Context] = field(default_factory=list)
     seconds: float = 0.0
+    reused: bool = False  # the last walk of the file, taken for this program's (analysis/rewalk.py)
     # the state user mode resumes with: after the exiting instruction's own
     # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
     exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
@@ -184,7 +185,7 @@ def _contract_instances(program, cfg: CFG, contracts) -> dict[int, tuple[Instanc
     return out
 
 
-def _dead(t: Tuple, live: frozenset[str], one) -> Tuple:
+def without_dead(t: Tuple, live: frozenset[str], one) -> Tuple:
     """``t`` without the small integers of registers not in ``live`` (dead
     after the instruction: never read again before written), as the walk's
     one object (``one``); remembered on ``t`` for the last ``live`` object
@@ -198,6 +199,38 @@ def _dead(t: Tuple, live: frozenset[str], one) -> Tuple:
         u = one(u, u)
     object.__setattr__(t, "_dead", (live, u is not t and u))
     return u
+
+
+def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict) -> tuple:
+    """What the walk needs of instruction node ``node`` (``ins``), worked
+    out at its first visit: the instruction, what its flow asks of the loop,
+    its fixups, whether it calls asm of another file, its edges but the
+    fault ones (pushed by fixups()), whether it is in a contracted macro
+    instance, the registers it leaves a tuple alone without (transfer.quiet),
+    and the id of its signature in ``alike`` (what step() reads of it)."""
+    info = ins.info
+    flow = info.flow if info is not None else Flow.NEXT
+    ext = config.external is not None and ins.target is None and bool(ins.target_name) \
+        and info is not None and flow is Flow.CALL
+    if flow is Flow.CALL and ins.target is not None:
+        how = _CALL
+    elif flow is Flow.RET:
+        how = _RET
+    elif flow is Flow.JUMP and ins.target is None:
+        how = _TAIL
+    else:
+        how = _OTHER.get(flow, _EDGES)
+    edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
+                  if e.kind != "fault")
+    what = id(info)  # (info lives as long as the program, or the memo keeps it)
+    if memo is not None:  # and a call out of the program: what the callee clobbers, where step() asks it
+        memo.keep(info)
+        if info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
+                and ins.target_name and ins.mode == 64 and config.clobbers is not None:
+            what = (what, config.clobbers(ins.target_name))
+    sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
+                            ins.imm_target), len(alike))
+    return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
 
 
 # Widening: a node already reached with WIDEN tuples that differ only in the
@@ -218,7 +251,7 @@ WIDEN = 4
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
             max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None,
-            max_steps: int | None = None, memo=None) -> Forward:
+            max_steps: int | None = None, memo=None, instances: dict | None = None) -> Forward:
     """Walk every path from ``entries``, at most ``max_visits`` (node,
     tuple) visits and ``max_steps`` transfer steps (a visit whose
     instruction changes the tuple, once per pair: it costs several quiet
@@ -226,10 +259,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     registers live after it (analysis/liveness.py); a small integer in a
     register that is dead there is forgotten (it is never read again before
     it is written, and its values would only multiply the tuples).
-    ``memo``: the steps of the file's earlier walks (walking.StepMemo)."""
+    ``memo``: the steps of the file's earlier walks (walking.StepMemo).
+    ``instances``: contract_instances(program, cfg, contracts), when made."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
-    inst = res.instances = contract_instances(program, cfg, contracts)
+    inst = res.instances = instances if instances is not None else contract_instances(program, cfg, contracts)
     t0 = time.perf_counter()
     ctx_ids: dict[tuple, int] = {}
     summary: dict[int, set[Tuple]] = defaultdict(set)
@@ -242,7 +276,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # label it uses as an immediate (transfer.step): instructions alike in
     # these (a register save in every entry, a body repeated by .rept) step
     # a tuple alike, so it is stepped once for all of them.  stepped stays
-    # per node: what a node forgets of a tuple (_dead) is its own, and the
+    # per node: what a node forgets of a tuple (without_dead) is its own, and the
     # analysis-steps budget counts (node, tuple) pairs as before.  The
     # signature of what step() reads -> a small id, and (signature id,
     # tuple) -> step()'s result: kept from the file's last walks (``memo``).
@@ -405,38 +439,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                  f"entry {e.symbol} ({e.kind.name})")
 
     # per instruction node, what the loop needs of it, looked up once (the
-    # walk visits a node once per tuple and context): the instruction, what
-    # its flow asks of the loop, its fixups, whether it calls asm of another
-    # file, and its edges but the fault ones (pushed by fixups())
+    # walk visits a node once per tuple and context): plan()
     plans: dict[int, tuple] = {}
     external = config.external
-
-    def plan(node: int) -> tuple:
-        ins = ins_list[node]
-        info = ins.info
-        flow = info.flow if info is not None else Flow.NEXT
-        ext = external is not None and ins.target is None and bool(ins.target_name) \
-            and info is not None and flow is Flow.CALL
-        if flow is Flow.CALL and ins.target is not None:
-            how = _CALL
-        elif flow is Flow.RET:
-            how = _RET
-        elif flow is Flow.JUMP and ins.target is None:
-            how = _TAIL
-        else:
-            how = _OTHER.get(flow, _EDGES)
-        edges = tuple((e.dst, e.kind, e.kind in ("taken", "not-taken")) for e in cfg.succ(node)
-                      if e.kind != "fault")
-        what = id(info)  # (info lives as long as the program, or the memo keeps it)
-        if memo is not None:  # and a call out of the program: what the callee clobbers, where step() asks it
-            memo.keep(info)
-            if info is not None and flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None \
-                    and ins.target_name and ins.mode == 64 and config.clobbers is not None:
-                what = (what, config.clobbers(ins.target_name))
-        sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
-                                ins.imm_target), len(alike))
-        got = plans[node] = (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
-        return got
 
     pred = res.pred
     events = res.events
@@ -474,7 +479,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             continue
         pl = plans.get(node)
         if pl is None:
-            pl = plan(node)
+            pl = plans[node] = plan(node, ins_list[node], cfg, config, memo, alike, inst)
         ins, how, fx, ext, edges, in_inst, q, sig = pl
         if fx:
             pending.extend((key, dst, t) for dst in fx)
@@ -491,7 +496,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
             got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept
             if live_out is not None and t.held:
-                got = (_dead(t, live_out.get(node, ()), one), ())
+                got = (without_dead(t, live_out.get(node, ()), one), ())
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
@@ -501,7 +506,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                     got = by_sig[(sig, t)] = (one(u, u), evs)
                 u, evs = got
                 if live_out is not None and u.held:
-                    u = _dead(u, live_out.get(node, ()), one)
+                    u = without_dead(u, live_out.get(node, ()), one)
                 got = stepped[(node, t)] = (u, evs)
                 res.steps += 1
         t_after, evs = got
@@ -574,5 +579,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         # _STOP: nothing follows
     if memo is not None:
         memo.trim()
+        memo.walked(res, plans, live_out, alike, external)
     res.seconds = time.perf_counter() - t0
     return res

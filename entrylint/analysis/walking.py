@@ -19,11 +19,19 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     for a lone profile), and whether the check's earlier walks had spent
     any of them.  ``memo``: the steps of the file's earlier walks
     (StepMemo, kept by the incremental session of an edited file)."""
-    from entrylint.analysis.forward import analyze
+    from entrylint.analysis.forward import analyze, contract_instances
+    from entrylint.analysis.rewalk import reused
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
-    forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
-                      live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo)
+    forward = inst = None
+    if memo is not None and memo.last is not None:  # the last walk, when the edit changed nothing it reads
+        inst = contract_instances(program, cfg)
+        forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
+                         limits.analysis_steps - steps, inst)
+    if forward is None:
+        forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
+                          live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo,
+                          instances=inst)
     if shared is not None:
         shared.visits += forward.visits
         shared.steps += forward.steps
@@ -54,6 +62,11 @@ class StepMemo:
         self.alike: dict[tuple, int] = {}
         self.by_sig: dict[tuple[int, Tuple], tuple] = {}
         self.held: dict[int, object] = {}  # id -> the decoder record the signatures name by it
+        # the last walk under these tables, for the next one to take when the
+        # edit changed nothing it read (analysis/rewalk.py): (Forward, its
+        # plans by node, the live registers it was given, the answers for
+        # calls into other files' asm it asked: transfer.Config.external)
+        self.last: tuple | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
@@ -70,7 +83,13 @@ class StepMemo:
         self.held.setdefault(id(info), info)
 
     def clear(self) -> None:
-        self.key, self.alike, self.by_sig, self.held = None, {}, {}, {}
+        self.key, self.alike, self.by_sig, self.held, self.last = None, {}, {}, {}, None
+
+    def walked(self, forward, plans: dict, live_out, alike: dict, external) -> None:
+        """Keep a finished walk made with these tables (``alike``: the
+        signature table it used; another one's ids mean other things)."""
+        keep = not forward.truncated and alike is self.alike and self.key is not None
+        self.last = (forward, plans, live_out, external) if keep else None
 
     def trim(self) -> None:
         """After a walk: what is over the limit is not kept."""

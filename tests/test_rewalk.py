@@ -1,0 +1,105 @@
+"""The last walk taken again (analysis/rewalk.py): after an edit that
+changes nothing the walk reads, the re-analysis takes the last walk instead
+of walking; after any other edit it walks.  Either way what comes out is
+what a check from the start gives, the walk's records in their order too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entrylint import api, incremental
+from entrylint.incremental import Sessions
+
+OPTS = api.Options(profile="defconfig")
+SRC = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovl\t$1, %r8d
+\tmovq\t%rdi, %rsi
+\taddq\t%r8, %rsi
+\tmovl\t$1, %r9d
+\ttestl\t%r9d, %r9d
+\tjz\t1f
+\tpushq\t%r9
+\tpopq\t%r9
+\tjmp\t1f
+1:\txorl\t%r8d, %r8d
+\tswapgs
+\tsysretq
+2:\tsysretq
+3:\txorl\t%r8d, %r8d
+\tswapgs
+\tsysretq
+"""
+
+
+def _edited(tmp_path: Path, edits: list[tuple[str, str]]) -> list[bool]:
+    """Check SRC, then each edit of it in turn (back to SRC between two),
+    incrementally; every check must equal one from the start.  Whether each
+    edit's walk was the last one taken again."""
+    path = tmp_path / "entry.S"
+    path.write_text(SRC)
+    sessions = Sessions()
+    first = api.check(path, OPTS, text=SRC, incremental=sessions)
+    assert not first.analysis.forward.reused
+    reused = []
+    for old, new in edits:
+        assert SRC.count(old) == 1, old
+        for text in (SRC.replace(old, new), SRC):
+            inc = api.check(path, OPTS, text=text, incremental=sessions)
+            full = api.check(path, OPTS, text=text)
+            assert incremental.outcome(inc) == incremental.outcome(full), (old, new, text == SRC)
+            if text != SRC:
+                reused.append(inc.analysis.forward.reused)
+    return reused
+
+
+def test_an_edit_that_changes_nothing_the_walk_reads_takes_the_last_walk(tmp_path):
+    # a register the tuples hold nothing of, retyped; a comment
+    assert _edited(tmp_path, [("movq\t%rdi, %rsi", "movq\t%rdx, %rsi"),
+                              ("2:\tsysretq\n", "2:\tsysretq\t/* back */\n")]) == [True, True]
+
+
+def test_a_branch_retyped_is_walked(tmp_path):
+    # the path knows ZF (the test of a known 1): jz and jnz go different ways
+    assert _edited(tmp_path, [("jz\t1f", "jnz\t1f")]) == [False]
+
+
+def test_a_register_no_longer_read_is_walked(tmp_path):
+    # the addq reads %r10 now: the tuple reaching it (%r8 holds 1) leaves it
+    # as before (%r8 dead after it either way: cleared before the exit), but
+    # %r8 is not read after the movl any more: its integer is forgotten
+    # there, and the tuples up to the addq differ -- the movl is unchanged
+    assert _edited(tmp_path, [("addq\t%r8", "addq\t%r10")]) == [False]
+
+
+def test_a_step_that_differs_is_walked(tmp_path):
+    # the pushed register retyped (%r9 holds 1, %r10 nothing); the movl
+    # retyped to another value: the tuples after it hold another one
+    assert _edited(tmp_path, [("pushq\t%r9\n\tpopq\t%r9", "pushq\t%r10\n\tpopq\t%r10"),
+                              ("movl\t$1, %r9d", "movl\t$0, %r9d")]) == [False, False]
+
+
+def test_a_jump_retargeted_is_walked(tmp_path):
+    # the same step, another edge: to code alike (the same registers live
+    # after the jump), and to an exit with the kernel's GS
+    assert _edited(tmp_path, [("jmp\t1f", "jmp\t3f"), ("jmp\t1f", "jmp\t2f")]) == [False, False]
+
+
+def test_a_line_added_is_walked(tmp_path):
+    assert _edited(tmp_path, [("\tswapgs\n\tmovl", "\tswapgs\n\tnop\n\tmovl")]) == [False]
+
+
+def test_a_walk_cut_short_is_not_kept(tmp_path):
+    from entrylint.analysis.forward import analyze
+    from entrylint.analysis.walking import StepMemo, transfer_config
+
+    path = tmp_path / "entry.S"
+    path.write_text(SRC)
+    an = api.analyze(path, OPTS)
+    config = transfer_config(an.program, an.expansion, an.callees)
+    memo = StepMemo()
+    analyze(an.program, an.cfg, an.entries, config, live_out=an.liveness.live_out, memo=memo)
+    assert memo.last is not None and memo.last[0].visits == an.forward.visits
+    cut = analyze(an.program, an.cfg, an.entries, config, live_out=an.liveness.live_out, memo=memo, max_visits=3)
+    assert cut.truncated and memo.last is None
