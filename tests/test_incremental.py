@@ -145,7 +145,9 @@ def test_every_edit_kind_gives_what_a_run_from_the_start_gives(monkeypatch, step
     for name in ("comment in an entry", "code inside one entry", "an #endif put back", "the peeked line",
                  "an entry added at the end"):
         assert how[name].startswith("resumed"), (name, how[name])
-    assert how["the top include"] == "full"  # before the first text line: nothing to resume from
+    # a line added just after the top include, before the first text line:
+    # read from the snapshot past the include (the header is not read again)
+    assert how["the top include"] == "resumed at logical line 3", how["the top include"]
 
 
 def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):

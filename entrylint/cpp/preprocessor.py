@@ -88,8 +88,9 @@ class _File:
 
 
 class Preprocessor(Conditionals):
-    # called after each text line of the main file read at the top level
-    # (incremental.py takes its snapshots there); None: no call
+    # at_line(pp, file, included=False): called after each text line of the
+    # main file read at the top level, and after each of its #include lines
+    # (included=True) (incremental.py takes its snapshots there); None: no call
     at_line = None
     main = ""
     headers_size = 0  # the largest file read other than the main file
@@ -412,6 +413,8 @@ class Preprocessor(Conditionals):
             self.problem(ProblemKind.MISSING_INCLUDE, f"{header}: No such file or directory", toks[1])
             return
         self.run_file(path, found_idx=idx)
+        if self.at_line is not None and len(self.stack) == 1 and f.path == self.main:
+            self.at_line(self, f, True)  # after an #include of the main file: the state past a header
 
     # -- builtins ----------------------------------------------------------
     def _builtin(self, m: Macro, name: Tok, args):

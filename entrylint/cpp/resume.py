@@ -52,6 +52,10 @@ class Snapshot:
     headers_size: int  # the largest file read other than the main file
     before_main: tuple  # (problems before the main file, problems lexing the main file gave)
     main_lines: int = 0  # the lines of the main file counted for cpp-lines (the run counts them as it starts it)
+    # whether the state depends on the next non-empty line too: after a text
+    # line, a function-like macro name ending it has peeked there for its
+    # "("; after an #include line nothing has
+    peeks: bool = True
 
 
 def _copy_group(g: Group) -> Group:
@@ -61,13 +65,13 @@ def _copy_group(g: Group) -> Group:
     return c
 
 
-def snapshot(pp: Preprocessor, f: _File) -> Snapshot:
-    """The state of ``pp`` after a text line of its main file ``f`` (called from ``Preprocessor.at_line``)."""
+def snapshot(pp: Preprocessor, f: _File, peeks: bool = True) -> Snapshot:
+    """The state of ``pp`` after a text or ``#include`` line of its main file ``f`` (called from ``Preprocessor.at_line``)."""
     return Snapshot(f.idx, dict(pp.macros), [_copy_group(g) for g in f.groups], pp.cond, f.guard,
                     pp.out, len(pp.out), pp.problems, len(pp.problems), pp.files, len(pp.files),
                     pp.missing, len(pp.missing), pp.fallbacks, len(pp.fallbacks), pp.counter,
                     pp.exp.count, pp.exp.deepest, dict(pp.peak), pp.limit_hit, dict(pp.cache), pp.headers_size,
-                    (pp.before_main, len(pp.cache[pp.main].problems)), pp.main_lines)
+                    (pp.before_main, len(pp.cache[pp.main].problems)), pp.main_lines, peeks)
 
 
 def resume(pp: Preprocessor, s: Snapshot, main: str, text: str) -> PPResult | None:
