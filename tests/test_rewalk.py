@@ -103,3 +103,28 @@ def test_a_walk_cut_short_is_not_kept(tmp_path):
     assert memo.last is not None and memo.last[0].visits == an.forward.visits
     cut = analyze(an.program, an.cfg, an.entries, config, live_out=an.liveness.live_out, memo=memo, max_visits=3)
     assert cut.truncated and memo.last is None
+
+
+def test_an_alternative_added_where_only_a_jump_through_a_register_leads_is_walked(tmp_path):
+    # The label 1f is reached only by `jmp *%rax` of the address loaded
+    # before (the walk reads where from the tuple: cfg.entry of a position).
+    # An ALTERNATIVE with an empty replacement put there adds no instruction:
+    # every node the last walk visited has the same plan, but control now
+    # reaches the alternative's fork first (PTI assumed on one side, off on
+    # the other) -- the CFG's numbering tells.
+    fixture = (Path(__file__).resolve().parents[1] / "fixtures" / "program" / "alternative_6x.S").read_text()
+    macros = fixture[:fixture.index(".macro ALTERNATIVE_2")]
+    code = ('\t.section .entry.text, "ax"\n.globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n'
+            '\tmovq\t$1f, %rax\n\tjmp\t*%rax\n\tnop\n1:\tnop\n\tswapgs\n\tsysretq\n')
+    path = tmp_path / "entry.S"
+    before = macros + code
+    after = macros + code.replace("1:\tnop\n", '1:\tALTERNATIVE "nop", "", X86_FEATURE_PTI\n')
+    path.write_text(before)
+    sessions = Sessions()
+    first = api.check(path, OPTS, text=before, incremental=sessions)
+    inc = api.check(path, OPTS, text=after, incremental=sessions)
+    full = api.check(path, OPTS, text=after)
+    assert len(full.analysis.program.instructions) == len(first.analysis.program.instructions)
+    assert len(full.analysis.program.forks) == 1 and any(n >= full.analysis.cfg.n for n in full.analysis.forward.before)
+    assert not inc.analysis.forward.reused
+    assert incremental.outcome(inc) == incremental.outcome(full)
