@@ -233,6 +233,20 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
 
 
+def stepped_at(ins, sig: int, t: Tuple, live, config: Config, by_sig: dict, one) -> tuple:
+    """step() of ``ins`` (signature ``sig``) on ``t``, looked up in
+    ``by_sig`` or made and kept there, without the small integers of the
+    registers not in ``live`` (None: none forgotten): (tuple, events)."""
+    got = by_sig.get((sig, t))
+    if got is None:
+        u, evs = step(ins, t, config)
+        got = by_sig[(sig, t)] = (one(u, u), evs)
+    u, evs = got
+    if live is not None and u.held:
+        u = without_dead(u, live, one)
+    return u, evs
+
+
 # Widening: a node already reached with WIDEN tuples that differ only in the
 # small integers (``int:`` holds) and flags they know gets the next such
 # tuple without the integers that take three or more values there (a count,
@@ -500,14 +514,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
-                got = by_sig.get((sig, t))
-                if got is None:
-                    u, evs = step(ins, t, config)
-                    got = by_sig[(sig, t)] = (one(u, u), evs)
-                u, evs = got
-                if live_out is not None and u.held:
-                    u = without_dead(u, live_out.get(node, ()), one)
-                got = stepped[(node, t)] = (u, evs)
+                got = stepped[(node, t)] = stepped_at(ins, sig, t, live_out.get(node, ()) if live_out is not None
+                                                      else None, config, by_sig, one)
                 res.steps += 1
         t_after, evs = got
         res.after[node].add(t_after)

@@ -31,8 +31,7 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 
-from entrylint.analysis.forward import Forward, plan, without_dead
-from entrylint.analysis.transfer import step
+from entrylint.analysis.forward import Forward, plan, stepped_at, without_dead
 
 
 def entries_key(entries) -> tuple:
@@ -121,13 +120,7 @@ def _outcome(pl: tuple, t, live, config, by_sig: dict, one) -> tuple[tuple, int]
     ins, _how, _fx, _ext, _edges, _in, q, sig = pl
     if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
         return (without_dead(t, live, one) if live is not None and t.held else t, ()), 0
-    got = by_sig.get((sig, t))
-    if got is None:
-        u, evs = step(ins, t, config)
-        got = by_sig[(sig, t)] = (one(u, u), evs)
-    u, evs = got
-    if live is not None and u.held:
-        u = without_dead(u, live, one)
+    u, evs = stepped_at(ins, sig, t, live, config, by_sig, one)
     return (u, tuple(evs)), 1
 
 
