@@ -29,6 +29,8 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
     if forward is None:
+        if memo is not None:
+            memo.last = None  # (not kept alive through the walk that replaces it)
         forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
                           live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo,
                           instances=inst)
