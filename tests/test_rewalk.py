@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from entrylint import api, incremental
 from entrylint.incremental import Sessions
 
@@ -128,3 +130,35 @@ def test_an_alternative_added_where_only_a_jump_through_a_register_leads_is_walk
     assert len(full.analysis.program.forks) == 1 and any(n >= full.analysis.cfg.n for n in full.analysis.forward.before)
     assert not inc.analysis.forward.reused
     assert incremental.outcome(inc) == incremental.outcome(full)
+
+
+class _Stop(BaseException):
+    """Stands for the language server's Cancelled (raised in the worker thread)."""
+
+
+def test_a_run_stopped_after_the_walk_was_taken_leaves_a_usable_memo(tmp_path, monkeypatch):
+    # A newer edit cancels the analysis in progress (faces/lsp/engine.py): a
+    # run stopped after it took the last walk, before its session kept the
+    # text, leaves the memo with that walk; the next edits still give what a
+    # check from the start gives, and take the walk where they may
+    from entrylint.analysis import flags
+
+    path = tmp_path / "entry.S"
+    path.write_text(SRC)
+    sessions = Sessions()
+    api.check(path, OPTS, text=SRC, incremental=sessions)
+    real = flags.compute_flags
+
+    def stopping(*a, **k):
+        raise _Stop
+
+    monkeypatch.setattr(flags, "compute_flags", stopping)
+    with pytest.raises(_Stop):
+        api.check(path, OPTS, text=SRC.replace("movq\t%rdi, %rsi", "movq\t%rdx, %rsi"), incremental=sessions)
+    monkeypatch.setattr(flags, "compute_flags", real)
+    taken = []
+    for text in (SRC.replace("movq\t%rdi, %rsi", "movq\t%rcx, %rsi"), SRC.replace("jz\t1f", "jnz\t1f"), SRC):
+        inc = api.check(path, OPTS, text=text, incremental=sessions)
+        assert incremental.outcome(inc) == incremental.outcome(api.check(path, OPTS, text=text))
+        taken.append(inc.analysis.forward.reused)
+    assert taken == [True, False, False]
