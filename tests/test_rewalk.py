@@ -162,3 +162,27 @@ def test_a_run_stopped_after_the_walk_was_taken_leaves_a_usable_memo(tmp_path, m
         assert incremental.outcome(inc) == incremental.outcome(api.check(path, OPTS, text=text))
         taken.append(inc.analysis.forward.reused)
     assert taken == [True, False, False]
+
+
+def test_a_label_moved_off_a_faulting_instruction_is_walked(tmp_path):
+    # fixtures/analysis/forward_extable.S: a fault at load_gs_index's GS load
+    # resumes, through error_entry's iret, with the state the exception
+    # return gives where the IDT entry's tuple names that instruction's label
+    # (.Lgs_change).  The exception table names it by another label here;
+    # moving .Lgs_change to the next instruction leaves every plan, the
+    # fixups and the entries as they were -- only the faulting
+    # instruction's labels tell the walk changed.
+    src = (Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "forward_extable.S").read_text()
+    before = src.replace(".Lgs_change:\n\tmovl\t%edi, %gs\n", ".Lgs_change:\n.Lfault:\n\tmovl\t%edi, %gs\n") \
+        .replace(".long .Lgs_change - .", ".long .Lfault - .")
+    after = before.replace(".Lgs_change:\n.Lfault:\n\tmovl\t%edi, %gs\n2:\tmfence\n",
+                           ".Lfault:\n\tmovl\t%edi, %gs\n.Lgs_change:\n2:\tmfence\n")
+    assert before.count(".Lfault") == 2 and after != before
+    path = tmp_path / "entry.S"
+    path.write_text(before)
+    sessions = Sessions()
+    api.check(path, OPTS, text=before, incremental=sessions)
+    inc = api.check(path, OPTS, text=after, incremental=sessions)
+    full = api.check(path, OPTS, text=after)
+    assert not inc.analysis.forward.reused
+    assert incremental.outcome(inc) == incremental.outcome(full)

@@ -177,7 +177,9 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
         while work:
             v = work.popleft()
             queued.discard(v)
-            out = _written(transfer[v], k) or state[v]
+            out = _written(transfer[v], k)
+            if out is None:  # the flag passes it unwritten
+                out = state[v]
             if not out:
                 continue
             for s in succ[v]:

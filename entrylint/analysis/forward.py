@@ -233,6 +233,15 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
 
 
+def labels_by_node(program) -> dict[int, set[str]]:
+    """Instruction -> the labels that name it (fixups() tells the returns
+    of faults apart by the labels of the faulting instruction)."""
+    out: dict[int, set[str]] = defaultdict(set)
+    for name, i in program.labels.items():
+        out[i].add(name)
+    return out
+
+
 def stepped_at(ins, sig: int, t: Tuple, live, config: Config, by_sig: dict, one) -> tuple:
     """step() of ``ins`` (signature ``sig``) on ``t``, looked up in
     ``by_sig`` or made and kept there, without the small integers of the
@@ -429,9 +438,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         return t
 
     pending: list[tuple[Key, int, Tuple]] = []  # (faulting key, fixup node, tuple before it)
-    labels_at: dict[int, set[str]] = defaultdict(set)
-    for name, i in program.labels.items():
-        labels_at[i].add(name)
+    labels_at = labels_by_node(program)
 
     def fixups() -> bool:
         """Push every pending fault edge with the state its fault resumes; True
@@ -587,6 +594,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         # _STOP: nothing follows
     if memo is not None:
         memo.trim()
-        memo.walked(res, plans, live_out, alike, external)
+        memo.walked(res, plans, live_out, alike, external, labels_at)
     res.seconds = time.perf_counter() - t0
     return res

@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 
-from entrylint.analysis.forward import Forward, plan, stepped_at, without_dead
+from entrylint.analysis.forward import Forward, labels_by_node, plan, stepped_at, without_dead
 
 
 def entries_key(entries) -> tuple:
@@ -53,15 +53,14 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     last = memo.last if memo is not None else None
     if last is None or memo.key is None or memo.key != config.key:
         return None
-    old, plans, old_live, old_external = last
+    old, plans, old_live, old_external, old_labels_at = last
     if (old_external is None) != (config.external is None):
         return None
     if (old_live is None) != (live_out is None) or old.visits > max_visits \
             or entries_key(entries) != entries_key(old.entries) or numbering(cfg) != numbering(old.cfg):
         return None
     alike, by_sig = memo.alike, memo.by_sig
-    labels_at: dict[int, set[str]] | None = None
-    old_labels_at: dict[int, set[str]] | None = None
+    labels_at: dict[int, set[str]] | None = None  # this program's, made if a faulting node asks
     old_inst = old.instances
     steps = old.steps
     canon: dict = {}
@@ -84,7 +83,7 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
             return None
         if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
             if labels_at is None:
-                labels_at, old_labels_at = _labels_at(program), _labels_at(old.cfg.program)
+                labels_at = labels_by_node(program)
             if labels_at.get(node) != old_labels_at.get(node):
                 return None
         if now[1] == "call" and cfg.entry(now[0].target) != old.cfg.entry(was[0].target):
@@ -109,7 +108,8 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     new = replace(old, cfg=cfg, entries=entries, instances=inst, memo={}, steps=steps,
                   before=_walked(old.before), after=_walked(old.after),
                   kernel_returns=_walked(old.kernel_returns), seconds=time.perf_counter() - t0, reused=True)
-    memo.last = (new, now_plans, live_out, config.external)
+    memo.last = (new, now_plans, live_out, config.external,
+                 labels_at if labels_at is not None else labels_by_node(program))
     return new
 
 
@@ -122,13 +122,6 @@ def _outcome(pl: tuple, t, live, config, by_sig: dict, one) -> tuple[tuple, int]
         return (without_dead(t, live, one) if live is not None and t.held else t, ()), 0
     u, evs = stepped_at(ins, sig, t, live, config, by_sig, one)
     return (u, tuple(evs)), 1
-
-
-def _labels_at(program) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = defaultdict(set)
-    for name, i in program.labels.items():
-        out[i].add(name)
-    return out
 
 
 def _walked(d: dict) -> defaultdict:

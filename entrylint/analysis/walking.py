@@ -67,7 +67,8 @@ class StepMemo:
         # the last walk under these tables, for the next one to take when the
         # edit changed nothing it read (analysis/rewalk.py): (Forward, its
         # plans by node, the live registers it was given, the answers for
-        # calls into other files' asm it asked: transfer.Config.external)
+        # calls into other files' asm it asked: transfer.Config.external,
+        # its program's labels by node: forward.labels_by_node)
         self.last: tuple | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
@@ -87,11 +88,11 @@ class StepMemo:
     def clear(self) -> None:
         self.key, self.alike, self.by_sig, self.held, self.last = None, {}, {}, {}, None
 
-    def walked(self, forward, plans: dict, live_out, alike: dict, external) -> None:
+    def walked(self, forward, plans: dict, live_out, alike: dict, external, labels_at: dict) -> None:
         """Keep a finished walk made with these tables (``alike``: the
         signature table it used; another one's ids mean other things)."""
         keep = not forward.truncated and alike is self.alike and self.key is not None
-        self.last = (forward, plans, live_out, external) if keep else None
+        self.last = (forward, plans, live_out, external, labels_at) if keep else None
 
     def trim(self) -> None:
         """After a walk: what is over the limit is not kept."""
