@@ -236,7 +236,14 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             sites.extend(s)
             return read(s)
 
-        program, pproblems = build_program(gas.statements, pp.macros, gas.symbols, dec, mode=mode, native=native)
+        def build():
+            return build_program(gas.statements, pp.macros, gas.symbols, dec, mode=mode, native=native)
+
+        if incremental is not None and not layout:  # an edit's program: the last one's, where it allows
+            program, pproblems = incremental.program(path, options, gas.statements, pp.macros, gas.symbols, dec,
+                                                     mode, build)
+        else:
+            program, pproblems = build()
         if layout:
             pproblems += apply_layout(program, dec)
         if shared is not None:

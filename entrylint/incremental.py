@@ -69,9 +69,11 @@ class Session:
     """Re-reading of one file under one set of options."""
 
     state: _State | None = None
-    stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0})
+    stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0,
+                                                 "patched": 0})
     last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
     steps: object = None  # analysis.walking.StepMemo: the walk's steps, kept from run to run
+    built: object = None  # program.patch.Built: the last program built, for the next edit's
 
     def expand(self, text: str, name: str, copts, gopts, key: tuple):
         """(PPResult, GasResult) of ``text`` as the file ``name``: what
@@ -212,7 +214,8 @@ def outcome(res) -> tuple:
     """What a check (api.CheckResult) of a text gives that the incremental
     reading must give as a run from the start does: the findings, the
     preprocessed lines, the statements, the problems, the macros (cpp's and
-    GNU as's), the files read, the figures, the symbols, and what the walk
+    GNU as's), the files read, the figures, the symbols, the program
+    (program/patch.py makes an edit's from the last one) and what the walk
     records.
     tests/test_incremental.py, tools/incremental_check.py and tools/fuzz.py
     compare it."""
@@ -220,7 +223,7 @@ def outcome(res) -> tuple:
     if an is None:
         return (res.findings,)
     exp, fw = an.expansion, an.forward
-    return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements,
+    return (res.findings, [(ln.text, ln.segments, ln.cond) for ln in exp.pp.lines], exp.gas.statements, exp.program,
             exp.problems, exp.pp.macros, exp.pp.files, exp.pp.peak, exp.gas.symbols, exp.gas.peak,
             exp.gas.macros, exp.gas.purged, exp.gas.invoked,
             # (in order: the rules read them in the order the walk made them)
@@ -520,6 +523,22 @@ class Sessions:
         if s.steps is None:
             s.steps = StepMemo()
         return s.steps
+
+    def program(self, path: Path, options, statements, macros, constants, decoder, mode: int, build):
+        """(program, problems) of ``statements``: the last one's of the file
+        under ``options`` made again where the edit allows it
+        (program.patch), else ``build()``'s."""
+        from entrylint.program.patch import built, patched
+
+        s, _ = self.session(path, options)
+        got = patched(s.built, statements, macros, constants, decoder, mode)
+        if got is None:
+            got = build()
+        else:
+            s.stats["patched"] += 1
+            s.last += ", the program made from the last one"
+        s.built = built(statements, got[0], got[1], macros, constants, decoder, mode)
+        return got
 
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):
         s, key = self.session(path, options)

@@ -1,0 +1,123 @@
+"""The program of an edited text made from the last one (the language
+server's path: an operand retyped, a register read instead of another).
+
+``build_program`` is a pass over every statement (12k for 6.12's
+entry_64.S: 18 ms of an 80 ms re-analysis).  Where the new statements are
+the last build's but for instructions that only fall through -- in both
+texts: no jump, call, return or label named, no prefix on a line of its
+own, decoded without an error -- every label, symbol, alternative, section
+and exception-table entry is where it was, and the program is the last one
+with those instructions made again (what ``build_program`` would give:
+tests/test_program_patch.py builds both).  Anything else (a statement added
+or removed, a label, a directive, a register alias in the file, paravirt
+sites, whose native side is read from the text) is built from the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from entrylint.program.effects import Flow
+from entrylint.program.model import Instruction, Program
+
+
+@dataclass
+class Built:
+    """One build_program call and what it read: the next edit's patched() compares them."""
+
+    statements: list  # the GNU as statements it was given
+    program: Program  # as build_program left it
+    problems: list
+    macros: object  # the cpp macros, the symbol values, the decoder and the code mode it was given
+    constants: object
+    decoder: object
+    mode: int
+    disabled: frozenset  # program.disabled as built (api.expand adds the configuration's to it)
+    constants_built: dict  # program.constants as built
+    plain: bool  # no paravirt site and no register alias (``X = %reg``) in the statements
+
+
+def built(statements, program: Program, problems: list, macros, constants, decoder, mode: int) -> Built:
+    plain = not program.paravirt and not any(st.kind == "assign" and "%" in st.args for st in statements)
+    return Built(list(statements), program, list(problems), macros, constants, decoder, mode,
+                 frozenset(program.disabled), dict(program.constants), plain)
+
+
+def patched(last: Built | None, statements, macros, constants, decoder, mode: int):
+    """(program, problems) of ``statements`` from ``last``; None where it must be built."""
+    if last is None or not last.plain or decoder is None or decoder is not last.decoder or mode != last.mode \
+            or len(statements) != len(last.statements) \
+            or not (macros is last.macros or macros == last.macros) \
+            or not (constants is last.constants or constants == last.constants):
+        return None
+    old = last.statements
+    moved: dict[int, object] = {}  # id(old statement) -> the new one, equal to it
+    changed: list[tuple[object, object]] = []  # (old, new) statements that differ
+    for a, b in zip(old, statements):
+        if a is not b:
+            if a == b:
+                moved[id(a)] = b
+            else:
+                changed.append((a, b))
+    if not changed and not moved:
+        return None  # (the same statements: the program was taken whole before this is asked)
+    prog = last.program
+    by_stmt = {id(i.stmt): i for i in prog.instructions} if changed else {}
+    made: dict[int, Instruction] = {}  # instruction index -> made again
+    if changed:
+        places = {a.location for a, _ in changed}
+        if any(p.location in places for p in last.problems):
+            return None
+        for a, b in changed:
+            ins = by_stmt.get(id(a))
+            if ins is None or not _plain(ins) or b.kind != "insn" or b.section != a.section \
+                    or (not b.args and _is_prefix(b.name)):
+                return None
+            new = _insn(ins, b, decoder)
+            if new is None:
+                return None
+            made[ins.index] = new
+    out = Program(statements=list(statements),
+                  instructions=[made.get(i.index) or (replace(i, stmt=moved[id(i.stmt)]) if id(i.stmt) in moved
+                                                      else i) for i in prog.instructions],
+                  symbols=dict(prog.symbols), labels=dict(prog.labels), forks=list(prog.forks),
+                  data=[replace(d, stmt=moved[id(d.stmt)]) if id(d.stmt) in moved else d for d in prog.data],
+                  code_sections=set(prog.code_sections), features=dict(prog.features),
+                  disabled=set(last.disabled), constants=dict(last.constants_built),
+                  paravirt=list(prog.paravirt), extable=list(prog.extable))
+    return out, list(last.problems)
+
+
+def _is_prefix(name: str) -> bool:
+    from entrylint.program.decode import is_prefix
+
+    return is_prefix(name)
+
+
+def _plain(ins: Instruction) -> bool:
+    """An instruction of a statement of its own that only falls through, names no label and was decoded."""
+    info = ins.info
+    return (info is not None and info.flow is Flow.NEXT and getattr(info, "target", None) is None
+            and not ins.encoded and not ins.merged and not ins.prefixes and ins.target is None
+            and ins.target_name is None and ins.imm_target is None and ins.offset is None)
+
+
+def _insn(ins: Instruction, st, decoder) -> Instruction | None:
+    """``ins`` made again from statement ``st`` as build_program makes it, when it is as plain."""
+    from entrylint.program.build import _imm_label
+    from entrylint.program.operands import parse_operands
+
+    args = st.args
+    if _imm_label(args) is not None:
+        return None
+    try:
+        ops = parse_operands(args)
+    except Exception:  # (as build_program: the operand parser never stops a file)
+        ops = ()
+    new = Instruction(ins.index, st, st.name, (), ops, st.section, symbol=ins.symbol, alt=ins.alt,
+                      args=args, mode=ins.mode)
+    infos, errors = decoder.infos([new.text], [new.mode])
+    if errors or not infos or infos[0] is None:
+        return None
+    new.info = infos[0]
+    return new if _plain(new) else None

@@ -1,0 +1,98 @@
+"""An edited text's program made from the last one (entrylint/program/patch.py):
+where the edit changed only instructions that fall through, the program is
+the last one with those made again -- equal to what build_program gives the
+new statements, its instructions pointing at the new statements -- and any
+other edit is built from the start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrylint import api, incremental
+from entrylint.incremental import Sessions
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
+OPTS = api.Options(profile="defconfig")
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def _check(text: str, edited: str):
+    """The edited text checked after ``text`` in one session: (its result,
+    whether the program was made from the last one, a run from the start's result)."""
+    path = FIX / "entry_incr.S"
+    sessions = Sessions()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    session = sessions.session(path, OPTS)[0]
+    before = session.stats["patched"]
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    full = api.check(path, OPTS, text=edited)
+    return got, session.stats["patched"] > before, full
+
+
+@pytest.mark.parametrize("old,new", [
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl"),  # a register retyped
+    ("\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+8, %rdx"),  # a displacement
+    ("\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm"),  # a .macro body line: each invocation's instruction
+    ("\tmovq\t$-1, %rax", "\txorl\t%eax, %eax"),  # another instruction that falls through
+])
+def test_an_instruction_retyped_takes_the_last_program(old, new):
+    text = (FIX / "entry_incr.S").read_text()
+    got, patched, full = _check(text, _edit(text, old, new))
+    assert patched
+    prog, fresh = got.analysis.program, full.analysis.program
+    assert prog == fresh  # every instruction (statement, operands, decoder record), label, fork, symbol
+    assert got.findings == full.findings
+    assert incremental.outcome(got) == incremental.outcome(full)
+    # the instructions are those of the new statements, not equal ones of the last run
+    ids = {id(st) for st in prog.statements}
+    assert all(id(i.stmt) in ids for i in prog.instructions)
+    assert all(id(d.stmt) in ids for d in prog.data)
+
+
+@pytest.mark.parametrize("old,new", [
+    ("\tmovq\t$-1, %rax", "\tjmp\t1f"),  # now a jump: an edge the last program has not
+    ("\tpopq\t%rcx\n\ttestl", "\tcall\texc_debug\n\ttestl"),  # a call
+    ("\tmovq\t$-1, %rax", "\tpushq\t$1f"),  # a code label pushed (an iret frame)
+    ("\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tnop"),  # a statement more
+    ("\tmovq\t$-1, %rax", "\t.byte 0x90"),  # a directive in its place
+    ("\tmovq\t$-1, %rax", "\trep"),  # a prefix on a line of its own: it merges with the next
+    ("\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax, %rbx"),  # refused by the assembler: a problem at the line
+    ("\tjz\t1f", "\tjnz\t1f"),  # a jump retyped
+    ("\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tX = %rax"),  # a register alias in the file
+])
+def test_any_other_edit_builds_the_program(old, new):
+    text = (FIX / "entry_incr.S").read_text()
+    got, patched, full = _check(text, _edit(text, old, new))
+    assert not patched
+    assert got.analysis.program == full.analysis.program
+    assert got.findings == full.findings
+
+
+def test_an_instruction_whose_last_text_had_a_problem_is_built():
+    """The last build's problems name places; one at the edited line is not carried over."""
+    text = (FIX / "entry_incr.S").read_text()
+    bad = _edit(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax, %rbx")
+    got, patched, full = _check(bad, text)
+    assert not patched
+    assert got.analysis.program == full.analysis.program
+    assert got.findings == full.findings and got.analysis.expansion.problems == full.analysis.expansion.problems
+
+
+def test_a_cpp_macro_defined_with_the_retype_builds_the_program():
+    """The program reads the cpp macros (the CPU feature names, the
+    alternatives' flag layout): a feature defined in the same edit as an
+    instruction retyped gives a program with it."""
+    text = (FIX / "entry_incr.S").read_text()
+    # (on the empty line under the #include: every statement stays at its line)
+    edited = _edit(_edit(text, '"incr.h"\n\n#define', '"incr.h"\n#define X86_FEATURE_INCR_TEST\t(3*32+5)\n#define'),
+                   "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
+    got, patched, full = _check(text, edited)
+    assert not patched
+    assert "X86_FEATURE_INCR_TEST" in got.analysis.program.features.values()
+    assert got.analysis.program == full.analysis.program
