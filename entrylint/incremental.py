@@ -189,7 +189,8 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         return e.result(), points, None
     base = st.points[join][0]
     moved = _Moved(base, pp, lexed, res, shift)
-    for m in range(join, len(st.points)):
+    m = join
+    while m < len(st.points):
         ocs, ogs = st.points[m]
         cs = moved.cpp(ocs)
         e.feed(lines[at:cs.n_out])
@@ -206,6 +207,12 @@ def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
             return g, points, m
         if reloc is None:
             points.append((cs, gas_resume.snapshot(e)))
+            k = _skip_to(e, st, m, ogs)
+            if k is not None:  # an edited .macro invoked further down: on to the last point before that
+                e, snaps = _jump(e, st, m, k, gopts)
+                points += [(moved.cpp(c), x) for (c, _), x in zip(st.points[m + 1:k + 1], snaps)]
+                at, m = points[-1][0].n_out, k
+        m += 1
     e.feed(lines[at:])
     return e.result(), points, None
 
@@ -391,7 +398,7 @@ def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
     return d
 
 
-def _changed_macros(e, g, og, st: _State) -> frozenset | None:
+def _changed_macros(e, g, og, st: _State, later: bool = False) -> frozenset | None:
     """The macros (lower-cased names) whose definitions in the GNU as loop
     ``e`` differ from the last run's at its snapshot ``g`` (``og``: the same
     before its places were moved), where the last run's rest neither invokes,
@@ -400,7 +407,7 @@ def _changed_macros(e, g, og, st: _State) -> frozenset | None:
     all come before the place -- entry_64.S's idtentry macros, invoked by
     the ``#include <asm/idtentry.h>`` under them).  None where one is
     defined on one side only, or the rest reads one; empty where the
-    tables are the same."""
+    tables are the same.  ``later``: the rest may invoke them (_skip_to)."""
     if e.macros == g.macros and e.all_macros == g.all_macros:
         return frozenset()
     changed = frozenset(k for k in e.macros.keys() | g.macros.keys() | e.all_macros.keys() | g.all_macros.keys()
@@ -411,9 +418,54 @@ def _changed_macros(e, g, og, st: _State) -> frozenset | None:
         if mine is None or last is None or e.all_macros.get(k) is not mine or og.all_macros.get(k) is not last \
                 or old.macros.get(k) is not last or id(last) in st.purged:
             return None
-    if not changed.isdisjoint(old.invoked[og.n_invoked:]):
+    if not later and not changed.isdisjoint(old.invoked[og.n_invoked:]):
         return None
     return changed
+
+
+def _skip_to(e, st: _State, m: int, og) -> int | None:
+    """Where the reading at old point ``m`` (its GNU as snapshot ``og``)
+    can go on from instead: the last point before the next invocation of a
+    macro it defines otherwise than the last run (an edit in a ``.macro``
+    body invoked further down), when that is past this one and
+    nothing else differs.  The lines up to there are the last run's, read
+    in the same state but for that macro, which they do not invoke: they
+    give the last run's statements (_jump).  None: read on."""
+    g = st.points[m][1]
+    changed = _changed_macros(e, g, og, st, later=True)
+    if not changed or _gas_delta(e, g, st.gas) is None:
+        return None
+    old = st.gas
+    at = next((i for i in range(og.n_invoked, len(old.invoked)) if old.invoked[i] in changed), None)
+    if at is None:
+        return None
+    k = m
+    while k + 1 < len(st.points) and st.points[k + 1][1].n_invoked <= at:
+        k += 1
+    return k if k > m else None
+
+
+def _jump(e, st: _State, m: int, k: int, gopts):
+    """A reading loop at old point ``k``, from ``e`` at old point ``m``: the
+    last run's statements, problems and invocations between the two added to
+    ``e``'s, its state at ``k`` but for the macros ``e`` defines otherwise
+    and the counts ``e`` read more or less before (_gas_delta); and the GNU
+    as snapshots of the points after ``m`` up to ``k``, so made."""
+    from dataclasses import replace
+
+    from entrylint.gas import resume as gas_resume
+
+    old, g, h = st.gas, st.points[m][1], st.points[k][1]
+    dw, di, db = _gas_delta(e, g, old)
+    changed = _changed_macros(e, g, g, st, later=True)
+    out = e.out + old.statements[g.n_out:h.n_out]
+    problems = e.problems + old.problems[g.n_problems:h.n_problems]
+    invoked = e.invoked + old.invoked[g.n_invoked:h.n_invoked]
+    no, np, ni = len(e.out) - g.n_out, len(e.problems) - g.n_problems, len(e.invoked) - g.n_invoked
+    snaps = [replace(_redefined(x, e, changed), out=out, n_out=x.n_out + no, problems=problems,
+                     n_problems=x.n_problems + np, invoked=invoked, n_invoked=x.n_invoked + ni, work=x.work + dw,
+                     insns=x.insns + di, bytes=x.bytes + db) for _, x in st.points[m + 1:k + 1]]
+    return gas_resume.restore(snaps[-1], gopts), snaps
 
 
 def _redefined(s, e, changed: frozenset):

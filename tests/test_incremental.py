@@ -184,6 +184,45 @@ def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):
     assert at["tail"] is None or at["tail"] > at["base"] + tail.count("\n"), at
 
 
+def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocations(monkeypatch):
+    """Where the edited ``.macro`` is invoked again below, GNU as goes on
+    from the last snapshot before each invocation (the lines between are
+    the last run's, read in the same state but for a macro they do not
+    invoke: its statements taken) and reads only the pieces that invoke it,
+    rejoining past the last.  What comes out is a run from the start's; a
+    later edit resumes from the snapshots kept."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    jumps = []
+    real = incremental._jump
+    monkeypatch.setattr(incremental, "_jump", lambda e, st, m, k, o: jumps.append((m, k)) or real(e, st, m, k, o))
+    read = []
+    from entrylint.gas.expander import Expander
+
+    feed = Expander.feed
+    monkeypatch.setattr(Expander, "feed", lambda self, lines: read.append(len(lines)) or feed(self, lines))
+    path = FIX / "entry_incr.S"
+    filler = "".join(f"SYM_CODE_START(asm_filler{k})\n\tnop\n\tiretq\nSYM_CODE_END(asm_filler{k})\n" for k in range(4))
+    call = "SYM_CODE_START(asm_again{})\n\tSAVE_RCX\n\tiretq\nSYM_CODE_END(asm_again{})\n"
+    text = path.read_text() + filler + call.format(1, 1) + filler + call.format(2, 2) + filler
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    read.clear()
+    edited = _replace(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    fed = sum(read)
+    assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
+    assert len(jumps) == 4, jumps  # to the line before each invocation (two in the file's entries, two added)
+    assert "GNU as at" in session.last, session.last  # past the last invocation: the last filler taken
+    assert fed < len(got.analysis.expansion.pp.lines) / 2, (fed, len(got.analysis.expansion.pp.lines))
+    rdx = [i for i in got.analysis.program.instructions if i.text == "pushq %rdx"]
+    assert len(rdx) == 4  # every invocation expanded with the new body
+    _same_as_scratch(path, _replace(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
+    # (from the snapshot the jump to asm_again2's invocation kept, not from the top)
+    again1 = text.splitlines().index("SYM_CODE_START(asm_again1)")
+    assert int(session.last.split("resumed at logical line ")[1].split(",")[0]) > again1 + 4, session.last
+
+
 def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):
     """After a line added near the top, the last run's output is taken with
     every place below moved a line down, and so are its snapshots: an edit
