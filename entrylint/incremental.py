@@ -43,6 +43,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from entrylint import rejoin
+from entrylint.rejoin import _read_problems
+
 STEP = 12  # main-file lines between two snapshots
 
 
@@ -51,6 +54,7 @@ class _State:
     key: tuple
     lexed: object  # cpp.lexer.LexedFile of the main file's last text
     points: list  # [(cpp Snapshot, gas Snapshot)] in line order
+    marks: list  # [(output position, gas Snapshot)] inside long pieces (rejoin.py), in order
     stamps: tuple  # (file, mtime, size) of every header read
     pp: object  # the last PPResult
     gas: object  # the last GasResult
@@ -137,10 +141,11 @@ class Session:
             res = _cpp_joined(pp, st, join[0], text, reloc)
         if res is None:
             return None
-        g, points, gas_join = _gas(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed, shift,
-                                   reloc)
+        g, points, marks, gas_join = rejoin.read(res, gopts, start, snaps, st, join[0] if join else None, pp, lexed,
+                                                 shift, reloc)
         kept = st.points[:j + 1] if start is not None else []
-        self._keep(key, name, lexed, res, g, kept + points,
+        kept_marks = [(n, x) for n, x in st.marks if n <= start[0].n_out] if start is not None else []
+        self._keep(key, name, lexed, res, g, kept + points, kept_marks + marks,
                    st.headers_size if join else pp.headers_size)
         if pp.cache.get(name) is not lexed:  # the preprocessor read another text (a line cut by a limit)
             self.state = None
@@ -155,66 +160,10 @@ class Session:
             self.last += f", GNU as at {st.points[gas_join][0].idx - shift}"
         return res, g
 
-    def _keep(self, key, name, lexed, res, g, points, headers_size) -> None:
+    def _keep(self, key, name, lexed, res, g, points, marks, headers_size) -> None:
         purged = frozenset(id(i) for i in (*g.macros.values(), *g.purged) if i.purged)
-        self.state = _State(key, lexed, points, _stamps(f for f in res.files if f != name), res, g,
+        self.state = _State(key, lexed, points, marks, _stamps(f for f in res.files if f != name), res, g,
                             headers_size, purged, len(lexed.problems))
-
-
-def _gas(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift: int, reloc=None):
-    """Read the preprocessed lines from ``start``'s gas snapshot on (None:
-    from the beginning), snapshotting between the pieces the cpp snapshots
-    cut.  After the preprocessor rejoined the last run at old point ``join``,
-    the pieces are the old points' (moved to the new output), and the reading
-    stops at the first where the state equals the last run's: the rest of the
-    statements are the last run's.  (result, points, the old point index
-    where GNU as rejoined or None)  With ``reloc`` (lines added or removed
-    before the place the preprocessor rejoined) the last run's statements and
-    its snapshots after that place are taken moved.  (Until GNU as rejoins,
-    the pieces it reads are cut at the last run's moved snapshots, and no
-    snapshot is kept there: their states would hold the old places.)"""
-    from entrylint.gas import resume as gas_resume
-    from entrylint.gas.expander import Expander
-
-    lines = res.lines
-    e = Expander(gopts) if start is None else gas_resume.restore(start[1], gopts)
-    points = []
-    at = start[0].n_out if start is not None else 0
-    for cs in snaps:
-        e.feed(lines[at:cs.n_out])
-        at = cs.n_out
-        points.append((cs, gas_resume.snapshot(e)))
-    if join is None:
-        e.feed(lines[at:])
-        return e.result(), points, None
-    base = st.points[join][0]
-    moved = _Moved(base, pp, lexed, res, shift)
-    m = join
-    while m < len(st.points):
-        ocs, ogs = st.points[m]
-        cs = moved.cpp(ocs)
-        e.feed(lines[at:cs.n_out])
-        at = cs.n_out
-        g = ogs if reloc is None else reloc.gas_snapshot(ogs)
-        changed = _changed_macros(e, g, ogs, st)
-        d = _gas_delta(e, g, st.gas) if changed is not None else None
-        if d is not None and (reloc is None or len(st.gas.problems) == ogs.n_problems):
-            g = _gas_joined(e, st, ogs, reloc, d, changed)
-            moved.gas_from(ogs, e, g, d)
-            later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[m:]]
-            later = later if reloc is None else reloc.points(later)
-            points += [(c, _redefined(x, e, changed)) for c, x in later] if changed else later
-            return g, points, m
-        if reloc is None:
-            points.append((cs, gas_resume.snapshot(e)))
-            k = _skip_to(e, st, m, ogs)
-            if k is not None:  # an edited .macro invoked further down: on to the last point before that
-                e, snaps = _jump(e, st, m, k, gopts)
-                points += [(moved.cpp(c), x) for (c, _), x in zip(st.points[m + 1:k + 1], snaps)]
-                at, m = points[-1][0].n_out, k
-        m += 1
-    e.feed(lines[at:])
-    return e.result(), points, None
 
 
 def outcome(res) -> tuple:
@@ -360,185 +309,6 @@ def _cpp_joined(p, st: _State, k: int, text: str, reloc=None):
     return PPResult(p.out + lines, p.problems + old.problems[_read_problems(s) + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
-
-
-def _read_problems(s) -> int:
-    """The problems before snapshot ``s`` other than the main file's lexing
-    ones, which come first and depend on all of its text: the same for every
-    text with the same lines before ``s`` (``s`` may come from an older run)."""
-    return s.n_problems - s.before_main[1]
-
-
-def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
-    """The GNU as loop ``e`` is in the state snapshot ``g`` holds but for
-    the counts of what was read before (statements read, instructions made,
-    expansion bytes: a line added or removed, a macro invocation typed in
-    place of an instruction): those differences, or None.  The rest of the
-    last run (``old``) then gives the same statements, with the counts moved;
-    where they differ, it must have hit no limit after ``g`` and its totals
-    moved must stay within the limits."""
-    if not (e.macro_count == g.macro_count and e.repeated == g.repeated
-            and not e.stopped and not g.stopped and e.collect is None and g.collect is None
-            and e.altmacro == g.altmacro and e.section == g.section and e.previous == g.previous
-            and e.section_stack == g.section_stack and e.reported == g.reported and e.peak == g.peak
-            and e.values == g.values and e.conds.stack == g.conds and e.purged == g.purged
-            and e.defined == g.defined):  # (the macros: _changed_macros)
-        return None
-    d = (e.work - g.work, e.insns - g.insns, e.bytes - g.bytes)
-    if d == (0, 0, 0):
-        return d
-    from entrylint.source import ProblemKind
-
-    lim, pk = e.opts.limits, old.peak
-    if any(p.kind is ProblemKind.LIMIT for p in old.problems[g.n_problems:]) \
-            or pk["expansion-statements"] + d[0] > lim.expansion_statements \
-            or pk["program-instructions"] + d[1] > lim.program_instructions \
-            or pk["expansion-bytes"] + d[2] > lim.expansion_bytes:
-        return None
-    return d
-
-
-def _changed_macros(e, g, og, st: _State, later: bool = False) -> frozenset | None:
-    """The macros (lower-cased names) whose definitions in the GNU as loop
-    ``e`` differ from the last run's at its snapshot ``g`` (``og``: the same
-    before its places were moved), where the last run's rest neither invokes,
-    redefines nor purges one of them: its statements are then what ``e``
-    makes of the rest (an edit inside a ``.macro`` body whose invocations
-    all come before the place -- entry_64.S's idtentry macros, invoked by
-    the ``#include <asm/idtentry.h>`` under them).  None where one is
-    defined on one side only, or the rest reads one; empty where the
-    tables are the same.  ``later``: the rest may invoke them (_skip_to)."""
-    if e.macros == g.macros and e.all_macros == g.all_macros:
-        return frozenset()
-    changed = frozenset(k for k in e.macros.keys() | g.macros.keys() | e.all_macros.keys() | g.all_macros.keys()
-                        if e.macros.get(k) != g.macros.get(k) or e.all_macros.get(k) != g.all_macros.get(k))
-    old = st.gas
-    for k in changed:
-        mine, last = e.macros.get(k), og.macros.get(k)
-        if mine is None or last is None or e.all_macros.get(k) is not mine or og.all_macros.get(k) is not last \
-                or old.macros.get(k) is not last or id(last) in st.purged:
-            return None
-    if not later and not changed.isdisjoint(old.invoked[og.n_invoked:]):
-        return None
-    return changed
-
-
-def _skip_to(e, st: _State, m: int, og) -> int | None:
-    """Where the reading at old point ``m`` (its GNU as snapshot ``og``)
-    can go on from instead: the last point before the next invocation of a
-    macro it defines otherwise than the last run (an edit in a ``.macro``
-    body invoked further down), when that is past this one and
-    nothing else differs.  The lines up to there are the last run's, read
-    in the same state but for that macro, which they do not invoke: they
-    give the last run's statements (_jump).  None: read on."""
-    g = st.points[m][1]
-    changed = _changed_macros(e, g, og, st, later=True)
-    if not changed or _gas_delta(e, g, st.gas) is None:
-        return None
-    old = st.gas
-    at = next((i for i in range(og.n_invoked, len(old.invoked)) if old.invoked[i] in changed), None)
-    if at is None:
-        return None
-    k = m
-    while k + 1 < len(st.points) and st.points[k + 1][1].n_invoked <= at:
-        k += 1
-    return k if k > m else None
-
-
-def _jump(e, st: _State, m: int, k: int, gopts):
-    """A reading loop at old point ``k``, from ``e`` at old point ``m``: the
-    last run's statements, problems and invocations between the two added to
-    ``e``'s, its state at ``k`` but for the macros ``e`` defines otherwise
-    and the counts ``e`` read more or less before (_gas_delta); and the GNU
-    as snapshots of the points after ``m`` up to ``k``, so made."""
-    from dataclasses import replace
-
-    from entrylint.gas import resume as gas_resume
-
-    old, g, h = st.gas, st.points[m][1], st.points[k][1]
-    dw, di, db = _gas_delta(e, g, old)
-    changed = _changed_macros(e, g, g, st, later=True)
-    out = e.out + old.statements[g.n_out:h.n_out]
-    problems = e.problems + old.problems[g.n_problems:h.n_problems]
-    invoked = e.invoked + old.invoked[g.n_invoked:h.n_invoked]
-    no, np, ni = len(e.out) - g.n_out, len(e.problems) - g.n_problems, len(e.invoked) - g.n_invoked
-    snaps = [replace(_redefined(x, e, changed), out=out, n_out=x.n_out + no, problems=problems,
-                     n_problems=x.n_problems + np, invoked=invoked, n_invoked=x.n_invoked + ni, work=x.work + dw,
-                     insns=x.insns + di, bytes=x.bytes + db) for _, x in st.points[m + 1:k + 1]]
-    return gas_resume.restore(snaps[-1], gopts), snaps
-
-
-def _redefined(s, e, changed: frozenset):
-    """GNU as snapshot ``s`` of the last run (after the place this run
-    rejoined it) with the ``changed`` macros as ``e`` defines them."""
-    from dataclasses import replace
-
-    macros, all_macros = dict(s.macros), dict(s.all_macros)
-    for k in changed:
-        macros[k] = all_macros[k] = e.macros[k]
-    return replace(s, macros=macros, all_macros=all_macros)
-
-
-def _gas_joined(e, st: _State, g, reloc=None, d=(0, 0, 0), changed=frozenset()):
-    """The result of ``e``'s run: its statements so far, then the last run's
-    from snapshot ``g`` on, with the last run's symbols, macros and figures
-    (``reloc``: its statements and macros moved to the edited text's lines;
-    ``d``: what ``e`` read before more than the last run, _gas_delta;
-    ``changed``: the macros ``e`` defines otherwise, _changed_macros)."""
-    from entrylint.gas.model import GasResult
-
-    old = st.gas
-    for info in (*old.macros.values(), *old.purged):  # a restore may have reset a flag the old run set later
-        info.purged = id(info) in st.purged
-    stmts, macros, purged = old.statements[g.n_out:], old.macros, old.purged
-    if reloc is not None:
-        stmts = reloc.statements(stmts)
-        macros = {k: reloc.gas_macro(m) for k, m in macros.items()}
-        purged = [reloc.gas_macro(m) for m in purged]
-    if changed:
-        macros = {k: e.all_macros[k] if k in changed else m for k, m in macros.items()}
-    peak = dict(old.peak)
-    for name, more in zip(("expansion-statements", "program-instructions", "expansion-bytes"), d):
-        peak[name] += more
-    return GasResult(e.out + stmts, e.problems + old.problems[g.n_problems:], old.symbols, macros, purged, peak,
-                     e.invoked + old.invoked[g.n_invoked:])
-
-
-class _Moved:
-    """The last run's snapshots after the place the preprocessor rejoined it,
-    moved onto this run's output (their states are this run's there; the
-    output before them differs in length)."""
-
-    def __init__(self, base, pp, lexed, res, shift: int):
-        self.base, self.res, self.shift = base, res, shift
-        self.n_out, self.n_problems = len(pp.out), len(pp.problems)
-        self.n_missing, self.n_fallbacks = len(pp.missing), len(pp.fallbacks)
-        self.before_main = (pp.before_main, len(lexed.problems))
-        self.g = None
-
-    def cpp(self, s):
-        from dataclasses import replace
-
-        b = self.base
-        return replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
-                       problems=self.res.problems,
-                       n_problems=_read_problems(s) - _read_problems(b) + self.n_problems,
-                       files=self.res.files, missing=self.res.missing,
-                       n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
-                       n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
-
-    def gas_from(self, g, e, result, d) -> None:
-        self.g, self.g_out, self.g_problems, self.result, self.d = g, len(e.out), len(e.problems), result, d
-        self.g_invoked = len(e.invoked)
-
-    def gas(self, s):
-        from dataclasses import replace
-
-        dw, di, db = self.d
-        return replace(s, out=self.result.statements, n_out=s.n_out - self.g.n_out + self.g_out,
-                       problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems,
-                       work=s.work + dw, insns=s.insns + di, bytes=s.bytes + db, invoked=self.result.invoked,
-                       n_invoked=s.n_invoked - self.g.n_invoked + self.g_invoked)
 
 
 def _stamps(files) -> tuple:

@@ -47,6 +47,10 @@ def test_an_instruction_retyped_takes_the_last_program(old, new):
     assert patched
     prog, fresh = got.analysis.program, full.analysis.program
     assert prog == fresh  # every instruction (statement, operands, decoder record), label, fork, symbol
+    # what is worked out once per program from the names in its traces: carried over, the same
+    assert "memory-model" in prog.memo
+    for kind, insns in ((None, False), ("macro", True), ("macro", False)):
+        assert prog.trace_names(kind, insns) == fresh.trace_names(kind, insns)
     assert got.findings == full.findings
     assert incremental.outcome(got) == incremental.outcome(full)
     # the instructions are those of the new statements, not equal ones of the last run

@@ -148,7 +148,9 @@ class Program:
     paravirt: list[tuple[int, str | None]] = field(default_factory=list)
     extable: list[tuple[int, int]] = field(default_factory=list)  # (faulting instruction, fixup) from __ex_table
     # what later stages compute from the finished program once, not once each
-    # (a macro program's traces are 100 frames deep: 100k instructions x 100 frames x 8 readers)
+    # (a macro program's traces are 100 frames deep: 100k instructions x 100 frames x 8 readers);
+    # a function of the names in the traces, the symbols and the branch targets'
+    # names: an edit's program made from the last one carries it (program/patch.py)
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def trace_names(self, kind: str | None = None, instructions: bool = False) -> frozenset[str]:

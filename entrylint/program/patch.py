@@ -85,7 +85,15 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
                   code_sections=set(prog.code_sections), features=dict(prog.features),
                   disabled=set(last.disabled), constants=dict(last.constants_built),
                   paravirt=list(prog.paravirt), extable=list(prog.extable))
+    if all(_names(a.trace) == _names(b.trace) for a, b in changed):
+        # what later stages worked out once from the names in the traces
+        # (Program.trace_names, the memory model): the same names
+        out.memo.update(prog.memo)
     return out, list(last.problems)
+
+
+def _names(trace) -> list:
+    return [(f.kind, f.name) for f in trace]
 
 
 def _is_prefix(name: str) -> bool:

@@ -73,6 +73,15 @@ class Result:
     lines: dict[int, int] | None = None
     reused: bool = False
     how: str = ""  # how the file was read (incremental.py: "full", "resumed at ...")
+    skeleton: list | None = field(default=None, repr=False)  # reuse.skeleton(text), once asked
+
+    def code(self) -> list:
+        """reuse.skeleton of the text, made once (each edit compares the new text with recent results')."""
+        if self.skeleton is None:
+            from entrylint.faces.lsp import reuse
+
+            self.skeleton = reuse.skeleton(self.text)
+        return self.skeleton
 
     def analysed_line(self, line: int) -> int | None:
         """The line of the analysed text that ``line`` (1-based) of this text is."""
@@ -164,15 +173,16 @@ def finish(path: Path, text: str, raw: list, config: Config) -> list:
     return found
 
 
-def carry_over(prev: Result, job: Job, stamps: tuple) -> Result | None:
+def carry_over(prev: Result, job: Job, stamps: tuple, code: list | None = None) -> Result | None:
     """A result for ``job`` from ``prev`` when the edit between them changed
-    no code (reuse.py) and nothing else the analysis read changed."""
+    no code (reuse.py) and nothing else the analysis read changed.
+    ``code``: reuse.skeleton(job.text), when made."""
     from entrylint.faces.lsp import reuse
 
     if prev.error or prev.analysis is None or prev.config is None or prev.config.key() != job.config.key() \
             or prev.stamps != stamps:
         return None
-    moved = reuse.line_map(prev.text, job.text)
+    moved = reuse.line_map(prev.text, job.text, prev.code(), code)
     if moved is None:
         return None
     t0 = time.perf_counter()
@@ -203,6 +213,7 @@ class Engine:
         self._cond = threading.Condition()
         self._stopped = False
         self._last: dict[Path, Result] = {}  # the newest result of each path (for carry_over)
+        self._code: list | None = None  # the skeleton of the text _carry_over was last asked about
         self.stats = {"analysed": 0, "cached": 0, "reused": 0, "cancelled": 0, "dropped": 0}
         self._thread = threading.Thread(target=self._loop, name="entrylint-analysis", daemon=True)
         self._thread.start()
@@ -261,11 +272,15 @@ class Engine:
     def _carry_over(self, job: Job, prev: Result | None, stamps: tuple) -> Result | None:
         """A result carried over from the newest result of the path, else from
         a cached one (an undo back to an older text, then a comment typed)."""
+        from entrylint.faces.lsp import reuse
+
         cands = [prev] if prev is not None else []
         cands += [r for r in reversed(self._cache.values()) if r.path == job.path and r is not prev][:4]
+        code = self._code = reuse.skeleton(job.text) if cands else None
         for cand in cands:
-            res = carry_over(cand, job, stamps)
+            res = carry_over(cand, job, stamps, code)
             if res is not None:
+                res.skeleton = code
                 return res
         return None
 
@@ -312,11 +327,12 @@ class Engine:
                 with self._cond:
                     self._in_analysis = False
             res.version = job.version
+            res.skeleton = self._code if res.text is job.text else None  # (made by _carry_over for this text)
             self.stats["analysed"] += 1
             if res.error is None:
                 self._deps[job.path] = res.files
                 res.stamps = _stamp(res.files)
-                self._cache[self._key(job)] = res
+                self._cache[(*key[:3], res.stamps)] = res  # (_key with the files this analysis read)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         if res.error is None:

@@ -49,10 +49,13 @@ def skeleton(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def line_map(old_text: str, new_text: str) -> dict[int, int] | None:
+def line_map(old_text: str, new_text: str, a: list | None = None, b: list | None = None) -> dict[int, int] | None:
     """old line -> new line for every code line, when the two texts have the
-    same code (None when an edit changed code)."""
-    a, b = skeleton(old_text), skeleton(new_text)
+    same code (None when an edit changed code).  ``a``, ``b``: their
+    skeletons, when made before (the language server compares a new text
+    with several older ones)."""
+    a = skeleton(old_text) if a is None else a
+    b = skeleton(new_text) if b is None else b
     if len(a) != len(b) or any(x[1] != y[1] for x, y in zip(a, b)):
         return None
     return {x[0]: y[0] for x, y in zip(a, b)}
