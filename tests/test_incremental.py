@@ -7,6 +7,7 @@ findings, for every kind of edit."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -222,6 +223,41 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     # (from the snapshot the jump to asm_again2's invocation kept, not from the top)
     again1 = text.splitlines().index("SYM_CODE_START(asm_again1)")
     assert int(session.last.split("resumed at logical line ")[1].split(",")[0]) > again1 + 4, session.last
+
+
+def test_an_edited_macro_invoked_inside_a_header_is_read_only_around_its_invocation(monkeypatch, tmp_path):
+    """A header included in one line is one piece between two snapshots of
+    the preprocessor; GNU as marks it every rejoin.MARK lines, and an edit
+    in a ``.macro`` body invoked in it is read from the mark before the
+    invocation and rejoins at a mark after it (6.12's idtentry macros,
+    invoked in idtentry.h).  The marks of the last run are moved and kept:
+    the next such edit does the same.  As a run from the start."""
+    monkeypatch.setattr(incremental, "STEP", 4)
+    read = []
+    from entrylint.gas.expander import Expander
+
+    feed = Expander.feed
+    monkeypatch.setattr(Expander, "feed", lambda self, lines: read.append(len(lines)) or feed(self, lines))
+    body = "".join(f"SYM_CODE_START(asm_big{k})\n\t{'SAVE_RCX' if k == 25 else 'nop'}\n\tiretq\n"
+                   f"SYM_CODE_END(asm_big{k})\n" for k in range(50))
+    text = (FIX / "entry_incr.S").read_text() + '#include "incr_big.h"\n'
+    path = _copy_with(tmp_path, "incr_big.h", body)
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    assert session.state.marks  # (the header's 200 lines of output)
+    for reg in ("%rdx", "%rbx"):
+        edited = re.sub(r"\tpushq\t%r[a-z]x\n\.endm", f"\tpushq\t{reg}\n.endm", text)
+        assert edited != text
+        read.clear()
+        got = api.check(path, OPTS, text=edited, incremental=sessions)
+        fed = sum(read)
+        assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
+        assert "GNU as at" in session.last, session.last
+        assert fed <= 3 * rejoin.MARK + 30, fed  # around the invocation, and the file's own ones (STEP 4)
+        assert sum(i.text == f"pushq {reg}" for i in got.analysis.program.instructions) == 3
+        assert session.state.marks
+        text = edited
 
 
 def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):
