@@ -128,10 +128,6 @@ class _Window:
         self.fw = fw
         calls = {n for (k, n, _t, _d) in fw.events if k == "c-call"}
         self.uses = {n for n in fw.before if n in calls or (n < len(P) and gs_access(P[n]))}
-        self.children: dict = {}
-        for k, (prev, _how) in fw.pred.items():
-            if prev is not None:
-                self.children.setdefault(prev, []).append(k)
 
     def hazard(self, key, target: str) -> bool:
         if key is None:
@@ -145,7 +141,8 @@ class _Window:
                     return True
             return False
         # entry: the window runs from this write until GS becomes the kernel's
-        todo, seen = list(self.children.get(key, ())), {key}
+        children = self.fw.children()
+        todo, seen = list(children.get(key, ())), {key}
         while todo:
             k = todo.pop()
             if k in seen:
@@ -155,5 +152,5 @@ class _Window:
                 continue
             if k[0] in self.uses:
                 return True
-            todo += self.children.get(k, ())
+            todo += children.get(k, ())
         return False

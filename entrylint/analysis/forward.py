@@ -94,6 +94,7 @@ class Forward:
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
+    _children: dict | None = field(default=None, repr=False)  # children(), built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
     # the steps of each path a finding asked for)
     memo: dict = field(default_factory=dict, repr=False)
@@ -144,6 +145,18 @@ class Forward:
             for k in self.pred:
                 self._keys.setdefault((k[0], k[1]), k)
         return self._keys.get((node, t))
+
+    def children(self) -> dict[Key, list[Key]]:
+        """Key -> the keys first reached from it (the walk's predecessor
+        links read forward), built once: a walk taken again for an edited
+        program (rewalk.py) keeps it with its links."""
+        if self._children is None:
+            out: dict[Key, list[Key]] = {}
+            for k, (prev, _how) in self.pred.items():
+                if prev is not None:
+                    out.setdefault(prev, []).append(k)
+            self._children = out
+        return self._children
 
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
