@@ -35,17 +35,38 @@ class Line:
 
 
 def merge_conds(*conds: Condition) -> Condition:
+    """The conditions of ``conds`` in order, each once (by equality).  Where
+    one of two extends the other (a body line under the ``#if``s of its
+    invocation and more), that one is the answer: a file of nested ``#if``s
+    and ``.rept``s (256 conditions a line, the if-depth limit) merged each
+    statement's condition element by element (a fuzz input: minutes)."""
     nonempty = [c for c in conds if c]
     if not nonempty:
         return ()
-    if len(nonempty) == 1 and len(nonempty[0]) == 1:  # the common case: nothing to merge
-        return nonempty[0]
-    out: list = []
-    for cond in nonempty:
-        for c in cond:
-            if c not in out:
-                out.append(c)
-    return tuple(out)
+    if len(nonempty) == 1:
+        c = nonempty[0]
+        return c if len(c) == 1 else _once(c)
+    if len(nonempty) == 2:
+        a, b = nonempty
+        if len(a) <= len(b) and b[:len(a)] == a:
+            return _once(b)
+        if len(b) < len(a) and a[:len(b)] == b:
+            return _once(a)
+    return tuple(dict.fromkeys(c for cond in nonempty for c in cond))
+
+
+# id(condition) -> (it, it with each condition once): a condition is made once
+# and read by every statement under it (kept alive: its id stays its own)
+_ONCE: dict[int, tuple] = {}
+
+
+def _once(c: Condition) -> Condition:
+    got = _ONCE.get(id(c))
+    if got is None or got[0] is not c:
+        if len(_ONCE) > 50_000:
+            _ONCE.clear()
+        got = _ONCE[id(c)] = (c, c if len(set(c)) == len(c) else tuple(dict.fromkeys(c)))
+    return got[1]
 
 
 def _field(text: str) -> str:
