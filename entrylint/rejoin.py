@@ -72,7 +72,10 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         pos, m, og = stops[i]
         cs = moved.cpp(st.points[m][0]) if m is not None else None
         to = cs.n_out if cs is not None else pos + dn
-        e.feed(lines[at:to])
+        if reloc is None:  # (a long piece the last run kept no marks in, after a line added above it)
+            feed(e, lines, at, to, marks)
+        else:
+            e.feed(lines[at:to])
         at = to
         g = og if reloc is None else reloc.gas_snapshot(og)
         changed = _changed_macros(e, g, og, st)

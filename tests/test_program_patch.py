@@ -100,3 +100,16 @@ def test_a_cpp_macro_defined_with_the_retype_builds_the_program():
     assert not patched
     assert "X86_FEATURE_INCR_TEST" in got.analysis.program.features.values()
     assert got.analysis.program == full.analysis.program
+
+
+@pytest.mark.parametrize("alias", ["R = %rax", ".set\tR, %rax", ".equ\tR, %rax"])
+def test_a_file_with_a_register_alias_builds_the_program(alias):
+    """An instruction names the register an alias stands for (GNU as's
+    ``X0 = %xmm4``, ``.set R, %rax``): the build follows the aliases in
+    force where it is; the program is built from the start."""
+    text = _edit((FIX / "entry_incr.S").read_text(), "\t.set\tSAVE_FLAGS, 1\n", f"\t.set\tSAVE_FLAGS, 1\n\t{alias}\n")
+    text = _edit(text, "\tmovq\t$-1, %rax", "\tpushq\tR")
+    got, patched, full = _check(text, _edit(text, "\tpushq\tR", "\tpopq\tR"))
+    assert not patched
+    assert any(i.text == "popq %rax" for i in got.analysis.program.instructions)
+    assert got.analysis.program == full.analysis.program

@@ -34,11 +34,16 @@ class Built:
     mode: int
     disabled: frozenset  # program.disabled as built (api.expand adds the configuration's to it)
     constants_built: dict  # program.constants as built
-    plain: bool  # no paravirt site and no register alias (``X = %reg``) in the statements
+    plain: bool  # no paravirt site and no register alias (``X = %reg``, ``.set X, %reg``) in the statements
+
+
+_EQUATES = (".set", ".equ", ".equiv", ".eqv")  # (``X = %reg`` and these: a register alias)
 
 
 def built(statements, program: Program, problems: list, macros, constants, decoder, mode: int) -> Built:
-    plain = not program.paravirt and not any(st.kind == "assign" and "%" in st.args for st in statements)
+    plain = not program.paravirt and not any(
+        (st.kind == "assign" or st.kind == "directive" and st.name in _EQUATES) and "%" in st.args
+        for st in statements)
     return Built(list(statements), program, list(problems), macros, constants, decoder, mode,
                  frozenset(program.disabled), dict(program.constants), plain)
 
