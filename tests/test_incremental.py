@@ -258,6 +258,20 @@ def test_an_edited_macro_invoked_inside_a_header_is_read_only_around_its_invocat
         assert sum(i.text == f"pushq {reg}" for i in got.analysis.program.instructions) == 3
         assert session.state.marks
         text = edited
+    # a line added above the header: the run rejoins with the last run's
+    # statements moved, its marks not kept; the next edit of the macro reads
+    # the header (marking it again), and the one after reads around the
+    # invocation again
+    text = _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+    _same_as_scratch(path, text, sessions)
+    for reg in ("%rcx", "%rdx"):
+        edited = re.sub(r"\tpushq\t%r[a-z]x\n\.endm", f"\tpushq\t{reg}\n.endm", text)
+        read.clear()
+        got = api.check(path, OPTS, text=edited, incremental=sessions)
+        fed = sum(read)
+        assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
+        text = edited
+    assert fed <= 3 * rejoin.MARK + 30, fed
 
 
 def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):
