@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint import rejoin
-from entrylint.rejoin import _read_problems
 
 STEP = 12  # main-file lines between two snapshots
 
@@ -249,7 +248,7 @@ def _may_move(st: _State, s, text: str, p, reloc) -> bool:
     from entrylint.relocate import line_free
 
     old = st.pp
-    return (len(old.problems) == _read_problems(s) + st.n_lex and len(old.missing) == s.n_missing
+    return (len(old.problems) == s.problems_read() + st.n_lex and len(old.missing) == s.n_missing
             and len(old.fallbacks) == s.n_fallbacks and line_free(old.macros, text, old.lines[s.n_out:]))
 
 
@@ -306,7 +305,7 @@ def _cpp_joined(p, st: _State, k: int, text: str, reloc=None):
     lines, macros = old.lines[s.n_out:], old.macros
     if reloc is not None:
         lines, macros = reloc.pp_lines(lines), reloc.cpp_macros(macros)
-    return PPResult(p.out + lines, p.problems + old.problems[_read_problems(s) + st.n_lex:], macros,
+    return PPResult(p.out + lines, p.problems + old.problems[s.problems_read() + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
 
@@ -354,12 +353,13 @@ class Sessions:
 
         s, _ = self.session(path, options)
         got = patched(s.built, statements, macros, constants, decoder, mode)
-        if got is None:
-            got = build()
-        else:
+        made = got is not None
+        if made:
             s.stats["patched"] += 1
             s.last += ", the program made from the last one"
-        s.built = built(statements, got[0], got[1], macros, constants, decoder, mode)
+        else:
+            got = build()
+        s.built = built(statements, got[0], got[1], macros, constants, decoder, mode, plain=True if made else None)
         return got
 
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):

@@ -80,7 +80,8 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         g = og if reloc is None else reloc.gas_snapshot(og)
         changed = _changed_macros(e, g, og, st)
         d = _gas_delta(e, g, st.gas) if changed is not None else None
-        if d is not None and (reloc is None or len(st.gas.problems) == og.n_problems):
+        again = _next_invocation(st, og, changed) if d is not None else None
+        if d is not None and again is None and (reloc is None or len(st.gas.problems) == og.n_problems):
             g = _gas_joined(e, st, og, reloc, d, changed)
             moved.gas_from(og, e, g, d)
             nxt = m if m is not None else next((k for _, k, _ in stops[i:] if k is not None), len(st.points))
@@ -96,9 +97,9 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
                 points.append((cs, gas_resume.snapshot(e)))
             else:
                 marks.append((at, gas_resume.snapshot(e)))
-            t = _skip_to(e, st, stops, i, og)
+            t = _last_before(stops, i, again) if again is not None else None
             if t is not None:  # an edited .macro invoked further down: on to the last place before that
-                e, made = _jump(e, st, og, [x for _, _, x in stops[i + 1:t + 1]], gopts)
+                e, made = _jump(e, st, og, [x for _, _, x in stops[i + 1:t + 1]], gopts, changed, d)
                 for (p, k, _), x in zip(stops[i + 1:t + 1], made):
                     if k is not None:
                         points.append((moved.cpp(st.points[k][0]), x))
@@ -111,41 +112,42 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
     return e.result(), points, marks, None
 
 
-def _skip_to(e, st, stops: list, i: int, og) -> int | None:
-    """Where the reading at ``stops[i]`` (its GNU as snapshot ``og``) can
-    go on from instead: the last stop before the next invocation of a macro
-    it defines otherwise than the last run (an edit in a ``.macro`` body
-    invoked further down), when that is past this one and nothing else
-    differs.  The lines up to there are the last run's, read in the same
-    state but for that macro, which they do not invoke: they give the last
-    run's statements (_jump).  None: read on."""
-    changed = _changed_macros(e, og, og, st, later=True)
-    if not changed or _gas_delta(e, og, st.gas) is None:
+def _next_invocation(st, og, changed: frozenset) -> int | None:
+    """The place in the last run's list of invocations of the first one of a
+    ``changed`` macro after its snapshot ``og``; None: the rest invokes none
+    (it gives the statements the last run's gave)."""
+    if not changed:
         return None
-    old = st.gas
-    at = next((k for k in range(og.n_invoked, len(old.invoked)) if old.invoked[k] in changed), None)
-    if at is None:
-        return None
+    inv = st.gas.invoked
+    return next((k for k in range(og.n_invoked, len(inv)) if inv[k] in changed), None)
+
+
+def _last_before(stops: list, i: int, at: int) -> int | None:
+    """The last stop after ``stops[i]`` before the last run's ``at``-th
+    macro invocation, or None: the reading goes on from there instead (an
+    edit in a ``.macro`` body invoked further down, nothing else differing).
+    The lines up to there are the last run's, read in the same state but
+    for that macro, which they do not invoke: they give its statements
+    (_jump)."""
     t = i
     while t + 1 < len(stops) and stops[t + 1][2].n_invoked <= at:
         t += 1
     return t if t > i else None
 
 
-def _jump(e, st, g, between: list, gopts):
+def _jump(e, st, g, between: list, gopts, changed: frozenset, d: tuple[int, int, int]):
     """A reading loop at the last run's GNU as snapshot ``between[-1]``,
     from ``e`` at its snapshot ``g``: the last run's statements, problems
     and invocations between the two added to ``e``'s, its state there but
-    for the macros ``e`` defines otherwise and the counts ``e`` read more or
-    less before (_gas_delta); and ``between`` so made (for the points and
-    marks of this run)."""
+    for the ``changed`` macros (as ``e`` defines them) and the counts ``e``
+    read more or less before (``d``: _gas_delta); and ``between`` so made
+    (for the points and marks of this run)."""
     from dataclasses import replace
 
     from entrylint.gas import resume as gas_resume
 
     old, h = st.gas, between[-1]
-    dw, di, db = _gas_delta(e, g, old)
-    changed = _changed_macros(e, g, g, st, later=True)
+    dw, di, db = d
     out = e.out + old.statements[g.n_out:h.n_out]
     problems = e.problems + old.problems[g.n_problems:h.n_problems]
     invoked = e.invoked + old.invoked[g.n_invoked:h.n_invoked]
@@ -154,13 +156,6 @@ def _jump(e, st, g, between: list, gopts):
                     n_problems=x.n_problems + np, invoked=invoked, n_invoked=x.n_invoked + ni, work=x.work + dw,
                     insns=x.insns + di, bytes=x.bytes + db) for x in between]
     return gas_resume.restore(made[-1], gopts), made
-
-
-def _read_problems(s) -> int:
-    """The problems before snapshot ``s`` other than the main file's lexing
-    ones, which come first and depend on all of its text: the same for every
-    text with the same lines before ``s`` (``s`` may come from an older run)."""
-    return s.n_problems - s.before_main[1]
 
 
 def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
@@ -192,16 +187,15 @@ def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
     return d
 
 
-def _changed_macros(e, g, og, st, later: bool = False) -> frozenset | None:
+def _changed_macros(e, g, og, st) -> frozenset | None:
     """The macros (lower-cased names) whose definitions in the GNU as loop
     ``e`` differ from the last run's at its snapshot ``g`` (``og``: the same
-    before its places were moved), where the last run's rest neither invokes,
-    redefines nor purges one of them: its statements are then what ``e``
-    makes of the rest (an edit inside a ``.macro`` body whose invocations
-    all come before the place -- entry_64.S's idtentry macros, invoked by
-    the ``#include <asm/idtentry.h>`` under them).  None where one is
-    defined on one side only, or the rest reads one; empty where the
-    tables are the same.  ``later``: the rest may invoke them (_skip_to)."""
+    before its places were moved), where the last run's rest neither
+    redefines nor purges one of them: where it does not invoke one either
+    (_next_invocation), its statements are what ``e`` makes of the rest (an
+    edit inside a ``.macro`` body whose invocations all come before the
+    place).  None where one is defined on one side only, or redefined or
+    purged later; empty where the tables are the same."""
     if e.macros == g.macros and e.all_macros == g.all_macros:
         return frozenset()
     changed = frozenset(k for k in e.macros.keys() | g.macros.keys() | e.all_macros.keys() | g.all_macros.keys()
@@ -212,8 +206,6 @@ def _changed_macros(e, g, og, st, later: bool = False) -> frozenset | None:
         if mine is None or last is None or e.all_macros.get(k) is not mine or og.all_macros.get(k) is not last \
                 or old.macros.get(k) is not last or id(last) in st.purged:
             return None
-    if not later and not changed.isdisjoint(old.invoked[og.n_invoked:]):
-        return None
     return changed
 
 
@@ -271,7 +263,7 @@ class _Moved:
         b = self.base
         return replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
                        problems=self.res.problems,
-                       n_problems=_read_problems(s) - _read_problems(b) + self.n_problems,
+                       n_problems=s.problems_read() - b.problems_read() + self.n_problems,
                        files=self.res.files, missing=self.res.missing,
                        n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
                        n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)

@@ -195,8 +195,8 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     monkeypatch.setattr(incremental, "STEP", 1)
     jumps = []
     real = rejoin._jump
-    monkeypatch.setattr(rejoin, "_jump", lambda e, st, g, between, o: jumps.append(len(between))
-                        or real(e, st, g, between, o))
+    monkeypatch.setattr(rejoin, "_jump", lambda e, st, g, between, *rest: jumps.append(len(between))
+                        or real(e, st, g, between, *rest))
     read = []
     from entrylint.gas.expander import Expander
 

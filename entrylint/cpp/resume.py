@@ -57,6 +57,13 @@ class Snapshot:
     # "("; after an #include line nothing has
     peeks: bool = True
 
+    def problems_read(self) -> int:
+        """The problems before this snapshot other than the main file's
+        lexing ones, which come first and depend on all of its text: the
+        same for every text with the same lines before it (the snapshot may
+        be an older run's)."""
+        return self.n_problems - self.before_main[1]
+
 
 def _copy_group(g: Group) -> Group:
     c = Group(g.parent, g.guard)

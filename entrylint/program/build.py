@@ -110,6 +110,19 @@ def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | Non
     return prog, problems
 
 
+def instruction(idx: int, st: Stmt, args: str, mode: int, prefixes: tuple[Stmt, ...] = ()) -> Instruction:
+    """Instruction ``idx`` of statement ``st`` (``args``: its operand text,
+    register aliases resolved; ``prefixes``: prefix statements on lines of
+    their own before it), before decoding (program/patch.py makes one again
+    this way)."""
+    try:
+        ops = parse_operands(args)
+    except Exception:  # the operand parser is total in intent; never let it stop a file
+        ops = ()
+    return Instruction(idx, st, st.name, tuple(p.name for p in prefixes) if prefixes else (), ops, st.section,
+                       args=args, mode=mode, merged=prefixes)
+
+
 def alt_flag_layout(macros: Mapping[str, object]) -> tuple[int, int, int]:
     """(flags shift, not-bit for a 16-bit feature field, not-bit within the flags)
     as the headers read define them."""
@@ -187,15 +200,9 @@ class _Builder:
 
     def _add_insn(self, si: int, st: Stmt, prefixes: tuple[Stmt, ...] = ()) -> None:
         prog = self.prog
-        idx = len(prog.instructions)
-        args = self.resolve_aliases(st.args)
-        try:
-            ops = parse_operands(args)
-        except Exception:  # the operand parser is total in intent; never let it stop a file
-            ops = ()
         section = st.section
-        prog.instructions.append(Instruction(idx, st, st.name, tuple(p.name for p in prefixes) if prefixes else (),
-                                             ops, section, args=args, mode=self.mode, merged=prefixes))
+        idx = len(prog.instructions)
+        prog.instructions.append(instruction(idx, st, self.resolve_aliases(st.args), self.mode, prefixes))
         stmts = self.sec_stmt.get(section)
         if stmts is None:
             stmts = self.sec_stmt[section] = []

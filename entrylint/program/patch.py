@@ -40,10 +40,13 @@ class Built:
 _EQUATES = (".set", ".equ", ".equiv", ".eqv")  # (``X = %reg`` and these: a register alias)
 
 
-def built(statements, program: Program, problems: list, macros, constants, decoder, mode: int) -> Built:
-    plain = not program.paravirt and not any(
-        (st.kind == "assign" or st.kind == "directive" and st.name in _EQUATES) and "%" in st.args
-        for st in statements)
+def built(statements, program: Program, problems: list, macros, constants, decoder, mode: int,
+          plain: bool | None = None) -> Built:
+    """``plain``: known (a program patched() made: as plain as the last one, it changed instructions only)."""
+    if plain is None:
+        plain = not program.paravirt and not any(
+            (st.kind == "assign" or st.kind == "directive" and st.name in _EQUATES) and "%" in st.args
+            for st in statements)
     return Built(list(statements), program, list(problems), macros, constants, decoder, mode,
                  frozenset(program.disabled), dict(program.constants), plain)
 
@@ -117,18 +120,12 @@ def _plain(ins: Instruction) -> bool:
 
 def _insn(ins: Instruction, st, decoder) -> Instruction | None:
     """``ins`` made again from statement ``st`` as build_program makes it, when it is as plain."""
-    from entrylint.program.build import _imm_label
-    from entrylint.program.operands import parse_operands
+    from entrylint.program.build import _imm_label, instruction
 
-    args = st.args
-    if _imm_label(args) is not None:
+    if _imm_label(st.args) is not None:
         return None
-    try:
-        ops = parse_operands(args)
-    except Exception:  # (as build_program: the operand parser never stops a file)
-        ops = ()
-    new = Instruction(ins.index, st, st.name, (), ops, st.section, symbol=ins.symbol, alt=ins.alt,
-                      args=args, mode=ins.mode)
+    new = instruction(ins.index, st, st.args, ins.mode)  # (no alias in the file: plain)
+    new.symbol, new.alt = ins.symbol, ins.alt
     infos, errors = decoder.infos([new.text], [new.mode])
     if errors or not infos or infos[0] is None:
         return None

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from entrylint.faces.lsp import reuse
+
 
 class Cancelled(BaseException):
     """Raised in the worker thread to stop an analysis a newer edit made stale."""
@@ -78,8 +80,6 @@ class Result:
     def code(self) -> list:
         """reuse.skeleton of the text, made once (each edit compares the new text with recent results')."""
         if self.skeleton is None:
-            from entrylint.faces.lsp import reuse
-
             self.skeleton = reuse.skeleton(self.text)
         return self.skeleton
 
@@ -177,8 +177,6 @@ def carry_over(prev: Result, job: Job, stamps: tuple, code: list | None = None) 
     """A result for ``job`` from ``prev`` when the edit between them changed
     no code (reuse.py) and nothing else the analysis read changed.
     ``code``: reuse.skeleton(job.text), when made."""
-    from entrylint.faces.lsp import reuse
-
     if prev.error or prev.analysis is None or prev.config is None or prev.config.key() != job.config.key() \
             or prev.stamps != stamps:
         return None
@@ -213,7 +211,6 @@ class Engine:
         self._cond = threading.Condition()
         self._stopped = False
         self._last: dict[Path, Result] = {}  # the newest result of each path (for carry_over)
-        self._code: list | None = None  # the skeleton of the text _carry_over was last asked about
         self.stats = {"analysed": 0, "cached": 0, "reused": 0, "cancelled": 0, "dropped": 0}
         self._thread = threading.Thread(target=self._loop, name="entrylint-analysis", daemon=True)
         self._thread.start()
@@ -269,14 +266,12 @@ class Engine:
         deps = self._deps.get(job.path, ())
         return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps))
 
-    def _carry_over(self, job: Job, prev: Result | None, stamps: tuple) -> Result | None:
+    def _carry_over(self, job: Job, prev: Result | None, stamps: tuple, code: list) -> Result | None:
         """A result carried over from the newest result of the path, else from
-        a cached one (an undo back to an older text, then a comment typed)."""
-        from entrylint.faces.lsp import reuse
-
+        a cached one (an undo back to an older text, then a comment typed).
+        ``code``: reuse.skeleton(job.text)."""
         cands = [prev] if prev is not None else []
         cands += [r for r in reversed(self._cache.values()) if r.path == job.path and r is not prev][:4]
-        code = self._code = reuse.skeleton(job.text) if cands else None
         for cand in cands:
             res = carry_over(cand, job, stamps, code)
             if res is not None:
@@ -310,7 +305,7 @@ class Engine:
             self._cache.move_to_end(key)
             self.stats["cached"] += 1
             res = replace(res, version=job.version, cached=True, seconds=0.0)
-        elif (res := self._carry_over(job, prev, key[3])) is not None:
+        elif (res := self._carry_over(job, prev, key[3], code := reuse.skeleton(job.text))) is not None:
             self.stats["reused"] += 1
             self._cache[key] = res
         else:
@@ -327,7 +322,7 @@ class Engine:
                 with self._cond:
                     self._in_analysis = False
             res.version = job.version
-            res.skeleton = self._code if res.text is job.text else None  # (made by _carry_over for this text)
+            res.skeleton = code if res.text is job.text else None
             self.stats["analysed"] += 1
             if res.error is None:
                 self._deps[job.path] = res.files
