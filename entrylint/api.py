@@ -449,6 +449,11 @@ class Analysis:
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure
     user_mapped: frozenset = frozenset()  # per-cpu names the tree declares user-mapped (MODEL 5)
     callees: object | None = None  # analysis.callees.Callees: what a call out of the file reads and clobbers
+    # what rules work out once per analysis, by name (plugins/support.py node_table)
+    memo: dict = field(default_factory=dict, repr=False)
+    # the memo of the last analysis of the file, whose program this one's was
+    # made from (program.patched_from); None: nothing carried
+    carried: dict | None = field(default=None, repr=False)
 
     @property
     def program(self):
@@ -466,7 +471,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
-    from entrylint.analysis.walking import walk
+    from entrylint.analysis.walking import Carried, walk
 
     from entrylint.analysis.callees import Callees
     from entrylint.shared import LoggedCallees
@@ -475,8 +480,15 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     program = exp.program
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     kept = shared.analysis_for(program, callees) if shared is not None else None
+    memo = incremental.step_memo(path, options) if incremental is not None else None
+    last = memo.analysis if memo is not None else None
+    if last is not None and (kept is not None or program.patched_from is None
+                             or program.patched_from[0] is not last.token):
+        last = None  # (the last analysis is another program's: nothing carried)
     if kept is not None:
         cfg, procedures, liveness, flags = kept
+    elif last is not None:  # made from the last program: its nodes and edges, its call structure
+        cfg, procedures, liveness, flags = last.cfg.rebased(program), last.procedures, None, None
     else:
         cfg = CFG(program)
         # the call structure (which calls reach which asm functions, where each
@@ -491,11 +503,11 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
-        liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked)
+        liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked,
+                                    carried=last.liveness if last is not None else None)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
-                          (options or Options()).limits, shared,
-                          incremental.step_memo(path, options) if incremental is not None else None)
+                          (options or Options()).limits, shared, memo)
     if forward.truncated:
         lim = (options or Options()).limits
         node = forward.truncated_at
@@ -509,13 +521,16 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
             where), (exp.profile,))], key=Finding.sort_key)
     if flags is None:
         flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
-                              procedures=procedures)
+                              procedures=procedures, carried=last.flags if last is not None else None)
     if shared is not None and kept is None:
         shared.keep_analysis(program, cfg, procedures, liveness, flags, asked.log)
     from entrylint.analysis.treefacts import user_mapped_percpu
 
-    return Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
-                    callees)
+    an = Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
+                  callees, carried=last.memo if last is not None else None)
+    if memo is not None:
+        memo.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo)
+    return an
 
 
 _rules = None

@@ -170,8 +170,10 @@ def outcome(res) -> tuple:
     reading must give as a run from the start does: the findings, the
     preprocessed lines, the statements, the problems, the macros (cpp's and
     GNU as's), the files read, the figures, the symbols, the program
-    (program/patch.py makes an edit's from the last one) and what the walk
-    records.
+    (program/patch.py makes an edit's from the last one), the CFG's edges,
+    the call structure, liveness and the flags' defs (an analysis of a
+    patched program takes them from the last one: api.analyze) and what
+    the walk records.
     tests/test_incremental.py, tools/incremental_check.py and tools/fuzz.py
     compare it."""
     an = res.analysis
@@ -183,7 +185,9 @@ def outcome(res) -> tuple:
             exp.gas.macros, exp.gas.purged, exp.gas.invoked,
             # (in order: the rules read them in the order the walk made them)
             list(fw.before.items()), list(fw.after.items()), list(fw.events.items()), list(fw.pred.items()),
-            list(fw.exit_state.items()), list(fw.kernel_returns.items()), fw.contexts, fw.steps, fw.truncated)
+            list(fw.exit_state.items()), list(fw.kernel_returns.items()), fw.contexts, fw.steps, fw.truncated,
+            [an.cfg.succ(v) for v in range(an.cfg.n + len(an.program.forks))], an.procedures,
+            an.liveness and (an.liveness.live_in, an.liveness.live_out), an.flags and an.flags.before)
 
 
 def _same_line(a, b, dl: int = 0) -> bool:

@@ -68,7 +68,7 @@ from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding
+from entrylint.plugins.support import finding, node_table
 from entrylint.program.effects import Flow
 
 
@@ -207,8 +207,7 @@ class Search:
 
     def _reaching(self, reg: str) -> frozenset[int]:
         if self._nodes is None:
-            cfg = self.analysis.cfg
-            self._nodes = [self._node(v) for v in range(cfg.n + len(self.analysis.program.forks))]
+            self._nodes = node_table(self.analysis, ("search", self.callee is not None), self._node)
             for v, n in enumerate(self._nodes):
                 for w in n.next:
                     self._preds.setdefault(w, []).append(v)
@@ -234,17 +233,18 @@ class Search:
             got = self._c[x.target_name] = _c_call(self.analysis.program, x)
         return got
 
-    def _node(self, v: int) -> _Node:
-        """What the search does at node ``v``, for every register at once."""
+    def _node(self, v: int) -> tuple[_Node, bool]:
+        """What the search does at node ``v``, for every register at once,
+        and whether that read what a callee out of the file does."""
         cfg, procs, callee = self.analysis.cfg, self.procs, self.callee
         if cfg.is_fork(v):
-            return _Node(next=succ_nodes(cfg, v))
+            return _Node(next=succ_nodes(cfg, v)), False
         x = self.analysis.program.instructions[v]
         info = x.info
         if info is None or info.flow in (Flow.INDIRECT_JUMP, Flow.STOP):
-            return _END
+            return _END, False
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
-            return _Node(read_all=True)  # user mode reads every register
+            return _Node(read_all=True), False  # user mode reads every register
         rw = self._rw.get(id(info))
         if rw is None:
             read = frozenset(info.regs_read)
@@ -252,26 +252,27 @@ class Search:
                                        frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read)
         _, read, written = rw
         if info.flow is Flow.INDIRECT_CALL:
-            return _Node(read, end_all=True)  # code we cannot see, under the call ABI: it answers for them
+            return _Node(read, end_all=True), False  # code we cannot see, under the call ABI: it answers for them
         if self.c_call(x) or v in procs.leaves and procs.leaves[v] == "c-tail":
             c = callee(x.target_name) if callee is not None else None
             if c is None or c.kind == "opaque":
-                return _Node(read, end_all=True)  # what it does with the registers is not known
+                # what it does with the registers is not known
+                return _Node(read, end_all=True), c is not None
             if c.declared:
                 read |= frozenset(c.reads) - written  # the callee reads them as arguments
             if info.flow is Flow.JUMP:
-                return _Node(read, end_all=True)
+                return _Node(read, end_all=True), True
             # clobbered again: that call answers for them; an asm callee keeps the rest
-            return _Node(read, written | frozenset(c.clobbers) | frozenset(c.reads), next=succ_nodes(cfg, v))
+            return _Node(read, written | frozenset(c.clobbers) | frozenset(c.reads), next=succ_nodes(cfg, v)), True
         if info.flow is Flow.CALL and v in procs.callee:
             nxt = (procs.callee[v],)
         elif v in procs.leaves:
             nxt = tuple(procs.returns_to.get(v, ()))
         elif info.flow is Flow.JUMP and x.target is None or info.flow is Flow.CALL:
-            return _Node(read, end_all=True)  # out of the program, not C: unknown
+            return _Node(read, end_all=True), False  # out of the program, not C: unknown
         else:
             nxt = succ_nodes(cfg, v)
-        return _Node(read, written, next=nxt)
+        return _Node(read, written, next=nxt), False
 
 
 class _Node:

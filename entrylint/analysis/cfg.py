@@ -83,6 +83,17 @@ class CFG:
             if dst is not None and insn < self.n:
                 self.fixups[insn] = self.fixups.get(insn, ()) + (dst,)
 
+    def rebased(self, program: Program) -> CFG:
+        """This CFG for ``program``, made from this one's program by
+        program/patch.py (``program.patched_from``): instructions that fall
+        through on both sides made again, every node, edge, section and
+        fork as it was -- the edges worked out so far are kept."""
+        new = object.__new__(CFG)
+        new.__dict__.update(self.__dict__)
+        new.program = program
+        new._succ, new.resolved_succ = dict(self._succ), dict(self.resolved_succ)
+        return new
+
     def branch_target(self, i: int, target: int | None) -> int | None:
         """The node a direct branch of instruction ``i`` goes to.  A label at
         the end of a replacement (``jb 1f`` ... ``1:``) resolves to whatever

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.liveness import CFunction, Procedures, succ_nodes
@@ -43,6 +43,9 @@ class FlagDef:
 @dataclass
 class FlagReach:
     before: dict[int, dict[str, frozenset[FlagDef]]]  # instruction -> flag it reads -> defs reaching it
+    # _graph's lists: a program patched from this one's takes them but where
+    # instructions were made again (compute_flags's ``carried``)
+    graph: tuple | None = field(default=None, repr=False, compare=False)
 
     def defs(self, insn_index: int, flag: str) -> frozenset[FlagDef]:
         return self.before.get(insn_index, {}).get(flag, frozenset())
@@ -71,15 +74,23 @@ def _transfer(index: int, written: Iterable[str], undefined: Iterable[str]):
     return tuple(out.items())
 
 
-def _graph(program: Program, cfg: CFG, procs: Procedures):
-    """Per node: successors and the flag transfer."""
+def _graph(program: Program, cfg: CFG, procs: Procedures, carried: tuple | None = None):
+    """Per node: successors and the flag transfer.  ``carried``: the lists
+    of the program ``program`` was patched from (its ``patched_from``):
+    only the instructions made again are worked out (each such one falls
+    through on both sides: its own transfer and the same successors)."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
-    succ: list[tuple[int, ...]] = [()] * total
-    transfer: list[tuple] = [()] * total
+    if carried is not None:
+        succ, transfer = list(carried[0]), list(carried[1])
+        nodes = sorted(program.patched_from[1])
+    else:
+        succ: list[tuple[int, ...]] = [()] * total
+        transfer: list[tuple] = [()] * total
+        nodes = range(total)
     kept_by_c = set(FLAG_NAMES) - STATUS_FLAGS
     c_call = lambda i: _transfer(i, kept_by_c, STATUS_FLAGS)  # noqa: E731
-    for v in range(total):
+    for v in nodes:
         succ[v] = succ_nodes(cfg, v)
         if cfg.is_fork(v):
             continue
@@ -123,16 +134,20 @@ def _written(transfer: tuple, k: int) -> frozenset[FlagDef] | None:
 
 
 def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
-                  c_function: CFunction | None = None, procedures: Procedures | None = None) -> FlagReach:
+                  c_function: CFunction | None = None, procedures: Procedures | None = None,
+                  carried: FlagReach | None = None) -> FlagReach:
     """The defs of each flag read, one flag at a time, on the nodes that
     matter to its reads: the reads, and back from them every node the flag
     passes unwritten, up to the writers.  A status flag is written by most
     instructions (a read's region is the few nodes after its ``cmp``); DF,
     IF and AC are written rarely, and their one set per node merges cheaply.
     (A walk of all nine flags over every node, a tuple of sets per node, took
-    3 us per step, 16 ms for 6.12's entry_64.S.)"""
+    3 us per step, 16 ms for 6.12's entry_64.S.)  ``carried``: the flags of
+    the program ``program`` was patched from (``program.patched_from``),
+    whose graph it takes but at the instructions made again."""
     procs = procedures or Procedures.build(program, cfg, c_function)
-    succ, transfer = _graph(program, cfg, procs)
+    graph = _graph(program, cfg, procs, carried.graph if carried is not None and program.patched_from else None)
+    succ, transfer = graph
     total = len(succ)
     starts = [n for n in (cfg.entry(i) for i in entries) if n is not None]
     if not starts:
@@ -192,4 +207,4 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
                     work.append(s)
         found.append(state)
     before = {i: {f: found[_FLAG[f]][i] for f in fs} for i, fs in reads.items()}
-    return FlagReach(before)
+    return FlagReach(before, graph)

@@ -208,6 +208,11 @@ class Liveness:
     live_out: dict[int, frozenset[str]]
     nodes: int = 0  # size of the graph solved
     steps: int = 0  # node evaluations until the fixpoint
+    # _effects' lists and the nodes whose effect reads what a callee out of
+    # the file does (analysis/callees.py, which another file's edit can
+    # change): a program patched from this one's takes the rest
+    # (compute_liveness's ``carried``)
+    effects: tuple | None = field(default=None, repr=False, compare=False)
 
     def before(self, insn_index: int) -> frozenset[str]:
         return self.live_in.get(insn_index, frozenset())
@@ -216,16 +221,27 @@ class Liveness:
         return self.live_out.get(insn_index, frozenset())
 
 
-def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None, callees=None):
-    """Per node: (successors, gen mask, kill mask) in the liveness supergraph.
+def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunction | None, callees=None,
+             carried: tuple | None = None):
+    """Per node: (successors, gen mask, kill mask) in the liveness supergraph,
+    and the nodes whose effect reads what a callee out of the file does.
     ``callees(name)`` (``analysis/callees.py``) says what a call out of the
     program reads and clobbers; None: every C function reads all six
-    argument registers and clobbers the caller-saved ones."""
+    argument registers and clobbers the caller-saved ones.  ``carried``:
+    the effects of the program ``program`` was patched from (its
+    ``patched_from``: the same nodes and edges): only the instructions
+    made again and the calls out of the file are worked out."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
-    succ: list[tuple[int, ...]] = [()] * total
-    gen = [0] * total
-    kill = [0] * total
+    if carried is not None:
+        succ, gen, kill, other = list(carried[0]), list(carried[1]), list(carried[2]), set(carried[3])
+        nodes = sorted(program.patched_from[1] | other)
+    else:
+        succ: list[tuple[int, ...]] = [()] * total
+        gen = [0] * total
+        kill = [0] * total
+        nodes = range(total)
+        other = set()
     cache: dict[str | None, str] = {}
     # id(info) -> (info, read mask, kill mask): instructions of one text share
     # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask
@@ -244,7 +260,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             cache[name] = outside_kind(program, name, c_function)
         return cache[name]
 
-    for v in range(total):
+    for v in nodes:
         succ[v] = succ_nodes(cfg, v)
         if cfg.is_fork(v):
             continue
@@ -268,6 +284,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             if v in procs.callee:
                 succ[v] = (procs.callee[v],)
             elif x.target is None and outside(x.target_name) == "c":
+                other.add(v)
                 reads |= callee_mask(x.target_name, "reads", abi)
                 kills |= callee_mask(x.target_name, "clobbers", abi)
             else:
@@ -277,6 +294,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))
             external = v in procs.external
             if procs.leaves[v] == "c-tail":
+                other.add(v)
                 reads |= callee_mask(x.target_name, "reads", abi)
                 reads |= abi.callee_saved_mask if external else 0
                 kills |= callee_mask(x.target_name, "clobbers", abi)
@@ -291,7 +309,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             kills = 0
         gen[v] = reads
         kill[v] = kills
-    return succ, gen, kill
+    return succ, gen, kill, frozenset(other)
 
 
 def _callee_mask(callees, name: str | None, what: str, abi) -> int:
@@ -305,13 +323,18 @@ def _callee_mask(callees, name: str | None, what: str, abi) -> int:
 
 
 def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None = None,
-                     procedures: Procedures | None = None, callees=None) -> Liveness:
+                     procedures: Procedures | None = None, callees=None, carried: Liveness | None = None) -> Liveness:
     """Solve liveness for every node of ``cfg``.
 
     ``c_function(name)`` says whether a branch target outside the program is a
-    C function (``None``: unknown, taken as C; ``False``: read everything)."""
+    C function (``None``: unknown, taken as C; ``False``: read everything).
+    ``carried``: the liveness of the program ``program`` was patched from
+    (``program.patched_from``), whose effects it takes but at the
+    instructions made again."""
     procs = procedures or Procedures.build(program, cfg, c_function)
-    succ, gen, kill = _effects(program, cfg, procs, c_function, callees)
+    effects = _effects(program, cfg, procs, c_function, callees,
+                       carried.effects if carried is not None and program.patched_from is not None else None)
+    succ, gen, kill, _other = effects
     total = len(succ)
     preds: list[list[int]] = [[] for _ in range(total)]
     for v, ss in enumerate(succ):
@@ -340,4 +363,4 @@ def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None
                     queued[p] = True
                     work.append(p)
     return Liveness({v: regs.names(m) for v, m in enumerate(live_in)},
-                    {v: regs.names(m) for v, m in enumerate(live_out)}, nodes=total, steps=steps)
+                    {v: regs.names(m) for v, m in enumerate(live_out)}, nodes=total, steps=steps, effects=effects)

@@ -32,6 +32,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from entrylint.analysis.forward import Forward, labels_by_node, plan, stepped_at, without_dead
+from entrylint.program.effects import Flow
 
 
 def entries_key(entries) -> tuple:
@@ -66,6 +67,10 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     canon: dict = {}
     one = canon.setdefault
     ins_list = program.instructions
+    # a program made from the last walk's (program/patch.py): but for these
+    # instructions, every one is that program's, with its edges
+    pf = program.patched_from
+    changed = pf[1] if pf is not None and pf[0] is old.cfg.program.token else None
     t0 = time.perf_counter()
     now_plans: dict[int, tuple] = {}
     for node, ts in old.before.items():
@@ -78,19 +83,24 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
                 return None
             continue
         was = plans[node]
-        now = now_plans[node] = plan(node, ins_list[node], cfg, config, memo, alike, inst)
-        if now[1:6] != was[1:6]:  # how, fixups, external, edges, in an instance
-            return None
-        if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
-            if labels_at is None:
-                labels_at = labels_by_node(program)
-            if labels_at.get(node) != old_labels_at.get(node):
+        if changed is not None and node not in changed and was[0].info is not None and was[0].info.flow is Flow.NEXT:
+            # the last program's instruction, its edges and labels: its plan
+            # (which reads nothing else of an instruction that falls through)
+            now = now_plans[node] = (ins_list[node], *was[1:])
+        else:
+            now = now_plans[node] = plan(node, ins_list[node], cfg, config, memo, alike, inst)
+            if now[1:6] != was[1:6]:  # how, fixups, external, edges, in an instance
                 return None
-        if now[1] == "call" and cfg.entry(now[0].target) != old.cfg.entry(was[0].target):
-            return None
-        if now[3] and any(config.external(now[0].target_name, t) != old_external(was[0].target_name, t)
-                          for t in ts):  # a call into another file's asm: what it answers now
-            return None
+            if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
+                if labels_at is None:
+                    labels_at = labels_by_node(program)
+                if labels_at.get(node) != old_labels_at.get(node):
+                    return None
+            if now[1] == "call" and cfg.entry(now[0].target) != old.cfg.entry(was[0].target):
+                return None
+            if now[3] and any(config.external(now[0].target_name, t) != old_external(was[0].target_name, t)
+                              for t in ts):  # a call into another file's asm: what it answers now
+                return None
         lv = live_out.get(node, ()) if live_out is not None else None
         old_lv = old_live.get(node, ()) if old_live is not None else None
         if now[7] == was[7] and (lv is old_lv or lv == old_lv):

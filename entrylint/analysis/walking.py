@@ -6,6 +6,7 @@ profile walks its own tuples, which carry the features it compiles out)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -70,6 +71,11 @@ class StepMemo:
         # calls into other files' asm it asked: transfer.Config.external,
         # its program's labels by node: forward.labels_by_node)
         self.last: tuple | None = None
+        # of the file's last analysis, what the next one takes when its
+        # program is made from that one's (program.patched_from): the CFG,
+        # the call structure and the per-node effects but where instructions
+        # were made again (Carried)
+        self.analysis: Carried | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
@@ -98,6 +104,18 @@ class StepMemo:
         """After a walk: what is over the limit is not kept."""
         if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
             self.clear()
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Of one analysis, what the next one of the file takes (api.analyze)."""
+
+    token: object  # its program's (Program.token)
+    cfg: object
+    procedures: object
+    liveness: object
+    flags: object
+    memo: dict  # Analysis.memo: the rules' per-node tables
 
 
 def transfer_config(program, exp=None, callees=None):

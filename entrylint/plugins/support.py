@@ -25,6 +25,34 @@ def _is_call(ins) -> bool:
     return ins.info is not None and ins.info.flow in _CALLS
 
 
+def node_table(analysis, key, make) -> list:
+    """``make(v)``'s values for every node of the analysis' CFG, made once
+    per analysis (kept in ``analysis.memo`` under ``key``).  ``make(v)``
+    returns (value, whether it read more than node ``v``'s own instruction
+    and edges: what a callee out of the file does).  An analysis whose
+    program was made from the last one's (``analysis.carried``: program/patch.py,
+    instructions that fall through on both sides made again) takes the
+    last table but at those instructions and at the nodes that read more."""
+    got = analysis.memo.get(key)
+    if got is not None:
+        return got[0]
+    total = analysis.cfg.n + len(analysis.program.forks)
+    last = analysis.carried.get(key) if analysis.carried is not None else None
+    if last is not None and len(last[0]) == total:
+        table, more = list(last[0]), set(last[1])
+        nodes = sorted(analysis.program.patched_from[1] | last[1])
+    else:
+        table, more, nodes = [None] * total, set(), range(total)
+    for v in nodes:
+        table[v], wider = make(v)
+        if wider:
+            more.add(v)
+        else:
+            more.discard(v)
+    analysis.memo[key] = (table, frozenset(more))
+    return table
+
+
 def path_of(analysis, key, limit: int = 200) -> tuple[PathStep, ...]:
     """The path from the entry point to ``key``, one step per instruction
     where the state changed or control branched, per call it passed (a C

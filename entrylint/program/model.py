@@ -152,6 +152,12 @@ class Program:
     # a function of the names in the traces, the symbols and the branch targets'
     # names: an edit's program made from the last one carries it (program/patch.py)
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    # this program's own object, for a later one to say which it was made from
+    token: object = field(default_factory=object, repr=False, compare=False)
+    # (the token of the program this one was made from, the indices of the
+    # instructions made again): every other instruction, label, edge and
+    # section is that program's (program/patch.py); None: built
+    patched_from: tuple | None = field(default=None, repr=False, compare=False)
 
     def trace_names(self, kind: str | None = None, instructions: bool = False) -> frozenset[str]:
         """The names in the statements' traces (``instructions``: only the

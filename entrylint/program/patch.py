@@ -11,6 +11,9 @@ with those instructions made again (what ``build_program`` would give:
 tests/test_program_patch.py builds both).  Anything else (a statement added
 or removed, a label, a directive, a register alias in the file, paravirt
 sites, whose native side is read from the text) is built from the start.
+The program says which instructions were made again (``patched_from``):
+its analysis takes the last one's CFG, call structure and per-node effects
+but at those (api.analyze).
 """
 
 from __future__ import annotations
@@ -92,7 +95,8 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
                   data=[replace(d, stmt=moved[id(d.stmt)]) if id(d.stmt) in moved else d for d in prog.data],
                   code_sections=set(prog.code_sections), features=dict(prog.features),
                   disabled=set(last.disabled), constants=dict(last.constants_built),
-                  paravirt=list(prog.paravirt), extable=list(prog.extable))
+                  paravirt=list(prog.paravirt), extable=list(prog.extable),
+                  patched_from=(prog.token, frozenset(made)))
     if all(_names(a.trace) == _names(b.trace) for a, b in changed):
         # what later stages worked out once from the names in the traces
         # (Program.trace_names, the memory model): the same names

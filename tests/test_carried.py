@@ -1,0 +1,122 @@
+"""An analysis of a program made from the last one (program/patch.py: an
+operand retyped) takes the last analysis' CFG, call structure, per-node
+liveness and flag effects and the rules' node tables, and works out only
+the instructions made again and the nodes that read what a callee out of
+the file does -- and gives what an analysis from the start gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from entrylint import api, incremental
+from entrylint.analysis import callees, liveness
+from entrylint.analysis.cfg import CFG
+from entrylint.incremental import Sessions
+from entrylint.plugins.support import node_table
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
+OPTS = api.Options(profile="defconfig")
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize("old,new", [
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl"),  # a register written: liveness before it changes
+    ("\tmovq\t$-1, %rax", "\txorl\t%eax, %eax"),  # the flags written
+    ("\ttestl\t%eax, %eax", "\tmovl\t%eax, %eax"),  # the flags the jz after it reads: the call's
+    ("\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm"),  # a .macro body line: several instructions made again
+])
+def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeypatch):
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    edited = _edit(text, old, new)
+    sessions = Sessions()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    full = api.check(path, OPTS, text=edited)
+    asked: list[int] = []
+    real = liveness.succ_nodes
+    monkeypatch.setattr(liveness, "succ_nodes", lambda cfg, v: asked.append(v) or real(cfg, v))
+    edges: list[int] = []
+    real_edges = CFG._edges
+    monkeypatch.setattr(CFG, "_edges", lambda self, v: edges.append(v) or real_edges(self, v))
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    an = got.analysis
+    assert an.program.patched_from is not None and an.carried is not None
+    changed = an.program.patched_from[1]
+    total = an.cfg.n + len(an.program.forks)
+    # liveness worked out the instructions made again and the calls into C,
+    # not every node; the edges were the last CFG's
+    assert changed <= set(asked) and len(set(asked)) < total / 3, (len(set(asked)), total)
+    assert len(edges) < total / 3, (len(edges), total)
+    # the rules' tables: the last ones but at those nodes
+    for key, (table, wider) in an.memo.items():
+        last = an.carried[key][0]
+        remade = {v for v in range(total) if table[v] is not last[v]}
+        assert changed <= remade <= changed | wider, key
+    assert an.memo  # (the search tables of call-clobbered-read and live-scratch were asked)
+    # ... and all of it what an analysis from the start gives: the CFG's
+    # edges, the call structure, live registers, flag defs, the walk, the findings
+    assert incremental.outcome(got) == incremental.outcome(full)
+    assert got.findings == full.findings
+
+
+def test_a_callee_that_answers_otherwise_is_asked_again(monkeypatch):
+    """What a call out of the file reads and clobbers can change with no
+    edit of the file (another file's prototype, edited in the editor): the
+    nodes that read it are worked out again."""
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    before = api.check(path, OPTS, text=text, incremental=sessions)
+    real = callees.Callees._resolve
+    monkeypatch.setattr(callees.Callees, "_resolve",
+                        lambda self, name: callees.c_callee(name, 0) if name == "do_syscall_64" else real(self, name))
+    edited = _edit(text, "\tmovq\t$-1, %rax", "\txorl\t%eax, %eax")
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    full = api.check(path, OPTS, text=edited)
+    assert got.analysis.carried is not None
+    assert incremental.outcome(got) == incremental.outcome(full)
+    call = next(i.index for i in full.analysis.program.instructions if i.target_name == "do_syscall_64")
+    # (and the answer made a difference: the arguments it read are no longer live before it)
+    assert full.analysis.liveness.before(call) != before.analysis.liveness.before(call)
+
+
+def test_an_analysis_of_a_built_program_carries_nothing():
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    got = api.check(path, OPTS, text=_edit(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tnop"),
+                    incremental=sessions)
+    assert got.analysis.program.patched_from is None and got.analysis.carried is None
+
+
+def _fake(total: int, changed=frozenset(), carried=None):
+    return SimpleNamespace(cfg=SimpleNamespace(n=total), program=SimpleNamespace(forks=[], patched_from=(None, changed)),
+                           memo={}, carried=carried)
+
+
+def test_a_node_table_makes_again_the_nodes_made_again_and_those_that_read_more():
+    made: list[int] = []
+
+    def make(v):
+        made.append(v)
+        return ("value", v, len(made)), v % 5 == 0  # every 5th node reads a callee out of the file
+
+    first = _fake(20)
+    table = node_table(first, "k", make)
+    assert made == list(range(20)) and node_table(first, "k", make) is table  # once per analysis
+    made.clear()
+    second = _fake(20, frozenset({3, 7}), first.memo)
+    again = node_table(second, "k", make)
+    assert made == [0, 3, 5, 7, 10, 15]
+    assert [again[v] is table[v] for v in range(20)] == [v not in made for v in range(20)]
+    made.clear()
+    node_table(_fake(21, frozenset({3}), first.memo), "k", make)  # not the last program's nodes
+    assert made == list(range(21))
