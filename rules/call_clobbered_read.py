@@ -161,21 +161,26 @@ class Search:
     def __init__(self, analysis, procs, callee=None) -> None:
         self.analysis, self.procs, self.callee = analysis, procs, callee
         self._nodes: list[_Node] | None = None
-        self._preds: dict[int, list[int]] = {}
+        self._preds: dict[int, list[int]] | None = None
         self._readers: dict[str | None, list[int]] = {}  # register (None: every one) -> nodes reading it
         self._reach: dict[str, frozenset[int]] = {}
+        # the last analysis' reach sets and its nodes made again here (old, new):
+        # a register none of those reads, ends or leads elsewhere for has its last set
+        self._last_reach: dict[str, frozenset[int]] = {}
+        self._remade: list[tuple[_Node, _Node]] = []
         self._c: dict[str | None, bool] = {}
         self._starts: dict[int, tuple[int, ...]] = {}  # node -> its successors (a search starts there)
         self._rw: dict[int, tuple] = {}  # id(info) -> (registers read, written): instructions share infos
         self.entered = 0  # nodes the searches entered (the work, for tests)
 
     def first(self, node: int, reg: str):
+        nodes = self._table()
         keep = self._reach.get(reg)
         if keep is None:
             keep = self._reach[reg] = self._reaching(reg)
         if not keep:
             return None
-        nodes, P = self._nodes, self.analysis.program.instructions
+        P = self.analysis.program.instructions
         start = self._starts.get(node)
         if start is None:
             start = self._starts[node] = tuple(succ_nodes(self.analysis.cfg, node))
@@ -205,15 +210,35 @@ class Search:
                 todo.extend(n.next)
         return None
 
-    def _reaching(self, reg: str) -> frozenset[int]:
+    def _table(self) -> list[_Node]:
+        """The nodes (plugins/support.node_table: one table per analysis),
+        and the reach sets the analysis' searches share."""
         if self._nodes is None:
-            self._nodes = node_table(self.analysis, ("search", self.callee is not None), self._node)
-            for v, n in enumerate(self._nodes):
+            key = ("search", self.callee is not None)
+            self._nodes = node_table(self.analysis, key, self._node)
+            self._reach = self.analysis.memo.setdefault(("search-reach", key[1]), {})
+            carried = self.analysis.carried
+            last = carried.get(key) if carried is not None else None
+            if last is not None and len(last[0]) == len(self._nodes):
+                old = last[0]
+                self._remade = [(old[v], n) for v, n in enumerate(self._nodes) if n is not old[v]]
+                self._last_reach = carried.get(("search-reach", key[1]), {})
+        return self._nodes
+
+    def _reaching(self, reg: str) -> frozenset[int]:
+        last = self._last_reach.get(reg)
+        if last is not None and all(a.reads(reg) == b.reads(reg) and a.ends(reg) == b.ends(reg) and a.next == b.next
+                                    for a, b in self._remade):
+            return last  # (the nodes it is made of are the same for it)
+        nodes = self._nodes
+        if self._preds is None:
+            self._preds = {}
+            for v, n in enumerate(nodes):
                 for w in n.next:
                     self._preds.setdefault(w, []).append(v)
                 for r in (None,) if n.read_all else n.read:
                     self._readers.setdefault(r, []).append(v)
-        nodes, preds = self._nodes, self._preds
+        preds = self._preds
         todo = self._readers.get(reg, []) + self._readers.get(None, [])
         out = set(todo)
         while todo:

@@ -127,7 +127,22 @@ def scanned_symbols(path: str, text: str | None = None, checked: bool = False):
             text = Path(path).read_text(errors="replace")
         except OSError:
             return
-    for toks in lex_file_once(text, path, keep=not checked).lines:
+    lexed = lex_file_once(text, path, keep=not checked)
+    got = _SCANNED.get(id(lexed))
+    if got is None or got[0] is not lexed:
+        got = _SCANNED[id(lexed)] = (lexed, list(_scan(lexed)))
+        while len(_SCANNED) > 64:
+            _SCANNED.pop(next(iter(_SCANNED)))
+    yield from got[1]
+
+
+# id(a LexedFile) -> (it, what _scan found in it): a header's tokens are the
+# same object from one check to the next (the language server's edits)
+_SCANNED: dict[int, tuple] = {}
+
+
+def _scan(lexed):
+    for toks in lexed.lines:
         directive = len(toks) > 1 and toks[0].text == "#" and toks[1].text in _DIRECTIVES
         for k, t in enumerate(toks):
             if t.kind != NAME or not t.text.startswith("CONFIG_"):

@@ -55,7 +55,10 @@ def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeyp
     assert changed <= set(asked) and len(set(asked)) < total / 3, (len(set(asked)), total)
     assert len(edges) < total / 3, (len(edges), total)
     # the rules' tables: the last ones but at those nodes
-    for key, (table, wider) in an.memo.items():
+    for key, kept in an.memo.items():
+        if key[0] != "search":
+            continue  # (not a node table)
+        table, wider = kept
         last = an.carried[key][0]
         remade = {v for v in range(total) if table[v] is not last[v]}
         assert changed <= remade <= changed | wider, key
@@ -120,3 +123,28 @@ def test_a_node_table_makes_again_the_nodes_made_again_and_those_that_read_more(
     made.clear()
     node_table(_fake(21, frozenset({3}), first.memo), "k", make)  # not the last program's nodes
     assert made == list(range(21))
+
+
+def test_the_search_keeps_the_reach_sets_of_the_registers_the_edit_left_alone():
+    """call-clobbered-read's search: where a reader of each register can be
+    reached from.  After ``popq %rcx`` became ``popq %rdx`` only %rcx's and
+    %rdx's are made again; every set is what a search of a fresh analysis makes."""
+    from entrylint.analysis.regs import GPRS
+    from entrylint_rules.call_clobbered_read import Search
+
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    edited = _edit(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
+    sessions = Sessions()
+
+    def reach(an):
+        s = Search(an, an.procedures, an.callees)
+        for r in GPRS:
+            s.first(0, r)
+        return dict(s._reach)
+
+    before = reach(api.check(path, OPTS, text=text, incremental=sessions).analysis)
+    after = reach(api.check(path, OPTS, text=edited, incremental=sessions).analysis)
+    fresh = reach(api.check(path, OPTS, text=edited).analysis)
+    assert after == fresh
+    assert {r for r in GPRS if after[r] is not before[r]} == {"rcx", "rdx"}

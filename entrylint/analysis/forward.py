@@ -95,6 +95,7 @@ class Forward:
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
     _children: dict | None = field(default=None, repr=False)  # children(), built on first use
+    _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
     # the steps of each path a finding asked for)
     memo: dict = field(default_factory=dict, repr=False)
@@ -107,7 +108,17 @@ class Forward:
         return sum(len(v) for v in self.before.values())
 
     def event_list(self, kind: str | None = None) -> list[Event]:
-        return [Event(k, n, t, d) for (k, n, t, d) in self.events if kind is None or k == kind]
+        """The events of ``kind`` (None: all), in the order the walk met
+        them; the lists of every kind are made in one pass, on first use (a
+        walk taken again keeps them with its events: rewalk.py)."""
+        if kind is None:
+            return [Event(k, n, t, d) for (k, n, t, d) in self.events]
+        if self._by_kind is None or self._by_kind[0] != len(self.events):  # (events only ever added)
+            by: dict[str, list[Event]] = {}
+            for (k, n, t, d) in self.events:
+                by.setdefault(k, []).append(Event(k, n, t, d))
+            self._by_kind = (len(self.events), by)
+        return list(self._by_kind[1].get(kind, ()))
 
     def key_of(self, kind: str, node: int, t: Tuple, detail: str = "") -> Key | None:
         return self.events.get((kind, node, t, detail))
