@@ -304,3 +304,20 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
     assert len(calls) == n_fresh
     # no key: nothing kept
     assert walking.StepMemo().tables(replace(base, key=None)) == ({}, {})
+
+
+def test_event_lists_by_kind_follow_the_events():
+    """``event_list(kind)``: the events of that kind in the order the walk
+    met them, from lists made once -- and made again if events were added."""
+    from entrylint.analysis.forward import Event, Forward
+
+    fw = Forward(cfg=None, entries=[])
+    for k, n in (("exit-user", 3), ("cr3-write", 1), ("exit-user", 2)):
+        fw.events[(k, n, None, "")] = (n, None, 0)
+    assert fw.event_list("exit-user") == [Event("exit-user", 3, None, ""), Event("exit-user", 2, None, "")]
+    assert fw.event_list("c-call") == []
+    got = fw.event_list("cr3-write")
+    got.clear()  # (a caller's list is its own)
+    fw.events[("cr3-write", 7, None, "pti")] = (7, None, 0)
+    assert fw.event_list("cr3-write") == [Event("cr3-write", 1, None, ""), Event("cr3-write", 7, None, "pti")]
+    assert [e.kind for e in fw.event_list()] == ["exit-user", "cr3-write", "exit-user", "cr3-write"]

@@ -51,3 +51,14 @@ def test_edited_text_is_judged_not_the_file_on_disk():
     text = path.read_text().replace("#ifndef CONFIG_PARAVIRT", "#ifndef CONFIG_PARAVIRT_TYPO")
     res = api.check(path, api.Options(root=TREE), select=["EL403"], text=text)
     assert [f.args["name"] for f in res.findings if f.id == "EL403"] == ["PARAVIRT_TYPO"]
+
+
+def test_the_scan_of_a_file_follows_its_text(tmp_path):
+    """What a header tests is kept per lexed text: an edit of it is scanned again."""
+    from entrylint_rules.unknown_config_symbol import scanned_symbols
+
+    h = str(tmp_path / "calling.h")
+    a = list(scanned_symbols(h, "#ifdef CONFIG_A\n#endif\n"))
+    assert a == list(scanned_symbols(h, "#ifdef CONFIG_A\n#endif\n")) == [(("A", 1), 8)]
+    assert list(scanned_symbols(h, "\n#if IS_ENABLED(CONFIG_B)\n#endif\n")) == [(("B", 2), 16)]
+    assert list(scanned_symbols(h, "#ifdef CONFIG_A\n#endif\n", checked=True)) == a
