@@ -467,7 +467,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     The order matters: the CFG needs the decoder's flow (expand), entries
     need the CFG's fork nodes, liveness needs the CFG and the entries' code."""
     from entrylint.analysis.cfg import CFG
-    from entrylint.analysis.entries import find_entries
+    from entrylint.analysis.entries import find_entries, label_macros
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
@@ -495,8 +495,16 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
         liveness = flags = None
-    labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
-    entries = find_entries(program, cfg, msr=msr_entries(exp.root), labels=labels, kinds=kinds)
+    msr = msr_entries(exp.root)
+    if shared is not None:
+        labels, kinds = shared.entry_facts(program)
+    elif last is not None and last.entry_facts[2] is msr:  # the labels, symbols and modes of the last program
+        labels, kinds = last.entry_facts[:2]
+    elif memo is not None:
+        labels, kinds = label_macros(program), {}
+    else:
+        labels, kinds = None, None
+    entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds)
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 
@@ -529,7 +537,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     an = Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
                   callees, carried=last.memo if last is not None else None)
     if memo is not None:
-        memo.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo)
+        memo.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo, (labels, kinds, msr))
     return an
 
 

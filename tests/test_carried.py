@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from entrylint import api, incremental
-from entrylint.analysis import callees, liveness
+from entrylint.analysis import callees, entries, liveness
 from entrylint.analysis.cfg import CFG
 from entrylint.incremental import Sessions
 from entrylint.plugins.support import node_table
@@ -45,6 +45,10 @@ def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeyp
     edges: list[int] = []
     real_edges = CFG._edges
     monkeypatch.setattr(CFG, "_edges", lambda self, v: edges.append(v) or real_edges(self, v))
+    classified: list[str] = []
+    real_classify = entries.classify
+    monkeypatch.setattr(entries, "classify", lambda program, sym, *a, **k: classified.append(sym.name)
+                        or real_classify(program, sym, *a, **k))
     got = api.check(path, OPTS, text=edited, incremental=sessions)
     an = got.analysis
     assert an.program.patched_from is not None and an.carried is not None
@@ -54,6 +58,8 @@ def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeyp
     # not every node; the edges were the last CFG's
     assert changed <= set(asked) and len(set(asked)) < total / 3, (len(set(asked)), total)
     assert len(edges) < total / 3, (len(edges), total)
+    # the entry points: the last program's symbols, classified as they were
+    assert not classified and an.entries == full.analysis.entries
     # the rules' tables: the last ones but at those nodes
     for key, kept in an.memo.items():
         if key[0] != "search":

@@ -116,6 +116,9 @@ class Carried:
     liveness: object
     flags: object
     memo: dict  # Analysis.memo: the rules' per-node tables
+    # what entries.find_entries read of the program (its labels' macros, each
+    # symbol's kind) and the tree's MSR entry targets it classified them with
+    entry_facts: tuple
 
 
 def transfer_config(program, exp=None, callees=None):
