@@ -128,17 +128,19 @@ def scanned_symbols(path: str, text: str | None = None, checked: bool = False):
         except OSError:
             return
     lexed = lex_file_once(text, path, keep=not checked)
-    got = _SCANNED.get(id(lexed))
+    if checked:
+        yield from _scan(lexed)
+        return
+    got = _SCANNED.get(path)
     if got is None or got[0] is not lexed:
-        got = _SCANNED[id(lexed)] = (lexed, list(_scan(lexed)))
-        while len(_SCANNED) > 64:
-            _SCANNED.pop(next(iter(_SCANNED)))
+        got = _SCANNED[path] = (lexed, list(_scan(lexed)))
     yield from got[1]
 
 
-# id(a LexedFile) -> (it, what _scan found in it): a header's tokens are the
-# same object from one check to the next (the language server's edits)
-_SCANNED: dict[int, tuple] = {}
+# a header -> (its tokens, what _scan found in them): the lexer keeps a
+# header's tokens, the same object from one check to the next (the language
+# server's edits), and this the one it keeps (no other text of it held)
+_SCANNED: dict[str, tuple] = {}
 
 
 def _scan(lexed):

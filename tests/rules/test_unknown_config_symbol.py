@@ -62,3 +62,16 @@ def test_the_scan_of_a_file_follows_its_text(tmp_path):
     assert a == list(scanned_symbols(h, "#ifdef CONFIG_A\n#endif\n")) == [(("A", 1), 8)]
     assert list(scanned_symbols(h, "\n#if IS_ENABLED(CONFIG_B)\n#endif\n")) == [(("B", 2), 16)]
     assert list(scanned_symbols(h, "#ifdef CONFIG_A\n#endif\n", checked=True)) == a
+
+
+def test_the_scan_keeps_a_header_once_and_never_the_file_checked(tmp_path):
+    """The file checked is lexed anew at each edit (and a tree run checks
+    hundreds): nothing of it is kept; a header's one entry is its current text's."""
+    from entrylint_rules import unknown_config_symbol as rule
+
+    main, h = str(tmp_path / "entry.S"), str(tmp_path / "calling.h")
+    list(rule.scanned_symbols(main, "#ifdef CONFIG_A\n#endif\n", checked=True))
+    assert main not in rule._SCANNED
+    for k in range(3):
+        list(rule.scanned_symbols(h, f"#ifdef CONFIG_{k}\n#endif\n"))
+    assert [k for k in rule._SCANNED if k == h] == [h] and rule._SCANNED[h][1] == [(("2", 1), 8)]
