@@ -159,18 +159,19 @@ def entrylint_check(analysis, config):
         return  # no swapgs to speculate (crypto and library code: a walk per branch for nothing)
     fences = set(config.option("swapgs-speculation", "fence-features", FENCE_FEATURES))
     calls = _Calls(analysis)
+    walk = _Walks(analysis, fences, calls)
     reached = [n for n in sorted(fw.before) if n < len(P) and P[n].info is not None]
     bad: dict[int, dict[str, set[int]]] = {}  # swapgs node -> how -> unfenced %gs accesses
     for b in (n for n in reached if P[n].info.flow is Flow.COND_JUMP):
         edges = cfg.succ(b)
         if len(edges) != 2:
             continue
-        sides = [(_walk(cfg, P, [e.dst], fences, calls), _gs_going(fw, P[b], e.kind)) for e in edges]
+        sides = [(walk((e.dst,)), _gs_going(fw, P[b], e.kind)) for e in edges]
         for ((ran, _, _), gs_ran), ((_, gs_skipped, other), gs_other) in (sides, sides[::-1]):
             for s in ran - other:
                 how = bad.setdefault(s, {"runs": set(), "is skipped": set()})
                 if Space.KERNEL in gs_other:  # mispredicted: swapgs turns the kernel GS into the user's
-                    how["runs"] |= _walk(cfg, P, [e.dst for e in cfg.succ(s)], fences, calls)[1]
+                    how["runs"] |= walk(tuple(e.dst for e in cfg.succ(s)))[1]
                 if Space.USER in gs_ran:  # mispredicted: the user GS reaches the other side
                     how["is skipped"] |= gs_skipped
     found = []
@@ -220,6 +221,7 @@ class _Calls:
         self.program = analysis.program
         self.procs = analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
         self.callees = getattr(analysis, "callees", None)
+        self.asked: dict[str, bool] = {}  # the callees' answers touches_gs gave (_Walks)
 
     def _kind_of(self, name):
         return outside_kind(self.program, name, None)
@@ -227,7 +229,8 @@ class _Calls:
     def touches_gs(self, name) -> bool:
         if self.callees is None:
             return True  # C, or asm we cannot see: it may read per-cpu data
-        return self.callees(name).gs
+        got = self.asked[name] = self.callees(name).gs
+        return got
 
     def step(self, n, ins) -> tuple[bool, list[int]]:
         """(is a %gs access point, where the walk goes on) at a call, return or
@@ -250,6 +253,39 @@ class _Calls:
         return False, None
 
 
+class _Walks:
+    """``_walk`` from some start nodes, once per analysis.  An analysis of a
+    program made from the last one (``analysis.carried``: program/patch.py)
+    takes the last one's answer for a start whose walk read no instruction
+    made again and whose C callees answer as they did: the walk reads
+    nothing else that the edit can change."""
+
+    def __init__(self, analysis, fences, calls):
+        key = ("swapgs-walks", frozenset(fences))
+        self.kept = analysis.memo.setdefault(key, {})
+        carried = analysis.carried
+        self.last = carried.get(key, {}) if carried is not None else {}
+        self.changed = analysis.program.patched_from[1] if self.last else frozenset()
+        self.args = (analysis.cfg, analysis.program.instructions, fences, calls)
+
+    def __call__(self, starts: tuple[int, ...]) -> tuple:
+        got = self.kept.get(starts)
+        if got is None:
+            calls = self.args[3]
+            old = self.last.get(starts)
+            if old is not None and old[1].isdisjoint(self.changed) \
+                    and all(calls.touches_gs(name) == gs for name, gs in old[2]):
+                got = old
+            else:
+                read: set[int] = set()
+                calls.asked = {}
+                cfg, P, fences, _ = self.args
+                out = _walk(cfg, P, starts, fences, calls, read)
+                got = (tuple(frozenset(x) for x in out), frozenset(read), tuple(sorted(calls.asked.items())))
+            self.kept[starts] = got
+        return got[0]
+
+
 def _accesses_gs(info) -> bool:
     return any(m.gs_relative and m.access is not Access.ADDRESS for m in info.mem)
 
@@ -258,7 +294,7 @@ def _serializes(cfg, P, insns) -> bool:
     return any(P[i].info is not None and P[i].info.serializing for i in insns)
 
 
-def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int], set[int]]:
+def _walk(cfg, P, starts, fences, calls, read: set[int]) -> tuple[set[int], set[int], set[int]]:
     """(swapgs reached before any %gs access, first %gs access points, swapgs
     reached at all) from ``starts``, up to a serializing point, fence-feature
     fork, return or exit (a C call or a return to C is an access point).  A
@@ -267,7 +303,8 @@ def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int], set[int]]:
     still reaches it (``TRACE_IRQS_ON`` on one side of a branch does not make
     the exit swapgs after it conditional).  A swapgs inside a function the walk called into
     ends that path but is not one the branch decides: it has its own branch
-    (paranoid_entry's, error_entry's), judged there."""
+    (paranoid_entry's, error_entry's), judged there.  ``read``: filled
+    with the nodes whose instruction it read."""
     swapgs, gs, seen, later = set(), set(), set(), set()
     todo = [(n, False, False) for n in starts]
     while todo and len(seen) < LIMIT:
@@ -275,8 +312,11 @@ def _walk(cfg, P, starts, fences, calls) -> tuple[set[int], set[int], set[int]]:
         if n is None or (n, nested, past) in seen:
             continue
         seen.add((n, nested, past))
+        read.add(n)
         if cfg.is_fork(n):
-            if any(r.feature in fences and _serializes(cfg, P, r.insns) for r in cfg.fork_of(n).replacements):
+            reps = cfg.fork_of(n).replacements
+            read.update(i for r in reps if r.feature in fences for i in r.insns)
+            if any(r.feature in fences and _serializes(cfg, P, r.insns) for r in reps):
                 continue
             # a Xen PV side is never patched in where swapgs runs
             todo.extend((e.dst, nested, past) for e in cfg.succ(n) if (XENPV, Feature.ON) not in e.assume)

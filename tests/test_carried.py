@@ -6,6 +6,7 @@ the file does -- and gives what an analysis from the start gives."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -84,16 +85,28 @@ def test_a_callee_that_answers_otherwise_is_asked_again(monkeypatch):
     sessions = Sessions()
     before = api.check(path, OPTS, text=text, incremental=sessions)
     real = callees.Callees._resolve
-    monkeypatch.setattr(callees.Callees, "_resolve",
-                        lambda self, name: callees.c_callee(name, 0) if name == "do_syscall_64" else real(self, name))
+
+    def other(self, name):
+        if name == "do_syscall_64":
+            return callees.c_callee(name, 0)  # reads no argument
+        if name in ("exc_debug", "exc_nmi"):
+            return dataclasses.replace(real(self, name), gs=False)  # reads no per-cpu data
+        return real(self, name)
+
+    monkeypatch.setattr(callees.Callees, "_resolve", other)
     edited = _edit(text, "\tmovq\t$-1, %rax", "\txorl\t%eax, %eax")
     got = api.check(path, OPTS, text=edited, incremental=sessions)
     full = api.check(path, OPTS, text=edited)
     assert got.analysis.carried is not None
     assert incremental.outcome(got) == incremental.outcome(full)
     call = next(i.index for i in full.analysis.program.instructions if i.target_name == "do_syscall_64")
-    # (and the answer made a difference: the arguments it read are no longer live before it)
+    # (and the answers made a difference: the arguments it read are no longer
+    # live before it; a swapgs walk through exc_nmi's call goes on past it)
     assert full.analysis.liveness.before(call) != before.analysis.liveness.before(call)
+    key = next(k for k in full.analysis.memo if k[0] == "swapgs-walks")
+    walks, last = got.analysis.memo[key], before.analysis.memo[key]
+    assert {s: w[0] for s, w in walks.items()} == {s: w[0] for s, w in full.analysis.memo[key].items()}
+    assert any(walks[s][0] != last[s][0] for s in walks)
 
 
 def test_an_analysis_of_a_built_program_carries_nothing():
@@ -154,3 +167,30 @@ def test_the_search_keeps_the_reach_sets_of_the_registers_the_edit_left_alone():
     fresh = reach(api.check(path, OPTS, text=edited).analysis)
     assert after == fresh
     assert {r for r in GPRS if after[r] is not before[r]} == {"rcx", "rdx"}
+
+
+@pytest.mark.parametrize("old,new,read", [
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl", False),  # no walk gets there
+    ("\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\tpcpu_hot+16, %rdx", True),  # no longer a %gs access
+])
+def test_swapgs_speculation_keeps_the_walks_that_read_nothing_made_again(old, new, read):
+    """swapgs-speculation walks from each side of each conditional branch
+    until a fence: after a retype, a walk that read none of the instructions
+    made again is the last one's, the others are walked again."""
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    edited = _edit(text, old, new)
+    sessions = Sessions()
+    first = api.check(path, OPTS, text=text, incremental=sessions).analysis
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    full = api.check(path, OPTS, text=edited)
+    an = got.analysis
+    key = next(k for k in an.memo if k[0] == "swapgs-walks")
+    kept, last, changed = an.memo[key], first.memo[key], an.program.patched_from[1]
+    fresh = full.analysis.memo[key]
+    assert kept.keys() == fresh.keys() == last.keys() and kept
+    for starts, walk in kept.items():
+        assert walk[0] == fresh[starts][0]  # what a walk of a fresh analysis finds
+        assert (walk is last[starts]) == walk[1].isdisjoint(changed), starts
+    assert any(not w[1].isdisjoint(changed) for w in kept.values()) is read
+    assert got.findings == full.findings
