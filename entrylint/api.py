@@ -414,28 +414,6 @@ class UsageError(Exception):
     """Bad options or arguments: the CLI prints one line and exits 2."""
 
 
-def source_files(paths: list[Path], root: Path | None = None) -> list[Path]:
-    """The ``.S`` files a list of paths names: files as given; a kernel tree
-    gives its arch/x86 ``.S`` files; any other folder all ``.S`` below it.
-    Walking a folder leaves out linker scripts (``*.lds.S``) and fragments
-    that other ``.S`` files ``#include``: they are read through their includer."""
-    from entrylint.source.tree import included_fragments, is_linker_script, looks_like_kernel_root
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            base = p / "arch" / "x86" if looks_like_kernel_root(p) else p
-            found: list[Path] = []
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".S")]
-            fragments = included_fragments(found)
-            out += [f for f in found if not is_linker_script(f) and f.resolve() not in fragments]
-        else:
-            out.append(p)
-    return out
-
-
 @dataclass
 class Analysis:
     """Everything the rules read about one file (MODEL 2.6)."""
@@ -471,7 +449,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
-    from entrylint.analysis.walking import Carried, walk
+    from entrylint.analysis.carry import Carried, last_analysis
+    from entrylint.analysis.walking import walk
 
     from entrylint.analysis.callees import Callees
     from entrylint.shared import LoggedCallees
@@ -481,29 +460,23 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     kept = shared.analysis_for(program, callees) if shared is not None else None
     memo = incremental.step_memo(path, options) if incremental is not None else None
-    last = memo.analysis if memo is not None else None
-    if last is not None and (kept is not None or program.patched_from is None
-                             or program.patched_from[0] is not last.token):
-        last = None  # (the last analysis is another program's: nothing carried)
+    last = last_analysis(memo, program) if kept is None else None  # (analysis/carry.py)
+    msr = msr_entries(exp.root)
+    labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
     if kept is not None:
         cfg, procedures, liveness, flags = kept
-    elif last is not None:  # made from the last program: its nodes and edges, its call structure
+    elif last is not None:  # its nodes and edges, its call structure, its entry points
         cfg, procedures, liveness, flags = last.cfg.rebased(program), last.procedures, None, None
+        if shared is None:
+            labels, kinds = last.entry_facts_for(msr)
     else:
         cfg = CFG(program)
         # the call structure (which calls reach which asm functions, where each
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
         liveness = flags = None
-    msr = msr_entries(exp.root)
-    if shared is not None:
-        labels, kinds = shared.entry_facts(program)
-    elif last is not None and last.entry_facts[2] is msr:  # the labels, symbols and modes of the last program
-        labels, kinds = last.entry_facts[:2]
-    elif memo is not None:
+    if memo is not None and labels is None:  # (kept for the next edit's analysis)
         labels, kinds = label_macros(program), {}
-    else:
-        labels, kinds = None, None
     entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds)
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm

@@ -69,7 +69,7 @@ def jobs(versions, profiles, only: str | None):
         if not (root / ".entrylint-complete").exists():
             print(f"linux-{v} not fetched: run python3 tools/fetch_kernels.py", file=sys.stderr)
             continue
-        from entrylint.api import source_files
+        from entrylint.source.tree import source_files
         files = [str(p) for p in source_files([root])]
         if only:
             files = [f for f in files if only in f]

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from entrylint import api  # noqa: E402
+from entrylint.source.tree import source_files  # noqa: E402
 from entrylint.source.limits import DEFAULT, Limits  # noqa: E402
 
 SURVEY = Path.home() / ".cache/entrylint/survey-kernels"
@@ -49,7 +50,7 @@ def main() -> int:
     nfiles = 0
     for root in trees(a.tree):
         opts = api.Options(root=root, profile=a.profile)
-        files = api.source_files([root])
+        files = source_files([root])
         for f in files:
             rel = f"{root.name}/{f.relative_to(root)}"
             entry = "arch/x86/entry" in str(f)

@@ -6,10 +6,10 @@ profile walks its own tuples, which carry the features it compiles out)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from entrylint.analysis.carry import Carried
     from entrylint.analysis.state import Tuple
     from entrylint.analysis.transfer import Config
 
@@ -72,9 +72,7 @@ class StepMemo:
         # its program's labels by node: forward.labels_by_node)
         self.last: tuple | None = None
         # of the file's last analysis, what the next one takes when its
-        # program is made from that one's (program.patched_from): the CFG,
-        # the call structure and the per-node effects but where instructions
-        # were made again (Carried)
+        # program is made from that one's (analysis/carry.py)
         self.analysis: Carried | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
@@ -104,21 +102,6 @@ class StepMemo:
         """After a walk: what is over the limit is not kept."""
         if len(self.by_sig) > self.limit or len(self.alike) > self.limit:
             self.clear()
-
-
-@dataclass(frozen=True)
-class Carried:
-    """Of one analysis, what the next one of the file takes (api.analyze)."""
-
-    token: object  # its program's (Program.token)
-    cfg: object
-    procedures: object
-    liveness: object
-    flags: object
-    memo: dict  # Analysis.memo: the rules' per-node tables
-    # what entries.find_entries read of the program (its labels' macros, each
-    # symbol's kind) and the tree's MSR entry targets it classified them with
-    entry_facts: tuple
 
 
 def transfer_config(program, exp=None, callees=None):

@@ -278,7 +278,9 @@ def cmd_check(argv: list[str]) -> int:
         rule_set = api.rules() if args.no_cache else None
         results, nlines, files = [], 0, []
         stdin_text = sys.stdin.read() if any(str(p) == "-" for p in paths) else None
-        todo = api.source_files([p for p in paths if str(p) != "-"]) + (
+        from entrylint.source.tree import source_files
+
+        todo = source_files([p for p in paths if str(p) != "-"]) + (
             [Path("<stdin>.S")] if stdin_text is not None else [])
         job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
         # a process of its own ends soon after: the cyclic collector would

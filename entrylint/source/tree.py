@@ -314,3 +314,23 @@ def _walked_folder(root: str, d: str, memo: dict[str, bool]) -> bool:
                    and _walked_folder(root, up, memo))
         memo[d] = got
     return got
+
+
+def source_files(paths: list[Path], root: Path | None = None) -> list[Path]:
+    """The ``.S`` files a list of paths names: files as given; a kernel tree
+    gives its arch/x86 ``.S`` files; any other folder all ``.S`` below it.
+    Walking a folder leaves out linker scripts (``*.lds.S``) and fragments
+    that other ``.S`` files ``#include``: they are read through their includer."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            base = p / "arch" / "x86" if looks_like_kernel_root(p) else p
+            found: list[Path] = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".S")]
+            fragments = included_fragments(found)
+            out += [f for f in found if not is_linker_script(f) and f.resolve() not in fragments]
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,50 @@
+"""What an analysis of an edited file takes from the last one (the language
+server's re-analysis).
+
+Where the edit retyped only instructions that fall through, the program is
+the last one with those instructions made again (program/patch.py: its
+``patched_from`` names the last program and them): every node, edge,
+label, symbol, call target and section is the last program's.  The
+analysis then takes the last one's CFG (its edges worked out so far), call
+structure, entry points, the liveness and flag effects of each node, and
+what rules work out per node (plugins/support.py ``node_table``), and works
+out again only the instructions made again and the nodes that read what a
+callee out of the file does (another file's edit can change that).  The
+result is what an analysis from the start gives: tests/test_carried.py,
+and ``incremental.outcome()`` compares all of it after every edit of
+tools/incremental_check.py and tools/fuzz.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Of one analysis, what the next one of the file takes."""
+
+    token: object  # its program's (Program.token)
+    cfg: object
+    procedures: object
+    liveness: object
+    flags: object
+    memo: dict  # Analysis.memo: what the rules worked out per node
+    # what entries.find_entries read of the program (its labels' macros, each
+    # symbol's kind) and the tree's MSR entry targets it classified them with
+    entry_facts: tuple
+
+    def entry_facts_for(self, msr) -> tuple:
+        """(labels' macros, symbol kinds) for a program made from this
+        analysis' one, classified with the tree's MSR entry targets ``msr``."""
+        labels, kinds, by = self.entry_facts
+        return (labels, kinds) if by is msr else (labels, {})  # (another tree's targets: classified again)
+
+
+def last_analysis(memo, program) -> Carried | None:
+    """The file's last analysis (``memo``: its walking.StepMemo) when
+    ``program`` was made from its program; None: nothing is carried."""
+    last = memo.analysis if memo is not None else None
+    if last is None or program.patched_from is None or program.patched_from[0] is not last.token:
+        return None
+    return last
