@@ -23,3 +23,21 @@ def test_a_traceback_is_not_a_measurement(tmp_path):
     assert code == 1 and cpu >= 0 and mb > 0
     assert run([sys.executable, "-c", "1 / 0"], tmp_path)[2] == -1  # a crash: exit 1 and a traceback
     assert run([sys.executable, "-c", "pass"], tmp_path)[2] == 0
+
+
+def test_bench_run_asks_entrylint_for_the_files_a_tree_check_reads(tmp_path):
+    """bench/run asks the measured entrylint's interpreter which .S files
+    ``entrylint TREE`` checks: the question must be one this entrylint answers."""
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("bench_run", str(BENCH.parent / "run"))
+    spec = importlib.util.spec_from_loader("bench_run", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    entry = tmp_path / "arch" / "x86" / "entry"
+    entry.mkdir(parents=True)
+    for name in ("entry_64.S", "vdso.lds.S"):
+        (entry / name).write_text("\tnop\n")
+    (tmp_path / "Kconfig").write_text("")
+    (tmp_path / "Makefile").write_text("")
+    assert mod.source_files(sys.executable, tmp_path) == ["arch/x86/entry/entry_64.S"]
