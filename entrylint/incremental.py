@@ -172,7 +172,7 @@ def outcome(res) -> tuple:
     GNU as's), the files read, the figures, the symbols, the program
     (program/patch.py makes an edit's from the last one), the CFG's edges,
     the call structure, liveness and the flags' defs (an analysis of a
-    patched program takes them from the last one: api.analyze) and what
+    patched program takes them from the last one: analysis/carry.py) and what
     the walk records.
     tests/test_incremental.py, tools/incremental_check.py and tools/fuzz.py
     compare it."""

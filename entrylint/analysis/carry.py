@@ -7,9 +7,12 @@ the last one with those instructions made again (program/patch.py: its
 label, symbol, call target and section is the last program's.  The
 analysis then takes the last one's CFG (its edges worked out so far), call
 structure, entry points, the liveness and flag effects of each node, and
-what rules work out per node (plugins/support.py ``node_table``), and works
-out again only the instructions made again and the nodes that read what a
-callee out of the file does (another file's edit can change that).  The
+what rules work out per node or per start (plugins/support.py
+``node_table``: call-clobbered-read's and live-scratch's searches, with
+the reach sets of the registers the edit left alone; swapgs-speculation's
+walks that read no instruction made again), and works out again only what
+read the instructions made again or what a callee out of the file does
+(another file's edit can change that).  The
 result is what an analysis from the start gives: tests/test_carried.py,
 and ``incremental.outcome()`` compares all of it after every edit of
 tools/incremental_check.py and tools/fuzz.py.

@@ -13,7 +13,7 @@ or removed, a label, a directive, a register alias in the file, paravirt
 sites, whose native side is read from the text) is built from the start.
 The program says which instructions were made again (``patched_from``):
 its analysis takes the last one's CFG, call structure and per-node effects
-but at those (api.analyze).
+but at those (analysis/carry.py).
 """
 
 from __future__ import annotations
