@@ -432,6 +432,9 @@ class Analysis:
     # the memo of the last analysis of the file, whose program this one's was
     # made from (program.patched_from); None: nothing carried
     carried: dict | None = field(default=None, repr=False)
+    # the next analysis of the file may take this one's memo (an incremental
+    # session's): what rules work out is kept in it, else it is let go as before
+    carries: bool = False
 
     @property
     def program(self):
@@ -485,7 +488,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked,
-                                    carried=last.liveness if last is not None else None)
+                                    carried=last.liveness if last is not None else None, keep=memo is not None)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
                           (options or Options()).limits, shared, memo)
@@ -502,13 +505,14 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
             where), (exp.profile,))], key=Finding.sort_key)
     if flags is None:
         flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
-                              procedures=procedures, carried=last.flags if last is not None else None)
+                              procedures=procedures, carried=last.flags if last is not None else None,
+                              keep=memo is not None)
     if shared is not None and kept is None:
         shared.keep_analysis(program, cfg, procedures, liveness, flags, asked.log)
     from entrylint.analysis.treefacts import user_mapped_percpu
 
     an = Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
-                  callees, carried=last.memo if last is not None else None)
+                  callees, carried=last.memo if last is not None else None, carries=memo is not None)
     if memo is not None:
         memo.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo, (labels, kinds, msr))
     return an

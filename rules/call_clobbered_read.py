@@ -216,7 +216,8 @@ class Search:
         if self._nodes is None:
             key = ("search", self.callee is not None)
             self._nodes = node_table(self.analysis, key, self._node)
-            self._reach = self.analysis.memo.setdefault(("search-reach", key[1]), {})
+            if self.analysis.carries:  # (shared with the analysis' other searches and the next analysis)
+                self._reach = self.analysis.memo.setdefault(("search-reach", key[1]), {})
             carried = self.analysis.carried
             last = carried.get(key) if carried is not None else None
             if last is not None and len(last[0]) == len(self._nodes):

@@ -262,7 +262,7 @@ class _Walks:
 
     def __init__(self, analysis, fences, calls):
         key = ("swapgs-walks", frozenset(fences))
-        self.kept = analysis.memo.setdefault(key, {})
+        self.kept = analysis.memo.setdefault(key, {}) if analysis.carries else {}
         carried = analysis.carried
         self.last = carried.get(key, {}) if carried is not None else {}
         self.changed = analysis.program.patched_from[1] if self.last else frozenset()

@@ -96,7 +96,7 @@ def test_a_callee_that_answers_otherwise_is_asked_again(monkeypatch):
     monkeypatch.setattr(callees.Callees, "_resolve", other)
     edited = _edit(text, "\tmovq\t$-1, %rax", "\txorl\t%eax, %eax")
     got = api.check(path, OPTS, text=edited, incremental=sessions)
-    full = api.check(path, OPTS, text=edited)
+    full = api.check(path, OPTS, text=edited, incremental=Sessions())  # (from the start, its memo kept)
     assert got.analysis.carried is not None
     assert incremental.outcome(got) == incremental.outcome(full)
     call = next(i.index for i in full.analysis.program.instructions if i.target_name == "do_syscall_64")
@@ -121,7 +121,7 @@ def test_an_analysis_of_a_built_program_carries_nothing():
 
 def _fake(total: int, changed=frozenset(), carried=None):
     return SimpleNamespace(cfg=SimpleNamespace(n=total), program=SimpleNamespace(forks=[], patched_from=(None, changed)),
-                           memo={}, carried=carried)
+                           memo={}, carried=carried, carries=True)
 
 
 def test_a_node_table_makes_again_the_nodes_made_again_and_those_that_read_more():
@@ -183,7 +183,7 @@ def test_swapgs_speculation_keeps_the_walks_that_read_nothing_made_again(old, ne
     sessions = Sessions()
     first = api.check(path, OPTS, text=text, incremental=sessions).analysis
     got = api.check(path, OPTS, text=edited, incremental=sessions)
-    full = api.check(path, OPTS, text=edited)
+    full = api.check(path, OPTS, text=edited, incremental=Sessions())  # (from the start, its memo kept)
     an = got.analysis
     key = next(k for k in an.memo if k[0] == "swapgs-walks")
     kept, last, changed = an.memo[key], first.memo[key], an.program.patched_from[1]
@@ -194,3 +194,15 @@ def test_swapgs_speculation_keeps_the_walks_that_read_nothing_made_again(old, ne
         assert (walk is last[starts]) == walk[1].isdisjoint(changed), starts
     assert any(not w[1].isdisjoint(changed) for w in kept.values()) is read
     assert got.findings == full.findings
+
+
+def test_an_analysis_no_later_one_takes_keeps_nothing_for_it():
+    """A check that is not an editor's (the CLI, a tree run) keeps none of
+    what the next analysis would take: a large program's effects, tables
+    and walks are tens of MB, let go as soon as they were used."""
+    path = FIX / "entry_incr.S"
+    an = api.check(path, OPTS, text=path.read_text()).analysis
+    assert not an.carries and an.memo == {}
+    assert an.liveness.effects is None and an.flags.graph is None
+    kept = api.check(path, OPTS, text=path.read_text(), incremental=Sessions()).analysis
+    assert kept.carries and kept.memo and kept.liveness.effects is not None and kept.flags.graph is not None

@@ -135,7 +135,7 @@ def _written(transfer: tuple, k: int) -> frozenset[FlagDef] | None:
 
 def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
                   c_function: CFunction | None = None, procedures: Procedures | None = None,
-                  carried: FlagReach | None = None) -> FlagReach:
+                  carried: FlagReach | None = None, keep: bool = False) -> FlagReach:
     """The defs of each flag read, one flag at a time, on the nodes that
     matter to its reads: the reads, and back from them every node the flag
     passes unwritten, up to the writers.  A status flag is written by most
@@ -144,7 +144,8 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
     (A walk of all nine flags over every node, a tuple of sets per node, took
     3 us per step, 16 ms for 6.12's entry_64.S.)  ``carried``: the flags of
     the program ``program`` was patched from (``program.patched_from``),
-    whose graph it takes but at the instructions made again."""
+    whose graph it takes but at the instructions made again; ``keep``: the
+    graph is kept with the result for the next one."""
     procs = procedures or Procedures.build(program, cfg, c_function)
     graph = _graph(program, cfg, procs, carried.graph if carried is not None and program.patched_from else None)
     succ, transfer = graph
@@ -207,4 +208,4 @@ def compute_flags(program: Program, cfg: CFG, entries: Iterable[int] = (), *,
                     work.append(s)
         found.append(state)
     before = {i: {f: found[_FLAG[f]][i] for f in fs} for i, fs in reads.items()}
-    return FlagReach(before, graph)
+    return FlagReach(before, graph if keep else None)

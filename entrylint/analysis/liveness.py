@@ -323,14 +323,16 @@ def _callee_mask(callees, name: str | None, what: str, abi) -> int:
 
 
 def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None = None,
-                     procedures: Procedures | None = None, callees=None, carried: Liveness | None = None) -> Liveness:
+                     procedures: Procedures | None = None, callees=None, carried: Liveness | None = None,
+                     keep: bool = False) -> Liveness:
     """Solve liveness for every node of ``cfg``.
 
     ``c_function(name)`` says whether a branch target outside the program is a
     C function (``None``: unknown, taken as C; ``False``: read everything).
     ``carried``: the liveness of the program ``program`` was patched from
     (``program.patched_from``), whose effects it takes but at the
-    instructions made again."""
+    instructions made again; ``keep``: the effects are kept with the result
+    for the next one (else they go: a large program's are tens of MB)."""
     procs = procedures or Procedures.build(program, cfg, c_function)
     effects = _effects(program, cfg, procs, c_function, callees,
                        carried.effects if carried is not None and program.patched_from is not None else None)
@@ -363,4 +365,5 @@ def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None
                     queued[p] = True
                     work.append(p)
     return Liveness({v: regs.names(m) for v, m in enumerate(live_in)},
-                    {v: regs.names(m) for v, m in enumerate(live_out)}, nodes=total, steps=steps, effects=effects)
+                    {v: regs.names(m) for v, m in enumerate(live_out)}, nodes=total, steps=steps,
+                    effects=effects if keep else None)
