@@ -114,11 +114,11 @@ class Forward:
         if kind is None:
             return [Event(k, n, t, d) for (k, n, t, d) in self.events]
         if self._by_kind is None or self._by_kind[0] != len(self.events):  # (events only ever added)
-            by: dict[str, list[tuple]] = {}
-            for ev in self.events:  # (the events' own keys: nothing more is kept alive)
-                by.setdefault(ev[0], []).append(ev)
+            by: dict[str, list[Event]] = {}
+            for ev in self.events:
+                by.setdefault(ev[0], []).append(Event(*ev))
             self._by_kind = (len(self.events), by)
-        return [Event(*ev) for ev in self._by_kind[1].get(kind, ())]
+        return list(self._by_kind[1].get(kind, ()))
 
     def key_of(self, kind: str, node: int, t: Tuple, detail: str = "") -> Key | None:
         return self.events.get((kind, node, t, detail))
