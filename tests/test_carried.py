@@ -206,3 +206,18 @@ def test_an_analysis_no_later_one_takes_keeps_nothing_for_it():
     assert an.liveness.effects is None and an.flags.graph is None
     kept = api.check(path, OPTS, text=path.read_text(), incremental=Sessions()).analysis
     assert kept.carries and kept.memo and kept.liveness.effects is not None and kept.flags.graph is not None
+
+
+def test_incremental_check_types_as_the_benchmark_does():
+    """tools/incremental_check.py --typing: the language-server benchmark's
+    keystrokes, each analysis against one from the start; on the fixture the
+    later keystrokes on a line carry the last analysis."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "incremental_check.py"
+    out = subprocess.run([sys.executable, str(tool), str(FIX / "entry_incr.S"), "--typing", "--edits", "4"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 edits: the incremental analysis equals the analysis from the start" in out.stdout
+    assert "the last analysis carried" in out.stdout

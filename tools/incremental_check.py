@@ -12,7 +12,12 @@ what the walk records (its steps looked up from the last walks) must be
 equal.  Prints one line per edit with both times and how the incremental run
 went; exits 1 on the first difference.
 
-    python tools/incremental_check.py [FILE] [--edits 20] [--seed 1] [--profile defconfig]
+    python tools/incremental_check.py [FILE] [--edits 20] [--seed 1] [--profile defconfig] [--typing]
+
+``--typing``: instead of random edits, bench/lsp_latency.py's keystrokes (a
+code line retyped as a push of another register four times, then the next
+line 37 code lines on, the last one put back): most of them make the
+program from the last one and carry the last analysis (analysis/carry.py).
 
 FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
 """
@@ -31,6 +36,15 @@ KINDS = ("delete", "duplicate", "insert", "comment", "cut", "retype")
 REGISTER = re.compile(r"%([re]?)(ax|bx|cx|dx|si|di|8|9|1[0-5])\b")
 OTHER = {"ax": "bx", "bx": "cx", "cx": "dx", "dx": "si", "si": "di", "di": "ax",
          **{str(n): str(8 + (n - 7) % 8) for n in range(8, 16)}}
+
+
+def typed(lines: list[str], k: int) -> tuple[list[str], str]:
+    """``lines`` with the k-th keystroke-like edit of bench/lsp_latency.py."""
+    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
+    i = code[((k // 4) * 37) % len(code)]
+    new = list(lines)
+    new[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
+    return new, f"typed line {i + 1}"
 
 
 def edit(lines: list[str], rnd: random.Random) -> tuple[list[str], str]:
@@ -63,6 +77,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--profile", default="defconfig")
+    ap.add_argument("--typing", action="store_true", help="the language-server benchmark's keystrokes")
     args = ap.parse_args()
     from entrylint import api
     from entrylint.incremental import Sessions, outcome
@@ -77,8 +92,9 @@ def main() -> int:
     rnd = random.Random(args.seed)
     api.check(path, opts, text="".join(lines), incremental=sessions)
     session = sessions.session(path, opts)[0]
+    original = lines
     for k in range(args.edits):
-        lines, what = edit(lines, rnd)
+        lines, what = typed(original, k) if args.typing else edit(lines, rnd)
         text = "".join(lines)
         t0 = time.perf_counter()
         inc = api.check(path, opts, text=text, incremental=sessions)
@@ -87,6 +103,8 @@ def main() -> int:
         t2 = time.perf_counter()
         same = outcome(inc) == outcome(full)
         walk = "walk reused" if inc.analysis is not None and getattr(inc.analysis.forward, "reused", False) else "walked"
+        if inc.analysis is not None and getattr(inc.analysis, "carried", None) is not None:
+            walk += ", the last analysis carried"
         print(f"{k + 1:3} {what:<22} {session.last:<30} {walk:<11} incremental {1000 * (t1 - t0):6.0f} ms  "
               f"from the start {1000 * (t2 - t1):6.0f} ms  {len(full.findings)} findings  "
               f"{'same' if same else 'DIFFERENT'}", flush=True)
