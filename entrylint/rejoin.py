@@ -142,20 +142,33 @@ def _jump(e, st, g, between: list, gopts, changed: frozenset, d: tuple[int, int,
     for the ``changed`` macros (as ``e`` defines them) and the counts ``e``
     read more or less before (``d``: _gas_delta); and ``between`` so made
     (for the points and marks of this run)."""
-    from dataclasses import replace
-
     from entrylint.gas import resume as gas_resume
 
     old, h = st.gas, between[-1]
-    dw, di, db = d
-    out = e.out + old.statements[g.n_out:h.n_out]
-    problems = e.problems + old.problems[g.n_problems:h.n_problems]
-    invoked = e.invoked + old.invoked[g.n_invoked:h.n_invoked]
-    no, np, ni = len(e.out) - g.n_out, len(e.problems) - g.n_problems, len(e.invoked) - g.n_invoked
-    made = [replace(_redefined(x, e, changed), out=out, n_out=x.n_out + no, problems=problems,
-                    n_problems=x.n_problems + np, invoked=invoked, n_invoked=x.n_invoked + ni, work=x.work + dw,
-                    insns=x.insns + di, bytes=x.bytes + db) for x in between]
+    lists = (e.out + old.statements[g.n_out:h.n_out], e.problems + old.problems[g.n_problems:h.n_problems],
+             e.invoked + old.invoked[g.n_invoked:h.n_invoked])
+    made = [_shifted(_redefined(x, e, changed), g, _lens(e), lists, d) for x in between]
     return gas_resume.restore(made[-1], gopts), made
+
+
+def _lens(e) -> tuple[int, int, int]:
+    """What GNU as loop ``e`` has made so far: statements, problems, invocations."""
+    return len(e.out), len(e.problems), len(e.invoked)
+
+
+def _shifted(s, g, lens: tuple[int, int, int], lists: tuple, d: tuple[int, int, int]):
+    """GNU as snapshot ``s`` of the last run (after its snapshot ``g``) taken
+    onto this run's output: ``lists`` (statements, problems, invocations)
+    are this run's, its counts moved by what this run had made at ``g``'s
+    place (``lens``: _lens) more or less than the last run, and by ``d``
+    (what it read more or less before: _gas_delta)."""
+    from dataclasses import replace
+
+    (dw, di, db), (out, problems, invoked), (no, np, ni) = d, lists, lens
+    return replace(s, out=out, n_out=s.n_out - g.n_out + no, problems=problems,
+                   n_problems=s.n_problems - g.n_problems + np, invoked=invoked,
+                   n_invoked=s.n_invoked - g.n_invoked + ni, work=s.work + dw, insns=s.insns + di,
+                   bytes=s.bytes + db)
 
 
 def _gas_delta(e, g, old) -> tuple[int, int, int] | None:
@@ -269,14 +282,8 @@ class _Moved:
                        n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
 
     def gas_from(self, g, e, result, d) -> None:
-        self.g, self.g_out, self.g_problems, self.result, self.d = g, len(e.out), len(e.problems), result, d
-        self.g_invoked = len(e.invoked)
+        self.g, self.lens, self.d = g, _lens(e), d
+        self.lists = (result.statements, result.problems, result.invoked)
 
     def gas(self, s):
-        from dataclasses import replace
-
-        dw, di, db = self.d
-        return replace(s, out=self.result.statements, n_out=s.n_out - self.g.n_out + self.g_out,
-                       problems=self.result.problems, n_problems=s.n_problems - self.g.n_problems + self.g_problems,
-                       work=s.work + dw, insns=s.insns + di, bytes=s.bytes + db, invoked=self.result.invoked,
-                       n_invoked=s.n_invoked - self.g.n_invoked + self.g_invoked)
+        return _shifted(s, self.g, self.lens, self.lists, self.d)

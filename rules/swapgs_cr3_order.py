@@ -126,7 +126,7 @@ class _Window:
         fw = analysis.forward
         P = analysis.program.instructions
         self.fw = fw
-        calls = {n for (k, n, _t, _d) in fw.events if k == "c-call"}
+        calls = {ev.node for ev in fw.event_list("c-call")}
         self.uses = {n for n in fw.before if n in calls or (n < len(P) and gs_access(P[n]))}
 
     def hazard(self, key, target: str) -> bool:

@@ -44,6 +44,17 @@ class Carried:
         return (labels, kinds) if by is msr else (labels, {})  # (another tree's targets: classified again)
 
 
+def per_node(program, total: int, last: tuple | None, blank: tuple, wider=frozenset()) -> tuple[list, object]:
+    """The per-node lists of a stage (liveness and flag effects, a rule's
+    table) and the nodes it works out: ``last`` given (its lists for the
+    program ``program`` was made from), copies of them and the instructions
+    made again and ``wider`` (nodes whose value read more than their own
+    instruction); else lists of the ``blank`` values and every node."""
+    if last is not None:
+        return [list(x) for x in last], sorted(program.patched_from[1] | wider)
+    return [[b] * total for b in blank], range(total)
+
+
 def last_analysis(memo, program) -> Carried | None:
     """The file's last analysis (``memo``: its walking.StepMemo) when
     ``program`` was made from its program; None: nothing is carried."""

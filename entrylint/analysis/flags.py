@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from entrylint.analysis.carry import per_node
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.liveness import CFunction, Procedures, succ_nodes
 from entrylint.program.effects import FLAG_NAMES, STATUS_FLAGS, Flow
@@ -81,13 +82,7 @@ def _graph(program: Program, cfg: CFG, procs: Procedures, carried: tuple | None 
     through on both sides: its own transfer and the same successors)."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
-    if carried is not None:
-        succ, transfer = list(carried[0]), list(carried[1])
-        nodes = sorted(program.patched_from[1])
-    else:
-        succ: list[tuple[int, ...]] = [()] * total
-        transfer: list[tuple] = [()] * total
-        nodes = range(total)
+    (succ, transfer), nodes = per_node(program, total, carried, ((), ()))
     kept_by_c = set(FLAG_NAMES) - STATUS_FLAGS
     c_call = lambda i: _transfer(i, kept_by_c, STATUS_FLAGS)  # noqa: E731
     for v in nodes:

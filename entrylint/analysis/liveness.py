@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from entrylint.analysis import regs
+from entrylint.analysis.carry import per_node
 from entrylint.analysis.cfg import CFG
 from entrylint.program.effects import Flow
 from entrylint.program.model import Program, Symbol
@@ -233,15 +234,9 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     made again and the calls out of the file are worked out."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
-    if carried is not None:
-        succ, gen, kill, other = list(carried[0]), list(carried[1]), list(carried[2]), set(carried[3])
-        nodes = sorted(program.patched_from[1] | other)
-    else:
-        succ: list[tuple[int, ...]] = [()] * total
-        gen = [0] * total
-        kill = [0] * total
-        nodes = range(total)
-        other = set()
+    other = set(carried[3]) if carried is not None else set()
+    (succ, gen, kill), nodes = per_node(program, total, carried[:3] if carried is not None else None, ((), 0, 0),
+                                        other)
     cache: dict[str | None, str] = {}
     # id(info) -> (info, read mask, kill mask): instructions of one text share
     # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask

@@ -118,8 +118,9 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     new = replace(old, cfg=cfg, entries=entries, instances=inst, memo={}, steps=steps,
                   before=_walked(old.before), after=_walked(old.after),
                   kernel_returns=_walked(old.kernel_returns), seconds=time.perf_counter() - t0, reused=True)
-    memo.last = (new, now_plans, live_out, config.external,
-                 labels_at if labels_at is not None else labels_by_node(program))
+    if labels_at is None:  # (a program made from the last walk's has its labels)
+        labels_at = old_labels_at if changed is not None else labels_by_node(program)
+    memo.last = (new, now_plans, live_out, config.external, labels_at)
     return new
 
 

@@ -38,12 +38,13 @@ def node_table(analysis, key, make) -> list:
     if got is not None:
         return got[0]
     total = analysis.cfg.n + len(analysis.program.forks)
+    from entrylint.analysis.carry import per_node
+
     last = analysis.carried.get(key) if analysis.carried is not None else None
-    if last is not None and len(last[0]) == total:
-        table, more = list(last[0]), set(last[1])
-        nodes = sorted(analysis.program.patched_from[1] | last[1])
-    else:
-        table, more, nodes = [None] * total, set(), range(total)
+    if last is not None and len(last[0]) != total:
+        last = None
+    more = set(last[1]) if last is not None else set()
+    (table,), nodes = per_node(analysis.program, total, last[:1] if last is not None else None, (None,), more)
     for v in nodes:
         table[v], wider = make(v)
         if wider:
