@@ -11,20 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from incremental_fixture import FIX, OPTS, replace_once
 
 from entrylint import api, incremental
 from entrylint.analysis import callees, entries, liveness
 from entrylint.analysis.cfg import CFG
 from entrylint.incremental import Sessions
 from entrylint.plugins.support import node_table
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
-OPTS = api.Options(profile="defconfig")
-
-
-def _edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
 
 
 @pytest.mark.parametrize("old,new", [
@@ -36,7 +29,7 @@ def _edit(text: str, old: str, new: str) -> str:
 def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeypatch):
     path = FIX / "entry_incr.S"
     text = path.read_text()
-    edited = _edit(text, old, new)
+    edited = replace_once(text, old, new)
     sessions = Sessions()
     api.check(path, OPTS, text=text, incremental=sessions)
     full = api.check(path, OPTS, text=edited)
@@ -94,7 +87,7 @@ def test_a_callee_that_answers_otherwise_is_asked_again(monkeypatch):
         return real(self, name)
 
     monkeypatch.setattr(callees.Callees, "_resolve", other)
-    edited = _edit(text, "\tmovq\t$-1, %rax", "\txorl\t%eax, %eax")
+    edited = replace_once(text, "\tmovq\t$-1, %rax", "\txorl\t%eax, %eax")
     got = api.check(path, OPTS, text=edited, incremental=sessions)
     full = api.check(path, OPTS, text=edited, incremental=Sessions())  # (from the start, its memo kept)
     assert got.analysis.carried is not None
@@ -114,7 +107,7 @@ def test_an_analysis_of_a_built_program_carries_nothing():
     text = path.read_text()
     sessions = Sessions()
     api.check(path, OPTS, text=text, incremental=sessions)
-    got = api.check(path, OPTS, text=_edit(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tnop"),
+    got = api.check(path, OPTS, text=replace_once(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tnop"),
                     incremental=sessions)
     assert got.analysis.program.patched_from is None and got.analysis.carried is None
 
@@ -148,12 +141,13 @@ def test_the_search_keeps_the_reach_sets_of_the_registers_the_edit_left_alone():
     """call-clobbered-read's search: where a reader of each register can be
     reached from.  After ``popq %rcx`` became ``popq %rdx`` only %rcx's and
     %rdx's are made again; every set is what a search of a fresh analysis makes."""
-    from entrylint.analysis.regs import GPRS
     from entrylint_rules.call_clobbered_read import Search
+
+    from entrylint.analysis.regs import GPRS
 
     path = FIX / "entry_incr.S"
     text = path.read_text()
-    edited = _edit(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
+    edited = replace_once(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
     sessions = Sessions()
 
     def reach(an):
@@ -179,7 +173,7 @@ def test_swapgs_speculation_keeps_the_walks_that_read_nothing_made_again(old, ne
     made again is the last one's, the others are walked again."""
     path = FIX / "entry_incr.S"
     text = path.read_text()
-    edited = _edit(text, old, new)
+    edited = replace_once(text, old, new)
     sessions = Sessions()
     first = api.check(path, OPTS, text=text, incremental=sessions).analysis
     got = api.check(path, OPTS, text=edited, incremental=sessions)

@@ -12,49 +12,41 @@ import shutil
 from pathlib import Path
 
 import pytest
+from incremental_fixture import FIX, OPTS, replace_once
 
 from entrylint import api, incremental, rejoin
 from entrylint.incremental import Sessions
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
-OPTS = api.Options(profile="defconfig")
-
-
-def _replace(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
-
-
 # (name, edit of the text before it): applied in order, as typing would
 EDITS = [
-    ("comment in an entry", lambda t: _replace(t, "\tcall\texc_nmi\n", "\tcall\texc_nmi\t/* C */\n")),
-    ("code inside one entry", lambda t: _replace(t, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")),
-    ("a line deleted", lambda t: _replace(t, "\tmovq\t$-1, %rax\n", "")),
+    ("comment in an entry", lambda t: replace_once(t, "\tcall\texc_nmi\n", "\tcall\texc_nmi\t/* C */\n")),
+    ("code inside one entry", lambda t: replace_once(t, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")),
+    ("a line deleted", lambda t: replace_once(t, "\tmovq\t$-1, %rax\n", "")),
     # an instruction becomes a directive: GNU as reads as many statements,
     # one instruction fewer (the program-instructions count and figure)
-    ("an instruction made a directive", lambda t: _replace(t, "\tpopq\t%rcx\n\ttestl", "\t.p2align 4\n\ttestl")),
-    ("a .macro body", lambda t: _replace(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
-    ("a .set value", lambda t: _replace(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
-    ("a .set value mid-file", lambda t: _replace(t, ".set\tNMI_SAVE, 1", ".set\tNMI_SAVE, 0")),
-    ("a cpp #define mid-file", lambda t: _replace(t, "#define NMI_SCRATCH\tpcpu_hot+16",
+    ("an instruction made a directive", lambda t: replace_once(t, "\tpopq\t%rcx\n\ttestl", "\t.p2align 4\n\ttestl")),
+    ("a .macro body", lambda t: replace_once(t, "\tpushfq\n", "\tpushfq\n\tpushq\t%rdx\n")),
+    ("a .set value", lambda t: replace_once(t, ".set\tSAVE_FLAGS, 1", ".set\tSAVE_FLAGS, 0")),
+    ("a .set value mid-file", lambda t: replace_once(t, ".set\tNMI_SAVE, 1", ".set\tNMI_SAVE, 0")),
+    ("a cpp #define mid-file", lambda t: replace_once(t, "#define NMI_SCRATCH\tpcpu_hot+16",
                                                   "#define NMI_SCRATCH\tpcpu_hot+32")),
-    ("a cpp #define", lambda t: _replace(t, "#define STACK_OFF\t8", "#define STACK_OFF\t16")),
-    ("an #ifdef line", lambda t: _replace(t, "#ifdef CONFIG_X86_64", "#ifdef CONFIG_X86_32")),
-    ("an #endif removed", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n#endif\n",
+    ("a cpp #define", lambda t: replace_once(t, "#define STACK_OFF\t8", "#define STACK_OFF\t16")),
+    ("an #ifdef line", lambda t: replace_once(t, "#ifdef CONFIG_X86_64", "#ifdef CONFIG_X86_32")),
+    ("an #endif removed", lambda t: replace_once(t, "SYM_CODE_END(asm_exc_debug)\n#endif\n",
                                               "SYM_CODE_END(asm_exc_debug)\n")),
-    ("an #endif put back", lambda t: _replace(t, "SYM_CODE_END(asm_exc_debug)\n",
+    ("an #endif put back", lambda t: replace_once(t, "SYM_CODE_END(asm_exc_debug)\n",
                                                "SYM_CODE_END(asm_exc_debug)\n#endif\n")),
-    ("an #include added mid-file", lambda t: _replace(t, "SYM_CODE_START(asm_exc_nmi)",
+    ("an #include added mid-file", lambda t: replace_once(t, "SYM_CODE_START(asm_exc_nmi)",
                                                       '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)')),
-    ("an #include removed", lambda t: _replace(t, '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)',
+    ("an #include removed", lambda t: replace_once(t, '#include "incr.h"\nSYM_CODE_START(asm_exc_nmi)',
                                                "SYM_CODE_START(asm_exc_nmi)")),
     # the arguments of a function-like macro start on the next line: cpp
     # peeks past the end of the line, so the line after it is part of it
-    ("the peeked line", lambda t: _replace(t, "\t(%rsp)\n", "\tnop\n")),
-    ("the peeked line back", lambda t: _replace(t, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n")),
-    ("an operand typed in place", lambda t: _replace(t, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+8, %rdx")),
-    ("a register typed in place", lambda t: _replace(t, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")),
-    ("the top include", lambda t: _replace(t, '#include "incr.h"\n', '#include "incr.h"\n#define EXTRA 1\n')),
+    ("the peeked line", lambda t: replace_once(t, "\t(%rsp)\n", "\tnop\n")),
+    ("the peeked line back", lambda t: replace_once(t, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n")),
+    ("an operand typed in place", lambda t: replace_once(t, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+8, %rdx")),
+    ("a register typed in place", lambda t: replace_once(t, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")),
+    ("the top include", lambda t: replace_once(t, '#include "incr.h"\n', '#include "incr.h"\n#define EXTRA 1\n')),
     ("an entry added at the end", lambda t: t + "SYM_CODE_START(asm_extra)\n\tswapgs\n\tiretq\n"
                                                 "SYM_CODE_END(asm_extra)\n"),
 ]
@@ -92,7 +84,7 @@ def test_a_re_analysis_looks_up_the_steps_of_the_last_walk(monkeypatch):
     api.check(path, OPTS, text=text, incremental=sessions)
     again = len(calls)
     calls.clear()
-    edited = _replace(text, "\tcall\texc_nmi", "\tpushq\t%r11\n\tcall\texc_nmi")
+    edited = replace_once(text, "\tcall\texc_nmi", "\tpushq\t%r11\n\tcall\texc_nmi")
     second = api.check(path, OPTS, text=edited, incremental=sessions)
     stepped = list(calls)
     calls.clear()
@@ -165,9 +157,9 @@ def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):
     monkeypatch.setattr(incremental, "STEP", 1)
     path = FIX / "entry_incr.S"
     base = path.read_text()
-    retyped = lambda t: _replace(t, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")  # noqa: E731
+    retyped = lambda t: replace_once(t, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")  # noqa: E731
     tail = "SYM_CODE_START(asm_tail)\n\tSAVE_RCX\n\tiretq\nSYM_CODE_END(asm_tail)\n"
-    renamed = lambda t: _replace(t, ".macro SAVE_RCX\n", ".macro SAVE_RCX_NEW\n")  # noqa: E731
+    renamed = lambda t: replace_once(t, ".macro SAVE_RCX\n", ".macro SAVE_RCX_NEW\n")  # noqa: E731
     at = {}
     for case, text, edit in (("base", base, retyped), ("tail", base + tail, retyped), ("renamed", base, renamed)):
         sessions = Sessions()
@@ -178,7 +170,7 @@ def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):
             .body[-1].text.split() == ["pushq", "%rdx" if edit is retyped else "%rcx"]
         at[case] = int(session.last.split("GNU as at ")[1].split(",")[0]) if "GNU as at" in session.last else None
         # an edit further down resumes from a snapshot the run above kept
-        later = _replace(edit(text), "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+        later = replace_once(edit(text), "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
         _same_as_scratch(path, later, sessions)
         assert session.last.startswith("resumed"), session.last
     assert at["base"] is not None and at["renamed"] is None, at
@@ -210,7 +202,7 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     _same_as_scratch(path, text, sessions)
     session = sessions.session(path, OPTS)[0]
     read.clear()
-    edited = _replace(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
+    edited = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
     got = api.check(path, OPTS, text=edited, incremental=sessions)
     fed = sum(read)
     assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
@@ -219,7 +211,7 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     assert fed < len(got.analysis.expansion.pp.lines) / 2, (fed, len(got.analysis.expansion.pp.lines))
     rdx = [i for i in got.analysis.program.instructions if i.text == "pushq %rdx"]
     assert len(rdx) == 4  # every invocation expanded with the new body
-    _same_as_scratch(path, _replace(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
+    _same_as_scratch(path, replace_once(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
     # (from the snapshot the jump to asm_again2's invocation kept, not from the top)
     again1 = text.splitlines().index("SYM_CODE_START(asm_again1)")
     assert int(session.last.split("resumed at logical line ")[1].split(",")[0]) > again1 + 4, session.last
@@ -262,7 +254,7 @@ def test_an_edited_macro_invoked_inside_a_header_is_read_only_around_its_invocat
     # statements moved, its marks not kept; the next edit of the macro reads
     # the header (marking it again), and the one after reads around the
     # invocation again
-    text = _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+    text = replace_once(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
     _same_as_scratch(path, text, sessions)
     for reg in ("%rcx", "%rdx"):
         edited = re.sub(r"\tpushq\t%r[a-z]x\n\.endm", f"\tpushq\t{reg}\n.endm", text)
@@ -286,13 +278,13 @@ def test_a_line_added_moves_the_last_runs_places_and_snapshots(monkeypatch):
     sessions = Sessions()
     _same_as_scratch(path, text, sessions)
     session = sessions.session(path, OPTS)[0]
-    text = _replace(text, "\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n")
+    text = replace_once(text, "\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n")
     first = _same_as_scratch(path, text, sessions)
     assert "GNU as at" in session.last, session.last
     joined = int(session.last.rsplit(" ", 1)[1])
     nmi = next(i for i in first.analysis.program.instructions if i.mnemonic == "call" and i.target_name == "exc_nmi")
     assert nmi.location.line == 69  # (line 68 of the fixture, one down)
-    text = _replace(text, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+24, %rdx")
+    text = replace_once(text, "\tmovq\t%gs:pcpu_hot+16, %rdx", "\tmovq\t%gs:pcpu_hot+24, %rdx")
     _same_as_scratch(path, text, sessions)
     resumed = int(session.last.split("resumed at logical line ", 1)[1].split(",")[0])
     assert resumed > joined and "GNU as at" in session.last, session.last
@@ -305,11 +297,11 @@ def test_no_line_number_is_moved_where_the_text_expands_one(tmp_path, monkeypatc
     reads its new number."""
     monkeypatch.setattr(incremental, "STEP", 1)
     path = _copy_with(tmp_path, "lines.h", "#define LINE_NO\t__LINE__\n#define WHERE_AM_I\tLINE_NO\n")
-    text = _replace(path.read_text(), '#include "incr.h"\n', '#include "incr.h"\n#include "lines.h"\n')
-    text = _replace(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\t.long\tWHERE_AM_I\n")
+    text = replace_once(path.read_text(), '#include "incr.h"\n', '#include "incr.h"\n#include "lines.h"\n')
+    text = replace_once(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\t.long\tWHERE_AM_I\n")
     sessions = Sessions()
     _same_as_scratch(path, text, sessions)
-    text = _replace(text, "\tcall\texc_debug\n", "\tnop\n\tcall\texc_debug\n")
+    text = replace_once(text, "\tcall\texc_debug\n", "\tnop\n\tcall\texc_debug\n")
     got = _same_as_scratch(path, text, sessions)
     (long_,) = [st for st in got.analysis.expansion.gas.statements if st.name == ".long"]
     assert long_.args == str(long_.trace[0].location.line)
@@ -322,11 +314,11 @@ def test_the_peeked_line_is_not_skipped(monkeypatch):
     it for the ``(`` of the arguments."""
     monkeypatch.setattr(incremental, "STEP", 1)
     path = FIX / "entry_incr.S"
-    text = _replace(path.read_text(), "\t(%rsp)\n", "\tnop\n")
+    text = replace_once(path.read_text(), "\t(%rsp)\n", "\tnop\n")
     sessions = Sessions()
     first = _same_as_scratch(path, text, sessions)
     assert any("LOAD_TOP" in s.name.upper() or "LOAD_TOP" in s.args for s in first.analysis.expansion.gas.statements)
-    second = _same_as_scratch(path, _replace(text, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n"), sessions)
+    second = _same_as_scratch(path, replace_once(text, "\tLOAD_TOP\n\tnop\n", "\tLOAD_TOP\n\t(%rsp)\n"), sessions)
     assert not any("LOAD_TOP" in s.args for s in second.analysis.expansion.gas.statements)
 
 
@@ -338,10 +330,10 @@ def test_a_header_changed_on_disk_is_read_again(tmp_path, monkeypatch):
     text = path.read_text()
     sessions = Sessions()
     _same_as_scratch(path, text, sessions)
-    header.write_text(_replace(header.read_text(), "#define PTI_USER_BIT\t\t0x1000", "#define PTI_USER_BIT\t\t0x800"))
+    header.write_text(replace_once(header.read_text(), "#define PTI_USER_BIT\t\t0x1000", "#define PTI_USER_BIT\t\t0x800"))
     st = header.stat()
     os.utime(header, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    edited = _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
+    edited = replace_once(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi")
     inc = _same_as_scratch(path, edited, sessions)
     assert sessions.session(path, OPTS)[0].last == "full"
     assert any("0x800" in s.args for s in inc.analysis.expansion.gas.statements)
@@ -415,9 +407,9 @@ def test_a_run_stopped_part_way_leaves_a_usable_session(monkeypatch, where):
 
     monkeypatch.setattr(mod, name, stopping)
     with pytest.raises(_Stop):
-        api.check(path, OPTS, text=_replace(text, "\tcall\texc_debug", "\tnop\n\tcall\texc_debug"), incremental=sessions)
+        api.check(path, OPTS, text=replace_once(text, "\tcall\texc_debug", "\tnop\n\tcall\texc_debug"), incremental=sessions)
     monkeypatch.setattr(mod, name, real)
-    for edited in (_replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), text):
+    for edited in (replace_once(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), text):
         _same_as_scratch(path, edited, sessions)
         assert sessions.session(path, OPTS)[0].last.startswith("resumed")
 
@@ -428,11 +420,11 @@ def test_a_header_read_after_the_snapshot_gives_its_problems_again(tmp_path, mon
     snapshot holds the files read up to it, not those the old run read later."""
     monkeypatch.setattr(incremental, "STEP", 2)
     path = _copy_with(tmp_path, "late.h", "#define LATE_OFF\t24\n/* a comment left open\n")
-    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", '#include "late.h"\nSYM_CODE_START(asm_exc_nmi)')
+    text = replace_once(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", '#include "late.h"\nSYM_CODE_START(asm_exc_nmi)')
     sessions = Sessions()
     first = _same_as_scratch(path, text, sessions)
     assert any("unterminated comment" in p.message for p in first.analysis.expansion.pp.problems)
-    second = _same_as_scratch(path, _replace(text, "\tcall\tdo_syscall_64", "\tnop\n\tcall\tdo_syscall_64"), sessions)
+    second = _same_as_scratch(path, replace_once(text, "\tcall\tdo_syscall_64", "\tnop\n\tcall\tdo_syscall_64"), sessions)
     assert sessions.session(path, OPTS)[0].last.startswith("resumed")
     assert any("unterminated comment" in p.message for p in second.analysis.expansion.pp.problems)
 
@@ -453,7 +445,7 @@ def test_rejoining_at_an_older_runs_snapshot_after_the_lexing_problems_changed(m
     session = sessions.session(path, OPTS)[0]
     for old, new in (("\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq"), ("\tpopq\t%rdx\n\tiretq", "\tpopq\t%rsi\n\tiretq"),
                      ("\tcall\tdo_syscall_64", "\tcall\tdo_syscall_32")):
-        text = _replace(text, old, new)
+        text = replace_once(text, old, new)
         got = _same_as_scratch(path, text, sessions)
         assert "GNU as at" in session.last, session.last
         assert sum("unterminated comment" in p.message for p in got.analysis.expansion.pp.problems) == 1
@@ -469,7 +461,7 @@ def test_a_failure_of_the_incremental_reading_falls_back_to_a_run_from_the_start
         raise RuntimeError("a fault in the snapshot code")
 
     monkeypatch.setattr(incremental, "_resume_point", broken)
-    _same_as_scratch(path, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), sessions)
+    _same_as_scratch(path, replace_once(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"), sessions)
     session = sessions.session(path, OPTS)[0]
     assert session.state is None and "failed" in session.last
 
@@ -485,10 +477,10 @@ def test_a_line_cut_by_the_line_length_limit_is_read_from_the_start(monkeypatch)
     monkeypatch.setattr(incremental, "STEP", 2)
     opts = api.Options(profile="defconfig", limits=dc_replace(DEFAULT, line_length=120))
     path = FIX / "entry_incr.S"
-    text = _replace(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", "/* " + "x" * 150 + " */\nSYM_CODE_START(asm_exc_nmi)")
+    text = replace_once(path.read_text(), "SYM_CODE_START(asm_exc_nmi)", "/* " + "x" * 150 + " */\nSYM_CODE_START(asm_exc_nmi)")
     sessions = Sessions()
-    for edited in (text, _replace(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"),
-                   _replace(text, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")):
+    for edited in (text, replace_once(text, "\tcall\texc_nmi", "\tnop\n\tcall\texc_nmi"),
+                   replace_once(text, "\tpopq\t%rcx\n\tiretq", "\tpopq\t%rdx\n\tiretq")):
         inc = api.check(path, opts, text=edited, incremental=sessions)
         full = api.check(path, opts, text=edited)
         assert incremental.outcome(inc) == incremental.outcome(full)
@@ -543,7 +535,7 @@ def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_pat
     sessions = Sessions()
     _same_as_scratch(path, text, sessions)
     for old, new in (("/* a */", "/* a *"), ("#define ONE 1 \\\n", "#define ONE 1\n")):
-        text = _replace(text, old, new)
+        text = replace_once(text, old, new)
         got = _same_as_scratch(path, text, sessions)
     assert "cpp rejoined" in sessions.session(path, OPTS)[0].last
     assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]

@@ -6,20 +6,11 @@ other edit is built from the start."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from incremental_fixture import FIX, OPTS, replace_once
 
 from entrylint import api, incremental
 from entrylint.incremental import Sessions
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "incremental"
-OPTS = api.Options(profile="defconfig")
-
-
-def _edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
 
 
 def _check(text: str, edited: str):
@@ -43,7 +34,7 @@ def _check(text: str, edited: str):
 ])
 def test_an_instruction_retyped_takes_the_last_program(old, new):
     text = (FIX / "entry_incr.S").read_text()
-    got, patched, full = _check(text, _edit(text, old, new))
+    got, patched, full = _check(text, replace_once(text, old, new))
     assert patched
     prog, fresh = got.analysis.program, full.analysis.program
     assert prog == fresh  # every instruction (statement, operands, decoder record), label, fork, symbol
@@ -72,7 +63,7 @@ def test_an_instruction_retyped_takes_the_last_program(old, new):
 ])
 def test_any_other_edit_builds_the_program(old, new):
     text = (FIX / "entry_incr.S").read_text()
-    got, patched, full = _check(text, _edit(text, old, new))
+    got, patched, full = _check(text, replace_once(text, old, new))
     assert not patched
     assert got.analysis.program == full.analysis.program
     assert got.findings == full.findings
@@ -81,7 +72,7 @@ def test_any_other_edit_builds_the_program(old, new):
 def test_an_instruction_whose_last_text_had_a_problem_is_built():
     """The last build's problems name places; one at the edited line is not carried over."""
     text = (FIX / "entry_incr.S").read_text()
-    bad = _edit(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax, %rbx")
+    bad = replace_once(text, "\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax, %rbx")
     got, patched, full = _check(bad, text)
     assert not patched
     assert got.analysis.program == full.analysis.program
@@ -94,7 +85,7 @@ def test_a_cpp_macro_defined_with_the_retype_builds_the_program():
     instruction retyped gives a program with it."""
     text = (FIX / "entry_incr.S").read_text()
     # (on the empty line under the #include: every statement stays at its line)
-    edited = _edit(_edit(text, '"incr.h"\n\n#define', '"incr.h"\n#define X86_FEATURE_INCR_TEST\t(3*32+5)\n#define'),
+    edited = replace_once(replace_once(text, '"incr.h"\n\n#define', '"incr.h"\n#define X86_FEATURE_INCR_TEST\t(3*32+5)\n#define'),
                    "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
     got, patched, full = _check(text, edited)
     assert not patched
@@ -107,9 +98,9 @@ def test_a_file_with_a_register_alias_builds_the_program(alias):
     """An instruction names the register an alias stands for (GNU as's
     ``X0 = %xmm4``, ``.set R, %rax``): the build follows the aliases in
     force where it is; the program is built from the start."""
-    text = _edit((FIX / "entry_incr.S").read_text(), "\t.set\tSAVE_FLAGS, 1\n", f"\t.set\tSAVE_FLAGS, 1\n\t{alias}\n")
-    text = _edit(text, "\tmovq\t$-1, %rax", "\tpushq\tR")
-    got, patched, full = _check(text, _edit(text, "\tpushq\tR", "\tpopq\tR"))
+    text = replace_once((FIX / "entry_incr.S").read_text(), "\t.set\tSAVE_FLAGS, 1\n", f"\t.set\tSAVE_FLAGS, 1\n\t{alias}\n")
+    text = replace_once(text, "\tmovq\t$-1, %rax", "\tpushq\tR")
+    got, patched, full = _check(text, replace_once(text, "\tpushq\tR", "\tpopq\tR"))
     assert not patched
     assert any(i.text == "popq %rax" for i in got.analysis.program.instructions)
     assert got.analysis.program == full.analysis.program
