@@ -462,8 +462,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     program = exp.program
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     kept = shared.analysis_for(program, callees) if shared is not None else None
+    session = incremental.session(path, options)[0] if incremental is not None else None
     memo = incremental.step_memo(path, options) if incremental is not None else None
-    last = last_analysis(memo, program) if kept is None else None  # (analysis/carry.py)
+    last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
     msr = msr_entries(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
     if kept is not None:
@@ -478,7 +479,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
         liveness = flags = None
-    if memo is not None and labels is None:  # (kept for the next edit's analysis)
+    if session is not None and labels is None:  # (kept for the next edit's analysis)
         labels, kinds = label_macros(program), {}
     entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds)
     from entrylint.analysis.callees import remember
@@ -488,7 +489,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked,
-                                    carried=last.liveness if last is not None else None, keep=memo is not None)
+                                    carried=last.liveness if last is not None else None, keep=session is not None)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
                           (options or Options()).limits, shared, memo)
@@ -506,15 +507,15 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     if flags is None:
         flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
                               procedures=procedures, carried=last.flags if last is not None else None,
-                              keep=memo is not None)
+                              keep=session is not None)
     if shared is not None and kept is None:
         shared.keep_analysis(program, cfg, procedures, liveness, flags, asked.log)
     from entrylint.analysis.treefacts import user_mapped_percpu
 
     an = Analysis(exp, cfg, entries, forward, liveness, flags, procedures, user_mapped_percpu(exp.root),
-                  callees, carried=last.memo if last is not None else None, carries=memo is not None)
-    if memo is not None:
-        memo.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo, (labels, kinds, msr))
+                  callees, carried=last.memo if last is not None else None, carries=session is not None)
+    if session is not None:
+        session.analysis = Carried(program.token, cfg, procedures, liveness, flags, an.memo, (labels, kinds, msr))
     return an
 
 

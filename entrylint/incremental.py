@@ -77,6 +77,7 @@ class Session:
     last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
     steps: object = None  # analysis.walking.StepMemo: the walk's steps, kept from run to run
     built: object = None  # program.patch.Built: the last program built, for the next edit's
+    analysis: object = None  # analysis.carry.Carried: of the last analysis, what the next edit's takes
 
     def expand(self, text: str, name: str, copts, gopts, key: tuple):
         """(PPResult, GasResult) of ``text`` as the file ``name``: what

@@ -55,10 +55,10 @@ def per_node(program, total: int, last: tuple | None, blank: tuple, wider=frozen
     return [[b] * total for b in blank], range(total)
 
 
-def last_analysis(memo, program) -> Carried | None:
-    """The file's last analysis (``memo``: its walking.StepMemo) when
+def last_analysis(session, program) -> Carried | None:
+    """The file's last analysis (``session``: its incremental.Session) when
     ``program`` was made from its program; None: nothing is carried."""
-    last = memo.analysis if memo is not None else None
+    last = session.analysis if session is not None else None
     if last is None or program.patched_from is None or program.patched_from[0] is not last.token:
         return None
     return last

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from entrylint.analysis.carry import Carried
     from entrylint.analysis.state import Tuple
     from entrylint.analysis.transfer import Config
 
@@ -71,9 +70,6 @@ class StepMemo:
         # calls into other files' asm it asked: transfer.Config.external,
         # its program's labels by node: forward.labels_by_node)
         self.last: tuple | None = None
-        # of the file's last analysis, what the next one takes when its
-        # program is made from that one's (analysis/carry.py)
-        self.analysis: Carried | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
