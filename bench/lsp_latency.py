@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+from keystrokes import code_lines, typed
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
@@ -72,7 +73,7 @@ def _client() -> Client:
 
 def _edits(text: str, kind: str, n: int) -> list[str]:
     lines = text.splitlines(keepends=True)
-    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
+    code = code_lines(lines)
     out = []
     for k in range(n):
         i = code[(k * 37) % len(code)]
@@ -83,16 +84,6 @@ def _edits(text: str, kind: str, n: int) -> list[str]:
             new[i] = new[i].rstrip("\n") + f"\t/* edit {k} */\n"
         out.append("".join(new))
     return out
-
-
-def _typed(text: str, k: int) -> str:
-    """``text`` with the k-th keystroke-like edit: code line k // 4 (moving
-    along the file) retyped as a push of another register each time."""
-    lines = text.splitlines(keepends=True)
-    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
-    i = code[((k // 4) * 37) % len(code)]
-    lines[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
-    return "".join(lines)
 
 
 async def run(args) -> int:
@@ -139,7 +130,7 @@ async def run(args) -> int:
         elif kind == "code":
             bodies = code_bodies
         elif kind == "typing":  # one line of the buffer retyped several times, then the next
-            bodies = [_typed(current, k) for k in range(args.edits)]
+            bodies = [typed(current, k) for k in range(args.edits)]
         else:  # comments typed into the buffer as it is
             bodies = _edits(current, kind, args.edits)
         for body in bodies:

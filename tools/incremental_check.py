@@ -31,20 +31,14 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from keystrokes import typed  # noqa: E402 - the language-server benchmark's keystrokes
+
 DEFAULT = Path.home() / ".cache" / "entrylint" / "kernels" / "linux-6.12" / "arch" / "x86" / "entry" / "entry_64.S"
 KINDS = ("delete", "duplicate", "insert", "comment", "cut", "retype")
 REGISTER = re.compile(r"%([re]?)(ax|bx|cx|dx|si|di|8|9|1[0-5])\b")
 OTHER = {"ax": "bx", "bx": "cx", "cx": "dx", "dx": "si", "si": "di", "di": "ax",
          **{str(n): str(8 + (n - 7) % 8) for n in range(8, 16)}}
-
-
-def typed(lines: list[str], k: int) -> tuple[list[str], str]:
-    """``lines`` with the k-th keystroke-like edit of bench/lsp_latency.py."""
-    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
-    i = code[((k // 4) * 37) % len(code)]
-    new = list(lines)
-    new[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
-    return new, f"typed line {i + 1}"
 
 
 def edit(lines: list[str], rnd: random.Random) -> tuple[list[str], str]:
@@ -94,7 +88,10 @@ def main() -> int:
     session = sessions.session(path, opts)[0]
     original = lines
     for k in range(args.edits):
-        lines, what = typed(original, k) if args.typing else edit(lines, rnd)
+        if args.typing:
+            lines, what = typed("".join(original), k).splitlines(keepends=True), f"typed {k}"
+        else:
+            lines, what = edit(lines, rnd)
         text = "".join(lines)
         t0 = time.perf_counter()
         inc = api.check(path, opts, text=text, incremental=sessions)

@@ -1,0 +1,20 @@
+"""The edits the language-server benchmark types (bench/lsp_latency.py), for
+it and for tools/incremental_check.py --typing, which checks that sequence
+against analyses from the start."""
+
+from __future__ import annotations
+
+
+def code_lines(lines: list[str]) -> list[int]:
+    """The indices of the lines that hold an instruction or a macro invocation."""
+    return [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
+
+
+def typed(text: str, k: int) -> str:
+    """``text`` with the k-th keystroke-like edit: code line k // 4 (moving
+    37 code lines along the file) retyped as a push of another register each time."""
+    lines = text.splitlines(keepends=True)
+    code = code_lines(lines)
+    i = code[((k // 4) * 37) % len(code)]
+    lines[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
+    return "".join(lines)
