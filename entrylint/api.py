@@ -245,6 +245,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         else:
             program, pproblems = build()
         if layout:
+            from entrylint.program.layout import apply_layout
+
             pproblems += apply_layout(program, dec)
         if shared is not None:
             shared.keep_program(gas, pp.macros, dec, mode, layout, program, pproblems, bool(sites))
@@ -340,33 +342,6 @@ def _generated(p: Problem) -> Problem:
                            f"{name} is written by a kernel build: its definitions are unknown "
                            f"(give an O= build folder with --build DIR)", p.location, p.trace)
     return p
-
-
-def apply_layout(program, dec) -> list[Problem]:
-    """Offsets and sizes of instructions and code data, from assembling the
-    whole expansion in one run (alignment and alternative padding included)."""
-    from entrylint.program.decode import assemble_program
-
-    stmts = program.statements
-    listing = assemble_program([st.text() for st in stmts], as_path=getattr(dec, "as_path", None))
-    at = {id(st): i for i, st in enumerate(stmts)}
-    taken: dict[int, int] = {}  # bytes of a `.byte` line given to its earlier encoded instructions
-    for item in (*program.instructions, *program.data):
-        i = at[id(item.stmt)]
-        if i < len(listing.lines):
-            line = listing.lines[i]
-            item.offset, item.size = line.offset, len(line.bytes)
-            if getattr(item, "encoded", False) and item.info is not None and line.offset is not None:
-                # one `.byte` line may encode several instructions, in program order
-                size = len(item.info.bytes or b"")
-                item.offset, item.size = line.offset + taken.get(i, 0), size
-                taken[i] = taken.get(i, 0) + size
-    problems = []
-    for i, msg in listing.errors:
-        st = stmts[i] if 0 <= i < len(stmts) else None
-        problems.append(Problem(ProblemKind.ASM_ERROR, msg, st.location if st else None,
-                                st.trace if st else ()))
-    return problems
 
 
 def dedupe(problems: list[Problem]) -> list[Problem]:

@@ -234,5 +234,37 @@ def contract_to_table(c: Contract) -> dict:
     return d
 
 
-__all__ = ["BUILTIN", "CR3Effect", "Contract", "DEFAULT_FAMILY", "DISTINCTIVE", "contract_to_table",
-           "contracts_for", "family_for", "parse_contract_table"]
+Instance = tuple[tuple, Contract]  # (trace prefix up to the macro's frame, its contract)
+
+
+def contract_instances(program, cfg, contracts=None) -> dict[int, tuple[Instance, ...]]:
+    """node -> the contracted macro instances it belongs to, innermost first.
+    ``contracts``: macro name (upper case) -> Contract; None: the built-in
+    family the program's macro names pick.  A fork node belongs where its
+    first original (else first replacement) instruction does.  The walk
+    makes them once and keeps them (``Forward.instances``)."""
+    if contracts is None:
+        contracts = contracts_for(program.trace_names("macro", instructions=True))
+    return _contract_instances(program, cfg, contracts)
+
+
+def _contract_instances(program, cfg, contracts) -> dict[int, tuple[Instance, ...]]:
+    P = program.instructions
+    out: dict[int, tuple[Instance, ...]] = {}
+    present = {n for n in program.trace_names("macro", instructions=True) if n.upper() in contracts}
+    if present:
+        for i in P:
+            tr = i.trace
+            got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
+                        if f.kind == "macro" and f.name in present)
+            if got:
+                out[i.index] = got[::-1]
+    for f in program.forks:
+        first = f.orig[:1] or next((r.insns[:1] for r in f.replacements if r.insns), ())
+        if first and first[0] in out:
+            out[cfg.fork_node(f)] = out[first[0]]
+    return out
+
+
+__all__ = ["BUILTIN", "CR3Effect", "Contract", "DEFAULT_FAMILY", "DISTINCTIVE", "Instance", "contract_instances",
+           "contract_to_table", "contracts_for", "family_for", "parse_contract_table"]

@@ -44,7 +44,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from entrylint.analysis.cfg import CFG
-from entrylint.analysis.contracts import CR3Effect, Contract, contracts_for
+from entrylint.analysis.contracts import CR3Effect, contract_instances
 from entrylint.analysis.entries import Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, quiet, refine, step
@@ -53,7 +53,6 @@ from entrylint.program.effects import Flow
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 XENPV = "X86_FEATURE_XENPV"
-Instance = tuple[tuple, Contract]  # (trace prefix up to the macro's frame, its contract)
 
 
 @dataclass(frozen=True)
@@ -178,35 +177,6 @@ class Forward:
 # what an instruction's flow asks of the walk (forward.analyze's plan per node)
 _EDGES, _CALL, _RET, _TAIL, _EXIT, _IRET, _IJUMP, _STOP = "edges", "call", "ret", "tail", "exit", "iret", "ijump", "stop"
 _OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP, Flow.STOP: _STOP}
-
-
-def contract_instances(program, cfg: CFG, contracts=None) -> dict[int, tuple[Instance, ...]]:
-    """node -> the contracted macro instances it belongs to, innermost first.
-    ``contracts``: macro name (upper case) -> Contract; None: the built-in
-    family the program's macro names pick.  A fork node belongs where its
-    first original (else first replacement) instruction does.  The walk
-    makes them once and keeps them (``Forward.instances``)."""
-    if contracts is None:
-        contracts = contracts_for(program.trace_names("macro", instructions=True))
-    return _contract_instances(program, cfg, contracts)
-
-
-def _contract_instances(program, cfg: CFG, contracts) -> dict[int, tuple[Instance, ...]]:
-    P = program.instructions
-    out: dict[int, tuple[Instance, ...]] = {}
-    present = {n for n in program.trace_names("macro", instructions=True) if n.upper() in contracts}
-    if present:
-        for i in P:
-            tr = i.trace
-            got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
-                        if f.kind == "macro" and f.name in present)
-            if got:
-                out[i.index] = got[::-1]
-    for f in program.forks:
-        first = f.orig[:1] or next((r.insns[:1] for r in f.replacements if r.insns), ())
-        if first and first[0] in out:
-            out[cfg.fork_node(f)] = out[first[0]]
-    return out
 
 
 def without_dead(t: Tuple, live: frozenset[str], one) -> Tuple:

@@ -50,7 +50,7 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     """The memo's last walk as the walk of ``program`` (a Forward of its
     own: the last one's records, this program's CFG), or None when the walk
     has to be made (see the module's doc).  ``inst``: this program's
-    contracted macro instances (forward.contract_instances)."""
+    contracted macro instances (contracts.contract_instances)."""
     last = memo.last if memo is not None else None
     if last is None or memo.key is None or memo.key != config.key:
         return None

@@ -19,7 +19,8 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     for a lone profile), and whether the check's earlier walks had spent
     any of them.  ``memo``: the steps of the file's earlier walks
     (StepMemo, kept by the incremental session of an edited file)."""
-    from entrylint.analysis.forward import analyze, contract_instances
+    from entrylint.analysis.contracts import contract_instances
+    from entrylint.analysis.forward import analyze
     from entrylint.analysis.rewalk import reused
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
