@@ -654,3 +654,26 @@ def test_other_operands_are_parsed(operand):
     from entrylint.program import decode_iced
 
     assert not decode_iced._BARE_SYMBOL.fullmatch(operand)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="limits are set by a POSIX shell")
+def test_as_runs_under_the_file_and_memory_limits():
+    """The limits reach the program run (the shell execs it: the same
+    process), in the units the shell's ulimit counts."""
+    from entrylint.program.decode import AS_MAX_FILE, AS_MAX_MEMORY, _bounded
+
+    cmd = _bounded(["/bin/sh", "-c", "ulimit -S -f; ulimit -S -v"])
+    assert cmd[0] == "/bin/sh" and cmd[-3:] == ["/bin/sh", "-c", "ulimit -S -f; ulimit -S -v"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    import resource
+
+    def want(res, cap, unit):
+        soft = resource.getrlimit(res)[0]
+        return str(min(cap, soft) // unit if soft != resource.RLIM_INFINITY else cap // unit)
+
+    assert out[:2] == [want(resource.RLIMIT_FSIZE, AS_MAX_FILE, 512), want(resource.RLIMIT_AS, AS_MAX_MEMORY, 1024)]
+
+
+def test_run_as_names_a_missing_assembler(tmp_path):
+    run = run_as(str(tmp_path / "no-such-as"), "nop\n")
+    assert run.failed == f"cannot run {tmp_path / 'no-such-as'}: no such executable"

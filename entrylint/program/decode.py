@@ -235,22 +235,45 @@ AS_MAX_FILE = 128 << 20
 AS_MAX_MEMORY = 2 << 30
 
 
-def _bounded_as() -> None:  # runs in the child, before exec: never raises
+def _limits() -> list[tuple[str, int]]:
+    """(ulimit option, value in its unit) of the limits one as run is given:
+    each the soft limit only, never above what this process already has (it
+    may run under a lower limit of its own: raising it would fail the run)."""
     import resource
 
-    for res, want in ((resource.RLIMIT_FSIZE, AS_MAX_FILE), (resource.RLIMIT_AS, AS_MAX_MEMORY)):
+    out = []
+    for opt, res, want, unit in (("-f", resource.RLIMIT_FSIZE, AS_MAX_FILE, 512),
+                                 ("-v", resource.RLIMIT_AS, AS_MAX_MEMORY, 1024)):
         try:
             soft, hard = resource.getrlimit(res)
-            # the soft limit only, never above what the parent already has (it may run under a
-            # lower limit of its own: raising it would fail and fail the run)
-            cap = [x for x in (want, soft, hard) if x != resource.RLIM_INFINITY]
-            resource.setrlimit(res, (min(cap), hard))
         except (ValueError, OSError):
-            pass
+            continue
+        cap = [x for x in (want, soft, hard) if x != resource.RLIM_INFINITY]
+        out.append((opt, min(cap) // unit))
+    return out
+
+
+_SH = "/bin/sh"
+
+
+def _bounded(cmd: list[str]) -> list[str]:
+    """``cmd`` run under the limits above, set by a POSIX shell that then
+    execs it (the same process: a timeout stops as itself).  Not by a
+    preexec_fn: that makes subprocess fork the whole interpreter, 3-7 ms of
+    page tables per run in a process of 80-300 MB (the language server runs
+    as at keystrokes), where without one it can use vfork.  ``ulimit -f``
+    counts 512-byte blocks and ``-v`` KiB in dash, bash, busybox and zsh; a
+    limit the shell refuses is left unset (as before: best effort)."""
+    if os.name != "posix" or not os.path.exists(_SH):
+        return cmd
+    sets = "".join(f"ulimit -S {opt} {n} 2>/dev/null; " for opt, n in _limits())
+    return [_SH, "-c", sets + 'exec "$0" "$@"', *cmd]
 
 
 def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
     """Assemble ``source`` with ``as --64`` and return its listing and errors."""
+    if shutil.which(as_path) is None:  # (the shell that runs it would only say so in its own words)
+        return _Run({}, [], f"cannot run {as_path}: no such executable")
     with scratch_dir("entrylint-as-") as tmp:
         src = Path(tmp, "in.s")
         lst = Path(tmp, "out.lst")
@@ -258,8 +281,7 @@ def run_as(as_path: str, source: str, timeout: float = AS_TIMEOUT) -> _Run:
         cmd = [as_path, "--64", f"-aln={lst}", "--listing-cont-lines=1000000",
                "-o", str(Path(tmp, "out.o")), str(src)]  # fmt: skip
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                                  preexec_fn=_bounded_as if os.name == "posix" else None)
+            proc = subprocess.run(_bounded(cmd), capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             return _Run({}, [], f"as timed out after {timeout:.0f} s")
         except OSError as exc:
