@@ -253,3 +253,24 @@ def test_a_result_read_back_from_the_cache_does_not_import_the_front_end():
             "print('entrylint.cpp.preprocessor' in sys.modules and 'entrylint.gas.expander' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "True"
+
+
+def test_msr_entry_names_follow_a_local_initializer_at_a_word_boundary():
+    """msr_entries._names searches for the name and checks the boundary
+    itself (a pattern starting with \\b was tried at every position): the
+    last initializer at a word boundary before the wrmsr counts, including
+    one right after another name that ends in the same letters."""
+    from entrylint.analysis.msr_entries import parse
+
+    text = """
+void syscall_init(void)
+{
+	unsigned long xtramp = (unsigned long)not_this, tramp = (unsigned long)entry_tramp;
+	wrmsrl(MSR_LSTAR, tramp);
+	wrmsrl(MSR_CSTAR, xtramp);
+}
+"""
+    got = parse(text)
+    assert got.kind("entry_tramp") == "syscall" and got.msr["entry_tramp"] == "MSR_LSTAR"
+    assert got.msr["not_this"] == "MSR_CSTAR"
+    assert "not_this" not in {n for n, m in got.msr.items() if m == "MSR_LSTAR"}

@@ -91,10 +91,19 @@ def _names(text: str, expr: str, at: int) -> set[str]:
     """Identifiers ``expr`` names, a local variable's initializer included
     (``unsigned long SYSCALL64_entry_trampoline = ... entry_SYSCALL_64_trampoline ...``)."""
     names = set(_IDENT.findall(expr))
+    head = text[:at]
     for n in list(names):
+        # `\bname\s*=...` as a search for the name, its start checked after:
+        # a pattern that starts with \b is tried at every position of the
+        # text (30 ms of a cold check), one that starts with the name is not
         init = None
-        for d in re.finditer(r"\b%s\s*=\s*([^;]*);" % re.escape(n), text[:at]):
-            init = d.group(1)
+        pat, pos = re.compile(r"%s\s*=\s*([^;]*);" % re.escape(n)), 0
+        while (d := pat.search(head, pos)) is not None:
+            s = d.start()
+            if s and (head[s - 1].isalnum() or head[s - 1] == "_"):  # (\w before it: no word boundary)
+                pos = s + 1
+                continue
+            init, pos = d.group(1), d.end()
         if init is not None:
             names |= set(_IDENT.findall(init))
     return names
