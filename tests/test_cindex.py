@@ -114,6 +114,33 @@ def test_lazy_index_parses_only_the_files_that_hold_the_name(monkeypatch, tmp_pa
     assert lazy.files == 6
 
 
+def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifiers(monkeypatch, tmp_path):
+    """``main`` is in ``domain`` and ``main_loop`` (a third of a tree's C
+    files): a file is parsed only where the name has no C identifier
+    character on either side -- any such place, a comment too, and one
+    beside ``$`` or a byte beyond ASCII, which the parser may read as part
+    of an identifier (a superset of its identifiers)."""
+    files = {
+        "domain.c": "int domain_id(void) { return remain + main_loop; }\n",  # never parsed
+        "boot.c": "/* the entry */\nvoid main(void) { }\n",
+        "comment.c": "/* calls main */\nint other(void) { return 0; }\n",
+        "dollar.c": "int a$main(void) { return 0; }\n",
+        "utf8.c": "int \u00e9main(void) { return 0; }\n",
+        "pasted.c": "int xmain(void);\nint mainx(void);\n",  # never parsed
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    parsed = []
+    real = cindex.parse_functions
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    lazy = LazyCIndex(tmp_path, (".",))
+    got = lazy.get("main")
+    assert got is not None and got.file == "boot.c" and got.params == 0
+    assert sorted(parsed) == ["boot.c", "comment.c", "dollar.c", "utf8.c"]
+    assert got == CIndex.build(tmp_path, folders=(".",)).get("main")
+    assert lazy.get("domain_id").file == "domain.c"  # as a name of its own, it is found
+
+
 def test_an_index_of_no_c_files_is_empty(tmp_path):
     (tmp_path / "a.h").write_text("int f(void) { return 0; }\n")
     assert LazyCIndex(tmp_path, (".",)).empty()

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from entrylint.analysis import callees, cindex
+from entrylint.analysis import callees
 from entrylint.source import tree as srctree
 
 # the names of the annotations and those of the .globl lines, each by its
@@ -40,7 +40,7 @@ def test_asm_scans_match_the_anchored_expressions(seed):
     for text in _texts(ASM_PIECES, seed):
         globl = set(GLOBL.findall(text))
         assert callees.defined_names(text) == globl | set(ASM_CALLEES.findall(text)), repr(text)
-        assert cindex.annotated_names(text) == globl | set(ASM_CINDEX.findall(text)), repr(text)
+        assert callees.annotated_names(text) == globl | set(ASM_CINDEX.findall(text)), repr(text)
         assert list(callees._macros_of(text)) == [m.groups() for m in MACRO.finditer(text)], repr(text)
 
 

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint.analysis import regs
-from entrylint.analysis.cindex import annotated_names
 from entrylint.program.effects import Access, DataOp, Flow
 from entrylint.source import overlay, textscan
 
@@ -60,6 +59,34 @@ def c_callee(name: str, params: int | None = None, abi: regs.Abi = regs.SYSV64) 
 UNKNOWN_C = c_callee("")
 
 _ASM_ANNOTATION = re.compile(r"(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
+_ANY_ANNOTATION = re.compile(r"(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
+_ASM_GLOBL = re.compile(r"\.glob(?:a)?l\s+(\w+)")
+_FIRST_ON_LINE = textscan.line_start()
+
+
+def annotated_names(text: str, annotation: re.Pattern = _ANY_ANNOTATION) -> set[str]:
+    """The symbols an asm text defines: the names ``annotation`` (its group
+    1) finds where a word starts (``\\b`` before it), and those of the
+    ``.globl`` lines (``^\\s*`` before it); searched from their first
+    letters (``textscan``)."""
+    out = {m.group(1) for m, _ in textscan.finditer(_ASM_GLOBL, text, _FIRST_ON_LINE)}
+    out.update(m.group(1) for m, _ in textscan.finditer(annotation, text, textscan.word_start))
+    return out
+
+
+@overlay.tree_cache(maxsize=4)
+def asm_symbols(root: Path) -> frozenset[str]:
+    """Symbols the tree's own assembly defines (SYM_*_START, ENTRY, .globl):
+    a call target that is one of these is asm, not C."""
+    out: set[str] = set()
+    for d in ("arch/x86",):
+        for p in (Path(root) / d).rglob("*.S"):
+            try:
+                text = overlay.read_text(p, errors="replace")
+            except OSError:
+                continue
+            out |= annotated_names(text)
+    return frozenset(out)
 
 
 def defined_names(text: str) -> set[str]:

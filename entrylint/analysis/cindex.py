@@ -47,8 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from entrylint.source import overlay, textscan
-
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
 # lives in one of these (schedule_tail, make_task_dead and BUG_func are the
@@ -417,15 +415,41 @@ def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
     return old
 
 
+_IDENT_CHARS = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_C_IDENT = re.compile(rb"[A-Za-z_]\w*", re.A)
+
+
+def _ident_end(word: bytes) -> re.Pattern | None:
+    """``word`` followed by no C identifier character, for _as_identifier;
+    None for a word that is not a C identifier (a substring test alone)."""
+    return re.compile(re.escape(word) + rb"(?![A-Za-z0-9_])") if _C_IDENT.fullmatch(word) else None
+
+
+def _as_identifier(text: bytes, end: re.Pattern) -> bool:
+    """The word ``end`` matches occurs in ``text`` with no C identifier
+    character ([A-Za-z0-9_]) right before or after it: wherever tree-sitter
+    reads it as an identifier (its identifiers take these and more, ``$`` and
+    letters beyond ASCII) or a definer's argument holds it, and not inside
+    ``domain`` when ``main`` is asked (100 of the 342 files hold that).  Two
+    occurrences that overlap cannot both be bounded like this, so the
+    matches finditer skips over hold none."""
+    for m in end.finditer(text):
+        s = m.start()
+        if not s or text[s - 1] not in _IDENT_CHARS:
+            return True
+    return False
+
+
 class LazyCIndex:
     """``CIndex.build``'s answers, made per name asked (a run asks about the
     few dozen names entry asm calls; the full index parses ~340 files).
 
     A file can define ``name`` only if its text holds ``name`` or, for a
     definer macro whose template makes ``name`` (``noist_{}``), the
-    template's argument: the identifier of a definition is text of the file,
-    and a definer's argument is.  The files holding one of them as a byte
-    string (a superset: no word boundaries to get wrong) are parsed, each
+    template's argument, as an identifier: the identifier of a definition is
+    text of the file, and a definer's argument is.  The files holding one of
+    them with no C identifier character on either side (a superset of where
+    the parser or a definer sees it: _as_identifier) are parsed, each
     once, and their definitions of ``name`` merged in the full build's file
     order, so every answer is the full build's.  ``answers`` (name ->
     CFunction or None) is what the disk cache keeps."""
@@ -482,10 +506,10 @@ class LazyCIndex:
         if name in self.answers:
             return self.answers[name]
         texts = self._load()
-        words = self._words(name)
+        words = [(w, _ident_end(w)) for w in self._words(name)]
         got = None
         for i, text in enumerate(texts):
-            if any(w in text for w in words):
+            if any(w in text and (end is None or _as_identifier(text, end)) for w, end in words):
                 for fn in self._functions(i):
                     if fn.name == name:
                         got = _merge(got, fn)
@@ -586,34 +610,4 @@ def _save(path: Path, answers: dict) -> None:
 
 
 __all__ = ["CFunction", "CIndex", "LazyCIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
-           "blank_attributes", "parse_functions", "annotated_names"]
-
-
-_ASM_ANNOTATION = re.compile(r"(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
-_ASM_GLOBL = re.compile(r"\.glob(?:a)?l\s+(\w+)")
-_FIRST_ON_LINE = textscan.line_start()
-
-
-def annotated_names(text: str, annotation: re.Pattern = _ASM_ANNOTATION) -> set[str]:
-    """The symbols an asm text defines: the names ``annotation`` (its group
-    1) finds where a word starts (``\\b`` before it), and those of the
-    ``.globl`` lines (``^\\s*`` before it); searched from their first
-    letters (``textscan``)."""
-    out = {m.group(1) for m, _ in textscan.finditer(_ASM_GLOBL, text, _FIRST_ON_LINE)}
-    out.update(m.group(1) for m, _ in textscan.finditer(annotation, text, textscan.word_start))
-    return out
-
-
-@overlay.tree_cache(maxsize=4)
-def asm_symbols(root: Path) -> frozenset[str]:
-    """Symbols the tree's own assembly defines (SYM_*_START, ENTRY, .globl):
-    a call target that is one of these is asm, not C."""
-    out: set[str] = set()
-    for d in ("arch/x86",):
-        for p in (Path(root) / d).rglob("*.S"):
-            try:
-                text = overlay.read_text(p, errors="replace")
-            except OSError:
-                continue
-            out |= annotated_names(text)
-    return frozenset(out)
+           "blank_attributes", "parse_functions"]
