@@ -148,6 +148,47 @@ def test_helper_of_another_file_is_followed_through():
 
 
 
+def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(tmp_path, monkeypatch):
+    """With the tree's facts kept (the CLI), the walk through another file's
+    helper is one of them: a later run has it from the disk and does not
+    expand that file (entry.S for 6.12's entry_64.S, 27 ms and its walk);
+    it gives what the walk gives with facts off, and is made again when
+    that file changes."""
+    import shutil
+
+    from entrylint import cache
+    from entrylint.analysis import callees, siblings
+
+    tree = tmp_path / "tree"
+    shutil.copytree(SIBLING, tree)
+    compat, helper = tree / "arch/x86/entry/entry_64_compat.S", tree / "arch/x86/entry/entry_64.S"
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    for name, value in (("_valid", {}), ("_facts", {}), ("facts_enabled", True)):
+        monkeypatch.setattr(cache, name, value)
+    walked = []
+    real = siblings._follow
+    monkeypatch.setattr(siblings, "_follow", lambda *a: walked.append(a[2]) or real(*a))
+
+    def call_state():
+        an = api.analyze(compat, api.Options(root=tree))
+        call = _insn(an, lambda i: i.target_name == "do_int80_syscall_32")
+        return {(t.gs, t.cr3, t.stack) for t in an.forward.before[call.index]}
+
+    def restart():  # a new process: nothing remembered but the disk
+        cache._facts.clear()
+        cache._valid.clear()
+        callees._EXPANDED.clear()
+        callees._SUMMARIES.clear()
+
+    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"]
+    restart()
+    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"]
+    helper.write_text(helper.read_text().replace("ENTRY(switch_to_thread_stack)\n", "ENTRY(switch_to_thread_stack)\n\tnop\n"))
+    restart()
+    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"] * 2
+
+
 def test_c_call_inside_another_files_helper_is_judged_at_the_call():
     """A helper of another file that calls C before its CR3 switch: the C call
     is reported at the caller's call line, with the state it had inside."""

@@ -31,9 +31,9 @@ def sibling_asm(exp, options, transfer_config):
     tuple, once per (function, tuple) -- MODEL 6.1: stack-switching helpers
     are followed through, not summarised as C.  ``transfer_config(program)``:
     the transfer knobs the other file is walked with."""
-    from entrylint.analysis.callees import defined_names, expanded
-    from entrylint.analysis.entries import Entry, EntryKind
-    from entrylint.analysis.forward import PTI_FEATURES, analyze as walk
+    from entrylint import cache
+    from entrylint.analysis.callees import _options_key, defined_names, expanded
+    from entrylint.analysis.forward import PTI_FEATURES
     from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
 
@@ -64,43 +64,68 @@ def sibling_asm(exp, options, transfer_config):
         return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
             and t.stack not in (Stack.USER, Stack.ENTRY)
 
-    def portable(t):
-        return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
+    rels: dict[Path, str] = {}
 
     def summary(name: str, t):
         f = where.get(name)
         if f is None or settled(t):
             return None
-        t = portable(t)
+        t = _portable(t)
         if (name, t) in memo:
             return memo[(name, t)]
-        if f not in programs:
+        rel = rels.get(f)
+        if rel is None:
             try:
-                rel = str(f.resolve().relative_to(exp.root.resolve()))
+                rel = rels[f] = str(f.resolve().relative_to(exp.root.resolve()))
             except ValueError:  # a folder outside the tree (--root names another): its absolute path
-                rel = str(f.resolve())
-            programs[f] = expanded(exp.root, rel, options)
-        if programs[f] is None:
-            memo[(name, t)] = None
-            return None
-        sub, cfg = programs[f]
-        walks = _walks(programs[f])
-        if (name, t) in walks:  # walked for an earlier analysis (an editor's re-analysis)
-            memo[(name, t)] = walks[(name, t)]
-            return memo[(name, t)]
-        sym = sub.symbols.get(name)
-        node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
-        out = None
-        if node is not None:
-            fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))],
-                      transfer_config(sub))
-            # C calls the helper makes are judged at the caller's call
-            out = (frozenset(portable(ev.before) for ev in fw.event_list("ret")),
-                   frozenset((ev.detail, portable(ev.before)) for ev in fw.event_list("c-call")))
-        memo[(name, t)] = walks[(name, t)] = out
+                rel = rels[f] = str(f.resolve())
+        if cache.facts_on():  # a fact of the tree: the other file is not expanded in a later run
+            out = cache.fact(("sibling-walk", str(exp.root), rel, name, repr(_options_key(options)), repr(t)),
+                             _follow, exp.root, rel, name, t, options, transfer_config)
+        else:
+            if f not in programs:
+                programs[f] = expanded(exp.root, rel, options)
+            walks = _walks(programs[f]) if programs[f] is not None else {}
+            if (name, t) not in walks:  # (else walked for an earlier analysis: an editor's re-analysis)
+                walks[(name, t)] = _walk_from(programs[f], name, t, transfer_config)
+            out = walks[(name, t)]
+        memo[(name, t)] = out
         return out
 
     return summary
+
+
+def _follow(root, rel: str, name: str, t, options, transfer_config):
+    """The walk of ``name`` in the tree's file ``rel`` from ``t`` (a fact's
+    computation: what it reads is what the fact depends on)."""
+    from entrylint.analysis.callees import expanded
+
+    return _walk_from(expanded(root, rel, options), name, t, transfer_config)
+
+
+def _walk_from(program_cfg, name: str, t, transfer_config):
+    """(the tuples at the helper's ``ret``, its (C callee, tuple) calls)
+    for a walk of ``name`` in ``program_cfg`` from ``t``; None when the file
+    could not be read or does not hold ``name``."""
+    from entrylint.analysis.entries import Entry, EntryKind
+    from entrylint.analysis.forward import analyze as walk
+
+    if program_cfg is None:
+        return None
+    sub, cfg = program_cfg
+    sym = sub.symbols.get(name)
+    node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
+    if node is None:
+        return None
+    fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))], transfer_config(sub))
+    # C calls the helper makes are judged at the caller's call
+    return (frozenset(_portable(ev.before) for ev in fw.event_list("ret")),
+            frozenset((ev.detail, _portable(ev.before)) for ev in fw.event_list("c-call")))
+
+
+def _portable(t):
+    """``t`` with only what means the same in another file's walk."""
+    return t.with_(held=tuple(kv for kv in t.held if kv[1].startswith(_PORTABLE)))
 
 
 # the walks of the other files' helpers, by the expansion they walked (the
