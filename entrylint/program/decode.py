@@ -260,10 +260,12 @@ def _bounded(cmd: list[str]) -> list[str]:
     """``cmd`` run under the limits above, set by a POSIX shell that then
     execs it (the same process: a timeout stops as itself).  Not by a
     preexec_fn: that makes subprocess fork the whole interpreter, 3-7 ms of
-    page tables per run in a process of 80-300 MB (the language server runs
-    as at keystrokes), where without one it can use vfork.  ``ulimit -f``
-    counts 512-byte blocks and ``-v`` KiB in dash, bash, busybox and zsh; a
-    limit the shell refuses is left unset (as before: best effort)."""
+    page tables per run in a process of 80-300 MB (a -j 1 run of a tree runs
+    as once per file, the language server at an edit that makes an
+    instruction text the decoder's table lacks), where without one it can
+    use vfork.  ``ulimit -f`` counts 512-byte blocks and ``-v`` KiB in dash,
+    bash as sh, busybox and zsh; a limit the shell refuses is left unset (as
+    before: best effort)."""
     if os.name != "posix" or not os.path.exists(_SH):
         return cmd
     sets = "".join(f"ulimit -S {opt} {n} 2>/dev/null; " for opt, n in _limits())
