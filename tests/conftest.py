@@ -86,3 +86,23 @@ def _result_cache_in_tmp(tmp_path_factory):
     else:
         os.environ["ENTRYLINT_CACHE_DIR"] = old
 
+
+
+@pytest.fixture
+def facts(tmp_path, monkeypatch):
+    """The tree's facts on (entrylint/cache.py ``fact``), kept in a fresh
+    folder: (tmp_path, ``restart()``), which forgets what the process
+    remembers of them, as a later run would."""
+    from entrylint import cache
+
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(cache, "_valid", {})
+    monkeypatch.setattr(cache, "_facts", {})
+    monkeypatch.setattr(cache, "facts_enabled", True)
+
+    def restart():
+        cache._facts.clear()
+        cache._valid.clear()
+
+    return tmp_path, restart

@@ -113,22 +113,6 @@ def test_no_cache_writes_no_tree_facts_either(small, capsys):
 # -- facts of a tree (cache.fact) --------------------------------------------------
 
 
-@pytest.fixture
-def facts(tmp_path, monkeypatch):
-    """Facts on, in a fresh folder; ``restart()`` forgets what the process remembers."""
-    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
-    monkeypatch.setattr(cache, "_valid", {})
-    monkeypatch.setattr(cache, "_facts", {})
-    monkeypatch.setattr(cache, "facts_enabled", True)
-
-    def restart():
-        cache._facts.clear()
-        cache._valid.clear()
-
-    return tmp_path, restart
-
-
 def _reading(calls, *paths):
     """A computation that reads ``paths`` (a header through source.reader, any
     other file by open) and returns what it read."""
@@ -298,7 +282,7 @@ def test_known_config_answers_from_the_sourced_files_first(tmp_path, monkeypatch
     srctree._read_sourced_kconfig.cache_clear()
 
 
-def test_the_trees_asm_symbols_are_a_fact(facts):
+def test_the_trees_asm_symbols_are_a_fact(facts, monkeypatch):
     """callees.asm_symbols (c-call-user-cr3 asks it: every .S of arch/x86
     read, 19 ms of each process on 6.12) comes from the disk in a later run,
     and is made again when a file is added to a folder it listed."""
@@ -309,22 +293,11 @@ def test_the_trees_asm_symbols_are_a_fact(facts):
     (tree / "arch/x86/lib").mkdir(parents=True)
     (tree / "arch/x86/lib/a.S").write_text("SYM_FUNC_START(foo)\n\tret\nSYM_FUNC_END(foo)\n")
     made = []
-    real = callees._asm_symbols
-
-    def counted(root):
-        made.append(root)
-        return real.__wrapped__(root)
-
-    counted.__wrapped__ = counted
-    callees._asm_symbols.cache_clear()
-    try:
-        callees._asm_symbols = counted
-        assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1
-        restart()
-        assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1  # from the disk
-        (tree / "arch/x86/lib/b.S").write_text(".globl bar\nbar:\n\tret\n")
-        restart()
-        assert callees.asm_symbols(tree) == {"foo", "bar"} and len(made) == 2
-    finally:
-        callees._asm_symbols = real
-        real.cache_clear()
+    real = callees._asm_symbols.__wrapped__  # (not the process's memo of it)
+    monkeypatch.setattr(callees, "_asm_symbols", lambda root: made.append(root) or real(root))
+    assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1
+    restart()
+    assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1  # from the disk
+    (tree / "arch/x86/lib/b.S").write_text(".globl bar\nbar:\n\tret\n")
+    restart()
+    assert callees.asm_symbols(tree) == {"foo", "bar"} and len(made) == 2

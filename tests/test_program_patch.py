@@ -85,8 +85,8 @@ def test_a_cpp_macro_defined_with_the_retype_builds_the_program():
     instruction retyped gives a program with it."""
     text = (FIX / "entry_incr.S").read_text()
     # (on the empty line under the #include: every statement stays at its line)
-    edited = replace_once(replace_once(text, '"incr.h"\n\n#define', '"incr.h"\n#define X86_FEATURE_INCR_TEST\t(3*32+5)\n#define'),
-                   "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
+    defined = replace_once(text, '"incr.h"\n\n#define', '"incr.h"\n#define X86_FEATURE_INCR_TEST\t(3*32+5)\n#define')
+    edited = replace_once(defined, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl")
     got, patched, full = _check(text, edited)
     assert not patched
     assert "X86_FEATURE_INCR_TEST" in got.analysis.program.features.values()

@@ -148,7 +148,7 @@ def test_helper_of_another_file_is_followed_through():
 
 
 
-def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(tmp_path, monkeypatch):
+def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(facts, monkeypatch):
     """With the tree's facts kept (the CLI), the walk through another file's
     helper is one of them: a later run has it from the disk and does not
     expand that file (entry.S for 6.12's entry_64.S, 27 ms and its walk);
@@ -156,16 +156,12 @@ def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(tmp_path
     that file changes."""
     import shutil
 
-    from entrylint import cache
     from entrylint.analysis import callees, siblings
 
+    tmp_path, forget_facts = facts
     tree = tmp_path / "tree"
     shutil.copytree(SIBLING, tree)
     compat, helper = tree / "arch/x86/entry/entry_64_compat.S", tree / "arch/x86/entry/entry_64.S"
-    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
-    for name, value in (("_valid", {}), ("_facts", {}), ("facts_enabled", True)):
-        monkeypatch.setattr(cache, name, value)
     walked = []
     real = siblings._follow
     monkeypatch.setattr(siblings, "_follow", lambda *a: walked.append(a[2]) or real(*a))
@@ -176,8 +172,7 @@ def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(tmp_path
         return {(t.gs, t.cr3, t.stack) for t in an.forward.before[call.index]}
 
     def restart():  # a new process: nothing remembered but the disk
-        cache._facts.clear()
-        cache._valid.clear()
+        forget_facts()
         callees._EXPANDED.clear()
         callees._SUMMARIES.clear()
 

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from entrylint.source import textscan
+
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
 # lives in one of these (schedule_tail, make_task_dead and BUG_func are the
@@ -416,7 +418,7 @@ def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
 
 
 _IDENT_CHARS = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_C_IDENT = re.compile(rb"[A-Za-z_]\w*", re.A)
+_C_IDENT = re.compile(rb"[A-Za-z_]\w*")
 
 
 def _ident_end(word: bytes) -> re.Pattern | None:
@@ -425,19 +427,18 @@ def _ident_end(word: bytes) -> re.Pattern | None:
     return re.compile(re.escape(word) + rb"(?![A-Za-z0-9_])") if _C_IDENT.fullmatch(word) else None
 
 
+def _after_non_ident(text: bytes, p: int) -> bytes | None:
+    """textscan's accept: no C identifier character before ``p``."""
+    return None if p and text[p - 1] in _IDENT_CHARS else b""
+
+
 def _as_identifier(text: bytes, end: re.Pattern) -> bool:
     """The word ``end`` matches occurs in ``text`` with no C identifier
     character ([A-Za-z0-9_]) right before or after it: wherever tree-sitter
     reads it as an identifier (its identifiers take these and more, ``$`` and
     letters beyond ASCII) or a definer's argument holds it, and not inside
-    ``domain`` when ``main`` is asked (100 of the 342 files hold that).  Two
-    occurrences that overlap cannot both be bounded like this, so the
-    matches finditer skips over hold none."""
-    for m in end.finditer(text):
-        s = m.start()
-        if not s or text[s - 1] not in _IDENT_CHARS:
-            return True
-    return False
+    ``domain`` when ``main`` is asked (100 of the 342 files hold that)."""
+    return textscan.search(end, text, 0, _after_non_ident) is not None
 
 
 class LazyCIndex:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from entrylint.analysis.state import Feature
-from entrylint.source import overlay
+from entrylint.source import overlay, textscan
 
 SOURCES = ("arch/x86/kernel/cpu/common.c",)
 ENTRY_MSRS = ("MSR_LSTAR", "MSR_CSTAR", "MSR_IA32_SYSENTER_EIP")
@@ -93,17 +93,11 @@ def _names(text: str, expr: str, at: int) -> set[str]:
     names = set(_IDENT.findall(expr))
     head = text[:at]
     for n in list(names):
-        # `\bname\s*=...` as a search for the name, its start checked after:
-        # a pattern that starts with \b is tried at every position of the
-        # text (30 ms of a cold check), one that starts with the name is not
+        # `\bname\s*=...` searched from the name (textscan: a pattern that
+        # starts with \b is tried at every position, 30 ms of a cold check)
         init = None
-        pat, pos = re.compile(r"%s\s*=\s*([^;]*);" % re.escape(n)), 0
-        while (d := pat.search(head, pos)) is not None:
-            s = d.start()
-            if s and (head[s - 1].isalnum() or head[s - 1] == "_"):  # (\w before it: no word boundary)
-                pos = s + 1
-                continue
-            init, pos = d.group(1), d.end()
+        for d, _ in textscan.finditer(re.compile(r"%s\s*=\s*([^;]*);" % re.escape(n)), head, textscan.word_start):
+            init = d.group(1)
         if init is not None:
             names |= set(_IDENT.findall(init))
     return names

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 # accept(text, start of a match) -> what the match had before it (a head), or None: not a match here
+# (the text may be bytes, for an accept that reads bytes: the C index's)
 Accept = Callable[[str, int], "str | None"]
 
 _WORD_CHAR = re.compile(r"\w")

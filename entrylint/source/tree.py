@@ -316,7 +316,7 @@ def _walked_folder(root: str, d: str, memo: dict[str, bool]) -> bool:
     return got
 
 
-def source_files(paths: list[Path], root: Path | None = None) -> list[Path]:
+def source_files(paths: list[Path]) -> list[Path]:
     """The ``.S`` files a list of paths names: files as given; a kernel tree
     gives its arch/x86 ``.S`` files; any other folder all ``.S`` below it.
     Walking a folder leaves out linker scripts (``*.lds.S``) and fragments
