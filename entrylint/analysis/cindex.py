@@ -18,7 +18,7 @@ How a file is read:
    (exc_int3) { ... }`` parses as type ``DEFINE_IDTENTRY_RAW``, declarator
    ``(exc_int3)``) take their name and attributes from a *definer* table.
 3. The definer table is read from the tree's own
-   ``arch/x86/include/asm/idtentry.h`` (``definers_from_header``): each
+   ``arch/x86/include/asm/idtentry.h`` (``cdefiners.definers_from_header``): each
    ``#define DEFINE_X(func)`` whose body declares ``<attrs> void
    [prefix##]func(`` outside ``static``, or forwards to another definer, or is
    an object-like alias.  ``FALLBACK_DEFINERS`` is used for what the header
@@ -33,8 +33,8 @@ int80_emulation, ...) or a macro-generated name of a dead branch
 (exc_xen_hypervisor_callback).  Build: ~330 files, ~5.7k functions, 0.7-0.9 s
 per tree (1.2-1.8 s on a slower machine).  What a check uses is
 ``cached_index``: a ``LazyCIndex``, the same answers made per name asked
-(6.12's entry_64.S asks 64 names and parses 32 of 342 files), kept on disk
-for later runs.
+(6.12's entry_64.S asks 50 names and parses 27 of 342 files), kept on disk
+for later runs (written a few times a run and at its end: cachedir.WrittenLater).
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from entrylint.analysis.cdefiners import ATTRIBUTE_WORDS, IDTENTRY_HEADER, count_params, definers_of
 from entrylint.source import textscan
+from entrylint.source.cachedir import Locked, WrittenLater
 
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
@@ -67,23 +69,6 @@ DEFAULT_FOLDERS: tuple[str, ...] = (
     "lib/bug.c",  # BUG_func (6.12)
 )
 
-# Attribute-like macros blanked before parsing.  Bare words, then macros with
-# one balanced argument list.  Keep this a table: add names, never logic.
-ATTRIBUTE_WORDS: tuple[str, ...] = (
-    "noinstr", "__visible", "notrace", "__always_inline", "noinline", "__init", "__exit",
-    "__cold", "__noreturn", "__noclone", "__used", "__weak", "__attribute_const__",
-    "__must_check", "__maybe_unused", "__always_unused", "asmlinkage", "__kprobes",
-    "nokprobe_inline", "__ref", "__cpuidle", "__flatten", "__latent_entropy", "__sched",
-    "__irq_entry", "__naked", "__init_or_module", "__head", "__noendbr", "__nocfi",
-    "__no_kcsan", "__no_sanitize_address", "__no_profile", "__no_kasan_or_inline",
-    "__no_stack_protector", "__fastcall", "__pure", "__ro_after_init", "__initdata",
-    "__read_mostly", "__noinstr_section", "__section", "__attribute__", "__aligned",
-    "__printf", "__scanf", "__nonnull", "__alloc_size", "__malloc", "__diag_ignore",
-    "__no_sanitize_undefined", "__no_sanitize_memory", "__no_sanitize_thread",
-    "__noscs", "__nostackprotector",
-)
-
-
 def _words_re(words) -> re.Pattern:
     """``\\b(word|...)\\b`` with the words that start with ``__`` behind one
     ``__`` (the engine tries that branch once where an identifier starts,
@@ -98,28 +83,6 @@ def _words_re(words) -> re.Pattern:
 
 _ATTR_RE = _words_re(ATTRIBUTE_WORDS)
 
-# name -> (name template, noinstr, attributes).  "{}" is the macro argument.
-# What 6.1/6.12 headers say; the tree's own idtentry.h overrides these.
-FALLBACK_DEFINERS: dict[str, tuple[str, bool, frozenset[str]]] = {
-    **{m: ("{}", True, frozenset({"__visible", "noinstr"})) for m in (
-        "DEFINE_IDTENTRY", "DEFINE_IDTENTRY_SW", "DEFINE_IDTENTRY_ERRORCODE", "DEFINE_IDTENTRY_RAW",
-        "DEFINE_IDTENTRY_RAW_ERRORCODE", "DEFINE_IDTENTRY_IRQ", "DEFINE_IDTENTRY_SYSVEC",
-        "DEFINE_IDTENTRY_SYSVEC_SIMPLE", "DEFINE_IDTENTRY_IST", "DEFINE_IDTENTRY_DF",
-        "DEFINE_IDTENTRY_NMI", "DEFINE_IDTENTRY_MCE", "DEFINE_IDTENTRY_DEBUG")},
-    "DEFINE_IDTENTRY_NOIST": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
-    "DEFINE_IDTENTRY_MCE_USER": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
-    "DEFINE_IDTENTRY_DEBUG_USER": ("noist_{}", True, frozenset({"__visible", "noinstr"})),
-    "DEFINE_IDTENTRY_VC_KERNEL": ("kernel_{}", True, frozenset({"__visible", "noinstr"})),
-    "DEFINE_IDTENTRY_VC_USER": ("user_{}", True, frozenset({"__visible", "noinstr"})),
-    "DEFINE_FREDENTRY_RAW": ("fred_{}", True, frozenset({"noinstr"})),
-    "DEFINE_FREDENTRY_NMI": ("fred_{}", True, frozenset({"noinstr"})),
-    "DEFINE_FREDENTRY_MCE": ("fred_{}", True, frozenset({"noinstr"})),
-    "DEFINE_FREDENTRY_DEBUG": ("fred_{}", True, frozenset({"noinstr"})),
-    # Syscalls: the x86-64 wrapper symbol (arch/x86/include/asm/syscall_wrapper.h).
-    **{f"SYSCALL_DEFINE{n}": ("__x64_sys_{}", False, frozenset()) for n in range(7)},
-    **{f"COMPAT_SYSCALL_DEFINE{n}": ("__ia32_compat_sys_{}", False, frozenset()) for n in range(7)},
-}
-IDTENTRY_HEADER = "arch/x86/include/asm/idtentry.h"
 CACHE_VERSION = 3  # 2: CFunction.params; 3: the answers of a LazyCIndex
 
 
@@ -132,89 +95,6 @@ class CFunction:
     noinstr: bool
     macro: str | None = None  # the definer macro, for macro-defined functions
     params: int | None = None  # declared parameters (MODEL 4: the argument registers it reads); None: unknown
-
-
-# --- definers from idtentry.h ---------------------------------------------
-
-_DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(DEFINE_\w+)(\((\w+)\))?[ \t]*((?:.*\\\n)*.*)$", re.M)
-
-
-def definers_from_header(text: str) -> dict[str, tuple[str, bool, frozenset[str]]]:
-    """Read the DEFINE_* macros of an idtentry.h: name -> (template, noinstr, attrs)."""
-    raw: dict[str, tuple[str | None, str]] = {}
-    for m in _DEFINE_RE.finditer(text):
-        name, param, body = m.group(1), m.group(3), m.group(4).replace("\\\n", " ")
-        raw.setdefault(name, (param, body))
-    out: dict[str, tuple[str, bool, frozenset[str]]] = {}
-
-    def resolve(name: str, depth: int = 0):
-        if name in out:
-            return out[name]
-        if name not in raw or depth > 8:
-            return FALLBACK_DEFINERS.get(name)
-        param, body = raw[name]
-        res = None
-        if param is None:  # object-like alias
-            target = body.strip()
-            res = resolve(target, depth + 1) if re.fullmatch(r"\w+", target) else None
-        else:
-            arg = re.escape(param)
-            for d in re.finditer(r"([\w\s]*?)\b(\w+)\s+((?:\w+##)?" + arg + r"(?:##\w+)?)\s*\(", body):
-                attrs = set(d.group(1).split())
-                if "static" in attrs:
-                    continue
-                res = (d.group(3).replace("##", "").replace(param, "{}", 1),
-                       "noinstr" in attrs, frozenset(attrs & set(ATTRIBUTE_WORDS)),
-                       count_params(_balanced(body, d.end() - 1)))
-                break
-            if res is None:  # forwards: OTHER(prefix##func)
-                f = re.match(r"\s*(DEFINE_\w+)\s*\(\s*((?:\w+##)?" + arg + r")\s*\)", body)
-                if f:
-                    inner = resolve(f.group(1), depth + 1)
-                    if inner:
-                        res = (inner[0].replace("{}", f.group(2).replace("##", "").replace(param, "{}")),
-                               *inner[1:])
-        if res is not None:
-            out[name] = res
-        return res
-
-    for name in raw:
-        resolve(name)
-    return out
-
-
-def _balanced(text: str, open_at: int) -> str:
-    """The text inside the parentheses that open at ``open_at``."""
-    depth = 0
-    for k in range(open_at, len(text)):
-        depth += text[k] == "("
-        depth -= text[k] == ")"
-        if depth == 0:
-            return text[open_at + 1:k]
-    return text[open_at + 1:]
-
-
-def count_params(plist: str | None) -> int | None:
-    """How many parameters a C parameter list declares: ``void`` is none;
-    a variadic or unreadable list is unknown (None)."""
-    if plist is None:
-        return None
-    parts, depth, cur = [], 0, ""
-    for ch in plist:
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    parts = [p.strip() for p in parts]
-    if parts == ["void"] or parts == [""]:
-        return 0
-    if any(p == "..." or not p for p in parts):
-        return None
-    return len(parts)
 
 
 # --- parsing ----------------------------------------------------------------
@@ -375,7 +255,7 @@ class CIndex:
     @classmethod
     def build(cls, root: Path, folders: Sequence[str] = DEFAULT_FOLDERS) -> "CIndex":
         root = Path(root)
-        definers = _definers(root)
+        definers = definers_of(root)
         files = _files(root, folders)
         funcs: dict[str, CFunction] = {}
         for path in files:
@@ -397,14 +277,6 @@ class CIndex:
         """(found, missing) among ``targets``."""
         t = set(targets)
         return {n for n in t if n in self.functions}, {n for n in t if n not in self.functions}
-
-
-def _definers(root: Path) -> dict:
-    definers = dict(FALLBACK_DEFINERS)
-    header = root / IDTENTRY_HEADER
-    if header.is_file():
-        definers.update(definers_from_header(header.read_text(errors="replace")))
-    return definers
 
 
 def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
@@ -441,7 +313,7 @@ def _as_identifier(text: bytes, end: re.Pattern) -> bool:
     return textscan.search(end, text, 0, _after_non_ident) is not None
 
 
-class LazyCIndex:
+class LazyCIndex(WrittenLater):
     """``CIndex.build``'s answers, made per name asked (a run asks about the
     few dozen names entry asm calls; the full index parses ~340 files).
 
@@ -455,10 +327,12 @@ class LazyCIndex:
     order, so every answer is the full build's.  ``answers`` (name ->
     CFunction or None) is what the disk cache keeps."""
 
-    def __init__(self, root: Path, folders: Sequence[str], answers: dict | None = None, save=None):
+    def __init__(self, root: Path, folders: Sequence[str], answers: dict | None = None, path: Path | None = None):
         self.root, self.folders = Path(root), tuple(folders)
         self.answers: dict[str, CFunction | None] = dict(answers or {})
-        self._save = save  # called with the answers after new ones were made
+        self.path = path  # where the answers are kept on disk (None: nowhere)
+        self._saved = len(self.answers)
+        self._dirty = False
         self._paths: list[Path] | None = None
         self._texts: list[bytes] = []
         self._parsed: dict[int, list[CFunction]] = {}
@@ -484,7 +358,7 @@ class LazyCIndex:
 
     def _load(self) -> list[bytes]:
         if self._definers is None:
-            self._definers = _definers(self.root)
+            self._definers = definers_of(self.root)
             self._texts = [p.read_bytes() for p in self._list()]
         return self._texts
 
@@ -498,8 +372,33 @@ class LazyCIndex:
 
     def _answer(self, name: str, got: CFunction | None) -> None:
         self.answers[name] = got
-        if self._save is not None:
-            self._save(self.answers)
+        if self.path is not None:
+            self._dirty = True
+            self._later()
+
+    def _entries(self) -> int:
+        return len(self.answers)
+
+    def save(self) -> bool:
+        """Write the answers (atomically) with those another process wrote
+        there meanwhile (under a lock: -j workers ask about other names);
+        False if there was nothing to write or it could not be written."""
+        if self.path is None or not self._dirty:
+            return False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with Locked(self.path.with_suffix(".lock")):
+                for name, got in (_read(self.path) or {}).items():
+                    self.answers.setdefault(name, got)
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                with tmp.open("wb") as f:
+                    pickle.dump(self.answers, f)
+                tmp.replace(self.path)
+        except OSError:
+            return False
+        self._dirty = False
+        self._written()
+        return True
 
     def get(self, name: str) -> CFunction | None:
         if not name:
@@ -585,30 +484,23 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
         return _memo[mkey]
     files = files if files is not None else _index_files(root, folders)
     path = _cache_dir() / f"{_key(root, folders, files)}.pickle" if disk else None
-    answers = None
-    if path is not None and path.is_file():
-        try:
-            with path.open("rb") as f:
-                answers = pickle.load(f)
-        except Exception:
-            answers = None
-        if not isinstance(answers, dict):
-            answers = None
-    idx = _memo[mkey] = LazyCIndex(root, folders, answers, (lambda a: _save(path, a)) if path else None)
+    answers = _read(path) if path is not None else None
+    idx = _memo[mkey] = LazyCIndex(root, folders, answers, path)
     _memo_files[mkey] = files
     return idx
 
 
-def _save(path: Path, answers: dict) -> None:
+def _read(path: Path) -> dict | None:
+    """The answers kept at ``path`` (None: none, or not readable)."""
+    if not path.is_file():
+        return None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            pickle.dump(answers, f)
-        tmp.replace(path)
-    except OSError:
-        pass
+        with path.open("rb") as f:
+            answers = pickle.load(f)
+    except Exception:
+        return None
+    return answers if isinstance(answers, dict) else None
 
 
-__all__ = ["CFunction", "CIndex", "LazyCIndex", "DEFAULT_FOLDERS", "FALLBACK_DEFINERS", "cached_index", "definers_from_header",
+__all__ = ["CFunction", "CIndex", "LazyCIndex", "DEFAULT_FOLDERS", "cached_index",
            "blank_attributes", "parse_functions"]
