@@ -184,6 +184,37 @@ def test_a_tuple_is_widened_once_and_never_refers_to_itself():
     assert hash(t) != hash(w) and t != w
 
 
+def test_equal_tuples_are_one_object_wherever_they_are_made():
+    """The walk hashes a tuple ~10 times a visit: a Python ``__hash__`` was a
+    tenth of a walk.  Equal tuples are one object however they are made (the
+    constructor, ``with_``, ``dataclasses.replace``, unpickling, threads
+    making the same values at once), so the identity's hash serves; one no
+    one uses is not kept."""
+    import dataclasses
+    import pickle
+    import types
+    import weakref
+    from concurrent.futures import ThreadPoolExecutor
+
+    from entrylint.analysis.state import Origin, Space, Stack, Tuple
+
+    def make(k: int = 0) -> Tuple:
+        return Tuple(Origin.KERNEL, Space.KERNEL, Space.USER, Stack.TASK, held=(("rax", f"int:{k}"),))
+
+    t = make()
+    assert not isinstance(type(t).__hash__, types.FunctionType)
+    assert make() is t and make(1) is not t and make(1) != t
+    assert t.with_(gs=Space.USER).with_(gs=Space.KERNEL) is t
+    assert dataclasses.replace(t, held=()) is t.forget(("rax",)) and t.hold("rax", "int:0") is t
+    assert pickle.loads(pickle.dumps([t, make(1)])) == [t, make(1)]
+    assert pickle.loads(pickle.dumps(t)) is t
+    with ThreadPoolExecutor(8) as ex:
+        for k in range(2, 40):
+            assert len({id(x) for x in ex.map(lambda _: make(k), range(64))}) == 1
+    gone = weakref.ref(make(999))
+    assert gone() is None  # no one held it: not kept either
+
+
 def test_deep_if_nesting_costs_no_work_per_enclosing_group(tmp_path, monkeypatch):
     """3000 nested ``#if`` took 30 s (the fuzzer's size class, session 12):
     each directive joined every open group's conditions in a Python loop,

@@ -179,18 +179,15 @@ _EDGES, _CALL, _RET, _TAIL, _EXIT, _IRET, _IJUMP, _STOP = "edges", "call", "ret"
 _OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP, Flow.STOP: _STOP}
 
 
-def without_dead(t: Tuple, live: frozenset[str], one) -> Tuple:
+def without_dead(t: Tuple, live: frozenset[str]) -> Tuple:
     """``t`` without the small integers of registers not in ``live`` (dead
-    after the instruction: never read again before written), as the walk's
-    one object (``one``); remembered on ``t`` for the last ``live`` object
-    asked about."""
+    after the instruction: never read again before written); remembered on
+    ``t`` for the last ``live`` object asked about."""
     got = t._dead
     if got is not None and got[0] is live:
         return got[1] or t
     dead = [r for r, _ in t.ints() if r not in live]
     u = t.forget(dead) if dead else t
-    if u is not t:
-        u = one(u, u)
     object.__setattr__(t, "_dead", (live, u is not t and u))
     return u
 
@@ -236,17 +233,17 @@ def labels_by_node(program) -> dict[int, set[str]]:
     return out
 
 
-def stepped_at(ins, sig: int, t: Tuple, live, config: Config, by_sig: dict, one) -> tuple:
+def stepped_at(ins, sig: int, t: Tuple, live, config: Config, by_sig: dict) -> tuple:
     """step() of ``ins`` (signature ``sig``) on ``t``, looked up in
     ``by_sig`` or made and kept there, without the small integers of the
     registers not in ``live`` (None: none forgotten): (tuple, events)."""
     got = by_sig.get((sig, t))
     if got is None:
         u, evs = step(ins, t, config)
-        got = by_sig[(sig, t)] = (one(u, u), evs)
+        got = by_sig[(sig, t)] = (u, evs)
     u, evs = got
     if live is not None and u.held:
-        u = without_dead(u, live, one)
+        u = without_dead(u, live)
     return u, evs
 
 
@@ -298,12 +295,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # signature of what step() reads -> a small id, and (signature id,
     # tuple) -> step()'s result: kept from the file's last walks (``memo``).
     alike, by_sig = memo.tables(config) if memo is not None else ({}, {})
-    # every tuple the walk keeps, one object for equal ones: a walk makes a
-    # new object at each step, but meets few distinct tuples (a walk whose
-    # every visit steps kept a million objects for 640 tuples), and what a
-    # tuple works out once (hash, widen(), ints()) is then worked out once
-    canon: dict[Tuple, Tuple] = {}
-    one = canon.setdefault
+    # (a walk makes a new tuple at each step but meets few distinct ones:
+    # equal tuples are one object, state._Interned, and what a tuple works
+    # out once -- widen(), ints() -- is worked out once)
 
     def context(kind: str, node: int, t: Tuple, name: str, entry_kind: str = "") -> int:
         # Entry points of one kind entered with one tuple are one activation:
@@ -321,7 +315,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     # (node, tuple without its integers) -> the integer variants pushed there
     variants: dict[tuple[int, Tuple], set[Tuple]] = defaultdict(set)
-    bases: dict[Tuple, Tuple] = {}  # each tuple without its integers, one object (Tuple.widen)
     # for a crowded one, what strip() reads of them, kept as they come (a
     # variant's work must not grow with the variants already there): each
     # register's values among them, the flags all of them know, and the
@@ -357,7 +350,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     def widen(node: int, t: Tuple) -> Tuple:
         """``t``, or ``t`` without the integers and flags that vary when
         ``node`` already has WIDEN variants of it that differ only in them."""
-        base = t.widen(bases)
+        base = t.widen()
         if base is t:
             return t
         vkey = (node, base)
@@ -385,7 +378,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             return
         if t.held or t.flags:
             t = widen(node, t)
-        t = one(t, t)
         key = (node, t, c)
         if key in res.pred:
             return
@@ -473,7 +465,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if node in crowded_at and (t.held or t.flags):
             # a variant queued before its node was crowded: the widened tuple
             # stands for it (it knows less), so what follows is walked once
-            got = crowded.get((node, t.widen(bases)))
+            got = crowded.get((node, t.widen()))
             if got is not None:
                 w = strip(t, got)
                 if w is not t and w != t:  # (strip gives t itself when it keeps everything)
@@ -511,12 +503,12 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
             got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept
             if live_out is not None and t.held:
-                got = (without_dead(t, live_out.get(node, ()), one), ())
+                got = (without_dead(t, live_out.get(node, ())), ())
         else:
             got = stepped.get((node, t))
             if got is None:  # the same (instruction, tuple) under another call context: one step
                 got = stepped[(node, t)] = stepped_at(ins, sig, t, live_out.get(node, ()) if live_out is not None
-                                                      else None, config, by_sig, one)
+                                                      else None, config, by_sig)
                 res.steps += 1
         t_after, evs = got
         res.after[node].add(t_after)
@@ -532,7 +524,6 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 if t2 is not None:
                     if t2.held or t2.flags:
                         t2 = widen(dst, t2)
-                    t2 = one(t2, t2)
                     k2 = (dst, t2, c)
                     if k2 not in pred:
                         pred[k2] = (key, kind)

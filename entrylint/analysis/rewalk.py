@@ -64,8 +64,6 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     labels_at: dict[int, set[str]] | None = None  # this program's, made if a faulting node asks
     old_inst = old.instances
     steps = old.steps
-    canon: dict = {}
-    one = canon.setdefault
     ins_list = program.instructions
     # a program made from the last walk's (program/patch.py): but for these
     # instructions, every one is that program's, with its edges
@@ -108,8 +106,8 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
         if now[7] != was[7] and (now[1] != "edges" or any(cond for _, _, cond in now[4])):
             return None  # the loop reads such an instruction itself (a branch's flag, a call's name)
         for t in ts:  # what the node does to each tuple the last walk brought here
-            a, stepped_a = _outcome(was, t, old_lv, config, by_sig, one)
-            b, stepped_b = _outcome(now, t, lv, config, by_sig, one)
+            a, stepped_a = _outcome(was, t, old_lv, config, by_sig)
+            b, stepped_b = _outcome(now, t, lv, config, by_sig)
             if a != b:
                 return None
             steps += stepped_b - stepped_a
@@ -124,14 +122,14 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
     return new
 
 
-def _outcome(pl: tuple, t, live, config, by_sig: dict, one) -> tuple[tuple, int]:
+def _outcome(pl: tuple, t, live, config, by_sig: dict) -> tuple[tuple, int]:
     """What forward.analyze's loop makes of ``t`` at a node with plan ``pl``
     (the tuple after it and its events), and 1 when that is a step (the
     analysis-steps budget counts them)."""
     ins, _how, _fx, _ext, _edges, _in, q, sig = pl
     if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
-        return (without_dead(t, live, one) if live is not None and t.held else t, ()), 0
-    u, evs = stepped_at(ins, sig, t, live, config, by_sig, one)
+        return (without_dead(t, live) if live is not None and t.held else t, ()), 0
+    u, evs = stepped_at(ins, sig, t, live, config, by_sig)
     return (u, tuple(evs)), 1
 
 

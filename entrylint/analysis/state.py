@@ -13,6 +13,9 @@ Plain data: no mnemonics, no I/O.  Transfer functions live in ``forward.py``.
 from __future__ import annotations
 
 import enum
+import sys
+import threading
+import weakref
 from dataclasses import dataclass, field
 
 
@@ -51,8 +54,32 @@ IMPLIES: dict[tuple[str, Feature], tuple[tuple[str, Feature], ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Tuple:
+class _Interned(type):
+    """Tuple's maker: one object per value, for as long as one is in use.
+    The walk keys its dicts and sets by tuples hundreds of thousands of
+    times; with equal tuples one object, a tuple's hash is its identity's
+    (C, not a Python ``__hash__`` call: a tenth of a walk) and equality
+    is identity.  Held weakly: a tuple no one uses is not kept."""
+
+    def __call__(cls, origin, gs, cr3, stack, features=(), held=(), flags=(), site=""):
+        key = (origin, gs, cr3, stack, features, held, flags, site)
+        got = _MADE.get(key)
+        if got is None:
+            with _MAKING:  # (the language server walks in a thread of its own)
+                got = _MADE.get(key)
+                if got is None:
+                    got = _MADE[key] = super().__call__(*key)
+        return got
+
+
+_MADE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_MAKING = threading.Lock()
+# a weak reference needs a slot for it (3.11 makes one; 3.10: no slots)
+_SLOTS = {"slots": True, "weakref_slot": True} if sys.version_info >= (3, 11) else {}
+
+
+@dataclass(frozen=True, order=True, **_SLOTS)
+class Tuple(metaclass=_Interned):
     """One possibility.  Besides MODEL 3's fields it carries the few facts the
     transfer functions need to infer what a CR3 or GS-base write means
     (MODEL 3.1): ``held`` says what some registers hold (``cr3:user`` -- a
@@ -72,9 +99,6 @@ class Tuple:
     # the exit instruction it interrupted (the iretq to user, load_gs_index's
     # .Lgs_change); the entry code recognises these by the saved RIP
     site: str = ""
-    # the hash, computed once (the walk hashes each tuple many times); the
-    # same value the generated hash gives, so set order does not change
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
     _str: str = field(default="", init=False, repr=False, compare=False)  # str(self), made once (``ordered`` sorts by it)
     # widen()'s result, made once (the walk asks at every push); None: not yet,
     # False: the tuple itself (not a reference to itself: no cycle to collect)
@@ -86,15 +110,12 @@ class Tuple:
     # one live set object, so a run of quiet visits works it out once
     _dead: object = field(default=None, init=False, repr=False, compare=False)
 
-    def __hash__(self) -> int:
-        h = self._hash
-        if not h:
-            h = hash((self.origin, self.gs, self.cr3, self.stack, self.features, self.held, self.flags,
-                      self.site))
-            object.__setattr__(self, "_hash", h)
-        return h
+    # one object per value (_Interned): its identity is its hash.  Set order
+    # follows it, as it followed string hashes before (they differ between
+    # processes): whatever a rule picks from a state comes from ``ordered``.
+    __hash__ = object.__hash__
 
-    def __reduce__(self):  # a string's hash differs between processes: never pickle _hash
+    def __reduce__(self):  # made again through _Interned: the one object of its value there
         return (Tuple, (self.origin, self.gs, self.cr3, self.stack, self.features, self.held, self.flags,
                         self.site))
 
@@ -167,18 +188,15 @@ class Tuple:
             object.__setattr__(self, "_ints", got)
         return got
 
-    def widen(self, interned: dict | None = None) -> Tuple:
+    def widen(self) -> Tuple:
         """This tuple without the small integers it knows (``int:`` values)
         and the flags it knows: what the walk groups tuples by when it
         widens (forward.WIDEN: a loop counting, a helper called with every
-        count, the flags a count leaves).  ``interned``: equal results are
-        one object (the walk's dicts keyed by it then match by identity)."""
+        count, the flags a count leaves)."""
         base = self._base
         if base is None:
             kept = tuple(kv for kv in self.held if not kv[1].startswith("int:"))
             base = False if len(kept) == len(self.held) and not self.flags else self.with_(held=kept, flags=())
-            if base is not False and interned is not None:
-                base = interned.setdefault(base, base)
             object.__setattr__(self, "_base", base)
         return self if base is False else base
 
