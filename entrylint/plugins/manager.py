@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import pluggy
 
 from entrylint.plugins import hookspecs
 from entrylint.plugins.info import ID_RE, RuleConfig, RuleInfo
+from entrylint.source import dists
 
 GROUP = "entrylint.rules"
 
@@ -33,14 +33,7 @@ class Plugin:
 
 
 def find_plugins(group: str = GROUP) -> list[Plugin]:
-    out = []
-    names: dict[int, str] = {}  # a distribution's name parses its metadata: once per distribution, not per rule
-    for ep in md.entry_points(group=group):
-        d = getattr(ep, "dist", None)
-        if id(d) not in names:
-            names[id(d)] = getattr(d, "name", "") or ""
-        out.append(Plugin(ep.name, ep.value, names[id(d)]))
-    return sorted(set(out))
+    return sorted({Plugin(*ep) for ep in dists.entry_points(group)})
 
 
 class Rules:
@@ -54,7 +47,7 @@ class Rules:
         plugins = find_plugins(group) if entry_points else []
         for p in plugins:
             try:
-                obj = md.EntryPoint(p.name, p.value, group).load()
+                obj = dists.load(p.value)
             except Exception as e:  # noqa: BLE001 - any import failure is the plugin's
                 raise PluginError(f"cannot load rule plugin {p.name!r} ({p.dist or p.value}): "
                                   f"{type(e).__name__}: {e}") from e

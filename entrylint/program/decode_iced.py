@@ -504,6 +504,11 @@ def is_known_mnemonic(word: str) -> bool:
 
 
 def iced_version() -> str:
+    from entrylint.source import dists
+
+    got = dists.version("iced-x86")
+    if got:
+        return got
     try:
         from importlib.metadata import version
 
