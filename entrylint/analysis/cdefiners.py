@@ -134,10 +134,9 @@ def count_params(plist: str | None) -> int | None:
 
 
 def definers_of(root: Path) -> dict:
+    """The definer table of the tree at ``root``: its idtentry.h's over the fallback."""
     definers = dict(FALLBACK_DEFINERS)
     header = root / IDTENTRY_HEADER
     if header.is_file():
         definers.update(definers_from_header(header.read_text(errors="replace")))
     return definers
-
-

@@ -21,7 +21,7 @@ How a file is read:
    ``arch/x86/include/asm/idtentry.h`` (``cdefiners.definers_from_header``): each
    ``#define DEFINE_X(func)`` whose body declares ``<attrs> void
    [prefix##]func(`` outside ``static``, or forwards to another definer, or is
-   an object-like alias.  ``FALLBACK_DEFINERS`` is used for what the header
+   an object-like alias.  ``cdefiners.FALLBACK_DEFINERS`` is used for what the header
    does not define (and when there is no tree): it is what 6.1 and 6.12 say.
 
 Coverage of DEFAULT_FOLDERS, measured on the direct call/jmp targets of the

@@ -504,6 +504,7 @@ def is_known_mnemonic(word: str) -> bool:
 
 
 def iced_version() -> str:
+    """iced-x86's version (part of the decoder table's key); "unknown" when no metadata says it."""
     from entrylint.source import dists
 
     got = dists.version("iced-x86")

@@ -5,6 +5,8 @@ entries and the tree facts (``entrylint.cache``), the decoder's table
 (``program.decode``) and the C-side index (``analysis.cindex``) all live
 under it, so one variable (or one ``rm -r``) covers every cache, and a run
 with a fresh folder is cold in every layer.  Never inside the analysed tree.
+A table kept there by several processes at once is written as
+``WrittenLater`` says, under ``Locked``.
 """
 
 from __future__ import annotations
