@@ -202,7 +202,8 @@ def test_two_processes_answers_are_merged_not_overwritten(tmp_path):
     two.get("helper1")
     one.get("helper2")
     one.save(), two.save()
-    kept = LazyCIndex(tree, (".",), answers=cindex._read(path))
+    kept = LazyCIndex(tree, (".",), path=path)
+    kept.load()
     assert set(kept.answers) == {"helper0", "helper1", "helper2"}
 
 

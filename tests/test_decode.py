@@ -594,8 +594,8 @@ def test_a_write_reads_the_table_again_only_when_another_process_wrote_it(tmp_pa
     d = Decoder(cache_dir=tmp_path)
     d.infos(["nop"])
     loads = []
-    real = Decoder._load
-    monkeypatch.setattr(Decoder, "_load", lambda self: loads.append(1) or real(self))
+    real = Decoder.load
+    monkeypatch.setattr(Decoder, "load", lambda self: loads.append(1) or real(self))
     d.infos(["swapgs"])  # written again: the file is as this decoder left it
     assert d.saves == 2 and loads == []
     other = Decoder(cache_dir=tmp_path)

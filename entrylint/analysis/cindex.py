@@ -40,7 +40,6 @@ for later runs (written a few times a run and at its end: cachedir.WrittenLater)
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from typing import Iterable, Sequence
 
 from entrylint.analysis.cdefiners import ATTRIBUTE_WORDS, IDTENTRY_HEADER, count_params, definers_of
 from entrylint.source import textscan
-from entrylint.source.cachedir import Locked, WrittenLater
+from entrylint.source.cachedir import WrittenLater
 
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
@@ -325,14 +324,13 @@ class LazyCIndex(WrittenLater):
     the parser or a definer sees it: _as_identifier) are parsed, each
     once, and their definitions of ``name`` merged in the full build's file
     order, so every answer is the full build's.  ``answers`` (name ->
-    CFunction or None) is what the disk cache keeps."""
+    CFunction or None) is what the disk cache keeps, at ``path`` (None:
+    nowhere; ``load`` reads it)."""
 
-    def __init__(self, root: Path, folders: Sequence[str], answers: dict | None = None, path: Path | None = None):
+    def __init__(self, root: Path, folders: Sequence[str], path: Path | None = None):
         self.root, self.folders = Path(root), tuple(folders)
-        self.answers: dict[str, CFunction | None] = dict(answers or {})
-        self.path = path  # where the answers are kept on disk (None: nowhere)
-        self._saved = len(self.answers)
-        self._dirty = False
+        self.answers: dict[str, CFunction | None] = {}
+        self.cache_path = path
         self._paths: list[Path] | None = None
         self._texts: list[bytes] = []
         self._parsed: dict[int, list[CFunction]] = {}
@@ -356,7 +354,7 @@ class LazyCIndex(WrittenLater):
                 words.add(name[len(pre):len(name) - len(post)])
         return {w.encode("latin-1", "replace") for w in words}
 
-    def _load(self) -> list[bytes]:
+    def _sources(self) -> list[bytes]:
         if self._definers is None:
             self._definers = definers_of(self.root)
             self._texts = [p.read_bytes() for p in self._list()]
@@ -367,45 +365,36 @@ class LazyCIndex(WrittenLater):
         fns = self._parsed.get(i)
         if fns is None:
             rel = self._list()[i].relative_to(self.root).as_posix()
-            fns = self._parsed[i] = parse_functions(self._load()[i], rel, self._definers)
+            fns = self._parsed[i] = parse_functions(self._sources()[i], rel, self._definers)
         return fns
 
     def _answer(self, name: str, got: CFunction | None) -> None:
         self.answers[name] = got
-        if self.path is not None:
-            self._dirty = True
+        if self.cache_path is not None:
             self._later()
 
+    # -- the answers on disk (source.cachedir.WrittenLater): a pickled dict
     def _entries(self) -> int:
         return len(self.answers)
 
-    def save(self) -> bool:
-        """Write the answers (atomically) with those another process wrote
-        there meanwhile (under a lock: -j workers ask about other names);
-        False if there was nothing to write or it could not be written."""
-        if self.path is None or not self._dirty:
-            return False
+    def _merge(self, data: bytes) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with Locked(self.path.with_suffix(".lock")):
-                for name, got in (_read(self.path) or {}).items():
-                    self.answers.setdefault(name, got)
-                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                with tmp.open("wb") as f:
-                    pickle.dump(self.answers, f)
-                tmp.replace(self.path)
-        except OSError:
-            return False
-        self._dirty = False
-        self._written()
-        return True
+            answers = pickle.loads(data)
+        except Exception:  # noqa: BLE001 - an unreadable file holds no answers
+            return
+        if isinstance(answers, dict):
+            for name, got in answers.items():
+                self.answers.setdefault(name, got)
+
+    def _serialized(self) -> bytes:
+        return pickle.dumps(self.answers)
 
     def get(self, name: str) -> CFunction | None:
         if not name:
             return None
         if name in self.answers:
             return self.answers[name]
-        texts = self._load()
+        texts = self._sources()
         words = [(w, _ident_end(w)) for w in self._words(name)]
         got = None
         for i, text in enumerate(texts):
@@ -424,7 +413,7 @@ class LazyCIndex(WrittenLater):
         tree): the files are parsed in order until one defines something.
         Kept among the answers under the name "" (no C name is empty)."""
         if "" not in self.answers:
-            n = len(self._load())
+            n = len(self._sources())
             self._answer("", next((fns[0] for fns in map(self._functions, range(n)) if fns), None))
         return self.answers[""] is None
 
@@ -484,22 +473,10 @@ def cached_index(root: Path, folders: Sequence[str] = DEFAULT_FOLDERS, disk: boo
         return _memo[mkey]
     files = files if files is not None else _index_files(root, folders)
     path = _cache_dir() / f"{_key(root, folders, files)}.pickle" if disk else None
-    answers = _read(path) if path is not None else None
-    idx = _memo[mkey] = LazyCIndex(root, folders, answers, path)
+    idx = _memo[mkey] = LazyCIndex(root, folders, path)
+    idx.load()
     _memo_files[mkey] = files
     return idx
-
-
-def _read(path: Path) -> dict | None:
-    """The answers kept at ``path`` (None: none, or not readable)."""
-    if not path.is_file():
-        return None
-    try:
-        with path.open("rb") as f:
-            answers = pickle.load(f)
-    except Exception:
-        return None
-    return answers if isinstance(answers, dict) else None
 
 
 __all__ = ["CFunction", "CIndex", "LazyCIndex", "DEFAULT_FOLDERS", "cached_index",

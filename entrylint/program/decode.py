@@ -359,7 +359,7 @@ class Decoder(DiskTable):
         if disk_cache and self.available:
             digest = hashlib.sha1(key.encode()).hexdigest()[:12]
             self.cache_path = Path(cache_dir or default_cache_dir(), f"decode-{digest}.json")
-            self._load()
+            self.load()
 
     def _from_disk(self, key: _Key) -> InsnInfo | str | None:
         raw = self._disk.get(key)

@@ -44,16 +44,24 @@ class Locked:
 
 
 class WrittenLater:
-    """When a table kept in memory and on disk (the decoder's, the C index's
-    answers) is written: after new entries, when they are a quarter of what
-    it held (a run that fills it writes it O(log n) times, not once per
-    entry: 135 writes of a growing 2 MB decoder table were an eighth of a
-    cold arch/x86 run, 51 of the C index's answers 4% of a cold entry_64.S)
-    or have waited 30 s (a language server), else at the process's exit (a
-    -j worker's too).  The subclass says how many entries it holds
-    (``_entries``), calls ``_later`` after adding some and ``_written`` after
-    a write; ``save`` writes."""
+    """A table kept in memory and in one file of the cache folder (the
+    decoder's, the C index's answers), written after new entries when they
+    are a quarter of what it held (a run that fills it writes it O(log n)
+    times, not once per entry: 135 writes of a growing 2 MB decoder table
+    were an eighth of a cold arch/x86 run, 51 of the C index's answers 4% of
+    a cold entry_64.S) or have waited 30 s (a language server), else at the
+    process's exit (a -j worker's too); each write under a lock, with what
+    other processes wrote since it was last read here.
 
+    The subclass sets ``cache_path`` (None: no file) and says how many
+    entries it holds (``_entries``), takes in a file's entries without
+    replacing its own (``_merge(data)``: the file's bytes) and gives the
+    bytes to write (``_serialized``); it calls ``_later`` after adding
+    entries.  ``load`` reads the file."""
+
+    cache_path: Path | None = None
+    _dirty = False  # entries not yet written
+    _seen: tuple | None = None  # (mtime_ns, size) of the file as last read or written here
     _saved = 0  # entries in the table when it was last read or written
     _since = 0.0  # when the first entry not yet written was made (time.monotonic)
     _exit_hook = 0  # the pid whose exit writes the table (0: none yet)
@@ -62,12 +70,33 @@ class WrittenLater:
     def _entries(self) -> int:
         raise NotImplementedError
 
-    def save(self) -> bool:
+    def _merge(self, data: bytes) -> None:
         raise NotImplementedError
+
+    def _serialized(self) -> bytes:
+        raise NotImplementedError
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = os.stat(self.cache_path)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def load(self) -> None:
+        """Take in the file's entries (none when it cannot be read)."""
+        self._seen = self._stat()
+        try:
+            data = self.cache_path.read_bytes()  # type: ignore[union-attr]
+        except (OSError, AttributeError):
+            return
+        self._merge(data)
+        self._saved = self._entries()
 
     def _later(self) -> None:
         import time
 
+        self._dirty = True
         now = time.monotonic()
         if not self._since:
             self._since = now
@@ -81,6 +110,32 @@ class WrittenLater:
             atexit.register(self.save)  # the process that made the table
             util.Finalize(None, self.save, exitpriority=0)  # a worker process (atexit does not run there)
 
-    def _written(self) -> None:
-        self._saved, self._since = self._entries(), 0.0
+    def save(self) -> bool:
+        """Write the table (atomically), with what another process wrote
+        there since it was read here (under a lock: two -j workers ending
+        together must not each write their own half); False when there was
+        nothing to write or it could not be written."""
+        path = self.cache_path
+        if path is None or not self._dirty:
+            return False
+        import tempfile
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with Locked(path.with_suffix(".lock")):
+                if self._stat() != self._seen:
+                    self.load()  # entries another process wrote meanwhile: kept too
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(self._serialized())
+                    os.replace(tmp, path)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                self._seen = self._stat()
+        except OSError:
+            return False
+        self._dirty, self._saved, self._since = False, self._entries(), 0.0
         self.saves += 1
+        return True
