@@ -75,26 +75,10 @@ def annotated_names(text: str, annotation: re.Pattern = _ANY_ANNOTATION) -> set[
 
 
 def asm_symbols(root: Path) -> frozenset[str]:
-    """Symbols the tree's own assembly defines (SYM_*_START, ENTRY, .globl):
-    a call target that is one of these is asm, not C.  Once per process, and
-    a fact of the tree kept on disk across runs (``cache.fact``: 19 ms of
-    reading arch/x86's asm for each process before)."""
-    from entrylint import cache
-
-    return cache.fact(("asm-symbols", str(root)), _asm_symbols, root)
-
-
-@overlay.tree_cache(maxsize=4)
-def _asm_symbols(root: Path) -> frozenset[str]:
-    out: set[str] = set()
-    for d in ("arch/x86",):
-        for p in (Path(root) / d).rglob("*.S"):
-            try:
-                text = overlay.read_text(p, errors="replace")
-            except OSError:
-                continue
-            out |= annotated_names(text)
-    return frozenset(out)
+    """Symbols the tree's own assembly defines (SYM_*, ENTRY, .globl; every
+    ``.S`` of arch/x86, boot code included): a call target that is one of
+    these is asm, not C (c-call-user-cr3)."""
+    return _asm_index(root)[1]
 
 
 def defined_names(text: str) -> set[str]:
@@ -140,32 +124,39 @@ def _symbol_macros(texts) -> dict[str, int]:
 
 
 def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
-    """``_asm_definitions``: once per process, and a fact of the tree kept on
-    disk across runs (``cache.fact``)."""
-    from entrylint import cache
-
-    return cache.fact(("asm-definitions", str(root)), _asm_definitions, root)
-
-
-@overlay.tree_cache(maxsize=8)
-def _asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     """Symbol -> the ``.S`` files of the tree's arch/x86 that define it
     (``SYM_*_START``, ``ENTRY``, ``.globl``, and ``THUNK name, ...`` lines;
     thunk_32.S and thunk_64.S both define ``trace_hardirqs_on_thunk``).
     Files kbuild builds with -m32/-m16 (boot, realmode, vDSO) are not kernel
-    code and are left out.  Read once per tree."""
+    code and are left out."""
+    return _asm_index(root)[0]
+
+
+def _asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(asm_definitions, asm_symbols): one read of the tree's asm, once per
+    process, and a fact of the tree kept on disk across runs (``cache.fact``)."""
+    from entrylint import cache
+
+    return cache.fact(("asm-index", str(root)), _read_asm_index, root)
+
+
+@overlay.tree_cache(maxsize=8)
+def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     from entrylint.source.tree import build_flavour
 
     base = Path(root) / "arch" / "x86"
-    files: dict[str, str] = {}
+    files: dict[str, str] = {}  # the kernel's own: asm_definitions
+    symbols: set[str] = set()
     for p in sorted([*base.rglob("*.S"), *(base / "entry").glob("*.h"), *(base / "include" / "asm").glob("*.h")]):
-        flavour = build_flavour(p)
-        if flavour.m32 and not flavour.kernel32:
-            continue
         try:
-            files[p.relative_to(root).as_posix()] = overlay.read_text(p, errors="replace")
+            text = overlay.read_text(p, errors="replace")
         except OSError:
             continue
+        if p.suffix == ".S":
+            symbols |= annotated_names(text)
+        flavour = build_flavour(p)
+        if not (flavour.m32 and not flavour.kernel32):
+            files[p.relative_to(root).as_posix()] = text
     definers = _symbol_macros(files.values())
     invoke = re.compile(r"^\s*(" + "|".join(map(re.escape, definers)) + r")\s+([^\n]*)$", re.M) if definers else None
     out: dict[str, list[str]] = {}
@@ -180,7 +171,7 @@ def _asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
                 names.add(args[k])
         for n in names:
             out.setdefault(n, []).append(rel)
-    return {n: tuple(v) for n, v in out.items()}
+    return {n: tuple(v) for n, v in out.items()}, frozenset(symbols)
 
 
 @dataclass
