@@ -23,8 +23,24 @@ def entry_points(group: str) -> list[tuple[str, str, str]]:
     """(name, value, distribution name) of each entry point of ``group``."""
     if any(p and not os.path.isdir(p) and os.path.exists(p) for p in sys.path):
         return _by_importlib(group)
-    seen: set[str] = set()
     out = []
+    for meta, _name in _distributions():
+        try:
+            with open(os.path.join(meta, "entry_points.txt"), encoding="utf-8") as f:
+                text = f.read()
+        except OSError:  # (a PKG-INFO file named *.egg-info, a distribution without entry points)
+            continue
+        found = _section(text, group)
+        if found:
+            dist = _dist_name(meta)
+            out.extend((n, v, dist) for n, v in found)
+    return out
+
+
+def _distributions():
+    """(metadata folder, its name) of each distribution on ``sys.path``, the
+    first of each name (compared as importlib compares them)."""
+    seen: set[str] = set()
     for entry in sys.path:
         folder = entry or "."
         try:
@@ -36,20 +52,9 @@ def entry_points(group: str) -> list[tuple[str, str, str]]:
             if not low.endswith((".dist-info", ".egg-info")):
                 continue
             key = _normalized(low.rpartition(".")[0].partition("-")[0])
-            if key in seen:
-                continue
-            seen.add(key)
-            meta = os.path.join(folder, name)
-            try:
-                with open(os.path.join(meta, "entry_points.txt"), encoding="utf-8") as f:
-                    text = f.read()
-            except OSError:  # (a PKG-INFO file named *.egg-info, a distribution without entry points)
-                continue
-            found = _section(text, group)
-            if found:
-                dist = _dist_name(meta)
-                out.extend((n, v, dist) for n, v in found)
-    return out
+            if key not in seen:
+                seen.add(key)
+                yield os.path.join(folder, name), name
 
 
 def _normalized(name: str) -> str:
@@ -117,15 +122,8 @@ def version(dist: str) -> str | None:
     name says it (a wheel's install writes the version there), or None
     when there is no such folder."""
     key = _normalized(dist)
-    for entry in sys.path:
-        try:
-            names = sorted(os.listdir(entry or "."))
-        except OSError:
-            continue
-        for name in names:
-            low = name.lower()
-            if low.endswith(".dist-info"):
-                base, _, ver = name[: -len(".dist-info")].partition("-")
-                if _normalized(base) == key and ver:
-                    return ver
+    for _meta, name in _distributions():
+        base, _, ver = name.rpartition(".")[0].partition("-")
+        if _normalized(base) == key:
+            return ver if name.lower().endswith(".dist-info") and ver else None
     return None
