@@ -438,7 +438,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
     kept = shared.analysis_for(program, callees) if shared is not None else None
     session = incremental.session(path, options)[0] if incremental is not None else None
-    memo = incremental.step_memo(path, options) if incremental is not None else None
+    memo = session.step_memo() if session is not None else None
     last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
     msr = msr_entries(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)

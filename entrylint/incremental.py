@@ -79,6 +79,14 @@ class Session:
     built: object = None  # program.patch.Built: the last program built, for the next edit's
     analysis: object = None  # analysis.carry.Carried: of the last analysis, what the next edit's takes
 
+    def step_memo(self):
+        """``steps``, made on first use."""
+        if self.steps is None:
+            from entrylint.analysis.walking import StepMemo
+
+            self.steps = StepMemo()
+        return self.steps
+
     def expand(self, text: str, name: str, copts, gopts, key: tuple):
         """(PPResult, GasResult) of ``text`` as the file ``name``: what
         ``preprocess_text`` and ``gas.expand`` give, read from the last
@@ -340,15 +348,6 @@ class Sessions:
         while len(self._by) > self._size:
             self._by.pop(next(iter(self._by)))
         return s, key
-
-    def step_memo(self, path: Path, options):
-        """The walk's steps kept for the file under ``options`` (walking.StepMemo)."""
-        from entrylint.analysis.walking import StepMemo
-
-        s, _ = self.session(path, options)
-        if s.steps is None:
-            s.steps = StepMemo()
-        return s.steps
 
     def program(self, path: Path, options, statements, macros, constants, decoder, mode: int, build):
         """(program, problems) of ``statements``: the last one's of the file

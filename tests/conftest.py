@@ -87,7 +87,6 @@ def _result_cache_in_tmp(tmp_path_factory):
         os.environ["ENTRYLINT_CACHE_DIR"] = old
 
 
-
 @pytest.fixture
 def facts(tmp_path, monkeypatch):
     """The tree's facts on (entrylint/cache.py ``fact``), kept in a fresh
