@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from entrylint.program.layout import assemble_program
 from entrylint.program.decode import (
     DUMMY_SYMBOL,
     Decoder,
-    assemble_program,
     code_mode,
     find_assembler,
     is_known_mnemonic,

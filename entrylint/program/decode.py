@@ -13,8 +13,8 @@ runs ``as``, imports iced_x86 or compares mnemonic strings.
 * ``decode_bytes(data, mode)`` decodes machine code written as data
   (``.byte 0xf3,0x0f,0x01,0xca``: ERETU for binutils that lack the
   mnemonic) into the ``InsnInfo`` of each instruction, without ``as``.
-* ``assemble_program(lines)`` assembles a whole flattened program and gives
-  each line's section, offset and bytes (layout, for the objdump oracle).
+* ``run_as`` runs GNU as under limits; ``program/layout.py`` assembles a
+  whole flattened program with it (``--layout``, the objdump oracle).
 
 Nothing here raises on bad input: errors come back as ``(index, message)``.
 """
@@ -58,7 +58,6 @@ _IDENT = re.compile(r"(?:(?<![\w.$%@\\])|(?<=(?<![\w.])\$))([A-Za-z_.][\w.$]*)")
 # `sym@GOTOFF`, `sym@PLT`: relocation operators; `as --64` refuses the 32-bit
 # ones (GOTOFF: "8-byte relocation cannot be applied to 4-byte field")
 _RELOC_SUFFIX = re.compile(r"@[A-Za-z]\w*")
-_CPP_MARKER = re.compile(r"^\s*#\s*\d+\s+\"")
 
 # Code modes and the directives that select them.  `.code16gcc` is `.code16`
 # with 32-bit push/call/ret (as adds 0x66); iced decodes either in 16-bit mode.
@@ -523,107 +522,3 @@ def _check_text(mode: int, text: str) -> str | None:
         return f"prefix `{' '.join(w.rstrip(';') for w in words)}' without an instruction"
     return None
 
-
-# --- whole programs ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AsmLine:
-    """One input line of ``assemble_program``: the section it is in, its
-    offset in that section (None if unknown) and the bytes it emitted."""
-
-    section: str
-    offset: int | None
-    bytes: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class AsmListing:
-    lines: tuple[AsmLine, ...]
-    errors: tuple[tuple[int, str], ...]  # (input line index or -1, message)
-    available: bool = True
-
-
-_SECTION_DIRECTIVES = {".text": ".text", ".data": ".data", ".bss": ".bss"}
-
-
-def _section_name(args: str) -> str:
-    arg = args.strip()
-    if arg.startswith('"'):
-        end = arg.find('"', 1)
-        return arg[1:end] if end > 0 else arg[1:]
-    return re.split(r"[\s,]", arg, maxsplit=1)[0] if arg else ""
-
-
-class _Sections:
-    """Tracks the current section through .section/.pushsection/.popsection/
-    .previous/.text/.data/.bss, as GNU as does.  Lines inside a ``.macro``
-    definition are skipped; section switches made by macro *invocations* are
-    not seen, which is why the input must be the flattened program."""
-
-    def __init__(self) -> None:
-        self.current = ".text"
-        self.previous = ".text"
-        self.stack: list[tuple[str, str]] = []
-        self.macro_depth = 0
-
-    def feed(self, line: str) -> None:
-        stmt = line.strip()
-        word, _, args = stmt.replace("\t", " ").partition(" ")
-        word = word.lower()
-        if word == ".macro":
-            self.macro_depth += 1
-        elif word == ".endm":
-            self.macro_depth = max(0, self.macro_depth - 1)
-        elif self.macro_depth:
-            return
-        elif word in _SECTION_DIRECTIVES:
-            self._switch(_SECTION_DIRECTIVES[word])
-        elif word == ".section" and args.strip():
-            self._switch(_section_name(args))
-        elif word == ".pushsection" and args.strip():
-            self.stack.append((self.current, self.previous))
-            self._switch(_section_name(args))
-        elif word == ".popsection" and self.stack:
-            self.current, self.previous = self.stack.pop()
-        elif word == ".previous":
-            self.current, self.previous = self.previous, self.current
-
-    def _switch(self, name: str) -> None:
-        self.previous, self.current = self.current, name
-
-
-def assemble_program(
-    lines: Sequence[str],
-    defines: Mapping[str, int] | None = None,
-    as_path: str | None = None,
-    timeout: float = AS_TIMEOUT,
-) -> AsmListing:
-    """Assemble a flattened program (one statement per line: labels,
-    directives, instructions) in one ``as --64`` run.  ``defines`` become
-    ``.set NAME, VALUE`` lines in front (asm-offsets stand-ins and the like).
-    cpp line markers (``# 12 "file"``) are blanked so line numbers stay ours."""
-    as_path = as_path or find_assembler()
-    clean = ["" if _CPP_MARKER.match(line) else line.replace("\n", " ") for line in lines]
-    if not as_path:
-        return AsmListing(tuple(AsmLine(".text", None, b"") for _ in clean), (), False)
-    header = [f".set {name}, {value}" for name, value in (defines or {}).items()]
-    run = run_as(as_path, "\n".join(header + clean) + "\n", timeout)
-    first = len(header) + 1
-    if run.failed:
-        return AsmListing(
-            tuple(AsmLine(".text", None, b"") for _ in clean), ((-1, run.failed),), True
-        )
-    sections = _Sections()
-    counters: dict[str, int] = {}
-    out: list[AsmLine] = []
-    for i, line in enumerate(clean):
-        sections.feed(line)
-        addr, data = run.listing.get(first + i, (None, b""))
-        section = sections.current
-        offset = int(addr, 16) if addr else counters.get(section, 0)
-        if data or addr:
-            counters[section] = offset + len(data)
-        out.append(AsmLine(section, offset, data))
-    errors = tuple((line - first if line >= first else -1, msg) for line, msg in run.errors)
-    return AsmListing(tuple(out), errors, True)
