@@ -241,7 +241,7 @@ def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: boo
     # callees less deep, so the first asker must not decide what later ones get
     # (a long-lived process -- the language server -- saw other findings after
     # other files).  kernel32 is the file's own (Callees.get checks it).
-    okey = _options_key(options)
+    okey = options_key(options)
     key = (*_file_key(root, rel), name, okey, depth)
     from entrylint import cache
 
@@ -256,7 +256,7 @@ def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: boo
     return _SUMMARIES[key]
 
 
-def _options_key(options) -> tuple:
+def options_key(options) -> tuple:
     if options is None:
         return ()
     return (str(getattr(options, "config", None)), getattr(options, "profile", None),
@@ -286,7 +286,7 @@ def expanded(root: Path, rel: str, options):
 
     from entrylint import cache
 
-    key = (*_file_key(root, rel), _options_key(options))
+    key = (*_file_key(root, rel), options_key(options))
     if key in _OWN:
         cache.from_checked_file()  # a fact of the tree made from it now is not kept
         return _OWN[key]
@@ -323,7 +323,7 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
         rel = str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return
-    key = (*_file_key(root, rel), _options_key(options))
+    key = (*_file_key(root, rel), options_key(options))
     if any(k[:3] != key[:3] for k in _OWN):
         _OWN.clear()  # another file: the one before is not read again from here
     _OWN.setdefault(key, (program, cfg))

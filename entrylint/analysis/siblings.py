@@ -32,7 +32,7 @@ def sibling_asm(exp, options, transfer_config):
     are followed through, not summarised as C.  ``transfer_config(program)``:
     the transfer knobs the other file is walked with."""
     from entrylint import cache
-    from entrylint.analysis.callees import _options_key, defined_names, expanded
+    from entrylint.analysis.callees import options_key, defined_names, expanded
     from entrylint.analysis.forward import PTI_FEATURES
     from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
@@ -80,7 +80,7 @@ def sibling_asm(exp, options, transfer_config):
             except ValueError:  # a folder outside the tree (--root names another): its absolute path
                 rel = rels[f] = str(f.resolve())
         if cache.facts_on():  # a fact of the tree: the other file is not expanded in a later run
-            out = cache.fact(("sibling-walk", str(exp.root), rel, name, repr(_options_key(options)), repr(t)),
+            out = cache.fact(("sibling-walk", str(exp.root), rel, name, repr(options_key(options)), repr(t)),
                              _follow, exp.root, rel, name, t, options, transfer_config)
         else:
             if f not in programs:
