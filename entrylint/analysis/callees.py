@@ -257,6 +257,8 @@ def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: boo
 
 
 def options_key(options) -> tuple:
+    """What of ``options`` an expansion of another file of the tree depends on
+    (the key of its memo here and of the facts made from it)."""
     if options is None:
         return ()
     return (str(getattr(options, "config", None)), getattr(options, "profile", None),
