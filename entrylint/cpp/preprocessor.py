@@ -13,35 +13,19 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from entrylint.cpp import directives as D
+from entrylint.cpp import builtins, directives as D, headermemo
 from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
-from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, STRING, LexedFile, Tok, lex_file_once, lex_text
+from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, LexedFile, Tok, lex_file_once
 from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef
 from entrylint.cpp.render import render
-from entrylint.cpp.predefines import PREDEFINES
 from entrylint.cpp.types import Condition, PPLine
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
 from entrylint.source.limits import DEFAULT, Limits, hit, together
 from entrylint.source.tree import IncludeSearch
 
-KCONFIG_BUILTINS = ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE")
 AUTOCONF = "generated/autoconf.h"
-
-
-_PREDEFINED: dict | None = None
-
-
-def _predefined() -> dict:
-    """GCC's predefined macros, compiled once per process (a file's run
-    only reads them: an expansion copies a body's tokens before it changes
-    them); compiling them took ~2 ms of every preprocessed text."""
-    global _PREDEFINED
-    if _PREDEFINED is None:
-        where = Location("<built-in>", 0, 1)
-        _PREDEFINED = {name: D.object_macro(name, value, where, lex_text) for name, value in PREDEFINES}
-    return _PREDEFINED
 
 
 @dataclass
@@ -120,6 +104,11 @@ class Preprocessor(Conditionals):
         self._over: set[str] = set()  # limits reported (each once per file)
         self._deep: set = set()  # #include lines that met the include-depth limit (one finding each)
         self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
+        # what cpp/headermemo.py reads: the table's id (None: no records), the
+        # #define/#undef made, and while a header is recorded, its recorders
+        # and the files, paths and include answers read
+        self._sid, self._wmark, self._wlog, self._recs = None, 0, [], []
+        self._flog, self._slog, self._rlog = [], [], []
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
@@ -139,44 +128,20 @@ class Preprocessor(Conditionals):
         self.problem(ProblemKind.BAD_MACRO_ARGS, msg, tok.loc if tok is not None and tok.loc else None)
 
     # -- setup -----------------------------------------------------------
-    def _predefine(self, name, value, where):
-        self.macros[name] = D.object_macro(name, value, where, lex_text)
-
     def setup(self):
-        cmd = Location("<command-line>", 0, 1)
-        self.macros.update(_predefined())
-        for name in ("__FILE__", "__LINE__", "__COUNTER__", "__INCLUDE_LEVEL__", "__BASE_FILE__"):
-            self.macros[name] = Macro(name, None, False, [], MacroDef(name, None, False, "", cmd), builtin=name)
-        for name in ("__has_include", "__has_include_next"):
-            self.macros[name] = Macro(name, ("x",), False, [], MacroDef(name, ("x",), False, "", cmd),
-                                      builtin=name)
-        kc = self.opts.kconfig
-        has_kconfig_h = any(os.path.basename(str(p)) == "kconfig.h" for p in self.opts.search.implicit)
-        if not has_kconfig_h:
-            if kc is not None:
-                for name, value in kc.defines().items():
-                    self._predefine(name, value, Location(f"<kconfig:{kc.name}>", 0, 1))
-            for name in KCONFIG_BUILTINS:
-                self.macros[name] = Macro(name, ("option",), False, [],
-                                          MacroDef(name, ("option",), False, "", cmd), builtin=name)
-        for name, value in self.opts.defines.items():
-            value = "1" if value is None else str(value)
-            if "(" in name:  # -D'F(x)=body'
-                m, err = D.parse_define(lex_text(f"{name} {value}"), cmd, ())
-                if m is not None:
-                    self.macros[m.name] = m
-                else:
-                    self.problem(ProblemKind.CPP_ERROR, f"-D{name}: {err}")
-            else:
-                self._predefine(name, value, cmd)
-        for name in self.opts.undefines:
-            self.macros.pop(name, None)
+        """The built-in table: GCC's predefined macros, the builtins, the
+        configuration (without kconfig.h), -D and -U (cpp/builtins.py)."""
+        builtins.setup(self)
+        headermemo.start(self)
 
     # -- files -----------------------------------------------------------
     def _lex(self, path: str, text: str | None = None) -> LexedFile | None:
         if text is None and path in self.cache:
+            if self._recs:
+                headermemo.lexed_file(self, path, self.cache[path], None)
             return self.cache[path]
         lim = self.opts.limits
+        given = text
         if text is None:
             text, problem = read_source(path, lim)  # the file-size limit, binary files, the overlay
             if problem is not None:
@@ -199,6 +164,8 @@ class Preprocessor(Conditionals):
         for msg, line, col in lexed.problems:
             self.problem(ProblemKind.CPP_ERROR, msg, Location(path, line, col))
         self.cache[path] = lexed
+        if self._recs:
+            headermemo.lexed_file(self, path, lexed, given)
         return lexed
 
     def _cut_long_lines(self, path: str, text: str) -> str:
@@ -232,6 +199,8 @@ class Preprocessor(Conditionals):
                          where)
             return
         self.peak["include-depth"] = max(self.peak["include-depth"], len(self.stack) + 1)
+        for r in self._recs:
+            r.depth = max(r.depth, len(self.stack) + 1)
         if self.stack:  # the work of #include, counted as it goes: a header that
             # includes itself twice without a guard doubles per level
             if self.peak["includes"] >= self.opts.limits.includes:
@@ -248,6 +217,8 @@ class Preprocessor(Conditionals):
         if path not in self._seen_files:
             self._seen_files.add(path)
             self.files.append(path)
+        if self._recs:
+            self._slog.append(path)
         f = _File(path, lexed, self.cond, found_idx)
         if f.guard is not None and f.guard[0] in self.macros:
             return  # multiple-include optimisation, as gcc does
@@ -266,9 +237,15 @@ class Preprocessor(Conditionals):
         self.peak["cpp-lines"] += len(f.lines)
         if path == self.main and not self.stack:
             self.main_lines = len(f.lines)
+        rec = None
+        if path != self.main and self._sid is not None:  # a header: read as before, when it was read in this state
+            rec = headermemo.begin(self, path, lexed, found_idx)
+            if rec is None:
+                return
         saved_cond = self.cond
         self.stack.append(f)
         hook = self.at_line if path == self.main and len(self.stack) == 1 else None
+        finished = False
         try:
             while True:
                 toks = self._next_line(f, False)
@@ -280,9 +257,12 @@ class Preprocessor(Conditionals):
             if f.groups:
                 self.problem(ProblemKind.UNBALANCED_BLOCK, "unterminated conditional directive",
                              Location(path, len(lexed.lines), 1))
+            finished = True
         finally:
             self.stack.pop()
             self.cond = saved_cond
+            if rec is not None:
+                headermemo.end(self, rec, finished)
 
     def run(self, main: str, text: str | None = None) -> PPResult:
         self._seen_files: set[str] = set()
@@ -350,11 +330,13 @@ class Preprocessor(Conditionals):
                 self.problem(ProblemKind.CPP_ERROR, f'"{m.name}" cannot be redefined', toks[2])
             else:
                 self.macros[m.name] = m
+                self._wlog.append((m.name, m))
         elif name == "undef":
             if not args or args[0].kind != NAME:
                 self.problem(ProblemKind.CPP_ERROR, "no macro name given in #undef directive", toks[1])
             else:
                 self.macros.pop(args[0].text, None)
+                self._wlog.append((args[0].text, None))
         elif name in ("include", "include_next", "import"):
             if in_args:
                 self.problem(ProblemKind.CPP_ERROR, f"#{name} inside macro arguments is ignored", toks[1])
@@ -377,6 +359,8 @@ class Preprocessor(Conditionals):
         got = self._found.get(key)
         if got is None:
             got = self._found[key] = D.find_include(name, angled, cur_dir, self.opts.search, after)
+        if self._recs:
+            self._rlog.append((key, got))
         return got
 
     def _include(self, f: _File, name: str, toks: list[Tok]):
@@ -418,45 +402,7 @@ class Preprocessor(Conditionals):
 
     # -- builtins ----------------------------------------------------------
     def _builtin(self, m: Macro, name: Tok, args):
-        b = m.builtin
-        if b == "__LINE__":
-            return [Tok(NUMBER, str(name.loc[1] if name.loc else 0))]
-        if b == "__FILE__" or b == "__BASE_FILE__":
-            p = self.main if b == "__BASE_FILE__" else (self.stack[-1].path if self.stack else "")
-            return [Tok(STRING, '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"')]
-        if b == "__COUNTER__":
-            self.counter += 1
-            return [Tok(NUMBER, str(self.counter - 1))]
-        if b == "__INCLUDE_LEVEL__":
-            return [Tok(NUMBER, str(max(0, len(self.stack) - 1)))]
-        if b.startswith("__has_include"):
-            self.problem(ProblemKind.CPP_ERROR, f'"{b}" used outside of preprocessing directive', name)
-            return [Tok(NUMBER, "0")]
-        # IS_ENABLED and friends, with kconfig.h semantics
-        arg = args[0] if args else []
-        real = [t for t in arg if t.kind != "p"]
-        opt = real[0].text if len(real) == 1 and real[0].kind == NAME else None
-
-        def is_one(n):
-            mm = self.macros.get(n)
-            if mm is None or mm.params is not None or mm.builtin:
-                return False
-            body = [t for t in mm.body]
-            if len(body) == 1 and body[0].kind == NAME and body[0].text != n:
-                return is_one(body[0].text)
-            return len(body) == 1 and body[0].text == "1"
-
-        builtin = opt is not None and is_one(opt)
-        module = opt is not None and is_one(opt + "_MODULE")
-        if b == "IS_BUILTIN":
-            v = builtin
-        elif b == "IS_MODULE":
-            v = module
-        elif b == "IS_ENABLED":
-            v = builtin or module
-        else:
-            v = builtin or (module and is_one("MODULE"))
-        return [Tok(NUMBER, "1" if v else "0")]
+        return builtins.value(self, m, name, args)
 
     # -- output --------------------------------------------------------------
     def _expand_line(self, f: _File, toks: list[Tok]):

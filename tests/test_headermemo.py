@@ -1,0 +1,206 @@
+"""A header read again in the same state is replayed (cpp/headermemo.py),
+and what the replay gives is what reading it gives: each test reads a file
+after another file recorded the headers, and compares the result with a run
+in a process that recorded nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from entrylint.cpp import CppOptions, headermemo, preprocess_file
+from entrylint.source import ProblemKind
+from entrylint.source.limits import DEFAULT
+from entrylint.source.tree import IncludeSearch
+
+
+@pytest.fixture(autouse=True)
+def empty_memo():
+    headermemo._STATES.clear()
+    headermemo._RECORDS.clear()
+    yield
+    headermemo._STATES.clear()
+    headermemo._RECORDS.clear()
+
+
+@pytest.fixture
+def replays(monkeypatch):
+    """The replays that held (each: the #define/#undef it made)."""
+    done: list[int] = []
+    real = headermemo._replay
+
+    def counted(pp, rec):
+        ok = real(pp, rec)
+        if ok:
+            done.append(len(rec.writes))
+        return ok
+
+    monkeypatch.setattr(headermemo, "_replay", counted)
+    return done
+
+
+def digest(r) -> tuple:
+    return ([(ln.text, ln.cond, repr(ln.segments)) for ln in r.lines],
+            [(p.kind, p.message, str(p.location)) for p in r.problems],
+            list(r.macros.items()), r.files, r.missing, r.fallbacks, r.peak)
+
+
+def fresh(path: Path, opts: CppOptions):
+    """``path`` read with nothing recorded before (and nothing kept after)."""
+    states, records = dict(headermemo._STATES), dict(headermemo._RECORDS)
+    headermemo._STATES.clear()
+    headermemo._RECORDS.clear()
+    try:
+        return preprocess_file(path, opts)
+    finally:
+        headermemo._STATES.clear()
+        headermemo._RECORDS.clear()
+        headermemo._STATES.update(states)
+        headermemo._RECORDS.update(records)
+
+
+def tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return tmp_path
+
+
+HEADERS = {
+    "include/outer.h": "#ifndef OUTER_H\n#define OUTER_H\n#include <inner.h>\n"
+                       "#define SAVE(r) pushq %r\n.macro OUTER_MACRO\n\tSAVE(rax)\n.endm\n#endif\n",
+    "include/inner.h": "#ifndef INNER_H\n#define INNER_H\n#define ZERO(r) xorl %r, %r\n#undef GONE\n"
+                       "#ifdef WIDE\n#define WIDTH 64\n#else\n#define WIDTH 32\n#endif\n#endif\n",
+}
+
+
+def opts_for(root: Path, **kw) -> CppOptions:
+    return CppOptions(search=IncludeSearch(dirs=(root / "include",)), **kw)
+
+
+def test_a_header_read_again_in_the_same_state_is_replayed_as_read(tmp_path, replays):
+    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n\tZERO(ax)\n",
+                           "b.S": "#include <outer.h>\n\tSAVE(rbx)\n\tZERO(bx) WIDTH\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    assert replays == []
+    got = preprocess_file(root / "b.S", opts)
+    assert replays, "outer.h was read again rather than replayed"
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+    assert [ln.text.strip() for ln in got.lines][-2:] == ["pushq %rbx", "xorl %bx, %bx 32"]
+
+
+def test_another_state_reads_the_header_again(tmp_path, replays):
+    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n\tZERO(ax) WIDTH\n",
+                           "b.S": "#define WIDE\n#include <outer.h>\n\tZERO(ax) WIDTH\n"})
+    opts = opts_for(root)
+    a = preprocess_file(root / "a.S", opts)
+    b = preprocess_file(root / "b.S", opts)
+    assert replays == []
+    assert a.lines[-1].text.split()[-1] == "32" and b.lines[-1].text.split()[-1] == "64"
+    assert digest(b) == digest(fresh(root / "b.S", opts))
+
+
+def test_a_header_changed_on_disk_is_read_again(tmp_path, replays):
+    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n\tZERO(ax)\n",
+                           "b.S": "#include <outer.h>\n\tZERO(bx)\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    (root / "include/inner.h").write_text(HEADERS["include/inner.h"].replace("xorl", "subl"))
+    got = preprocess_file(root / "b.S", opts)
+    assert got.lines[-1].text.strip() == "subl %bx, %bx"
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+def test_a_header_added_earlier_in_the_search_is_read(tmp_path, replays):
+    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n\tZERO(ax)\n",
+                           "b.S": "#include <outer.h>\n\tZERO(bx)\n"})
+    opts = CppOptions(search=IncludeSearch(dirs=(root / "first", root / "include")))
+    (root / "first").mkdir()
+    preprocess_file(root / "a.S", opts)
+    tree(root, {"first/inner.h": "#define ZERO(r) movl $0, %r\n"})
+    got = preprocess_file(root / "b.S", opts)
+    assert got.lines[-1].text.strip() == "movl $0, %bx"
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+def test_counter_and_base_file_are_not_recorded(tmp_path, replays):
+    root = tree(tmp_path, {"include/c.h": "#define ONE 1\n\t.long __COUNTER__\n",
+                           "include/f.h": "#define TWO 2\n\t.ascii __BASE_FILE__\n",
+                           "a.S": "#include <c.h>\n#include <f.h>\n\t.long __COUNTER__\n",
+                           "b.S": "\t.long __COUNTER__\n#include <c.h>\n#include <f.h>\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    got = preprocess_file(root / "b.S", opts)
+    assert replays == []
+    texts = [ln.text.strip() for ln in got.lines]
+    assert texts[:2] == [".long 0", ".long 1"] and texts[2].endswith('b.S"')
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+@pytest.mark.parametrize("limit", ["includes", "cpp_lines"])
+def test_a_limit_met_inside_a_replayed_header_is_met_where_reading_meets_it(tmp_path, replays, limit):
+    chain = {f"include/h{i}.h": f"#define H{i} {i}\n#include <h{i + 1}.h>\n" for i in range(6)}
+    chain["include/h6.h"] = "#define LAST 6\n"
+    # b.S reaches h0.h in the state a.S did (empty.h defines nothing), with more
+    # lines and includes already counted
+    root = tree(tmp_path, {**chain, "include/empty.h": "\n" * 20, "a.S": "#include <h0.h>\n\tnop\n",
+                           "b.S": "#include <empty.h>\n" * 3 + "#include <h0.h>\n\tnop\n"})
+    opts = opts_for(root)
+    a = preprocess_file(root / "a.S", opts)
+    # a budget a.S fits in, and b.S does not
+    lim = replace(DEFAULT, **{limit: a.peak["includes" if limit == "includes" else "cpp-lines"] + 2})
+    opts = opts_for(root, limits=lim)
+    assert not fresh(root / "a.S", opts).problems
+    preprocess_file(root / "a.S", opts)
+    want = fresh(root / "b.S", opts)
+    assert [p.kind for p in want.problems] == [ProblemKind.LIMIT]
+    got = preprocess_file(root / "b.S", opts)
+    assert digest(got) == digest(want)
+    # and within the budget, b.S's h0.h is a replay
+    replays.clear()
+    preprocess_file(root / "a.S", opts_for(root))
+    preprocess_file(root / "b.S", opts_for(root))
+    assert replays
+
+
+def test_a_header_replayed_inside_a_header_being_read_is_in_its_record(tmp_path, replays):
+    root = tree(tmp_path, {**HEADERS, "include/mid.h": "#include <inner.h>\n#define MID 1\n",
+                           "include/both.h": "#include <mid.h>\n#define BOTH 1\n",
+                           "include/wrap.h": "#include <mid.h>\n",
+                           "a.S": "#include <wrap.h>\n", "b.S": "#include <both.h>\n",
+                           "c.S": "#include <both.h>\n\tZERO(cx) BOTH\n", "first/README": ""})
+    opts = CppOptions(search=IncludeSearch(dirs=(root / "first", root / "include")))
+    preprocess_file(root / "a.S", opts)
+    preprocess_file(root / "b.S", opts)  # mid.h replayed while both.h is recorded
+    assert len(replays) == 1
+    got = preprocess_file(root / "c.S", opts)  # both.h replayed, with what mid.h read
+    assert len(replays) == 2
+    assert got.lines[-1].text.strip() == "xorl %cx, %cx 1"
+    assert got.peak["include-depth"] == 4 and any(f.endswith("inner.h") for f in got.files)
+    assert digest(got) == digest(fresh(root / "c.S", opts))
+    # an include the replayed mid.h resolved is part of both.h's record too
+    tree(root, {"first/inner.h": "#define ZERO(r) movl $0, %r\n"})
+    got = preprocess_file(root / "c.S", opts)
+    assert got.lines[-1].text.strip() == "movl $0, %cx 1"
+    assert digest(got) == digest(fresh(root / "c.S", opts))
+    # and so is a file it read
+    preprocess_file(root / "a.S", opts)
+    preprocess_file(root / "b.S", opts)
+    (root / "first/inner.h").write_text("#define ZERO(r) andl $0, %r\n")
+    got = preprocess_file(root / "c.S", opts)
+    assert got.lines[-1].text.strip() == "andl $0, %cx 1"
+    assert digest(got) == digest(fresh(root / "c.S", opts))
+
+
+def test_an_unclean_reading_is_not_kept(tmp_path, replays):
+    root = tree(tmp_path, {"include/bad.h": "#define OK 1\n#include <missing.h>\n#error stop\n",
+                           "a.S": "#include <bad.h>\n", "b.S": "#include <bad.h>\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    got = preprocess_file(root / "b.S", opts)
+    assert replays == [] and len(got.problems) == 2
+    assert digest(got) == digest(fresh(root / "b.S", opts))
