@@ -20,9 +20,11 @@ from entrylint.source.tree import IncludeSearch
 def empty_memo():
     headermemo._STATES.clear()
     headermemo._RECORDS.clear()
+    headermemo._held[0] = 0
     yield
     headermemo._STATES.clear()
     headermemo._RECORDS.clear()
+    headermemo._held[0] = 0
 
 
 @pytest.fixture
@@ -98,8 +100,11 @@ def test_another_state_reads_the_header_again(tmp_path, replays):
                            "b.S": "#define WIDE\n#include <outer.h>\n\tZERO(ax) WIDTH\n"})
     opts = opts_for(root)
     a = preprocess_file(root / "a.S", opts)
+    kept = len(headermemo._RECORDS), len(headermemo._STATES)
     b = preprocess_file(root / "b.S", opts)
     assert replays == []
+    # b.S's own #define made a table no other file can have: nothing is kept for it
+    assert (len(headermemo._RECORDS), len(headermemo._STATES)) == kept
     assert a.lines[-1].text.split()[-1] == "32" and b.lines[-1].text.split()[-1] == "64"
     assert digest(b) == digest(fresh(root / "b.S", opts))
 
@@ -203,4 +208,15 @@ def test_an_unclean_reading_is_not_kept(tmp_path, replays):
     preprocess_file(root / "a.S", opts)
     got = preprocess_file(root / "b.S", opts)
     assert replays == [] and len(got.problems) == 2
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+def test_the_tables_are_emptied_past_their_bound(tmp_path, replays, monkeypatch):
+    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n", "b.S": "#include <outer.h>\n\tZERO(bx)\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    assert headermemo._RECORDS and headermemo._held[0] > 0
+    monkeypatch.setattr(headermemo, "MAX_WRITES", headermemo._held[0] - 1)
+    got = preprocess_file(root / "b.S", opts)  # starts with empty tables: reads outer.h again
+    assert replays == []
     assert digest(got) == digest(fresh(root / "b.S", opts))

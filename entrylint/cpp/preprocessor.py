@@ -107,7 +107,7 @@ class Preprocessor(Conditionals):
         # what cpp/headermemo.py reads: the table's id (None: no records), the
         # #define/#undef made, and while a header is recorded, its recorders
         # and the files, paths and include answers read
-        self._sid, self._wmark, self._wlog, self._recs = None, 0, [], []
+        self._sid, self._wmark, self._wlog, self._recs, self._mine = None, 0, [], [], False
         self._flog, self._slog, self._rlog = [], [], []
 
     # -- problems --------------------------------------------------------
@@ -240,7 +240,7 @@ class Preprocessor(Conditionals):
         rec = None
         if path != self.main and self._sid is not None:  # a header: read as before, when it was read in this state
             rec = headermemo.begin(self, path, lexed, found_idx)
-            if rec is None:
+            if rec is headermemo.REPLAYED:
                 return
         saved_cond = self.cond
         self.stack.append(f)
@@ -331,6 +331,7 @@ class Preprocessor(Conditionals):
             else:
                 self.macros[m.name] = m
                 self._wlog.append((m.name, m))
+                self._mine = self._mine or f.path == self.main  # (a Macro of this run's text)
         elif name == "undef":
             if not args or args[0].kind != NAME:
                 self.problem(ProblemKind.CPP_ERROR, "no macro name given in #undef directive", toks[1])
