@@ -18,11 +18,9 @@ from entrylint.source.tree import IncludeSearch
 
 @pytest.fixture(autouse=True)
 def empty_memo():
-    headermemo._STATES.clear()
     headermemo._RECORDS.clear()
     headermemo._held[0] = 0
     yield
-    headermemo._STATES.clear()
     headermemo._RECORDS.clear()
     headermemo._held[0] = 0
 
@@ -51,15 +49,12 @@ def digest(r) -> tuple:
 
 def fresh(path: Path, opts: CppOptions):
     """``path`` read with nothing recorded before (and nothing kept after)."""
-    states, records = dict(headermemo._STATES), dict(headermemo._RECORDS)
-    headermemo._STATES.clear()
+    records = dict(headermemo._RECORDS)
     headermemo._RECORDS.clear()
     try:
         return preprocess_file(path, opts)
     finally:
-        headermemo._STATES.clear()
         headermemo._RECORDS.clear()
-        headermemo._STATES.update(states)
         headermemo._RECORDS.update(records)
 
 
@@ -95,18 +90,54 @@ def test_a_header_read_again_in_the_same_state_is_replayed_as_read(tmp_path, rep
     assert [ln.text.strip() for ln in got.lines][-2:] == ["pushq %rbx", "xorl %bx, %bx 32"]
 
 
-def test_another_state_reads_the_header_again(tmp_path, replays):
+def test_a_header_that_looks_up_a_name_defined_otherwise_is_read_again(tmp_path, replays):
     root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n\tZERO(ax) WIDTH\n",
-                           "b.S": "#define WIDE\n#include <outer.h>\n\tZERO(ax) WIDTH\n"})
+                           "b.S": "#define WIDE\n#include <outer.h>\n\tZERO(ax) WIDTH\n",
+                           "c.S": "#define WIDE\n#define UNUSED 1\n#include <outer.h>\n\tZERO(cx) WIDTH\n"})
     opts = opts_for(root)
     a = preprocess_file(root / "a.S", opts)
-    kept = len(headermemo._RECORDS), len(headermemo._STATES)
     b = preprocess_file(root / "b.S", opts)
-    assert replays == []
-    # b.S's own #define made a table no other file can have: nothing is kept for it
-    assert (len(headermemo._RECORDS), len(headermemo._STATES)) == kept
+    assert replays == []  # inner.h asks whether WIDE is defined
     assert a.lines[-1].text.split()[-1] == "32" and b.lines[-1].text.split()[-1] == "64"
     assert digest(b) == digest(fresh(root / "b.S", opts))
+    c = preprocess_file(root / "c.S", opts)  # a name the headers never look up does not matter
+    assert replays
+    assert c.lines[-1].text.strip() == "xorl %cx, %cx 64"
+    assert digest(c) == digest(fresh(root / "c.S", opts))
+
+
+LOOKUPS = {  # a header line, and how it looks FOO up
+    "text": "\tmovl FOO, %eax\n",
+    "expansion": "#define VIA(x) FOO x\n\tmovl VIA(1), %eax\n",
+    "if": "#if FOO > 1\n\tmovl $2, %eax\n#else\n\tmovl $1, %eax\n#endif\n",
+    "ifdef": "#ifdef FOO\n\tmovl $2, %eax\n#endif\n",
+    "defined": "#if defined(FOO) && 1\n\tmovl $2, %eax\n#endif\n",
+    "guard": "#ifndef FOO\n#define FOO 3\n\tmovl $3, %eax\n#endif\n",
+    "include": "#include FOO\n",
+    "is_enabled": "#if IS_ENABLED(FOO)\n\tmovl $2, %eax\n#endif\n",
+}
+
+
+@pytest.mark.parametrize("how", sorted(LOOKUPS))
+def test_every_way_a_header_looks_a_name_up_is_kept(tmp_path, replays, how):
+    define = {"include": ("<one.h>", "<two.h>"), "is_enabled": ("CONFIG_ONE", "CONFIG_TWO")}.get(how, ("1", "2"))
+    root = tree(tmp_path, {"include/h.h": LOOKUPS[how], "include/one.h": "\tone\n", "include/two.h": "\ttwo\n",
+                           "a.S": f"#define CONFIG_TWO 1\n#define FOO {define[0]}\n#include <h.h>\n",
+                           "b.S": f"#define CONFIG_TWO 1\n#define FOO {define[1]}\n#include <h.h>\n",
+                           "c.S": "#define CONFIG_TWO 1\n#include <h.h>\n"})
+    opts = CppOptions(search=IncludeSearch(dirs=(root / "include",)), defines={})
+    for f in ("a.S", "b.S", "c.S"):
+        got = preprocess_file(root / f, opts)
+        assert digest(got) == digest(fresh(root / f, opts)), f
+    # only #ifdef and defined() ask no more than whether FOO is defined: b.S replays a.S's reading
+    assert len(replays) == (1 if how in ("ifdef", "defined") else 0)
+    replays.clear()
+    # and the same lookups again are a replay (but for the guard's, which a.S and b.S
+    # skip, and c.S's #include with no name, which gives a problem)
+    for f in ("a.S", "b.S", "c.S"):
+        got = preprocess_file(root / f, opts)
+        assert digest(got) == digest(fresh(root / f, opts)), f
+    assert len(replays) == {"guard": 1, "include": 2}.get(how, 3)
 
 
 def test_a_header_changed_on_disk_is_read_again(tmp_path, replays):
@@ -211,12 +242,60 @@ def test_an_unclean_reading_is_not_kept(tmp_path, replays):
     assert digest(got) == digest(fresh(root / "b.S", opts))
 
 
-def test_the_tables_are_emptied_past_their_bound(tmp_path, replays, monkeypatch):
-    root = tree(tmp_path, {**HEADERS, "a.S": "#include <outer.h>\n", "b.S": "#include <outer.h>\n\tZERO(bx)\n"})
+def test_past_the_bound_the_least_recently_replayed_go(tmp_path, replays, monkeypatch):
+    files = {f"include/{h}.h": f"#define {h.upper()} 1\n\tnop\n" for h in "xyz"}
+    files.update({f"{h}.S": f"#include <{h}.h>\n" for h in "xyz"})
+    root = tree(tmp_path, files)
+    opts = opts_for(root)
+    preprocess_file(root / "x.S", opts)
+    size = headermemo._held[0]
+    monkeypatch.setattr(headermemo, "MAX_HELD", 2 * size)  # room for two
+    preprocess_file(root / "y.S", opts)
+    preprocess_file(root / "x.S", opts)  # replayed: x.h is now the newest
+    assert replays == [1]
+    preprocess_file(root / "z.S", opts)  # y.h goes
+    assert headermemo._held[0] == 2 * size
+    for h, again in (("x", True), ("y", False)):
+        n = len(replays)
+        got = preprocess_file(root / f"{h}.S", opts)
+        assert (len(replays) > n) is again, h
+        assert digest(got) == digest(fresh(root / f"{h}.S", opts))
+
+
+def test_a_header_skipped_by_its_guard_is_a_lookup_of_the_guard(tmp_path, replays):
+    root = tree(tmp_path, {"include/g.h": "#ifndef G_H\n#define G_H\n\tmovl $1, %eax\n#endif\n",
+                           "include/p.h": "#include <g.h>\n\tmovl $2, %eax\n",
+                           "a.S": "#define G_H\n#include <p.h>\n", "b.S": "#include <p.h>\n"})
     opts = opts_for(root)
     preprocess_file(root / "a.S", opts)
-    assert headermemo._RECORDS and headermemo._held[0] > 0
-    monkeypatch.setattr(headermemo, "MAX_WRITES", headermemo._held[0] - 1)
-    got = preprocess_file(root / "b.S", opts)  # starts with empty tables: reads outer.h again
-    assert replays == []
+    got = preprocess_file(root / "b.S", opts)
+    assert [ln.text.strip() for ln in got.lines] == ["movl $1, %eax", "movl $2, %eax"]
     assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+def test_what_a_replayed_header_looked_up_is_looked_up_by_the_header_around_it(tmp_path, replays):
+    root = tree(tmp_path, {"include/q.h": "#ifdef FOO\n\tmovl $1, %eax\n#endif\n\tmovl BAR, %ebx\n",
+                           "include/w.h": "#include <q.h>\n", "include/p.h": "#include <q.h>\n\tnop\n",
+                           "include/bar.h": "#define BAR 7\n",
+                           "a.S": "#include <bar.h>\n#include <w.h>\n", "b.S": "#include <bar.h>\n#include <p.h>\n",
+                           "c.S": "#define FOO\n#include <bar.h>\n#include <p.h>\n",
+                           "d.S": "#define BAR 8\n#include <p.h>\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    preprocess_file(root / "b.S", opts)  # bar.h replayed (one #define), and q.h while p.h is recorded
+    assert replays == [1, 0]
+    for f in ("c.S", "d.S"):  # FOO defined, BAR another: p.h's reading is not b.S's
+        got = preprocess_file(root / f, opts)
+        assert digest(got) == digest(fresh(root / f, opts)), f
+    assert replays == [1, 0, 1]  # (c.S's bar.h)
+
+
+def test_is_enabled_in_a_header_looks_its_option_up(tmp_path, replays):
+    root = tree(tmp_path, {"include/k.h": "#if IS_ENABLED(CONFIG_X)\n\tmovl $1, %eax\n#endif\n",
+                           "a.S": "#define CONFIG_X 1\n#include <k.h>\n", "b.S": "#include <k.h>\n",
+                           "c.S": "#define CONFIG_X_MODULE 1\n#include <k.h>\n"})
+    opts = opts_for(root)
+    for f in ("a.S", "b.S", "c.S"):
+        got = preprocess_file(root / f, opts)
+        assert digest(got) == digest(fresh(root / f, opts)), f
+    assert [len(preprocess_file(root / f, opts).lines) for f in ("a.S", "b.S", "c.S")] == [1, 0, 1]

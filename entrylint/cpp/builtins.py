@@ -90,6 +90,8 @@ def value(pp, m: Macro, name: Tok, args) -> list[Tok]:
     opt = real[0].text if len(real) == 1 and real[0].kind == NAME else None
 
     def is_one(n):
+        if pp._recs:
+            pp._log.append(n)
         mm = pp.macros.get(n)
         if mm is None or mm.params is not None or mm.builtin:
             return False

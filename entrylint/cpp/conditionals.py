@@ -147,6 +147,8 @@ class Conditionals:
             if not args or args[0].kind != NAME:
                 self.problem(ProblemKind.CPP_ERROR, f"no macro name given in #{name} directive", where)
                 return text, False
+            if self._recs:
+                self._log.append((args[0].text, None))  # (whether it is defined: cpp/headermemo.py)
             return text, args[0].text in self.macros
         try:
             return text, bool(self._eval(args, where))
@@ -166,6 +168,8 @@ class Conditionals:
                 name, i = D.defined_operand(toks, i)
                 if name is None:
                     raise ExprError('operator "defined" requires an identifier')
+                if self._recs:
+                    self._log.append((name, None))
                 out.append(D.number(int(name in self.macros)))
             elif t.kind == NAME and t.text in ("__has_include", "__has_include_next"):
                 if i < n and toks[i].text == "(":

@@ -3,22 +3,24 @@
 Every ``.S`` file of a tree starts with the same few headers (linkage.h,
 the asm headers it pulls in, kconfig.h's autoconf.h): a run over
 arch/x86 read them about 1150 times in 144 files, 1.9 s of its 12.7 s
-(6.12, one profile).  What reading a header does is a function of the
-macro table when it starts, the ``#if`` condition around the ``#include``,
-the include depth, where ``#include_next`` goes on from, the options, and
-the files and the include search it reads.  So the first reading of a
-header in a given state is recorded, and a later ``#include`` of it in the
-same state replays the record: the same ``#define``/``#undef`` in the same
-order, the same output lines, files read, include answers and limit counts.
+(6.12, one profile).  What reading a header does depends on the options,
+the ``#if`` condition around the ``#include``, the include depth, where
+``#include_next`` goes on from, the macros the reading looks up, and the
+files and include answers it reads.  So a reading is recorded with what it
+looked up, and a later ``#include`` of the header replays the record when
+all of that is the same: the same ``#define``/``#undef`` in the same order
+(applied to the table as it is: what reading it would do), the same output
+lines, files read, include answers and limit counts.
 
-**The state** is named by an id: the id of the options' starting table
-(everything ``Preprocessor.setup`` reads), then, at each header start and
-end, the id of (id before, the ``#define``/``#undef`` since, as (name, the
-Macro object or None)).  A header's ``#define`` gives one Macro object per
-lexed line and condition (``preprocessor._DEFINES``), so two runs that
-read the same headers in the same order share the ids; equal ids are equal
-tables, with their order (an id is a sequence of writes, never a guess).
-Two equal tables reached otherwise get two ids: a record missed, no more.
+**What a reading looks up** is noted where the table is read: the
+expander's lookup of each name (text lines, ``#if`` expressions, computed
+``#include``), every name of a header's text line (the preprocessor asks
+whether the line holds a macro at all), ``#ifdef``/``defined``, an include
+guard, ``IS_ENABLED``'s ``CONFIG_`` names.  A name the reading itself
+defined or undefined before looking it up is its own; every other name is
+kept with the Macro (or None) it found, and a replay needs each to mean the
+same: the same Macro, or one made from an equal ``#define`` (the same text
+at the same place), as the main file's line memo asks.
 
 **A record is replayed** only when it still holds: the header's text is the
 same object lexed (``lex_file_once`` gives one per text), every file it read
@@ -28,40 +30,43 @@ limits it counted (``includes``, ``cpp-lines``, ``cpp-expansions``) hold
 its counts here.  A reading is **not recorded** when it gave a problem
 (limits, errors, missing headers), moved ``__COUNTER__``, read
 ``__BASE_FILE__``, read the file being checked, or read a file whose text
-is no longer at hand -- each of these depends on more than the state.
+is no longer at hand -- each of these depends on more than it looked up.
 
-A run resumed from a snapshot (cpp/resume.py) has no id for its table and
-neither records nor replays.
+A run resumed from a snapshot (cpp/resume.py) neither records nor replays.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 
 from entrylint.cpp import directives as D
 from entrylint.cpp.lexer import _LEXED
 from entrylint.source.reader import read_source
 
-_ids = itertools.count(1)  # never reused: a record keyed by a forgotten id is never met again
-_STATES: dict[tuple, int] = {}  # (id before, writes since) or ("setup", options) -> id
-_RECORDS: dict[tuple, list[Record]] = {}  # (path, id, condition, depth, found_idx) -> records
+_ids = itertools.count(1)
+_OPTIONS: dict[tuple, int] = {}  # what Preprocessor.setup reads, and the search and limits -> an id
+# (options id, path, condition, depth, found_idx) -> records, the newest first;
+# the keys in the order they were last replayed or recorded
+_RECORDS: dict[tuple, list[Record]] = {}
 _KCONFIG: dict[int, tuple] = {}  # id(Kconfig) -> (it, its value as a key)
-# bounds: the tables are emptied when they pass them (a long-lived language
-# server, a fuzzer's headers).  A run over 6.12's arch/x86 keeps about 2.4k
-# ids, 2k records and 290k writes in them: ~14 MB, most of it the Macros of
-# headers read under another #if condition in each file
-MAX_STATES = 100_000
-MAX_RECORDS = 20_000
-MAX_WRITES = 1_000_000
-_held = [0]  # the writes the tables hold
-PER_KEY = 4  # records of one key kept (other lexed texts of the header)
+# what the records may hold (names looked up, writes, lines): past it, the
+# keys replayed least recently go.  A run over 6.12's arch/x86 made 838
+# records holding 132k, 21 MB of peak RSS; with this bound 8 MB, and 98%
+# of the replays
+MAX_HELD = 50_000
+_held = [0]
+_lock = threading.Lock()  # (the language server reads in a thread of its own)
+PER_KEY = 8  # records of one key kept (other lookups, another lexed text), the newest first
+REPLAYED = object()
+_UNSET = object()
 
 
 @dataclass(slots=True, eq=False)
 class Record:
     lexed: object  # the header's LexedFile when recorded (a replay needs this one)
-    exit_id: int
+    reads: tuple  # ((name, Macro | None, whether it was only asked if defined), ...) as it found them
     writes: tuple  # ((name, Macro | None), ...) in order
     lines: tuple  # PPLines output
     files: tuple  # ((path, text, lexed, given), ...) the first _lex of each path, in order
@@ -77,7 +82,7 @@ class Record:
 
 
 class Recorder:
-    __slots__ = ("key", "lexed", "tainted", "depth", "w0", "f0", "s0", "r0", "out0", "problems0", "fallbacks0",
+    __slots__ = ("key", "lexed", "tainted", "depth", "i0", "f0", "s0", "r0", "out0", "problems0", "fallbacks0",
                  "includes0", "lines0", "count0", "counter0", "deepest0", "over0", "deep0")
 
 
@@ -93,41 +98,20 @@ def _kconfig_key(kc) -> tuple | None:
 
 
 def start(pp) -> None:
-    """After ``pp.setup()``: the id of its starting table."""
+    """After ``pp.setup()``: the id of its options (None: an option of a
+    kind that cannot be a key, and this run neither records nor replays)."""
     o = pp.opts
     try:
-        key = ("setup", o.search, _kconfig_key(o.kconfig), tuple(o.defines.items()), o.undefines, o.limits)
-        hash(key)
-    except TypeError:  # an option of a kind that cannot be a key: this run neither records nor replays
-        pp._sid = None
+        key = (o.search, _kconfig_key(o.kconfig), tuple(o.defines.items()), o.undefines, o.limits)
+        oid = _OPTIONS.get(key)
+    except TypeError:
+        pp._opt = None
         return
-    if len(_STATES) > MAX_STATES or len(_RECORDS) > MAX_RECORDS or _held[0] > MAX_WRITES:
-        _STATES.clear()
-        _RECORDS.clear()
-        _held[0] = 0
-    sid = _STATES.get(key)
-    if sid is None:
-        sid = _STATES[key] = next(_ids)
-    pp._sid, pp._wmark = sid, len(pp._wlog)
-
-
-def _point(pp) -> int:
-    """The id of ``pp``'s table now: negative for a table no other run can
-    have (made with a ``#define`` of the file checked, whose Macro is this
-    run's own), which is neither kept nor recorded in."""
-    log, mark = pp._wlog, pp._wmark
-    if mark == len(log):
-        return pp._sid
-    if pp._sid < 0 or pp._mine:
-        sid = -next(_ids)
-    else:
-        key = (pp._sid, tuple(log[mark:]))
-        sid = _STATES.get(key)
-        if sid is None:
-            sid = _STATES[key] = next(_ids)
-            _held[0] += len(key[1])
-    pp._sid, pp._wmark, pp._mine = sid, len(log), False
-    return sid
+    if oid is None:
+        if len(_OPTIONS) > 64:
+            _OPTIONS.clear()
+        oid = _OPTIONS[key] = next(_ids)
+    pp._opt = oid
 
 
 def taint(pp) -> None:
@@ -135,55 +119,94 @@ def taint(pp) -> None:
         r.tainted = True
 
 
-REPLAYED = object()
-
-
 def begin(pp, path: str, lexed, found_idx):
     """At the start of a header's lines (``Preprocessor.run_file``): replay
     a record of it (``REPLAYED`` back: its reading is done), or start
-    recording (a Recorder for ``end``), or neither (None: a table of this
-    run's own)."""
-    sid = _point(pp)
-    if sid < 0:
-        return None
-    key = (path, sid, pp.cond, len(pp.stack), found_idx)
+    recording (a Recorder for ``end``)."""
+    key = (pp._opt, path, pp.cond, len(pp.stack), found_idx)
     for rec in _RECORDS.get(key, ()):
         if rec.lexed is lexed and _replay(pp, rec):
+            with _lock:  # (replayed last: kept longest)
+                got = _RECORDS.pop(key, None)
+                if got is not None:
+                    _RECORDS[key] = got
             return REPLAYED
     r = Recorder()
     r.key, r.lexed, r.tainted, r.depth = key, lexed, False, 0
-    r.w0, r.f0, r.s0, r.r0 = len(pp._wlog), len(pp._flog), len(pp._slog), len(pp._rlog)
+    r.i0, r.f0, r.s0, r.r0 = len(pp._log), len(pp._flog), len(pp._slog), len(pp._rlog)
     r.out0, r.problems0, r.fallbacks0 = len(pp.out), len(pp.problems), len(pp.fallbacks)
     r.includes0, r.lines0 = pp.peak["includes"], pp.peak["cpp-lines"]
     r.count0, r.counter0, r.deepest0 = pp.exp.count, pp.counter, pp.exp.deepest
     r.over0, r.deep0 = len(pp._over), len(pp._deep)
     pp.exp.deepest = 0  # (the header's own deepest nesting, kept with it)
     pp._recs.append(r)
+    pp.exp.noted = pp._log  # the expander notes the names it looks up
     return r
 
 
 def end(pp, r: Recorder, finished: bool) -> None:
     """After the header's lines (``finished``: read to the end, no exception)."""
     pp._recs.pop()  # (r: the innermost)
+    log = pp._log
+    if not pp._recs:
+        pp.exp.noted = None
     exp = pp.exp
     deepest = exp.deepest
     exp.deepest = max(r.deepest0, deepest)
     if not finished or r.tainted or len(pp.problems) != r.problems0 or pp.counter != r.counter0 \
             or len(pp._over) != r.over0 or len(pp._deep) != r.deep0 or exp.exhausted:
+        if not pp._recs:
+            del log[:]
         return
+    # the log: a name looked up (str), asked whether it is defined ((name,
+    # None)), or defined or undefined ((name, Macro | None, what it was))
+    reads: dict[str, object] = {}
+    only_defined: set[str] = set()
+    written: set[str] = set()
+    writes = []
+    for e in log[r.i0:]:
+        if e.__class__ is str or len(e) == 2:
+            name = e if e.__class__ is str else e[0]
+            if name in written:
+                continue
+            if name not in reads:
+                reads[name] = _UNSET
+                if e.__class__ is not str:
+                    only_defined.add(name)
+            elif e.__class__ is str:
+                only_defined.discard(name)
+        else:
+            name, new, old = e
+            writes.append((name, new))
+            if name not in written:
+                written.add(name)
+                if reads.get(name) is _UNSET:
+                    reads[name] = old  # looked up before the reading changed it
+    if not pp._recs:
+        del log[:]
+    macros = pp.macros
     firsts: dict[str, tuple] = {}
     for entry in pp._flog[r.f0:]:
         firsts.setdefault(entry[0], entry)
     count = exp.count - r.count0
-    rec = Record(r.lexed, _point(pp), tuple(pp._wlog[r.w0:]), tuple(pp.out[r.out0:]), tuple(firsts.values()),
-                 tuple(pp._slog[r.s0:]), tuple(pp._rlog[r.r0:]), tuple(pp.fallbacks[r.fallbacks0:]),
-                 pp.peak["includes"] - r.includes0, pp.peak["cpp-lines"] - r.lines0, r.depth, count, deepest,
-                 exp.site if count else None)
-    _held[0] += len(rec.writes)
-    got = _RECORDS.setdefault(r.key, [])
-    if len(got) >= PER_KEY:
-        del got[0]
-    got.append(rec)
+    rec = Record(r.lexed, tuple((n, macros.get(n) if m is _UNSET else m, n in only_defined) for n, m in reads.items()),
+                 tuple(writes),
+                 tuple(pp.out[r.out0:]), tuple(firsts.values()), tuple(pp._slog[r.s0:]), tuple(pp._rlog[r.r0:]),
+                 tuple(pp.fallbacks[r.fallbacks0:]), pp.peak["includes"] - r.includes0,
+                 pp.peak["cpp-lines"] - r.lines0, r.depth, count, deepest, exp.site if count else None)
+    with _lock:
+        got = _RECORDS.pop(r.key, [])
+        _RECORDS[r.key] = got
+        if len(got) >= PER_KEY:
+            _held[0] -= _size(got.pop())
+        got.insert(0, rec)
+        _held[0] += _size(rec)
+        while _held[0] > MAX_HELD and len(_RECORDS) > 1:
+            _held[0] -= sum(map(_size, _RECORDS.pop(next(iter(_RECORDS)))))
+
+
+def _size(rec: Record) -> int:
+    return len(rec.reads) + len(rec.writes) + len(rec.lines)
 
 
 def lexed_file(pp, path: str, lexed, given: str | None) -> None:
@@ -207,6 +230,11 @@ def _replay(pp, rec: Record) -> bool:
     if peak["includes"] + rec.includes > lim.includes or peak["cpp-lines"] + rec.cpp_lines > lim.cpp_lines \
             or exp.exhausted or exp.count + rec.exp_count > exp.limit:
         return False  # a limit would be met inside: read it, and report it where it is met
+    macros = pp.macros
+    for name, m, only_defined in rec.reads:
+        o = macros.get(name)
+        if o is not m and (o is None or m is None or not only_defined and (o.defn != m.defn or o.builtin != m.builtin)):
+            return False
     cache = pp.cache
     for path, text, lexed, given in rec.files:
         if given or path in cache:
@@ -225,14 +253,16 @@ def _replay(pp, rec: Record) -> bool:
         if got != answer:
             return False
     # it holds: what reading the header did, done
-    macros = pp.macros
+    log = pp._log if pp._recs else None  # a header being recorded includes this one: it reads what this one read
+    if log is not None:
+        log.extend((name, None) if only_defined else name for name, _, only_defined in rec.reads)
     for name, m in rec.writes:
+        if log is not None:
+            log.append((name, m, macros.get(name)))
         if m is None:
             macros.pop(name, None)
         else:
             macros[name] = m
-    pp._wlog.extend(rec.writes)
-    pp._sid, pp._wmark = rec.exit_id, len(pp._wlog)
     for path, text, lexed, given in rec.files:
         if given or path not in cache:
             peak["file-size"] = max(peak["file-size"], len(text))
@@ -254,7 +284,7 @@ def _replay(pp, rec: Record) -> bool:
         exp.deepest = rec.exp_deepest
     if rec.exp_count:
         exp.site = rec.exp_site
-    if pp._recs:  # a header being recorded includes this one: its record holds this one's reading
+    if pp._recs:
         pp._flog.extend(rec.files)
         pp._slog.extend(rec.seen)
         pp._rlog.extend(rec.found)

@@ -104,10 +104,10 @@ class Preprocessor(Conditionals):
         self._over: set[str] = set()  # limits reported (each once per file)
         self._deep: set = set()  # #include lines that met the include-depth limit (one finding each)
         self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
-        # what cpp/headermemo.py reads: the table's id (None: no records), the
-        # #define/#undef made, and while a header is recorded, its recorders
-        # and the files, paths and include answers read
-        self._sid, self._wmark, self._wlog, self._recs, self._mine = None, 0, [], [], False
+        # what cpp/headermemo.py reads: the options' id (None: no records), and
+        # while a header is recorded, its recorders, the names looked up and
+        # #define/#undef made, and the files, paths and include answers read
+        self._opt, self._recs, self._log = None, [], []
         self._flog, self._slog, self._rlog = [], [], []
 
     # -- problems --------------------------------------------------------
@@ -220,6 +220,8 @@ class Preprocessor(Conditionals):
         if self._recs:
             self._slog.append(path)
         f = _File(path, lexed, self.cond, found_idx)
+        if f.guard is not None and self._recs:
+            self._log.append((f.guard[0], None))
         if f.guard is not None and f.guard[0] in self.macros:
             return  # multiple-include optimisation, as gcc does
         # the lines of every file read (each #include again), counted over the
@@ -238,7 +240,7 @@ class Preprocessor(Conditionals):
         if path == self.main and not self.stack:
             self.main_lines = len(f.lines)
         rec = None
-        if path != self.main and self._sid is not None:  # a header: read as before, when it was read in this state
+        if path != self.main and self._opt is not None:  # a header: read as before, when it was read in this state
             rec = headermemo.begin(self, path, lexed, found_idx)
             if rec is headermemo.REPLAYED:
                 return
@@ -329,15 +331,16 @@ class Preprocessor(Conditionals):
             elif m.name in ("__FILE__", "__LINE__") or m.name.startswith("__has_include"):
                 self.problem(ProblemKind.CPP_ERROR, f'"{m.name}" cannot be redefined', toks[2])
             else:
+                if self._recs:
+                    self._log.append((m.name, m, self.macros.get(m.name)))
                 self.macros[m.name] = m
-                self._wlog.append((m.name, m))
-                self._mine = self._mine or f.path == self.main  # (a Macro of this run's text)
         elif name == "undef":
             if not args or args[0].kind != NAME:
                 self.problem(ProblemKind.CPP_ERROR, "no macro name given in #undef directive", toks[1])
             else:
+                if self._recs:
+                    self._log.append((args[0].text, None, self.macros.get(args[0].text)))
                 self.macros.pop(args[0].text, None)
-                self._wlog.append((args[0].text, None))
         elif name in ("include", "include_next", "import"):
             if in_args:
                 self.problem(ProblemKind.CPP_ERROR, f"#{name} inside macro arguments is ignored", toks[1])
@@ -410,6 +413,8 @@ class Preprocessor(Conditionals):
         cond = self.cond
         exp = self.exp
         macros = self.macros
+        if self._recs:  # a header read for the record: whether each name of the line is a macro
+            self._log.extend((t.text, None) for t in toks if t.kind == NAME)
         for t in toks:
             if t.kind == NAME and t.text in macros:
                 break
