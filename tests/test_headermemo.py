@@ -299,3 +299,39 @@ def test_is_enabled_in_a_header_looks_its_option_up(tmp_path, replays):
         got = preprocess_file(root / f, opts)
         assert digest(got) == digest(fresh(root / f, opts)), f
     assert [len(preprocess_file(root / f, opts).lines) for f in ("a.S", "b.S", "c.S")] == [1, 0, 1]
+
+
+def test_what_a_header_read_inside_another_looked_up_is_looked_up_by_both(tmp_path, replays):
+    root = tree(tmp_path, {"include/q.h": "\tmovl BAR, %ebx\n", "include/p.h": "#include <q.h>\n\tnop\n",
+                           "include/bar.h": "#define BAR 7\n",
+                           "a.S": "#include <bar.h>\n#include <p.h>\n", "d.S": "#define BAR 8\n#include <p.h>\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)  # q.h recorded while p.h is
+    got = preprocess_file(root / "d.S", opts)
+    assert replays == [] and got.lines[0].text.strip() == "movl 8, %ebx"
+    assert digest(got) == digest(fresh(root / "d.S", opts))
+
+
+def test_a_configuration_is_a_key_by_its_values_and_is_not_kept(tmp_path, replays):
+    import gc
+    import weakref
+
+    from entrylint.cpp.config import Kconfig
+
+    root = tree(tmp_path, {"include/k.h": "#ifdef CONFIG_X\n\tmovl $1, %eax\n#endif\n",
+                           "a.S": "#include <k.h>\n"})
+
+    made = []
+
+    def run(values):
+        opts = opts_for(root, kconfig=Kconfig("cfg", dict(values)))
+        made.append(weakref.ref(opts.kconfig))
+        got = preprocess_file(root / "a.S", opts)
+        assert digest(got) == digest(fresh(root / "a.S", opts))
+        return [ln.text.strip() for ln in got.lines]
+
+    assert run({"CONFIG_X": "y"}) == ["movl $1, %eax"]
+    assert run({"CONFIG_X": "y"}) == ["movl $1, %eax"] and len(replays) == 1  # another object, equal values
+    assert run({"CONFIG_Y": "y"}) == [] and len(replays) == 1
+    gc.collect()
+    assert [r() for r in made] == [None] * 3

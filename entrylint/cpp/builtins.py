@@ -91,7 +91,7 @@ def value(pp, m: Macro, name: Tok, args) -> list[Tok]:
 
     def is_one(n):
         if pp._recs:
-            pp._log.append(n)
+            pp._recs[-1].valued.add(n)
         mm = pp.macros.get(n)
         if mm is None or mm.params is not None or mm.builtin:
             return False

@@ -148,7 +148,7 @@ class Conditionals:
                 self.problem(ProblemKind.CPP_ERROR, f"no macro name given in #{name} directive", where)
                 return text, False
             if self._recs:
-                self._log.append((args[0].text, None))  # (whether it is defined: cpp/headermemo.py)
+                self._recs[-1].asked.add(args[0].text)  # (whether it is defined: cpp/headermemo.py)
             return text, args[0].text in self.macros
         try:
             return text, bool(self._eval(args, where))
@@ -169,7 +169,7 @@ class Conditionals:
                 if name is None:
                     raise ExprError('operator "defined" requires an identifier')
                 if self._recs:
-                    self._log.append((name, None))
+                    self._recs[-1].asked.add(name)
                 out.append(D.number(int(name in self.macros)))
             elif t.kind == NAME and t.text in ("__has_include", "__has_include_next"):
                 if i < n and toks[i].text == "(":

@@ -14,13 +14,17 @@ lines, files read, include answers and limit counts.
 
 **What a reading looks up** is noted where the table is read: the
 expander's lookup of each name (text lines, ``#if`` expressions, computed
-``#include``), every name of a header's text line (the preprocessor asks
-whether the line holds a macro at all), ``#ifdef``/``defined``, an include
-guard, ``IS_ENABLED``'s ``CONFIG_`` names.  A name the reading itself
-defined or undefined before looking it up is its own; every other name is
-kept with the Macro (or None) it found, and a replay needs each to mean the
-same: the same Macro, or one made from an equal ``#define`` (the same text
-at the same place), as the main file's line memo asks.
+``#include``) and ``IS_ENABLED``'s ``CONFIG_`` names (their macros), and
+whether a name is defined: every name of a header's text line (the
+preprocessor asks whether the line holds a macro at all),
+``#ifdef``/``defined``, an include guard.  Each name is kept with what the
+table held for it when the reading started (for a name the reading
+defined, what its first ``#define``/``#undef`` replaced), and a replay needs
+each to mean the same: for a name only asked about, defined or not; for a
+name looked up, the same Macro, or one made from an equal ``#define`` (the
+same text at the same place), as the main file's line memo asks.  (A name
+the reading defines before it looks it up is checked too: a replay is
+missed where it need not be, never made where it must not be.)
 
 **A record is replayed** only when it still holds: the header's text is the
 same object lexed (``lex_file_once`` gives one per text), every file it read
@@ -37,8 +41,10 @@ A run resumed from a snapshot (cpp/resume.py) neither records nor replays.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
+import weakref
 from dataclasses import dataclass
 
 from entrylint.cpp import directives as D
@@ -50,7 +56,7 @@ _OPTIONS: dict[tuple, int] = {}  # what Preprocessor.setup reads, and the search
 # (options id, path, condition, depth, found_idx) -> records, the newest first;
 # the keys in the order they were last replayed or recorded
 _RECORDS: dict[tuple, list[Record]] = {}
-_KCONFIG: dict[int, tuple] = {}  # id(Kconfig) -> (it, its value as a key)
+_KCONFIG: dict[int, tuple] = {}  # id(Kconfig) -> (a weak reference to it, its key)
 # what the records may hold (names looked up, writes, lines): past it, the
 # keys replayed least recently go.  A run over 6.12's arch/x86 made 838
 # records holding 132k, 21 MB of peak RSS; with this bound 8 MB, and 98%
@@ -60,7 +66,6 @@ _held = [0]
 _lock = threading.Lock()  # (the language server reads in a thread of its own)
 PER_KEY = 8  # records of one key kept (other lookups, another lexed text), the newest first
 REPLAYED = object()
-_UNSET = object()
 
 
 @dataclass(slots=True, eq=False)
@@ -82,18 +87,22 @@ class Record:
 
 
 class Recorder:
-    __slots__ = ("key", "lexed", "tainted", "depth", "i0", "f0", "s0", "r0", "out0", "problems0", "fallbacks0",
-                 "includes0", "lines0", "count0", "counter0", "deepest0", "over0", "deep0")
+    __slots__ = ("key", "lexed", "tainted", "depth", "asked", "valued", "i0", "f0", "s0", "r0", "out0", "problems0",
+                 "fallbacks0", "includes0", "lines0", "count0", "counter0", "deepest0", "over0", "deep0")
 
 
 def _kconfig_key(kc) -> tuple | None:
+    """(name, a digest of its values): a check makes a Kconfig per file, and
+    neither it nor its 2-4k values are kept for the key (they were 9 MB
+    over arch/x86)."""
     if kc is None:
         return None
     got = _KCONFIG.get(id(kc))
-    if got is None or got[0] is not kc:
+    if got is None or got[0]() is not kc:
         if len(_KCONFIG) > 64:
             _KCONFIG.clear()
-        got = _KCONFIG[id(kc)] = (kc, (kc.name, frozenset(kc.values.items())))
+        digest = hashlib.sha256(repr(sorted(kc.values.items())).encode()).hexdigest()
+        got = _KCONFIG[id(kc)] = (weakref.ref(kc), (kc.name, digest))
     return got[1]
 
 
@@ -133,6 +142,7 @@ def begin(pp, path: str, lexed, found_idx):
             return REPLAYED
     r = Recorder()
     r.key, r.lexed, r.tainted, r.depth = key, lexed, False, 0
+    r.asked, r.valued = set(), set()  # names asked whether defined; names looked up (the expander's: noted)
     r.i0, r.f0, r.s0, r.r0 = len(pp._log), len(pp._flog), len(pp._slog), len(pp._rlog)
     r.out0, r.problems0, r.fallbacks0 = len(pp.out), len(pp.problems), len(pp.fallbacks)
     r.includes0, r.lines0 = pp.peak["includes"], pp.peak["cpp-lines"]
@@ -140,15 +150,20 @@ def begin(pp, path: str, lexed, found_idx):
     r.over0, r.deep0 = len(pp._over), len(pp._deep)
     pp.exp.deepest = 0  # (the header's own deepest nesting, kept with it)
     pp._recs.append(r)
-    pp.exp.noted = pp._log  # the expander notes the names it looks up
+    pp.exp.noted = r.valued
     return r
 
 
 def end(pp, r: Recorder, finished: bool) -> None:
     """After the header's lines (``finished``: read to the end, no exception)."""
     pp._recs.pop()  # (r: the innermost)
-    log = pp._log
-    if not pp._recs:
+    log = pp._log  # ((name, Macro | None, what it replaced), ...): the #define/#undef made
+    if pp._recs:  # the header around it looked up what it looked up
+        outer = pp._recs[-1]
+        outer.asked |= r.asked
+        outer.valued |= r.valued
+        pp.exp.noted = outer.valued
+    else:
         pp.exp.noted = None
     exp = pp.exp
     deepest = exp.deepest
@@ -158,30 +173,11 @@ def end(pp, r: Recorder, finished: bool) -> None:
         if not pp._recs:
             del log[:]
         return
-    # the log: a name looked up (str), asked whether it is defined ((name,
-    # None)), or defined or undefined ((name, Macro | None, what it was))
-    reads: dict[str, object] = {}
-    only_defined: set[str] = set()
-    written: set[str] = set()
+    before: dict[str, object] = {}  # what the table held for a name before the reading's first write of it
     writes = []
-    for e in log[r.i0:]:
-        if e.__class__ is str or len(e) == 2:
-            name = e if e.__class__ is str else e[0]
-            if name in written:
-                continue
-            if name not in reads:
-                reads[name] = _UNSET
-                if e.__class__ is not str:
-                    only_defined.add(name)
-            elif e.__class__ is str:
-                only_defined.discard(name)
-        else:
-            name, new, old = e
-            writes.append((name, new))
-            if name not in written:
-                written.add(name)
-                if reads.get(name) is _UNSET:
-                    reads[name] = old  # looked up before the reading changed it
+    for name, new, old in log[r.i0:]:
+        writes.append((name, new))
+        before.setdefault(name, old)
     if not pp._recs:
         del log[:]
     macros = pp.macros
@@ -189,8 +185,9 @@ def end(pp, r: Recorder, finished: bool) -> None:
     for entry in pp._flog[r.f0:]:
         firsts.setdefault(entry[0], entry)
     count = exp.count - r.count0
-    rec = Record(r.lexed, tuple((n, macros.get(n) if m is _UNSET else m, n in only_defined) for n, m in reads.items()),
-                 tuple(writes),
+    reads = tuple((n, before[n] if n in before else macros.get(n), n not in r.valued)
+                  for n in sorted(r.asked | r.valued))
+    rec = Record(r.lexed, reads, tuple(writes),
                  tuple(pp.out[r.out0:]), tuple(firsts.values()), tuple(pp._slog[r.s0:]), tuple(pp._rlog[r.r0:]),
                  tuple(pp.fallbacks[r.fallbacks0:]), pp.peak["includes"] - r.includes0,
                  pp.peak["cpp-lines"] - r.lines0, r.depth, count, deepest, exp.site if count else None)
@@ -253,9 +250,11 @@ def _replay(pp, rec: Record) -> bool:
         if got != answer:
             return False
     # it holds: what reading the header did, done
-    log = pp._log if pp._recs else None  # a header being recorded includes this one: it reads what this one read
-    if log is not None:
-        log.extend((name, None) if only_defined else name for name, _, only_defined in rec.reads)
+    log = pp._log if pp._recs else None
+    if log is not None:  # a header being recorded includes this one: it looks up what this one looked up
+        outer = pp._recs[-1]
+        outer.asked.update(name for name, _, _ in rec.reads)
+        outer.valued.update(name for name, _, only_defined in rec.reads if not only_defined)
     for name, m in rec.writes:
         if log is not None:
             log.append((name, m, macros.get(name)))

@@ -196,7 +196,7 @@ class Expander:
         # line's expansion read of it (the preprocessor's memo of a file's
         # lines); None: not recorded
         self.looked: list[str] | None = None
-        self.noted: list | None = None  # every name looked up, while a header is recorded (cpp/headermemo.py)
+        self.noted: set | None = None  # every name looked up, while a header is recorded (cpp/headermemo.py)
 
     # -- reading ---------------------------------------------------------
     def start(self, toks: list[Tok], more=None, peek=None, in_directive=False, record=False):
@@ -264,7 +264,7 @@ class Expander:
             if self.looked is not None:
                 self.looked.append(t.text)
             if self.noted is not None:
-                self.noted.append(t.text)
+                self.noted.add(t.text)
             if m is None:
                 return t
             if t.text in self.disabled:

@@ -105,8 +105,8 @@ class Preprocessor(Conditionals):
         self._deep: set = set()  # #include lines that met the include-depth limit (one finding each)
         self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
         # what cpp/headermemo.py reads: the options' id (None: no records), and
-        # while a header is recorded, its recorders, the names looked up and
-        # #define/#undef made, and the files, paths and include answers read
+        # while a header is recorded, its recorders (the names they look up),
+        # the #define/#undef made, and the files, paths and include answers read
         self._opt, self._recs, self._log = None, [], []
         self._flog, self._slog, self._rlog = [], [], []
 
@@ -221,7 +221,7 @@ class Preprocessor(Conditionals):
             self._slog.append(path)
         f = _File(path, lexed, self.cond, found_idx)
         if f.guard is not None and self._recs:
-            self._log.append((f.guard[0], None))
+            self._recs[-1].asked.add(f.guard[0])
         if f.guard is not None and f.guard[0] in self.macros:
             return  # multiple-include optimisation, as gcc does
         # the lines of every file read (each #include again), counted over the
@@ -414,7 +414,7 @@ class Preprocessor(Conditionals):
         exp = self.exp
         macros = self.macros
         if self._recs:  # a header read for the record: whether each name of the line is a macro
-            self._log.extend((t.text, None) for t in toks if t.kind == NAME)
+            self._recs[-1].asked.update(t.text for t in toks if t.kind == NAME)
         for t in toks:
             if t.kind == NAME and t.text in macros:
                 break
