@@ -852,13 +852,14 @@ def remeasure(cls: str, text, path, i: int, a, tmp: Path) -> dict[str, float]:
     process caches it filled are emptied (as they were before its first run,
     but the decoder's table, warm for every input); {} when it did not end."""
     reset_state()
-    signal.setitimer(signal.ITIMER_PROF, a.timeout * 4)
     try:
-        run_layers(cls, text, path, i, a.macro_share if cls == "macro" else a.share, a.asm_share, tmp)
-    except Hang:
+        signal.setitimer(signal.ITIMER_PROF, a.timeout * 4)
+        try:
+            run_layers(cls, text, path, i, a.macro_share if cls == "macro" else a.share, a.asm_share, tmp)
+        finally:
+            _disarm()
+    except Hang:  # (also when the one-shot timer goes off as _disarm is entered: the worker died of it)
         return {}
-    finally:
-        _disarm()
     return dict(LAYER_SECONDS)
 
 
