@@ -240,7 +240,7 @@ class Preprocessor(Conditionals):
         if path == self.main and not self.stack:
             self.main_lines = len(f.lines)
         rec = None
-        if path != self.main and self._opt is not None:  # a header: read as before, when it was read in this state
+        if path != self.main and self._opt is not None:  # a header: replayed where what it looks up is the same
             rec = headermemo.begin(self, path, lexed, found_idx)
             if rec is headermemo.REPLAYED:
                 return
