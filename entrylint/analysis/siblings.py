@@ -32,7 +32,7 @@ def sibling_asm(exp, options, transfer_config):
     are followed through, not summarised as C.  ``transfer_config(program)``:
     the transfer knobs the other file is walked with."""
     from entrylint import cache
-    from entrylint.analysis.callees import options_key, defined_names, expanded
+    from entrylint.analysis.callees import options_key, defined_names
     from entrylint.analysis.forward import PTI_FEATURES
     from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
@@ -54,7 +54,6 @@ def sibling_asm(exp, options, transfer_config):
             where.setdefault(n, f)
     if not where:
         return None
-    programs: dict[Path, tuple] = {}
     memo: dict[tuple, frozenset | None] = {}
 
     def settled(t) -> bool:
@@ -82,13 +81,8 @@ def sibling_asm(exp, options, transfer_config):
         if cache.facts_on():  # a fact of the tree: the other file is not expanded in a later run
             out = cache.fact(("sibling-walk", str(exp.root), rel, name, repr(options_key(options)), repr(t)),
                              _follow, exp.root, rel, name, t, options, transfer_config)
-        else:
-            if f not in programs:
-                programs[f] = expanded(exp.root, rel, options)
-            walks = _walks(programs[f]) if programs[f] is not None else {}
-            if (name, t) not in walks:  # (else walked for an earlier analysis: an editor's re-analysis)
-                walks[(name, t)] = _walk_from(programs[f], name, t, transfer_config)
-            out = walks[(name, t)]
+        else:  # (the key is not made: an editor's re-analysis, which keeps no facts)
+            out = _follow(exp.root, rel, name, t, options, transfer_config)
         memo[(name, t)] = out
         return out
 
@@ -97,21 +91,27 @@ def sibling_asm(exp, options, transfer_config):
 
 def _follow(root, rel: str, name: str, t, options, transfer_config):
     """The walk of ``name`` in the tree's file ``rel`` from ``t`` (a fact's
-    computation: what it reads is what the fact depends on)."""
+    computation: what it reads is what the fact depends on), once per
+    expansion of that file (an editor's re-analysis walks it again only when
+    the file was expanded again)."""
     from entrylint.analysis.callees import expanded
 
-    return _walk_from(expanded(root, rel, options), name, t, transfer_config)
+    program_cfg = expanded(root, rel, options)
+    if program_cfg is None:
+        return None
+    walks = _walks(program_cfg)
+    if (name, t) not in walks:
+        walks[(name, t)] = _walk_from(program_cfg, name, t, transfer_config)
+    return walks[(name, t)]
 
 
 def _walk_from(program_cfg, name: str, t, transfer_config):
     """(the tuples at the helper's ``ret``, its (C callee, tuple) calls)
-    for a walk of ``name`` in ``program_cfg`` from ``t``; None when the file
-    could not be read or does not hold ``name``."""
+    for a walk of ``name`` in ``program_cfg`` from ``t``; None when the
+    program does not hold ``name``."""
     from entrylint.analysis.entries import Entry, EntryKind
     from entrylint.analysis.forward import analyze as walk
 
-    if program_cfg is None:
-        return None
     sub, cfg = program_cfg
     sym = sub.symbols.get(name)
     node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None

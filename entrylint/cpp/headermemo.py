@@ -48,7 +48,8 @@ import weakref
 from dataclasses import dataclass
 
 from entrylint.cpp import directives as D
-from entrylint.cpp.lexer import _LEXED
+from entrylint.cpp.lexer import text_lexed
+from entrylint.cpp.macros import means_same
 from entrylint.source.reader import read_source
 
 _ids = itertools.count(1)
@@ -74,8 +75,7 @@ class Record:
     reads: tuple  # ((name, Macro | None, whether it was only asked if defined), ...) as it found them
     writes: tuple  # ((name, Macro | None), ...) in order
     lines: tuple  # PPLines output
-    files: tuple  # ((path, text, lexed, given), ...) the first _lex of each path, in order
-    seen: tuple  # paths read, in order (Preprocessor.files)
+    files: tuple  # ((path, text, lexed, given), ...) the first _lex of each path: the files read, in order
     found: tuple  # ((resolve key, answer), ...)
     fallbacks: tuple
     includes: int
@@ -87,7 +87,7 @@ class Record:
 
 
 class Recorder:
-    __slots__ = ("key", "lexed", "tainted", "depth", "asked", "valued", "i0", "f0", "s0", "r0", "out0", "problems0",
+    __slots__ = ("key", "lexed", "tainted", "depth", "asked", "valued", "i0", "f0", "r0", "out0", "problems0",
                  "fallbacks0", "includes0", "lines0", "count0", "counter0", "deepest0", "over0", "deep0")
 
 
@@ -143,7 +143,7 @@ def begin(pp, path: str, lexed, found_idx):
     r = Recorder()
     r.key, r.lexed, r.tainted, r.depth = key, lexed, False, 0
     r.asked, r.valued = set(), set()  # names asked whether defined; names looked up (the expander's: noted)
-    r.i0, r.f0, r.s0, r.r0 = len(pp._log), len(pp._flog), len(pp._slog), len(pp._rlog)
+    r.i0, r.f0, r.r0 = len(pp._log), len(pp._flog), len(pp._rlog)
     r.out0, r.problems0, r.fallbacks0 = len(pp.out), len(pp.problems), len(pp.fallbacks)
     r.includes0, r.lines0 = pp.peak["includes"], pp.peak["cpp-lines"]
     r.count0, r.counter0, r.deepest0 = pp.exp.count, pp.counter, pp.exp.deepest
@@ -157,7 +157,6 @@ def begin(pp, path: str, lexed, found_idx):
 def end(pp, r: Recorder, finished: bool) -> None:
     """After the header's lines (``finished``: read to the end, no exception)."""
     pp._recs.pop()  # (r: the innermost)
-    log = pp._log  # ((name, Macro | None, what it replaced), ...): the #define/#undef made
     if pp._recs:  # the header around it looked up what it looked up
         outer = pp._recs[-1]
         outer.asked |= r.asked
@@ -168,28 +167,29 @@ def end(pp, r: Recorder, finished: bool) -> None:
     exp = pp.exp
     deepest = exp.deepest
     exp.deepest = max(r.deepest0, deepest)
-    if not finished or r.tainted or len(pp.problems) != r.problems0 or pp.counter != r.counter0 \
-            or len(pp._over) != r.over0 or len(pp._deep) != r.deep0 or exp.exhausted:
-        if not pp._recs:
-            del log[:]
-        return
+    if finished and not r.tainted and len(pp.problems) == r.problems0 and pp.counter == r.counter0 \
+            and len(pp._over) == r.over0 and len(pp._deep) == r.deep0 and not exp.exhausted:
+        _keep(pp, r, deepest)
+    if not pp._recs:  # (the logs serve the recorders open)
+        del pp._log[:], pp._flog[:], pp._rlog[:]
+
+
+def _keep(pp, r: Recorder, deepest: int) -> None:
+    """Record what the reading ``r`` ended did."""
     before: dict[str, object] = {}  # what the table held for a name before the reading's first write of it
     writes = []
-    for name, new, old in log[r.i0:]:
+    for name, new, old in pp._log[r.i0:]:
         writes.append((name, new))
         before.setdefault(name, old)
-    if not pp._recs:
-        del log[:]
     macros = pp.macros
     firsts: dict[str, tuple] = {}
     for entry in pp._flog[r.f0:]:
         firsts.setdefault(entry[0], entry)
+    exp = pp.exp
     count = exp.count - r.count0
-    reads = tuple((n, before[n] if n in before else macros.get(n), n not in r.valued)
-                  for n in sorted(r.asked | r.valued))
-    rec = Record(r.lexed, reads, tuple(writes),
-                 tuple(pp.out[r.out0:]), tuple(firsts.values()), tuple(pp._slog[r.s0:]), tuple(pp._rlog[r.r0:]),
-                 tuple(pp.fallbacks[r.fallbacks0:]), pp.peak["includes"] - r.includes0,
+    reads = tuple((n, before[n] if n in before else macros.get(n), n not in r.valued) for n in r.asked | r.valued)
+    rec = Record(r.lexed, reads, tuple(writes), tuple(pp.out[r.out0:]), tuple(firsts.values()),
+                 tuple(pp._rlog[r.r0:]), tuple(pp.fallbacks[r.fallbacks0:]), pp.peak["includes"] - r.includes0,
                  pp.peak["cpp-lines"] - r.lines0, r.depth, count, deepest, exp.site if count else None)
     with _lock:
         got = _RECORDS.pop(r.key, [])
@@ -215,11 +215,11 @@ def lexed_file(pp, path: str, lexed, given: str | None) -> None:
     if given is not None:
         pp._flog.append((path, given, lexed, True))
         return
-    got = _LEXED.get(path)
-    if got is None or got[1] is not lexed:
+    text = text_lexed(path, lexed)
+    if text is None:
         taint(pp)  # its text is no longer at hand: a replay could not compare it
         return
-    pp._flog.append((path, got[0], lexed, False))
+    pp._flog.append((path, text, lexed, False))
 
 
 def _replay(pp, rec: Record) -> bool:
@@ -230,7 +230,7 @@ def _replay(pp, rec: Record) -> bool:
     macros = pp.macros
     for name, m, only_defined in rec.reads:
         o = macros.get(name)
-        if o is not m and (o is None or m is None or not only_defined and (o.defn != m.defn or o.builtin != m.builtin)):
+        if (o is None) != (m is None) if only_defined else not means_same(o, m):
             return False
     cache = pp.cache
     for path, text, lexed, given in rec.files:
@@ -269,7 +269,7 @@ def _replay(pp, rec: Record) -> bool:
             cache[path] = lexed
     pp.out.extend(rec.lines)
     seen = pp._seen_files
-    for path in rec.seen:
+    for path, _, _, _ in rec.files:
         if path not in seen:
             seen.add(path)
             pp.files.append(path)
@@ -285,7 +285,6 @@ def _replay(pp, rec: Record) -> bool:
         exp.site = rec.exp_site
     if pp._recs:
         pp._flog.extend(rec.files)
-        pp._slog.extend(rec.seen)
         pp._rlog.extend(rec.found)
         for r in pp._recs:
             r.depth = max(r.depth, rec.depth)

@@ -256,6 +256,13 @@ def lex_file_once(text: str, file: str, keep: bool = True) -> LexedFile:
     return lexed
 
 
+def text_lexed(file: str, lexed: LexedFile) -> str | None:
+    """The text ``lex_file_once`` made ``lexed`` from for the header
+    ``file``, while it keeps it (None: not kept)."""
+    got = _LEXED.get(file)
+    return got[0] if got is not None and got[1] is lexed else None
+
+
 def checking(file: str) -> None:
     """A check of ``file`` starts (api.check): the files an earlier check
     read with keep=False go, but ``file`` itself (the language server checks

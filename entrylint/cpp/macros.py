@@ -62,6 +62,14 @@ class Macro:
         return True
 
 
+def means_same(a: Macro | None, b: Macro | None) -> bool:
+    """Whether two entries of a macro table (a Macro or None) mean the same
+    to an expansion: the same object, or made from an equal ``#define`` (the
+    same text at the same place) -- what the preprocessor's memos of a line
+    and of a header (cpp/headermemo.py) ask of every name they looked up."""
+    return a is b or (a is not None and b is not None and a.defn == b.defn and a.builtin == b.builtin)
+
+
 class ExpansionLimit(Exception):
     """Raised inside the expander when a limit is hit; caught by the driver."""
 

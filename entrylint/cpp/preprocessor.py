@@ -17,7 +17,7 @@ from entrylint.cpp import builtins, directives as D, headermemo
 from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, LexedFile, Tok, lex_file_once
-from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef
+from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, means_same
 from entrylint.cpp.render import render
 from entrylint.cpp.types import Condition, PPLine
 from entrylint.source import Location, Problem, ProblemKind
@@ -106,9 +106,9 @@ class Preprocessor(Conditionals):
         self._found: dict = {}  # (name, angled, folder, after) -> find_include's answer, for this run
         # what cpp/headermemo.py reads: the options' id (None: no records), and
         # while a header is recorded, its recorders (the names they look up),
-        # the #define/#undef made, and the files, paths and include answers read
+        # the #define/#undef made, and the files and include answers read
         self._opt, self._recs, self._log = None, [], []
-        self._flog, self._slog, self._rlog = [], [], []
+        self._flog, self._rlog = [], []
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
@@ -217,8 +217,6 @@ class Preprocessor(Conditionals):
         if path not in self._seen_files:
             self._seen_files.add(path)
             self.files.append(path)
-        if self._recs:
-            self._slog.append(path)
         f = _File(path, lexed, self.cond, found_idx)
         if f.guard is not None and self._recs:
             self._recs[-1].asked.add(f.guard[0])
@@ -495,8 +493,7 @@ class Preprocessor(Conditionals):
             return False
         macros = self.macros
         for name, m in read:
-            o = macros.get(name)
-            if o is not m and (o is None or m is None or o.defn != m.defn):
+            if not means_same(macros.get(name), m):
                 return False
         exp.count += count
         if deepest > exp.deepest:
