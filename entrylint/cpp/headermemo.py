@@ -61,8 +61,11 @@ _KCONFIG: dict[int, tuple] = {}  # id(Kconfig) -> (a weak reference to it, its k
 # what the records may hold (names looked up, writes, lines): past it, the
 # keys replayed least recently go.  A run over 6.12's arch/x86 (-j 1, one
 # profile) unbounded: 838 records, 983 replays, peak RSS 13 MB over the memo
-# off; with this bound: 216 records, 900 replays, 6 MB
-MAX_HELD = 50_000
+# off; at 50k 216 records, 900 replays, 6 MB.  Three profiles (no --build:
+# each configuration its own records) replayed too little at 50k to pay for
+# the recording (-j 2: 9.4-9.8 s against 9.8 without the memo); at 100k
+# 9.3 s, RSS 130-132 MB against 122-126
+MAX_HELD = 100_000
 _held = [0]
 _lock = threading.Lock()  # (the language server reads in a thread of its own)
 PER_KEY = 8  # records of one key kept (other lookups, another lexed text), the newest first
