@@ -242,7 +242,10 @@ def contract_instances(program, cfg, contracts=None) -> dict[int, tuple[Instance
     ``contracts``: macro name (upper case) -> Contract; None: the built-in
     family the program's macro names pick.  A fork node belongs where its
     first original (else first replacement) instruction does.  The walk
-    makes them once and keeps them (``Forward.instances``)."""
+    makes them once and keeps them (``Forward.instances``).  A fork with no
+    instruction on either side (an ALTERNATIVE whose both sides are empty)
+    belongs where its site is written (the trace of its label): it does not
+    take control out of the invocation around it."""
     if contracts is None:
         contracts = contracts_for(program.trace_names("macro", instructions=True))
     return _contract_instances(program, cfg, contracts)
@@ -252,17 +255,24 @@ def _contract_instances(program, cfg, contracts) -> dict[int, tuple[Instance, ..
     P = program.instructions
     out: dict[int, tuple[Instance, ...]] = {}
     present = {n for n in program.trace_names("macro", instructions=True) if n.upper() in contracts}
+
+    def of(tr: tuple) -> tuple[Instance, ...]:
+        got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
+                    if f.kind == "macro" and f.name in present)
+        return got[::-1]
+
     if present:
         for i in P:
-            tr = i.trace
-            got = tuple((tr[:k + 1], contracts[f.name.upper()]) for k, f in enumerate(tr)
-                        if f.kind == "macro" and f.name in present)
+            got = of(i.trace)
             if got:
-                out[i.index] = got[::-1]
+                out[i.index] = got
     for f in program.forks:
         first = f.orig[:1] or next((r.insns[:1] for r in f.replacements if r.insns), ())
-        if first and first[0] in out:
-            out[cfg.fork_node(f)] = out[first[0]]
+        if first:
+            if first[0] in out:
+                out[cfg.fork_node(f)] = out[first[0]]
+        elif present and (got := of(f.trace)):
+            out[cfg.fork_node(f)] = got
     return out
 
 

@@ -356,7 +356,7 @@ class _Builder:
             fork = AltFork(index=fi, orig_start=f["start"], orig_end=f["end"],
                            replacements=tuple(f["repl"]), location=site_stmt.location,
                            section=site_stmt.section,
-                           orig=self.between(f["start"], f["end"], site_stmt.section))
+                           orig=self.between(f["start"], f["end"], site_stmt.section), trace=site_stmt.trace)
             prog.forks.append(fork)
             first = fork.replacements[0]
             for i in fork.orig:

@@ -53,6 +53,7 @@ class AltFork:
     location: Location  # the line the reviewer wrote (the ALTERNATIVE invocation)
     section: str
     orig: tuple[int, ...] = ()  # the original instructions, in order
+    trace: tuple = ()  # the expansion trace of the site's label (the macros it is written in)
 
 
 @dataclass(slots=True)
