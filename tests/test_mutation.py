@@ -1,6 +1,6 @@
 """Mutation harness (MODEL 7): single faults injected into the real 6.12
-entry code, and into 5.4.273's (../shared/kernels), must be found by their rule at the mutated line, with nothing else
-changing.  See tools/mutate.py for what is accepted as "at the mutated line".
+entry code, and into 5.4.273's and 5.15.135's (../shared/kernels), must be found by their rule at the mutated line,
+with nothing else changing.  See tools/mutate.py for what is accepted as "at the mutated line".
 
 The full run (about 350 mutants) takes several minutes on 2 cores: the test
 runs a deterministic subset (every 4th mutant of each class, always its
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import mutate  # noqa: E402
 
 OLD = "linux-5.4.273"
+STABLE = "linux-5.15.135"  # a stable tree whose backports are reviewed
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -39,11 +40,13 @@ def test_sites_match_the_612_source(kernel_tree_612):
     assert not errors, "\n".join(errors)
 
 
-def test_sites_match_the_54_source():
-    """The 5.4.273 table: every site holds its text, every MODEL 7 class is there."""
-    if kernels.shared_tree(OLD) is None:
-        pytest.skip(f"{OLD} not in ../shared/kernels")
-    mutate.set_target(OLD)
+@pytest.mark.parametrize("name, extra", [(OLD, set()), (STABLE, {"save-clobber", "gs-before-swapgs", "drop-fence",
+                                                                  "drop-gate"})])
+def test_sites_match_the_older_sources(name, extra):
+    """The 5.4.273 and 5.15.135 tables: every site holds its text, every MODEL 7 class is there."""
+    if kernels.shared_tree(name) is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    mutate.set_target(name)
     try:
         errors, classes = [], set()
         for m in mutate.mutants():
@@ -53,7 +56,7 @@ def test_sites_match_the_54_source():
             except mutate.SiteError as e:
                 errors.append(f"{m.name}: {e}")
         assert not errors, "\n".join(errors)
-        assert classes == set(mutate.MODEL7_CLASSES)
+        assert classes == set(mutate.MODEL7_CLASSES) | extra
     finally:
         mutate.set_target("6.12")
 
@@ -94,6 +97,13 @@ def test_model7_classes_on_an_older_tree():
     if kernels.shared_tree(OLD) is None:
         pytest.skip(f"{OLD} not in ../shared/kernels")
     _check(list(mutate.MODEL7_CLASSES), OLD)
+
+
+def test_model7_classes_on_a_stable_tree():
+    """And on 5.15.135, the tree of a stable series whose backports are reviewed."""
+    if kernels.shared_tree(STABLE) is None:
+        pytest.skip(f"{STABLE} not in ../shared/kernels")
+    _check(list(mutate.MODEL7_CLASSES), STABLE)
 
 
 @pytest.mark.xfail(strict=False, reason="known gaps of the classes beyond MODEL 7 (tools/mutate.py -v): "

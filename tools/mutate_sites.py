@@ -232,3 +232,104 @@ def sites_54(add, src_line) -> None:
     for L in (216, 254, 272, 281):
         for new in ("jz", "jnz", "js", "jo"):
             add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+
+
+def sites_515(add, src_line) -> None:
+    """linux-5.15.135 of ../shared/kernels, a stable tree whose backports
+    are reviewed: the MODEL 7 classes and the GS, fence and save-register
+    classes (numbering is that tree's).  Its entry code is 6.12's before
+    pcpu_hot and FRED: SWAPGS is still a macro on the IDT paths, and the
+    compat entries push zeros for %r8-%r15.  The MODEL 7 classes: every
+    mutant found, no collateral.  The others show what 6.12's show: the
+    ``movq %rax, %r14`` after SAVE_AND_SWITCH reads the switch's scratch
+    (EL101 there, not EL102), a clobber inside the idtentry macros reaches
+    the iretq as EL203 on a path the harness cannot tie to the macro body,
+    a %gs access before SWAPGS is also an unfenced access after a
+    conditional one (EL303), and a PTI gate dropped from the kernel switch
+    serialises the espfix entry (its EL303 goes)."""
+    # swap-entry (EL301): as in sites_612 (entry_SYSCALL_64 left out)
+    for sw, gs, g in ((704, 703, "swapgs"), (1032, 1029, "SWAPGS"), (1088, 1086, "SWAPGS"),
+                      (1181, 1179, "swapgs")):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", g)], f"{E64}:{sw}")
+    for gs, sw, g in ((54, 57, "SWAPGS"), (207, 213, "swapgs")):
+        add("swap-entry", C32, [("move_after", gs, sw, g, "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    # swap-exit (EL301, and EL302 at the same line)
+    for f, gs, sw, g in ((E64, 221, 217, "swapgs"), (E64, 734, 733, "swapgs"), (C32, 321, 316, "swapgs")):
+        add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there
+    def scratch(f, L, param, cur, exclude):
+        for r in REGS:
+            if r != cur and r not in exclude:
+                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
+                    f"{f}:{L}:{param}={r}")
+    scratch(E64, 93, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    # SYSENTER pushes zeros for %r8-%r15 and clears them: dead there
+    scratch(C32, 57, "scratch_reg", "%rax", ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15"))
+    # compat SYSCALL: %r8 holds the stashed user %esp and %r11 the flags (both
+    # pushed); %r9, %r10 and %r12-%r15 are pushed as zeros
+    scratch(C32, 213, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
+    scratch(E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 1181, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    for L in (217, 635, 733):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch(E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch(C32, 316, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 316, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after = {1032: ("%rsp",), 1088: ("%rsp",), 901: ("%rsp",), 994: ("%rbx", "%rsp"), 1424: ("%rbx", "%rsp")}
+    cur = {1032: "%rax", 1088: "%rax", 901: "%rax", 994: "%rax", 1424: "%r15"}
+    for L, regs in live_after.items():
+        for r in regs:
+            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
+                f"{E64}:{L}:scratch_reg={r}")
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
+    # (an "ins" goes after its line)
+    for L in (458, 462, 901, 950, 978, 985, 993, 1414, 1419, 1423):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1030, 1087, 1020, 900):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # drop-exit-switch (EL203)
+    for f, L, text, scr, ex in ((E64, 217, "SWITCH_TO_USER_CR3_STACK", "%rdi", 222),
+                                (E64, 733, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677),
+                                (E64, 635, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677),
+                                (C32, 316, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 322)):
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
+        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
+            f"{f}:{L}:to-kernel", extra=((f, ex),))
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 89), (C32, 53), (C32, 206), (E64, 1028), (E64, 1085), (E64, 1178), (E64, 702),
+                 (E64, 221), (E64, 734), (C32, 321)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-fence (EL303)
+    for L, gs in ((1030, 1029), (1087, 1086), (1180, 1179), (942, 940), (1071, 1064)):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+
+    # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
+    guard = [("blank", 144, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(271, 285)]
+    region = tuple((CH, L) for L in range(144, 285))
+    add("drop-ifdef", CH, guard, f"{CH}:144-284:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", 144, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
+                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:144:{tag}", extra=region)
+
+    # drop-gate (EL402)
+    for L in (167, 178, 218, 236):
+        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
+        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
+                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+
+    # flag-misuse (EL501)
+    for L in (189, 227, 245, 254):
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
