@@ -7,10 +7,14 @@ when the memory is not mapped there:
 - a stack access (``push``, ``pop``, ``call``, an %rsp-based operand) while
   %rsp points at the task stack (mapped for user only in the first KAISER
   series, which mapped every thread stack; not since 4.15);
-- a %gs-relative (per-cpu) access, with the kernel GS, to a symbol the
-  memory model does not list as user-mapped (4.15+: ``cpu_tss_rw``,
-  ``cpu_entry_area``) and the tree does not declare user-mapped (the 4.4/4.9
-  KAISER backport's ``DEFINE_PER_CPU_USER_MAPPED``);
+- a %gs-relative (per-cpu) access, with the kernel GS, to a variable that
+  is not user-mapped: in a tree that declares per-cpu variables user-mapped
+  (the 4.4/4.9 KAISER backport's ``DEFINE_PER_CPU_USER_MAPPED``), one it
+  does not declare so -- its declarations are the whole list, and
+  ``rsp_scratch`` or ``cpu_current_top_of_stack`` read before
+  ``SWITCH_KERNEL_CR3`` faults there; elsewhere (4.15+ maps per-cpu data
+  only through ``cpu_entry_area``; a file read without its tree) one the
+  memory model does not list (4.15+: ``cpu_tss_rw``, ``cpu_entry_area``);
 - an access to an absolute or %rip-relative symbol that this file defines
   outside ``.entry.text`` (entry text is mapped for user) and that no list
   names as user-mapped.
@@ -108,20 +112,21 @@ def entrylint_check(analysis, config):
     program = analysis.program
     P = program.instructions
     model = model_of(program)
-    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ())) | set(getattr(analysis, "user_mapped", ()))
+    extra = set(config.option("kernel-mem-user-cr3", "user-mapped", ()))
+    declared = frozenset(getattr(analysis, "user_mapped", ()))  # the tree's DEFINE_PER_CPU_USER_MAPPED
     for node in sorted(fw.before):
         if node >= len(P) or P[node].info is None or not P[node].info.mem:
             continue
         # the tuples with the user CR3, PTI on, in the stated order (only
         # they are ordered: most nodes have none)
         for t in ordered([t for t in fw.before[node] if t.cr3 is Space.USER and not t.pti_off(PTI_FEATURES)]):
-            what = _unmapped(P[node], t, model, extra, program)
+            what = _unmapped(P[node], t, model, extra, declared, program)
             if what is not None:
                 yield finding(KernelMemUserCr3, analysis, P[node], fw.key_at(node, t), what=what)
                 break
 
 
-def _unmapped(ins, t, model, extra, program) -> str | None:
+def _unmapped(ins, t, model, extra, declared, program) -> str | None:
     """What ``ins`` touches that the user page table does not map, on ``t``."""
     for m in ins.info.mem:
         if m.access is Access.ADDRESS:
@@ -132,15 +137,26 @@ def _unmapped(ins, t, model, extra, program) -> str | None:
                 return f"the {t.stack.value} stack"
         elif m.segment == abi(ins.mode).percpu_segment:
             text = _disp(ins, gs=True)
-            if t.gs is Space.KERNEL and text and not (model.is_user_mapped(text) or _names(text) & extra):
+            if t.gs is Space.KERNEL and text and not _percpu_mapped(text, model, extra, declared):
                 return f"per-cpu {text}"
         elif m.base is None:
             text = _disp(ins, gs=False)
-            if text and not (model.is_user_mapped(text) or _names(text) & extra):
+            if text and not (model.is_user_mapped(text) or _names(text) & (extra | declared)):
                 where = {_section(program, n) for n in _names(text)} - {""}
                 if where and not any(s.startswith(".entry.text") for s in where):
                     return text
     return None
+
+
+def _percpu_mapped(text: str, model, extra: set, declared: frozenset) -> bool:
+    """Whether the per-cpu variable ``text`` names is mapped in the user
+    page table: a tree that declares per-cpu variables user-mapped (KAISER)
+    says which; in one that declares none, or without a tree, the memory
+    model's list does.  The ``user-mapped`` option adds to either."""
+    names = _names(text)
+    if names & extra:
+        return True
+    return bool(names & declared) if declared else model.is_user_mapped(text)
 
 
 def _names(text: str) -> set[str]:

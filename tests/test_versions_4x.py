@@ -229,6 +229,30 @@ def test_kaiser_user_mapped_per_cpu_from_the_declarations():
     assert [f for f in found if f.id == "EL202" and "entry_spill" in f.message]
 
 
+@pytest.mark.parametrize("var, fires", [("rsp_scratch", True), ("entry_spill", False)])
+def test_kaiser_declarations_are_the_whole_list(tmp_path, var, fires):
+    """A tree that declares per-cpu variables user-mapped says which are: one
+    it does not declare is not mapped for user, though the family's list
+    (made for a file read without its tree) names it.  4.4/4.9 define
+    rsp_scratch with plain DEFINE_PER_CPU: read before the switch, it faults."""
+    import shutil
+
+    from entrylint.analysis.memory import FAMILIES
+
+    assert FAMILIES["kaiser-4.4"].is_user_mapped("rsp_scratch")
+    tree = tmp_path / "t"
+    shutil.copytree(KAISER, tree)
+    f = tree / "arch/x86/entry/entry_64.S"
+    text = f.read_text()
+    head = "ENTRY(entry_SYSCALL_64)\n\tswapgs\n"
+    assert head in text
+    f.write_text(text.replace(head, head + f"\tcmpq\t$0, PER_CPU_VAR({var})\n", 1))
+    res = api.check(f, api.Options(root=tree, profile="max"), select=["EL202"])
+    got = [(x.location.line, x.message) for x in res.findings if x.id == "EL202"]
+    want = line_of(f, f"PER_CPU_VAR({var})")
+    assert got == ([(want, f"access to per-cpu {var} with the user CR3")] if fires else [])
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_kaiser_tree_is_quiet(profile):
     assert cli(KAISER, profile) == []

@@ -38,9 +38,12 @@ Assumptions (no source here; override in the configuration):
   mapped each thread stack), so TASK counts as user-mapped; the 4.4 backport
   spills a register to per-cpu ``unsafe_stack_register_backup``, which is
   user-mapped.  The per-cpu user-mapped lists are what those entry paths
-  touch before their switch in the seed, not a full list: with a tree, what
-  it declares with ``DEFINE_PER_CPU_USER_MAPPED`` counts too
-  (analysis/treefacts.py, ``Analysis.user_mapped``).
+  touch before their switch in the seed, not a full list, and stand only
+  for a file read without a tree that declares its own: a tree that
+  declares per-cpu variables with ``DEFINE_PER_CPU_USER_MAPPED``
+  (analysis/treefacts.py, ``Analysis.user_mapped``) says which are mapped,
+  and 4.4/4.9 define ``rsp_scratch`` and ``cpu_current_top_of_stack`` with
+  plain ``DEFINE_PER_CPU`` (rules/kernel_mem_user_cr3.py).
 """
 
 from __future__ import annotations
