@@ -24,6 +24,8 @@ import mutate  # noqa: E402
 
 OLD = "linux-5.4.273"
 STABLE = "linux-5.15.135"  # a stable tree whose backports are reviewed
+KAISER = "linux-4.9.154"  # the KAISER backport (asm/kaiser.h's switches)
+KAISER_CLASSES = ("swap-exit", "c-call", "kernel-mem", "drop-exit-switch", "user-stack", "gs-before-swapgs")
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -97,6 +99,34 @@ def test_model7_classes_on_an_older_tree():
     if kernels.shared_tree(OLD) is None:
         pytest.skip(f"{OLD} not in ../shared/kernels")
     _check(list(mutate.MODEL7_CLASSES), OLD)
+
+
+def test_sites_match_the_kaiser_source():
+    if kernels.shared_tree(KAISER) is None:
+        pytest.skip(f"{KAISER} not in ../shared/kernels")
+    mutate.set_target(KAISER)
+    try:
+        ms = mutate.mutants()
+        for m in ms:
+            mutate.prepare(m)
+        assert {m.cls for m in ms} == set(KAISER_CLASSES)
+    finally:
+        mutate.set_target("6.12")
+
+
+def test_kaiser_backport_classes():
+    """On 4.9.154: a C call, a per-cpu read and a stack access on the user CR3."""
+    if kernels.shared_tree(KAISER) is None:
+        pytest.skip(f"{KAISER} not in ../shared/kernels")
+    _check(["c-call", "kernel-mem", "user-stack"], KAISER)
+
+
+@pytest.mark.xfail(strict=False, reason="known on 4.9.154 (tools/mutate_sites.py sites_49): INT80's user switch "
+                   "dropped before its jump to entry_64.S's iretq, and EL303 reported at another SWAPGS")
+def test_kaiser_backport_exit_classes():
+    if kernels.shared_tree(KAISER) is None:
+        pytest.skip(f"{KAISER} not in ../shared/kernels")
+    _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], KAISER)
 
 
 def test_model7_classes_on_a_stable_tree():

@@ -333,3 +333,62 @@ def sites_515(add, src_line) -> None:
     for L in (189, 227, 245, 254):
         for new in ("jz", "jnz", "js", "jo"):
             add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+
+
+def sites_49(add, src_line) -> None:
+    """linux-4.9.154 of ../shared/kernels: the KAISER backport (numbering is
+    that tree's).  Its switches (asm/kaiser.h, which the harness does not
+    mutate) take no scratch register and test no flag; the kernel switch
+    reads no per-cpu data, so entry code runs it before or after SWAPGS
+    (error_entry switches first): live-scratch, flag-misuse, drop-ifdef and
+    swap-entry have no site here.  The user switch reads x86_cr3_pcid_user
+    through %gs, so it must come before the exit SWAPGS.
+
+    What it shows (tools/mutate.py -v): every mutant found but INT80's two
+    drop-exit-switch ones -- entry_INT80_compat switches to the user CR3,
+    then jumps to entry_64.S's restore_regs_and_iret, whose iretq neither
+    file's walk sees on that path (the walk follows calls into another
+    file's asm, MODEL 6.1, not jumps).  Collateral: EL303, one finding for
+    the file's unfenced conditional SWAPGSes, is reported at another of them
+    when a mutant moves or precedes one (as on 6.12)."""
+    # swap-exit (EL301, and EL302 at the switch)
+    for f, gs, sw in ((E64, 297, 296), (E64, 367, 366), (E64, 480, 479), (E64, 585, 584), (C32, 377, 376)):
+        add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
+    add("swap-exit", C32, [("move_before", 288, 286, "swapgs", "SWITCH_USER_CR3")], f"{C32}:288")
+
+    # c-call (EL201): a C call on the user CR3 once the registers are saved
+    # (an "ins" goes after its line): after an interrupt's entry SWAPGS,
+    # before error_entry's switch, before paranoid_entry's
+    for f, L in ((E64, 420), (E64, 1050), (E64, 978)):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", f, [("ins", L, f"\tcall\t{fn}")], f"{f}:+{L}:{fn}")
+
+    # drop-exit-switch (EL203): the user switch dropped, or made a kernel switch;
+    # the exits: USERGS_SYSRET64 (a paravirt site: native_usergs_sysret64's
+    # sysretq), the iretq of native_iret, compat's sysretl
+    for f, L, ex in ((E64, 284, ((E64, 286), (E64, 55))), (E64, 296, ((E64, 530),)), (E64, 366, ((E64, 530),)),
+                     (E64, 479, ((E64, 530),)), (E64, 584, ((E64, 530),)), (C32, 286, ((C32, 289),)),
+                     (C32, 376, ((E64, 530),))):
+        add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
+        add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
+            f"{f}:{L}:to-kernel", extra=ex)
+
+    # kernel-mem (EL202): a per-cpu read that the shadow page table does not
+    # map (rsp_scratch), on the user CR3 with the kernel GS: after an entry
+    # SWAPGS before the switch, after an exit switch before SWAPGS
+    for f, L in ((E64, 420), (E64, 556), (E64, 296), (E64, 366), (E64, 479), (E64, 584), (C32, 324),
+                 (C32, 286), (C32, 376)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(rsp_scratch)")], f"{f}:+{L}")
+
+    # user-stack (EL204): the SYSCALL entries before they load the kernel stack
+    for f, L in ((E64, 150), (E64, 151), (C32, 200)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): a per-cpu access the shadow page table maps
+    # (unsafe_stack_register_backup), before an entry SWAPGS, after an exit one
+    for f, L in ((E64, 149), (E64, 419), (E64, 555), (C32, 323), (E64, 297), (E64, 367), (E64, 480),
+                 (E64, 585), (C32, 377)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
