@@ -147,7 +147,9 @@ class Search:
     clobbers it answers for it from there, and one that keeps it is passed;
     without, every call out of the file ends the search, and so does an
     indirect call (a paravirt op, a pointer from a table: code we cannot
-    see, clobbering under the call ABI).  Unlike liveness, a register is not
+    see, clobbering under the call ABI).  A ``jmp *%reg`` goes on where the
+    walk followed it (a code address the path loaded into the register),
+    else ends the search.  Unlike liveness, a register is not
     kept alive across a partial write (``movb $0xfc, %al; shl $56, %rax``).
 
     Breadth first: the nearest reader, ties in the order the successors are
@@ -267,8 +269,15 @@ class Search:
             return _Node(next=succ_nodes(cfg, v)), False
         x = self.analysis.program.instructions[v]
         info = x.info
-        if info is None or info.flow in (Flow.INDIRECT_JUMP, Flow.STOP):
+        if info is None or info.flow is Flow.STOP:
             return _END, False
+        if info.flow is Flow.INDIRECT_JUMP:
+            # on to where the walk followed it (a code address the path loaded
+            # into the register: the SYSCALL trampoline's jump to its second
+            # stage); else code we cannot see.  (It reads the walk: made again
+            # for every analysis.)
+            nxt = self.analysis.forward.register_targets(v)
+            return (_Node(frozenset(info.regs_read), next=nxt) if nxt else _END), True
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
             return _Node(read_all=True), False  # user mode reads every register
         rw = self._rw.get(id(info))

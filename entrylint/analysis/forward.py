@@ -168,6 +168,12 @@ class Forward:
             self._children = out
         return self._children
 
+    def register_targets(self, node: int) -> tuple[int, ...]:
+        """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target
+        of each tuple it reached it with)."""
+        ins = self.cfg.program.instructions[node]
+        return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, self.cfg)) is not None}))
+
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
         return self.exit_state.get((node, before), before)
@@ -222,6 +228,16 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
                             ins.imm_target), len(alike))
     return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
+
+
+def register_target(ins, t: Tuple, cfg: CFG) -> int | None:
+    """Where ``jmp *%reg`` (``ins``) goes on ``t``: the code address the path
+    loaded into its register (movq $label, %reg: the 4.15-4.19 SYSCALL
+    trampoline's JMP_NOSPEC to its second stage); None when unknown."""
+    dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
+    if len(dest) == 1 and (next(iter(dest)) or "").startswith("insn:"):
+        return cfg.entry(int(next(iter(dest))[5:]))
+    return None
 
 
 def labels_by_node(program) -> dict[int, set[str]]:
@@ -568,11 +584,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 res.kernel_return_keys.setdefault((node, t, ctx.entry_kind, ctx.start), key)
             continue
         if how is _IJUMP:
-            # jmp *%reg of a code address this path loaded (movq $label, %reg:
-            # the 4.15-4.19 SYSCALL trampoline's JMP_NOSPEC to its second stage)
-            dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
-            if len(dest) == 1 and (next(iter(dest)) or "").startswith("insn:"):
-                push(cfg.entry(int(next(iter(dest))[5:])), t_after, c, key, "jump via register")
+            dst = register_target(ins, t, cfg)
+            if dst is not None:
+                push(dst, t_after, c, key, "jump via register")
             else:
                 event("indirect-jump", key)
             continue
