@@ -24,6 +24,7 @@ import mutate  # noqa: E402
 
 OLD = "linux-5.4.273"
 STABLE = "linux-5.15.135"  # a stable tree whose backports are reviewed
+SEED = "linux-4.14.98"  # page-table isolation as first backported to 4.14, the seed patch's series
 KAISER = "linux-4.9.154"  # the KAISER backport (asm/kaiser.h's switches)
 KAISER_CLASSES = ("swap-exit", "c-call", "kernel-mem", "drop-exit-switch", "user-stack", "gs-before-swapgs")
 
@@ -43,7 +44,9 @@ def test_sites_match_the_612_source(kernel_tree_612):
 
 
 @pytest.mark.parametrize("name, extra", [(OLD, set()), (STABLE, {"save-clobber", "gs-before-swapgs", "drop-fence",
-                                                                  "drop-gate"})])
+                                                                  "drop-gate"}),
+                                         (SEED, {"save-clobber", "gs-before-swapgs", "kernel-mem", "user-stack",
+                                                 "drop-gate"})])
 def test_sites_match_the_older_sources(name, extra):
     """The 5.4.273 and 5.15.135 tables: every site holds its text, every MODEL 7 class is there."""
     if kernels.shared_tree(name) is None:
@@ -129,11 +132,13 @@ def test_kaiser_backport_exit_classes():
     _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], KAISER)
 
 
-def test_model7_classes_on_a_stable_tree():
-    """And on 5.15.135, the tree of a stable series whose backports are reviewed."""
-    if kernels.shared_tree(STABLE) is None:
-        pytest.skip(f"{STABLE} not in ../shared/kernels")
-    _check(list(mutate.MODEL7_CLASSES), STABLE)
+@pytest.mark.parametrize("name", [STABLE, SEED])
+def test_model7_classes_on_a_stable_tree(name):
+    """And on 5.15.135, a stable series whose backports are reviewed, and on
+    4.14.98, whose SYSCALL enters through the cpu_entry_area trampoline."""
+    if kernels.shared_tree(name) is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    _check(list(mutate.MODEL7_CLASSES), name)
 
 
 @pytest.mark.xfail(strict=False, reason="known gaps of the classes beyond MODEL 7 (tools/mutate.py -v): "

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Mutation harness (MODEL 7, "Mutation"): inject one fault of a class into
 the real entry code of a released kernel (Debian's 6.12, or 4.9.154,
-5.4.273 or 5.15.135 of ../shared/kernels) and check that the matching rule fires at the mutated line
+4.14.98, 5.4.273 or 5.15.135 of ../shared/kernels) and check that the matching rule fires at the mutated line
 and that nothing else changes.
 
-    python3 tools/mutate.py [--tree 6.12|linux-4.9.154|linux-5.4.273|linux-5.15.135] [--class NAME ...] [--every N] [--jobs 2] [-v]
+    python3 tools/mutate.py [--tree 6.12|linux-4.9.154|linux-4.14.98|linux-5.4.273|linux-5.15.135] [--class NAME ...] [--every N] [--jobs 2] [-v]
 
 The sites are per tree (tools/mutate_sites.py); the 5.4 table covers the
 MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
-gate classes, the 4.9 table (the KAISER backport, whose switches take no
-scratch and test no flag) the exit, C-call, per-cpu, stack and GS classes.
+gate classes, the 4.14 table all but call-clobber, the 4.9 table (the
+KAISER backport, whose switches take no scratch and test no flag) the exit,
+C-call, per-cpu, stack and GS classes.
 
 The kernel source is read from the cache (tests/kernels.py: never copied into
 the repository).  Each mutant is written to a fresh temporary folder
@@ -67,7 +68,8 @@ THRESHOLD = 0.95
 # the tree, the table).  "6.12" is Debian's fetched tree; the others come from
 # ../shared/kernels.  TARGET is the one being mutated (--tree).
 TARGETS = {"6.12": ("debian", "sites_612"), "linux-5.4.273": ("shared", "sites_54"),
-           "linux-5.15.135": ("shared", "sites_515"), "linux-4.9.154": ("shared", "sites_49")}
+           "linux-5.15.135": ("shared", "sites_515"), "linux-4.9.154": ("shared", "sites_49"),
+           "linux-4.14.98": ("shared", "sites_414")}
 TARGET = "6.12"
 
 

@@ -392,3 +392,111 @@ def sites_49(add, src_line) -> None:
         for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
                          ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+
+def sites_414(add, src_line) -> None:
+    """linux-4.14.98 of ../shared/kernels: page-table isolation as first
+    backported to 4.14, the seed patch's series (numbering is that tree's).
+    SYSCALL enters through a trampoline in the cpu_entry_area, interrupts
+    switch with switch_to_thread_stack, SWAPGS is a paravirt site under
+    max, there are no SWAPGS fences yet, and paranoid_exit restores CR3 with
+    %rbx as scratch.  Every mutant found but the ``movq %rax, %r14`` after
+    SAVE_AND_SWITCH, EL101 there as on 6.12; no other collateral.  (The
+    trampoline's live-scratch mutants found the search that stopped at its
+    JMP_NOSPEC, and kernel-mem's first variable, cpu_current_top_of_stack,
+    turned out to be the TSS's sp1 here: mapped.)"""
+    # swap-entry (EL301): the switch moved above SWAPGS (not the trampoline,
+    # for the reason given in sites_612, nor SYSENTER, whose paravirt SWAPGS
+    # needs the stack its %rsp scratch destroys)
+    for sw, gs, g in ((704, 703, "SWAPGS"), (1184, 1182, "SWAPGS"), (1230, 1229, "SWAPGS"),
+                      (1244, 1243, "SWAPGS"), (1335, 1333, "swapgs")):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", g)], f"{E64}:{sw}")
+    add("swap-entry", C32, [("move_after", 201, 207, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{C32}:201")
+    # swap-exit (EL301, and EL302 at the switch)
+    for f, gs, sw, g in ((E64, 624, 620, "SWAPGS"), (E64, 733, 732, "SWAPGS"), (C32, 304, 299, "swapgs")):
+        add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there
+    def scratch(f, L, param, cur, exclude):
+        for r in REGS:
+            if r != cur and r not in exclude:
+                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
+                    f"{f}:{L}:{param}={r}")
+    zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # pushed as zeros
+    scratch(E64, 170, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
+    scratch(C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
+    scratch(C32, 207, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))  # %r8, %r11 pushed
+    scratch(E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 836, "scratch_reg", "%rdi", ())  # switch_to_thread_stack: only %rdi saved
+    scratch(E64, 1335, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    for L in (322, 620, 732):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch(E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch(C32, 299, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 299, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after = {1184: ("%rsp",), 1230: ("%rsp",), 1244: ("%rsp",), 1133: ("%rsp",), 1157: ("%rsp",),
+                  1162: ("%rsp",), 1572: ("%rbx", "%rsp")}
+    cur = {1184: "%rax", 1230: "%rax", 1244: "%rax", 1133: "%rax", 1157: "%rbx", 1162: "%rbx", 1572: "%r15"}
+    for L, regs in live_after.items():
+        for r in regs:
+            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
+                f"{E64}:{L}:scratch_reg={r}")
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
+    # (an "ins" goes after its line)
+    for L in (1133, 1156, 1161, 1571):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    # (not the .Lgs_change fixup's SWAPGS at 1229: it runs with the kernel CR3)
+    for L in (1182, 1243, 1132):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # kernel-mem (EL202): current_task is not in the cpu_entry_area (4.14's
+    # cpu_current_top_of_stack is: the TSS's sp1)
+    for f, L in ((E64, 703), (E64, 1182), (E64, 1243), (E64, 1334), (C32, 201), (C32, 204),
+                 (E64, 620), (E64, 732), (C32, 303)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(current_task)")], f"{f}:+{L}")
+
+    # drop-exit-switch (EL203): USERGS_SYSRET64 is a paravirt site whose
+    # native side is native_usergs_sysret64's sysretq
+    for f, L, text, scr, ex in ((E64, 322, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 326), (E64, 52))),
+                                (E64, 620, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+                                (E64, 732, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+                                (C32, 299, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 305),))):
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=ex)
+        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")], f"{f}:{L}:to-kernel", extra=ex)
+
+    # user-stack (EL204): the SYSCALL entries before they load a kernel stack
+    for f, L in ((E64, 164), (E64, 167), (C32, 201), (C32, 204)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 163), (E64, 702), (E64, 1181), (E64, 1228), (E64, 1242), (E64, 1332), (C32, 200),
+                 (E64, 624), (E64, 733), (C32, 304)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-ifdef (EL401)
+    guard = [("blank", 193, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(320, 334)]
+    region = tuple((CH, L) for L in range(193, 334))
+    add("drop-ifdef", CH, guard, f"{CH}:193-333:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", 193, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
+                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:193:{tag}", extra=region)
+
+    # drop-gate (EL402)
+    for L in (216, 227, 267, 285):
+        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
+        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
+                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+
+    # flag-misuse (EL501)
+    for L in (238, 276, 294, 303):
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
