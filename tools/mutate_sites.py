@@ -16,6 +16,61 @@ REGS = ("%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rbp", "%rsp",
         "%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
 
 
+def scratch_sites(add, f: str, L: int, param: str, cur: str, exclude=()) -> None:
+    """live-scratch (EL101): ``param`` of the switch at ``f``:``L`` (now
+    ``cur``) pointed at each register but ``exclude``, which are dead there."""
+    for r in REGS:
+        if r != cur and r not in exclude:
+            add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")], f"{f}:{L}:{param}={r}")
+
+
+def live_after_sites(add, live: dict, cur: dict) -> None:
+    """live-scratch (EL101) at entry_64.S's switches: line -> the registers
+    live there (``cur``: line -> its scratch now)."""
+    for L, regs in live.items():
+        for r in regs:
+            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
+                f"{E64}:{L}:scratch_reg={r}")
+
+
+def drop_exit_switch_sites(add, src_line, sites) -> None:
+    """drop-exit-switch (EL203): each (file, line, macro, scratch, exits)
+    exit switch blanked, or made a kernel switch; ``exits``: the (file,
+    line) of the instructions that then reach user mode with the kernel CR3."""
+    for f, L, text, scr, exits in sites:
+        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=exits)
+        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
+                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")], f"{f}:{L}:to-kernel", extra=exits)
+
+
+def drop_ifdef_sites(add, line: int, sym: str, other: range) -> None:
+    """drop-ifdef (EL401): calling.h's ``#ifdef sym`` at ``line`` around the
+    switch macros removed with its ``#else`` part (``other``), or weakened."""
+    region = tuple((CH, L) for L in range(line, other.stop))  # every line the guard covered
+    add("drop-ifdef", CH, [("blank", line, sym)] + [("blank", L, "") for L in other],
+        f"{CH}:{line}-{other.stop - 1}:removed", extra=region)
+    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
+                     (f"#if defined({sym}) || defined(CONFIG_X86_64)", "or")):
+        add("drop-ifdef", CH, [("sub", line, f"#ifdef {sym}", f"#ifdef {sym}", new)], f"{CH}:{line}:{tag}",
+            extra=region)
+
+
+def drop_gate_sites(add, src_line, lines) -> None:
+    """drop-gate (EL402): the X86_FEATURE_PTI ALTERNATIVE of calling.h's
+    macros at ``lines`` blanked, or left with an empty original."""
+    for L in lines:
+        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
+        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
+                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+
+
+def flag_misuse_sites(add, jumps) -> None:
+    """flag-misuse (EL501): the jump after a bt, at each (line, mnemonic), on a flag bt does not set."""
+    for L, j in jumps:
+        for new in ("jz", "jnz", "js", "jo"):
+            add("flag-misuse", CH, [("sub", L, j, f"\t{j}\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+
+
 def sites_612(add, src_line) -> None:
     """Debian's linux-source-6.12 (numbering is that tree's)."""
 
@@ -36,12 +91,8 @@ def sites_612(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there.
-    def scratch(f, L, param, cur, exclude):
-        for r in REGS:
-            if r == cur or r in exclude:
-                continue
-            add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
-                f"{f}:{L}:{param}={r}")
+    def scratch(f, L, param, cur, exclude=()):
+        scratch_sites(add, f, L, param, cur, exclude)
     scratch(E64, 94, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
     scratch(C32, 193, "scratch_reg", "%rsp", ())
     scratch(C32, 57, "scratch_reg", "%rax", ())  # SYSENTER: only %rax saved
@@ -55,10 +106,7 @@ def sites_612(add, src_line) -> None:
     scratch(C32, 274, "scratch_reg2", "%r9", ("%r8", "%r10"))
     live_after = {1022: ("%rsp",), 1080: ("%rsp",), 888: ("%rsp",), 983: ("%rbx", "%rsp"), 1416: ("%rbx", "%rsp")}
     cur = {1022: "%rax", 1080: "%rax", 888: "%rax", 983: "%rax", 1416: "%r15"}
-    for L, regs in live_after.items():
-        for r in regs:
-            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
-                f"{E64}:{L}:scratch_reg={r}")
+    live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and PARANOID_RESTORE_CR3
     for L in (414, 420, 472, 495, 526, 532, 888, 937, 973, 1407, 1411, 1414):
@@ -94,14 +142,9 @@ def sites_612(add, src_line) -> None:
             add("kernel-mem", f, [("ins", L, f"\tcmpq\t$0, PER_CPU_VAR(pcpu_hot + {v})")], f"{f}:+{L}:{v}")
 
     # drop-exit-switch (EL203)
-    for f, L, text, scr, ex in ((E64, 158, "SWITCH_TO_USER_CR3_STACK", "%rdi", 166),
-                                (E64, 714, "SWITCH_TO_USER_CR3_STACK", "%rdi", 659),
-                                (E64, 611, "SWITCH_TO_USER_CR3 ", "%rdi", 659),
-                                (C32, 274, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 281)):
-        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
-        add("drop-exit-switch", f, [("sub", L, text, f"{src_line(f, L).strip()}",
-                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
-            f"{f}:{L}:to-kernel", extra=((f, ex),))
+    drop_exit_switch_sites(add, src_line, [(f, L, text, scr, ((f, ex),)) for f, L, text, scr, ex in (
+        (E64, 158, "SWITCH_TO_USER_CR3_STACK", "%rdi", 166), (E64, 714, "SWITCH_TO_USER_CR3_STACK", "%rdi", 659),
+        (E64, 611, "SWITCH_TO_USER_CR3 ", "%rdi", 659), (C32, 274, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 281))])
 
     # user-stack (EL204)
     # (not right after a switch with %rsp as scratch: %rsp holds a CR3 value there, so a
@@ -130,26 +173,13 @@ def sites_612(add, src_line) -> None:
         add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}", extra=sites)
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
-    guard = [("blank", 152, "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION")]
-    guard += [("blank", L, "") for L in range(279, 293)]
-    region = tuple((CH, L) for L in range(152, 293))  # every line the guard covered
-    add("drop-ifdef", CH, guard, f"{CH}:152-292:removed", extra=region)
-    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
-                     ("#if defined(CONFIG_MITIGATION_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
-        add("drop-ifdef", CH, [("sub", 152, "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",
-                                "#ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION", new)], f"{CH}:152:{tag}",
-            extra=region)
+    drop_ifdef_sites(add, 152, "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION", range(279, 293))
 
     # drop-gate (EL402)
-    for L in (175, 218, 224, 232, 251):
-        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
-        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
-                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+    drop_gate_sites(add, src_line, (175, 218, 224, 232, 251))
 
     # flag-misuse (EL501)
-    for L, j in ((196, "jnc"), (241, "jnc"), (259, "jnc"), (270, "jc")):
-        for new in ("jz", "jnz", "js", "jo"):
-            add("flag-misuse", CH, [("sub", L, j, f"\t{j}\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+    flag_misuse_sites(add, ((196, "jnc"), (241, "jnc"), (259, "jnc"), (270, "jc")))
 
 
 
@@ -182,11 +212,8 @@ def sites_54(add, src_line) -> None:
             f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude):
-        for r in REGS:
-            if r != cur and r not in exclude:
-                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
-                    f"{f}:{L}:{param}={r}")
+    def scratch(f, L, param, cur, exclude=()):
+        scratch_sites(add, f, L, param, cur, exclude)
     scratch(E64, 156, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
     # compat entries of 5.4 discard the user's %r8-%r15 (pt_regs gets zeros, the
     # registers are cleared): dead there, so no fault to use them as scratch
@@ -210,28 +237,16 @@ def sites_54(add, src_line) -> None:
     # drop-exit-switch (EL203): the exit switch dropped, or made a kernel switch
     # (INTERRUPT_RETURN is a paravirt site whose native side jumps to
     # native_iret: the iretq there, 721, is the exit the kernel CR3 reaches)
-    for f, L, text, scr, ex in ((E64, 661, "SWITCH_TO_USER_CR3_STACK", "%rdi", (666, 721)),
-                                (E64, 275, "SWITCH_TO_USER_CR3_STACK", "%rdi", (279,)),
-                                (C32, 315, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", (321,))):
-        exits = tuple((f if x != 721 else E64, x) for x in ex)
-        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=exits)
-        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
-                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
-            f"{f}:{L}:to-kernel", extra=exits)
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 661, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 666), (E64, 721))),
+        (E64, 275, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 279),)),
+        (C32, 315, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 321),))])
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
-    guard = [("blank", 171, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(298, 312)]
-    region = tuple((CH, L) for L in range(171, 312))
-    add("drop-ifdef", CH, guard, f"{CH}:171-311:removed", extra=region)
-    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
-                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
-        add("drop-ifdef", CH, [("sub", 171, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
-                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:171:{tag}", extra=region)
+    drop_ifdef_sites(add, 171, "CONFIG_PAGE_TABLE_ISOLATION", range(298, 312))
 
     # flag-misuse (EL501): the jump after a bt tests a flag bt does not set
-    for L in (216, 254, 272, 281):
-        for new in ("jz", "jnz", "js", "jo"):
-            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (216, 254, 272, 281)))
 
 
 def sites_515(add, src_line) -> None:
@@ -258,11 +273,8 @@ def sites_515(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude):
-        for r in REGS:
-            if r != cur and r not in exclude:
-                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
-                    f"{f}:{L}:{param}={r}")
+    def scratch(f, L, param, cur, exclude=()):
+        scratch_sites(add, f, L, param, cur, exclude)
     scratch(E64, 93, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
     # SYSENTER pushes zeros for %r8-%r15 and clears them: dead there
     scratch(C32, 57, "scratch_reg", "%rax", ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15"))
@@ -277,10 +289,7 @@ def sites_515(add, src_line) -> None:
     scratch(C32, 316, "scratch_reg2", "%r9", ("%r8", "%r10"))
     live_after = {1032: ("%rsp",), 1088: ("%rsp",), 901: ("%rsp",), 994: ("%rbx", "%rsp"), 1424: ("%rbx", "%rsp")}
     cur = {1032: "%rax", 1088: "%rax", 901: "%rax", 994: "%rax", 1424: "%r15"}
-    for L, regs in live_after.items():
-        for r in regs:
-            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
-                f"{E64}:{L}:scratch_reg={r}")
+    live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
     # (an "ins" goes after its line)
@@ -294,14 +303,9 @@ def sites_515(add, src_line) -> None:
             add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
 
     # drop-exit-switch (EL203)
-    for f, L, text, scr, ex in ((E64, 217, "SWITCH_TO_USER_CR3_STACK", "%rdi", 222),
-                                (E64, 733, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677),
-                                (E64, 635, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677),
-                                (C32, 316, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 322)):
-        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=((f, ex),))
-        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
-                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")],
-            f"{f}:{L}:to-kernel", extra=((f, ex),))
+    drop_exit_switch_sites(add, src_line, [(f, L, text, scr, ((f, ex),)) for f, L, text, scr, ex in (
+        (E64, 217, "SWITCH_TO_USER_CR3_STACK", "%rdi", 222), (E64, 733, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677),
+        (E64, 635, "SWITCH_TO_USER_CR3_STACK", "%rdi", 677), (C32, 316, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 322))])
 
     # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
     for f, L in ((E64, 89), (C32, 53), (C32, 206), (E64, 1028), (E64, 1085), (E64, 1178), (E64, 702),
@@ -315,24 +319,13 @@ def sites_515(add, src_line) -> None:
         add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
-    guard = [("blank", 144, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(271, 285)]
-    region = tuple((CH, L) for L in range(144, 285))
-    add("drop-ifdef", CH, guard, f"{CH}:144-284:removed", extra=region)
-    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
-                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
-        add("drop-ifdef", CH, [("sub", 144, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
-                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:144:{tag}", extra=region)
+    drop_ifdef_sites(add, 144, "CONFIG_PAGE_TABLE_ISOLATION", range(271, 285))
 
     # drop-gate (EL402)
-    for L in (167, 178, 218, 236):
-        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
-        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
-                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+    drop_gate_sites(add, src_line, (167, 178, 218, 236))
 
     # flag-misuse (EL501)
-    for L in (189, 227, 245, 254):
-        for new in ("jz", "jnz", "js", "jo"):
-            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (189, 227, 245, 254)))
 
 
 def sites_49(add, src_line) -> None:
@@ -417,11 +410,8 @@ def sites_414(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude):
-        for r in REGS:
-            if r != cur and r not in exclude:
-                add("live-scratch", f, [("sub", L, param, f"{param}={cur}", f"{param}={r}")],
-                    f"{f}:{L}:{param}={r}")
+    def scratch(f, L, param, cur, exclude=()):
+        scratch_sites(add, f, L, param, cur, exclude)
     zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # pushed as zeros
     scratch(E64, 170, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
     scratch(C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
@@ -436,10 +426,7 @@ def sites_414(add, src_line) -> None:
     live_after = {1184: ("%rsp",), 1230: ("%rsp",), 1244: ("%rsp",), 1133: ("%rsp",), 1157: ("%rsp",),
                   1162: ("%rsp",), 1572: ("%rbx", "%rsp")}
     cur = {1184: "%rax", 1230: "%rax", 1244: "%rax", 1133: "%rax", 1157: "%rbx", 1162: "%rbx", 1572: "%r15"}
-    for L, regs in live_after.items():
-        for r in regs:
-            add("live-scratch", E64, [("sub", L, "scratch_reg", f"scratch_reg={cur[L]}", f"scratch_reg={r}")],
-                f"{E64}:{L}:scratch_reg={r}")
+    live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
     # (an "ins" goes after its line)
@@ -461,13 +448,11 @@ def sites_414(add, src_line) -> None:
 
     # drop-exit-switch (EL203): USERGS_SYSRET64 is a paravirt site whose
     # native side is native_usergs_sysret64's sysretq
-    for f, L, text, scr, ex in ((E64, 322, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 326), (E64, 52))),
-                                (E64, 620, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
-                                (E64, 732, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
-                                (C32, 299, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 305),))):
-        add("drop-exit-switch", f, [("blank", L, text)], f"{f}:{L}:drop", extra=ex)
-        add("drop-exit-switch", f, [("sub", L, text, src_line(f, L).strip(),
-                                     f"SWITCH_TO_KERNEL_CR3 scratch_reg={scr}")], f"{f}:{L}:to-kernel", extra=ex)
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 322, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 326), (E64, 52))),
+        (E64, 620, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+        (E64, 732, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+        (C32, 299, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 305),))])
 
     # user-stack (EL204): the SYSCALL entries before they load a kernel stack
     for f, L in ((E64, 164), (E64, 167), (C32, 201), (C32, 204)):
@@ -482,21 +467,10 @@ def sites_414(add, src_line) -> None:
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
 
     # drop-ifdef (EL401)
-    guard = [("blank", 193, "CONFIG_PAGE_TABLE_ISOLATION")] + [("blank", L, "") for L in range(320, 334)]
-    region = tuple((CH, L) for L in range(193, 334))
-    add("drop-ifdef", CH, guard, f"{CH}:193-333:removed", extra=region)
-    for new, tag in (("#ifdef CONFIG_X86_64", "x86_64"), ("#if 1", "if1"),
-                     ("#if defined(CONFIG_PAGE_TABLE_ISOLATION) || defined(CONFIG_X86_64)", "or")):
-        add("drop-ifdef", CH, [("sub", 193, "#ifdef CONFIG_PAGE_TABLE_ISOLATION",
-                                "#ifdef CONFIG_PAGE_TABLE_ISOLATION", new)], f"{CH}:193:{tag}", extra=region)
+    drop_ifdef_sites(add, 193, "CONFIG_PAGE_TABLE_ISOLATION", range(320, 334))
 
     # drop-gate (EL402)
-    for L in (216, 227, 267, 285):
-        add("drop-gate", CH, [("blank", L, "X86_FEATURE_PTI")], f"{CH}:{L}:drop")
-        add("drop-gate", CH, [("sub", L, "X86_FEATURE_PTI", src_line(CH, L).strip().split(",")[0],
-                               'ALTERNATIVE ""')], f"{CH}:{L}:empty")
+    drop_gate_sites(add, src_line, (216, 227, 267, 285))
 
     # flag-misuse (EL501)
-    for L in (238, 276, 294, 303):
-        for new in ("jz", "jnz", "js", "jo"):
-            add("flag-misuse", CH, [("sub", L, "jnc", "\tjnc\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (238, 276, 294, 303)))
