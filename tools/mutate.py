@@ -6,7 +6,8 @@ and that nothing else changes.
 
     python3 tools/mutate.py [--tree 6.12|linux-4.9.154|linux-4.14.98|linux-5.4.273|linux-5.15.135] [--class NAME ...] [--every N] [--jobs 2] [-v]
 
-The sites are per tree (tools/mutate_sites.py); the 5.4 table covers the
+The sites are per tree (tools/mutate_sites.py; 6.12's has 32-bit ones in
+entry_32.S, for the rules that judge it without PTI); the 5.4 table covers the
 MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
 gate classes, the 4.14 table all but call-clobber, the 4.9 table (the
 KAISER backport, whose switches take no scratch and test no flag) the exit,
@@ -14,8 +15,8 @@ C-call, per-cpu, stack and GS classes.
 
 The kernel source is read from the cache (tests/kernels.py: never copied into
 the repository).  Each mutant is written to a fresh temporary folder
-``TMP/mN/arch/x86/entry/`` holding entry_64.S, entry_64_compat.S and
-calling.h (calling.h is included with quotes from the same folder); the other
+``TMP/mN/arch/x86/entry/`` holding entry_64.S, entry_64_compat.S,
+calling.h and entry_32.S (calling.h is included with quotes from the same folder); the other
 headers come from the tree given as ``root``.  Nothing is written to the cache.
 
 What counts (per mutant, per profile of its class):
@@ -60,8 +61,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-FILES = ("entry_64.S", "entry_64_compat.S", "calling.h")
-E64, C32, CH = FILES
+FILES = ("entry_64.S", "entry_64_compat.S", "calling.h", "entry_32.S")
+E64, C32, CH, E32 = FILES
 THRESHOLD = 0.95
 
 # The trees that have a site table (tools/mutate_sites.py): name -> (how to find

@@ -11,7 +11,7 @@ model.
 
 from __future__ import annotations
 
-E64, C32, CH = "entry_64.S", "entry_64_compat.S", "calling.h"
+E64, C32, CH, E32 = "entry_64.S", "entry_64_compat.S", "calling.h", "entry_32.S"
 REGS = ("%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rbp", "%rsp",
         "%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
 
@@ -180,6 +180,24 @@ def sites_612(add, src_line) -> None:
 
     # flag-misuse (EL501)
     flag_misuse_sites(add, ((196, "jnc"), (241, "jnc"), (259, "jnc"), (270, "jc")))
+
+    # 32-bit (entry_32.S, read as i386's defconfig builds it: no PAE, so no
+    # PTI -- README; per-cpu data through %fs, the user's until SAVE_ALL
+    # loads __KERNEL_PERCPU and again once RESTORE_REGS or the SYSEXIT path
+    # puts it back)
+    for L in (808, 935, 861, 954):
+        for ins, tag in (("\tmovl\t%esp, PER_CPU_VAR(cpu_tss_rw)", "store"),
+                         ("\tcmpl\t$0, PER_CPU_VAR(cpu_tss_rw)", "load")):
+            add("gs-before-swapgs", E32, [("ins", L, ins)], f"{E32}:+{L}:{tag}")
+    # call-clobber (EL103): a caller-saved register of the i386 ABI not given
+    # back after the C call (%eax is left out: it holds the return value).
+    # SYSEXIT's %edx and %ecx, read by its sysexit; RESTORE_INT_REGS' pops,
+    # read by the exits after RESTORE_REGS (IRET_FRAME) and RESTORE_ALL_NMI
+    for L, r in ((859, "%edx"), (860, "%ecx")):
+        add("call-clobber", E32, [("blank", L, r)], f"{E32}:{L}:{r}", extra=((E32, 892),))
+    for L, r in ((258, "%ecx"), (259, "%edx")):
+        add("call-clobber", E32, [("sub", L, f"popl\t{r}", f"popl\t{r}", "addl\t$4, %esp")], f"{E32}:{L}:{r}",
+            extra=((E32, 962), (E32, 1063), (E32, 1198)))
 
 
 
