@@ -321,3 +321,14 @@ def test_event_lists_by_kind_follow_the_events():
     fw.events[("cr3-write", 7, None, "pti")] = (7, None, 0)
     assert fw.event_list("cr3-write") == [Event("cr3-write", 1, None, ""), Event("cr3-write", 7, None, "pti")]
     assert [e.kind for e in fw.event_list()] == ["exit-user", "cr3-write", "exit-user", "cr3-write"]
+
+
+def test_a_work_flags_test_is_no_rpl_test(analyses):
+    # testl $0xfeff, 8(%rsp) has the RPL's two bits in its mask but tests a
+    # flags word, not a saved CS: both ways are walked (4.4's SYSCALL fast path
+    # was never walked: its _TIF_ALLWORK_MASK test was taken for "from user")
+    an = analyses("forward_work_flags.S")
+    name = "forward_work_flags.S"
+    fast, slow = at(an, name, "popq\t%rax", 0), at(an, name, "popq\t%rax", 1)
+    assert fast == slow == {(Origin.USER, K, K, Stack.TASK)}
+    assert len(an.forward.event_list("exit-user")) == 2

@@ -112,8 +112,11 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     flag = None
     if op not in _FLAG_OPS:
         pass  # (each case below is one of these operations: most instructions skip them all)
-    elif op is DataOp.TEST and imm is not None and (imm & 3) == 3 and _rsp_mem(getattr(info, "src_mem", None)):
-        # testb $3, CS(%rsp): the saved CS selector's RPL; ZF set <=> from kernel
+    elif op is DataOp.TEST and imm is not None and (imm & 0xFFFF) == 3 and _rsp_mem(getattr(info, "src_mem", None)):
+        # testb $3, CS(%rsp): the saved CS selector's RPL; ZF set <=> from kernel.
+        # Only a mask whose selector half is the RPL: 4.4's testl
+        # $_TIF_ALLWORK_MASK, TI_flags(%rsp) has the two low bits too, and
+        # taken for this test it ended its SYSCALL fast path.
         flag = ("zf", t.origin is Origin.KERNEL)
     elif op is DataOp.TEST and imm == 4 and _rsp_mem(getattr(info, "src_mem", None)) \
             and t.origin is Origin.KERNEL:
