@@ -70,7 +70,7 @@ THRESHOLD = 0.95
 # ../shared/kernels.  TARGET is the one being mutated (--tree).
 TARGETS = {"6.12": ("debian", "sites_612"), "linux-5.4.273": ("shared", "sites_54"),
            "linux-5.15.135": ("shared", "sites_515"), "linux-4.9.154": ("shared", "sites_49"),
-           "linux-4.14.98": ("shared", "sites_414")}
+           "linux-4.14.98": ("shared", "sites_414"), "linux-4.4.178": ("shared", "sites_44")}
 TARGET = "6.12"
 
 

@@ -492,3 +492,38 @@ def sites_414(add, src_line) -> None:
 
     # flag-misuse (EL501)
     flag_misuse_sites(add, tuple((L, "jnc") for L in (238, 276, 294, 303)))
+
+
+def sites_44(add, src_line) -> None:
+    """linux-4.4.178 of ../shared/kernels: the KAISER backport to 4.4, with
+    its SYSCALL fast path and compat SYSRET that switch to the user CR3 and
+    then read the task stack (mapped for user by KAISER); the classes of
+    sites_49, for the same reasons.  INT80's exit jumps to entry_64.S's iret
+    after its user switch, as on 4.9."""
+    for f, gs, sw in ((E64, 396, 395), (E64, 615, 614), (E64, 689, 688), (C32, 348, 347)):
+        add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
+    # c-call (EL201): a C call on the user CR3 once the registers are saved
+    for f, L in ((E64, 553), (E64, 1125), (E64, 1053)):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", f, [("ins", L, f"\tcall\t{fn}")], f"{f}:+{L}:{fn}")
+    # drop-exit-switch (EL203): USERGS_SYSRET64/32 are paravirt sites (native:
+    # native_usergs_sysret64's sysretq, native_usergs_sysret32's sysretl)
+    for f, L, ex in ((E64, 231, ((E64, 248), (E64, 54))), (E64, 383, ((E64, 385), (E64, 54))),
+                     (E64, 395, ((E64, 665),)), (E64, 614, ((E64, 665),)), (E64, 688, ((E64, 665),)),
+                     (C32, 233, ((C32, 264), (C32, 26))), (C32, 347, ((E64, 665),))):
+        add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
+        add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
+            f"{f}:{L}:to-kernel", extra=ex)
+    # kernel-mem (EL202): rsp_scratch is not declared user-mapped
+    for f, L in ((E64, 553), (E64, 671), (E64, 395), (E64, 614), (E64, 688), (C32, 294), (C32, 347)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(rsp_scratch)")], f"{f}:+{L}")
+    # user-stack (EL204): SYSCALL before it loads the kernel stack
+    for f, L in ((E64, 139), (E64, 140)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit one
+    for f, L in ((E64, 138), (E64, 552), (E64, 670), (C32, 293), (E64, 396), (E64, 615), (E64, 689),
+                 (C32, 348)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
