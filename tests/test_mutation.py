@@ -26,6 +26,7 @@ OLD = "linux-5.4.273"
 STABLE = "linux-5.15.135"  # a stable tree whose backports are reviewed
 SEED = "linux-4.14.98"  # page-table isolation as first backported to 4.14, the seed patch's series
 KAISER = "linux-4.9.154"  # the KAISER backport (asm/kaiser.h's switches)
+KAISER44 = "linux-4.4.178"  # the same backport's 4.4 shape (a SYSCALL fast path)
 KAISER_CLASSES = ("swap-exit", "c-call", "kernel-mem", "drop-exit-switch", "user-stack", "gs-before-swapgs")
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -104,10 +105,11 @@ def test_model7_classes_on_an_older_tree():
     _check(list(mutate.MODEL7_CLASSES), OLD)
 
 
-def test_sites_match_the_kaiser_source():
-    if kernels.shared_tree(KAISER) is None:
-        pytest.skip(f"{KAISER} not in ../shared/kernels")
-    mutate.set_target(KAISER)
+@pytest.mark.parametrize("name", [KAISER, KAISER44])
+def test_sites_match_the_kaiser_source(name):
+    if kernels.shared_tree(name) is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    mutate.set_target(name)
     try:
         ms = mutate.mutants()
         for m in ms:
@@ -117,11 +119,12 @@ def test_sites_match_the_kaiser_source():
         mutate.set_target("6.12")
 
 
-def test_kaiser_backport_classes():
-    """On 4.9.154: a C call, a per-cpu read and a stack access on the user CR3."""
-    if kernels.shared_tree(KAISER) is None:
-        pytest.skip(f"{KAISER} not in ../shared/kernels")
-    _check(["c-call", "kernel-mem", "user-stack"], KAISER)
+@pytest.mark.parametrize("name", [KAISER, KAISER44])
+def test_kaiser_backport_classes(name):
+    """On 4.9.154 and 4.4.178: a C call, a per-cpu read and a stack access on the user CR3."""
+    if kernels.shared_tree(name) is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    _check(["c-call", "kernel-mem", "user-stack"], name)
 
 
 @pytest.mark.xfail(strict=False, reason="known on 4.9.154 (tools/mutate_sites.py sites_49): INT80's user switch "
