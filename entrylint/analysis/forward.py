@@ -171,8 +171,8 @@ class Forward:
     def register_targets(self, node: int) -> tuple[int, ...]:
         """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target
         of each tuple it reached it with)."""
-        ins = self.cfg.program.instructions[node]
-        return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, self.cfg)) is not None}))
+        ins, cfg = self.cfg.program.instructions[node], self.cfg
+        return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, cfg)) is not None}))
 
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
