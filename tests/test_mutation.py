@@ -24,6 +24,7 @@ import mutate  # noqa: E402
 
 OLD = "linux-5.4.273"
 STABLE = "linux-5.15.135"  # a stable tree whose backports are reviewed
+STABLE510 = "linux-5.10.89"
 SEED = "linux-4.14.98"  # page-table isolation as first backported to 4.14, the seed patch's series
 KAISER = "linux-4.9.154"  # the KAISER backport (asm/kaiser.h's switches)
 KAISER44 = "linux-4.4.178"  # the same backport's 4.4 shape (a SYSCALL fast path)
@@ -47,7 +48,8 @@ def test_sites_match_the_612_source(kernel_tree_612):
 @pytest.mark.parametrize("name, extra", [(OLD, set()), (STABLE, {"save-clobber", "gs-before-swapgs", "drop-fence",
                                                                   "drop-gate"}),
                                          (SEED, {"save-clobber", "gs-before-swapgs", "kernel-mem", "user-stack",
-                                                 "drop-gate"})])
+                                                 "drop-gate"}),
+                                         (STABLE510, set())])
 def test_sites_match_the_older_sources(name, extra):
     """The 5.4.273 and 5.15.135 tables: every site holds its text, every MODEL 7 class is there."""
     if kernels.shared_tree(name) is None:
@@ -135,10 +137,10 @@ def test_kaiser_backport_exit_classes():
     _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], KAISER)
 
 
-@pytest.mark.parametrize("name", [STABLE, SEED])
+@pytest.mark.parametrize("name", [STABLE, STABLE510, SEED])
 def test_model7_classes_on_a_stable_tree(name):
-    """And on 5.15.135, a stable series whose backports are reviewed, and on
-    4.14.98, whose SYSCALL enters through the cpu_entry_area trampoline."""
+    """And on 5.15.135 and 5.10.89, stable series whose backports are reviewed,
+    and on 4.14.98, whose SYSCALL enters through the cpu_entry_area trampoline."""
     if kernels.shared_tree(name) is None:
         pytest.skip(f"{name} not in ../shared/kernels")
     _check(list(mutate.MODEL7_CLASSES), name)

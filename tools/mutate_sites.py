@@ -527,3 +527,44 @@ def sites_44(add, src_line) -> None:
         for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
                          ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+
+def sites_510(add, src_line) -> None:
+    """linux-5.10.89 of ../shared/kernels, a stable series whose backports are
+    reviewed: the MODEL 7 classes (numbering is that tree's).  5.15's shape
+    before IBRS_ENTER, with the pt_regs offsets still in calling.h."""
+    for sw, gs, g in ((677, 676, "swapgs"), (1024, 1021, "SWAPGS"), (1079, 1077, "SWAPGS"), (1170, 1167, "swapgs")):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", g)], f"{E64}:{sw}")
+    for gs, sw, g in ((52, 55, "SWAPGS"), (202, 208, "swapgs")):
+        add("swap-entry", C32, [("move_after", gs, sw, g, "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    for f, gs, sw, g in ((E64, 612, 608, "SWAPGS"), (E64, 706, 705, "swapgs"), (C32, 311, 306, "swapgs")):
+        add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # the compat entries push zeros
+    scratch_sites(add, E64, 101, "scratch_reg", "%rsp")  # SYSCALL: no user register saved yet
+    scratch_sites(add, C32, 55, "scratch_reg", "%rax", zeroed)  # SYSENTER
+    scratch_sites(add, C32, 208, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
+    scratch_sites(add, E64, 677, "scratch_reg", "%rdi")  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 1170, "scratch_reg", "%rdx")  # NMI from user: only %rdx saved
+    for L in (214, 608, 705):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 306, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 306, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after_sites(add, {1024: ("%rsp",), 1079: ("%rsp",), 912: ("%rsp",), 987: ("%rbx", "%rsp"),
+                           1407: ("%rbx", "%rsp")},
+                     {1024: "%rax", 1079: "%rax", 912: "%rax", 987: "%rax", 1407: "%r15"})
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    # (an "ins" goes after its line)
+    for L in (1022, 1078, 1013, 911):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # USERGS_SYSRET64 is a paravirt site: native_usergs_sysret64's sysretq
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 214, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 218), (E64, 53))),
+        (E64, 608, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 650),)),
+        (E64, 705, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 650),)),
+        (C32, 306, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 312),))])
+    drop_ifdef_sites(add, 177, "CONFIG_PAGE_TABLE_ISOLATION", range(304, 318))
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (222, 260, 278, 287)))
