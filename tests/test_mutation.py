@@ -137,6 +137,22 @@ def test_kaiser_backport_exit_classes():
     _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], KAISER)
 
 
+def test_model7_classes_on_61():
+    """And on Debian's 6.1 (fetched as 6.12 is): its sites, every MODEL 7 class there, each found."""
+    mutate.set_target("6.1")
+    try:
+        why = mutate.tree_skip_reason()
+        if why:
+            pytest.skip(why)
+        ms = mutate.mutants()
+        for m in ms:
+            mutate.prepare(m)
+        assert {m.cls for m in ms} == set(mutate.MODEL7_CLASSES)
+    finally:
+        mutate.set_target("6.12")
+    _check(list(mutate.MODEL7_CLASSES), "6.1")
+
+
 @pytest.mark.parametrize("name", [STABLE, STABLE510, SEED])
 def test_model7_classes_on_a_stable_tree(name):
     """And on 5.15.135 and 5.10.89, stable series whose backports are reviewed,

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """Mutation harness (MODEL 7, "Mutation"): inject one fault of a class into
-the real entry code of a released kernel (Debian's 6.12, or 4.4.178,
+the real entry code of a released kernel (Debian's 6.12 and 6.1, or 4.4.178,
 4.9.154, 4.14.98, 5.4.273, 5.10.89 or 5.15.135 of ../shared/kernels) and
 check that the matching rule fires at the mutated line and that nothing
 else changes.
 
-    python3 tools/mutate.py [--tree 6.12|linux-4.4.178|linux-4.9.154|linux-4.14.98|linux-5.4.273|linux-5.10.89|
+    python3 tools/mutate.py [--tree 6.12|6.1|linux-4.4.178|linux-4.9.154|linux-4.14.98|linux-5.4.273|linux-5.10.89|
                              linux-5.15.135]
                             [--class NAME ...] [--every N] [--jobs 2] [-v]
 
 The sites are per tree (tools/mutate_sites.py; 6.12's has 32-bit ones in
-entry_32.S, for the rules that judge it without PTI); the 5.4 and 5.10
-tables cover the MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
+entry_32.S, for the rules that judge it without PTI); the 6.1, 5.10 and
+5.4 tables cover the MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
 gate classes, the 4.14 table all but call-clobber, the 4.9 and 4.4 tables
 (the KAISER backport, whose switches take no scratch and test no flag) the
 exit, C-call, per-cpu, stack and GS classes.
@@ -74,7 +74,7 @@ THRESHOLD = 0.95
 TARGETS = {"6.12": ("debian", "sites_612"), "linux-5.4.273": ("shared", "sites_54"),
            "linux-5.15.135": ("shared", "sites_515"), "linux-4.9.154": ("shared", "sites_49"),
            "linux-4.14.98": ("shared", "sites_414"), "linux-4.4.178": ("shared", "sites_44"),
-           "linux-5.10.89": ("shared", "sites_510")}
+           "linux-5.10.89": ("shared", "sites_510"), "6.1": ("debian", "sites_61")}
 TARGET = "6.12"
 
 

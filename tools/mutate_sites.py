@@ -568,3 +568,42 @@ def sites_510(add, src_line) -> None:
         (C32, 306, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 312),))])
     drop_ifdef_sites(add, 177, "CONFIG_PAGE_TABLE_ISOLATION", range(304, 318))
     flag_misuse_sites(add, tuple((L, "jnc") for L in (222, 260, 278, 287)))
+
+
+def sites_61(add, src_line) -> None:
+    """Debian's linux-source-6.1, a stable series whose backports are
+    reviewed: the MODEL 7 classes (numbering is that tree's).  6.12's shape
+    before pcpu_hot and FRED; the compat entries save %r8-%r15."""
+    for sw, gs in ((719, 718), (1049, 1046), (1105, 1103), (1199, 1197)):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", "swapgs")], f"{E64}:{sw}")
+    for gs, sw in ((55, 58), (192, 198)):
+        add("swap-entry", C32, [("move_after", gs, sw, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    for f, gs, sw in ((E64, 213, 207), (E64, 748, 747), (C32, 282, 277)):
+        add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    scratch_sites(add, E64, 94, "scratch_reg", "%rsp")  # SYSCALL: no user register saved yet
+    scratch_sites(add, C32, 198, "scratch_reg", "%rsp")
+    scratch_sites(add, C32, 58, "scratch_reg", "%rax")  # SYSENTER: only %rax saved
+    scratch_sites(add, E64, 719, "scratch_reg", "%rdi")  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 1199, "scratch_reg", "%rdx")  # NMI from user: only %rdx saved
+    for L in (207, 643, 747):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 277, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 277, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after_sites(add, {1049: ("%rsp",), 1105: ("%rsp",), 918: ("%rsp",), 1011: ("%rbx", "%rsp"),
+                           1444: ("%rbx", "%rsp")},
+                     {1049: "%rax", 1105: "%rax", 918: "%rax", 1011: "%rax", 1444: "%r15"})
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    # (an "ins" goes after its line)
+    for L in (1047, 1104, 1037, 917):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 207, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 215),)),
+        (E64, 643, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 692),)),
+        (E64, 747, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 692),)),
+        (C32, 277, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 284),))])
+    drop_ifdef_sites(add, 147, "CONFIG_PAGE_TABLE_ISOLATION", range(274, 288))
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (192, 230, 248, 257)))
