@@ -1,0 +1,191 @@
+"""The mutation sites of tools/mutate.py for the 4.x trees: the KAISER
+backport (4.4.178, 4.9.154) and page-table isolation as first backported to
+4.14 (4.14.98).  The helpers and the other tables are in mutate_sites.py."""
+
+from __future__ import annotations
+
+from mutate_sites import C32, E64, drop_exit_switch_sites, drop_gate_sites, drop_ifdef_sites, \
+    flag_misuse_sites, live_after_sites, scratch_sites  # noqa: F401
+
+def sites_49(add, src_line) -> None:
+    """linux-4.9.154 of ../shared/kernels: the KAISER backport (numbering is
+    that tree's).  Its switches (asm/kaiser.h, which the harness does not
+    mutate) take no scratch register and test no flag; the kernel switch
+    reads no per-cpu data, so entry code runs it before or after SWAPGS
+    (error_entry switches first): live-scratch, flag-misuse, drop-ifdef and
+    swap-entry have no site here.  The user switch reads x86_cr3_pcid_user
+    through %gs, so it must come before the exit SWAPGS.
+
+    What it shows (tools/mutate.py -v): every mutant found but INT80's two
+    drop-exit-switch ones -- entry_INT80_compat switches to the user CR3,
+    then jumps to entry_64.S's restore_regs_and_iret, whose iretq neither
+    file's walk sees on that path (the walk follows calls into another
+    file's asm, MODEL 6.1, not jumps).  Collateral: EL303, one finding for
+    the file's unfenced conditional SWAPGSes, is reported at another of them
+    when a mutant moves or precedes one (as on 6.12)."""
+    # swap-exit (EL301, and EL302 at the switch)
+    for f, gs, sw in ((E64, 297, 296), (E64, 367, 366), (E64, 480, 479), (E64, 585, 584), (C32, 377, 376)):
+        add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
+    add("swap-exit", C32, [("move_before", 288, 286, "swapgs", "SWITCH_USER_CR3")], f"{C32}:288")
+
+    # c-call (EL201): a C call on the user CR3 once the registers are saved
+    # (an "ins" goes after its line): after an interrupt's entry SWAPGS,
+    # before error_entry's switch, before paranoid_entry's
+    for f, L in ((E64, 420), (E64, 1050), (E64, 978)):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", f, [("ins", L, f"\tcall\t{fn}")], f"{f}:+{L}:{fn}")
+
+    # drop-exit-switch (EL203): the user switch dropped, or made a kernel switch;
+    # the exits: USERGS_SYSRET64 (a paravirt site: native_usergs_sysret64's
+    # sysretq), the iretq of native_iret, compat's sysretl
+    for f, L, ex in ((E64, 284, ((E64, 286), (E64, 55))), (E64, 296, ((E64, 530),)), (E64, 366, ((E64, 530),)),
+                     (E64, 479, ((E64, 530),)), (E64, 584, ((E64, 530),)), (C32, 286, ((C32, 289),)),
+                     (C32, 376, ((E64, 530),))):
+        add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
+        add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
+            f"{f}:{L}:to-kernel", extra=ex)
+
+    # kernel-mem (EL202): a per-cpu read that the shadow page table does not
+    # map (rsp_scratch), on the user CR3 with the kernel GS: after an entry
+    # SWAPGS before the switch, after an exit switch before SWAPGS
+    for f, L in ((E64, 420), (E64, 556), (E64, 296), (E64, 366), (E64, 479), (E64, 584), (C32, 324),
+                 (C32, 286), (C32, 376)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(rsp_scratch)")], f"{f}:+{L}")
+
+    # user-stack (EL204): the SYSCALL entries before they load the kernel stack
+    for f, L in ((E64, 150), (E64, 151), (C32, 200)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): a per-cpu access the shadow page table maps
+    # (unsafe_stack_register_backup), before an entry SWAPGS, after an exit one
+    for f, L in ((E64, 149), (E64, 419), (E64, 555), (C32, 323), (E64, 297), (E64, 367), (E64, 480),
+                 (E64, 585), (C32, 377)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+
+def sites_414(add, src_line) -> None:
+    """linux-4.14.98 of ../shared/kernels: page-table isolation as first
+    backported to 4.14, the seed patch's series (numbering is that tree's).
+    SYSCALL enters through a trampoline in the cpu_entry_area, interrupts
+    switch with switch_to_thread_stack, SWAPGS is a paravirt site under
+    max, there are no SWAPGS fences yet, and paranoid_exit restores CR3 with
+    %rbx as scratch.  Every mutant found but the ``movq %rax, %r14`` after
+    SAVE_AND_SWITCH, EL101 there as on 6.12; no other collateral.  (The
+    trampoline's live-scratch mutants found the search that stopped at its
+    JMP_NOSPEC, and kernel-mem's first variable, cpu_current_top_of_stack,
+    turned out to be the TSS's sp1 here: mapped.)"""
+    # swap-entry (EL301): the switch moved above SWAPGS (not the trampoline,
+    # for the reason given in sites_612, nor SYSENTER, whose paravirt SWAPGS
+    # needs the stack its %rsp scratch destroys)
+    for sw, gs, g in ((704, 703, "SWAPGS"), (1184, 1182, "SWAPGS"), (1230, 1229, "SWAPGS"),
+                      (1244, 1243, "SWAPGS"), (1335, 1333, "swapgs")):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", g)], f"{E64}:{sw}")
+    add("swap-entry", C32, [("move_after", 201, 207, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{C32}:201")
+    # swap-exit (EL301, and EL302 at the switch)
+    for f, gs, sw, g in ((E64, 624, 620, "SWAPGS"), (E64, 733, 732, "SWAPGS"), (C32, 304, 299, "swapgs")):
+        add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there
+    def scratch(f, L, param, cur, exclude=()):
+        scratch_sites(add, f, L, param, cur, exclude)
+    zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # pushed as zeros
+    scratch(E64, 170, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
+    scratch(C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
+    scratch(C32, 207, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))  # %r8, %r11 pushed
+    scratch(E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch(E64, 836, "scratch_reg", "%rdi", ())  # switch_to_thread_stack: only %rdi saved
+    scratch(E64, 1335, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    for L in (322, 620, 732):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch(E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch(C32, 299, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch(C32, 299, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after = {1184: ("%rsp",), 1230: ("%rsp",), 1244: ("%rsp",), 1133: ("%rsp",), 1157: ("%rsp",),
+                  1162: ("%rsp",), 1572: ("%rbx", "%rsp")}
+    cur = {1184: "%rax", 1230: "%rax", 1244: "%rax", 1133: "%rax", 1157: "%rbx", 1162: "%rbx", 1572: "%r15"}
+    live_after_sites(add, live_after, cur)
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
+    # (an "ins" goes after its line)
+    for L in (1133, 1156, 1161, 1571):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    # (not the .Lgs_change fixup's SWAPGS at 1229: it runs with the kernel CR3)
+    for L in (1182, 1243, 1132):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # kernel-mem (EL202): current_task is not in the cpu_entry_area (4.14's
+    # cpu_current_top_of_stack is: the TSS's sp1)
+    for f, L in ((E64, 703), (E64, 1182), (E64, 1243), (E64, 1334), (C32, 201), (C32, 204),
+                 (E64, 620), (E64, 732), (C32, 303)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(current_task)")], f"{f}:+{L}")
+
+    # drop-exit-switch (EL203): USERGS_SYSRET64 is a paravirt site whose
+    # native side is native_usergs_sysret64's sysretq
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 322, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 326), (E64, 52))),
+        (E64, 620, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+        (E64, 732, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 677),)),
+        (C32, 299, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 305),))])
+
+    # user-stack (EL204): the SYSCALL entries before they load a kernel stack
+    for f, L in ((E64, 164), (E64, 167), (C32, 201), (C32, 204)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 163), (E64, 702), (E64, 1181), (E64, 1228), (E64, 1242), (E64, 1332), (C32, 200),
+                 (E64, 624), (E64, 733), (C32, 304)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-ifdef (EL401)
+    drop_ifdef_sites(add, 193, "CONFIG_PAGE_TABLE_ISOLATION", range(320, 334))
+
+    # drop-gate (EL402)
+    drop_gate_sites(add, src_line, (216, 227, 267, 285))
+
+    # flag-misuse (EL501)
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (238, 276, 294, 303)))
+
+
+def sites_44(add, src_line) -> None:
+    """linux-4.4.178 of ../shared/kernels: the KAISER backport to 4.4, with
+    its SYSCALL fast path and compat SYSRET that switch to the user CR3 and
+    then read the task stack (mapped for user by KAISER); the classes of
+    sites_49, for the same reasons.  INT80's exit jumps to entry_64.S's iret
+    after its user switch, as on 4.9."""
+    for f, gs, sw in ((E64, 396, 395), (E64, 615, 614), (E64, 689, 688), (C32, 348, 347)):
+        add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
+    # c-call (EL201): a C call on the user CR3 once the registers are saved
+    for f, L in ((E64, 553), (E64, 1125), (E64, 1053)):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", f, [("ins", L, f"\tcall\t{fn}")], f"{f}:+{L}:{fn}")
+    # drop-exit-switch (EL203): USERGS_SYSRET64/32 are paravirt sites (native:
+    # native_usergs_sysret64's sysretq, native_usergs_sysret32's sysretl)
+    for f, L, ex in ((E64, 231, ((E64, 248), (E64, 54))), (E64, 383, ((E64, 385), (E64, 54))),
+                     (E64, 395, ((E64, 665),)), (E64, 614, ((E64, 665),)), (E64, 688, ((E64, 665),)),
+                     (C32, 233, ((C32, 264), (C32, 26))), (C32, 347, ((E64, 665),))):
+        add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
+        add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
+            f"{f}:{L}:to-kernel", extra=ex)
+    # kernel-mem (EL202): rsp_scratch is not declared user-mapped
+    for f, L in ((E64, 553), (E64, 671), (E64, 395), (E64, 614), (E64, 688), (C32, 294), (C32, 347)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(rsp_scratch)")], f"{f}:+{L}")
+    # user-stack (EL204): SYSCALL before it loads the kernel stack
+    for f, L in ((E64, 139), (E64, 140)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit one
+    for f, L in ((E64, 138), (E64, 552), (E64, 670), (C32, 293), (E64, 396), (E64, 615), (E64, 689),
+                 (C32, 348)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(unsafe_stack_register_backup)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(unsafe_stack_register_backup)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
