@@ -7,6 +7,7 @@ from __future__ import annotations
 from mutate_sites import C32, E64, drop_exit_switch_sites, drop_gate_sites, drop_ifdef_sites, \
     flag_misuse_sites, live_after_sites, scratch_sites  # noqa: F401
 
+
 def sites_49(add, src_line) -> None:
     """linux-4.9.154 of ../shared/kernels: the KAISER backport (numbering is
     that tree's).  Its switches (asm/kaiser.h, which the harness does not
