@@ -9,12 +9,13 @@ else changes.
                              linux-5.15.135]
                             [--class NAME ...] [--every N] [--jobs 2] [-v]
 
-The sites are per tree (tools/mutate_sites.py; 6.12's has 32-bit ones in
-entry_32.S, for the rules that judge it without PTI); the 6.1, 5.10 and
-5.4 tables cover the MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
-gate classes, the 4.14 table all but call-clobber, the 4.9 and 4.4 tables
-(the KAISER backport, whose switches take no scratch and test no flag) the
-exit, C-call, per-cpu, stack and GS classes.
+The sites are per tree (tools/mutate_sites.py, the 4.x ones in
+mutate_sites_4x.py; 6.12's has 32-bit ones in entry_32.S, for the rules that
+judge it without PTI); the 6.1, 5.10 and 5.4 tables cover the MODEL 7
+classes, the 5.15 table those and the save-register, GS, fence and gate
+classes, the 4.14 table all but call-clobber, the 4.9 and 4.4 tables (the
+KAISER backport, whose switches take no scratch and test no flag) the exit,
+C-call, per-cpu, stack and GS classes.
 
 The kernel source is read from the cache (tests/kernels.py: never copied into
 the repository).  Each mutant is written to a fresh temporary folder
@@ -229,13 +230,16 @@ def enclosing_macro(src: list[str], line: int) -> str | None:
 def mutants() -> list[Mutant]:
     """The mutants of the tree being mutated (``TARGET``), from its site table."""
     import mutate_sites
+    import mutate_sites_4x
 
     out: list[Mutant] = []
 
     def add(cls, file, ops, name, extra=(), note=""):
         out.append(Mutant(f"{cls}/{name}", cls, file, tuple(ops), tuple(extra), note))
 
-    getattr(mutate_sites, TARGETS[TARGET][1])(add, src_line)
+    name = TARGETS[TARGET][1]  # (the 4.x tables are in a module of their own)
+    table = getattr(mutate_sites, name, None) or getattr(mutate_sites_4x, name)
+    table(add, src_line)
     return out
 
 

@@ -424,8 +424,3 @@ def sites_61(add, src_line) -> None:
         (C32, 277, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 284),))])
     drop_ifdef_sites(add, 147, "CONFIG_PAGE_TABLE_ISOLATION", range(274, 288))
     flag_misuse_sites(add, tuple((L, "jnc") for L in (192, 230, 248, 257)))
-
-
-# The 4.x tables (the KAISER backport and the first PTI backport) are in
-# mutate_sites_4x.py, which uses the helpers above.
-from mutate_sites_4x import sites_44, sites_49, sites_414  # noqa: E402,F401

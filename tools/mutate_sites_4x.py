@@ -5,7 +5,7 @@ backport (4.4.178, 4.9.154) and page-table isolation as first backported to
 from __future__ import annotations
 
 from mutate_sites import C32, E64, drop_exit_switch_sites, drop_gate_sites, drop_ifdef_sites, \
-    flag_misuse_sites, live_after_sites, scratch_sites  # noqa: F401
+    flag_misuse_sites, live_after_sites, scratch_sites
 
 
 def sites_49(add, src_line) -> None:
