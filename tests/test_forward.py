@@ -323,12 +323,21 @@ def test_event_lists_by_kind_follow_the_events():
     assert [e.kind for e in fw.event_list()] == ["exit-user", "cr3-write", "exit-user", "cr3-write"]
 
 
-def test_a_work_flags_test_is_no_rpl_test(analyses):
-    # testl $0xfeff, 8(%rsp) has the RPL's two bits in its mask but tests a
-    # flags word, not a saved CS: both ways are walked (4.4's SYSCALL fast path
-    # was never walked: its _TIF_ALLWORK_MASK test was taken for "from user")
-    an = analyses("forward_work_flags.S")
-    name = "forward_work_flags.S"
-    fast, slow = at(an, name, "popq\t%rax", 0), at(an, name, "popq\t%rax", 1)
-    assert fast == slow == {(Origin.USER, K, K, Stack.TASK)}
+
+def test_a_work_flags_test_is_no_rpl_test(tmp_path):
+    # forward_syscall.S with a 4.4-style exit: a fast path taken unless a word
+    # of work flags beside the frame has a bit set.  testl $0xfeff, 8(%rsp)
+    # has the RPL's two bits in its mask but tests no saved CS: both ways are
+    # walked (4.4's SYSCALL fast path never was: its _TIF_ALLWORK_MASK test
+    # was taken for "from user")
+    text = (FIX / "forward_syscall.S").read_text()
+    call, exit_ = "\tcall\tdo_syscall_64\n", text[text.index("\tpopq\t%rax\n"):]
+    assert text.count(call) == 1 and text.endswith("sysretq\n")
+    f = tmp_path / "work_flags.S"
+    f.write_text(text.replace(call, call + "\ttestl\t$0xfeff, 8(%rsp)\n\tjnz\t.Lslow\n")
+                 + ".Lslow:\n\tcall\tdo_work\n" + exit_)
+    an = api.analyze(f)
+    fast, slow = (a for a in an.program.instructions if a.text == "popq %rax")
+    assert {(t.origin, t.cr3, t.stack) for t in an.forward.before[fast.index]} \
+        == {(t.origin, t.cr3, t.stack) for t in an.forward.before[slow.index]} == {(Origin.USER, K, Stack.TASK)}
     assert len(an.forward.event_list("exit-user")) == 2
