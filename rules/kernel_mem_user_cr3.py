@@ -141,8 +141,9 @@ def _unmapped(ins, t, model, extra, declared, program) -> str | None:
                 return f"per-cpu {text}"
         elif m.base is None:
             text = _disp(ins, gs=False)
-            if text and not (model.is_user_mapped(text) or _names(text) & (extra | declared)):
-                where = {_section(program, n) for n in _names(text)} - {""}
+            names = _names(text)
+            if text and not (model.is_user_mapped(text) or names & extra or names & declared):
+                where = {_section(program, n) for n in names} - {""}
                 if where and not any(s.startswith(".entry.text") for s in where):
                     return text
     return None

@@ -41,7 +41,6 @@ A run resumed from a snapshot (cpp/resume.py) neither records nor replays.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 import weakref
@@ -50,7 +49,7 @@ from dataclasses import dataclass
 from entrylint.cpp import directives as D
 from entrylint.cpp.lexer import text_lexed
 from entrylint.cpp.macros import means_same
-from entrylint.source.reader import read_source
+from entrylint.source.reader import digest, read_source
 
 _ids = itertools.count(1)
 _OPTIONS: dict[tuple, int] = {}  # what Preprocessor.setup reads, and the search and limits -> an id
@@ -104,8 +103,7 @@ def _kconfig_key(kc) -> tuple | None:
     if got is None or got[0]() is not kc:
         if len(_KCONFIG) > 64:
             _KCONFIG.clear()
-        digest = hashlib.sha256(repr(sorted(kc.values.items())).encode()).hexdigest()
-        got = _KCONFIG[id(kc)] = (weakref.ref(kc), (kc.name, digest))
+        got = _KCONFIG[id(kc)] = (weakref.ref(kc), (kc.name, digest(repr(sorted(kc.values.items())))))
     return got[1]
 
 
