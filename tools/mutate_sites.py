@@ -91,19 +91,17 @@ def sites_612(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there.
-    def scratch(f, L, param, cur, exclude=()):
-        scratch_sites(add, f, L, param, cur, exclude)
-    scratch(E64, 94, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
-    scratch(C32, 193, "scratch_reg", "%rsp", ())
-    scratch(C32, 57, "scratch_reg", "%rax", ())  # SYSENTER: only %rax saved
-    scratch(E64, 686, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
-    scratch(E64, 1174, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
-    scratch(E64, 158, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
-    scratch(E64, 714, "scratch_reg", "%rdi", ("%rax",))
-    scratch(E64, 611, "scratch_reg", "%rdi", ("%rax",))  # %rax is pushed around it
-    scratch(E64, 611, "scratch_reg2", "%rax", ("%rdi",))
-    scratch(C32, 274, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
-    scratch(C32, 274, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    scratch_sites(add, E64, 94, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch_sites(add, C32, 193, "scratch_reg", "%rsp", ())
+    scratch_sites(add, C32, 57, "scratch_reg", "%rax", ())  # SYSENTER: only %rax saved
+    scratch_sites(add, E64, 686, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 1174, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch_sites(add, E64, 158, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
+    scratch_sites(add, E64, 714, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, E64, 611, "scratch_reg", "%rdi", ("%rax",))  # %rax is pushed around it
+    scratch_sites(add, E64, 611, "scratch_reg2", "%rax", ("%rdi",))
+    scratch_sites(add, C32, 274, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 274, "scratch_reg2", "%r9", ("%r8", "%r10"))
     live_after = {1022: ("%rsp",), 1080: ("%rsp",), 888: ("%rsp",), 983: ("%rbx", "%rsp"), 1416: ("%rbx", "%rsp")}
     cur = {1022: "%rax", 1080: "%rax", 888: "%rax", 983: "%rax", 1416: "%r15"}
     live_after_sites(add, live_after, cur)
@@ -230,21 +228,19 @@ def sites_54(add, src_line) -> None:
             f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude=()):
-        scratch_sites(add, f, L, param, cur, exclude)
-    scratch(E64, 156, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch_sites(add, E64, 156, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
     # compat entries of 5.4 discard the user's %r8-%r15 (pt_regs gets zeros, the
     # registers are cleared): dead there, so no fault to use them as scratch
     r8_15 = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")
-    scratch(C32, 55, "scratch_reg", "%rsp", r8_15)  # SYSENTER
-    scratch(C32, 210, "scratch_reg", "%rsp", r8_15)  # compat SYSCALL (%r8: the stashed user %esp, read)
-    scratch(E64, 1469, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
-    scratch(E64, 748, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
-    scratch(E64, 661, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
-    scratch(E64, 776, "scratch_reg", "%rdi", ("%rax",))
-    scratch(E64, 275, "scratch_reg", "%rdi", ("%rax",))
-    scratch(C32, 315, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
-    scratch(C32, 315, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    scratch_sites(add, C32, 55, "scratch_reg", "%rsp", r8_15)  # SYSENTER
+    scratch_sites(add, C32, 210, "scratch_reg", "%rsp", r8_15)  # compat SYSCALL (%r8: the stashed user %esp, read)
+    scratch_sites(add, E64, 1469, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch_sites(add, E64, 748, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 661, "scratch_reg", "%rdi", ("%rax",))  # %rax: the macro's own scratch2
+    scratch_sites(add, E64, 776, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, E64, 275, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 315, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 315, "scratch_reg2", "%r9", ("%r8", "%r10"))
 
     # c-call (EL201): a C call after the registers are saved, before the switch
     # (not the .Lgs_change fixup's entry at 1360: it runs with the kernel CR3)
@@ -291,20 +287,18 @@ def sites_515(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude=()):
-        scratch_sites(add, f, L, param, cur, exclude)
-    scratch(E64, 93, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
+    scratch_sites(add, E64, 93, "scratch_reg", "%rsp", ())  # SYSCALL: no user register saved yet
     # SYSENTER pushes zeros for %r8-%r15 and clears them: dead there
-    scratch(C32, 57, "scratch_reg", "%rax", ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15"))
+    scratch_sites(add, C32, 57, "scratch_reg", "%rax", ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15"))
     # compat SYSCALL: %r8 holds the stashed user %esp and %r11 the flags (both
     # pushed); %r9, %r10 and %r12-%r15 are pushed as zeros
-    scratch(C32, 213, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
-    scratch(E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
-    scratch(E64, 1181, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch_sites(add, C32, 213, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
+    scratch_sites(add, E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 1181, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
     for L in (217, 635, 733):  # the _STACK exits: %rax is the macro's own scratch2
-        scratch(E64, L, "scratch_reg", "%rdi", ("%rax",))
-    scratch(C32, 316, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
-    scratch(C32, 316, "scratch_reg2", "%r9", ("%r8", "%r10"))
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 316, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 316, "scratch_reg2", "%r9", ("%r8", "%r10"))
     live_after = {1032: ("%rsp",), 1088: ("%rsp",), 901: ("%rsp",), 994: ("%rbx", "%rsp"), 1424: ("%rbx", "%rsp")}
     cur = {1032: "%rax", 1088: "%rax", 901: "%rax", 994: "%rax", 1424: "%r15"}
     live_after_sites(add, live_after, cur)

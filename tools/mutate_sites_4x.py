@@ -90,19 +90,18 @@ def sites_414(add, src_line) -> None:
         add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
 
     # live-scratch (EL101): every register that holds a live value there
-    def scratch(f, L, param, cur, exclude=()):
-        scratch_sites(add, f, L, param, cur, exclude)
     zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # pushed as zeros
-    scratch(E64, 170, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
-    scratch(C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
-    scratch(C32, 207, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))  # %r8, %r11 pushed
-    scratch(E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
-    scratch(E64, 836, "scratch_reg", "%rdi", ())  # switch_to_thread_stack: only %rdi saved
-    scratch(E64, 1335, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
+    scratch_sites(add, E64, 170, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
+    scratch_sites(add, C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
+    # compat SYSCALL: %r8 and %r11 are pushed, the rest as zeros
+    scratch_sites(add, C32, 207, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
+    scratch_sites(add, E64, 704, "scratch_reg", "%rdi", ())  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 836, "scratch_reg", "%rdi", ())  # switch_to_thread_stack: only %rdi saved
+    scratch_sites(add, E64, 1335, "scratch_reg", "%rdx", ())  # NMI from user: only %rdx saved
     for L in (322, 620, 732):  # the _STACK exits: %rax is the macro's own scratch2
-        scratch(E64, L, "scratch_reg", "%rdi", ("%rax",))
-    scratch(C32, 299, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
-    scratch(C32, 299, "scratch_reg2", "%r9", ("%r8", "%r10"))
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 299, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 299, "scratch_reg2", "%r9", ("%r8", "%r10"))
     live_after = {1184: ("%rsp",), 1230: ("%rsp",), 1244: ("%rsp",), 1133: ("%rsp",), 1157: ("%rsp",),
                   1162: ("%rsp",), 1572: ("%rbx", "%rsp")}
     cur = {1184: "%rax", 1230: "%rax", 1244: "%rax", 1133: "%rax", 1157: "%rbx", 1162: "%rbx", 1572: "%r15"}
