@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Mutation harness (MODEL 7, "Mutation"): inject one fault of a class into
 the real entry code of a released kernel (Debian's 6.12 and 6.1, or 4.4.178,
-4.9.154, 4.14.98, 5.4.273, 5.10.89 or 5.15.135 of ../shared/kernels) and
+4.9.154, 4.14.98, 4.19.48, 5.4.273, 5.10.89, 5.15.135 or 6.8.1 of
+../shared/kernels) and
 check that the matching rule fires at the mutated line and that nothing
 else changes.
 
-    python3 tools/mutate.py [--tree 6.12|6.1|linux-4.4.178|linux-4.9.154|linux-4.14.98|linux-5.4.273|linux-5.10.89|
-                             linux-5.15.135]
+    python3 tools/mutate.py [--tree 6.12|6.1|linux-4.4.178|linux-4.9.154|linux-4.14.98|linux-4.19.48|
+                             linux-5.4.273|linux-5.10.89|linux-5.15.135|linux-6.8.1]
                             [--class NAME ...] [--every N] [--jobs 2] [-v]
 
 The sites are per tree (tools/mutate_sites.py, the 4.x ones in
@@ -75,7 +76,8 @@ THRESHOLD = 0.95
 TARGETS = {"6.12": ("debian", "sites_612"), "linux-5.4.273": ("shared", "sites_54"),
            "linux-5.15.135": ("shared", "sites_515"), "linux-4.9.154": ("shared", "sites_49"),
            "linux-4.14.98": ("shared", "sites_414"), "linux-4.4.178": ("shared", "sites_44"),
-           "linux-5.10.89": ("shared", "sites_510"), "6.1": ("debian", "sites_61")}
+           "linux-5.10.89": ("shared", "sites_510"), "6.1": ("debian", "sites_61"),
+           "linux-4.19.48": ("shared", "sites_419"), "linux-6.8.1": ("shared", "sites_68")}
 TARGET = "6.12"
 
 

@@ -418,3 +418,119 @@ def sites_61(add, src_line) -> None:
         (C32, 277, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 284),))])
     drop_ifdef_sites(add, 147, "CONFIG_PAGE_TABLE_ISOLATION", range(274, 288))
     flag_misuse_sites(add, tuple((L, "jnc") for L in (192, 230, 248, 257)))
+
+
+def sites_68(add, src_line) -> None:
+    """linux-6.8.1 of ../shared/kernels (numbering is that tree's): 6.12's
+    entry code before FRED and the MITIGATION_ renames (pcpu_hot, compat
+    entries that save %r8-%r15), with 6.1's RESTORE_CR3 (a second bt/jnc on
+    the flush mask, then a jmp).  The sites are sites_612's moved to this
+    tree (the reasons for each are given there).  The MODEL 7 classes: every
+    mutant found, no collateral.  The others show what 6.12's and 5.15's
+    show: a clobber of %r14 inside the idtentry macros reaches the iretq as
+    EL203 on a path (through idtentry.h's invocation) the harness cannot tie
+    to the macro body; a %gs access before an entry SWAPGS or after an exit
+    one is also an unfenced access after another conditional SWAPGS (EL303
+    at that SWAPGS: one fault, two findings), and before the espfix SWAPGS
+    it also hides that SWAPGS' true EL303 (the walk from the branch stops at
+    the first access); a PTI gate dropped from the kernel switch serialises
+    the espfix entry, so its true EL303 goes.  The one miss: EL102 takes the
+    current CR3 stored over the saved one (``movq %cr3, %r14``) for a saved
+    CR3 -- it reports a register that stops holding a CR3 value, not one
+    that holds another."""
+    for sw, gs in ((688, 687), (1022, 1019), (1076, 1074), (1170, 1168)):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", "swapgs")], f"{E64}:{sw}")
+    for gs, sw in ((55, 58), (182, 188)):
+        add("swap-entry", C32, [("move_after", gs, sw, "swapgs", "SWITCH_TO_KERNEL_CR3")], f"{C32}:{gs}")
+    for f, gs, sw in ((E64, 164, 158), (E64, 717, 716), (C32, 274, 269)):
+        add("swap-exit", f, [("move_before", gs, sw, "swapgs", "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    scratch_sites(add, E64, 94, "scratch_reg", "%rsp")  # SYSCALL: no user register saved yet
+    scratch_sites(add, C32, 188, "scratch_reg", "%rsp")
+    scratch_sites(add, C32, 58, "scratch_reg", "%rax")  # SYSENTER: only %rax saved
+    scratch_sites(add, E64, 688, "scratch_reg", "%rdi")  # espfix return: only %rdi saved
+    scratch_sites(add, E64, 1170, "scratch_reg", "%rdx")  # NMI from user: only %rdx saved
+    for L in (158, 716):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, E64, 613, "scratch_reg", "%rdi", ("%rax",))  # %rax is pushed around it
+    scratch_sites(add, E64, 613, "scratch_reg2", "%rax", ("%rdi",))
+    scratch_sites(add, C32, 269, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 269, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after_sites(add, {1022: ("%rsp",), 1076: ("%rsp",), 890: ("%rsp",), 983: ("%rbx", "%rsp"),
+                           1413: ("%rbx", "%rsp")},
+                     {1022: "%rax", 1076: "%rax", 890: "%rax", 983: "%rax", 1413: "%r15"})
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3.  Right
+    # after the switch %rax is its scratch, whose reader is a second fault (EL101, sites_515's
+    # miss): %rdi there.  The current CR3 stored over the saved one is missed (see above)
+    for L in (416, 422, 474, 497, 528, 534, 890, 939, 973, 1403, 1407, 1410):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), (f"\tmovq\t{'%rdi' if L == 890 else '%rax'}, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    add("save-clobber", E64, [("ins", 890, "\tmovq\t%cr3, %r14")], f"{E64}:+890:cr3")
+
+    # call-clobber (EL103): a caller-saved register not restored after the C call
+    exits64 = ((E64, 166), (E64, 661), (E64, 1469), (C32, 276), (E64, 686))
+    for L, r in ((132, "%r11"), (133, "%r10"), (134, "%r9"), (135, "%r8"), (137, "%rcx"),
+                 (138, "%rdx"), (139, "%rsi"), (141, "%rdi")):
+        add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
+            extra=exits64)
+    # (%rdx: the "Skip pt_regs->cx" pop at 236 writes it too, so dropping 237 alone leaves it
+    # a user value -- sites_612's equivalent mutant: both are dropped)
+    for Ls, r in (((236, 237), "%rdx"), ((238,), "%rsi"), ((239,), "%rdi")):
+        add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp") for L in Ls],
+            f"{C32}:{'-'.join(map(str, Ls))}:{r}", extra=((C32, 276),))
+    for L, r in ((232, "%r11"), (233, "%rcx")):
+        add("call-clobber", C32, [("blank", L, r)], f"{C32}:{L}:{r}", extra=((C32, 276),))
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1020, 1075, 1010, 889):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+    add("c-call", E64, [("move_block_after", 1084, 1086, 1075)], f"{E64}:1084-1086^1075",
+        note="leaq/call fixup_bad_iret/mov moved above the switch")
+
+    # kernel-mem (EL202): pcpu_hot is not mapped in the user page table
+    for f, L in ((E64, 91), (E64, 93), (C32, 55), (C32, 57), (C32, 182), (C32, 185), (E64, 1020), (E64, 1075),
+                 (E64, 1169), (E64, 687), (E64, 158), (E64, 160), (E64, 161), (E64, 716),
+                 (C32, 269), (C32, 271), (C32, 272), (C32, 273)):
+        for v in ("X86_current_task", "X86_top_of_stack"):
+            add("kernel-mem", f, [("ins", L, f"\tcmpq\t$0, PER_CPU_VAR(pcpu_hot + {v})")], f"{f}:+{L}:{v}")
+
+    drop_exit_switch_sites(add, src_line, [(f, L, text, scr, ((f, ex),)) for f, L, text, scr, ex in (
+        (E64, 158, "SWITCH_TO_USER_CR3_STACK", "%rdi", 166), (E64, 716, "SWITCH_TO_USER_CR3_STACK", "%rdi", 661),
+        (E64, 613, "SWITCH_TO_USER_CR3 ", "%rdi", 661), (C32, 269, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", 276))])
+
+    # user-stack (EL204), not right after a switch with %rsp as scratch (sites_612)
+    for f, L in ((E64, 89), (E64, 91), (E64, 93), (C32, 180), (C32, 182), (C32, 185),
+                 (E64, 161), (E64, 164), (E64, 165), (C32, 256), (C32, 269), (C32, 274), (C32, 275)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
+    for f, L in ((E64, 90), (C32, 54), (C32, 181), (E64, 1018), (E64, 1073), (E64, 1167), (E64, 686),
+                 (E64, 164), (E64, 717), (C32, 274), (E64, 577)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # drop-fence (EL303): an invocation blanked, or the macros' own lfence dropped
+    for L, gs in ((1020, 1019), (1075, 1074), (1169, 1168), (931, 929), (1058, 1051)):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    for L, sites in ((364, ((E64, 1019), (E64, 1074), (E64, 1168))), (367, ((E64, 929), (E64, 1051), (E64, 1019)))):
+        add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}", extra=sites)
+
+    drop_ifdef_sites(add, 145, "CONFIG_PAGE_TABLE_ISOLATION", range(278, 292))
+    drop_gate_sites(add, src_line, (168, 211, 217, 225, 243))
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (189, 234, 252, 261)))
+
+    # 32-bit (entry_32.S without PTI, as in sites_612): per-cpu data on the user
+    # %fs, and a caller-saved register not given back after the C call
+    for L in (812, 938, 865, 957):
+        for ins, tag in (("\tmovl\t%esp, PER_CPU_VAR(cpu_tss_rw)", "store"),
+                         ("\tcmpl\t$0, PER_CPU_VAR(cpu_tss_rw)", "load")):
+            add("gs-before-swapgs", E32, [("ins", L, ins)], f"{E32}:+{L}:{tag}")
+    for L, r in ((863, "%edx"), (864, "%ecx")):
+        add("call-clobber", E32, [("blank", L, r)], f"{E32}:{L}:{r}", extra=((E32, 895),))
+    for L, r in ((258, "%ecx"), (259, "%edx")):
+        add("call-clobber", E32, [("sub", L, f"popl\t{r}", f"popl\t{r}", "addl\t$4, %esp")], f"{E32}:{L}:{r}",
+            extra=((E32, 965), (E32, 1066), (E32, 1201)))

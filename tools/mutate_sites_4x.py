@@ -155,6 +155,89 @@ def sites_414(add, src_line) -> None:
     flag_misuse_sites(add, tuple((L, "jnc") for L in (238, 276, 294, 303)))
 
 
+def sites_419(add, src_line) -> None:
+    """linux-4.19.48 of ../shared/kernels (numbering is that tree's): 4.14's
+    isolation with what 4.15-4.19 added -- interrupts enter through
+    interrupt_entry (SWAPGS, %rdi pushed, then the switch, as on 5.4), INT80
+    switches inline, paranoid_entry pushes the registers itself -- and still
+    no SWAPGS fences (EL303: one finding, at interrupt_entry's SWAPGS).  The
+    classes of sites_414, with interrupt_entry's and INT80's switches.  Every
+    mutant found, no collateral, but for two faults of entrylint: the ``movq
+    %rax, %r14`` after SAVE_AND_SWITCH gives EL101 there and EL203 at the
+    iretqs, not EL102 (%r14 still holds a CR3 -- the kernel's, not the saved
+    one -- which EL102's "holds a CR3" test lets pass); a %gs access between
+    interrupt_entry's ``jz`` and SWAPGS moves EL303 to the next site (a
+    SWAPGS its side reaches after a %gs access is no longer counted as decided
+    by the branch; the other gs-before-swapgs mutants drop their SWAPGS from
+    its places the same way, unseen)."""
+    # swap-entry (EL301): as in sites_414 (not the trampoline nor SYSENTER); interrupt_entry's
+    # and INT80's SWAPGS move below their switch (the switch moving up would clobber %rdi unsaved)
+    for sw, gs, g in ((783, 782, "SWAPGS"), (1273, 1271, "SWAPGS"), (1319, 1318, "SWAPGS"),
+                      (1333, 1332, "SWAPGS"), (1424, 1422, "swapgs")):
+        add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", g)], f"{E64}:{sw}")
+    for f, gs, sw, g in ((E64, 572, 583, "SWAPGS"), (C32, 342, 358, "SWAPGS"), (C32, 201, 207, "swapgs")):
+        add("swap-entry", f, [("move_after", gs, sw, g, "SWITCH_TO_KERNEL_CR3")], f"{f}:{gs}")
+    # swap-exit (EL301, and EL302 at the switch)
+    for f, gs, sw, g in ((E64, 699, 695, "SWAPGS"), (E64, 812, 811, "SWAPGS"), (C32, 307, 302, "swapgs")):
+        add("swap-exit", f, [("move_before", gs, sw, g, "SWITCH_TO_USER_CR3")], f"{f}:{gs}")
+
+    # live-scratch (EL101): every register that holds a live value there
+    scratch_sites(add, E64, 174, "scratch_reg", "%rsp", ())  # the SYSCALL trampoline: nothing saved yet
+    zeroed = ("%r8", "%r9", "%r10", "%r11", "%r12", "%r13", "%r14", "%r15")  # pushed as zeros
+    scratch_sites(add, C32, 54, "scratch_reg", "%rsp", zeroed)  # SYSENTER
+    scratch_sites(add, C32, 207, "scratch_reg", "%rsp", ("%r9", "%r10", "%r12", "%r13", "%r14", "%r15"))
+    scratch_sites(add, C32, 358, "scratch_reg", "%rdi", ("%rax",))  # INT80: %rax pushed (orig_ax), not read again
+    # interrupt_entry, the espfix return: only %rdi saved; NMI from user: only %rdx
+    for f, L, r in ((E64, 583, "%rdi"), (E64, 783, "%rdi"), (E64, 1424, "%rdx")):
+        scratch_sites(add, f, L, "scratch_reg", r, ())
+    for L in (332, 695, 811):  # the _STACK exits: %rax is the macro's own scratch2
+        scratch_sites(add, E64, L, "scratch_reg", "%rdi", ("%rax",))
+    scratch_sites(add, C32, 302, "scratch_reg", "%r8", ("%r9", "%r10"))  # r8-r10 zeroed after
+    scratch_sites(add, C32, 302, "scratch_reg2", "%r9", ("%r8", "%r10"))
+    live_after_sites(add, {1273: ("%rsp",), 1319: ("%rsp",), 1333: ("%rsp",), 1220: ("%rsp",), 1245: ("%rsp",),
+                           1251: ("%rsp",), 1662: ("%rbx", "%rsp")},
+                     {1273: "%rax", 1319: "%rax", 1333: "%rax", 1220: "%rax", 1245: "%rbx", 1251: "%rbx", 1662: "%r15"})
+
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
+    # (the mov at 1220 reads the switch's scratch: EL101, see above)
+    for L in (1220, 1244, 1250, 1661):
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+
+    # c-call (EL201): a C call after the registers are saved, before the switch
+    for L in (1271, 1332, 1209):
+        for fn in ("trace_hardirqs_off", "enter_from_user_mode"):
+            add("c-call", E64, [("ins", L, f"\tcall\t{fn}")], f"{E64}:+{L}:{fn}")
+
+    # kernel-mem (EL202): current_task is not in the cpu_entry_area
+    for f, L in ((E64, 572), (E64, 782), (E64, 1271), (E64, 1332), (E64, 1423), (C32, 201), (C32, 204),
+                 (C32, 355), (E64, 695), (E64, 811), (C32, 306)):
+        add("kernel-mem", f, [("ins", L, "\tcmpq\t$0, PER_CPU_VAR(current_task)")], f"{f}:+{L}")
+
+    # drop-exit-switch (EL203)
+    drop_exit_switch_sites(add, src_line, [
+        (E64, 332, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 336), (E64, 52))),
+        (E64, 695, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 756),)),
+        (E64, 811, "SWITCH_TO_USER_CR3_STACK", "%rdi", ((E64, 756),)),
+        (C32, 302, "SWITCH_TO_USER_CR3_NOSTACK", "%r8", ((C32, 308),))])
+
+    # user-stack (EL204): the SYSCALL entries before they load a kernel stack
+    for f, L in ((E64, 168), (E64, 171), (E64, 214), (E64, 219), (C32, 201), (C32, 204)):
+        for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
+            add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS (571: EL303 moves, see above)
+    for f, L in ((E64, 167), (E64, 213), (E64, 571), (E64, 781), (E64, 1270), (E64, 1317), (E64, 1331),
+                 (E64, 1421), (C32, 200), (C32, 341), (E64, 699), (E64, 812), (C32, 307)):
+        for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),
+                         ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
+            add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
+
+    drop_ifdef_sites(add, 190, "CONFIG_PAGE_TABLE_ISOLATION", range(317, 331))  # EL401
+    drop_gate_sites(add, src_line, (213, 224, 264, 282))  # EL402
+    flag_misuse_sites(add, tuple((L, "jnc") for L in (235, 273, 291, 300)))  # EL501
+
+
 def sites_44(add, src_line) -> None:
     """linux-4.4.178 of ../shared/kernels: the KAISER backport to 4.4, with
     its SYSCALL fast path and compat SYSRET that switch to the user CR3 and
