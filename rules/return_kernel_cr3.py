@@ -5,7 +5,11 @@ Reports an exit to user mode (``sysretq``, ``sysretl``, ``sysexit``, or an
 ``iretq`` on a path entered from user mode) where CR3 may still hold the
 kernel page table.
 
-Message: ``{insn} to user mode with the kernel CR3``.
+Message: ``{insn} to user mode with the kernel CR3``.  Where the path
+jumps to another file's exit while still on user state (4.4's and 4.9's
+INT80 jump to entry_64.S's iret), the finding is at the jump and names the
+exit: ``iretq (entry_64.S:510) after jmp restore_regs_and_iret to user mode
+with the kernel CR3``.
 
 Also reports an ``iretq`` that returns from a paranoid entry (NMI, #MC,
 #DB, #DF) to the kernel context it interrupted when that context had the
@@ -69,6 +73,7 @@ from entrylint.plugins.support import finding
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 PARANOID_KINDS = ("paranoid", "nmi-repeat")  # analysis/entries.py: entries that may interrupt an exit
 XENPV = "X86_FEATURE_XENPV"
+OWN_EXITS = ("sysret", "iret")  # analysis/forward.py: the details of the program's own exits
 
 
 class ReturnKernelCr3(Finding):
@@ -95,7 +100,10 @@ def entrylint_check(analysis, config):
         seen.add(ev.node)
         ins = P[ev.node]
         key = fw.key_of("exit-user", ev.node, ev.before, ev.detail)
-        yield finding(ReturnKernelCr3, analysis, ins, key, insn=ins.canonical or ins.mnemonic)
+        # a jump to another file's exit (its instruction and line in ``detail``)
+        insn = ins.canonical or ins.mnemonic if ev.detail in OWN_EXITS else \
+            f"{ev.detail} after {ins.mnemonic} {ins.target_name}"
+        yield finding(ReturnKernelCr3, analysis, ins, key, insn=insn)
     yield from _paranoid_returns(analysis, seen)
 
 

@@ -129,8 +129,8 @@ def test_kaiser_backport_classes(name):
     _check(["c-call", "kernel-mem", "user-stack"], name)
 
 
-@pytest.mark.xfail(strict=False, reason="known on 4.9.154 (tools/mutate_sites.py sites_49): INT80's user switch "
-                   "dropped before its jump to entry_64.S's iretq, and EL303 reported at another SWAPGS")
+@pytest.mark.xfail(strict=False, reason="known on 4.9.154 (tools/mutate_sites_4x.py sites_49): EL303, one finding "
+                   "for the file's unfenced SWAPGSes, reported at another SWAPGS when a mutant moves one")
 def test_kaiser_backport_exit_classes():
     if kernels.shared_tree(KAISER) is None:
         pytest.skip(f"{KAISER} not in ../shared/kernels")

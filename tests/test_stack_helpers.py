@@ -176,12 +176,13 @@ def test_a_helper_of_another_file_is_walked_once_per_tree_with_facts_on(facts, m
         callees._EXPANDED.clear()
         callees._SUMMARIES.clear()
 
-    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"]
+    once = ["switch_to_thread_stack", "restore_regs_and_iret"]  # (the call, and the jump to the iret)
+    assert call_state() == {(K, K, Stack.TASK)} and walked == once
     restart()
-    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"]
+    assert call_state() == {(K, K, Stack.TASK)} and walked == once
     helper.write_text(helper.read_text().replace("ENTRY(switch_to_thread_stack)\n", "ENTRY(switch_to_thread_stack)\n\tnop\n"))
     restart()
-    assert call_state() == {(K, K, Stack.TASK)} and walked == ["switch_to_thread_stack"] * 2
+    assert call_state() == {(K, K, Stack.TASK)} and walked == once * 2
 
 
 def test_c_call_inside_another_files_helper_is_judged_at_the_call():
@@ -193,3 +194,24 @@ def test_c_call_inside_another_files_helper_is_judged_at_the_call():
     call = _insn(an, lambda i: i.target_name == "switch_with_c_first")
     evs = [e for e in an.forward.event_list("c-call") if e.node == call.index]
     assert {(e.detail, e.before.cr3) for e in evs} == {("trace_entry", U)}
+
+
+def test_jump_to_another_files_exit_is_judged_at_the_jump():
+    """4.4's and 4.9's INT80 switch to the user CR3 and GS, then jump to
+    entry_64.S's iret: that exit is walked with the state the jump had and
+    judged at the jump, naming the iret.  Without the user switch: EL203
+    there.  (A jump out of the file was taken for a tail call into C before:
+    the exit was never seen.)"""
+    compat = SIBLING / "arch/x86/entry/entry_64_compat.S"
+    an = api.analyze(compat, api.Options(root=SIBLING))
+    jump = _insn(an, lambda i: i.target_name == "restore_regs_and_iret")
+    line = _line("sibling_tree/arch/x86/entry/entry_64.S", "iretq")
+    exits = [e for e in an.forward.event_list("exit-user") if e.node == jump.index]
+    assert {(e.detail, e.before.cr3, e.before.gs) for e in exits} == {(f"iretq (entry_64.S:{line})", U, U)}
+    assert not [e for e in an.forward.event_list("c-call") if e.node == jump.index]
+    dropped = compat.read_text().replace("\tmovq\t%rax, %cr3\n", "")
+    res = api.check(compat, api.Options(root=SIBLING), text=dropped, select=STATE_RULES)
+    jump_line = _line("sibling_tree/arch/x86/entry/entry_64_compat.S", "jmp\trestore_regs_and_iret") - 1  # (a line up)
+    assert [(f.id, f.location.line, f.message) for f in res.findings] == [
+        ("EL203", jump_line,
+         f"iretq (entry_64.S:{line}) after jmp restore_regs_and_iret to user mode with the kernel CR3")]

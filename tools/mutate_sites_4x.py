@@ -17,11 +17,11 @@ def sites_49(add, src_line) -> None:
     swap-entry have no site here.  The user switch reads x86_cr3_pcid_user
     through %gs, so it must come before the exit SWAPGS.
 
-    What it shows (tools/mutate.py -v): every mutant found but INT80's two
-    drop-exit-switch ones -- entry_INT80_compat switches to the user CR3,
-    then jumps to entry_64.S's restore_regs_and_iret, whose iretq neither
-    file's walk sees on that path (the walk follows calls into another
-    file's asm, MODEL 6.1, not jumps).  Collateral: EL303, one finding for
+    What it shows (tools/mutate.py -v): every mutant found.  (INT80's two
+    drop-exit-switch ones were missed until the walk followed a jump to
+    another file's asm on user state: entry_INT80_compat switches to the
+    user CR3, then jumps to entry_64.S's restore_regs_and_iret, whose iretq
+    is judged at that jump.)  Collateral: EL303, one finding for
     the file's unfenced conditional SWAPGSes, is reported at another of them
     when a mutant moves or precedes one (as on 6.12)."""
     # swap-exit (EL301, and EL302 at the switch)
@@ -41,7 +41,7 @@ def sites_49(add, src_line) -> None:
     # sysretq), the iretq of native_iret, compat's sysretl
     for f, L, ex in ((E64, 284, ((E64, 286), (E64, 55))), (E64, 296, ((E64, 530),)), (E64, 366, ((E64, 530),)),
                      (E64, 479, ((E64, 530),)), (E64, 584, ((E64, 530),)), (C32, 286, ((C32, 289),)),
-                     (C32, 376, ((E64, 530),))):
+                     (C32, 376, ((C32, 378),))):
         add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
         add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
             f"{f}:{L}:to-kernel", extra=ex)
@@ -243,7 +243,8 @@ def sites_44(add, src_line) -> None:
     its SYSCALL fast path and compat SYSRET that switch to the user CR3 and
     then read the task stack (mapped for user by KAISER); the classes of
     sites_49, for the same reasons.  INT80's exit jumps to entry_64.S's iret
-    after its user switch, as on 4.9."""
+    after its user switch, as on 4.9: the EL203 of its drop-exit-switch
+    mutants is at that jump."""
     for f, gs, sw in ((E64, 396, 395), (E64, 615, 614), (E64, 689, 688), (C32, 348, 347)):
         add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
     # c-call (EL201): a C call on the user CR3 once the registers are saved
@@ -254,7 +255,7 @@ def sites_44(add, src_line) -> None:
     # native_usergs_sysret64's sysretq, native_usergs_sysret32's sysretl)
     for f, L, ex in ((E64, 231, ((E64, 248), (E64, 54))), (E64, 383, ((E64, 385), (E64, 54))),
                      (E64, 395, ((E64, 665),)), (E64, 614, ((E64, 665),)), (E64, 688, ((E64, 665),)),
-                     (C32, 233, ((C32, 264), (C32, 26))), (C32, 347, ((E64, 665),))):
+                     (C32, 233, ((C32, 264), (C32, 26))), (C32, 347, ((C32, 349),))):
         add("drop-exit-switch", f, [("blank", L, "SWITCH_USER_CR3")], f"{f}:{L}:drop", extra=ex)
         add("drop-exit-switch", f, [("sub", L, "SWITCH_USER_CR3", "SWITCH_USER_CR3", "SWITCH_KERNEL_CR3")],
             f"{f}:{L}:to-kernel", extra=ex)

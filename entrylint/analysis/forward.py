@@ -11,7 +11,8 @@ that makes helpers like ``error_entry`` exact per caller.  A call to an asm
 function of another file of the tree (4.14's ``switch_to_thread_stack``,
 called from entry_64_compat.S) is answered the same way from that file's
 own code (``Config.external``): helpers that switch CR3, GS or stacks and
-return are followed through, not taken for C (MODEL 6.1).
+return are followed through, not taken for C (MODEL 6.1); so is a jump there on
+user state (4.4's INT80 to entry_64.S's iret), its exits judged at the jump.
 
 The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
@@ -208,7 +209,7 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     info = ins.info
     flow = info.flow if info is not None else Flow.NEXT
     ext = config.external is not None and ins.target is None and bool(ins.target_name) \
-        and info is not None and flow is Flow.CALL
+        and info is not None and (flow is Flow.CALL or flow is Flow.JUMP)
     if flow is Flow.CALL and ins.target is not None:
         how = _CALL
     elif flow is Flow.RET:
@@ -509,12 +510,17 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         if ext:
             got = external(ins.target_name, t)
             if got is not None:  # asm of another file: its own code's exit states
-                outs, ccalls = got
+                outs, ccalls, exits = got
                 res.after[node].add(t)
                 for callee, u in ccalls:  # its C calls, judged here with the state they had
                     events.setdefault(("c-call", node, u, callee), key)
-                for u in outs:
-                    push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
+                for where, u in exits:  # and its exits to user mode
+                    events.setdefault(("exit-user", node, u, where), key)
+                for u in outs:  # (after a jump there, its ret returns for us)
+                    if how is _TAIL:
+                        returns(key, c, u)
+                    else:
+                        push(cfg.after(node), u, c, key, f"call {ins.target_name} (asm of another file)")
                 continue
         if q is not None and (not t.held or q.isdisjoint(t.held_regs())):
             got = (t, ())  # quiet here: step would give t back (transfer.quiet); nothing kept

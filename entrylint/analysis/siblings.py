@@ -5,8 +5,10 @@ stack-switching helpers are followed, not summarised as C functions).
 switches GS, CR3 and the stack and returns on the task stack.  The caller's
 walk asks ``summary(name, tuple)`` at such a call and goes on with the tuples
 the helper returns with; the C calls the helper makes are judged at the
-caller's call.  The other file comes from the shared expansion cache
-(``callees.expanded``).
+caller's call.  A jump there is asked the same (4.4's and 4.9's INT80 jump
+to entry_64.S's ``restore_regs_and_iret`` on the user CR3 and GS): the exits
+to user mode the other file's code reaches are judged at the jump.  The
+other file comes from the shared expansion cache (``callees.expanded``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ _PORTABLE = ("cr3:", "gs:", "gsbase:", "int:", "stack:", "msr:")
 
 def sibling_asm(exp, options, transfer_config):
     """callable(name, tuple) -> (the tuples at the ``ret`` of ``name``, the
-    (C callee, tuple) of the C calls it makes), for a
-    ``call`` to an asm function another ``.S`` file of the same folder
-    defines (4.14: entry_64_compat.S calls entry_64.S's
-    switch_to_thread_stack); None for any other name.  That file is expanded
+    (C callee, tuple) of the C calls it makes, the (exit, tuple) of its
+    exits to user mode), for a ``call`` or ``jmp`` to an asm function or
+    label another ``.S`` file of the same folder defines (4.14:
+    entry_64_compat.S calls entry_64.S's switch_to_thread_stack); None for
+    any other name, and where the tuple is the kernel's own.  That file is expanded
     with the same options and walked from the function with the caller's
     tuple, once per (function, tuple) -- MODEL 6.1: stack-switching helpers
     are followed through, not summarised as C.  ``transfer_config(program)``:
@@ -40,7 +43,7 @@ def sibling_asm(exp, options, transfer_config):
     if exp.root is None or not overlay.is_file(exp.path):
         return None
     called = {i.target_name for i in exp.program.instructions
-              if i.target is None and i.target_name and i.info is not None and i.info.flow is Flow.CALL}
+              if i.target is None and i.target_name and i.info is not None and i.info.flow in (Flow.CALL, Flow.JUMP)}
     here = exp.path.resolve()
     where: dict[str, Path] = {}
     for f in sorted(here.parent.glob("*.S")) if called else ():
@@ -106,9 +109,9 @@ def _follow(root, rel: str, name: str, t, options, transfer_config):
 
 
 def _walk_from(program_cfg, name: str, t, transfer_config):
-    """(the tuples at the helper's ``ret``, its (C callee, tuple) calls)
-    for a walk of ``name`` in ``program_cfg`` from ``t``; None when the
-    program does not hold ``name``."""
+    """(the tuples at the helper's ``ret``, its (C callee, tuple) calls, its
+    (exit, tuple) exits to user mode) for a walk of ``name`` in
+    ``program_cfg`` from ``t``; None when the program does not hold ``name``."""
     from entrylint.analysis.entries import Entry, EntryKind
     from entrylint.analysis.forward import analyze as walk
 
@@ -118,9 +121,16 @@ def _walk_from(program_cfg, name: str, t, transfer_config):
     if node is None:
         return None
     fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))], transfer_config(sub))
-    # C calls the helper makes are judged at the caller's call
+    # C calls the helper makes, and its exits to user mode (told apart by the
+    # exit's instruction and line), are judged at the caller's call or jump
+    exits = frozenset((_where(sub.instructions[ev.node]), _portable(ev.before)) for ev in fw.event_list("exit-user"))
     return (frozenset(_portable(ev.before) for ev in fw.event_list("ret")),
-            frozenset((ev.detail, _portable(ev.before)) for ev in fw.event_list("c-call")))
+            frozenset((ev.detail, _portable(ev.before)) for ev in fw.event_list("c-call")), exits)
+
+
+def _where(ins) -> str:
+    """An exit instruction of another file, as a finding at the caller names it."""
+    return f"{ins.canonical or ins.mnemonic} ({Path(ins.location.file).name}:{ins.location.line})"
 
 
 def _portable(t):
