@@ -7,7 +7,10 @@ even in the middle of a switch, so it saves the CR3 it found in a register
 it back on the way out (``RESTORE_CR3 save_reg=%r14``).  This rule reports
 the instruction that overwrites that register between the save and the
 restore, on a path where the CR3 write then no longer writes the saved
-value.
+value: the register holds no CR3 value any more (``xorl %r14d, %r14d``, a
+C call that clobbers it), or the current page table was loaded over the
+other one it held (``movq %cr3, %r14`` after the switch: the restore then
+restores nothing).
 
 Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
 xorl %r14d, %r14d overwrites it``.
@@ -51,11 +54,13 @@ import sys
 
 from entrylint.analysis.regs import spelled
 from entrylint.findings.model import Finding, Severity
+from entrylint.program.effects import DataOp
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding, last_change
 
 PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+_LOADS = (DataOp.MOVE, DataOp.POP, DataOp.XCHG)  # what replaces a register's value whole
 
 
 class SaveRegClobbered(Finding):
@@ -78,14 +83,20 @@ def entrylint_check(analysis, config):
     fw, P = analysis.forward, analysis.program.instructions
     seen = set()
     for ev in fw.event_list("cr3-write"):
-        if ev.detail != "not-pti" or ev.before.pti_off(PTI):
+        if ev.before.pti_off(PTI):
             continue
         reg = P[ev.node].info.src
         if reg in (None, "rsp"):
             continue  # not a saved CR3 (boot-style loads are not PTI switches; %rsp is a scratch)
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
-                              lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
+        if ev.detail == "not-pti":  # the register no longer holds a CR3 value
+            clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
+                                  lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
+        else:  # the current page table loaded over the other one it held (the restore restores nothing)
+            clobber = last_change(analysis, key, ("save-reg-replaced", reg), lambda t, u, reg=reg: _cr3(
+                t, reg) and t.holds(reg) != u.holds(reg) == f"cr3:{u.cr3.value}")
+            if clobber is not None and getattr(P[clobber].info, "op", None) not in _LOADS:
+                clobber = None  # its user bit set or cleared: a switch computing its value
         if clobber is None or (clobber, ev.node) in seen:
             continue  # the register never held a CR3 value on the way: not a saved CR3
         seen.add((clobber, ev.node))
