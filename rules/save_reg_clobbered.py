@@ -10,7 +10,9 @@ restore, on a path where the CR3 write then no longer writes the saved
 value: the register holds no CR3 value any more (``xorl %r14d, %r14d``, a
 C call that clobbers it), or the current page table was loaded over the
 other one it held (``movq %cr3, %r14`` after the switch: the restore then
-restores nothing).
+restores nothing).  The restore is the CR3 write from the register, or a
+test of its bits before one (6.12's ``PARANOID_RESTORE_CR3`` writes nothing
+when the saved value is the kernel's).
 
 Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
 xorl %r14d, %r14d overwrites it``.
@@ -53,6 +55,7 @@ from __future__ import annotations
 import sys
 
 from entrylint.analysis.regs import spelled
+from entrylint.analysis.state import ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.program.effects import DataOp
 from entrylint.plugins import hookimpl
@@ -82,14 +85,8 @@ def entrylint_check(analysis, config):
         return
     fw, P = analysis.forward, analysis.program.instructions
     seen = set()
-    for ev in fw.event_list("cr3-write"):
-        if ev.before.pti_off(PTI):
-            continue
-        reg = P[ev.node].info.src
-        if reg in (None, "rsp"):
-            continue  # not a saved CR3 (boot-style loads are not PTI switches; %rsp is a scratch)
-        key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
-        if ev.detail == "not-pti":  # the register no longer holds a CR3 value
+    for node, t, reg, key, kept in _restores(fw, P):
+        if kept is False:  # the register no longer holds a CR3 value
             clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
                                   lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
         else:  # the current page table loaded over the other one it held (the restore restores nothing)
@@ -97,13 +94,33 @@ def entrylint_check(analysis, config):
                 t, reg) and t.holds(reg) != u.holds(reg) == f"cr3:{u.cr3.value}")
             if clobber is not None and getattr(P[clobber].info, "op", None) not in _LOADS:
                 clobber = None  # its user bit set or cleared: a switch computing its value
-        if clobber is None or (clobber, ev.node) in seen:
+        where = P[node].location
+        restore = f"{where.file.rsplit('/', 1)[-1]}:{where.line}"
+        if clobber is None or (clobber, restore) in seen:
             continue  # the register never held a CR3 value on the way: not a saved CR3
-        seen.add((clobber, ev.node))
-        where = P[ev.node].location
+        seen.add((clobber, restore))
         yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=spelled(reg, P[clobber].mode),
-                      clobber=P[clobber].text,
-                      restore=f"{where.file.rsplit('/', 1)[-1]}:{where.line}")
+                      clobber=P[clobber].text, restore=restore)
+
+
+def _restores(fw, P):
+    """(node, tuple, register, key, whether it holds a CR3 value) of each
+    use of a saved CR3 on the walk's paths: a CR3 write from a register, and
+    a test of the bits of a CR3 value in one (6.12's PARANOID_RESTORE_CR3
+    tests the saved value's user bit and writes nothing when it is the
+    kernel's), in node order."""
+    for ev in fw.event_list("cr3-write"):
+        reg = P[ev.node].info.src
+        if not ev.before.pti_off(PTI) and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
+            yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail), \
+                ev.detail != "not-pti"
+    for node in sorted(n for n in fw.before if n < len(P)):
+        info = P[node].info
+        if info is None or getattr(info, "op", None) not in (DataOp.BT, DataOp.TEST) or info.src in (None, "rsp"):
+            continue
+        for t in ordered(fw.before[node]):
+            if _cr3(t, info.src) and not t.pti_off(PTI):
+                yield node, t, info.src, fw.key_at(node, t), True
 
 
 def _cr3(t, reg) -> bool:
