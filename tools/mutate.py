@@ -11,12 +11,13 @@ else changes.
                             [--class NAME ...] [--every N] [--jobs 2] [-v]
 
 The sites are per tree (tools/mutate_sites.py, the 4.x ones in
-mutate_sites_4x.py; 6.12's has 32-bit ones in entry_32.S, for the rules that
-judge it without PTI); the 6.1, 5.10 and 5.4 tables cover the MODEL 7
-classes, the 5.15 table those and the save-register, GS, fence and gate
-classes, the 4.14 table all but call-clobber, the 4.9 and 4.4 tables (the
-KAISER backport, whose switches take no scratch and test no flag) the exit,
-C-call, per-cpu, stack and GS classes.
+mutate_sites_4x.py; 6.12's and 6.8.1's have 32-bit ones in entry_32.S, for
+the rules that judge it without PTI); the 6.1, 5.10 and 5.4 tables cover the
+MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
+gate classes, the 6.8.1 table all of them, the 4.14 and 4.19 tables all but
+call-clobber and drop-fence, the 4.9 and 4.4 tables (the KAISER backport,
+whose switches take no scratch and test no flag) the exit, C-call, per-cpu,
+stack and GS classes.
 
 The kernel source is read from the cache (tests/kernels.py: never copied into
 the repository).  Each mutant is written to a fresh temporary folder

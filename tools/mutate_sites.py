@@ -64,6 +64,19 @@ def drop_gate_sites(add, src_line, lines) -> None:
                                'ALTERNATIVE ""')], f"{CH}:{L}:empty")
 
 
+def save_clobber_sites(add, lines, switch: int) -> None:
+    """save-clobber (EL102): %r14, the saved CR3, written after each of
+    entry_64.S's ``lines`` (an "ins" goes after its line): zeroed, or
+    loaded from %rax.  After the SAVE_AND_SWITCH line ``switch`` itself
+    %rax is the switch's scratch, and a reader of it a second fault
+    (EL101), so the load there is from %rdi -- and the current CR3 read
+    over the saved one is a third variant."""
+    for L in lines:
+        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), (f"\tmovq\t{'%rdi' if L == switch else '%rax'}, %r14", "mov")):
+            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    add("save-clobber", E64, [("ins", switch, "\tmovq\t%cr3, %r14")], f"{E64}:+{switch}:cr3")
+
+
 def flag_misuse_sites(add, jumps) -> None:
     """flag-misuse (EL501): the jump after a bt, at each (line, mnemonic), on a flag bt does not set."""
     for L, j in jumps:
@@ -107,9 +120,7 @@ def sites_612(add, src_line) -> None:
     live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and PARANOID_RESTORE_CR3
-    for L in (414, 420, 472, 495, 526, 532, 888, 937, 973, 1407, 1411, 1414):
-        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
-            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    save_clobber_sites(add, (414, 420, 472, 495, 526, 532, 888, 937, 973, 1407, 1411, 1414), 888)
 
     # call-clobber (EL103): a caller-saved register not restored after the C call
     # (%rax is left out: after a C call it holds the return value, which EL103 does
@@ -119,9 +130,11 @@ def sites_612(add, src_line) -> None:
                  (145, "%rdx"), (146, "%rsi"), (148, "%rdi")):
         add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
             extra=exits64)
-    for L, r in ((242, "%rdx"), (243, "%rsi"), (244, "%rdi")):
-        add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp")], f"{C32}:{L}:{r}",
-            extra=((C32, 281),))
+    # (%rdx: the "Skip pt_regs->cx" pop at 241 writes it too, so dropping 242 alone
+    # leaves it a user value -- an equivalent mutant: both are dropped)
+    for Ls, r in (((241, 242), "%rdx"), ((243,), "%rsi"), ((244,), "%rdi")):
+        add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp") for L in Ls],
+            f"{C32}:{'-'.join(map(str, Ls))}:{r}", extra=((C32, 281),))
     for L, r in ((237, "%r11"), (238, "%rcx")):
         add("call-clobber", C32, [("blank", L, r)], f"{C32}:{L}:{r}", extra=((C32, 281),))
 
@@ -269,9 +282,8 @@ def sites_515(add, src_line) -> None:
     classes (numbering is that tree's).  Its entry code is 6.12's before
     pcpu_hot and FRED: SWAPGS is still a macro on the IDT paths, and the
     compat entries push zeros for %r8-%r15.  The MODEL 7 classes: every
-    mutant found, no collateral.  The others show what 6.12's show: the
-    ``movq %rax, %r14`` after SAVE_AND_SWITCH reads the switch's scratch
-    (EL101 there, not EL102), a clobber inside the idtentry macros reaches
+    mutant found, no collateral.  The others show what 6.12's show: a
+    clobber inside the idtentry macros reaches
     the iretq as EL203 on a path the harness cannot tie to the macro body,
     a %gs access before SWAPGS is also an unfenced access after a
     conditional one (EL303), and a PTI gate dropped from the kernel switch
@@ -304,10 +316,7 @@ def sites_515(add, src_line) -> None:
     live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
-    # (an "ins" goes after its line)
-    for L in (458, 462, 901, 950, 978, 985, 993, 1414, 1419, 1423):
-        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
-            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    save_clobber_sites(add, (458, 462, 901, 950, 978, 985, 993, 1414, 1419, 1423), 901)
 
     # c-call (EL201): a C call after the registers are saved, before the switch
     for L in (1030, 1087, 1020, 900):
@@ -434,10 +443,9 @@ def sites_68(add, src_line) -> None:
     at that SWAPGS: one fault, two findings), and before the espfix SWAPGS
     it also hides that SWAPGS' true EL303 (the walk from the branch stops at
     the first access); a PTI gate dropped from the kernel switch serialises
-    the espfix entry, so its true EL303 goes.  The one miss: EL102 takes the
-    current CR3 stored over the saved one (``movq %cr3, %r14``) for a saved
-    CR3 -- it reports a register that stops holding a CR3 value, not one
-    that holds another."""
+    the espfix entry, so its true EL303 goes.  (Its ``movq %cr3, %r14``
+    after the switch found that EL102 took the current CR3 stored over the
+    saved one for a saved CR3; fixed.)"""
     for sw, gs in ((688, 687), (1022, 1019), (1076, 1074), (1170, 1168)):
         add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", "swapgs")], f"{E64}:{sw}")
     for gs, sw in ((55, 58), (182, 188)):
@@ -460,13 +468,8 @@ def sites_68(add, src_line) -> None:
                            1413: ("%rbx", "%rsp")},
                      {1022: "%rax", 1076: "%rax", 890: "%rax", 983: "%rax", 1413: "%r15"})
 
-    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3.  Right
-    # after the switch %rax is its scratch, whose reader is a second fault (EL101, sites_515's
-    # miss): %rdi there.  The current CR3 stored over the saved one is missed (see above)
-    for L in (416, 422, 474, 497, 528, 534, 890, 939, 973, 1403, 1407, 1410):
-        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), (f"\tmovq\t{'%rdi' if L == 890 else '%rax'}, %r14", "mov")):
-            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
-    add("save-clobber", E64, [("ins", 890, "\tmovq\t%cr3, %r14")], f"{E64}:+890:cr3")
+    # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
+    save_clobber_sites(add, (416, 422, 474, 497, 528, 534, 890, 939, 973, 1403, 1407, 1410), 890)
 
     # call-clobber (EL103): a caller-saved register not restored after the C call
     exits64 = ((E64, 166), (E64, 661), (E64, 1469), (C32, 276), (E64, 686))
@@ -474,8 +477,7 @@ def sites_68(add, src_line) -> None:
                  (138, "%rdx"), (139, "%rsi"), (141, "%rdi")):
         add("call-clobber", CH, [("sub", L, f"popq {r}", f"popq {r}", "addq $8, %rsp")], f"{CH}:{L}:{r}",
             extra=exits64)
-    # (%rdx: the "Skip pt_regs->cx" pop at 236 writes it too, so dropping 237 alone leaves it
-    # a user value -- sites_612's equivalent mutant: both are dropped)
+    # (%rdx: both pops, as in sites_612)
     for Ls, r in (((236, 237), "%rdx"), ((238,), "%rsi"), ((239,), "%rdi")):
         add("call-clobber", C32, [("sub", L, r, f"popq\t{r}", "addq\t$8, %rsp") for L in Ls],
             f"{C32}:{'-'.join(map(str, Ls))}:{r}", extra=((C32, 276),))

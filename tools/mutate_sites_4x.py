@@ -5,7 +5,7 @@ backport (4.4.178, 4.9.154) and page-table isolation as first backported to
 from __future__ import annotations
 
 from mutate_sites import C32, E64, drop_exit_switch_sites, drop_gate_sites, drop_ifdef_sites, \
-    flag_misuse_sites, live_after_sites, scratch_sites
+    flag_misuse_sites, live_after_sites, save_clobber_sites, scratch_sites
 
 
 def sites_49(add, src_line) -> None:
@@ -73,8 +73,7 @@ def sites_414(add, src_line) -> None:
     SYSCALL enters through a trampoline in the cpu_entry_area, interrupts
     switch with switch_to_thread_stack, SWAPGS is a paravirt site under
     max, there are no SWAPGS fences yet, and paranoid_exit restores CR3 with
-    %rbx as scratch.  Every mutant found but the ``movq %rax, %r14`` after
-    SAVE_AND_SWITCH, EL101 there as on 6.12; no other collateral.  (The
+    %rbx as scratch.  Every mutant found, no collateral.  (The
     trampoline's live-scratch mutants found the search that stopped at its
     JMP_NOSPEC, and kernel-mem's first variable, cpu_current_top_of_stack,
     turned out to be the TSS's sp1 here: mapped.)"""
@@ -108,10 +107,7 @@ def sites_414(add, src_line) -> None:
     live_after_sites(add, live_after, cur)
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
-    # (an "ins" goes after its line)
-    for L in (1133, 1156, 1161, 1571):
-        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
-            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    save_clobber_sites(add, (1133, 1156, 1161, 1571), 1133)
 
     # c-call (EL201): a C call after the registers are saved, before the switch
     # (not the .Lgs_change fixup's SWAPGS at 1229: it runs with the kernel CR3)
@@ -162,14 +158,14 @@ def sites_419(add, src_line) -> None:
     switches inline, paranoid_entry pushes the registers itself -- and still
     no SWAPGS fences (EL303: one finding, at interrupt_entry's SWAPGS).  The
     classes of sites_414, with interrupt_entry's and INT80's switches.  Every
-    mutant found, no collateral, but for two faults of entrylint: the ``movq
-    %rax, %r14`` after SAVE_AND_SWITCH gives EL101 there and EL203 at the
-    iretqs, not EL102 (%r14 still holds a CR3 -- the kernel's, not the saved
-    one -- which EL102's "holds a CR3" test lets pass); a %gs access between
-    interrupt_entry's ``jz`` and SWAPGS moves EL303 to the next site (a
-    SWAPGS its side reaches after a %gs access is no longer counted as decided
-    by the branch; the other gs-before-swapgs mutants drop their SWAPGS from
-    its places the same way, unseen)."""
+    mutant found, no collateral, but for a limit of EL303: a %gs access
+    between interrupt_entry's ``jz`` and SWAPGS moves EL303 to the next
+    site (a SWAPGS its side reaches after a %gs access is not counted as
+    decided by the branch; the other gs-before-swapgs mutants drop their
+    SWAPGS from its places the same way, unseen).  Its ``movq %rax, %r14``
+    after SAVE_AND_SWITCH found that EL102 took a CR3 value loaded over the
+    saved one for the saved one (fixed; the site now loads %rdi there, the
+    switch's scratch being a second fault's)."""
     # swap-entry (EL301): as in sites_414 (not the trampoline nor SYSENTER); interrupt_entry's
     # and INT80's SWAPGS move below their switch (the switch moving up would clobber %rdi unsaved)
     for sw, gs, g in ((783, 782, "SWAPGS"), (1273, 1271, "SWAPGS"), (1319, 1318, "SWAPGS"),
@@ -199,10 +195,7 @@ def sites_419(add, src_line) -> None:
                      {1273: "%rax", 1319: "%rax", 1333: "%rax", 1220: "%rax", 1245: "%rbx", 1251: "%rbx", 1662: "%r15"})
 
     # save-clobber (EL102): %r14 written between SAVE_AND_SWITCH and RESTORE_CR3
-    # (the mov at 1220 reads the switch's scratch: EL101, see above)
-    for L in (1220, 1244, 1250, 1661):
-        for ins, tag in (("\txorl\t%r14d, %r14d", "xor"), ("\tmovq\t%rax, %r14", "mov")):
-            add("save-clobber", E64, [("ins", L, ins)], f"{E64}:+{L}:{tag}")
+    save_clobber_sites(add, (1220, 1244, 1250, 1661), 1220)
 
     # c-call (EL201): a C call after the registers are saved, before the switch
     for L in (1271, 1332, 1209):
