@@ -62,6 +62,15 @@ def test_baseline_shows_only_new_findings(tmp_path):
     moved = tmp_path / FIRES.name
     moved.write_text("/* a new comment line */\n" + FIRES.read_text())
     assert ids(run("--format", "json", "--select", "EL301", "--baseline", base, moved)) == []
+    # the exit switch written twice: the second finding has the first one's
+    # fingerprint (same rule, symbol and text), and it is new
+    twice = tmp_path / "twice" / FIRES.name
+    twice.parent.mkdir()
+    switch = "\tmovq\t%cr3, %rdi\n\torq\t$0x1000, %rdi\n\tmovq\t%rdi, %cr3\n"
+    twice.write_text(FIRES.read_text().replace("\tsysretq", switch + "\tsysretq"))
+    second = len(FIRES.read_text().splitlines()) + 2  # the second switch's CR3 write
+    new = json.loads(run("--format", "json", "--select", "EL301", "--baseline", base, twice).stdout)["findings"]
+    assert [f["line"] for f in new] == [second], new
 
 
 def test_settings_file_selects(tmp_path):

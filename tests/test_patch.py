@@ -274,6 +274,49 @@ def test_series_introduced_then_fixed_and_the_tree_unchanged(tmp_path):
     assert tree_hash(root) == before
 
 
+TWICE = """\
+From 4444444444444444444444444444444444444444 Mon Sep 17 00:00:00 2001
+From: A Developer <dev@example.org>
+Date: Tue, 31 Oct 2017 15:03:48 -0700
+Subject: [PATCH] x86/entry: test the saved flags once more
+
+Signed-off-by: A Developer <dev@example.org>
+---
+ arch/x86/entry/entry_64.S | 3 +++
+ 1 file changed, 3 insertions(+)
+
+diff --git a/arch/x86/entry/entry_64.S b/arch/x86/entry/entry_64.S
+--- a/arch/x86/entry/entry_64.S
++++ b/arch/x86/entry/entry_64.S
+@@ -8,6 +8,9 @@ ENTRY(entry_SYSCALL_64)
+ 	bt	$9, %r11
+ 	jz	1f
+ 1:
++	bt	$9, %r11
++	jz	1f
++1:
+ 	swapgs
+ 	sysretq
+ END(entry_SYSCALL_64)
+-- 
+2.39.5
+"""
+
+
+def test_a_second_fault_with_the_same_text_is_introduced(tmp_path):
+    """A finding's fingerprint leaves line numbers out: a patch that repeats
+    a faulty line of the same symbol makes a finding with the fingerprint of
+    the one already there.  It is introduced (at the line added), not taken
+    for the old one; the old one is existing."""
+    root = small_tree(tmp_path)
+    entry = root / "arch/x86/entry/entry_64.S"
+    entry.write_text(WANT.replace("\tjz\t1f\n", "\tjz\t1f\n1:\n"))
+    proc = cli("--patch", "-", "--root", root, "--format", "json", "--select", "EL501", stdin=TWICE)
+    data = json.loads(proc.stdout)
+    assert [(f["status"], f["line"]) for f in data["findings"]] == [("introduced", 12)], proc.stdout
+    assert (data["patches"][0]["introduced"], data["patches"][0]["existing"]) == (1, 1) and proc.returncode == 1
+
+
 def test_series_text_points_into_the_patch(tmp_path):
     root = small_tree(tmp_path)
     proc = cli("--patch", "-", "--root", root, "--select", "EL501", stdin=series())

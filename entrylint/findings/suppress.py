@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,12 +105,24 @@ def write_baseline(path: Path, findings: list[Finding]) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n")
 
 
-def read_baseline(path: Path) -> set[tuple[str, str]]:
+def read_baseline(path: Path) -> Counter:
+    """(rule, fingerprint) -> how many findings the baseline holds with it."""
     data = json.loads(path.read_text())
     if not isinstance(data, dict) or data.get("version") != 1:
         raise ValueError(f"{path}: not an entrylint baseline (version 1)")
-    return {(d["id"], d["fingerprint"]) for d in data.get("findings", [])}
+    return Counter((d["id"], d["fingerprint"]) for d in data.get("findings", []))
 
 
-def filter_baseline(findings: list[Finding], known: set[tuple[str, str]]) -> list[Finding]:
-    return [f for f in findings if (f.id, f.fingerprint) not in known]
+def filter_baseline(findings: list[Finding], known: Counter) -> list[Finding]:
+    """``findings`` less the known ones.  A fingerprint leaves line numbers
+    out, so a second fault with the same text in the same symbol shares the
+    first one's: as many findings are known as the baseline holds, the
+    first ones in ``findings``' order, and the others show."""
+    seen: Counter = Counter()
+    out = []
+    for f in findings:
+        k = (f.id, f.fingerprint)
+        seen[k] += 1
+        if seen[k] > known[k]:
+            out.append(f)
+    return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -151,6 +152,29 @@ def _key(f) -> tuple[str, str]:
     return (f.id, f.fingerprint)
 
 
+def _paired(old: list, new: list, added: dict) -> tuple[list, list, list]:
+    """(introduced, existing, fixed) of a file's findings before and after a
+    patch, matched by rule and fingerprint as many times as each occurs: a
+    fingerprint leaves line numbers out (MODEL 2.8), so a second fault with
+    the same text in the same symbol has the first one's, and is still a
+    new one.  Of the findings that share one, those on lines the patch
+    added (``added``: file line -> patch line) are the introduced ones
+    first, then the last; of the old ones, the last are the fixed ones."""
+    old_n, new_n = Counter(map(_key, old)), Counter(map(_key, new))
+    introduced = set()
+    for k in [k for k in new_n if new_n[k] > old_n[k]]:
+        ranked = sorted(((f.location is not None and f.location.line in added, i, f)
+                         for i, f in enumerate(new) if _key(f) == k), key=lambda x: x[:2], reverse=True)
+        introduced.update(id(f) for *_, f in ranked[:new_n[k] - old_n[k]])
+    seen: Counter = Counter()
+    fixed = []
+    for f in old:
+        seen[_key(f)] += 1
+        if seen[_key(f)] > new_n[_key(f)]:
+            fixed.append(f)
+    return [f for f in new if id(f) in introduced], [f for f in new if id(f) not in introduced], fixed
+
+
 def review(patches: list[Patch], root: Path, options, select=None, ignore=(), rule_options=None,
            base: TreeState | None = None) -> list[PatchReport]:
     """Apply ``patches`` in order over ``base`` (default: the tree as on
@@ -203,11 +227,10 @@ def review(patches: list[Patch], root: Path, options, select=None, ignore=(), ru
             old, _ = rv.check(before_sid, before, rel)
             new, n = rv.check(sid, after, rel)
             rep.lines += n
-            old_keys = {_key(f) for f in old}
-            new_keys = {_key(f) for f in new}
-            rep.introduced += [f for f in new if _key(f) not in old_keys]
-            rep.existing += [f for f in new if _key(f) in old_keys]
-            rep.fixed += [f for f in old if _key(f) not in new_keys]
+            introduced, existing, fixed = _paired(old, new, applied.added.get(rel, {}))
+            rep.introduced += introduced
+            rep.existing += existing
+            rep.fixed += fixed
         reports.append(rep)
         state = after
     return reports
