@@ -37,7 +37,9 @@ What counts (per mutant, per profile of its class):
   mutation inside calling.h, an invocation of the macro the mutated line is
   in (a trace frame naming that macro), since the reviewer's line of a macro
   fault is the invocation in the .S file.
-- **collateral**: every finding, by (id, fingerprint), that appears or
+- **collateral**: every finding, by (id, fingerprint, the how-many-th
+  finding with them it is: two with the same text in one symbol share a
+  fingerprint), that appears or
   disappears against the unmutated baseline of the same file and profile,
   except matching findings of the class's rule and of the rules the class
   names as ``also`` (a second face of the same single fault, at the same
@@ -349,6 +351,15 @@ def _path_matches(fd, m: Mutant, folder: Path) -> bool:
     return any(s.location and (os.path.realpath(s.location.file), s.location.line) in want for s in fd.path)
 
 
+def _keyed(findings) -> dict:
+    """(id, fingerprint, k) -> the k-th finding (in line order) with that id and fingerprint."""
+    out, seen = {}, {}
+    for f in findings:
+        k = seen[(f.id, f.fingerprint)] = seen.get((f.id, f.fingerprint), -1) + 1
+        out[(f.id, f.fingerprint, k)] = f
+    return out
+
+
 def run_one(m: Mutant) -> dict:
     """Check one mutant under its class's profiles: detected and collateral."""
     cls = CLASSES[m.cls]
@@ -361,9 +372,9 @@ def run_one(m: Mutant) -> dict:
         for profile in cls.profiles:
             detected = False
             for name in _files_for(m):
-                base = {(f.id, f.fingerprint): f for f in baseline(name, profile)}
+                base = _keyed(baseline(name, profile))
                 got = _check_file(folder / "arch" / "x86" / "entry", name, profile)
-                now = {(f.id, f.fingerprint): f for f in got}
+                now = _keyed(got)
                 for fd in got:
                     if fd.id == cls.rule and _matches(fd, m, folder):
                         detected = True

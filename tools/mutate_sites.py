@@ -172,9 +172,10 @@ def sites_612(add, src_line) -> None:
                          ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
 
-    # drop-fence (EL303)
-    for L, gs in ((1020, 1019), (1079, 1078), (1173, 1172), (929, 927), (1063, 1056)):
-        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    # drop-fence (EL303): error_entry's kernel fence (1063) is also the one on
+    # the path that skips its user swapgs (1019)
+    for L, gs in ((1020, (1019,)), (1079, (1078,)), (1173, (1172,)), (929, (927,)), (1063, (1056, 1019))):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=tuple((E64, g) for g in gs))
     # the fence macros' own lfence dropped: the fault shows at each swapgs the
     # macro fences (FENCE_SWAPGS_USER_ENTRY after an entry swapgs, _KERNEL_ENTRY
     # on the path that skips one), as for the blanked invocations above
@@ -335,9 +336,9 @@ def sites_515(add, src_line) -> None:
                          ("\tcmpq\t$0, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "load")):
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
 
-    # drop-fence (EL303)
-    for L, gs in ((1030, 1029), (1087, 1086), (1180, 1179), (942, 940), (1071, 1064)):
-        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    # drop-fence (EL303): error_entry's kernel fence also fences its user swapgs' other side
+    for L, gs in ((1030, (1029,)), (1087, (1086,)), (1180, (1179,)), (942, (940,)), (1071, (1064, 1029))):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=tuple((E64, g) for g in gs))
 
     # drop-ifdef (EL401): the guard of the PTI switch macros removed or weakened
     drop_ifdef_sites(add, 144, "CONFIG_PAGE_TABLE_ISOLATION", range(271, 285))
@@ -516,8 +517,8 @@ def sites_68(add, src_line) -> None:
             add("gs-before-swapgs", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
 
     # drop-fence (EL303): an invocation blanked, or the macros' own lfence dropped
-    for L, gs in ((1020, 1019), (1075, 1074), (1169, 1168), (931, 929), (1058, 1051)):
-        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=((E64, gs),))
+    for L, gs in ((1020, (1019,)), (1075, (1074,)), (1169, (1168,)), (931, (929,)), (1058, (1051, 1019))):
+        add("drop-fence", E64, [("blank", L, "FENCE_SWAPGS")], f"{E64}:{L}", extra=tuple((E64, g) for g in gs))
     for L, sites in ((364, ((E64, 1019), (E64, 1074), (E64, 1168))), (367, ((E64, 929), (E64, 1051), (E64, 1019)))):
         add("drop-fence", CH, [("sub", L, '"lfence"', '"lfence"', '""')], f"{CH}:{L}", extra=sites)
 
