@@ -85,42 +85,43 @@ def entrylint_check(analysis, config):
         return
     fw, P = analysis.forward, analysis.program.instructions
     seen = set()
-    for node, t, reg, key, kept in _restores(fw, P):
-        if kept is False:  # the register no longer holds a CR3 value
+    for node, t, reg, key in _restores(fw, P):
+        if not _cr3(t, reg):  # the register no longer holds a CR3 value
             clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
                                   lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
-        else:  # the current page table loaded over the other one it held (the restore restores nothing)
+        elif t.holds(reg) == f"cr3:{t.cr3.value}":  # the page table loaded now: was it loaded over the other?
             clobber = last_change(analysis, key, ("save-reg-replaced", reg), lambda t, u, reg=reg: _cr3(
                 t, reg) and t.holds(reg) != u.holds(reg) == f"cr3:{u.cr3.value}")
             if clobber is not None and getattr(P[clobber].info, "op", None) not in _LOADS:
                 clobber = None  # its user bit set or cleared: a switch computing its value
+        else:
+            continue  # the other page table: a switch, or a restore that restores
         where = P[node].location
         restore = f"{where.file.rsplit('/', 1)[-1]}:{where.line}"
         if clobber is None or (clobber, restore) in seen:
-            continue  # the register never held a CR3 value on the way: not a saved CR3
+            continue  # no clobber on the way (a register that never held a CR3 value is no saved CR3)
         seen.add((clobber, restore))
         yield finding(SaveRegClobbered, analysis, P[clobber], key, reg=spelled(reg, P[clobber].mode),
                       clobber=P[clobber].text, restore=restore)
 
 
 def _restores(fw, P):
-    """(node, tuple, register, key, whether it holds a CR3 value) of each
-    use of a saved CR3 on the walk's paths: a CR3 write from a register, and
-    a test of the bits of a CR3 value in one (6.12's PARANOID_RESTORE_CR3
-    tests the saved value's user bit and writes nothing when it is the
-    kernel's), in node order."""
+    """(node, tuple, register, key) of each use of a saved CR3 on the walk's
+    paths: a CR3 write from a register (in the walk's order), then a test of
+    the bits of a CR3 value in one (in node order: 6.12's
+    PARANOID_RESTORE_CR3 tests the saved value's user bit and writes nothing
+    when it is the kernel's)."""
     for ev in fw.event_list("cr3-write"):
         reg = P[ev.node].info.src
         if not ev.before.pti_off(PTI) and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
-            yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail), \
-                ev.detail != "not-pti"
+            yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
     for node in sorted(n for n in fw.before if n < len(P)):
         info = P[node].info
         if info is None or getattr(info, "op", None) not in (DataOp.BT, DataOp.TEST) or info.src in (None, "rsp"):
             continue
         for t in ordered(fw.before[node]):
             if _cr3(t, info.src) and not t.pti_off(PTI):
-                yield node, t, info.src, fw.key_at(node, t), True
+                yield node, t, info.src, fw.key_at(node, t)
 
 
 def _cr3(t, reg) -> bool:
