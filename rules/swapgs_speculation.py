@@ -19,7 +19,9 @@ set whatever was speculated), other ``swapgs``, return or exit.  A call
 into C counts as a %gs access (MODEL 4: C may read per-cpu data through
 GS), and so do a tail call into C, a ``ret`` that may return to C and a call
 to an asm function of another file whose own code touches GS or calls C
-(``analysis/callees.py``); a callee that does neither is passed.  Past an
+(``analysis/callees.py``); a callee that does neither is passed.  A %gs
+access that a path really reaches with the user GS is not one: it is EL302's
+finding (one fault, one finding), and the paths go on past it.  Past an
 indirect call or jump the next access is not known and nothing is reported.
 Which path matters comes from
 the recorded states of the tuples that really take each side: the path where
@@ -222,6 +224,8 @@ class _Calls:
         self.procs = analysis.procedures or Procedures.build(analysis.program, analysis.cfg)
         self.callees = getattr(analysis, "callees", None)
         self.asked: dict[str, bool] = {}  # the callees' answers touches_gs gave (_Walks)
+        self.before = analysis.forward.before
+        self.user: dict[int, bool] = {}  # the answers on_user_gs gave (_Walks)
 
     def _kind_of(self, name):
         return outside_kind(self.program, name, None)
@@ -230,6 +234,13 @@ class _Calls:
         if self.callees is None:
             return True  # C, or asm we cannot see: it may read per-cpu data
         got = self.asked[name] = self.callees(name).gs
+        return got
+
+    def on_user_gs(self, n) -> bool:
+        """A path really reaches the %gs access at ``n`` with the user GS:
+        EL302's finding, not a speculative one."""
+        got = self.user[n] = any(t.gs is Space.USER and t.feature(XENPV) is not Feature.ON
+                                 for t in self.before.get(n, ()))
         return got
 
     def step(self, n, ins) -> tuple[bool, list[int]]:
@@ -274,14 +285,16 @@ class _Walks:
             calls = self.args[3]
             old = self.last.get(starts)
             if old is not None and old[1].isdisjoint(self.changed) \
-                    and all(calls.touches_gs(name) == gs for name, gs in old[2]):
+                    and all(calls.touches_gs(name) == gs for name, gs in old[2]) \
+                    and all(calls.on_user_gs(n) == user for n, user in old[3]):
                 got = old
             else:
                 read: set[int] = set()
-                calls.asked = {}
+                calls.asked, calls.user = {}, {}
                 cfg, P, fences, _ = self.args
                 out = _walk(cfg, P, starts, fences, calls, read)
-                got = (tuple(frozenset(x) for x in out), frozenset(read), tuple(sorted(calls.asked.items())))
+                got = (tuple(frozenset(x) for x in out), frozenset(read), tuple(sorted(calls.asked.items())),
+                       tuple(sorted(calls.user.items())))
             self.kept[starts] = got
         return got[0]
 
@@ -303,8 +316,10 @@ def _walk(cfg, P, starts, fences, calls, read: set[int]) -> tuple[set[int], set[
     still reaches it (``TRACE_IRQS_ON`` on one side of a branch does not make
     the exit swapgs after it conditional).  A swapgs inside a function the walk called into
     ends that path but is not one the branch decides: it has its own branch
-    (paranoid_entry's, error_entry's), judged there.  ``read``: filled
-    with the nodes whose instruction it read."""
+    (paranoid_entry's, error_entry's), judged there.  A %gs access a path
+    really reaches with the user GS is EL302's finding, not an access point
+    here: the walk goes on past it (one fault, one finding).  ``read``:
+    filled with the nodes whose instruction it read."""
     swapgs, gs, seen, later = set(), set(), set(), set()
     todo = [(n, False, False) for n in starts]
     while todo and len(seen) < LIMIT:
@@ -331,7 +346,7 @@ def _walk(cfg, P, starts, fences, calls, read: set[int]) -> tuple[set[int], set[
         if info.writes_gs_base is Certainty.YES:
             continue  # wrgsbase: GS is set whatever was speculated (5.9+ paranoid_entry)
         access, nexts = calls.step(n, P[n])
-        if access or _accesses_gs(info):
+        if access or _accesses_gs(info) and not calls.on_user_gs(n):
             if not past:
                 gs.add(n)
             past = True

@@ -136,12 +136,15 @@ def test_kaiser_backport_classes(name):
     _check(["c-call", "kernel-mem", "user-stack"], name)
 
 
-@pytest.mark.xfail(strict=False, reason="known on 4.9.154 (tools/mutate_sites_4x.py sites_49): EL303, one finding "
-                   "for the file's unfenced SWAPGSes, reported at another SWAPGS when a mutant moves one")
-def test_kaiser_backport_exit_classes():
-    if kernels.shared_tree(KAISER) is None:
-        pytest.skip(f"{KAISER} not in ../shared/kernels")
-    _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], KAISER)
+@pytest.mark.parametrize("name", [KAISER, KAISER44])
+def test_kaiser_backport_exit_classes(name):
+    """And the exit classes: INT80's switch dropped before its jump to
+    entry_64.S's iret (found at the jump), and a %gs access on the user GS
+    (EL302's alone: EL303, one finding for the file's unfenced SWAPGSes,
+    stays where it was)."""
+    if kernels.shared_tree(name) is None:
+        pytest.skip(f"{name} not in ../shared/kernels")
+    _check(["swap-exit", "drop-exit-switch", "gs-before-swapgs"], name)
 
 
 def test_model7_classes_on_61():
@@ -199,9 +202,17 @@ def test_save_register_class_finds_every_mutant(name):
     assert row.detected == row.mutants, row.missed
 
 
+@pytest.mark.parametrize("name", ["6.12", V68])
+def test_gs_and_fence_classes_without_collateral(name):
+    """A %gs access on the user GS is EL302's finding alone (EL303 does not
+    also take it for a speculative one), and a fence dropped is EL303 at
+    each SWAPGS it fenced."""
+    _check(["gs-before-swapgs", "drop-fence", "call-clobber", "kernel-mem", "user-stack"], name)
+
+
 @pytest.mark.xfail(strict=False, reason="known collateral of the classes beyond MODEL 7 (tools/mutate.py -v): "
                    "EL203 of clobbers inside the idtentry macros, on a path the harness cannot tie to the "
-                   "macro body, and EL303 also reporting gs-before-swapgs and drop-gate mutants")
+                   "macro body, and a PTI gate dropped serialising the espfix entry (its true EL303 goes)")
 def test_extended_classes_are_detected_without_collateral(kernel_tree_612):
     _check([c for c in mutate.CLASSES if c not in mutate.MODEL7_CLASSES])
 

@@ -286,9 +286,10 @@ def sites_515(add, src_line) -> None:
     mutant found, no collateral.  The others show what 6.12's show: a
     clobber inside the idtentry macros reaches
     the iretq as EL203 on a path the harness cannot tie to the macro body,
-    a %gs access before SWAPGS is also an unfenced access after a
-    conditional one (EL303), and a PTI gate dropped from the kernel switch
-    serialises the espfix entry (its EL303 goes)."""
+    and a PTI gate dropped from the kernel switch serialises the espfix
+    entry (its EL303 goes).  (A %gs access before SWAPGS was also taken
+    for an unfenced access after another conditional SWAPGS, EL303: one
+    fault, two findings; fixed.)"""
     # swap-entry (EL301): as in sites_612 (entry_SYSCALL_64 left out)
     for sw, gs, g in ((704, 703, "swapgs"), (1032, 1029, "SWAPGS"), (1088, 1086, "SWAPGS"),
                       (1181, 1179, "swapgs")):
@@ -439,14 +440,13 @@ def sites_68(add, src_line) -> None:
     mutant found, no collateral.  The others show what 6.12's and 5.15's
     show: a clobber of %r14 inside the idtentry macros reaches the iretq as
     EL203 on a path (through idtentry.h's invocation) the harness cannot tie
-    to the macro body; a %gs access before an entry SWAPGS or after an exit
-    one is also an unfenced access after another conditional SWAPGS (EL303
-    at that SWAPGS: one fault, two findings), and before the espfix SWAPGS
-    it also hides that SWAPGS' true EL303 (the walk from the branch stops at
-    the first access); a PTI gate dropped from the kernel switch serialises
-    the espfix entry, so its true EL303 goes.  (Its ``movq %cr3, %r14``
-    after the switch found that EL102 took the current CR3 stored over the
-    saved one for a saved CR3; fixed.)"""
+    to the macro body; a PTI gate dropped from the kernel switch serialises
+    the espfix entry, so its true EL303 goes.  Two faults of the analyser
+    it found are fixed: its ``movq %cr3, %r14`` after the switch, which
+    EL102 took for a saved CR3; and a %gs access on the user GS before an
+    entry SWAPGS or after an exit one, which EL303 also took for an access
+    after another conditional SWAPGS (one fault, two findings), and which
+    before the espfix SWAPGS hid that SWAPGS' true EL303."""
     for sw, gs in ((688, 687), (1022, 1019), (1076, 1074), (1170, 1168)):
         add("swap-entry", E64, [("move_before", sw, gs, "SWITCH_TO_KERNEL_CR3", "swapgs")], f"{E64}:{sw}")
     for gs, sw in ((55, 58), (182, 188)):

@@ -21,9 +21,10 @@ def sites_49(add, src_line) -> None:
     drop-exit-switch ones were missed until the walk followed a jump to
     another file's asm on user state: entry_INT80_compat switches to the
     user CR3, then jumps to entry_64.S's restore_regs_and_iret, whose iretq
-    is judged at that jump.)  Collateral: EL303, one finding for
-    the file's unfenced conditional SWAPGSes, is reported at another of them
-    when a mutant moves or precedes one (as on 6.12)."""
+    is judged at that jump.)  No collateral.  (EL303, one finding for the
+    file's unfenced conditional SWAPGSes, moved to another of them when a
+    mutant put a %gs access on the user GS before one: the access is
+    EL302's alone now.)"""
     # swap-exit (EL301, and EL302 at the switch)
     for f, gs, sw in ((E64, 297, 296), (E64, 367, 366), (E64, 480, 479), (E64, 585, 584), (C32, 377, 376)):
         add("swap-exit", f, [("move_before", gs, sw, "SWAPGS", "SWITCH_USER_CR3")], f"{f}:{gs}")
@@ -158,11 +159,10 @@ def sites_419(add, src_line) -> None:
     switches inline, paranoid_entry pushes the registers itself -- and still
     no SWAPGS fences (EL303: one finding, at interrupt_entry's SWAPGS).  The
     classes of sites_414, with interrupt_entry's and INT80's switches.  Every
-    mutant found, no collateral, but for a limit of EL303: a %gs access
-    between interrupt_entry's ``jz`` and SWAPGS moves EL303 to the next
-    site (a SWAPGS its side reaches after a %gs access is not counted as
-    decided by the branch; the other gs-before-swapgs mutants drop their
-    SWAPGS from its places the same way, unseen).  Its ``movq %rax, %r14``
+    mutant found, no collateral.  (A %gs access between interrupt_entry's
+    ``jz`` and SWAPGS moved EL303 to the next site: EL303 took that access,
+    on the user GS and EL302's, for the first access after the branch.  Fixed.)
+    Its ``movq %rax, %r14``
     after SAVE_AND_SWITCH found that EL102 took a CR3 value loaded over the
     saved one for the saved one (fixed; the site now loads %rdi there, the
     switch's scratch being a second fault's)."""
@@ -219,7 +219,7 @@ def sites_419(add, src_line) -> None:
         for ins, tag in (("\tpushq\t%rax", "push"), ("\tmovq\t%rax, -8(%rsp)", "store")):
             add("user-stack", f, [("ins", L, ins)], f"{f}:+{L}:{tag}")
 
-    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS (571: EL303 moves, see above)
+    # gs-before-swapgs (EL302): before an entry SWAPGS, after an exit SWAPGS
     for f, L in ((E64, 167), (E64, 213), (E64, 571), (E64, 781), (E64, 1270), (E64, 1317), (E64, 1331),
                  (E64, 1421), (C32, 200), (C32, 341), (E64, 699), (E64, 812), (C32, 307)):
         for ins, tag in (("\tmovq\t%rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2)", "store"),

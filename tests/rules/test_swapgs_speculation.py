@@ -88,3 +88,15 @@ def test_places_in_every_format():
     assert '"sites_kind": "places"' in findings_json.render(results, 1, 40)
     assert "note: and here" in gcc.render(results)
     assert "The same fault is in 1 place: " in sarif.render(results, 1, 40)
+
+
+def test_an_access_on_the_user_gs_is_el302s_finding_alone(tmp_path):
+    """A %gs access after an exit swapgs reads the user GS on the path
+    itself: EL302 reports it, and EL303 does not report the swapgs before it
+    as unfenced for that access too (one fault, one finding)."""
+    src = (FIXTURES / "swapgs_speculation_quiet.S").read_text()
+    path = tmp_path / "after_exit.S"
+    path.write_text(src.replace("\tjz\t3f\n\tswapgs\n", "\tjz\t3f\n\tswapgs\n\tmovq\t%gs:pcpu_hot, %rcx\n", 1))
+    res = api.check(path, api.Options(), select=["EL302", "EL303"])
+    line = path.read_text().splitlines().index("\tmovq\t%gs:pcpu_hot, %rcx") + 1
+    assert [(f.id, f.location.line) for f in res.findings] == [("EL302", line)]
