@@ -351,17 +351,10 @@ def _path_matches(fd, m: Mutant, folder: Path) -> bool:
     return any(s.location and (os.path.realpath(s.location.file), s.location.line) in want for s in fd.path)
 
 
-def _keyed(findings) -> dict:
-    """(id, fingerprint, k) -> the k-th finding (in line order) with that id and fingerprint."""
-    out, seen = {}, {}
-    for f in findings:
-        k = seen[(f.id, f.fingerprint)] = seen.get((f.id, f.fingerprint), -1) + 1
-        out[(f.id, f.fingerprint, k)] = f
-    return out
-
-
 def run_one(m: Mutant) -> dict:
     """Check one mutant under its class's profiles: detected and collateral."""
+    from entrylint.findings.model import numbered
+
     cls = CLASSES[m.cls]
     t0 = time.perf_counter()
     baseline(E64, cls.profiles[0])  # makes _work
@@ -372,9 +365,9 @@ def run_one(m: Mutant) -> dict:
         for profile in cls.profiles:
             detected = False
             for name in _files_for(m):
-                base = _keyed(baseline(name, profile))
+                base = dict(numbered(baseline(name, profile)))
                 got = _check_file(folder / "arch" / "x86" / "entry", name, profile)
-                now = _keyed(got)
+                now = dict(numbered(got))
                 for fd in got:
                     if fd.id == cls.rule and _matches(fd, m, folder):
                         detected = True

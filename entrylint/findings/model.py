@@ -108,3 +108,18 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         return f"{where}{self.severity.value}: {self.message} [{self.id} {self.slug}]"
+
+
+def numbered(findings) -> list[tuple[tuple[str, str, int], Finding]]:
+    """Each finding with (rule, fingerprint, how many before it in
+    ``findings`` have both).  A fingerprint leaves line numbers out (MODEL
+    2.8), so a second fault with the same text in the same symbol shares the
+    first one's: the count tells them apart where findings are matched
+    (baselines, patch review)."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for f in findings:
+        k = (f.id, f.fingerprint)
+        seen[k] = seen.get(k, -1) + 1
+        out.append(((*k, seen[k]), f))
+    return out

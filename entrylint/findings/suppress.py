@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from entrylint.findings.model import Finding, Severity
+from entrylint.findings.model import Finding, Severity, numbered
 
 _SUPPRESS = re.compile(r"entrylint:\s*ignore\[([^\]]+)\]\s*(.*?)\s*(?:\*/)?\s*$")
 
@@ -114,15 +114,7 @@ def read_baseline(path: Path) -> Counter:
 
 
 def filter_baseline(findings: list[Finding], known: Counter) -> list[Finding]:
-    """``findings`` less the known ones.  A fingerprint leaves line numbers
-    out, so a second fault with the same text in the same symbol shares the
-    first one's: as many findings are known as the baseline holds, the
-    first ones in ``findings``' order, and the others show."""
-    seen: Counter = Counter()
-    out = []
-    for f in findings:
-        k = (f.id, f.fingerprint)
-        seen[k] += 1
-        if seen[k] > known[k]:
-            out.append(f)
-    return out
+    """``findings`` less the known ones: as many of those sharing a rule and
+    fingerprint as the baseline holds (findings.model.numbered), the first
+    in ``findings``' order; the others show."""
+    return [f for (rule, fp, k), f in numbered(findings) if k >= known[(rule, fp)]]

@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from entrylint.findings.model import numbered
 from entrylint.patch.apply import Applied, TreeState, safe_path
 from entrylint.patch.parse import Patch, PatchError
 from entrylint.source import overlay
@@ -159,19 +160,15 @@ def _paired(old: list, new: list, added: dict) -> tuple[list, list, list]:
     the same text in the same symbol has the first one's, and is still a
     new one.  Of the findings that share one, those on lines the patch
     added (``added``: file line -> patch line) are the introduced ones
-    first, then the last; of the old ones, the last are the fixed ones."""
+    first, then the last; of the old ones, the last are the fixed ones
+    (findings.model.numbered)."""
     old_n, new_n = Counter(map(_key, old)), Counter(map(_key, new))
     introduced = set()
     for k in [k for k in new_n if new_n[k] > old_n[k]]:
         ranked = sorted(((f.location is not None and f.location.line in added, i, f)
                          for i, f in enumerate(new) if _key(f) == k), key=lambda x: x[:2], reverse=True)
         introduced.update(id(f) for *_, f in ranked[:new_n[k] - old_n[k]])
-    seen: Counter = Counter()
-    fixed = []
-    for f in old:
-        seen[_key(f)] += 1
-        if seen[_key(f)] > new_n[_key(f)]:
-            fixed.append(f)
+    fixed = [f for (rule, fp, k), f in numbered(old) if k >= new_n[(rule, fp)]]
     return [f for f in new if id(f) in introduced], [f for f in new if id(f) not in introduced], fixed
 
 
