@@ -55,11 +55,11 @@ from __future__ import annotations
 import sys
 
 from entrylint.analysis.regs import abi
-from entrylint.analysis.state import Feature, Space, ordered
+from entrylint.analysis.state import ordered
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding
+from entrylint.plugins.support import finding, on_user_gs
 from entrylint.program.effects import Access
 from entrylint.program.operands import Mem
 
@@ -87,7 +87,7 @@ def entrylint_check(analysis, config):
     for node in sorted(fw.before):
         if node >= len(P) or not gs_access(P[node]):
             continue
-        users = [t for t in fw.before[node] if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON]
+        users = on_user_gs(fw.before[node])
         if users:  # the first of them in the stated order (only they are ordered: most nodes have none)
             t = ordered(users)[0]
             seg = abi(P[node].mode).percpu_segment

@@ -69,11 +69,11 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
+from entrylint.program.effects import Flow
 
 PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 PARANOID_KINDS = ("paranoid", "nmi-repeat")  # analysis/entries.py: entries that may interrupt an exit
 XENPV = "X86_FEATURE_XENPV"
-OWN_EXITS = ("sysret", "iret")  # analysis/forward.py: the details of the program's own exits
 
 
 class ReturnKernelCr3(Finding):
@@ -100,9 +100,9 @@ def entrylint_check(analysis, config):
         seen.add(ev.node)
         ins = P[ev.node]
         key = fw.key_of("exit-user", ev.node, ev.before, ev.detail)
-        # a jump to another file's exit (its instruction and line in ``detail``)
-        insn = ins.canonical or ins.mnemonic if ev.detail in OWN_EXITS else \
-            f"{ev.detail} after {ins.mnemonic} {ins.target_name}"
+        # at a jump: another file's exit, named by ``detail`` (its instruction and line)
+        insn = f"{ev.detail} after {ins.mnemonic} {ins.target_name}" if ins.info.flow is Flow.JUMP else \
+            ins.canonical or ins.mnemonic
         yield finding(ReturnKernelCr3, analysis, ins, key, insn=insn)
     yield from _paranoid_returns(analysis, seen)
 

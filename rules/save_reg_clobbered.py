@@ -96,8 +96,7 @@ def entrylint_check(analysis, config):
                 clobber = None  # its user bit set or cleared: a switch computing its value
         else:
             continue  # the other page table: a switch, or a restore that restores
-        where = P[node].location
-        restore = f"{where.file.rsplit('/', 1)[-1]}:{where.line}"
+        restore = P[node].location.short()
         if clobber is None or (clobber, restore) in seen:
             continue  # no clobber on the way (a register that never held a CR3 value is no saved CR3)
         seen.add((clobber, restore))

@@ -124,7 +124,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.source import Location
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding
+from entrylint.plugins.support import finding, on_user_gs
 from entrylint.program.effects import Access, Certainty, Flow
 
 FENCE_FEATURES = ("X86_FEATURE_FENCE_SWAPGS_USER", "X86_FEATURE_FENCE_SWAPGS_KERNEL")
@@ -239,8 +239,7 @@ class _Calls:
     def on_user_gs(self, n) -> bool:
         """A path really reaches the %gs access at ``n`` with the user GS:
         EL302's finding, not a speculative one."""
-        got = self.user[n] = any(t.gs is Space.USER and t.feature(XENPV) is not Feature.ON
-                                 for t in self.before.get(n, ()))
+        got = self.user[n] = bool(on_user_gs(self.before.get(n, ())))
         return got
 
     def step(self, n, ins) -> tuple[bool, list[int]]:
@@ -364,4 +363,4 @@ def _where(access, swapgs) -> str:
     (and one fault is one finding); ``line N`` in the swapgs' own file."""
     loc = access.trace[-1].location if access.trace else access.location
     here = swapgs.trace[-1].location.file if swapgs.trace else swapgs.location.file
-    return f"line {loc.line}" if loc.file == here else f"{loc.file.rsplit('/', 1)[-1]}:{loc.line}"
+    return f"line {loc.line}" if loc.file == here else loc.short()

@@ -130,7 +130,7 @@ def _walk_from(program_cfg, name: str, t, transfer_config):
 
 def _where(ins) -> str:
     """An exit instruction of another file, as a finding at the caller names it."""
-    return f"{ins.canonical or ins.mnemonic} ({Path(ins.location.file).name}:{ins.location.line})"
+    return f"{ins.canonical or ins.mnemonic} ({ins.location.short()})"
 
 
 def _portable(t):

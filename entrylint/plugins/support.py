@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import PathStep, TraceStep
+
+
+def on_user_gs(tuples) -> list:
+    """The tuples that reach a per-cpu access with the user GS: EL302's
+    finding there (less those that assume Xen PV: the hypervisor switches
+    GS and ``swapgs`` is patched out)."""
+    return [t for t in tuples if t.gs is Space.USER and t.feature("X86_FEATURE_XENPV") is not Feature.ON]
 
 
 def trace_of(ins) -> tuple[TraceStep, ...]:

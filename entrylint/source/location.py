@@ -22,6 +22,10 @@ class Location:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    def short(self) -> str:
+        """``entry_64.S:530``: the file's name and the line, as a message names another place."""
+        return f"{self.file.rsplit('/', 1)[-1]}:{self.line}"
+
 
 class ProblemKind(enum.Enum):
     """The front-end problem kinds; each maps to one EL9xx finding class."""
