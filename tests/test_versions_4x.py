@@ -229,17 +229,20 @@ def test_kaiser_user_mapped_per_cpu_from_the_declarations():
     assert [f for f in found if f.id == "EL202" and "entry_spill" in f.message]
 
 
-@pytest.mark.parametrize("var, fires", [("rsp_scratch", True), ("entry_spill", False)])
+@pytest.mark.parametrize("var, fires", [("rsp_scratch", True), ("cpu_tss", True), ("entry_spill", False)])
 def test_kaiser_declarations_are_the_whole_list(tmp_path, var, fires):
     """A tree that declares per-cpu variables user-mapped says which are: one
     it does not declare is not mapped for user, though the family's list
-    (made for a file read without its tree) names it.  4.4/4.9 define
-    rsp_scratch with plain DEFINE_PER_CPU: read before the switch, it faults."""
+    (made for a file read without its tree) names it (cpu_tss; the fixture
+    tree declares only entry_spill).  4.4/4.9 define rsp_scratch with plain
+    DEFINE_PER_CPU: read before the switch, it faults, and the family's
+    list does not name it."""
     import shutil
 
     from entrylint.analysis.memory import FAMILIES
 
-    assert FAMILIES["kaiser-4.4"].is_user_mapped("rsp_scratch")
+    assert FAMILIES["kaiser-4.4"].is_user_mapped("cpu_tss")
+    assert not FAMILIES["kaiser-4.4"].is_user_mapped("rsp_scratch")
     tree = tmp_path / "t"
     shutil.copytree(KAISER, tree)
     f = tree / "arch/x86/entry/entry_64.S"

@@ -38,12 +38,14 @@ Assumptions (no source here; override in the configuration):
   mapped each thread stack), so TASK counts as user-mapped; the 4.4 backport
   spills a register to per-cpu ``unsafe_stack_register_backup``, which is
   user-mapped.  The per-cpu user-mapped lists are what those entry paths
-  touch before their switch in the seed, not a full list, and stand only
-  for a file read without a tree that declares its own: a tree that
-  declares per-cpu variables with ``DEFINE_PER_CPU_USER_MAPPED``
-  (analysis/treefacts.py, ``Analysis.user_mapped``) says which are mapped,
-  and 4.4/4.9 define ``rsp_scratch`` and ``cpu_current_top_of_stack`` with
-  plain ``DEFINE_PER_CPU`` (rules/kernel_mem_user_cr3.py).
+  touch before their switch, not a full list, and stand only for a file
+  read without a tree that declares its own: a tree that declares per-cpu
+  variables with ``DEFINE_PER_CPU_USER_MAPPED`` (analysis/treefacts.py,
+  ``Analysis.user_mapped``) says which are mapped
+  (rules/kernel_mem_user_cr3.py).  The seed's list names ``rsp_scratch``
+  and ``cpu_current_top_of_stack``; the 4.4/4.9 backport's does not: those
+  trees define both with plain ``DEFINE_PER_CPU`` (their SYSCALL entry
+  switches with ``SWITCH_KERNEL_CR3_NO_STACK`` before it reads them).
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ FAMILIES: dict[str, MemoryModel] = {
     ),
     "kaiser-4.4": MemoryModel(
         family="kaiser-4.4",
-        user_mapped=frozenset({"cpu_tss", "unsafe_stack_register_backup", "rsp_scratch", "cpu_current_top_of_stack"}),
+        user_mapped=frozenset({"cpu_tss", "unsafe_stack_register_backup"}),
         stack_loads=(
             ("cpu_tss+TSS_sp0", StackKind.TASK),
             ("cpu_current_top_of_stack", StackKind.TASK),
