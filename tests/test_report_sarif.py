@@ -92,7 +92,7 @@ def test_github_properties(monkeypatch, capsys):
     assert "originalUriBaseIds" not in run  # no kernel tree root for the fixtures
 
     results = run["results"]
-    assert len(results) == 2
+    assert len(results) == 3  # live_scratch_fires.S: two in entry_SYSCALL_64, one in the trampoline
     for res in results:
         assert res["ruleId"] == "EL101" and rules[res["ruleIndex"]]["id"] == res["ruleId"]
         assert res["level"] == "error"
@@ -113,7 +113,9 @@ def test_github_properties(monkeypatch, capsys):
         fps = res["partialFingerprints"]
         assert re.fullmatch(r"[0-9a-f]{16}:\d+", fps["primaryLocationLineHash"])
         assert re.fullmatch(r"[0-9a-f]{16}", fps["entrylint/v1"])
-    assert results[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 20
+    first_mark = next(i for i, line in enumerate((REPO / "fixtures/rules/live_scratch_fires.S").read_text().splitlines(), 1)
+                      if "<- fires" in line)
+    assert results[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == first_mark
     assert results[0]["relatedLocations"][0]["message"]["text"] == "via SWITCH_TO_KERNEL_CR3"
 
 
