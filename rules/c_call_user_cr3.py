@@ -60,8 +60,6 @@ from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
 
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
-
 
 class CCallUserCr3(Finding):
     id = "EL201"
@@ -85,7 +83,7 @@ def entrylint_check(analysis, config):
     seen = set()
     for ev in fw.event_list("c-call"):
         t = ev.before
-        if t.cr3 is not Space.USER or t.pti_off(PTI_FEATURES) or ev.detail == "*":
+        if t.cr3 is not Space.USER or t.pti_off() or ev.detail == "*":
             continue
         if not is_c(ev.detail) or ev.node in seen:
             continue

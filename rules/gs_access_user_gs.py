@@ -63,8 +63,6 @@ from entrylint.plugins.support import finding, on_user_gs
 from entrylint.program.effects import Access
 from entrylint.program.operands import Mem
 
-XENPV = "X86_FEATURE_XENPV"
-
 
 class GsAccessUserGs(Finding):
     id = "EL302"

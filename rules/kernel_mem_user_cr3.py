@@ -89,8 +89,6 @@ from entrylint.plugins.support import finding
 from entrylint.program.effects import Access
 from entrylint.program.operands import Mem
 
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
-
 
 class KernelMemUserCr3(Finding):
     id = "EL202"
@@ -119,7 +117,7 @@ def entrylint_check(analysis, config):
             continue
         # the tuples with the user CR3, PTI on, in the stated order (only
         # they are ordered: most nodes have none)
-        for t in ordered([t for t in fw.before[node] if t.cr3 is Space.USER and not t.pti_off(PTI_FEATURES)]):
+        for t in ordered([t for t in fw.before[node] if t.cr3 is Space.USER and not t.pti_off()]):
             what = _unmapped(P[node], t, model, extra, declared, program)
             if what is not None:
                 yield finding(KernelMemUserCr3, analysis, P[node], fw.key_at(node, t), what=what)
@@ -179,6 +177,5 @@ def _disp(ins, gs: bool) -> str:
                 and (gs or op.base in (None, "rip")):
             return " ".join(op.disp.split())
     return ""
-
 
 

@@ -59,8 +59,6 @@ from entrylint.plugins.support import finding
 
 from .call_clobbered_read import Search, describe
 
-PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
-
 
 class LiveScratch(Finding):
     id = "EL101"
@@ -82,7 +80,7 @@ def entrylint_check(analysis, config):
     fw, P = analysis.forward, analysis.program.instructions
     seen, search = set(), None
     for ev in fw.event_list("cr3-write"):
-        if not ev.detail.startswith("pti") or ev.before.pti_off(PTI):
+        if not ev.detail.startswith("pti") or ev.before.pti_off():
             continue
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
         writes, inside = _scratch_writes(fw, P, key)

@@ -69,9 +69,8 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
+from entrylint.program.constants import PTI_FEATURES
 from entrylint_rules.missing_config_guard import switches
-
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 
 
 class MissingRuntimeGate(Finding):

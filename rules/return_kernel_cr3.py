@@ -69,11 +69,10 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
+from entrylint.program.constants import XENPV
 from entrylint.program.effects import Flow
 
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 PARANOID_KINDS = ("paranoid", "nmi-repeat")  # analysis/entries.py: entries that may interrupt an exit
-XENPV = "X86_FEATURE_XENPV"
 
 
 class ReturnKernelCr3(Finding):
@@ -95,7 +94,7 @@ def entrylint_check(analysis, config):
     P = analysis.program.instructions
     seen = set()
     for ev in fw.event_list("exit-user"):
-        if ev.before.cr3 is not Space.KERNEL or ev.before.pti_off(PTI_FEATURES) or ev.node in seen:
+        if ev.before.cr3 is not Space.KERNEL or ev.before.pti_off() or ev.node in seen:
             continue
         seen.add(ev.node)
         ins = P[ev.node]
@@ -126,7 +125,7 @@ def _paranoid_returns(analysis, seen):
             if kind not in PARANOID_KINDS:
                 continue
             bad = []
-            if start.cr3 is Space.USER and resumed.cr3 is Space.KERNEL and not before.pti_off(PTI_FEATURES):
+            if start.cr3 is Space.USER and resumed.cr3 is Space.KERNEL and not before.pti_off():
                 bad.append("CR3")
             if start.gs is Space.USER and resumed.gs is Space.KERNEL and P[node].mode == 64:
                 bad.append("GS")  # (32-bit code has no SWAPGS: its GS is not this question)

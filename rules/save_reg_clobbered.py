@@ -62,7 +62,6 @@ from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding, last_change
 
-PTI = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 _LOADS = (DataOp.MOVE, DataOp.POP, DataOp.XCHG)  # what replaces a register's value whole
 
 
@@ -112,14 +111,14 @@ def _restores(fw, P):
     when it is the kernel's)."""
     for ev in fw.event_list("cr3-write"):
         reg = P[ev.node].info.src
-        if not ev.before.pti_off(PTI) and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
+        if not ev.before.pti_off() and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
             yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
     for node in sorted(n for n in fw.before if n < len(P)):
         info = P[node].info
         if info is None or getattr(info, "op", None) not in (DataOp.BT, DataOp.TEST) or info.src in (None, "rsp"):
             continue
         for t in ordered(fw.before[node]):
-            if _cr3(t, info.src) and not t.pti_off(PTI):
+            if _cr3(t, info.src) and not t.pti_off():
                 yield node, t, info.src, fw.key_at(node, t)
 
 

@@ -75,7 +75,8 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
-from entrylint_rules.gs_access_user_gs import XENPV, gs_access
+from entrylint.program.constants import XENPV
+from entrylint_rules.gs_access_user_gs import gs_access
 
 
 class SwapgsCr3Order(Finding):

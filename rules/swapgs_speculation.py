@@ -125,10 +125,10 @@ from entrylint.source import Location
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding, on_user_gs
+from entrylint.program.constants import XENPV  # the hypervisor switches GS: no swapgs speculation in the guest
 from entrylint.program.effects import Access, Certainty, Flow
 
 FENCE_FEATURES = ("X86_FEATURE_FENCE_SWAPGS_USER", "X86_FEATURE_FENCE_SWAPGS_KERNEL")
-XENPV = "X86_FEATURE_XENPV"  # the hypervisor switches GS: no swapgs speculation in the guest
 LIMIT = 4000  # nodes per walk
 _ENDS = (Flow.INDIRECT_CALL, Flow.IRET, Flow.EXIT_TO_USER, Flow.INDIRECT_JUMP, Flow.STOP)
 

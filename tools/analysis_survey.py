@@ -47,7 +47,6 @@ def check(version: str, profile: str, path: Path) -> dict:
     fw = an.forward
     P = an.program.instructions
     bad, documented = [], []
-    pti = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
     for ev in fw.event_list("cr3-write"):
         if ev.detail.startswith("pti") and ev.before.gs is Space.USER:
             sym = P[ev.node].symbol
@@ -55,7 +54,7 @@ def check(version: str, profile: str, path: Path) -> dict:
                 f"CR3 write with user GS at {sym} line {P[ev.node].location.line} {ev.before}")
     for ev in fw.event_list("exit-user"):
         t = fw.resumed(ev.node, ev.before)
-        if t.gs is not Space.USER or (t.cr3 is not Space.USER and not t.pti_off(pti)):
+        if t.gs is not Space.USER or (t.cr3 is not Space.USER and not t.pti_off()):
             bad.append(f"exit to user at {P[ev.node].symbol} line {P[ev.node].location.line} with {t}")
     return {"file": path.name, "version": version, "profile": profile, "entries": [
         (e.symbol, e.kind.name) for e in an.entries], "visits": fw.visits, "tuples": fw.tuples(),

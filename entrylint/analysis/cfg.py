@@ -20,6 +20,7 @@ the state it carries is the forward walk's question.
 from __future__ import annotations
 
 from entrylint.analysis.state import Feature
+from entrylint.program.constants import XENPV
 from entrylint.program.effects import NO_FALLTHROUGH, Flow
 from entrylint.program.model import AltFork, Program
 from entrylint.source.record import record
@@ -39,7 +40,7 @@ class Edge:
 # retbleed thunks...) still branches, but without an assumption: recording
 # every feature would multiply the tuples by 2^k for k unrelated features.
 TRACKED_FEATURES = frozenset({"X86_FEATURE_PTI", "X86_FEATURE_KAISER", "X86_FEATURE_PCID",
-                              "X86_FEATURE_XENPV", "X86_FEATURE_FSGSBASE", "X86_FEATURE_FRED",
+                              XENPV, "X86_FEATURE_FSGSBASE", "X86_FEATURE_FRED",
                               "X86_FEATURE_INVPCID_SINGLE"})
 
 

@@ -49,11 +49,10 @@ from entrylint.analysis.contracts import CR3Effect, contract_instances
 from entrylint.analysis.entries import Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, quiet, refine, step
+from entrylint.program.constants import XENPV
 from entrylint.program.effects import Flow
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context)
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
-XENPV = "X86_FEATURE_XENPV"
 
 
 @dataclass(frozen=True)
@@ -178,7 +177,6 @@ class Forward:
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
         return self.exit_state.get((node, before), before)
-
 
 
 # what an instruction's flow asks of the walk (forward.analyze's plan per node)
@@ -428,7 +426,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     def leave(key: Key, dst: int, t: Tuple | None) -> Tuple | None:
         """Apply the contracts of the instances the edge key[0] -> dst leaves."""
-        if t is None or t.pti_off(PTI_FEATURES):
+        if t is None or t.pti_off():
             return t
         inside = {w for w, _ in inst.get(dst, ())}
         for where, c in inst.get(key[0], ()):

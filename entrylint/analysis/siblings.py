@@ -36,7 +36,6 @@ def sibling_asm(exp, options, transfer_config):
     the transfer knobs the other file is walked with."""
     from entrylint import cache
     from entrylint.analysis.callees import options_key, defined_names
-    from entrylint.analysis.forward import PTI_FEATURES
     from entrylint.analysis.state import Space, Stack
     from entrylint.program.effects import Flow
 
@@ -63,7 +62,7 @@ def sibling_asm(exp, options, transfer_config):
         """Kernel GS, kernel page table (or PTI off), a kernel stack: a
         call from here gives this state back whether the callee is followed
         or taken for C, so the other file is not read for it."""
-        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off(PTI_FEATURES)) \
+        return t.gs is Space.KERNEL and (t.cr3 is Space.KERNEL or t.pti_off()) \
             and t.stack not in (Stack.USER, Stack.ENTRY)
 
     rels: dict[Path, str] = {}

@@ -18,6 +18,8 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 
+from entrylint.program.constants import PTI_FEATURES, XENPV
+
 
 class Origin(str, enum.Enum):
     USER = "user"  # entered from user mode
@@ -48,9 +50,8 @@ class Feature(str, enum.Enum):
 # isolates; the 4.4/4.9 backport's KAISER is turned off at boot under Xen PV
 # too); FRED entry has its own code paths.  (feature, value) -> implied.
 IMPLIES: dict[tuple[str, Feature], tuple[tuple[str, Feature], ...]] = {
-    ("X86_FEATURE_XENPV", Feature.ON): (("X86_FEATURE_PTI", Feature.OFF), ("X86_FEATURE_KAISER", Feature.OFF)),
-    ("X86_FEATURE_PTI", Feature.ON): (("X86_FEATURE_XENPV", Feature.OFF),),
-    ("X86_FEATURE_KAISER", Feature.ON): (("X86_FEATURE_XENPV", Feature.OFF),),
+    (XENPV, Feature.ON): tuple((f, Feature.OFF) for f in PTI_FEATURES),
+    **{(f, Feature.ON): ((XENPV, Feature.OFF),) for f in PTI_FEATURES},
 }
 
 
@@ -210,9 +211,9 @@ class Tuple(metaclass=_Interned):
         """What MODEL 3 calls the tuple: origin, gs, cr3, stack, features."""
         return (self.origin, self.gs, self.cr3, self.stack, self.features)
 
-    def pti_off(self, pti_features: tuple[str, ...]) -> bool:
+    def pti_off(self, pti_features: tuple[str, ...] = PTI_FEATURES) -> bool:
         """True when this path runs with PTI off (one page table: the CR3
-        rules do not apply)."""
+        rules do not apply): one of ``pti_features`` is off on it."""
         return any(self.feature(f) is Feature.OFF for f in pti_features)
 
     def __str__(self) -> str:

@@ -8,13 +8,14 @@ from collections import deque
 
 from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import PathStep, TraceStep
+from entrylint.program.constants import XENPV
 
 
 def on_user_gs(tuples) -> list:
     """The tuples that reach a per-cpu access with the user GS: EL302's
     finding there (less those that assume Xen PV: the hypervisor switches
     GS and ``swapgs`` is patched out)."""
-    return [t for t in tuples if t.gs is Space.USER and t.feature("X86_FEATURE_XENPV") is not Feature.ON]
+    return [t for t in tuples if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON]
 
 
 def trace_of(ins) -> tuple[TraceStep, ...]:

@@ -131,20 +131,22 @@ def disabled_features(macros: Mapping[str, object], names: Mapping[int, str]) ->
     return out
 
 
+# The features that say PTI is on (the 4.4/4.9 backport's is KAISER): with
+# them off there is one page table.
+PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
+# Xen PV: the hypervisor switches page tables and GS (MODEL 3)
+XENPV = "X86_FEATURE_XENPV"
+
 # CPU features that only code built under a configuration option can set:
 # without any of the options, the feature is off on every path.  Newest name
 # first: a tree's option is the first one its Kconfig declares (Xen PV:
 # CONFIG_XEN_PV from 4.14, CONFIG_XEN before, when every Xen guest was PV).
 FEATURE_NEEDS_CONFIG: dict[str, tuple[str, ...]] = {
-    "X86_FEATURE_XENPV": ("CONFIG_XEN_PV", "CONFIG_XEN"),
+    XENPV: ("CONFIG_XEN_PV", "CONFIG_XEN"),
     "X86_FEATURE_PTI": ("CONFIG_PAGE_TABLE_ISOLATION", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION"),
     "X86_FEATURE_KAISER": ("CONFIG_KAISER", "CONFIG_PAGE_TABLE_ISOLATION"),
     "X86_FEATURE_FRED": ("CONFIG_X86_FRED",),
 }
-
-
-# The features that say PTI is on: with them off there is one page table.
-PTI_FEATURES = ("X86_FEATURE_PTI", "X86_FEATURE_KAISER")
 
 
 def features_without_config(enabled, declared=None, cr3_writes: bool = False) -> set[str]:

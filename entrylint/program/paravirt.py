@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass, replace
 
 from entrylint.gas.types import Stmt
+from entrylint.program.constants import XENPV  # the pv side runs only under Xen PV
 from entrylint.program.model import AltFork, AltSide, Replacement
 from entrylint.source import overlay
 
 PARA_SECTION = ".parainstructions"
 NATIVE_SECTION = ".paravirt.native"  # the native sides, one after the other, like .altinstr_replacement
-XENPV = "X86_FEATURE_XENPV"  # the pv side runs only under Xen PV
 _LABEL = re.compile(r"\s*([.A-Za-z_$\d][\w.$]*)\s*")
 _PV_OP = re.compile(r"\bPV_[A-Z]+_(\w+)")
 
