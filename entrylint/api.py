@@ -427,6 +427,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.flags import compute_flags
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
+    from entrylint.analysis.task_gates import task_gates
     from entrylint.analysis.carry import Carried, last_analysis
     from entrylint.analysis.walking import walk
 
@@ -441,6 +442,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     memo = session.step_memo() if session is not None else None
     last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
     msr = msr_entries(exp.root)
+    tasks = task_gates(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
     if kept is not None:
         cfg, procedures, liveness, flags = kept
@@ -456,7 +458,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         liveness = flags = None
     if session is not None and labels is None:  # (kept for the next edit's analysis)
         labels, kinds = label_macros(program), {}
-    entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds)
+    entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds, tasks=tasks)
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 

@@ -252,3 +252,88 @@ def test_saved_cs_rpl_in_a_register_and_cr3_bit_test_refine_the_state():
     assert {t.origin for t in at("from user only")} == {Origin.USER}
     assert {t.cr3 for t in at("user CR3 only")} == {Space.USER}
     assert {t.cr3 for t in at("kernel CR3 only")} == {Space.KERNEL}
+
+
+# -- 32-bit PTI: no IST, the entry stack, the marks in the saved CS, task gates ---------
+
+MARKS_QUIET = "return_kernel_cr3_paranoid_quiet_32.S"
+TASKGATE = Path(__file__).resolve().parents[1] / "fixtures" / "versions" / "taskgate32"
+
+
+def test_paranoid_entries_of_32_bit_code_take_the_stack_they_interrupt(tmp_path):
+    # no IST: from user on the entry stack; from kernel on the task stack, or
+    # on the entry stack -- the only one the kernel runs on with the user CR3
+    from entrylint.analysis.state import Origin, Space, Stack
+
+    an = api.analyze(FIXTURES / MARKS_QUIET, api.Options(config=_pae_pti(tmp_path)))
+    (entry,) = [e for e in an.entries if e.symbol == "asm_exc_machine_check"]
+    got = {(t.origin, t.cr3, t.stack) for t in entry.kind.tuples}
+    assert Stack.IST not in {s for _, _, s in got}
+    assert (Origin.USER, Space.USER, Stack.ENTRY) in got
+    assert {s for o, c, s in got if o is Origin.KERNEL and c is Space.USER} == {Stack.ENTRY}
+    assert {s for o, c, s in got if o is Origin.KERNEL and c is Space.KERNEL} == {Stack.ENTRY, Stack.TASK}
+
+
+def test_the_entry_stack_test_and_the_marks_refine_the_paths(tmp_path):
+    # (end of the entry stack) - %esp below its size <=> on the entry stack;
+    # a mark set on the way in is known on the way out, one cleared too
+    from entrylint.analysis.state import Space, Stack
+
+    path = FIXTURES / MARKS_QUIET
+    an = api.analyze(path, api.Options(config=_pae_pti(tmp_path)))
+    P = an.program.instructions
+    lines = path.read_text().splitlines()
+
+    def before(text, k=0):
+        n = [i + 1 for i, line in enumerate(lines) if line.strip().startswith(text)][k]
+        (x,) = [x.index for x in P if x.location.line == n]
+        return an.forward.before[x]
+
+    assert {t.stack for t in before("orl\t$CS_FROM_ENTRY_STACK")} == {Stack.ENTRY}
+    assert {t.cr3 for t in before("orl\t$CS_FROM_USER_CR3")} == {Space.KERNEL}  # (switched by then)
+    # on the way out: only arrivals on the entry stack copy back, and only
+    # those that found the user CR3 (bit 30 of the saved CS dword) switch back
+    assert {t.stack for t in before("andl\t$(~CS_FROM_ENTRY_STACK)")} == {Stack.ENTRY}
+    clear = before("andl\t$(~CS_FROM_USER_CR3)")
+    assert clear and all(int(t.holds("marks:52").split(":")[0], 16) & (1 << 30) for t in clear)
+
+
+def test_32_bit_paranoid_return_gives_back_the_user_cr3_it_found(tmp_path):
+    assert_quiet("return-kernel-cr3", MARKS_QUIET, config=_pae_pti(tmp_path))
+
+
+def test_32_bit_paranoid_return_without_the_note_or_the_switch_fires(tmp_path):
+    assert_fires_at_marks("EL203", "return_kernel_cr3_paranoid_fires_32.S", config=_pae_pti(tmp_path))
+    msgs = {f.message for f in run_rule("EL203", "return_kernel_cr3_paranoid_fires_32.S",
+                                        config=_pae_pti(tmp_path))}
+    assert msgs == {"iretd back to the interrupted context with the kernel CR3 it did not have"}, msgs
+
+
+def test_task_gates_are_read_from_the_tss_initializers():
+    from entrylint.analysis.state import Origin, Space, Stack
+    from entrylint.analysis.task_gates import parse, task_gates
+
+    got = task_gates(TASKGATE)
+    assert set(got) == {"asm_exc_double_fault"}  # (regs.ip = TSS(ip) is no initializer)
+    assert {(t.origin, t.gs, t.cr3, t.stack) for t in got["asm_exc_double_fault"]} == {
+        (o, Space.KERNEL, Space.KERNEL, Stack.IST) for o in (Origin.USER, Origin.KERNEL)}
+    # a TSS that says nothing of CR3 or %fs: either
+    (tuples,) = parse("static struct tss t = { .ip = (unsigned long) handler, .sp = 0 };").values()
+    assert {(t.gs, t.cr3) for t in tuples} == {(g, c) for g in Space for c in Space}
+
+
+def test_a_task_gate_entry_calls_c_with_the_cr3_its_tss_loads(tmp_path):
+    # with the tree's TSS, the C call runs on the kernel CR3; without it the
+    # double fault is a paranoid entry that may find the user CR3 (EL201)
+    import shutil
+
+    cfg = _pae_pti(tmp_path)
+    entry = TASKGATE / "arch/x86/entry/entry_32.S"
+    res = api.check(entry, api.Options(root=TASKGATE, config=cfg), select=["EL201"])
+    assert {e.kind.name for e in res.analysis.entries} == {"task-gate"}
+    assert not [f for f in res.findings if f.id == "EL201"]
+    bare = tmp_path / "tree"
+    shutil.copytree(TASKGATE, bare)
+    (bare / "arch/x86/kernel/doublefault_32.c").unlink()
+    res = api.check(bare / "arch/x86/entry/entry_32.S", api.Options(root=bare, config=cfg), select=["EL201"])
+    assert [f.message for f in res.findings if f.id == "EL201"] == ["call to doublefault_shim() with the user CR3"]

@@ -13,6 +13,11 @@ macros of each version), and says which tuples the CPU can arrive with:
   cannot: the kernel runs those exit windows with interrupts disabled, so an
   external interrupt only ever finds the kernel's GS and CR3 (``IRQ``);
 - paranoid vectors (NMI, #MC, #DB, #DF, #VC): any GS, any CR3, on an IST stack;
+  a 32-bit kernel has no IST: from user mode on the entry stack (TSS.sp0),
+  from kernel mode on the stack it interrupted, which is the entry stack
+  wherever the kernel runs with the user CR3 (``on_32bit``);
+- a task gate (the 32-bit double fault): the state of the TSS it names, as
+  the tree's C code initialises it (``analysis/task_gates.py``);
 - FRED entries (6.9+): the CPU already switched the GS base; PTI is off;
 - ret_from_fork: a new task returning to user through the exit path;
 - asm functions called from C: kernel state.  Not the native implementation
@@ -212,10 +217,11 @@ def _mode(program, symbol) -> int:
 
 def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
                  labels: dict[str, tuple[str, ...]] | None = None,
-                 kinds: dict[str, EntryKind | None] | None = None) -> list[Entry]:
+                 kinds: dict[str, EntryKind | None] | None = None, tasks=None) -> list[Entry]:
     """Every entry point of the program, in program order.  ``msr``: the
     SYSCALL/SYSENTER targets the tree's C code writes and the features each
-    is chosen under (``analysis/msr_entries.MsrEntries``).  Profiles that
+    is chosen under (``analysis/msr_entries.MsrEntries``); ``tasks``: the
+    task-gate entries its TSS initializers name (``analysis/task_gates``).  Profiles that
     share the program's statements, symbols and CFG share what is read of
     them alone: ``labels`` (``label_macros(program)``) and ``kinds`` (each
     symbol's classification, filled here), given by the caller."""
@@ -241,6 +247,11 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
                 kind = None
             if kinds is not None:
                 kinds[sym.name] = kind
+        if _mode(program, sym) == 32:
+            if tasks and sym.name in tasks:
+                kind = EntryKind("task-gate", tasks[sym.name])
+            elif kind is not None:
+                kind = on_32bit(kind)
         if kind is None:
             continue
         node = cfg.entry(sym.start)
@@ -261,6 +272,27 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
 # The iret to user runs on the entry stack (4.15+), load_gs_index on the task's.
 EXIT_SITES = (("native_irq_return_iret", U, U, Stack.ENTRY), (".Lgs_change", U, K, Stack.TASK),
               ("gs_change", U, K, Stack.TASK))
+
+
+def on_32bit(kind: EntryKind) -> EntryKind:
+    """``kind`` for 32-bit code: no IST there.  An interruption from user
+    mode takes TSS.sp0, the entry stack; one from kernel mode stays on the
+    stack it found: the task's, or the entry stack, the only one the kernel
+    runs on with the user CR3 (it switches to it before the user CR3 on the
+    way out, and off it after the kernel CR3 on the way in)."""
+    if not any(t.stack is Stack.IST for t in kind.tuples):
+        return kind
+    tuples = set()
+    for t in kind.tuples:
+        if t.stack is not Stack.IST:
+            tuples.add(t)
+        elif t.origin is Origin.USER:
+            tuples.add(t.with_(stack=Stack.ENTRY))
+        else:
+            tuples.add(t.with_(stack=Stack.ENTRY))
+            if t.cr3 is Space.KERNEL:
+                tuples.add(t.with_(stack=Stack.TASK))
+    return EntryKind(kind.name, frozenset(tuples))
 
 
 def _with_sites(kind: EntryKind, program) -> EntryKind:

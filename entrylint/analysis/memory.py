@@ -113,6 +113,12 @@ class MemoryModel:
     # functions that rewrite the interrupted frame into a user-mode one (the
     # bad-IRET fixup: the exception then looks as if it came from user mode)
     user_frame_returning: frozenset[str] = frozenset({"fixup_bad_iret"})
+    # (pattern, kind): a per-cpu variable holding the address of the area a
+    # stack of that kind lies in, for ``mov PATTERN, %reg``: 32-bit entry
+    # code asks whether %esp is on the entry stack as (an address in the
+    # area) - %esp < the stack's size (entry_32.S SWITCH_TO_KERNEL_STACK,
+    # the NMI entry)
+    stack_areas: tuple[tuple[str, StackKind], ...] = ()
     note: str = ""
 
     def stack_for_load(self, disp_text: str) -> StackKind | None:
@@ -122,6 +128,11 @@ class MemoryModel:
             if _matches(pattern, names, offset):
                 return kind
         return None
+
+    def area_for_load(self, disp_text: str) -> StackKind | None:
+        """The stack whose area ``mov DISP, %reg`` loads an address in; None when none."""
+        names, offset = _terms(disp_text)
+        return next((kind for pattern, kind in self.stack_areas if _matches(pattern, names, offset)), None)
 
     def is_user_mapped(self, disp_text: str) -> bool:
         """Whether a memory operand naming ``disp_text`` may be touched with
@@ -141,7 +152,7 @@ class MemoryModel:
                 v = frozenset(v)
             elif k == "user_mapped_stacks":
                 v = frozenset(StackKind(x) for x in v)
-            elif k == "stack_loads":
+            elif k in ("stack_loads", "stack_areas"):
                 items = v.items() if hasattr(v, "items") else v
                 v = tuple((p, StackKind(s)) for p, s in items)
             conv[k] = v
@@ -177,6 +188,8 @@ FAMILIES: dict[str, MemoryModel] = {
             *_SYSENTER_32,
         ),
         task_stack_returning=_TASK_RETURNING,
+        # the per-cpu cpu_entry_area pointer (32-bit): the entry stack lies in it
+        stack_areas=(("cpu_entry_area", StackKind.ENTRY),),
         note="4.15+ incl. 6.1/6.12",
     ),
     "kaiser-4.4": MemoryModel(

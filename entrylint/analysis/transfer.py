@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.program.effects import Certainty, DataOp, Flow
+from entrylint.program.operands import Imm
 
 MSR_GS_BASE = 0xC0000101
 MSR_KERNEL_GS_BASE = 0xC0000102
@@ -34,6 +35,7 @@ class Config:
 
     user_bit: int = 12  # PAGE_SHIFT: the PTI user/kernel page-table bit of CR3
     stack_for_load: object = None  # callable(displacement text) -> Stack | None (memory model)
+    area_for_load: object = None  # callable(displacement text) -> Stack whose area it points in | None
     task_stack_returning: frozenset = frozenset()  # functions that return a task-stack pointer
     user_frame_returning: frozenset = frozenset()  # functions that make the frame a user-mode one
     # callable(name, tuple) -> (tuples at the callee's ``ret``, its C calls), or None: an asm
@@ -92,6 +94,8 @@ def quiet(ins) -> frozenset[str] | None:
     op, dst, src = info.op, info.dst, info.src
     if op is DataOp.MOVE and (info.imm is not None or (src is None and _rsp_mem(info.src_mem))):
         return None  # a value is made: an integer, a code address, a frame slot
+    if op is DataOp.MOVE and src is None and getattr(info.src_mem, "segment", None) in ("fs", "gs"):
+        return None  # a per-cpu load: the address of a stack's area (Config.area_for_load)
     if op is DataOp.XOR and src is not None and src == dst:
         return None  # the zeroing idiom
     return frozenset(info.regs_read | written | {r for r in (dst, src) if r is not None})
@@ -153,6 +157,17 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif op is DataOp.CMP and imm == 3 and (t.holds(dst or src) or "").startswith("rpl:"):
         # cmpl $USER_RPL, %reg after masking a saved CS: below <=> from kernel
         flag = ("cf", t.holds(dst or src) == "rpl:kernel")
+    elif op is DataOp.CMP and _immediate(ins) and (t.holds(dst or src) or "").startswith("area-sp:"):
+        # cmpl $SIZEOF_entry_stack, %ecx on (an address in the entry stack's
+        # area) - %esp: below <=> %esp is on that stack (a stack of another
+        # kind is not in the area; an unknown one is not judged)
+        area, _, sp = t.holds(dst or src)[len("area-sp:"):].partition(":")
+        if sp in _AREA_JUDGED:
+            flag = ("cf", sp == area)
+    elif op is DataOp.TEST and imm is not None and _marks_slot(ins, info, "src_mem") is not None:
+        bits = _marked(t, _marks_slot(ins, info, "src_mem"), imm)
+        if bits is not None:
+            flag = ("zf", not bits)
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
         held = t.holds(dst) or t.holds(src)
         flag = ("zf", int(held[4:]) == imm)
@@ -189,6 +204,11 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             events.append(("cr3-write", "not-pti"))
     if info.cr3_read and dst is not None:
         new = new.hold(dst, f"cr3:{t.cr3.value}")
+
+    # --- marks in the frame (32-bit: the high half of the saved CS dword) ----
+    if imm is not None and dst is None and op in (DataOp.OR, DataOp.AND, DataOp.XOR) \
+            and _marks_slot(ins, info, "dst_mem") is not None:
+        new = _mark(new, _marks_slot(ins, info, "dst_mem"), op, imm)
 
     # --- stack ------------------------------------------------------------------
     new = _pushes(ins, info, op, dst, src, imm, t, new)
@@ -230,6 +250,73 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         if ins.target_name in cfg.user_frame_returning:
             new = new.with_(origin=Origin.USER, site="")
     return new, events
+
+
+# Marks (MODEL 3.1): 32-bit entry code keeps what it did at entry in the
+# high half of the saved CS dword (``__csh``: entry_32.S CS_FROM_ENTRY_STACK,
+# CS_FROM_USER_CR3, CS_FROM_KERNEL, CS_FROM_ESPFIX) and tests them on the way
+# out: ``orl $CS_FROM_USER_CR3, PT_CS(%esp)`` after it found the user CR3 at
+# entry, ``testl $CS_FROM_USER_CR3, PT_CS(%esp)`` before it switches back.
+# A path knows the bits of a frame slot it set, cleared (``andl $~bit``,
+# ``andl $0x0000ffff``) or toggled (``xorl``); a slot is named by its
+# displacement from %esp (pt_regs' PT_CS wherever %esp points at pt_regs,
+# as the entry code addresses it), the pseudo-register ``marks:<slot>``
+# holding ``<set>:<clear>`` in hex.  Only 32-bit code, and only the high
+# half: the low half is the selector (its RPL is the origin's).
+_MARK_BITS = 0xFFFF0000
+_AREA_JUDGED = ("entry", "task", "user")  # stacks that are or are not the area's, for sure
+
+
+def _immediate(ins) -> bool:
+    """The source operand is an immediate (its value known or not: an
+    asm-offsets name without a build)."""
+    return bool(ins.operands) and isinstance(ins.operands[0], Imm)
+
+
+def _marks_slot(ins, info, which: str) -> str | None:
+    """The pseudo-register of the frame slot ``ins`` reads or writes (its
+    ``which`` memory operand, %esp-relative, in 32-bit code); else None."""
+    mem = getattr(info, which, None)
+    if ins.mode != 32 or not _rsp_mem(mem):
+        return None
+    return f"marks:{mem.disp if mem.disp is not None else _mem_text(ins)}"
+
+
+def _mem_text(ins) -> str:
+    return next((op.disp.strip() for op in ins.operands if getattr(op, "disp", None) is not None), "")
+
+
+def _marks_of(t: Tuple, slot: str) -> tuple[int, int]:
+    held = t.holds(slot)
+    if not held:
+        return 0, 0
+    s, _, c = held.partition(":")
+    return int(s, 16), int(c, 16)
+
+
+def _marked(t: Tuple, slot: str, imm: int) -> int | None:
+    """The bits of ``imm`` set in ``slot`` on this path (0: all clear); None
+    when one of them is not known (or ``imm`` tests the selector half)."""
+    bits = imm & 0xFFFFFFFF
+    if not bits or bits & ~_MARK_BITS:
+        return None
+    s, c = _marks_of(t, slot)
+    if bits & s:
+        return bits & s
+    return 0 if bits & ~c == 0 else None
+
+
+def _mark(t: Tuple, slot: str, op, imm: int) -> Tuple:
+    s, c = _marks_of(t, slot)
+    v = imm & _MARK_BITS
+    if op is DataOp.OR:
+        s, c = s | v, c & ~v
+    elif op is DataOp.AND:
+        cleared = ~imm & _MARK_BITS
+        s, c = s & ~cleared, c | cleared
+    else:  # xor: known bits flip
+        s, c = (s & ~v) | (c & v), (c & ~v) | (s & v)
+    return t.hold(slot, f"{s:x}:{c:x}" if s or c else None)
 
 
 def _percpu_selector(info, op, t: Tuple, new: Tuple, events) -> Tuple:
@@ -340,6 +427,16 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                             f"int:{imm}" if -256 <= imm <= 256 else None)
         if _rsp_mem(getattr(info, "src_mem", None)):
             return new.hold(dst, "frame")  # a slot of the frame (the saved CS, ...)
+        if dst != "rsp" and cfg.stack_for_load is not None:
+            # a stack pointer loaded into a register (32-bit: the task stack's
+            # top from TSS_entry2task_stack, TSS.sp0's entry stack), for the
+            # mov to %esp after it; or the address of a stack's area
+            kind = cfg.stack_for_load(_src_text(ins))
+            if kind is not None:
+                return new.hold(dst, f"stack:{kind.value}")
+            area = cfg.area_for_load(_src_text(ins)) if cfg.area_for_load is not None else None
+            if area is not None:
+                return new.hold(dst, f"area:{area.value}")
         return new.hold(dst, None)
     if op is DataOp.XOR and src is not None and src == dst and dst in written:
         return new.hold(dst, "int:0")  # the zeroing idiom
@@ -355,6 +452,16 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         return new.hold(dst, "addr32:")  # the address truncated to 32 bits
     if dst is not None and dst in written:
         held = t.holds(dst)
+        if held and held.startswith("stack:") and dst != "rsp" and op in _STACK_ARITH \
+                and (src is None or not (t.holds(src) or "").startswith("stack:")):
+            return new  # a frame allocated, a stack's top or base worked out: the same stack
+        if held and held.startswith("area:") and not held.startswith("area-sp:"):
+            if op is DataOp.ADD and _immediate(ins):
+                return new  # addl $CPU_ENTRY_AREA_entry_stack + SIZEOF_entry_stack: still in the area
+            if op is DataOp.SUB and src is not None:
+                sp = t.stack.value if src == "rsp" else (t.holds(src) or "").removeprefix("stack:")
+                if src == "rsp" or (t.holds(src) or "").startswith("stack:"):
+                    return new.hold(dst, f"area-sp:{held[5:]}:{sp}")
         if op is DataOp.AND and held == "frame" and imm is not None and imm & 3 == 3:
             # andl $SEGMENT_RPL_MASK, %reg on a copy of the saved CS (32-bit
             # entry code tests it in a register, with EFLAGS.VM mixed in)
@@ -383,6 +490,7 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
     return new.forget(stale) if stale else new
 
 
+_STACK_ARITH = frozenset({DataOp.ADD, DataOp.SUB, DataOp.AND})
 _INT_OPS = {DataOp.ADD: lambda v, i: v + i, DataOp.SUB: lambda v, i: v - i,
             DataOp.OR: lambda v, i: v | i, DataOp.AND: lambda v, i: v & i}
 

@@ -124,8 +124,12 @@ def transfer_config(program, exp=None, callees=None):
         kind = model.stack_for_load(text)
         return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
 
+    def area_for_load(text: str):
+        kind = model.area_for_load(text)
+        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+
     task, frame = frozenset(model.task_stack_returning), frozenset(model.user_frame_returning)
-    return Config(stack_for_load=stack_for_load, user_bit_vars=user_bit_vars,
+    return Config(stack_for_load=stack_for_load, area_for_load=area_for_load, user_bit_vars=user_bit_vars,
                   task_stack_returning=task, user_frame_returning=frame,
                   key=(Config.user_bit, model, task, frame, user_bit_vars),
                   clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)
