@@ -38,7 +38,11 @@ scratch is fine where the next use of %rsp loads it (the SYSCALL entry of
 that only reaches a later C call is not counted (which argument registers a
 function reads is not known), and a partial write (``movb $0xfc, %al;
 shl $56, %rax``, the call-depth reset after the switch in 6.2+) counts as
-a new value, not a read of the old one.
+a new value, not a read of the old one.  The 32-bit ``SWITCH_TO_KERNEL_CR3``
+leaves the CR3 it found in its scratch register: code after it that takes
+that value as a CR3 value (tests its user bit, writes it back: the NMI's
+restore) uses the result; code that reads the register as anything else
+(``SAVE_ALL`` pushing it into pt_regs) wanted the user's value it destroyed.
 
 ## References
 - The review of the first KAISER patch (2017): "the registers we are
@@ -92,6 +96,13 @@ def entrylint_check(analysis, config):
             seen.add((writer, reg))
             search = search or Search(analysis, analysis.procedures or Procedures.build(analysis.program, analysis.cfg))
             reader = search.first(ev.node, reg)
+            made = False
+            while reader is not None and inside(reader) and reg in reader.info.regs_written:
+                # the sequence makes its result in the scratch (the 32-bit
+                # SWITCH_TO_KERNEL_CR3: orl $PTI_SWITCH_MASK): who reads it after
+                made, reader = True, search.first(reader.index, reg)
+            if reader is not None and made and _cr3_use(reader, reg):
+                continue  # the result taken as a CR3 value (its user bit tested, written back)
             if reader is not None and not inside(reader):
                 yield finding(LiveScratch, analysis, P[writer], key, reg=spelled(reg, P[writer].mode),
                               reader=describe(reader))
@@ -158,6 +169,17 @@ def _scratch_writes(fw, P, key):
                                 and not _stack_op(info)):
                 first.setdefault(reg, node)
     return sorted((n, r) for r, n in first.items()), inside
+
+
+def _cr3_use(ins, reg: str) -> bool:
+    """``ins`` reads ``reg`` as a CR3 value: writes it to CR3, or tests its
+    bits (``testl $PTI_SWITCH_MASK, %eax``)."""
+    from entrylint.program.effects import DataOp
+
+    info = ins.info
+    if info.cr3_write:
+        return info.src == reg
+    return info.op in (DataOp.TEST, DataOp.BT) and info.imm is not None and reg in (info.src, info.dst)
 
 
 def _common(a, b) -> int:

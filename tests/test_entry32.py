@@ -189,11 +189,13 @@ def test_live_scratch_32_result_register_and_nested_switch(tmp_path):
     # (read again inside the macro, then by the NMI's restore): a result, not
     # a clobbered scratch; the stack switch of the macro around a nested
     # switch is not part of the switch.  A scratch that holds the user's
-    # restored %edx still is reported, named as 32-bit code writes it.
+    # restored %edx still is reported, named as 32-bit code writes it; and
+    # so is the CR3 a switch leaves in a register whose user value was not
+    # saved first (SAVE_REGS pushes the CR3 for it: not a use of the result).
     res = api.check(ENTRY32, api.Options(root=PTI32, config=_pae_pti(tmp_path)), select=["EL101"])
     got = {f.location.line: f.message for f in res.findings if f.id == "EL101"}
     assert sorted(got) == lines_of(ENTRY32, "<- live-scratch"), got
-    assert all(m.startswith("%edx is live here") for m in got.values()), got
+    assert sorted(m.split()[0] for m in got.values()) == ["%ebx", "%edx"], got
 
 
 def test_a_32_bit_pti_configuration_is_read_as_given(tmp_path):
