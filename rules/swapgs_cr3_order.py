@@ -18,7 +18,10 @@ finding is a check (info): the reviewer sees it, the build does not fail.
 Messages:
 ``CR3 switched to the {target} page table with the user GS`` (error) and
 ``CR3 switched to the {target} page table with the user GS (no per-cpu
-access until GS is fixed)`` (info).
+access until GS is fixed)`` (info).  In 32-bit code the per-cpu segment is
+%fs, which SAVE_ALL loads and the exit pops (no SWAPGS there): the messages
+say FS, and the window runs from the CR3 write to that load on entry, from
+that pop to the CR3 write on exit.
 
 ## Why is this bad?
 The first page-table isolation series fixed the order ("SWAPGS must be done
@@ -70,6 +73,7 @@ from __future__ import annotations
 import sys
 from itertools import islice
 
+from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -83,14 +87,15 @@ class SwapgsCr3Order(Finding):
     id = "EL301"
     slug = "swapgs-cr3-order"
     severity = Severity.ERROR
-    template = "CR3 switched to the {target} page table with the user GS"
+    # {seg}: the per-cpu segment, GS (FS in 32-bit code: no SWAPGS there, SAVE_ALL loads it)
+    template = "CR3 switched to the {target} page table with the user {seg}"
 
 
 class SwapgsCr3OrderNoHazard(SwapgsCr3Order):
     """The same order, with no per-cpu access in the window it opens."""
 
     severity = Severity.INFO
-    template = "CR3 switched to the {target} page table with the user GS (no per-cpu access until GS is fixed)"
+    template = "CR3 switched to the {target} page table with the user {seg} (no per-cpu access until {seg} is fixed)"
 
 
 @hookimpl
@@ -116,7 +121,7 @@ def entrylint_check(analysis, config):
         target = ev.detail.split(":", 1)[1]
         window = window or _Window(analysis)
         cls = SwapgsCr3Order if window.hazard(key, target) else SwapgsCr3OrderNoHazard
-        yield finding(cls, analysis, P[ev.node], key, target=target)
+        yield finding(cls, analysis, P[ev.node], key, target=target, seg=abi(P[ev.node].mode).percpu_segment.upper())
 
 
 class _Window:
