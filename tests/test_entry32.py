@@ -339,3 +339,17 @@ def test_a_task_gate_entry_calls_c_with_the_cr3_its_tss_loads(tmp_path):
     (bare / "arch/x86/kernel/doublefault_32.c").unlink()
     res = api.check(bare / "arch/x86/entry/entry_32.S", api.Options(root=bare, config=cfg), select=["EL201"])
     assert [f.message for f in res.findings if f.id == "EL201"] == ["call to doublefault_shim() with the user CR3"]
+
+
+@pytest.mark.parametrize("name", ["linux-4.19.48", "linux-5.10.89", "linux-6.8.1"])
+def test_released_32_bit_pti_entry_is_judged_under_max_and_quiet(name):
+    # ``max`` builds 32-bit files with PAE, so with PTI (4.19+): the switches
+    # are compiled in and judged, and the released code has no error or warning
+    tree = shared_tree(name)
+    if tree is None:
+        pytest.skip(f"{name} is not in ../shared/kernels")
+    res = api.check(tree / "arch/x86/entry/entry_32.S", api.Options(root=tree, profile="max"))
+    assert res.analysis.expansion.cpp.kconfig.enabled("CONFIG_X86_PAE")
+    assert any(ev.detail == "pti:kernel" for ev in res.analysis.forward.event_list("cr3-write"))
+    bad = [f for f in res.findings if f.severity.value in ("error", "warning")]
+    assert not bad, "\n".join(str(f) for f in bad)

@@ -10,7 +10,7 @@ calls on the entry paths; ``pti-off`` is defconfig without PTI.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _LINE_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
@@ -28,6 +28,9 @@ class Kconfig:
 
     name: str
     values: dict[str, str] = field(default_factory=dict)
+    # a 32-bit build of it takes PAE for the options the tree offers to
+    # 64-bit or PAE kernels (``max``: entry_32.S with page-table isolation)
+    pae32: bool = False
 
     def enabled(self, sym: str) -> bool:
         """True for ``y`` and ``m`` (``sym`` with or without ``CONFIG_``)."""
@@ -45,7 +48,7 @@ class Kconfig:
                 vals.pop(k, None)
             else:
                 vals[k] = v
-        return Kconfig(name or self.name, vals)
+        return Kconfig(name or self.name, vals, self.pae32)
 
     @classmethod
     def from_dotconfig(cls, path: Path | str, name: str | None = None) -> "Kconfig":
@@ -295,7 +298,7 @@ def _make_profiles() -> dict[str, Kconfig]:
     base = Kconfig("defconfig", dict(_DEFCONFIG))
     return {
         "defconfig": base,
-        "max": base.with_overrides(_MAX_EXTRA, name="max"),
+        "max": replace(base.with_overrides(_MAX_EXTRA, name="max"), pae32=True),
         "pti-off": base.with_overrides({s: None for s in _PTI}, name="pti-off"),
     }
 
@@ -332,13 +335,28 @@ X86_32_DEFCONFIG_ONLY = {
 }
 
 
+# A 32-bit kernel with PAE (the 64GB highmem choice): what a profile that
+# enables an option the tree offers to "X86_64 || X86_PAE" builds as.
+X86_32_PAE = {"CONFIG_X86_PAE": "y", "CONFIG_HIGHMEM64G": "y", "CONFIG_HIGHMEM4G": None,
+              "CONFIG_PHYS_ADDR_T_64BIT": "y", "CONFIG_PGTABLE_LEVELS": "3"}
+
+
 def as_x86_32(kconfig: "Kconfig", root: Path | None = None) -> "Kconfig":
     """The configuration a 32-bit build of the same profile would have; with a
-    tree, the options its Kconfig makes depend on X86_64 are dropped too."""
+    tree, the options its Kconfig makes depend on X86_64 are dropped too, and
+    those it offers to 64-bit *or* PAE kernels (page-table isolation since
+    4.19) are kept, with PAE: ``max`` reads entry_32.S with its CR3 switches
+    compiled in, as a PAE kernel runs them."""
     over: dict[str, str | None] = {k: None for k in NOT_IN_X86_32_DEFCONFIG}
+    keep: set[str] = set()
     if root is not None:
-        from entrylint.cpp.kconfig_deps import requires_64bit
+        from entrylint.cpp.kconfig_deps import requires_64bit, with_pae
 
         over.update({k: None for k in requires_64bit(root, kconfig.values)})
+        if kconfig.pae32:
+            keep = {k for k in with_pae(root, kconfig.values) if kconfig.values.get(k) not in (None, "n")}
     over.update(X86_32_DEFCONFIG_ONLY)
+    if keep:
+        over.update({k: kconfig.values[k] for k in keep})
+        over.update(X86_32_PAE)
     return kconfig.with_overrides(over, name=f"{kconfig.name}+x86_32")

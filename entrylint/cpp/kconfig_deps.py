@@ -23,9 +23,12 @@ _ROOTS = ("X86_64", "64BIT")
 
 
 @overlay.tree_cache(maxsize=8)
-def _dependencies(root: str) -> dict[str, frozenset[str]]:
-    """config symbol -> the symbols its ``depends on`` lines require (not negated)."""
+def _dependencies(root: str) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """(config symbol -> the symbols its ``depends on`` lines require (not
+    negated), config symbol -> the symbols its ``depends on`` lines offer as
+    alternatives: ``X86_64 || X86_PAE``)."""
     deps: dict[str, set[str]] = {}
+    alts: dict[str, set[str]] = {}
     for sub in ("arch/x86", "arch/Kconfig", "init", "kernel", "mm", "lib", "security", "virt"):
         base = Path(root) / sub
         paths = [base] if base.is_file() else (
@@ -39,20 +42,22 @@ def _dependencies(root: str) -> dict[str, frozenset[str]]:
             for line in lines:
                 m = _CONFIG.match(line)
                 if m:
-                    cur = deps.setdefault(m.group(1), set())
+                    name = m.group(1)
+                    cur = deps.setdefault(name, set())
                     continue
                 m = _DEPENDS.match(line)
                 if m and cur is not None:
                     expr = m.group(1)
                     if "||" in expr:  # an alternative: not required
+                        alts.setdefault(name, set()).update(_NAME.findall(expr))
                         continue
                     cur.update(n for n in _NAME.findall(expr) if not re.search(rf"!\s*{n}\b", expr))
-    return {k: frozenset(v) for k, v in deps.items()}
+    return {k: frozenset(v) for k, v in deps.items()}, {k: frozenset(v) for k, v in alts.items()}
 
 
 def requires_64bit(root: Path, symbols: Iterable[str]) -> set[str]:
     """The ``CONFIG_`` symbols among ``symbols`` that need a 64-bit kernel."""
-    deps = _dependencies(str(root))
+    deps = _dependencies(str(root))[0]
     memo: dict[str, bool] = {}
 
     def needs(sym: str, depth: int = 0) -> bool:
@@ -65,3 +70,12 @@ def requires_64bit(root: Path, symbols: Iterable[str]) -> set[str]:
         return memo[sym]
 
     return {s for s in symbols if s.startswith("CONFIG_") and needs(s[len("CONFIG_"):])}
+
+
+def with_pae(root: Path, symbols: Iterable[str]) -> set[str]:
+    """The ``CONFIG_`` symbols among ``symbols`` that a 32-bit kernel may
+    have with PAE: their ``depends on`` offers ``X86_PAE`` as the
+    alternative to 64-bit (page-table isolation since 4.19:
+    ``depends on (X86_64 || X86_PAE)``)."""
+    alts = _dependencies(str(root))[1]
+    return {s for s in symbols if s.startswith("CONFIG_") and "X86_PAE" in alts.get(s[len("CONFIG_"):], ())}
