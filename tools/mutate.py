@@ -11,8 +11,8 @@ else changes.
                             [--class NAME ...] [--every N] [--jobs 2] [-v]
 
 The sites are per tree (tools/mutate_sites.py, the 4.x ones in
-mutate_sites_4x.py; 6.12's and 6.8.1's have 32-bit ones in entry_32.S, for
-the rules that judge it without PTI); the 6.1, 5.10 and 5.4 tables cover the
+mutate_sites_4x.py; 6.12's and 6.8.1's have 32-bit ones in entry_32.S, its
+PTI switches among them, which ``max`` compiles in with PAE); the 6.1, 5.10 and 5.4 tables cover the
 MODEL 7 classes, the 5.15 table those and the save-register, GS, fence and
 gate classes, the 6.8.1 table all of them, the 4.14 and 4.19 tables all but
 call-clobber and drop-fence, the 4.9 and 4.4 tables (the KAISER backport,
@@ -63,7 +63,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -127,6 +127,11 @@ CLASSES = {c.name: c for c in (
         profiles=("max", "defconfig", "pti-off")),
     Cls("drop-gate", "EL402", "X86_FEATURE_PTI runtime gate of a switch macro dropped",
         profiles=("max", "defconfig")),
+    # entry_32.S's own switch macros: only max has 32-bit PTI (PAE), and
+    # there the switch left without its gate is also one no option or gate
+    # compiles out (EL401, the same line)
+    Cls("drop-gate-32", "EL402", "X86_FEATURE_PTI runtime gate of an entry_32.S switch macro dropped",
+        also=("EL401",)),
     Cls("flag-misuse", "EL501", "jnc/jc after bt/btr turned into a jump on a flag bt leaves alone",
         also=("EL502",),  # the wrong jump can skip the switch: the body no longer does its contract
         consequences=("EL203",)),
@@ -365,9 +370,9 @@ def run_one(m: Mutant) -> dict:
         for profile in cls.profiles:
             detected = False
             for name in _files_for(m):
-                base = dict(numbered(baseline(name, profile)))
+                base = dict(numbered(_at_mutation(baseline(name, profile), m)))
                 got = _check_file(folder / "arch" / "x86" / "entry", name, profile)
-                now = dict(numbered(got))
+                now = dict(numbered(_at_mutation(got, m)))
                 for fd in got:
                     if fd.id == cls.rule and _matches(fd, m, folder):
                         detected = True
@@ -402,6 +407,26 @@ def run_one(m: Mutant) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _at_mutation(findings, m: Mutant) -> list:
+    """``findings`` with the fingerprint of each one at a line a mutation
+    changed in place (a ``sub``: numbering kept), or made through it (a
+    macro body whose invocation it changed), made from those lines: the
+    instruction text is part of a fingerprint, so the mutation changes it,
+    and that of every finding sharing it gets another count (two switches of
+    one symbol with the same text).  The same finding keeps its key."""
+    lines = {op[1] for op in m.ops if op[0] == "sub"}
+    if not lines:
+        return list(findings)
+    out = []
+    for fd in findings:
+        frames = [loc for loc in ([fd.location] + [t.location for t in fd.trace]) if loc is not None]
+        hit = sorted({loc.line for loc in frames if Path(loc.file).name == m.file and loc.line in lines})
+        if hit and fd.location is not None:
+            fd = replace(fd, context=f"at a mutation: {fd.location.line} <- {','.join(map(str, hit))}")
+        out.append(fd)
+    return out
+
+
 def _short(fd) -> str:
     loc = fd.location
     where = f"{Path(loc.file).name}:{loc.line}" if loc else "?"
@@ -428,10 +453,11 @@ def select(all_mutants: list[Mutant], classes=None, every: int = 1) -> list[Muta
     return out
 
 
-def run(classes=None, every: int = 1, jobs: int = 2) -> tuple[list[dict], list[str]]:
-    """Prepare and run the mutants; returns the results and the site errors."""
+def run(classes=None, every: int = 1, jobs: int = 2, file: str | None = None) -> tuple[list[dict], list[str]]:
+    """Prepare and run the mutants (of ``file`` alone, when given); returns
+    the results and the site errors."""
     ms, errors = [], []
-    for m in select(mutants(), classes, every):
+    for m in select([m for m in mutants() if file is None or m.file == file], classes, every):
         try:
             ms.append(prepare(m))
         except SiteError as e:
