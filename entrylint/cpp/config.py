@@ -4,7 +4,8 @@ The profiles are data (MODEL section 6): ``defconfig`` holds the values the
 x86_64 defconfig of 6.1 and 6.12 gives to the CONFIG_ symbols that arch/x86
 ``.S`` files and the headers they include test (see _DEFCONFIG below for how
 the selection was made); ``max`` adds PTI and the debug options that put C
-calls on the entry paths; ``pti-off`` is defconfig without PTI.
+calls on the entry paths, and builds 32-bit files with PAE (so with PTI,
+4.19+: ``as_x86_32``); ``pti-off`` is defconfig without PTI.
 """
 
 from __future__ import annotations
