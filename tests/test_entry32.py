@@ -281,14 +281,15 @@ def test_the_entry_stack_test_and_the_marks_refine_the_paths(tmp_path):
     # a mark set on the way in is known on the way out, one cleared too
     from entrylint.analysis.state import Space, Stack
 
-    path = FIXTURES / MARKS_QUIET
-    an = api.analyze(path, api.Options(config=_pae_pti(tmp_path)))
+    an = api.analyze(FIXTURES / MARKS_QUIET, api.Options(config=_pae_pti(tmp_path)))
     P = an.program.instructions
-    lines = path.read_text().splitlines()
+    header = FIXTURES / "paranoid_32.h"
+    lines = header.read_text().splitlines()
 
-    def before(text, k=0):
-        n = [i + 1 for i, line in enumerate(lines) if line.strip().startswith(text)][k]
-        (x,) = [x.index for x in P if x.location.line == n]
+    def before(text):
+        (n,) = [i + 1 for i, line in enumerate(lines) if line.strip().startswith(text)]
+        here = (str(header), n)  # the macro body's line: the last frame of the expansion trace
+        (x,) = [x.index for x in P if (x.trace[-1].location.file, x.trace[-1].location.line) == here]
         return an.forward.before[x]
 
     assert {t.stack for t in before("orl\t$CS_FROM_ENTRY_STACK")} == {Stack.ENTRY}
