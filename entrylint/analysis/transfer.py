@@ -164,8 +164,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         area, _, sp = t.holds(dst or src)[len("area-sp:"):].partition(":")
         if sp in _AREA_JUDGED:
             flag = ("cf", sp == area)
-    elif op is DataOp.TEST and imm is not None and _marks_slot(ins, info, "src_mem") is not None:
-        bits = _marked(t, _marks_slot(ins, info, "src_mem"), imm)
+    elif op is DataOp.TEST and imm is not None and (slot := _marks_slot(ins, info, "src_mem")) is not None:
+        bits = _marked(t, slot, imm)
         if bits is not None:
             flag = ("zf", not bits)
     elif op is DataOp.CMP and imm is not None and (t.holds(dst) or t.holds(src) or "").startswith("int:"):
@@ -207,8 +207,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
 
     # --- marks in the frame (32-bit: the high half of the saved CS dword) ----
     if imm is not None and dst is None and op in (DataOp.OR, DataOp.AND, DataOp.XOR) \
-            and _marks_slot(ins, info, "dst_mem") is not None:
-        new = _mark(new, _marks_slot(ins, info, "dst_mem"), op, imm)
+            and (slot := _marks_slot(ins, info, "dst_mem")) is not None:
+        new = _mark(new, slot, op, imm)
 
     # --- stack ------------------------------------------------------------------
     new = _pushes(ins, info, op, dst, src, imm, t, new)
@@ -455,13 +455,12 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         if held and held.startswith("stack:") and dst != "rsp" and op in _STACK_ARITH \
                 and (src is None or not (t.holds(src) or "").startswith("stack:")):
             return new  # a frame allocated, a stack's top or base worked out: the same stack
-        if held and held.startswith("area:") and not held.startswith("area-sp:"):
+        if held and held.startswith("area:"):
             if op is DataOp.ADD and _immediate(ins):
                 return new  # addl $CPU_ENTRY_AREA_entry_stack + SIZEOF_entry_stack: still in the area
-            if op is DataOp.SUB and src is not None:
-                sp = t.stack.value if src == "rsp" else (t.holds(src) or "").removeprefix("stack:")
-                if src == "rsp" or (t.holds(src) or "").startswith("stack:"):
-                    return new.hold(dst, f"area-sp:{held[5:]}:{sp}")
+            by = t.holds(src) or "" if src != "rsp" else f"stack:{t.stack.value}"
+            if op is DataOp.SUB and by.startswith("stack:"):  # subl %esp / a copy of it
+                return new.hold(dst, f"area-sp:{held[5:]}:{by[6:]}")
         if op is DataOp.AND and held == "frame" and imm is not None and imm & 3 == 3:
             # andl $SEGMENT_RPL_MASK, %reg on a copy of the saved CS (32-bit
             # entry code tests it in a register, with EFLAGS.VM mixed in)
