@@ -49,7 +49,12 @@ U, K = Space.USER, Space.KERNEL
 
 
 def _t(origin: Origin, gs: Space, cr3: Space, stack: Stack, **features: Feature) -> Tuple:
-    return Tuple(origin, gs, cr3, stack, tuple(sorted((f"X86_FEATURE_{k}", v) for k, v in features.items())))
+    """A tuple assuming ``features`` and what they imply (state.IMPLIES: Xen
+    PV has no PTI, as a gate on PTI would find on the way)."""
+    t = Tuple(origin, gs, cr3, stack)
+    for k, v in sorted(features.items()):
+        t = t.assume(f"X86_FEATURE_{k}", v)
+    return t
 
 
 SYSCALL = frozenset({_t(Origin.USER, U, U, Stack.USER)})
