@@ -354,3 +354,12 @@ def test_released_32_bit_pti_entry_is_judged_under_max_and_quiet(name):
     assert any(ev.detail == "pti:kernel" for ev in res.analysis.forward.event_list("cr3-write"))
     bad = [f for f in res.findings if f.severity.value in ("error", "warning")]
     assert not bad, "\n".join(str(f) for f in bad)
+
+
+def test_xen_pv_entries_start_knowing_pti_is_off():
+    # state.IMPLIES, as a PTI gate on the way would find it: a switch left
+    # without its gate is no CR3 question on a Xen PV path
+    from entrylint.analysis.entries import K_XENPV
+    from entrylint.analysis.state import Feature
+
+    assert all(t.feature("X86_FEATURE_PTI") is Feature.OFF and t.pti_off() for t in K_XENPV.tuples)

@@ -34,9 +34,9 @@ What counts (per mutant, per profile of its class):
   move), or (b) one of the site's extra lines (given per site, in original
   numbering: the exit instruction a dropped CR3 switch or a dropped register
   restore lets through, the SWAPGS whose fence was dropped), or (c) for a
-  mutation inside calling.h, an invocation of the macro the mutated line is
-  in (a trace frame naming that macro), since the reviewer's line of a macro
-  fault is the invocation in the .S file.
+  mutation inside a ``.macro`` body (calling.h's, entry_32.S's own), an
+  invocation of that macro (a trace frame naming it), since the reviewer's
+  line of a macro fault is the invocation.
 - **collateral**: every finding, by (id, fingerprint, the how-many-th
   finding with them it is: two with the same text in one symbol share a
   fingerprint), that appears or
@@ -131,7 +131,10 @@ CLASSES = {c.name: c for c in (
     # there the switch left without its gate is also one no option or gate
     # compiles out (EL401, the same line)
     Cls("drop-gate-32", "EL402", "X86_FEATURE_PTI runtime gate of an entry_32.S switch macro dropped",
-        also=("EL401",)),
+        also=("EL401",),
+        # 4.19: the user switch then runs on paths with PTI off, and the C
+        # call or task-stack access after it finds the user CR3 there
+        consequences=("EL201", "EL202")),
     Cls("flag-misuse", "EL501", "jnc/jc after bt/btr turned into a jump on a flag bt leaves alone",
         also=("EL502",),  # the wrong jump can skip the switch: the body no longer does its contract
         consequences=("EL203",)),
@@ -155,7 +158,7 @@ class Mutant:
     note: str = ""
     text: str = ""  # filled by apply()
     lines: tuple[int, ...] = ()  # mutated lines, new numbering
-    macros: tuple[str, ...] = ()  # enclosing macros of a calling.h mutation
+    macros: tuple[str, ...] = ()  # the .macro bodies the mutation is in (entry_32.S's switch macros, calling.h's)
     extra_new: tuple[tuple[str, int], ...] = ()
 
 
@@ -291,8 +294,7 @@ def prepare(m: Mutant) -> Mutant:
     src = sources()[m.file]
     m.text, lines, where = apply(src, m.ops)
     m.lines = tuple(lines)
-    if m.file == CH:
-        m.macros = tuple(sorted({n for L, _ in [(o[1], 0) for o in m.ops] if (n := enclosing_macro(src, L))}))
+    m.macros = tuple(sorted({n for L, _ in [(o[1], 0) for o in m.ops] if (n := enclosing_macro(src, L))}))
     m.extra_new = tuple((f, where[L] if f == m.file else L) for f, L in m.extra)
     return m
 
@@ -346,7 +348,7 @@ def _matches(fd, m: Mutant, folder: Path) -> bool:
 
 def _path_matches(fd, m: Mutant, folder: Path) -> bool:
     """The finding's path (entry point to fault) runs through the mutated code:
-    a mutated line, or for a calling.h mutation an invocation of its macro."""
+    a mutated line, or for a mutation in a ``.macro`` body an invocation of it."""
     d = folder / "arch" / "x86" / "entry"
     want = {(os.path.realpath(d / m.file), L) for L in m.lines}
     for name in _files_for(m):

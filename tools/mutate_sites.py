@@ -84,37 +84,52 @@ def flag_misuse_sites(add, jumps) -> None:
             add("flag-misuse", CH, [("sub", L, j, f"\t{j}\t", f"\t{new}\t")], f"{CH}:{L}:{new}")
 
 
-def pti32_sites(add, src_line, enter: int, sysexit: int, iret: tuple[int, int]) -> None:
+def pti32_sites(add, src_line, enter: int, sysexit: int, iret: tuple[int, ...], lines: dict,
+                percpu: str = "pcpu_hot + X86_current_task", checked: bool = False) -> None:
     """32-bit PTI (entry_32.S under ``max``, which builds 32-bit files with
     PAE, so with the switches compiled in).  ``enter``: SYSENTER's kernel
     switch (its scratch %eax pushed around it); ``sysexit``: the SYSEXIT
-    path's exit switch; ``iret``: an exit switch and the iret after it.  The macro bodies
-    (lines 58-610) are at the same lines in 6.8 and 6.12."""
+    path's exit switch; ``iret``: an exit switch and the exit instructions
+    after it.  ``lines`` (the macro bodies): ``stack``, the line before
+    SWITCH_TO_KERNEL_STACK's switch; ``note``, its note of the user CR3;
+    ``back``, PARANOID_EXIT_TO_KERNEL_MODE's switch back; ``gates``, (gate,
+    CR3 write) of SWITCH_TO_USER_CR3 and SWITCH_TO_KERNEL_CR3.  ``percpu``:
+    a per-cpu variable the user page table does not map.  ``checked``: the
+    iret path's BUG_IF_WRONG_CR3 tests the RPL as the walk reads it (4.19's
+    SEGMENT_RPL_MASK, not 6.x's USER_SEGMENT_RPL_MASK with EFLAGS.VM), so
+    a dropped exit switch stops at its ud2 as the SYSEXIT path's does."""
+    exits = tuple((E32, L) for L in iret[1:])
     for r in ("%ebx", "%ecx", "%edx", "%esi", "%edi", "%ebp"):
         # SYSENTER: every register but %eax is the user's; SYSEXIT's switch:
         # the user's registers are popped before it
         for L in (enter, sysexit):
             add("live-scratch", E32, [("sub", L, "scratch_reg", "scratch_reg=%eax", f"scratch_reg={r}")],
                 f"{E32}:{L}:scratch_reg={r}")
-    # SWITCH_TO_KERNEL_STACK's kernel switch (370) runs on the entry stack
-    # with the user CR3: a C call or a per-cpu read before it, and after the
-    # exit switch before the iret
-    add("c-call", E32, [("ins", 369, "\tcall\ttrace_hardirqs_off")], f"{E32}:+369:trace_hardirqs_off")
-    for L in (369, iret[0]):
-        add("kernel-mem", E32, [("ins", L, "\tcmpl\t$0, PER_CPU_VAR(pcpu_hot + X86_current_task)")], f"{E32}:+{L}")
+    # SWITCH_TO_KERNEL_STACK's kernel switch runs on the entry stack with the
+    # user CR3: a C call or a per-cpu read before it, and after the exit
+    # switch before the iret
+    add("c-call", E32, [("ins", lines["stack"], "\tcall\ttrace_hardirqs_off")],
+        f"{E32}:+{lines['stack']}:trace_hardirqs_off")
+    for L in (lines["stack"], iret[0]):
+        add("kernel-mem", E32, [("ins", L, f"\tcmpl\t$0, PER_CPU_VAR({percpu})")], f"{E32}:+{L}")
     # (the SYSEXIT path's switch is left out: max has DEBUG_ENTRY, whose
     # BUG_IF_WRONG_CR3 no_user_check=1 before the sysexit stops a kernel CR3
     # at its ud2 -- the kernel's own check, so no path reaches the sysexit)
-    drop_exit_switch_sites(add, src_line, [(E32, iret[0], "SWITCH_TO_USER_CR3", "%eax", ((E32, iret[1]),))])
+    if not checked:
+        drop_exit_switch_sites(add, src_line, [(E32, iret[0], "SWITCH_TO_USER_CR3", "%eax", exits)])
     # an exception that hit an exit after its user CR3 write (on the entry
     # stack) returns there through PARANOID_EXIT_TO_KERNEL_MODE: the note of
     # the user CR3 it found, or the switch back the note asks for, dropped
-    add("drop-exit-switch", E32, [("blank", 488, "CS_FROM_USER_CR3")], f"{E32}:488:drop-note",
-        extra=((E32, iret[1]),))
-    add("drop-exit-switch", E32, [("blank", 610, "SWITCH_TO_USER_CR3")], f"{E32}:610:drop", extra=((E32, iret[1]),))
-    for L, write in ((58, 62), (89, 95)):  # entry_32.S's own switch macros lose their PTI gate
+    add("drop-exit-switch", E32, [("blank", lines["note"], "CS_FROM_USER_CR3")], f"{E32}:{lines['note']}:drop-note",
+        extra=exits)
+    add("drop-exit-switch", E32, [("blank", lines["back"], "SWITCH_TO_USER_CR3")], f"{E32}:{lines['back']}:drop",
+        extra=exits)
+    for L, write in lines["gates"]:  # entry_32.S's own switch macros lose their PTI gate
         add("drop-gate-32", E32, [("blank", L, "X86_FEATURE_PTI")], f"{E32}:{L}:drop", extra=((E32, write),))
 
+
+# entry_32.S's macro bodies, at the same lines in 6.8 and 6.12 (pti32_sites)
+PTI32_6X = {"stack": 369, "note": 488, "back": 610, "gates": ((58, 62), (89, 95))}
 
 def sites_612(add, src_line) -> None:
     """Debian's linux-source-6.12 (numbering is that tree's)."""
@@ -241,7 +256,7 @@ def sites_612(add, src_line) -> None:
     for L, r in ((258, "%ecx"), (259, "%edx")):
         add("call-clobber", E32, [("sub", L, f"popl\t{r}", f"popl\t{r}", "addl\t$4, %esp")], f"{E32}:{L}:{r}",
             extra=((E32, 962), (E32, 1063), (E32, 1198)))
-    pti32_sites(add, src_line, 795, 873, (949, 962))
+    pti32_sites(add, src_line, 795, 873, (949, 962), PTI32_6X)
 
 
 def sites_54(add, src_line) -> None:
@@ -567,4 +582,4 @@ def sites_68(add, src_line) -> None:
     for L, r in ((258, "%ecx"), (259, "%edx")):
         add("call-clobber", E32, [("sub", L, f"popl\t{r}", f"popl\t{r}", "addl\t$4, %esp")], f"{E32}:{L}:{r}",
             extra=((E32, 965), (E32, 1066), (E32, 1201)))
-    pti32_sites(add, src_line, 799, 877, (952, 965))
+    pti32_sites(add, src_line, 799, 877, (952, 965), PTI32_6X)

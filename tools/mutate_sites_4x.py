@@ -5,7 +5,7 @@ backport (4.4.178, 4.9.154) and page-table isolation as first backported to
 from __future__ import annotations
 
 from mutate_sites import C32, E64, drop_exit_switch_sites, drop_gate_sites, drop_ifdef_sites, \
-    flag_misuse_sites, live_after_sites, save_clobber_sites, scratch_sites
+    flag_misuse_sites, live_after_sites, pti32_sites, save_clobber_sites, scratch_sites
 
 
 def sites_49(add, src_line) -> None:
@@ -229,6 +229,13 @@ def sites_419(add, src_line) -> None:
     drop_ifdef_sites(add, 190, "CONFIG_PAGE_TABLE_ISOLATION", range(317, 331))  # EL401
     drop_gate_sites(add, src_line, (213, 224, 264, 282))  # EL402
     flag_misuse_sites(add, tuple((L, "jnc") for L in (235, 273, 291, 300)))  # EL501
+
+    # 32-bit PTI (4.19 brought it): entry_32.S's macros sit higher than in
+    # 6.x, the exit to user is the paravirt INTERRUPT_RETURN (native_iret's
+    # iret), and current_task is a plain per-cpu variable
+    pti32_sites(add, src_line, 839, 925, (1009, 1021, 1166),
+                {"stack": 384, "note": 510, "back": 634, "gates": ((161, 165), (192, 198))}, percpu="current_task",
+                checked=True)
 
 
 def sites_44(add, src_line) -> None:
