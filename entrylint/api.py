@@ -442,7 +442,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     memo = session.step_memo() if session is not None else None
     last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
     msr = msr_entries(exp.root)
-    tasks = task_gates(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
     if kept is not None:
         cfg, procedures, liveness, flags = kept
@@ -458,7 +457,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         liveness = flags = None
     if session is not None and labels is None:  # (kept for the next edit's analysis)
         labels, kinds = label_macros(program), {}
-    entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds, tasks=tasks)
+    entries = find_entries(program, cfg, msr=msr, labels=labels, kinds=kinds,
+                           tasks=lambda: task_gates(exp.root))
     from entrylint.analysis.callees import remember
     from entrylint.analysis.siblings import sibling_asm
 

@@ -363,3 +363,17 @@ def test_xen_pv_entries_start_knowing_pti_is_off():
     from entrylint.analysis.state import Feature
 
     assert all(t.feature("X86_FEATURE_PTI") is Feature.OFF and t.pti_off() for t in K_XENPV.tuples)
+
+
+def test_task_gates_are_read_for_32_bit_code_only(monkeypatch):
+    # the TSS initializers are read from every C file of arch/x86/kernel
+    # (16 ms on 6.12, cold): a 64-bit file, which takes no task gate, does not
+    import entrylint.analysis.task_gates as tg
+
+    asked = []
+    real = tg.task_gates
+    monkeypatch.setattr(tg, "task_gates", lambda root: asked.append(root) or real(root))
+    api.analyze(TASKGATE / "arch/x86/entry/entry_32.S", api.Options(root=TASKGATE))
+    assert asked == [TASKGATE]
+    api.analyze(FIXTURES / "live_scratch_fires.S", api.Options(root=TASKGATE))
+    assert asked == [TASKGATE]

@@ -226,7 +226,8 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
     """Every entry point of the program, in program order.  ``msr``: the
     SYSCALL/SYSENTER targets the tree's C code writes and the features each
     is chosen under (``analysis/msr_entries.MsrEntries``); ``tasks``: the
-    task-gate entries its TSS initializers name (``analysis/task_gates``).  Profiles that
+    task-gate entries its TSS initializers name (``analysis/task_gates``),
+    or a callable that reads them, asked only for 32-bit code.  Profiles that
     share the program's statements, symbols and CFG share what is read of
     them alone: ``labels`` (``label_macros(program)``) and ``kinds`` (each
     symbol's classification, filled here), given by the caller."""
@@ -253,6 +254,8 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
             if kinds is not None:
                 kinds[sym.name] = kind
         if _mode(program, sym) == 32:
+            if callable(tasks):
+                tasks = tasks()  # (read once, and only for 32-bit code: a 64-bit file takes no task gate)
             if tasks and sym.name in tasks:
                 kind = EntryKind("task-gate", tasks[sym.name])
             elif kind is not None:
