@@ -59,7 +59,7 @@ from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding
+from entrylint.plugins.support import cr3_operand, finding
 
 from .call_clobbered_read import Search, describe
 
@@ -101,7 +101,7 @@ def entrylint_check(analysis, config):
                 # the sequence makes its result in the scratch (the 32-bit
                 # SWITCH_TO_KERNEL_CR3: orl $PTI_SWITCH_MASK): who reads it after
                 made, reader = True, search.first(reader.index, reg)
-            if reader is not None and made and _cr3_use(reader, reg):
+            if reader is not None and made and cr3_operand(reader) == reg:
                 continue  # the result taken as a CR3 value (its user bit tested, written back)
             if reader is not None and not inside(reader):
                 yield finding(LiveScratch, analysis, P[writer], key, reg=spelled(reg, P[writer].mode),
@@ -169,17 +169,6 @@ def _scratch_writes(fw, P, key):
                                 and not _stack_op(info)):
                 first.setdefault(reg, node)
     return sorted((n, r) for r, n in first.items()), inside
-
-
-def _cr3_use(ins, reg: str) -> bool:
-    """``ins`` reads ``reg`` as a CR3 value: writes it to CR3, or tests its
-    bits (``testl $PTI_SWITCH_MASK, %eax``)."""
-    from entrylint.program.effects import DataOp
-
-    info = ins.info
-    if info.cr3_write:
-        return info.src == reg
-    return info.op in (DataOp.TEST, DataOp.BT) and info.imm is not None and reg in (info.src, info.dst)
 
 
 def _common(a, b) -> int:

@@ -60,7 +60,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.program.effects import DataOp
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
-from entrylint.plugins.support import finding, last_change
+from entrylint.plugins.support import cr3_operand, finding, last_change
 
 _LOADS = (DataOp.MOVE, DataOp.POP, DataOp.XCHG)  # what replaces a register's value whole
 
@@ -110,16 +110,18 @@ def _restores(fw, P):
     PARANOID_RESTORE_CR3 tests the saved value's user bit and writes nothing
     when it is the kernel's)."""
     for ev in fw.event_list("cr3-write"):
-        reg = P[ev.node].info.src
+        reg = cr3_operand(P[ev.node])
         if not ev.before.pti_off() and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
             yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
     for node in sorted(n for n in fw.before if n < len(P)):
-        info = P[node].info
-        if info is None or getattr(info, "op", None) not in (DataOp.BT, DataOp.TEST) or info.src in (None, "rsp"):
+        if P[node].info is None or P[node].info.cr3_write:
+            continue  # (a CR3 write: its event, above)
+        reg = cr3_operand(P[node])
+        if reg in (None, "rsp"):
             continue
         for t in ordered(fw.before[node]):
-            if _cr3(t, info.src) and not t.pti_off():
-                yield node, t, info.src, fw.key_at(node, t)
+            if _cr3(t, reg) and not t.pti_off():
+                yield node, t, reg, fw.key_at(node, t)
 
 
 def _cr3(t, reg) -> bool:

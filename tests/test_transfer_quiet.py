@@ -23,7 +23,7 @@ def _check(path: Path, profile: str) -> tuple[int, list]:
     P = an.program.instructions
     checked, wrong = 0, []
     for node, tuples in an.forward.before.items():
-        if node >= len(P) or (regs := quiet(P[node])) is None:
+        if node >= len(P) or (regs := quiet(P[node], config)) is None:
             continue
         for t in tuples:
             if any(r in regs for r, _ in t.held):
@@ -39,6 +39,8 @@ def _check(path: Path, profile: str) -> tuple[int, list]:
     ("linux-4.14.98", "arch/x86/entry/entry_64.S", 50),
     ("linux-5.4.273", "arch/x86/crypto/aesni-intel_asm.S", 5000),
     ("linux-6.8.1", "arch/x86/entry/entry_64.S", 100),
+    ("linux-6.8.1", "arch/x86/entry/entry_32.S", 100),  # max: with PAE, so with PTI
+    ("linux-4.19.48", "arch/x86/entry/entry_32.S", 100),
 ])
 def test_a_quiet_instruction_gives_every_tuple_back_in_released_code(tree, file, least):
     root = shared_tree(tree)
@@ -74,3 +76,25 @@ f:
     for text in ("movq $3, %rax", "addq $1, %rax", "pushq %rax", "movq %rsp, %rdi", "leaq 8(%rsp), %rsi",
                  "xorl %edx, %edx", "swapgs", "movq %rax, %cr3", "call f", "ret"):
         assert got[text] is None, text
+
+
+def test_a_load_the_memory_model_names_is_not_quiet():
+    """A stack pointer or a stack area's address loaded into a register is a
+    value made (transfer._loaded), whatever the register held: the load from
+    the TSS of 32-bit SWITCH_TO_KERNEL_STACK, the per-cpu cpu_entry_area.
+    Another load is quiet; without the walk's configuration, no load is."""
+    text = """\t.code32
+\t.text
+f:
+\tmovl TSS_entry2task_stack(%ebx), %ecx
+\tmovl %fs:cpu_entry_area, %edx
+\tmovl 8(%ebx), %esi
+\tret
+"""
+    an = api.analyze(Path("/nonexistent/quiet/q_32.S"), api.Options(profile="max"), text=text)
+    config = api.transfer_config(an.program, an.expansion, an.callees)
+    got = {" ".join(i.text.split()): i for i in an.program.instructions}
+    assert quiet(got["movl TSS_entry2task_stack(%ebx), %ecx"], config) is None
+    assert quiet(got["movl %fs:cpu_entry_area, %edx"], config) is None
+    assert {"rbx", "rsi"} <= quiet(got["movl 8(%ebx), %esi"], config)
+    assert quiet(got["movl 8(%ebx), %esi"]) is None

@@ -43,10 +43,12 @@ What counts (per mutant, per profile of its class):
   disappears against the unmutated baseline of the same file and profile,
   except matching findings of the class's rule and of the rules the class
   names as ``also`` (a second face of the same single fault, at the same
-  lines; see CLASSES).  A finding of one rule that disappears from a mutated
-  line while one of the same rule appears there is the same finding whose
-  fingerprint changed with the instruction text, not collateral.  EL9xx findings count: a mutant that
-  no longer assembles shows up as collateral.
+  lines; see CLASSES).  A finding at a line a mutation changed in place,
+  or made through such a line (a macro body's, from its invocation), is
+  keyed by those lines, not by its fingerprint: the instruction text is
+  part of a fingerprint, so the same finding would look gone and new.
+  EL9xx findings count: a mutant that no longer assembles shows up as
+  collateral.
 
 A mutation in calling.h is checked in both .S files; a mutation in a .S file
 in that file only.  Exit status: 1 when a measured class is below 95 % or has
@@ -388,17 +390,8 @@ def run_one(m: Mutant) -> dict:
                         also_hits.append(f"{fd.id}@{fd.location.line}")
                     if not ok:
                         collateral.append(f"+{profile}:{_short(fd)}")
-                for k, fd in base.items():
-                    if k in now:
-                        continue
-                    # the instruction text at a mutated line is part of the
-                    # fingerprint: the same rule at the same line is the same finding
-                    same = [n for n in got if n.id == fd.id and fd.location and n.location
-                            and n.location.line in m.lines and n.location.line == fd.location.line]
-                    if same:
-                        collateral[:] = [c for c in collateral if c != f"+{profile}:{_short(same[0])}"]
-                        continue
-                    collateral.append(f"-{profile}:{_short(fd)}")
+                # (a finding at a line a mutation changed keeps its key: _at_mutation)
+                collateral += [f"-{profile}:{_short(fd)}" for k, fd in base.items() if k not in now]
             detected_all &= detected
         return {"name": m.name, "cls": m.cls, "detected": detected_all, "collateral": collateral,
                 "hits": hits, "also": also_hits, "lines": m.lines, "seconds": time.perf_counter() - t0}
@@ -430,9 +423,7 @@ def _at_mutation(findings, m: Mutant) -> list:
 
 
 def _short(fd) -> str:
-    loc = fd.location
-    where = f"{Path(loc.file).name}:{loc.line}" if loc else "?"
-    return f"{fd.id}@{where} {fd.message}"
+    return f"{fd.id}@{fd.location.short() if fd.location else '?'} {fd.message}"
 
 
 def registered_rules() -> set[str]:

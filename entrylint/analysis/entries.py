@@ -225,14 +225,15 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
                  kinds: dict[str, EntryKind | None] | None = None, tasks=None) -> list[Entry]:
     """Every entry point of the program, in program order.  ``msr``: the
     SYSCALL/SYSENTER targets the tree's C code writes and the features each
-    is chosen under (``analysis/msr_entries.MsrEntries``); ``tasks``: the
-    task-gate entries its TSS initializers name (``analysis/task_gates``),
-    or a callable that reads them, asked only for 32-bit code.  Profiles that
+    is chosen under (``analysis/msr_entries.MsrEntries``); ``tasks``: a
+    callable that reads the task-gate entries its TSS initializers name
+    (``analysis/task_gates``), asked at the first 32-bit symbol.  Profiles that
     share the program's statements, symbols and CFG share what is read of
     them alone: ``labels`` (``label_macros(program)``) and ``kinds`` (each
     symbol's classification, filled here), given by the caller."""
     rows = tuple(extra) + TABLE
     gates = msr.gates if msr is not None else {}
+    by_tss = None  # tasks(), when a 32-bit symbol asks
     out = []
     pv_native = {f"native_{op}" for _, op in getattr(program, "paravirt", ()) if op}
     if labels is None:
@@ -254,10 +255,10 @@ def find_entries(program, cfg, extra: tuple[Row, ...] = (), msr=None,
             if kinds is not None:
                 kinds[sym.name] = kind
         if _mode(program, sym) == 32:
-            if callable(tasks):
-                tasks = tasks()  # (read once, and only for 32-bit code: a 64-bit file takes no task gate)
-            if tasks and sym.name in tasks:
-                kind = EntryKind("task-gate", tasks[sym.name])
+            if by_tss is None:  # (read once, and only for 32-bit code: a 64-bit file takes no task gate)
+                by_tss = tasks() if tasks is not None else {}
+            if sym.name in by_tss:
+                kind = EntryKind("task-gate", by_tss[sym.name])
             elif kind is not None:
                 kind = on_32bit(kind)
         if kind is None:
@@ -290,15 +291,11 @@ def on_32bit(kind: EntryKind) -> EntryKind:
     way out, and off it after the kernel CR3 on the way in)."""
     if not any(t.stack is Stack.IST for t in kind.tuples):
         return kind
-    tuples = set()
+    tuples = {t for t in kind.tuples if t.stack is not Stack.IST}
     for t in kind.tuples:
-        if t.stack is not Stack.IST:
-            tuples.add(t)
-        elif t.origin is Origin.USER:
+        if t.stack is Stack.IST:
             tuples.add(t.with_(stack=Stack.ENTRY))
-        else:
-            tuples.add(t.with_(stack=Stack.ENTRY))
-            if t.cr3 is Space.KERNEL:
+            if t.origin is Origin.KERNEL and t.cr3 is Space.KERNEL:
                 tuples.add(t.with_(stack=Stack.TASK))
     return EntryKind(kind.name, frozenset(tuples))
 

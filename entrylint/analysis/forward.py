@@ -226,7 +226,7 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
             what = (what, config.clobbers(ins.target_name))
     sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
                             ins.imm_target), len(alike))
-    return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins), sig)
+    return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins, config), sig)
 
 
 def register_target(ins, t: Tuple, cfg: CFG) -> int | None:

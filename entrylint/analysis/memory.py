@@ -89,6 +89,12 @@ def _terms(disp: str) -> tuple[set[str], int | None]:
     return names, (total if have else None)
 
 
+def _first(table, disp_text: str) -> StackKind | None:
+    """The kind of the first (pattern, kind) of ``table`` that matches ``disp_text``."""
+    names, offset = _terms(disp_text)
+    return next((kind for pattern, kind in table if _matches(pattern, names, offset)), None)
+
+
 def _matches(pattern: str, names: set[str], offset: int | None) -> bool:
     sym, _, fieldname = pattern.replace(" ", "").partition("+")
     if sym not in names:
@@ -123,16 +129,11 @@ class MemoryModel:
 
     def stack_for_load(self, disp_text: str) -> StackKind | None:
         """The stack %rsp points at after ``mov DISP, %rsp``; None when unknown."""
-        names, offset = _terms(disp_text)
-        for pattern, kind in self.stack_loads:
-            if _matches(pattern, names, offset):
-                return kind
-        return None
+        return _first(self.stack_loads, disp_text)
 
     def area_for_load(self, disp_text: str) -> StackKind | None:
         """The stack whose area ``mov DISP, %reg`` loads an address in; None when none."""
-        names, offset = _terms(disp_text)
-        return next((kind for pattern, kind in self.stack_areas if _matches(pattern, names, offset)), None)
+        return _first(self.stack_areas, disp_text)
 
     def is_user_mapped(self, disp_text: str) -> bool:
         """Whether a memory operand naming ``disp_text`` may be touched with

@@ -47,7 +47,8 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 Gates = dict  # identifier -> tuple[(feature, Feature), ...]
 
 
-def _strip_comments(text: str) -> str:
+def strip_comments(text: str) -> str:
+    """C comments blanked, lines kept (``/* */`` as spaces, ``//`` to the line's end)."""
     text = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
     return re.sub(r"//[^\n]*", "", text)
 
@@ -64,7 +65,7 @@ class MsrEntries:
 
 
 def parse(text: str) -> MsrEntries:
-    text = _strip_comments(text)
+    text = strip_comments(text)
     cond: list[tuple[int, int, str, Feature]] = []  # (start, end, feature, value) of if/else bodies
     for m in _IF.finditer(text):
         neg, feat = m.group(1) == "!", m.group(2)

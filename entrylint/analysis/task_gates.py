@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from entrylint.analysis.msr_entries import strip_comments
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.source import overlay
 
@@ -68,6 +69,7 @@ def parse(text: str) -> dict[str, frozenset]:
     """Identifier -> the tuples of the task-gate entry a TSS initializer of
     ``text`` makes it."""
     out: dict[str, frozenset] = {}
+    text = strip_comments(text)
     for m in _IP.finditer(text):
         init = _initializer(text, m.start())
         cr3 = _CR3.search(init)

@@ -75,12 +75,13 @@ _NOT_QUIET_OPS = frozenset({DataOp.PUSH, DataOp.POP, DataOp.LEA, DataOp.TEST, Da
 _STATE_REGS = frozenset({"rsp", "gs", "fs"})
 
 
-def quiet(ins) -> frozenset[str] | None:
-    """The registers ``ins`` reads or writes, when ``step`` on it returns
-    the tuple it is given, with no event, for every tuple that holds no value
-    in any of them; None when it may change a tuple or raise an event.  Most
-    of a crypto file's instructions (vector arithmetic, loads into vector
-    registers) are quiet: the walk need not step them one by one."""
+def quiet(ins, cfg: Config | None = None) -> frozenset[str] | None:
+    """The registers ``ins`` reads or writes, when ``step`` on it (under
+    ``cfg``) returns the tuple it is given, with no event, for every tuple
+    that holds no value in any of them; None when it may change a tuple or
+    raise an event.  Most of a crypto file's instructions (vector
+    arithmetic, loads into vector registers) are quiet: the walk need not
+    step them one by one."""
     info = ins.info
     if info is None:
         return frozenset()
@@ -94,8 +95,8 @@ def quiet(ins) -> frozenset[str] | None:
     op, dst, src = info.op, info.dst, info.src
     if op is DataOp.MOVE and (info.imm is not None or (src is None and _rsp_mem(info.src_mem))):
         return None  # a value is made: an integer, a code address, a frame slot
-    if op is DataOp.MOVE and src is None and getattr(info.src_mem, "segment", None) in ("fs", "gs"):
-        return None  # a per-cpu load: the address of a stack's area (Config.area_for_load)
+    if op is DataOp.MOVE and src is None and info.src_mem is not None and (cfg is None or _loaded(ins, cfg)):
+        return None  # a stack pointer or a stack area's address loaded (_loaded; without cfg: any load)
     if op is DataOp.XOR and src is not None and src == dst:
         return None  # the zeroing idiom
     return frozenset(info.regs_read | written | {r for r in (dst, src) if r is not None})
@@ -219,8 +220,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
             kind = _STACK_BY_NAME.get(top.removeprefix("stack:")) if top.startswith("stack:") else None
         elif op is DataOp.MOVE and src is not None:
             kind = _STACK_BY_NAME.get((t.holds(src) or "").removeprefix("stack:"))
-        elif op is DataOp.MOVE and cfg.stack_for_load is not None:
-            kind = cfg.stack_for_load(_src_text(ins))
+        elif op is DataOp.MOVE:
+            kind = _STACK_BY_NAME.get((_loaded(ins, cfg) or "").removeprefix("stack:"))
         frame = op is DataOp.POP or _rsp_mem(getattr(info, "src_mem", None))
         if kind is None and t.origin is Origin.USER and frame:
             # %rsp restored from a user-mode frame (popq %rsp, movq RSP(%rsp), %rsp)
@@ -427,17 +428,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
                             f"int:{imm}" if -256 <= imm <= 256 else None)
         if _rsp_mem(getattr(info, "src_mem", None)):
             return new.hold(dst, "frame")  # a slot of the frame (the saved CS, ...)
-        if dst != "rsp" and cfg.stack_for_load is not None:
-            # a stack pointer loaded into a register (32-bit: the task stack's
-            # top from TSS_entry2task_stack, TSS.sp0's entry stack), for the
-            # mov to %esp after it; or the address of a stack's area
-            kind = cfg.stack_for_load(_src_text(ins))
-            if kind is not None:
-                return new.hold(dst, f"stack:{kind.value}")
-            area = cfg.area_for_load(_src_text(ins)) if cfg.area_for_load is not None else None
-            if area is not None:
-                return new.hold(dst, f"area:{area.value}")
-        return new.hold(dst, None)
+        # a stack pointer loaded into a register (32-bit: the task stack's top
+        # from TSS_entry2task_stack, TSS.sp0's entry stack), for the mov to
+        # %esp after it; or the address of a stack's area
+        return new.hold(dst, _loaded(ins, cfg) if dst != "rsp" else None)
     if op is DataOp.XOR and src is not None and src == dst and dst in written:
         return new.hold(dst, "int:0")  # the zeroing idiom
     if op is DataOp.LEA and dst in written:
@@ -533,6 +527,18 @@ def _narrow(ins) -> bool:
 
 def _rsp_mem(mem) -> bool:
     return mem is not None and getattr(mem, "base", None) == "rsp"
+
+
+def _loaded(ins, cfg: Config) -> str | None:
+    """What ``mov DISP, %reg`` loads by the memory model (``cfg``), as a
+    register holds it: a pointer on a stack (``stack:<kind>``), or the
+    address of a stack's area (``area:<kind>``); None: nothing it names."""
+    text = _src_text(ins)
+    kind = cfg.stack_for_load(text) if cfg.stack_for_load is not None else None
+    if kind is not None:
+        return f"stack:{kind.value}"
+    area = cfg.area_for_load(text) if cfg.area_for_load is not None else None
+    return f"area:{area.value}" if area is not None else None
 
 
 def _src_text(ins) -> str:

@@ -120,16 +120,16 @@ def transfer_config(program, exp=None, callees=None):
     model = model_of(program)
     by_value = {s.value: s for s in Stack}
 
-    def stack_for_load(text: str):
-        kind = model.stack_for_load(text)
-        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
-
-    def area_for_load(text: str):
-        kind = model.area_for_load(text)
-        return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+    def as_stack(lookup):
+        """The memory model's answer (a StackKind) as the state's Stack."""
+        def get(text: str):
+            kind = lookup(text)
+            return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+        return get
 
     task, frame = frozenset(model.task_stack_returning), frozenset(model.user_frame_returning)
-    return Config(stack_for_load=stack_for_load, area_for_load=area_for_load, user_bit_vars=user_bit_vars,
+    return Config(stack_for_load=as_stack(model.stack_for_load), area_for_load=as_stack(model.area_for_load),
+                  user_bit_vars=user_bit_vars,
                   task_stack_returning=task, user_frame_returning=frame,
                   key=(Config.user_bit, model, task, frame, user_bit_vars),
                   clobbers=(lambda name: callees(name).clobbers) if callees is not None else None)

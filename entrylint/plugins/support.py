@@ -9,6 +9,7 @@ from collections import deque
 from entrylint.analysis.state import Feature, Space
 from entrylint.findings.model import PathStep, TraceStep
 from entrylint.program.constants import XENPV
+from entrylint.program.effects import DataOp
 
 
 def on_user_gs(tuples) -> list:
@@ -16,6 +17,17 @@ def on_user_gs(tuples) -> list:
     finding there (less those that assume Xen PV: the hypervisor switches
     GS and ``swapgs`` is patched out)."""
     return [t for t in tuples if t.gs is Space.USER and t.feature(XENPV) is not Feature.ON]
+
+
+def cr3_operand(ins) -> str | None:
+    """The register ``ins`` takes as a CR3 value: the source of a CR3
+    write, or the register whose bits a ``bt``/``test`` asks
+    (``testl $PTI_SWITCH_MASK, %eax``; 6.12's PARANOID_RESTORE_CR3 tests
+    the saved value's user bit and writes nothing when it is the kernel's)."""
+    info = ins.info
+    if info is None or not (info.cr3_write or getattr(info, "op", None) in (DataOp.BT, DataOp.TEST)):
+        return None
+    return info.src
 
 
 def trace_of(ins) -> tuple[TraceStep, ...]:
