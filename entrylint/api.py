@@ -544,10 +544,12 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     merged: dict[tuple, Finding] = {}
     first = None
     profiles = options.profiles()
+    from entrylint.cpp import conditionals
     from entrylint.cpp.lexer import checking
     from entrylint.shared import Shared
 
     checking(os.path.abspath(path))  # (an earlier check's files are not kept lexed past it)
+    conditionals.trim()  # (nor, past a bound, the #if records of earlier checks)
 
     shared = Shared() if len(profiles) > 1 else None
     for prof in profiles:

@@ -127,6 +127,43 @@ def test_a_plain_line_is_rendered_once_for_every_profile(tmp_path):
     assert b.lines[1].cond != () and b.lines[1].cond != a.lines[0].cond
 
 
+def test_the_if_records_stay_shared_when_their_table_is_full(tmp_path, monkeypatch):
+    """The #if records are shared by the profiles of a check (the render
+    memo compares a line's condition by identity first).  A table full of
+    earlier checks' records is emptied when a check starts, never while one
+    is read: emptied in between, the second profile's records of the lines
+    read before were new, and each line was compared field by field, its
+    whole nesting deep (a fuzz worker: 11 s on an input of 2.5 s)."""
+    from entrylint.cpp import CppOptions, conditionals, preprocess_text
+    from entrylint.cpp.types import Cond
+
+    compared = []
+    real_eq = Cond.__eq__
+    monkeypatch.setattr(Cond, "__eq__", lambda self, other: (compared.append(1), real_eq(self, other))[1])
+    depth = 40
+    text = "#if 1\n\tnop\n" * depth + "#endif\n" * depth
+    name = str(tmp_path / "n.S")
+    kept = conditionals.CONDS_KEPT
+    filler = {("filler", True, None, k): (None, ()) for k in range(kept - depth // 2)}
+    monkeypatch.setattr(conditionals, "_CONDS", dict(filler))
+    a = preprocess_text(text, name, CppOptions())
+    b = preprocess_text(text, name, CppOptions(defines={"X": None}))
+    assert len(a.lines) == len(b.lines) == depth
+    assert all(x.cond is y.cond for x, y in zip(a.lines, b.lines))
+    assert compared == []  # (by identity; emptied after the first #ifs: 820 compares)
+    assert len(a.lines[-1].cond) == depth  # (the records are the nesting, one per #if)
+    conditionals.trim()  # a check starts: the earlier records go
+    assert conditionals._CONDS == {}
+    small = dict(list(filler.items())[:10])
+    monkeypatch.setattr(conditionals, "_CONDS", dict(small))
+    conditionals.trim()  # under the bound: kept
+    assert conditionals._CONDS == small
+    monkeypatch.setattr(conditionals, "_CONDS", {("filler", True, None, k): (None, ()) for k in range(kept + 1)})
+    (tmp_path / "c.S").write_text("\tnop\n")
+    api.check(tmp_path / "c.S", api.Options(profile="defconfig", assemble=False))
+    assert len(conditionals._CONDS) < 1000
+
+
 def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macros(tmp_path, monkeypatch):
     """A line of the file checked whose macros every name it looked up means
     the same (the same macro, or one made from the same #define line) is

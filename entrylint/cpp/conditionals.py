@@ -26,7 +26,21 @@ from entrylint.source.limits import hit
 # __eq__.  The innermost Cond outside stands for all of them (it is made the
 # same way), so a Cond appears only with the same objects outside it, as
 # line_conditions reads them.
+#
+# The table is emptied only between checks (``trim``, from api.check), never
+# while one is read: emptied in the middle of a check, its later profiles made
+# new records for the lines read before, and each such line was compared
+# field by field, its whole nesting deep (a worker of tools/fuzz.py that had
+# filled the table with earlier inputs took 11 s on an input of 2.5 s).
 _CONDS: dict[tuple, tuple] = {}
+CONDS_KEPT = 200_000  # entries past which the next check starts with an empty table
+
+
+def trim() -> None:
+    """A check starts: the records of earlier checks go once there are more
+    than ``CONDS_KEPT`` of them (what bounds one check's is its input)."""
+    if len(_CONDS) > CONDS_KEPT:
+        _CONDS.clear()
 
 
 def _cond(text: str, taken: bool, location, outer: tuple) -> tuple[Cond]:
@@ -35,8 +49,6 @@ def _cond(text: str, taken: bool, location, outer: tuple) -> tuple[Cond]:
     key = (text, taken, location, id(last))
     got = _CONDS.get(key)
     if got is None or got[0] is not last:
-        if len(_CONDS) >= 200_000:
-            _CONDS.clear()
         got = _CONDS[key] = (last, (Cond(text, taken, location),))
     return got[1]
 
