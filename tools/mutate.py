@@ -71,6 +71,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from mutate_lines import Unmapped, maps, moved, moved_op  # noqa: E402
+
 FILES = ("entry_64.S", "entry_64_compat.S", "calling.h", "entry_32.S")
 E64, C32, CH, E32 = FILES
 THRESHOLD = 0.95
@@ -91,6 +93,7 @@ def set_target(name: str) -> None:
     if name != TARGET:
         TARGET = name
         _SRC.clear()
+        _MAPS.clear()
         _baseline.clear()
 
 
@@ -248,8 +251,17 @@ def mutants() -> list[Mutant]:
     import mutate_sites_4x
 
     out: list[Mutant] = []
+    LEFT_OUT.clear()
+    table_lines = _table_lines()
 
     def add(cls, file, ops, name, extra=(), note=""):
+        # (the table's numbering carried to the tree fetched: mutate_lines.py)
+        try:
+            ops = [moved_op(table_lines, file, op) for op in ops]
+            extra = [(f, moved(table_lines, f, L)) for f, L in extra]
+        except Unmapped as e:
+            LEFT_OUT.append(f"{cls}/{name}: {e}")
+            return
         out.append(Mutant(f"{cls}/{name}", cls, file, tuple(ops), tuple(extra), note))
 
     name = TARGETS[TARGET][1]  # (the 4.x tables are in a module of their own)
@@ -259,6 +271,14 @@ def mutants() -> list[Mutant]:
 
 
 _SRC: dict[str, list[str]] = {}
+_MAPS: dict[str, tuple] = {}  # target -> (the release its table is numbered for, {file: line map})
+LEFT_OUT: list[str] = []  # the last mutants() call's mutants with a line the tree fetched changed
+
+
+def _table_lines() -> dict:
+    if TARGET not in _MAPS:
+        _MAPS[TARGET] = maps(TARGET, sources())
+    return _MAPS[TARGET][1]
 
 
 def tree() -> Path | None:
@@ -289,7 +309,12 @@ def sources() -> dict[str, list[str]]:
 
 
 def src_line(f: str, L: int) -> str:
-    return sources()[f][L - 1]
+    """Line ``L`` of the table's numbering, in the tree fetched ("" where
+    that part changed: the mutant made of it is left out)."""
+    try:
+        return sources()[f][moved(_table_lines(), f, L) - 1]
+    except Unmapped:
+        return ""
 
 
 def prepare(m: Mutant) -> Mutant:
@@ -537,6 +562,8 @@ def main(argv=None) -> int:
     print(f"({len(results)} mutants in {time.perf_counter() - t0:.0f} s, {args.jobs} jobs)")
     for e in errors:
         print(f"site error: {e}")
+    for e in LEFT_OUT:
+        print(f"left out: {e}")
     for r in rows:
         if not r.measured:
             continue
