@@ -80,8 +80,10 @@ class Expansion:
         """The CPU features the tree's own ``DISABLED_MASKn`` compiles out in
         this configuration with the options ``off`` (``CONFIG_...``) unset
         (MODEL 6.1): with none of them set, the masks as read; else the header
-        that defines the masks is read again without them.  Empty for a tree
-        that defines no mask (no table stands in for the tree here)."""
+        that defines the masks is read again without them.  A 6.15+ tree
+        writes the masks from its Kconfig.cpufeatures at build time: they are
+        worked out from it (kconfig_deps.disabled_by_kconfig).  Empty for a
+        tree that defines no mask (no table stands in for the tree here)."""
         key = tuple(sorted(off))
         got = self._compiled_out.get(key)
         if got is None:
@@ -94,6 +96,12 @@ class Expansion:
         macros = self.pp.macros
         features = self.program.features
         kconfig = getattr(self.cpp, "kconfig", None)
+        if kconfig is not None:
+            from entrylint.cpp.kconfig_deps import disabled_by_kconfig
+
+            got = disabled_by_kconfig(self.root, kconfig.with_overrides({o: None for o in off}).enabled)
+            if got is not None:
+                return got
         if kconfig is None or not any(kconfig.enabled(o) for o in off):
             return disabled_features(macros, features)
         defn = macros.get("DISABLED_MASK0")
@@ -257,6 +265,10 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
                                                     any(getattr(i.info, "cr3_write", False)
                                                         for i in program.instructions))
+        from entrylint.cpp.kconfig_deps import disabled_by_kconfig
+
+        # (6.15+: the masks the build writes from Kconfig.cpufeatures)
+        program.disabled |= disabled_by_kconfig(root, copts.kconfig.enabled) or set()
     profile = options.profile_name()
     findings = sorted((from_problem(p, (profile,)) for p in capped(dedupe(problems), options.limits)),
                       key=Finding.sort_key)

@@ -17,7 +17,9 @@ is off keeps the switch from ever running without the option (MODEL 6.1): a
 switch that only the on-side of alternatives on features F reaches
 (``ALTERNATIVE "jmp .Lend_\\@", "", X86_FEATURE_PTI``), where the tree's own
 ``DISABLED_MASKn`` (``disabled-features.h``: ``DISABLE_PTI`` under ``#ifndef
-CONFIG_PAGE_TABLE_ISOLATION``), evaluated with the option(s) off, holds every
+CONFIG_PAGE_TABLE_ISOLATION``; 6.15+: the masks the build writes from
+``Kconfig.cpufeatures``, ``X86_DISABLED_FEATURE_PTI`` ``depends on
+!MITIGATION_PAGE_TABLE_ISOLATION``), evaluated with the option(s) off, holds every
 F.  That is not an error: the switch is dead code in a kernel built without
 PTI (a few bytes and the ``jmp`` around them).  It is reported as a check
 (info), so that a reviewer still sees a switch compiled in without its
@@ -27,7 +29,8 @@ mask gives no such gate: the finding is then an error.
 
 Messages: ``CR3 switched to the {target} page table outside #ifdef {option}``
 (error), and ``... outside #ifdef {option} (compiled out at run time: the
-gate's feature is disabled without it)`` (info).
+gate's feature is disabled without it)`` (info); ``{option}`` is the first of
+the options the tree's Kconfig declares.
 
 ## Why is this bad?
 MODEL 1 and 6: "Something with this amount of performance impact needs to be
@@ -124,13 +127,27 @@ def entrylint_check(analysis, config):
     fw = analysis.forward
     P = analysis.program.instructions
     gates = None
+    option = named_option(analysis.expansion.root, options)
     for node, (target, ev) in sorted(switches(analysis).items()):
         if any(implies(c.text, c.taken, options) for c in P[node].cond):
             continue
         gates = gates or Gates(analysis.cfg)
         cls = MissingConfigGuardGated if compiled_out_gate(analysis, gates, node, options) else MissingConfigGuard
         key = fw.key_of("cr3-write", ev.node, ev.before, ev.detail) if ev else None
-        yield finding(cls, analysis, P[node], key, target=target, option=options[0])
+        yield finding(cls, analysis, P[node], key, target=target, option=option)
+
+
+def named_option(root, options: tuple[str, ...]) -> str:
+    """The option as the tree names it: the first of ``options`` its Kconfig
+    declares (6.9+: ``CONFIG_MITIGATION_PAGE_TABLE_ISOLATION``)."""
+    if root is not None:
+        from entrylint.source.tree import kconfig_declared
+
+        names = kconfig_declared(str(root))
+        for o in options:
+            if o.removeprefix("CONFIG_") in names:
+                return o
+    return options[0]
 
 
 def compiled_out_gate(analysis, gates, node: int, options: tuple[str, ...]) -> bool:

@@ -109,6 +109,46 @@ def test_with_the_option_on_the_header_is_read_again_without_it(tmp_path):
     assert exp.compiled_out(("CONFIG_PAGE_TABLE_ISOLATION",)) == {"X86_FEATURE_PTI"}
 
 
+def _tree_7x(tmp_path) -> Path:
+    """pti32-4.19 as a 6.15+ tree lays it out: the masks come from a
+    generated header (asm/cpufeaturemasks.h, absent without a build) that
+    the build writes from arch/x86/Kconfig.cpufeatures, and the option is
+    CONFIG_MITIGATION_PAGE_TABLE_ISOLATION (6.9+)."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(PTI32, root)
+    opt = "MITIGATION_PAGE_TABLE_ISOLATION"
+    (root / "arch/x86/include/asm/disabled-features.h").write_text("#include <asm/cpufeaturemasks.h>\n")
+    for f in (root / "Kconfig", root / "arch/x86/entry/entry_32.S"):
+        f.write_text(f.read_text().replace("PAGE_TABLE_ISOLATION", opt))
+    (root / "arch/x86/Kconfig.cpufeatures").write_text(
+        "config X86_DISABLED_FEATURE_PCID\n\tdef_bool y\n\tdepends on !X86_64\n\tdepends on X86_64\n\n"
+        f"config X86_DISABLED_FEATURE_PTI\n\tdef_bool y\n\tdepends on !{opt}\n")
+    return root
+
+
+@pytest.mark.parametrize("profile", ["max", "defconfig", "pti-off"])
+def test_a_7x_tree_s_masks_come_from_its_kconfig_cpufeatures(tmp_path, profile):
+    """The gate's feature is compiled out as the build's generated masks
+    would have it: X86_DISABLED_FEATURE_PTI of Kconfig.cpufeatures, its
+    ``depends on`` read with the option off.  On the code before, with no
+    DISABLED_MASK read, every gated switch of Debian's 7.2 was an error."""
+    root = _tree_7x(tmp_path)
+    entry = root / "arch/x86/entry/entry_32.S"
+    res = api.check(entry, api.Options(root=root, profile=profile), select=["EL401"])
+    found = [f for f in res.findings if f.id == "EL401"]
+    errors = sorted({f.location.line for f in found if f.severity.value == "error"})
+    checks = [f for f in found if f.severity.value == "info"]
+    assert errors == lines_of(entry, "<- fires")
+    assert checks and not {f.location.line for f in checks} & set(errors)
+    # the message names the option as the tree does
+    assert all("outside #ifdef CONFIG_MITIGATION_PAGE_TABLE_ISOLATION" in f.message for f in found)
+    exp = api.expand(entry, api.Options(root=root, profile=profile))
+    assert "X86_FEATURE_PCID" not in exp.program.disabled  # (both of its conditions never hold)
+    assert exp.compiled_out(("CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",)) >= {"X86_FEATURE_PTI"}
+
+
 def test_gates_are_the_features_whose_on_side_alone_reaches():
     exp = api.expand(ENTRY32, api.Options(root=PTI32, profile="pti-off"))
     prog = exp.program

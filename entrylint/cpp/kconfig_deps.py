@@ -79,3 +79,108 @@ def with_pae(root: Path, symbols: Iterable[str]) -> set[str]:
     ``depends on (X86_64 || X86_PAE)``)."""
     alts = _dependencies(str(root))[1]
     return {s for s in symbols if s.startswith("CONFIG_") and "X86_PAE" in alts.get(s[len("CONFIG_"):], ())}
+
+
+# 6.15+: the CPU features a configuration compiles out are Kconfig symbols
+# (arch/x86/Kconfig.cpufeatures: ``config X86_DISABLED_FEATURE_PTI``,
+# ``def_bool y``, ``depends on !MITIGATION_PAGE_TABLE_ISOLATION``), from which
+# the build writes the DISABLED_MASKn of asm/cpufeaturemasks.h.  Before, the
+# masks were a header's (disabled-features.h), which the preprocessor reads.
+_DISABLED = re.compile(r"^\s*config\s+X86_DISABLED_FEATURE_(\w+)\s*$")
+_BOOL_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[A-Za-z0-9_]+)")
+
+
+@overlay.tree_cache(maxsize=8)
+def _disabled_rules(root: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """(feature, its ``depends on`` expressions) of each
+    ``X86_DISABLED_FEATURE_*`` symbol of the tree's Kconfig.cpufeatures
+    (``def_bool y``: on exactly when every expression holds); None for a
+    tree without the file."""
+    try:
+        lines = overlay.read_text(Path(root) / "arch" / "x86" / "Kconfig.cpufeatures", errors="replace").splitlines()
+    except OSError:
+        return None
+    out: list[tuple[str, list[str]]] = []
+    cur = None
+    for line in lines:
+        m = _CONFIG.match(line)
+        if m:
+            d = _DISABLED.match(line)
+            cur = (f"X86_FEATURE_{d.group(1)}", []) if d else None
+            if cur is not None:
+                out.append(cur)
+            continue
+        m = _DEPENDS.match(line)
+        if m and cur is not None:
+            cur[1].append(m.group(1).split("#")[0].strip())
+    return tuple((f, tuple(e)) for f, e in out)
+
+
+def disabled_by_kconfig(root: Path | None, enabled) -> set[str] | None:
+    """The CPU features ``enabled(CONFIG_X)`` compiles out, as the tree's
+    Kconfig.cpufeatures says (None: the tree has none; its masks are a
+    header's).  A ``depends on`` this reader cannot evaluate leaves its
+    feature on (a gate is then not taken for compiled out)."""
+    rules = _disabled_rules(str(root)) if root is not None else None
+    if rules is None:
+        return None
+    out = set()
+    for feature, exprs in rules:
+        try:
+            if all(_holds(e, enabled) for e in exprs):
+                out.add(feature)
+        except ValueError:
+            continue
+    return out
+
+
+def _holds(expr: str, enabled) -> bool:
+    """A Kconfig ``depends on`` expression of bool symbols (``!``, ``&&``,
+    ``||``, parentheses); ValueError for anything else (``=``, ``if``)."""
+    toks, pos = [], 0
+    while pos < len(expr.rstrip()):
+        m = _BOOL_TOKEN.match(expr, pos)
+        if m is None:
+            raise ValueError(expr)
+        toks.append(m.group(1))
+        pos = m.end()
+    k = 0
+
+    def primary() -> bool:
+        nonlocal k
+        if k >= len(toks):
+            raise ValueError(expr)
+        t = toks[k]
+        k += 1
+        if t == "!":
+            return not primary()
+        if t == "(":
+            v = either()
+            if k >= len(toks) or toks[k] != ")":
+                raise ValueError(expr)
+            k += 1
+            return v
+        if t in ("&&", "||", ")"):
+            raise ValueError(expr)
+        return t == "y" or (t != "n" and enabled(f"CONFIG_{t}"))
+
+    def both() -> bool:
+        nonlocal k
+        v = primary()
+        while k < len(toks) and toks[k] == "&&":
+            k += 1
+            v = primary() and v
+        return v
+
+    def either() -> bool:
+        nonlocal k
+        v = both()
+        while k < len(toks) and toks[k] == "||":
+            k += 1
+            v = both() or v
+        return v
+
+    v = either()
+    if k != len(toks):
+        raise ValueError(expr)
+    return v
