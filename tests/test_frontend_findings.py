@@ -130,3 +130,31 @@ def test_columns_are_those_of_the_source(tmp_path):
     exp = api.expand(src, api.Options())
     cols = {i.text.split()[0]: (i.location.line, i.location.col) for i in exp.program.instructions}
     assert cols == {"nop": (3, 2), "movq": (4, 3), "ret": (5, 6)}
+
+
+def test_a_folder_s_makefile_include_flags_are_searched(tmp_path):
+    """7.x's vDSO files read ``common/note.S`` and ``extable.h`` through
+    ``flags-y += -I$(src)/..`` of a Makefile fragment their folder's Makefile
+    includes: the folder's -I flags are searched after the kernel's, as
+    kbuild orders them.  Before, each was EL901 (Debian's 7.2: three)."""
+    from entrylint.source.tree import makefile_include_dirs
+
+    root = tmp_path / "linux"
+    vdso = root / "arch/x86/entry/vdso"
+    (vdso / "vdso64").mkdir(parents=True)
+    (vdso / "common").mkdir()
+    (root / "include").mkdir()
+    (vdso / "common/Makefile.include").write_text("flags-y += -DBUILD_VDSO\nflags-y += -I$(src)/.. -I$(srctree)\n"
+                                                  "HOST_EXTRACFLAGS += -I$(srctree)/no/such/folder\n")
+    (vdso / "vdso64/Makefile").write_text("vobjs-y := note.o\n\n# The location of this include matters!\n"
+                                          "include $(src)/../common/Makefile.include\n")
+    (vdso / "common/note.S").write_text("\t.section .note.fixture, \"a\"\n\t.long 4\n")
+    (vdso / "extable.h").write_text("#define FIXTURE_EXTABLE 1\n")
+    note = vdso / "vdso64/note.S"
+    note.write_text('#include "common/note.S"\n#include "extable.h"\n\t.long FIXTURE_EXTABLE\n')
+    assert makefile_include_dirs(str(root), str(vdso / "vdso64")) == [vdso, root]
+    assert makefile_include_dirs(str(root), str(vdso)) == []  # (no Makefile there)
+    res = api.check(note, api.Options(root=root, profile="defconfig"))
+    assert not [f for f in res.findings if f.id.startswith("EL9") and f.severity.value == "error"], res.findings
+    exp = api.expand(note, api.Options(root=root, profile="defconfig"))
+    assert [s.args for s in exp.gas.statements if s.name == ".long"] == ["4", "1"]

@@ -104,6 +104,8 @@ def kernel_include_search(root: Path | None, build: Path | None = None,
             root / "include" / "uapi",
             obj / "include" / "generated" / "uapi",
         ]
+        if for_file is not None:  # the folder's own -I flags, after the kernel's (kbuild's order)
+            dirs += makefile_include_dirs(os.path.abspath(root), os.path.dirname(os.path.abspath(for_file)))
         for name in ("compiler-version.h", "kconfig.h"):
             p = root / "include" / "linux" / name
             if p.is_file():
@@ -115,6 +117,55 @@ def kernel_include_search(root: Path | None, build: Path | None = None,
             seen.add(d)
             uniq.append(d)
     return IncludeSearch(dirs=tuple(uniq), implicit=tuple(implicit), generic_fallback=root is not None)
+
+
+_MAKE_INCLUDE = re.compile(r"^\s*-?include\s+(\S+)\s*$", re.M)
+_MAKE_I = re.compile(r"(?<![\w-])-I\s*(\S+)")
+
+
+@overlay.tree_cache(maxsize=64)
+def makefile_include_dirs(root: str, folder: str) -> list[Path]:
+    """The ``-I`` folders the kbuild Makefile of ``folder`` (and the files it
+    ``include``s) gives the compiler, that exist: 7.x's vDSO reads
+    ``common/note.S`` and ``extable.h`` through ``flags-y += -I$(src)/..``
+    of vdso/common/Makefile.include.  ``$(src)`` and ``$(obj)`` are the
+    folder, ``$(srctree)`` and ``$(objtree)`` the root; a relative folder is
+    the root's (kbuild compiles from there).  Which variable a flag is added
+    to is not read: a folder's ``-I`` flags serve its files."""
+    base = Path(folder)
+    try:
+        base.relative_to(root)
+    except ValueError:
+        return []
+    subst = {"$(src)": folder, "$(obj)": folder, "$(srctree)": root, "$(objtree)": root}
+
+    def path_of(word: str) -> Path | None:
+        for k, v in subst.items():
+            word = word.replace(k, v)
+        if "$" in word:
+            return None
+        return Path(os.path.normpath(word if os.path.isabs(word) else os.path.join(root, word)))
+
+    out: list[Path] = []
+    todo, seen = [base / "Makefile", base / "Kbuild"], set()
+    while todo and len(seen) < 8:
+        mk = todo.pop(0)
+        if mk in seen:
+            continue
+        seen.add(mk)
+        try:
+            text = overlay.read_text(mk, errors="replace")
+        except OSError:
+            continue
+        for m in _MAKE_INCLUDE.finditer(text):
+            got = path_of(m.group(1))
+            if got is not None:
+                todo.append(got)
+        for m in _MAKE_I.finditer(text):
+            got = path_of(m.group(1))
+            if got is not None and got not in out and got.is_dir():
+                out.append(got)
+    return out
 
 
 _INCLUDE_S = re.compile(r'^\s*#\s*include\s*["<]([^">]+\.S)[">]', re.M)
