@@ -8,8 +8,12 @@ Reports the instruction that reads a caller-saved register (64-bit code:
 names the (first) call and spells the registers as the code's mode does.
 An exit to user mode (``sysretq``, ``sysexit``, ``iretq``, ``iret``) counts
 as a read of every register of the mode: the clobbered value would reach
-user space.  One finding per reading instruction, however many calls
-clobber what it reads.
+user space (or the interrupted context an ``iret`` returns to).  An
+``iret``/``ERETS`` through a frame the path built itself, whose RIP is one
+of the program's labels (``pushq $1f``, or ``leaq 1f(%rip)`` pushed:
+6.9+'s ``asm_fred_entry_from_kvm``), returns to no other context: the search
+goes on at that label (``analysis/frames.py``).  One finding per reading
+instruction, however many calls clobber what it reads.
 
 Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
 
@@ -278,6 +282,8 @@ class Search:
             # for every analysis.)
             nxt = self.analysis.forward.register_targets(v)
             return (_Node(frozenset(info.regs_read), next=nxt) if nxt else _END), True
+        if info.flow is Flow.IRET and (nxt := self.analysis.forward.iret_targets(v)):
+            return _Node(next=nxt), True  # a frame the path built: on at its label (it reads the walk)
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
             return _Node(read_all=True), False  # user mode reads every register
         rw = self._rw.get(id(info))

@@ -44,6 +44,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
+from entrylint.analysis import frames
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, contract_instances
 from entrylint.analysis.entries import Entry
@@ -90,6 +91,8 @@ class Forward:
     kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
         default_factory=lambda: defaultdict(set))
     kernel_return_keys: dict[tuple[int, Tuple, str, Tuple], Key] = field(default_factory=dict)
+    # an iret the walk followed into the program (frames.py): node -> where
+    frame_returns: dict[int, set[int]] = field(default_factory=dict)
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
@@ -173,6 +176,15 @@ class Forward:
         of each tuple it reached it with)."""
         ins, cfg = self.cfg.program.instructions[node], self.cfg
         return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, cfg)) is not None}))
+
+    def iret_targets(self, node: int) -> tuple[int, ...]:
+        """Where the iret at ``node`` went on, when on every path that
+        reached it its frame was the path's own (frames.py); () when some
+        path returned through it to an interrupted context, or none reached it."""
+        got = self.frame_returns.get(node)
+        if not got or any((node, t) in self.exit_state for t in self.before.get(node, ())):
+            return ()
+        return tuple(sorted(got))
 
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
@@ -576,13 +588,15 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             res.exit_state[(node, t)] = t_after
             continue
         if how is _IRET:
-            rip = t.holds("iret-rip")
-            if rip and t.origin is Origin.KERNEL:  # pushq $label ... iretq: on at the label
-                push(cfg.entry(int(rip.split(":")[1])), t_after.forget(("iret-rip",)), c, key, "iret to frame")
+            ctx = res.contexts[c]
+            rip = frames.returns_to(ins, t, ctx.entry_kind == "called-from-c") if t.origin is Origin.KERNEL \
+                else None
+            if rip is not None:  # pushq $label ... iretq: on at the label (frames.py)
+                res.frame_returns.setdefault(node, set()).add(cfg.entry(rip))
+                push(cfg.entry(rip), t_after.forget((frames.RIP,)), c, key, "iret to frame")
                 continue
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after
-            ctx = res.contexts[c]
             if t.origin is Origin.KERNEL and ctx.kind == "entry":
                 res.kernel_returns[(node, t)].add((ctx.entry_kind, ctx.start))
                 res.kernel_return_keys.setdefault((node, t, ctx.entry_kind, ctx.start), key)

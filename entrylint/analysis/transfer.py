@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from entrylint.analysis import frames
 from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.program.effects import Certainty, DataOp, Flow
@@ -231,11 +232,9 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
 
-    # --- an iret frame built by hand: pushq $label ... iretq continues at label ---
-    if op is DataOp.PUSH and getattr(ins, "imm_target", None) is not None:
-        new = new.hold("iret-rip", f"insn:{ins.imm_target}")
-    elif "rsp" in info.regs_written and op not in (DataOp.PUSH, DataOp.POP) and new.holds("iret-rip"):
-        new = new.forget(("iret-rip",))  # the frame was dropped (addq $48, %rsp)
+    # --- an iret frame built by hand: pushq $label ... iretq continues at label (frames.py) ---
+    if op is DataOp.PUSH or new.holds(frames.RIP):
+        new = frames.pushed(ins, t, new, op, src)
 
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
@@ -438,8 +437,10 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         mem = getattr(info, "src_mem", None)
         if _rsp_mem(mem):
             return new.hold(dst, f"stack:{t.stack.value}")
-        if mem is not None and mem.rip_relative:  # leaq label(%rip), %reg: a code address
-            return new.hold(dst, f"addr:{_src_text(ins)}")
+        if mem is not None and mem.rip_relative:  # leaq label(%rip), %reg: an address
+            # (a code label's: with its position, for a frame built by hand: frames.py)
+            at = getattr(ins, "imm_target", None)
+            return new.hold(dst, f"addr:{_src_text(ins)}" + (f"#{at}" if at is not None else ""))
         return new.hold(dst, None)
     if op is DataOp.MOVE and dst in written and src is not None and (t.holds(src) or "").startswith("addr:") \
             and getattr(info, "dst_partial", False) is False and _narrow(ins):
@@ -510,7 +511,7 @@ def _code_label(ins, t: Tuple, src: str | None) -> str | None:
     ``leaq label(%rip)`` address ("" for a truncated one); None otherwise."""
     held = t.holds(src)
     if held is not None and held.startswith(("addr:", "addr32:")):
-        return held[5:] if held.startswith("addr:") else ""
+        return held[5:].split("#")[0] if held.startswith("addr:") else ""
     first = ins.operands[0] if ins.operands else None
     expr = getattr(first, "expr", None)
     if expr and getattr(ins.info, "imm", None) is None and expr.replace(".", "").replace("_", "").isalnum():

@@ -469,8 +469,10 @@ class _Builder:
     # -- pass 4 -------------------------------------------------------------
     def _imm_target(self, ins, stmt_index) -> None:
         """``pushq $label`` of a code label (an iret frame built by hand), or
-        ``movq $label, %reg`` (a code address for a later ``jmp *%reg``)."""
-        ref = _imm_label(ins.args)
+        ``movq $label, %reg`` and ``leaq label(%rip), %reg`` (a code address
+        for a later ``jmp *%reg``, or pushed as a frame's RIP: 6.9+'s
+        ``asm_fred_entry_from_kvm``)."""
+        ref = _imm_label(ins.args) if not ins.mnemonic.startswith("lea") else _rip_label(ins.args)
         if ref is None:
             return
         si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
@@ -522,6 +524,15 @@ _IMM_LABEL = re.compile(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*(?:,\s*%\w+\s*)
 def _imm_label(args: str) -> str | None:
     """``$label`` alone (pushq $1f) or moved into a register (movq $label, %rdi)."""
     m = _IMM_LABEL.fullmatch(args) if args and "$" in args else None
+    return m.group(1) if m else None
+
+
+_RIP_LABEL = re.compile(r"\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*\(\s*%rip\s*\)\s*,\s*%\w+\s*")
+
+
+def _rip_label(args: str) -> str | None:
+    """``label(%rip), %reg`` of a ``lea``: the label's address."""
+    m = _RIP_LABEL.fullmatch(args) if args and "%rip" in args else None
     return m.group(1) if m else None
 
 

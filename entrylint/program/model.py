@@ -69,7 +69,7 @@ class Instruction:
     info: object | None = None  # program.effects.InsnInfo from the decoder, or None
     target: int | None = None  # resolved direct branch/call target (instruction index)
     target_name: str | None = None  # the label or symbol named by a direct branch/call
-    imm_target: int | None = None  # a code label used as an immediate (pushq $1f): its position
+    imm_target: int | None = None  # a code label used as an immediate (pushq $1f) or lea'd: its position
     offset: int | None = None  # place in the section after assembling (layout), when known
     size: int | None = None
     args: str = ""  # operand text as the assembler reads it (register aliases resolved)
