@@ -96,3 +96,11 @@ def test_binding_stops_splitting_at_a_vararg_parameter(monkeypatch):
     assert len(made) <= 2
     assert lex.split_args("a, b c,") == list(lex.iter_args("a, b c,"))
     assert [a.text for a in lex.split_args("a, b c,")] == ["a", "b", "c", ""]
+
+
+def test_a_quoted_character_is_one_argument_blank_and_all():
+    """GAS scans a ' to the matching one inside a macro argument: 7.x's
+    relocate_kernel_64.S passes ' ' (``print_reg 'r', '8', ' ', ':', %r8``),
+    which was split at its blank (EL905, too many arguments)."""
+    assert [a.text for a in lex.split_args("'r', '8', ' ', ':', %r8")] == ["'r'", "'8'", "' '", "':'", "%r8"]
+    assert [a.text for a in lex.split_args("'a' 'b'")] == ["'a'", "'b'"]

@@ -177,6 +177,13 @@ def iter_args(s: str) -> Iterator[Arg]:
                 i = min(j + 1, n)
                 closed = False
                 continue
+            if c == "'":  # 'x': kept to the matching quote, blanks and commas too (' ', as GAS scans it)
+                j = s.find("'", i + 1)
+                j = n - 1 if j < 0 else j
+                buf.append(s[i:j + 1])
+                i = j + 1
+                closed = False
+                continue
             if c in "([":
                 depth += 1
             elif c in ")]" and depth:
