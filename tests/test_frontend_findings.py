@@ -136,7 +136,8 @@ def test_a_folder_s_makefile_include_flags_are_searched(tmp_path):
     """7.x's vDSO files read ``common/note.S`` and ``extable.h`` through
     ``flags-y += -I$(src)/..`` of a Makefile fragment their folder's Makefile
     includes: the folder's -I flags are searched after the kernel's, as
-    kbuild orders them.  Before, each was EL901 (Debian's 7.2: three)."""
+    kbuild orders them.  Before, each was EL901 (Debian's 7.2: three).
+    A generated header is known by its name (7.x's mshv-asm-offsets.h)."""
     from entrylint.source.tree import makefile_include_dirs
 
     root = tmp_path / "linux"
@@ -144,17 +145,28 @@ def test_a_folder_s_makefile_include_flags_are_searched(tmp_path):
     (vdso / "vdso64").mkdir(parents=True)
     (vdso / "common").mkdir()
     (root / "include").mkdir()
+    (root / "tools/include").mkdir(parents=True)
     (vdso / "common/Makefile.include").write_text("flags-y += -DBUILD_VDSO\nflags-y += -I$(src)/.. -I$(srctree)\n"
-                                                  "HOST_EXTRACFLAGS += -I$(srctree)/no/such/folder\n")
+                                                  "HOST_EXTRACFLAGS += -I$(srctree)/tools/include\n")
     (vdso / "vdso64/Makefile").write_text("vobjs-y := note.o\n\n# The location of this include matters!\n"
                                           "include $(src)/../common/Makefile.include\n")
     (vdso / "common/note.S").write_text("\t.section .note.fixture, \"a\"\n\t.long 4\n")
     (vdso / "extable.h").write_text("#define FIXTURE_EXTABLE 1\n")
     note = vdso / "vdso64/note.S"
     note.write_text('#include "common/note.S"\n#include "extable.h"\n\t.long FIXTURE_EXTABLE\n')
+    # (the host programs' flags are not the vDSO's)
     assert makefile_include_dirs(str(root), str(vdso / "vdso64")) == [vdso, root]
-    assert makefile_include_dirs(str(root), str(vdso)) == []  # (no Makefile there)
+    assert makefile_include_dirs(str(root), str(vdso)) == []  # (no Makefile there, nor above)
+    # a folder without a Makefile is built by the one above it (kvm/svm/vmenter.S)
+    kvm = root / "arch/x86/kvm"
+    (kvm / "svm").mkdir(parents=True)
+    (kvm / "Makefile").write_text("ccflags-y += -I $(srctree)/arch/x86/kvm\nkvm-amd-y += svm/vmenter.o\n")
+    assert makefile_include_dirs(str(root), str(kvm / "svm")) == [kvm]
     res = api.check(note, api.Options(root=root, profile="defconfig"))
     assert not [f for f in res.findings if f.id.startswith("EL9") and f.severity.value == "error"], res.findings
     exp = api.expand(note, api.Options(root=root, profile="defconfig"))
     assert [s.args for s in exp.gas.statements if s.name == ".long"] == ["4", "1"]
+    from entrylint.source.tree import is_generated_header
+
+    assert is_generated_header("mshv-asm-offsets.h") and is_generated_header("asm/asm-offsets.h")
+    assert not is_generated_header("asm/offsets.h")

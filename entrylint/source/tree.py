@@ -68,7 +68,9 @@ GENERATED_PREFIXES = (
 
 
 def is_generated_header(name: str) -> bool:
-    return name.startswith(GENERATED_PREFIXES)
+    # (and any *asm-offsets.h: kbuild makes each from its .c file, 7.x's
+    # hyperv/mshv-asm-offsets.h too)
+    return name.startswith(GENERATED_PREFIXES) or name.endswith("asm-offsets.h")
 
 
 def kernel_include_search(root: Path | None, build: Path | None = None,
@@ -128,15 +130,23 @@ def makefile_include_dirs(root: str, folder: str) -> list[Path]:
     """The ``-I`` folders the kbuild Makefile of ``folder`` (and the files it
     ``include``s) gives the compiler, that exist: 7.x's vDSO reads
     ``common/note.S`` and ``extable.h`` through ``flags-y += -I$(src)/..``
-    of vdso/common/Makefile.include.  ``$(src)`` and ``$(obj)`` are the
-    folder, ``$(srctree)`` and ``$(objtree)`` the root; a relative folder is
-    the root's (kbuild compiles from there).  Which variable a flag is added
-    to is not read: a folder's ``-I`` flags serve its files."""
+    of vdso/common/Makefile.include.  A folder without a Makefile is built
+    by the nearest one above it (arch/x86/kvm/Makefile builds
+    ``svm/vmenter.o``, with ``-I $(srctree)/arch/x86/kvm``).  ``$(src)`` and
+    ``$(obj)`` are the Makefile's folder, ``$(srctree)`` and ``$(objtree)``
+    the root; a relative folder is the root's (kbuild compiles from there).
+    Which variable a flag is added to is not read (a folder's ``-I`` flags
+    serve its files), but for the host programs' (``HOST*``)."""
     base = Path(folder)
     try:
         base.relative_to(root)
     except ValueError:
         return []
+    while base != Path(root) and not any((base / m).is_file() for m in ("Makefile", "Kbuild")):
+        base = base.parent
+    if base == Path(root):
+        return []
+    folder = str(base)
     subst = {"$(src)": folder, "$(obj)": folder, "$(srctree)": root, "$(objtree)": root}
 
     def path_of(word: str) -> Path | None:
@@ -161,10 +171,13 @@ def makefile_include_dirs(root: str, folder: str) -> list[Path]:
             got = path_of(m.group(1))
             if got is not None:
                 todo.append(got)
-        for m in _MAKE_I.finditer(text):
-            got = path_of(m.group(1))
-            if got is not None and got not in out and got.is_dir():
-                out.append(got)
+        for line in text.replace("\\\n", " ").splitlines():
+            if line.lstrip().startswith("HOST") or "-I" not in line:
+                continue  # (HOSTCFLAGS, HOST_EXTRACFLAGS: the host programs' flags)
+            for m in _MAKE_I.finditer(line):
+                got = path_of(m.group(1))
+                if got is not None and got not in out and got.is_dir():
+                    out.append(got)
     return out
 
 
