@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 VERSIONS = ("6.1", "6.12")
+OPTIONAL = ("sid",)  # today's kernel (Debian unstable's newest), only where fetched by hand
 TREE_STAMP = ".entrylint-complete"
 BUILD_STAMP = ".entrylint-built"
 # What `make defconfig` + `make arch/x86/entry/entry_64.o` needs besides a C compiler.

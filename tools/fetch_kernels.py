@@ -17,6 +17,13 @@ entrylint's test fixtures and skip with a reason when it is absent.
 --build builds the versions asked for (all by default); CI fetches 6.1 and
 fetches + builds 6.12 with two calls.
 
+``--version sid`` fetches today's kernel: the newest linux-source-* of
+Debian unstable, found through apt lists of its own under CACHE/apt-sid (the
+system's apt sources are not changed), into CACHE/linux-sid.  It is not among
+the defaults (unstable moves on: a later fetch may give another kernel;
+remove CACHE/linux-sid to take the newest again); tools/version_survey.py and
+tests/test_versions_kernels.py take it where it is present, as debian-sid.
+
 Exit status: 0 done; 3 a linux-source package is not in this system's apt
 sources (e.g. on Ubuntu, which does not ship Debian's linux-source-6.1/6.12:
 the kernel tests then skip); 4 the build tools are missing; 1 anything else.
@@ -34,6 +41,13 @@ import tempfile
 from pathlib import Path
 
 VERSIONS = ("6.1", "6.12")
+OPTIONAL = ("sid",)  # fetched only when asked for: Debian unstable's newest kernel
+SID_SOURCES = """Types: deb
+URIs: http://deb.debian.org/debian
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
 ENTRY_OBJECTS = ("arch/x86/entry/entry_64.o", "arch/x86/entry/entry_64_compat.o")
 
 # Large folders that neither analysis nor a build of arch/x86/entry reads: only
@@ -79,6 +93,28 @@ def run(cmd: list[str], **kw) -> None:
     subprocess.run(cmd, check=True, **kw)
 
 
+def _sid_apt(cache: Path) -> list[str]:
+    """apt options that read Debian unstable's lists, kept under CACHE/apt-sid
+    (made there by ``apt-get update``), instead of the system's sources."""
+    base = cache / "apt-sid"
+    (base / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (base / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    (base / "sid.sources").write_text(SID_SOURCES)
+    return ["-o", f"Dir::Etc::sourcelist={base / 'sid.sources'}", "-o", "Dir::Etc::sourceparts=/nonexistent",
+            "-o", f"Dir::State::Lists={base / 'lists'}", "-o", f"Dir::Cache={base / 'cache'}"]
+
+
+def _newest_sid_source(apt: list[str]) -> str:
+    """The number of the newest linux-source-N.M in unstable (``7.2``)."""
+    run(["apt-get", *apt, "update", "-qq"])
+    out = subprocess.run(["apt-cache", *apt, "search", "--names-only", r"^linux-source-[0-9]"],
+                         capture_output=True, text=True, check=True).stdout
+    found = [ln.split()[0][len("linux-source-"):] for ln in out.splitlines() if ln.startswith("linux-source-")]
+    if not found:
+        raise Unavailable("Debian unstable lists no linux-source-N.M package")
+    return max(found, key=lambda v: [int(x) if x.isdigit() else 0 for x in v.split(".")])
+
+
 def fetch(version: str, cache: Path) -> Path:
     dest = cache / f"linux-{version}"
     stamp = dest / ".entrylint-complete"
@@ -87,22 +123,27 @@ def fetch(version: str, cache: Path) -> Path:
         return dest
     if shutil.which("apt-get") is None or shutil.which("apt-cache") is None:
         raise Unavailable("apt-get is needed to download Debian's linux-source packages")
-    pkg = f"linux-source-{version}"
-    show = subprocess.run(["apt-cache", "show", pkg], capture_output=True, text=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    apt: list[str] = []
+    number = version
+    if version == "sid":
+        apt = _sid_apt(cache)
+        number = _newest_sid_source(apt)
+    pkg = f"linux-source-{number}"
+    show = subprocess.run(["apt-cache", *apt, "show", pkg], capture_output=True, text=True)
     if show.returncode != 0 or not show.stdout.strip():
         raise Unavailable(
             f"{pkg} is not in this system's apt sources. It is a Debian package (bookworm:"
             f" linux-source-6.1; bookworm-backports or trixie: linux-source-6.12); Ubuntu does not"
             f" ship it. Run `apt-get update` first if this is Debian.")
-    cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         tmpp = Path(tmp)
-        run(["apt-get", "download", f"linux-source-{version}"], cwd=tmpp)
-        debs = sorted(tmpp.glob(f"linux-source-{version}_*.deb"))
+        run(["apt-get", *apt, "download", pkg], cwd=tmpp)
+        debs = sorted(tmpp.glob(f"{pkg}_*.deb"))
         if not debs:
             raise SystemExit(f"fetch-kernels: no linux-source-{version} package downloaded")
         run(["dpkg-deb", "-x", str(debs[0]), str(tmpp / "x")])
-        tarball = next((tmpp / "x" / "usr" / "src").glob(f"linux-source-{version}.tar.*"))
+        tarball = next((tmpp / "x" / "usr" / "src").glob(f"{pkg}.tar.*"))
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
@@ -150,7 +191,8 @@ def build(version: str, cache: Path, jobs: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", help="cache folder (default: $ENTRYLINT_KERNEL_CACHE or ~/.cache/entrylint/kernels)")
-    ap.add_argument("--version", action="append", choices=VERSIONS, help="which version(s); default: all")
+    ap.add_argument("--version", action="append", choices=VERSIONS + OPTIONAL,
+                    help="which version(s); default: 6.1 and 6.12 (sid: Debian unstable's newest, when asked)")
     ap.add_argument("--build", action="store_true", help="also build the entry objects (make defconfig + entry_64.o)")
     ap.add_argument("-j", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args(argv)

@@ -78,7 +78,7 @@ def trees(names=None) -> list[tuple[str, Path]]:
         p = kernels.shared_tree(name)
         if p is not None:
             out.append((name, p))
-    for v in kernels.VERSIONS:
+    for v in kernels.VERSIONS + kernels.OPTIONAL:
         name = f"debian-{v}"
         p = kernels.tree_if_present(v)
         if p is not None and (not names or name in names):
