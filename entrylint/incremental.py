@@ -194,7 +194,8 @@ def outcome(res) -> tuple:
             exp.gas.macros, exp.gas.purged, exp.gas.invoked,
             # (in order: the rules read them in the order the walk made them)
             list(fw.before.items()), list(fw.after.items()), list(fw.events.items()), list(fw.pred.items()),
-            list(fw.exit_state.items()), list(fw.kernel_returns.items()), fw.contexts, fw.steps, fw.truncated,
+            list(fw.exit_state.items()), list(fw.kernel_returns.items()),
+            sorted((k, sorted(v)) for k, v in fw.frame_returns.items()), fw.contexts, fw.steps, fw.truncated,
             [an.cfg.succ(v) for v in range(an.cfg.n + len(an.program.forks))], an.procedures,
             an.liveness and (an.liveness.live_in, an.liveness.live_out), an.flags and an.flags.before)
 
