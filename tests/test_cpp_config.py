@@ -72,3 +72,18 @@ def test_if_arithmetic(expr, value):
     r = preprocess_text(f"#if {expr}\nyes\n#else\nno\n#endif\n", "t.S", CppOptions())
     assert not r.problems
     assert r.lines[0].text.strip() == ("yes" if value else "no")
+
+
+def test_kconfig_cpufeatures_depends_on_expressions():
+    """Kconfig.cpufeatures' ``depends on`` lines (kconfig_deps._holds): !,
+    && over ||, parentheses; anything else is not evaluated (its feature is
+    then not taken for compiled out)."""
+    from entrylint.cpp.kconfig_deps import _holds
+
+    on = {"CONFIG_A", "CONFIG_B"}.__contains__
+    for expr, want in [("A && !B", False), ("!(A && !B) || C", True), ("X86_64 || X86_PAE", False),
+                       ("C || A && B", True), ("(C || A) && !B", False), ("!C", True), ("y", True), ("n", False)]:
+        assert _holds(expr, on) is want, expr
+    for bad in ("A &&", "A = y", "(A", "A B", "A if B"):
+        with pytest.raises(ValueError):
+            _holds(bad, on)

@@ -164,21 +164,19 @@ def _holds(expr: str, enabled) -> bool:
             raise ValueError(expr)
         return t == "y" or (t != "n" and enabled(f"CONFIG_{t}"))
 
-    def both() -> bool:
+    def chain(operand, op: str) -> bool:  # operand (op operand)*: && binds tighter than ||
         nonlocal k
-        v = primary()
-        while k < len(toks) and toks[k] == "&&":
+        values = [operand()]
+        while k < len(toks) and toks[k] == op:
             k += 1
-            v = primary() and v
-        return v
+            values.append(operand())  # (every operand is read: the tokens must all parse)
+        return all(values) if op == "&&" else any(values)
+
+    def both() -> bool:
+        return chain(primary, "&&")
 
     def either() -> bool:
-        nonlocal k
-        v = both()
-        while k < len(toks) and toks[k] == "||":
-            k += 1
-            v = both() or v
-        return v
+        return chain(both, "||")
 
     v = either()
     if k != len(toks):
