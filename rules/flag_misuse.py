@@ -37,9 +37,12 @@ Use instead:
 None.  ``pushf`` and ``lahf`` (which copy all flags) are not judged, nor is
 a flag with no writer since the entry point (the CPU's or the caller's).
 The second check looks back only through code with a single predecessor
-and stops at calls and alternative sites.  A deliberate carry kept across
-``inc``/``dec`` (``cmp; inc; jc``) is reported too: say so with a comment
-and a suppression.
+and stops at calls and alternative sites.  ``inc`` and ``dec`` leave CF
+alone so that a loop counter can run inside a carry chain: an
+``adc``/``sbb``/``rcl``/``rcr`` after them reads the carry of the flag-writer
+before them (``adcq; decl; jnz; adcq``, the checksum loops of
+arch/x86/lib).  A conditional jump on such a carry (``cmp; inc; jc``) is
+still reported: say so with a comment and a suppression.
 
 ## References
 - MODEL 1, 4; the mutation "turn ``jnc`` into ``jz`` after ``bt``" (MODEL 7).
@@ -91,11 +94,19 @@ def entrylint_check(analysis, config):
                           writer=P[writer].text, how=how)
 
 
+_CARRY_CHAIN = ("adc", "sbb", "rcl", "rcr")  # arithmetic that adds in the carry of the word before
+_KEEPS_CF = ("inc", "dec")  # leave CF alone, so that a loop counter keeps a carry chain
+
+
 def _misuse(analysis, P, preds, i, info):
     w = _nearest_writer(P, preds, i)
     for flag in sorted(info.flags_read):
-        if w is not None and flag not in P[w].info.flags_touched:
-            return flag, w, "does not set it"
+        at = w
+        if flag == "cf" and P[i].mnemonic.startswith(_CARRY_CHAIN):
+            while at is not None and P[at].mnemonic.startswith(_KEEPS_CF):
+                at = _nearest_writer(P, preds, at)  # (the carry of the word before: csum-copy's loop)
+        if at is not None and flag not in P[at].info.flags_touched:
+            return flag, at, "does not set it"
         undefined = sorted(d.writer for d in analysis.flags.defs(i, flag) if d.undefined and d.writer is not None)
         if undefined:
             return flag, undefined[-1], "leaves it undefined"
