@@ -75,6 +75,23 @@ def test_branch_operands_are_targets_and_memory_operands_are_not(tmp_path):
     assert not isinstance(ops["jmp *%rax"][0], Target)
 
 
+def test_a_call_through_a_label_alias_is_a_call_into_the_program(tmp_path):
+    """5.19+'s SYM_FUNC_ALIAS(_LOCAL) is ``.set alias, name``: a call to the
+    alias (aesni_set_key's ``call _key_expansion_128``) enters the asm of
+    the name, not C (EL103 took it for a C call: two warnings on 6.12)."""
+    src = tmp_path / "a.S"
+    src.write_text("\tcall\tshort_name\n\tcall\tchain\n\tcall\tmissing\n\tret\n"
+                   ".set short_name, long_name\n.set chain, short_name\n.set loop_a, loop_b\n"
+                   ".set loop_b, loop_a\n.set number, 3\n"
+                   "long_name:\n\tnop\n\tret\n")
+    prog = api.expand(src, api.Options()).program
+    calls = [i for i in prog.instructions if i.mnemonic == "call"]
+    target = prog.labels["long_name"]
+    assert [c.target for c in calls] == [target, target, None]
+    res = api.check(src, api.Options(), select=["EL103"])
+    assert not [f for f in res.findings if f.id == "EL103"]
+
+
 def test_alternatives_4x_layout_inverted_bit():
     prog = expand("alternative_4x.S")
     assert len(prog.forks) == 2

@@ -65,6 +65,7 @@ class _Labels:
     def __init__(self) -> None:
         self.numeric: dict[str, list[int]] = {}
         self.named: dict[str, int] = {}
+        self.aliases: dict[str, str] = {}  # ``.set alias, label`` (SYM_FUNC_ALIAS*): resolved when asked
 
     def define(self, name: str, at: int) -> None:
         if name.isdigit():
@@ -82,7 +83,13 @@ class _Labels:
                 return defs[i] if i < len(defs) else None
             i = bisect.bisect_left(defs, at)
             return defs[i - 1] if i > 0 else None
-        return self.named.get(ref)
+        got = self.named.get(ref)
+        for _ in range(8):  # (an alias of an alias; a cycle ends here)
+            if got is not None or ref not in self.aliases:
+                break
+            ref = self.aliases[ref]
+            got = self.named.get(ref)
+        return got
 
 
 def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | None = None,
@@ -236,6 +243,10 @@ class _Builder:
             parts = [p.strip() for p in st.args.split(",", 1)]
             if len(parts) == 2:
                 self._assign(parts[0], parts[1])
+                if _LABELREF.fullmatch(parts[1]) and not parts[1][0].isdigit():
+                    # another name for a label: 5.19+'s SYM_FUNC_ALIAS(_LOCAL), whose
+                    # calls (aesni_set_key's to _key_expansion_128) are asm calls
+                    self.labels.aliases.setdefault(parts[0], parts[1])
         if name in _BYTE_DIRECTIVES and self.is_code(st.section):
             if name == ".byte" and self._add_encoded(si, st):
                 return
