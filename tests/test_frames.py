@@ -49,6 +49,8 @@ def test_the_iret_must_pop_the_rip_the_path_pushed(tmp_path):
     assert _targets(tmp_path, between="pushq\t%rdi") == [()]
     # pushed and dropped by a known amount: the RIP again
     assert _targets(tmp_path, between="pushq\t%rdi\n\tpushq\t%rsi\n\taddq\t$16, %rsp")[0]
+    # a call into C, direct or through a register, returns with %rsp where it was
+    assert _targets(tmp_path, between="call\tfixture_c_function\n\tcall\t*%rbx")[0]
     # dropped past it: the frame is gone
     assert _targets(tmp_path, between="addq\t$8, %rsp") == [()]
     # the stack switched: not the path's frame

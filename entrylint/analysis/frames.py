@@ -51,8 +51,8 @@ def pushed(ins, t: Tuple, new: Tuple, op, src) -> Tuple:
         delta = size
     elif op is DataOp.POP or info.flow is Flow.RET:
         delta = -size
-    elif info.flow is Flow.CALL:
-        return new  # a call into C returns with %rsp where it was
+    elif info.flow in (Flow.CALL, Flow.INDIRECT_CALL):
+        return new  # a call into C (or through a register) returns with %rsp where it was
     elif op in (DataOp.ADD, DataOp.SUB) and info.dst == "rsp" and info.src is None:
         imm = info.imm
         if imm is None:
