@@ -12,7 +12,7 @@ user space (or the interrupted context an ``iret`` returns to).  An
 ``iret``/``ERETS`` through a frame the path built itself, whose RIP is one
 of the program's labels (``pushq $1f``, or ``leaq 1f(%rip)`` pushed:
 6.9+'s ``asm_fred_entry_from_kvm``), returns to no other context: the search
-goes on at that label (``analysis/frames.py``).  One finding per reading
+goes on at that label (``analysis/frames.py``: ``iret_targets``).  One finding per reading
 instruction, however many calls clobber what it reads.
 
 Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
@@ -67,6 +67,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 
+from entrylint.analysis.frames import iret_targets
 from entrylint.analysis.liveness import Procedures, outside_kind, succ_nodes
 from entrylint.analysis.regs import GPRS, spelled
 from entrylint.findings.model import Finding, Severity
@@ -282,7 +283,7 @@ class Search:
             # for every analysis.)
             nxt = self.analysis.forward.register_targets(v)
             return (_Node(frozenset(info.regs_read), next=nxt) if nxt else _END), True
-        if info.flow is Flow.IRET and (nxt := self.analysis.forward.iret_targets(v)):
+        if info.flow is Flow.IRET and (nxt := iret_targets(self.analysis.forward, v)):
             return _Node(next=nxt), True  # a frame the path built: on at its label (it reads the walk)
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
             return _Node(read_all=True), False  # user mode reads every register

@@ -5,6 +5,7 @@ called from C (a C call before its iret: entries._leaves_to_user)."""
 from __future__ import annotations
 
 from entrylint import api
+from entrylint.analysis.frames import iret_targets
 
 BODY = """
 	.section .entry.text, "ax"
@@ -31,7 +32,7 @@ def _targets(tmp_path, rip="pushq\t$1f", between="", ret="iretq") -> list[tuple[
     irets = [i.index for i in an.program.instructions
              if i.info is not None and i.info.flow.value == "iret"]
     assert irets
-    return [an.forward.iret_targets(n) for n in irets]
+    return [iret_targets(an.forward, n) for n in irets]
 
 
 def test_the_nmi_idiom_goes_on_at_its_label(tmp_path):

@@ -177,15 +177,6 @@ class Forward:
         ins, cfg = self.cfg.program.instructions[node], self.cfg
         return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, cfg)) is not None}))
 
-    def iret_targets(self, node: int) -> tuple[int, ...]:
-        """Where the iret at ``node`` went on, when on every path that
-        reached it its frame was the path's own (frames.py); () when some
-        path returned through it to an interrupted context, or none reached it."""
-        got = self.frame_returns.get(node)
-        if not got or any((node, t) in self.exit_state for t in self.before.get(node, ())):
-            return ()
-        return tuple(sorted(got))
-
     def resumed(self, node: int, before: Tuple) -> Tuple:
         """The state the CPU leaves to (user or kernel) at an exit."""
         return self.exit_state.get((node, before), before)

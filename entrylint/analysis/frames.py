@@ -78,3 +78,13 @@ def returns_to(ins, t: Tuple, from_c: bool) -> int | None:
     if depth == "?" and from_c or depth == str(slot):
         return int(label[5:])
     return None
+
+
+def iret_targets(forward, node: int) -> tuple[int, ...]:
+    """Where the walk (``forward``) went on from the iret at ``node``, when
+    on every path that reached it its frame was the path's own; () when some
+    path returned through it to an interrupted context, or none reached it."""
+    got = forward.frame_returns.get(node)
+    if not got or any((node, t) in forward.exit_state for t in forward.before.get(node, ())):
+        return ()
+    return tuple(sorted(got))
