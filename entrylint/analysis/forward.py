@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from entrylint.analysis import frames
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, contract_instances
-from entrylint.analysis.entries import Entry
+from entrylint.analysis.entries import K_FROM_C, Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, quiet, refine, step
 from entrylint.program.constants import XENPV
@@ -580,11 +580,11 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             continue
         if how is _IRET:
             ctx = res.contexts[c]
-            rip = frames.returns_to(ins, t, ctx.entry_kind == "called-from-c") if t.origin is Origin.KERNEL \
+            rip = frames.returns_to(ins, t, ctx.entry_kind == K_FROM_C.name) if t.origin is Origin.KERNEL \
                 else None
             if rip is not None:  # pushq $label ... iretq: on at the label (frames.py)
                 res.frame_returns.setdefault(node, set()).add(cfg.entry(rip))
-                push(cfg.entry(rip), t_after.forget((frames.RIP,)), c, key, "iret to frame")
+                push(cfg.entry(rip), t_after.forget((frames.TOS,)), c, key, "iret to frame")
                 continue
             event("exit-user" if t.origin is Origin.USER else "return-kernel", key, "iret")
             res.exit_state[(node, t)] = t_after

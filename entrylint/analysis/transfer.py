@@ -232,10 +232,6 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     elif dst == "rsp" and info.cr3_read:
         new = new.with_(stack=Stack.UNKNOWN)
 
-    # --- an iret frame built by hand: pushq $label ... iretq continues at label (frames.py) ---
-    if op is DataOp.PUSH or new.holds(frames.RIP):
-        new = frames.pushed(ins, t, new, op, src)
-
     # --- calls ------------------------------------------------------------------
     if info.flow in (Flow.CALL, Flow.INDIRECT_CALL) and ins.target is None:
         events.append(("c-call", ins.target_name or "*"))
@@ -330,27 +326,31 @@ def _percpu_selector(info, op, t: Tuple, new: Tuple, events) -> Tuple:
     return new.with_(gs=space)
 
 
-_TOS = "tos"  # pseudo-register: what the path pushed since it pushed a stack pointer
+_TOS = frames.TOS  # pseudo-register: what the path pushed since it pushed a value it tracks
 _TOS_DEPTH = 32  # a whole pt_regs (15 pushes) and then some
 
 
 def _pushes(ins, info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
-    """Keep ``tos``: the values pushed since a stack pointer or a CR3 value
-    was pushed (``pushq %rdi`` with %rdi = the old %rsp, as ENTER_IRQ_STACK
-    does; ``pushq %rax`` with the CR3 the 4.4 NMI restores after do_nmi), most
-    recent first, ``?`` for any other value; so the pop that takes it back
-    (``popq %rsp``, ``popq %rax``) gets that value, not a guess.  Nothing is
-    kept until such a value is pushed; a call into C is balanced, a call into
-    an asm function of the program pushes its return address and ``ret``
-    pops one (4.19 ``interrupt_entry`` pushes the old stack pointer, then a
-    copy of its return address, and returns on the new stack); any other
-    write of %rsp but ``add $8k`` (a dropped slot) forgets it."""
+    """Keep ``tos``: the values pushed since a stack pointer, a CR3 value or
+    a code label was pushed (``pushq %rdi`` with %rdi = the old %rsp, as
+    ENTER_IRQ_STACK does; ``pushq %rax`` with the CR3 the 4.4 NMI restores
+    after do_nmi; ``pushq $1f``, the RIP of a return frame built by hand:
+    frames.py), most recent first, ``?`` for any other value; so the pop
+    that takes it back (``popq %rsp``, ``popq %rax``) gets that value, not a
+    guess, and an iret knows the RIP it pops.  Nothing is kept until such a
+    value is pushed; a call into C is balanced, a call into an asm function
+    of the program pushes its return address and ``ret`` pops one (4.19
+    ``interrupt_entry`` pushes the old stack pointer, then a copy of its
+    return address, and returns on the new stack); ``add``/``sub`` of %rsp
+    drop or make slots; by an amount not known without a build (``add
+    $C_PTREGS_SIZE, %rsp``) they leave ``*`` (slots not known) above a
+    code label pushed, else forget everything, as any other write of %rsp."""
     tos = t.holds(_TOS)
     if tos and info.flow is Flow.CALL and ins.target is not None:
         op = DataOp.PUSH
         src = None
     elif tos and info.flow is Flow.RET:
-        return new.hold(_TOS, ",".join(tos.split(",")[1:]) or None)
+        return new.hold(_TOS, _popped(tos, 1))
     if op is DataOp.OTHER and "rsp" in info.regs_written and info.flow is Flow.NEXT:
         # pushf/popf and the like: a push or a pop by their implicit stack slot
         slot = [m for m in getattr(info, "mem", ()) if m.base == "rsp"]
@@ -358,8 +358,8 @@ def _pushes(ins, info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
             op = DataOp.PUSH if slot[0].writes else DataOp.POP
             src = None
     if op is DataOp.PUSH:
-        value = t.holds(src) if src is not None else None
-        if value is not None and value.startswith(("stack:", "cr3:")):
+        value = frames.code_label(ins, t, src) or (t.holds(src) if src is not None else None)
+        if value is not None and value.startswith(("stack:", "cr3:", "insn:")):
             items = [value] + (tos.split(",") if tos else [])
         elif tos:
             items = ["?"] + tos.split(",")
@@ -369,13 +369,27 @@ def _pushes(ins, info, op, dst, src, imm, t: Tuple, new: Tuple) -> Tuple:
     if not tos or "rsp" not in info.regs_written or info.flow in (Flow.CALL, Flow.INDIRECT_CALL, Flow.RET):
         return new
     if op is DataOp.POP:
-        top, rest = tos.split(",")[0], ",".join(tos.split(",")[1:]) or None
-        if dst is not None and dst != "rsp" and top != "?":
+        top = tos.split(",")[0]
+        if dst is not None and dst != "rsp" and top not in ("?", "*"):
             new = new.hold(dst, top)
-        return new.hold(_TOS, rest)
-    if op is DataOp.ADD and dst == "rsp" and imm is not None and imm > 0 and imm % 8 == 0:
-        return new.hold(_TOS, ",".join(tos.split(",")[imm // 8:]) or None)
+        return new.hold(_TOS, _popped(tos, 1))
+    if op in (DataOp.ADD, DataOp.SUB) and dst == "rsp" and src is None:
+        size = 4 if ins.mode == 32 else 8
+        if imm is None:  # an amount not known: the slots above a code label pushed are not known
+            label = next((x for x in tos.split(",") if x.startswith("insn:")), None)
+            return new.hold(_TOS, f"*,{label}" if label else None)
+        if imm % size == 0 and imm >= 0:
+            return new.hold(_TOS, _popped(tos, imm // size) if op is DataOp.ADD
+                            else ",".join((["?"] * (imm // size) + tos.split(","))[:_TOS_DEPTH]))
     return new.hold(_TOS, None)
+
+
+def _popped(tos: str, n: int) -> str | None:
+    """``tos`` with ``n`` slots taken off (``*`` stays: how many it stands for is not known)."""
+    items = tos.split(",")
+    if items[0] == "*":
+        return tos
+    return ",".join(items[n:]) or None
 
 
 def _gs_base(info, dst, src, t: Tuple, new: Tuple, events, percpu_gs: bool = True) -> Tuple:
