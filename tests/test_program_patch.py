@@ -54,6 +54,7 @@ def test_an_instruction_retyped_takes_the_last_program(old, new):
     ("\tmovq\t$-1, %rax", "\tjmp\t1f"),  # now a jump: an edge the last program has not
     ("\tpopq\t%rcx\n\ttestl", "\tcall\texc_debug\n\ttestl"),  # a call
     ("\tmovq\t$-1, %rax", "\tpushq\t$1f"),  # a code label pushed (an iret frame)
+    ("\tmovq\t$-1, %rax", "\tleaq\t1f(%rip), %rax"),  # a code label's address taken (a frame's RIP)
     ("\tmovq\t$-1, %rax", "\tmovq\t$-1, %rax\n\tnop"),  # a statement more
     ("\tmovq\t$-1, %rax", "\t.byte 0x90"),  # a directive in its place
     ("\tmovq\t$-1, %rax", "\trep"),  # a prefix on a line of its own: it merges with the next

@@ -483,7 +483,7 @@ class _Builder:
         ``movq $label, %reg`` and ``leaq label(%rip), %reg`` (a code address
         for a later ``jmp *%reg``, or pushed as a frame's RIP: 6.9+'s
         ``asm_fred_entry_from_kvm``)."""
-        ref = _imm_label(ins.args) if not ins.mnemonic.startswith("lea") else _rip_label(ins.args)
+        ref = label_operand(ins.mnemonic, ins.args)
         if ref is None:
             return
         si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
@@ -529,21 +529,21 @@ def _literal_bytes(args: str) -> bytes | None:
     return bytes(out)
 
 
-_IMM_LABEL = re.compile(r"\s*\$\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*(?:,\s*%\w+\s*)?")
+_LABEL = r"([.A-Za-z_$][\w.$]*|\d+[fb])"
+_IMM_LABEL = re.compile(rf"\s*\$\s*{_LABEL}\s*(?:,\s*%\w+\s*)?")  # pushq $1f; movq $label, %rdi
+_RIP_LABEL = re.compile(rf"\s*{_LABEL}\s*\(\s*%rip\s*\)\s*,\s*%\w+\s*")  # leaq 1f(%rip), %rax
 
 
-def _imm_label(args: str) -> str | None:
-    """``$label`` alone (pushq $1f) or moved into a register (movq $label, %rdi)."""
-    m = _IMM_LABEL.fullmatch(args) if args and "$" in args else None
-    return m.group(1) if m else None
-
-
-_RIP_LABEL = re.compile(r"\s*([.A-Za-z_$][\w.$]*|\d+[fb])\s*\(\s*%rip\s*\)\s*,\s*%\w+\s*")
-
-
-def _rip_label(args: str) -> str | None:
-    """``label(%rip), %reg`` of a ``lea``: the label's address."""
-    m = _RIP_LABEL.fullmatch(args) if args and "%rip" in args else None
+def label_operand(mnemonic: str, args: str) -> str | None:
+    """The label whose address the instruction takes: ``$label`` alone
+    (``pushq $1f``) or moved into a register (``movq $label, %rdi``), or a
+    ``lea`` of ``label(%rip)``; None otherwise."""
+    if not args:
+        return None
+    if mnemonic.startswith("lea"):
+        m = _RIP_LABEL.fullmatch(args) if "%rip" in args else None
+    else:
+        m = _IMM_LABEL.fullmatch(args) if "$" in args else None
     return m.group(1) if m else None
 
 

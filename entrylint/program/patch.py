@@ -124,9 +124,9 @@ def _plain(ins: Instruction) -> bool:
 
 def _insn(ins: Instruction, st, decoder) -> Instruction | None:
     """``ins`` made again from statement ``st`` as build_program makes it, when it is as plain."""
-    from entrylint.program.build import _imm_label, instruction
+    from entrylint.program.build import instruction, label_operand
 
-    if _imm_label(st.args) is not None:
+    if label_operand(st.name, st.args) is not None:  # (a label's address: build_program's imm_target)
         return None
     new = instruction(ins.index, st, st.args, ins.mode)  # (no alias in the file: plain)
     new.symbol, new.alt = ins.symbol, ins.alt
