@@ -1,10 +1,14 @@
-"""What a tree's Kconfig files say about 64-bit-only options.
+"""What a tree's Kconfig files say about options and CPU features.
 
 Reading a file that only 32-bit kernels build (entry_32.S) under a profile
 made for x86_64 must drop the options a 32-bit kernel cannot have.  The
 tree's own Kconfig says which: a ``config FOO`` whose ``depends on`` names
-``X86_64`` or ``64BIT`` (directly, or through another such option).  This is
-a small reader of those lines, not a Kconfig evaluator.
+``X86_64`` or ``64BIT`` (directly, or through another such option).  6.15+
+trees also say there which CPU features a configuration compiles out
+(Kconfig.cpufeatures, ``disabled_by_kconfig``).  One small reader of the
+``config``/``depends on`` lines serves both (``_depends``); the
+``depends on`` expressions of bool symbols are evaluated (``_holds``), this
+is no Kconfig evaluator beyond that.
 """
 
 from __future__ import annotations
@@ -34,25 +38,33 @@ def _dependencies(root: str) -> tuple[dict[str, frozenset[str]], dict[str, froze
         paths = [base] if base.is_file() else (
             Path(d) / f for d, _, fs in os.walk(base) for f in fs if f.startswith("Kconfig"))
         for p in paths:
-            try:
-                lines = overlay.read_text(p, errors="replace").splitlines()
-            except OSError:
-                continue
-            cur = None
-            for line in lines:
-                m = _CONFIG.match(line)
-                if m:
-                    name = m.group(1)
-                    cur = deps.setdefault(name, set())
-                    continue
-                m = _DEPENDS.match(line)
-                if m and cur is not None:
-                    expr = m.group(1)
+            for name, exprs in _depends(p) or ():
+                cur = deps.setdefault(name, set())
+                for expr in exprs:
                     if "||" in expr:  # an alternative: not required
                         alts.setdefault(name, set()).update(_NAME.findall(expr))
                         continue
                     cur.update(n for n in _NAME.findall(expr) if not re.search(rf"!\s*{n}\b", expr))
     return {k: frozenset(v) for k, v in deps.items()}, {k: frozenset(v) for k, v in alts.items()}
+
+
+def _depends(path: Path) -> list[tuple[str, list[str]]] | None:
+    """(symbol, its ``depends on`` expressions) of each ``config`` of the
+    Kconfig file ``path``, in order; None when it cannot be read."""
+    try:
+        lines = overlay.read_text(path, errors="replace").splitlines()
+    except OSError:
+        return None
+    out: list[tuple[str, list[str]]] = []
+    for line in lines:
+        m = _CONFIG.match(line)
+        if m:
+            out.append((m.group(1), []))
+            continue
+        m = _DEPENDS.match(line)
+        if m and out:
+            out[-1][1].append(m.group(1).split("#")[0].strip())
+    return out
 
 
 def requires_64bit(root: Path, symbols: Iterable[str]) -> set[str]:
@@ -86,7 +98,7 @@ def with_pae(root: Path, symbols: Iterable[str]) -> set[str]:
 # ``def_bool y``, ``depends on !MITIGATION_PAGE_TABLE_ISOLATION``), from which
 # the build writes the DISABLED_MASKn of asm/cpufeaturemasks.h.  Before, the
 # masks were a header's (disabled-features.h), which the preprocessor reads.
-_DISABLED = re.compile(r"^\s*config\s+X86_DISABLED_FEATURE_(\w+)\s*$")
+_DISABLED = "X86_DISABLED_FEATURE_"
 _BOOL_TOKEN = re.compile(r"\s*(&&|\|\||!|\(|\)|[A-Za-z0-9_]+)")
 
 
@@ -96,24 +108,11 @@ def _disabled_rules(root: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None
     ``X86_DISABLED_FEATURE_*`` symbol of the tree's Kconfig.cpufeatures
     (``def_bool y``: on exactly when every expression holds); None for a
     tree without the file."""
-    try:
-        lines = overlay.read_text(Path(root) / "arch" / "x86" / "Kconfig.cpufeatures", errors="replace").splitlines()
-    except OSError:
+    got = _depends(Path(root) / "arch" / "x86" / "Kconfig.cpufeatures")
+    if got is None:
         return None
-    out: list[tuple[str, list[str]]] = []
-    cur = None
-    for line in lines:
-        m = _CONFIG.match(line)
-        if m:
-            d = _DISABLED.match(line)
-            cur = (f"X86_FEATURE_{d.group(1)}", []) if d else None
-            if cur is not None:
-                out.append(cur)
-            continue
-        m = _DEPENDS.match(line)
-        if m and cur is not None:
-            cur[1].append(m.group(1).split("#")[0].strip())
-    return tuple((f, tuple(e)) for f, e in out)
+    return tuple((f"X86_FEATURE_{name[len(_DISABLED):]}", tuple(exprs))
+                 for name, exprs in got if name.startswith(_DISABLED))
 
 
 def disabled_by_kconfig(root: Path | None, enabled) -> set[str] | None:
