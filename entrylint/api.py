@@ -261,8 +261,9 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     problems += pproblems
     if copts.kconfig is not None:
         from entrylint.program.constants import features_without_config
+        from entrylint.source.tree import kconfig_declares
 
-        program.disabled |= features_without_config(copts.kconfig.enabled, _declared(root),
+        program.disabled |= features_without_config(copts.kconfig.enabled, kconfig_declares(root),
                                                     any(getattr(i.info, "cr3_write", False)
                                                         for i in program.instructions))
         from entrylint.cpp.kconfig_deps import disabled_by_kconfig
@@ -324,18 +325,6 @@ def _gas_problems(gas) -> list[Problem]:
     if _gas_deduped is None or _gas_deduped[0] is not gas:
         _gas_deduped = (gas, dedupe(gas.problems))
     return _gas_deduped[1]
-
-
-def _declared(root: Path | None):
-    """``declared(CONFIG_X)`` for the tree's Kconfig, or None when there is none to read."""
-    if root is None:
-        return None
-    from entrylint.source.tree import kconfig_declared
-
-    names = kconfig_declared(str(root))
-    if not names:
-        return None
-    return lambda opt: opt.removeprefix("CONFIG_") in names
 
 
 def _disk_text(path: Path) -> str | None:

@@ -95,6 +95,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding
+from entrylint.source.tree import kconfig_declares
 
 PTI_OPTIONS = ("CONFIG_PAGE_TABLE_ISOLATION", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION", "CONFIG_KAISER")
 _WRAPPERS = {"defined", "IS_ENABLED", "IS_BUILTIN", "IS_REACHABLE", "IS_MODULE"}
@@ -140,14 +141,8 @@ def entrylint_check(analysis, config):
 def named_option(root, options: tuple[str, ...]) -> str:
     """The option as the tree names it: the first of ``options`` its Kconfig
     declares (6.9+: ``CONFIG_MITIGATION_PAGE_TABLE_ISOLATION``)."""
-    if root is not None:
-        from entrylint.source.tree import kconfig_declared
-
-        names = kconfig_declared(str(root))
-        for o in options:
-            if o.removeprefix("CONFIG_") in names:
-                return o
-    return options[0]
+    declares = kconfig_declares(root)
+    return next((o for o in options if declares is not None and declares(o)), options[0])
 
 
 def compiled_out_gate(analysis, gates, node: int, options: tuple[str, ...]) -> bool:

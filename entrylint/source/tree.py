@@ -298,6 +298,17 @@ def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
     return _sourced_kconfig(root, arch)[0]
 
 
+def kconfig_declares(root: Path | str | None):
+    """``declares(CONFIG_X)`` for the tree's Kconfig (``kconfig_declared``),
+    or None when there is none to read."""
+    if root is None:
+        return None
+    names = kconfig_declared(str(root))
+    if not names:
+        return None
+    return lambda opt: opt.removeprefix("CONFIG_") in names
+
+
 class KnownConfig:
     """``kconfig_symbols(root)`` as a set that reads only as much of the tree
     as a question needs: a name the sourced Kconfig files declare
