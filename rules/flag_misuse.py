@@ -38,9 +38,10 @@ None.  ``pushf`` and ``lahf`` (which copy all flags) are not judged, nor is
 a flag with no writer since the entry point (the CPU's or the caller's).
 The second check looks back only through code with a single predecessor
 and stops at calls and alternative sites.  ``inc`` and ``dec`` leave CF
-alone so that a loop counter can run inside a carry chain: an
-``adc``/``sbb``/``rcl``/``rcr`` after them reads the carry of the flag-writer
-before them (``adcq; decl; jnz; adcq``, the checksum loops of
+alone so that a loop counter can run inside a carry chain: an instruction
+that reads a flag and writes it again (``adc``/``sbb``/``rcl``/``rcr`` and
+CF) reads it from the last instruction that wrote it, past those that
+leave it alone (``adcq; decl; jnz; adcq``, the checksum loops of
 arch/x86/lib).  A conditional jump on such a carry (``cmp; inc; jc``) is
 still reported: say so with a comment and a suppression.
 
@@ -94,17 +95,16 @@ def entrylint_check(analysis, config):
                           writer=P[writer].text, how=how)
 
 
-_CARRY_CHAIN = ("adc", "sbb", "rcl", "rcr")  # arithmetic that adds in the carry of the word before
-_KEEPS_CF = ("inc", "dec")  # leave CF alone, so that a loop counter keeps a carry chain
-
-
 def _misuse(analysis, P, preds, i, info):
     w = _nearest_writer(P, preds, i)
     for flag in sorted(info.flags_read):
         at = w
-        if flag == "cf" and P[i].mnemonic.startswith(_CARRY_CHAIN):
-            while at is not None and P[at].mnemonic.startswith(_KEEPS_CF):
-                at = _nearest_writer(P, preds, at)  # (the carry of the word before: csum-copy's loop)
+        if flag in info.flags_written:
+            # a carry chain (adc, sbb, rcl, rcr read CF and write it again): it
+            # adds in the carry of the last instruction that wrote CF, past
+            # those that leave it alone (inc, dec: csum-copy's loop counter)
+            while at is not None and flag not in P[at].info.flags_touched:
+                at = _nearest_writer(P, preds, at)
         if at is not None and flag not in P[at].info.flags_touched:
             return flag, at, "does not set it"
         undefined = sorted(d.writer for d in analysis.flags.defs(i, flag) if d.undefined and d.writer is not None)
