@@ -2,11 +2,18 @@
 
 ## What it does
 Reports a PTI CR3 write (a value read from CR3, its user bit set or cleared,
-or a saved one, written back; or any CR3 write in the body of a CR3-switch
-macro that has a contract, reached or not) whose presence condition -- the ``#if``s around
+or a saved one, written back: of the user page table, or of the kernel one
+while CR3 holds the user one; or any CR3 write in the body of a CR3-switch macro that has a
+contract, reached or not) whose presence condition -- the ``#if``s around
 the line and around every macro definition along its expansion trace -- does
 not imply the page-table isolation option.  A switch expanded from a macro
 defined under ``#ifdef CONFIG_PAGE_TABLE_ISOLATION`` is guarded.
+
+The kernel page table written back while CR3 holds it (a TLB flush: ``mov
+%cr3, %rcx; mov %rcx, %cr3``; a saved CR3 restored by a helper called from
+C that loaded another one, as hibernation and SEV's C-bit check do)
+switches nothing and is no PTI code (MODEL 3.1).  A write of the user page
+table always is: that table exists for PTI alone.
 
 A condition implies the option when, with the option(s) set to 0, it is false
 whatever the other symbols are: ``#ifdef CONFIG_X``, ``#if IS_ENABLED(CONFIG_X)

@@ -2,7 +2,8 @@
 
 ## What it does
 Reports a write to CR3 that switches the page table (a value read from CR3
-with the PTI user bit cleared or set, or a saved one written back) on a path
+with the PTI user bit cleared or set, or a saved one written back; not the
+kernel page table written while CR3 holds it: MODEL 3.1) on a path
 where GS may still hold the user's base: entry must do SWAPGS, then the CR3
 write; exit must do the CR3 write, then SWAPGS.
 

@@ -149,7 +149,9 @@ def run(ops: list[Op], entry: str, helper: int | None = None, bt_keeps_zf: bool 
             s = s.flags(None if op.form == "or" else keep_zf, None)
         elif k == "wrcr3":
             v = s.held(op.reg)
-            if is_cr3(v):
+            if v == "cr3:kernel" and cr3 == "kernel":  # the kernel page table it holds: no switch
+                events.add(("cr3-write", i, s.t, f"same:{cr3}"))
+            elif is_cr3(v):
                 events.add(("cr3-write", i, s.t, f"pti:{v[4:]}"))
                 s = s.with_t(cr3=v[4:])
             else:

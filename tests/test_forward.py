@@ -60,6 +60,22 @@ def test_cr3_write_events_say_what_was_written(analyses):
     assert details == ["pti:kernel", "pti:user"]
 
 
+def test_cr3_written_back_unchanged_is_no_switch(tmp_path):
+    """MODEL 3.1: a switch moves between the page tables; the kernel one
+    written back while CR3 holds it (a TLB flush, a saved CR3 restored where
+    it never left) is not.  A write of the user page table is a switch."""
+    src = tmp_path / "flush.S"
+    src.write_text("\t.text\n\t.globl f\n\t.type f, @function\nf:\n"
+                   "\tmovq %cr3, %rcx\n\tmovq %rcx, %cr3\n"   # flush: same
+                   "\tmovq %rdi, %cr3\n"                        # another table: not PTI
+                   "\tmovq %rcx, %cr3\n"                        # the saved one back: same
+                   "\torq $0x1000, %rcx\n\tmovq %rcx, %cr3\n"  # the user table: a switch
+                   "\tret\n")
+    an = api.analyze(src)
+    got = [(an.program.instructions[e.node].location.line, e.detail) for e in an.forward.event_list("cr3-write")]
+    assert sorted(set(got)) == [(6, "same:kernel"), (7, "not-pti"), (8, "same:kernel"), (10, "pti:user")]
+
+
 def test_saved_cs_test_splits_on_origin(analyses):
     an = analyses("forward_idt.S")
     name = "forward_idt.S"

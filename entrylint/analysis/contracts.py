@@ -278,3 +278,12 @@ def _contract_instances(program, cfg, contracts) -> dict[int, tuple[Instance, ..
 
 __all__ = ["BUILTIN", "CR3Effect", "Contract", "DEFAULT_FAMILY", "DISTINCTIVE", "Instance", "contract_instances",
            "contract_to_table", "contracts_for", "family_for", "parse_contract_table"]
+
+
+def switching(instances: tuple) -> bool:
+    """Whether a node is in an instance of a CR3-switch macro (``instances``:
+    its (place, contract) pairs, contract_instances): a CR3 write there is a
+    PTI switch on every path, also where the page table it writes is the
+    kernel one CR3 holds (transfer: ``same:``), as 5.4's error_entry
+    switches on the kernel-mode .Lgs_change path."""
+    return any(c.cr3 is not CR3Effect.NONE for _, c in instances)

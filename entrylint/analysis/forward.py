@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from entrylint.analysis import frames
 from entrylint.analysis.cfg import CFG
-from entrylint.analysis.contracts import CR3Effect, contract_instances
+from entrylint.analysis.contracts import CR3Effect, contract_instances, switching
 from entrylint.analysis.entries import K_FROM_C, Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
 from entrylint.analysis.transfer import Config, Event, quiet, refine, step
@@ -536,6 +536,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
         t_after, evs = got
         res.after[node].add(t_after)
         for kind, detail in evs:
+            if in_inst and detail[:5] == "same:" and kind == "cr3-write" and switching(inst[node]):
+                detail = "pti:" + detail[5:]  # a switch macro's write: a PTI switch by its contract
             events.setdefault((kind, node, t, detail), key)
         if how is _EDGES:
             for dst, kind, cond in edges:

@@ -59,7 +59,7 @@ class Event:
     kind: str  # "cr3-write", "exit-user", "return-kernel", "ret", "c-call", "gs-write"
     node: int
     before: Tuple
-    detail: str = ""  # e.g. "pti:kernel", "pti:user", "restore:user", "not-pti"
+    detail: str = ""  # e.g. "pti:kernel", "pti:user", "same:kernel" (no switch), "not-pti"
 
 
 def _space(value: str | None, prefix: str) -> Space | None:
@@ -199,9 +199,16 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     # --- CR3 ------------------------------------------------------------------
     if info.cr3_write:
         space = _space(t.holds(src), "cr3:")
-        if space is not None:
+        if space is Space.USER or space is not None and space is not t.cr3:
             events.append(("cr3-write", f"pti:{space.value}"))
             new = new.with_(cr3=space)
+        elif space is not None:
+            # the kernel page table written while CR3 holds it (MODEL 3.1: no
+            # switch): a TLB flush (``mov %cr3, %rcx; mov %rcx, %cr3``), a
+            # saved CR3 restored on a path that never left it.  (The user
+            # page table exists for PTI alone: a write of it is PTI code
+            # wherever the walk thinks CR3 is.)
+            events.append(("cr3-write", f"same:{space.value}"))
         else:
             events.append(("cr3-write", "not-pti"))
     if info.cr3_read and dst is not None:
