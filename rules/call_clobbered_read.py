@@ -55,7 +55,13 @@ file of the tree (a ``THUNK``) clobbers and reads what its own code does;
 one whose code cannot be followed (the retbleed untraining sequences) is
 not judged: what it clobbers is not known.
 Indirect calls (paravirt hooks that preserve registers, ``CALL_NOSPEC``)
-are passed through, indirect jumps end the search.
+are passed through, indirect jumps end the search.  ``cpuid`` reads
+``%ecx`` (the subleaf) only for leaves that have subleaves: after ``movl
+$0x80000001, %eax`` in the straight-line code before it, it does not
+(``program/effects.py`` ``NO_SUBLEAF``).  A ``call`` that jumps over a
+speculation trap to the code right after it (``call 772f; int3; 772:``,
+the RSB filling of ``FILL_RETURN_BUFFER``) drops its return address: no
+``ret`` comes back to it.
 
 ## References
 - MODEL 1, 4 (SysV ABI; the i386 kernel ABI for 32-bit code); the review of the first KAISER patch ("the

@@ -6,7 +6,9 @@ instruction that reads some of the arithmetic flags) when
 
 - on some path the flag it reads was last left *undefined* (``bt`` leaves
   SF, OF, PF and AF undefined; a call into C leaves every status flag
-  undefined), or
+  undefined; an instruction that enters other code and sets flags of its
+  own, ``vmlaunch`` or ``seamcall`` with CF for VMfailInvalid, defines
+  them as the decoder says), or
 - the nearest instruction before it in the same straight-line code that
   writes status flags does not write this one (``bt`` writes only CF: a
   ``jz`` after it tests whatever set ZF earlier).

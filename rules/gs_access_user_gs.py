@@ -4,6 +4,10 @@
 Reports a %gs-relative memory access (``PER_CPU_VAR(...)``, ``%gs:sym``) on
 a path where the GS base may still be the user's: before the entry's
 ``swapgs``, after the exit's, or on a path that skipped a conditional one.
+A selector load (``mov %ax, %gs``, ``pop %gs``) makes it the user's; SVM's
+``vmload`` loads GS from a VMCB (a guest's, or after the VM exit the host
+save area's) and which one the instruction does not say: the state keeps
+the GS it had.
 
 Message: ``%gs access with the user GS`` (32-bit code: ``%fs access with the user FS``).
 

@@ -98,7 +98,11 @@ def _graph(program: Program, cfg: CFG, procs: Procedures, carried: tuple | None 
         c = False  # a call into C (or a tail call): the ABI's effect on the flags, not the instruction's
         if flow is Flow.CALL and v in procs.callee:
             succ[v] = (procs.callee[v],)
-        elif flow is Flow.INDIRECT_CALL or (flow is Flow.CALL and x.target is None):
+        elif flow is Flow.INDIRECT_CALL or (flow is Flow.CALL and x.target is None and (
+                x.target_name or not info.flags_touched)):
+            # a call out of the program; not an instruction that enters other
+            # code and sets flags of its own (vmlaunch, seamcall: CF/ZF say
+            # whether it failed)
             c = True
         elif v in procs.leaves:
             succ[v] = tuple(sorted(procs.returns_to.get(v, ())))

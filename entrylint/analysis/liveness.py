@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from entrylint.analysis import regs
 from entrylint.analysis.carry import per_node
 from entrylint.analysis.cfg import CFG
-from entrylint.program.effects import Flow
+from entrylint.program.effects import DataOp, Flow
 from entrylint.program.model import Program, Symbol
 
 CFunction = Callable[[str], "bool | None"]
@@ -105,7 +105,8 @@ class Procedures:
                 e = cfg.entry(x.target)
                 if e is not None:
                     callee[x.index] = e
-                    sites.setdefault(e, []).append(x.index)
+                    if not _over_trap(ins, x):  # (a call over a trap: nothing returns to it)
+                        sites.setdefault(e, []).append(x.index)
             elif info.flow is Flow.RET:
                 leaves[x.index] = "ret"
             elif info.flow is Flow.JUMP and x.target is None:
@@ -125,6 +126,33 @@ class Procedures:
         external = (leaves.keys() - returns_to.keys()) | (_reached(cfg, roots, leaves) & returns_to.keys())
         return Procedures(callee, leaves, {r: frozenset(b) for r, b in returns_to.items()},
                           frozenset(external))
+
+
+def _over_trap(ins: list, x) -> bool:
+    """Whether call ``x`` jumps over a speculation trap to the code right
+    after it: ``call 772f; int3; 772:``, ``call 772f; 773: pause; lfence;
+    jmp 773b; 772:`` (the kernel's RSB filling, ``__FILL_RETURN_SLOT``).
+    Only its return-stack entry is wanted; the return address it pushes is
+    dropped from the stack, so no ``ret`` comes back to it: the call is a
+    push and a jump (a ``ret`` of the code it jumps to returns to that
+    code's own caller)."""
+    r, t = x.index + 1, x.target
+    if not r < t <= r + 4:
+        return False
+    for j in range(r, t):
+        y = ins[j]
+        info = y.info
+        if info is None or y.section != x.section:
+            return False
+        if info.flow in (Flow.INT, Flow.STOP):
+            continue  # int3, ud2
+        if info.flow is Flow.JUMP and y.target is not None and r <= y.target < t:
+            continue  # the loop of the trap
+        if j < t - 1 and info.flow is Flow.NEXT and not info.regs_written and not info.mem \
+                and not info.flags_touched:
+            continue  # pause, lfence (not last: the trap never falls through to the target)
+        return False
+    return True
 
 
 def c_callable(sym: Symbol) -> bool:
@@ -242,6 +270,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask
     rk: dict[int, tuple] = {}
     cm: dict[tuple, int] = {}
+    entered: set[int] | None = None  # (_leaf: made at the first cpuid)
 
     def callee_mask(name, what, abi) -> int:
         key = (name, what, id(abi))  # (the two ABIs are module constants)
@@ -271,6 +300,11 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             got = rk[id(info)] = (info, regs.mask(info.regs_read), regs.mask(info.regs_written)
                                   & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written))
         _, reads, kills = got
+        if info.leaf_regs:  # cpuid: %ecx is read for the leaves with subleaves only
+            other.add(v)  # (its effect reads the instructions before it)
+            if entered is None:
+                entered = _entered(program)
+            reads = regs.mask(info.leaf_reads(_leaf(ins, cfg, v, entered)))
         if flow in (Flow.EXIT_TO_USER, Flow.IRET):
             reads, kills = abi.user_mask, 0
         elif flow in (Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
@@ -305,6 +339,39 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
         gen[v] = reads
         kill[v] = kills
     return succ, gen, kill, frozenset(other)
+
+
+def _entered(program: Program) -> set[int]:
+    """Instructions something else enters: jump and call targets, labels, symbols."""
+    out = {i.target for i in program.instructions if i.target is not None}
+    out.update(program.labels.values())
+    out.update(s.start for s in program.symbols.values())
+    return out
+
+
+def _leaf(ins: list, cfg: CFG, v: int, entered: set[int]) -> int | None:
+    """The value %eax holds at ``v`` when the straight-line code before it
+    sets it (``movl $0x80000001, %eax``, ``xorl %eax, %eax``); None when
+    not known there (a join, an alternative, a call, any other write)."""
+    mode, section = ins[v].mode, ins[v].section
+    j = v
+    for _ in range(32):
+        if j == 0 or j in entered or j in cfg.chains or ins[j].alt is not None:
+            return None
+        j -= 1
+        x = ins[j]
+        info = x.info
+        if info is None or info.flow is not Flow.NEXT or x.alt is not None or x.section != section \
+                or x.mode != mode:
+            return None
+        if "rax" in info.regs_written or "rax" in info.regs_cond_written:
+            if info.dst == "rax" and not info.dst_partial:
+                if info.op is DataOp.MOVE and info.imm is not None:
+                    return info.imm & 0xFFFFFFFF
+                if info.op is DataOp.XOR and info.src == "rax":
+                    return 0
+            return None
+    return None
 
 
 def _callee_mask(callees, name: str | None, what: str, abi) -> int:

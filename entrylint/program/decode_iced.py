@@ -102,6 +102,8 @@ _NO_COND = {"LOOPE", "LOOPNE"}
 # (entries.py starts FRED user entries with the kernel GS) and back on ERETU
 # to ring 3, as SWAPGS would (Intel FRED spec, ERETU).
 _SWAPS_GS = {"SWAPGS", "ERETU"}
+_LEAF_REGS = {"CPUID": frozenset({"rcx"})}  # InsnInfo.leaf_regs: the subleaf
+_LOADS_VM_STATE = {"VMLOAD"}
 _WRITES_GS_BASE = {
     "WRGSBASE": Certainty.YES,
     "WRMSR": Certainty.MAY,
@@ -383,7 +385,10 @@ def _decode(text: str, symbolic: tuple[bool, bool], data: bytes, mode: int) -> t
     )
     writes_gs = _WRITES_GS_BASE.get(mname, Certainty.NO)
     if "gs" in written:  # mov %ax,%gs / pop %gs load the active GS base
-        writes_gs = Certainty.YES
+        # (VMLOAD loads GS from the VMCB at %rax -- a guest's, or the host
+        # save area after a VM exit (AMD APM vol. 2, VMLOAD): not a selector
+        # user space chose, and whose base the instruction does not say)
+        writes_gs = Certainty.MAY if mname in _LOADS_VM_STATE else Certainty.YES
     serializing = mname in _SERIALIZING or any(
         (r.startswith("cr") and r != "cr8") or r.startswith("dr") for r in written
     )
@@ -410,6 +415,7 @@ def _decode(text: str, symbolic: tuple[bool, bool], data: bytes, mode: int) -> t
         privileged=bool(ins.is_privileged),
         op=_DATA_OP.get(mname, DataOp.OTHER) if mname not in _STEP else _STEP[mname],
         cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
+        leaf_regs=_LEAF_REGS.get(mname, frozenset()),
         **(operands if mname not in _STEP else {**operands, "imm": 1, "imm_size": 8}),
     ), ins.op0_kind in _FAR_BRANCH
 

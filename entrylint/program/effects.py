@@ -154,6 +154,13 @@ class MemRef:
 
 _EMPTY: frozenset[str] = frozenset()
 
+# CPUID leaves that take no subleaf: %ecx is not read (Intel SDM vol. 2A and
+# AMD APM vol. 3, CPUID): basic and vendor leaves, the extended range's
+# signature, features, brand string, cache/TLB, power and address sizes,
+# and AMD's encrypted-memory leaf.  Any other leaf (4, 7, 0xb, 0xd, ...,
+# 0x8000001d, the hypervisor range) is taken to read it.
+NO_SUBLEAF = frozenset({0x0, 0x1, 0x2, 0x3, 0x5, 0x6, *range(0x80000000, 0x80000009), 0x8000001F})
+
 
 @record
 class InsnInfo:
@@ -242,6 +249,10 @@ class InsnInfo:
     src: str | None = None
     src_mem: MemRef | None = None
     cond: tuple[str, bool] | None = None
+    # of ``regs_read``, what is read only for some values of %eax: cpuid's
+    # subleaf in %ecx, which only leaves with subleaves read (Intel SDM and
+    # AMD APM, CPUID); liveness asks ``leaf_reads`` where the leaf is known
+    leaf_regs: frozenset[str] = _EMPTY
 
     @property
     def mem_read(self) -> tuple[MemRef, ...]:
@@ -258,6 +269,12 @@ class InsnInfo:
     @property
     def flags_touched(self) -> frozenset[str]:
         return self.flags_written | self.flags_undefined
+
+    def leaf_reads(self, leaf: int | None) -> frozenset[str]:
+        """``regs_read`` when %eax holds ``leaf`` (None: not known)."""
+        if not self.leaf_regs or leaf is None or leaf not in NO_SUBLEAF:
+            return self.regs_read
+        return self.regs_read - self.leaf_regs
 
     def with_text(self, text: str, target: str | None) -> InsnInfo:
         """This info for another text of the same machine code (its own
