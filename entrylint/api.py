@@ -21,8 +21,8 @@ from entrylint.source import Location, Problem, ProblemKind, overlay
 from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit, together
 from entrylint.source.reader import read_source
 from entrylint.analysis.walking import transfer_config
-from entrylint.source.tree import (build_flavour, default_code_mode, find_root, is_generated_header,
-                                   is_linker_script, kernel_include_search)
+from entrylint.source.tree import (build_flavour, default_code_mode, find_root, generated_problem,
+                                   is_linker_script, kernel_include_search, unknown_generated)
 
 DEFAULT_PROFILE = "defconfig"  # one profile, where one must be chosen (expand, explain)
 # What a check judges when no profile, .config or build folder is named: every
@@ -219,8 +219,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
     if shared is not None:
         shared.cpp_lines = pp.peak["cpp-lines"]
         shared.lines = pp.lines
-    problems += [_generated(p) for p in pp.problems]
-    problems += _gas_problems(gas)
+    problems += [generated_problem(p) for p in pp.problems]
+    problems += unknown_generated(_gas_problems(gas), problems)
     dec = None
     if options.assemble:
         dec = decoder()
@@ -332,17 +332,6 @@ def _disk_text(path: Path) -> str | None:
         return overlay.read_text(path)
     except (OSError, ValueError):
         return None
-
-
-def _generated(p: Problem) -> Problem:
-    """A missing header that only a kernel build writes is not a fault of the tree."""
-    if p.kind is ProblemKind.MISSING_INCLUDE:
-        name = p.message.split(":", 1)[0].strip()
-        if is_generated_header(name):
-            return Problem(ProblemKind.GENERATED_HEADER,
-                           f"{name} is written by a kernel build: its definitions are unknown "
-                           f"(give an O= build folder with --build DIR)", p.location, p.trace)
-    return p
 
 
 def dedupe(problems: list[Problem]) -> list[Problem]:

@@ -65,6 +65,20 @@ def test_generated_header_is_information_not_error():
     assert f.severity.value == "info" and "--build" in f.message
 
 
+def test_an_if_on_a_missing_generated_header_s_symbols_is_a_check(tmp_path):
+    """``.if ZO_a != ZO_b`` where ``zoffset.h`` (a build writes it) is missing:
+    the symbols are unknown, not wrong -- a check, not an assembler error;
+    the same ``.if`` with every header there stays an error."""
+    body = "\t.if ZO_a != ZO_b\n\tnop\n\t.endif\n"
+    missing = tmp_path / "a.S"
+    missing.write_text('#include "zoffset.h"\n' + body)
+    got = sorted((f.id, f.severity.value, f.location.line) for f in api.expand(missing, api.Options()).findings)
+    assert got == [("EL911", "info", 1), ("EL911", "info", 2)]
+    plain = tmp_path / "b.S"
+    plain.write_text(body)
+    assert [(f.id, f.location.line) for f in api.expand(plain, api.Options()).findings] == [("EL909", 1)]
+
+
 def test_unreadable_input(tmp_path):
     missing = tmp_path / "gone.S"
     exp = api.expand(missing, api.Options())

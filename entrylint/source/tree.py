@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint.source import overlay, textscan
+from entrylint.source.location import Problem, ProblemKind
 
 
 def looks_like_kernel_root(d: Path) -> bool:
@@ -71,6 +72,31 @@ def is_generated_header(name: str) -> bool:
     # (and any *asm-offsets.h: kbuild makes each from its .c file, 7.x's
     # hyperv/mshv-asm-offsets.h too)
     return name.startswith(GENERATED_PREFIXES) or name.endswith("asm-offsets.h")
+
+
+def generated_problem(p: Problem) -> Problem:
+    """A missing header that only a kernel build writes is not a fault of the tree."""
+    if p.kind is ProblemKind.MISSING_INCLUDE:
+        name = p.message.split(":", 1)[0].strip()
+        if is_generated_header(name):
+            return Problem(ProblemKind.GENERATED_HEADER,
+                           f"{name} is written by a kernel build: its definitions are unknown "
+                           f"(give an O= build folder with --build DIR)", p.location, p.trace)
+    return p
+
+
+def unknown_generated(gas: list[Problem], problems: list[Problem]) -> list[Problem]:
+    """GNU as's problems; where a header only a kernel build writes is
+    missing (its definitions are unknown: ``problems`` say so), an ``.if``
+    whose value could not be worked out reads symbols that header may
+    define (``ZO_*`` of ``zoffset.h``): a check that says so, not an
+    assembler error of the tree."""
+    if not any(p.kind is ProblemKind.GENERATED_HEADER for p in problems):
+        return gas
+    return [Problem(ProblemKind.GENERATED_HEADER, f"{p.message}: a header a kernel build writes may define "
+                    f"its symbols (give an O= build folder with --build DIR); read as false", p.location, p.trace)
+            if p.kind is ProblemKind.ASM_ERROR and p.message.startswith("non-constant expression in .if")
+            else p for p in gas]
 
 
 def kernel_include_search(root: Path | None, build: Path | None = None,
