@@ -421,12 +421,13 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.carry import Carried, last_analysis
     from entrylint.analysis.walking import walk
 
-    from entrylint.analysis.callees import Callees
+    from entrylint.analysis.callees import Callees, static_call_prefix
     from entrylint.shared import LoggedCallees
 
     exp = expand(path, options, text, incremental, shared)
     program = exp.program
-    callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32)
+    callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32,
+                      static_prefix=static_call_prefix(exp.pp.macros))
     kept = shared.analysis_for(program, callees) if shared is not None else None
     session = incremental.session(path, options)[0] if incremental is not None else None
     memo = session.step_memo() if session is not None else None

@@ -15,6 +15,17 @@ of the program's labels (``pushq $1f``, or ``leaq 1f(%rip)`` pushed:
 goes on at that label (``analysis/frames.py``: ``iret_targets``).  One finding per reading
 instruction, however many calls clobber what it reads.
 
+A call clobbers only a value the code had: on some path back from the call
+an instruction wrote the register, or the entry point received it (from
+user mode or an interrupted context: every register; a function C calls:
+the arguments its C declaration gives it, found in the headers of its
+folder and of ``arch/x86/include/asm``, every argument register when none is found; global
+code C declares, as ``SYM_CODE_START`` functions called from C are, the
+same).  A register that no path gave a value holds garbage before the
+call as after it: ACPI's ``do_suspend_lowlevel(void)`` stores every
+register into ``saved_context`` after ``call save_processor_state``, and
+loses nothing.
+
 Message: ``%rdx is clobbered by the call to do_work() and read later by movq %rdx, RDX(%rsp)``.
 
 ## Why is this bad?
@@ -53,7 +64,11 @@ a clobbered ``%rdx`` that reaches a call to a 3-argument handler is a read,
 and one that reaches a 2-argument call is not; an asm function of another
 file of the tree (a ``THUNK``) clobbers and reads what its own code does;
 one whose code cannot be followed (the retbleed untraining sequences) is
-not judged: what it clobbers is not known.
+not judged: what it clobbers is not known.  Nor is a static call (a name
+with the tree's ``STATIC_CALL_TRAMP_PREFIX``, ``__SCT__``, as the file's
+macros define it): its trampoline goes where ``static_call_update()``
+pointed it at run time, C or not (7.x's Hyper-V VTL return calls a
+hypercall page that keeps no register).
 Indirect calls (paravirt hooks that preserve registers, ``CALL_NOSPEC``)
 are passed through, indirect jumps end the search.  ``cpuid`` reads
 ``%ecx`` (the subleaf) only for leaves that have subleaves: after ``movl
@@ -73,9 +88,13 @@ from __future__ import annotations
 import sys
 from collections import deque
 
+from pathlib import Path
+
+from entrylint.analysis.callees import declared_params
+from entrylint.analysis.entries import K_FROM_C
 from entrylint.analysis.frames import iret_targets
 from entrylint.analysis.liveness import Procedures, outside_kind, succ_nodes
-from entrylint.analysis.regs import GPRS, spelled
+from entrylint.analysis.regs import GPRS, abi, spelled
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
@@ -118,7 +137,7 @@ def entrylint_check(analysis, config):
         for r in GPRS:
             if r in live:
                 x = search.first(ins.index, r)
-                if x is not None:
+                if x is not None and search.held(ins.index, r):
                     readers.setdefault(x.index, {}).setdefault(r, ins)
     # one finding per reader: where the garbage is read (or leaves for user mode)
     for idx in sorted(readers):
@@ -182,6 +201,8 @@ class Search:
         self._last_reach: dict[str, frozenset[int]] = {}
         self._remade: list[tuple[_Node, _Node]] = []
         self._c: dict[str | None, bool] = {}
+        self._starts_at: dict[int, list] | None = None  # node -> the entry points that start there
+        self._params: dict[str, int | None] = {}  # a C-callable entry point -> its declared parameters
         self._starts: dict[int, tuple[int, ...]] = {}  # node -> its successors (a search starts there)
         self._rw: dict[int, tuple] = {}  # id(info) -> (registers read, written): instructions share infos
         self.entered = 0  # nodes the searches entered (the work, for tests)
@@ -245,13 +266,7 @@ class Search:
                                     for a, b in self._remade):
             return last  # (the nodes it is made of are the same for it)
         nodes = self._nodes
-        if self._preds is None:
-            self._preds = {}
-            for v, n in enumerate(nodes):
-                for w in n.next:
-                    self._preds.setdefault(w, []).append(v)
-                for r in (None,) if n.read_all else n.read:
-                    self._readers.setdefault(r, []).append(v)
+        self._preds_and_readers()
         preds = self._preds
         todo = self._readers.get(reg, []) + self._readers.get(None, [])
         out = set(todo)
@@ -261,6 +276,88 @@ class Search:
                     out.add(v)
                     todo.append(v)
         return frozenset(out)
+
+    def held(self, node: int, reg: str) -> bool:
+        """Whether ``reg`` may hold a value of the code's before ``node``
+        (so that a call there clobbers something): on some path back to an
+        entry point an instruction writes it, or the entry point receives it
+        -- every register from user mode or an interrupted context, the
+        arguments its C declaration gives a function called from C (all of
+        them when none is found).  A call into C on the way left it garbage
+        already: that path gives nothing.  Unknown code gives a value."""
+        nodes = self._table()
+        self._preds_and_readers()
+        starts = self._entry_starts()
+        todo, seen = deque([node]), set()
+        while todo:
+            v = todo.popleft()
+            if v in seen:
+                continue
+            seen.add(v)
+            if v != node:
+                n = nodes[v]
+                x = self.analysis.program.instructions[v] if not self.analysis.cfg.is_fork(v) else None
+                if x is not None and x.info is not None and (self.c_call(x) or x.info.flow is Flow.INDIRECT_CALL):
+                    if reg in x.info.regs_written or x.info.flow is Flow.INDIRECT_CALL:
+                        continue  # garbage from that call, or code that keeps it under the ABI
+                if n.end_all or reg in n.end:
+                    return True
+            for e in starts.get(v, ()):
+                if self._receives(e.kind.name, e.symbol, reg):
+                    return True
+            preds = self._preds.get(v, ())
+            if not preds and v not in starts:
+                # global code C declares (SYM_CODE_START of a function C
+                # calls, as OLPC's do_olpc_suspend_lowlevel): what C passes;
+                # else reached from where we do not know
+                names = [s.name for s in self.analysis.program.symbols.values()
+                         if s.is_global and self.analysis.cfg.entry(s.start) == v]
+                if not names or any(self._receives(K_FROM_C.name, s, reg, declared=True) for s in names):
+                    return True
+            todo.extend(preds)
+        return False
+
+    def _preds_and_readers(self) -> None:
+        if self._preds is None:
+            self._preds = {}
+            for v, n in enumerate(self._nodes):
+                for w in n.next:
+                    self._preds.setdefault(w, []).append(v)
+                for r in (None,) if n.read_all else n.read:
+                    self._readers.setdefault(r, []).append(v)
+
+    def _entry_starts(self) -> dict[int, list]:
+        if self._starts_at is None:
+            self._starts_at = {}
+            for e in self.analysis.entries:
+                self._starts_at.setdefault(e.node, []).append(e)
+        return self._starts_at
+
+    def _receives(self, kind: str, symbol: str, reg: str, declared: bool = False) -> bool:
+        """Whether an entry point (its kind's name, its symbol) receives a
+        value in ``reg`` from who enters it.  ``declared``: only if a C
+        declaration says how C calls it (else: it does)."""
+        if kind != K_FROM_C.name:
+            return True
+        got = self._params.get(symbol, False)
+        if got is False:
+            exp = self.analysis.expansion
+            got = None
+            if exp.root is not None:
+                try:
+                    folder = Path(exp.path).resolve().parent.relative_to(Path(exp.root).resolve()).as_posix()
+                except ValueError:
+                    folder = None
+                if folder is not None:
+                    got = declared_params(exp.root, folder, symbol)
+            self._params[symbol] = got
+        if got is None:
+            return True if declared else reg in self._args()
+        return reg in self._args()[:got]
+
+    def _args(self) -> tuple[str, ...]:
+        P = self.analysis.program.instructions
+        return abi(P[0].mode if P else 64).args
 
     def c_call(self, x) -> bool:
         """``_c_call``, remembered by target name."""

@@ -182,6 +182,11 @@ class Callees:
     options: object = None  # api.Options the analyzed file was read with
     kernel32: bool = False  # the analyzed file is built only for 32-bit kernels (its callees too)
     depth: int = 0  # how deep in summaries of summaries we are
+    # the tree's STATIC_CALL_TRAMP_PREFIX (linux/static_call_types.h), when
+    # the file's macros define it: a static call's trampoline jumps to what
+    # static_call_update() installed at run time, which need not be C (Hyper-V's
+    # VTL return installs its hypercall page): what it does is not known
+    static_prefix: str | None = None
     _memo: dict = field(default_factory=dict)
 
     def __call__(self, name: str | None) -> Callee:
@@ -194,6 +199,8 @@ class Callees:
 
     def _resolve(self, name: str) -> Callee:
         abi = regs.I386 if self.kernel32 else regs.SYSV64
+        if self.static_prefix and name.strip('"').startswith(self.static_prefix):
+            return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved)
         if self.root is None:
             return c_callee(name, abi=abi)
         index = _index(self.root)
@@ -216,6 +223,39 @@ class Callees:
         if opaque is not None:
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved, True, opaque)
         return c_callee(name, abi=abi)
+
+
+def declared_params(root: Path, folder: str, name: str) -> int | None:
+    """How many parameters the C declarations of asm function ``name`` give
+    it (``extern void do_suspend_lowlevel(void);``): the headers of
+    ``folder`` (the asm file's, relative to ``root``) and of
+    ``arch/x86/include/asm``; None when none declares it or they disagree."""
+    from entrylint.analysis.cdefiners import count_params
+
+    decl = re.compile(r"^[ \t]*(?:extern[ \t]+)?[\w \t*]*?\b" + re.escape(name) + r"[ \t]*\(([^;{}]*?)\)[\w \t()]*;",
+                      re.M)
+    found: set[int | None] = set()
+    for base in (Path(root) / folder, Path(root) / "arch" / "x86" / "include" / "asm"):
+        try:
+            headers = sorted(base.glob("*.h"))
+        except OSError:
+            continue
+        for p in headers:
+            try:
+                text = overlay.read_text(p, errors="replace")
+            except OSError:
+                continue
+            if name in text:
+                found.update(count_params(" ".join(m.group(1).split())) for m in decl.finditer(text))
+    return found.pop() if len(found) == 1 else None
+
+
+def static_call_prefix(macros) -> str | None:
+    """The tree's ``STATIC_CALL_TRAMP_PREFIX`` (``__SCT__``) as a file's
+    macros define it (``linux/static_call_types.h``), or None."""
+    d = macros.get("STATIC_CALL_TRAMP_PREFIX") if macros is not None else None
+    body = d.body.strip() if d is not None and d.params is None else ""
+    return body if body.isidentifier() else None
 
 
 def _index(root: Path):

@@ -27,7 +27,8 @@ def test_preserving_option():
                     rule_options={"call-clobbered-read": {"preserving": ["syscall_exit_work"]}})
     # syscall_exit_work declared as preserving: do_syscall_64's clobber of %rdx remains,
     # fixture_handler's at the ERETS through a frame the function did not build, and
-    # and fixture_prepare's of the subleaf cpuid reads
+    # fixture_prepare's of the subleaf cpuid reads, and the call of a C function
+    # named like a static call's trampoline
     later = lines_of(FIXTURES / "call_clobbered_read_fires.S", "fires: %")[2:]
     assert sorted(f.location.line for f in res.findings if f.id == "EL103") == [14, 47, *later]
 
@@ -88,3 +89,31 @@ def test_the_pruned_search_finds_what_the_whole_search_finds():
                     asked += 1
                     found += got is not None
     assert asked > 100 and 0 < found < asked, (asked, found)
+
+
+def test_a_value_the_code_never_had_is_not_clobbered(tmp_path):
+    """A function C calls receives what its C declaration passes: after a C
+    call, saving a caller-saved register it never wrote and never received
+    (ACPI's do_suspend_lowlevel stores them all into saved_context) loses
+    nothing.  Without the declaration every argument register is received."""
+    from entrylint import api
+
+    (tmp_path / "arch" / "x86" / "include" / "asm").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "kernel").mkdir(parents=True)
+    src = tmp_path / "arch" / "x86" / "kernel" / "low.S"
+    src.write_text("\t.text\n\t.globl low\n\t.type low, @function\nlow:\n\tpushq %rbx\n"
+                   "\tmovq %rsi, %rbx\n"  # the second argument, kept
+                   "\tcall prepare\n"
+                   "\tmovq %rdi, saved_rdi(%rip)\n"  # received only if declared with an argument
+                   "\tmovq %r10, saved_r10(%rip)\n"  # never received, never written
+                   "\tmovq %rbx, saved_rbx(%rip)\n\tpopq %rbx\n\tret\n")
+
+    def lines():
+        res = api.check(src, api.Options(root=tmp_path, profile="defconfig"), select=["EL103"])
+        return sorted(f.location.line for f in res.findings)
+
+    assert lines() == [8]  # no declaration: %rdi may be an argument
+    (tmp_path / "arch" / "x86" / "kernel" / "low.h").write_text("extern void low(void);\n")
+    assert lines() == []
+    (tmp_path / "arch" / "x86" / "kernel" / "low.h").write_text("extern void low(long a, long b);\n")
+    assert lines() == [8]
