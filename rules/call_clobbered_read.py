@@ -202,6 +202,7 @@ class Search:
         self._remade: list[tuple[_Node, _Node]] = []
         self._c: dict[str | None, bool] = {}
         self._starts_at: dict[int, list] | None = None  # node -> the entry points that start there
+        self._global_at: dict[int, list[str]] | None = None  # node -> the global symbols that start there
         self._params: dict[str, int | None] = {}  # a C-callable entry point -> its declared parameters
         self._starts: dict[int, tuple[int, ...]] = {}  # node -> its successors (a search starts there)
         self._rw: dict[int, tuple] = {}  # id(info) -> (registers read, written): instructions share infos
@@ -310,8 +311,7 @@ class Search:
                 # global code C declares (SYM_CODE_START of a function C
                 # calls, as OLPC's do_olpc_suspend_lowlevel): what C passes;
                 # else reached from where we do not know
-                names = [s.name for s in self.analysis.program.symbols.values()
-                         if s.is_global and self.analysis.cfg.entry(s.start) == v]
+                names = self._globals().get(v)
                 if not names or any(self._receives(K_FROM_C.name, s, reg, declared=True) for s in names):
                     return True
             todo.extend(preds)
@@ -325,6 +325,16 @@ class Search:
                     self._preds.setdefault(w, []).append(v)
                 for r in (None,) if n.read_all else n.read:
                     self._readers.setdefault(r, []).append(v)
+
+    def _globals(self) -> dict[int, list[str]]:
+        """Node -> the global symbols that start there."""
+        if self._global_at is None:
+            self._global_at = {}
+            cfg = self.analysis.cfg
+            for s in self.analysis.program.symbols.values():
+                if s.is_global and s.start < cfg.n:
+                    self._global_at.setdefault(cfg.entry(s.start), []).append(s.name)
+        return self._global_at
 
     def _entry_starts(self) -> dict[int, list]:
         if self._starts_at is None:
