@@ -222,9 +222,7 @@ def iter_args(s: str) -> Iterator[Arg]:
             i += 1
         while i < n and s[i] in " \t":
             i += 1
-        if i >= n:
-            if s.rstrip().endswith(","):
-                yield Arg("", n)
+        if i >= n:  # (a comma at the end starts no argument: ``m 1, 2,`` passes two)
             return
 
 
