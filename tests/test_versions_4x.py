@@ -67,6 +67,17 @@ def test_paravirt_sites_are_forks_with_the_native_side_of_the_tree():
     assert [P.instructions[i].text for i in pv.orig][0] == "push %rax"
 
 
+def test_a_native_side_the_file_itself_defines():
+    """4.4's head_64.S: ``#else #define INTERRUPT_RETURN iretq`` in the file,
+    not in a header it includes (read as the macro's own name, an unknown
+    instruction, before)."""
+    an = api.analyze(PV / "arch/x86/kernel/head_64.S", api.Options(root=PV, profile="max"))
+    P = an.program
+    assert [(op, tuple(P.instructions[i].text for i in P.forks[fi].replacements[0].insns))
+            for fi, op in P.paravirt] == [("iret", ("iretq",))]
+    assert not [f for f in an.expansion.findings if f.id == "EL902"]
+
+
 def test_the_native_side_stands_for_the_whole_invocation():
     # GET_CR2_INTO(%r12): the site is the pv call, the invocation also moves
     # its result; compiled without paravirt it is one movq %cr2, %r12, so the

@@ -178,30 +178,52 @@ def native_reader(filename: str, text: str, copts, macros):
             for c in reversed(getattr(md, "cond", ()) or ()):
                 if c.taken:
                     options += [o for o in _CONFIG.findall(c.text) if o not in options]
-        includes = [line for line in text.splitlines() if _INCLUDE.match(line)]
+        lines_of = text.splitlines()
+        includes = [line for line in lines_of if _INCLUDE.match(line)]
         out: list[list[Stmt] | None] = [None] * len(sites)
-        for opt in options:
-            todo = [i for i, c in enumerate(calls) if c and out[i] is None and copts.kconfig.enabled(opt)]
-            if not todo:
-                continue
-            kc = copts.kconfig.with_overrides({opt: None})
-            snippet = "\n".join(includes + [calls[i] for i in todo]) + "\n"
-            pp = preprocess_text(snippet, filename, dc_replace(copts, kconfig=kc))
-            by_line: dict[int, list] = {}
-            for line in pp.lines:
-                o = line.origin
-                if o.file == filename and o.line > len(includes):
-                    by_line.setdefault(o.line, []).append(line)
-            for k, i in enumerate(todo):
-                lines = by_line.get(len(includes) + 1 + k)
-                if not lines:
+        # the file's #includes; where the macro stays undefined there (4.4's
+        # head_64.S defines INTERRUPT_RETURN itself, in the #else of
+        # CONFIG_PARAVIRT), every directive of the file, in place
+        for head in (includes, None):
+            for opt in options:
+                todo = [i for i, c in enumerate(calls) if c and out[i] is None and copts.kconfig.enabled(opt)]
+                if not todo:
                     continue
-                stmts = gas_expand(lines).statements
-                if stmts and all(st.kind == "insn" for st in stmts):
-                    out[i] = stmts
+                pre = head if head is not None else _directives(lines_of)
+                kc = copts.kconfig.with_overrides({opt: None})
+                snippet = "\n".join(pre + [calls[i] for i in todo]) + "\n"
+                pp = preprocess_text(snippet, filename, dc_replace(copts, kconfig=kc))
+                by_line: dict[int, list] = {}
+                for line in pp.lines:
+                    o = line.origin
+                    if o.file == filename and o.line > len(pre):
+                        by_line.setdefault(o.line, []).append(line)
+                for k, i in enumerate(todo):
+                    lines = by_line.get(len(pre) + 1 + k)
+                    if not lines:
+                        continue
+                    stmts = gas_expand(lines).statements
+                    if stmts and all(st.kind == "insn" for st in stmts) \
+                            and not (len(stmts) == 1 and not stmts[0].cpp_macros
+                                     and stmts[0].name == (sites[i].macro or "").lower()):
+                        out[i] = stmts  # (not the macro's name left as it is: no definition there)
         return out
 
     return native
+
+
+_DIRECTIVE = re.compile(r"\s*#\s*(?:include|define|undef|if|ifdef|ifndef|elif|else|endif)\b")
+
+
+def _directives(lines: list[str]) -> list[str]:
+    """A file's lines with everything but its preprocessor directives (and
+    their continuation lines) blanked: its macros, as it defines them."""
+    out, cont = [], False
+    for line in lines:
+        keep = cont or bool(_DIRECTIVE.match(line))
+        out.append(line if keep else "")
+        cont = keep and line.rstrip().endswith("\\")
+    return out
 
 
 @overlay.tree_cache(maxsize=16)
