@@ -12,7 +12,10 @@ C call that clobbers it), or the current page table was loaded over the
 other one it held (``movq %cr3, %r14`` after the switch: the restore then
 restores nothing).  The restore is the CR3 write from the register, or a
 test of its bits before one (6.12's ``PARANOID_RESTORE_CR3`` writes nothing
-when the saved value is the kernel's).
+when the saved value is the kernel's).  A CR3 value the register had
+already written back to CR3 waited for no restore: a TLB flush's scratch
+loaded later with a page table by name (32-bit hibernation's
+``movl $swapper_pg_dir, %eax``) is a load (MODEL 3.1), not a save lost.
 
 Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
 xorl %r14d, %r14d overwrites it``.
@@ -88,6 +91,8 @@ def entrylint_check(analysis, config):
         if not _cr3(t, reg):  # the register no longer holds a CR3 value
             clobber = last_change(analysis, key, ("save-reg-clobbered", reg),
                                   lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
+            if clobber is not None and _written_back(fw, P, key, clobber, reg):
+                clobber = None  # a CR3 value already written back: no save waited in it
         elif t.holds(reg) == f"cr3:{t.cr3.value}":  # the page table loaded now: was it loaded over the other?
             clobber = last_change(analysis, key, ("save-reg-replaced", reg), lambda t, u, reg=reg: _cr3(
                 t, reg) and t.holds(reg) != u.holds(reg) == f"cr3:{u.cr3.value}")
@@ -122,6 +127,24 @@ def _restores(fw, P):
         for t in ordered(fw.before[node]):
             if _cr3(t, reg) and not t.pti_off():
                 yield node, t, reg, fw.key_at(node, t)
+
+
+def _written_back(fw, P, key, clobber: int, reg: str) -> bool:
+    """Whether, on the path to ``key``, the CR3 value ``reg`` held before
+    ``clobber`` had been written to CR3 from ``reg`` itself since it got it:
+    a TLB flush (``movl %cr3, %eax; movl %eax, %cr3``) leaves a CR3 value in
+    its scratch, and 32-bit hibernation loads a page table by name into that
+    register later -- a load (MODEL 3.1), not a saved CR3 lost."""
+    past = False
+    for node, t, _how in fw.back(key):
+        if not past:
+            past = node == clobber
+            continue
+        if not _cr3(t, reg):
+            return False  # where it got the value: no write of it on the way
+        if node < len(P) and P[node].info is not None and P[node].info.cr3_write and cr3_operand(P[node]) == reg:
+            return True
+    return False
 
 
 def _cr3(t, reg) -> bool:
