@@ -284,8 +284,10 @@ class Search:
         entry point an instruction writes it, or the entry point receives it
         -- every register from user mode or an interrupted context, the
         arguments its C declaration gives a function called from C (all of
-        them when none is found).  A call into C on the way left it garbage
-        already: that path gives nothing.  Unknown code gives a value."""
+        them when none is found).  A call on the way (into C, or code we
+        cannot see) answers for it as a write does: the search from that
+        call reports what it clobbered, and a value before it is not lost
+        from view."""
         nodes = self._table()
         self._preds_and_readers()
         starts = self._entry_starts()
@@ -295,14 +297,8 @@ class Search:
             if v in seen:
                 continue
             seen.add(v)
-            if v != node:
-                n = nodes[v]
-                x = self.analysis.program.instructions[v] if not self.analysis.cfg.is_fork(v) else None
-                if x is not None and x.info is not None and (self.c_call(x) or x.info.flow is Flow.INDIRECT_CALL):
-                    if reg in x.info.regs_written or x.info.flow is Flow.INDIRECT_CALL:
-                        continue  # garbage from that call, or code that keeps it under the ABI
-                if n.end_all or reg in n.end:
-                    return True
+            if v != node and (nodes[v].end_all or reg in nodes[v].end):
+                return True
             for e in starts.get(v, ()):
                 if self._receives(e.kind.name, e.symbol, reg):
                     return True
