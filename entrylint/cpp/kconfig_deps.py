@@ -135,49 +135,21 @@ def disabled_by_kconfig(root: Path | None, enabled) -> set[str] | None:
 
 def _holds(expr: str, enabled) -> bool:
     """A Kconfig ``depends on`` expression of bool symbols (``!``, ``&&``,
-    ``||``, parentheses); ValueError for anything else (``=``, ``if``)."""
-    toks, pos = [], 0
-    while pos < len(expr.rstrip()):
-        m = _BOOL_TOKEN.match(expr, pos)
+    ``||``, parentheses), each symbol 1 or 0 as ``enabled`` says, evaluated
+    as an ``#if`` is (cpp/expr.py); ValueError for anything else (``=``, ``if``)."""
+    from entrylint.cpp.expr import ExprError, evaluate
+    from entrylint.cpp.lexer import lex_text
+
+    words, pos, text = [], 0, expr.rstrip()
+    while pos < len(text):
+        m = _BOOL_TOKEN.match(text, pos)
         if m is None:
             raise ValueError(expr)
-        toks.append(m.group(1))
+        t = m.group(1)
+        words.append(t if t in ("&&", "||", "!", "(", ")") else
+                     "1" if t == "y" or (t != "n" and enabled(f"CONFIG_{t}")) else "0")
         pos = m.end()
-    k = 0
-
-    def primary() -> bool:
-        nonlocal k
-        if k >= len(toks):
-            raise ValueError(expr)
-        t = toks[k]
-        k += 1
-        if t == "!":
-            return not primary()
-        if t == "(":
-            v = either()
-            if k >= len(toks) or toks[k] != ")":
-                raise ValueError(expr)
-            k += 1
-            return v
-        if t in ("&&", "||", ")"):
-            raise ValueError(expr)
-        return t == "y" or (t != "n" and enabled(f"CONFIG_{t}"))
-
-    def chain(operand, op: str) -> bool:  # operand (op operand)*: && binds tighter than ||
-        nonlocal k
-        values = [operand()]
-        while k < len(toks) and toks[k] == op:
-            k += 1
-            values.append(operand())  # (every operand is read: the tokens must all parse)
-        return all(values) if op == "&&" else any(values)
-
-    def both() -> bool:
-        return chain(primary, "&&")
-
-    def either() -> bool:
-        return chain(both, "||")
-
-    v = either()
-    if k != len(toks):
-        raise ValueError(expr)
-    return v
+    try:
+        return bool(evaluate(lex_text(" ".join(words))))
+    except ExprError as e:
+        raise ValueError(expr) from e
