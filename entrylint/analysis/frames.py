@@ -46,7 +46,7 @@ def returns_to(ins, t: Tuple, from_c: bool) -> int | None:
     """The position the ``iret`` (``ins``) continues at on ``t``, when its
     frame is one the path built (None: an interrupted context's)."""
     items = (t.holds(TOS) or "").split(",")
-    slot = 1 if (getattr(ins.info, "mnemonic", None) or ins.mnemonic).upper().startswith("ERET") else 0
+    slot = ins.info.frame_rip_slot if ins.info is not None else 0
     if items[0] == "*":
         return int(items[1][5:]) if from_c and len(items) > 1 and items[1].startswith("insn:") else None
     rip = items[slot] if slot < len(items) else ""

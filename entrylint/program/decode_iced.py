@@ -104,6 +104,7 @@ _NO_COND = {"LOOPE", "LOOPNE"}
 _SWAPS_GS = {"SWAPGS", "ERETU"}
 _LEAF_REGS = {"CPUID": frozenset({"rcx"})}  # InsnInfo.leaf_regs: the subleaf
 _LOADS_VM_STATE = {"VMLOAD"}
+_FRAME_RIP_SLOT = {"ERETS": 1, "ERETU": 1}  # InsnInfo.frame_rip_slot (FRED: an error code below the RIP)
 _WRITES_GS_BASE = {
     "WRGSBASE": Certainty.YES,
     "WRMSR": Certainty.MAY,
@@ -416,6 +417,7 @@ def _decode(text: str, symbolic: tuple[bool, bool], data: bytes, mode: int) -> t
         op=_DATA_OP.get(mname, DataOp.OTHER) if mname not in _STEP else _STEP[mname],
         cond=_SINGLE_FLAG_CC.get(cc) if cc else None,
         leaf_regs=_LEAF_REGS.get(mname, frozenset()),
+        frame_rip_slot=_FRAME_RIP_SLOT.get(mname, 0),
         **(operands if mname not in _STEP else {**operands, "imm": 1, "imm_size": 8}),
     ), ins.op0_kind in _FAR_BRANCH
 

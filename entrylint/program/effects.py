@@ -253,6 +253,9 @@ class InsnInfo:
     # subleaf in %ecx, which only leaves with subleaves read (Intel SDM and
     # AMD APM, CPUID); liveness asks ``leaf_reads`` where the leaf is known
     leaf_regs: frozenset[str] = _EMPTY
+    # an iret: the 8-byte slot above %rsp that holds the frame's RIP (FRED's
+    # ERETS/ERETU: 1, the error code below it; iret/iretq: 0)
+    frame_rip_slot: int = 0
 
     @property
     def mem_read(self) -> tuple[MemRef, ...]:
