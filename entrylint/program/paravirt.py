@@ -152,7 +152,6 @@ def _whole_invocation(prog, site: Site) -> tuple[int, ...]:
 
 
 # -- the native side, read from the tree --------------------------------------
-_INCLUDE = re.compile(r"\s*#\s*include\b")
 _CONFIG = re.compile(r"\bCONFIG_\w+")
 
 
@@ -161,8 +160,9 @@ def native_reader(filename: str, text: str, copts, macros):
     invocation, preprocessed again with the configuration option that guards
     the macro's pv definition turned off (the innermost one that makes the
     site disappear), read by GNU as.  The invocation is preprocessed after
-    the file's own ``#include`` lines, so the definition the tree gives the
-    macro without that option is the one used (irqflags.h's ``#else``)."""
+    the file's own directives (its ``#include``s, ``#define``s and ``#if``s,
+    its code blanked), so the definition the tree gives the macro without
+    that option is the one used (irqflags.h's ``#else``, or the file's)."""
     from dataclasses import replace as dc_replace
 
     from entrylint.cpp import preprocess_text
@@ -178,35 +178,30 @@ def native_reader(filename: str, text: str, copts, macros):
             for c in reversed(getattr(md, "cond", ()) or ()):
                 if c.taken:
                     options += [o for o in _CONFIG.findall(c.text) if o not in options]
-        lines_of = text.splitlines()
-        includes = [line for line in lines_of if _INCLUDE.match(line)]
+        # the file's directives in place, code blanked: its #includes, and
+        # the definitions it gives itself (4.4's head_64.S defines
+        # INTERRUPT_RETURN in the #else of CONFIG_PARAVIRT, in the file)
+        pre = _directives(text.splitlines())
         out: list[list[Stmt] | None] = [None] * len(sites)
-        # the file's #includes; where the macro stays undefined there (4.4's
-        # head_64.S defines INTERRUPT_RETURN itself, in the #else of
-        # CONFIG_PARAVIRT), every directive of the file, in place
-        for head in (includes, None):
-            for opt in options:
-                todo = [i for i, c in enumerate(calls) if c and out[i] is None and copts.kconfig.enabled(opt)]
-                if not todo:
+        for opt in options:
+            todo = [i for i, c in enumerate(calls) if c and out[i] is None and copts.kconfig.enabled(opt)]
+            if not todo:
+                continue
+            kc = copts.kconfig.with_overrides({opt: None})
+            snippet = "\n".join(pre + [calls[i] for i in todo]) + "\n"
+            pp = preprocess_text(snippet, filename, dc_replace(copts, kconfig=kc))
+            by_line: dict[int, list] = {}
+            for line in pp.lines:
+                o = line.origin
+                if o.file == filename and o.line > len(pre):
+                    by_line.setdefault(o.line, []).append(line)
+            for k, i in enumerate(todo):
+                lines = by_line.get(len(pre) + 1 + k)
+                if not lines:
                     continue
-                pre = head if head is not None else _directives(lines_of)
-                kc = copts.kconfig.with_overrides({opt: None})
-                snippet = "\n".join(pre + [calls[i] for i in todo]) + "\n"
-                pp = preprocess_text(snippet, filename, dc_replace(copts, kconfig=kc))
-                by_line: dict[int, list] = {}
-                for line in pp.lines:
-                    o = line.origin
-                    if o.file == filename and o.line > len(pre):
-                        by_line.setdefault(o.line, []).append(line)
-                for k, i in enumerate(todo):
-                    lines = by_line.get(len(pre) + 1 + k)
-                    if not lines:
-                        continue
-                    stmts = gas_expand(lines).statements
-                    if stmts and all(st.kind == "insn" for st in stmts) \
-                            and not (len(stmts) == 1 and not stmts[0].cpp_macros
-                                     and stmts[0].name == (sites[i].macro or "").lower()):
-                        out[i] = stmts  # (not the macro's name left as it is: no definition there)
+                stmts = gas_expand(lines).statements
+                if stmts and all(st.kind == "insn" for st in stmts):
+                    out[i] = stmts
         return out
 
     return native
