@@ -22,7 +22,7 @@ from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit, toge
 from entrylint.source.reader import read_source
 from entrylint.analysis.walking import transfer_config
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, generated_problem,
-                                   is_linker_script, kernel_include_search, unknown_generated)
+                                   is_linker_script, kernel_include_search)
 
 DEFAULT_PROFILE = "defconfig"  # one profile, where one must be chosen (expand, explain)
 # What a check judges when no profile, .config or build folder is named: every
@@ -220,6 +220,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
         shared.cpp_lines = pp.peak["cpp-lines"]
         shared.lines = pp.lines
     problems += [generated_problem(p) for p in pp.problems]
+    from entrylint.gas.conditionals import unknown_generated
+
     problems += unknown_generated(_gas_problems(gas), problems)
     dec = None
     if options.assemble:

@@ -19,6 +19,24 @@ if TYPE_CHECKING:
     from entrylint.gas.expander import Expander
     from entrylint.gas.model import BodyLine
 
+NON_CONSTANT = "non-constant expression in"  # an .if* GNU as cannot evaluate (unknown_generated)
+
+
+def unknown_generated(gas: list, problems: list) -> list:
+    """GNU as's problems; where a header only a kernel build writes is
+    missing (its definitions are unknown: ``problems``, the preprocessor's,
+    say so), an ``.if`` whose value could not be worked out reads symbols
+    that header may define (``ZO_*`` of ``zoffset.h``): a check that says
+    so, not an assembler error of the tree."""
+    from entrylint.source import Problem
+
+    if not any(p.kind is ProblemKind.GENERATED_HEADER for p in problems):
+        return gas
+    return [Problem(ProblemKind.GENERATED_HEADER, f"{p.message}: a header a kernel build writes may define "
+                    f"its symbols (give an O= build folder with --build DIR); read as false", p.location, p.trace)
+            if p.kind is ProblemKind.ASM_ERROR and p.message.startswith(NON_CONSTANT) else p for p in gas]
+
+
 _SYMBOL_RE = re.compile(r"\s*(" + lex.NAME + r")\s*$")
 
 
@@ -95,8 +113,7 @@ class CondStack:
             return (args.strip() == "") == (name == ".ifb")
         value = evaluate(args, self.owner.values)
         if value is None:
-            self.owner.problem(ProblemKind.ASM_ERROR,
-                               f"non-constant expression in {name}: `{args}'", item)
+            self.owner.problem(ProblemKind.ASM_ERROR, f"{NON_CONSTANT} {name}: `{args}'", item)
             value = 0
         return {".if": value != 0, ".ifne": value != 0, ".ifeq": value == 0,
                 ".ifge": value >= 0, ".ifgt": value > 0, ".ifle": value <= 0,

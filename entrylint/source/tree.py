@@ -85,20 +85,6 @@ def generated_problem(p: Problem) -> Problem:
     return p
 
 
-def unknown_generated(gas: list[Problem], problems: list[Problem]) -> list[Problem]:
-    """GNU as's problems; where a header only a kernel build writes is
-    missing (its definitions are unknown: ``problems`` say so), an ``.if``
-    whose value could not be worked out reads symbols that header may
-    define (``ZO_*`` of ``zoffset.h``): a check that says so, not an
-    assembler error of the tree."""
-    if not any(p.kind is ProblemKind.GENERATED_HEADER for p in problems):
-        return gas
-    return [Problem(ProblemKind.GENERATED_HEADER, f"{p.message}: a header a kernel build writes may define "
-                    f"its symbols (give an O= build folder with --build DIR); read as false", p.location, p.trace)
-            if p.kind is ProblemKind.ASM_ERROR and p.message.startswith("non-constant expression in .if")
-            else p for p in gas]
-
-
 def kernel_include_search(root: Path | None, build: Path | None = None,
                           extra: tuple[Path, ...] = (), arch: str = "x86",
                           for_file: Path | None = None) -> IncludeSearch:
