@@ -229,7 +229,10 @@ def declared_params(root: Path, folder: str, name: str) -> int | None:
     """How many parameters the C declarations of asm function ``name`` give
     it (``extern void do_suspend_lowlevel(void);``): the headers of
     ``folder`` (the asm file's, relative to ``root``) and of
-    ``arch/x86/include/asm``; None when none declares it or they disagree."""
+    ``arch/x86/include/asm``; None when none declares it or they disagree.
+    Read when asked (rules/call_clobbered_read.py: once per analysis and
+    name, only where a clobbered register's search reaches a function C
+    calls): not kept, so a header edited on disk is read as it is now."""
     from entrylint.analysis.cdefiners import count_params
 
     decl = re.compile(r"^[ \t]*(?:extern[ \t]+)?[\w \t*]*?\b" + re.escape(name) + r"[ \t]*\(([^;{}]*?)\)[\w \t()]*;",
