@@ -71,7 +71,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from mutate_lines import Unmapped, maps, moved, moved_op  # noqa: E402
+from mutate_lines import Unmapped, file_lines, maps, moved, moved_op  # noqa: E402
 
 FILES = ("entry_64.S", "entry_64_compat.S", "calling.h", "entry_32.S")
 E64, C32, CH, E32 = FILES
@@ -302,9 +302,7 @@ def sources() -> dict[str, list[str]]:
     if not _SRC:
         d = tree() / "arch" / "x86" / "entry"
         for f in FILES:
-            _SRC[f] = (d / f).read_text(encoding="utf-8", errors="surrogateescape").split("\n")
-            if _SRC[f] and _SRC[f][-1] == "":
-                _SRC[f].pop()
+            _SRC[f] = file_lines(d / f)
     return _SRC
 
 

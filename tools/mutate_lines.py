@@ -29,6 +29,14 @@ class Unmapped(Exception):
     """A table's line is in a part of its file that the tree fetched changed."""
 
 
+def file_lines(path: Path) -> list[str]:
+    """A file's lines as the site tables number them (no final empty one)."""
+    lines = path.read_text(encoding="utf-8", errors="surrogateescape").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def line_hash(line: str) -> str:
     return hashlib.blake2b(line.rstrip().encode("utf-8", "surrogateescape"), digest_size=3).hexdigest()
 
@@ -83,10 +91,7 @@ def record(target: str, release: str, tree: Path, files) -> None:
     d = tree / "arch" / "x86" / "entry"
     hashes = {}
     for f in files:
-        lines = (d / f).read_text(encoding="utf-8", errors="surrogateescape").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        hashes[f] = " ".join(line_hash(s) for s in lines)
+        hashes[f] = " ".join(line_hash(s) for s in file_lines(d / f))
     data[target] = {"release": release, "files": hashes}
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
