@@ -58,7 +58,6 @@ still reported: say so with a comment and a suppression.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 
 from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
@@ -84,21 +83,19 @@ def entrylint_check(analysis, config):
     if not config.is_enabled(FlagMisuse.id) or analysis.flags is None:
         return
     P, cfg = analysis.program.instructions, analysis.cfg
-    preds = None
     for i in sorted(analysis.flags.before):
         info = P[i].info
         if not info.flags_read or not info.flags_read <= STATUS_FLAGS or len(info.flags_read) >= 5:
             continue  # not a condition (pushf, lahf, string instructions reading DF)
-        preds = preds or _predecessors(cfg)
-        bad = _misuse(analysis, P, preds, i, info)
+        bad = _misuse(analysis, P, cfg, i, info)
         if bad is not None:
             flag, writer, how = bad
             yield finding(FlagMisuse, analysis, P[i], reader=P[i].mnemonic, flag=flag.upper(),
                           writer=P[writer].text, how=how)
 
 
-def _misuse(analysis, P, preds, i, info):
-    w = _nearest_writer(P, preds, i)
+def _misuse(analysis, P, cfg, i, info):
+    w = _nearest_writer(P, cfg, i)
     for flag in sorted(info.flags_read):
         at = w
         if flag in info.flags_written:
@@ -106,7 +103,7 @@ def _misuse(analysis, P, preds, i, info):
             # adds in the carry of the last instruction that wrote CF, past
             # those that leave it alone (inc, dec: csum-copy's loop counter)
             while at is not None and flag not in P[at].info.flags_touched:
-                at = _nearest_writer(P, preds, at)
+                at = _nearest_writer(P, cfg, at)
         if at is not None and flag not in P[at].info.flags_touched:
             return flag, at, "does not set it"
         undefined = sorted(d.writer for d in analysis.flags.defs(i, flag) if d.undefined and d.writer is not None)
@@ -115,24 +112,13 @@ def _misuse(analysis, P, preds, i, info):
     return None
 
 
-def _nearest_writer(P, preds, i: int) -> int | None:
+def _nearest_writer(P, cfg, i: int) -> int | None:
     """The closest instruction before ``i`` on its only path that touches a
     status flag, or None (a join, a call or an alternative comes first)."""
-    cur, seen = i, set()
-    while len(preds[cur]) == 1 and cur not in seen:
-        seen.add(cur)
-        (cur,) = preds[cur]
+    for cur in cfg.only_path_back(i):
         info = P[cur].info if cur < len(P) else None
         if info is None or info.flow in (Flow.CALL, Flow.INDIRECT_CALL):
             return None
         if info.flags_touched & STATUS_FLAGS:
             return cur
     return None
-
-
-def _predecessors(cfg) -> dict[int, list[int]]:
-    preds = defaultdict(list)
-    for v in range(cfg.n + len(cfg.program.forks)):
-        for e in cfg.succ(v):
-            preds[e.dst].append(v)
-    return preds

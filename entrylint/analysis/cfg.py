@@ -69,6 +69,7 @@ class CFG:
                 if r.insns:
                     self._repl_end[r.insns[-1]] = f
         self._succ: dict[int, tuple[Edge, ...]] = {}
+        self._preds: dict[int, list[int]] | None = None  # preds(), made on first use
         # liveness.succ_nodes' answers, made once per node (liveness, the
         # flags and rules ask it of every node)
         self.resolved_succ: dict[int, tuple[int, ...]] = {}
@@ -94,6 +95,27 @@ class CFG:
         new.program = program
         new._succ, new.resolved_succ = dict(self._succ), dict(self.resolved_succ)
         return new
+
+    def preds(self) -> dict[int, list[int]]:
+        """Node -> the nodes with an edge to it (fault edges too), made once."""
+        if self._preds is None:
+            preds: dict[int, list[int]] = {}
+            for v in range(self.n + len(self.program.forks)):
+                for e in self.succ(v):
+                    preds.setdefault(e.dst, []).append(v)
+            self._preds = preds
+        return self._preds
+
+    def only_path_back(self, node: int):
+        """The nodes before ``node`` on its only way in, nearest first, each
+        the only predecessor of the one after it: up to a join, or a node
+        nothing in the program leads to."""
+        preds, seen = self.preds(), {node}
+        cur = node
+        while len(got := preds.get(cur, ())) == 1 and got[0] not in seen:
+            cur = got[0]
+            seen.add(cur)
+            yield cur
 
     def branch_target(self, i: int, target: int | None) -> int | None:
         """The node a direct branch of instruction ``i`` goes to.  A label at

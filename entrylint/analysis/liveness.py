@@ -270,7 +270,6 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask
     rk: dict[int, tuple] = {}
     cm: dict[tuple, int] = {}
-    entered: set[int] | None = None  # (_leaf: made at the first cpuid)
 
     def callee_mask(name, what, abi) -> int:
         key = (name, what, id(abi))  # (the two ABIs are module constants)
@@ -302,9 +301,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
         _, reads, kills = got
         if info.leaf_regs:  # cpuid: %ecx is read for the leaves with subleaves only
             other.add(v)  # (its effect reads the instructions before it)
-            if entered is None:
-                entered = _entered(program)
-            reads = regs.mask(info.leaf_reads(_leaf(ins, cfg, v, entered)))
+            reads = regs.mask(info.leaf_reads(_leaf(ins, cfg, v)))
         if flow in (Flow.EXIT_TO_USER, Flow.IRET):
             reads, kills = abi.user_mask, 0
         elif flow in (Flow.INDIRECT_JUMP, Flow.INDIRECT_CALL):
@@ -341,28 +338,16 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     return succ, gen, kill, frozenset(other)
 
 
-def _entered(program: Program) -> set[int]:
-    """Instructions something else enters: jump and call targets, labels, symbols."""
-    out = {i.target for i in program.instructions if i.target is not None}
-    out.update(program.labels.values())
-    out.update(s.start for s in program.symbols.values())
-    return out
-
-
-def _leaf(ins: list, cfg: CFG, v: int, entered: set[int]) -> int | None:
+def _leaf(ins: list, cfg: CFG, v: int) -> int | None:
     """The value %eax holds at ``v`` when the straight-line code before it
     sets it (``movl $0x80000001, %eax``, ``xorl %eax, %eax``); None when
     not known there (a join, an alternative, a call, any other write)."""
-    mode, section = ins[v].mode, ins[v].section
-    j = v
-    for _ in range(32):
-        if j == 0 or j in entered or j in cfg.chains or ins[j].alt is not None:
-            return None
-        j -= 1
-        x = ins[j]
-        info = x.info
-        if info is None or info.flow is not Flow.NEXT or x.alt is not None or x.section != section \
-                or x.mode != mode:
+    if ins[v].alt is not None:
+        return None
+    for j in cfg.only_path_back(v):
+        x = ins[j] if j < cfg.n else None  # (a fork: an alternative's)
+        info = x.info if x is not None else None
+        if info is None or info.flow is not Flow.NEXT or x.alt is not None or x.mode != ins[v].mode:
             return None
         if "rax" in info.regs_written or "rax" in info.regs_cond_written:
             if info.dst == "rax" and not info.dst_partial:
