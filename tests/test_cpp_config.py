@@ -87,3 +87,64 @@ def test_kconfig_cpufeatures_depends_on_expressions():
     for bad in ("A &&", "A = y", "(A", "A B", "A if B"):
         with pytest.raises(ValueError):
             _holds(bad, on)
+
+
+_SELECTED_IF_64 = """\
+config X86_64
+\tdef_bool y
+
+config X86
+\tdef_bool y
+\tselect HAVE_TOOL if X86_64
+
+config HAVE_TOOL
+\tbool
+
+config TOOL
+\tbool
+
+config THUNKS
+\tdef_bool y
+\tdepends on TOOL
+\thelp
+\t  Needs TOOL.
+\t  depends on X86_64 (help text: not read)
+
+config TRACKING
+\tbool "Call depth tracking"
+\tdepends on THUNKS
+\tselect TOOL if HAVE_TOOL
+
+config PLAIN
+\tbool "Help that names 64-bit"
+\thelp
+\t  depends on X86_64
+"""
+
+
+@pytest.mark.parametrize("top", [True, False])
+def test_an_option_only_a_64_bit_select_turns_on_needs_64_bit(tmp_path, top):
+    """6.x: OBJTOOL is selected ``if HAVE_OBJTOOL``, which X86 selects ``if
+    X86_64``; what depends on it (CALL_DEPTH_TRACKING, through
+    HAVE_CALL_THUNKS) is no option of a 32-bit kernel.  Read from the files
+    the top Kconfig sources, or in a tree without one from arch/x86."""
+    from entrylint.cpp.kconfig_deps import requires_64bit
+
+    (tmp_path / "arch" / "x86").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "Kconfig").write_text(_SELECTED_IF_64)
+    if top:
+        (tmp_path / "Kconfig").write_text('mainmenu "t"\n\nsource "arch/x86/Kconfig"\n')
+    names = ["CONFIG_HAVE_TOOL", "CONFIG_TOOL", "CONFIG_THUNKS", "CONFIG_TRACKING", "CONFIG_PLAIN", "CONFIG_X86"]
+    assert requires_64bit(tmp_path, names) == {"CONFIG_HAVE_TOOL", "CONFIG_TOOL", "CONFIG_THUNKS", "CONFIG_TRACKING"}
+
+
+@pytest.mark.parametrize("other", ["config ANY\n\tbool \"any\"\n\tselect TOOL\n",  # a select of any kernel
+                                   "config TOOL\n\tbool \"A prompt\"\n",  # a user may turn it on
+                                   "config TOOL\n\tdefault y if X86\n",  # a default may
+                                   "config ANY\n\tbool \"any\"\n\tselect TOOL if HAVE_TOOL || ANY\n"])
+def test_an_option_a_32_bit_kernel_can_turn_on_is_kept(tmp_path, other):
+    from entrylint.cpp.kconfig_deps import requires_64bit
+
+    (tmp_path / "arch" / "x86").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "Kconfig").write_text(_SELECTED_IF_64 + "\n" + other)
+    assert requires_64bit(tmp_path, ["CONFIG_HAVE_TOOL", "CONFIG_TOOL", "CONFIG_TRACKING"]) == {"CONFIG_HAVE_TOOL"}

@@ -353,13 +353,25 @@ def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
     """(kconfig_declared's names, whether every file it read is one
     ``kconfig_symbols`` reads too: a ``Kconfig*`` file under ``root``, in no
     hidden or symlinked folder)."""
-    top = Path(root, "Kconfig")
-    if not top.is_file():
+    if not Path(root, "Kconfig").is_file():
         return kconfig_symbols(root), True
     inside = True
     top_folder = str(Path(root))
     dir_ok: dict[str, bool] = {}
     names: set[str] = set()
+    for f, text in sourced_kconfig(root, arch):
+        inside = inside and _walked(top_folder, str(f), dir_ok)
+        names.update(_declared_names(text))
+    return frozenset(names), inside
+
+
+def sourced_kconfig(root: str, arch: str = "x86"):
+    """(path, text) of each file Kconfig reads for ``arch``: the tree's top
+    Kconfig and the files it ``source``s, and theirs (none when the tree
+    has no top Kconfig)."""
+    top = Path(root, "Kconfig")
+    if not top.is_file():
+        return
     seen: set[Path] = set()
     todo = [top]
     while todo:
@@ -373,13 +385,11 @@ def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
         except OSError:
             continue
         text = data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")
-        inside = inside and _walked(top_folder, str(f), dir_ok)
-        names.update(_declared_names(text))
+        yield f, text
         for kind, name in _sourced(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
             base = f.parent if kind.endswith("rsource") else Path(root)
             todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
-    return frozenset(names), inside
 
 
 def _walked(root: str, f: str, dir_ok: dict[str, bool]) -> bool:
