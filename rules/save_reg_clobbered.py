@@ -15,7 +15,12 @@ test of its bits before one (6.12's ``PARANOID_RESTORE_CR3`` writes nothing
 when the saved value is the kernel's).  A CR3 value the register had
 already written back to CR3 waited for no restore: a TLB flush's scratch
 loaded later with a page table by name (32-bit hibernation's
-``movl $swapper_pg_dir, %eax``) is a load (MODEL 3.1), not a save lost.
+``movl $swapper_pg_dir, %eax``) is a load (MODEL 3.1), not a save lost; nor
+is one the register had stored to memory before a load gave it another
+value (4.4's ``efi_call`` keeps the CR3 it found in ``efi_scratch``, loads
+the EFI page table into the register, and restores from memory).  A copy in
+memory does not excuse a register the restore still reads: a call or an
+``xor`` over it is reported.
 
 Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
 xorl %r14d, %r14d overwrites it``.
@@ -93,6 +98,9 @@ def entrylint_check(analysis, config):
                                   lambda t, u, reg=reg: _cr3(t, reg) and not _cr3(u, reg))
             if clobber is not None and _written_back(fw, P, key, clobber, reg):
                 clobber = None  # a CR3 value already written back: no save waited in it
+            elif clobber is not None and getattr(P[clobber].info, "op", None) in _LOADS \
+                    and _stored(fw, P, key, clobber, reg):
+                clobber = None  # kept in memory, and the register loaded with another value
         elif t.holds(reg) == f"cr3:{t.cr3.value}":  # the page table loaded now: was it loaded over the other?
             clobber = last_change(analysis, key, ("save-reg-replaced", reg), lambda t, u, reg=reg: _cr3(
                 t, reg) and t.holds(reg) != u.holds(reg) == f"cr3:{u.cr3.value}")
@@ -143,6 +151,25 @@ def _written_back(fw, P, key, clobber: int, reg: str) -> bool:
         if not _cr3(t, reg):
             return False  # where it got the value: no write of it on the way
         if node < len(P) and P[node].info is not None and P[node].info.cr3_write and cr3_operand(P[node]) == reg:
+            return True
+    return False
+
+
+def _stored(fw, P, key, clobber: int, reg: str) -> bool:
+    """Whether, on the path to ``key``, ``reg`` had stored the CR3 value it
+    held to memory (``movq %r15, efi_scratch+8(%rip)``, a push) before the
+    load at ``clobber`` replaced it: the save is kept there, and a restore
+    reads it back from there (4.4's efi_call)."""
+    past = False
+    for node, t, _how in fw.back(key):
+        if not past:
+            past = node == clobber
+            continue
+        if not _cr3(t, reg):
+            return False  # where it got the value: no store of it on the way
+        info = P[node].info if node < len(P) else None
+        if info is not None and info.src == reg and (
+                info.op is DataOp.MOVE and info.dst_mem is not None or info.op is DataOp.PUSH):
             return True
     return False
 

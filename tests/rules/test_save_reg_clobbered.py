@@ -11,5 +11,6 @@ def test_quiet():
 
 def test_names_the_clobbering_instruction():
     msgs = sorted(f.message for f in run_rule("EL102", "save_reg_clobbered_fires.S"))
-    assert "%r11" in msgs[0] and "call exc_nmi" in msgs[0]
-    assert "%r14" in msgs[1] and "xorl %r14d, %r14d" in msgs[1]
+    assert any("%r11" in m and "call exc_nmi" in m for m in msgs)
+    assert any("%r11" in m and "call exc_int3" in m for m in msgs)
+    assert any("%r14" in m and "xorl %r14d, %r14d" in m for m in msgs)
