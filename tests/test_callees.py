@@ -129,3 +129,52 @@ def test_a_summary_does_not_depend_on_who_asked_for_it_first(tmp_path):
     deeper = Callees(root, opts, depth=1)("outer_helper")  # asked first from one level down
     assert deeper.clobbers != fresh.clobbers  # (what makes the order matter)
     assert Callees(root, opts)("outer_helper") == fresh
+
+
+_RETPOLINE = """\
+.macro THUNK reg
+\t.text
+\t.globl __fx_retpoline_\\reg
+\t.type __fx_retpoline_\\reg, @function
+__fx_retpoline_\\reg:
+\tcall\t.Ldo_rop_\\@
+.Lspec_trap_\\@:
+\tpause
+\tlfence
+\tjmp\t.Lspec_trap_\\@
+.Ldo_rop_\\@:
+\tmov\t%\\reg, (%rsp)
+\tret
+.endm
+
+#define GEN(reg) THUNK reg
+#include <asm/GEN-regs.h>
+"""
+
+
+@pytest.mark.parametrize("reg, kind", [("r9", "opaque"), ("r12", "c")])
+def test_a_thunk_named_by_a_head_and_a_cpp_list_is_asm(tmp_path, reg, kind):
+    """5.10's retpoline.S defines ``__x86_retpoline_\\reg`` in a macro invoked
+    through cpp (``#define GEN(reg) THUNK reg``, GEN-for-each-reg.h): no
+    text search finds r9's.  A name with the head is looked up in the files
+    whose macros define such names, expanded: there it is asm (a jump to
+    *%r9 the walk cannot follow: opaque, so EL103 does not judge what it
+    clobbers); a name the file does not define (r12 is not in the list)
+    stays C."""
+    from entrylint.analysis.callees import asm_heads
+
+    (tmp_path / "arch" / "x86" / "include" / "asm").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "include" / "asm" / "GEN-regs.h").write_text("GEN(r9)\nGEN(r10)\n")
+    (tmp_path / "arch" / "x86" / "lib").mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "lib" / "retpoline.S").write_text(_RETPOLINE)
+    crypto = tmp_path / "arch" / "x86" / "crypto"
+    crypto.mkdir(parents=True)
+    main = crypto / "fx.S"
+    main.write_text(f"\t.text\n\t.globl fx_crypt\n\t.type fx_crypt, @function\nfx_crypt:\n"
+                    f"\tcall\t__fx_retpoline_{reg}\n\tmovq\t(%rsi), %rax\n\tret\n")
+    opts = api.Options(root=tmp_path)
+    assert asm_heads(tmp_path) == {"__fx_retpoline_": ("arch/x86/lib/retpoline.S",)}
+    got = Callees(tmp_path, opts)(f"__fx_retpoline_{reg}")
+    assert got.kind == kind
+    found = [f for f in api.check(main, opts, select=["EL103"]).findings if f.id == "EL103"]
+    assert bool(found) is (kind == "c")

@@ -14,8 +14,11 @@ goes to one of:
   registers still hold their value there (``push``/``pop`` pairs, C calls in
   between), which it reads, and whether it may touch GS (a %gs access or a C
   call).  Code the walk cannot follow (an indirect jump, a %rsp it cannot
-  track, a call into its own file's helpers) makes it a C function again:
-  the conservative answer.
+  track, a call into its own file's helpers) makes it opaque: what it does
+  to registers is not known.  A name no text search finds defined
+  (retpoline.S's ``__x86_retpoline_r9``: a macro invoked through cpp) is
+  looked up in the files whose macros define names of its head
+  (``asm_heads``), expanded.
 
 ``Callees`` answers per name and caches per tree and options; without a tree
 every name is C with an unknown prototype.  A file built only for 32-bit
@@ -93,6 +96,12 @@ def defined_names(text: str) -> set[str]:
 _MACRO_HEAD = re.compile(r"\.macro\s+(\w+)[ \t,]*([^\n]*)\n")
 _MACRO_END = re.compile(r"^\s*\.endm", re.M)
 _DEFINES_PARAM = re.compile(r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\(\w+)")
+# ... or a name made of a fixed head and a parameter (retpoline.S's THUNK:
+# ``SYM_FUNC_START(__x86_indirect_thunk_\reg)``), invoked where a text
+# search cannot follow (through cpp: ``#define GEN(reg) THUNK reg`` and the
+# list of registers in GEN-for-each-reg.h)
+_DEFINES_HEAD = re.compile(
+    r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)(\w+)\\(\w+)(?![\w\\])")
 _FIRST_ON_LINE = textscan.line_start()
 
 
@@ -110,17 +119,23 @@ def _macros_of(text: str):
         at = end.end()
 
 
-def _symbol_macros(texts) -> dict[str, int]:
-    """Macro name -> position of the parameter whose value it defines as a symbol."""
+def _symbol_macros(texts) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """(macro name -> position of the parameter whose value it defines as a
+    symbol, macro name -> the indices in ``texts`` of the texts whose macros
+    define symbols named by a fixed head and a parameter, by head)."""
     out: dict[str, int] = {}
-    for text in texts:
+    heads: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
         for name, args, body in _macros_of(text):
             params = [p.split("=")[0].split(":")[0].strip() for p in re.split(r"[\s,]+", args) if p.strip()]
             defined = {m.group(1) for m in _DEFINES_PARAM.finditer(body)}  # (\NAME: the whole word after it)
             k = next((k for k, p in enumerate(params) if p in defined), None)
             if k is not None:
                 out.setdefault(name, k)
-    return out
+            for m in _DEFINES_HEAD.finditer(body):
+                if m.group(2) in params and i not in heads.get(m.group(1), ()):
+                    heads.setdefault(m.group(1), []).append(i)
+    return out, heads
 
 
 def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
@@ -132,16 +147,24 @@ def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     return _asm_index(root)[0]
 
 
-def _asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
-    """(asm_definitions, asm_symbols): one read of the tree's asm, once per
-    process, and a fact of the tree kept on disk across runs (``cache.fact``)."""
+def asm_heads(root: Path) -> dict[str, tuple[str, ...]]:
+    """Head -> the ``.S`` files (as asm_definitions) whose macros define
+    symbols named by that head and a parameter (``__x86_retpoline_\\reg``):
+    a name that starts with it may be one of theirs."""
+    return _asm_index(root)[2]
+
+
+def _asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str], dict[str, tuple[str, ...]]]:
+    """(asm_definitions, asm_symbols, asm_heads): one read of the tree's asm,
+    once per process, and a fact of the tree kept on disk across runs
+    (``cache.fact``)."""
     from entrylint import cache
 
     return cache.fact(("asm-index", str(root)), _read_asm_index, root)
 
 
 @overlay.tree_cache(maxsize=8)
-def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str], dict[str, tuple[str, ...]]]:
     from entrylint.source.tree import build_flavour
 
     base = Path(root) / "arch" / "x86"
@@ -157,7 +180,9 @@ def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[s
         flavour = build_flavour(p)
         if not (flavour.m32 and not flavour.kernel32):
             files[p.relative_to(root).as_posix()] = text
-    definers = _symbol_macros(files.values())
+    definers, by_head = _symbol_macros(files.values())
+    rels = list(files)
+    heads = {h: tuple(rels[i] for i in v if rels[i].endswith(".S")) for h, v in sorted(by_head.items())}
     invoke = re.compile(r"^\s*(" + "|".join(map(re.escape, definers)) + r")\s+([^\n]*)$", re.M) if definers else None
     out: dict[str, list[str]] = {}
     for rel, text in files.items():
@@ -171,7 +196,7 @@ def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[s
                 names.add(args[k])
         for n in names:
             out.setdefault(n, []).append(rel)
-    return {n: tuple(v) for n, v in out.items()}, frozenset(symbols)
+    return {n: tuple(v) for n, v in out.items()}, frozenset(symbols), {h: v for h, v in heads.items() if v}
 
 
 @dataclass
@@ -212,9 +237,12 @@ class Callees:
         from entrylint.source.tree import build_flavour
 
         opaque = None
-        for where in asm_definitions(self.root).get(name, ()):
+        named = asm_definitions(self.root).get(name, ())
+        for where in named or self._by_head(name):
             if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
                 continue  # the other kernel's file (thunk_32.S for 64-bit code)
+            if not named and not _defines(self.root, where, name, self.options):
+                continue  # (a head's file defines other names than this one)
             got = _summary(self.root, where, name, self.options, self.depth, self.kernel32) \
                 if self.depth < 2 else None
             if got is not None:
@@ -223,6 +251,20 @@ class Callees:
         if opaque is not None:
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved, True, opaque)
         return c_callee(name, abi=abi)
+
+
+    def _by_head(self, name: str) -> list[str]:
+        """The files whose macros define names of a head ``name`` starts with
+        (the rest a word: ``__x86_retpoline_r9``), longest head first."""
+        heads = asm_heads(self.root)
+        return [f for h in sorted(heads, key=len, reverse=True)
+                if name.startswith(h) and re.fullmatch(r"\w+", name[len(h):]) for f in heads[h]]
+
+
+def _defines(root: Path, rel: str, name: str, options) -> bool:
+    """The file ``rel``, expanded with ``options``, defines ``name``."""
+    got = expanded(root, rel, options)
+    return got is not None and name in got[0].symbols
 
 
 def declared_params(root: Path, folder: str, name: str) -> int | None:
