@@ -143,16 +143,7 @@ def _written_back(fw, P, key, clobber: int, reg: str) -> bool:
     a TLB flush (``movl %cr3, %eax; movl %eax, %cr3``) leaves a CR3 value in
     its scratch, and 32-bit hibernation loads a page table by name into that
     register later -- a load (MODEL 3.1), not a saved CR3 lost."""
-    past = False
-    for node, t, _how in fw.back(key):
-        if not past:
-            past = node == clobber
-            continue
-        if not _cr3(t, reg):
-            return False  # where it got the value: no write of it on the way
-        if node < len(P) and P[node].info is not None and P[node].info.cr3_write and cr3_operand(P[node]) == reg:
-            return True
-    return False
+    return _since_got(fw, P, key, clobber, reg, lambda ins: ins.info.cr3_write and cr3_operand(ins) == reg)
 
 
 def _stored(fw, P, key, clobber: int, reg: str) -> bool:
@@ -160,16 +151,21 @@ def _stored(fw, P, key, clobber: int, reg: str) -> bool:
     held to memory (``movq %r15, efi_scratch+8(%rip)``, a push) before the
     load at ``clobber`` replaced it: the save is kept there, and a restore
     reads it back from there (4.4's efi_call)."""
+    return _since_got(fw, P, key, clobber, reg, lambda ins: ins.info.src == reg and (
+        ins.info.op is DataOp.MOVE and ins.info.dst_mem is not None or ins.info.op is DataOp.PUSH))
+
+
+def _since_got(fw, P, key, clobber: int, reg: str, does) -> bool:
+    """Whether an instruction on the path to ``key`` between where ``reg``
+    got the CR3 value it held before ``clobber`` and ``clobber`` ``does``."""
     past = False
     for node, t, _how in fw.back(key):
         if not past:
             past = node == clobber
             continue
         if not _cr3(t, reg):
-            return False  # where it got the value: no store of it on the way
-        info = P[node].info if node < len(P) else None
-        if info is not None and info.src == reg and (
-                info.op is DataOp.MOVE and info.dst_mem is not None or info.op is DataOp.PUSH):
+            return False  # where it got the value: nothing on the way did
+        if node < len(P) and P[node].info is not None and does(P[node]):
             return True
     return False
 
