@@ -31,8 +31,9 @@ _DEPENDS = re.compile(r"^\s*depends\s+on\s+(.*)$")
 # file: the entry's name; a ``depends on``; a ``select`` (``if``: its
 # condition); ``help`` (the entry's attributes end there: its text is
 # skipped); a prompt or a default (the option can be on without a select);
-# a line that ends the entry
-_LINE = re.compile(r"\n[ \t]*(?:(?:menu)?config[ \t]+(\w+)[ \t]*$|depends[ \t]+on[ \t]+([^\n#]*)"
+# a line that ends the entry (a line starting with another letter is
+# skipped at its first one: help texts are most of a Kconfig file)
+_LINE = re.compile(r"\n[ \t]*(?=[bcdehimpst-])(?:(?:menu)?config[ \t]+(\w+)[ \t]*$|depends[ \t]+on[ \t]+([^\n#]*)"
                    r"|select[ \t]+(\w+)(?:[ \t]+if[ \t]+([^\n#]*))?|(help|---help---)[ \t]*$"
                    r"|((?:bool|tristate|int|hex|string)[ \t]+\S|prompt\b|default\b|def_\w+)"
                    r"|(?:choice|endchoice|comment|menu|endmenu|if|endif|source|mainmenu)\b)", re.M)
