@@ -17,10 +17,11 @@ already written back to CR3 waited for no restore: a TLB flush's scratch
 loaded later with a page table by name (32-bit hibernation's
 ``movl $swapper_pg_dir, %eax``) is a load (MODEL 3.1), not a save lost; nor
 is one the register had stored to memory before a load gave it another
-value (4.4's ``efi_call`` keeps the CR3 it found in ``efi_scratch``, loads
-the EFI page table into the register, and restores from memory).  A copy in
-memory does not excuse a register the restore still reads: a call or an
-``xor`` over it is reported.
+value: the CR3 write then loads that value, which does not derive from the
+current CR3 (MODEL 3.1), and the save waits in memory (4.4's ``efi_call``
+keeps the CR3 it found in ``efi_scratch``, loads the EFI page table into the
+register, and restores from memory).  A copy in memory does not excuse a
+register the restore still reads: a call or an ``xor`` over it is reported.
 
 Message: ``%r14 holds the CR3 saved for the restore at entry_64.S:1421, but
 xorl %r14d, %r14d overwrites it``.
