@@ -22,11 +22,11 @@ GLOBL = re.compile(r"^\s*\.glob(?:a)?l\s+(\w+)", re.M)
 ASM_CALLEES = re.compile(r"\b(?:SYM_(?:CODE_|FUNC_|TYPED_FUNC_)?START\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
 ASM_CINDEX = re.compile(r"\b(?:SYM_(?:CODE|FUNC|INNER_LABEL|TYPED_FUNC)\w*|ENTRY|GLOBAL|WEAK)\(\s*(\w+)")
 MACRO = re.compile(r"^\s*\.macro\s+(\w+)[ \t,]*([^\n]*)\n(.*?)^\s*\.endm", re.M | re.S)
-SOURCE = re.compile(r'^\s*(o?r?source)\s+"([^"]+)"', re.M)
+SOURCE = re.compile(r'^\s*(o?r?source)\s+(?:"([^"]+)"|([^"\s]*/[^"\s]*)[ \t]*(?:#[^\n]*)?$)', re.M)
 
 ASM_PIECES = ["SYM_FUNC_START(", "SYM_CODE_START_LOCAL(", "SYM_INNER_LABEL(", "ENTRY(", "WEAK(", "GLOBAL(",
               ".globl", ".global", ".macro", ".endm", "\\p", " ", "\t", "\n", "x", "_a", "f1", ",", ")", "("]
-KCONFIG_PIECES = ["source", "osource", "rsource", "orsource", "o", "r", '"', "a/b", " ", "\t", "\n", "x", "menu"]
+KCONFIG_PIECES = ["source", "osource", "rsource", "orsource", "o", "r", '"', "a/b", " ", "\t", "\n", "x", "menu", "#"]
 
 
 def _texts(pieces, seed, n=4000):
@@ -46,4 +46,14 @@ def test_asm_scans_match_the_anchored_expressions(seed):
 
 def test_source_lines_match_the_anchored_expression():
     for text in _texts(KCONFIG_PIECES, 3):
-        assert srctree._sourced(text) == SOURCE.findall(text), repr(text)
+        assert srctree._sourced(text) == [(h, q or b) for h, q, b in SOURCE.findall(text)], repr(text)
+
+
+def test_a_bare_source_path_is_read_and_help_text_is_not():
+    """4.4-4.14 write ``source kernel/Kconfig.hz`` (the kconfig of the time
+    took a bare path); a help text's line that starts with the word is no
+    source line (no path)."""
+    text = ('source "arch/x86/Kconfig"\nsource kernel/Kconfig.hz\n\tsource security/keys/Kconfig  # keys\n'
+            "\thelp\n\t  source and destination ports.\n\t  source clocks\n")
+    assert srctree._sourced(text) == [("source", "arch/x86/Kconfig"), ("source", "kernel/Kconfig.hz"),
+                                      ("source", "security/keys/Kconfig")]

@@ -291,15 +291,19 @@ def _kconfig_symbols(root: str) -> frozenset[str]:
     return frozenset(names)
 
 
-_SOURCE_WORD = re.compile(r'source\s+"([^"]+)"')
+# the file a source line names: quoted, or (4.x kconfig took it) a bare path
+# alone on its line -- a help text's "source and destination" is no path
+_SOURCE_WORD = re.compile(r'source\s+(?:"([^"]+)"|([^"\s]*/[^"\s]*)[ \t]*(?:#[^\n]*)?$)', re.M)
 _SOURCE_HEAD = textscan.line_start("or", "o", "r", "")
 
 
 def _sourced(text: str) -> list[tuple[str, str]]:
     """``re.findall(r'^\\s*(o?r?source)\\s+"([^"]+)"', text, re.M)``,
-    searched from the literal word (``textscan``): (``source``, ``osource``,
+    searched from the literal word (``textscan``), and the bare paths of
+    4.x's ``source kernel/Kconfig.hz``: (``source``, ``osource``,
     ``rsource`` or ``orsource``; the file pattern)."""
-    return [(head + "source", m.group(1)) for m, head in textscan.finditer(_SOURCE_WORD, text, _SOURCE_HEAD)]
+    return [(head + "source", m.group(1) or m.group(2))
+            for m, head in textscan.finditer(_SOURCE_WORD, text, _SOURCE_HEAD)]
 
 
 def kconfig_declared(root: str, arch: str = "x86") -> frozenset[str]:
