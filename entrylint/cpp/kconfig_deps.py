@@ -9,8 +9,7 @@ that only ``select``s turn on, each from such an option or ``if`` one is on
 ``if X86_64``; so ``CALL_DEPTH_TRACKING`` is a 64-bit option).  6.15+
 trees also say there which CPU features a configuration compiles out
 (Kconfig.cpufeatures, ``disabled_by_kconfig``).  One small reader of the
-``config``/``depends on`` lines serves both (``_depends``; ``_read`` takes
-the selects and prompts too); the
+``config``/``depends on``/``select`` lines serves both (``_read``); the
 ``depends on`` expressions of bool symbols are evaluated (``_holds``), this
 is no Kconfig evaluator beyond that.
 """
@@ -25,8 +24,6 @@ from pathlib import Path
 
 from entrylint.source import overlay
 
-_CONFIG = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$")
-_DEPENDS = re.compile(r"^\s*depends\s+on\s+(.*)$")
 # the lines of a config entry the reader reads, found by one search of the
 # file: the entry's name; a ``depends on``; a ``select`` (``if``: its
 # condition); ``help`` (the entry's attributes end there: its text is
@@ -129,25 +126,6 @@ def _read(text: str, configs: dict[str, _Config]) -> None:
             cur = None
 
 
-def _depends(path: Path) -> list[tuple[str, list[str]]] | None:
-    """(symbol, its ``depends on`` expressions) of each ``config`` of the
-    Kconfig file ``path``, in order; None when it cannot be read."""
-    try:
-        lines = overlay.read_text(path, errors="replace").splitlines()
-    except OSError:
-        return None
-    out: list[tuple[str, list[str]]] = []
-    for line in lines:
-        m = _CONFIG.match(line)
-        if m:
-            out.append((m.group(1), []))
-            continue
-        m = _DEPENDS.match(line)
-        if m and out:
-            out[-1][1].append(m.group(1).split("#")[0].strip())
-    return out
-
-
 def requires_64bit(root: Path, symbols: Iterable[str]) -> set[str]:
     """The ``CONFIG_`` symbols among ``symbols`` that need a 64-bit kernel:
     a ``depends on`` requires such a symbol, or the symbol is one only a
@@ -206,11 +184,14 @@ def _disabled_rules(root: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None
     ``X86_DISABLED_FEATURE_*`` symbol of the tree's Kconfig.cpufeatures
     (``def_bool y``: on exactly when every expression holds); None for a
     tree without the file."""
-    got = _depends(Path(root) / "arch" / "x86" / "Kconfig.cpufeatures")
-    if got is None:
+    try:
+        text = overlay.read_text(Path(root) / "arch" / "x86" / "Kconfig.cpufeatures", errors="replace")
+    except OSError:
         return None
-    return tuple((f"X86_FEATURE_{name[len(_DISABLED):]}", tuple(exprs))
-                 for name, exprs in got if name.startswith(_DISABLED))
+    configs: dict[str, _Config] = {}
+    _read(text, configs)
+    return tuple((f"X86_FEATURE_{name[len(_DISABLED):]}", tuple(c.depends))
+                 for name, c in configs.items() if name.startswith(_DISABLED))
 
 
 def disabled_by_kconfig(root: Path | None, enabled) -> set[str] | None:
