@@ -31,6 +31,7 @@ code like 64-bit ones (``xen_iret_crit_fixup`` keeps %ecx and %edx).  The walk's
 
 from __future__ import annotations
 
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -272,27 +273,55 @@ def declared_params(root: Path, folder: str, name: str) -> int | None:
     it (``extern void do_suspend_lowlevel(void);``): the headers of
     ``folder`` (the asm file's, relative to ``root``) and of
     ``arch/x86/include/asm``; None when none declares it or they disagree.
-    Read when asked (rules/call_clobbered_read.py: once per analysis and
-    name, only where a clobbered register's search reaches a function C
-    calls): not kept, so a header edited on disk is read as it is now."""
+    Asked where a clobbered register's search reaches a function C calls
+    (rules/call_clobbered_read.py), once per analysis and name: an editor
+    asks again at every edit, so the answer is kept while the headers'
+    stamps (name, size, mtime) are the same -- a header edited on disk, added
+    or removed is read again (a memo by the tree's generation alone went
+    stale)."""
+    bases = (Path(root) / folder, Path(root) / "arch" / "x86" / "include" / "asm")
+    stamps = tuple(_header_stamps(b) for b in bases)
+    key = (overlay.generation(), str(root), folder, name)
+    got = _DECLARED.get(key)
+    if got is not None and got[0] == stamps:
+        return got[1]
     from entrylint.analysis.cdefiners import count_params
 
     decl = re.compile(r"^[ \t]*(?:extern[ \t]+)?[\w \t*]*?\b" + re.escape(name) + r"[ \t]*\(([^;{}]*?)\)[\w \t()]*;",
                       re.M)
     found: set[int | None] = set()
-    for base in (Path(root) / folder, Path(root) / "arch" / "x86" / "include" / "asm"):
-        try:
-            headers = sorted(base.glob("*.h"))
-        except OSError:
-            continue
-        for p in headers:
+    for files in stamps:
+        for p, _, _ in files:
             try:
                 text = overlay.read_text(p, errors="replace")
             except OSError:
                 continue
             if name in text:
                 found.update(count_params(" ".join(m.group(1).split())) for m in decl.finditer(text))
-    return found.pop() if len(found) == 1 else None
+    params = found.pop() if len(found) == 1 else None
+    if len(_DECLARED) >= 256:
+        _DECLARED.clear()
+    _DECLARED[key] = (stamps, params)
+    return params
+
+
+_DECLARED: dict[tuple, tuple] = {}  # declared_params: (generation, root, folder, name) -> (stamps, answer)
+
+
+def _header_stamps(base: Path) -> tuple:
+    """(path, mtime, size) of each ``.h`` file in ``base``, in name order."""
+    try:
+        entries = [e for e in os.scandir(base) if e.name.endswith(".h") and e.is_file()]
+    except OSError:
+        return ()
+    out = []
+    for e in sorted(entries, key=lambda e: e.name):
+        try:
+            st = e.stat()
+        except OSError:
+            continue
+        out.append((e.path, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def static_call_prefix(macros) -> str | None:
