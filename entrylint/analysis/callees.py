@@ -96,13 +96,13 @@ def defined_names(text: str) -> set[str]:
 # define the symbol their argument names
 _MACRO_HEAD = re.compile(r"\.macro\s+(\w+)[ \t,]*([^\n]*)\n")
 _MACRO_END = re.compile(r"^\s*\.endm", re.M)
-_DEFINES_PARAM = re.compile(r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)\\(\w+)")
+_DEFINES = r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)"
+_DEFINES_PARAM = re.compile(_DEFINES + r"\\(\w+)")
 # ... or a name made of a fixed head and a parameter (retpoline.S's THUNK:
 # ``SYM_FUNC_START(__x86_indirect_thunk_\reg)``), invoked where a text
 # search cannot follow (through cpp: ``#define GEN(reg) THUNK reg`` and the
 # list of registers in GEN-for-each-reg.h)
-_DEFINES_HEAD = re.compile(
-    r"(?:\.glob(?:a)?l\s+|SYM_(?:CODE|FUNC|TYPED_FUNC)_START\w*\(\s*|ENTRY\(\s*)(\w+)\\(\w+)(?![\w\\])")
+_DEFINES_HEAD = re.compile(_DEFINES + r"(\w+)\\(\w+)(?![\w\\])")
 _FIRST_ON_LINE = textscan.line_start()
 
 
@@ -242,10 +242,12 @@ class Callees:
         for where in named or self._by_head(name):
             if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
                 continue  # the other kernel's file (thunk_32.S for 64-bit code)
-            if not named and not _defines(self.root, where, name, self.options):
-                continue  # (a head's file defines other names than this one)
             got = _summary(self.root, where, name, self.options, self.depth, self.kernel32) \
-                if self.depth < 2 else None
+                if self.depth < 2 else None if named else False
+            if got is False:  # the file does not define it
+                if not named:
+                    continue  # (a head's file defines other names than this one)
+                got = None
             if got is not None:
                 return got
             opaque = opaque or where
@@ -253,19 +255,12 @@ class Callees:
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved, True, opaque)
         return c_callee(name, abi=abi)
 
-
     def _by_head(self, name: str) -> list[str]:
         """The files whose macros define names of a head ``name`` starts with
         (the rest a word: ``__x86_retpoline_r9``), longest head first."""
         heads = asm_heads(self.root)
         return [f for h in sorted(heads, key=len, reverse=True)
                 if name.startswith(h) and re.fullmatch(r"\w+", name[len(h):]) for f in heads[h]]
-
-
-def _defines(root: Path, rel: str, name: str, options) -> bool:
-    """The file ``rel``, expanded with ``options``, defines ``name``."""
-    got = expanded(root, rel, options)
-    return got is not None and name in got[0].symbols
 
 
 def declared_params(root: Path, folder: str, name: str) -> int | None:
@@ -341,7 +336,7 @@ def _index(root: Path):
         return None
 
 
-_SUMMARIES: dict[tuple, Callee | None] = {}
+_SUMMARIES: dict[tuple, Callee | None | bool] = {}
 
 
 def _file_key(root: Path, rel: str) -> tuple:
@@ -350,7 +345,7 @@ def _file_key(root: Path, rel: str) -> tuple:
     return (overlay.generation(), str(root), rel)
 
 
-def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+def _summary(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None | bool:
     # depth is part of the key: a summary made one level down follows its own
     # callees less deep, so the first asker must not decide what later ones get
     # (a long-lived process -- the language server -- saw other findings after
@@ -445,13 +440,19 @@ def remember(root: Path | None, path: Path, options, program, cfg, text_given: b
     _OWN.setdefault(key, (program, cfg))
 
 
-def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None:
+def _summarise(root: Path, rel: str, name: str, options, depth: int, kernel32: bool) -> Callee | None | bool:
+    """What the asm function ``name`` of ``rel`` does to registers; None when
+    its code cannot be followed (opaque), False when the file, expanded with
+    ``options``, does not define it (a file found by a name's head defines
+    other names)."""
     got = expanded(root, rel, options)
     if got is None:
         return None
     program, cfg = got
     sym = program.symbols.get(name)
-    if sym is None or sym.start >= cfg.n:
+    if sym is None:
+        return False
+    if sym.start >= cfg.n:
         return None
     inner = Callees(root, options, kernel32, depth + 1)
     res = walk(program, cfg, cfg.entry(sym.start), inner)
