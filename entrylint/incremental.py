@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrylint import rejoin
+from entrylint.source.reader import stamps
 
 STEP = 12  # main-file lines between two snapshots
 
@@ -96,7 +97,7 @@ class Session:
         name = os.path.abspath(name)
         lexed = lex_file_once(text, name, keep=False)  # as the preprocessor lexes the file checked: the same object
         st = self.state
-        if st is not None and st.key == key and st.points and _stamps(f for f, _, _ in st.stamps) == st.stamps:
+        if st is not None and st.key == key and st.points and stamps(f for f, _, _ in st.stamps) == st.stamps:
             j = _resume_point(st, lexed)
             if j is not None:
                 got = self._run(st, j, text, name, copts, gopts, key, lexed)
@@ -170,7 +171,7 @@ class Session:
 
     def _keep(self, key, name, lexed, res, g, points, marks, headers_size) -> None:
         purged = frozenset(id(i) for i in (*g.macros.values(), *g.purged) if i.purged)
-        self.state = _State(key, lexed, points, marks, _stamps(f for f in res.files if f != name), res, g,
+        self.state = _State(key, lexed, points, marks, stamps(f for f in res.files if f != name), res, g,
                             headers_size, purged, len(lexed.problems))
 
 
@@ -322,17 +323,6 @@ def _cpp_joined(p, st: _State, k: int, text: str, reloc=None):
     return PPResult(p.out + lines, p.problems + old.problems[s.problems_read() + st.n_lex:], macros,
                     list(old.files), p.missing + old.missing[s.n_missing:],
                     p.fallbacks + old.fallbacks[s.n_fallbacks:], peak)
-
-
-def _stamps(files) -> tuple:
-    out = []
-    for f in files:
-        try:
-            s = os.stat(f)
-            out.append((f, s.st_mtime_ns, s.st_size))
-        except OSError:
-            out.append((f, None, None))
-    return tuple(out)
 
 
 class Sessions:

@@ -286,7 +286,9 @@ def declared_params(root: Path, folder: str, name: str) -> int | None:
                       re.M)
     found: set[int | None] = set()
     for files in stamps:
-        for p, _, _ in files:
+        for p, mtime, _ in files:
+            if mtime is None:
+                continue
             try:
                 text = overlay.read_text(p, errors="replace")
             except OSError:
@@ -304,19 +306,13 @@ _DECLARED: dict[tuple, tuple] = {}  # declared_params: (generation, root, folder
 
 
 def _header_stamps(base: Path) -> tuple:
-    """(path, mtime, size) of each ``.h`` file in ``base``, in name order."""
+    """``stamps`` of the ``.h`` files of ``base``, in name order."""
+    from entrylint.source.reader import stamps
+
     try:
-        entries = [e for e in os.scandir(base) if e.name.endswith(".h") and e.is_file()]
+        return stamps(sorted(e.path for e in os.scandir(base) if e.name.endswith(".h") and e.is_file()))
     except OSError:
         return ()
-    out = []
-    for e in sorted(entries, key=lambda e: e.name):
-        try:
-            st = e.stat()
-        except OSError:
-            continue
-        out.append((e.path, st.st_mtime_ns, st.st_size))
-    return tuple(out)
 
 
 def static_call_prefix(macros) -> str | None:

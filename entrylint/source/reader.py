@@ -91,6 +91,22 @@ def _read(path: str, cap: int | None = None) -> str:
     return text
 
 
+def stamps(files) -> tuple:
+    """(file, mtime in ns, size) of each of ``files`` as the disk has it now
+    ((file, None, None) when it cannot be read): what a memo kept across
+    edits compares to know the files are the ones it read (the incremental
+    reading's headers, the language server's results, the C declarations
+    EL103 reads)."""
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            out.append((f, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f, None, None))
+    return tuple(out)
+
+
 def is_source_file(path: str) -> bool:
     """Whether ``path`` names a file ``read_source`` can read (an include
     search probes candidates with this; the answer, yes or no, is part of

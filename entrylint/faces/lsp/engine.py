@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from entrylint.faces.lsp import reuse
+from entrylint.source.reader import stamps as file_stamps
 
 
 class Cancelled(BaseException):
@@ -108,17 +109,6 @@ class Job:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _stamp(files) -> tuple:
-    out = []
-    for f in files:
-        try:
-            st = Path(f).stat()
-            out.append((f, st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((f, None, None))
-    return tuple(out)
 
 
 _SESSIONS = None
@@ -264,7 +254,7 @@ class Engine:
     # -- the worker thread --------------------------------------------------
     def _key(self, job: Job) -> tuple:
         deps = self._deps.get(job.path, ())
-        return (str(job.path), text_hash(job.text), job.config.key(), _stamp(deps))
+        return (str(job.path), text_hash(job.text), job.config.key(), file_stamps(deps))
 
     def _carry_over(self, job: Job, prev: Result | None, stamps: tuple, code: list) -> Result | None:
         """A result carried over from the newest result of the path, else from
@@ -326,7 +316,7 @@ class Engine:
             self.stats["analysed"] += 1
             if res.error is None:
                 self._deps[job.path] = res.files
-                res.stamps = _stamp(res.files)
+                res.stamps = file_stamps(res.files)
                 self._cache[(*key[:3], res.stamps)] = res  # (_key with the files this analysis read)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
