@@ -215,3 +215,33 @@ def test_jump_to_another_files_exit_is_judged_at_the_jump():
     assert [(f.id, f.location.line, f.message) for f in res.findings] == [
         ("EL203", jump_line,
          f"iretq (entry_64.S:{line}) after jmp restore_regs_and_iret to user mode with the kernel CR3")]
+
+
+def test_what_a_sibling_defines_is_read_again_when_it_changes(tmp_path):
+    """The names each sibling file defines are worked out once per contents
+    of the file (every file of a folder asks about the others, in every
+    profile): a sibling that stops defining the helper, on disk or in a
+    patch applied in memory, is not followed any more, in the same process."""
+    import os
+    import shutil
+
+    from entrylint.source import overlay
+
+    tree = tmp_path / "tree"
+    shutil.copytree(SIBLING, tree)
+    compat, helper = tree / "arch/x86/entry/entry_64_compat.S", tree / "arch/x86/entry/entry_64.S"
+
+    def followed():
+        an = api.analyze(compat, api.Options(root=tree))
+        call = _insn(an, lambda i: i.target_name == "do_int80_syscall_32")
+        return {(t.gs, t.cr3, t.stack) for t in an.forward.before[call.index]} == {(K, K, Stack.TASK)}
+
+    renamed = helper.read_text().replace("switch_to_thread_stack", "switch_renamed")
+    assert followed()
+    with overlay.using(overlay.Overlay(tree, {"arch/x86/entry/entry_64.S": renamed})):
+        assert not followed()
+    assert followed()
+    st = helper.stat()
+    helper.write_text(renamed)
+    os.utime(helper, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert not followed()
