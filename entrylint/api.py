@@ -432,7 +432,9 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
                       static_prefix=static_call_prefix(exp.pp.macros))
     kept = shared.analysis_for(program, callees) if shared is not None else None
     session = incremental.session(path, options)[0] if incremental is not None else None
-    memo = session.step_memo() if session is not None else None
+    # the steps and plans of the file's earlier walks: its last edit's (the
+    # language server), or the check's earlier profiles'
+    memo = session.step_memo() if session is not None else shared.step_memo() if shared is not None else None
     last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
     msr = msr_entries(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)

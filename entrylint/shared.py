@@ -22,7 +22,11 @@ new profile (``Callees`` reads other files per configuration), and the
 macros that wrote each label (``entries.label_macros``).  The entry
 points (their assumptions read ``disabled``), the walk (its transfer
 functions read the configuration's tree facts) and the rules run per
-profile.  One check holds one ``Shared``; nothing outlives it.
+profile; the walks share a ``walking.StepMemo``: a step made under a
+transfer configuration of the same key is looked up, and on the shared CFG
+the plan of each node is made once (``StepMemo.plans_for``; arch/x86/crypto,
+-j 1: the walks 2.0 -> 1.2 s).  One check holds one ``Shared``; nothing
+outlives it.
 """
 
 from __future__ import annotations
@@ -79,6 +83,17 @@ class Shared:
     lines: object = None  # the lines the last profile's GNU as expansion read
     visits: int = 0  # (node, tuple) visits the check's walks made so far (the analysis-visits limit)
     steps: int = 0  # their transfer steps (the analysis-steps limit)
+    memo: object = None  # the walks' steps and plans (walking.StepMemo), made on first use
+
+    def step_memo(self):
+        """The check's StepMemo: a profile's walk looks up the steps an
+        earlier profile's made (under a transfer configuration of the same
+        key), and, on the CFG it shares, takes the plans of its nodes."""
+        if self.memo is None:
+            from entrylint.analysis.walking import StepMemo
+
+            self.memo = StepMemo()
+        return self.memo
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):
         """The kept program and its problems, when this profile would build

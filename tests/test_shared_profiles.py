@@ -42,6 +42,75 @@ def test_shared_profiles_find_what_separate_ones_find(path, monkeypatch):
     assert n_alone == 3 and 1 <= n_shared <= 3
 
 
+def _walks(path, monkeypatch, carry: bool):
+    """What each profile's walk records, and the nodes planned (forward.plan)."""
+    from entrylint.analysis import forward, walking
+
+    planned, walks = [], []
+    real_plan, real_walk = forward.plan, walking.walk
+
+    def walked(*a, **kw):
+        got = real_walk(*a, **kw)
+        fw = got[0]
+        walks.append((list(fw.before.items()), list(fw.after.items()), list(fw.events.items()),
+                      list(fw.pred.items()), list(fw.exit_state.items()), list(fw.kernel_returns.items()),
+                      fw.contexts, fw.steps))
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(forward, "plan", lambda *a: planned.append(a[0]) or real_plan(*a))
+        m.setattr(walking, "walk", walked)
+        if not carry:
+            m.setattr(walking.StepMemo, "plans_for", lambda self, *a: None)
+        api.check(path, api.Options())
+    return walks, len(planned)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_a_profile_s_walk_takes_the_plans_of_the_last_one_on_its_cfg(path, monkeypatch):
+    """The profiles that share the CFG plan each node once (StepMemo.plans_for):
+    every walk records what a walk that plans every node itself records, in
+    the same order."""
+    carried, n_carried = _walks(path, monkeypatch, True)
+    alone, n_alone = _walks(path, monkeypatch, False)
+    assert carried == alone
+    assert n_carried <= n_alone
+
+
+def test_the_plans_are_made_once_for_a_program_every_profile_shares(monkeypatch):
+    fewer = [p.name for p in FILES if _walks(p, monkeypatch, True)[1] < _walks(p, monkeypatch, False)[1]]
+    assert len(fewer) >= 5, fewer
+
+
+def test_a_call_out_of_the_program_is_planned_again_under_another_configuration():
+    """A plan of a call or jump out of the program reads what the callee
+    clobbers or whether another file defines it: it is not taken; the rest
+    are, by a walk of the same CFG under a configuration of the same key and
+    the same contracted instances -- and none by a walk of another."""
+    from dataclasses import replace
+
+    from entrylint.analysis.contracts import contract_instances
+    from entrylint.analysis.forward import analyze
+    from entrylint.analysis.walking import StepMemo, transfer_config
+
+    path = REPO / "fixtures" / "kaiser-2017" / "arch" / "x86" / "entry" / "entry_64.S"
+    an = api.analyze(path, api.Options(profile="defconfig"))
+    program, cfg = an.program, an.cfg
+    config = replace(transfer_config(program), clobbers=lambda name: frozenset({"rax"}))
+    inst = contract_instances(program, cfg)
+    memo = StepMemo()
+    fw = analyze(program, cfg, an.entries, config, live_out=an.liveness.live_out, memo=memo, instances=inst)
+    visited = {n for n in fw.before if n < cfg.n}
+    out = {n for n in visited if program.instructions[n].target is None and program.instructions[n].target_name}
+    assert out and visited - out
+    plans = memo.plans_for(cfg, config, inst)
+    assert set(plans) == visited - out
+    assert memo.plans_for(cfg.rebased(program), config, inst) is None  # another CFG object
+    assert memo.plans_for(cfg, replace(config, key=("another",)), inst) is None
+    assert memo.plans_for(cfg, replace(config, external=lambda name, t: None), inst) is None
+    assert memo.plans_for(cfg, config, {**inst, 0: ("somewhere",)}) is None
+
+
 def test_a_file_the_configuration_cannot_reach_is_built_once(monkeypatch):
     # no #if: every profile reads the same lines; only the features compiled out differ
     built = sum(_findings(p, monkeypatch, True)[1] == 1 for p in FILES)

@@ -283,7 +283,8 @@ WIDEN = 4
 
 def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = None,
             max_visits: int = 1_000_000, contracts=None, live_out: dict | None = None,
-            max_steps: int | None = None, memo=None, instances: dict | None = None) -> Forward:
+            max_steps: int | None = None, memo=None, instances: dict | None = None,
+            plans: dict | None = None) -> Forward:
     """Walk every path from ``entries``, at most ``max_visits`` (node,
     tuple) visits and ``max_steps`` transfer steps (a visit whose
     instruction changes the tuple, once per pair: it costs several quiet
@@ -292,7 +293,9 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     register that is dead there is forgotten (it is never read again before
     it is written, and its values would only multiply the tuples).
     ``memo``: the steps of the file's earlier walks (walking.StepMemo).
-    ``instances``: contract_instances(program, cfg, contracts), when made."""
+    ``instances``: contract_instances(program, cfg, contracts), when made.
+    ``plans``: plans of this CFG's nodes made by an earlier walk with
+    ``memo`` (StepMemo.plans_for), taken as they are."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
     inst = res.instances = instances if instances is not None else contract_instances(program, cfg, contracts)
@@ -465,7 +468,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     # per instruction node, what the loop needs of it, looked up once (the
     # walk visits a node once per tuple and context): plan()
-    plans: dict[int, tuple] = {}
+    plans = dict(plans) if plans else {}
     external = config.external
 
     pred = res.pred

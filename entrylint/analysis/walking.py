@@ -30,11 +30,13 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
     if forward is None:
+        plans = None
         if memo is not None:
+            plans = memo.plans_for(cfg, config, inst)
             memo.last = None  # (not kept alive through the walk that replaces it)
         forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
                           live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo,
-                          instances=inst)
+                          instances=inst, plans=plans)
     if shared is not None:
         shared.visits += forward.visits
         shared.steps += forward.steps
@@ -43,7 +45,8 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
 
 class StepMemo:
     """``step()``'s results kept from one walk of a file to the next (the
-    language server's edits, incremental.py): an edit leaves most
+    language server's edits, incremental.py; the profiles of one check,
+    shared.py): an edit leaves most
     instructions as they were, and their steps on the tuples the walk meets
     again are looked up, not worked out.  A step is a function of what it
     reads of the instruction (its signature: the decoder's record of it by
@@ -94,6 +97,25 @@ class StepMemo:
         signature table it used; another one's ids mean other things)."""
         keep = not forward.truncated and alike is self.alike and self.key is not None
         self.last = (forward, plans, live_out, external, labels_at) if keep else None
+
+    def plans_for(self, cfg, config: Config, inst: dict) -> dict | None:
+        """The last walk's plans (forward.plan: what the walk needs of each
+        node it visited), for a walk of the same CFG (the same object: the
+        profiles of one check that build the same program, shared.py) under a
+        configuration of the same key, and the same contracted instances: a
+        plan reads the node's instruction and edges, whether it is in an
+        instance, whether calls into other files' asm are followed, and the
+        configuration's key (transfer.quiet; the signature's id in this
+        memo's table).  A call or jump out of the program is planned again:
+        its plan reads what the callee clobbers, or whether the other file
+        defines it, as this configuration has them.  None: none to take."""
+        last = self.last
+        if last is None or self.key is None or config.key != self.key:
+            return None
+        old, plans, _live, external, _labels = last
+        if old.cfg is not cfg or (external is None) != (config.external is None) or old.instances != inst:
+            return None
+        return {n: p for n, p in plans.items() if not (p[0].target is None and p[0].target_name)}
 
     def trim(self) -> None:
         """After a walk: what is over the limit is not kept."""
