@@ -164,6 +164,25 @@ def test_the_if_records_stay_shared_when_their_table_is_full(tmp_path, monkeypat
     assert len(conditionals._CONDS) < 1000
 
 
+def test_an_argument_is_expanded_before_it_replaces_its_parameter_when_it_holds_a_macro(tmp_path):
+    """An argument with no macro name in it is handed over as it is
+    (Expander._expand_arg); one that holds a macro is expanded first: the
+    commas PAIR brings make two arguments of MOV2's invocation.  The line
+    reads PAIR in both profiles: the one that defines it expands it again."""
+    from entrylint.cpp import CppOptions, lexer, preprocess_text
+
+    text = ("#ifdef X\n#define PAIR %rax, %rbx\n#else\n#define PAIR2 %rax, %rbx\n#endif\n"
+            "#define MOV2(a, b) movq a, b\n#define MOVE(x) MOV2(x)\n"
+            "\tMOVE(PAIR)\n\tMOVE(PAIR2)\n\tMOVE(%rcx)\n")
+    name = str(tmp_path / "a.S")
+    lexer._CHECKED.clear()
+    first = preprocess_text(text, name, CppOptions(defines={}, share_lines=True))
+    second = preprocess_text(text, name, CppOptions(defines={"X": None}, share_lines=True))
+    assert [ln.text.strip() for ln in first.lines] == ["MOV2", "movq %rax, %rbx", "MOV2"]  # (as gcc -E)
+    assert [ln.text.strip() for ln in second.lines] == ["movq %rax, %rbx", "MOV2", "MOV2"]
+    assert any("MOV2" in p.message for p in first.problems)
+
+
 def test_a_macro_line_is_expanded_once_for_the_profiles_that_read_the_same_macros(tmp_path, monkeypatch):
     """A line of the file checked whose macros every name it looked up means
     the same (the same macro, or one made from the same #define line) is

@@ -419,6 +419,20 @@ class Expander:
     def _expand_arg(self, arg: list[Tok]) -> list[Tok]:
         if not arg:
             return []
+        macros = self.macros
+        for t in arg:
+            if t.pl or t.kind == NAME and not t.noexp and macros.get(t.text) is not None:
+                break
+        else:
+            # no macro name and no paste in it (most arguments: registers,
+            # numbers, a macro's own parameters already replaced): get()
+            # would hand back each token as it is, looking each name up
+            names = [t.text for t in arg if t.kind == NAME and not t.noexp]
+            if self.looked is not None:
+                self.looked += names
+            if self.noted is not None:
+                self.noted.update(names)
+            return list(arg)
         self._push(list(arg) + [_EOF_TOK], None)
         depth = len(self.stack)
         out = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from entrylint.source import Location
+from entrylint.source.record import record
 
 _COL = attrgetter("col")
 
@@ -38,14 +39,14 @@ class Cond:
 Condition = tuple[Cond, ...]  # a conjunction; () is "always"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Segment:
     col: int  # 0-based column in PPLine.text where this segment starts
     origin: Location  # where the characters come from (invocation site for macro output)
     macros: tuple[str, ...] = ()  # cpp macros expanded to produce them, outermost first
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PPLine:
     text: str
     segments: tuple[Segment, ...]  # sorted by col; the first starts at col 0
