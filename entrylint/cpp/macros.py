@@ -290,6 +290,43 @@ class Expander:
                 return _pad(t)
             return t
 
+    def drain(self, out: list) -> None:
+        """get() until it gives the end, each token appended to ``out``.  A
+        token that is no macro's name (looked up and noted as get() does)
+        and, in a macro's output, pastes nothing, is handed over here as
+        get() would hand it over, without a call of it (nine tokens in ten
+        of a crypto file's expansion)."""
+        stack = self.stack
+        append = out.append
+        get = self.get
+        macros = self.macros
+        while True:
+            if stack:
+                ctx = stack[-1]
+                i, toks = ctx.i, ctx.toks
+                t = toks[i] if i < len(toks) and not toks[i].pl else None
+            else:
+                ctx = None
+                i, toks = self.bi, self.base
+                t = toks[i] if i < len(toks) else None
+            if t is not None and t.kind == NAME and not t.noexp:
+                if macros.get(t.text) is None:
+                    if self.looked is not None:
+                        self.looked.append(t.text)
+                    if self.noted is not None:
+                        self.noted.add(t.text)
+                else:
+                    t = None  # a macro's name: get() reads it
+            if t is None:
+                t = get()
+            elif ctx is not None:
+                ctx.i = i + 1
+            else:
+                self.bi = i + 1
+            if t.kind == EOF:
+                return
+            append(t)
+
     # -- invocation ------------------------------------------------------
     def _enter(self, m: Macro, name: Tok) -> int:
         self.count += 1
@@ -439,11 +476,7 @@ class Expander:
         saved_prevent = self.prevent
         self.prevent = 0
         try:
-            while True:
-                t = self.get()
-                if t.kind == EOF:
-                    break
-                out.append(t)
+            self.drain(out)
         finally:
             self.prevent = saved_prevent
         # The EOF marker ended the argument: drop its context.

@@ -453,11 +453,7 @@ class Preprocessor(Conditionals):
         out = []
         whole = False
         try:
-            while True:
-                t = exp.get()
-                if t.kind == EOF:
-                    break
-                out.append(t)
+            exp.drain(out)
             whole = True
         except ExpansionLimit as e:
             name, what = e.args
