@@ -397,7 +397,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
         if node is None or t is None:
             return
-        if t.held or t.flags:
+        if (t.held or t.flags) and t._base is not False:
             t = widen(node, t)
         key = (node, t, c)
         if key in res.pred:
@@ -550,7 +550,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 if in_inst:
                     t2 = leave(key, dst, t2)
                 if t2 is not None:
-                    if t2.held or t2.flags:
+                    if (t2.held or t2.flags) and t2._base is not False:  # (False: no integer, no flag)
                         t2 = widen(dst, t2)
                     k2 = (dst, t2, c)
                     if k2 not in pred:
