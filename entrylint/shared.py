@@ -88,11 +88,12 @@ class Shared:
     def step_memo(self):
         """The check's StepMemo: a profile's walk looks up the steps an
         earlier profile's made (under a transfer configuration of the same
-        key), and, on the CFG it shares, takes the plans of its nodes."""
+        key), and, on the CFG it shares, takes the plans of its nodes (the
+        last walk itself is not kept)."""
         if self.memo is None:
             from entrylint.analysis.walking import StepMemo
 
-            self.memo = StepMemo()
+            self.memo = StepMemo(keep_walk=False)
         return self.memo
 
     def program_for(self, gas, macros, dec, mode: int, layout: bool):

@@ -208,3 +208,23 @@ def test_a_check_leaves_no_reference_cycles_behind(name, tmp_path):
         if was:
             gc.enable()
     assert ours == []
+
+
+def test_the_check_keeps_the_plans_of_the_last_walk_not_the_walk(monkeypatch):
+    """Between two profiles the check's StepMemo holds the last walk's plans
+    (what the next walk on the same CFG takes), not the walk: its records
+    would be held while the next profile's program is made (a file at the
+    limits: tens of MB)."""
+    from entrylint.analysis import walking
+
+    kept = []
+    real = walking.walk
+
+    def walked(program, cfg, entries, config, live_out, limits, shared=None, memo=None):
+        got = real(program, cfg, entries, config, live_out, limits, shared, memo)
+        kept.append((memo.last, memo.planned is not None and memo.planned[0] is cfg))
+        return got
+
+    monkeypatch.setattr(walking, "walk", walked)
+    api.check(REPO / "fixtures" / "kaiser-2017" / "arch" / "x86" / "entry" / "entry_64.S", api.Options())
+    assert kept == [(None, True)] * 3

@@ -24,16 +24,16 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     from entrylint.analysis.rewalk import reused
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
-    forward = inst = None
+    forward = None
+    inst = contract_instances(program, cfg) if memo is not None else None
     if memo is not None and memo.last is not None:  # the last walk, when the edit changed nothing it reads
-        inst = contract_instances(program, cfg)
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
     if forward is None:
         plans = None
         if memo is not None:
             plans = memo.plans_for(cfg, config, inst)
-            memo.last = None  # (not kept alive through the walk that replaces it)
+            memo.last = memo.planned = None  # (not kept alive through the walk that replaces them)
         forward = analyze(program, cfg, entries, config, max_visits=limits.analysis_visits - visits,
                           live_out=live_out, max_steps=limits.analysis_steps - steps, memo=memo,
                           instances=inst, plans=plans)
@@ -62,8 +62,13 @@ class StepMemo:
     analysis-steps budget counts (node, tuple) pairs stepped as before,
     looked up or not."""
 
-    def __init__(self, limit: int = 100_000):
+    def __init__(self, limit: int = 100_000, keep_walk: bool = True):
         self.limit = limit
+        # whether the last walk is kept whole, for the next to take (an
+        # editor's edits); the profiles of one check keep its plans only:
+        # their walks differ in the features compiled out, and the last one
+        # would be held while the next profile's program is made
+        self.keep_walk = keep_walk
         self.key: object = None
         self.alike: dict[tuple, int] = {}
         self.by_sig: dict[tuple[int, Tuple], tuple] = {}
@@ -74,6 +79,9 @@ class StepMemo:
         # calls into other files' asm it asked: transfer.Config.external,
         # its program's labels by node: forward.labels_by_node)
         self.last: tuple | None = None
+        # what plans_for() reads of the last walk: (its CFG, its contracted
+        # instances, whether it followed calls into other files' asm, its plans)
+        self.planned: tuple | None = None
 
     def tables(self, config: Config) -> tuple[dict, dict]:
         """(signature -> id, (id, tuple) -> step()'s result) for a walk under ``config``."""
@@ -90,13 +98,14 @@ class StepMemo:
         self.held.setdefault(id(info), info)
 
     def clear(self) -> None:
-        self.key, self.alike, self.by_sig, self.held, self.last = None, {}, {}, {}, None
+        self.key, self.alike, self.by_sig, self.held, self.last, self.planned = None, {}, {}, {}, None, None
 
     def walked(self, forward, plans: dict, live_out, alike: dict, external, labels_at: dict) -> None:
         """Keep a finished walk made with these tables (``alike``: the
         signature table it used; another one's ids mean other things)."""
         keep = not forward.truncated and alike is self.alike and self.key is not None
-        self.last = (forward, plans, live_out, external, labels_at) if keep else None
+        self.last = (forward, plans, live_out, external, labels_at) if keep and self.keep_walk else None
+        self.planned = (forward.cfg, forward.instances, external is None, plans) if keep else None
 
     def plans_for(self, cfg, config: Config, inst: dict) -> dict | None:
         """The last walk's plans (forward.plan: what the walk needs of each
@@ -109,11 +118,11 @@ class StepMemo:
         memo's table).  A call or jump out of the program is planned again:
         its plan reads what the callee clobbers, or whether the other file
         defines it, as this configuration has them.  None: none to take."""
-        last = self.last
-        if last is None or self.key is None or config.key != self.key:
+        got = self.planned
+        if got is None or self.key is None or config.key != self.key:
             return None
-        old, plans, _live, external, _labels = last
-        if old.cfg is not cfg or (external is None) != (config.external is None) or old.instances != inst:
+        old_cfg, old_inst, no_external, plans = got
+        if old_cfg is not cfg or no_external != (config.external is None) or old_inst != inst:
             return None
         return {n: p for n, p in plans.items() if not (p[0].target is None and p[0].target_name)}
 
