@@ -304,3 +304,34 @@ def test_the_trees_asm_symbols_and_definitions_are_one_fact(facts, monkeypatch):
     restart()
     assert callees.asm_symbols(tree) == {"foo", "bar"} and len(made) == 2
     assert set(callees.asm_definitions(tree)) == {"foo", "bar"} and len(made) == 2
+
+
+# -- answers remembered in memory still name the files they were read from -------
+
+def test_a_sibling_s_names_remembered_in_memory_still_make_a_result_depend_on_it(tmp_path):
+    """siblings._names_of keeps what a sibling defines per contents of the
+    file; a result recorded after that (the next file of a -j 1 run) must
+    still depend on the sibling, or a sibling that stops defining the helper
+    would leave it stale."""
+    from entrylint.analysis import siblings
+
+    f = tmp_path / "other.S"
+    f.write_text("SYM_FUNC_START(helper)\n\tret\nSYM_FUNC_END(helper)\n")
+    for _ in range(2):  # made, then remembered
+        names, (texts, stats, _facts) = cache.recorded(siblings._names_of, f)
+        assert names == {"helper"} and str(f) in {**texts, **stats}
+
+
+def test_declared_params_remembered_in_memory_still_make_a_result_depend_on_the_headers(tmp_path):
+    """The same for the C declarations EL103 reads (callees.declared_params)."""
+    from entrylint.analysis import callees
+
+    asm = tmp_path / "arch" / "x86" / "include" / "asm"
+    asm.mkdir(parents=True)
+    (tmp_path / "arch" / "x86" / "kernel").mkdir()
+    h = asm / "suspend.h"
+    h.write_text("extern void do_suspend_lowlevel(void);\n")
+    for _ in range(2):
+        got, (texts, stats, _facts) = cache.recorded(callees.declared_params, tmp_path, "arch/x86/kernel",
+                                                     "do_suspend_lowlevel")
+        assert got == 0 and str(h) in {**texts, **stats}

@@ -279,6 +279,15 @@ def declared_params(root: Path, folder: str, name: str) -> int | None:
     key = (overlay.generation(), str(root), folder, name)
     got = _DECLARED.get(key)
     if got is not None and got[0] == stamps:
+        from entrylint import cache
+
+        if cache.recording():  # a result recorded now depends on the headers, as if it had read them
+            from entrylint.source.reader import depends_on
+
+            for files in stamps:
+                for p, mtime, _ in files:
+                    if mtime is not None:
+                        depends_on(p)
         return got[1]
     from entrylint.analysis.cdefiners import count_params
 

@@ -295,7 +295,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     ``memo``: the steps of the file's earlier walks (walking.StepMemo).
     ``instances``: contract_instances(program, cfg, contracts), when made.
     ``plans``: plans of this CFG's nodes made by an earlier walk with
-    ``memo`` (StepMemo.plans_for), taken as they are."""
+    ``memo`` (StepMemo.plans_for: a dict of this walk's own, filled on)."""
     config = config or Config()
     res = Forward(cfg=cfg, entries=entries)
     inst = res.instances = instances if instances is not None else contract_instances(program, cfg, contracts)
@@ -468,7 +468,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     # per instruction node, what the loop needs of it, looked up once (the
     # walk visits a node once per tuple and context): plan()
-    plans = dict(plans) if plans else {}
+    plans = plans if plans is not None else {}
     external = config.external
 
     pred = res.pred

@@ -103,7 +103,7 @@ def _names_of(f: Path) -> frozenset[str] | None:
     """defined_names() of sibling ``f`` (None: it cannot be read), worked out
     once per contents of the file."""
     from entrylint.analysis.callees import defined_names
-    from entrylint.source.reader import stamps
+    from entrylint.source.reader import depends_on, stamps
 
     key = str(f)
     ov = overlay.active()
@@ -118,6 +118,8 @@ def _names_of(f: Path) -> frozenset[str] | None:
             return None
     got = _NAMES.get(key)
     if got is not None and got[0] == stamp:
+        if not decided:
+            depends_on(key)  # (a result recorded now depends on the file, as if it had read it)
         return got[1]
     try:
         names = frozenset(defined_names(text if decided else overlay.read_text(f, errors="replace")))

@@ -117,7 +117,8 @@ class StepMemo:
         configuration's key (transfer.quiet; the signature's id in this
         memo's table).  A call or jump out of the program is planned again:
         its plan reads what the callee clobbers, or whether the other file
-        defines it, as this configuration has them.  None: none to take."""
+        defines it, as this configuration has them.  None: none to take;
+        else a dict of the caller's own."""
         got = self.planned
         if got is None or self.key is None or config.key != self.key:
             return None
