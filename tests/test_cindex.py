@@ -118,13 +118,13 @@ def test_lazy_index_parses_only_the_files_that_hold_the_name(monkeypatch, tmp_pa
 def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifiers(monkeypatch, tmp_path):
     """``main`` is in ``domain`` and ``main_loop`` (a third of a tree's C
     files): a file is parsed only where the name has no C identifier
-    character on either side -- any such place, a comment too, and one
-    beside ``$`` or a byte beyond ASCII, which the parser may read as part
-    of an identifier (a superset of its identifiers)."""
+    character on either side -- any such place outside comments and
+    strings, and one beside ``$`` or a byte beyond ASCII, which the parser
+    may read as part of an identifier (a superset of its identifiers)."""
     files = {
         "domain.c": "int domain_id(void) { return remain + main_loop; }\n",  # never parsed
         "boot.c": "/* the entry */\nvoid main(void) { }\n",
-        "comment.c": "/* calls main */\nint other(void) { return 0; }\n",
+        "comment.c": "/* calls main */\nint other(void) { return 0; }\n",  # never parsed
         "dollar.c": "int a$main(void) { return 0; }\n",
         "utf8.c": "int \u00e9main(void) { return 0; }\n",
         "pasted.c": "int xmain(void);\nint mainx(void);\n",  # never parsed
@@ -137,9 +137,44 @@ def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifier
     lazy = LazyCIndex(tmp_path, (".",))
     got = lazy.get("main")
     assert got is not None and got.file == "boot.c" and got.params == 0
-    assert sorted(parsed) == ["boot.c", "comment.c", "dollar.c", "utf8.c"]
+    assert sorted(parsed) == ["boot.c", "dollar.c", "utf8.c"]
     assert got == CIndex.build(tmp_path, folders=(".",)).get("main")
     assert lazy.get("domain_id").file == "domain.c"  # as a name of its own, it is found
+
+
+def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkeypatch, tmp_path):
+    """A name in a comment or a string literal is no definition: the file
+    is not parsed.  A comment opener in a string or a character literal
+    opens none (the code after it is read), a ``//`` comment continued by a
+    backslash is taken to end at its line (the parser reads on), and a
+    definer macro's argument counts in a comment too (the definer scan
+    reads the text as it is)."""
+    files = {
+        "said.c": "/* run() calls probe()\n * and probe() again */\n// probe() here\nint x;\n",
+        "quoted.c": 'static const char *s = "probe";\nint y;\n',
+        "in_string.c": 'static const char *s = "/*";\nint probe(void) { return 0; }\n',
+        "in_char.c": "static char c = '\"'; static char d = '/'; /* x */\nint probe(int a) { return a; }\n",
+        "continued.c": "// a comment \\\nint probe(int a, int b) { return a; }\n",
+        "definer.c": "/*\nDEFINE_IDTENTRY(probe) {\n*/\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    full = CIndex.build(tmp_path, folders=(".",))
+    parsed = []
+    real = cindex.parse_functions
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    lazy = LazyCIndex(tmp_path, (".",))
+    assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "definer.c"
+    assert sorted(parsed) == ["continued.c", "definer.c", "in_char.c", "in_string.c"]
+    assert lazy.get("x") == full.get("x") and lazy.get("s") == full.get("s")
+
+
+def test_comment_spans_are_the_comments_and_strings():
+    text = b"""int a; /* x */ char *s = "/* no"; // tail
+char c = '"'; /* y
+z */ q "a\\"b" '/*' u"""
+    assert [text[a:b] for a, b in cindex.comment_spans(text)] == [
+        b"/* x */", b'"/* no"', b"// tail", b"/* y\nz */", b'"a\\"b"']
 
 
 def test_an_index_of_no_c_files_is_empty(tmp_path):
