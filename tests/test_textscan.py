@@ -57,3 +57,37 @@ def test_a_bare_source_path_is_read_and_help_text_is_not():
             "\thelp\n\t  source and destination ports.\n\t  source clocks\n")
     assert srctree._sourced(text) == [("source", "arch/x86/Kconfig"), ("source", "kernel/Kconfig.hz"),
                                       ("source", "security/keys/Kconfig")]
+
+
+def test_joined_paths_are_spelled_as_path_spells_them():
+    """sourced_kconfig joins 1,600 paths a run without Path: each must be
+    the string ``Path(base) / name`` gives (the files read, and their
+    ``seen`` set, are the same)."""
+    from pathlib import Path
+
+    bases = ["", ".", "/", "/a", "/a/", "a", "a/", "./a", "a/.", "a//b", "/a/./b", "..", "../a", "a/b"]
+    names = ["", ".", "x", "x/y", "./x", "x/.", "x/", "/x", "x//y", "../x", "x/../y", ".x", "x.", "..",
+             "arch/x86/Kconfig"]
+    for base in bases:
+        for name in names:
+            assert srctree._joined(base, name) == str(Path(base) / name), (base, name)
+
+
+def test_sourced_kconfig_follows_source_lines(tmp_path, monkeypatch):
+    (tmp_path / "Kconfig").write_text('source "arch/$(SRCARCH)/Kconfig"\nsource "./init/Kconfig"\n'
+                                      'source "drivers/*/Kconfig"\n')
+    for d in ("arch/x86", "init", "drivers/a", "drivers/b"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "arch/x86/Kconfig").write_text('config X86\n\tbool\nrsource "Kconfig.cpu"\n')
+    (tmp_path / "arch/x86/Kconfig.cpu").write_text("config CPU\n\tbool\n")
+    (tmp_path / "init/Kconfig").write_text('config INIT\n\tbool\nsource "init/Kconfig"\n')  # read once
+    (tmp_path / "drivers/a/Kconfig").write_text("config A\n\tbool\n")
+    (tmp_path / "drivers/b/Kconfig").write_text("menuconfig B\n\tbool\n")
+    monkeypatch.chdir(tmp_path)
+    for root in (str(tmp_path), "."):
+        got = [(f, text.split()[1]) for f, text in srctree.sourced_kconfig(root)]
+        base = "" if root == "." else root + "/"
+        assert sorted(got) == sorted([(base + "Kconfig", '"arch/$(SRCARCH)/Kconfig"'),
+                                      (base + "arch/x86/Kconfig", "X86"), (base + "arch/x86/Kconfig.cpu", "CPU"),
+                                      (base + "init/Kconfig", "INIT"), (base + "drivers/a/Kconfig", "A"),
+                                      (base + "drivers/b/Kconfig", "B")])

@@ -372,11 +372,12 @@ def _read_sourced_kconfig(root: str, arch: str) -> tuple[frozenset[str], bool]:
 def sourced_kconfig(root: str, arch: str = "x86"):
     """(path, text) of each file Kconfig reads for ``arch``: the tree's top
     Kconfig and the files it ``source``s, and theirs (none when the tree
-    has no top Kconfig)."""
-    top = Path(root, "Kconfig")
-    if not top.is_file():
+    has no top Kconfig).  Paths are strings spelled as ``Path`` spells them
+    (1,600 files of a 6.x tree: no Path object made per file)."""
+    top = _joined(str(root), "Kconfig")
+    if not os.path.isfile(top):
         return
-    seen: set[Path] = set()
+    seen: set[str] = set()
     todo = [top]
     while todo:
         f = todo.pop()
@@ -392,8 +393,25 @@ def sourced_kconfig(root: str, arch: str = "x86"):
         yield f, text
         for kind, name in _sourced(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
-            base = f.parent if kind.endswith("rsource") else Path(root)
-            todo.extend(sorted(base.glob(name)) if "*" in name else [base / name])
+            base = os.path.dirname(f) if kind.endswith("rsource") else str(root)
+            if "*" in name:
+                todo.extend(str(g) for g in sorted(Path(base).glob(name)))
+            else:
+                todo.append(_joined(base, name))
+
+
+def _joined(base: str, name: str) -> str:
+    """``str(Path(base) / name)``: without Path's work where ``name`` needs
+    none of its normalising (no ``.`` part, no doubled, leading or trailing
+    slash, and ``base`` as Path spells it)."""
+    if name and name[0] != "/" and name[-1] != "/" and "//" not in name and "./" not in name \
+            and name != "." and not name.endswith("/."):
+        if base in ("", "."):
+            return name
+        if base[-1] != "/" and "//" not in base and "/./" not in base and not base.startswith("./") \
+                and not base.endswith("/."):
+            return base + "/" + name
+    return str(Path(base) / name)
 
 
 def _walked(root: str, f: str, dir_ok: dict[str, bool]) -> bool:
