@@ -445,13 +445,16 @@ class LazyCIndex(WrittenLater):
         if name in self.answers:
             return self.answers[name]
         texts = self._sources()
-        words = [(w, _ident_end(w)) for w in self._words(name)]
+        found: set[int] = set()  # the files that may define it
+        for w in self._words(name):
+            end = _ident_end(w)
+            found.update(i for i in [i for i, text in enumerate(texts) if w in text]
+                         if i not in found and (end is None or self._names(i, texts[i], w, end)))
         got = None
-        for i, text in enumerate(texts):
-            if any(w in text and (end is None or self._names(i, text, w, end)) for w, end in words):
-                for fn in self._functions(i):
-                    if fn.name == name:
-                        got = _merge(got, fn)
+        for i in sorted(found):  # in the full build's order
+            for fn in self._functions(i):
+                if fn.name == name:
+                    got = _merge(got, fn)
         self._answer(name, got)
         return got
 
