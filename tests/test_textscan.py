@@ -44,6 +44,16 @@ def test_asm_scans_match_the_anchored_expressions(seed):
         assert list(callees._macros_of(text)) == [m.groups() for m in MACRO.finditer(text)], repr(text)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_definer_invocations_match_the_anchored_expression(seed):
+    macros = ["THUNK", "idtentry", "idtentry_mce_db"]
+    anchored = re.compile(r"^\s*(" + "|".join(macros) + r")\s+([^\n]*)$", re.M)
+    invoke = callees._invoking(macros)
+    for text in _texts(macros + ["_mce", "x", " ", "\t", "\n", ",", "a1", "\\"], seed):
+        assert [m.groups() for m in callees._invocations(invoke, text)] == \
+            [m.groups() for m in anchored.finditer(text)], repr(text)
+
+
 def test_source_lines_match_the_anchored_expression():
     for text in _texts(KCONFIG_PIECES, 3):
         assert srctree._sourced(text) == [(h, q or b) for h, q, b in SOURCE.findall(text)], repr(text)

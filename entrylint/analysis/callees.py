@@ -139,6 +139,18 @@ def _symbol_macros(texts) -> tuple[dict[str, int], dict[str, list[int]]]:
     return out, heads
 
 
+def _invoking(macros) -> re.Pattern:
+    """A line's invocation of one of ``macros`` and its argument text, for
+    _invocations (whose anchor it leaves out)."""
+    return re.compile(r"(" + "|".join(map(re.escape, macros)) + r")\s+([^\n]*)$", re.M)
+
+
+def _invocations(invoke: re.Pattern, text: str):
+    """The matches of ``^\\s*`` + ``invoke`` (re.M): ``invoke`` searched from
+    the macro names (``textscan``), at the first word of a line."""
+    return (m for m, _ in textscan.finditer(invoke, text, _FIRST_ON_LINE))
+
+
 def asm_definitions(root: Path) -> dict[str, tuple[str, ...]]:
     """Symbol -> the ``.S`` files of the tree's arch/x86 that define it
     (``SYM_*_START``, ``ENTRY``, ``.globl``, and ``THUNK name, ...`` lines;
@@ -184,13 +196,13 @@ def _read_asm_index(root: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[s
     definers, by_head = _symbol_macros(files.values())
     rels = list(files)
     heads = {h: tuple(rels[i] for i in v if rels[i].endswith(".S")) for h, v in sorted(by_head.items())}
-    invoke = re.compile(r"^\s*(" + "|".join(map(re.escape, definers)) + r")\s+([^\n]*)$", re.M) if definers else None
+    invoke = _invoking(definers) if definers else None
     out: dict[str, list[str]] = {}
     for rel, text in files.items():
         if not rel.endswith(".S"):
             continue
         names = defined_names(text)
-        for m in invoke.finditer(text) if invoke else ():
+        for m in _invocations(invoke, text) if invoke else ():
             args = [a.strip() for a in re.split(r"[\s,]+", m.group(2)) if a.strip()]
             k = definers[m.group(1)]
             if k < len(args) and re.fullmatch(r"\w+", args[k]):
