@@ -144,8 +144,9 @@ def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifier
 
 def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkeypatch, tmp_path):
     """A name in a comment or a string literal is no definition: the file
-    is not parsed.  A comment opener in a string or a character literal
-    opens none (the code after it is read), a ``//`` comment continued by a
+    is not parsed.  A comment opener in a string, a character literal or
+    an included header's name opens none (the code after it is read), a
+    ``//`` comment continued by a
     backslash is taken to end at its line (the parser reads on), and a
     definer macro's argument counts in a comment too (the definer scan
     reads the text as it is)."""
@@ -155,6 +156,7 @@ def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkey
         "in_string.c": 'static const char *s = "/*";\nint probe(void) { return 0; }\n',
         "in_char.c": "static char c = '\"'; static char d = '/'; /* x */\nint probe(int a) { return a; }\n",
         "continued.c": "// a comment \\\nint probe(int a, int b) { return a; }\n",
+        "header.c": "#include <a/*b.h>\nint probe(int a, int b, int c) { return a; }\n",
         "definer.c": "/*\nDEFINE_IDTENTRY(probe) {\n*/\n",
     }
     for name, text in files.items():
@@ -165,7 +167,7 @@ def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkey
     monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
     lazy = LazyCIndex(tmp_path, (".",))
     assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "definer.c"
-    assert sorted(parsed) == ["continued.c", "definer.c", "in_char.c", "in_string.c"]
+    assert sorted(parsed) == ["continued.c", "definer.c", "header.c", "in_char.c", "in_string.c"]
     assert lazy.get("x") == full.get("x") and lazy.get("s") == full.get("s")
 
 
