@@ -41,3 +41,19 @@ def test_bench_run_asks_entrylint_for_the_files_a_tree_check_reads(tmp_path):
     (tmp_path / "Kconfig").write_text("")
     (tmp_path / "Makefile").write_text("")
     assert mod.source_files(sys.executable, tmp_path) == ["arch/x86/entry/entry_64.S"]
+
+
+def test_bench_run_stops_on_a_command_that_does_not_check(tmp_path):
+    """A broken ``entrylint`` (a shim of another environment, say) exits 1
+    with a traceback and prints nothing: bench/run says so and stops, where
+    it measured its 0.1 s as a cold check."""
+    import subprocess
+
+    entry = tmp_path / "arch" / "x86" / "entry"
+    entry.mkdir(parents=True)
+    (entry / "entry_64.S").write_text("\tnop\n")
+    broken = f"{sys.executable} -c 'raise ModuleNotFoundError(\"no entrylint here\")'"
+    got = subprocess.run([sys.executable, str(BENCH.parent / "run"), "--tree", str(tmp_path), "--runs", "1",
+                          "--quick", "--entrylint", broken], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 2 and "did not check arch/x86/entry/entry_64.S (exit 1)" in got.stderr
+    assert "no entrylint here" in got.stderr and "Traceback" not in got.stderr
