@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from entrylint.analysis import cindex
+from entrylint.analysis import cindex, ctext
 from entrylint.analysis.cdefiners import count_params, definers_from_header
 from entrylint.analysis.cindex import CIndex, LazyCIndex, blank_attributes, cached_index
 
@@ -104,7 +104,7 @@ def test_lazy_index_parses_only_the_files_that_hold_the_name(monkeypatch, tmp_pa
         (tmp_path / f"other{k}.c").write_text(f"int helper{k}(int a) {{ return a; }}\n")
     parsed = []
     real = cindex.parse_functions
-    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
     lazy = LazyCIndex(tmp_path, (".",))
     assert lazy.get("do_syscall_64").file == "entry.c"
     assert parsed == ["entry.c"]
@@ -133,7 +133,7 @@ def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifier
         (tmp_path / name).write_text(text, encoding="utf-8")
     parsed = []
     real = cindex.parse_functions
-    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
     lazy = LazyCIndex(tmp_path, (".",))
     got = lazy.get("main")
     assert got is not None and got.file == "boot.c" and got.params == 0
@@ -164,18 +164,51 @@ def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkey
     full = CIndex.build(tmp_path, folders=(".",))
     parsed = []
     real = cindex.parse_functions
-    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d: parsed.append(rel) or real(src, rel, d))
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
     lazy = LazyCIndex(tmp_path, (".",))
     assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "definer.c"
     assert sorted(parsed) == ["continued.c", "definer.c", "header.c", "in_char.c", "in_string.c"]
     assert lazy.get("x") == full.get("x") and lazy.get("s") == full.get("s")
 
 
+def test_lazy_index_skips_files_that_only_call_or_declare_it(monkeypatch, tmp_path):
+    """Where the name is followed by a parameter list that a ``;``, ``,``,
+    ``=`` or an operator follows, it is a call or a prototype: the file is
+    not parsed.  A definition's list is followed by its body, an attribute
+    (blanked as the parser reads it, or a macro), a K&R declaration, or the
+    ``)`` of a function returning a function pointer; a comment or a line
+    continuation between changes nothing; parentheses in comments and
+    strings are not counted."""
+    files = {
+        "calls.c": "void f(void)\n{\n\tprobe(x);\n\ty = probe(1) + 2;\n\tz(probe(2), 3);\n\tq = probe(3)->a;\n}\n",
+        "declares.c": "int probe(int a, const char *s);\nextern void probe(void) __attribute__((noreturn));\n",
+        "used.c": "static void *p = &probe;\nint g(void) { return probe == 0; }\n",
+        "pointer.c": "void (*probe(int a))(int)\n{\n\treturn 0;\n}\n",
+        "commented.c": "int probe(int a /* (( */, int b) /* body: */\n{\n\treturn a;\n}\n",
+        "attribute.c": "int probe __attribute__((unused)) (int a, int b, int c, int d) { return a; }\n",
+        "continued.c": "int probe \\\n(int a) \\\n{ return a; }\n",
+        "knr.c": "int probe(a)\nint a;\n{\n\treturn a;\n}\n",
+        "if.c": "void h(void)\n{\n\tif (probe(1)) {\n\t}\n}\n",  # parsed: ")" may end a definition's name
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    full = CIndex.build(tmp_path, folders=(".",))
+    parsed = []
+    real = cindex.parse_functions
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
+    lazy = LazyCIndex(tmp_path, (".",))
+    assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "attribute.c"
+    assert sorted(parsed) == ["attribute.c", "commented.c", "continued.c", "if.c", "knr.c", "pointer.c"]
+    # every file the parser finds a definition in is among them
+    defined = {fn.file for n in files for fn in real((tmp_path / n).read_bytes(), n, {}) if fn.name == "probe"}
+    assert defined <= set(parsed) and {"attribute.c", "commented.c", "pointer.c"} <= defined
+
+
 def test_comment_spans_are_the_comments_and_strings():
     text = b"""int a; /* x */ char *s = "/* no"; // tail
 char c = '"'; /* y
 z */ q "a\\"b" '/*' u"""
-    assert [text[a:b] for a, b in cindex.comment_spans(text)] == [
+    assert [text[a:b] for a, b in ctext.comment_spans(text)] == [
         b"/* x */", b'"/* no"', b"// tail", b"/* y\nz */", b'"a\\"b"']
 
 

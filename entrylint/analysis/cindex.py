@@ -33,14 +33,13 @@ int80_emulation, ...) or a macro-generated name of a dead branch
 (exc_xen_hypervisor_callback).  Build: ~330 files, ~5.7k functions, 0.7-0.9 s
 per tree (1.2-1.8 s on a slower machine).  What a check uses is
 ``cached_index``: a ``LazyCIndex``, the same answers made per name asked
-(6.12's entry_64.S asks 50 names and parses 23 of 342 files: not those that
-name one only in comments or strings), kept on disk
+(6.12's entry_64.S asks 50 names and parses 18 of 342 files: not those that
+name one only in comments, strings, calls or prototypes), kept on disk
 for later runs (written a few times a run and at its end: cachedir.WrittenLater).
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import pickle
 import re
@@ -48,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from entrylint.analysis import ctext
 from entrylint.analysis.cdefiners import ATTRIBUTE_WORDS, IDTENTRY_HEADER, count_params, definers_of
-from entrylint.source import textscan
 from entrylint.source.cachedir import WrittenLater
 
 # Folders (recursive) and single files whose functions entry asm calls.
@@ -155,9 +154,10 @@ def _declarator_name(node) -> str | None:
     return None
 
 
-def parse_functions(src: bytes, rel: str, definers: dict) -> list[CFunction]:
-    """The C functions defined in one file's text."""
-    text, attrs = blank_attributes(src)
+def parse_functions(src: bytes, rel: str, definers: dict, blanked: tuple | None = None) -> list[CFunction]:
+    """The C functions defined in one file's text (``blanked``: what
+    blank_attributes gives of it, when at hand)."""
+    text, attrs = blanked or blank_attributes(src)
     tree = _get_parser().parse(text)
     offsets = [o for o, _ in attrs]
     out: list[CFunction] = []
@@ -290,65 +290,6 @@ def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
     return old
 
 
-_IDENT_CHARS = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_C_IDENT = re.compile(rb"[A-Za-z_]\w*")
-
-
-def _ident_end(word: bytes) -> re.Pattern | None:
-    """``word`` followed by no C identifier character, for _as_identifier;
-    None for a word that is not a C identifier (a substring test alone)."""
-    return re.compile(re.escape(word) + rb"(?![A-Za-z0-9_])") if _C_IDENT.fullmatch(word) else None
-
-
-def _after_non_ident(text: bytes, p: int) -> bytes | None:
-    """textscan's accept: no C identifier character before ``p``."""
-    return None if p and text[p - 1] in _IDENT_CHARS else b""
-
-
-def _as_identifier(text: bytes, end: re.Pattern, comments: list[tuple[int, int]] | None = None) -> bool:
-    """The word ``end`` matches occurs in ``text`` with no C identifier
-    character ([A-Za-z0-9_]) right before or after it: wherever tree-sitter
-    reads it as an identifier (its identifiers take these and more, ``$`` and
-    letters beyond ASCII) or a definer's argument holds it, and not inside
-    ``domain`` when ``main`` is asked (100 of the 342 files hold that).
-    ``comments``: the file's comments (``comment_spans``), where an
-    occurrence does not count."""
-    at = 0
-    while (found := textscan.search(end, text, at, _after_non_ident)) is not None:
-        p = found[0].start()
-        if not comments:
-            return True
-        k = bisect.bisect_right(comments, (p, len(text))) - 1
-        if k < 0 or p >= comments[k][1]:
-            return True
-        at = comments[k][1]
-    return False
-
-
-# a character literal or an #include's <header name> (passed over: a "/*"
-# or '"' in it starts nothing), or a comment or a string literal (group 1).
-# Both literals end on their line, as C's do: an apostrophe or a quote in an
-# #error text or an #if 0 block begins none there.
-_C_SKIP = re.compile(rb"'(?:\\.|[^'\\\n])*'|#[ \t]*include[ \t]*<[^>\n]*>"
-                     rb"|(/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\")", re.S)
-
-
-def comment_spans(text: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each comment and string literal of a C file, in
-    order: the places the parser reads no function's name at.  Where this
-    scan and the parser's lexer could differ, the scan finds less (a ``//``
-    comment ends at its line here, where a backslash before the newline
-    continues it; a ``/*`` never closed is no comment), so an occurrence
-    outside these spans is kept wherever the parser may read it as code."""
-    return [m.span(1) for m in _C_SKIP.finditer(text) if m.start(1) >= 0]
-
-
-def _definer_argument(word: bytes) -> re.Pattern:
-    """``word`` as the first argument of a ``*DEFINE*(`` macro: where
-    _macro_defined may take it, which reads the text, comments too."""
-    return re.compile(rb"DEFINE\w*\(\s*" + re.escape(word) + rb"(?![A-Za-z0-9_])")
-
-
 class LazyCIndex(WrittenLater):
     """``CIndex.build``'s answers, made per name asked (a run asks about the
     few dozen names entry asm calls; the full index parses ~340 files).
@@ -356,10 +297,10 @@ class LazyCIndex(WrittenLater):
     A file can define ``name`` only if its text holds ``name`` or, for a
     definer macro whose template makes ``name`` (``noist_{}``), the
     template's argument, as an identifier: the identifier of a definition is
-    text of the file, and a definer's argument is.  The files holding one of
-    them with no C identifier character on either side (a superset of where
-    the parser or a definer sees it: _as_identifier) are parsed, each
-    once, and their definitions of ``name`` merged in the full build's file
+    text of the file, and a definer's argument is.  The files where one of
+    them may be defined (``ctext.may_define``: a superset of where the
+    parser or a definer reads a definition of it) are parsed, each once,
+    and their definitions of ``name`` merged in the full build's file
     order, so every answer is the full build's.  ``answers`` (name ->
     CFunction or None) is what the disk cache keeps, at ``path`` (None:
     nowhere; ``load`` reads it)."""
@@ -371,7 +312,7 @@ class LazyCIndex(WrittenLater):
         self._paths: list[Path] | None = None
         self._texts: list[bytes] = []
         self._parsed: dict[int, list[CFunction]] = {}
-        self._comments: dict[int, list[tuple[int, int]]] = {}  # file -> comment_spans, made when asked
+        self._blanked: dict[int, tuple] = {}  # file -> _read(), made when asked
         self._definers: dict | None = None
 
     @property
@@ -403,22 +344,31 @@ class LazyCIndex(WrittenLater):
         fns = self._parsed.get(i)
         if fns is None:
             rel = self._list()[i].relative_to(self.root).as_posix()
-            fns = self._parsed[i] = parse_functions(self._sources()[i], rel, self._definers)
+            text, attrs, _ = self._read(i)
+            fns = self._parsed[i] = parse_functions(self._sources()[i], rel, self._definers, blanked=(text, attrs))
         return fns
+
+    def _read(self, i: int) -> tuple[bytes, list, list]:
+        """File ``i`` as the parser reads it: blank_attributes' text and
+        attributes, and the comment_spans of that text (made once)."""
+        got = self._blanked.get(i)
+        if got is None:
+            text, attrs = blank_attributes(self._sources()[i])
+            got = self._blanked[i] = (text, attrs, ctext.comment_spans(text))
+        return got
 
     def _names(self, i: int, text: bytes, word: bytes, end: re.Pattern) -> bool:
         """File ``i`` (``text``) may define a function by the identifier
-        ``word`` (``end``: _ident_end's pattern of it): it holds the word
-        outside its comments and strings (_as_identifier), or as a definer
-        macro's first argument.  A file that names it only there ("called
-        from __switch_to()", ``{"__switch_to", }``) is not parsed: 6 of
-        the 27 files 6.12's entry_64.S had parsed."""
-        if not _as_identifier(text, end):
+        ``word`` (``end``: its ``ctext.ident_end``): ``ctext.may_define`` in
+        the text the parser reads.  A file that names it only in comments
+        ("called from __switch_to()"), strings (``{"__switch_to", }``),
+        calls or other uses is not parsed: 10 of the 27 files 6.12's
+        entry_64.S had parsed.  (The word in the text as it is comes first:
+        where the parser's text holds it, that text does.)"""
+        if not ctext.as_identifier(text, end):
             return False
-        spans = self._comments.get(i)
-        if spans is None:
-            spans = self._comments[i] = comment_spans(text)
-        return _as_identifier(text, end, spans) or (b"DEFINE" in text and _definer_argument(word).search(text) is not None)
+        seen, _, spans = self._read(i)
+        return ctext.may_define(seen, spans, word, end)
 
     def _answer(self, name: str, got: CFunction | None) -> None:
         self.answers[name] = got
@@ -449,7 +399,7 @@ class LazyCIndex(WrittenLater):
         texts = self._sources()
         found: set[int] = set()  # the files that may define it
         for w in self._words(name):
-            end = _ident_end(w)
+            end = ctext.ident_end(w)
             found.update(i for i in [i for i, text in enumerate(texts) if w in text]
                          if i not in found and (end is None or self._names(i, texts[i], w, end)))
         got = None
