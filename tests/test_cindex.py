@@ -9,7 +9,7 @@ import pytest
 
 from entrylint.analysis import cindex, ctext
 from entrylint.analysis.cdefiners import count_params, definers_from_header
-from entrylint.analysis.cindex import CIndex, LazyCIndex, blank_attributes, cached_index
+from entrylint.analysis.cindex import CIndex, LazyCIndex, blank_attributes, cached_index, parse_functions
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "analysis" / "c"
 
@@ -142,6 +142,18 @@ def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifier
     assert lazy.get("domain_id").file == "domain.c"  # as a name of its own, it is found
 
 
+def _indexes(files: dict[str, str], tmp_path, monkeypatch) -> tuple[CIndex, LazyCIndex, list[str]]:
+    """The full and the lazy index of a folder of ``files``, and the list the
+    files the lazy one parses are added to."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    full = CIndex.build(tmp_path, folders=(".",))
+    parsed: list[str] = []
+    real = cindex.parse_functions
+    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
+    return full, LazyCIndex(tmp_path, (".",)), parsed
+
+
 def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkeypatch, tmp_path):
     """A name in a comment or a string literal is no definition: the file
     is not parsed.  A comment opener in a string, a character literal or
@@ -159,13 +171,7 @@ def test_lazy_index_skips_files_that_name_it_only_in_comments_and_strings(monkey
         "header.c": "#include <a/*b.h>\nint probe(int a, int b, int c) { return a; }\n",
         "definer.c": "/*\nDEFINE_IDTENTRY(probe) {\n*/\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    full = CIndex.build(tmp_path, folders=(".",))
-    parsed = []
-    real = cindex.parse_functions
-    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
-    lazy = LazyCIndex(tmp_path, (".",))
+    full, lazy, parsed = _indexes(files, tmp_path, monkeypatch)
     assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "definer.c"
     assert sorted(parsed) == ["continued.c", "definer.c", "header.c", "in_char.c", "in_string.c"]
     assert lazy.get("x") == full.get("x") and lazy.get("s") == full.get("s")
@@ -190,17 +196,11 @@ def test_lazy_index_skips_files_that_only_call_or_declare_it(monkeypatch, tmp_pa
         "knr.c": "int probe(a)\nint a;\n{\n\treturn a;\n}\n",
         "if.c": "void h(void)\n{\n\tif (probe(1)) {\n\t}\n}\n",  # parsed: ")" may end a definition's name
     }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    full = CIndex.build(tmp_path, folders=(".",))
-    parsed = []
-    real = cindex.parse_functions
-    monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
-    lazy = LazyCIndex(tmp_path, (".",))
+    full, lazy, parsed = _indexes(files, tmp_path, monkeypatch)
     assert lazy.get("probe") == full.get("probe") and full.get("probe").file == "attribute.c"
     assert sorted(parsed) == ["attribute.c", "commented.c", "continued.c", "if.c", "knr.c", "pointer.c"]
     # every file the parser finds a definition in is among them
-    defined = {fn.file for n in files for fn in real((tmp_path / n).read_bytes(), n, {}) if fn.name == "probe"}
+    defined = {fn.file for n in files for fn in parse_functions((tmp_path / n).read_bytes(), n, {}) if fn.name == "probe"}
     assert defined <= set(parsed) and {"attribute.c", "commented.c", "pointer.c"} <= defined
 
 
