@@ -98,6 +98,20 @@ def test_msr_parse_negation_braces_and_unconditional():
     assert m.gates == {"a_entry": (("X86_FEATURE_FOO", Feature.OFF),),
                        "b_entry": (("X86_FEATURE_FOO", Feature.ON),)}
     assert m.kind("c_entry") == "sysenter" and m.kind("d_entry") == "syscall"
+
+
+def test_msr_parse_reads_the_code_after_a_comment_opener_in_a_string():
+    """The MSR reader blanks comments with the C index's scan (ctext): a
+    "/*" or "//" inside a string opens no comment, so the write after it
+    is read; a real comment still hides one."""
+    m = parse("""
+        pr_info("entry: see http://example.org/*.html");
+        wrmsrl(MSR_LSTAR, (unsigned long)a_entry); // and "quoted" here
+        /* wrmsrl(MSR_CSTAR, (unsigned long)commented_out); */
+        wrmsrl(MSR_CSTAR, (unsigned long)b_entry);
+    """)
+    assert m.kind("a_entry") == "syscall" and m.kind("b_entry") == "syscall"
+    assert m.kind("commented_out") is None
     assert m.kind("commented_out") is None
 
 

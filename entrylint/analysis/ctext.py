@@ -1,5 +1,7 @@
-"""Where a C file's text may define a function of a given name: what the
-C index (cindex.py) reads of a file before it parses it.
+"""Reading C text without parsing it: its comments and strings
+(comment_spans; strip_comments for the MSR and task-gate readers), and
+where a file may define a function of a given name, which the C index
+(cindex.py) asks of a file before it parses it.
 
 A file is parsed for a name only where its text may define it; each test
 here finds a superset of the places the parser (tree-sitter-c) or the
@@ -48,11 +50,15 @@ def as_identifier(text: bytes, end: re.Pattern) -> bool:
 
 
 # a character literal or an #include's <header name> (passed over: a "/*"
-# or '"' in it starts nothing), or a comment or a string literal (group 1).
-# Both literals end on their line, as C's do: an apostrophe or a quote in an
-# #error text or an #if 0 block begins none there.
-_C_SKIP = re.compile(rb"'(?:\\.|[^'\\\n])*'|#[ \t]*include[ \t]*<[^>\n]*>"
-                     rb"|(/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\")", re.S)
+# or '"' in it starts nothing), a comment (group c) or a string literal
+# (group s).  Both literals end on their line, as C's do: an apostrophe or a
+# quote in an #error text or an #if 0 block begins none there.  One pattern
+# for the C index's bytes and the str of the other readers of C code.
+_C_SKIP = (r"'(?:\\.|[^'\\\n])*'|#[ \t]*include[ \t]*<[^>\n]*>"
+           r"|(?P<c>/\*.*?\*/|//[^\n]*)|(?P<s>\"(?:\\.|[^\"\\\n])*\")")
+_C_SKIP_BYTES = re.compile(_C_SKIP.encode(), re.S)
+_C_SKIP_STR = re.compile(_C_SKIP, re.S)
+_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 def comment_spans(text: bytes) -> list[tuple[int, int]]:
@@ -62,7 +68,16 @@ def comment_spans(text: bytes) -> list[tuple[int, int]]:
     comment ends at its line here, where a backslash before the newline
     continues it; a ``/*`` never closed is no comment), so an occurrence
     outside these spans is kept wherever the parser may read it as code."""
-    return [m.span(1) for m in _C_SKIP.finditer(text) if m.start(1) >= 0]
+    return [m.span(m.lastindex) for m in _C_SKIP_BYTES.finditer(text) if m.lastindex]
+
+
+def strip_comments(text: str) -> str:
+    """C code with its comments blanked and its lines kept (``/* */`` as
+    spaces, ``//`` to the line's end removed), a comment opener in a string
+    or a character literal left alone: the text the MSR and task-gate
+    readers search."""
+    return _C_SKIP_STR.sub(lambda m: m.group() if m.lastgroup != "c" else
+                           "" if m.group().startswith("//") else _NOT_NEWLINE.sub(" ", m.group()), text)
 
 
 _BLANK = frozenset(b" \t\n\r\f\v")
@@ -151,4 +166,5 @@ def may_define(text: bytes, spans: list[tuple[int, int]], word: bytes, end: re.P
     return b"DEFINE" in text and definer_argument(word).search(text) is not None
 
 
-__all__ = ["as_identifier", "comment_spans", "declares", "definer_argument", "ident_end", "may_define"]
+__all__ = ["as_identifier", "comment_spans", "declares", "definer_argument", "ident_end", "may_define",
+           "strip_comments"]

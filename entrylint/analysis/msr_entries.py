@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from entrylint.analysis.ctext import strip_comments
 from entrylint.analysis.state import Feature
 from entrylint.source import overlay, textscan
 
@@ -45,12 +46,6 @@ _IF = re.compile(r"\bif\s*\(\s*(!?)\s*(?:static_cpu_has|boot_cpu_has|cpu_feature
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 Gates = dict  # identifier -> tuple[(feature, Feature), ...]
-
-
-def strip_comments(text: str) -> str:
-    """C comments blanked, lines kept (``/* */`` as spaces, ``//`` to the line's end)."""
-    text = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
 
 
 @dataclass(frozen=True)

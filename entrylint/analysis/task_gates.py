@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from entrylint.analysis.msr_entries import strip_comments
+from entrylint.analysis.ctext import strip_comments
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.source import overlay
 
