@@ -374,7 +374,8 @@ def sourced_kconfig(root: str, arch: str = "x86"):
     Kconfig and the files it ``source``s, and theirs (none when the tree
     has no top Kconfig).  Paths are strings spelled as ``Path`` spells them
     (1,600 files of a 6.x tree: no Path object made per file)."""
-    top = _joined(str(root), "Kconfig")
+    root = str(Path(root))  # spelled as Path spells it, as is every folder joined below
+    top = _joined(root, "Kconfig")
     if not os.path.isfile(top):
         return
     seen: set[str] = set()
@@ -393,7 +394,7 @@ def sourced_kconfig(root: str, arch: str = "x86"):
         yield f, text
         for kind, name in _sourced(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
-            base = os.path.dirname(f) if kind.endswith("rsource") else str(root)
+            base = os.path.dirname(f) if kind.endswith("rsource") else root
             if "*" in name:
                 todo.extend(str(g) for g in sorted(Path(base).glob(name)))
             else:
@@ -401,15 +402,14 @@ def sourced_kconfig(root: str, arch: str = "x86"):
 
 
 def _joined(base: str, name: str) -> str:
-    """``str(Path(base) / name)``: without Path's work where ``name`` needs
-    none of its normalising (no ``.`` part, no doubled, leading or trailing
-    slash, and ``base`` as Path spells it)."""
+    """``str(Path(base) / name)`` for a ``base`` spelled as Path spells it:
+    without Path's work where ``name`` needs none of its normalising (no
+    ``.`` part, no doubled, leading or trailing slash)."""
     if name and name[0] != "/" and name[-1] != "/" and "//" not in name and "./" not in name \
             and name != "." and not name.endswith("/."):
         if base in ("", "."):
             return name
-        if base[-1] != "/" and "//" not in base and "/./" not in base and not base.startswith("./") \
-                and not base.endswith("/."):
+        if not base.endswith("/"):
             return base + "/" + name
     return str(Path(base) / name)
 
