@@ -131,11 +131,11 @@ def test_fingerprints_of_bytes_that_are_not_utf8():
     fingerprint key holds a byte that is not UTF-8 (kept as a surrogate): it
     failed to encode."""
     sys.path.insert(0, str(REPO / "tools"))
-    import fuzz
+    import fuzz_inputs
     from entrylint import api
     from entrylint.report import sarif
 
-    text, _ = fuzz.generate(1, "soup", 17611)
+    text, _ = fuzz_inputs.generate(1, "soup", 17611)
     res = api.check_one(Path("/nonexistent/fuzz/f.S"), api.Options(profile="max", assemble=False), text=text)
     assert res.findings and all(len(f.fingerprint) == 16 for f in res.findings)
     json.loads(sarif.render([(None, f) for f in res.findings]))

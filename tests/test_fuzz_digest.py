@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
 import fuzz  # noqa: E402
+import fuzz_layers  # noqa: E402
 
 from entrylint.cpp.types import plain_lines  # noqa: E402
 from entrylint.gas import expand  # noqa: E402
@@ -32,11 +33,11 @@ def deep(n: int, shared: bool, depth: int = 30) -> list[Stmt]:
 
 
 def test_the_digest_follows_the_content_not_the_sharing():
-    assert fuzz.digest(deep(50, True)) == fuzz.digest(deep(50, False))
+    assert fuzz_layers.digest(deep(50, True)) == fuzz_layers.digest(deep(50, False))
 
 
 def test_a_frame_anywhere_in_a_deep_trace_changes_the_digest():
-    base = fuzz.digest(deep(50, True))
+    base = fuzz_layers.digest(deep(50, True))
     for k in (0, 17, 49):
         for pos in (0, 12, -2, -1):
             st = deep(50, True)
@@ -44,22 +45,22 @@ def test_a_frame_anywhere_in_a_deep_trace_changes_the_digest():
             f = t[pos]
             t[pos] = Frame(Location(f.location.file, f.location.line + 1000, f.location.col), f.kind, f.name)
             st[k] = Stmt(st[k].kind, st[k].name, st[k].args, st[k].section, tuple(t))
-            assert fuzz.digest(st) != base, (k, pos)
+            assert fuzz_layers.digest(st) != base, (k, pos)
     st = deep(50, True)
     st[3] = Stmt("insn", "nop", "3", ".text", st[3].trace[:-2] + st[3].trace[-1:])  # a frame fewer
-    assert fuzz.digest(st) != base
+    assert fuzz_layers.digest(st) != base
 
 
 def test_fields_and_problems_are_in_the_digest():
     st = deep(5, True)
-    base = fuzz.digest(st, [])
+    base = fuzz_layers.digest(st, [])
     st[2] = Stmt("insn", "nop", "2", ".data", st[2].trace)
-    assert fuzz.digest(st, []) != base
+    assert fuzz_layers.digest(st, []) != base
     loc = Location("f.S", 1)
     p = [Problem(ProblemKind.ASM_ERROR, "m", loc, (Frame(loc),))]
     q = [Problem(ProblemKind.LIMIT, "m", loc, (Frame(loc),))]
-    assert fuzz.digest(p) != fuzz.digest(q)
-    assert fuzz.digest(p) == fuzz.digest([Problem(ProblemKind.ASM_ERROR, "m", Location("f.S", 1), (Frame(loc),))])
+    assert fuzz_layers.digest(p) != fuzz_layers.digest(q)
+    assert fuzz_layers.digest(p) == fuzz_layers.digest([Problem(ProblemKind.ASM_ERROR, "m", Location("f.S", 1), (Frame(loc),))])
 
 
 def test_a_real_expansion_gives_one_digest_and_a_changed_one_another():
@@ -67,9 +68,9 @@ def test_a_real_expansion_gives_one_digest_and_a_changed_one_another():
             ".altmacro\nA 40\n")
     r = expand(plain_lines(text, "fuzz.S"))
     assert max(len(s.trace) for s in r.statements) > 30
-    d = fuzz.digest(r.statements, r.problems)
-    assert d == fuzz.digest(expand(plain_lines(text, "fuzz.S")).statements, r.problems)
-    assert d != fuzz.digest(expand(plain_lines(text.replace("A 40", "A 41"), "fuzz.S")).statements, r.problems)
+    d = fuzz_layers.digest(r.statements, r.problems)
+    assert d == fuzz_layers.digest(expand(plain_lines(text, "fuzz.S")).statements, r.problems)
+    assert d != fuzz_layers.digest(expand(plain_lines(text.replace("A 40", "A 41"), "fuzz.S")).statements, r.problems)
 
 
 def test_sparse_classes_share_their_compared_inputs_between_workers():

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-import fuzz  # noqa: E402  (tools/fuzz.py: the vocabulary of the long run)
+import fuzz_inputs  # noqa: E402  (tools/fuzz_inputs.py: the vocabulary of the long run)
+import fuzz_layers  # noqa: E402
 
 from entrylint import api  # noqa: E402
 from entrylint.cpp import CppOptions, preprocess_text  # noqa: E402
@@ -33,7 +34,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 SMALL = Limits(expansion_statements=20_000, expansion_bytes=2 << 20, macro_depth=30, repeat_count=5000,
                cpp_expansions=20_000)
 
-tokens = st.sampled_from(fuzz.WORDS + fuzz.PUNCT + fuzz.ODD + ("\n", "\n", " ", "0", "1", "-1", "4096"))
+tokens = st.sampled_from(fuzz_inputs.WORDS + fuzz_inputs.PUNCT + fuzz_inputs.ODD + ("\n", "\n", " ", "0", "1", "-1", "4096"))
 soup = st.lists(tokens, max_size=120).map(" ".join)
 SEED = (REPO / "fixtures" / "kaiser-2017" / "arch" / "x86" / "entry" / "entry_64.S").read_text()
 
@@ -119,7 +120,7 @@ def test_mutated_real_file(text):
 def macro_programs(draw):
     import random
 
-    return fuzz.macro_program(random.Random(draw(st.integers(0, 2 ** 32))))
+    return fuzz_inputs.macro_program(random.Random(draw(st.integers(0, 2 ** 32))))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -162,14 +163,14 @@ def test_an_edit_read_incrementally_gives_a_run_from_the_start(tmp_path_factory,
     # the fuzz layer raises when the language server's incremental reading
     # of one line-wise edit differs from a run from the start
     path = tmp_path_factory.mktemp("inc") / "f.S"
-    assert fuzz.incremental(text, index, path) == fuzz.incremental(text, index, path)
+    assert fuzz_layers.incremental(text, index, path) == fuzz_layers.incremental(text, index, path)
 
 
 @st.composite
 def patches(draw):
     import random
 
-    return fuzz.patch(random.Random(draw(st.integers(0, 2 ** 32))))
+    return fuzz_inputs.patch(random.Random(draw(st.integers(0, 2 ** 32))))
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -181,20 +182,20 @@ def test_patch_mode_on_random_damaged_patches(text):
     twice, and the tree is not written."""
     from treehash import tree_digest
 
-    before = tree_digest(fuzz.FIXTURE, mtimes=True)
+    before = tree_digest(fuzz_inputs.FIXTURE, mtimes=True)
     t0 = time.process_time()
-    a = fuzz.review_patch(text, assemble=False)  # raises on a traceback or a bad exit
-    assert set(a) == {f"patch-{f}" for f in fuzz.PATCH_FORMATS}
-    assert a == fuzz.review_patch(text, assemble=False)
+    a = fuzz_layers.review_patch(text, assemble=False)  # raises on a traceback or a bad exit
+    assert set(a) == {f"patch-{f}" for f in fuzz_layers.PATCH_FORMATS}
+    assert a == fuzz_layers.review_patch(text, assemble=False)
     assert time.process_time() - t0 < 20
-    assert tree_digest(fuzz.FIXTURE, mtimes=True) == before
+    assert tree_digest(fuzz_inputs.FIXTURE, mtimes=True) == before
 
 
 @st.composite
 def sized(draw):
     import random
 
-    return fuzz.size_input(random.Random(draw(st.integers(0, 2 ** 32))))
+    return fuzz_inputs.size_input(random.Random(draw(st.integers(0, 2 ** 32))))
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

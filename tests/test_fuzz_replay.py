@@ -58,7 +58,7 @@ def test_a_refused_patch_is_reviewed_once_and_each_format_timed_as_its_own_call(
     # reviewed the series again, and the six calls were timed as one layer
     sys.path.insert(0, str(REPO / "tools"))
     try:
-        import fuzz
+        import fuzz_layers
     finally:
         sys.path.remove(str(REPO / "tools"))
     from entrylint.patch import review as rv
@@ -68,14 +68,14 @@ def test_a_refused_patch_is_reviewed_once_and_each_format_timed_as_its_own_call(
     calls = []
     real = rv.review
     rv.review = lambda *a, **kw: calls.append(1) or real(*a, **kw)
-    fuzz.LAYER_SECONDS.clear()
+    fuzz_layers.LAYER_SECONDS.clear()
     try:
-        got = fuzz.review_patch(bad, False)
+        got = fuzz_layers.review_patch(bad, False)
     finally:
         rv.review = real
     assert len(calls) == 1
-    assert sorted(got) == sorted(f"patch-{f}" for f in fuzz.PATCH_FORMATS)
-    assert set(fuzz.LAYER_SECONDS) == set(got)  # one timed layer per entrylint call
+    assert sorted(got) == sorted(f"patch-{f}" for f in fuzz_layers.PATCH_FORMATS)
+    assert set(fuzz_layers.LAYER_SECONDS) == set(got)  # one timed layer per entrylint call
 
 
 def test_an_input_over_the_time_bound_once_is_measured_again_and_judged_by_the_lesser_time(tmp_path):
