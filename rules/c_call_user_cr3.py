@@ -105,7 +105,7 @@ def _c_functions(analysis):
         return lambda name: True
     if index.empty():  # a root without the C sources (a header-only tree)
         return lambda name: True
-    from entrylint.analysis.callees import asm_symbols
+    from entrylint.analysis.asmindex import asm_symbols
 
     asm = asm_symbols(root)
     # a name the C index knows is C; one the tree's asm defines is asm; any

@@ -283,27 +283,27 @@ def test_known_config_answers_from_the_sourced_files_first(tmp_path, monkeypatch
 
 
 def test_the_trees_asm_symbols_and_definitions_are_one_fact(facts, monkeypatch):
-    """callees.asm_symbols (c-call-user-cr3) and asm_definitions (a call into
+    """asmindex.asm_symbols (c-call-user-cr3) and asm_definitions (a call into
     another file's asm) come from one read of the tree's .S files, made once
     (they were two reads, 42 and 100 ms on 6.12), from the disk in a later
     run, and made again when a file is added to a folder it listed."""
-    from entrylint.analysis import callees
+    from entrylint.analysis import asmindex
 
     tmp, restart = facts
     tree = tmp / "tree"
     (tree / "arch/x86/lib").mkdir(parents=True)
     (tree / "arch/x86/lib/a.S").write_text("SYM_FUNC_START(foo)\n\tret\nSYM_FUNC_END(foo)\n")
     made = []
-    real = callees._read_asm_index.__wrapped__  # (not the process's memo of it)
-    monkeypatch.setattr(callees, "_read_asm_index", lambda root: made.append(root) or real(root))
-    assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1
-    assert callees.asm_definitions(tree) == {"foo": ("arch/x86/lib/a.S",)} and len(made) == 1
+    real = asmindex._read_asm_index.__wrapped__  # (not the process's memo of it)
+    monkeypatch.setattr(asmindex, "_read_asm_index", lambda root: made.append(root) or real(root))
+    assert asmindex.asm_symbols(tree) == {"foo"} and len(made) == 1
+    assert asmindex.asm_definitions(tree) == {"foo": ("arch/x86/lib/a.S",)} and len(made) == 1
     restart()
-    assert callees.asm_symbols(tree) == {"foo"} and len(made) == 1  # from the disk
+    assert asmindex.asm_symbols(tree) == {"foo"} and len(made) == 1  # from the disk
     (tree / "arch/x86/lib/b.S").write_text(".globl bar\nbar:\n\tret\n")
     restart()
-    assert callees.asm_symbols(tree) == {"foo", "bar"} and len(made) == 2
-    assert set(callees.asm_definitions(tree)) == {"foo", "bar"} and len(made) == 2
+    assert asmindex.asm_symbols(tree) == {"foo", "bar"} and len(made) == 2
+    assert set(asmindex.asm_definitions(tree)) == {"foo", "bar"} and len(made) == 2
 
 
 # -- answers remembered in memory still name the files they were read from -------

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from entrylint import api
-from entrylint.analysis.callees import Callees, asm_definitions
+from entrylint.analysis.asmindex import asm_definitions
+from entrylint.analysis.callees import Callees
 from kernels import shared_tree
 
 TREE = Path(__file__).resolve().parents[1] / "fixtures" / "analysis" / "callee-tree"
@@ -161,7 +162,7 @@ def test_a_thunk_named_by_a_head_and_a_cpp_list_is_asm(tmp_path, reg, kind):
     *%r9 the walk cannot follow: opaque, so EL103 does not judge what it
     clobbers); a name the file does not define (r12 is not in the list)
     stays C."""
-    from entrylint.analysis.callees import asm_heads
+    from entrylint.analysis.asmindex import asm_heads
 
     (tmp_path / "arch" / "x86" / "include" / "asm").mkdir(parents=True)
     (tmp_path / "arch" / "x86" / "include" / "asm" / "GEN-regs.h").write_text("GEN(r9)\nGEN(r10)\n")

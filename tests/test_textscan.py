@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from entrylint.analysis import callees
+from entrylint.analysis import asmindex
 from entrylint.source import tree as srctree
 
 # the names of the annotations and those of the .globl lines, each by its
@@ -39,18 +39,18 @@ def _texts(pieces, seed, n=4000):
 def test_asm_scans_match_the_anchored_expressions(seed):
     for text in _texts(ASM_PIECES, seed):
         globl = set(GLOBL.findall(text))
-        assert callees.defined_names(text) == globl | set(ASM_CALLEES.findall(text)), repr(text)
-        assert callees.annotated_names(text) == globl | set(ASM_CINDEX.findall(text)), repr(text)
-        assert list(callees._macros_of(text)) == [m.groups() for m in MACRO.finditer(text)], repr(text)
+        assert asmindex.defined_names(text) == globl | set(ASM_CALLEES.findall(text)), repr(text)
+        assert asmindex.annotated_names(text) == globl | set(ASM_CINDEX.findall(text)), repr(text)
+        assert list(asmindex._macros_of(text)) == [m.groups() for m in MACRO.finditer(text)], repr(text)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_definer_invocations_match_the_anchored_expression(seed):
     macros = ["THUNK", "idtentry", "idtentry_mce_db"]
     anchored = re.compile(r"^\s*(" + "|".join(macros) + r")\s+([^\n]*)$", re.M)
-    invoke = callees._invoking(macros)
+    invoke = asmindex._invoking(macros)
     for text in _texts(macros + ["_mce", "x", " ", "\t", "\n", ",", "a1", "\\"], seed):
-        assert [m.groups() for m in callees._invocations(invoke, text)] == \
+        assert [m.groups() for m in asmindex._invocations(invoke, text)] == \
             [m.groups() for m in anchored.finditer(text)], repr(text)
 
 

@@ -102,7 +102,7 @@ _NAMES: dict[str, tuple[object, frozenset[str]]] = {}
 def _names_of(f: Path) -> frozenset[str] | None:
     """defined_names() of sibling ``f`` (None: it cannot be read), worked out
     once per contents of the file."""
-    from entrylint.analysis.callees import defined_names
+    from entrylint.analysis.asmindex import defined_names
     from entrylint.source.reader import depends_on, stamps
 
     key = str(f)
