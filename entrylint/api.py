@@ -388,7 +388,7 @@ class Analysis:
     expansion: Expansion
     cfg: object  # analysis.cfg.CFG
     entries: list  # analysis.entries.Entry
-    forward: object  # analysis.forward.Forward
+    forward: object  # analysis.walked.Forward
     liveness: object | None = None  # analysis.liveness.Liveness
     flags: object | None = None  # analysis.flags.FlagReach
     procedures: object | None = None  # analysis.liveness.Procedures: the call structure

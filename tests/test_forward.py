@@ -325,7 +325,8 @@ def test_a_step_memo_serves_the_next_walk_of_the_same_configuration_only(tmp_pat
 def test_event_lists_by_kind_follow_the_events():
     """``event_list(kind)``: the events of that kind in the order the walk
     met them, from lists made once -- and made again if events were added."""
-    from entrylint.analysis.forward import Event, Forward
+    from entrylint.analysis.transfer import Event
+    from entrylint.analysis.walked import Forward
 
     fw = Forward(cfg=None, entries=[])
     for k, n in (("exit-user", 3), ("cr3-write", 1), ("exit-user", 2)):

@@ -323,7 +323,7 @@ def test_which_reported_step_a_path_passes_is_found_once_per_path_step():
     the walk's predecessors, not N * N / 2."""
     from types import SimpleNamespace
 
-    from entrylint.analysis.forward import Forward
+    from entrylint.analysis.walked import Forward
     from entrylint.findings.group import _first_reported
 
     n = 2000
@@ -353,7 +353,7 @@ def test_events_along_one_path_look_back_at_it_once(monkeypatch):
 def test_last_change_stops_at_the_key_asked_before():
     from types import SimpleNamespace
 
-    from entrylint.analysis.forward import Forward
+    from entrylint.analysis.walked import Forward
     from entrylint.plugins.support import last_change
 
     n = 2000

@@ -17,7 +17,8 @@ user state (4.4's INT80 to entry_64.S's iret), its exits judged at the jump.
 The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
 C calls), and a predecessor link per visited triple so the path to any
-point can be rebuilt (objtool's BT_INSN kept as data).
+point can be rebuilt (objtool's BT_INSN kept as data) -- ``Forward`` in walked.py,
+with the questions asked of it.
 
 Exception-table fixups (MODEL 3): an instruction that may fault continues at
 its fixup with the state the fault leaves -- the tuple before the faulting
@@ -42,145 +43,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
 
 from entrylint.analysis import frames
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.contracts import CR3Effect, contract_instances, switching
 from entrylint.analysis.entries import K_FROM_C, Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
-from entrylint.analysis.transfer import Config, Event, quiet, refine, step
+from entrylint.analysis.transfer import Config, quiet, refine, step
+from entrylint.analysis.walked import Context, Forward, Key, register_target
 from entrylint.program.constants import XENPV
 from entrylint.program.effects import Flow
-
-Key = tuple[int, Tuple, int]  # (node, tuple, context)
-
-
-@dataclass(frozen=True)
-class Context:
-    kind: str  # "entry" or "call"
-    node: int  # where the activation starts
-    start: Tuple
-    name: str  # entry point or called symbol
-    entry_kind: str = ""  # for an entry: its kind (analysis/entries.py: "paranoid", "idt", ...)
-
-
-@dataclass
-class Forward:
-    cfg: CFG
-    entries: list[Entry]
-    before: dict[int, set[Tuple]] = field(default_factory=lambda: defaultdict(set))
-    after: dict[int, set[Tuple]] = field(default_factory=lambda: defaultdict(set))
-    events: dict[tuple, Key] = field(default_factory=dict)  # (kind, node, tuple, detail) -> first key
-    pred: dict[Key, tuple[Key | None, str]] = field(default_factory=dict)
-    contexts: list[Context] = field(default_factory=list)
-    seconds: float = 0.0
-    reused: bool = False  # the last walk of the file, taken for this program's (analysis/rewalk.py)
-    # the state user mode resumes with: after the exiting instruction's own
-    # effects (FRED's ERETU restores the user GS itself), by (node, tuple before)
-    exit_state: dict[tuple[int, Tuple], Tuple] = field(default_factory=dict)
-    truncated: bool = False  # the visit limit was hit: results are partial (a LIMIT finding)
-    truncated_by: str = ""  # which: "analysis-visits" or "analysis-steps"
-    steps: int = 0  # transfer steps made (an instruction on a tuple it changes, once per pair)
-    truncated_at: int | None = None  # the node the walk was about to visit when cut
-    widened: int = 0  # tuples that lost their small integers at a crowded node (WIDEN)
-    # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
-    # (node, tuple before) -> the (entry kind, starting tuple) of the entry
-    # activations that reach it, so the state resumed can be compared with the
-    # state the interrupted context had; and the first visit of each, for its path
-    kernel_returns: dict[tuple[int, Tuple], set[tuple[str, Tuple]]] = field(
-        default_factory=lambda: defaultdict(set))
-    kernel_return_keys: dict[tuple[int, Tuple, str, Tuple], Key] = field(default_factory=dict)
-    # an iret the walk followed into the program (frames.py): node -> where
-    frame_returns: dict[int, set[int]] = field(default_factory=dict)
-    # node -> the contracted macro instances it is in (contract_instances)
-    instances: dict[int, tuple] = field(default_factory=dict, repr=False)
-    _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
-    _children: dict | None = field(default=None, repr=False)  # children(), built on first use
-    _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
-    # what readers of the walk keep about it, by name (plugins/support.py:
-    # the steps of each path a finding asked for)
-    memo: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def visits(self) -> int:
-        return len(self.pred)
-
-    def tuples(self) -> int:
-        return sum(len(v) for v in self.before.values())
-
-    def event_list(self, kind: str | None = None) -> list[Event]:
-        """The events of ``kind`` (None: all), in the order the walk met
-        them; the lists of every kind are made in one pass, on first use (a
-        walk taken again keeps them with its events: rewalk.py)."""
-        if kind is None:
-            return [Event(k, n, t, d) for (k, n, t, d) in self.events]
-        if self._by_kind is None or self._by_kind[0] != len(self.events):  # (events only ever added)
-            by: dict[str, list[Event]] = {}
-            for ev in self.events:
-                by.setdefault(ev[0], []).append(Event(*ev))
-            self._by_kind = (len(self.events), by)
-        return list(self._by_kind[1].get(kind, ()))
-
-    def key_of(self, kind: str, node: int, t: Tuple, detail: str = "") -> Key | None:
-        return self.events.get((kind, node, t, detail))
-
-    def back(self, key: Key):
-        """The path to ``key`` from ``key`` back to the entry point, one step
-        at a time: (node, tuple before it, how it was reached).  A rule that
-        looks back a few steps from each of many events along one path pays
-        for the steps it reads, not for the whole path."""
-        seen = set()
-        cur: Key | None = key
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            prev, edge = self.pred.get(cur, (None, "entry"))
-            yield cur[0], cur[1], edge
-            cur = prev
-
-    def back_to(self, key: Key, kept: dict) -> tuple[list[Key], Key | None]:
-        """The keys of the path to ``key`` from ``key`` back to the nearest
-        one in ``kept`` (what a reader of many paths keeps per key asked),
-        and that one (None: none, the list reaches the entry point).  Paths
-        asked along one path then cost its length once, not once each."""
-        chain: list[Key] = []
-        cur: Key | None = key
-        while cur is not None and cur not in kept:
-            chain.append(cur)
-            cur = self.pred.get(cur, (None, ""))[0]
-        return chain, cur
-
-    def key_at(self, node: int, t: Tuple) -> Key | None:
-        """A visited (node, tuple, context) triple, for a path: the first
-        context that reached ``node`` with ``t``."""
-        if self._keys is None:
-            self._keys = {}
-            for k in self.pred:
-                self._keys.setdefault((k[0], k[1]), k)
-        return self._keys.get((node, t))
-
-    def children(self) -> dict[Key, list[Key]]:
-        """Key -> the keys first reached from it (the walk's predecessor
-        links read forward), built once: a walk taken again for an edited
-        program (rewalk.py) keeps it with its links."""
-        if self._children is None:
-            out: dict[Key, list[Key]] = {}
-            for k, (prev, _how) in self.pred.items():
-                if prev is not None:
-                    out.setdefault(prev, []).append(k)
-            self._children = out
-        return self._children
-
-    def register_targets(self, node: int) -> tuple[int, ...]:
-        """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target
-        of each tuple it reached it with)."""
-        ins, cfg = self.cfg.program.instructions[node], self.cfg
-        return tuple(sorted({d for t in self.before.get(node, ()) if (d := register_target(ins, t, cfg)) is not None}))
-
-    def resumed(self, node: int, before: Tuple) -> Tuple:
-        """The state the CPU leaves to (user or kernel) at an exit."""
-        return self.exit_state.get((node, before), before)
-
 
 # what an instruction's flow asks of the walk (forward.analyze's plan per node)
 _EDGES, _CALL, _RET, _TAIL, _EXIT, _IRET, _IJUMP, _STOP = "edges", "call", "ret", "tail", "exit", "iret", "ijump", "stop"
@@ -230,16 +102,6 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
                             ins.imm_target), len(alike))
     return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins, config), sig)
-
-
-def register_target(ins, t: Tuple, cfg: CFG) -> int | None:
-    """Where ``jmp *%reg`` (``ins``) goes on ``t``: the code address the path
-    loaded into its register (movq $label, %reg: the 4.15-4.19 SYSCALL
-    trampoline's JMP_NOSPEC to its second stage); None when unknown."""
-    dest = {t.holds(r) for r in ins.info.regs_read if r != "rsp"}
-    if len(dest) == 1 and (next(iter(dest)) or "").startswith("insn:"):
-        return cfg.entry(int(next(iter(dest))[5:]))
-    return None
 
 
 def labels_by_node(program) -> dict[int, set[str]]:

@@ -42,7 +42,8 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 
-from entrylint.analysis.forward import Forward, labels_by_node, plan, stepped_at, without_dead
+from entrylint.analysis.forward import labels_by_node, plan, stepped_at, without_dead
+from entrylint.analysis.walked import Forward
 from entrylint.program.effects import Flow
 
 
