@@ -12,6 +12,9 @@ is the same token for token, including where white space goes:
   printer to avoid accidental pastes at expansion boundaries;
 * ``##`` re-lexes the spelling of its operands; in assembler mode an invalid
   paste leaves both tokens (gcc does not complain either).
+
+How tokens are spelled in a string (``#``) and kept apart when printed:
+spelling.py.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from entrylint.cpp.lexer import CHAR, EOF, NAME, OP, OTHER, PAD, STRING, Tok, lex_one
+from entrylint.cpp.lexer import EOF, NAME, OP, PAD, Tok, lex_one
+from entrylint.cpp.spelling import stringify
 from entrylint.cpp.types import Condition
 from entrylint.source import Location
 
@@ -82,85 +86,6 @@ def _pad(src):
 
 AVOID_PASTE = _pad(None)
 _EOF_TOK = Tok(EOF, "")
-
-# First characters of operators, for gcc's cpp_avoid_paste.
-_EQ_LHS = {"=", "!", ">", "<", "+", "-", "*", "/", "%", "&", "|", "^", ">>", "<<"}
-
-
-def avoid_paste(a: Tok, b: Tok) -> bool:
-    """Whether printing ``a`` and ``b`` without a space would lex differently
-    (libcpp's cpp_avoid_paste for the token types assembler mode has)."""
-    ka, kb = a.kind, b.kind
-    c = b.text[0] if kb == OP else ""
-    if ka == OP:
-        t = a.text
-        if c == "=" and t in _EQ_LHS:
-            return True
-        if t == ">":
-            return c == ">"
-        if t == "<":
-            return c in ("<", "%", ":")
-        if t == "+":
-            return c == "+"
-        if t == "-":
-            return c in ("-", ">")
-        if t == "/":
-            return c in ("/", "*")
-        if t == "%":
-            return c in (":", "%")
-        if t == "&":
-            return c == "&"
-        if t == "|":
-            return c == "|"
-        if t == ":":
-            return c in (":", ">")
-        if t == "->":
-            return c == "*"
-        if t == ".":
-            return c in (".", "%") or kb == "0"
-        if t == "#":
-            return c in ("#", "%")
-        if t == "<=":
-            return c == ">"
-        return False
-    if ka == NAME:
-        return kb in (NAME, "0", CHAR, STRING)
-    if ka == "0":
-        return kb in ("0", NAME, CHAR) or c in (".", "+", "-")
-    if ka == OTHER:
-        return a.text[0] == "\\" and kb == NAME
-    return False
-
-
-def stringify(tokens: list[Tok]) -> Tok:
-    """``#param``: spell the raw argument as a string literal (libcpp's stringify_arg)."""
-    out = ['"']
-    source = None
-    backslashes = 0
-    for t in tokens:
-        if t.kind == PAD:
-            if source is None or (not source.ws and t.src is None):
-                source = t.src
-            continue
-        if len(out) > 1:
-            if source is None:
-                source = t
-            if source.ws:
-                out.append(" ")
-        source = None
-        text = t.text
-        if t.kind == STRING or t.kind == CHAR:
-            text = text.replace("\\", "\\\\").replace('"', '\\"')
-        out.append(text)
-        if t.kind == OTHER and text[0] == "\\":
-            backslashes += 1
-        else:
-            backslashes = 0
-    if backslashes & 1:
-        out.pop()
-    out.append('"')
-    return Tok(STRING, "".join(out))
-
 
 class Context:
     __slots__ = ("toks", "i", "macro")
@@ -612,5 +537,4 @@ class Expander:
         self.stack.append(Context([lhs], None))
 
 
-__all__ = ["MacroDef", "Macro", "Expander", "ExpansionLimit", "avoid_paste", "stringify",
-           "AVOID_PASTE", "OP", "NAME"]
+__all__ = ["MacroDef", "Macro", "Expander", "ExpansionLimit", "AVOID_PASTE", "OP", "NAME"]

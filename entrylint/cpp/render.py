@@ -4,7 +4,7 @@ gave, with where each part of it comes from."""
 from __future__ import annotations
 
 from entrylint.cpp.lexer import PAD
-from entrylint.cpp.macros import avoid_paste
+from entrylint.cpp.spelling import avoid_paste
 from entrylint.cpp.types import PPLine, Segment
 from entrylint.source import Location
 
