@@ -8,10 +8,7 @@ Nothing in this module prints.
 
 from __future__ import annotations
 
-import gc
-import itertools
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -347,36 +344,6 @@ def dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-_paused = itertools.count(1)  # the gc_paused blocks (one per profile checked) of this process
-THAW_EVERY = 16  # blocks between two passes of the collector over what they left
-
-
-@contextmanager
-def gc_paused():
-    """The expanders and the walk make millions of short-lived objects and
-    hardly any reference cycles: the cyclic collector's passes over a heap
-    that keeps growing cost a quarter of a check.  It is paused while one
-    file is checked under one profile.  When the collector was on (the
-    language server, the -j workers: the CLI's own process runs without it),
-    what the check leaves alive (its result, the caches; their garbage is
-    freed by reference counts) is then frozen, else the first young
-    collection after it walks every one of those objects (45 ms after each
-    re-analysis of 6.12 entry_64.S in the language server); every THAW_EVERY
-    blocks it is thawed, so the collector sees any cyclic garbage among it
-    once."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            if next(_paused) % THAW_EVERY:
-                gc.freeze()
-            else:
-                gc.unfreeze()
-            gc.enable()
-
-
 class UsageError(Exception):
     """Bad options or arguments: the CLI prints one line and exits 2."""
 
@@ -515,19 +482,17 @@ class CheckResult:
     text: str | None = None  # the file's text as read
 
 
-def _union(a: tuple, b: tuple) -> tuple:
-    """The sites of one finding under two profiles, in source order."""
-    return tuple(sorted(set(a) | set(b), key=lambda x: (x.file, x.line, x.col)))
-
-
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None,
-          incremental=None, keep_analysis: bool = True) -> CheckResult:
+          incremental=None, keep_analysis: bool = True, jobs: int = 1) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
     default every built-in profile) and report each finding once, with the
     profiles it holds under.  The analysis kept is the first profile's;
     ``keep_analysis=False`` (the CLI) keeps none, so that one profile's
-    analysis at a time is in memory (a large program's is hundreds of MB)."""
+    analysis at a time is in memory (a large program's is hundreds of MB).
+    ``jobs`` > 1 with no analysis kept: the later half of the profiles is
+    checked in a process apart meanwhile (apart.py), its findings merged in
+    profile order, as one process would have made them."""
     from dataclasses import replace
 
     options = options or Options()
@@ -546,35 +511,57 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     checking(os.path.abspath(path))  # (an earlier check's files are not kept lexed past it)
     conditionals.trim()  # (nor, past a bound, the #if records of earlier checks)
 
-    shared = Shared() if len(profiles) > 1 else None
-    for prof in profiles:
-        with gc_paused():
-            res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
-                            incremental, shared)
-        an = res.analysis
-        if first is None:
-            first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
-                                an.expansion.text if an else None)
-        findings = res.findings
-        # dropped before the next profile makes its own (the CLI keeps none):
-        # an analysis holds no reference cycles, so it goes now, by its
-        # reference counts; a full collection here found nothing to free and
-        # cost 0.4 s of a file at the limits (tests/test_shared_profiles.py)
-        del res, an
-        for f in findings:
-            key = (f.id, f.fingerprint, f.location, f.message)
-            old = merged.get(key)
-            if old is None:
-                merged[key] = f
-            elif (not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites)
-                  or not set(f.later) <= set(old.later)):
-                merged[key] = replace(old, profiles=old.profiles + tuple(
-                    p for p in f.profiles if p not in old.profiles), sites=_union(old.sites, f.sites),
-                    later=_union(old.later, f.later))
-    from entrylint.findings.group import fold_profiles
+    from entrylint import apart, heap
+    from entrylint.findings.group import fold_profiles, merge_profile
 
+    later = profiles[len(profiles) // 2:] if jobs > 1 and len(profiles) > 1 and not keep_analysis \
+        and incremental is None else ()
+    child = apart.start(_found_under, path, options, later, select, ignore, text, rule_set, rule_options) \
+        if later else None
+    mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
+    shared = Shared() if len(mine) > 1 else None
+    try:
+        for prof in mine:
+            with heap.gc_paused():
+                res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
+                                incremental, shared)
+            an = res.analysis
+            if first is None:
+                first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
+                                    an.expansion.text if an else None)
+            # the analysis is dropped before the next profile makes its own (the
+            # CLI keeps none): it holds no reference cycles, so it goes now, by
+            # its reference counts; a full collection here found nothing to free
+            # and cost 0.4 s of a file at the limits (tests/test_shared_profiles.py)
+            merge_profile(merged, res.findings)
+            del res, an
+    except BaseException:
+        apart.abandon(child)
+        raise
+    if child is not None:
+        theirs = apart.result(child)
+        for found in theirs if theirs is not None else _found_under(path, options, later, select, ignore, text,
+                                                                      rule_set, rule_options):
+            merge_profile(merged, found)
     found = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
     return CheckResult(Path(path), found, first.analysis, first.root, first.text)
+
+
+def _found_under(path, options: Options, profiles, select, ignore, text, rule_set, rule_options) -> list[list]:
+    """The findings of ``path`` under each of ``profiles`` (check's later
+    half, in a process apart), a list per profile."""
+    from dataclasses import replace
+
+    from entrylint import heap
+    from entrylint.shared import Shared
+
+    shared = Shared() if len(profiles) > 1 else None
+    out = []
+    for prof in profiles:
+        with heap.gc_paused():
+            out.append(check_one(path, replace(options, profile=prof), select, ignore, text, rule_set,
+                                 rule_options, None, shared).findings)
+    return out
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),

@@ -211,13 +211,13 @@ def test_a_check_freezes_what_it_leaves_alive_and_thaws_it_now_and_then(tmp_path
     the collector off (the CLI's own process) nothing is frozen."""
     import gc
 
-    from entrylint import api
+    from entrylint import api, heap
 
     src = tmp_path / "a.S"
     src.write_text("\tswapgs\n\tmovq %rax, %cr3\n")
     opts = api.Options(root=tmp_path, profile="defconfig")
-    monkeypatch.setattr(api, "THAW_EVERY", 3)
-    monkeypatch.setattr(api, "_paused", __import__("itertools").count(1))
+    monkeypatch.setattr(heap, "THAW_EVERY", 3)
+    monkeypatch.setattr(heap, "_paused", __import__("itertools").count(1))
     was = gc.isenabled()
     try:
         gc.enable()

@@ -113,7 +113,8 @@ def _parser_check() -> argparse.ArgumentParser:
                          "code scanning), gcc (file:line:col: error: ...), github (workflow commands)")
     _output_options(ap)
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
-                    help="check N files at a time (default: the number of cores)")
+                    help="check N files at a time; a single file: its profiles in two processes "
+                         "(default: the number of cores)")
     ap.add_argument("--no-cache", action="store_true",
                     help="neither read nor write the result cache ($ENTRYLINT_CACHE_DIR, else "
                          "$XDG_CACHE_HOME/entrylint/results)")
@@ -284,7 +285,7 @@ def cmd_check(argv: list[str]) -> int:
             [Path("<stdin>.S")] if stdin_text is not None else [])
         job = (opts, select, ignore, settings.get("rules", {}), not args.no_cache)
         # a process of its own ends soon after: the cyclic collector would
-        # only walk a heap the exit frees (api.gc_paused pauses it per file;
+        # only walk a heap the exit frees (heap.gc_paused pauses it per file;
         # the workers of -j collect between their files)
         import gc
 
@@ -300,15 +301,17 @@ def cmd_check(argv: list[str]) -> int:
         else:
             if _OWN_PROCESS and len(rest) > 1:
                 # several files one after another: the collector runs as in a
-                # -j worker (api.gc_paused: paused while a file is checked,
+                # -j worker (heap.gc_paused: paused while a file is checked,
                 # what the file leaves alive frozen, thawed every 16th file).
                 # Not a full collection after each file: it found 759 objects
                 # to free in all 163 files of arch/x86, and walking what each
                 # file left alive (caches of the tree) cost 0.84 s of 10.8
                 gc.freeze()
                 gc.enable()
+            # one file and cores to spare: its later profiles in a process apart (api.check)
+            jobs = args.jobs if len(rest) == 1 else 1
             for f in rest:
-                hits[f] = _check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set)
+                hits[f] = _check_one(f, job, stdin_text if str(f) == "<stdin>.S" else None, rule_set, jobs)
         done = [hits[f] for f in todo]
         for f, (root, found, n) in zip(todo, done):
             results += [(root, x) for x in found]
@@ -336,8 +339,9 @@ def cmd_check(argv: list[str]) -> int:
 _OWN_PROCESS = False  # main() runs as the process (its heap is freed at exit)
 
 
-def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
-    """Check one file (in this process or a worker): (root, findings, lines)."""
+def _check_one(f: Path, job, text_in: str | None = None, rule_set=None, jobs: int = 1):
+    """Check one file (in this process or a worker): (root, findings, lines);
+    ``jobs``: the processes its profiles may take (api.check)."""
     from entrylint import api
     from entrylint.findings import suppress
 
@@ -345,7 +349,7 @@ def _check_one(f: Path, job, text_in: str | None = None, rule_set=None):
 
     def run():
         res = api.check(f, opts, select=select, ignore=ignore, text=text_in, rule_set=rule_set,
-                        rule_options=rule_options, keep_analysis=False)
+                        rule_options=rule_options, keep_analysis=False, jobs=jobs)
         found = suppress.apply(res.findings, {str(Path(f).resolve()) if text_in is None else str(f): text_in})
         n = len(res.text.splitlines()) if res.text is not None else 0  # the text already read
         return res.root, found, n

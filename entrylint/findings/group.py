@@ -17,7 +17,8 @@ Along a path (``group_inherited``): the findings of a kind that names a
 set it, or, when it came with the entry, the first step reported for it --
 and the later findings that only carry it on are that finding's ``later``
 steps.  ``fold_profiles`` does the same across the profiles ``api.check``
-merges.
+merges (``merge_profile``: one finding per key, its profiles and sites
+joined).
 """
 
 from __future__ import annotations
@@ -265,3 +266,23 @@ def fold_profiles(findings: list[Finding]) -> list[Finding]:
         if y is not None and y is not f:
             parent[id(f)] = y
     return _fold(findings, parent) if parent else findings
+
+
+def _sites_union(a: tuple, b: tuple) -> tuple:
+    """The sites of one finding under two profiles, in source order."""
+    return tuple(sorted(set(a) | set(b), key=lambda x: (x.file, x.line, x.col)))
+
+
+def merge_profile(merged: dict, findings) -> None:
+    """One profile's findings into ``merged``: a finding another profile
+    made too gets this one's profiles and sites added."""
+    for f in findings:
+        key = (f.id, f.fingerprint, f.location, f.message)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = f
+        elif (not set(f.profiles) <= set(old.profiles) or not set(f.sites) <= set(old.sites)
+              or not set(f.later) <= set(old.later)):
+            merged[key] = replace(old, profiles=old.profiles + tuple(
+                p for p in f.profiles if p not in old.profiles), sites=_sites_union(old.sites, f.sites),
+                later=_sites_union(old.later, f.later))

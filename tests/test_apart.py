@@ -1,0 +1,140 @@
+"""The later profiles of a single file checked in a process apart
+(entrylint/apart.py; api.check's ``jobs``, the CLI's -j with one file):
+the same findings, bytes for bytes, as one process makes; a child that
+fails is made up for here; and what the child read is part of the cached
+result, so an edit of a file only the child's profile reads is seen."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from entrylint import api, apart
+from entrylint.report import findings_json
+
+REPO = Path(__file__).resolve().parents[1]
+KAISER = REPO / "fixtures" / "kaiser-2017"
+
+pytestmark = pytest.mark.skipif(not apart.available(), reason="no fork on this system")
+
+
+def _json(res) -> str:
+    return findings_json.render([(res.root, f) for f in res.findings], 1, 1)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """The 2017 tree, its entry_64.S with a line only pti-off reads: findings
+    of every profile (merged from both processes) and of the child's alone."""
+    root = tmp_path_factory.mktemp("apart") / "tree"
+    shutil.copytree(KAISER, root)
+    p = root / "arch/x86/entry/entry_64.S"
+    p.write_text("#ifndef CONFIG_PAGE_TABLE_ISOLATION\n#error only pti-off reads this\n#endif\n" + p.read_text())
+    return root
+
+
+def _check(root: Path, jobs: int):
+    return api.check(root / "arch/x86/entry/entry_64.S", api.Options(root=root, assemble=False),
+                     keep_analysis=False, jobs=jobs)
+
+
+def test_profiles_apart_give_the_bytes_one_process_gives(tree, monkeypatch):
+    children = []
+    real = apart.start
+    monkeypatch.setattr(apart, "start", lambda *a: children.append(real(*a)) or children[-1])
+    one = _check(tree, 1)
+    assert children == []
+    two = _check(tree, 2)
+    assert len(children) == 1 and children[0] is not None  # the later profiles went to a child
+    assert {f.profiles for f in one.findings} == {("max", "defconfig", "pti-off"), ("pti-off",)}
+    assert _json(two) == _json(one)
+
+
+def test_one_profile_is_checked_here(tree, monkeypatch):
+    children = []
+    monkeypatch.setattr(apart, "start", lambda *a: children.append(a))
+    opts = api.Options(root=tree, assemble=False, profile="defconfig")
+    path = tree / "arch/x86/entry/entry_64.S"
+    two = api.check(path, opts, keep_analysis=False, jobs=2)
+    assert children == [] and two.findings
+    assert _json(two) == _json(api.check(path, opts, keep_analysis=False))
+
+
+def test_a_child_that_fails_is_made_up_for_here(tree, monkeypatch):
+    parent = os.getpid()
+    real = api._found_under
+
+    def fails_apart(*a):
+        if os.getpid() != parent:
+            raise RuntimeError("injected in the child")
+        return real(*a)
+
+    monkeypatch.setattr(api, "_found_under", fails_apart)
+    got = []
+    real_result = apart.result
+    monkeypatch.setattr(apart, "result", lambda h: got.append(real_result(h)) or got[-1])
+    two = _check(tree, 2)
+    assert got == [None]  # the child said it failed ...
+    assert _json(two) == _json(_check(tree, 1))  # ... and its profile was checked here
+
+
+def test_a_failure_here_stops_the_child(tree, monkeypatch):
+    stopped = []
+    real = apart.abandon
+    monkeypatch.setattr(apart, "abandon", lambda h: stopped.append(h) or real(h))
+    monkeypatch.setattr(api, "check_one", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("here")))
+    with pytest.raises(RuntimeError, match="here"):
+        _check(tree, 2)
+    assert len(stopped) == 1 and stopped[0] is not None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(stopped[0].pid, os.WNOHANG)  # reaped: no process left behind
+
+
+ASM = """#include <linux/linkage.h>
+#ifndef CONFIG_PAGE_TABLE_ISOLATION
+#include "off.h"
+#endif
+\t.text
+SYM_CODE_START(foo)
+\tnop
+\tret
+SYM_CODE_END(foo)
+"""
+
+
+def _cli(root: Path, cache: Path, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "entrylint", "--root", ".", "--no-assemble", "--format", "json",
+                           *args, "a.S"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_cached_result_depends_on_what_the_child_read(tmp_path):
+    """off.h is read under pti-off alone, the last profile: the child's.  The
+    result cached after a run with -j 2 names it among what it was read
+    from, and is not taken once off.h changed."""
+    from entrylint import cache as cachemod
+
+    root = tmp_path / "tree"
+    (root / "include/linux").mkdir(parents=True)
+    (root / "include/linux/linkage.h").write_text("")
+    (root / "a.S").write_text(ASM)
+    (root / "off.h").write_text("#error pti off\n")
+    cache = tmp_path / "cache"
+    time.sleep(cachemod.RACY_SECONDS + 0.2)  # (files changed within it are not trusted to a cached result)
+    first = _cli(root, cache, "-j", "2")
+    assert "pti off" in first.stdout and '"pti-off"' in first.stdout, first.stderr
+    assert first.stdout == _cli(root, cache, "-j", "1", "--no-cache").stdout
+    entries = [p for p in (cache / "results").glob("*/*.pickle")]
+    assert len(entries) == 1
+    with open(entries[0], "rb") as fh:
+        assert str(root / "off.h") in pickle.load(fh)["texts"]
+    (root / "off.h").write_text("/* nothing */\n")
+    again = _cli(root, cache, "-j", "2")
+    assert again.returncode == 0 and "pti off" not in again.stdout, again.stdout
