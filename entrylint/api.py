@@ -376,11 +376,14 @@ class Analysis:
 
 
 def analyze(path: Path | str, options: Options | None = None, text: str | None = None,
-            incremental=None, shared=None) -> Analysis:
+            incremental=None, shared=None, spare_core: bool = False) -> Analysis:
     """Expand a file, then build the CFG, find entry points and walk every path.
 
     The order matters: the CFG needs the decoder's flow (expand), entries
-    need the CFG's fork nodes, liveness needs the CFG and the entries' code."""
+    need the CFG's fork nodes, liveness needs the CFG and the entries' code.
+    ``spare_core``: a core is idle (the CLI checking one file under one
+    profile): what the liveness asks of the tree's C code is begun in a
+    process apart (callees.ask_apart)."""
     from entrylint.analysis.cfg import CFG
     from entrylint.analysis.entries import find_entries, label_macros
     from entrylint.analysis.flags import compute_flags
@@ -397,6 +400,10 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     program = exp.program
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32,
                       static_prefix=static_call_prefix(exp.pp.macros))
+    if spare_core:
+        from entrylint.analysis.callees import ask_apart
+
+        ask_apart(callees, program, Path(path))
     kept = shared.analysis_for(program, callees) if shared is not None else None
     session = incremental.session(path, options)[0] if incremental is not None else None
     # the steps and plans of the file's earlier walks: its last edit's (the
@@ -520,11 +527,13 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
         if later else None
     mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
     shared = Shared() if len(mine) > 1 else None
+    # one profile, none apart: a core to spare for the analysis's own work
+    spare = jobs > 1 and not keep_analysis and incremental is None and child is None and len(mine) == 1
     try:
         for prof in mine:
             with heap.gc_paused():
                 res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
-                                incremental, shared)
+                                incremental, shared, spare)
             an = res.analysis
             if first is None:
                 first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
@@ -566,16 +575,16 @@ def _found_under(path, options: Options, profiles, select, ignore, text, rule_se
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),
               text: str | None = None, rule_set=None, rule_options: dict | None = None,
-              incremental=None, shared=None) -> CheckResult:
+              incremental=None, shared=None, spare_core: bool = False) -> CheckResult:
     """Analyse one file under one configuration and run the enabled rules:
     front-end findings (EL9xx) plus every rule finding, sorted, each
-    fingerprint once."""
+    fingerprint once (``spare_core``: analyze's)."""
     from entrylint.plugins.info import RuleConfig
 
     rs = rule_set or rules()
     enabled = set(rs.resolve(select)) if select else set(rs.info)
     enabled -= rs.resolve(ignore) if ignore else set()
-    an = analyze(path, options, text, incremental, shared)
+    an = analyze(path, options, text, incremental, shared, spare_core)
     cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 

@@ -37,6 +37,10 @@ def tree(tmp_path_factory):
     shutil.copytree(KAISER, root)
     p = root / "arch/x86/entry/entry_64.S"
     p.write_text("#ifndef CONFIG_PAGE_TABLE_ISOLATION\n#error only pti-off reads this\n#endif\n" + p.read_text())
+    # C callees for the C index (entry_64.S calls do_syscall_64 and do_nmi)
+    (root / "arch/x86/entry/common.c").write_text("__visible void do_syscall_64(unsigned long nr, struct pt_regs *regs)\n{\n}\n")
+    (root / "arch/x86/kernel").mkdir(parents=True, exist_ok=True)
+    (root / "arch/x86/kernel/nmi.c").write_text("void do_nmi(struct pt_regs *regs)\n{\n}\n")
     return root
 
 
@@ -57,13 +61,57 @@ def test_profiles_apart_give_the_bytes_one_process_gives(tree, monkeypatch):
     assert _json(two) == _json(one)
 
 
-def test_one_profile_is_checked_here(tree, monkeypatch):
-    children = []
-    monkeypatch.setattr(apart, "start", lambda *a: children.append(a))
-    opts = api.Options(root=tree, assemble=False, profile="defconfig")
+def test_one_profile_is_checked_here_and_asks_the_c_index_apart(tree, monkeypatch, tmp_path):
+    """A single profile is not split; its C callees' answers are made apart
+    (cindex.LazyCIndex.ask_apart), the same as made here."""
+    from entrylint.analysis import cindex
+
+    started, asked = [], []
+    real_start, real_ask = apart.start, cindex.LazyCIndex.ask_apart
+    monkeypatch.setattr(apart, "start", lambda fn, *a: started.append(fn) or real_start(fn, *a))
+    monkeypatch.setattr(cindex.LazyCIndex, "ask_apart", lambda self, names: asked.append((self, set(names)))
+                        or real_ask(self, names))
+    monkeypatch.setattr(cindex, "_memo", {})  # (no answer known yet in this process ...
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))  # ... nor on the disk)
+    monkeypatch.setattr(cindex.LazyCIndex, "_later", lambda self: None)  # (the child's reach us by the pipe alone)
+    opts = api.Options(root=tree, profile="defconfig")  # (decoded: the calls' targets known)
     path = tree / "arch/x86/entry/entry_64.S"
     two = api.check(path, opts, keep_analysis=False, jobs=2)
-    assert children == [] and two.findings
+    assert api._found_under not in started and len(asked) == 1
+    index, names = asked[0]
+    assert {"do_syscall_64", "do_nmi"} <= names and index.pending is None  # (taken)
+    nmi = [p.name for p in index._list()].index("nmi.c")
+    assert nmi not in index._parsed  # parsed apart (do_nmi's file; common.c is parsed here by empty())
+    fresh = cindex.LazyCIndex(tree, cindex.DEFAULT_FOLDERS)
+    assert {n: index.answers[n] for n in names} == {n: fresh.get(n) for n in names}
+    assert index.answers["do_syscall_64"] is not None and index.answers["do_syscall_64"].params == 2
+    monkeypatch.setattr(cindex, "_memo", {})
+    assert _json(two) == _json(api.check(path, opts, keep_analysis=False))
+
+
+def test_c_answers_a_failed_child_did_not_give_are_made_here(tree, monkeypatch, tmp_path):
+    from entrylint.analysis import cindex
+
+    parent = os.getpid()
+    real = cindex.LazyCIndex._answers_of
+
+    def fails_apart(self, names):
+        if os.getpid() != parent:
+            raise RuntimeError("injected in the child")
+        return real(self, names)
+
+    monkeypatch.setattr(cindex.LazyCIndex, "_answers_of", fails_apart)
+    monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))
+    got = []
+    real_result = apart.result
+    monkeypatch.setattr(apart, "result", lambda h: got.append(real_result(h)) or got[-1])
+    opts = api.Options(root=tree, profile="defconfig")
+    path = tree / "arch/x86/entry/entry_64.S"
+    two = api.check(path, opts, keep_analysis=False, jobs=2)
+    index = next(iter(cindex._memo.values()))
+    assert got == [None] and index.answers["do_nmi"] is not None and index._parsed  # made here
+    monkeypatch.setattr(cindex, "_memo", {})
     assert _json(two) == _json(api.check(path, opts, keep_analysis=False))
 
 

@@ -127,6 +127,35 @@ class Callees:
                 if name.startswith(h) and re.fullmatch(r"\w+", name[len(h):]) for f in heads[h]]
 
 
+def ask_apart(callees: Callees, program, own: Path) -> bool:
+    """Before the liveness asks ``callees`` about the names ``program`` calls
+    out to (a check with a core to spare): the C index's answers for them
+    begun in a process apart (cindex.LazyCIndex.ask_apart: on a cold tree
+    the longest part of 6.12 entry_64.S's liveness, 0.29 s), and here
+    meanwhile the other files of the tree that define some of them as asm
+    expanded (their summaries read them next: 0.17 s; not ``own``, the file
+    checked, whose program is remembered later).  False when nothing was
+    begun (every answer known: the process would only wait)."""
+    index = _index(callees.root) if callees.root is not None else None
+    if index is None:
+        return False
+    prefix = callees.static_prefix
+    names = {ins.target_name for ins in program.instructions if ins.target is None and ins.target_name
+             and not (prefix and ins.target_name.strip('"').startswith(prefix))}
+    if not index.ask_apart(names):
+        return False
+    from entrylint.source.tree import build_flavour
+
+    defs = asm_definitions(callees.root)
+    files = {rel for n in names for rel in defs.get(n) or callees._by_head(n)}
+    mine = Path(own).resolve()
+    for rel in sorted(files):
+        p = Path(callees.root) / rel
+        if build_flavour(p).kernel32 is callees.kernel32 and p.resolve() != mine:
+            expanded(callees.root, rel, callees.options)
+    return True
+
+
 def declared_params(root: Path, folder: str, name: str) -> int | None:
     """How many parameters the C declarations of asm function ``name`` give
     it (``extern void do_suspend_lowlevel(void);``): the headers of

@@ -314,6 +314,7 @@ class LazyCIndex(WrittenLater):
         self._parsed: dict[int, list[CFunction]] = {}
         self._blanked: dict[int, tuple] = {}  # file -> _read(), made when asked
         self._definers: dict | None = None
+        self.pending = None  # answers being made in a process apart (ask_apart), taken at the next get()
 
     @property
     def files(self) -> int:
@@ -391,11 +392,42 @@ class LazyCIndex(WrittenLater):
     def _serialized(self) -> bytes:
         return pickle.dumps(self.answers)
 
+    def ask_apart(self, names: Iterable[str]) -> bool:
+        """The answers for ``names`` begun in a process apart (entrylint/apart.py:
+        a check of a single file, the second core idle), while this one goes
+        on with work that asks none; the next get() takes them (it waits for
+        them then).  False when none was begun: fewer than two names to
+        answer, or no process could be made."""
+        from entrylint import apart
+
+        todo = sorted({n for n in names if n and n not in self.answers})
+        if len(todo) < 2 or self.pending is not None:
+            return False
+        self.pending = apart.start(self._answers_of, todo)
+        return self.pending is not None
+
+    def _answers_of(self, names: list[str]) -> dict[str, CFunction | None]:
+        return {n: self.get(n) for n in names}
+
+    def _collect(self) -> None:
+        """The answers made apart, kept as this process's own (the disk's too);
+        none when that process failed (get() then makes them here)."""
+        from entrylint import apart
+
+        h, self.pending = self.pending, None
+        for name, got in (apart.result(h) or {}).items():
+            if name not in self.answers:
+                self._answer(name, got)
+
     def get(self, name: str) -> CFunction | None:
         if not name:
             return None
         if name in self.answers:
             return self.answers[name]
+        if self.pending is not None:
+            self._collect()
+            if name in self.answers:
+                return self.answers[name]
         texts = self._sources()
         found: set[int] = set()  # the files that may define it
         for w in self._words(name):
