@@ -15,6 +15,7 @@ from pathlib import Path
 from entrylint.findings.frontend import capped, from_problem
 from entrylint.findings.model import Finding
 from entrylint.source import Location, Problem, ProblemKind, overlay
+from entrylint.source.location import dedupe
 from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit, together
 from entrylint.source.reader import read_source
 from entrylint.analysis.walking import transfer_config
@@ -333,17 +334,6 @@ def _disk_text(path: Path) -> str | None:
         return None
 
 
-def dedupe(problems: list[Problem]) -> list[Problem]:
-    seen = set()
-    out = []
-    for p in problems:
-        key = (p.kind, p.message, p.location)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
-
-
 class UsageError(Exception):
     """Bad options or arguments: the CLI prints one line and exits 2."""
 
@@ -499,9 +489,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     analysis at a time is in memory (a large program's is hundreds of MB).
     ``jobs`` > 1 with no analysis kept: the later half of the profiles is
     checked in a process apart meanwhile (apart.py), its findings merged in
-    profile order, as one process would have made them."""
-    from dataclasses import replace
-
+    profile order, as one process would have made them; with one profile,
+    part of its analysis is (analyze's ``spare_core``)."""
     options = options or Options()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
@@ -513,12 +502,11 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     profiles = options.profiles()
     from entrylint.cpp import conditionals
     from entrylint.cpp.lexer import checking
-    from entrylint.shared import Shared
 
     checking(os.path.abspath(path))  # (an earlier check's files are not kept lexed past it)
     conditionals.trim()  # (nor, past a bound, the #if records of earlier checks)
 
-    from entrylint import apart, heap
+    from entrylint import apart
     from entrylint.findings.group import fold_profiles, merge_profile
 
     later = profiles[len(profiles) // 2:] if jobs > 1 and len(profiles) > 1 and not keep_analysis \
@@ -526,14 +514,11 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     child = apart.start(_found_under, path, options, later, select, ignore, text, rule_set, rule_options) \
         if later else None
     mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
-    shared = Shared() if len(mine) > 1 else None
     # one profile, none apart: a core to spare for the analysis's own work
     spare = jobs > 1 and not keep_analysis and incremental is None and child is None and len(mine) == 1
     try:
-        for prof in mine:
-            with heap.gc_paused():
-                res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
-                                incremental, shared, spare)
+        for res in _each_profile(path, options, mine, select, ignore, text, rule_set, rule_options, incremental,
+                                 spare):
             an = res.analysis
             if first is None:
                 first = CheckResult(res.path, [], an if keep_analysis else None, an.expansion.root if an else None,
@@ -556,21 +541,30 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     return CheckResult(Path(path), found, first.analysis, first.root, first.text)
 
 
-def _found_under(path, options: Options, profiles, select, ignore, text, rule_set, rule_options) -> list[list]:
-    """The findings of ``path`` under each of ``profiles`` (check's later
-    half, in a process apart), a list per profile."""
+def _each_profile(path, options: Options, profiles, select, ignore, text, rule_set, rule_options,
+                  incremental=None, spare_core: bool = False):
+    """check_one of ``path`` under each of ``profiles`` in turn, the profiles
+    sharing what the configuration cannot reach (shared.py).  A result is
+    let go here before the next profile makes its own."""
     from dataclasses import replace
 
     from entrylint import heap
     from entrylint.shared import Shared
 
     shared = Shared() if len(profiles) > 1 else None
-    out = []
     for prof in profiles:
         with heap.gc_paused():
-            out.append(check_one(path, replace(options, profile=prof), select, ignore, text, rule_set,
-                                 rule_options, None, shared).findings)
-    return out
+            res = check_one(path, replace(options, profile=prof), select, ignore, text, rule_set, rule_options,
+                            incremental, shared, spare_core)
+        yield res
+        del res
+
+
+def _found_under(path, options: Options, profiles, select, ignore, text, rule_set, rule_options) -> list[list]:
+    """The findings of ``path`` under each of ``profiles`` (check's later
+    half, in a process apart), a list per profile."""
+    return [res.findings for res in _each_profile(path, options, profiles, select, ignore, text, rule_set,
+                                                   rule_options)]
 
 
 def check_one(path: Path | str, options: Options | None = None, select=None, ignore=(),

@@ -54,3 +54,15 @@ class Problem:
     message: str
     location: Location | None
     trace: tuple = field(default=())
+
+
+def dedupe(problems: list[Problem]) -> list[Problem]:
+    """``problems`` each once (by kind, message and place), in order."""
+    seen = set()
+    out = []
+    for p in problems:
+        key = (p.kind, p.message, p.location)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
