@@ -99,13 +99,9 @@ class Callees:
             # 32-bit: regparm(3), but asmlinkage functions take every argument
             # on the stack and the index does not say which: reads unknown
             return c_callee(name, None if self.kernel32 else fn.params, abi)
-        from entrylint.source.tree import build_flavour
-
         opaque = None
-        named = asm_definitions(self.root).get(name, ())
-        for where in named or self._by_head(name):
-            if build_flavour(Path(self.root) / where).kernel32 is not self.kernel32:
-                continue  # the other kernel's file (thunk_32.S for 64-bit code)
+        files, named = self._asm_files(name)
+        for where in files:
             got = _summary(self.root, where, name, self.options, self.depth, self.kernel32) \
                 if self.depth < 2 else None if named else False
             if got is False:  # the file does not define it
@@ -118,6 +114,16 @@ class Callees:
         if opaque is not None:
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved, True, opaque)
         return c_callee(name, abi=abi)
+
+    def _asm_files(self, name: str) -> tuple[list[str], bool]:
+        """The ``.S`` files of this kernel (not thunk_32.S for 64-bit code)
+        that may define asm function ``name``, and whether a text search
+        found it defined there (else they are the files of its head)."""
+        from entrylint.source.tree import build_flavour
+
+        named = asm_definitions(self.root).get(name, ())
+        return [f for f in named or self._by_head(name)
+                if build_flavour(Path(self.root) / f).kernel32 is self.kernel32], bool(named)
 
     def _by_head(self, name: str) -> list[str]:
         """The files whose macros define names of a head ``name`` starts with
@@ -144,14 +150,9 @@ def ask_apart(callees: Callees, program, own: Path) -> bool:
              and not (prefix and ins.target_name.strip('"').startswith(prefix))}
     if not index.ask_apart(names):
         return False
-    from entrylint.source.tree import build_flavour
-
-    defs = asm_definitions(callees.root)
-    files = {rel for n in names for rel in defs.get(n) or callees._by_head(n)}
     mine = Path(own).resolve()
-    for rel in sorted(files):
-        p = Path(callees.root) / rel
-        if build_flavour(p).kernel32 is callees.kernel32 and p.resolve() != mine:
+    for rel in sorted({f for n in names for f in callees._asm_files(n)[0]}):
+        if (Path(callees.root) / rel).resolve() != mine:
             expanded(callees.root, rel, callees.options)
     return True
 

@@ -228,7 +228,8 @@ def _macro_defined(text: bytes, rel: str, definers: dict) -> list[CFunction]:
     return out
 
 
-_MACRO_DEF_RE = re.compile(r"^[ \t]*(\w*DEFINE\w*)\(\s*(\w+)[^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{", re.M)
+_MACRO_DEF_RE = re.compile(r"^[ \t]*(\w*" + ctext.DEFINER_TAIL + r")\(\s*(\w+)[^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{",
+                           re.M)
 
 
 # --- the index ----------------------------------------------------------------

@@ -141,10 +141,15 @@ def declares(text: bytes, q: int, spans: list[tuple[int, int]]) -> bool:
     return r >= len(text) or text[r] not in _NOT_AFTER_PARAMETERS
 
 
+# what a definer macro's name ends with (it holds DEFINE: ``DEFINE_IDTENTRY_RAW(name) { }``):
+# one spelling for cindex._macro_defined, which reads its invocations, and definer_argument
+DEFINER_TAIL = r"DEFINE\w*"
+
+
 def definer_argument(word: bytes) -> re.Pattern:
-    """``word`` as the first argument of a ``*DEFINE*(`` macro: where
-    _macro_defined may take it, which reads the text, comments too."""
-    return re.compile(rb"DEFINE\w*\(\s*" + re.escape(word) + rb"(?![A-Za-z0-9_])")
+    """``word`` as the first argument of a definer macro (DEFINER_TAIL): where
+    cindex._macro_defined may take it, which reads the text, comments too."""
+    return re.compile(DEFINER_TAIL.encode() + rb"\(\s*" + re.escape(word) + rb"(?![A-Za-z0-9_])")
 
 
 def may_define(text: bytes, spans: list[tuple[int, int]], word: bytes, end: re.Pattern) -> bool:
@@ -166,5 +171,5 @@ def may_define(text: bytes, spans: list[tuple[int, int]], word: bytes, end: re.P
     return b"DEFINE" in text and definer_argument(word).search(text) is not None
 
 
-__all__ = ["as_identifier", "comment_spans", "declares", "definer_argument", "ident_end", "may_define",
-           "strip_comments"]
+__all__ = ["DEFINER_TAIL", "as_identifier", "comment_spans", "declares", "definer_argument", "ident_end",
+           "may_define", "strip_comments"]
