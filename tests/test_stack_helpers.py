@@ -98,6 +98,7 @@ def test_msr_parse_negation_braces_and_unconditional():
     assert m.gates == {"a_entry": (("X86_FEATURE_FOO", Feature.OFF),),
                        "b_entry": (("X86_FEATURE_FOO", Feature.ON),)}
     assert m.kind("c_entry") == "sysenter" and m.kind("d_entry") == "syscall"
+    assert m.kind("commented_out") is None
 
 
 def test_msr_parse_reads_the_code_after_a_comment_opener_in_a_string():
@@ -111,7 +112,6 @@ def test_msr_parse_reads_the_code_after_a_comment_opener_in_a_string():
         wrmsrl(MSR_CSTAR, (unsigned long)b_entry);
     """)
     assert m.kind("a_entry") == "syscall" and m.kind("b_entry") == "syscall"
-    assert m.kind("commented_out") is None
     assert m.kind("commented_out") is None
 
 
