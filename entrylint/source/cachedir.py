@@ -46,12 +46,13 @@ class Locked:
 class WrittenLater:
     """A table kept in memory and in one file of the cache folder (the
     decoder's, the C index's answers), written after new entries when they
-    are a quarter of what it held (a run that fills it writes it O(log n)
-    times, not once per entry: 135 writes of a growing 2 MB decoder table
-    were an eighth of a cold arch/x86 run, 51 of the C index's answers 4% of
-    a cold entry_64.S) or have waited 30 s (a language server), else at the
-    process's exit (a -j worker's too); each write under a lock, with what
-    other processes wrote since it was last read here.
+    are a quarter of what it held and at least the subclass's ``BATCH`` (a
+    run that fills it writes it O(log n) times, not once per entry: 135
+    writes of a growing 2 MB decoder table were an eighth of a cold arch/x86
+    run, 51 of the C index's answers 4% of a cold entry_64.S) or have waited
+    30 s (a language server), else at the process's exit (a -j worker's
+    too); each write under a lock, with what other processes wrote since it
+    was last read here.
 
     The subclass sets ``cache_path`` (None: no file) and says how many
     entries it holds (``_entries``), takes in a file's entries without
@@ -65,6 +66,7 @@ class WrittenLater:
     _saved = 0  # entries in the table when it was last read or written
     _since = 0.0  # when the first entry not yet written was made (time.monotonic)
     _exit_hook = 0  # the pid whose exit writes the table (0: none yet)
+    BATCH = 1  # the fewest new entries written before the exit (a kill loses fewer)
     saves = 0  # tables written (for tests and stats)
 
     def _entries(self) -> int:
@@ -100,7 +102,7 @@ class WrittenLater:
         now = time.monotonic()
         if not self._since:
             self._since = now
-        if self._entries() - self._saved >= max(1, self._saved // 4) or now - self._since >= 30:
+        if self._entries() - self._saved >= max(self.BATCH, self._saved // 4) or now - self._since >= 30:
             self.save()
         elif self._exit_hook != os.getpid():
             import atexit
