@@ -516,7 +516,11 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
     # one profile, none apart: a core to spare for the analysis's own work
     spare = jobs > 1 and not keep_analysis and incremental is None and child is None and len(mine) == 1
+    from entrylint import ahead
+
     try:
+        if spare:  # the tree's facts every file asks for, made meanwhile (ahead.py)
+            ahead.begin(resolve_root(Path(path), options))
         for res in _each_profile(path, options, mine, select, ignore, text, rule_set, rule_options, incremental,
                                  spare):
             an = res.analysis
@@ -532,6 +536,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     except BaseException:
         apart.abandon(child)
         raise
+    finally:
+        ahead.end()
     if child is not None:
         theirs = apart.result(child)
         for found in theirs if theirs is not None else _found_under(path, options, later, select, ignore, text,

@@ -44,6 +44,7 @@ import sys
 import time
 from pathlib import Path
 
+from entrylint import ahead
 from entrylint.source import overlay, reader
 from entrylint.source.cachedir import cache_root
 
@@ -343,6 +344,14 @@ def facts_on() -> bool:
 
 
 def fact(parts: tuple, compute, *args):
+    """``_fact``, or for a kind made ahead in a process apart, what that
+    process made (``_fact_ahead``)."""
+    if parts[0] in ahead.KINDS and (ahead.making is not None or ahead.expected()):
+        return _fact_ahead(parts, compute, args)
+    return _fact(parts, compute, *args)
+
+
+def _fact(parts: tuple, compute, *args):
     """``compute(*args)`` -- work that is the same for every file of a tree
     (the symbols its asm defines, the names its Kconfig declares, what an asm
     function of another file does to registers) -- done once per process and
@@ -383,3 +392,28 @@ def fact(parts: tuple, compute, *args):
         _facts[key] = got
     depend(*got[1])
     return got[0]
+
+
+def _fact_ahead(parts: tuple, compute, args):
+    """``fact`` of a kind made ahead (ahead.py).  In the process that makes
+    it: made, and kept with what a use of it depends on (the facts' entry
+    when they are on, else what making it read).  In the check's: taken
+    from what was made, each use telling what it depends on, as ``_fact``'s
+    uses do; else made here."""
+    key = key_of(("fact",) + tuple(parts))
+    if ahead.making is None:
+        got = ahead.take(key)
+        if got is not None:
+            if facts_on():
+                _facts.setdefault(key, got)
+            depend(*got[1])
+            return got[0]
+        return _fact(parts, compute, *args)
+    if facts_on():
+        value = _fact(parts, compute, *args)
+        if key in _facts:  # (not one made from the file being checked)
+            ahead.making[key] = _facts[key]
+        return value
+    value, deps = recorded(_fact, parts, compute, *args)
+    ahead.making[key] = (value, deps)
+    return value

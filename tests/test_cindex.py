@@ -91,8 +91,12 @@ def _same_answers(full: CIndex, lazy: LazyCIndex, step: int = 1) -> list[str]:
     return [n for n in sorted(names) if full.get(n) != lazy.get(n)]
 
 
-def test_lazy_index_answers_as_the_full_build(fixture_index):
+@pytest.mark.parametrize("prepared", [False, True])
+def test_lazy_index_answers_as_the_full_build(fixture_index, prepared):
+    """(``prepared``: each file's identifiers listed first, ahead.py's child.)"""
     lazy = LazyCIndex(FIX, (".",))
+    if prepared:
+        lazy.prepare()
     assert _same_answers(fixture_index, lazy) == []
     assert not lazy.empty() and lazy.files == fixture_index.files
 
@@ -115,7 +119,8 @@ def test_lazy_index_parses_only_the_files_that_hold_the_name(monkeypatch, tmp_pa
     assert lazy.files == 6
 
 
-def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifiers(monkeypatch, tmp_path):
+@pytest.mark.parametrize("prepared", [False, True])
+def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifiers(monkeypatch, tmp_path, prepared):
     """``main`` is in ``domain`` and ``main_loop`` (a third of a tree's C
     files): a file is parsed only where the name has no C identifier
     character on either side -- any such place outside comments and
@@ -135,6 +140,8 @@ def test_lazy_index_skips_files_that_hold_the_name_only_inside_longer_identifier
     real = cindex.parse_functions
     monkeypatch.setattr(cindex, "parse_functions", lambda src, rel, d, **k: parsed.append(rel) or real(src, rel, d, **k))
     lazy = LazyCIndex(tmp_path, (".",))
+    if prepared:  # (the files' identifiers looked up, not the text searched: the same files)
+        lazy.prepare()
     got = lazy.get("main")
     assert got is not None and got.file == "boot.c" and got.params == 0
     assert sorted(parsed) == ["boot.c", "dollar.c", "utf8.c"]

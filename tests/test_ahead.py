@@ -1,0 +1,247 @@
+"""The tree's facts made ahead in a process apart (entrylint/ahead.py: a
+single file checked under one profile with a core to spare): the check
+takes them from that process, the same as made here; a child that fails is
+made up for; a process forked meanwhile does not take them; and with the
+caches on they reach the disk, so a later run and a changed Kconfig are
+seen as without them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from entrylint import ahead, api, apart, cache
+from entrylint.report import findings_json
+
+REPO = Path(__file__).resolve().parents[1]
+KAISER = REPO / "fixtures" / "kaiser-2017"
+
+pytestmark = pytest.mark.skipif(not apart.available(), reason="no fork on this system")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """The 2017 tree, with the C functions its entry_64.S calls (for the C index)."""
+    root = tmp_path / "tree"
+    shutil.copytree(KAISER, root)
+    (root / "arch/x86/entry/common.c").write_text("__visible void do_syscall_64(unsigned long nr, struct pt_regs *regs)\n{\n}\n")
+    (root / "arch/x86/kernel").mkdir(parents=True, exist_ok=True)
+    (root / "arch/x86/kernel/nmi.c").write_text("void do_nmi(struct pt_regs *regs)\n{\n}\n")
+    return root
+
+
+def _json(res) -> str:
+    return findings_json.render([(res.root, f) for f in res.findings], 1, 1)
+
+
+def _check(root: Path, jobs: int, assemble: bool = False):
+    """(Decoded, ``assemble``: the calls' targets known, the C index asked.)"""
+    return api.check(root / "arch/x86/entry/entry_64.S",
+                     api.Options(root=root, profile="defconfig", assemble=assemble), keep_analysis=False, jobs=jobs)
+
+
+def _made_here(monkeypatch) -> list:
+    """The facts of ahead.KINDS made in this process (cache._fact's parts)."""
+    here, real = [], cache._fact
+    parent = os.getpid()
+
+    def spy(parts, compute, *args):
+        if parts[0] in ahead.KINDS and os.getpid() == parent:
+            here.append(parts[0])
+        return real(parts, compute, *args)
+
+    monkeypatch.setattr(cache, "_fact", spy)
+    return here
+
+
+def test_one_profile_takes_the_trees_facts_from_the_process_apart(tree, monkeypatch):
+    begun, taken = [], []
+    real_begin, real_take = ahead.begin, ahead.take
+    monkeypatch.setattr(ahead, "begin", lambda root: begun.append(root) or real_begin(root))
+    monkeypatch.setattr(ahead, "take", lambda key: taken.append(real_take(key)) or taken[-1])
+    here = _made_here(monkeypatch)
+    two = _check(tree, 2)
+    assert begun == [tree.resolve()]
+    assert taken and all(t is not None for t in taken) and here == []  # every one made apart
+    assert ahead._pending is None and not ahead._made  # (ended: nothing left for a later check)
+    one = _check(tree, 1)
+    assert {"msr-entries", "sourced-kconfig"} <= set(here)  # made here, with -j 1
+    assert _json(two) == _json(one)
+
+
+def test_facts_a_failed_child_did_not_give_are_made_here(tree, monkeypatch):
+    parent = os.getpid()
+    real = ahead._make
+
+    def fails_apart(root):
+        if os.getpid() != parent:
+            raise RuntimeError("injected in the child")
+        return real(root)
+
+    monkeypatch.setattr(ahead, "_make", fails_apart)
+    here = _made_here(monkeypatch)
+    two = _check(tree, 2)
+    assert "sourced-kconfig" in here and "msr-entries" in here
+    assert _json(two) == _json(_check(tree, 1))
+
+
+def test_a_process_forked_meanwhile_leaves_them_to_this_one(tree):
+    ahead.begin(tree)
+    try:
+        h = apart.start(lambda: (ahead.expected(), ahead._pending))
+        assert apart.result(h) == (False, None)  # the other child: not its to take
+        assert ahead.expected()
+        key = cache.key_of(("fact", "msr-entries", str(tree)))
+        assert ahead.take(key) is not None  # this one's
+    finally:
+        ahead.end()
+    assert not ahead.expected()
+
+
+@pytest.mark.parametrize("facts", [True, False])
+def test_each_use_of_a_fact_taken_tells_what_it_depends_on(tree, tmp_path, monkeypatch, facts):
+    """A result computed with a fact made apart depends on it as on one
+    made here: on the stored fact (facts on), or on the files it read."""
+    from entrylint.source.tree import kconfig_declared
+
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "facts_enabled", facts)
+    monkeypatch.setattr(cache, "_facts", {})
+    time.sleep(cache.RACY_SECONDS + 0.2)  # (the copied tree is new: a fact of it is stored only past this)
+    here = _made_here(monkeypatch)
+    ahead.begin(tree)
+    try:
+        for _ in range(2):  # the first use takes it from the child, the second from what it gave
+            names, (texts, stats, used) = cache.recorded(kconfig_declared, str(tree))
+            assert "KAISER" in names and here == []
+            if facts:
+                assert used == {cache.key_of(("fact", "sourced-kconfig", str(tree), "x86"))}
+            else:
+                assert str(tree / "Kconfig") in {**texts, **stats}  # (read, or opened)
+    finally:
+        ahead.end()
+
+
+def test_the_c_index_is_answered_by_the_same_process(tree, monkeypatch, tmp_path):
+    """The child that made the facts reads the C sources meanwhile and
+    answers the names the file calls out to (no other process is made for
+    them): the answers are the ones made here."""
+    from entrylint.analysis import cindex
+
+    started, asked = [], []
+    real_start, real_ask = apart.start, ahead.c_answers
+    monkeypatch.setattr(apart, "start", lambda fn, *a: started.append(fn) or real_start(fn, *a))
+    monkeypatch.setattr(ahead, "c_answers", lambda index, names: asked.append((index, names))
+                        or real_ask(index, names))
+    monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    two = _check(tree, 2, assemble=True)
+    assert started == [] and len(asked) == 1
+    index, names = asked[0]
+    assert {"do_syscall_64", "do_nmi"} <= set(names) and index.pending is None  # (taken)
+    nmi = [p.name for p in index._list()].index("nmi.c")
+    assert nmi not in index._parsed  # parsed apart
+    fresh = cindex.LazyCIndex(tree, cindex.DEFAULT_FOLDERS)
+    assert {n: index.answers[n] for n in names} == {n: fresh.get(n) for n in names}
+    monkeypatch.setattr(cindex, "_memo", {})
+    assert _json(two) == _json(_check(tree, 1, assemble=True))
+
+
+@pytest.mark.parametrize("failing", ["_prepare", "_answers"])
+def test_c_answers_the_child_failed_to_make_are_made_here(tree, monkeypatch, tmp_path, failing):
+    """(A child whose preparing failed answers nothing: its index may be half made.)"""
+    from entrylint.analysis import cindex
+
+    parent = os.getpid()
+    real = getattr(ahead, failing)
+
+    def fails_apart(arg):
+        if os.getpid() != parent:
+            if failing == "_prepare":
+                real(arg)
+                ahead._index._texts, ahead._index._idents = [], None  # (half made: no answer may come of it)
+            raise RuntimeError("injected in the child")
+        return real(arg)
+
+    monkeypatch.setattr(ahead, failing, fails_apart)
+    monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    here = _made_here(monkeypatch)
+    two = _check(tree, 2, assemble=True)
+    index = next(iter(cindex._memo.values()))
+    assert here == [] and index.answers["do_nmi"] is not None and index._parsed  # facts apart, answers here
+    monkeypatch.setattr(cindex, "_memo", {})
+    assert _json(two) == _json(_check(tree, 1, assemble=True))
+
+
+def test_a_child_not_asked_for_answers_is_stopped_and_reaped(tree, monkeypatch):
+    """(Not decoded: no call's target is known, the C index is not asked.)"""
+    finished = []
+    real = apart.finish
+    monkeypatch.setattr(apart, "finish", lambda h, stop=False: finished.append((h, stop)) or real(h, stop))
+    _check(tree, 2)
+    assert len(finished) == 1 and finished[0][1]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(finished[0][0].pid, os.WNOHANG)
+
+
+def test_a_check_that_fails_waits_for_the_child(tree, monkeypatch):
+    monkeypatch.setattr(api, "check_one", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("here")))
+    with pytest.raises(RuntimeError, match="here"):
+        _check(tree, 2)
+    assert ahead._pending is None and not ahead._made
+
+
+def _cli(root: Path, cache_dir: Path, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(cache_dir), PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "entrylint", "--root", ".", "--no-assemble", "--profile",
+                           "defconfig", "--format", "json", *args, "arch/x86/entry/entry_64.S"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_facts_made_apart_reach_the_disk_and_a_kconfig_change_is_seen(tree, tmp_path):
+    """A Kconfig name the file tests but the tree does not declare is EL001's
+    finding (unknown config symbol); declared in the tree's Kconfig, it is
+    not.  The run with -j 2 makes the Kconfig fact apart: it is stored, the
+    cached result depends on it, and the declaration is seen."""
+    p = tree / "arch/x86/entry/entry_64.S"
+    p.write_text("#ifdef CONFIG_NOT_DECLARED_YET\n#endif\n" + p.read_text())
+    cache_dir = tmp_path / "cache"
+    time.sleep(cache.RACY_SECONDS + 0.2)  # (files changed within it are not trusted to the cache)
+    first = _cli(tree, cache_dir, "-j", "2")
+    assert "CONFIG_NOT_DECLARED_YET" in first.stdout, first.stderr
+    assert first.stdout == _cli(tree, tmp_path / "other", "-j", "1", "--no-cache").stdout
+    assert list((cache_dir / "results" / cache.FACTS).glob("*/*.pickle"))  # the facts, on the disk
+    with open(tree / "Kconfig", "a") as fh:
+        fh.write("\nconfig NOT_DECLARED_YET\n\tbool\n")
+    time.sleep(cache.RACY_SECONDS + 0.2)
+    again = _cli(tree, cache_dir, "-j", "2")
+    assert "CONFIG_NOT_DECLARED_YET" not in again.stdout, again.stdout
+    assert again.stdout == _cli(tree, tmp_path / "other2", "-j", "1", "--no-cache").stdout
+
+
+def test_what_a_served_child_read_to_prepare_goes_with_its_answer(tmp_path):
+    """apart.serve: its first value, then the answer to one request, with
+    what preparing it read among the answer's reads (a cached result
+    depends on the C sources the child read before the names came)."""
+    first, prepared, asked = (tmp_path / n for n in ("first.txt", "prepared.txt", "asked.txt"))
+    for p in (first, prepared, asked):
+        p.write_text(p.stem)
+
+    def run():
+        h = apart.serve(lambda root: first.read_text(), lambda root: prepared.read_text(),
+                        lambda n: asked.read_text() * n, "root")
+        assert apart.receive(h, tell=False) == "first"
+        assert apart.request(h, 2)
+        return apart.result(h)
+
+    value, (texts, stats, _) = cache.recorded(run)
+    assert value == "askedasked"
+    read = {**texts, **stats}
+    assert str(prepared) in read and str(asked) in read and str(first) not in read  # (not told: tell=False)
