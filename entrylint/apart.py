@@ -91,8 +91,6 @@ def result(h: Handle | None, tell: bool = True):
             return receive(h, tell)
         finally:
             finish(h)
-    from entrylint import cache
-
     try:
         with os.fdopen(h.fd, "rb") as fh:
             data = fh.read()
@@ -100,6 +98,14 @@ def result(h: Handle | None, tell: bool = True):
         _, status = os.waitpid(h.pid, 0)
     if status != 0 or not data:
         return None
+    return _value(data, tell)
+
+
+def _value(data: bytes, tell: bool):
+    """A child's message: its value (its reads told to the recorders here,
+    when ``tell``), or None: it failed, or the message was cut short."""
+    from entrylint import cache
+
     try:
         how, value, deps = pickle.loads(data)
     except Exception:  # noqa: BLE001 - a message cut short: computed here
@@ -218,18 +224,11 @@ def receive(h: Handle | None, tell: bool = True):
     ``tell``), or None: it failed, or ended without one."""
     if h is None:
         return None
-    from entrylint import cache
-
     try:
-        size = int.from_bytes(_read(h.fd, 8), "big")
-        how, value, deps = pickle.loads(_read(h.fd, size))
-    except Exception:  # noqa: BLE001 - a message cut short: made here
+        data = _read(h.fd, int.from_bytes(_read(h.fd, 8), "big"))
+    except (OSError, EOFError):  # it ended without it
         return None
-    if how != "ok":
-        return None
-    if deps is not None and tell:
-        cache.depend(*deps)
-    return value
+    return _value(data, tell)
 
 
 def _read(fd: int, n: int) -> bytes:
