@@ -18,7 +18,10 @@ one process, with its message and its exit code.
 same terms (ahead.py: the tree's facts, then the C index's answers for
 names known only later): ``receive`` takes its first, ``request`` sends it
 the arguments of the second, ``result`` takes that and reaps it, and
-``finish`` lets it go unasked.
+``finish`` lets it go unasked.  ``start`` is such a child with its first
+value only.  Every message is framed (8 bytes of length, then the pickle),
+and a child closes what it inherited of the other children's pipes, so
+none waits on a pipe another process still holds open.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import sys
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(eq=False)
 class Handle:
     pid: int
-    fd: int  # the read end of the child's pipe
-    ask: int = -1  # a served child's: the write end of the pipe its request comes by (serve)
-    served: bool = False  # its messages framed (serve): result() is its next one, then finish()
+    fd: int  # the read end of the pipe its values come by
+    ask: int = -1  # the write end of the pipe its request comes by (serve; -1: none, or sent)
+
+
+_open: list[Handle] = []  # the children not yet reaped (finish)
 
 
 def available() -> bool:
@@ -45,105 +50,7 @@ def available() -> bool:
 
 def start(fn, *args) -> Handle | None:
     """``fn(*args)`` begun in a child process; None when none could be made."""
-    if not available():
-        return None
-    from entrylint import cache
-
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid:
-        os.close(w)
-        return Handle(pid, r)
-    # the child: never returns into the caller's code
-    code = 1
-    try:
-        os.close(r)
-        from entrylint import ahead
-
-        ahead.forget()  # (a child making the tree's facts is the parent's)
-        try:
-            if cache.recording():
-                value, deps = cache.recorded(fn, *args)
-            else:
-                value, deps = fn(*args), None
-            data = pickle.dumps(("ok", value, deps), protocol=pickle.HIGHEST_PROTOCOL)
-            code = 0
-        except BaseException:  # noqa: BLE001 - the parent computes it again and says what went wrong
-            data = pickle.dumps(("failed", None, None))
-        with os.fdopen(w, "wb") as fh:
-            fh.write(data)
-    finally:
-        os._exit(code)
-
-
-def result(h: Handle | None, tell: bool = True):
-    """The child's value (its reads told to the recorders here, unless not
-    ``tell``), or None."""
-    if h is None:
-        return None
-    if h.served:
-        try:
-            return receive(h, tell)
-        finally:
-            finish(h)
-    try:
-        with os.fdopen(h.fd, "rb") as fh:
-            data = fh.read()
-    finally:
-        _, status = os.waitpid(h.pid, 0)
-    if status != 0 or not data:
-        return None
-    return _value(data, tell)
-
-
-def _value(data: bytes, tell: bool):
-    """A child's message: its value (its reads told to the recorders here,
-    when ``tell``), or None: it failed, or the message was cut short."""
-    from entrylint import cache
-
-    try:
-        how, value, deps = pickle.loads(data)
-    except Exception:  # noqa: BLE001 - a message cut short: computed here
-        return None
-    if how != "ok":
-        return None
-    if deps is not None and tell:
-        cache.depend(*deps)
-    return value
-
-
-def abandon(h: Handle | None) -> None:
-    """The child's work is not wanted (the caller failed first): it is
-    stopped and reaped, so no process is left behind."""
-    if h is None:
-        return
-    if h.served:
-        return finish(h, stop=True)
-    import signal
-
-    try:
-        os.kill(h.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        os.close(h.fd)
-    except OSError:
-        pass
-    try:
-        os.waitpid(h.pid, 0)
-    except OSError:
-        pass
-
-
-# -- a child that answers one request after its first value (serve) ---------
-#
-# Its messages are framed (8 bytes of length, then the pickle), as two
-# come by one pipe; the request is one pickle, its pipe closed after it.
+    return serve(fn, None, None, *args)
 
 
 def serve(first, prepare, then, *args) -> Handle | None:
@@ -151,44 +58,59 @@ def serve(first, prepare, then, *args) -> Handle | None:
     (what its answer will need), then waits for one request -- the arguments of
     ``then``, sent by ``request`` -- and sends ``then(*request)``; with no
     request (``finish``), it ends.  What ``prepare`` and ``then`` read is
-    sent with the answer (cache.recorded, when recording)."""
+    sent with the answer (cache.recorded, when recording).  Without
+    ``then``, it ends after its first value (``start``)."""
     if not available():
         return None
     from entrylint import cache
 
     r, w = os.pipe()
-    rq, wq = os.pipe()
+    rq, wq = os.pipe() if then is not None else (-1, -1)
     try:
         pid = os.fork()
     except OSError:
         for fd in (r, w, rq, wq):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         return None
     if pid:
         os.close(w)
-        os.close(rq)
-        try:  # (the first value waits in the pipe, not in the child, till it is taken)
+        if rq >= 0:
+            os.close(rq)
+        try:  # (a value waits in the pipe, not in the child, till it is taken)
             import fcntl
 
             fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
         except (ImportError, AttributeError, OSError):
             pass
-        return Handle(pid, r, wq, served=True)
+        h = Handle(pid, r, wq)
+        _open.append(h)
+        return h
+    # the child: never returns into the caller's code
     code = 1
     try:
         os.close(r)
-        os.close(wq)
+        if wq >= 0:
+            os.close(wq)
+        for other in _open:  # (the other children's pipes: theirs and the parent's)
+            for fd in (other.fd, other.ask):
+                if fd >= 0:
+                    os.close(fd)
+        _open.clear()
         from entrylint import ahead
 
-        ahead.forget()
+        ahead.forget()  # (a child making the tree's facts is the parent's)
         with os.fdopen(w, "wb") as out:
             _send(out, lambda: first(*args), cache)
-            ready, got = _send(None, lambda: prepare(*args), cache)  # (its reads go with the answer)
-            with os.fdopen(rq, "rb") as fh:
-                data = fh.read()
-            if data:  # (not prepared: the parent makes it, from a state not half made)
-                ask = pickle.loads(data)
-                _send(out, (lambda: then(*ask)) if ready else _unprepared, cache, got)
+            if then is not None:
+                ready, got = _send(None, lambda: prepare(*args), cache)  # (its reads go with the answer)
+                try:
+                    ask = pickle.loads(_read(rq, int.from_bytes(_read(rq, 8), "big")))
+                except EOFError:
+                    ask = None  # let go unasked
+                if ask is not None:  # (not prepared: the parent makes it, from a state not half made)
+                    _send(out, (lambda: (got and cache.depend(*got), then(*ask))[1]) if ready else _unprepared,
+                          cache)
         code = 0
     finally:
         os._exit(code)
@@ -198,37 +120,24 @@ def _unprepared():
     raise RuntimeError("prepare() failed")
 
 
-def _send(out, fn, cache, before=None) -> tuple[bool, tuple | None]:
-    """``fn()`` computed (recorded when recording) and, with ``out``, sent
-    framed: ("ok", value, reads) or ("failed", ...).  Returns whether it
-    was made, and its reads."""
+def _send(out, fn, cache) -> tuple[bool, tuple | None]:
+    """(In the child.)  ``fn()`` computed (recorded when recording) and, with
+    ``out``, sent framed: ("ok", value, reads) or ("failed", ...).  Returns
+    whether it was made, and its reads."""
     try:
-        if cache.recording():
-            value, deps = cache.recorded(fn)
-            if before is not None:  # the reads of prepare() too
-                deps = ({**before[0], **deps[0]}, {**before[1], **deps[1]}, set(before[2]) | set(deps[2]))
-        else:
-            value, deps = fn(), None
+        value, deps = cache.recorded(fn) if cache.recording() else (fn(), None)
         msg = ("ok", value, deps)
     except BaseException:  # noqa: BLE001 - the parent makes it again and says what went wrong
         msg, deps = ("failed", None, None), None
     if out is not None:
-        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(len(data).to_bytes(8, "big") + data)
-        out.flush()
+        _write(out, msg)
     return msg[0] == "ok", deps
 
 
-def receive(h: Handle | None, tell: bool = True):
-    """A served child's next value (its reads told here, unless not
-    ``tell``), or None: it failed, or ended without one."""
-    if h is None:
-        return None
-    try:
-        data = _read(h.fd, int.from_bytes(_read(h.fd, 8), "big"))
-    except (OSError, EOFError):  # it ended without it
-        return None
-    return _value(data, tell)
+def _write(fh, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(len(data).to_bytes(8, "big") + data)
+    fh.flush()
 
 
 def _read(fd: int, n: int) -> bytes:
@@ -242,12 +151,42 @@ def _read(fd: int, n: int) -> bytes:
     return b"".join(parts)
 
 
+def receive(h: Handle | None, tell: bool = True):
+    """A child's next value (the reads that made it told to this process's
+    recorders as if it had read them, cache.depend, unless not ``tell``), or
+    None: it failed, was killed, or ended without one."""
+    if h is None:
+        return None
+    try:
+        data = _read(h.fd, int.from_bytes(_read(h.fd, 8), "big"))
+    except (OSError, EOFError):
+        return None
+    from entrylint import cache
+
+    try:
+        how, value, deps = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - a message cut short: made here
+        return None
+    if how != "ok":
+        return None
+    if deps is not None and tell:
+        cache.depend(*deps)
+    return value
+
+
+def result(h: Handle | None, tell: bool = True):
+    """A child's (last) value, as ``receive``; the child is then reaped."""
+    try:
+        return receive(h, tell)
+    finally:
+        finish(h)
+
+
 def request(h: Handle, *args) -> bool:
     """Send a served child its request; False when it cannot take it."""
     try:
-        data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(h.ask, "wb") as fh:
-            fh.write(data)
+            _write(fh, args)
     except (OSError, pickle.PicklingError):
         return False
     finally:
@@ -255,12 +194,19 @@ def request(h: Handle, *args) -> bool:
     return True
 
 
+def abandon(h: Handle | None) -> None:
+    """The child's work is not wanted (the caller failed first): it is
+    stopped and reaped, so no process is left behind."""
+    finish(h, stop=True)
+
+
 def finish(h: Handle | None, stop: bool = False) -> None:
-    """A served child let go: no request (it ends, or with ``stop`` it is
-    stopped: its prepare() writes nothing), its pipe closed, reaped."""
+    """A child let go: no request (it ends, or with ``stop`` it is stopped),
+    its pipes closed, reaped."""
     if h is None:
         return
-    if stop:
+    live = h in _open  # (a child reaped is not signalled: its pid may be another process's now)
+    if stop and live:
         import signal
 
         try:
@@ -274,7 +220,9 @@ def finish(h: Handle | None, stop: bool = False) -> None:
             except OSError:
                 pass
     h.ask = h.fd = -1
-    try:
-        os.waitpid(h.pid, 0)
-    except OSError:
-        pass
+    if live:
+        _open.remove(h)
+        try:
+            os.waitpid(h.pid, 0)
+        except OSError:
+            pass

@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import test_apart
+from test_apart import _json
+
 from entrylint import ahead, api, apart, cache
-from entrylint.report import findings_json
 
 REPO = Path(__file__).resolve().parents[1]
 KAISER = REPO / "fixtures" / "kaiser-2017"
@@ -34,10 +35,6 @@ def tree(tmp_path):
     (root / "arch/x86/kernel").mkdir(parents=True, exist_ok=True)
     (root / "arch/x86/kernel/nmi.c").write_text("void do_nmi(struct pt_regs *regs)\n{\n}\n")
     return root
-
-
-def _json(res) -> str:
-    return findings_json.render([(res.root, f) for f in res.findings], 1, 1)
 
 
 def _check(root: Path, jobs: int, assemble: bool = False):
@@ -199,10 +196,7 @@ def test_a_check_that_fails_waits_for_the_child(tree, monkeypatch):
 
 
 def _cli(root: Path, cache_dir: Path, *args) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(cache_dir), PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "entrylint", "--root", ".", "--no-assemble", "--profile",
-                           "defconfig", "--format", "json", *args, "arch/x86/entry/entry_64.S"],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return test_apart._cli(root, cache_dir, "--profile", "defconfig", *args, path="arch/x86/entry/entry_64.S")
 
 
 def test_facts_made_apart_reach_the_disk_and_a_kconfig_change_is_seen(tree, tmp_path):
@@ -245,3 +239,30 @@ def test_what_a_served_child_read_to_prepare_goes_with_its_answer(tmp_path):
     assert value == "askedasked"
     read = {**texts, **stats}
     assert str(prepared) in read and str(asked) in read and str(first) not in read  # (not told: tell=False)
+
+
+def _open_fds(fds) -> list[int]:
+    out = []
+    for fd in fds:
+        try:
+            os.fstat(fd)
+            out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_a_child_holds_none_of_another_childs_pipes():
+    """A served child waits for its request until its pipe is closed: a
+    process forked meanwhile that kept a copy of that pipe would keep it
+    waiting (and this one in waitpid).  Each child closes what it
+    inherited of the others'."""
+    served = apart.serve(lambda: "first", lambda: None, lambda n: n * 2)
+    try:
+        assert apart.receive(served) == "first"
+        theirs = (served.fd, served.ask)
+        assert _open_fds(theirs) == list(theirs)  # (open here)
+        assert apart.result(apart.start(_open_fds, theirs)) == []  # closed in the other child
+        assert apart.request(served, 21) and apart.result(served) == 42
+    finally:
+        apart.abandon(served)

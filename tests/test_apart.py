@@ -158,10 +158,10 @@ SYM_CODE_END(foo)
 """
 
 
-def _cli(root: Path, cache: Path, *args) -> subprocess.CompletedProcess:
+def _cli(root: Path, cache: Path, *args, path: str = "a.S") -> subprocess.CompletedProcess:
     env = dict(os.environ, ENTRYLINT_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "entrylint", "--root", ".", "--no-assemble", "--format", "json",
-                           *args, "a.S"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+                           *args, path], cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_the_cached_result_depends_on_what_the_child_read(tmp_path):
