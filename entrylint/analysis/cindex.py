@@ -291,9 +291,6 @@ def _merge(old: CFunction | None, fn: CFunction) -> CFunction:
     return old
 
 
-_IDENT_RUN = re.compile(rb"[A-Za-z0-9_]+")  # (ctext's identifier characters)
-
-
 class LazyCIndex(WrittenLater):
     """``CIndex.build``'s answers, made per name asked (a run asks about the
     few dozen names entry asm calls; the full index parses ~340 files).
@@ -404,22 +401,19 @@ class LazyCIndex(WrittenLater):
     def prepare(self) -> None:
         """The sources read and the identifiers of each listed (in the
         process that answers for a check, ahead.py, before the names come):
-        a name is then looked up in each file's set, not searched for in
-        4.6 MB of text (0.1 s for the 52 words of 6.12's entry_64.S).  A
-        file holds a word as an identifier (``ctext.as_identifier``: no
-        identifier character before or after it) exactly when the word is
-        one of its maximal runs of identifier characters."""
-        self._idents = [frozenset(_IDENT_RUN.findall(text)) for text in self._sources()]
+        a name is then looked up in each file's set (``ctext.identifiers``:
+        the files ``ctext.as_identifier`` accepts), not searched for in
+        4.6 MB of text (0.1 s for the 52 words of 6.12's entry_64.S)."""
+        self._idents = [ctext.identifiers(text) for text in self._sources()]
 
     def ask_apart(self, names: Iterable[str]) -> bool:
-        """The answers for ``names`` begun in a process apart (entrylint/apart.py:
-        a check of a single file, the second core idle), while this one goes
-        on with work that asks none; the next get() takes them (it waits for
+        """The answers for ``names`` begun in a process apart (a check of a
+        single file, the second core idle: the one that prepared this index,
+        ahead.py, else one of their own, apart.py), while this one goes on
+        with work that asks none; the next get() takes them (it waits for
         them then).  False when none was begun: fewer than two names to
         answer, or no process could be made."""
-        from entrylint import apart
-
-        from entrylint import ahead
+        from entrylint import ahead, apart
 
         todo = sorted({n for n in names if n and n not in self.answers})
         if len(todo) < 2 or self.pending is not None:

@@ -40,6 +40,16 @@ def after_non_ident(text: bytes, p: int) -> bytes | None:
     return None if p and text[p - 1] in _IDENT_CHARS else b""
 
 
+_IDENT_RUN = re.compile(rb"[A-Za-z0-9_]+")
+
+
+def identifiers(text: bytes) -> frozenset[bytes]:
+    """The words ``as_identifier`` finds in ``text``, all at once: a word
+    has no identifier character right before or after it exactly where it
+    is one of the text's maximal runs of those characters."""
+    return frozenset(_IDENT_RUN.findall(text))
+
+
 def as_identifier(text: bytes, end: re.Pattern) -> bool:
     """The word ``end`` matches occurs in ``text`` with no C identifier
     character ([A-Za-z0-9_]) right before or after it: wherever tree-sitter
@@ -172,4 +182,4 @@ def may_define(text: bytes, spans: list[tuple[int, int]], word: bytes, end: re.P
 
 
 __all__ = ["DEFINER_TAIL", "as_identifier", "comment_spans", "declares", "definer_argument", "ident_end",
-           "may_define", "strip_comments"]
+           "identifiers", "may_define", "strip_comments"]
