@@ -230,3 +230,23 @@ def test_rule_table_read_while_it_is_built(monkeypatch):
     asker.join(10)
     assert {i.id for i in real} <= set(got)
     assert features.rule_hover("EL204").startswith("**EL204 user-stack-access**")
+
+
+def test_several_profiles_give_the_command_lines_findings():
+    """The profiles an editor asks for are merged as api.check merges them:
+    under defconfig the unswitched entry's first harm is the %gs access
+    (EL202), a later step of max's EL201 -- one fault, one finding, with
+    the same profiles, sites and later steps as the command line's."""
+    from entrylint import api
+    from entrylint.source.tree import find_root
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "findings" / "entry_never_switches_profiles.S"
+    root = find_root(src)
+    got = run_check(src, src.read_text(), Config(profiles=("max", "defconfig", "pti-off"), root=root)).findings
+    want = api.check(src, api.Options(root=root), keep_analysis=False).findings
+
+    def shown(fs):
+        return [(f.id, f.location, f.profiles, f.sites, f.later, f.message) for f in fs]
+
+    assert "EL202" not in [f.id for f in got]
+    assert shown(got) == shown(want)

@@ -129,6 +129,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     """Analyse one buffer under ``config`` (in the worker thread): an edited
     buffer is read again from the first line the edit changed (incremental.py)."""
     from entrylint import api
+    from entrylint.findings.group import fold_profiles, merge_profile
     from entrylint.findings.model import Finding
 
     t0 = time.perf_counter()
@@ -141,11 +142,8 @@ def run_check(path: Path, text: str, config: Config) -> Result:
                         text=text, rule_options=config.rule_options, incremental=sessions())
         how.append(sessions().session(path, replace(opts, profile=prof))[0].last)
         first = first or res
-        for f in res.findings:
-            key = (f.id, f.fingerprint, f.location, f.message)
-            old = merged.get(key)
-            merged[key] = f if old is None else replace(old, profiles=tuple(dict.fromkeys(old.profiles + f.profiles)))
-    raw = sorted(merged.values(), key=Finding.sort_key)
+        merge_profile(merged, res.findings)  # (as api.check merges its profiles: the CLI's findings)
+    raw = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
     an = first.analysis if first else None
     main = str(path.resolve())
     files = tuple(f for f in an.expansion.pp.files if f != main) if an is not None else ()
