@@ -3,10 +3,12 @@ the file checked (api.check of a single file under one profile, the second
 core otherwise idle until the file's callees are known).
 
 Every check of a file of a tree asks, once the file is expanded, for the
-Kconfig names the tree declares, the MSR entry targets it writes and the
-asm index of arch/x86 (``KINDS``: ``cache.fact`` kinds).  None of them
-depends on the file: on a cold 6.12 tree they were 0.11 s of entry_64.S's
-1 s, on the one core, after its expansion.  ``begin(root)`` forks a child
+Kconfig names the tree declares, the MSR entry targets it writes, the
+asm index of arch/x86, and what the C code of arch/x86 says of per-cpu
+variables (the stores to each, those declared user-mapped: treefacts.py)
+(``KINDS``: ``cache.fact`` kinds).  None of them depends on the file: on a
+cold 6.12 tree they were 0.14 s of entry_64.S's 1 s, on the one core,
+after its expansion.  ``begin(root)`` forks a child
 (``apart.serve``) that makes them through ``cache.fact``, so they reach the
 disk's facts as they would here; the first ``cache.fact`` of one of those
 kinds here takes what the child made (``take``: waiting for it if it is
@@ -28,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # the facts every check of a file of the tree asks for after its expansion
-KINDS = frozenset({"sourced-kconfig", "msr-entries", "asm-index"})
+KINDS = frozenset({"sourced-kconfig", "msr-entries", "asm-index", "percpu-stores", "user-mapped-percpu"})
 
 _pending = None  # the child (apart.Handle of apart.serve)
 _root: Path | None = None  # the tree it works on
@@ -44,11 +46,14 @@ def _make(root) -> dict[str, tuple]:
     making = {}
     from entrylint.analysis.asmindex import asm_definitions
     from entrylint.analysis.msr_entries import msr_entries
+    from entrylint.analysis.treefacts import percpu_stores, user_mapped_percpu
     from entrylint.source.tree import kconfig_declared
 
     kconfig_declared(str(root))
     msr_entries(root)
     asm_definitions(root)
+    percpu_stores(root)
+    user_mapped_percpu(root)
     return making
 
 

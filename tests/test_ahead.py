@@ -68,7 +68,24 @@ def test_one_profile_takes_the_trees_facts_from_the_process_apart(tree, monkeypa
     assert taken and all(t is not None for t in taken) and here == []  # every one made apart
     assert ahead._pending is None and not ahead._made  # (ended: nothing left for a later check)
     one = _check(tree, 1)
-    assert {"msr-entries", "sourced-kconfig"} <= set(here)  # made here, with -j 1
+    assert {"msr-entries", "sourced-kconfig", "user-mapped-percpu"} <= set(here)  # made here, with -j 1
+    assert _json(two) == _json(one)
+
+
+def test_the_stores_of_the_per_cpu_bits_the_user_switch_ors_in_are_made_apart(tmp_path, monkeypatch):
+    """(Decoded: the OR from memory is known.)  The 4.4/4.9 backport's
+    switch to the user CR3 ORs in a per-cpu variable: whether it holds the
+    user bit is read from the stores of the tree's C code, a fact made apart
+    with -j 2 and here with -j 1, the same findings either way."""
+    if not api.decoder().available:
+        pytest.skip("GNU as not installed")
+    root = tmp_path / "kaiser-4x"
+    shutil.copytree(REPO / "fixtures" / "versions" / "kaiser-4x", root)
+    here = _made_here(monkeypatch)
+    two = _check(root, 2, assemble=True)
+    assert "percpu-stores" not in here
+    one = _check(root, 1, assemble=True)
+    assert "percpu-stores" in here
     assert _json(two) == _json(one)
 
 

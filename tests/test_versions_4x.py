@@ -198,12 +198,12 @@ def test_the_stores_of_a_per_cpu_variable_are_found_once_per_read_of_the_tree():
     from entrylint.source import overlay
 
     first = treefacts.stores(str(KAISER), "user_cr3_bits")
-    assert [e.strip() for _, e in first] == ["bits", "0x40 | KAISER_SHADOW_PGD_OFFSET"]
+    assert [e.strip() for e, _ in first] == ["bits", "0x40 | KAISER_SHADOW_PGD_OFFSET"]
     assert treefacts.stores(str(KAISER), "user_cr3_bits") is first
     c = (KAISER / "arch/x86/mm/kaiser.c").read_text()
     with overlay.using(overlay.Overlay(KAISER, {"arch/x86/mm/kaiser.c": c.replace("KAISER_SHADOW_PGD_OFFSET", "0")})):
         patched = treefacts.stores(str(KAISER), "user_cr3_bits")
-        assert [e.strip() for _, e in patched] == ["bits", "0x40 | 0"]
+        assert [e.strip() for e, _ in patched] == ["bits", "0x40 | 0"]
     assert treefacts.stores(str(KAISER), "user_cr3_bits") is first
 
 def test_kaiser_user_switch_by_per_cpu_bits():

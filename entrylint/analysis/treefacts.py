@@ -54,18 +54,19 @@ _USER_MAPPED = re.compile(r"\b(?:DEFINE|DECLARE)_PER_CPU\w*_USER_MAPPED\(\s*[^,(
 
 
 def user_mapped_percpu(root: Path | None) -> frozenset[str]:
-    """Per-cpu names the tree declares user-mapped."""
+    """Per-cpu names the tree declares user-mapped: once per process, and a
+    fact of the tree kept on disk across runs (made ahead, ahead.py)."""
     if root is None:
         return frozenset()
-    texts = _c_texts(str(root))
-    got = _MAPPED.get(str(root))
-    if got is None or got[0] is not texts:  # once per read of the tree (_c_texts is its cache)
-        got = _MAPPED[str(root)] = (texts, frozenset(m.group(1) for _name, text in texts if "_USER_MAPPED" in text
-                                                      for m in _USER_MAPPED.finditer(text)))
-    return got[1]
+    from entrylint import cache
+
+    return cache.fact(("user-mapped-percpu", str(root)), _user_mapped_percpu, str(root))
 
 
-_MAPPED: dict[str, tuple] = {}  # root -> (the texts read, the names they declare)
+@overlay.tree_cache(maxsize=4)
+def _user_mapped_percpu(root: str) -> frozenset[str]:
+    return frozenset(m.group(1) for _name, text in _c_texts(root) if "_USER_MAPPED" in text
+                     for m in _USER_MAPPED.finditer(text))
 
 
 def _balanced(text: str, start: int) -> str | None:
@@ -82,34 +83,87 @@ def _balanced(text: str, start: int) -> str | None:
     return None
 
 
-@overlay.tree_cache(maxsize=64)
-def stores(root: str, var: str) -> tuple[tuple[str, str], ...]:
-    """(file text, value expression) of every store to per-cpu ``var``; once
-    per read of the tree (an editor's re-analysis asks again at every edit)."""
-    out = []
-    write = re.compile(rf"\bthis_cpu_write\(\s*{re.escape(var)}\s*,")
-    assign = re.compile(rf"\bper_cpu\(\s*{re.escape(var)}\s*,[^)]*\)\s*=([^=;][^;]*);")
+# a store to a per-cpu variable: ``this_cpu_write(VAR, EXPR)`` and
+# ``per_cpu(VAR, cpu) = EXPR;`` (the literal first: a search for it is fast;
+# the word boundary before it is checked by hand, _word_start)
+_WRITE = re.compile(r"this_cpu_write\(\s*([A-Za-z_]\w*)\s*,")
+_ASSIGN = re.compile(r"per_cpu\(\s*([A-Za-z_]\w*)\s*,(?=[^)]*\)\s*=([^=;][^;]*);)")
+
+
+def _word_start(text: str, i: int) -> bool:
+    return i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")
+
+
+def percpu_stores(root: Path | str | None) -> dict[str, tuple[tuple[str, dict], ...]]:
+    """Per-cpu variable -> (value expression, its locals) of every store to
+    it in the tree's C code (``_percpu_stores``): once per process, and a
+    fact of the tree kept on disk across runs (made ahead, ahead.py)."""
+    if root is None:
+        return {}
+    from entrylint import cache
+
+    return cache.fact(("percpu-stores", str(root)), _percpu_stores, str(root))
+
+
+@overlay.tree_cache(maxsize=4)
+def _percpu_stores(root: str) -> dict[str, tuple[tuple[str, dict], ...]]:
+    """The stores of every per-cpu variable, in the order the C texts hold
+    them (a text's ``this_cpu_write``s, then its ``per_cpu() =``s), each
+    with the first assignment in its file of the names ``_bits`` may look
+    up (those of the expression and of their assignments): what a search
+    for one variable's stores found, and what ``_bits`` read of the file."""
+    out: dict[str, list] = {}
     for _name, text in _c_texts(root):
-        if var not in text:
-            continue
-        for m in write.finditer(text):
-            expr = _balanced(text, m.end())
-            if expr is not None:
-                out.append((text, expr))
-        for m in assign.finditer(text):
-            out.append((text, m.group(1)))
-    return tuple(out)
+        if "this_cpu_write(" in text:
+            for m in _WRITE.finditer(text):
+                if _word_start(text, m.start()):
+                    expr = _balanced(text, m.end())
+                    if expr is not None:
+                        out.setdefault(m.group(1), []).append((expr, _locals(expr, text)))
+        if "per_cpu(" in text:
+            # one variable's search went on past the end of its match (the
+            # ``;``): a store of the same variable inside it was not its own
+            ends: dict[str, int] = {}
+            for m in _ASSIGN.finditer(text):
+                var = m.group(1)
+                if _word_start(text, m.start()) and m.start() >= ends.get(var, 0):
+                    ends[var] = m.end(2) + 1
+                    out.setdefault(var, []).append((m.group(2), _locals(m.group(2), text)))
+    return {var: tuple(found) for var, found in out.items()}
 
 
-def _bits(expr: str, text: str, value, depth: int = 0) -> int | None:
+def _locals(expr: str, text: str) -> dict[str, str | None]:
+    """Name -> the value of its first assignment in ``text`` (None: none),
+    for the names of ``expr`` and of their assignments (the two levels
+    ``_bits`` looks names up at)."""
+    out: dict[str, str | None] = {}
+    for name in _IDENT.findall(expr):
+        if name not in out:
+            m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
+            out[name] = m.group(1) if m else None
+    for got in list(out.values()):
+        for name in _IDENT.findall(got or ""):
+            if name not in out:
+                m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
+                out[name] = m.group(1) if m else None
+    return out
+
+
+def stores(root: str, var: str) -> tuple[tuple[str, dict], ...]:
+    """(value expression, its locals) of every store to per-cpu ``var``."""
+    return percpu_stores(root).get(var, ())
+
+
+def _bits(expr: str, names: dict, value, depth: int = 0) -> int | None:
     """The bits the constants of ``expr`` OR together (a local's first
-    assignment in ``text`` stands for it); None when nothing is known."""
+    assignment in its file, ``names``, stands for it); None when nothing is
+    known."""
     total, known = 0, False
     for name in _IDENT.findall(expr):
         v = value(name)
         if v is None and depth < 2:
-            m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
-            v = _bits(m.group(1), text, value, depth + 1) if m else None
+            got = names.get(name)
+            v = _bits(got, names, value, depth + 1) if got is not None else None
         if v is not None:
             total |= v
             known = True
@@ -124,7 +178,7 @@ def user_bit_vars(root: Path | None, candidates, value, user_bit: int = 12) -> f
     out = set()
     for var in candidates:
         found = stores(str(root), var)
-        if found and all((_bits(e, text, value) or 0) >> user_bit & 1 for text, e in found):
+        if found and all((_bits(e, names, value) or 0) >> user_bit & 1 for e, names in found):
             out.add(var)
     return frozenset(out)
 
