@@ -247,7 +247,7 @@ def cmd_explain(argv: list[str]) -> int:
 def cmd_check(argv: list[str]) -> int:
     from entrylint import api
     from entrylint.findings import suppress
-    from entrylint.patch.parse import PatchError
+    from entrylint.patch import PatchError
     from entrylint.plugins.manager import PluginError
     from entrylint.source.settings import SettingsError, find_settings
 

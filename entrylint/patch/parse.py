@@ -27,9 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
-class PatchError(Exception):
-    """A patch that cannot be read or placed (the CLI prints one line)."""
+from entrylint.patch import PatchError  # (defined in the package: the CLI catches it without reading this module)
 
 
 @dataclass

@@ -106,11 +106,16 @@ class WrittenLater:
             self.save()
         elif self._exit_hook != os.getpid():
             import atexit
-            from multiprocessing import util
+            import sys
 
             self._exit_hook = os.getpid()
             atexit.register(self.save)  # the process that made the table
-            util.Finalize(None, self.save, exitpriority=0)  # a worker process (atexit does not run there)
+            # a worker process of -j (atexit does not run there) has
+            # multiprocessing loaded; a process that has not is not one, and
+            # does not load it for this (8 ms of a one-file check)
+            util = sys.modules.get("multiprocessing.util")
+            if util is not None:
+                util.Finalize(None, self.save, exitpriority=0)
 
     def save(self) -> bool:
         """Write the table (atomically), with what another process wrote

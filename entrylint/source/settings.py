@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 KEYS = {"select", "ignore", "profile", "fail-on", "root", "rules", "contracts", "baseline"}
 
 
@@ -51,6 +46,12 @@ def find_settings(start: Path) -> Settings:
 
 
 def load(path: Path) -> Settings | None:
+    # (imported here: most trees have no settings file, and a check of one
+    # file should not pay for the parser)
+    try:  # Python 3.11+
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
