@@ -335,3 +335,41 @@ def test_a_configuration_is_a_key_by_its_values_and_is_not_kept(tmp_path, replay
     assert run({"CONFIG_Y": "y"}) == [] and len(replays) == 1
     gc.collect()
     assert [r() for r in made] == [None] * 3
+
+
+def test_a_header_reached_at_another_depth_is_replayed_within_the_depth_limit(tmp_path, replays):
+    """A record keeps how much deeper its reading's includes went: a.S
+    includes outer.h itself, b.S through one more header.  Replayed there,
+    the deepest file it entered is counted where it is now; where that is
+    past the include-depth limit, it is read, and the limit met as reading
+    meets it."""
+    root = tree(tmp_path, {**HEADERS, "include/via.h": "#include <outer.h>\n",
+                           "a.S": "#include <outer.h>\n\tZERO(ax)\n", "b.S": "#include <via.h>\n\tZERO(bx) WIDTH\n"})
+    opts = opts_for(root)
+    preprocess_file(root / "a.S", opts)
+    got = preprocess_file(root / "b.S", opts)
+    assert replays, "outer.h was read again rather than replayed"
+    assert got.peak["include-depth"] == 4 and digest(got) == digest(fresh(root / "b.S", opts))
+    # inner.h is at depth 3 from a.S, 4 from b.S: a limit of 3 cuts b.S's alone
+    replays.clear()
+    opts = opts_for(root, limits=replace(DEFAULT, include_depth=3))
+    assert not preprocess_file(root / "a.S", opts).problems
+    got = preprocess_file(root / "b.S", opts)
+    assert replays == [] and [p.kind for p in got.problems] == [ProblemKind.LIMIT]
+    assert digest(got) == digest(fresh(root / "b.S", opts))
+
+
+def test_a_reading_a_limit_cut_without_a_word_is_not_replayed(tmp_path, replays):
+    """d.S reads loop.h twice at depth 3, where its includes of leaf.h are
+    past the limit: the first reading says so, the second is cut without a
+    word (each line's limit is reported once).  That reading is no record of
+    loop.h: e.S includes it at depth 2, where leaf.h is read."""
+    root = tree(tmp_path, {"include/leaf.h": "#define LEAF 1\n",
+                           "include/loop.h": "#include <leaf.h>\n#define LOOP 1\n",
+                           "include/y.h": "#include <loop.h>\n#include <loop.h>\n",
+                           "d.S": "#include <y.h>\n", "e.S": "#include <loop.h>\n\tLOOP LEAF\n"})
+    opts = opts_for(root, limits=replace(DEFAULT, include_depth=3))
+    assert [p.kind for p in preprocess_file(root / "d.S", opts).problems] == [ProblemKind.LIMIT]
+    got = preprocess_file(root / "e.S", opts)
+    assert got.lines[-1].text.strip() == "1 1" and not got.problems
+    assert digest(got) == digest(fresh(root / "e.S", opts))

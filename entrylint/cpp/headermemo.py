@@ -4,9 +4,13 @@ Every ``.S`` file of a tree starts with the same few headers (linkage.h,
 the asm headers it pulls in, kconfig.h's autoconf.h): a run over
 arch/x86 read them about 1150 times in 144 files, 1.9 s of its 12.7 s
 (6.12, one profile).  What reading a header does depends on the options,
-the ``#if`` condition around the ``#include``, the include depth, where
-``#include_next`` goes on from, the macros the reading looks up, and the
-files and include answers it reads.  So a reading is recorded with what it
+the ``#if`` condition around the ``#include``, where ``#include_next``
+goes on from, the macros the reading looks up, and the files and include
+answers it reads.  (The include depth only bounds it: a record keeps how
+much deeper than its ``#include`` its own includes went, and is replayed
+at any depth where they stay within the include-depth limit -- a header
+the file checked includes directly, another file reaches through three
+others.)  So a reading is recorded with what it
 looked up, and a later ``#include`` of the header replays the record when
 all of that is the same: the same ``#define``/``#undef`` in the same order
 (applied to the table as it is: what reading it would do), the same output
@@ -53,7 +57,7 @@ from entrylint.source.reader import digest, read_source
 
 _ids = itertools.count(1)
 _OPTIONS: dict[tuple, int] = {}  # what Preprocessor.setup reads, and the search and limits -> an id
-# (options id, path, condition, depth, found_idx) -> records, the newest first;
+# (options id, path, condition, found_idx) -> records, the newest first;
 # the keys in the order they were last replayed or recorded
 _RECORDS: dict[tuple, list[Record]] = {}
 _KCONFIG: dict[int, tuple] = {}  # id(Kconfig) -> (a weak reference to it, its key)
@@ -82,14 +86,14 @@ class Record:
     fallbacks: tuple
     includes: int
     cpp_lines: int
-    depth: int  # the deepest include depth reached (0: none)
+    depth: int  # how much deeper than its includer the reading's includes went (0: none)
     exp_count: int
     exp_deepest: int
     exp_site: object
 
 
 class Recorder:
-    __slots__ = ("key", "lexed", "tainted", "depth", "asked", "valued", "i0", "f0", "r0", "out0", "problems0",
+    __slots__ = ("key", "lexed", "tainted", "depth", "base", "asked", "valued", "i0", "f0", "r0", "out0", "problems0",
                  "fallbacks0", "includes0", "lines0", "count0", "counter0", "deepest0", "over0", "deep0")
 
 
@@ -133,7 +137,7 @@ def begin(pp, path: str, lexed, found_idx):
     """At the start of a header's lines (``Preprocessor.run_file``): replay
     a record of it (``REPLAYED`` back: its reading is done), or start
     recording (a Recorder for ``end``)."""
-    key = (pp._opt, path, pp.cond, len(pp.stack), found_idx)
+    key = (pp._opt, path, pp.cond, found_idx)
     for rec in _RECORDS.get(key, ()):
         if rec.lexed is lexed and _replay(pp, rec):
             with _lock:  # (replayed last: kept longest)
@@ -142,7 +146,7 @@ def begin(pp, path: str, lexed, found_idx):
                     _RECORDS[key] = got
             return REPLAYED
     r = Recorder()
-    r.key, r.lexed, r.tainted, r.depth = key, lexed, False, 0
+    r.key, r.lexed, r.tainted, r.depth, r.base = key, lexed, False, 0, len(pp.stack)
     r.asked, r.valued = set(), set()  # names asked whether defined; names looked up (the expander's: noted)
     r.i0, r.f0, r.r0 = len(pp._log), len(pp._flog), len(pp._rlog)
     r.out0, r.problems0, r.fallbacks0 = len(pp.out), len(pp.problems), len(pp.fallbacks)
@@ -191,7 +195,8 @@ def _keep(pp, r: Recorder, deepest: int) -> None:
     reads = tuple((n, before[n] if n in before else macros.get(n), n not in r.valued) for n in r.asked | r.valued)
     rec = Record(r.lexed, reads, tuple(writes), tuple(pp.out[r.out0:]), tuple(firsts.values()),
                  tuple(pp._rlog[r.r0:]), tuple(pp.fallbacks[r.fallbacks0:]), pp.peak["includes"] - r.includes0,
-                 pp.peak["cpp-lines"] - r.lines0, r.depth, count, deepest, exp.site if count else None)
+                 pp.peak["cpp-lines"] - r.lines0, r.depth - r.base if r.depth else 0, count, deepest,
+                 exp.site if count else None)
     with _lock:
         got = _RECORDS.pop(r.key, [])
         _RECORDS[r.key] = got
@@ -225,8 +230,9 @@ def lexed_file(pp, path: str, lexed, given: str | None) -> None:
 
 def _replay(pp, rec: Record) -> bool:
     lim, peak, exp = pp.opts.limits, pp.peak, pp.exp
+    depth = len(pp.stack) + rec.depth if rec.depth else 0  # the deepest file it enters, from here
     if peak["includes"] + rec.includes > lim.includes or peak["cpp-lines"] + rec.cpp_lines > lim.cpp_lines \
-            or exp.exhausted or exp.count + rec.exp_count > exp.limit:
+            or depth > lim.include_depth or exp.exhausted or exp.count + rec.exp_count > exp.limit:
         return False  # a limit would be met inside: read it, and report it where it is met
     macros = pp.macros
     for name, m, only_defined in rec.reads:
@@ -277,8 +283,8 @@ def _replay(pp, rec: Record) -> bool:
     pp.fallbacks.extend(rec.fallbacks)
     peak["includes"] += rec.includes
     peak["cpp-lines"] += rec.cpp_lines
-    if rec.depth > peak["include-depth"]:
-        peak["include-depth"] = rec.depth
+    if depth > peak["include-depth"]:
+        peak["include-depth"] = depth
     exp.count += rec.exp_count
     if rec.exp_deepest > exp.deepest:
         exp.deepest = rec.exp_deepest
@@ -288,5 +294,5 @@ def _replay(pp, rec: Record) -> bool:
         pp._flog.extend(rec.files)
         pp._rlog.extend(rec.found)
         for r in pp._recs:
-            r.depth = max(r.depth, rec.depth)
+            r.depth = max(r.depth, depth)
     return True

@@ -184,6 +184,9 @@ class Preprocessor(Conditionals):
 
     def run_file(self, path: str, text: str | None = None, found_idx=None):
         if len(self.stack) >= self.opts.limits.include_depth:
+            # (a reading a limit cut is not replayed elsewhere: the headers
+            # open are read again where the limit may not cut them)
+            headermemo.taint(self)
             where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else None
             if (where, path) in self._deep:  # a header that includes itself twice meets it 2^n times
                 return
@@ -204,6 +207,7 @@ class Preprocessor(Conditionals):
         if self.stack:  # the work of #include, counted as it goes: a header that
             # includes itself twice without a guard doubles per level
             if self.peak["includes"] >= self.opts.limits.includes:
+                headermemo.taint(self)
                 if "includes" not in self._over:
                     self._over.add("includes")
                     self.problem(ProblemKind.LIMIT, hit(self.opts.limits, "includes",
@@ -226,6 +230,7 @@ class Preprocessor(Conditionals):
         # check's profiles: what the preprocessor's work is proportional to
         left = self.opts.limits.cpp_lines - self.peak["cpp-lines"]
         if len(f.lines) > left:
+            headermemo.taint(self)
             if "cpp-lines" not in self._over:
                 self._over.add("cpp-lines")
                 where = self.stack[-1].lines[self.stack[-1].idx - 1][0] if self.stack else Location(path, 1, 1)
