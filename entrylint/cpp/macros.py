@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from entrylint.cpp import invocations
 from entrylint.cpp.lexer import EOF, NAME, OP, PAD, Tok, lex_one
 from entrylint.cpp.spelling import stringify
 from entrylint.cpp.types import Condition
@@ -88,12 +89,16 @@ AVOID_PASTE = _pad(None)
 _EOF_TOK = Tok(EOF, "")
 
 class Context:
-    __slots__ = ("toks", "i", "macro")
+    # rec: the recording of the invocation this is the output of
+    # (invocations.py); final: tokens an expansion handed on, not looked at again
+    __slots__ = ("toks", "i", "macro", "rec", "final")
 
-    def __init__(self, toks, macro):
+    def __init__(self, toks, macro, rec=None, final=False):
         self.toks = toks
         self.i = 0
         self.macro = macro
+        self.rec = rec
+        self.final = final
 
 
 class Expander:
@@ -130,12 +135,21 @@ class Expander:
         # lines); None: not recorded
         self.looked: list[str] | None = None
         self.noted: set | None = None  # every name looked up, while a header is recorded (cpp/headermemo.py)
+        # expansions of invocations recorded and taken again (invocations.py)
+        self.memo: dict[tuple, object] = {}
+        self.seen: set[tuple] = set()  # the keys of the invocations met (recorded the second time)
+        self.memo_tokens = 0
+        self._open: list = []  # the recordings open, the innermost last
+        self._started = None  # the one whose invocation's marker get() gives next
+        self._closing: list = []  # those whose context ended since drain last looked
+        self._own_looked = False  # looked is a list for the recordings' sake only
 
     # -- reading ---------------------------------------------------------
     def start(self, toks: list[Tok], more=None, peek=None, in_directive=False, record=False):
         self.stack.clear()
         self.disabled.clear()
         self.looked = [] if record else None
+        self._open, self._started, self._closing, self._own_looked = [], None, [], False
         self.base = toks
         self.bi = 0
         self.more = more
@@ -181,6 +195,8 @@ class Expander:
                 if ctx.i < len(ctx.toks):
                     t = ctx.toks[ctx.i]
                     ctx.i += 1
+                    if ctx.final:
+                        return t
                     if t.pl:
                         self._paste_all(t)
                         if self.in_directive:
@@ -188,6 +204,8 @@ class Expander:
                         return _pad(t)
                 else:
                     self._pop()
+                    if ctx.rec is not None:
+                        self._closing.append(ctx.rec)
                     if self.in_directive:
                         continue
                     return AVOID_PASTE
@@ -244,11 +262,15 @@ class Expander:
                     t = None  # a macro's name: get() reads it
             if t is None:
                 t = get()
+                if self._started is not None or self._closing:
+                    invocations.handed(self, t is AVOID_PASTE, out)
             elif ctx is not None:
                 ctx.i = i + 1
             else:
                 self.bi = i + 1
             if t.kind == EOF:
+                if self._open:
+                    invocations.drained(self, out)
                 return
             append(t)
 
@@ -262,6 +284,8 @@ class Expander:
             self.deepest = len(self.stack)
         if len(self.stack) > self.depth_limit:
             raise ExpansionLimit("cpp-depth", f"macro expansion nested deeper than {self.depth_limit}")
+        if self._open:
+            invocations.entered(self, len(self.stack))
         args = None
         if m.params is not None:
             self.prevent += 1
@@ -274,10 +298,31 @@ class Expander:
             if args is False:  # error already reported; the arguments are dropped
                 return 0
         if m.builtin is not None:
+            if self._open:
+                invocations.impure(self)
             out = self.builtin_expand(m, name, args)
             self._push(self._stamp(out, name, m), None)
             return 1
         if m.params:
+            if not self.in_directive and invocations.ENABLED:
+                loc, chain = self._origin(name)
+                k = invocations.key(m, chain, args, len(self.stack))
+                got = self.memo.get(k)
+                if got is not None:
+                    toks = invocations.taken(self, got, loc)
+                    if toks is not None:
+                        self.stack.append(Context(toks, None, final=True))
+                        return 1
+                if k in self.seen:  # (met before: worth recording)
+                    rec = invocations.start(self, k, m, loc)
+                    toks = self._replace(m, name, args)
+                    self._push(toks, m.name)
+                    self.stack[-1].rec = rec
+                    self._started = rec
+                    return 1
+                if len(self.seen) >= invocations.MAX_SEEN:
+                    self.seen.clear()
+                self.seen.add(k)
             toks = self._replace(m, name, args)
         else:
             toks = self._stamp(m.body, name, m)
@@ -335,6 +380,8 @@ class Expander:
                     cur.append(t)
                 continue
             if k == EOF:
+                if self._open:
+                    invocations.impure(self)
                 self.on_error(f'unterminated argument list invoking macro "{m.name}"', name)
                 return False
             if k == OP:
@@ -366,6 +413,8 @@ class Expander:
         given = 0 if (len(args) == 1 and not args[0]) else len(args)
         if nparams == 1 and given == 0:
             return [[]]
+        if self._open:
+            invocations.impure(self)
         self.on_error(f'macro "{m.name}" passed {given} arguments, but takes {nparams}', name)
         return False
 
