@@ -38,7 +38,7 @@ from __future__ import annotations
 from entrylint.cpp.lexer import PAD
 
 ENABLED = True  # (the tests compare with a run that records nothing)
-MAX_TOKENS = 500_000  # tokens the recordings of one preprocessor run may hold (past it: emptied)
+MAX_TOKENS = 200_000  # tokens the recordings of one preprocessor run may hold (past it: emptied; 6.12: 116k at most, cast5)
 MAX_SEEN = 50_000  # keys of invocations met once kept (past it: forgotten)
 
 
