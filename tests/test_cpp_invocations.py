@@ -142,3 +142,13 @@ def test_an_invocation_at_another_nesting_is_another_key(taken, monkeypatch):
     on, off = both(text, CppOptions(limits=replace(DEFAULT, cpp_depth=3)), monkeypatch)
     assert digest(on) == digest(off)
     assert taken and [p.kind.name for p in on.problems] == ["LIMIT"]
+
+
+def test_a_macro_defined_again_after_its_recording_is_expanded_as_defined(taken, monkeypatch):
+    """The same name and arguments, another definition (its text the
+    same but for what it expands to, its place another): never the old
+    recording."""
+    text = "".join(f"#undef F\n#define F(x) x {i}\n\tF(a)\n\tF(a)\n\tF(a)\n" for i in range(20))
+    on, off = both(text, monkeypatch=monkeypatch)
+    assert digest(on) == digest(off)
+    assert [ln.text.strip() for ln in on.lines][::3] == [f"a {i}" for i in range(20)]

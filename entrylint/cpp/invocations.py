@@ -77,7 +77,7 @@ def key(m, chain: tuple, args: list, depth: int) -> tuple:
             else:
                 sig.append((t.kind, t.text, t.ws, t.noexp, t.pl, t.chain, t.src))
         sig.append(None)  # (between arguments)
-    return (id(m), chain, depth, tuple(sig))
+    return (m, chain, depth, tuple(sig))  # (the macro itself: it is kept alive, its id not reused)
 
 
 def start(exp, k: tuple, m, loc) -> Recording:
