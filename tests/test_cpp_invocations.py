@@ -152,3 +152,35 @@ def test_a_macro_defined_again_after_its_recording_is_expanded_as_defined(taken,
     on, off = both(text, monkeypatch=monkeypatch)
     assert digest(on) == digest(off)
     assert [ln.text.strip() for ln in on.lines][::3] == [f"a {i}" for i in range(20)]
+
+
+def test_the_nesting_of_an_expansion_not_kept_counts_for_the_one_around_it(taken, monkeypatch):
+    """OUT(1)'s expansion holds IN(1), whose output ends with a
+    function-like name that looks past it (not kept), and which nests
+    deepest: OUT(1) taken again reports that nesting."""
+    text = ("#define D3(x) <x>\n#define D2(x) D3(x)\n#define D1(x) D2(x)\n#define G(x) [x]\n"
+            "#define IN(x) D1(x) G\n#define OUT(x) IN(x)(x) x\n"
+            "\tOUT(1)\n\tOUT(1)\n\tOUT(1)\n")
+    on, off = both(text, monkeypatch=monkeypatch)
+    assert digest(on) == digest(off) and taken
+    # each line's own deepest nesting (what the line and header memos keep)
+    assert line_depths(text, monkeypatch) == line_depths(text, monkeypatch, enabled=False)
+
+
+def line_depths(text: str, monkeypatch, enabled: bool = True) -> list[int]:
+    from entrylint.cpp.lexer import lex_file
+    from entrylint.cpp.preprocessor import Preprocessor
+
+    monkeypatch.setattr(invocations, "ENABLED", enabled)
+    defines = "".join(ln + "\n" for ln in text.splitlines() if ln.startswith("#"))
+    pp = Preprocessor(CppOptions())
+    pp.run("/tmp/t.S", defines)
+    got = []
+    for ln in text.splitlines():
+        if not ln.startswith("#"):
+            pp.exp.start(lex_file(ln + "\n", "/tmp/t.S").lines[0])
+            pp.exp.deepest = 0
+            pp.exp.drain([])
+            got.append(pp.exp.deepest)
+    monkeypatch.setattr(invocations, "ENABLED", True)
+    return got

@@ -133,10 +133,14 @@ def handed(exp, ended: bool, out: list) -> None:
 
 
 def drop(exp, rec: Recording) -> None:
-    """``rec`` and the recordings inside it end unkept."""
+    """``rec`` and the recordings inside it end unkept (the one around
+    them still met the nesting they met)."""
     for i, r in enumerate(exp._open):
         if r is rec:
+            deepest = max((x.base + x.deep for x in exp._open[i:] if x.deep >= 0), default=-1)
             del exp._open[i:]
+            if exp._open and deepest >= 0:
+                entered(exp, deepest)
             break
     if not exp._open and exp._own_looked:
         exp.looked = None
