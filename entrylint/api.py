@@ -520,7 +520,7 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
 
     try:
         if spare:  # the tree's facts every file asks for, made meanwhile (ahead.py)
-            ahead.begin(resolve_root(Path(path), options))
+            ahead.begin(resolve_root(Path(path), options), Path(path))
         for res in _each_profile(path, options, mine, select, ignore, text, rule_set, rule_options, incremental,
                                  spare):
             an = res.analysis

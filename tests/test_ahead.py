@@ -60,7 +60,7 @@ def _made_here(monkeypatch) -> list:
 def test_one_profile_takes_the_trees_facts_from_the_process_apart(tree, monkeypatch):
     begun, taken = [], []
     real_begin, real_take = ahead.begin, ahead.take
-    monkeypatch.setattr(ahead, "begin", lambda root: begun.append(root) or real_begin(root))
+    monkeypatch.setattr(ahead, "begin", lambda root, *a: begun.append(root) or real_begin(root, *a))
     monkeypatch.setattr(ahead, "take", lambda key: taken.append(real_take(key)) or taken[-1])
     here = _made_here(monkeypatch)
     two = _check(tree, 2)
@@ -163,6 +163,10 @@ def test_the_c_index_is_answered_by_the_same_process(tree, monkeypatch, tmp_path
     assert nmi not in index._parsed  # parsed apart
     fresh = cindex.LazyCIndex(tree, cindex.DEFAULT_FOLDERS)
     assert {n: index.answers[n] for n in names} == {n: fresh.get(n) for n in names}
+    # and for the names the file defines, not asked: another file's code may call them back
+    own = set(ahead._defined_by(tree, tree / "arch/x86/entry/entry_64.S")) - set(names)
+    assert "entry_SYSCALL_64" in own and own <= set(index.answers)
+    assert {n: index.answers[n] for n in own} == {n: fresh.get(n) for n in own}
     monkeypatch.setattr(cindex, "_memo", {})
     assert _json(two) == _json(_check(tree, 1, assemble=True))
 

@@ -102,7 +102,7 @@ def test_c_answers_a_failed_child_did_not_give_are_made_here(tree, monkeypatch, 
 
     monkeypatch.setattr(cindex.LazyCIndex, "_answers_of", fails_apart)
     monkeypatch.setattr(cindex, "_memo", {})
-    monkeypatch.setattr(ahead, "begin", lambda root: None)  # (the C answers' child alone: test_ahead.py)
+    monkeypatch.setattr(ahead, "begin", lambda root, *a: None)  # (the C answers' child alone: test_ahead.py)
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))
     got = []
     real_result = apart.result
