@@ -42,7 +42,8 @@ _own: dict = {}  # in the child: its answers for the names the file checked defi
 
 
 def _make(root, checked=None) -> dict[str, tuple]:
-    """(In the child.)  The facts of ``root`` of KINDS, by key."""
+    """(In the child.)  The facts of ``root`` of KINDS, by key (``checked``
+    is _prepare's: apart.serve gives both the same arguments)."""
     global making
     making = {}
     from entrylint.analysis.asmindex import asm_definitions

@@ -105,3 +105,26 @@ def facts(tmp_path, monkeypatch):
         cache._valid.clear()
 
     return tmp_path, restart
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """``spy(owner, name, note)``: ``owner.name`` replaced by a call of it
+    that appends ``note(*args, result)`` to a list returned, when it is not
+    None (the memos' tests count their replays this way)."""
+
+    def install(owner, name: str, note) -> list:
+        seen: list = []
+        real = getattr(owner, name)
+
+        def called(*args):
+            got = real(*args)
+            mark = note(*args, got)
+            if mark is not None:
+                seen.append(mark)
+            return got
+
+        monkeypatch.setattr(owner, name, called)
+        return seen
+
+    return install

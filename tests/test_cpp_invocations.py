@@ -14,19 +14,9 @@ from entrylint.source.limits import DEFAULT
 
 
 @pytest.fixture
-def taken(monkeypatch):
+def taken(spy):
     """The recordings used (each: the tokens it handed on)."""
-    done: list[int] = []
-    real = invocations.taken
-
-    def counted(exp, got, loc):
-        toks = real(exp, got, loc)
-        if toks is not None:
-            done.append(len(toks))
-        return toks
-
-    monkeypatch.setattr(invocations, "taken", counted)
-    return done
+    return spy(invocations, "taken", lambda exp, got, loc, toks: len(toks) if toks is not None else None)
 
 
 def digest(r) -> tuple:
@@ -70,40 +60,36 @@ def test_a_round_repeated_is_taken_from_its_recording(taken, monkeypatch):
         [s.origin.line for ln in off.lines for s in ln.segments]
 
 
-def test_an_expansion_that_reads_past_its_end_is_not_taken(taken, monkeypatch):
-    """F's output ends with a function-like name: what follows F(1) decides
-    whether it is invoked, so F(1) is expanded each time."""
-    text = ("#define G(x) <x>\n#define F(x) x G\n"
-            "\tF(1)(2)\n\tF(1) 3\n\tF(1)(4)\n\tF(1) (5)\n")
+# (text, its lines -- None: not checked --, whether a recording is taken)
+CASES = {
+    # F's output ends with a function-like name: what follows F(1) decides
+    # whether it is invoked, so F(1) is expanded each time
+    "reads-past-its-end": ("#define G(x) <x>\n#define F(x) x G\n\tF(1)(2)\n\tF(1) 3\n\tF(1)(4)\n\tF(1) (5)\n",
+                           ["1 <2>", "1 G 3", "1 <4>", "1 <5>"], False),
+    # a macro's name in its own expansion is not expanded again; outside it is
+    "painted-in-its-own": ("#define ID(x) x\n#define SELF ID(SELF) ID(1)\n#define TWICE(x) ID(x) ID(x)\n"
+                           "\tSELF\n\tID(SELF)\n\tTWICE(SELF)\n\tSELF\n\tTWICE(TWICE(2))\n\tTWICE(TWICE(2))\n",
+                           None, True),
+    # X() in Q's body runs with Q disabled (its Q(1) painted, kept as
+    # written); in Q's argument, before Q is entered, the same X() expands Q
+    # (X takes an argument, given empty: the same key in both places)
+    "disabled-elsewhere": ("#define X(a) Q(1)\n#define Q(y) [y X()]\n\tQ(0)\n\tQ(0)\n\tQ(X())\n\tQ(0)\n",
+                           ["[0 Q(1)]", "[0 Q(1)]", "[[1 X()] Q(1)]", "[0 Q(1)]"], True),
+    # a name its expansion looked up defined again
+    "redefined-name": ("#define A 1\n#define F(x) x A\n\tF(0)\n\tF(0)\n#undef A\n#define A 2\n\tF(0)\n\tF(0)\n",
+                       ["0 1", "0 1", "0 2", "0 2"], None),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_what_a_recording_would_give_otherwise_is_expanded(taken, monkeypatch, case):
+    text, lines, was_taken = CASES[case]
     on, off = both(text, monkeypatch=monkeypatch)
     assert digest(on) == digest(off)
-    assert [ln.text.strip() for ln in on.lines] == ["1 <2>", "1 G 3", "1 <4>", "1 <5>"]
-
-
-def test_a_name_disabled_around_an_invocation_is_painted_as_there(taken, monkeypatch):
-    """A macro's name in its own expansion is not expanded again; outside it is."""
-    text = ("#define ID(x) x\n#define SELF ID(SELF) ID(1)\n#define TWICE(x) ID(x) ID(x)\n"
-            "\tSELF\n\tID(SELF)\n\tTWICE(SELF)\n\tSELF\n\tTWICE(TWICE(2))\n\tTWICE(TWICE(2))\n")
-    on, off = both(text, monkeypatch=monkeypatch)
-    assert digest(on) == digest(off)
-    assert taken
-
-
-def test_an_expansion_recorded_where_a_name_was_disabled_is_not_taken_where_it_is_not(taken, monkeypatch):
-    """X() in Q's body runs with Q disabled (its Q(1) is painted, kept as
-    written); in Q's argument, before Q is entered, the same X() expands Q.
-    (X takes an argument, given empty: the same key in both places.)"""
-    text = "#define X(a) Q(1)\n#define Q(y) [y X()]\n\tQ(0)\n\tQ(0)\n\tQ(X())\n\tQ(0)\n"
-    on, off = both(text, monkeypatch=monkeypatch)
-    assert digest(on) == digest(off)
-    assert taken and [ln.text.strip() for ln in on.lines][2] == "[[1 X()] Q(1)]"
-
-
-def test_a_redefined_macro_is_expanded_again(taken, monkeypatch):
-    text = ("#define A 1\n#define F(x) x A\n\tF(0)\n\tF(0)\n#undef A\n#define A 2\n\tF(0)\n\tF(0)\n")
-    on, off = both(text, monkeypatch=monkeypatch)
-    assert digest(on) == digest(off)
-    assert [ln.text.strip() for ln in on.lines] == ["0 1", "0 1", "0 2", "0 2"]
+    if lines is not None:
+        assert [ln.text.strip() for ln in on.lines] == lines
+    if was_taken is not None:
+        assert bool(taken) is was_taken
 
 
 def test_builtins_and_errors_are_not_recorded(taken, monkeypatch):

@@ -26,19 +26,9 @@ def empty_memo():
 
 
 @pytest.fixture
-def replays(monkeypatch):
+def replays(spy):
     """The replays that held (each: the #define/#undef it made)."""
-    done: list[int] = []
-    real = headermemo._replay
-
-    def counted(pp, rec):
-        ok = real(pp, rec)
-        if ok:
-            done.append(len(rec.writes))
-        return ok
-
-    monkeypatch.setattr(headermemo, "_replay", counted)
-    return done
+    return spy(headermemo, "_replay", lambda pp, rec, ok: len(rec.writes) if ok else None)
 
 
 def digest(r) -> tuple:

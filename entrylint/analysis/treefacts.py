@@ -29,7 +29,7 @@ import os
 import re
 from pathlib import Path
 
-from entrylint.source import overlay
+from entrylint.source import overlay, textscan
 
 _FOLDERS = ("arch/x86/mm", "arch/x86/kernel", "arch/x86/entry", "arch/x86/include/asm")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -84,14 +84,10 @@ def _balanced(text: str, start: int) -> str | None:
 
 
 # a store to a per-cpu variable: ``this_cpu_write(VAR, EXPR)`` and
-# ``per_cpu(VAR, cpu) = EXPR;`` (the literal first: a search for it is fast;
-# the word boundary before it is checked by hand, _word_start)
+# ``per_cpu(VAR, cpu) = EXPR;``, searched from their first letters
+# (textscan: the word boundary before them checked apart)
 _WRITE = re.compile(r"this_cpu_write\(\s*([A-Za-z_]\w*)\s*,")
 _ASSIGN = re.compile(r"per_cpu\(\s*([A-Za-z_]\w*)\s*,(?=[^)]*\)\s*=([^=;][^;]*);)")
-
-
-def _word_start(text: str, i: int) -> bool:
-    return i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")
 
 
 def percpu_stores(root: Path | str | None) -> dict[str, tuple[tuple[str, dict], ...]]:
@@ -114,21 +110,18 @@ def _percpu_stores(root: str) -> dict[str, tuple[tuple[str, dict], ...]]:
     for one variable's stores found, and what ``_bits`` read of the file."""
     out: dict[str, list] = {}
     for _name, text in _c_texts(root):
-        if "this_cpu_write(" in text:
-            for m in _WRITE.finditer(text):
-                if _word_start(text, m.start()):
-                    expr = _balanced(text, m.end())
-                    if expr is not None:
-                        out.setdefault(m.group(1), []).append((expr, _locals(expr, text)))
-        if "per_cpu(" in text:
-            # one variable's search went on past the end of its match (the
-            # ``;``): a store of the same variable inside it was not its own
-            ends: dict[str, int] = {}
-            for m in _ASSIGN.finditer(text):
-                var = m.group(1)
-                if _word_start(text, m.start()) and m.start() >= ends.get(var, 0):
-                    ends[var] = m.end(2) + 1
-                    out.setdefault(var, []).append((m.group(2), _locals(m.group(2), text)))
+        for m, _ in textscan.finditer(_WRITE, text, textscan.word_start):
+            expr = _balanced(text, m.end())
+            if expr is not None:
+                out.setdefault(m.group(1), []).append((expr, _locals(expr, text)))
+        # one variable's search went on past the end of its match (the
+        # ``;``): a store of the same variable inside it was not its own
+        ends: dict[str, int] = {}
+        for m, _ in textscan.finditer(_ASSIGN, text, textscan.word_start):
+            var = m.group(1)
+            if m.start() >= ends.get(var, 0):
+                ends[var] = m.end(2) + 1
+                out.setdefault(var, []).append((m.group(2), _locals(m.group(2), text)))
     return {var: tuple(found) for var, found in out.items()}
 
 
@@ -137,15 +130,17 @@ def _locals(expr: str, text: str) -> dict[str, str | None]:
     for the names of ``expr`` and of their assignments (the two levels
     ``_bits`` looks names up at)."""
     out: dict[str, str | None] = {}
-    for name in _IDENT.findall(expr):
-        if name not in out:
-            m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
-            out[name] = m.group(1) if m else None
-    for got in list(out.values()):
-        for name in _IDENT.findall(got or ""):
-            if name not in out:
-                m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
-                out[name] = m.group(1) if m else None
+    sources = [expr]
+    for _level in range(2):
+        found = []
+        for source in sources:
+            for name in _IDENT.findall(source):
+                if name not in out:
+                    m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
+                    out[name] = m.group(1) if m else None
+                    if m:
+                        found.append(m.group(1))
+        sources = found
     return out
 
 

@@ -43,10 +43,10 @@ MAX_SEEN = 50_000  # keys of invocations met once kept (past it: forgotten)
 
 
 class Recording:
-    __slots__ = ("key", "macro", "loc", "count0", "base", "deep", "l0", "d0", "pure", "out", "start")
+    __slots__ = ("key", "loc", "count0", "base", "deep", "l0", "d0", "pure", "out", "start")
 
-    def __init__(self, key, macro, loc, exp):
-        self.key, self.macro, self.loc = key, macro, loc
+    def __init__(self, key, loc, exp):
+        self.key, self.loc = key, loc
         self.count0 = exp.count  # (after the invocation's own count)
         self.base = len(exp.stack)
         self.deep = -1  # the deepest nesting a nested invocation met (-1: none)
@@ -60,11 +60,11 @@ class Recording:
 class Taken:
     """What a recorded expansion handed on and read."""
 
-    __slots__ = ("tokens", "reads", "disabled", "count", "deep", "names")
+    __slots__ = ("tokens", "reads", "disabled", "count", "deep")
 
-    def __init__(self, tokens, reads, disabled, count, deep, names):
-        self.tokens, self.reads, self.disabled = tokens, reads, disabled
-        self.count, self.deep, self.names = count, deep, names
+    def __init__(self, tokens, reads, disabled, count, deep):
+        self.tokens, self.reads, self.disabled = tokens, reads, disabled  # reads: (name, macro or None)
+        self.count, self.deep = count, deep
 
 
 def key(m, chain: tuple, args: list, depth: int) -> tuple:
@@ -80,12 +80,12 @@ def key(m, chain: tuple, args: list, depth: int) -> tuple:
     return (m, chain, depth, tuple(sig))  # (the macro itself: it is kept alive, its id not reused)
 
 
-def start(exp, k: tuple, m, loc) -> Recording:
+def start(exp, k: tuple, loc) -> Recording:
     """A recording of the invocation being entered (before its arguments are expanded)."""
     if exp.looked is None:
         exp.looked = []
         exp._own_looked = True
-    rec = Recording(k, m, loc, exp)
+    rec = Recording(k, loc, exp)
     exp._open.append(rec)
     return rec
 
@@ -159,8 +159,7 @@ def _keep(exp, rec: Recording, tokens: list) -> None:
     if any(t.kind != PAD and t.loc != rec.loc for t in tokens):
         return  # (a token not stamped where the invocation is: not one to stamp elsewhere)
     macros = exp.macros
-    names = tuple(dict.fromkeys(exp.looked[rec.l0:]))
-    reads = tuple((n, macros.get(n)) for n in names)
+    reads = tuple((n, macros.get(n)) for n in dict.fromkeys(exp.looked[rec.l0:]))
     d0 = rec.d0
     disabled = frozenset(n for n, m in reads if m is not None and n in d0)
     memo = exp.memo
@@ -169,7 +168,7 @@ def _keep(exp, rec: Recording, tokens: list) -> None:
         memo.clear()
         exp.seen.clear()
         exp.memo_tokens = len(tokens)
-    memo[rec.key] = Taken(tokens, reads, disabled, exp.count - rec.count0, rec.deep, names)
+    memo[rec.key] = Taken(tokens, reads, disabled, exp.count - rec.count0, rec.deep)
 
 
 def taken(exp, got: Taken, loc) -> list | None:
@@ -189,7 +188,7 @@ def taken(exp, got: Taken, loc) -> list | None:
     if exp._open and depth >= 0:
         entered(exp, depth)
     if exp.looked is not None:
-        exp.looked += got.names
+        exp.looked += [n for n, _ in got.reads]
     if exp.noted is not None:
-        exp.noted.update(got.names)
+        exp.noted.update(n for n, _ in got.reads)
     return [t if t.kind == PAD else t.at(loc, t.chain) for t in got.tokens]

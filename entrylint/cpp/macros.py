@@ -314,7 +314,7 @@ class Expander:
                         self.stack.append(Context(toks, None, final=True))
                         return 1
                 if k in self.seen:  # (met before: worth recording)
-                    rec = invocations.start(self, k, m, loc)
+                    rec = invocations.start(self, k, loc)
                     toks = self._replace(m, name, args)
                     self._push(toks, m.name)
                     self.stack[-1].rec = rec
