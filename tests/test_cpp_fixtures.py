@@ -73,6 +73,31 @@ def test_multiline_invocation_and_splices():
     assert r.lines[4].origin.line == 9 and r.lines[5].origin.line == 11
 
 
+def test_every_token_is_where_the_file_spells_it():
+    """Each token's (line, column) is where its text starts in the file as
+    written, splices included (the lexer counts lines and splices as it
+    goes): from there, with the splices taken out, the text reads the
+    token, starting on that line with its first character.  Random texts
+    of splices, comments over lines, quotes, blanks."""
+    import random
+
+    from entrylint.cpp.lexer import _SPLICE_RE, lex_file
+
+    rnd = random.Random(11)
+    parts = ["mov", "%rax", ",", " ", "\t", "\n", "\\\n", "\\ \t\n", "/* c */", "/* a\nb */", "// x", "'q", '"s"',
+             "#define", "X(a)", "1", "0x1f", "\\", "\r\n", "##", "a\\\nb"]
+    for _ in range(3000):
+        text = "".join(rnd.choice(parts) for _ in range(rnd.randint(1, 30)))
+        starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        for ln in lex_file(text, "f.S").lines:
+            for t in ln:
+                _, line, col = t.loc
+                at = starts[line - 1] + col - 1
+                assert line == len(starts) or at < starts[line], (text, t.text, t.loc)  # on its line
+                assert text[at] == t.text[0], (text, t.text, t.loc)  # (not a splice before it)
+                assert _SPLICE_RE.sub("", text[at:]).startswith(t.text), (text, t.text, t.loc)
+
+
 def test_asm_mode_lexing():
     r = run("asm.S")
     texts = [ln.text.strip() for ln in r.lines]

@@ -92,6 +92,14 @@ _TOKEN_RE = re.compile(
 
 _KIND = {"n": NAME, "num": NUMBER, "str": STRING, "chr": CHAR, "uq": OTHER, "op": OP, "other": OTHER}
 
+# lex_file's scan: the same tokens, each match taking the blanks before it
+# (group 1) -- white space is no token of its own, one match fewer per token
+_SCAN_RE = re.compile(r"([ \t\f\v\r]*)(?:" + _TOKEN_RE.pattern.replace(r"|(?P<ws>[ \t\f\v\r]+)", "") + ")")
+_NL, _BC, _UBC, _LC = (_SCAN_RE.groupindex[g] for g in ("nl", "bc", "ubc", "lc"))
+_KIND_AT = [None] * (_SCAN_RE.groups + 1)  # group index -> token kind
+for _g, _i in _SCAN_RE.groupindex.items():
+    _KIND_AT[_i] = _KIND.get(_g)
+
 _SPLICE_RE = re.compile(r"\\[ \t\f\v]*\n")
 
 
@@ -158,41 +166,54 @@ def lex_file(text: str, file: str) -> LexedFile:
     lines: list[list[Tok]] = []
     problems: list[tuple[str, int, int]] = []
     cur: list[Tok] = []
-    ws = False
-    # Fast path for lines without splices: track the line number incrementally.
+    put = cur.append
+    ws = False  # a comment since the last token
+    # Where a token is: in a file without splices, the line counted at each
+    # newline and the offset it starts at; else the splices passed (the next
+    # one's index, the length removed before it) and the line of the file as
+    # written (``position``'s bisections, made incrementally: tokens come in order)
     lineno = 1
     line_start = 0
     simple = not removed_at
-    for m in _TOKEN_RE.finditer(spliced):
-        g = m.lastgroup
-        if g == "nl":
+    k, shift, n_removed, n_lines = 0, 0, len(removed_at), len(line_starts)
+    kinds = _KIND_AT
+    for m in _SCAN_RE.finditer(spliced):
+        i = m.lastindex
+        if i == _NL:
             lines.append(cur)
             cur = []
+            put = cur.append
             ws = False
             if simple:
                 lineno += 1
                 line_start = m.end()
             continue
-        if g == "ws" or g == "lc":
+        start = m.end(1)  # (past the blanks before it)
+        if i == _LC:
             ws = True
             continue
-        if g == "bc" or g == "ubc":
+        if i == _BC or i == _UBC:
             ws = True
-            if g == "ubc":
-                problems.append(("unterminated comment",) + position(m.start()))
+            if i == _UBC:
+                problems.append(("unterminated comment",) + position(start))
             if simple:
-                body = m.group()
+                body = m.group(i)
                 n = body.count("\n")
                 if n:
                     lineno += n
-                    line_start = m.start() + body.rfind("\n") + 1
+                    line_start = start + body.rfind("\n") + 1
             continue
-        start = m.start()
         if simple:
             loc = (file, lineno, start - line_start + 1)
         else:
-            loc = (file,) + position(start)
-        cur.append(Tok(_KIND[g], m.group(), ws, loc))
+            while k < n_removed and removed_at[k] <= start:
+                shift = removed_len[k]
+                k += 1
+            off = start + shift
+            while lineno < n_lines and line_starts[lineno] <= off:
+                lineno += 1
+            loc = (file, lineno, off - line_starts[lineno - 1] + 1)
+        put(Tok(kinds[i], m.group(i), ws or start != m.start(), loc))
         ws = False
     if cur:
         lines.append(cur)
