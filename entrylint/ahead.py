@@ -62,7 +62,9 @@ def _make(root, checked=None) -> dict[str, tuple]:
 def _prepare(root, checked=None) -> None:
     """(In the child.)  The tree's C index, its sources read and their
     identifiers listed; one of its own (no table on the disk: a child
-    stopped here leaves nothing half written).  Then its answers for the
+    stopped here leaves nothing half written).  Then whether the index is
+    empty (every check asks it: sent with each answer,
+    ``LazyCIndex._answers_of``), and its answers for the
     names the file ``checked`` defines (the asm index): another file's
     code that the file calls may call them back, and the C index asked
     there, after the answers came, reads every C source (6.12: 16 ms for
@@ -73,6 +75,7 @@ def _prepare(root, checked=None) -> None:
 
     _index = LazyCIndex(Path(root), DEFAULT_FOLDERS)
     _index.prepare()
+    _index.empty()  # (sent with the answers: _answers_of)
     if checked is not None:
         _own = _index._answers_of(_defined_by(Path(root), Path(checked)))
 

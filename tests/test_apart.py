@@ -81,7 +81,10 @@ def test_one_profile_is_checked_here_and_asks_the_c_index_apart(tree, monkeypatc
     index, names = asked[0]
     assert {"do_syscall_64", "do_nmi"} <= names and index.pending is None  # (taken)
     nmi = [p.name for p in index._list()].index("nmi.c")
-    assert nmi not in index._parsed  # parsed apart (do_nmi's file; common.c is parsed here by empty())
+    assert nmi not in index._parsed  # parsed apart (do_nmi's file)
+    # and whether the index is empty (c-call-user-cr3 asks it): answered
+    # apart too, so no C source was read here
+    assert index.answers[""] is not None and index._parsed == {} and index._texts == []
     fresh = cindex.LazyCIndex(tree, cindex.DEFAULT_FOLDERS)
     assert {n: index.answers[n] for n in names} == {n: fresh.get(n) for n in names}
     assert index.answers["do_syscall_64"] is not None and index.answers["do_syscall_64"].params == 2
