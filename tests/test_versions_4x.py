@@ -206,6 +206,26 @@ def test_the_stores_of_a_per_cpu_variable_are_found_once_per_read_of_the_tree():
         assert [e.strip() for e, _ in patched] == ["bits", "0x40 | 0"]
     assert treefacts.stores(str(KAISER), "user_cr3_bits") is first
 
+
+def test_a_locals_first_assignment_is_the_one_a_line_anchored_search_finds():
+    """_locals finds ``NAME = VALUE;`` from the name's letters (textscan):
+    the same first assignment ``re.search(r"\\bNAME\\s*=...")`` finds."""
+    import random
+    import re
+
+    from entrylint.analysis import treefacts
+
+    rnd = random.Random(9)
+    atoms = ["A", "B", "xA", "A_", "_A", " ", "\n", "=", "==", ";", "A = 1;", "A == 2;", "B = A | 4;", "A=B;",
+             "A\t=\n3;", "A = ;", "x.A = 5;", "A =;", "0x10", "|"]
+    for _ in range(3000):
+        text = "".join(rnd.choice(atoms) for _ in range(rnd.randint(1, 25)))
+        got = treefacts._locals("A | B", text)
+        for name, value in got.items():
+            m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
+            assert value == (m.group(1) if m else None), (text, name)
+
+
 def test_kaiser_user_switch_by_per_cpu_bits():
     from entrylint.analysis.forward import analyze as walk
 

@@ -25,6 +25,7 @@ is not such a variable (the OR then says nothing about CR3).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -136,12 +137,21 @@ def _locals(expr: str, text: str) -> dict[str, str | None]:
         for source in sources:
             for name in _IDENT.findall(source):
                 if name not in out:
-                    m = re.search(rf"\b{re.escape(name)}\s*=\s*([^=;][^;]*);", text)
-                    out[name] = m.group(1) if m else None
-                    if m:
-                        found.append(m.group(1))
+                    # ``re.search(rf"\b{name}\s*=...", text)``, searched from
+                    # the name's letters (textscan: \b defeats the engine's
+                    # literal scan, and a file is scanned once per name)
+                    got = textscan.search(_assignment(name), text, 0, textscan.word_start)
+                    out[name] = got[0].group(1) if got else None
+                    if got:
+                        found.append(got[0].group(1))
         sources = found
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _assignment(name: str) -> re.Pattern:
+    """``name = VALUE;`` (not ``==``), VALUE in group 1."""
+    return re.compile(rf"{re.escape(name)}\s*=\s*([^=;][^;]*);")
 
 
 def stores(root: str, var: str) -> tuple[tuple[str, dict], ...]:
