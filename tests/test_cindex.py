@@ -219,6 +219,17 @@ z */ q "a\\"b" '/*' u"""
         b"/* x */", b'"/* no"', b"// tail", b"/* y\nz */", b'"a\\"b"']
 
 
+def test_a_files_identifiers_are_its_maximal_runs_of_identifier_characters():
+    import random
+    import re
+
+    rnd = random.Random(3)
+    alphabet = b"aZ_09 \t\n(){}.,;#$-\x80\xff\xc3\xa9"
+    for _ in range(3000):
+        text = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
+        assert ctext.identifiers(text) == frozenset(re.findall(rb"[A-Za-z0-9_]+", text)), text
+
+
 def test_an_index_of_no_c_files_is_empty(tmp_path):
     (tmp_path / "a.h").write_text("int f(void) { return 0; }\n")
     assert LazyCIndex(tmp_path, (".",)).empty()
