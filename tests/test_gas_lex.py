@@ -69,6 +69,7 @@ def test_labels_and_classification():
     assert lex.classify("ALTERNATIVE_2(a, b)") == lex.Parsed("word", "ALTERNATIVE_2", "(a, b)")
     assert lex.strip_comments('movq $1, %rax # "x" ; y') == "movq $1, %rax "
     assert lex.split_statements('a ; .ascii ";" ; b') == [(0, "a "), (3, ' .ascii ";" '), (16, " b")]
+    assert lex.split_statements("a ;; b;  ;c") == [(0, "a "), (4, " b"), (10, "c")]  # (no string)
 
 
 def test_binding_stops_splitting_at_a_vararg_parameter(monkeypatch):

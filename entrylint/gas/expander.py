@@ -351,6 +351,7 @@ class Expander:
         its length, ``_count_bytes``) before it is split."""
         items = []
         fb = 8 * (len(head) + 1)
+        last_bc = last_fc = None  # (the lines of a body mostly share one condition: merged once for a run of them)
         for b in body:
             if b.fmt is None:
                 text, stmts = b.text, b.statements
@@ -364,10 +365,12 @@ class Expander:
                 self.bytes += n + fb
             if stmts:
                 trace = head + (b.written,)
-                frame_cond = b.cond if not cond else cond if not b.cond else self.merge(cond, b.cond)
+                bc = b.cond
+                if bc is not last_bc or last_fc is None:
+                    last_bc, last_fc = bc, bc if not cond else cond if not bc else self.merge(cond, bc)
                 macros = b.cpp_macros or item.cpp_macros
                 for s in stmts:
-                    items.append(BodyLine(s, trace, frame_cond, macros))
+                    items.append(BodyLine(s, trace, last_fc, macros))
         return items
 
     def repeat(self, c: _Collect) -> None:

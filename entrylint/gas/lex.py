@@ -66,6 +66,12 @@ def split_statements(text: str) -> list[tuple[int, str]]:
     Blank statements are dropped."""
     if ";" not in text:
         return [(0, text)] if text.strip() else []
+    if '"' not in text:  # (no string: every ``;`` splits)
+        parts, start = [], 0
+        for s in text.split(";"):
+            parts.append((start, s))
+            start += len(s) + 1
+        return [(c, s) for c, s in parts if s.strip()]
     parts = []
     start = 0
     in_str = False
