@@ -282,13 +282,21 @@ def _kconfig_symbols(root: str) -> frozenset[str]:
             find = _declared_names if f.startswith("Kconfig") else _MAKE_DEFINE.findall if f.startswith(
                 ("Makefile", "Kbuild")) else None
             if find is not None:
-                try:
-                    with overlay.open_bytes(os.path.join(dirpath, f)) as fh:
-                        data = fh.read()
-                except OSError:
-                    continue
-                names.update(find(data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")))
+                text = _read_text(os.path.join(dirpath, f))
+                if text is not None:
+                    names.update(find(text))
     return frozenset(names)
+
+
+def _read_text(path: str) -> str | None:
+    """A Kconfig or Makefile's text (the overlay's when it holds the file;
+    undecodable bytes replaced); None when it cannot be read."""
+    try:
+        with overlay.open_bytes(path) as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    return data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")
 
 
 def arch_kconfig_declared(root: str) -> frozenset[str]:
@@ -322,12 +330,9 @@ def _arch_kconfig_declared(root: str) -> frozenset[str]:
         except OSError:
             continue
         for f in files:
-            try:
-                with overlay.open_bytes(os.path.join(folder, f)) as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            names.update(_declared_names(data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")))
+            text = _read_text(os.path.join(folder, f))
+            if text is not None:
+                names.update(_declared_names(text))
     return frozenset(names)
 
 
@@ -429,12 +434,9 @@ def sourced_kconfig(root: str, arch: str = "x86"):
         if f in seen:
             continue
         seen.add(f)
-        try:
-            with overlay.open_bytes(f) as fh:
-                data = fh.read()
-        except OSError:
+        text = _read_text(f)
+        if text is None:
             continue
-        text = data.decode("ascii") if data.isascii() else data.decode("utf-8", "replace")
         yield f, text
         for kind, name in _sourced(text) if "source" in text else ():
             name = name.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch).replace("$(ARCH)", arch)
