@@ -68,6 +68,7 @@ def test_no_module_keeps_a_plain_lru_cache():
         ("program/operands.py", "_parse_operands"),  # operand text -> parse
         ("program/constants.py", "eval_int"),  # expression text -> value
         ("report/paths.py", "_display"),  # (file, root, working folder) -> the name printed
+        ("analysis/treefacts.py", "_assignment"),  # a name -> the pattern of its assignment
     }
     found = set()
     for py in PKG.rglob("*.py"):
