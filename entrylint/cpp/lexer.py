@@ -75,9 +75,12 @@ _new_tok = object.__new__
 _OPS = (r"\.\.\.|<<=|>>=|##|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-*/%&^|+]=|"
         r"[-+*/%&|^~!=<>?:;,.()\[\]{}#]")
 
+# One match per token, with the blanks before it (group 1): white space is
+# no token of its own (one match fewer per token); a comment or a newline is
+# a match that makes none.
 _TOKEN_RE = re.compile(
+    r"([ \t\f\v\r]*+)(?:"
     r"(?P<nl>\n)"
-    r"|(?P<ws>[ \t\f\v\r]+)"
     r"|(?P<bc>/\*[\s\S]*?\*/)"
     r"|(?P<ubc>/\*[\s\S]*)"
     r"|(?P<lc>//[^\n]*)"
@@ -87,17 +90,12 @@ _TOKEN_RE = re.compile(
     r"|(?P<chr>'(?:\\.|[^'\\\n])*+')"
     r"|(?P<uq>['\"][^\n]*)"
     rf"|(?P<op>{_OPS})"
-    r"|(?P<other>.)"
+    r"|(?P<other>.))"
 )
-
+_NL, _BC, _UBC, _LC, _UQ = (_TOKEN_RE.groupindex[g] for g in ("nl", "bc", "ubc", "lc", "uq"))
 _KIND = {"n": NAME, "num": NUMBER, "str": STRING, "chr": CHAR, "uq": OTHER, "op": OP, "other": OTHER}
-
-# lex_file's scan: the same tokens, each match taking the blanks before it
-# (group 1) -- white space is no token of its own, one match fewer per token
-_SCAN_RE = re.compile(r"([ \t\f\v\r]*)(?:" + _TOKEN_RE.pattern.replace(r"|(?P<ws>[ \t\f\v\r]+)", "") + ")")
-_NL, _BC, _UBC, _LC = (_SCAN_RE.groupindex[g] for g in ("nl", "bc", "ubc", "lc"))
-_KIND_AT = [None] * (_SCAN_RE.groups + 1)  # group index -> token kind
-for _g, _i in _SCAN_RE.groupindex.items():
+_KIND_AT = [None] * (_TOKEN_RE.groups + 1)  # group index -> token kind (None: no token)
+for _g, _i in _TOKEN_RE.groupindex.items():
     _KIND_AT[_i] = _KIND.get(_g)
 
 _SPLICE_RE = re.compile(r"\\[ \t\f\v]*\n")
@@ -177,7 +175,7 @@ def lex_file(text: str, file: str) -> LexedFile:
     simple = not removed_at
     k, shift, n_removed, n_lines = 0, 0, len(removed_at), len(line_starts)
     kinds = _KIND_AT
-    for m in _SCAN_RE.finditer(spliced):
+    for m in _TOKEN_RE.finditer(spliced):
         i = m.lastindex
         if i == _NL:
             lines.append(cur)
@@ -223,13 +221,14 @@ def lex_file(text: str, file: str) -> LexedFile:
 def lex_text(text: str) -> list[Tok]:
     """Tokens of a short piece of text on one line (pasted tokens, -D values)."""
     out = []
-    ws = False
+    ws = False  # a comment or a newline since the last token
     for m in _TOKEN_RE.finditer(text):
-        g = m.lastgroup
-        if g in ("ws", "lc", "bc", "ubc", "nl"):
+        kind = _KIND_AT[m.lastindex]
+        if kind is None:
             ws = True
             continue
-        out.append(Tok(_KIND[g], m.group(), ws))
+        start = m.end(1)
+        out.append(Tok(kind, m.group(m.lastindex), ws or start != m.start()))
         ws = False
     return out
 
@@ -237,12 +236,12 @@ def lex_text(text: str) -> list[Tok]:
 def lex_one(text: str) -> Tok | None:
     """The single token ``text`` spells, or None if it is not exactly one token."""
     m = _TOKEN_RE.match(text)
-    if m is None or m.end() != len(text):
+    if m is None or m.end() != len(text) or m.end(1) != 0:  # (blanks before it: not one token)
         return None
-    g = m.lastgroup
-    if g in ("ws", "lc", "bc", "ubc", "nl") or g == "uq":
+    i = m.lastindex
+    if _KIND_AT[i] is None or i == _UQ:
         return None
-    return Tok(_KIND[g], text)
+    return Tok(_KIND_AT[i], text)
 
 
 # path -> (text, its LexedFile): the headers every file of a tree includes are
