@@ -21,7 +21,7 @@ from entrylint.gas.directives import PASS_THROUGH
 from entrylint.gas.expr import evaluate
 from entrylint.gas.macros import bind_args, parse_irp, parse_macro_header
 from entrylint.gas.model import BodyLine, GasOptions, GasResult, MacroInfo
-from entrylint.gas.template import merge_conds
+from entrylint.gas.template import merge_conds, remember
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.limits import hit, together
@@ -82,18 +82,6 @@ def _located(line: PPLine, start: int, text: str) -> BodyLine:
         loc = Location(loc.file, loc.line, loc.col + start - seg.col)
     return BodyLine(text, (Frame(loc),), line.cond, seg.macros)
 
-
-
-def remember(table: dict, key, make, *args):
-    """``table[key]``, made by ``make(*args)`` the first time; a table past
-    50,000 entries starts again (the expander's memos of texts read again
-    and again: what bounds them is the input, not a limit)."""
-    got = table.get(key)
-    if got is None:
-        if len(table) > 50_000:
-            table.clear()
-        got = table[key] = make(*args)
-    return got
 
 
 def _parse(text: str) -> tuple:

@@ -117,16 +117,27 @@ def compile_line(body: str, names: dict[str, int], counter: int | None) -> tuple
     return "".join(out), ""
 
 
+def remember(table: dict, key, make, *args):
+    """``table[key]``, made by ``make(*args)`` the first time; a table past
+    50,000 entries starts again (the GNU as layer's memos of texts read
+    again and again: what bounds them is the input, not a limit)."""
+    got = table.get(key)
+    if got is None:
+        if len(table) > 50_000:
+            table.clear()
+        got = table[key] = make(*args)
+    return got
+
+
 def statements(text: str) -> tuple[str, ...]:
     """The statements of a substituted line, stripped, blank ones dropped
     (remembered per text: 6.12's entry_64.S substitutes 8,232 lines, 1,674
-    texts; a table past 50,000 texts starts again)."""
-    got = _STATEMENTS.get(text)
-    if got is None:
-        if len(_STATEMENTS) > 50_000:
-            _STATEMENTS.clear()
-        got = _STATEMENTS[text] = tuple([s.strip() for _, s in lex.split_statements(text)])
-    return got
+    texts)."""
+    return remember(_STATEMENTS, text, _split, text)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple([s.strip() for _, s in lex.split_statements(text)])
 
 
 _STATEMENTS: dict[str, tuple[str, ...]] = {}
