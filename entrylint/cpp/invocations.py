@@ -127,9 +127,7 @@ def handed(exp, ended: bool, out: list) -> None:
         else:
             for r in closing:
                 drop(exp, r)
-    if not exp._open and exp._own_looked:
-        exp.looked = None
-        exp._own_looked = False
+    _release(exp)
 
 
 def drop(exp, rec: Recording) -> None:
@@ -142,6 +140,12 @@ def drop(exp, rec: Recording) -> None:
             if exp._open and deepest >= 0:
                 entered(exp, deepest)
             break
+    _release(exp)
+
+
+def _release(exp) -> None:
+    """No recording open: the expander's list of names looked up goes, if
+    it was there for the recordings only (``start``)."""
     if not exp._open and exp._own_looked:
         exp.looked = None
         exp._own_looked = False

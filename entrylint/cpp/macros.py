@@ -303,6 +303,7 @@ class Expander:
             out = self.builtin_expand(m, name, args)
             self._push(self._stamp(out, name, m), None)
             return 1
+        rec = None
         if m.params:
             if not self.in_directive and invocations.ENABLED:
                 loc, chain = self._origin(name)
@@ -315,18 +316,16 @@ class Expander:
                         return 1
                 if k in self.seen:  # (met before: worth recording)
                     rec = invocations.start(self, k, loc)
-                    toks = self._replace(m, name, args)
-                    self._push(toks, m.name)
-                    self.stack[-1].rec = rec
-                    self._started = rec
-                    return 1
-                if len(self.seen) >= invocations.MAX_SEEN:
-                    self.seen.clear()
-                self.seen.add(k)
+                else:
+                    if len(self.seen) >= invocations.MAX_SEEN:
+                        self.seen.clear()
+                    self.seen.add(k)
             toks = self._replace(m, name, args)
         else:
             toks = self._stamp(m.body, name, m)
         self._push(toks, m.name)
+        if rec is not None:  # (its tokens begin after the marker get() gives next: invocations.handed)
+            self.stack[-1].rec = self._started = rec
         return 1
 
     def _push(self, toks, macro_name):
