@@ -150,6 +150,11 @@ class _Builder:
         self.sec_stmt: dict[str, list[int]] = {}
         self.sec_insn: dict[str, list[int]] = {}
         self.sym_by_section: dict[str, list[tuple[int, str]]] = {}
+        # the statement index each instruction and each data item was made
+        # from (by its index; not a dict by ``id`` of the statement: ``id`` is
+        # audited, and cache.recorded's hook then runs once per statement)
+        self.ins_si: list[int] = []
+        self.data_si: list[int] = []
         self.aliases: dict[str, str] = {}  # GAS register aliases in force
         self.mode = 64
 
@@ -165,8 +170,6 @@ class _Builder:
         sizes: dict[str, int] = {}
         sym_labels: list[tuple[int, str, Stmt]] = []
         from entrylint.program.decode import is_prefix
-
-        self.stmt_index = {id(st): i for i, st in enumerate(prog.statements)}
 
         pending: list[Stmt] = []  # prefixes written as statements of their own
         for si, st in enumerate(prog.statements):
@@ -210,6 +213,7 @@ class _Builder:
         section = st.section
         idx = len(prog.instructions)
         prog.instructions.append(instruction(idx, st, self.resolve_aliases(st.args), self.mode, prefixes))
+        self.ins_si.append(si)
         stmts = self.sec_stmt.get(section)
         if stmts is None:
             stmts = self.sec_stmt[section] = []
@@ -251,6 +255,7 @@ class _Builder:
             if name == ".byte" and self._add_encoded(si, st):
                 return
             self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
+            self.data_si.append(si)
 
     def _add_encoded(self, si: int, st: Stmt) -> bool:
         """A ``.byte`` of literals whose bytes are whole instructions in the
@@ -273,6 +278,7 @@ class _Builder:
                 index=idx, stmt=st, mnemonic=info.mnemonic, prefixes=tuple(head.split()[:-1]),
                 operands=ops, section=st.section, info=info, args=args, mode=self.mode,
                 encoded=True))
+            self.ins_si.append(si)
             self.sec_stmt.setdefault(st.section, []).append(si)
             self.sec_insn.setdefault(st.section, []).append(idx)
         self.prog.code_sections.add(st.section)
@@ -312,11 +318,10 @@ class _Builder:
         by_section = self.sym_by_section
         for si, name, st in sym_labels:
             by_section.setdefault(st.section, []).append((si, name))
-        stmt_index = self.stmt_index
-        for ins in prog.instructions:
-            ins.symbol = _enclosing(by_section.get(ins.section, []), stmt_index[id(ins.stmt)])
-        for d in prog.data:
-            d.symbol = _enclosing(by_section.get(d.section, []), stmt_index[id(d.stmt)])
+        for ins, si in zip(prog.instructions, self.ins_si, strict=True):
+            ins.symbol = _enclosing(by_section.get(ins.section, []), si)
+        for d, si in zip(prog.data, self.data_si, strict=True):
+            d.symbol = _enclosing(by_section.get(d.section, []), si)
         for name, si in self.labels.named.items():
             st = prog.statements[si]
             prog.labels.setdefault(name, self.position(si, st.section))
@@ -478,7 +483,7 @@ class _Builder:
             problems.append(Problem(kind, msg, ins.location, ins.stmt.trace))
 
     # -- pass 4 -------------------------------------------------------------
-    def _imm_target(self, ins, stmt_index) -> None:
+    def _imm_target(self, ins, si: int) -> None:
         """``pushq $label`` of a code label (an iret frame built by hand), or
         ``movq $label, %reg`` and ``leaq label(%rip), %reg`` (a code address
         for a later ``jmp *%reg``, or pushed as a frame's RIP: 6.9+'s
@@ -486,15 +491,14 @@ class _Builder:
         ref = label_operand(ins.mnemonic, ins.args)
         if ref is None:
             return
-        si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
+        si = self.labels.resolve(ref, si)
         if si is not None and self.is_code(self.prog.statements[si].section):
             ins.imm_target = self.position(si, self.prog.statements[si].section)
 
     def targets(self) -> None:
         prog = self.prog
-        stmt_index = self.stmt_index
-        for ins in prog.instructions:
-            self._imm_target(ins, stmt_index)
+        for ins, at in zip(prog.instructions, self.ins_si, strict=True):
+            self._imm_target(ins, at)
             ref = getattr(ins.info, "target", None)
             if not ref:
                 continue
@@ -504,7 +508,7 @@ class _Builder:
                 ins.target_name = ref
                 continue
             ins.target_name = ref
-            si = self.labels.resolve(ref, stmt_index[id(ins.stmt)])
+            si = self.labels.resolve(ref, at)
             if si is not None:
                 ins.target = self.position(si, prog.statements[si].section)
 

@@ -110,7 +110,6 @@ def add_native_forks(builder, native) -> None:
                          cpp_macros=site.stmt.cpp_macros)
             si = len(prog.statements)
             prog.statements.append(st)
-            builder.stmt_index[id(st)] = si
             n = len(prog.instructions)
             builder._add_insn(si, st)
             idx.append(n)
