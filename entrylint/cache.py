@@ -325,6 +325,11 @@ _used: list[set[str]] = []  # per recording: the keys of the stored facts it use
 
 FACTS = "facts"  # their folder, in the results folder
 facts_enabled = False  # the CLI turns it on (not with --no-cache); a library caller may
+# the language server's terms: the facts on the disk are read, none is made
+# to be stored.  Storing one means recording what making it opened, through
+# an audit hook that, once added, runs for every audited event of the
+# process -- ``id()`` among them, tens of thousands of times an edit.
+facts_read_only = False
 _facts: dict[str, tuple] = {}  # key -> (value, what a use depends on: depend's arguments), for the process
 
 
@@ -361,7 +366,9 @@ def _fact(parts: tuple, compute, *args):
     Each use tells an enclosing ``cached`` computation what the fact was
     made from.  Off (``compute(*args)``, the caller's own memo) unless
     ``facts_enabled``, and while an editor buffer or a patch stands in for
-    files of the tree (the overlays serve text that is not on the disk)."""
+    files of the tree (the overlays serve text that is not on the disk).
+    With ``facts_read_only``, a fact not on the disk is made and kept for the
+    process, not stored (and not recorded, unless a recording is on)."""
     if not facts_on():
         return compute(*args)
     key = key_of(("fact",) + tuple(parts))
@@ -372,13 +379,16 @@ def _fact(parts: tuple, compute, *args):
             got = (entry["value"][0], ({}, {}, (key,)))
         else:
             # recorded on its own: an enclosing recording gets the fact's key,
-            # not a copy of the thousands of files a tree's fact reads
+            # not a copy of the thousands of files a tree's fact reads (read
+            # only, with no recording to tell: made as it is, kept for the process)
+            record = not facts_read_only or _opened or reader._recorders
             saved = (_opened[:], reader._recorders[:], _used[:])
             del _opened[:], reader._recorders[:], _used[:]
             frame = [False]  # [made from the file being checked]
             _fact_frames.append(frame)
             try:
-                value, deps = recorded(getattr(compute, "__wrapped__", compute), *args)
+                fn = getattr(compute, "__wrapped__", compute)
+                value, deps = recorded(fn, *args) if record else (fn(*args), ({}, {}, ()))
             finally:
                 _drop(_fact_frames, frame)
                 _opened[:], reader._recorders[:], _used[:] = saved
@@ -387,7 +397,7 @@ def _fact(parts: tuple, compute, *args):
                 # that file's result depends on it, nothing else may keep it
                 depend(*deps)
                 return value
-            stored = store(key, (value,), *deps[:2], FACTS, facts=deps[2])
+            stored = not facts_read_only and store(key, (value,), *deps[:2], FACTS, facts=deps[2])
             got = (value, ({}, {}, (key,)) if stored else deps)
         _facts[key] = got
     depend(*got[1])

@@ -193,6 +193,49 @@ def test_a_fact_made_from_the_file_being_checked_is_not_kept(facts):
     assert str(hdr) in entry["texts"] and entry["facts"] == []
 
 
+def test_read_only_facts_are_read_from_the_disk_and_none_is_stored(facts, monkeypatch):
+    """The language server's terms: a fact a check of the command line
+    stored is read, valid on the same terms; a fact not on the disk is made
+    once for the process, not stored, and not recorded -- recording adds an
+    audit hook that then runs at every ``id()`` of the process."""
+    tmp, restart = facts
+    hdr = tmp / "tree.h"
+    hdr.write_text("one\n")
+    calls = []
+    compute = _reading(calls, hdr)
+    assert cache.fact(("t", "stored"), compute) == ("one\n",)  # a CLI run stores it
+    restart()
+    monkeypatch.setattr(cache, "facts_read_only", True)
+
+    def no_recording(*a, **k):
+        raise AssertionError("recorded while read only")
+
+    monkeypatch.setattr(cache, "recorded", no_recording)
+    assert cache.fact(("t", "stored"), compute) == ("one\n",) and len(calls) == 1  # from the disk
+    assert cache.fact(("t", "new"), compute) == ("one\n",) and len(calls) == 2
+    assert cache.fact(("t", "new"), compute) == ("one\n",) and len(calls) == 2  # kept for the process
+    stored = list((tmp / "cache" / "results" / cache.FACTS).rglob("*.pickle"))
+    assert len(stored) == 1  # the CLI's alone
+    hdr.write_text("two\n")  # the stored one is valid on the same terms
+    restart()
+    assert cache.fact(("t", "stored"), compute) == ("two\n",) and len(calls) == 3
+
+
+def test_a_read_only_fact_made_from_the_file_being_checked_is_not_kept(facts, monkeypatch):
+    tmp, _ = facts
+    monkeypatch.setattr(cache, "facts_read_only", True)
+    calls = []
+
+    def compute():
+        cache.from_checked_file()
+        calls.append(1)
+        return len(calls)
+
+    assert cache.fact(("t", "own"), compute) == 1
+    assert cache.fact(("t", "own"), compute) == 2  # the file may change between two checks
+    assert not (tmp / "cache").exists()
+
+
 def test_facts_are_off_while_an_overlay_serves_the_files(facts):
     from entrylint.source import reader
 
