@@ -78,6 +78,7 @@ class Callees:
     # VTL return installs its hypercall page): what it does is not known
     static_prefix: str | None = None
     _memo: dict = field(default_factory=dict)
+    _c: list = field(default_factory=list)  # [the tree's C index], looked up at the first name asked
 
     def __call__(self, name: str | None) -> Callee:
         if not name:
@@ -93,7 +94,9 @@ class Callees:
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved)
         if self.root is None:
             return c_callee(name, abi=abi)
-        index = _index(self.root)
+        if not self._c:  # (once per analysis, not once per name: 50 a check of entry_64.S)
+            self._c.append(_index(self.root))
+        index = self._c[0]
         fn = index.get(name) if index is not None else None
         if fn is not None:
             # 32-bit: regparm(3), but asmlinkage functions take every argument
