@@ -373,6 +373,8 @@ def _fact(parts: tuple, compute, *args):
         return compute(*args)
     key = key_of(("fact",) + tuple(parts))
     got = _facts.get(key)
+    if got is not None and got[1] is None and recording():
+        got = None  # made unrecorded (read only): a recording now must learn what it reads
     if got is None:
         entry = _entry(key, FACTS)
         if entry is not None and isinstance(entry["value"], tuple):
@@ -381,26 +383,28 @@ def _fact(parts: tuple, compute, *args):
             # recorded on its own: an enclosing recording gets the fact's key,
             # not a copy of the thousands of files a tree's fact reads (read
             # only, with no recording to tell: made as it is, kept for the process)
-            record = not facts_read_only or _opened or reader._recorders
+            record = not facts_read_only or recording()
             saved = (_opened[:], reader._recorders[:], _used[:])
             del _opened[:], reader._recorders[:], _used[:]
             frame = [False]  # [made from the file being checked]
             _fact_frames.append(frame)
             try:
                 fn = getattr(compute, "__wrapped__", compute)
-                value, deps = recorded(fn, *args) if record else (fn(*args), ({}, {}, ()))
+                value, deps = recorded(fn, *args) if record else (fn(*args), None)
             finally:
                 _drop(_fact_frames, frame)
                 _opened[:], reader._recorders[:], _used[:] = saved
             if frame[0]:
                 # what the process holds of the file being checked went into it:
                 # that file's result depends on it, nothing else may keep it
-                depend(*deps)
+                if deps is not None:
+                    depend(*deps)
                 return value
             stored = not facts_read_only and store(key, (value,), *deps[:2], FACTS, facts=deps[2])
             got = (value, ({}, {}, (key,)) if stored else deps)
         _facts[key] = got
-    depend(*got[1])
+    if got[1] is not None:
+        depend(*got[1])
     return got[0]
 
 

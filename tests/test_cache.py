@@ -221,6 +221,24 @@ def test_read_only_facts_are_read_from_the_disk_and_none_is_stored(facts, monkey
     assert cache.fact(("t", "stored"), compute) == ("two\n",) and len(calls) == 3
 
 
+def test_a_read_only_fact_made_unrecorded_is_made_again_for_a_recording(facts, monkeypatch):
+    """A fact made with no recording on knows nothing of what it read: a
+    result recorded later in the process must not take it on trust."""
+    tmp, _ = facts
+    monkeypatch.setattr(cache, "facts_read_only", True)
+    hdr = tmp / "tree.h"
+    hdr.write_text("one\n")
+    calls = []
+    compute = _reading(calls, hdr)
+    assert cache.fact(("t", "unrecorded"), compute) == ("one\n",) and len(calls) == 1
+    got = cache.cached(("result", "r"), lambda: cache.fact(("t", "unrecorded"), compute)[0])
+    assert got == "one\n" and len(calls) == 2
+    assert str(hdr) in cache._entry(cache.key_of(("result", "r")))["texts"]
+    hdr.write_text("two\n")
+    cache._valid.clear()
+    assert cache.lookup(cache.key_of(("result", "r"))) is None  # not a stale "one"
+
+
 def test_a_read_only_fact_made_from_the_file_being_checked_is_not_kept(facts, monkeypatch):
     tmp, _ = facts
     monkeypatch.setattr(cache, "facts_read_only", True)
