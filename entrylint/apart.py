@@ -22,6 +22,11 @@ the arguments of the second, ``result`` takes that and reaps it, and
 value only.  Every message is framed (8 bytes of length, then the pickle),
 and a child closes what it inherited of the other children's pipes, so
 none waits on a pipe another process still holds open.
+
+A process with threads of its own (the language server) must not fork:
+``start_forker()``, called before any thread starts, forks one process that
+does nothing but fork the children ``serve`` asks for afterwards (their
+pipes passed to it over a socket); it ends when this process does.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import threading
 from dataclasses import dataclass
 
 
@@ -37,9 +43,14 @@ class Handle:
     pid: int
     fd: int  # the read end of the pipe its values come by
     ask: int = -1  # the write end of the pipe its request comes by (serve; -1: none, or sent)
+    ours: bool = True  # forked here, and reaped here (else the forker's child, reaped there)
 
 
 _open: list[Handle] = []  # the children not yet reaped (finish)
+_forker = None  # (socket.socket) to the process that forks the children, once started
+_forker_pid = 0
+_forker_seq = 0  # requests sent to it: its answer names the one it answers
+_forker_lock = threading.Lock()
 
 
 def available() -> bool:
@@ -60,43 +71,55 @@ def serve(first, prepare, then, *args) -> Handle | None:
     request (``finish``), it ends.  What ``prepare`` and ``then`` read is
     sent with the answer (cache.recorded, when recording).  Without
     ``then``, it ends after its first value (``start``)."""
-    if not available():
+    if _forker is None and not available():
         return None
-    from entrylint import cache
-
     r, w = os.pipe()
     rq, wq = os.pipe() if then is not None else (-1, -1)
-    try:
-        pid = os.fork()
-    except OSError:
-        for fd in (r, w, rq, wq):
-            if fd >= 0:
-                os.close(fd)
-        return None
-    if pid:
-        os.close(w)
-        if rq >= 0:
-            os.close(rq)
-        try:  # (a value waits in the pipe, not in the child, till it is taken)
-            import fcntl
-
-            fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
-        except (ImportError, AttributeError, OSError):
-            pass
-        h = Handle(pid, r, wq)
-        _open.append(h)
-        return h
-    # the child: never returns into the caller's code
-    code = 1
-    try:
+    if _forker is not None:
+        pid = _by_forker((first, prepare, then, args), [w] + ([rq] if rq >= 0 else []))
+    else:
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid == 0:  # the child: never returns into the caller's code
+            try:
+                os.close(r)
+                if wq >= 0:
+                    os.close(wq)
+                for other in _open:  # (the other children's pipes: theirs and the parent's)
+                    for fd in (other.fd, other.ask):
+                        if fd >= 0:
+                            os.close(fd)
+                _open.clear()
+            finally:
+                _child(first, prepare, then, args, w, rq)
+    for fd in (w, rq):  # (the child's ends)
+        if fd >= 0:
+            os.close(fd)
+    if pid < 0:
         os.close(r)
         if wq >= 0:
             os.close(wq)
-        for other in _open:  # (the other children's pipes: theirs and the parent's)
-            for fd in (other.fd, other.ask):
-                if fd >= 0:
-                    os.close(fd)
-        _open.clear()
+        return None
+    try:  # (a value waits in the pipe, not in the child, till it is taken)
+        import fcntl
+
+        fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):
+        pass
+    h = Handle(pid, r, wq, ours=_forker is None)
+    _open.append(h)
+    return h
+
+
+def _child(first, prepare, then, args, w: int, rq: int) -> None:
+    """(In the child.)  ``serve``'s child, on its ends of the pipes: it
+    never returns."""
+    from entrylint import cache
+
+    code = 1
+    try:
         from entrylint import ahead
 
         ahead.forget()  # (a child making the tree's facts is the parent's)
@@ -118,6 +141,130 @@ def serve(first, prepare, then, *args) -> Handle | None:
 
 def _unprepared():
     raise RuntimeError("prepare() failed")
+
+
+# -- the forker: children for a process with threads -----------------------------
+
+def start_forker(preload: tuple[str, ...] = ()) -> bool:
+    """Fork the process that forks ``serve``'s children from now on (to be
+    called before this process starts a thread); it imports ``preload``
+    first, so its children start with them.  False when there is none."""
+    global _forker, _forker_pid
+    if _forker is not None or not available():
+        return _forker is not None
+    import socket
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        pid = os.fork()
+    except OSError:
+        a.close()
+        b.close()
+        return False
+    if pid:
+        b.close()
+        _forker, _forker_pid = a, pid
+        return True
+    code = 1
+    try:
+        a.close()
+        _forker_main(b, preload)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def forker_running() -> bool:
+    return _forker is not None
+
+
+def stop_forker() -> None:
+    """Let the forker go (it ends with its socket) and reap it."""
+    global _forker, _forker_pid
+    if _forker is None:
+        return
+    sock, pid, _forker, _forker_pid = _forker, _forker_pid, None, 0
+    sock.close()
+    try:
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _forker_main(sock, preload) -> None:
+    """(In the forker.)  Fork a child for each request until this
+    process's parent closes the socket: a request is the pickled (first,
+    prepare, then, args) of ``serve`` with the child's ends of its pipes."""
+    import importlib
+    import signal
+    import socket
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # (the parent's stdin and stdout are a protocol; its end of file is theirs)
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # (the children are reaped by the kernel)
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a child imports it then, or fails as it would have
+            pass
+    while True:
+        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)
+        if not data:
+            return
+        while len(data) < 16:
+            more = sock.recv(16 - len(data))
+            if not more:
+                return
+            data += more
+        seq, n = data[:8], int.from_bytes(data[8:16], "big")
+        while len(data) < 16 + n:
+            more = sock.recv(16 + n - len(data))
+            if not more:
+                return
+            data += more
+        try:
+            first, prepare, then, args = pickle.loads(data[16:16 + n])
+            pid = os.fork()
+        except Exception:  # noqa: BLE001 - no child: the parent makes it
+            pid = -1
+        if pid == 0:
+            sock.close()
+            _child(first, prepare, then, args, fds[0], fds[1] if len(fds) > 1 else -1)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(seq + pid.to_bytes(8, "big", signed=True))
+
+
+def _by_forker(request: tuple, fds: list[int]) -> int:
+    """The forker's child for ``request`` (``serve``'s arguments), on
+    ``fds``: its pid, or -1."""
+    import socket
+
+    try:
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - not to be sent: made here
+        return -1
+    if len(data) > 1 << 20:  # (a bound method of a large object, say: sending it costs more than it saves)
+        return -1
+    global _forker_seq
+    with _forker_lock:
+        _forker_seq += 1
+        seq = _forker_seq.to_bytes(8, "big")
+        try:
+            socket.send_fds(_forker, [seq + len(data).to_bytes(8, "big") + data], fds)
+            while True:  # (the answers of requests whose sender was interrupted first are passed over)
+                got = b""
+                while len(got) < 16:
+                    more = _forker.recv(16 - len(got))
+                    if not more:
+                        return -1
+                    got += more
+                if got[:8] == seq:
+                    return int.from_bytes(got[8:], "big", signed=True)
+        except OSError:
+            return -1
 
 
 def _send(out, fn, cache) -> tuple[bool, tuple | None]:
@@ -206,7 +353,9 @@ def finish(h: Handle | None, stop: bool = False) -> None:
     if h is None:
         return
     live = h in _open  # (a child reaped is not signalled: its pid may be another process's now)
-    if stop and live:
+    # (the forker's child is reaped there, as it ends: it is signalled only
+    # while it waits for the request this process holds the pipe of)
+    if stop and live and (h.ours or h.ask >= 0):
         import signal
 
         try:
@@ -222,7 +371,8 @@ def finish(h: Handle | None, stop: bool = False) -> None:
     h.ask = h.fd = -1
     if live:
         _open.remove(h)
-        try:
-            os.waitpid(h.pid, 0)
-        except OSError:
-            pass
+        if h.ours:
+            try:
+                os.waitpid(h.pid, 0)
+            except OSError:
+                pass

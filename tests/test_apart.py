@@ -190,3 +190,73 @@ def test_the_cached_result_depends_on_what_the_child_read(tmp_path):
     (root / "off.h").write_text("/* nothing */\n")
     again = _cli(root, cache, "-j", "2")
     assert again.returncode == 0 and "pti off" not in again.stdout, again.stdout
+
+
+def _first(n):
+    return n
+
+
+def _prepare(n):
+    return None
+
+
+def _then(k):
+    return 3 * k
+
+
+def _gone(pid: int) -> bool:
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # (ended, its parent yet to reap it)
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _own_pid(n):
+    return os.getpid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="no /proc")
+def test_the_forker_forks_the_children_of_a_process_with_threads(monkeypatch):
+    """(The language server: apart.start_forker before its threads start.)"""
+    monkeypatch.setattr(apart, "_forker", None)
+    monkeypatch.setattr(apart, "_forker_pid", 0)
+    assert apart.start_forker(preload=("entrylint.ahead",))
+    try:
+        h = apart.serve(_first, _prepare, _then, 4)
+        assert h is not None and not h.ours and h.pid != os.getpid()
+        assert apart.receive(h) == 4
+        assert apart.request(h, 5) and apart.result(h) == 15
+        h = apart.serve(_first, _prepare, _then, 1)
+        assert apart.receive(h) == 1
+        waiting = h.pid
+        apart.finish(h, stop=True)  # stopped while it waits for its request
+        assert _gone(waiting)
+        assert apart.serve(lambda: 1, None, None) is None  # not to be sent: made here
+        # a request whose sender was stopped before the forker's answer (the
+        # language server cancels an analysis from another thread): the next
+        # request passes that answer over and gets its own child's pid
+        import socket
+
+        apart._forker_seq += 1
+        r, w = os.pipe()
+        data = pickle.dumps((_first, None, None, (7,)))
+        socket.send_fds(apart._forker, [apart._forker_seq.to_bytes(8, "big") + len(data).to_bytes(8, "big") + data],
+                        [w])
+        os.close(w)
+        h = apart.serve(_own_pid, _prepare, _then, 8)
+        stale = b""
+        while chunk := os.read(r, 1 << 16):
+            stale += chunk
+        os.close(r)
+        assert pickle.loads(stale[8:])[1] == 7
+        assert apart.receive(h) == h.pid  # the pid is its own child's
+        assert apart.request(h, 2) and apart.result(h) == 6
+    finally:
+        forker = apart._forker_pid
+        apart.stop_forker()
+        assert apart._forker is None and _gone(forker)
