@@ -481,7 +481,7 @@ class CheckResult:
 
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None,
-          incremental=None, keep_analysis: bool = True, jobs: int = 1) -> CheckResult:
+          incremental=None, keep_analysis: bool = True, jobs: int = 1, spare: bool = False) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
     default every built-in profile) and report each finding once, with the
     profiles it holds under.  The analysis kept is the first profile's;
@@ -490,7 +490,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     ``jobs`` > 1 with no analysis kept: the later half of the profiles is
     checked in a process apart meanwhile (apart.py), its findings merged in
     profile order, as one process would have made them; with one profile,
-    part of its analysis is (analyze's ``spare_core``)."""
+    part of its analysis is (analyze's ``spare_core``), as with ``spare``
+    (the language server's first check of a tree: apart.start_forker)."""
     options = options or Options()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
@@ -515,7 +516,7 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
         if later else None
     mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
     # one profile, none apart: a core to spare for the analysis's own work
-    spare = jobs > 1 and not keep_analysis and incremental is None and child is None and len(mine) == 1
+    spare = child is None and len(mine) == 1 and (spare or jobs > 1 and not keep_analysis and incremental is None)
     from entrylint import ahead
 
     try:

@@ -420,7 +420,8 @@ def _fact_ahead(parts: tuple, compute, args):
         if got is not None:
             if facts_on():
                 _facts.setdefault(key, got)
-            depend(*got[1])
+            if got[1] is not None:  # (None: made read only, unrecorded)
+                depend(*got[1])
             return got[0]
         return _fact(parts, compute, *args)
     if facts_on():

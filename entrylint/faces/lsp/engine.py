@@ -125,10 +125,16 @@ def sessions():
     return _SESSIONS
 
 
+_TREES: set[str] = set()  # the trees analysed in this process: their facts are known here
+
+
 def run_check(path: Path, text: str, config: Config) -> Result:
     """Analyse one buffer under ``config`` (in the worker thread): an edited
-    buffer is read again from the first line the edit changed (incremental.py)."""
-    from entrylint import api
+    buffer is read again from the first line the edit changed (incremental.py).
+    The first analysis of a tree under one profile makes the tree's facts and
+    the C answers in a process apart (api.check's ``spare``), when the server
+    has a forker (apart.start_forker)."""
+    from entrylint import api, apart
     from entrylint.findings.group import fold_profiles, merge_profile
     from entrylint.findings.model import Finding
 
@@ -137,10 +143,13 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     merged: dict[tuple, Finding] = {}
     first = None
     how = []
+    root = str(api.resolve_root(path, opts))
+    spare = apart.forker_running() and len(config.profiles) == 1 and root not in _TREES
+    _TREES.add(root)
     for prof in config.profiles:
         res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
-                        text=text, rule_options=config.rule_options, incremental=sessions())
-        how.append(sessions().session(path, replace(opts, profile=prof))[0].last)
+                        text=text, rule_options=config.rule_options, incremental=sessions(), spare=spare)
+        how.append(sessions().session(path, replace(opts, profile=prof))[0].last + ("; tree apart" if spare else ""))
         first = first or res
         merge_profile(merged, res.findings)  # (as api.check merges its profiles: the CLI's findings)
     raw = fold_profiles(sorted(merged.values(), key=Finding.sort_key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from lsprotocol import types as T
@@ -376,6 +377,13 @@ def build_server(runner=None) -> EntrylintServer:
     return ls
 
 
+# what the tree's facts and the C index's answers import (ahead.py), imported
+# by the forker once, not by each process apart it forks
+_FORKER_PRELOAD = ("entrylint.ahead", "entrylint.analysis.asmindex", "entrylint.analysis.msr_entries",
+                   "entrylint.analysis.treefacts", "entrylint.analysis.cindex", "entrylint.source.tree",
+                   "tree_sitter", "tree_sitter_c")
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -384,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", metavar="FILE", help="write the server's log to FILE")
     ap.add_argument("--no-cache", action="store_true",
                     help="do not read the tree's facts a check of the command line stored in the cache folder")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                    help="processes for a check (default: the cores); 1: the first analysis of a tree "
+                         "makes its facts in the server's own process")
     args = ap.parse_args(argv)
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.INFO)
@@ -395,5 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         # of the tree: about 0.2 s of 6.12's entry_64.S); the server stores
         # none (cache.facts_read_only)
         cache.facts_enabled = cache.facts_read_only = True
+    if args.jobs > 1:
+        from entrylint import apart
+
+        # before any thread: the process apart that the first analysis of a
+        # tree makes its facts and C answers in is forked from it (ahead.py)
+        apart.start_forker(preload=_FORKER_PRELOAD)
     build_server().start_io()
     return 0
