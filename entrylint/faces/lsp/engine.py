@@ -143,9 +143,11 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     merged: dict[tuple, Finding] = {}
     first = None
     how = []
-    root = str(api.resolve_root(path, opts))
-    spare = apart.forker_running() and len(config.profiles) == 1 and root not in _TREES
-    _TREES.add(root)
+    spare = False
+    if apart.forker_running() and len(config.profiles) == 1 and config.profiles[0] is not None:
+        root = str(api.resolve_root(path, opts))
+        spare = root not in _TREES
+        _TREES.add(root)
     for prof in config.profiles:
         res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
                         text=text, rule_options=config.rule_options, incremental=sessions(), spare=spare)
