@@ -253,7 +253,10 @@ def _by_forker(request: tuple, fds: list[int]) -> int:
         _forker_seq += 1
         seq = _forker_seq.to_bytes(8, "big")
         try:
-            socket.send_fds(_forker, [seq + len(data).to_bytes(8, "big") + data], fds)
+            msg = seq + len(data).to_bytes(8, "big") + data
+            sent = socket.send_fds(_forker, [msg], fds)
+            if sent < len(msg):  # (a stream socket takes what its buffer holds)
+                _forker.sendall(msg[sent:])
             while True:  # (the answers of requests whose sender was interrupted first are passed over)
                 got = b""
                 while len(got) < 16:
