@@ -237,6 +237,11 @@ def test_the_forker_forks_the_children_of_a_process_with_threads(monkeypatch):
         apart.finish(h, stop=True)  # stopped while it waits for its request
         assert _gone(waiting)
         assert apart.serve(lambda: 1, None, None) is None  # not to be sent: made here
+        big = b"x" * 900_000  # (more than the socket's buffer takes at once)
+        h = apart.serve(_first, _prepare, _then, big)
+        assert apart.receive(h) == big
+        apart.finish(h, stop=True)
+        assert apart.serve(_first, _prepare, _then, big + big) is None  # over 1 MB: made here
         # a request whose sender was stopped before the forker's answer (the
         # language server cancels an analysis from another thread): the next
         # request passes that answer over and gets its own child's pid
