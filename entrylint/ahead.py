@@ -31,6 +31,10 @@ from pathlib import Path
 
 # the facts every check of a file of the tree asks for after its expansion
 KINDS = frozenset({"sourced-kconfig", "msr-entries", "asm-index", "percpu-stores", "user-mapped-percpu"})
+# what the child's _make, _prepare and _answers import: a forker imports
+# them once (apart.start_forker's preload), not each child it forks
+IMPORTS = ("entrylint.analysis.asmindex", "entrylint.analysis.msr_entries", "entrylint.analysis.treefacts",
+           "entrylint.analysis.cindex", "entrylint.source.tree", "tree_sitter", "tree_sitter_c")
 
 _pending = None  # the child (apart.Handle of apart.serve)
 _root: Path | None = None  # the tree it works on

@@ -210,20 +210,17 @@ def _forker_main(sock, preload) -> None:
         except Exception:  # noqa: BLE001 - a child imports it then, or fails as it would have
             pass
     while True:
-        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)
-        if not data:
+        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)  # (the fds come with the first bytes)
+        try:
+            if not data:
+                raise EOFError
+            if len(data) < 16:
+                data += _read(sock.fileno(), 16 - len(data))
+            seq, n = data[:8], int.from_bytes(data[8:16], "big")
+            if len(data) < 16 + n:
+                data += _read(sock.fileno(), 16 + n - len(data))
+        except EOFError:
             return
-        while len(data) < 16:
-            more = sock.recv(16 - len(data))
-            if not more:
-                return
-            data += more
-        seq, n = data[:8], int.from_bytes(data[8:16], "big")
-        while len(data) < 16 + n:
-            more = sock.recv(16 + n - len(data))
-            if not more:
-                return
-            data += more
         try:
             first, prepare, then, args = pickle.loads(data[16:16 + n])
             pid = os.fork()
@@ -258,15 +255,10 @@ def _by_forker(request: tuple, fds: list[int]) -> int:
             if sent < len(msg):  # (a stream socket takes what its buffer holds)
                 _forker.sendall(msg[sent:])
             while True:  # (the answers of requests whose sender was interrupted first are passed over)
-                got = b""
-                while len(got) < 16:
-                    more = _forker.recv(16 - len(got))
-                    if not more:
-                        return -1
-                    got += more
+                got = _read(_forker.fileno(), 16)
                 if got[:8] == seq:
                     return int.from_bytes(got[8:], "big", signed=True)
-        except OSError:
+        except (OSError, EOFError):
             return -1
 
 

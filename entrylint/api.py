@@ -481,7 +481,7 @@ class CheckResult:
 
 def check(path: Path | str, options: Options | None = None, select=None, ignore=(),
           text: str | None = None, rule_set=None, rule_options: dict | None = None,
-          incremental=None, keep_analysis: bool = True, jobs: int = 1, spare: bool = False) -> CheckResult:
+          incremental=None, keep_analysis: bool = True, jobs: int = 1, spare_core: bool = False) -> CheckResult:
     """Check one file under every configuration ``options`` names (MODEL 6: by
     default every built-in profile) and report each finding once, with the
     profiles it holds under.  The analysis kept is the first profile's;
@@ -490,8 +490,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     ``jobs`` > 1 with no analysis kept: the later half of the profiles is
     checked in a process apart meanwhile (apart.py), its findings merged in
     profile order, as one process would have made them; with one profile,
-    part of its analysis is (analyze's ``spare_core``), as with ``spare``
-    (the language server's first check of a tree: apart.start_forker)."""
+    part of its analysis is (analyze's ``spare_core``), as with
+    ``spare_core`` (the language server's first analysis of a tree)."""
     options = options or Options()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
@@ -515,8 +515,9 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     child = apart.start(_found_under, path, options, later, select, ignore, text, rule_set, rule_options) \
         if later else None
     mine = profiles[:len(profiles) - len(later)] if child is not None else profiles
-    # one profile, none apart: a core to spare for the analysis's own work
-    spare = child is None and len(mine) == 1 and (spare or jobs > 1 and not keep_analysis and incremental is None)
+    # one profile, none apart: a core to spare for the analysis's own work (the CLI's -j with one file)
+    cli = jobs > 1 and not keep_analysis and incremental is None
+    spare = child is None and len(mine) == 1 and (spare_core or cli)
     from entrylint import ahead
 
     try:

@@ -330,6 +330,7 @@ facts_enabled = False  # the CLI turns it on (not with --no-cache); a library ca
 # an audit hook that, once added, runs for every audited event of the
 # process -- ``id()`` among them, tens of thousands of times an edit.
 facts_read_only = False
+_UNRECORDED = ({}, {}, ())  # what a use of a fact made read only and unrecorded tells: nothing
 _facts: dict[str, tuple] = {}  # key -> (value, what a use depends on: depend's arguments), for the process
 
 
@@ -373,7 +374,7 @@ def _fact(parts: tuple, compute, *args):
         return compute(*args)
     key = key_of(("fact",) + tuple(parts))
     got = _facts.get(key)
-    if got is not None and got[1] is None and recording():
+    if got is not None and got[1] == _UNRECORDED and recording():
         got = None  # made unrecorded (read only): a recording now must learn what it reads
     if got is None:
         entry = _entry(key, FACTS)
@@ -390,21 +391,19 @@ def _fact(parts: tuple, compute, *args):
             _fact_frames.append(frame)
             try:
                 fn = getattr(compute, "__wrapped__", compute)
-                value, deps = recorded(fn, *args) if record else (fn(*args), None)
+                value, deps = recorded(fn, *args) if record else (fn(*args), _UNRECORDED)
             finally:
                 _drop(_fact_frames, frame)
                 _opened[:], reader._recorders[:], _used[:] = saved
             if frame[0]:
                 # what the process holds of the file being checked went into it:
                 # that file's result depends on it, nothing else may keep it
-                if deps is not None:
-                    depend(*deps)
+                depend(*deps)
                 return value
             stored = not facts_read_only and store(key, (value,), *deps[:2], FACTS, facts=deps[2])
             got = (value, ({}, {}, (key,)) if stored else deps)
         _facts[key] = got
-    if got[1] is not None:
-        depend(*got[1])
+    depend(*got[1])
     return got[0]
 
 
@@ -420,8 +419,7 @@ def _fact_ahead(parts: tuple, compute, args):
         if got is not None:
             if facts_on():
                 _facts.setdefault(key, got)
-            if got[1] is not None:  # (None: made read only, unrecorded)
-                depend(*got[1])
+            depend(*got[1])
             return got[0]
         return _fact(parts, compute, *args)
     if facts_on():

@@ -132,7 +132,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
     """Analyse one buffer under ``config`` (in the worker thread): an edited
     buffer is read again from the first line the edit changed (incremental.py).
     The first analysis of a tree under one profile makes the tree's facts and
-    the C answers in a process apart (api.check's ``spare``), when the server
+    the C answers in a process apart (api.check's ``spare_core``), when the server
     has a forker (apart.start_forker)."""
     from entrylint import api, apart
     from entrylint.findings.group import fold_profiles, merge_profile
@@ -150,7 +150,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
         _TREES.add(root)
     for prof in config.profiles:
         res = api.check(path, replace(opts, profile=prof), select=config.select, ignore=config.ignore,
-                        text=text, rule_options=config.rule_options, incremental=sessions(), spare=spare)
+                        text=text, rule_options=config.rule_options, incremental=sessions(), spare_core=spare)
         how.append(sessions().session(path, replace(opts, profile=prof))[0].last + ("; tree apart" if spare else ""))
         first = first or res
         merge_profile(merged, res.findings)  # (as api.check merges its profiles: the CLI's findings)

@@ -377,13 +377,6 @@ def build_server(runner=None) -> EntrylintServer:
     return ls
 
 
-# what the tree's facts and the C index's answers import (ahead.py), imported
-# by the forker once, not by each process apart it forks
-_FORKER_PRELOAD = ("entrylint.ahead", "entrylint.analysis.asmindex", "entrylint.analysis.msr_entries",
-                   "entrylint.analysis.treefacts", "entrylint.analysis.cindex", "entrylint.source.tree",
-                   "tree_sitter", "tree_sitter_c")
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -407,10 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         # none (cache.facts_read_only)
         cache.facts_enabled = cache.facts_read_only = True
     if args.jobs > 1:
-        from entrylint import apart
+        from entrylint import ahead, apart
 
         # before any thread: the process apart that the first analysis of a
         # tree makes its facts and C answers in is forked from it (ahead.py)
-        apart.start_forker(preload=_FORKER_PRELOAD)
+        apart.start_forker(preload=ahead.IMPORTS)
     build_server().start_io()
     return 0
