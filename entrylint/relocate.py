@@ -19,6 +19,7 @@ last run only when it had none after the point).
 
 from __future__ import annotations
 
+from entrylint.gas.types import Frame, Stmt
 from entrylint.source import Location
 
 
@@ -35,8 +36,7 @@ class Relocate:
     def __init__(self, main: str, start: int, dl: int, shift: int, old_lines: list, old_gas):
         self.main, self.start, self.dl, self.shift = main, start, dl, shift
         self._conds: dict[int, tuple] = {}
-        self._frames: dict[int, object] = {}
-        self._by_id = self._frames.__getitem__
+        self._frames: dict[int, object] = {}  # id of a frame -> it moved (itself where it stays)
         self._macros: dict[int, object] = {}  # id of a macro (GNU as or compiled cpp) -> it moved
         # the names whose definitions may move (a snapshot's table is copied,
         # and only these entries looked at)
@@ -100,28 +100,30 @@ class Relocate:
     def frame(self, f):
         got = self._frames.get(id(f))
         if got is None:
-            from entrylint.gas.types import Frame
-
-            at = self.loc(f.location)
-            got = f if at is f.location else Frame(at, f.kind, f.name)
-            self._frames[id(f)] = got
+            got = self._frames[id(f)] = self._moved(f)
         return got
+
+    def _moved(self, f):
+        """Frame ``f`` at its moved place, or itself."""
+        at = f.location
+        if at.line >= self.start and at.file == self.main:
+            return Frame(Location(at.file, at.line - self.dl, at.col), f.kind, f.name)
+        return f
 
     def trace(self, tr: tuple) -> tuple:
         """A trace with its frames moved (an equal tuple when none moves)."""
-        got = self._by_id
-        try:
-            return tuple([got(id(f)) for f in tr])
-        except KeyError:  # a frame not met before
-            for f in tr:
-                self.frame(f)
-            return tuple([got(id(f)) for f in tr])
+        frames = self._frames
+        out = []
+        for f in tr:
+            got = frames.get(id(f))
+            if got is None:
+                got = frames[id(f)] = self._moved(f)
+            out.append(got)
+        return tuple(out)
 
     def statements(self, stmts: list) -> list:
         """GNU as statements with their places moved (every statement below
         the place has one: its trace starts at its line of the main file)."""
-        from entrylint.gas.types import Stmt
-
         trace, cond = self.trace, self.cond
         return [Stmt(s.kind, s.name, s.args, s.section, trace(s.trace), cond(s.cond) if s.cond else s.cond,
                      s.cpp_macros) for s in stmts]
