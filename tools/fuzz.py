@@ -39,7 +39,8 @@ through the language server's incremental path (``incremental``: the input,
 then one line-wise edit of it read again from the last run's snapshots, which
 must equal a run from the start).  Property: nothing but our own
 problem records comes out (an exception is a crash), every input takes less
-than --timeout seconds of CPU in each layer (else a hang: an input over it
+than --timeout seconds of CPU in each entrylint call a layer makes (the
+incremental layer makes three, each timed as its own; else a hang: an input over it
 is measured once more and judged by the lesser time, both kept in the
 summary's ``remeasured``, since a shared machine's CPU time varies by a third
 between runs) and the worker stays under --memory MB,
