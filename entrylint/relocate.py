@@ -38,8 +38,8 @@ class Relocate:
         self._conds: dict[int, tuple] = {}
         self._frames: dict[int, object] = {}  # id of a frame -> it moved (itself where it stays)
         self._macros: dict[int, object] = {}  # id of a macro (GNU as or compiled cpp) -> it moved
-        # the names whose definitions may move (a snapshot's table is copied,
-        # and only these entries looked at)
+        # the names whose definitions may move (only these entries of a
+        # snapshot's table are looked at; it is copied when one is there)
         self.cpp_movers = {ln[2].text for ln in old_lines if len(ln) > 2 and ln[0].text == "#"
                            and ln[1].text == "define" and ln[0].loc[1] >= start}
         self.gas_movers = {m.name.lower() for m in (*old_gas.macros.values(), *old_gas.purged)
@@ -97,21 +97,15 @@ class Relocate:
         return replace(d, location=self.loc(at), cond=self.cond(d.cond))
 
     # -- GNU as's output -----------------------------------------------------
-    def frame(self, f):
-        got = self._frames.get(id(f))
-        if got is None:
-            got = self._frames[id(f)] = self._moved(f)
-        return got
-
     def _moved(self, f):
         """Frame ``f`` at its moved place, or itself."""
-        at = f.location
-        if at.line >= self.start and at.file == self.main:
-            return Frame(Location(at.file, at.line - self.dl, at.col), f.kind, f.name)
-        return f
+        at = self.loc(f.location)
+        return f if at is f.location else Frame(at, f.kind, f.name)
 
     def trace(self, tr: tuple) -> tuple:
-        """A trace with its frames moved (an equal tuple when none moves)."""
+        """A trace with its frames moved (an equal tuple when none moves;
+        one object per frame object: a frame met the first time is moved
+        here, without a second pass over the trace)."""
         frames = self._frames
         out = []
         for f in tr:
