@@ -128,7 +128,7 @@ def _child(first, prepare, then, args, w: int, rq: int) -> None:
             if then is not None:
                 ready, got = _send(None, lambda: prepare(*args), cache)  # (its reads go with the answer)
                 try:
-                    ask = pickle.loads(_read(rq, int.from_bytes(_read(rq, 8), "big")))
+                    ask = pickle.loads(_framed(rq))
                 except EOFError:
                     ask = None  # let go unasked
                 if ask is not None:  # (not prepared: the parent makes it, from a state not half made)
@@ -193,8 +193,9 @@ def stop_forker() -> None:
 
 def _forker_main(sock, preload) -> None:
     """(In the forker.)  Fork a child for each request until this
-    process's parent closes the socket: a request is the pickled (first,
-    prepare, then, args) of ``serve`` with the child's ends of its pipes."""
+    process's parent closes the socket: a request is its number (8 bytes,
+    with the child's ends of its pipes), then the pickled (first, prepare,
+    then, args) of ``serve``, framed."""
     import importlib
     import signal
     import socket
@@ -210,19 +211,16 @@ def _forker_main(sock, preload) -> None:
         except Exception:  # noqa: BLE001 - a child imports it then, or fails as it would have
             pass
     while True:
-        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)  # (the fds come with the first bytes)
+        seq, fds, _flags, _addr = socket.recv_fds(sock, 8, 2)  # (the fds come with the request's number)
         try:
-            if not data:
+            if not seq:
                 raise EOFError
-            if len(data) < 16:
-                data += _read(sock.fileno(), 16 - len(data))
-            seq, n = data[:8], int.from_bytes(data[8:16], "big")
-            if len(data) < 16 + n:
-                data += _read(sock.fileno(), 16 + n - len(data))
+            seq += _read(sock.fileno(), 8 - len(seq)) if len(seq) < 8 else b""
+            data = _framed(sock.fileno())
         except EOFError:
             return
         try:
-            first, prepare, then, args = pickle.loads(data[16:16 + n])
+            first, prepare, then, args = pickle.loads(data)
             pid = os.fork()
         except Exception:  # noqa: BLE001 - no child: the parent makes it
             pid = -1
@@ -250,10 +248,8 @@ def _by_forker(request: tuple, fds: list[int]) -> int:
         _forker_seq += 1
         seq = _forker_seq.to_bytes(8, "big")
         try:
-            msg = seq + len(data).to_bytes(8, "big") + data
-            sent = socket.send_fds(_forker, [msg], fds)
-            if sent < len(msg):  # (a stream socket takes what its buffer holds)
-                _forker.sendall(msg[sent:])
+            sent = socket.send_fds(_forker, [seq], fds)
+            _forker.sendall(seq[sent:] + _frame(data))  # (a stream socket takes what its buffer holds)
             while True:  # (the answers of requests whose sender was interrupted first are passed over)
                 got = _read(_forker.fileno(), 16)
                 if got[:8] == seq:
@@ -276,9 +272,18 @@ def _send(out, fn, cache) -> tuple[bool, tuple | None]:
     return msg[0] == "ok", deps
 
 
+def _frame(data: bytes) -> bytes:
+    """A message as sent: 8 bytes of length, then ``data`` (``_framed`` reads it)."""
+    return len(data).to_bytes(8, "big") + data
+
+
+def _framed(fd: int) -> bytes:
+    """The next message on ``fd`` (``_frame``); EOFError at its end."""
+    return _read(fd, int.from_bytes(_read(fd, 8), "big"))
+
+
 def _write(fh, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(len(data).to_bytes(8, "big") + data)
+    fh.write(_frame(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)))
     fh.flush()
 
 
@@ -300,7 +305,7 @@ def receive(h: Handle | None, tell: bool = True):
     if h is None:
         return None
     try:
-        data = _read(h.fd, int.from_bytes(_read(h.fd, 8), "big"))
+        data = _framed(h.fd)
     except (OSError, EOFError):
         return None
     from entrylint import cache

@@ -374,7 +374,7 @@ def _fact(parts: tuple, compute, *args):
         return compute(*args)
     key = key_of(("fact",) + tuple(parts))
     got = _facts.get(key)
-    if got is not None and got[1] == _UNRECORDED and recording():
+    if got is not None and got[1] is _UNRECORDED and recording():
         got = None  # made unrecorded (read only): a recording now must learn what it reads
     if got is None:
         entry = _entry(key, FACTS)

@@ -39,7 +39,7 @@ class Relocate:
         self._frames: dict[int, object] = {}  # id of a frame -> it moved (itself where it stays)
         self._macros: dict[int, object] = {}  # id of a macro (GNU as or compiled cpp) -> it moved
         # the names whose definitions may move (only these entries of a
-        # snapshot's table are looked at; it is copied when one is there)
+        # table are looked at: _moved_in)
         self.cpp_movers = {ln[2].text for ln in old_lines if len(ln) > 2 and ln[0].text == "#"
                            and ln[1].text == "define" and ln[0].loc[1] >= start}
         self.gas_movers = {m.name.lower() for m in (*old_gas.macros.values(), *old_gas.purged)
@@ -82,10 +82,7 @@ class Relocate:
     def cpp_macros(self, table: dict) -> dict:
         """A run's macro table (name -> cpp.macros.MacroDef) with the
         ``#define``s of the moved lines moved."""
-        out = dict(table)
-        for n in _among(self.cpp_movers, table):
-            out[n] = self._defn(table[n])
-        return out
+        return _moved_in(table, self.cpp_movers, self._defn)
 
     def _defn(self, d):
         """A ``#define`` (cpp.macros.MacroDef) at its moved place; itself when it stays."""
@@ -168,12 +165,9 @@ class Relocate:
             groups.append(c)
         peak = dict(s.peak)
         peak["cpp-lines"] -= self.shift  # (counted with the main file's lines)
-        macros, movers = s.macros, _among(self.cpp_movers, s.macros)
-        if movers:  # (else the table is shared: a snapshot's is only read, and copied when restored)
-            macros = dict(macros)
-            for n in movers:
-                macros[n] = self._compiled(macros[n])
-        return replace(s, macros=macros, groups=groups, cond=self.cond(s.cond), peak=peak,
+        # (a snapshot's table is only read, and copied when it is restored)
+        return replace(s, macros=_moved_in(s.macros, self.cpp_movers, self._compiled), groups=groups,
+                       cond=self.cond(s.cond), peak=peak,
                        main_lines=s.main_lines - self.shift)
 
     def _compiled(self, m):
@@ -194,23 +188,27 @@ class Relocate:
         from entrylint.gas.conditionals import _Entry
 
         conds = [_Entry(self.body_line(x.opener), x.outer, x.done, x.active, x.seen_else) for x in s.conds]
-        if not _among(self.gas_movers, s.all_macros):
+        all_macros = _moved_in(s.all_macros, self.gas_movers, self.gas_macro)
+        if all_macros is s.all_macros:
             return replace(s, conds=conds)  # (no macro defined below the place yet)
         every = (*s.all_macros.values(), *s.purged, *s.macros.values())
         purged_ids = frozenset(id(self.gas_macro(m)) for m in every if id(m) in s.purged_ids)
-        macros, all_macros = dict(s.macros), dict(s.all_macros)
-        for table in (macros, all_macros):
-            for k in _among(self.gas_movers, table):
-                table[k] = self.gas_macro(table[k])
-        return replace(s, macros=macros, all_macros=all_macros, purged=[self.gas_macro(m) for m in s.purged],
-                       purged_ids=purged_ids, conds=conds)
+        return replace(s, macros=_moved_in(s.macros, self.gas_movers, self.gas_macro), all_macros=all_macros,
+                       purged=[self.gas_macro(m) for m in s.purged], purged_ids=purged_ids, conds=conds)
 
 
-def _among(names: set, table: dict) -> list:
-    """The names of ``names`` that ``table`` holds, in a time that grows with
-    ``names`` (a few) and not with ``table`` (``set.intersection`` of a dict
-    goes through the dict: 3k cpp macros, at every snapshot moved)."""
-    return [n for n in names if n in table]
+def _moved_in(table: dict, names: set, move) -> dict:
+    """``table`` with ``move`` of its entries named in ``names`` (the names
+    whose definitions may move): a copy, or ``table`` itself when it holds
+    none.  The names are looked up one by one: ``set.intersection`` of a dict
+    goes through the dict (3k cpp macros, at every snapshot moved)."""
+    here = [n for n in names if n in table]
+    if not here:
+        return table
+    out = dict(table)
+    for n in here:
+        out[n] = move(table[n])
+    return out
 
 
 def line_free(macros: dict, text: str, lines: list) -> bool:
