@@ -99,7 +99,10 @@ def shared_names() -> list[str]:
 
 def shared_tree(name: str) -> Path | None:
     """The extracted tree ``name`` (e.g. ``linux-4.19.48``), extracting it on
-    first use; None when its tarball is not there."""
+    first use; None when its tarball is not there.  The test processes
+    (pytest-xdist) ask at once: one extracts while the others wait on a
+    lock, then find the stamp."""
+    import fcntl
     import tarfile
 
     tb = SHARED_KERNELS / f"{name}-x86.tar.xz"
@@ -109,7 +112,10 @@ def shared_tree(name: str) -> Path | None:
     if not tb.is_file():
         return None
     shared_cache().mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tb) as t:
-        t.extractall(shared_cache(), filter="data")
-    (dest / SHARED_STAMP).touch()
+    with open(shared_cache() / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest / SHARED_STAMP).exists():
+            with tarfile.open(tb) as t:
+                t.extractall(shared_cache(), filter="data")
+            (dest / SHARED_STAMP).touch()
     return dest

@@ -416,3 +416,36 @@ def test_build_without_tools_names_them(tmp_path):
     proc = _fetch_kernels(tmp_path, [tmp_path / "empty"], "--version", "6.12", "--build")
     assert proc.returncode == 4, proc.stderr
     assert "missing build tools: make, gcc, flex, bison, bc" in proc.stderr
+
+
+def test_a_shared_tree_asked_for_at_once_is_extracted_by_one_asker(monkeypatch, tmp_path):
+    # the suite's processes (pytest-xdist) may ask for one tree together:
+    # the second waits for the first's extraction, not reads a half-made tree
+    import fcntl
+    import io
+    import tarfile
+    import threading
+
+    shelf = tmp_path / "shared"
+    shelf.mkdir()
+    with tarfile.open(shelf / "linux-9.9-x86.tar.xz", "w:xz") as t:
+        body = b"\tnop\n"
+        info = tarfile.TarInfo("linux-9.9/arch/x86/entry/entry_64.S")
+        info.size = len(body)
+        t.addfile(info, io.BytesIO(body))
+    monkeypatch.setattr(kernels, "SHARED_KERNELS", shelf)
+    monkeypatch.setenv("ENTRYLINT_SURVEY_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    got = []
+    with open(tmp_path / "cache" / ".linux-9.9.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another asker is extracting
+        asker = threading.Thread(target=lambda: got.append(kernels.shared_tree("linux-9.9")))
+        asker.start()
+        asker.join(0.5)
+        assert asker.is_alive() and not (tmp_path / "cache" / "linux-9.9").exists()
+    asker.join(30)
+    tree = tmp_path / "cache" / "linux-9.9"
+    assert got == [tree]
+    assert (tree / kernels.SHARED_STAMP).exists()
+    assert (tree / "arch/x86/entry/entry_64.S").read_bytes() == b"\tnop\n"
+    assert kernels.shared_tree("linux-9.9") == tree  # found by its stamp
