@@ -204,6 +204,10 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
     # registers with two values or more
     crowded: dict[tuple[int, Tuple], list] = {}
     crowded_at: set[int] = set()  # the nodes of its keys (looked up at every visit)
+    # node -> every variant kept there (the union of its ``variants`` sets):
+    # widen() gives such a tuple back as it is, with nothing to note, so the
+    # walk asks it only of a tuple not among them (half of a walk's asks)
+    kept_at: dict[int, set[Tuple]] = defaultdict(set)
 
     def crowd(vkey: tuple[int, Tuple]) -> list:
         """What strip() reads of the variants at ``vkey``, made when it gets crowded."""
@@ -254,12 +258,13 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             if shared and not shared.issubset(t.flags):
                 summary[1] = shared.intersection(t.flags)
         seen.add(t)
+        kept_at[node].add(t)
         return t
 
     def push(node: int | None, t: Tuple | None, c: int, pred: Key | None, how: str) -> None:
         if node is None or t is None:
             return
-        if (t.held or t.flags) and t._base is not False:
+        if (t.held or t.flags) and t._base is not False and t not in kept_at[node]:
             t = widen(node, t)
         key = (node, t, c)
         if key in res.pred:
@@ -292,14 +297,22 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             cur = res.pred.get(cur, (None, ""))[0]
         return cr3
 
+    # edge (node, dst) -> the instances it leaves whose contract says a cr3,
+    # in inst's order (a place is a tuple of frames: hashed at every look)
+    leaving: dict[tuple[int, int], tuple] = {}
+
     def leave(key: Key, dst: int, t: Tuple | None) -> Tuple | None:
         """Apply the contracts of the instances the edge key[0] -> dst leaves."""
-        if t is None or t.pti_off():
+        if t is None:
             return t
-        inside = {w for w, _ in inst.get(dst, ())}
-        for where, c in inst.get(key[0], ()):
-            if where in inside or c.cr3 is CR3Effect.RESTORE:
-                continue
+        left = leaving.get((key[0], dst))
+        if left is None:
+            inside = {w for w, _ in inst.get(dst, ())}
+            left = leaving[(key[0], dst)] = tuple((w, c) for w, c in inst.get(key[0], ())
+                                                  if w not in inside and c.cr3 is not CR3Effect.RESTORE)
+        if not left or t.pti_off():
+            return t
+        for where, c in left:
             want = entered_with(key, where) if c.cr3 is CR3Effect.NONE else Space(c.cr3.value)
             if t.cr3 is not want:
                 event("contract-mismatch", key, f"{c.macro}:{want.value}:{t.cr3.value}")
@@ -335,6 +348,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
 
     pred = res.pred
     events = res.events
+    before, after = res.before, res.after
     n_insns = cfg.n
     popleft, append = work.popleft, work.append
     while work or fixups():
@@ -357,7 +371,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                         continue
                     pred[k] = pred[key]  # reached the way the variant was (no step of its own on the path)
                     key, t = k, w
-        res.before[node].add(t)
+        before[node].add(t)
         if node >= n_insns:  # a fork
             for edge in cfg.succ(node):
                 t2: Tuple | None = t
@@ -377,7 +391,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
             got = external(ins.target_name, t)
             if got is not None:  # asm of another file: its own code's exit states
                 outs, ccalls, exits = got
-                res.after[node].add(t)
+                after[node].add(t)
                 for callee, u in ccalls:  # its C calls, judged here with the state they had
                     events.setdefault(("c-call", node, u, callee), key)
                 for where, u in exits:  # and its exits to user mode
@@ -399,7 +413,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                                                       else None, config, by_sig)
                 res.steps += 1
         t_after, evs = got
-        res.after[node].add(t_after)
+        after[node].add(t_after)
         for kind, detail in evs:
             if in_inst and detail[:5] == "same:" and kind == "cr3-write" and switching(inst[node]):
                 detail = "pti:" + detail[5:]  # a switch macro's write: a PTI switch by its contract
@@ -412,7 +426,8 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 if in_inst:
                     t2 = leave(key, dst, t2)
                 if t2 is not None:
-                    if (t2.held or t2.flags) and t2._base is not False:  # (False: no integer, no flag)
+                    if (t2.held or t2.flags) and t2._base is not False \
+                            and t2 not in kept_at[dst]:  # (False: no integer, no flag)
                         t2 = widen(dst, t2)
                     k2 = (dst, t2, c)
                     if k2 not in pred:
