@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -311,10 +310,7 @@ KNOWN_C_TARGETS = {
 
 
 def test_kernel_targets(kernel_tree):
-    t0 = time.perf_counter()
     idx = CIndex.build(kernel_tree)
-    took = time.perf_counter() - t0
-    assert took < 10, took
     for name, noinstr in KNOWN_C_TARGETS.items():
         f = idx.get(name)
         assert f is not None, name

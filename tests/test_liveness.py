@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -139,11 +138,8 @@ def test_kernel_entry_64(kernel_tree):
     exp = api.expand(kernel_tree / "arch/x86/entry/entry_64.S", api.Options(root=kernel_tree))
     prog = exp.program
     cfg = CFG(prog)
-    t = time.perf_counter()
     lv = compute_liveness(prog, cfg)
-    took = time.perf_counter() - t
     assert lv.nodes == len(prog.instructions) + len(prog.forks)
-    assert took < 5, took
     # every exit to user reads everything
     for i in prog.instructions:
         if i.info is not None and i.info.flow.name in ("EXIT_TO_USER", "IRET"):
