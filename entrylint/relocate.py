@@ -87,11 +87,11 @@ class Relocate:
     def _defn(self, d):
         """A ``#define`` (cpp.macros.MacroDef) at its moved place; itself when it stays."""
         at = d.location
-        if not isinstance(at, Location) or self.loc(at) is at:  # (a -D option, a built-in)
+        if not isinstance(at, Location) or (moved := self.loc(at)) is at:  # (a -D option, a built-in)
             return d
         from dataclasses import replace
 
-        return replace(d, location=self.loc(at), cond=self.cond(d.cond))
+        return replace(d, location=moved, cond=self.cond(d.cond))
 
     # -- GNU as's output -----------------------------------------------------
     def _moved(self, f):

@@ -111,14 +111,15 @@ def facts(tmp_path, monkeypatch):
 def spy(monkeypatch):
     """``spy(owner, name, note)``: ``owner.name`` replaced by a call of it
     that appends ``note(*args, result)`` to a list returned, when it is not
-    None (the memos' tests count their replays this way)."""
+    None (the memos' tests count their replays this way; keyword arguments
+    are passed on, not noted)."""
 
     def install(owner, name: str, note) -> list:
         seen: list = []
         real = getattr(owner, name)
 
-        def called(*args):
-            got = real(*args)
+        def called(*args, **kwargs):
+            got = real(*args, **kwargs)
             mark = note(*args, got)
             if mark is not None:
                 seen.append(mark)

@@ -138,26 +138,15 @@ def test_the_timer_going_off_as_a_remeasure_disarms_it_is_a_hang_not_the_end_of_
     assert fuzz.remeasure("soup", "", Path("x.S"), 0, a, Path(".")) == {}
 
 
-def test_the_incremental_layer_times_each_of_its_three_checks_as_its_own(tmp_path):
+def test_the_incremental_layer_times_each_of_its_three_checks_as_its_own(tmp_path, monkeypatch, spy):
     # fuzz macro:177 (seed 347) was counted a hang: the text read, the edit
     # read again and the edit checked from the start (4.7, 4.1 and 4.4 s of
     # CPU) were timed as one layer, 13 s against a bound of 10 per call
-    sys.path.insert(0, str(REPO / "tools"))  # (the layer imports incremental_check from there)
+    monkeypatch.syspath_prepend(str(REPO / "tools"))  # (the layer imports incremental_check from there)
     import fuzz_layers
 
-    calls = []
-    real = fuzz_layers.timed
-
-    def timed(name, fn, *a, **kw):
-        calls.append(name)
-        return real(name, fn, *a, **kw)
-
-    fuzz_layers.LAYER_SECONDS.clear()
-    fuzz_layers.timed = timed
-    try:
-        fuzz_layers.incremental("\tnop\n\tpushq\t%rax\n\tpopq\t%rax\n\tret\n", 3, tmp_path / "inc.S")
-    finally:
-        fuzz_layers.timed = real
-        sys.path.remove(str(REPO / "tools"))
+    calls = spy(fuzz_layers, "timed", lambda name, *rest: name)
+    fuzz_layers.LAYER_SECONDS.clear()  # (the harness's own way: fuzz.py holds the dict by name)
+    fuzz_layers.incremental("\tnop\n\tpushq\t%rax\n\tpopq\t%rax\n\tret\n", 3, tmp_path / "inc.S")
     assert len(calls) == 3
     assert len(set(fuzz_layers.LAYER_SECONDS)) == 3  # one timed layer per entrylint call
