@@ -358,3 +358,57 @@ def test_a_work_flags_test_is_no_rpl_test(tmp_path):
     assert {(t.origin, t.cr3, t.stack) for t in an.forward.before[fast.index]} \
         == {(t.origin, t.cr3, t.stack) for t in an.forward.before[slow.index]} == {(Origin.USER, K, Stack.TASK)}
     assert len(an.forward.event_list("exit-user")) == 2
+
+
+# Two paths from a branch to a join, one of one instruction, one of three,
+# the same tuple on both: which reaches the join first is the path a finding
+# there shows.  Instructions added to the short one (an editor's keystrokes)
+# must not change it: the walk takes straight-line code whole (forward.py).
+JOIN = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\ttestl\t%eax, %eax
+\tjz\t1f
+\tmovq\t%rdi, %rsi
+\tmovq\t%rsi, %rdx
+\tmovq\t%rdx, %rcx
+2:\tswapgs
+\tsysretq
+1:{added}\tmovq\t%rdi, %r10
+\tjmp\t2b
+"""
+
+
+def _walk_mapped(tmp_path, added: int):
+    """The walk of JOIN with ``added`` nops at the head of the short path:
+    its records with every node numbered as in the text without them, and
+    the source line before which the join was first reached."""
+    text = JOIN.format(added="\tnop\n" * added)
+    path = tmp_path / f"join{added}.S"
+    path.write_text(text)
+    an = api.analyze(path, api.Options(profile="defconfig"), text=text)
+    lines = text.splitlines()
+    ins = an.program.instructions
+    nops = {i.index for i in ins if lines[i.location.line - 1].endswith("\tnop")}
+    start = min(nops, default=len(ins))
+    mapped = lambda n: n if n < start else n - len(nops)  # noqa: E731
+    key = lambda k: None if k is None else (mapped(k[0]), k[1], k[2])  # noqa: E731
+
+    def before_nops(k):  # the pred of a key, past the added nops
+        while k is not None and k[0] in nops:
+            k = an.forward.pred[k][0]
+        return k
+    raw = {k: before_nops(p) for k, (p, _) in an.forward.pred.items() if k[0] not in nops}
+    pred = {key(k): key(p) for k, p in raw.items()}
+    events = sorted((kind, mapped(n), t, d) for kind, n, t, d in an.forward.events)
+    (join,) = [i.index for i in ins if "2:" in lines[i.location.line - 1]]
+    first = {lines[ins[p[0]].location.line - 1].strip() for k, p in raw.items() if k[0] == join}
+    return pred, events, first
+
+
+def test_straight_line_code_added_leaves_the_walk_as_it_was(tmp_path):
+    pred, events, first = _walk_mapped(tmp_path, 0)
+    assert first == {"jmp\t2b"}  # (the short path's, with or without the added code)
+    for added in (1, 3, 6):
+        got = _walk_mapped(tmp_path, added)
+        assert got == (pred, events, first), added

@@ -24,16 +24,11 @@ retargeted, another answer for a call into another file's asm
 (``Config.external``: asked again for each tuple the last walk brought to
 the call), a walk cut by its limits -- and the walk is made from the start.
 
-A line added is not taken over even when its instruction leaves every
-tuple as it is: the walk's queue is first in, first out, so a node added
-on a path puts everything after it on that path one visit later, and
-which path reaches a join first (the path a finding shows), which
-variants crowd a node first (WIDEN), can change.  A queue that takes a
-run of straight-line code whole would make the order the same with the
-node or without it, but it is another order: on the 12 survey trees
-(arch/x86/entry, JSON) 7 findings, all EL301 infos, showed another path
-(session 32), and the positions a tuple holds (``insn:N``, pushq $1f)
-move with the numbering.
+A line added is not taken over, even when its instruction leaves every
+tuple as it is.  The walk's order leaves every other visit in its place
+(it takes a run of straight-line code whole: forward.py), but every node
+after the line is renumbered, in the records and in the positions a tuple
+holds (``insn:N``, pushq $1f).
 """
 
 from __future__ import annotations
@@ -115,7 +110,7 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
         old_lv = old_live.get(node, ()) if old_live is not None else None
         if now[7] == was[7] and (lv is old_lv or lv == old_lv):
             continue
-        if now[7] != was[7] and (now[1] != "edges" or any(cond for _, _, cond in now[4])):
+        if now[7] != was[7] and (now[1] != "edges" or any(cond for _, _, cond, _ in now[4])):
             return None  # the loop reads such an instruction itself (a branch's flag, a call's name)
         for t in ts:  # what the node does to each tuple the last walk brought here
             a, stepped_a = _outcome(was, t, old_lv, config, by_sig)
