@@ -21,13 +21,16 @@ unconditional, into a node nothing else leads to is walked on at once (the
 front of the queue); any other edge goes to the back.  A path shown goes
 through the fewest such runs, and an instruction that changes no tuple,
 added inside a run, at its head or after an instruction with one way out,
-leaves every other visit in its place: the walk is the last one renumbered
-(tests/test_forward.py).
-First in, first out put everything after an added instruction one visit
-later: of 12 nops added at random lines of 6.12's entry_64.S, 3 changed the
-first path to 276-1176 (node, tuple, context) triples; none does in this
-order.  On the 12 survey trees' arch/x86/entry the findings are the same;
-9 EL301 infos show another path, 6 of them with fewer steps.
+leaves the others where they were: the walk's records are the last ones
+renumbered (tests/test_forward.py).  First in, first out put everything
+after an added instruction one visit later: of 12 nops added at random
+lines of 6.12's entry_64.S (defconfig), 3 changed the first path to
+276-1176 (node, tuple, context) triples; none does in this order.  A nop
+can change a tuple (it forgets the integer of a register dead after it
+that a fork passed on): of 36 more (profile max, 6.12 entry_32.S and
+entry_64.S, 5.15.135 entry_64.S), one after an alternative changed 3
+first paths so.  On the 12 survey trees' arch/x86/entry the findings are
+the same; 9 EL301 infos show another path, 6 of them with fewer steps.
 
 The walk records, for every node, the tuples before and after it (what
 ``explain`` shows and rules read), the events rules judge (CR3 writes, exits,
