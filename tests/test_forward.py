@@ -391,8 +391,12 @@ def _walk_mapped(tmp_path, added: int):
     ins = an.program.instructions
     nops = {i.index for i in ins if lines[i.location.line - 1].endswith("\tnop")}
     start = min(nops, default=len(ins))
-    mapped = lambda n: n if n < start else n - len(nops)  # noqa: E731
-    key = lambda k: None if k is None else (mapped(k[0]), k[1], k[2])  # noqa: E731
+
+    def mapped(n):  # the node's number in the text without the nops
+        return n if n < start else n - len(nops)
+
+    def key(k):
+        return None if k is None else (mapped(k[0]), k[1], k[2])
 
     def before_nops(k):  # the pred of a key, past the added nops
         while k is not None and k[0] in nops:

@@ -46,6 +46,7 @@ TRACKED_FEATURES = frozenset({"X86_FEATURE_PTI", "X86_FEATURE_KAISER", "X86_FEAT
 
 # the kind of the edge to the next instruction, by the instruction's flow
 _FALL_KIND = {Flow.COND_JUMP: "not-taken", Flow.CALL: "call-return", Flow.INDIRECT_CALL: "call-return"}
+COND_KINDS = frozenset({"taken", "not-taken"})  # the two edges of a conditional branch
 
 
 class CFG:

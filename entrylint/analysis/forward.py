@@ -63,7 +63,7 @@ import time
 from collections import defaultdict, deque
 
 from entrylint.analysis import frames
-from entrylint.analysis.cfg import CFG
+from entrylint.analysis.cfg import CFG, COND_KINDS
 from entrylint.analysis.contracts import CR3Effect, contract_instances, switching
 from entrylint.analysis.entries import K_FROM_C, Entry
 from entrylint.analysis.state import Feature, Origin, Space, Tuple
@@ -75,7 +75,6 @@ from entrylint.program.effects import Flow
 # what an instruction's flow asks of the walk (forward.analyze's plan per node)
 _EDGES, _CALL, _RET, _TAIL, _EXIT, _IRET, _IJUMP, _STOP = "edges", "call", "ret", "tail", "exit", "iret", "ijump", "stop"
 _OTHER = {Flow.EXIT_TO_USER: _EXIT, Flow.IRET: _IRET, Flow.INDIRECT_JUMP: _IJUMP, Flow.STOP: _STOP}
-_COND = ("taken", "not-taken")  # the edges of a conditional branch
 
 
 def without_dead(t: Tuple, live: frozenset[str]) -> Tuple:
@@ -113,8 +112,8 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     out = [e for e in cfg.succ(node) if e.kind != "fault"]
     # (an edge that is the node's only one, unconditional, into a node with
     # no other way in: straight-line code, walked on at once -- the order, above)
-    once = len(out) == 1 and out[0].kind not in _COND and len(cfg.preds().get(out[0].dst, ())) == 1
-    edges = tuple((e.dst, e.kind, e.kind in _COND, once) for e in out)
+    once = len(out) == 1 and out[0].kind not in COND_KINDS and len(cfg.preds().get(out[0].dst, ())) == 1
+    edges = tuple((e.dst, e.kind, e.kind in COND_KINDS, once) for e in out)
     what = id(info)  # (info lives as long as the program, or the memo keeps it)
     if memo is not None:  # and a call out of the program: what the callee clobbers, where step() asks it
         memo.keep(info)
