@@ -18,3 +18,19 @@ def typed(text: str, k: int) -> str:
     i = code[((k // 4) * 37) % len(code)]
     lines[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
     return "".join(lines)
+
+
+KEYS = "\tmovq\t%gs:8, %r11"  # what ``keyed`` types, a key at a time
+
+
+def keyed(text: str, k: int) -> str:
+    """``text`` with the k-th key of ``KEYS`` typed over a code line: the
+    line (the 37th code line after the last one typed, moving along the file)
+    holds the first 2..len(KEYS) characters, so the assembler refuses most
+    of the texts (``movq %gs:8, %r``), as it does while a line is typed."""
+    lines = text.splitlines(keepends=True)
+    code = code_lines(lines)
+    per = len(KEYS) - 1  # keys per line
+    i = code[((k // per) * 37) % len(code)]
+    lines[i] = KEYS[:2 + k % per] + "\n"
+    return "".join(lines)

@@ -12,7 +12,7 @@ and the median and spread are printed beside the cold times.
     python bench/lsp_latency.py [FILE] [--edits 20] [--profile defconfig|all] [--debounce-ms 0]
 
 FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
-Four kinds of edit are timed (each --edits times):
+Five kinds of edit are timed (each --edits times):
 
   code     a real instruction change (a `nop` inserted, moving along the file):
            the preprocessor and GNU as read the file again from the snapshot
@@ -22,6 +22,10 @@ Four kinds of edit are timed (each --edits times):
            (``pushq %rax`` -> ``pushq %rbx`` ...): what keystrokes inside a
            line send; the preprocessor and GNU as read from the snapshot
            before the line and rejoin the last run after it;
+  keys     an instruction typed over a code line a key at a time (``\tm``,
+           ``\tmo``, ... ``\tmovq %gs:8, %r11``): the assembler refuses the
+           line at most keys; the program is the last one with the line made
+           again (program/patch.py), the walk and the rules run in full;
   comment  a comment appended to a line of the buffer as it is: no code
            changed, so the last analysis is reused (reuse.py), its findings
            moved and the suppressions applied again;
@@ -44,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keystrokes import code_lines, typed
+from keystrokes import code_lines, keyed, typed
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
@@ -147,7 +151,7 @@ async def _run(args, cache_dir: Path) -> int:
     print(f"cold, the tree's facts stored by a check of the command line:       {cold:9.0f} ms")
     version = 1
     rows = {}
-    kinds = [k for k in ("code", "undo", "typing", "comment") if k in args.kinds]
+    kinds = [k for k in ("code", "undo", "typing", "keys", "comment") if k in args.kinds]
     code_bodies = _edits(text, "code", args.edits)
     current = text  # the buffer's text
     for kind in kinds:
@@ -160,6 +164,9 @@ async def _run(args, cache_dir: Path) -> int:
             bodies = code_bodies
         elif kind == "typing":  # one line of the buffer retyped several times, then the next
             bodies = [typed(current, k) for k in range(args.edits)]
+        elif kind == "keys":  # an instruction typed over a line, a key at a time
+            start = current
+            bodies = [keyed(start, k) for k in range(args.edits)]
         else:  # comments typed into the buffer as it is
             bodies = _edits(current, kind, args.edits)
         for body in bodies:
@@ -198,7 +205,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--profile", default="defconfig", help="defconfig (the editor default), max, pti-off or all")
     ap.add_argument("--debounce-ms", type=int, default=0)
-    ap.add_argument("--kinds", default="code,undo,typing,comment")
+    ap.add_argument("--kinds", default="code,undo,typing,keys,comment")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--no-hover", dest="hover", action="store_false",
                     help="skip timing hover requests sent while an analysis runs")

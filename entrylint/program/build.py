@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from entrylint.gas.types import Stmt
-from entrylint.program.decode import code_mode
+from entrylint.program.decode import code_mode, is_unknown_mnemonic_message
 from entrylint.cpp.expr import ExprError, _number
 from entrylint.program.constants import disabled_features, eval_int, feature_names, macro_int
 from entrylint.program.model import AltFork, AltSide, DataItem, Instruction, Program, Replacement, Symbol
@@ -128,6 +128,12 @@ def instruction(idx: int, st: Stmt, args: str, mode: int, prefixes: tuple[Stmt, 
         ops = ()
     return Instruction(idx, st, st.name, tuple(p.name for p in prefixes) if prefixes else (), ops, st.section,
                        args=args, mode=mode, merged=prefixes)
+
+
+def decode_problem(ins: Instruction, msg: str) -> Problem:
+    """The problem of an instruction the assembler refused (``msg``: its message)."""
+    kind = ProblemKind.UNKNOWN_MNEMONIC if is_unknown_mnemonic_message(msg) else ProblemKind.ASM_ERROR
+    return Problem(kind, msg, ins.location, ins.stmt.trace)
 
 
 def alt_flag_layout(macros: Mapping[str, object]) -> tuple[int, int, int]:
@@ -475,12 +481,9 @@ class _Builder:
             errors = [(i, m) for i, m in errors if i not in refused or infos[i] is None]
         for ins, info in zip(insns, infos):
             ins.info = info
-        from entrylint.program.decode import is_unknown_mnemonic_message
-
+        self.prog.decode_errors = (len(problems), tuple(insns[idx].index for idx, _ in errors))
         for idx, msg in errors:
-            ins = insns[idx]
-            kind = ProblemKind.UNKNOWN_MNEMONIC if is_unknown_mnemonic_message(msg) else ProblemKind.ASM_ERROR
-            problems.append(Problem(kind, msg, ins.location, ins.stmt.trace))
+            problems.append(decode_problem(insns[idx], msg))
 
     # -- pass 4 -------------------------------------------------------------
     def _imm_target(self, ins, si: int) -> None:

@@ -5,10 +5,15 @@ server's path: an operand retyped, a register read instead of another).
 entry_64.S: 18 ms of an 80 ms re-analysis).  Where the new statements are
 the last build's but for instructions that only fall through -- in both
 texts: no jump, call, return or label named, no prefix on a line of its
-own, decoded without an error -- every label, symbol, alternative, section
-and exception-table entry is where it was, and the program is the last one
-with those instructions made again (what ``build_program`` would give:
-tests/test_program_patch.py builds both).  Anything else (a statement added
+own -- every label, symbol, alternative, section and exception-table entry
+is where it was, and the program is the last one with those instructions
+made again (what ``build_program`` would give: tests/test_program_patch.py
+builds both).  An instruction the assembler refuses is one of them: a line
+being typed (``movq %rax, %r``) is refused at most keystrokes, and the
+build reads it as falling through, with the assembler's message as a
+problem; the patched program's problems are the last build's with the
+errors of the instructions made again replaced, in the build's order
+(``Program.decode_errors``).  Anything else (a statement added
 or removed, a label, a directive, a register alias in the file, paravirt
 sites, whose native side is read from the text) is built from the start.
 The program says which instructions were made again (``patched_from``):
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from entrylint.program.build import decode_problem, instruction, label_operand
 from entrylint.program.effects import Flow
 from entrylint.program.model import Instruction, Program
 
@@ -75,19 +81,36 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
     prog = last.program
     by_stmt = {id(i.stmt): i for i in prog.instructions} if changed else {}
     made: dict[int, Instruction] = {}  # instruction index -> made again
+    problems, errs = list(last.problems), prog.decode_errors
     if changed:
-        places = {a.location for a, _ in changed}
-        if any(p.location in places for p in last.problems):
+        if errs is None or list(errs[1]) != sorted(errs[1]):
             return None
+        start, refused = errs[0], dict.fromkeys(errs[1])
+        messages: dict[int, str] = {}  # instruction made again -> the assembler's refusal of it
         for a, b in changed:
             ins = by_stmt.get(id(a))
-            if ins is None or not _plain(ins) or b.kind != "insn" or b.section != a.section \
+            if ins is None or not _plain(ins, ins.index in refused) or b.kind != "insn" or b.section != a.section \
                     or (not b.args and _is_prefix(b.name)):
                 return None
-            new = _insn(ins, b, decoder)
-            if new is None:
+            got = _insn(ins, b, decoder)
+            if got is None:
                 return None
-            made[ins.index] = new
+            made[ins.index], msg = got
+            if msg is not None:
+                messages[ins.index] = msg
+        # a problem at an edited place, but the decoder's error of an
+        # instruction made again, is not carried over: built
+        places = {a.location for a, _ in changed}
+        own = {start + k for k, i in enumerate(refused) if i in made}
+        if any(p.location in places for k, p in enumerate(problems) if k not in own):
+            return None
+        # the decoder's errors, in instruction order as the build gives them:
+        # those of the instructions made again as they are now
+        old = dict(zip(refused, problems[start:start + len(refused)]))
+        now = sorted([i for i in refused if i not in made] + list(messages))
+        problems[start:start + len(refused)] = [decode_problem(made[i], messages[i]) if i in messages else old[i]
+                                                for i in now]
+        errs = (start, tuple(now))
     out = Program(statements=list(statements),
                   instructions=[made.get(i.index) or (replace(i, stmt=moved[id(i.stmt)]) if id(i.stmt) in moved
                                                       else i) for i in prog.instructions],
@@ -96,12 +119,12 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
                   code_sections=set(prog.code_sections), features=dict(prog.features),
                   disabled=set(last.disabled), constants=dict(last.constants_built),
                   paravirt=list(prog.paravirt), extable=list(prog.extable),
-                  patched_from=(prog.token, frozenset(made)))
+                  patched_from=(prog.token, frozenset(made)), decode_errors=errs)
     if all(_names(a.trace) == _names(b.trace) for a, b in changed):
         # what later stages worked out once from the names in the traces
         # (Program.trace_names, the memory model): the same names
         out.memo.update(prog.memo)
-    return out, list(last.problems)
+    return out, problems
 
 
 def _names(trace) -> list:
@@ -114,24 +137,32 @@ def _is_prefix(name: str) -> bool:
     return is_prefix(name)
 
 
-def _plain(ins: Instruction) -> bool:
-    """An instruction of a statement of its own that only falls through, names no label and was decoded."""
+def _plain(ins: Instruction, refused: bool = False) -> bool:
+    """An instruction of a statement of its own that only falls through --
+    or that the assembler refused (``refused``: its text is an error, a
+    line being typed; the analysis reads it as falling through) --, names
+    no label and has no place of its own."""
     info = ins.info
-    return (info is not None and info.flow is Flow.NEXT and getattr(info, "target", None) is None
-            and not ins.encoded and not ins.merged and not ins.prefixes and ins.target is None
+    if info is None:
+        if not refused:
+            return False
+    elif info.flow is not Flow.NEXT or getattr(info, "target", None) is not None:
+        return False
+    return (not ins.encoded and not ins.merged and not ins.prefixes and ins.target is None
             and ins.target_name is None and ins.imm_target is None and ins.offset is None)
 
 
-def _insn(ins: Instruction, st, decoder) -> Instruction | None:
-    """``ins`` made again from statement ``st`` as build_program makes it, when it is as plain."""
-    from entrylint.program.build import instruction, label_operand
-
+def _insn(ins: Instruction, st, decoder) -> tuple[Instruction, str | None] | None:
+    """``ins`` made again from statement ``st`` as build_program makes it,
+    when it is as plain, and the assembler's refusal of it (None: decoded)."""
     if label_operand(st.name, st.args) is not None:  # (a label's address: build_program's imm_target)
         return None
     new = instruction(ins.index, st, st.args, ins.mode)  # (no alias in the file: plain)
     new.symbol, new.alt = ins.symbol, ins.alt
     infos, errors = decoder.infos([new.text], [new.mode])
-    if errors or not infos or infos[0] is None:
-        return None
+    if errors:
+        return (new, errors[0][1]) if _plain(new, True) else None
+    if not infos or infos[0] is None:
+        return None  # (no assembler: nothing decoded and no message)
     new.info = infos[0]
-    return new if _plain(new) else None
+    return (new, None) if _plain(new) else None
