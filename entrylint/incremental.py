@@ -204,6 +204,8 @@ def outcome(res) -> tuple:
 def _same_line(a, b, dl: int = 0) -> bool:
     """Lexed lines ``a`` (the last text's) and ``b`` are the same tokens at
     the same columns, ``a`` ``dl`` physical lines further down."""
+    if a is b:  # (a line the lexer took from the last text: cpp/lexer.py relex)
+        return not dl
     if len(a) != len(b):
         return False
     for x, y in zip(a, b):

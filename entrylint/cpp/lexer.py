@@ -106,11 +106,14 @@ class LexedFile:
     first one carries the line's start); ``problems`` are (message, line, col)
     tuples for the caller to turn into Problem records."""
 
-    __slots__ = ("lines", "problems", "guard", "rendered", "expanded")
+    __slots__ = ("lines", "problems", "starts", "guard", "rendered", "expanded")
 
-    def __init__(self, lines, problems):
+    def __init__(self, lines, problems, starts=None):
         self.lines = lines
         self.problems = problems
+        # where each logical line starts in the text as written, and one past
+        # the last one's newline (len(lines) + 1 offsets): ``relex`` reads them
+        self.starts = starts
         self.guard = False  # the include guard (directives.find_guard), once found; False: not looked for
         # id(a line's tokens) -> (condition, PPLine): a line without a macro
         # rendered once (the preprocessor's _expand_line) for every profile and
@@ -122,7 +125,9 @@ class LexedFile:
         self.expanded: dict[int, tuple] = {}
 
 
-def lex_file(text: str, file: str) -> LexedFile:
+def lex_file(text: str, file: str, line0: int = 1) -> LexedFile:
+    """``text`` as the logical lines of ``file``; ``line0``: the line its
+    first line is in the file (``relex``: a piece of it with no splice)."""
     # Phase 2: splice lines, remembering where text was removed.
     removed_at: list[int] = []  # offsets in the spliced text
     removed_len: list[int] = []  # cumulative removed length up to that point
@@ -163,6 +168,7 @@ def lex_file(text: str, file: str) -> LexedFile:
 
     lines: list[list[Tok]] = []
     problems: list[tuple[str, int, int]] = []
+    starts = [0]
     cur: list[Tok] = []
     put = cur.append
     ws = False  # a comment since the last token
@@ -170,9 +176,11 @@ def lex_file(text: str, file: str) -> LexedFile:
     # newline and the offset it starts at; else the splices passed (the next
     # one's index, the length removed before it) and the line of the file as
     # written (``position``'s bisections, made incrementally: tokens come in order)
-    lineno = 1
+    lineno = line0
     line_start = 0
     simple = not removed_at
+    if not simple and line0 != 1:
+        raise ValueError("a piece of a file with a line splice is lexed with the file")
     k, shift, n_removed, n_lines = 0, 0, len(removed_at), len(line_starts)
     kinds = _KIND_AT
     for m in _TOKEN_RE.finditer(spliced):
@@ -185,6 +193,13 @@ def lex_file(text: str, file: str) -> LexedFile:
             if simple:
                 lineno += 1
                 line_start = m.end()
+                starts.append(line_start)
+            else:  # (the offset in the text as written: the splices before it added back)
+                e = m.end()
+                while k < n_removed and removed_at[k] <= e:
+                    shift = removed_len[k]
+                    k += 1
+                starts.append(e + shift)
             continue
         start = m.end(1)  # (past the blanks before it)
         if i == _LC:
@@ -215,7 +230,66 @@ def lex_file(text: str, file: str) -> LexedFile:
         ws = False
     if cur:
         lines.append(cur)
-    return LexedFile(lines, problems)
+    return LexedFile(lines, problems, starts)
+
+
+_CHUNK = 4096
+
+
+def _prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix (slices compared a chunk at a time)."""
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k:k + _CHUNK] == b[k:k + _CHUNK]:
+        k += _CHUNK
+    k = min(k, n)
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+def _suffix(a: str, b: str, most: int) -> int:
+    """The length of the longest common suffix, at most ``most``."""
+    k = 0
+    la, lb = len(a), len(b)
+    while k < most and a[max(la - k - _CHUNK, la - most):la - k] == b[max(lb - k - _CHUNK, lb - most):lb - k]:
+        k = min(k + _CHUNK, most)
+    while k < most and a[la - k - 1] == b[lb - k - 1]:
+        k += 1
+    return k
+
+
+def relex(old_text: str, old: LexedFile, text: str, file: str) -> LexedFile | None:
+    """``lex_file(text, file)`` made from ``old`` (``lex_file(old_text,
+    file)``) where the edit between them lies in whole logical lines and
+    keeps the number of lines: those lines are lexed again and every other
+    line is ``old``'s (its tokens: the same place, the same objects).  A
+    logical line starts where the scan is outside any comment, so the lines
+    from one such start on lex as they did, and the edited piece is lexed on
+    its own -- when it has no line splice and its scan ends at its last
+    newline (no comment left open).  None: lexed whole (the caller's)."""
+    starts = old.starts
+    if old.problems or starts is None or len(starts) != len(old.lines) + 1:
+        return None
+    p = _prefix(old_text, text)
+    n0, n1 = len(old_text), len(text)
+    if p == n0 == n1:
+        return None
+    e0 = n0 - _suffix(old_text, text, min(n0, n1) - p)  # the edit: old_text[p:e0], in its lines i..j
+    i = bisect.bisect_right(starts, p) - 1
+    j = bisect.bisect_right(starts, e0 - 1) - 1 if e0 > p else i
+    if j + 2 >= len(starts):  # (the last line: the scan's end is lex_file's)
+        return None
+    a, b = starts[i], starts[j + 1]
+    delta = n1 - n0
+    piece = text[a:b + delta]
+    if old_text.count("\n", a, b) != piece.count("\n") or not piece.endswith("\n") or _SPLICE_RE.search(piece):
+        return None
+    got = lex_file(piece, file, old_text.count("\n", 0, a) + 1)
+    if got.problems or got.starts[-1] != len(piece):
+        return None
+    return LexedFile(old.lines[:i] + got.lines + old.lines[j + 1:], [],
+                     starts[:i] + [a + x for x in got.starts[:-1]] + [x + delta for x in starts[j + 1:]])
 
 
 def lex_text(text: str) -> list[Tok]:
@@ -265,7 +339,9 @@ def lex_file_once(text: str, file: str, keep: bool = True) -> LexedFile:
             _CHECKED.move_to_end(file)
     if got is not None and got[0] == text:
         return got[1]
-    lexed = lex_file(text, file)
+    # a file checked again after an edit inside its lines (the language
+    # server's keystrokes): those lines lexed again, the others taken
+    lexed = (relex(got[0], got[1], text, file) if got is not None and not keep else None) or lex_file(text, file)
     if keep:
         _LEXED[file] = (text, lexed)
     else:
