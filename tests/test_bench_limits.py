@@ -57,3 +57,26 @@ def test_bench_run_stops_on_a_command_that_does_not_check(tmp_path):
                           "--quick", "--entrylint", broken], capture_output=True, text=True, timeout=60)
     assert got.returncode == 2 and "did not check arch/x86/entry/entry_64.S (exit 1)" in got.stderr
     assert "no entrylint here" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_bench_run_in_process_script_times_each_kind_of_edit(tmp_path):
+    """The in-process rows (a line added, an operand retyped, a key typed)
+    come from a script bench/run hands the measured entrylint's
+    interpreter: it must run, and print the three medians."""
+    import subprocess
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("bench_run", str(BENCH.parent / "run"))
+    spec = importlib.util.spec_from_loader("bench_run", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    entry = tmp_path / "arch" / "x86" / "entry"
+    entry.mkdir(parents=True)
+    (entry / "entry_64.S").write_text("SYM_CODE_START(f)\n\tmovq\t%rsp, %rdi\n\tpushq\t%rax\n\tpopq\t%rax\n\tret\n")
+    (tmp_path / "Kconfig").write_text("")
+    (tmp_path / "Makefile").write_text("")
+    code = mod.reanalysis_code(entry / "entry_64.S", tmp_path, 3)
+    got = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr
+    medians = [float(x) for x in got.stdout.split()]
+    assert len(medians) == 3 and all(0 < m < 60 for m in medians)
