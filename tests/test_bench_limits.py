@@ -17,6 +17,16 @@ def _limits():
     return mod
 
 
+def _run():
+    """bench/run (a script without .py) as a module."""
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("bench_run", str(BENCH.parent / "run"))
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run", loader))
+    loader.exec_module(mod)
+    return mod
+
+
 def test_a_traceback_is_not_a_measurement(tmp_path):
     run = _limits().run
     cpu, mb, code = run([sys.executable, "-c", "import sys; sys.exit(1)"], tmp_path)  # findings: exit 1
@@ -28,12 +38,7 @@ def test_a_traceback_is_not_a_measurement(tmp_path):
 def test_bench_run_asks_entrylint_for_the_files_a_tree_check_reads(tmp_path):
     """bench/run asks the measured entrylint's interpreter which .S files
     ``entrylint TREE`` checks: the question must be one this entrylint answers."""
-    from importlib.machinery import SourceFileLoader
-
-    loader = SourceFileLoader("bench_run", str(BENCH.parent / "run"))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
+    mod = _run()
     entry = tmp_path / "arch" / "x86" / "entry"
     entry.mkdir(parents=True)
     for name in ("entry_64.S", "vdso.lds.S"):
@@ -64,12 +69,7 @@ def test_bench_run_in_process_script_times_each_kind_of_edit(tmp_path):
     come from a script bench/run hands the measured entrylint's
     interpreter: it must run, and print the three medians."""
     import subprocess
-    from importlib.machinery import SourceFileLoader
-
-    loader = SourceFileLoader("bench_run", str(BENCH.parent / "run"))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
+    mod = _run()
     entry = tmp_path / "arch" / "x86" / "entry"
     entry.mkdir(parents=True)
     (entry / "entry_64.S").write_text("SYM_CODE_START(f)\n\tmovq\t%rsp, %rdi\n\tpushq\t%rax\n\tpopq\t%rax\n\tret\n")
