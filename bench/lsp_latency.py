@@ -165,8 +165,7 @@ async def _run(args, cache_dir: Path) -> int:
         elif kind == "typing":  # one line of the buffer retyped several times, then the next
             bodies = [typed(current, k) for k in range(args.edits)]
         elif kind == "keys":  # an instruction typed over a line, a key at a time
-            start = current
-            bodies = [keyed(start, k) for k in range(args.edits)]
+            bodies = [keyed(current, k) for k in range(args.edits)]
         else:  # comments typed into the buffer as it is
             bodies = _edits(current, kind, args.edits)
         for body in bodies:

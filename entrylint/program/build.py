@@ -481,7 +481,7 @@ class _Builder:
             errors = [(i, m) for i, m in errors if i not in refused or infos[i] is None]
         for ins, info in zip(insns, infos):
             ins.info = info
-        self.prog.decode_errors = (len(problems), tuple(insns[idx].index for idx, _ in errors))
+        self.prog.decode_errors = len(problems)
         for idx, msg in errors:
             problems.append(decode_problem(insns[idx], msg))
 

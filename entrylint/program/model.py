@@ -159,10 +159,10 @@ class Program:
     # instructions made again): every other instruction, label, edge and
     # section is that program's (program/patch.py); None: built
     patched_from: tuple | None = field(default=None, repr=False, compare=False)
-    # (where in the build's problems the decoder's errors start, the indices
-    # of the instructions they are of, in order): program/patch.py replaces
-    # an edited instruction's error; None: not decoded
-    decode_errors: tuple | None = field(default=None, repr=False, compare=False)
+    # where in the build's problems the decoder's errors start: one for each
+    # instruction it left without a record, in order (program/patch.py
+    # replaces an edited instruction's); None: not decoded
+    decode_errors: int | None = field(default=None, repr=False, compare=False)
 
     def trace_names(self, kind: str | None = None, instructions: bool = False) -> frozenset[str]:
         """The names in the statements' traces (``instructions``: only the

@@ -13,7 +13,7 @@ being typed (``movq %rax, %r``) is refused at most keystrokes, and the
 build reads it as falling through, with the assembler's message as a
 problem; the patched program's problems are the last build's with the
 errors of the instructions made again replaced, in the build's order
-(``Program.decode_errors``).  Anything else (a statement added
+(from ``Program.decode_errors``, where they start).  Anything else (a statement added
 or removed, a label, a directive, a register alias in the file, paravirt
 sites, whose native side is read from the text) is built from the start.
 The program says which instructions were made again (``patched_from``):
@@ -81,15 +81,18 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
     prog = last.program
     by_stmt = {id(i.stmt): i for i in prog.instructions} if changed else {}
     made: dict[int, Instruction] = {}  # instruction index -> made again
-    problems, errs = list(last.problems), prog.decode_errors
+    problems, start = list(last.problems), prog.decode_errors
     if changed:
-        if errs is None or list(errs[1]) != sorted(errs[1]):
+        # the instructions the assembler refused: those the decoder left
+        # without a record (with an assembler at hand, each has its error)
+        refused = [i.index for i in prog.instructions if i.info is None]
+        if start is None or not getattr(decoder, "available", True) or start + len(refused) > len(problems) \
+                or any(problems[start + k].location != prog.instructions[i].location for k, i in enumerate(refused)):
             return None
-        start, refused = errs[0], dict.fromkeys(errs[1])
         messages: dict[int, str] = {}  # instruction made again -> the assembler's refusal of it
         for a, b in changed:
             ins = by_stmt.get(id(a))
-            if ins is None or not _plain(ins, ins.index in refused) or b.kind != "insn" or b.section != a.section \
+            if ins is None or not _plain(ins) or b.kind != "insn" or b.section != a.section \
                     or (not b.args and _is_prefix(b.name)):
                 return None
             got = _insn(ins, b, decoder)
@@ -106,11 +109,9 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
             return None
         # the decoder's errors, in instruction order as the build gives them:
         # those of the instructions made again as they are now
-        old = dict(zip(refused, problems[start:start + len(refused)]))
-        now = sorted([i for i in refused if i not in made] + list(messages))
-        problems[start:start + len(refused)] = [decode_problem(made[i], messages[i]) if i in messages else old[i]
-                                                for i in now]
-        errs = (start, tuple(now))
+        was = dict(zip(refused, problems[start:start + len(refused)]))
+        problems[start:start + len(refused)] = [decode_problem(made[i], messages[i]) if i in messages else was[i]
+                                                for i in sorted([i for i in refused if i not in made] + list(messages))]
     out = Program(statements=list(statements),
                   instructions=[made.get(i.index) or (replace(i, stmt=moved[id(i.stmt)]) if id(i.stmt) in moved
                                                       else i) for i in prog.instructions],
@@ -119,7 +120,7 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
                   code_sections=set(prog.code_sections), features=dict(prog.features),
                   disabled=set(last.disabled), constants=dict(last.constants_built),
                   paravirt=list(prog.paravirt), extable=list(prog.extable),
-                  patched_from=(prog.token, frozenset(made)), decode_errors=errs)
+                  patched_from=(prog.token, frozenset(made)), decode_errors=start)
     if all(_names(a.trace) == _names(b.trace) for a, b in changed):
         # what later stages worked out once from the names in the traces
         # (Program.trace_names, the memory model): the same names
@@ -137,16 +138,13 @@ def _is_prefix(name: str) -> bool:
     return is_prefix(name)
 
 
-def _plain(ins: Instruction, refused: bool = False) -> bool:
+def _plain(ins: Instruction) -> bool:
     """An instruction of a statement of its own that only falls through --
-    or that the assembler refused (``refused``: its text is an error, a
-    line being typed; the analysis reads it as falling through) --, names
-    no label and has no place of its own."""
+    or that the assembler refused (no record: a line being typed, which the
+    analysis reads as falling through) --, names no label and has no place
+    of its own."""
     info = ins.info
-    if info is None:
-        if not refused:
-            return False
-    elif info.flow is not Flow.NEXT or getattr(info, "target", None) is not None:
+    if info is not None and (info.flow is not Flow.NEXT or getattr(info, "target", None) is not None):
         return False
     return (not ins.encoded and not ins.merged and not ins.prefixes and ins.target is None
             and ins.target_name is None and ins.imm_target is None and ins.offset is None)
@@ -161,7 +159,7 @@ def _insn(ins: Instruction, st, decoder) -> tuple[Instruction, str | None] | Non
     new.symbol, new.alt = ins.symbol, ins.alt
     infos, errors = decoder.infos([new.text], [new.mode])
     if errors:
-        return (new, errors[0][1]) if _plain(new, True) else None
+        return (new, errors[0][1]) if _plain(new) else None
     if not infos or infos[0] is None:
         return None  # (no assembler: nothing decoded and no message)
     new.info = infos[0]
