@@ -30,7 +30,12 @@ def keyed(text: str, k: int) -> str:
     of the texts (``movq %gs:8, %r``), as it does while a line is typed."""
     lines = text.splitlines(keepends=True)
     code = code_lines(lines)
-    per = len(KEYS) - 1  # keys per line
-    i = code[((k // per) * 37) % len(code)]
-    lines[i] = KEYS[:2 + k % per] + "\n"
+    i = code[((k // (len(KEYS) - 1)) * 37) % len(code)]
+    lines[i] = key_line(k)
     return "".join(lines)
+
+
+def key_line(k: int) -> str:
+    """The line ``keyed`` writes at its k-th key: the first 2..len(KEYS)
+    characters of ``KEYS`` (a new line starts after the last)."""
+    return KEYS[:2 + k % (len(KEYS) - 1)] + "\n"
