@@ -78,6 +78,23 @@ def test_a_native_side_the_file_itself_defines():
     assert not [f for f in an.expansion.findings if f.id == "EL902"]
 
 
+def test_the_native_side_of_an_edited_buffer_is_read_in_the_buffer():
+    """An editor's buffer is not the disk: with a line added above them,
+    the sites' invocations are on other lines than the disk's (they were
+    read from the disk: no native side, the pv calls alone, and the swapgs
+    of the native side missing from every path)."""
+    path = PV / "arch/x86/entry/entry_64.S"
+    disk = analyze(PV)
+    edited = api.analyze(path, api.Options(root=PV, profile="max"), text="\tnop\n" + path.read_text())
+
+    def native(an):
+        P = an.program
+        return sorted((op, tuple(P.instructions[i].text for i in P.forks[fi].replacements[0].insns))
+                      for fi, op in P.paravirt)
+
+    assert native(edited) == native(disk) and len(native(disk)) > 1
+
+
 def test_the_native_side_stands_for_the_whole_invocation():
     # GET_CR2_INTO(%r12): the site is the pv call, the invocation also moves
     # its result; compiled without paravirt it is one movq %cr2, %r12, so the

@@ -170,7 +170,10 @@ def native_reader(filename: str, text: str, copts, macros):
     def native(sites: list[Site]):
         if copts.kconfig is None:
             return None
-        calls = [_invocation(s, macros) for s in sites]
+        # (a site in the file checked is read in its text: an editor's buffer
+        # need not be what the disk holds, lines added above it move it)
+        own = text.split("\n")
+        calls = [_invocation(s, macros, own if s.stmt.written_at.file == filename else None) for s in sites]
         options: list[str] = []
         for s in sites:
             md = macros.get(s.macro or "")
@@ -225,16 +228,18 @@ def _lines_of(file: str) -> list[str]:
     return overlay.read_text(file).split("\n")
 
 
-def _invocation(site: Site, macros) -> str | None:
-    """``NAME`` or ``NAME(args)`` as written where the site's text was written."""
+def _invocation(site: Site, macros, lines: list[str] | None = None) -> str | None:
+    """``NAME`` or ``NAME(args)`` as written where the site's text was
+    written (``lines``: that file's, when given; else read)."""
     name = site.macro
     if not name:
         return None
     where = site.stmt.written_at
-    try:
-        lines = _lines_of(where.file)
-    except OSError:
-        return None
+    if lines is None:
+        try:
+            lines = _lines_of(where.file)
+        except OSError:
+            return None
     if not 0 < where.line <= len(lines):
         return None
     line = lines[where.line - 1]
