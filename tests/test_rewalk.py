@@ -88,8 +88,9 @@ def test_a_jump_retargeted_is_walked(tmp_path):
     assert _edited(tmp_path, [("jmp\t1f", "jmp\t3f"), ("jmp\t1f", "jmp\t2f")]) == [False, False]
 
 
-def test_a_line_added_is_walked(tmp_path):
-    assert _edited(tmp_path, [("\tswapgs\n\tmovl", "\tswapgs\n\tnop\n\tmovl")]) == [False]
+def test_a_line_added_that_changes_a_tuple_is_walked(tmp_path):
+    # (one that changes none: the last walk moved, tests/test_shifted.py)
+    assert _edited(tmp_path, [("\tswapgs\n\tmovl", "\tswapgs\n\tmovl\t$2, %r9d\n\tmovl")]) == [False]
 
 
 def test_a_walk_cut_short_is_not_kept(tmp_path):

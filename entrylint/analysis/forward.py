@@ -506,6 +506,7 @@ def analyze(program, cfg: CFG, entries: list[Entry], config: Config | None = Non
                 event("indirect-jump", key)
             continue
         # _STOP: nothing follows
+    res.crowded = frozenset(crowded_at)
     if memo is not None:
         memo.trim()
         memo.walked(res, plans, live_out, alike, external, labels_at)

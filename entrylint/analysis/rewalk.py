@@ -24,13 +24,10 @@ retargeted, another answer for a call into another file's asm
 (``Config.external``: asked again for each tuple the last walk brought to
 the call), a walk cut by its limits -- and the walk is made from the start.
 
-A line added is not taken over.  When its instruction changes no tuple,
-the walk's order keeps the records (it takes a run of straight-line code
-whole: forward.py), but every node after the line moves, in the records
-and in the positions a tuple holds (``insn:N``, pushq $1f), and whether
-the instruction changes no tuple (a quiet one still forgets the integer
-of a register dead after it that a fork passed on) is known only tuple by
-tuple.
+A line added moves every node after it, in the records and in the
+positions a tuple holds (``insn:N``, pushq $1f): analysis/shifted.py
+takes the last walk moved when the line's instruction, in straight-line
+code, changes no tuple.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class Forward:
     steps: int = 0  # transfer steps made (an instruction on a tuple it changes, once per pair)
     truncated_at: int | None = None  # the node the walk was about to visit when cut
     widened: int = 0  # tuples that lost their small integers at a crowded node (WIDEN)
+    crowded: frozenset = frozenset()  # the nodes where that happened (analysis/shifted.py reads them)
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
     # (node, tuple before) -> the (entry kind, starting tuple) of the entry
     # activations that reach it, so the state resumed can be compared with the

@@ -22,6 +22,7 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     from entrylint.analysis.contracts import contract_instances
     from entrylint.analysis.forward import analyze
     from entrylint.analysis.rewalk import reused
+    from entrylint.analysis.shifted import shifted
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
     forward = None
@@ -29,6 +30,9 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     if memo is not None and memo.last is not None:  # the last walk, when the edit changed nothing it reads
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
+        if forward is None:  # the last walk moved over an instruction added (analysis/shifted.py)
+            forward = shifted(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
+                              limits.analysis_steps - steps, inst)
     if forward is None:
         plans = None
         if memo is not None:

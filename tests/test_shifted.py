@@ -1,0 +1,110 @@
+"""The last walk moved over an instruction added (analysis/shifted.py):
+after a line of code is added in straight-line code where it changes no
+tuple, the re-analysis takes the last walk with its nodes moved; after any
+other line added it walks.  Either way what comes out is what a check from
+the start gives, the walk's records in their order too (test_rewalk's
+``_edited`` compares ``incremental.outcome`` after every edit)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from test_rewalk import _edited
+
+from entrylint.analysis.shifted import _tuples_moved, inserted_at
+from entrylint.analysis.state import Origin, Space, Stack, Tuple
+
+
+def test_a_quiet_instruction_added_takes_the_last_walk_moved(tmp_path):
+    # a nop; the first key of a new line where no register holds a small
+    # integer (an instruction the assembler refuses: read as one that
+    # falls through and reads every register); a register the tuples hold
+    # nothing of moved to another (%rsi is live longer: the tuples before
+    # hold nothing of it either)
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n"),
+                              ("\tswapgs\n\tmovl", "\tswapgs\n\tm\n\tmovl"),
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tmovq\t%rsi, %rdx\n")]) \
+        == [True, True, True]
+
+
+def test_an_instruction_that_changes_a_tuple_is_walked(tmp_path):
+    # %r9 holds 1 on the path: a pop into it, a move of another value; and
+    # an instruction that may read it (refused by the assembler: it reads
+    # every register) keeps its integer past the pop, where it was dead
+    assert _edited(tmp_path, [("\tpushq\t%r9\n", "\tpushq\t%r9\n\tpopq\t%r9\n\tpushq\t%r9\n"),
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tmovl\t$3, %r9d\n"),
+                              ("\tpopq\t%r9\n", "\tpopq\t%r9\n\tm\n")]) == [False, False, False]
+
+
+JOIN = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovl\t$1, %r9d
+\ttestl\t%r9d, %r9d
+\tjz\t1f
+\tmovq\t%rdi, %rsi
+\taddq\t%rdi, %rsi
+1:\txorl\t%r8d, %r8d
+\tswapgs
+\tsysretq
+"""
+
+
+def test_an_instruction_added_at_a_join_is_walked(tmp_path, monkeypatch):
+    # before the label the jz goes to (the node after the new one has
+    # another way in: its visits came in another order), and at the label
+    # (the new instruction has two); in the straight-line code before: taken
+    monkeypatch.setattr("test_rewalk.SRC", JOIN)
+    assert _edited(tmp_path, [("\taddq\t%rdi, %rsi\n", "\taddq\t%rdi, %rsi\n\tnop\n"),
+                              ("1:\txorl", "1:\tnop\n\txorl"),
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")]) == [False, False, True]
+
+
+LOADED = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovq\t$1f, %r10
+\tmovl\t$1, %r8d
+\tjmp\t*%r10
+\tnop
+1:\tswapgs
+\tsysretq
+"""
+
+
+def test_a_code_label_held_past_the_line_added_is_moved(tmp_path, monkeypatch):
+    # %r10 holds the position of 1f (the jump through it goes there): a nop
+    # added before it moves it, in the tuples and in what the movq steps to
+    monkeypatch.setattr("test_rewalk.SRC", LOADED)
+    assert _edited(tmp_path, [("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n\tnop\n")]) == [True]
+
+
+def _held(value: str) -> Tuple:
+    return Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER, held=(("rax", value),))
+
+
+def test_positions_moved_that_would_sort_otherwise_are_not_taken():
+    # the walk sorts tuples (a call's returns, a fault's resumed states):
+    # insn:9 sorts after insn:10, but moved past insn:10 it becomes insn:10,
+    # before insn:11
+    nine, ten = _held("insn:9"), _held("insn:10")
+    walk = SimpleNamespace(before={0: {nine, ten}}, after={})
+    assert _tuples_moved(walk, 5) is None
+    # only insn:10 moved: insn:11 still sorts before insn:9
+    assert _tuples_moved(walk, 10) == {ten: _held("insn:11")}
+    # an address with its position (a lea of a code label) too
+    lea = _held("addr:foo(%rip)#12")
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3) == {lea: _held("addr:foo(%rip)#13")}
+
+
+def test_where_an_instruction_was_added():
+    def ins(text: str):
+        mnemonic, _, args = text.partition(" ")
+        return SimpleNamespace(mnemonic=mnemonic, args=args, prefixes=(), mode=64, section=".text")
+
+    old = [ins(t) for t in ("swapgs", "nop", "sysretq")]
+    assert inserted_at(old, [ins(t) for t in ("swapgs", "movq %rax, %rbx", "nop", "sysretq")]) == 1
+    assert inserted_at(old, [ins(t) for t in ("swapgs", "nop", "nop", "sysretq")]) == 2
+    assert inserted_at(old, [ins(t) for t in ("swapgs", "nop", "sysretq", "ud2")]) == 3
+    assert inserted_at(old, [ins(t) for t in ("swapgs", "pause", "nop", "sysretq", "ud2")]) is None
+    assert inserted_at(old, [ins(t) for t in ("swapgs", "pause", "sysretq", "ud2")]) is None
