@@ -35,10 +35,11 @@ entry_SYSCALL_64:
 """
 
 
-def _edited(tmp_path: Path, edits: list[tuple[str, str]]) -> list[bool]:
+def _edited(tmp_path: Path, edits: list[tuple[str, str]], back: bool = False) -> list:
     """Check SRC, then each edit of it in turn (back to SRC between two),
     incrementally; every check must equal one from the start.  Whether each
-    edit's walk was the last one taken again."""
+    edit's walk was the last one taken again (``back``: and the walk of the
+    edit back, a pair per edit)."""
     path = tmp_path / "entry.S"
     path.write_text(SRC)
     sessions = Sessions()
@@ -53,6 +54,8 @@ def _edited(tmp_path: Path, edits: list[tuple[str, str]]) -> list[bool]:
             assert incremental.outcome(inc) == incremental.outcome(full), (old, new, text == SRC)
             if text != SRC:
                 reused.append(inc.analysis.forward.reused)
+            elif back:
+                reused[-1] = (reused[-1], inc.analysis.forward.reused)
     return reused
 
 

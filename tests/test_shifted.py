@@ -27,6 +27,18 @@ def test_a_quiet_instruction_added_takes_the_last_walk_moved(tmp_path):
         == [True, True, True]
 
 
+def test_a_quiet_instruction_removed_takes_the_last_walk_moved(tmp_path):
+    # each edit, then back: the line taken away again (a line deleted, the
+    # last backspace of a new line); a walked one's way back is walked too
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n"),
+                              ("\tswapgs\n\tmovl", "\tswapgs\n\tm\n\tmovl"),
+                              ("\tpopq\t%r9\n", "\tpopq\t%r9\n\tm\n")], back=True) \
+        == [(True, True), (True, True), (False, False)]
+    # a line of SRC deleted: a move the tuples hold nothing of; the swapgs
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", ""), ("\tsysretq\n2:", "2:")], back=True) \
+        == [(True, True), (False, False)]
+
+
 def test_an_instruction_that_changes_a_tuple_is_walked(tmp_path):
     # %r9 holds 1 on the path: a pop into it, a move of another value; and
     # an instruction that may read it (refused by the assembler: it reads

@@ -1,43 +1,47 @@
-"""The last walk moved over an instruction added (the language server's
-re-analysis after a line of code is added: the first key of a new line
-makes an instruction the assembler refuses, ``m``; a ``nop`` pasted in).
+"""The last walk moved over an instruction added or removed (the language
+server's re-analysis after a line of code is added or deleted: the first
+key of a new line makes an instruction the assembler refuses, ``m``, the
+last backspace takes it away; a ``nop`` pasted in, a line cut).
 
-Every node from the new instruction ``k`` on is the last program's node
-one further (``m(j)``: ``j`` below ``k``, ``j + 1`` from it, forks too).
-When the new instruction sits in straight-line code and leaves every tuple
-that reaches it as it is, a walk of the new program visits what the last
-walk visited, in the same order, with the new instruction's visits just
-after its predecessor's: the last walk, its nodes moved, with those visits
-put in, *is* that walk.  What that takes (each checked here, else the walk
-is made from the start):
+Every node past the instruction ``k`` is the last program's node one
+further (added) or one nearer (removed): ``m(j)``, forks too.  When ``k``
+sits in straight-line code and leaves every tuple that reaches it as it
+is, a walk of the program with ``k`` visits what a walk of the one without
+it visits, in the same order, with ``k``'s visits just after its
+predecessor's: the last walk, its nodes moved, with those visits put in or
+taken out, *is* the walk of the new program.  What that takes (each
+checked here, else the walk is made from the start), ``p -> k -> s`` in the
+program that has ``k``:
 
-* the new instruction has one way in, from a node ``p`` whose only edge
-  (but its faults) goes to it, and one way on, to ``s``, the node ``p``
-  went on to in the last program, which had no other way in: ``p``'s push
-  was walked on at once (forward.py's ``once``) and is now, through ``k``
-  (``p`` no call: what a call returns comes back later);
-* every tuple the last walk brought to ``s`` passes ``k`` unchanged and
-  quietly (transfer.quiet: no step, no event, no register forgotten), and
-  ``k`` is in the contracted macro instances ``s`` is in (an edge leaving
-  one applies its contract: the same on ``p -> k`` as on ``p -> s``
-  before);
+* ``k`` has one way in, from a node ``p`` whose only edge (but its faults)
+  goes to it, and one way on, to ``s``, which has no other way in; in the
+  program without ``k``, ``p``'s only edge goes to ``s`` (the same kind),
+  which has no other way in: ``p``'s push is walked on at once
+  (forward.py's ``once``), through ``k`` or not (``p`` no call: what a
+  call returns comes back later);
+* every tuple that reaches ``k`` passes it unchanged and quietly
+  (transfer.quiet: no step, no event, no register forgotten), and ``k`` is
+  in the contracted macro instances ``s`` is in (an edge leaving one
+  applies its contract: the same on ``p -> k`` as on ``p -> s``);
 * at every node the last walk visited, what the walk reads is what it read
   at the node it moved from: the plan (flow, fixups, edges -- moved --,
   instances, the signature of what step() reads, a code label's position
-  in it moved), the registers live after it (where the line made one live
-  longer: what the node leaves of each tuple, compared), the labels of a
-  faulting one, the entry of a callee, a call into another file's asm's
-  answers; the entry points, moved; and the instances, their places moved
-  with the lines;
-* no tuple of the last walk holds a position at or past ``k`` (``insn:N``,
-  a code label's address ``#N``: pushq $1f ... iretq), ``s`` was not
-  crowded (forward.py's WIDEN: else ``k`` would be, the same way, and
-  ``s`` again, counted twice), and the walk was not cut short.
+  in it moved), the registers live after it (where the edit made one live
+  longer or shorter: what the node leaves of each tuple, compared), the
+  labels of a faulting one, the entry of a callee, a call into another
+  file's asm's answers; the entry points, moved; and the instances, their
+  places moved with the lines;
+* the positions the tuples hold (``insn:N``, a code label's address
+  ``#N``: pushq $1f ... iretq) moved keep the order the walk sorts tuples
+  in, and none is ``k`` removed; ``k`` and ``s`` were not crowded
+  (forward.py's WIDEN: a widening at ``k`` is made again at ``s``, counted
+  twice); and the walk was not cut short.
 
-The records are then the last walk's, nodes moved: ``before``/``after``
-get ``k`` right after ``p``, and each first arrival at ``s`` from ``p``
-becomes an arrival at ``k`` followed by one at ``s`` from ``k``.  An
-analysis from the start gives the same: tests/test_shifted.py, and
+The records are then the last walk's, nodes and positions moved: with
+``k`` added, ``before``/``after`` get ``k`` right after ``p``, and each
+first arrival at ``s`` from ``p`` becomes an arrival at ``k`` followed by
+one at ``s`` from ``k``; with ``k`` removed, the reverse.  An analysis from
+the start gives the same: tests/test_shifted.py, and
 ``incremental.outcome()`` after every edit of tools/incremental_check.py.
 """
 
@@ -79,8 +83,8 @@ def _alike(a, b) -> bool:
 def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_steps: int | None,
             inst: dict) -> Forward | None:
     """The memo's last walk, moved over the instruction ``program`` added to
-    its program, as the walk of ``program``; None when the walk has to be
-    made (see the module's doc)."""
+    its program or removed from it, as the walk of ``program``; None when
+    the walk has to be made (see the module's doc)."""
     last = memo.last if memo is not None else None
     if last is None or memo.key is None or memo.key != config.key:
         return None
@@ -89,53 +93,103 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     if old.truncated or (old_external is None) != (config.external is None) \
             or (old_live is None) != (live_out is None) or len(program.forks) != len(ocfg.program.forks):
         return None
-    k = inserted_at(ocfg.program.instructions, program.instructions)
+    was_ins, now_ins = ocfg.program.instructions, program.instructions
+    added = len(now_ins) == len(was_ins) + 1
+    k = inserted_at(was_ins, now_ins) if added else inserted_at(now_ins, was_ins)
     if k is None:
         return None
     t0 = time.perf_counter()
+    d = 1 if added else -1
 
-    def m(j: int) -> int:
-        return j if j < k else j + 1
+    def m(j: int) -> int:  # an old node's new number (k removed: none)
+        return j if j < k else j + 1 if added else j - 1 if j > k else None
 
     if entries_key(entries) != tuple((m(e.node), e.symbol, e.kind.name, e.kind.tuples) for e in old.entries):
         return None
-    # one way in, one way on, through straight-line code
-    preds = cfg.preds()
-    into = preds.get(k, ())
-    on = cfg.succ(k)
+    # p -> k -> s in the program with k (kc), p -> s in the one without (nc)
+    kc, nc = (cfg, ocfg) if added else (ocfg, cfg)
+    kpreds, npreds = kc.preds(), nc.preds()
+    into, on = kpreds.get(k, ()), kc.succ(k)
     if len(into) != 1 or len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
         return None
     p, s = into[0], on[0].dst
-    if p == k or s == k or cfg.is_fork(p):
+    if p == k or s == k or kc.is_fork(p):
         return None
-    p_old = p if p < k else p - 1
-    s_old = s if s < k else s - 1
-    if s_old in old.crowded:  # (crowded: the new instruction would be, and s after it, counted twice)
+    p_n, s_n = (p if p < k else p - 1), (s if s < k else s - 1)  # (in nc)
+    s_old = s_n if added else s
+    if s_old in old.crowded or not added and k in old.crowded:
+        return None  # (a widening at k is made again at s, counted twice)
+    out_k = [e for e in kc.succ(p) if e.kind != "fault"]
+    out_n = [e for e in nc.succ(p_n) if e.kind != "fault"]
+    if len(out_k) != 1 or len(out_n) != 1 or out_k[0].dst != k or out_n[0].dst != s_n \
+            or out_k[0].kind != out_n[0].kind or out_k[0].kind in COND_KINDS \
+            or kpreds.get(s, ()) != [k] or npreds.get(s_n, ()) != [p_n]:
         return None
-    out_p = [e for e in cfg.succ(p) if e.kind != "fault"]
-    was_p = [e for e in ocfg.succ(p_old) if e.kind != "fault"]
-    if len(out_p) != 1 or len(was_p) != 1 or out_p[0].dst != k or was_p[0].dst != s_old \
-            or out_p[0].kind != was_p[0].kind or out_p[0].kind in COND_KINDS \
-            or preds.get(s, ()) != [k] or ocfg.preds().get(s_old, ()) != [p_old]:
+    kinst = inst if added else old.instances
+    if kinst.get(k) != kinst.get(s) or not _instances_moved(old.instances, inst, m, k, added):
         return None
-    if not _instances_moved(old.instances, inst, m, k):
+    if not added and any(c.node == k for c in old.contexts):
         return None
-    if inst.get(k) != inst.get(s):
-        return None
-    tm = _tuples_moved(old, k)  # the tuples that hold a position at or past k, moved
+    tm = _tuples_moved(old, k, d)  # the tuples that hold a position past k, moved
     if tm is None:
         return None
-    # what the walk reads at every node it visited, moved
+    p_old = p_n if added else p
+    # the new edge of p: to k added, to s's new number removed
+    redirect = (s_old, k) if added else (k, m(s_old))
+    now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
+                            old_labels_at, m, tm, redirect, k if not added else None)
+    if now_plans is None:
+        return None
+    p_plan = (now_plans if added else plans).get(p)
+    if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
+        # (a call's return comes back later, asm of another file's too: p's
+        # push is not walked on at once)
+        return None
+    # k: quiet on every tuple that reaches it (the tuples s got from p)
+    if added:
+        k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
+        arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
+        now_plans[k] = k_plan
+    else:
+        k_plan, live_k = plans.get(k) or plan(k, was_ins[k], ocfg, config, None, {}, old.instances), old_live
+        arriving = old.before.get(k, ())
+    q = k_plan[6]
+    if k_plan[1] is not _EDGES or k_plan[2] or k_plan[3] or q is None:
+        return None
+    live_k = live_k.get(k, ()) if live_k is not None else None
+    for t in arriving:
+        if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None and without_dead(t, live_k) is not t):
+            return None
+    if max_steps is not None and old.steps > max_steps:
+        return None
+    new = _moved(old, m, tm, k, p_old, s_old, on[0].kind, added)
+    if len(new.pred) > max_visits:
+        return None
+    new.cfg, new.entries, new.instances = cfg, entries, inst
+    new.seconds, new.reused = time.perf_counter() - t0, True
+    memo.walked(new, now_plans, live_out, memo.alike, config.external, labels_by_node(program))
+    return new
+
+
+def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external, old_labels_at,
+                m, tm: dict, redirect: tuple, removed: int | None) -> dict | None:
+    """The plans of the nodes the last walk visited (``removed`` left out),
+    moved, when what the walk reads at each is what it read there (the
+    module's doc); None when one differs.  ``redirect``: (old, new) of the
+    one edge that goes elsewhere than its destination moved (p's)."""
+    ocfg = old.cfg
     alike, by_sig = memo.alike, memo.by_sig
+    preds = cfg.preds()
     labels_at = None
     sigs = None  # alike's signatures by id, made if one differs
+    r_from, r_to = redirect
     now_plans: dict[int, tuple] = {}
     for j, ts in old.before.items():
-        if not ts:
-            continue  # (a reader's lookup of the last analysis left it)
+        if not ts or j == removed:
+            continue  # (a reader's lookup of the last analysis left it; k's visits are checked apart)
         jn = m(j)
         if jn >= cfg.n:  # a fork: its edges and assumptions
-            if [(m(e.dst), e.kind, e.assume) for e in ocfg.succ(j)] \
+            if [(r_to if e.dst == r_from else m(e.dst), e.kind, e.assume) for e in ocfg.succ(j)] \
                     != [(e.dst, e.kind, e.assume) for e in cfg.succ(jn)]:
                 return None
             continue
@@ -152,15 +206,15 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
                                    was[6], was[7])
         else:
             now = now_plans[jn] = plan(jn, ins, cfg, config, memo, alike, inst)
-        want_edges = tuple((k if j == p_old else m(d), kind, cond, once) for d, kind, cond, once in was[4])
+        want_edges = tuple((r_to if dst == r_from else m(dst), kind, cond, once) for dst, kind, cond, once in was[4])
         if now[1] != was[1] or now[3] != was[3] or now[5] != was[5] or now[6] != was[6] \
                 or now[4] != want_edges or (tuple(m(x) for x in was[2]) if was[2] else was[2]) != now[2]:
             return None
         if now[7] != was[7]:  # what step() reads: the same but a code label's position, moved
-            if sigs is None or now[7] not in sigs:
+            if sigs is None or now[7] not in sigs or was[7] not in sigs:
                 sigs = {v: key for key, v in alike.items()}
-            a, b = sigs[was[7]], sigs[now[7]]
-            if a[:5] != b[:5] or a[5] is None or b[5] != m(a[5]):
+            a, b = sigs.get(was[7]), sigs.get(now[7])
+            if a is None or b is None or a[:5] != b[:5] or a[5] is None or b[5] is None or b[5] != m(a[5]):
                 return None
         if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
             if labels_at is None:
@@ -169,66 +223,46 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
                 return None
         if now[1] is _CALL:
             callee = ocfg.entry(was[0].target)
-            if cfg.entry(now[0].target) != (m(callee) if callee is not None else None) or not now[0].target_name:
+            if callee is not None and m(callee) is None or not now[0].target_name \
+                    or cfg.entry(now[0].target) != (m(callee) if callee is not None else None):
                 return None  # (a call's path names its target: an index is no name)
         if now[3] and any(config.external(now[0].target_name, t) != old_external(was[0].target_name, t)
                           for t in ts):
             return None
         if live_out is not None:
             lv, old_lv = live_out.get(jn, ()), old_live.get(j, ())
-            if lv is not old_lv and lv != old_lv:  # (the line reads a register: live longer before it)
+            if lv is not old_lv and lv != old_lv:  # (the edit made a register live longer or shorter)
                 for t in ts:  # what the node does to each tuple the last walk brought here
                     (a, evs), _ = _outcome(was, t, old_lv, config, by_sig)
                     if _outcome(now, tm.get(t, t), lv, config, by_sig)[0] != (tm.get(a, a), evs):
                         return None
-    # the new instruction: quiet on every tuple that reaches it
-    if p in now_plans and (now_plans[p][1] is not _EDGES or now_plans[p][3]):
-        # (a call's return comes back later, asm of another file's too: p's
-        # push is not walked on at once)
-        return None
-    new_plan = now_plans[k] = plan(k, program.instructions[k], cfg, config, memo, alike, inst)
-    q = new_plan[6]
-    if new_plan[1] is not _EDGES or new_plan[2] or new_plan[3] or q is None:
-        return None
-    live_k = live_out.get(k, ()) if live_out is not None else None
-    arriving = old.before.get(s_old, ())
-    for t in (tm.get(t, t) for t in arriving):
-        if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None and without_dead(t, live_k) is not t):
-            return None
-    if max_visits < len(old.pred) + len(arriving) or max_steps is not None and old.steps > max_steps:
-        return None
-    new = _moved(old, m, tm, k, p_old, s_old, on[0].kind)
-    new.cfg, new.entries, new.instances = cfg, entries, inst
-    if len(new.pred) > max_visits:
-        return None
-    new.seconds, new.reused = time.perf_counter() - t0, True
-    if labels_at is None:
-        labels_at = labels_by_node(program)
-    memo.walked(new, now_plans, live_out, alike, config.external, labels_at)
-    return new
+    return now_plans
 
 
-def _instances_moved(old: dict, new: dict, m, k: int) -> bool:
-    """``new`` (node -> instances) is ``old`` with its nodes moved and the
-    places of its instances moved as the lines moved: each old place stands
-    for one new place, and the contracts are the same."""
-    if len(new) != len(old) + (k in new):
+def _instances_moved(old: dict, new: dict, m, k: int, added: bool) -> bool:
+    """``new`` (node -> instances) is ``old`` with its nodes moved (k's
+    added or removed) and the places of its instances moved as the lines
+    moved: each old place stands for one new place, and the contracts are
+    the same."""
+    if len(new) != len(old) + ((k in new) if added else -(k in old)):
         return False
     places: dict = {}
     back: dict = {}
     for j, was in old.items():
+        if not added and j == k:
+            continue
         now = new.get(m(j))
         if now is None or len(now) != len(was):
             return False
         for (wp, wc), (np, nc) in zip(was, now):
             if wc != nc or places.setdefault(wp, np) != np or back.setdefault(np, wp) != wp:
                 return False
-    return all(np in back for np, _ in new.get(k, ()))
+    return not added or all(np in back for np, _ in new.get(k, ()))
 
 
-def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str) -> Forward:
+def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str, added: bool) -> Forward:
     """``old``'s records with every node moved (``m``), the tuples that hold
-    positions moved (``tm``), and the new instruction ``k``'s visits put in
+    positions moved (``tm``), and ``k``'s visits put in (added) or taken out
     where a walk makes them."""
     g = tm.get
 
@@ -242,36 +276,40 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str
 
     before: defaultdict = defaultdict(set)
     after: defaultdict = defaultdict(set)
+    for mine, was in ((before, old.before), (after, old.after)):
+        for j, ts in was.items():
+            if ts and (added or j != k):
+                mine[m(j)] = ms(ts)
+                if added and j == p_old:
+                    mine[k] = set(ms(old.before[s_old]))
     s = m(s_old)
-    for j, ts in old.before.items():
-        if ts:
-            before[m(j)] = ms(ts)
-            if j == p_old:
-                before[k] = set(ms(old.before[s_old]))
-    for j, ts in old.after.items():
-        if ts:
-            after[m(j)] = ms(ts)
-            if j == p_old:
-                after[k] = set(ms(old.before[s_old]))
     pred: dict = {}
+    at_k: dict = {}  # k removed: (tuple, context) -> how k was reached
     for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before k kept as they are)
         n, t, c = key
         pk = val[0]
         if t in tm:
             t = tm[t]
-            key = (n if n < k else n + 1, t, c)
+            key = (m(n), t, c)
         elif n >= k:
-            key = (n + 1, t, c)
+            key = (m(n), t, c)
         if pk is not None:
             pn, pt, pc = pk
             if pt in tm:
-                val = ((pn if pn < k else pn + 1, tm[pt], pc), val[1])
+                val = ((m(pn), tm[pt], pc), val[1])
             elif pn >= k:
-                val = ((pn + 1, pt, pc), val[1])
-        if n == s_old:  # p's push: to k, then from k to s at k's visit, next
-            at_k = (k, t, c)
-            pred[at_k] = val
-            pred[(s, t, c)] = (at_k, how_k)
+                val = ((m(pn), pt, pc), val[1])
+        if added:
+            if n == s_old:  # p's push: to k, then from k to s at k's visit, next
+                kk = (k, t, c)
+                pred[kk] = val
+                pred[(s, t, c)] = (kk, how_k)
+            else:
+                pred[key] = val
+        elif n == k:  # p's push to k: its s visit, next, is p's push to s now
+            at_k[(t, c)] = val
+        elif n == s_old:
+            pred[key] = at_k.pop((t, c))
         else:
             pred[key] = val
     new = replace(old, before=before, after=after, pred=pred, memo={},
@@ -288,22 +326,28 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str
     return new
 
 
-def _tuples_moved(old: Forward, k: int) -> dict | None:
-    """The tuples of ``old`` that hold a position at or past ``k``, each to
-    itself with those positions moved; None when that would change how two
-    tuples sort (the walk sorts the tuples a call returns, a fault resumes
-    with: a path first found may be another), e.g. ``insn:99`` moved to
-    ``insn:100`` past ``insn:150``."""
+def _tuples_moved(old: Forward, k: int, d: int = 1) -> dict | None:
+    """The tuples of ``old`` that hold a position past ``k`` (``d`` = 1:
+    at or past it, moved one further; -1: past it, one nearer, and none may
+    hold ``k`` itself), each to itself with those positions moved; None
+    when that cannot be, or would change how two tuples sort (the walk
+    sorts the tuples a call returns, a fault resumes with: a path first
+    found may be another), e.g. ``insn:99`` moved to ``insn:100`` past
+    ``insn:150``."""
     seen: set = set()
     for ts in old.before.values():
         seen |= ts
     for ts in old.after.values():
         seen |= ts
+    gone = False
 
     def moved(mo) -> str:
+        nonlocal gone
         a, b = mo.group(1), mo.group(2)
         n = int(a or b)
-        n = n if n < k else n + 1
+        if n == k and d < 0:
+            gone = True
+        n = n if n < k or n == k and d < 0 else n + d
         return f"insn:{n}" if a else f"#{n}"
 
     tm: dict = {}
@@ -311,6 +355,8 @@ def _tuples_moved(old: Forward, k: int) -> dict | None:
     for t in seen:
         if t.held and any(("insn:" in v or "#" in v) and search(v) for _, v in t.held):
             held = tuple((r, _POSITION.sub(moved, v)) for r, v in t.held)
+            if gone:
+                return None
             if held != t.held:
                 tm[t] = t.with_(held=held)
     if tm:
