@@ -34,9 +34,17 @@ def test_a_quiet_instruction_removed_takes_the_last_walk_moved(tmp_path):
                               ("\tswapgs\n\tmovl", "\tswapgs\n\tm\n\tmovl"),
                               ("\tpopq\t%r9\n", "\tpopq\t%r9\n\tm\n")], back=True) \
         == [(True, True), (True, True), (False, False)]
-    # a line of SRC deleted: a move the tuples hold nothing of; the swapgs
-    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", ""), ("\tsysretq\n2:", "2:")], back=True) \
-        == [(True, True), (False, False)]
+    # a line of SRC deleted: a move the tuples hold nothing of; a swapgs
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", ""), ("\tswapgs\n\tsysretq\n2:", "\tsysretq\n2:")],
+                   back=True) == [(True, True), (False, False)]
+
+
+def test_an_instruction_nothing_leads_to_takes_the_last_walk_moved(tmp_path):
+    # after a jump; and the sysretq after the first exit's deleted: two
+    # alike in a row, the second (at 2:, where nothing jumps) is the one
+    # gone, the label now on the first
+    assert _edited(tmp_path, [("\tjmp\t1f\n1:", "\tjmp\t1f\n\tnop\n1:"), ("\tsysretq\n2:", "2:")], back=True) \
+        == [(True, True), (True, True)]
 
 
 def test_an_instruction_that_changes_a_tuple_is_walked(tmp_path):

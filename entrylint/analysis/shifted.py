@@ -37,6 +37,10 @@ program that has ``k``:
   (forward.py's WIDEN: a widening at ``k`` is made again at ``s``, counted
   twice); and the walk was not cut short.
 
+An instruction nothing leads to (after a jump or a return) is met by no
+walk: the last walk's nodes are moved, what the walk reads at each checked
+as above.
+
 The records are then the last walk's, nodes and positions moved: with
 ``k`` added, ``before``/``after`` get ``k`` right after ``p``, and each
 first arrival at ``s`` from ``p`` becomes an arrival at ``k`` followed by
@@ -110,59 +114,70 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     kc, nc = (cfg, ocfg) if added else (ocfg, cfg)
     kpreds, npreds = kc.preds(), nc.preds()
     into, on = kpreds.get(k, ()), kc.succ(k)
-    if len(into) != 1 or len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
-        return None
-    p, s = into[0], on[0].dst
-    if p == k or s == k or kc.is_fork(p):
-        return None
-    p_n, s_n = (p if p < k else p - 1), (s if s < k else s - 1)  # (in nc)
-    s_old = s_n if added else s
-    if s_old in old.crowded or not added and k in old.crowded:
-        return None  # (a widening at k is made again at s, counted twice)
-    out_k = [e for e in kc.succ(p) if e.kind != "fault"]
-    out_n = [e for e in nc.succ(p_n) if e.kind != "fault"]
-    if len(out_k) != 1 or len(out_n) != 1 or out_k[0].dst != k or out_n[0].dst != s_n \
-            or out_k[0].kind != out_n[0].kind or out_k[0].kind in COND_KINDS \
-            or kpreds.get(s, ()) != [k] or npreds.get(s_n, ()) != [p_n]:
-        return None
-    kinst = inst if added else old.instances
-    if kinst.get(k) != kinst.get(s) or not _instances_moved(old.instances, inst, m, k, added):
+    if not into and not (old.before.get(k) if not added else None):
+        # nothing leads to k (after a jump, a return): no walk meets it --
+        # but whether it is a callee's or a label's position is checked at
+        # the calls and the code labels loaded (_same_reads)
+        p = p_old = s_old = None
+        redirect: tuple = (None, None)
+    else:
+        if len(into) != 1 or len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
+            return None
+        p, s = into[0], on[0].dst
+        if p == k or s == k or kc.is_fork(p):
+            return None
+        p_n, s_n = (p if p < k else p - 1), (s if s < k else s - 1)  # (in nc)
+        s_old = s_n if added else s
+        if s_old in old.crowded or not added and k in old.crowded:
+            return None  # (a widening at k is made again at s, counted twice)
+        out_k = [e for e in kc.succ(p) if e.kind != "fault"]
+        out_n = [e for e in nc.succ(p_n) if e.kind != "fault"]
+        if len(out_k) != 1 or len(out_n) != 1 or out_k[0].dst != k or out_n[0].dst != s_n \
+                or out_k[0].kind != out_n[0].kind or out_k[0].kind in COND_KINDS \
+                or kpreds.get(s, ()) != [k] or npreds.get(s_n, ()) != [p_n]:
+            return None
+        kinst = inst if added else old.instances
+        if kinst.get(k) != kinst.get(s):
+            return None
+        p_old = p_n if added else p
+        # the new edge of p: to k added, to s's new number removed
+        redirect = (s_old, k) if added else (k, m(s_old))
+    if not _instances_moved(old.instances, inst, m, k, added):
         return None
     if not added and any(c.node == k for c in old.contexts):
         return None
     tm = _tuples_moved(old, k, d)  # the tuples that hold a position past k, moved
     if tm is None:
         return None
-    p_old = p_n if added else p
-    # the new edge of p: to k added, to s's new number removed
-    redirect = (s_old, k) if added else (k, m(s_old))
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
                             old_labels_at, m, tm, redirect, k if not added else None)
     if now_plans is None:
         return None
-    p_plan = (now_plans if added else plans).get(p)
-    if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
-        # (a call's return comes back later, asm of another file's too: p's
-        # push is not walked on at once)
-        return None
-    # k: quiet on every tuple that reaches it (the tuples s got from p)
-    if added:
-        k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
-        arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
-        now_plans[k] = k_plan
-    else:
-        k_plan, live_k = plans.get(k) or plan(k, was_ins[k], ocfg, config, None, {}, old.instances), old_live
-        arriving = old.before.get(k, ())
-    q = k_plan[6]
-    if k_plan[1] is not _EDGES or k_plan[2] or k_plan[3] or q is None:
-        return None
-    live_k = live_k.get(k, ()) if live_k is not None else None
-    for t in arriving:
-        if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None and without_dead(t, live_k) is not t):
+    if p is not None:
+        p_plan = (now_plans if added else plans).get(p)
+        if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
+            # (a call's return comes back later, asm of another file's too: p's
+            # push is not walked on at once)
             return None
+        # k: quiet on every tuple that reaches it (the tuples s got from p)
+        if added:
+            k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
+            arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
+            now_plans[k] = k_plan
+        else:
+            k_plan, live_k = plans.get(k) or plan(k, was_ins[k], ocfg, config, None, {}, old.instances), old_live
+            arriving = old.before.get(k, ())
+        q = k_plan[6]
+        if k_plan[1] is not _EDGES or k_plan[2] or k_plan[3] or q is None:
+            return None
+        live_k = live_k.get(k, ()) if live_k is not None else None
+        for t in arriving:
+            if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None
+                           and without_dead(t, live_k) is not t):
+                return None
     if max_steps is not None and old.steps > max_steps:
         return None
-    new = _moved(old, m, tm, k, p_old, s_old, on[0].kind, added)
+    new = _moved(old, m, tm, k, p_old, s_old, on[0].kind if on else "", added)
     if len(new.pred) > max_visits:
         return None
     new.cfg, new.entries, new.instances = cfg, entries, inst
@@ -282,34 +297,34 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str
                 mine[m(j)] = ms(ts)
                 if added and j == p_old:
                     mine[k] = set(ms(old.before[s_old]))
-    s = m(s_old)
+    s = m(s_old) if s_old is not None else None
     pred: dict = {}
     at_k: dict = {}  # k removed: (tuple, context) -> how k was reached
+    d = 1 if added else -1
+    first = k if added else k + 1  # the first node that moves
     for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before k kept as they are)
         n, t, c = key
-        pk = val[0]
         if t in tm:
             t = tm[t]
-            key = (m(n), t, c)
-        elif n >= k:
-            key = (m(n), t, c)
+            key = (n + d if n >= first else n, t, c)
+        elif n >= first:
+            key = (n + d, t, c)
+        pk = val[0]
         if pk is not None:
             pn, pt, pc = pk
             if pt in tm:
-                val = ((m(pn), tm[pt], pc), val[1])
-            elif pn >= k:
-                val = ((m(pn), pt, pc), val[1])
-        if added:
-            if n == s_old:  # p's push: to k, then from k to s at k's visit, next
+                val = ((pn + d if pn >= first else pn, tm[pt], pc), val[1])
+            elif pn >= first:
+                val = ((pn + d, pt, pc), val[1])
+        if n == s_old:
+            if added:  # p's push: to k, then from k to s at k's visit, next
                 kk = (k, t, c)
                 pred[kk] = val
                 pred[(s, t, c)] = (kk, how_k)
-            else:
-                pred[key] = val
-        elif n == k:  # p's push to k: its s visit, next, is p's push to s now
+            else:  # (k's visit, just before, was p's push to k: p's push to s now)
+                pred[key] = at_k.pop((t, c))
+        elif n == k and not added:
             at_k[(t, c)] = val
-        elif n == s_old:
-            pred[key] = at_k.pop((t, c))
         else:
             pred[key] = val
     new = replace(old, before=before, after=after, pred=pred, memo={},
