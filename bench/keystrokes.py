@@ -39,3 +39,18 @@ def key_line(k: int) -> str:
     """The line ``keyed`` writes at its k-th key: the first 2..len(KEYS)
     characters of ``KEYS`` (a new line starts after the last)."""
     return KEYS[:2 + k % (len(KEYS) - 1)] + "\n"
+
+
+def added(text: str, k: int) -> str:
+    """``text`` with the k-th line edit: a ``nop`` added before code line j
+    (moving 37 code lines along the file), then the one before it deleted,
+    and so on -- nops before code lines {0}, {0, 1}, {1}, {1, 2}, {2}, ...
+    of ``text``: one line added or deleted per edit, as an editor sends
+    them, and never a text the edits made before."""
+    j = (k + 1) // 2
+    at = {j - 1, j} if k % 2 else {j}
+    lines = text.splitlines(keepends=True)
+    code = code_lines(lines)
+    for i in sorted((code[(n * 37) % len(code)] for n in at), reverse=True):
+        lines.insert(i, "\tnop\n")
+    return "".join(lines)

@@ -12,9 +12,10 @@ and the median and spread are printed beside the cold times.
     python bench/lsp_latency.py [FILE] [--edits 20] [--profile defconfig|all] [--debounce-ms 0]
 
 FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
-Five kinds of edit are timed (each --edits times):
+Six kinds of edit are timed (each --edits times):
 
-  code     a real instruction change (a `nop` inserted, moving along the file):
+  code     a real instruction change (a `nop` inserted, moving along the file:
+           each edit takes the last one's out and puts one in elsewhere):
            the preprocessor and GNU as read the file again from the snapshot
            before the edited line (incremental.py), the program, the walk
            and the rules run in full;
@@ -29,6 +30,11 @@ Five kinds of edit are timed (each --edits times):
   comment  a comment appended to a line of the buffer as it is: no code
            changed, so the last analysis is reused (reuse.py), its findings
            moved and the suppressions applied again;
+  lines    a line of code added to the buffer (a `nop`, 37 code lines on
+           each time), then the one added before it deleted: one line per
+           edit, as an editor sends them (keystrokes.added); where the line
+           changes no tuple the last walk is taken with its nodes moved
+           (analysis/shifted.py), the program and the rules run in full;
   undo     back and forth between two texts analysed before (undo/redo):
            answered from the engine's cache.
 
@@ -48,7 +54,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keystrokes import code_lines, keyed, typed
+from keystrokes import added, code_lines, keyed, typed
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
@@ -151,7 +157,7 @@ async def _run(args, cache_dir: Path) -> int:
     print(f"cold, the tree's facts stored by a check of the command line:       {cold:9.0f} ms")
     version = 1
     rows = {}
-    kinds = [k for k in ("code", "undo", "typing", "keys", "comment") if k in args.kinds]
+    kinds = [k for k in ("code", "undo", "typing", "keys", "comment", "lines") if k in args.kinds]
     code_bodies = _edits(text, "code", args.edits)
     current = text  # the buffer's text
     for kind in kinds:
@@ -166,6 +172,8 @@ async def _run(args, cache_dir: Path) -> int:
             bodies = [typed(current, k) for k in range(args.edits)]
         elif kind == "keys":  # an instruction typed over a line, a key at a time
             bodies = [keyed(current, k) for k in range(args.edits)]
+        elif kind == "lines":  # a line added to the buffer as it is, then deleted
+            bodies = [added(current, k) for k in range(args.edits)]
         else:  # comments typed into the buffer as it is
             bodies = _edits(current, kind, args.edits)
         for body in bodies:
@@ -204,7 +212,7 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--profile", default="defconfig", help="defconfig (the editor default), max, pti-off or all")
     ap.add_argument("--debounce-ms", type=int, default=0)
-    ap.add_argument("--kinds", default="code,undo,typing,keys,comment")
+    ap.add_argument("--kinds", default="code,undo,typing,keys,comment,lines")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--no-hover", dest="hover", action="store_false",
                     help="skip timing hover requests sent while an analysis runs")
