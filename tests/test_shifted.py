@@ -70,14 +70,39 @@ entry_SYSCALL_64:
 """
 
 
-def test_an_instruction_added_at_a_join_is_walked(tmp_path, monkeypatch):
-    # before the label the jz goes to (the node after the new one has
-    # another way in: its visits came in another order), and at the label
-    # (the new instruction has two); in the straight-line code before: taken
+def test_an_instruction_added_at_a_join(tmp_path, monkeypatch):
+    # at the label the jz goes to: the new instruction has the two ways in
+    # the xorl had, and pops where it popped, the xorl just after -- taken,
+    # each way (the arrival at the xorl from it is put just before the
+    # first link the xorl's visit made); before the label: the xorl has
+    # another way in than the new one, whose visit comes between -- walked;
+    # in the straight-line code before: taken
     monkeypatch.setattr("test_rewalk.SRC", JOIN)
-    assert _edited(tmp_path, [("\taddq\t%rdi, %rsi\n", "\taddq\t%rdi, %rsi\n\tnop\n"),
-                              ("1:\txorl", "1:\tnop\n\txorl"),
-                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")]) == [False, False, True]
+    assert _edited(tmp_path, [("1:\txorl", "1:\tnop\n\txorl"),
+                              ("\taddq\t%rdi, %rsi\n", "\taddq\t%rdi, %rsi\n\tnop\n"),
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+        == [(True, True), (False, False), (True, True)]
+
+
+EXIT = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovl\t$1, %r9d
+\ttestl\t%r9d, %r9d
+\tswapgs
+\tjz\t1f
+\tmovq\t%rdi, %rsi
+1:\tsysretq
+"""
+
+
+def test_an_instruction_added_at_a_join_before_an_exit_is_walked(tmp_path, monkeypatch):
+    # the sysretq's visits make no link (an exit): where the new
+    # instruction's arrival at it goes among the links is not known --
+    # walked; the line deleted again: the sysretq's arrivals are where the
+    # new instruction's were -- taken
+    monkeypatch.setattr("test_rewalk.SRC", EXIT)
+    assert _edited(tmp_path, [("1:\tsysretq", "1:\tnop\n\tsysretq")], back=True) == [(False, True)]
 
 
 LOADED = """.globl entry_SYSCALL_64

@@ -5,32 +5,30 @@ last backspace takes it away; a ``nop`` pasted in, a line cut).
 
 Every node past the instruction ``k`` is the last program's node one
 further (added) or one nearer (removed): ``m(j)``, forks too.  When ``k``
-sits in straight-line code and leaves every tuple that reaches it as it
-is, a walk of the program with ``k`` visits what a walk of the one without
-it visits, in the same order, with ``k``'s visits just after its
-predecessor's: the last walk, its nodes moved, with those visits put in or
-taken out, *is* the walk of the new program.  What that takes (each
-checked here, else the walk is made from the start), ``p -> k -> s`` in the
+leaves every tuple that reaches it as it is and is walked on at once to
+the node after it, a walk of the program with ``k`` visits what a walk of
+the one without it visits, in the same order, with ``k``'s visits just
+before that node's: the last walk, its nodes moved, with those visits put
+in or taken out, *is* the walk of the new program.  What that takes (each
+checked here, else the walk is made from the start), ``k -> s`` in the
 program that has ``k``:
 
-* ``k`` has one way in, from a node ``p`` whose only edge (but its faults)
-  goes to it, and one way on, to ``s``, which has no other way in; in the
-  program without ``k``, ``p``'s only edge goes to ``s`` (the same kind),
-  which has no other way in: ``p``'s push is walked on at once
-  (forward.py's ``once``), through ``k`` or not (``p`` no call: what a
-  call returns comes back later);
+* ``k`` has one way on, to ``s``, which has no other way in; in the
+  program without ``k``, ``s`` has the ways in ``k`` has (a label on
+  ``k`` is on ``s``): each push to ``k`` was one to ``s``, and ``s``'s
+  visits follow ``k``'s at once (forward.py's ``once``);
 * every tuple that reaches ``k`` passes it unchanged and quietly
   (transfer.quiet: no step, no event, no register forgotten), and ``k`` is
   in the contracted macro instances ``s`` is in (an edge leaving one
-  applies its contract: the same on ``p -> k`` as on ``p -> s``);
+  applies its contract: the same into ``k`` as into ``s``);
 * at every node the last walk visited, what the walk reads is what it read
-  at the node it moved from: the plan (flow, fixups, edges -- moved --,
-  instances, the signature of what step() reads, a code label's position
-  in it moved), the registers live after it (where the edit made one live
-  longer or shorter: what the node leaves of each tuple, compared), the
-  labels of a faulting one, the entry of a callee, a call into another
-  file's asm's answers; the entry points, moved; and the instances, their
-  places moved with the lines;
+  at the node it moved from: the plan (flow, fixups, edges -- moved, to
+  ``k`` for ``s`` or back --, instances, the signature of what step()
+  reads, a code label's position in it moved), the registers live after
+  it (where the edit made one live longer or shorter: what the node leaves
+  of each tuple, compared), the labels of a faulting one, the entry of a
+  callee, a call into another file's asm's answers; the entry points,
+  moved; and the instances, their places moved with the lines;
 * the positions the tuples hold (``insn:N``, a code label's address
   ``#N``: pushq $1f ... iretq) moved keep the order the walk sorts tuples
   in, and none is ``k`` removed; ``k`` and ``s`` were not crowded
@@ -41,12 +39,16 @@ An instruction nothing leads to (after a jump or a return) is met by no
 walk: the last walk's nodes are moved, what the walk reads at each checked
 as above.
 
-The records are then the last walk's, nodes and positions moved: with
-``k`` added, ``before``/``after`` get ``k`` right after ``p``, and each
-first arrival at ``s`` from ``p`` becomes an arrival at ``k`` followed by
-one at ``s`` from ``k``; with ``k`` removed, the reverse.  An analysis from
-the start gives the same: tests/test_shifted.py, and
-``incremental.outcome()`` after every edit of tools/incremental_check.py.
+The records are then the last walk's, nodes and positions moved, ``k``'s
+visits put in where a walk makes them: ``k`` pops where ``s`` popped, and
+``s`` just after it.  The first arrival of a tuple at ``s`` becomes its
+arrival at ``k``, in its place; its arrival at ``s`` from ``k`` comes just
+after it when ``k``'s one way in walks on at once (straight-line code:
+nothing pops between), else just before the first link ``s``'s visit made
+(and where a visit of ``s`` made none, the walk is made).  Removed, the
+reverse: ``s``'s arrivals take ``k``'s places.  An analysis from the start
+gives the same: tests/test_shifted.py, and ``incremental.outcome()`` after
+every edit of tools/incremental_check.py.
 """
 
 from __future__ import annotations
@@ -121,26 +123,29 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
         p = p_old = s_old = None
         redirect: tuple = (None, None)
     else:
-        if len(into) != 1 or len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
+        if len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
             return None
-        p, s = into[0], on[0].dst
-        if p == k or s == k or kc.is_fork(p):
+        s = on[0].dst
+        if s == k or k in into or kpreds.get(s, ()) != [k]:
             return None
-        p_n, s_n = (p if p < k else p - 1), (s if s < k else s - 1)  # (in nc)
+        s_n = s if s < k else s - 1  # (in nc)
+        if npreds.get(s_n, ()) != [q if q < k else q - 1 for q in into]:
+            return None  # (without k, s has k's ways in: a label on k is on s)
         s_old = s_n if added else s
         if s_old in old.crowded or not added and k in old.crowded:
             return None  # (a widening at k is made again at s, counted twice)
-        out_k = [e for e in kc.succ(p) if e.kind != "fault"]
-        out_n = [e for e in nc.succ(p_n) if e.kind != "fault"]
-        if len(out_k) != 1 or len(out_n) != 1 or out_k[0].dst != k or out_n[0].dst != s_n \
-                or out_k[0].kind != out_n[0].kind or out_k[0].kind in COND_KINDS \
-                or kpreds.get(s, ()) != [k] or npreds.get(s_n, ()) != [p_n]:
-            return None
         kinst = inst if added else old.instances
         if kinst.get(k) != kinst.get(s):
             return None
-        p_old = p_n if added else p
-        # the new edge of p: to k added, to s's new number removed
+        # straight: k's one way in is from a node (no fork) whose only edge
+        # goes to it, its push walked on at once; else k is a join
+        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) else None
+        if p is not None:
+            out = [e for e in kc.succ(p) if e.kind != "fault"]
+            if len(out) != 1 or out[0].kind in COND_KINDS:
+                p = None
+        p_old = (p if p < k else p - 1) if p is not None and added else p
+        # the edges to s go to k (added), the edges to k to s's new number (removed)
         redirect = (s_old, k) if added else (k, m(s_old))
     if not _instances_moved(old.instances, inst, m, k, added):
         return None
@@ -153,13 +158,13 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
                             old_labels_at, m, tm, redirect, k if not added else None)
     if now_plans is None:
         return None
-    if p is not None:
-        p_plan = (now_plans if added else plans).get(p)
+    if s_old is not None:
+        p_plan = (now_plans if added else plans).get(p) if p is not None else None
         if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
-            # (a call's return comes back later, asm of another file's too: p's
-            # push is not walked on at once)
-            return None
-        # k: quiet on every tuple that reaches it (the tuples s got from p)
+            # (a call's return comes back later, asm of another file's too:
+            # p's push is not walked on at once)
+            p = p_old = None
+        # k: quiet on every tuple that reaches it (the tuples s got)
         if added:
             k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
             arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
@@ -178,7 +183,7 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     if max_steps is not None and old.steps > max_steps:
         return None
     new = _moved(old, m, tm, k, p_old, s_old, on[0].kind if on else "", added)
-    if len(new.pred) > max_visits:
+    if new is None or len(new.pred) > max_visits:
         return None
     new.cfg, new.entries, new.instances = cfg, entries, inst
     new.seconds, new.reused = time.perf_counter() - t0, True
@@ -275,10 +280,16 @@ def _instances_moved(old: dict, new: dict, m, k: int, added: bool) -> bool:
     return not added or all(np in back for np, _ in new.get(k, ()))
 
 
-def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str, added: bool) -> Forward:
+def _moved(old: Forward, m, tm: dict, k: int, p_old: int | None, s_old: int | None, how_k: str,
+           added: bool) -> Forward | None:
     """``old``'s records with every node moved (``m``), the tuples that hold
     positions moved (``tm``), and ``k``'s visits put in (added) or taken out
-    where a walk makes them."""
+    where a walk makes them: k pops where s popped, s just after it.  A
+    first arrival at s is made where it was, now at k (removed: the
+    reverse); the one at s from k when k pops: just after that first
+    arrival when k's one way in walks on at once (``p_old``: straight
+    code), else just before the first link s's visit made (None when one
+    made none: where it goes is not known)."""
     g = tm.get
 
     def mk(key):
@@ -289,19 +300,35 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str
     def ms(ts: set) -> set:
         return {g(t, t) for t in ts} if keys and not ts.isdisjoint(keys) else ts
 
-    before: defaultdict = defaultdict(set)
-    after: defaultdict = defaultdict(set)
-    for mine, was in ((before, old.before), (after, old.after)):
-        for j, ts in was.items():
-            if ts and (added or j != k):
-                mine[m(j)] = ms(ts)
-                if added and j == p_old:
-                    mine[k] = set(ms(old.before[s_old]))
-    s = m(s_old) if s_old is not None else None
-    pred: dict = {}
-    at_k: dict = {}  # k removed: (tuple, context) -> how k was reached
     d = 1 if added else -1
+    before: defaultdict = defaultdict(set)
+    s = m(s_old) if s_old is not None else None
+    for j, ts in old.before.items():
+        if not ts:
+            continue
+        if added:
+            if j == s_old:  # k's first visit, then s's
+                before[k] = set(ms(ts))
+            before[m(j)] = ms(ts)
+        elif j == k:  # s's first visit is where k's was
+            if old.before.get(s_old):
+                before[s] = ms(old.before[s_old])
+        elif j != s_old:
+            before[m(j)] = ms(ts)
+    # a node's first visit makes its entries in both, an instruction's (a
+    # fork has none in ``after``): ``after`` in ``before``'s order
+    after: defaultdict = defaultdict(set)
+    was_after = old.after
+    for jn in before:
+        if added and jn == k:
+            after[k] = set(before[k])  # (quiet: the tuples it was given)
+            continue
+        ts = was_after.get(jn if jn < k else jn - d)
+        if ts:
+            after[jn] = ms(ts)
+    pred: dict = {}
     first = k if added else k + 1  # the first node that moves
+    waiting: set = set()  # added, k a join: (tuple, context) of the arrivals at s still to put in
     for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before k kept as they are)
         n, t, c = key
         if t in tm:
@@ -312,21 +339,29 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int, s_old: int, how_k: str
         pk = val[0]
         if pk is not None:
             pn, pt, pc = pk
+            if waiting and pn == s_old and (pt2 := g(pt, pt), pc) in waiting:
+                # the first link s's visit made: the arrival at s from k just before it
+                waiting.discard((pt2, pc))
+                pred[(s, pt2, pc)] = ((k, pt2, pc), how_k)
             if pt in tm:
                 val = ((pn + d if pn >= first else pn, tm[pt], pc), val[1])
             elif pn >= first:
                 val = ((pn + d, pt, pc), val[1])
         if n == s_old:
-            if added:  # p's push: to k, then from k to s at k's visit, next
+            if added:  # the first arrival at s: at k now
                 kk = (k, t, c)
                 pred[kk] = val
-                pred[(s, t, c)] = (kk, how_k)
-            else:  # (k's visit, just before, was p's push to k: p's push to s now)
-                pred[key] = at_k.pop((t, c))
-        elif n == k and not added:
-            at_k[(t, c)] = val
+                if p_old is not None:  # k walked on at once: then s
+                    pred[(s, t, c)] = (kk, how_k)
+                else:
+                    waiting.add((t, c))
+            # (removed: s's arrival was put in at k's)
+        elif n == k and not added:  # k's first arrival: s's now
+            pred[(s, t, c)] = val
         else:
             pred[key] = val
+    if waiting:
+        return None
     new = replace(old, before=before, after=after, pred=pred, memo={},
                   events={(kind, m(n), g(t, t), d): mk(key) for (kind, n, t, d), key in old.events.items()},
                   contexts=[replace(c, node=m(c.node), start=g(c.start, c.start)) for c in old.contexts],
