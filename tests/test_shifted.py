@@ -105,6 +105,26 @@ def test_an_instruction_added_at_a_join_before_an_exit_is_walked(tmp_path, monke
     assert _edited(tmp_path, [("1:\tsysretq", "1:\tnop\n\tsysretq")], back=True) == [(False, True)]
 
 
+CALLED = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tcall\thelper
+\tmovq\t%rdi, %rsi
+helper:
+\txorl\t%r8d, %r8d
+\tret
+"""
+
+
+def test_an_instruction_added_before_a_callee_is_walked(tmp_path, monkeypatch):
+    # the movq falls into helper, which the call enters too: a way in that
+    # is no edge (its arrivals come when the call is walked, not after the
+    # new nop's; an entry point's label is another such)
+    monkeypatch.setattr("test_rewalk.SRC", CALLED)
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+        == [(False, False)]
+
+
 LOADED = """.globl entry_SYSCALL_64
 entry_SYSCALL_64:
 \tswapgs
@@ -136,10 +156,14 @@ def test_positions_moved_that_would_sort_otherwise_are_not_taken():
     walk = SimpleNamespace(before={0: {nine, ten}}, after={})
     assert _tuples_moved(walk, 5) is None
     # only insn:10 moved: insn:11 still sorts before insn:9
-    assert _tuples_moved(walk, 10) == {ten: _held("insn:11")}
+    assert _tuples_moved(walk, 10) == ({ten: _held("insn:11")}, {9, 10})
     # an address with its position (a lea of a code label) too
     lea = _held("addr:foo(%rip)#12")
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3) == {lea: _held("addr:foo(%rip)#13")}
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3) == ({lea: _held("addr:foo(%rip)#13")}, {12})
+    # deleted: a position past it one nearer; the deleted one's own cannot be
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3, -1) == ({lea: _held("addr:foo(%rip)#11")},
+                                                                                   {12})
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 12, -1) is None
 
 
 def test_where_an_instruction_was_added():

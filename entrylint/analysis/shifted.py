@@ -16,7 +16,10 @@ program that has ``k``:
 * ``k`` has one way on, to ``s``, which has no other way in; in the
   program without ``k``, ``s`` has the ways in ``k`` has (a label on
   ``k`` is on ``s``): each push to ``k`` was one to ``s``, and ``s``'s
-  visits follow ``k``'s at once (forward.py's ``once``);
+  visits follow ``k``'s at once (forward.py's ``once``).  Neither has a
+  way in that is no edge: no entry point or callee starts there, no iret
+  or jump through a register goes there (a label that moved onto ``k``
+  is checked where those read it);
 * every tuple that reaches ``k`` passes it unchanged and quietly
   (transfer.quiet: no step, no event, no register forgotten), and ``k`` is
   in the contracted macro instances ``s`` is in (an edge leaving one
@@ -149,10 +152,19 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
         redirect = (s_old, k) if added else (k, m(s_old))
     if not _instances_moved(old.instances, inst, m, k, added):
         return None
-    if not added and any(c.node == k for c in old.contexts):
+    moved = _tuples_moved(old, k, d)  # the tuples that hold a position past k, moved
+    if moved is None:
         return None
-    tm = _tuples_moved(old, k, d)  # the tuples that hold a position past k, moved
-    if tm is None:
+    tm, held = moved
+    # k (removed) and s have no way in but their edges: no entry point or
+    # callee starts there, no iret or jump through a register goes there
+    # (those pushes come at their own times; a label on k that was on s,
+    # added, is checked where they read it: the entries, the calls, the
+    # code labels loaded)
+    bare = {s_old} if added else {s_old, k}
+    if s_old is not None and (any(c.node in bare for c in old.contexts)
+                              or any(not bare.isdisjoint(v) for v in old.frame_returns.values())
+                              or any(ocfg.entry(n) in bare for n in held if n < ocfg.n)):
         return None
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
                             old_labels_at, m, tm, redirect, k if not added else None)
@@ -376,14 +388,14 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int | None, s_old: int | No
     return new
 
 
-def _tuples_moved(old: Forward, k: int, d: int = 1) -> dict | None:
+def _tuples_moved(old: Forward, k: int, d: int = 1) -> tuple[dict, set[int]] | None:
     """The tuples of ``old`` that hold a position past ``k`` (``d`` = 1:
     at or past it, moved one further; -1: past it, one nearer, and none may
-    hold ``k`` itself), each to itself with those positions moved; None
-    when that cannot be, or would change how two tuples sort (the walk
-    sorts the tuples a call returns, a fault resumes with: a path first
-    found may be another), e.g. ``insn:99`` moved to ``insn:100`` past
-    ``insn:150``."""
+    hold ``k`` itself), each to itself with those positions moved, and
+    every position the tuples hold; None when that cannot be, or would
+    change how two tuples sort (the walk sorts the tuples a call returns, a
+    fault resumes with: a path first found may be another), e.g.
+    ``insn:99`` moved to ``insn:100`` past ``insn:150``."""
     seen: set = set()
     for ts in old.before.values():
         seen |= ts
@@ -401,9 +413,11 @@ def _tuples_moved(old: Forward, k: int, d: int = 1) -> dict | None:
         return f"insn:{n}" if a else f"#{n}"
 
     tm: dict = {}
+    positions: set[int] = set()
     search = _POSITION.search
     for t in seen:
         if t.held and any(("insn:" in v or "#" in v) and search(v) for _, v in t.held):
+            positions.update(int(a or b) for _, v in t.held for a, b in _POSITION.findall(v))
             held = tuple((r, _POSITION.sub(moved, v)) for r, v in t.held)
             if gone:
                 return None
@@ -419,7 +433,7 @@ def _tuples_moved(old: Forward, k: int, d: int = 1) -> dict | None:
                 now = [_rest(tm.get(t, t)) for t in was]
                 if any(a >= b for a, b in zip(now, now[1:])):
                     return None
-    return tm
+    return tm, positions
 
 
 def _rest(t) -> tuple:
