@@ -144,6 +144,24 @@ def test_a_code_label_held_past_the_line_added_is_moved(tmp_path, monkeypatch):
     assert _edited(tmp_path, [("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n\tnop\n")]) == [True]
 
 
+JUMPED = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovq\t$1f, %r10
+\tjmp\t*%r10
+1:\tswapgs
+\tsysretq
+"""
+
+
+def test_an_instruction_added_where_a_jump_through_a_register_goes_is_walked(tmp_path, monkeypatch):
+    # no edge leads to 1: (the jump's target is the position %r10 holds),
+    # and the label is on the new nop: the position held is the nop's,
+    # not the swapgs' moved
+    monkeypatch.setattr("test_rewalk.SRC", JUMPED)
+    assert _edited(tmp_path, [("1:\tswapgs", "1:\tnop\n\tswapgs")], back=True) == [(False, False)]
+
+
 def _held(value: str) -> Tuple:
     return Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER, held=(("rax", value),))
 

@@ -160,11 +160,12 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     # callee starts there, no iret or jump through a register goes there
     # (those pushes come at their own times; a label on k that was on s,
     # added, is checked where they read it: the entries, the calls, the
-    # code labels loaded)
-    bare = {s_old} if added else {s_old, k}
-    if s_old is not None and (any(c.node in bare for c in old.contexts)
-                              or any(not bare.isdisjoint(v) for v in old.frame_returns.values())
-                              or any(ocfg.entry(n) in bare for n in held if n < ocfg.n)):
+    # code labels loaded).  Added where nothing leads, the node it comes
+    # before has none either: a label there may be on k now, and the
+    # position a tuple holds of it k's, not that node's moved.
+    bare = {k if s_old is None else s_old} if added else {k} | ({s_old} if s_old is not None else set())
+    if any(c.node in bare for c in old.contexts) or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
+            or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
                             old_labels_at, m, tm, redirect, k if not added else None)
