@@ -19,15 +19,16 @@ goes on to the next one or jumps: a conditional branch, a call or a return
 the walk reads for more than its step).  Nodes the last walk
 never visited cannot be reached unless one of these differs.
 
-Anything else -- a line added (every node after it renumbered), a branch
-retargeted, another answer for a call into another file's asm
+Anything else -- a line added or deleted (every node after it renumbered:
+analysis/shifted.py), a branch retargeted, another answer for a call into
+another file's asm
 (``Config.external``: asked again for each tuple the last walk brought to
 the call), a walk cut by its limits -- and the walk is made from the start.
 
-A line added moves every node after it, in the records and in the
-positions a tuple holds (``insn:N``, pushq $1f): analysis/shifted.py
-takes the last walk moved when the line's instruction, in straight-line
-code, changes no tuple.
+A line added or deleted moves every node after it, in the records and in
+the positions a tuple holds (``insn:N``, pushq $1f): analysis/shifted.py
+takes the last walk moved when the line's instruction changes no tuple
+and goes on to a node nothing else leads to.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     if memo is not None and memo.last is not None:  # the last walk, when the edit changed nothing it reads
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
-        if forward is None:  # the last walk moved over an instruction added (analysis/shifted.py)
+        if forward is None:  # the last walk moved over an instruction added or deleted (analysis/shifted.py)
             forward = shifted(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                               limits.analysis_steps - steps, inst)
     if forward is None:
