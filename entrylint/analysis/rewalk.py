@@ -96,15 +96,11 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
             now = now_plans[node] = plan(node, ins_list[node], cfg, config, memo, alike, inst)
             if now[1:6] != was[1:6]:  # how, fixups, external, edges, in an instance
                 return None
-            if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
-                if labels_at is None:
-                    labels_at = labels_by_node(program)
-                if labels_at.get(node) != old_labels_at.get(node):
-                    return None
-            if now[1] == "call" and cfg.entry(now[0].target) != old.cfg.entry(was[0].target):
+            if now[2] and labels_at is None:
+                labels_at = labels_by_node(program)
+            if not outside_alike(now, was, ts, labels_at, old_labels_at, node, node, config, old_external):
                 return None
-            if now[3] and any(config.external(now[0].target_name, t) != old_external(was[0].target_name, t)
-                              for t in ts):  # a call into another file's asm: what it answers now
+            if now[1] == "call" and cfg.entry(now[0].target) != old.cfg.entry(was[0].target):
                 return None
         lv = live_out.get(node, ()) if live_out is not None else None
         old_lv = old_live.get(node, ()) if old_live is not None else None
@@ -127,6 +123,20 @@ def reused(memo, program, cfg, entries, config, live_out, max_visits: int, max_s
         labels_at = old_labels_at if changed is not None else labels_by_node(program)
     memo.last = (new, now_plans, live_out, config.external, labels_at)
     return new
+
+
+def outside_alike(now: tuple, was: tuple, ts, labels: dict | None, old_labels: dict, node: int, old_node: int,
+                  config, old_external) -> bool:
+    """What the walk reads at instruction ``node`` (plan ``now``) besides
+    its plan and steps is what the last walk read at ``old_node`` (plan
+    ``was``): a faulting instruction's labels (``labels``: the program's by
+    node, made when a faulting node asks: its fixups tell returns apart by
+    them), and what a call into another file's asm answers now for each
+    tuple ``ts`` the last walk brought there."""
+    if now[2] and labels.get(node) != old_labels.get(old_node):
+        return False
+    return not now[3] or all(config.external(now[0].target_name, t) == old_external(was[0].target_name, t)
+                             for t in ts)
 
 
 def _outcome(pl: tuple, t, live, config, by_sig: dict) -> tuple[tuple, int]:

@@ -63,7 +63,7 @@ from dataclasses import replace
 
 from entrylint.analysis.cfg import COND_KINDS
 from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, without_dead
-from entrylint.analysis.rewalk import _outcome, entries_key
+from entrylint.analysis.rewalk import _outcome, entries_key, outside_alike
 from entrylint.analysis.walked import Forward
 
 _POSITION = re.compile(r"insn:(\d+)|#(\d+)")  # a position a tuple holds (transfer, frames.py)
@@ -167,8 +167,9 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     if any(c.node in bare for c in old.contexts) or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
             or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
+    labels_at = labels_by_node(program)
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
-                            old_labels_at, m, tm, redirect, k if not added else None)
+                            old_labels_at, labels_at, m, tm, redirect, k if not added else None)
     if now_plans is None:
         return None
     if s_old is not None:
@@ -200,12 +201,12 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
         return None
     new.cfg, new.entries, new.instances = cfg, entries, inst
     new.seconds, new.reused = time.perf_counter() - t0, True
-    memo.walked(new, now_plans, live_out, memo.alike, config.external, labels_by_node(program))
+    memo.walked(new, now_plans, live_out, memo.alike, config.external, labels_at)
     return new
 
 
 def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external, old_labels_at,
-                m, tm: dict, redirect: tuple, removed: int | None) -> dict | None:
+                labels_at: dict, m, tm: dict, redirect: tuple, removed: int | None) -> dict | None:
     """The plans of the nodes the last walk visited (``removed`` left out),
     moved, when what the walk reads at each is what it read there (the
     module's doc); None when one differs.  ``redirect``: (old, new) of the
@@ -213,7 +214,6 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
     ocfg = old.cfg
     alike, by_sig = memo.alike, memo.by_sig
     preds = cfg.preds()
-    labels_at = None
     sigs = None  # alike's signatures by id, made if one differs
     r_from, r_to = redirect
     now_plans: dict[int, tuple] = {}
@@ -249,19 +249,13 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
             a, b = sigs.get(was[7]), sigs.get(now[7])
             if a is None or b is None or a[:5] != b[:5] or a[5] is None or b[5] is None or b[5] != m(a[5]):
                 return None
-        if now[2]:  # a faulting instruction: its fixups tell returns apart by its labels
-            if labels_at is None:
-                labels_at = labels_by_node(program)
-            if labels_at.get(jn) != old_labels_at.get(j):
-                return None
+        if not outside_alike(now, was, ts, labels_at, old_labels_at, jn, j, config, old_external):
+            return None
         if now[1] is _CALL:
             callee = ocfg.entry(was[0].target)
             if callee is not None and m(callee) is None or not now[0].target_name \
                     or cfg.entry(now[0].target) != (m(callee) if callee is not None else None):
                 return None  # (a call's path names its target: an index is no name)
-        if now[3] and any(config.external(now[0].target_name, t) != old_external(was[0].target_name, t)
-                          for t in ts):
-            return None
         if live_out is not None:
             lv, old_lv = live_out.get(jn, ()), old_live.get(j, ())
             if lv is not old_lv and lv != old_lv:  # (the edit made a register live longer or shorter)
