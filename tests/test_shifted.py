@@ -7,6 +7,7 @@ the start gives, the walk's records in their order too (test_rewalk's
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from test_rewalk import _edited
@@ -160,6 +161,19 @@ def test_an_instruction_added_where_a_jump_through_a_register_goes_is_walked(tmp
     # not the swapgs' moved
     monkeypatch.setattr("test_rewalk.SRC", JUMPED)
     assert _edited(tmp_path, [("1:\tswapgs", "1:\tnop\n\tswapgs")], back=True) == [(False, False)]
+
+
+def test_an_instruction_added_before_an_alternative(tmp_path, monkeypatch):
+    # the node after the new nop is the alternative's fork, which has no
+    # entry in the walk's ``after`` (a fork steps nothing): the nop's goes
+    # where its first visit made it, in ``before``'s order
+    fixture = (Path(__file__).resolve().parents[1] / "fixtures" / "program" / "alternative_6x.S").read_text()
+    macros = fixture[:fixture.index(".macro ALTERNATIVE_2")]
+    monkeypatch.setattr("test_rewalk.SRC", macros + '\t.section .entry.text, "ax"\n.globl entry_SYSCALL_64\n'
+                        'entry_SYSCALL_64:\n\tswapgs\n\tmovq\t%rdi, %rsi\n'
+                        '\tALTERNATIVE "pause", "", X86_FEATURE_PTI\n\tswapgs\n\tsysretq\n')
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+        == [(True, True)]
 
 
 def _held(value: str) -> Tuple:
