@@ -40,7 +40,9 @@ program that has ``k``:
 
 An instruction nothing leads to (after a jump or a return) is met by no
 walk: the last walk's nodes are moved, what the walk reads at each checked
-as above.
+as above -- added, the node it comes before has no way in that is no edge
+either (a label there may be on it now, and a position a tuple holds of
+that label its own).
 
 The records are then the last walk's, nodes and positions moved, ``k``'s
 visits put in where a walk makes them: ``k`` pops where ``s`` popped, and
