@@ -109,11 +109,7 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
         how = _TAIL
     else:
         how = _OTHER.get(flow, _EDGES)
-    out = [e for e in cfg.succ(node) if e.kind != "fault"]
-    # (an edge that is the node's only one, unconditional, into a node with
-    # no other way in: straight-line code, walked on at once -- the order, above)
-    once = len(out) == 1 and out[0].kind not in COND_KINDS and len(cfg.preds().get(out[0].dst, ())) == 1
-    edges = tuple((e.dst, e.kind, e.kind in COND_KINDS, once) for e in out)
+    edges = plan_edges(node, cfg)
     what = id(info)  # (info lives as long as the program, or the memo keeps it)
     if memo is not None:  # and a call out of the program: what the callee clobbers, where step() asks it
         memo.keep(info)
@@ -123,6 +119,16 @@ def plan(node: int, ins, cfg: CFG, config: Config, memo, alike: dict, inst: dict
     sig = alike.setdefault((what, ins.operands, ins.mode, ins.target is None, ins.target_name,
                             ins.imm_target), len(alike))
     return (ins, how, cfg.fixups.get(node), ext, edges, node in inst, quiet(ins, config), sig)
+
+
+def plan_edges(node: int, cfg: CFG) -> tuple:
+    """A plan's edges: (destination, kind, conditional, walked on at once)
+    of each edge of ``node`` but the fault ones."""
+    out = [e for e in cfg.succ(node) if e.kind != "fault"]
+    # (an edge that is the node's only one, unconditional, into a node with
+    # no other way in: straight-line code, walked on at once -- the order, above)
+    once = len(out) == 1 and out[0].kind not in COND_KINDS and len(cfg.preds().get(out[0].dst, ())) == 1
+    return tuple((e.dst, e.kind, e.kind in COND_KINDS, once) for e in out)
 
 
 def labels_by_node(program) -> dict[int, set[str]]:

@@ -64,7 +64,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from entrylint.analysis.cfg import COND_KINDS
-from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, without_dead
+from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, plan_edges, without_dead
 from entrylint.analysis.rewalk import _outcome, entries_key, outside_alike
 from entrylint.analysis.walked import Forward
 
@@ -169,22 +169,11 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     if any(c.node in bare for c in old.contexts) or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
             or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
-    labels_at = labels_by_node(program)
-    now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
-                            old_labels_at, labels_at, m, tm, redirect, k if not added else None)
-    if now_plans is None:
-        return None
-    if s_old is not None:
-        p_plan = (now_plans if added else plans).get(p) if p is not None else None
-        if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
-            # (a call's return comes back later, asm of another file's too:
-            # p's push is not walked on at once)
-            p = p_old = None
-        # k: quiet on every tuple that reaches it (the tuples s got)
+    k_plan = None
+    if s_old is not None:  # k: quiet on every tuple that reaches it (the tuples s got) -- checked first: cheap
         if added:
             k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
             arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
-            now_plans[k] = k_plan
         else:
             k_plan, live_k = plans.get(k) or plan(k, was_ins[k], ocfg, config, None, {}, old.instances), old_live
             arriving = old.before.get(k, ())
@@ -196,6 +185,19 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None
                            and without_dead(t, live_k) is not t):
                 return None
+    labels_at = labels_by_node(program)
+    now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
+                            old_labels_at, labels_at, m, tm, redirect, k if not added else None)
+    if now_plans is None:
+        return None
+    if added and k_plan is not None:
+        now_plans[k] = k_plan
+    if p is not None:
+        p_plan = (now_plans if added else plans).get(p)
+        if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
+            # (a call's return comes back later, asm of another file's too:
+            # p's push is not walked on at once)
+            p = p_old = None
     if max_steps is not None and old.steps > max_steps:
         return None
     new = _moved(old, m, tm, k, p_old, s_old, on[0].kind if on else "", added)
@@ -215,7 +217,6 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
     one edge that goes elsewhere than its destination moved (p's)."""
     ocfg = old.cfg
     alike, by_sig = memo.alike, memo.by_sig
-    preds = cfg.preds()
     sigs = None  # alike's signatures by id, made if one differs
     r_from, r_to = redirect
     now_plans: dict[int, tuple] = {}
@@ -234,10 +235,7 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
                 and ins.target_name == wi.target_name and (ins.target is None) == (wi.target is None):
             # what step() reads is the same (inserted_at: the same text): the
             # flow, the quiet registers and the signature; the edges are the new CFG's
-            out = [e for e in cfg.succ(jn) if e.kind != "fault"]
-            once = len(out) == 1 and out[0].kind not in COND_KINDS and len(preds.get(out[0].dst, ())) == 1
-            now = now_plans[jn] = (ins, was[1], cfg.fixups.get(jn), was[3],
-                                   tuple((e.dst, e.kind, e.kind in COND_KINDS, once) for e in out), jn in inst,
+            now = now_plans[jn] = (ins, was[1], cfg.fixups.get(jn), was[3], plan_edges(jn, cfg), jn in inst,
                                    was[6], was[7])
         else:
             now = now_plans[jn] = plan(jn, ins, cfg, config, memo, alike, inst)
