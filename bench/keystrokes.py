@@ -10,13 +10,18 @@ def code_lines(lines: list[str]) -> list[int]:
     return [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
 
 
+def along(lines: list[str], j: int) -> int:
+    """The line index of the j-th place the edits go to: code line j * 37
+    (every edit kind moves 37 code lines along the file, wrapping)."""
+    code = code_lines(lines)
+    return code[(j * 37) % len(code)]
+
+
 def typed(text: str, k: int) -> str:
     """``text`` with the k-th keystroke-like edit: code line k // 4 (moving
     37 code lines along the file) retyped as a push of another register each time."""
     lines = text.splitlines(keepends=True)
-    code = code_lines(lines)
-    i = code[((k // 4) * 37) % len(code)]
-    lines[i] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
+    lines[along(lines, k // 4)] = f"\tpushq\t%r{'abcd'[k % 4]}x\n"
     return "".join(lines)
 
 
@@ -29,9 +34,7 @@ def keyed(text: str, k: int) -> str:
     holds the first 2..len(KEYS) characters, so the assembler refuses most
     of the texts (``movq %gs:8, %r``), as it does while a line is typed."""
     lines = text.splitlines(keepends=True)
-    code = code_lines(lines)
-    i = code[((k // (len(KEYS) - 1)) * 37) % len(code)]
-    lines[i] = key_line(k)
+    lines[along(lines, k // (len(KEYS) - 1))] = key_line(k)
     return "".join(lines)
 
 
@@ -50,7 +53,6 @@ def added(text: str, k: int) -> str:
     j = (k + 1) // 2
     at = {j - 1, j} if k % 2 else {j}
     lines = text.splitlines(keepends=True)
-    code = code_lines(lines)
-    for i in sorted((code[(n * 37) % len(code)] for n in at), reverse=True):
+    for i in sorted((along(lines, n) for n in at), reverse=True):
         lines.insert(i, "\tnop\n")
     return "".join(lines)

@@ -54,7 +54,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keystrokes import added, code_lines, keyed, typed
+from keystrokes import added, along, keyed, typed
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
@@ -89,10 +89,9 @@ def _client() -> Client:
 
 def _edits(text: str, kind: str, n: int) -> list[str]:
     lines = text.splitlines(keepends=True)
-    code = code_lines(lines)
     out = []
     for k in range(n):
-        i = code[(k * 37) % len(code)]
+        i = along(lines, k)
         new = list(lines)
         if kind == "code":
             new.insert(i, "\tnop\n")

@@ -35,24 +35,24 @@ entry_SYSCALL_64:
 """
 
 
-def _edited(tmp_path: Path, edits: list[tuple[str, str]], back: bool = False) -> list:
-    """Check SRC, then each edit of it in turn (back to SRC between two),
-    incrementally; every check must equal one from the start.  Whether each
-    edit's walk was the last one taken again (``back``: and the walk of the
-    edit back, a pair per edit)."""
+def _edited(tmp_path: Path, edits: list[tuple[str, str]], back: bool = False, src: str = SRC) -> list:
+    """Check ``src``, then each edit of it in turn (back to ``src`` between
+    two), incrementally; every check must equal one from the start.  Whether
+    each edit's walk was the last one taken again (``back``: and the walk of
+    the edit back, a pair per edit)."""
     path = tmp_path / "entry.S"
-    path.write_text(SRC)
+    path.write_text(src)
     sessions = Sessions()
-    first = api.check(path, OPTS, text=SRC, incremental=sessions)
+    first = api.check(path, OPTS, text=src, incremental=sessions)
     assert not first.analysis.forward.reused
     reused = []
     for old, new in edits:
-        assert SRC.count(old) == 1, old
-        for text in (SRC.replace(old, new), SRC):
+        assert src.count(old) == 1, old
+        for text in (src.replace(old, new), src):
             inc = api.check(path, OPTS, text=text, incremental=sessions)
             full = api.check(path, OPTS, text=text)
-            assert incremental.outcome(inc) == incremental.outcome(full), (old, new, text == SRC)
-            if text != SRC:
+            assert incremental.outcome(inc) == incremental.outcome(full), (old, new, text == src)
+            if text != src:
                 reused.append(inc.analysis.forward.reused)
             elif back:
                 reused[-1] = (reused[-1], inc.analysis.forward.reused)

@@ -71,17 +71,16 @@ entry_SYSCALL_64:
 """
 
 
-def test_an_instruction_added_at_a_join(tmp_path, monkeypatch):
+def test_an_instruction_added_at_a_join(tmp_path):
     # at the label the jz goes to: the new instruction has the two ways in
     # the xorl had, and pops where it popped, the xorl just after -- taken,
     # each way (the arrival at the xorl from it is put just before the
     # first link the xorl's visit made); before the label: the xorl has
     # another way in than the new one, whose visit comes between -- walked;
     # in the straight-line code before: taken
-    monkeypatch.setattr("test_rewalk.SRC", JOIN)
     assert _edited(tmp_path, [("1:\txorl", "1:\tnop\n\txorl"),
                               ("\taddq\t%rdi, %rsi\n", "\taddq\t%rdi, %rsi\n\tnop\n"),
-                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True, src=JOIN) \
         == [(True, True), (False, False), (True, True)]
 
 
@@ -97,13 +96,12 @@ entry_SYSCALL_64:
 """
 
 
-def test_an_instruction_added_at_a_join_before_an_exit_is_walked(tmp_path, monkeypatch):
+def test_an_instruction_added_at_a_join_before_an_exit_is_walked(tmp_path):
     # the sysretq's visits make no link (an exit): where the new
     # instruction's arrival at it goes among the links is not known --
     # walked; the line deleted again: the sysretq's arrivals are where the
     # new instruction's were -- taken
-    monkeypatch.setattr("test_rewalk.SRC", EXIT)
-    assert _edited(tmp_path, [("1:\tsysretq", "1:\tnop\n\tsysretq")], back=True) == [(False, True)]
+    assert _edited(tmp_path, [("1:\tsysretq", "1:\tnop\n\tsysretq")], back=True, src=EXIT) == [(False, True)]
 
 
 CALLED = """.globl entry_SYSCALL_64
@@ -117,12 +115,11 @@ helper:
 """
 
 
-def test_an_instruction_added_before_a_callee_is_walked(tmp_path, monkeypatch):
+def test_an_instruction_added_before_a_callee_is_walked(tmp_path):
     # the movq falls into helper, which the call enters too: a way in that
     # is no edge (its arrivals come when the call is walked, not after the
     # new nop's; an entry point's label is another such)
-    monkeypatch.setattr("test_rewalk.SRC", CALLED)
-    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True, src=CALLED) \
         == [(False, False)]
 
 
@@ -138,11 +135,10 @@ entry_SYSCALL_64:
 """
 
 
-def test_a_code_label_held_past_the_line_added_is_moved(tmp_path, monkeypatch):
+def test_a_code_label_held_past_the_line_added_is_moved(tmp_path):
     # %r10 holds the position of 1f (the jump through it goes there): a nop
     # added before it moves it, in the tuples and in what the movq steps to
-    monkeypatch.setattr("test_rewalk.SRC", LOADED)
-    assert _edited(tmp_path, [("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n\tnop\n")]) == [True]
+    assert _edited(tmp_path, [("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n\tnop\n")], src=LOADED) == [True]
 
 
 JUMPED = """.globl entry_SYSCALL_64
@@ -155,24 +151,23 @@ entry_SYSCALL_64:
 """
 
 
-def test_an_instruction_added_where_a_jump_through_a_register_goes_is_walked(tmp_path, monkeypatch):
+def test_an_instruction_added_where_a_jump_through_a_register_goes_is_walked(tmp_path):
     # no edge leads to 1: (the jump's target is the position %r10 holds),
     # and the label is on the new nop: the position held is the nop's,
     # not the swapgs' moved
-    monkeypatch.setattr("test_rewalk.SRC", JUMPED)
-    assert _edited(tmp_path, [("1:\tswapgs", "1:\tnop\n\tswapgs")], back=True) == [(False, False)]
+    assert _edited(tmp_path, [("1:\tswapgs", "1:\tnop\n\tswapgs")], back=True, src=JUMPED) == [(False, False)]
 
 
-def test_an_instruction_added_before_an_alternative(tmp_path, monkeypatch):
+def test_an_instruction_added_before_an_alternative(tmp_path):
     # the node after the new nop is the alternative's fork, which has no
     # entry in the walk's ``after`` (a fork steps nothing): the nop's goes
     # where its first visit made it, in ``before``'s order
     fixture = (Path(__file__).resolve().parents[1] / "fixtures" / "program" / "alternative_6x.S").read_text()
     macros = fixture[:fixture.index(".macro ALTERNATIVE_2")]
-    monkeypatch.setattr("test_rewalk.SRC", macros + '\t.section .entry.text, "ax"\n.globl entry_SYSCALL_64\n'
-                        'entry_SYSCALL_64:\n\tswapgs\n\tmovq\t%rdi, %rsi\n'
-                        '\tALTERNATIVE "pause", "", X86_FEATURE_PTI\n\tswapgs\n\tsysretq\n')
-    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True) \
+    src = (macros + '\t.section .entry.text, "ax"\n.globl entry_SYSCALL_64\n'
+           'entry_SYSCALL_64:\n\tswapgs\n\tmovq\t%rdi, %rsi\n'
+           '\tALTERNATIVE "pause", "", X86_FEATURE_PTI\n\tswapgs\n\tsysretq\n')
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True, src=src) \
         == [(True, True)]
 
 
