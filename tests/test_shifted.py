@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from test_rewalk import _edited
 
-from entrylint.analysis.shifted import _tuples_moved, inserted_at
+from entrylint.analysis.shifted import _tuples_moved, inserted, renumbering
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 
 
@@ -171,6 +171,86 @@ def test_an_instruction_added_before_an_alternative(tmp_path):
         == [(True, True)]
 
 
+MACRO = """.macro EXIT_PATH
+\tmovq\t%rdi, %rsi
+\tswapgs
+\tsysretq
+.endm
+.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovl\t$1, %r9d
+\ttestl\t%edi, %edi
+\tjz\t1f
+\tEXIT_PATH
+1:\tmovl\t$2, %r9d
+\tEXIT_PATH
+"""
+
+
+def test_a_line_added_to_a_macro_body_takes_the_last_walk_moved(tmp_path):
+    # one nop per expansion: each quiet, each on a path of its own (the two
+    # sides of the jz, %r9 holding 1 on one and 2 on the other); the line
+    # deleted again takes both out
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n\tswapgs", "\tmovq\t%rdi, %rsi\n\tnop\n\tswapgs"),
+                              (".macro EXIT_PATH\n", ".macro EXIT_PATH\n\tnop\n")], back=True, src=MACRO) \
+        == [(True, True), (True, True)]
+    # a pop into %r9 in the body: it changes the tuples of both paths -- walked
+    assert _edited(tmp_path, [("\tswapgs\n\tsysretq\n.endm", "\tswapgs\n\tpopq\t%r9\n\tsysretq\n.endm")],
+                   back=True, src=MACRO) == [(False, False)]
+
+
+def test_an_instruction_added_at_an_entry_point(tmp_path):
+    # the entry's label is on the new nop: the walk starts there, and the
+    # swapgs after it is walked on at once, where it was walked; deleted
+    # again, the swapgs is the entry point again
+    assert _edited(tmp_path, [("entry_SYSCALL_64:\n\tswapgs", "entry_SYSCALL_64:\n\tnop\n\tswapgs")], back=True) \
+        == [(True, True)]
+    # an entry that code before it falls into: a join of the entry's
+    # arrivals and the fall-through's
+    src = ".globl entry_SYSCALL_64\nentry_SYSCALL_64:\n\tswapgs\n\tmovl\t$1, %r8d\n" \
+          ".globl entry_INT80_compat\nentry_INT80_compat:\n\tmovq\t%rdi, %rsi\n\tswapgs\n\tsysretq\n"
+    assert _edited(tmp_path, [("entry_INT80_compat:\n", "entry_INT80_compat:\n\tnop\n")], back=True, src=src) \
+        == [(True, True)]
+    # two entry points on one instruction, the nop between their labels:
+    # the first starts at the nop, the second still at the movq -- walked
+    two = src.replace("entry_INT80_compat:\n", "entry_INT80_compat:\n.globl entry_SYSENTER_compat\n"
+                      "entry_SYSENTER_compat:\n")
+    assert _edited(tmp_path, [("entry_INT80_compat:\n", "entry_INT80_compat:\n\tnop\n")], back=True, src=two) \
+        == [(False, False)]
+
+
+SWITCHED = """.macro SWITCH_TO_KERNEL_CR3 scratch_reg:req
+\tmovq\t%cr3, \\scratch_reg
+\tandq\t$(~0x1000), \\scratch_reg
+\tmovq\t\\scratch_reg, %cr3
+.endm
+.macro NOTHING
+.endm
+.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tmovq\t%rdi, %rsi
+\tSWITCH_TO_KERNEL_CR3 scratch_reg=%rdi
+\tswapgs
+\tsysretq
+"""
+
+
+def test_lines_moved_over_a_contracted_macro_take_the_last_walk(tmp_path):
+    # a line that makes no instruction: every instruction is where it was,
+    # but the switch macro's instance is a line further down (its place is
+    # its invocation's): the instances moved with the lines; and a nop
+    # added before it: both moved
+    assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tNOTHING\n"),
+                              ("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True, src=SWITCHED) \
+        == [(True, True), (True, True)]
+    # a nop at the end of the macro's body: the edge from it leaves the
+    # instance (its contract applied there, not before it) -- walked
+    assert _edited(tmp_path, [("\tmovq\t\\scratch_reg, %cr3\n", "\tmovq\t\\scratch_reg, %cr3\n\tnop\n")],
+                   back=True, src=SWITCHED) == [(False, False)]
+
+
 def _held(value: str) -> Tuple:
     return Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER, held=(("rax", value),))
 
@@ -181,26 +261,46 @@ def test_positions_moved_that_would_sort_otherwise_are_not_taken():
     # before insn:11
     nine, ten = _held("insn:9"), _held("insn:10")
     walk = SimpleNamespace(before={0: {nine, ten}}, after={})
-    assert _tuples_moved(walk, 5) is None
+    assert _tuples_moved(walk, _added(5)) is None
     # only insn:10 moved: insn:11 still sorts before insn:9
-    assert _tuples_moved(walk, 10) == ({ten: _held("insn:11")}, {9, 10})
+    assert _tuples_moved(walk, _added(10)) == ({ten: _held("insn:11")}, {9, 10})
     # an address with its position (a lea of a code label) too
     lea = _held("addr:foo(%rip)#12")
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3) == ({lea: _held("addr:foo(%rip)#13")}, {12})
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), _added(3)) == (
+        {lea: _held("addr:foo(%rip)#13")}, {12})
+    # two added before it (a line of a macro's body expanded twice)
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3, 8], True, 20).__getitem__) \
+        == ({lea: _held("addr:foo(%rip)#14")}, {12})
     # deleted: a position past it one nearer; the deleted one's own cannot be
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 3, -1) == ({lea: _held("addr:foo(%rip)#11")},
-                                                                                   {12})
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), 12, -1) is None
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3], False, 20).__getitem__) \
+        == ({lea: _held("addr:foo(%rip)#11")}, {12})
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([12], False, 20).__getitem__) \
+        is None
 
 
-def test_where_an_instruction_was_added():
+def _added(k: int):
+    return renumbering([k], True, 20).__getitem__
+
+
+def test_renumbering():
+    # old nodes 0..5; new instructions put in before old 1 and old 3
+    assert renumbering([1, 4], True, 6) == [0, 2, 3, 5, 6, 7]
+    # and taken out again: the reverse, None for them
+    assert renumbering([1, 4], False, 8) == [0, None, 1, 2, None, 3, 4, 5]
+    # one at the end (before a fork numbered after the instructions)
+    assert renumbering([3], True, 4) == [0, 1, 2, 4]
+
+
+def test_where_instructions_were_added():
     def ins(text: str):
         mnemonic, _, args = text.partition(" ")
         return SimpleNamespace(mnemonic=mnemonic, args=args, prefixes=(), mode=64, section=".text")
 
     old = [ins(t) for t in ("swapgs", "nop", "sysretq")]
-    assert inserted_at(old, [ins(t) for t in ("swapgs", "movq %rax, %rbx", "nop", "sysretq")]) == 1
-    assert inserted_at(old, [ins(t) for t in ("swapgs", "nop", "nop", "sysretq")]) == 2
-    assert inserted_at(old, [ins(t) for t in ("swapgs", "nop", "sysretq", "ud2")]) == 3
-    assert inserted_at(old, [ins(t) for t in ("swapgs", "pause", "nop", "sysretq", "ud2")]) is None
-    assert inserted_at(old, [ins(t) for t in ("swapgs", "pause", "sysretq", "ud2")]) is None
+    assert inserted(old, [ins(t) for t in ("swapgs", "movq %rax, %rbx", "nop", "sysretq")]) == [1]
+    assert inserted(old, [ins(t) for t in ("swapgs", "nop", "nop", "sysretq")]) == [2]
+    assert inserted(old, [ins(t) for t in ("swapgs", "nop", "sysretq", "ud2")]) == [3]
+    assert inserted(old, [ins(t) for t in ("pause", "swapgs", "nop", "pause", "sysretq")]) == [0, 3]
+    assert inserted(old, [ins(t) for t in ("swapgs", "pause", "sysretq", "ud2")]) is None
+    assert inserted(old, [ins(t) for t in ("swapgs", "nop", "sysretq")]) == []
+    assert inserted(old, [ins(t) for t in ("swapgs", "sysretq")]) is None

@@ -1,10 +1,15 @@
-"""The last walk moved over an instruction added or removed (the language
-server's re-analysis after a line of code is added or deleted: the first
-key of a new line makes an instruction the assembler refuses, ``m``, the
-last backspace takes it away; a ``nop`` pasted in, a line cut).
+"""The last walk moved over the instructions a line added or removed (the
+language server's re-analysis after a line of code is added or deleted: the
+first key of a new line makes an instruction the assembler refuses, ``m``,
+the last backspace takes it away; a ``nop`` pasted in, a line cut).  A line
+of the file's code is one instruction ``k``; a line of a macro's body is one
+per expansion, each a ``k`` of its own, taken one after the other (none
+next to another); a line that makes none (a ``.if`` not taken, a macro
+that expands to nothing) moves only the lines after it.
 
-Every node past the instruction ``k`` is the last program's node one
-further (added) or one nearer (removed): ``m(j)``, forks too.  When ``k``
+Every node past an instruction ``k`` is the last program's node one
+further (added) or one nearer (removed) -- as many as the ``k`` before it:
+``m(j)``, forks too.  When ``k``
 leaves every tuple that reaches it as it is and is walked on at once to
 the node after it, a walk of the program with ``k`` visits what a walk of
 the one without it visits, in the same order, with ``k``'s visits just
@@ -17,13 +22,16 @@ program that has ``k``:
   program without ``k``, ``s`` has the ways in ``k`` has (a label on
   ``k`` is on ``s``): each push to ``k`` was one to ``s``, and ``s``'s
   visits follow ``k``'s at once (forward.py's ``once``).  Neither has a
-  way in that is no edge: no entry point or callee starts there, no iret
-  or jump through a register goes there (a label that moved onto ``k``
-  is checked where those read it);
+  way in that is no edge: no callee starts there, no iret or jump through
+  a register goes there (a label that moved onto ``k`` is checked where
+  those read it), no entry point but one whose label moved with the line
+  (on ``k``, added before the entry's first instruction: the walk starts
+  at ``k``, and ``s`` is walked on at once);
 * every tuple that reaches ``k`` passes it unchanged and quietly
   (transfer.quiet: no step, no event, no register forgotten), and ``k`` is
-  in the contracted macro instances ``s`` is in (an edge leaving one
-  applies its contract: the same into ``k`` as into ``s``);
+  in the contracted macro instances ``s`` is in, or, before an
+  invocation, in those its ways in are in (an edge leaving one applies its
+  contract: the same into ``k`` as into ``s``, none from ``k`` to ``s``);
 * at every node the last walk visited, what the walk reads is what it read
   at the node it moved from: the plan (flow, fixups, edges -- moved, to
   ``k`` for ``s`` or back --, instances, the signature of what step()
@@ -65,25 +73,32 @@ from dataclasses import replace
 
 from entrylint.analysis.cfg import COND_KINDS
 from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, plan_edges, without_dead
-from entrylint.analysis.rewalk import _outcome, entries_key, outside_alike
+from entrylint.analysis.rewalk import _outcome, outside_alike
 from entrylint.analysis.walked import Forward
 
 _POSITION = re.compile(r"insn:(\d+)|#(\d+)")  # a position a tuple holds (transfer, frames.py)
+MOST = 256  # instructions added or removed at once (a line of a macro's body: one per expansion)
 
 
-def inserted_at(old: list, new: list) -> int | None:
-    """Where ``new`` (instructions) is ``old`` with one instruction put in:
-    every other one's text, mode and section the same, in order."""
-    if len(new) != len(old) + 1:
+def inserted(old: list, new: list) -> list[int] | None:
+    """Where ``new`` (instructions) is ``old`` with instructions put in
+    (their places in ``new``, in order; none: the same instructions): every
+    other one's text, mode and section the same, in order; None when it is
+    not.  A line added to a macro's body is one instruction per expansion;
+    where one is put in before one alike, the later is taken for the new one."""
+    extra = len(new) - len(old)
+    if extra < 0:
         return None
-    k = 0
-    n = len(old)
-    while k < n and _alike(old[k], new[k]):
-        k += 1
-    for j in range(k, n):
-        if not _alike(old[j], new[j + 1]):
-            return None
-    return k
+    got: list[int] = []
+    i, n = 0, len(old)
+    for j, b in enumerate(new):
+        if i < n and _alike(old[i], b):
+            i += 1
+        else:
+            got.append(j)
+            if len(got) > extra:
+                return None
+    return got if i == n and len(got) == extra else None
 
 
 def _alike(a, b) -> bool:
@@ -91,11 +106,34 @@ def _alike(a, b) -> bool:
         and a.section == b.section
 
 
+def renumbering(ks: list[int], added: bool, total: int) -> list:
+    """Each node of the program without the instructions ``ks`` (added: its
+    ``total`` nodes; the places of ``ks`` in the program with them) -> its
+    number in the program with them, or the reverse (None for ``ks``
+    themselves): forks move by the count, as the instructions before them."""
+    out: list = []
+    if added:  # k_i comes before the old node k_i - i
+        at = [k - i for i, k in enumerate(ks)]
+        j = 0
+        for i, a in enumerate(at):
+            out.extend(range(j + i, a + i))
+            j = a
+        out.extend(range(j + len(ks), total + len(ks)))
+    else:
+        j = 0
+        for i, k in enumerate(ks):
+            out.extend(range(j - i, k - i))
+            out.append(None)
+            j = k + 1
+        out.extend(range(j - len(ks), total - len(ks)))
+    return out
+
+
 def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_steps: int | None,
             inst: dict) -> Forward | None:
-    """The memo's last walk, moved over the instruction ``program`` added to
-    its program or removed from it, as the walk of ``program``; None when
-    the walk has to be made (see the module's doc)."""
+    """The memo's last walk, moved over the instructions ``program`` added
+    to its program or removed from it, as the walk of ``program``; None
+    when the walk has to be made (see the module's doc)."""
     last = memo.last if memo is not None else None
     if last is None or memo.key is None or memo.key != config.key:
         return None
@@ -105,72 +143,90 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             or (old_live is None) != (live_out is None) or len(program.forks) != len(ocfg.program.forks):
         return None
     was_ins, now_ins = ocfg.program.instructions, program.instructions
-    added = len(now_ins) == len(was_ins) + 1
-    k = inserted_at(was_ins, now_ins) if added else inserted_at(now_ins, was_ins)
-    if k is None:
-        return None
+    added = len(now_ins) > len(was_ins)
+    ks = inserted(was_ins, now_ins) if added else inserted(now_ins, was_ins)
+    if ks is None or len(ks) > MOST or not ks and inst == old.instances:
+        return None  # (none: lines moved, and the instances' places with them -- else rewalk.reused's)
     t0 = time.perf_counter()
-    d = 1 if added else -1
-
-    def m(j: int) -> int:  # an old node's new number (k removed: none)
-        return j if j < k else j + 1 if added else j - 1 if j > k else None
-
-    if entries_key(entries) != tuple((m(e.node), e.symbol, e.kind.name, e.kind.tuples) for e in old.entries):
+    total = ocfg.n + len(ocfg.program.forks)
+    mv = renumbering(ks, added, total)  # an old node -> its new number (removed: None)
+    m = mv.__getitem__
+    kset = set(ks)
+    # a new node -> its old number (added: None for the ks)
+    back = renumbering(ks, False, total + len(ks)) if added else renumbering(ks, True, total - len(ks))
+    to_nc = back.__getitem__ if added else m  # a node of the program with the ks (kc) in the one without (nc)
+    onto = _entries_onto(old.entries, entries, m, kset, added)
+    if onto is None:
         return None
-    # p -> k -> s in the program with k (kc), p -> s in the one without (nc)
     kc, nc = (cfg, ocfg) if added else (ocfg, cfg)
     kpreds, npreds = kc.preds(), nc.preds()
-    into, on = kpreds.get(k, ()), kc.succ(k)
-    if not into and not (old.before.get(k) if not added else None):
-        # nothing leads to k (after a jump, a return): no walk meets it --
-        # but whether it is a callee's or a label's position is checked at
-        # the calls and the code labels loaded (_same_reads)
-        p = p_old = s_old = None
-        redirect: tuple = (None, None)
-    else:
+    sides = []  # (k, p_old, s_old, how k goes on to s) of each k, s_old None: nothing leads to k
+    redirect: dict = {}  # an edge's old destination -> its new one, where not m's
+    bare: set[int] = set()  # old nodes that may have no way in but edges
+    cmove: dict = {}  # an entry's old node -> its new one (its label on k now, or on s)
+    for i, k in enumerate(ks):
+        into, on = kpreds.get(k, ()), kc.succ(k)
+        if not into and k not in onto and not (old.before.get(k) if not added else None):
+            # nothing leads to k (after a jump, a return): no walk meets it --
+            # but whether it is a callee's or a label's position is checked at
+            # the calls and the code labels loaded (_same_reads)
+            sides.append((k, None, None, ""))
+            bare.add(k - i if added else k)  # (added: the old node it comes before)
+            continue
         if len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
             return None
         s = on[0].dst
-        if s == k or k in into or kpreds.get(s, ()) != [k]:
+        if s == k or s in kset or kset.intersection(into) or kpreds.get(s, ()) != [k]:
             return None
-        s_n = s if s < k else s - 1  # (in nc)
-        if npreds.get(s_n, ()) != [q if q < k else q - 1 for q in into]:
+        s_n = to_nc(s)  # (in nc)
+        if list(npreds.get(s_n, ())) != [to_nc(q) for q in into]:
             return None  # (without k, s has k's ways in: a label on k is on s)
         s_old = s_n if added else s
         if s_old in old.crowded or not added and k in old.crowded:
             return None  # (a widening at k is made again at s, counted twice)
-        kinst = inst if added else old.instances
-        if kinst.get(k) != kinst.get(s):
+        if not _contracts_alike(inst if added else old.instances, k, s, into):
             return None
         # straight: k's one way in is from a node (no fork) whose only edge
         # goes to it, its push walked on at once; else k is a join
-        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) else None
+        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) and k not in onto else None
         if p is not None:
             out = [e for e in kc.succ(p) if e.kind != "fault"]
             if len(out) != 1 or out[0].kind in COND_KINDS:
                 p = None
-        p_old = (p if p < k else p - 1) if p is not None and added else p
+        if k in onto:  # an entry point's label on k: on s without it
+            if onto[k] != (s_old if added else m(s_old)):
+                return None
+            cmove[s_old if added else k] = k if added else m(s_old)
+        p_old = (to_nc(p) if added else p) if p is not None else None
+        sides.append((k, p_old, s_old, on[0].kind))
         # the edges to s go to k (added), the edges to k to s's new number (removed)
-        redirect = (s_old, k) if added else (k, m(s_old))
-    if not _instances_moved(old.instances, inst, m, k, added):
+        if added:
+            redirect[s_old] = k
+        else:
+            redirect[k] = m(s_old)
+        bare.update((s_old,) if added else (k, s_old))
+    if not _instances_moved(old.instances, inst, m, ks, added):
         return None
-    moved = _tuples_moved(old, k, d)  # the tuples that hold a position past k, moved
+    moved = _tuples_moved(old, m)  # the tuples that hold a position past a k, moved
     if moved is None:
         return None
     tm, held = moved
-    # k (removed) and s have no way in but their edges: no entry point or
-    # callee starts there, no iret or jump through a register goes there
-    # (those pushes come at their own times; a label on k that was on s,
-    # added, is checked where they read it: the entries, the calls, the
-    # code labels loaded).  Added where nothing leads, the node it comes
-    # before has none either: a label there may be on k now, and the
-    # position a tuple holds of it k's, not that node's moved.
-    bare = {k if s_old is None else s_old} if added else {k} | ({s_old} if s_old is not None else set())
-    if any(c.node in bare for c in old.contexts) or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
+    # k (removed) and s have no way in but their edges: no callee starts
+    # there, no iret or jump through a register goes there, no entry point
+    # but one whose label moved with the line (those pushes come at their
+    # own times; a label on k that was on s, added, is checked where they
+    # read it: the calls and the code labels loaded).  Added where nothing
+    # leads, the node it comes before has none either: a label there may be
+    # on k now, and the position a tuple holds of it k's, not that node's moved.
+    if any(c.node in bare and not (c.kind == "entry" and c.node in cmove) for c in old.contexts) \
+            or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
             or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
-    k_plan = None
-    if s_old is not None:  # k: quiet on every tuple that reaches it (the tuples s got) -- checked first: cheap
+    k_plans = {}
+    for k, _p, s_old, _how in sides:
+        if s_old is None:
+            continue
+        # k: quiet on every tuple that reaches it (the tuples s got) -- checked first: cheap
         if added:
             k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
             arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
@@ -185,22 +241,24 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None
                            and without_dead(t, live_k) is not t):
                 return None
+        k_plans[k] = k_plan
     labels_at = labels_by_node(program)
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
-                            old_labels_at, labels_at, m, tm, redirect, k if not added else None)
+                            old_labels_at, labels_at, m, tm, redirect, kset if not added else ())
     if now_plans is None:
         return None
-    if added and k_plan is not None:
-        now_plans[k] = k_plan
-    if p is not None:
-        p_plan = (now_plans if added else plans).get(p)
-        if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
-            # (a call's return comes back later, asm of another file's too:
-            # p's push is not walked on at once)
-            p = p_old = None
+    if added:
+        now_plans.update(k_plans)
+    for i, (k, p_old, s_old, how) in enumerate(sides):
+        if p_old is not None:
+            p_plan = now_plans.get(m(p_old)) if added else plans.get(p_old)
+            if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
+                # (a call's return comes back later, asm of another file's too:
+                # p's push is not walked on at once)
+                sides[i] = (k, None, s_old, how)
     if max_steps is not None and old.steps > max_steps:
         return None
-    new = _moved(old, m, tm, k, p_old, s_old, on[0].kind if on else "", added)
+    new = _moved(old, mv, back, tm, sides, cmove, added)
     if new is None or len(new.pred) > max_visits:
         return None
     new.cfg, new.entries, new.instances = cfg, entries, inst
@@ -209,23 +267,63 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     return new
 
 
+def _contracts_alike(inst: dict, k: int, s: int, into) -> bool:
+    """The edges into ``k`` and on to ``s`` leave the contracted macro
+    instances (``inst``) the edges into ``s`` leave without ``k``, and
+    ``k -> s`` leaves none (forward.py's leave(): a tuple that reaches ``k``
+    reaches ``s`` as it is): ``k`` in the instances ``s`` is in, or a line
+    before a macro's invocation, in those its ways in are in (entering one
+    applies no contract)."""
+    at_k, at_s = inst.get(k, ()), inst.get(s, ())
+    if at_k == at_s:
+        return True
+    in_k, in_s = {w for w, _ in at_k}, {w for w, _ in at_s}
+    if not in_k <= in_s:
+        return False
+    return all((in_q := {w for w, _ in inst.get(q, ())}) - in_k == in_q - in_s for q in into)
+
+
+def _entries_onto(old: list, new: list, m, ks: set, added: bool) -> dict | None:
+    """The entry points ``new`` has where ``old`` has them, nodes moved
+    (``m``), but those whose label moved onto an instruction added or off
+    one removed: k -> the entry's old node (added) or its new one
+    (removed); None where they differ otherwise, or where another entry
+    point stays at a node one left (its pushes would come before k's)."""
+    if len(old) != len(new):
+        return None
+    onto: dict = {}
+    stay = set()
+    for e, f in zip(old, new):
+        if e.symbol != f.symbol or e.kind.name != f.kind.name or e.kind.tuples != f.kind.tuples:
+            return None
+        if f.node == m(e.node):
+            stay.add(e.node)
+            continue
+        k, at = (f.node, e.node) if added else (e.node, f.node)
+        if k not in ks or onto.setdefault(k, at) != at:
+            return None
+    if added and not stay.isdisjoint(onto.values()):
+        return None
+    return onto
+
+
 def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external, old_labels_at,
-                labels_at: dict, m, tm: dict, redirect: tuple, removed: int | None) -> dict | None:
+                labels_at: dict, m, tm: dict, redirect: dict, removed) -> dict | None:
     """The plans of the nodes the last walk visited (``removed`` left out),
     moved, when what the walk reads at each is what it read there (the
-    module's doc); None when one differs.  ``redirect``: (old, new) of the
-    one edge that goes elsewhere than its destination moved (p's)."""
+    module's doc); None when one differs.  ``redirect``: old -> new
+    destination of the edges that go elsewhere than theirs moved (a p's)."""
     ocfg = old.cfg
     alike, by_sig = memo.alike, memo.by_sig
     sigs = None  # alike's signatures by id, made if one differs
-    r_from, r_to = redirect
+    rget = redirect.get
     now_plans: dict[int, tuple] = {}
     for j, ts in old.before.items():
-        if not ts or j == removed:
+        if not ts or j in removed:
             continue  # (a reader's lookup of the last analysis left it; k's visits are checked apart)
         jn = m(j)
         if jn >= cfg.n:  # a fork: its edges and assumptions
-            if [(r_to if e.dst == r_from else m(e.dst), e.kind, e.assume) for e in ocfg.succ(j)] \
+            if [(rget(e.dst) if e.dst in redirect else m(e.dst), e.kind, e.assume) for e in ocfg.succ(j)] \
                     != [(e.dst, e.kind, e.assume) for e in cfg.succ(jn)]:
                 return None
             continue
@@ -233,13 +331,14 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
         ins, wi = program.instructions[jn], was[0]
         if ins.info is wi.info and ins.imm_target is None and wi.imm_target is None \
                 and ins.target_name == wi.target_name and (ins.target is None) == (wi.target is None):
-            # what step() reads is the same (inserted_at: the same text): the
+            # what step() reads is the same (inserted: the same text): the
             # flow, the quiet registers and the signature; the edges are the new CFG's
             now = now_plans[jn] = (ins, was[1], cfg.fixups.get(jn), was[3], plan_edges(jn, cfg), jn in inst,
                                    was[6], was[7])
         else:
             now = now_plans[jn] = plan(jn, ins, cfg, config, memo, alike, inst)
-        want_edges = tuple((r_to if dst == r_from else m(dst), kind, cond, once) for dst, kind, cond, once in was[4])
+        want_edges = tuple((rget(dst) if dst in redirect else m(dst), kind, cond, once)
+                           for dst, kind, cond, once in was[4])
         if now[1] != was[1] or now[3] != was[3] or now[5] != was[5] or now[6] != was[6] \
                 or now[4] != want_edges or (tuple(m(x) for x in was[2]) if was[2] else was[2]) != now[2]:
             return None
@@ -266,38 +365,42 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
     return now_plans
 
 
-def _instances_moved(old: dict, new: dict, m, k: int, added: bool) -> bool:
-    """``new`` (node -> instances) is ``old`` with its nodes moved (k's
-    added or removed) and the places of its instances moved as the lines
-    moved: each old place stands for one new place, and the contracts are
-    the same."""
-    if len(new) != len(old) + ((k in new) if added else -(k in old)):
+def _instances_moved(old: dict, new: dict, m, ks: list[int], added: bool) -> bool:
+    """``new`` (node -> instances) is ``old`` with its nodes moved (the
+    ``ks`` added or removed) and the places of its instances moved as the
+    lines moved: each old place stands for one new place, and the contracts
+    are the same."""
+    had = sum(k in (new if added else old) for k in ks)
+    if len(new) != len(old) + (had if added else -had):
         return False
     places: dict = {}
     back: dict = {}
     for j, was in old.items():
-        if not added and j == k:
-            continue
-        now = new.get(m(j))
+        jn = m(j)
+        if jn is None:
+            continue  # (a k removed)
+        now = new.get(jn)
         if now is None or len(now) != len(was):
             return False
         for (wp, wc), (np, nc) in zip(was, now):
             if wc != nc or places.setdefault(wp, np) != np or back.setdefault(np, wp) != wp:
                 return False
-    return not added or all(np in back for np, _ in new.get(k, ()))
+    return not added or all(np in back for k in ks for np, _ in new.get(k, ()))
 
 
-def _moved(old: Forward, m, tm: dict, k: int, p_old: int | None, s_old: int | None, how_k: str,
-           added: bool) -> Forward | None:
-    """``old``'s records with every node moved (``m``), the tuples that hold
-    positions moved (``tm``), and ``k``'s visits put in (added) or taken out
-    where a walk makes them: k pops where s popped, s just after it.  A
-    first arrival at s is made where it was, now at k (removed: the
-    reverse); the one at s from k when k pops: just after that first
-    arrival when k's one way in walks on at once (``p_old``: straight
-    code), else just before the first link s's visit made (None when one
-    made none: where it goes is not known)."""
+def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dict, added: bool) -> Forward | None:
+    """``old``'s records with every node moved (``mv``; ``back``: the
+    reverse), the tuples that hold positions moved (``tm``), and each
+    ``k``'s visits put in (added) or taken out where a walk makes them: k pops where s popped, s just after
+    it (``sides``: (k, p_old, s_old, how k goes on) of each k; s_old None:
+    nothing leads to k).  A first arrival at s is made where it was, now at
+    k (removed: the reverse); the one at s from k when k pops: just after
+    that first arrival when k's one way in walks on at once (``p_old``:
+    straight code), else just before the first link s's visit made (None
+    when one made none: where it goes is not known).  ``cmove``: an entry
+    point's context moved with its label (old node -> new)."""
     g = tm.get
+    m = mv.__getitem__
 
     def mk(key):
         return (m(key[0]), g(key[1], key[1]), key[2]) if key is not None else None
@@ -307,71 +410,78 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int | None, s_old: int | No
     def ms(ts: set) -> set:
         return {g(t, t) for t in ts} if keys and not ts.isdisjoint(keys) else ts
 
-    d = 1 if added else -1
+    # s_old -> (k, s's new number, k walked on at once) (added); k -> (s_old, s's new number) (removed)
+    at = {(s_old if added else k): (k if added else s_old, m(s_old), p_old is not None, how)
+          for k, p_old, s_old, how in sides if s_old is not None}
     before: defaultdict = defaultdict(set)
-    s = m(s_old) if s_old is not None else None
+    skip = {s_old for _k, _p, s_old, _h in sides if s_old is not None} if not added else ()
     for j, ts in old.before.items():
         if not ts:
             continue
-        if added:
-            if j == s_old:  # k's first visit, then s's
-                before[k] = set(ms(ts))
-            before[m(j)] = ms(ts)
-        elif j == k:  # s's first visit is where k's was
-            if old.before.get(s_old):
-                before[s] = ms(old.before[s_old])
-        elif j != s_old:
-            before[m(j)] = ms(ts)
+        got = at.get(j)
+        if got is None:
+            if j not in skip:
+                before[m(j)] = ms(ts)
+        elif added:  # k's first visit, then s's
+            before[got[0]] = set(ms(ts))
+            before[got[1]] = ms(ts)
+        elif old.before.get(got[0]):  # s's first visit is where k's was
+            before[got[1]] = ms(old.before[got[0]])
     # a node's first visit makes its entries in both, an instruction's (a
     # fork has none in ``after``): ``after`` in ``before``'s order
     after: defaultdict = defaultdict(set)
     was_after = old.after
+    ks = {k for k, _p, _s, _h in sides} if added else ()
     for jn in before:
-        if added and jn == k:
-            after[k] = set(before[k])  # (quiet: the tuples it was given)
+        if jn in ks:
+            after[jn] = set(before[jn])  # (quiet: the tuples it was given)
             continue
-        ts = was_after.get(jn if jn < k else jn - d)
+        ts = was_after.get(back[jn])
         if ts:
             after[jn] = ms(ts)
     pred: dict = {}
-    first = k if added else k + 1  # the first node that moves
-    waiting: set = set()  # added, k a join: (tuple, context) of the arrivals at s still to put in
-    for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before k kept as they are)
+    waiting: dict = {}  # (s_old, tuple, context) of an arrival at s still to put in -> k, s new
+    for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before the first k kept)
         n, t, c = key
+        nn = mv[n]
         if t in tm:
             t = tm[t]
-            key = (n + d if n >= first else n, t, c)
-        elif n >= first:
-            key = (n + d, t, c)
+            key = (nn, t, c)
+        elif nn != n:
+            key = (nn, t, c)
         pk = val[0]
         if pk is not None:
             pn, pt, pc = pk
-            if waiting and pn == s_old and (pt2 := g(pt, pt), pc) in waiting:
+            if waiting and (pn, g(pt, pt), pc) in waiting:
                 # the first link s's visit made: the arrival at s from k just before it
-                waiting.discard((pt2, pc))
-                pred[(s, pt2, pc)] = ((k, pt2, pc), how_k)
+                pt2 = g(pt, pt)
+                k, s, how = waiting.pop((pn, pt2, pc))
+                pred[(s, pt2, pc)] = ((k, pt2, pc), how)
+            pnn = mv[pn]
             if pt in tm:
-                val = ((pn + d if pn >= first else pn, tm[pt], pc), val[1])
-            elif pn >= first:
-                val = ((pn + d, pt, pc), val[1])
-        if n == s_old:
-            if added:  # the first arrival at s: at k now
-                kk = (k, t, c)
-                pred[kk] = val
-                if p_old is not None:  # k walked on at once: then s
-                    pred[(s, t, c)] = (kk, how_k)
-                else:
-                    waiting.add((t, c))
-            # (removed: s's arrival was put in at k's)
-        elif n == k and not added:  # k's first arrival: s's now
-            pred[(s, t, c)] = val
-        else:
-            pred[key] = val
+                val = ((pnn, tm[pt], pc), val[1])
+            elif pnn != pn:
+                val = ((pnn, pt, pc), val[1])
+        got = at.get(n)
+        if got is None:
+            if n not in skip:  # (removed: s's arrivals from k are left out, k's first are s's)
+                pred[key] = val
+        elif added:  # the first arrival at s: at k now
+            k, s, once, how = got
+            kk = (k, t, c)
+            pred[kk] = val
+            if once:  # k walked on at once: then s
+                pred[(s, t, c)] = (kk, how)
+            else:
+                waiting[(n, t, c)] = (k, s, how)
+        else:  # k's first arrival: s's now
+            pred[(got[1], t, c)] = val
     if waiting:
         return None
     new = replace(old, before=before, after=after, pred=pred, memo={},
                   events={(kind, m(n), g(t, t), d): mk(key) for (kind, n, t, d), key in old.events.items()},
-                  contexts=[replace(c, node=m(c.node), start=g(c.start, c.start)) for c in old.contexts],
+                  contexts=[replace(c, node=cmove[c.node] if c.kind == "entry" and c.node in cmove else m(c.node),
+                                    start=g(c.start, c.start)) for c in old.contexts],
                   exit_state={(m(n), g(t, t)): g(u, u) for (n, t), u in old.exit_state.items()},
                   kernel_returns=defaultdict(set, {(m(n), g(t, t)): {(ek, g(st, st)) for ek, st in v}
                                                    for (n, t), v in old.kernel_returns.items() if v}),
@@ -383,14 +493,14 @@ def _moved(old: Forward, m, tm: dict, k: int, p_old: int | None, s_old: int | No
     return new
 
 
-def _tuples_moved(old: Forward, k: int, d: int = 1) -> tuple[dict, set[int]] | None:
-    """The tuples of ``old`` that hold a position past ``k`` (``d`` = 1:
-    at or past it, moved one further; -1: past it, one nearer, and none may
-    hold ``k`` itself), each to itself with those positions moved, and
-    every position the tuples hold; None when that cannot be, or would
-    change how two tuples sort (the walk sorts the tuples a call returns, a
-    fault resumes with: a path first found may be another), e.g.
-    ``insn:99`` moved to ``insn:100`` past ``insn:150``."""
+def _tuples_moved(old: Forward, m) -> tuple[dict, set[int]] | None:
+    """The tuples of ``old`` that hold a position that moves (``m``: an old
+    node's new number, None for one removed), each to itself with those
+    positions moved, and every position the tuples hold; None when one
+    holds a removed one, or when moving them would change how two tuples
+    sort (the walk sorts the tuples a call returns, a fault resumes with: a
+    path first found may be another), e.g. ``insn:99`` moved to
+    ``insn:100`` past ``insn:150``."""
     seen: set = set()
     for ts in old.before.values():
         seen |= ts
@@ -402,10 +512,14 @@ def _tuples_moved(old: Forward, k: int, d: int = 1) -> tuple[dict, set[int]] | N
         nonlocal gone
         a, b = mo.group(1), mo.group(2)
         n = int(a or b)
-        if n == k and d < 0:
+        try:
+            n2 = m(n)
+        except IndexError:  # (past the last node: a position no node has)
+            n2 = n
+        if n2 is None:
             gone = True
-        n = n if n < k or n == k and d < 0 else n + d
-        return f"insn:{n}" if a else f"#{n}"
+            n2 = n
+        return f"insn:{n2}" if a else f"#{n2}"
 
     tm: dict = {}
     positions: set[int] = set()
