@@ -441,8 +441,14 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
             after[jn] = ms(ts)
     pred: dict = {}
     waiting: dict = {}  # (s_old, tuple, context) of an arrival at s still to put in -> k, s new
+    first = next((j for j, jn in enumerate(mv) if jn != j), len(mv))  # the first node that moves
     for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before the first k kept)
         n, t, c = key
+        if n < first and not (keys and t in keys):
+            pk = val[0]
+            if pk is None or pk[0] < first and not (keys and pk[1] in keys):
+                pred[key] = val
+                continue
         nn = mv[n]
         if t in tm:
             t = tm[t]
