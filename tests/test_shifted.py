@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from test_rewalk import _edited
+from test_rewalk import SRC, _edited
 
-from entrylint.analysis.shifted import _tuples_moved, inserted, renumbering
+from entrylint.analysis.lineup import edits, inserted, renumbering
+from entrylint.analysis.shifted import _tuples_moved
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 
 
@@ -251,6 +252,21 @@ def test_lines_moved_over_a_contracted_macro_take_the_last_walk(tmp_path):
                    back=True, src=SWITCHED) == [(False, False)]
 
 
+def test_a_line_moved_takes_the_last_walk_moved(tmp_path):
+    # a nop cut from after the swapgs and pasted after the addq, in one
+    # change (an editor's "move line", the language server benchmark's
+    # code edits): taken out at one place, put in at the other; and back
+    src = SRC.replace("\tswapgs\n\tmovl", "\tswapgs\n\tnop\n\tmovl", 1)
+    assert _edited(tmp_path, [("\tnop\n\tmovl\t$1, %r8d\n\tmovq\t%rdi, %rsi\n\taddq\t%r8, %rsi\n",
+                               "\tmovl\t$1, %r8d\n\tmovq\t%rdi, %rsi\n\taddq\t%r8, %rsi\n\tnop\n")],
+                   back=True, src=src) == [(True, True)]
+    # moved past the branch and the pop into %r9 onto the join at 1: (the
+    # xorl's arrivals, each way, come from it now): taken
+    cut = src[src.index("\tnop\n\tmovl"):src.index("1:\txorl") + len("1:\txorl")]
+    pasted = cut.replace("\tnop\n", "", 1).replace("1:\txorl", "1:\tnop\n\txorl")
+    assert _edited(tmp_path, [(cut, pasted)], back=True, src=src) == [(True, True)]
+
+
 def _held(value: str) -> Tuple:
     return Tuple(Origin.USER, Space.USER, Space.USER, Stack.USER, held=(("rax", value),))
 
@@ -269,26 +285,28 @@ def test_positions_moved_that_would_sort_otherwise_are_not_taken():
     assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), _added(3)) == (
         {lea: _held("addr:foo(%rip)#13")}, {12})
     # two added before it (a line of a macro's body expanded twice)
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3, 8], True, 20).__getitem__) \
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([], [3, 9], 20).__getitem__) \
         == ({lea: _held("addr:foo(%rip)#14")}, {12})
     # deleted: a position past it one nearer; the deleted one's own cannot be
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3], False, 20).__getitem__) \
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3], [], 20).__getitem__) \
         == ({lea: _held("addr:foo(%rip)#11")}, {12})
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([12], False, 20).__getitem__) \
+    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([12], [], 20).__getitem__) \
         is None
 
 
 def _added(k: int):
-    return renumbering([k], True, 20).__getitem__
+    return renumbering([], [k], 20).__getitem__
 
 
 def test_renumbering():
     # old nodes 0..5; new instructions put in before old 1 and old 3
-    assert renumbering([1, 4], True, 6) == [0, 2, 3, 5, 6, 7]
+    assert renumbering([], [1, 4], 6) == [0, 2, 3, 5, 6, 7]
     # and taken out again: the reverse, None for them
-    assert renumbering([1, 4], False, 8) == [0, None, 1, 2, None, 3, 4, 5]
+    assert renumbering([1, 4], [], 8) == [0, None, 1, 2, None, 3, 4, 5]
     # one at the end (before a fork numbered after the instructions)
-    assert renumbering([3], True, 4) == [0, 1, 2, 4]
+    assert renumbering([], [3], 4) == [0, 1, 2, 4]
+    # one moved: taken out at 1, put in at new 3 (before old 4)
+    assert renumbering([1], [3], 6) == [0, None, 1, 2, 4, 5]
 
 
 def test_where_instructions_were_added():
@@ -304,3 +322,8 @@ def test_where_instructions_were_added():
     assert inserted(old, [ins(t) for t in ("swapgs", "pause", "sysretq", "ud2")]) is None
     assert inserted(old, [ins(t) for t in ("swapgs", "nop", "sysretq")]) == []
     assert inserted(old, [ins(t) for t in ("swapgs", "sysretq")]) is None
+    # a line moved (taken out at one place, put in at another): both places
+    assert edits(old + [ins("ud2")], [ins(t) for t in ("swapgs", "sysretq", "nop", "ud2")]) == ([1], [2])
+    assert edits(old + [ins("ud2")], [ins(t) for t in ("pause", "swapgs", "nop", "ud2")]) == ([2], [0])
+    assert edits(old, [ins(t) for t in ("swapgs", "pause", "sysretq")]) is None
+    assert edits(old, [ins(t) for t in ("swapgs", "sysretq")]) == ([1], [])

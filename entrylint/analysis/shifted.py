@@ -4,12 +4,14 @@ first key of a new line makes an instruction the assembler refuses, ``m``,
 the last backspace takes it away; a ``nop`` pasted in, a line cut).  A line
 of the file's code is one instruction ``k``; a line of a macro's body is one
 per expansion, each a ``k`` of its own, taken one after the other (none
-next to another); a line that makes none (a ``.if`` not taken, a macro
-that expands to nothing) moves only the lines after it.
+next to another); a line moved (cut and pasted back elsewhere in one
+change: an editor's "move line") is a ``k`` taken out and one put in; a
+line that makes none (a ``.if`` not taken, a macro that expands to
+nothing) moves only the lines after it.
 
 Every node past an instruction ``k`` is the last program's node one
-further (added) or one nearer (removed) -- as many as the ``k`` before it:
-``m(j)``, forks too.  When ``k``
+further (added) or one nearer (removed) -- as many as the ``k`` before it
+put in, less those taken out: ``m(j)``, forks too.  When ``k``
 leaves every tuple that reaches it as it is and is walked on at once to
 the node after it, a walk of the program with ``k`` visits what a walk of
 the one without it visits, in the same order, with ``k``'s visits just
@@ -73,60 +75,12 @@ from dataclasses import replace
 
 from entrylint.analysis.cfg import COND_KINDS
 from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, plan_edges, without_dead
+from entrylint.analysis.lineup import edits, renumbering
 from entrylint.analysis.rewalk import _outcome, outside_alike
 from entrylint.analysis.walked import Forward
 
 _POSITION = re.compile(r"insn:(\d+)|#(\d+)")  # a position a tuple holds (transfer, frames.py)
 MOST = 256  # instructions added or removed at once (a line of a macro's body: one per expansion)
-
-
-def inserted(old: list, new: list) -> list[int] | None:
-    """Where ``new`` (instructions) is ``old`` with instructions put in
-    (their places in ``new``, in order; none: the same instructions): every
-    other one's text, mode and section the same, in order; None when it is
-    not.  A line added to a macro's body is one instruction per expansion;
-    where one is put in before one alike, the later is taken for the new one."""
-    extra = len(new) - len(old)
-    if extra < 0:
-        return None
-    got: list[int] = []
-    i, n = 0, len(old)
-    for j, b in enumerate(new):
-        if i < n and _alike(old[i], b):
-            i += 1
-        else:
-            got.append(j)
-            if len(got) > extra:
-                return None
-    return got if i == n and len(got) == extra else None
-
-
-def _alike(a, b) -> bool:
-    return a.mnemonic == b.mnemonic and a.args == b.args and a.prefixes == b.prefixes and a.mode == b.mode \
-        and a.section == b.section
-
-
-def renumbering(ks: list[int], added: bool, total: int) -> list:
-    """Each node of the program without the instructions ``ks`` (added: its
-    ``total`` nodes; the places of ``ks`` in the program with them) -> its
-    number in the program with them, or the reverse (None for ``ks``
-    themselves): forks move by the count, as the instructions before them."""
-    out: list = []
-    if added:  # k_i comes before the old node k_i - i
-        at = [k - i for i, k in enumerate(ks)]
-        j = 0
-        for i, a in enumerate(at):
-            out.extend(range(j + i, a + i))
-            j = a
-        out.extend(range(j + len(ks), total + len(ks)))
-    else:
-        j = 0
-        for i, k in enumerate(ks):
-            out.extend(range(j - i, k - i))
-            out.append(None)
-            j = k + 1
-        out.extend(range(j - len(ks), total - len(ks)))
-    return out
 
 
 def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_steps: int | None,
@@ -143,69 +97,73 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             or (old_live is None) != (live_out is None) or len(program.forks) != len(ocfg.program.forks):
         return None
     was_ins, now_ins = ocfg.program.instructions, program.instructions
-    added = len(now_ins) > len(was_ins)
-    ks = inserted(was_ins, now_ins) if added else inserted(now_ins, was_ins)
-    if ks is None or len(ks) > MOST or not ks and inst == old.instances:
+    got = edits(was_ins, now_ins)
+    if got is None or len(got[0]) + len(got[1]) > MOST or got == ([], []) and inst == old.instances:
         return None  # (none: lines moved, and the instances' places with them -- else rewalk.reused's)
     t0 = time.perf_counter()
+    gone, put = got
     total = ocfg.n + len(ocfg.program.forks)
-    mv = renumbering(ks, added, total)  # an old node -> its new number (removed: None)
+    mv = renumbering(gone, put, total)  # an old node -> its new number (one taken out: None)
     m = mv.__getitem__
-    kset = set(ks)
-    # a new node -> its old number (added: None for the ks)
-    back = renumbering(ks, False, total + len(ks)) if added else renumbering(ks, True, total - len(ks))
-    to_nc = back.__getitem__ if added else m  # a node of the program with the ks (kc) in the one without (nc)
-    onto = _entries_onto(old.entries, entries, m, kset, added)
+    back: list = [None] * (total - len(gone) + len(put))  # a new node -> its old number (one put in: None)
+    for j, jn in enumerate(mv):
+        if jn is not None:
+            back[jn] = j
+    gone_s, put_s = set(gone), set(put)
+    onto = _entries_onto(old.entries, entries, m, gone_s, put_s)
     if onto is None:
         return None
-    kc, nc = (cfg, ocfg) if added else (ocfg, cfg)
-    kpreds, npreds = kc.preds(), nc.preds()
-    sides = []  # (k, p_old, s_old, how k goes on to s) of each k, s_old None: nothing leads to k
+    # each k in the program that has it (kc) and the one that has not (nc):
+    # put in, the new program; taken out, the old
+    ways = {1: (cfg, ocfg, back.__getitem__, inst, put_s), -1: (ocfg, cfg, m, old.instances, gone_s)}
+    sides = []  # (k, 1 put in / -1 taken out, p_old, s_old, how k goes on to s); s_old None: nothing leads to k
     redirect: dict = {}  # an edge's old destination -> its new one, where not m's
     bare: set[int] = set()  # old nodes that may have no way in but edges
     cmove: dict = {}  # an entry's old node -> its new one (its label on k now, or on s)
-    for i, k in enumerate(ks):
-        into, on = kpreds.get(k, ()), kc.succ(k)
-        if not into and k not in onto and not (old.before.get(k) if not added else None):
+    for d, k in [(-1, k) for k in gone] + [(1, k) for k in put]:
+        kc, nc, to_nc, kinst, kset = ways[d]
+        added = d > 0
+        into, on = kc.preds().get(k, ()), kc.succ(k)
+        if not into and (d, k) not in onto and not (old.before.get(k) if not added else None):
             # nothing leads to k (after a jump, a return): no walk meets it --
             # but whether it is a callee's or a label's position is checked at
             # the calls and the code labels loaded (_same_reads)
-            sides.append((k, None, None, ""))
-            bare.add(k - i if added else k)  # (added: the old node it comes before)
+            sides.append((k, d, None, None, ""))
+            bare.add(_next_old(k, back, put_s) if added else k)  # (added: the old node it comes before)
             continue
         if len(on) != 1 or on[0].kind in COND_KINDS or on[0].kind == "fault":
             return None
         s = on[0].dst
-        if s == k or s in kset or kset.intersection(into) or kpreds.get(s, ()) != [k]:
+        if s == k or s in kset or kset.intersection(into) or kc.preds().get(s, ()) != [k]:
             return None
         s_n = to_nc(s)  # (in nc)
-        if list(npreds.get(s_n, ())) != [to_nc(q) for q in into]:
+        if s_n is None or list(nc.preds().get(s_n, ())) != [to_nc(q) for q in into]:
             return None  # (without k, s has k's ways in: a label on k is on s)
         s_old = s_n if added else s
         if s_old in old.crowded or not added and k in old.crowded:
             return None  # (a widening at k is made again at s, counted twice)
-        if not _contracts_alike(inst if added else old.instances, k, s, into):
+        if not _contracts_alike(kinst, k, s, into):
             return None
         # straight: k's one way in is from a node (no fork) whose only edge
         # goes to it, its push walked on at once; else k is a join
-        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) and k not in onto else None
+        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) and (d, k) not in onto else None
         if p is not None:
             out = [e for e in kc.succ(p) if e.kind != "fault"]
             if len(out) != 1 or out[0].kind in COND_KINDS:
                 p = None
-        if k in onto:  # an entry point's label on k: on s without it
-            if onto[k] != (s_old if added else m(s_old)):
+        if (d, k) in onto:  # an entry point's label on k: on s without it
+            if onto[(d, k)] != (s_old if added else m(s_old)):
                 return None
             cmove[s_old if added else k] = k if added else m(s_old)
         p_old = (to_nc(p) if added else p) if p is not None else None
-        sides.append((k, p_old, s_old, on[0].kind))
+        sides.append((k, d, p_old, s_old, on[0].kind))
         # the edges to s go to k (added), the edges to k to s's new number (removed)
         if added:
             redirect[s_old] = k
         else:
             redirect[k] = m(s_old)
         bare.update((s_old,) if added else (k, s_old))
-    if not _instances_moved(old.instances, inst, m, ks, added):
+    if not _instances_moved(old.instances, inst, m, gone, put):
         return None
     moved = _tuples_moved(old, m)  # the tuples that hold a position past a k, moved
     if moved is None:
@@ -223,13 +181,14 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
     k_plans = {}
-    for k, _p, s_old, _how in sides:
+    for k, d, _p, s_old, _how in sides:
         if s_old is None:
             continue
         # k: quiet on every tuple that reaches it (the tuples s got) -- checked first: cheap
-        if added:
+        if d > 0:
             k_plan, live_k = plan(k, now_ins[k], cfg, config, memo, memo.alike, inst), live_out
             arriving = [tm.get(t, t) for t in old.before.get(s_old, ())]
+            k_plans[k] = k_plan
         else:
             k_plan, live_k = plans.get(k) or plan(k, was_ins[k], ocfg, config, None, {}, old.instances), old_live
             arriving = old.before.get(k, ())
@@ -241,30 +200,36 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None
                            and without_dead(t, live_k) is not t):
                 return None
-        k_plans[k] = k_plan
     labels_at = labels_by_node(program)
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
-                            old_labels_at, labels_at, m, tm, redirect, kset if not added else ())
+                            old_labels_at, labels_at, m, tm, redirect, gone_s)
     if now_plans is None:
         return None
-    if added:
-        now_plans.update(k_plans)
-    for i, (k, p_old, s_old, how) in enumerate(sides):
+    now_plans.update(k_plans)
+    for i, (k, d, p_old, s_old, how) in enumerate(sides):
         if p_old is not None:
-            p_plan = now_plans.get(m(p_old)) if added else plans.get(p_old)
+            p_plan = now_plans.get(m(p_old)) if d > 0 else plans.get(p_old)
             if p_plan is not None and (p_plan[1] is not _EDGES or p_plan[3]):
                 # (a call's return comes back later, asm of another file's too:
                 # p's push is not walked on at once)
-                sides[i] = (k, None, s_old, how)
+                sides[i] = (k, d, None, s_old, how)
     if max_steps is not None and old.steps > max_steps:
         return None
-    new = _moved(old, mv, back, tm, sides, cmove, added)
+    new = _moved(old, mv, back, tm, sides, cmove)
     if new is None or len(new.pred) > max_visits:
         return None
     new.cfg, new.entries, new.instances = cfg, entries, inst
     new.seconds, new.reused = time.perf_counter() - t0, True
     memo.walked(new, now_plans, live_out, memo.alike, config.external, labels_at)
     return new
+
+
+def _next_old(k: int, back: list, put: set) -> int:
+    """The old node an instruction put in at ``k`` comes before."""
+    j = k + 1
+    while j in put:
+        j += 1
+    return back[j] if j < len(back) else -1
 
 
 def _contracts_alike(inst: dict, k: int, s: int, into) -> bool:
@@ -283,12 +248,12 @@ def _contracts_alike(inst: dict, k: int, s: int, into) -> bool:
     return all((in_q := {w for w, _ in inst.get(q, ())}) - in_k == in_q - in_s for q in into)
 
 
-def _entries_onto(old: list, new: list, m, ks: set, added: bool) -> dict | None:
+def _entries_onto(old: list, new: list, m, gone: set, put: set) -> dict | None:
     """The entry points ``new`` has where ``old`` has them, nodes moved
-    (``m``), but those whose label moved onto an instruction added or off
-    one removed: k -> the entry's old node (added) or its new one
-    (removed); None where they differ otherwise, or where another entry
-    point stays at a node one left (its pushes would come before k's)."""
+    (``m``), but those whose label moved onto an instruction put in or off
+    one taken out: (1, k) -> the entry's old node, (-1, k) -> its new one;
+    None where they differ otherwise, or where another entry point stays at
+    a node one left (its pushes would come before k's)."""
     if len(old) != len(new):
         return None
     onto: dict = {}
@@ -299,10 +264,15 @@ def _entries_onto(old: list, new: list, m, ks: set, added: bool) -> dict | None:
         if f.node == m(e.node):
             stay.add(e.node)
             continue
-        k, at = (f.node, e.node) if added else (e.node, f.node)
-        if k not in ks or onto.setdefault(k, at) != at:
+        if f.node in put:
+            key, at = (1, f.node), e.node
+        elif e.node in gone:
+            key, at = (-1, e.node), f.node
+        else:
             return None
-    if added and not stay.isdisjoint(onto.values()):
+        if onto.setdefault(key, at) != at:
+            return None
+    if not stay.isdisjoint(at for (d, _k), at in onto.items() if d > 0):
         return None
     return onto
 
@@ -365,35 +335,35 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
     return now_plans
 
 
-def _instances_moved(old: dict, new: dict, m, ks: list[int], added: bool) -> bool:
-    """``new`` (node -> instances) is ``old`` with its nodes moved (the
-    ``ks`` added or removed) and the places of its instances moved as the
-    lines moved: each old place stands for one new place, and the contracts
-    are the same."""
-    had = sum(k in (new if added else old) for k in ks)
-    if len(new) != len(old) + (had if added else -had):
+def _instances_moved(old: dict, new: dict, m, gone: list[int], put: list[int]) -> bool:
+    """``new`` (node -> instances) is ``old`` with its nodes moved (``m``:
+    the instructions at ``gone`` taken out, at ``put`` put in) and the
+    places of its instances moved as the lines moved: each old place
+    stands for one new place, and the contracts are the same."""
+    if len(new) != len(old) + sum(k in new for k in put) - sum(k in old for k in gone):
         return False
     places: dict = {}
     back: dict = {}
     for j, was in old.items():
         jn = m(j)
         if jn is None:
-            continue  # (a k removed)
+            continue  # (one taken out)
         now = new.get(jn)
         if now is None or len(now) != len(was):
             return False
         for (wp, wc), (np, nc) in zip(was, now):
             if wc != nc or places.setdefault(wp, np) != np or back.setdefault(np, wp) != wp:
                 return False
-    return not added or all(np in back for k in ks for np, _ in new.get(k, ()))
+    return all(np in back for k in put for np, _ in new.get(k, ()))
 
 
-def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dict, added: bool) -> Forward | None:
+def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dict) -> Forward | None:
     """``old``'s records with every node moved (``mv``; ``back``: the
     reverse), the tuples that hold positions moved (``tm``), and each
-    ``k``'s visits put in (added) or taken out where a walk makes them: k pops where s popped, s just after
-    it (``sides``: (k, p_old, s_old, how k goes on) of each k; s_old None:
-    nothing leads to k).  A first arrival at s is made where it was, now at
+    ``k``'s visits put in (added) or taken out where a walk makes them: k
+    pops where s popped, s just after it (``sides``: (k, 1 added / -1
+    removed, p_old, s_old, how k goes on) of each k; s_old None: nothing
+    leads to k).  A first arrival at s is made where it was, now at
     k (removed: the reverse); the one at s from k when k pops: just after
     that first arrival when k's one way in walks on at once (``p_old``:
     straight code), else just before the first link s's visit made (None
@@ -410,11 +380,12 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
     def ms(ts: set) -> set:
         return {g(t, t) for t in ts} if keys and not ts.isdisjoint(keys) else ts
 
-    # s_old -> (k, s's new number, k walked on at once) (added); k -> (s_old, s's new number) (removed)
-    at = {(s_old if added else k): (k if added else s_old, m(s_old), p_old is not None, how)
-          for k, p_old, s_old, how in sides if s_old is not None}
+    # s_old -> (1, k, s's new number, k walked on at once, how) (added);
+    # k -> (-1, s_old, s's new number, ...) (removed)
+    at = {(s_old if d > 0 else k): (d, k if d > 0 else s_old, m(s_old), p_old is not None, how)
+          for k, d, p_old, s_old, how in sides if s_old is not None}
     before: defaultdict = defaultdict(set)
-    skip = {s_old for _k, _p, s_old, _h in sides if s_old is not None} if not added else ()
+    skip = {s_old for _k, d, _p, s_old, _h in sides if s_old is not None and d < 0}  # (removed: s's from k)
     for j, ts in old.before.items():
         if not ts:
             continue
@@ -422,16 +393,16 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
         if got is None:
             if j not in skip:
                 before[m(j)] = ms(ts)
-        elif added:  # k's first visit, then s's
-            before[got[0]] = set(ms(ts))
-            before[got[1]] = ms(ts)
-        elif old.before.get(got[0]):  # s's first visit is where k's was
-            before[got[1]] = ms(old.before[got[0]])
+        elif got[0] > 0:  # k's first visit, then s's
+            before[got[1]] = set(ms(ts))
+            before[got[2]] = ms(ts)
+        elif old.before.get(got[1]):  # s's first visit is where k's was
+            before[got[2]] = ms(old.before[got[1]])
     # a node's first visit makes its entries in both, an instruction's (a
     # fork has none in ``after``): ``after`` in ``before``'s order
     after: defaultdict = defaultdict(set)
     was_after = old.after
-    ks = {k for k, _p, _s, _h in sides} if added else ()
+    ks = {k for k, d, _p, _s, _h in sides if d > 0}
     for jn in before:
         if jn in ks:
             after[jn] = set(before[jn])  # (quiet: the tuples it was given)
@@ -472,8 +443,8 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
         if got is None:
             if n not in skip:  # (removed: s's arrivals from k are left out, k's first are s's)
                 pred[key] = val
-        elif added:  # the first arrival at s: at k now
-            k, s, once, how = got
+        elif got[0] > 0:  # the first arrival at s: at k now
+            _d, k, s, once, how = got
             kk = (k, t, c)
             pred[kk] = val
             if once:  # k walked on at once: then s
@@ -481,7 +452,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
             else:
                 waiting[(n, t, c)] = (k, s, how)
         else:  # k's first arrival: s's now
-            pred[(got[1], t, c)] = val
+            pred[(got[2], t, c)] = val
     if waiting:
         return None
     new = replace(old, before=before, after=after, pred=pred, memo={},
