@@ -17,8 +17,9 @@ Six kinds of edit are timed (each --edits times):
   code     a real instruction change (a `nop` inserted, moving along the file:
            each edit takes the last one's out and puts one in elsewhere):
            the preprocessor and GNU as read the file again from the snapshot
-           before the edited line (incremental.py), the program, the walk
-           and the rules run in full;
+           before the edited line (incremental.py); where the nop changes no
+           tuple at either place the last walk is taken with its nodes moved
+           (analysis/shifted.py), the program and the rules run in full;
   typing   an instruction's operand retyped in place, one line after another
            (``pushq %rax`` -> ``pushq %rbx`` ...): what keystrokes inside a
            line send; the preprocessor and GNU as read from the snapshot
