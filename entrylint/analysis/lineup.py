@@ -27,7 +27,7 @@ def inserted(old: list, new: list) -> list[int] | None:
 
 
 def _alike(a, b) -> bool:
-    return a.mnemonic == b.mnemonic and a.args == b.args and a.prefixes == b.prefixes and a.mode == b.mode \
+    return a is b or a.mnemonic == b.mnemonic and a.args == b.args and a.prefixes == b.prefixes and a.mode == b.mode \
         and a.section == b.section
 
 
@@ -36,25 +36,23 @@ def edits(old: list, new: list) -> tuple[list[int], list[int]] | None:
     ``new`` of those put in) when ``new`` is ``old`` with instructions put
     in (inserted()), taken out, or one taken out at one place and put in at
     another (a line moved, cut and pasted back: the language server's
-    ``code`` edits); None otherwise."""
-    if len(new) >= len(old):
+    ``code`` edits); ([], []) for the same instructions; None otherwise."""
+    if len(new) > len(old):
         got = inserted(old, new)
-        if got is not None:
-            return [], got
-    else:
+        return None if got is None else ([], got)
+    if len(new) < len(old):
         got = inserted(new, old)
-        if got is not None:
-            return got, []
+        return None if got is None else (got, [])
     n = len(old)
-    if len(new) != n:
-        return None
     a, b = 0, n
     while a < n and _alike(old[a], new[a]):
         a += 1
+    if a == n:
+        return [], []
     while b > a and _alike(old[b - 1], new[b - 1]):
         b -= 1
     if b - a < 2:
-        return None
+        return None  # (one instruction retyped: rewalk.py's)
     if all(_alike(x, y) for x, y in zip(old[a + 1:b], new[a:b - 1])):
         return [a], [b - 1]  # (taken out at a, put in before old b)
     if all(_alike(x, y) for x, y in zip(old[a:b - 1], new[a + 1:b])):

@@ -80,7 +80,6 @@ from entrylint.analysis.rewalk import _outcome, outside_alike
 from entrylint.analysis.walked import Forward
 
 _POSITION = re.compile(r"insn:(\d+)|#(\d+)")  # a position a tuple holds (transfer, frames.py)
-MOST = 256  # instructions added or removed at once (a line of a macro's body: one per expansion)
 
 
 def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_steps: int | None,
@@ -98,17 +97,14 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
         return None
     was_ins, now_ins = ocfg.program.instructions, program.instructions
     got = edits(was_ins, now_ins)
-    if got is None or len(got[0]) + len(got[1]) > MOST or got == ([], []) and inst == old.instances:
+    if got is None or got == ([], []) and inst == old.instances:
         return None  # (none: lines moved, and the instances' places with them -- else rewalk.reused's)
     t0 = time.perf_counter()
     gone, put = got
     total = ocfg.n + len(ocfg.program.forks)
     mv = renumbering(gone, put, total)  # an old node -> its new number (one taken out: None)
     m = mv.__getitem__
-    back: list = [None] * (total - len(gone) + len(put))  # a new node -> its old number (one put in: None)
-    for j, jn in enumerate(mv):
-        if jn is not None:
-            back[jn] = j
+    back = renumbering(put, gone, total - len(gone) + len(put))  # the reverse (one put in: None)
     gone_s, put_s = set(gone), set(put)
     onto = _entries_onto(old.entries, entries, m, gone_s, put_s)
     if onto is None:
@@ -412,7 +408,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
             after[jn] = ms(ts)
     pred: dict = {}
     waiting: dict = {}  # (s_old, tuple, context) of an arrival at s still to put in -> k, s new
-    first = next((j for j, jn in enumerate(mv) if jn != j), len(mv))  # the first node that moves
+    first = min((k for k, *_ in sides), default=len(mv))  # the first node that moves
     for key, val in old.pred.items():  # (18k for 6.12's entry_64.S: the keys and links before the first k kept)
         n, t, c = key
         if n < first and not (keys and t in keys):
