@@ -47,12 +47,28 @@ _BYTE_DIRECTIVES = {".byte", ".word", ".short", ".value", ".2byte", ".long", ".i
                     ".quad", ".8byte", ".skip", ".space", ".fill", ".zero", ".align", ".balign",
                     ".p2align", ".balignw", ".balignl", ".p2alignw", ".p2alignl", ".ascii",
                     ".asciz", ".string", ".org", ".nops"}
+# the directives pass 1 reads besides the byte directives and the code modes
+_READ = frozenset({".section", ".pushsection", ".globl", ".global", ".type", ".size", ".set", ".equ", ".equiv",
+                   ".eqv"})
+_MODES: dict[str, int | None] = {}  # directive name -> the code mode it selects (decode.code_mode), by name
+_CODE_NAMED: dict[str, bool] = {}  # section name -> a kernel code section by its name (_CODE_PREFIXES)
+_ENCODED: dict[tuple, tuple] = {}  # (a .byte's arguments, code mode) -> the instructions its bytes decode to
+_KEPT = 4096  # entries each of the three keeps
 _NUMREF = re.compile(r"^(\d+)([fb])$")
 # a literal of a `.byte` list: hex, binary, octal (leading 0) or decimal, optionally negated
 _BYTE_LITERAL = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
 _WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
 _LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
+
+
+def _code_mode(name: str) -> int | None:
+    got = _MODES.get(name, False)
+    if got is False:
+        got = code_mode(name)
+        if len(_MODES) < _KEPT:  # (a file of made-up directive names keeps none past the bound)
+            _MODES[name] = got
+    return got
 
 
 def is_local_label(name: str) -> bool:
@@ -177,21 +193,28 @@ class _Builder:
         sym_labels: list[tuple[int, str, Stmt]] = []
         from entrylint.program.decode import is_prefix
 
+        # (by how often each kind comes: 6.12's entry_64.S is 9.7k statements,
+        # two thirds of them directives)
+        directive, add_insn, define = self._directive, self._add_insn, self.labels.define
         pending: list[Stmt] = []  # prefixes written as statements of their own
         for si, st in enumerate(prog.statements):
-            if st.kind == "label":
-                self.labels.define(st.name, si)
-                if not is_local_label(st.name):
-                    sym_labels.append((si, st.name, st))
-            elif st.kind == "insn":
+            kind = st.kind
+            if kind == "directive":
+                directive(si, st, globals_, types, sizes)
+            elif kind == "insn":
                 if not st.args and is_prefix(st.name):
                     pending.append(st)
                     continue
-                self._add_insn(si, st, tuple(pending))
-                pending.clear()
-            elif st.kind == "directive":
-                self._directive(si, st, globals_, types, sizes)
-            elif st.kind == "assign":
+                if pending:
+                    add_insn(si, st, tuple(pending))
+                    pending.clear()
+                else:
+                    add_insn(si, st)
+            elif kind == "label":
+                define(st.name, si)
+                if not is_local_label(st.name):
+                    sym_labels.append((si, st.name, st))
+            elif kind == "assign":
                 self._assign(st.name, st.args)
         self._symbols(sym_labels, globals_, types, sizes)
 
@@ -231,10 +254,18 @@ class _Builder:
     def _directive(self, si: int, st: Stmt, globals_: set[str], types: dict[str, str],
                    sizes: dict[str, int]) -> None:
         name = st.name
-        mode = code_mode(name)
-        if mode is not None:
-            # GNU as keeps one mode for the whole file, whatever the section
-            self.mode = mode
+        if name in _BYTE_DIRECTIVES:  # (none of the names below)
+            if self.is_code(st.section):
+                if name == ".byte" and self._add_encoded(si, st):
+                    return
+                self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
+                self.data_si.append(si)
+            return
+        if name not in _READ:
+            mode = _code_mode(name)
+            if mode is not None:
+                # GNU as keeps one mode for the whole file, whatever the section
+                self.mode = mode
         elif name in (".section", ".pushsection"):
             parts = [p.strip() for p in st.args.split(",")]
             if len(parts) > 1 and "x" in parts[1].strip('"'):
@@ -249,7 +280,7 @@ class _Builder:
             parts = [p.strip() for p in st.args.split(",", 1)]
             if parts:
                 sizes.setdefault(parts[0], si)
-        elif name in (".set", ".equ", ".equiv", ".eqv"):
+        else:  # .set, .equ, .equiv, .eqv
             parts = [p.strip() for p in st.args.split(",", 1)]
             if len(parts) == 2:
                 self._assign(parts[0], parts[1])
@@ -257,11 +288,6 @@ class _Builder:
                     # another name for a label: 5.19+'s SYM_FUNC_ALIAS(_LOCAL), whose
                     # calls (aesni_set_key's to _key_expansion_128) are asm calls
                     self.labels.aliases.setdefault(parts[0], parts[1])
-        if name in _BYTE_DIRECTIVES and self.is_code(st.section):
-            if name == ".byte" and self._add_encoded(si, st):
-                return
-            self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
-            self.data_si.append(si)
 
     def _add_encoded(self, si: int, st: Stmt) -> bool:
         """A ``.byte`` of literals whose bytes are whole instructions in the
@@ -269,8 +295,13 @@ class _Builder:
         instructions; False (it stays data) for anything else."""
         from entrylint.program.decode import decode_bytes, split_opcode
 
-        data = _literal_bytes(st.args)
-        infos = decode_bytes(data, self.mode) if data else None
+        key = (st.args, self.mode)
+        infos = _ENCODED.get(key, False)
+        if infos is False:  # (6.12's entry_64.S: 224 ``.byte 0x6a, vector`` of one macro, none literal)
+            data = _literal_bytes(st.args)
+            infos = tuple(decode_bytes(data, self.mode) or ()) if data else ()
+            if len(_ENCODED) < _KEPT:
+                _ENCODED[key] = infos
         if not infos:
             return False
         for info in infos:
@@ -291,7 +322,14 @@ class _Builder:
         return True
 
     def is_code(self, section: str) -> bool:
-        return section in self.prog.code_sections or section.startswith(_CODE_PREFIXES)
+        if section in self.prog.code_sections:
+            return True
+        got = _CODE_NAMED.get(section)
+        if got is None:
+            got = section.startswith(_CODE_PREFIXES)
+            if len(_CODE_NAMED) < _KEPT:
+                _CODE_NAMED[section] = got
+        return got
 
     def position(self, si: int, section: str) -> int:
         """Instruction index of the first instruction of ``section`` at or after statement ``si``
