@@ -591,6 +591,8 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     from entrylint.findings.group import group_expansions, group_inherited
 
     ruled = rs.check(an, cfg, (options or Options()).limits)
+    if not an.carries:  # what the rules shared (plugins/support.py node_table): no later analysis takes it
+        an.memo.clear()
     found = list(an.expansion.findings) + group_inherited(group_expansions(ruled, an.program), an.forward)
     seen, out = set(), []
     for f in sorted(found, key=Finding.sort_key):

@@ -250,7 +250,11 @@ class Search:
         and the reach sets the analysis' searches share."""
         if self._nodes is None:
             key = ("search", self.callee is not None)
-            self._nodes = node_table(self.analysis, key, self._node)
+            if self.callee is None:
+                self._nodes = node_table(self.analysis, key, self._node)
+            else:  # the search without a callee's table (live-scratch's), but where a callee can matter
+                base = Search(self.analysis, self.procs)._table()
+                self._nodes = node_table(self.analysis, key, lambda v: self._node_over(base, v))
             if self.analysis.carries:  # (shared with the analysis' other searches and the next analysis)
                 self._reach = self.analysis.memo.setdefault(("search-reach", key[1]), {})
             carried = self.analysis.carried
@@ -375,6 +379,17 @@ class Search:
             got = self._c[x.target_name] = _c_call(self.analysis.program, x)
         return got
 
+    def _node_over(self, base: list[_Node], v: int) -> tuple[_Node, bool]:
+        """``_node(v)`` from the table of the search without a callee
+        (``base``): a callee is only asked at a call or jump (out of the
+        file), and made again there (so is what reads the walk, an indirect
+        jump or an iret, as ``_node`` says it reads more)."""
+        if v < self.analysis.cfg.n:
+            info = self.analysis.program.instructions[v].info
+            if info is not None and info.flow in _ASKING:
+                return self._node(v)
+        return base[v], False
+
     def _node(self, v: int) -> tuple[_Node, bool]:
         """What the search does at node ``v``, for every register at once,
         and whether that read what a callee out of the file does."""
@@ -424,6 +439,10 @@ class Search:
         else:
             nxt = succ_nodes(cfg, v)
         return _Node(read, written, next=nxt), False
+
+
+# the flows at which _node may ask the callee or read the walk
+_ASKING = frozenset({Flow.CALL, Flow.JUMP, Flow.INDIRECT_JUMP, Flow.IRET})
 
 
 class _Node:

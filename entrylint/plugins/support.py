@@ -48,8 +48,9 @@ def _is_call(ins) -> bool:
 
 def node_table(analysis, key, make) -> list:
     """``make(v)``'s values for every node of the analysis' CFG, made once
-    per analysis (kept in ``analysis.memo`` under ``key`` when the next
-    analysis may take it: ``analysis.carries``; else the caller's alone).  ``make(v)``
+    per analysis (kept in ``analysis.memo`` under ``key``: the analysis'
+    other rules, and the next analysis when it may take it:
+    ``analysis.carries``; else the memo goes after the rules, api.check_one).  ``make(v)``
     returns (value, whether it read more than node ``v``'s own instruction
     and edges: what a callee out of the file does).  An analysis whose
     program was made from the last one's (``analysis.carried``: program/patch.py,
@@ -72,8 +73,7 @@ def node_table(analysis, key, make) -> list:
             more.add(v)
         else:
             more.discard(v)
-    if analysis.carries:
-        analysis.memo[key] = (table, frozenset(more))
+    analysis.memo[key] = (table, frozenset(more))
     return table
 
 

@@ -91,6 +91,41 @@ def test_the_pruned_search_finds_what_the_whole_search_finds():
     assert asked > 100 and 0 < found < asked, (asked, found)
 
 
+def test_the_table_with_a_callee_is_the_one_without_but_where_a_callee_is_asked(monkeypatch):
+    """The search with a callee (this rule's) takes the table of the search
+    without one (live-scratch's, made once per analysis for both) but at the
+    calls and jumps, whose node it makes itself: each node is what its own
+    ``_node`` gives."""
+    from pathlib import Path
+
+    from entrylint_rules.call_clobbered_read import _ASKING, Search, _callees
+    from rulecheck import FIXTURES
+
+    from entrylint import api
+    from entrylint.analysis.liveness import Procedures
+
+    made: list = []
+    real = Search._node
+    monkeypatch.setattr(Search, "_node", lambda self, v: made.append((self.callee is not None, v)) or real(self, v))
+    repo = Path(__file__).resolve().parents[2]
+    for f in (repo / "fixtures/kaiser-2017/arch/x86/entry/entry_64.S", FIXTURES / "call_clobbered_read_fires.S"):
+        made.clear()
+        res = api.check(f, api.Options(profile="max"), select=["EL103", "live-scratch"], keep_analysis=True)
+        an = res.analysis
+        total = an.cfg.n + len(an.program.forks)
+        without = [v for c, v in made if not c]
+        assert sorted(without) == list(range(total))  # once, for both rules
+        P = an.program.instructions
+        asking = {v for v in range(an.cfg.n) if P[v].info is not None and P[v].info.flow in _ASKING}
+        assert 0 < len(asking) < total and sorted(v for c, v in made if c) == sorted(asking)
+        procs = an.procedures or Procedures.build(an.program, an.cfg)
+        s = Search(an, procs, _callees(an))
+        table = s._table()
+        whole = [real(s, v)[0] for v in range(total)]
+        assert [(n.read, n.end, n.read_all, n.end_all, n.next) for n in table] == \
+               [(n.read, n.end, n.read_all, n.end_all, n.next) for n in whole]
+
+
 def test_a_value_the_code_never_had_is_not_clobbered(tmp_path):
     """A function C calls receives what its C declaration passes: after a C
     call, saving a caller-saved register it never wrote and never received
