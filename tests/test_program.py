@@ -172,3 +172,20 @@ def test_assigned_values_are_c_integers_not_python_ones(tmp_path):
     assert res.analysis is not None  # (an internal error raises out of api.check)
     prog = api.expand(src, api.Options()).program
     assert prog.constants.get("z") == (1 << 40) + 1 and prog.constants.get("y") == 0 and "x" not in prog.constants
+
+
+def test_feature_names_read_literal_bodies_and_bodies_that_name_macros():
+    """CPU feature bits as the headers define them: most bodies are literal
+    (``( 7*32+11)``, read at once), some name other macros
+    (``(NCAPINTS*32+1)``, ``X86_BUG(9)``), read through them; the first
+    name of a bit is its name."""
+    from entrylint.cpp.preprocessor import CppOptions, preprocess_text
+    from entrylint.program.constants import feature_names
+
+    text = ("#define NCAPINTS 21\n#define X86_BUG(x) (NCAPINTS*32 + (x))\n"
+            "#define X86_FEATURE_PTI ( 7*32+11)\n#define X86_FEATURE_KAISER ( 7*32+11)\n"
+            "#define X86_FEATURE_XENPV (NCAPINTS*32 - 8)\n#define X86_BUG_CPU_MELTDOWN X86_BUG(14)\n"
+            "#define X86_FEATURE_HEX 0x10\n#define X86_FEATURE_FN(x) (x)\n")
+    macros = preprocess_text(text, "f.S", CppOptions()).macros
+    assert feature_names(macros) == {7 * 32 + 11: "X86_FEATURE_PTI", 21 * 32 - 8: "X86_FEATURE_XENPV",
+                                     21 * 32 + 14: "X86_BUG_CPU_MELTDOWN", 16: "X86_FEATURE_HEX"}

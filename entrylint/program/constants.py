@@ -108,7 +108,9 @@ def feature_names(macros: Mapping[str, object]) -> dict[int, str]:
     for name, md in macros.items():
         if not name.startswith(("X86_FEATURE_", "X86_BUG_")) or getattr(md, "params", None) is not None:
             continue
-        v = macro_int(name, macros)
+        body = getattr(md, "body", None)
+        # (``( 7*32+11)``: no name in it, its value at once -- 440 of them a build of 6.12's entry_64.S)
+        v = eval_int(body) if isinstance(body, str) and not _IDENT.search(body) else macro_int(name, macros)
         if v is not None and v not in out:
             out[v] = name
     return out
