@@ -50,25 +50,14 @@ _BYTE_DIRECTIVES = {".byte", ".word", ".short", ".value", ".2byte", ".long", ".i
 # the directives pass 1 reads besides the byte directives and the code modes
 _READ = frozenset({".section", ".pushsection", ".globl", ".global", ".type", ".size", ".set", ".equ", ".equiv",
                    ".eqv"})
-_MODES: dict[str, int | None] = {}  # directive name -> the code mode it selects (decode.code_mode), by name
-_CODE_NAMED: dict[str, bool] = {}  # section name -> a kernel code section by its name (_CODE_PREFIXES)
 _ENCODED: dict[tuple, tuple] = {}  # (a .byte's arguments, code mode) -> the instructions its bytes decode to
-_KEPT = 4096  # entries each of the three keeps
+_ENCODED_MAX = 4096  # (a file of made-up .byte lines keeps none past it)
 _NUMREF = re.compile(r"^(\d+)([fb])$")
 # a literal of a `.byte` list: hex, binary, octal (leading 0) or decimal, optionally negated
 _BYTE_LITERAL = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
 _WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
 _LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
-
-
-def _code_mode(name: str) -> int | None:
-    got = _MODES.get(name, False)
-    if got is False:
-        got = code_mode(name)
-        if len(_MODES) < _KEPT:  # (a file of made-up directive names keeps none past the bound)
-            _MODES[name] = got
-    return got
 
 
 def is_local_label(name: str) -> bool:
@@ -205,11 +194,8 @@ class _Builder:
                 if not st.args and is_prefix(st.name):
                     pending.append(st)
                     continue
-                if pending:
-                    add_insn(si, st, tuple(pending))
-                    pending.clear()
-                else:
-                    add_insn(si, st)
+                add_insn(si, st, tuple(pending))
+                pending.clear()
             elif kind == "label":
                 define(st.name, si)
                 if not is_local_label(st.name):
@@ -262,7 +248,7 @@ class _Builder:
                 self.data_si.append(si)
             return
         if name not in _READ:
-            mode = _code_mode(name)
+            mode = code_mode(name)
             if mode is not None:
                 # GNU as keeps one mode for the whole file, whatever the section
                 self.mode = mode
@@ -300,7 +286,7 @@ class _Builder:
         if infos is False:  # (6.12's entry_64.S: 224 ``.byte 0x6a, vector`` of one macro, none literal)
             data = _literal_bytes(st.args)
             infos = tuple(decode_bytes(data, self.mode) or ()) if data else ()
-            if len(_ENCODED) < _KEPT:
+            if len(_ENCODED) < _ENCODED_MAX:
                 _ENCODED[key] = infos
         if not infos:
             return False
@@ -322,14 +308,7 @@ class _Builder:
         return True
 
     def is_code(self, section: str) -> bool:
-        if section in self.prog.code_sections:
-            return True
-        got = _CODE_NAMED.get(section)
-        if got is None:
-            got = section.startswith(_CODE_PREFIXES)
-            if len(_CODE_NAMED) < _KEPT:
-                _CODE_NAMED[section] = got
-        return got
+        return section in self.prog.code_sections or section.startswith(_CODE_PREFIXES)
 
     def position(self, si: int, section: str) -> int:
         """Instruction index of the first instruction of ``section`` at or after statement ``si``
