@@ -42,9 +42,9 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
     as rejoined -- at a mark: the point before it -- or None)  With
     ``reloc`` (lines added or removed before the place the preprocessor
     rejoined) the last run's statements and its snapshots after that place
-    are taken moved.  (Until GNU as rejoins, the pieces it reads are cut at
-    the last run's moved points, and no snapshot is kept there: their states
-    would hold the old places; its marks are not used.)"""
+    are taken moved, and the preprocessor's snapshots this run keeps before
+    GNU as rejoins too (the state is the last run's there, its places moved);
+    GNU as's are this run's."""
     from entrylint.gas import resume as gas_resume
     from entrylint.gas.expander import Expander
 
@@ -65,17 +65,13 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
     dn = moved.n_out - base.n_out  # (a place of the last run's output after the join, in this one's)
     # where the last run can be taken up: (its output position, point index or None for a mark, GNU as snapshot)
     stops = [(cs.n_out, m, g) for m, (cs, g) in enumerate(st.points) if m >= join]
-    if reloc is None:
-        stops = sorted(stops + [(p, None, g) for p, g in st.marks if p > base.n_out], key=lambda s: s[0])
+    stops = sorted(stops + [(p, None, g) for p, g in st.marks if p > base.n_out], key=lambda s: s[0])
     i = 0
     while i < len(stops):
         pos, m, og = stops[i]
         cs = moved.cpp(st.points[m][0]) if m is not None else None
         to = cs.n_out if cs is not None else pos + dn
-        if reloc is None:  # (a long piece the last run kept no marks in, after a line added above it)
-            feed(e, lines, at, to, marks)
-        else:
-            e.feed(lines[at:to])
+        feed(e, lines, at, to, marks)  # (a long piece the last run kept no marks in, after a line added above it)
         at = to
         g = og if reloc is None else reloc.gas_snapshot(og)
         changed = _changed_macros(e, g, og, st)
@@ -87,26 +83,27 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
             nxt = m if m is not None else next((k for _, k, _ in stops[i:] if k is not None), len(st.points))
             later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[nxt:]]
             later = later if reloc is None else reloc.points(later)
-            marked = [(p + dn, moved.gas(x)) for p, x in st.marks if p > pos] if reloc is None else []
+            marked = [(p + dn, moved.gas(x)) for p, x in st.marks if p > pos]
+            marked = marked if reloc is None else [(p, reloc.gas_snapshot(x)) for p, x in marked]
             if changed:
                 later = [(c, _redefined(x, e, changed)) for c, x in later]
                 marked = [(p, _redefined(x, e, changed)) for p, x in marked]
             return g, points + later, marks + marked, nxt if m is not None else nxt - 1
-        if reloc is None:
-            if m is not None:
-                points.append((cs, gas_resume.snapshot(e)))
-            else:
-                marks.append((at, gas_resume.snapshot(e)))
-            t = _last_before(stops, i, again) if again is not None else None
-            if t is not None:  # an edited .macro invoked further down: on to the last place before that
-                e, made = _jump(e, st, og, [x for _, _, x in stops[i + 1:t + 1]], gopts, changed, d)
-                for (p, k, _), x in zip(stops[i + 1:t + 1], made):
-                    if k is not None:
-                        points.append((moved.cpp(st.points[k][0]), x))
-                    else:
-                        marks.append((p + dn, x))
-                at = points[-1][0].n_out if stops[t][1] is not None else stops[t][0] + dn
-                i = t
+        if m is not None:
+            points.append((cs if reloc is None else reloc.cpp_snapshot(cs), gas_resume.snapshot(e)))
+        else:
+            marks.append((at, gas_resume.snapshot(e)))
+        t = _last_before(stops, i, again, reloc) if again is not None else None
+        if t is not None:  # an edited .macro invoked further down: on to the last place before that
+            e, made = _jump(e, st, og, [x for _, _, x in stops[i + 1:t + 1]], gopts, changed, d, reloc)
+            for (p, k, _), x in zip(stops[i + 1:t + 1], made):
+                if k is not None:
+                    c = moved.cpp(st.points[k][0])
+                    points.append((c if reloc is None else reloc.cpp_snapshot(c), x))
+                else:
+                    marks.append((p + dn, x))
+            at = moved.cpp(st.points[stops[t][1]][0]).n_out if stops[t][1] is not None else stops[t][0] + dn
+            i = t
         i += 1
     feed(e, lines, at, len(lines), marks)
     return e.result(), points, marks, None
@@ -122,20 +119,26 @@ def _next_invocation(st, og, changed: frozenset) -> int | None:
     return next((k for k in range(og.n_invoked, len(inv)) if inv[k] in changed), None)
 
 
-def _last_before(stops: list, i: int, at: int) -> int | None:
+def _last_before(stops: list, i: int, at: int, reloc=None) -> int | None:
     """The last stop after ``stops[i]`` before the last run's ``at``-th
     macro invocation, or None: the reading goes on from there instead (an
     edit in a ``.macro`` body invoked further down, nothing else differing).
     The lines up to there are the last run's, read in the same state but
     for that macro, which they do not invoke: they give its statements
-    (_jump)."""
+    (_jump).  With ``reloc`` (lines added or removed above) they are taken
+    moved, so the lines up to the stop gave no problem (a problem's message
+    may name a place)."""
     t = i
     while t + 1 < len(stops) and stops[t + 1][2].n_invoked <= at:
         t += 1
+    if reloc is not None:
+        og = stops[i][2]
+        while t > i and stops[t][2].n_problems != og.n_problems:
+            t -= 1
     return t if t > i else None
 
 
-def _jump(e, st, g, between: list, gopts, changed: frozenset, d: tuple[int, int, int]):
+def _jump(e, st, g, between: list, gopts, changed: frozenset, d: tuple[int, int, int], reloc=None):
     """A reading loop at the last run's GNU as snapshot ``between[-1]``,
     from ``e`` at its snapshot ``g``: the last run's statements, problems
     and invocations between the two added to ``e``'s, its state there but
@@ -145,7 +148,10 @@ def _jump(e, st, g, between: list, gopts, changed: frozenset, d: tuple[int, int,
     from entrylint.gas import resume as gas_resume
 
     old, h = st.gas, between[-1]
-    lists = (e.out + old.statements[g.n_out:h.n_out], e.problems + old.problems[g.n_problems:h.n_problems],
+    taken = old.statements[g.n_out:h.n_out]
+    if reloc is not None:
+        taken, between = reloc.statements(taken), [reloc.gas_snapshot(x) for x in between]
+    lists = (e.out + taken, e.problems + old.problems[g.n_problems:h.n_problems],
              e.invoked + old.invoked[g.n_invoked:h.n_invoked])
     made = [_shifted(_redefined(x, e, changed), g, _lens(e), lists, d) for x in between]
     return gas_resume.restore(made[-1], gopts), made

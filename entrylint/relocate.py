@@ -146,9 +146,9 @@ class Relocate:
     def points(self, pairs: list) -> list:
         """The (cpp, GNU as) snapshots of the last run after the place,
         moved: their states hold places too (the macros defined, the open
-        ``#if``s and ``.if``s).  One taken inside a ``.macro`` or ``.rept``
-        body being collected is left out."""
-        return [(self.cpp_snapshot(c), self.gas_snapshot(g)) for c, g in pairs if g.collect is None]
+        ``#if``s and ``.if``s, the ``.macro`` or ``.rept`` body being
+        collected)."""
+        return [(self.cpp_snapshot(c), self.gas_snapshot(g)) for c, g in pairs]
 
     def cpp_snapshot(self, s):
         """A preprocessor snapshot (cpp.resume.Snapshot) of the last run,
@@ -188,13 +188,17 @@ class Relocate:
         from entrylint.gas.conditionals import _Entry
 
         conds = [_Entry(self.body_line(x.opener), x.outer, x.done, x.active, x.seen_else) for x in s.conds]
+        c = s.collect
+        if c is not None:  # (a body being collected: its lines so far, and the line that opened it)
+            c = replace(c, opener=self.body_line(c.opener),
+                        body=[self.body_line(b) for b in c.body] if c.body is not None else None)
         all_macros = _moved_in(s.all_macros, self.gas_movers, self.gas_macro)
         if all_macros is s.all_macros:
-            return replace(s, conds=conds)  # (no macro defined below the place yet)
+            return replace(s, conds=conds, collect=c)  # (no macro defined below the place yet)
         every = (*s.all_macros.values(), *s.purged, *s.macros.values())
         purged_ids = frozenset(id(self.gas_macro(m)) for m in every if id(m) in s.purged_ids)
         return replace(s, macros=_moved_in(s.macros, self.gas_movers, self.gas_macro), all_macros=all_macros,
-                       purged=[self.gas_macro(m) for m in s.purged], purged_ids=purged_ids, conds=conds)
+                       purged=[self.gas_macro(m) for m in s.purged], purged_ids=purged_ids, conds=conds, collect=c)
 
 
 def _moved_in(table: dict, names: set, move) -> dict:

@@ -539,3 +539,83 @@ def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_pat
         got = _same_as_scratch(path, text, sessions)
     assert "cpp rejoined" in sessions.session(path, OPTS)[0].last
     assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]
+
+
+def _resumed(session) -> int:
+    return int(session.last.split("resumed at logical line ", 1)[1].split(",")[0])
+
+
+def test_a_line_added_in_a_macro_body_invoked_further_down_is_read_only_around_its_invocations(monkeypatch):
+    """A line added inside a ``.macro`` body moves every place below it: the
+    last run's statements between the invocations are taken moved (not read
+    again), GNU as rejoins past the last invocation, and the snapshots it
+    passed are kept: an edit further down resumes near it.  As a run from
+    the start."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    jumps, read = [], []
+    real = rejoin._jump
+    monkeypatch.setattr(rejoin, "_jump", lambda e, st, g, between, *rest: jumps.append(len(between))
+                        or real(e, st, g, between, *rest))
+    from entrylint.gas.expander import Expander
+
+    feed = Expander.feed
+    monkeypatch.setattr(Expander, "feed", lambda self, lines: read.append(len(lines)) or feed(self, lines))
+    path = FIX / "entry_incr.S"
+    filler = "".join(f"SYM_CODE_START(asm_filler{k})\n\tnop\n\tiretq\nSYM_CODE_END(asm_filler{k})\n" for k in range(4))
+    call = "SYM_CODE_START(asm_again{})\n\tSAVE_RCX\n\tiretq\nSYM_CODE_END(asm_again{})\n"
+    text = path.read_text() + filler + call.format(1, 1) + filler + call.format(2, 2) + filler
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    read.clear()
+    edited = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rcx\n\tpushq\t%rdx\n.endm")
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    fed = sum(read)
+    assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
+    assert jumps and "GNU as at" in session.last, (jumps, session.last)
+    assert fed < len(got.analysis.expansion.pp.lines) / 2, (fed, len(got.analysis.expansion.pp.lines))
+    assert len([i for i in got.analysis.program.instructions if i.text == "pushq %rdx"]) == 4
+    _same_as_scratch(path, replace_once(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
+    assert _resumed(session) > edited.splitlines().index("SYM_CODE_START(asm_again1)") + 4, session.last
+
+
+def test_the_snapshots_inside_a_macro_body_are_moved_with_the_lines(monkeypatch):
+    """A snapshot taken while a ``.macro`` body is being collected holds the
+    body's lines so far: after a line added above, it is kept with their
+    places moved, so an edit inside the body resumes inside it."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    text = replace_once(text, "#define STACK_OFF\t8\n", "#define STACK_OFF\t8\n\n")
+    _same_as_scratch(path, text, sessions)
+    text = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
+    _same_as_scratch(path, text, sessions)
+    from bisect import bisect_right
+
+    from entrylint.cpp.lexer import lex_file
+
+    macro = bisect_right(lex_file(text, str(path)).starts, text.index(".macro SAVE_RCX")) - 1  # (its logical line)
+    assert _resumed(session) > macro, session.last
+
+
+def test_a_snapshot_kept_from_an_older_run_is_rejoined_after_lines_added(monkeypatch):
+    """The snapshots above an edit are kept from the run that made them,
+    which counted the main file's lines as it had them then: a line added
+    at the end and then one at the top, the preprocessor rejoins the last
+    run just below the top one (not past the first edit)."""
+    monkeypatch.setattr(incremental, "STEP", 1)
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    _same_as_scratch(path, text, sessions)
+    session = sessions.session(path, OPTS)[0]
+    text = replace_once(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\tnop\n")
+    _same_as_scratch(path, text, sessions)
+    text = replace_once(text, "\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n")
+    _same_as_scratch(path, text, sessions)
+    rejoined = int(session.last.split("cpp rejoined at logical line ", 1)[1].split(",")[0])
+    assert rejoined < text.splitlines().index("SYM_CODE_END(entry_SYSCALL_64)"), session.last
+
