@@ -291,12 +291,12 @@ def _cpp_same(p, f, s) -> bool:
     return (p.counter == s.counter and p.exp.count == s.exp_count and p.exp.deepest == s.exp_deepest
             and p.limit_hit == s.limit_hit and p.headers_size == s.headers_size and p.cond == s.cond
             and f.guard == s.guard and _groups_same(f.groups, s.groups)
-            and _read(p.peak, p.main_lines) == _read(s.peak, s.main_lines)
+            and _figures(p.peak, p.main_lines) == _figures(s.peak, s.main_lines)
             and p.cache.keys() == s.cache.keys() and p.files == s.files[:s.n_files]
             and _macros_same(p.macros, s.macros))
 
 
-def _read(peak: dict, main_lines: int) -> dict:
+def _figures(peak: dict, main_lines: int) -> dict:
     """A preprocessor's figures but the file size, its cpp-lines without the main file's."""
     out = {k: v for k, v in peak.items() if k != "file-size"}
     out["cpp-lines"] -= main_lines
