@@ -68,6 +68,11 @@ def _same_as_scratch(path, text, sessions):
     return inc
 
 
+def _resumed(session) -> int:
+    """The logical line the session's last run resumed at."""
+    return int(session.last.split("resumed at logical line ", 1)[1].split(",")[0])
+
+
 def test_a_re_analysis_looks_up_the_steps_of_the_last_walk(monkeypatch):
     """The walk of an edited text steps only what the edit made new: the
     other (instruction, tuple) pairs are the last walk's, looked up by value."""
@@ -177,13 +182,15 @@ def test_an_edited_macro_body_rejoins_past_its_last_invocation(monkeypatch):
     assert at["tail"] is None or at["tail"] > at["base"] + tail.count("\n"), at
 
 
-def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocations(monkeypatch):
+@pytest.mark.parametrize("body", ["\tpushq\t%rdx\n", "\tpushq\t%rcx\n\tpushq\t%rdx\n"], ids=["in place", "a line added"])
+def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocations(monkeypatch, body):
     """Where the edited ``.macro`` is invoked again below, GNU as goes on
     from the last snapshot before each invocation (the lines between are
     the last run's, read in the same state but for a macro they do not
-    invoke: its statements taken) and reads only the pieces that invoke it,
-    rejoining past the last.  What comes out is a run from the start's; a
-    later edit resumes from the snapshots kept."""
+    invoke: its statements taken -- with their places moved where the edit
+    added a line) and reads only the pieces that invoke it, rejoining past
+    the last.  What comes out is a run from the start's; a later edit
+    resumes from the snapshots kept."""
     monkeypatch.setattr(incremental, "STEP", 1)
     jumps = []
     real = rejoin._jump
@@ -202,7 +209,7 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     _same_as_scratch(path, text, sessions)
     session = sessions.session(path, OPTS)[0]
     read.clear()
-    edited = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
+    edited = replace_once(text, "\tpushq\t%rcx\n.endm", body + ".endm")
     got = api.check(path, OPTS, text=edited, incremental=sessions)
     fed = sum(read)
     assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
@@ -213,9 +220,7 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     assert len(rdx) == 4  # every invocation expanded with the new body
     _same_as_scratch(path, replace_once(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
     # (from the snapshot the jump to asm_again2's invocation kept, not from the top)
-    again1 = text.splitlines().index("SYM_CODE_START(asm_again1)")
-    assert int(session.last.split("resumed at logical line ")[1].split(",")[0]) > again1 + 4, session.last
-
+    assert _resumed(session) > edited.splitlines().index("SYM_CODE_START(asm_again1)") + 4, session.last
 
 def test_an_edited_macro_invoked_inside_a_header_is_read_only_around_its_invocation(monkeypatch, tmp_path):
     """A header included in one line is one piece between two snapshots of
@@ -539,44 +544,6 @@ def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_pat
         got = _same_as_scratch(path, text, sessions)
     assert "cpp rejoined" in sessions.session(path, OPTS)[0].last
     assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]
-
-
-def _resumed(session) -> int:
-    return int(session.last.split("resumed at logical line ", 1)[1].split(",")[0])
-
-
-def test_a_line_added_in_a_macro_body_invoked_further_down_is_read_only_around_its_invocations(monkeypatch):
-    """A line added inside a ``.macro`` body moves every place below it: the
-    last run's statements between the invocations are taken moved (not read
-    again), GNU as rejoins past the last invocation, and the snapshots it
-    passed are kept: an edit further down resumes near it.  As a run from
-    the start."""
-    monkeypatch.setattr(incremental, "STEP", 1)
-    jumps, read = [], []
-    real = rejoin._jump
-    monkeypatch.setattr(rejoin, "_jump", lambda e, st, g, between, *rest: jumps.append(len(between))
-                        or real(e, st, g, between, *rest))
-    from entrylint.gas.expander import Expander
-
-    feed = Expander.feed
-    monkeypatch.setattr(Expander, "feed", lambda self, lines: read.append(len(lines)) or feed(self, lines))
-    path = FIX / "entry_incr.S"
-    filler = "".join(f"SYM_CODE_START(asm_filler{k})\n\tnop\n\tiretq\nSYM_CODE_END(asm_filler{k})\n" for k in range(4))
-    call = "SYM_CODE_START(asm_again{})\n\tSAVE_RCX\n\tiretq\nSYM_CODE_END(asm_again{})\n"
-    text = path.read_text() + filler + call.format(1, 1) + filler + call.format(2, 2) + filler
-    sessions = Sessions()
-    _same_as_scratch(path, text, sessions)
-    session = sessions.session(path, OPTS)[0]
-    read.clear()
-    edited = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rcx\n\tpushq\t%rdx\n.endm")
-    got = api.check(path, OPTS, text=edited, incremental=sessions)
-    fed = sum(read)
-    assert incremental.outcome(got) == incremental.outcome(api.check(path, OPTS, text=edited))
-    assert jumps and "GNU as at" in session.last, (jumps, session.last)
-    assert fed < len(got.analysis.expansion.pp.lines) / 2, (fed, len(got.analysis.expansion.pp.lines))
-    assert len([i for i in got.analysis.program.instructions if i.text == "pushq %rdx"]) == 4
-    _same_as_scratch(path, replace_once(edited, "asm_again2)\n\tSAVE_RCX", "asm_again2)\n\tnop"), sessions)
-    assert _resumed(session) > edited.splitlines().index("SYM_CODE_START(asm_again1)") + 4, session.last
 
 
 def test_the_snapshots_inside_a_macro_body_are_moved_with_the_lines(monkeypatch):
