@@ -546,26 +546,33 @@ def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_pat
     assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]
 
 
-def test_the_snapshots_inside_a_macro_body_are_moved_with_the_lines(monkeypatch):
-    """A snapshot taken while a ``.macro`` body is being collected holds the
-    body's lines so far: after a line added above, it is kept with their
-    places moved, so an edit inside the body resumes inside it."""
+
+def _edited(monkeypatch, *edits) -> tuple:
+    """(the session, the text) after the fixture's ``edits`` (old, new) one
+    after another, snapshots at every line, each as a run from the start."""
     monkeypatch.setattr(incremental, "STEP", 1)
     path = FIX / "entry_incr.S"
     text = path.read_text()
     sessions = Sessions()
     _same_as_scratch(path, text, sessions)
-    session = sessions.session(path, OPTS)[0]
-    text = replace_once(text, "#define STACK_OFF\t8\n", "#define STACK_OFF\t8\n\n")
-    _same_as_scratch(path, text, sessions)
-    text = replace_once(text, "\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm")
-    _same_as_scratch(path, text, sessions)
+    for old, new in edits:
+        text = replace_once(text, old, new)
+        _same_as_scratch(path, text, sessions)
+    return sessions.session(path, OPTS)[0], text
+
+
+def test_the_snapshots_inside_a_macro_body_are_moved_with_the_lines(monkeypatch):
+    """A snapshot taken while a ``.macro`` body is being collected holds the
+    body's lines so far: after a line added above, it is kept with their
+    places moved, so an edit inside the body resumes inside it."""
     from bisect import bisect_right
 
     from entrylint.cpp.lexer import lex_file
 
-    macro = bisect_right(lex_file(text, str(path)).starts, text.index(".macro SAVE_RCX")) - 1  # (its logical line)
-    assert _resumed(session) > macro, session.last
+    session, text = _edited(monkeypatch, ("#define STACK_OFF\t8\n", "#define STACK_OFF\t8\n\n"),
+                            ("\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm"))
+    macro = bisect_right(lex_file(text, str(FIX / "entry_incr.S")).starts, text.index(".macro SAVE_RCX")) - 1
+    assert _resumed(session) > macro, session.last  # (the .macro line's logical line)
 
 
 def test_a_snapshot_kept_from_an_older_run_is_rejoined_after_lines_added(monkeypatch):
@@ -573,16 +580,7 @@ def test_a_snapshot_kept_from_an_older_run_is_rejoined_after_lines_added(monkeyp
     which counted the main file's lines as it had them then: a line added
     at the end and then one at the top, the preprocessor rejoins the last
     run just below the top one (not past the first edit)."""
-    monkeypatch.setattr(incremental, "STEP", 1)
-    path = FIX / "entry_incr.S"
-    text = path.read_text()
-    sessions = Sessions()
-    _same_as_scratch(path, text, sessions)
-    session = sessions.session(path, OPTS)[0]
-    text = replace_once(text, "\tcall\texc_nmi\n", "\tcall\texc_nmi\n\tnop\n")
-    _same_as_scratch(path, text, sessions)
-    text = replace_once(text, "\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n")
-    _same_as_scratch(path, text, sessions)
+    session, text = _edited(monkeypatch, ("\tcall\texc_nmi\n", "\tcall\texc_nmi\n\tnop\n"),
+                            ("\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n"))
     rejoined = int(session.last.split("cpp rejoined at logical line ", 1)[1].split(",")[0])
     assert rejoined < text.splitlines().index("SYM_CODE_END(entry_SYSCALL_64)"), session.last
-
