@@ -99,6 +99,11 @@ def macro_int(name: str, macros: Mapping[str, object]) -> int | None:
     md = macros.get(name)
     if md is None:
         return None
+    body = getattr(md, "body", None)
+    if isinstance(body, str) and getattr(md, "params", None) is None and not _IDENT.search(body):
+        # (``( 7*32+11)``: no name in it, its value at once -- 440 CPU feature
+        # bits a build of 6.12's entry_64.S values, feature_names)
+        return eval_int(body)
     return eval_int(expand_macros(name, macros))
 
 
@@ -108,9 +113,7 @@ def feature_names(macros: Mapping[str, object]) -> dict[int, str]:
     for name, md in macros.items():
         if not name.startswith(("X86_FEATURE_", "X86_BUG_")) or getattr(md, "params", None) is not None:
             continue
-        body = getattr(md, "body", None)
-        # (``( 7*32+11)``: no name in it, its value at once -- 440 of them a build of 6.12's entry_64.S)
-        v = eval_int(body) if isinstance(body, str) and not _IDENT.search(body) else macro_int(name, macros)
+        v = macro_int(name, macros)
         if v is not None and v not in out:
             out[v] = name
     return out
