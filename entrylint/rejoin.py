@@ -61,7 +61,7 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
         feed(e, lines, at, len(lines), marks)
         return e.result(), points, marks, None
     base = st.points[join][0]
-    moved = _Moved(base, pp, lexed, res, shift)
+    moved = _Moved(base, pp, lexed, res, shift, reloc)
     dn = moved.n_out - base.n_out  # (a place of the last run's output after the join, in this one's)
     # where the last run can be taken up: (its output position, point index or None for a mark, GNU as snapshot)
     stops = [(cs.n_out, m, g) for m, (cs, g) in enumerate(st.points) if m >= join]
@@ -82,15 +82,13 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
             moved.gas_from(og, e, g, d)
             nxt = m if m is not None else next((k for _, k, _ in stops[i:] if k is not None), len(st.points))
             later = [(moved.cpp(c), moved.gas(x)) for c, x in st.points[nxt:]]
-            later = later if reloc is None else reloc.points(later)
             marked = [(p + dn, moved.gas(x)) for p, x in st.marks if p > pos]
-            marked = marked if reloc is None else [(p, reloc.gas_snapshot(x)) for p, x in marked]
             if changed:
                 later = [(c, _redefined(x, e, changed)) for c, x in later]
                 marked = [(p, _redefined(x, e, changed)) for p, x in marked]
             return g, points + later, marks + marked, nxt if m is not None else nxt - 1
         if m is not None:
-            points.append((cs if reloc is None else reloc.cpp_snapshot(cs), gas_resume.snapshot(e)))
+            points.append((cs, gas_resume.snapshot(e)))
         else:
             marks.append((at, gas_resume.snapshot(e)))
         t = _last_before(stops, i, again, reloc) if again is not None else None
@@ -98,11 +96,10 @@ def read(res, gopts, start, snaps: list, st, join: int | None, pp, lexed, shift:
             e, made = _jump(e, st, og, [x for _, _, x in stops[i + 1:t + 1]], gopts, changed, d, reloc)
             for (p, k, _), x in zip(stops[i + 1:t + 1], made):
                 if k is not None:
-                    c = moved.cpp(st.points[k][0])
-                    points.append((c if reloc is None else reloc.cpp_snapshot(c), x))
+                    points.append((moved.cpp(st.points[k][0]), x))
                 else:
                     marks.append((p + dn, x))
-            at = moved.cpp(st.points[stops[t][1]][0]).n_out if stops[t][1] is not None else stops[t][0] + dn
+            at = points[-1][0].n_out if stops[t][1] is not None else stops[t][0] + dn
             i = t
         i += 1
     feed(e, lines, at, len(lines), marks)
@@ -267,10 +264,11 @@ def _gas_joined(e, st, g, reloc=None, d=(0, 0, 0), changed=frozenset()):
 class _Moved:
     """The last run's snapshots after the place the preprocessor rejoined it,
     moved onto this run's output (their states are this run's there; the
-    output before them differs in length)."""
+    output before them differs in length), and with ``reloc`` (lines added
+    or removed above) their states' places moved too."""
 
-    def __init__(self, base, pp, lexed, res, shift: int):
-        self.base, self.res, self.shift = base, res, shift
+    def __init__(self, base, pp, lexed, res, shift: int, reloc=None):
+        self.base, self.res, self.shift, self.reloc = base, res, shift, reloc
         self.n_out, self.n_problems = len(pp.out), len(pp.problems)
         self.n_missing, self.n_fallbacks = len(pp.missing), len(pp.fallbacks)
         self.before_main = (pp.before_main, len(lexed.problems))
@@ -280,16 +278,18 @@ class _Moved:
         from dataclasses import replace
 
         b = self.base
-        return replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
-                       problems=self.res.problems,
-                       n_problems=s.problems_read() - b.problems_read() + self.n_problems,
-                       files=self.res.files, missing=self.res.missing,
-                       n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
-                       n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
+        s = replace(s, idx=s.idx - self.shift, out=self.res.lines, n_out=s.n_out - b.n_out + self.n_out,
+                    problems=self.res.problems,
+                    n_problems=s.problems_read() - b.problems_read() + self.n_problems,
+                    files=self.res.files, missing=self.res.missing,
+                    n_missing=s.n_missing - b.n_missing + self.n_missing, fallbacks=self.res.fallbacks,
+                    n_fallbacks=s.n_fallbacks - b.n_fallbacks + self.n_fallbacks, before_main=self.before_main)
+        return s if self.reloc is None else self.reloc.cpp_snapshot(s)
 
     def gas_from(self, g, e, result, d) -> None:
         self.g, self.lens, self.d = g, _lens(e), d
         self.lists = (result.statements, result.problems, result.invoked)
 
     def gas(self, s):
-        return _shifted(s, self.g, self.lens, self.lists, self.d)
+        s = _shifted(s, self.g, self.lens, self.lists, self.d)
+        return s if self.reloc is None else self.reloc.gas_snapshot(s)

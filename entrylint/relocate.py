@@ -142,14 +142,9 @@ class Relocate:
             self._macros[id(m)] = got
         return got
 
-    # -- the snapshots after the place (incremental.py's points) ----------
-    def points(self, pairs: list) -> list:
-        """The (cpp, GNU as) snapshots of the last run after the place,
-        moved: their states hold places too (the macros defined, the open
-        ``#if``s and ``.if``s, the ``.macro`` or ``.rept`` body being
-        collected)."""
-        return [(self.cpp_snapshot(c), self.gas_snapshot(g)) for c, g in pairs]
-
+    # -- the snapshots after the place (incremental.py's points): their
+    # states hold places too (the macros defined, the open ``#if``s and
+    # ``.if``s, the ``.macro`` or ``.rept`` body being collected) ----------
     def cpp_snapshot(self, s):
         """A preprocessor snapshot (cpp.resume.Snapshot) of the last run,
         its state's places moved and its cpp-lines count with the main
