@@ -135,6 +135,7 @@ class _Window:
         self.fw = fw
         calls = {ev.node for ev in fw.event_list("c-call")}
         self.uses = {n for n in fw.before if n in calls or (n < len(P) and gs_access(P[n]))}
+        self._openers: set | None = None
 
     def hazard(self, key, target: str) -> bool:
         if key is None:
@@ -148,16 +149,35 @@ class _Window:
                     return True
             return False
         # entry: the window runs from this write until GS becomes the kernel's
-        children = self.fw.children()
-        todo, seen = list(children.get(key, ())), {key}
-        while todo:
-            k = todo.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            if k[1].gs is not Space.USER or k[1].cr3 is not Space.KERNEL:
-                continue
-            if k[0] in self.uses:
-                return True
-            todo += children.get(k, ())
-        return False
+        if self._openers is None:
+            self._openers = self._opening()
+        return key in self._openers
+
+    def _opening(self) -> set:
+        """The keys after which the walk reaches a per-cpu use in the window
+        (the kernel CR3 and the user GS at every key from the one after to
+        the use), read backward: from each use reached inside a window, up
+        the first-arrival links while they stay inside, the key it stops at
+        included.  An entry write opens a window with a hazard when its key
+        is one of them: its window, walked forward over the keys first
+        reached from each, meets that use."""
+        fw = self.fw
+        inside = {t for n in self.uses for t in fw.before.get(n, ()) if _inside(t)}
+        out: set = set()
+        if not inside:  # (no use is reached in any window: the usual case)
+            return out
+        pred, uses = fw.pred, self.uses
+        for k in pred:
+            if k[1] in inside and k[0] in uses:
+                cur = pred[k][0]
+                while cur is not None and cur not in out:
+                    out.add(cur)
+                    if not _inside(cur[1]):
+                        break
+                    cur = pred.get(cur, (None, ""))[0]
+        return out
+
+
+def _inside(t) -> bool:
+    """The tuple is inside a window: the kernel CR3 with the user GS."""
+    return t.gs is Space.USER and t.cr3 is Space.KERNEL

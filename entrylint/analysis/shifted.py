@@ -462,7 +462,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
                                       for (n, t, ek, st), key in old.kernel_return_keys.items()},
                   frame_returns={m(n): {m(x) for x in v} for n, v in old.frame_returns.items()},
                   crowded=frozenset(m(j) for j in old.crowded))
-    new._keys = new._children = new._by_kind = None
+    new._keys = new._by_kind = None
     return new
 
 

@@ -2,8 +2,8 @@
 before and after it, the events rules judge, the first path to every
 visited (node, tuple, context) triple as a predecessor link, the contexts,
 the states user mode resumes with; and the questions rules and reports ask
-of them (a path back to the entry point, the keys first reached from a key,
-the events of a kind in the walk's order, where a ``jmp *%reg`` went)."""
+of them (a path back to the entry point, the events of a kind in the walk's
+order, where a ``jmp *%reg`` went)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,6 @@ class Forward:
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
-    _children: dict | None = field(default=None, repr=False)  # children(), built on first use
     _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
     # the steps of each path a finding asked for)
@@ -116,23 +115,9 @@ class Forward:
     def key_at(self, node: int, t: Tuple) -> Key | None:
         """A visited (node, tuple, context) triple, for a path: the first
         context that reached ``node`` with ``t``."""
-        if self._keys is None:
-            self._keys = {}
-            for k in self.pred:
-                self._keys.setdefault((k[0], k[1]), k)
+        if self._keys is None:  # (read backward, the first context's key is the one kept)
+            self._keys = {(k[0], k[1]): k for k in reversed(self.pred)}
         return self._keys.get((node, t))
-
-    def children(self) -> dict[Key, list[Key]]:
-        """Key -> the keys first reached from it (the walk's predecessor
-        links read forward), built once: a walk taken again for an edited
-        program (rewalk.py) keeps it with its links."""
-        if self._children is None:
-            out: dict[Key, list[Key]] = {}
-            for k, (prev, _how) in self.pred.items():
-                if prev is not None:
-                    out.setdefault(prev, []).append(k)
-            self._children = out
-        return self._children
 
     def register_targets(self, node: int) -> tuple[int, ...]:
         """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target
