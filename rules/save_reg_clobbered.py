@@ -127,15 +127,18 @@ def _restores(fw, P):
         reg = cr3_operand(P[ev.node])
         if not ev.before.pti_off() and reg not in (None, "rsp"):  # (boot-style loads; %rsp is a scratch)
             yield ev.node, ev.before, reg, fw.key_of("cr3-write", ev.node, ev.before, ev.detail)
+    tests = []
     for node in sorted(n for n in fw.before if n < len(P)):
         if P[node].info is None or P[node].info.cr3_write:
             continue  # (a CR3 write: its event, above)
         reg = cr3_operand(P[node])
-        if reg in (None, "rsp"):
-            continue
+        if reg not in (None, "rsp"):
+            tests.append((node, reg))
+    keys = fw.keys_at(node for node, _ in tests) if tests else {}
+    for node, reg in tests:
         for t in ordered(fw.before[node]):
             if _cr3(t, reg) and not t.pti_off():
-                yield node, t, reg, fw.key_at(node, t)
+                yield node, t, reg, keys.get((node, t))
 
 
 def _written_back(fw, P, key, clobber: int, reg: str) -> bool:

@@ -463,6 +463,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
                   frame_returns={m(n): {m(x) for x in v} for n, v in old.frame_returns.items()},
                   crowded=frozenset(m(j) for j in old.crowded))
     new._keys = new._by_kind = None
+    new._scans = 0
     return new
 
 

@@ -15,7 +15,8 @@ from entrylint.analysis.entries import Entry
 from entrylint.analysis.state import Tuple
 from entrylint.analysis.transfer import Event
 
-Key = tuple[int, Tuple, int]  # (node, tuple, context)
+Key = tuple[int, Tuple, int]  # (node, tuple, context: an index into Forward.contexts)
+_SCANS = 4  # key_at's looks along the links before it indexes every (node, tuple)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Forward:
     frame_returns: dict[int, set[int]] = field(default_factory=dict)
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
-    _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key, built on first use
+    _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key: key_at's index, once built
+    _scans: int = field(default=0, repr=False)  # key_at's asks answered by a look along the links
     _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
     # the steps of each path a finding asked for)
@@ -114,10 +116,32 @@ class Forward:
 
     def key_at(self, node: int, t: Tuple) -> Key | None:
         """A visited (node, tuple, context) triple, for a path: the first
-        context that reached ``node`` with ``t``."""
-        if self._keys is None:  # (read backward, the first context's key is the one kept)
-            self._keys = {(k[0], k[1]): k for k in reversed(self.pred)}
+        context that reached ``node`` with ``t``.  Rules ask it once per
+        finding: the contexts are tried (most often one reached it); where
+        several did, the first of them in the walk's order is looked for
+        along the links, and past ``_SCANS`` such asks every pair is
+        indexed once (a file with many findings)."""
+        if self._keys is not None:
+            return self._keys.get((node, t))
+        pred = self.pred
+        found = [k for c in range(len(self.contexts)) if (k := (node, t, c)) in pred]
+        if len(found) < 2:
+            return found[0] if found else None
+        self._scans += 1
+        if self._scans <= _SCANS:
+            want = set(found)
+            return next(k for k in pred if k in want)
+        self._keys = {(k[0], k[1]): k for k in reversed(pred)}  # (read backward: the first one's kept)
         return self._keys.get((node, t))
+
+    def keys_at(self, nodes) -> dict:
+        """(node, tuple) -> ``key_at``'s key, for every pair at ``nodes``,
+        in one look along the links: a reader that asks about many pairs at
+        a few nodes it knows beforehand (a rule's candidate sites)."""
+        if self._keys is not None:
+            return self._keys
+        nodes = set(nodes)
+        return {(k[0], k[1]): k for k in reversed(self.pred) if k[0] in nodes}
 
     def register_targets(self, node: int) -> tuple[int, ...]:
         """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target
