@@ -21,13 +21,14 @@ def walk(program, cfg, entries, config, live_out, limits, shared=None, memo=None
     (StepMemo, kept by the incremental session of an edited file)."""
     from entrylint.analysis.contracts import contract_instances
     from entrylint.analysis.forward import analyze
-    from entrylint.analysis.rewalk import reused
-    from entrylint.analysis.shifted import shifted
 
     visits, steps = (shared.visits, shared.steps) if shared is not None else (0, 0)
     forward = None
     inst = contract_instances(program, cfg) if memo is not None else None
     if memo is not None and memo.last is not None:  # the last walk, when the edit changed nothing it reads
+        from entrylint.analysis.rewalk import reused  # (an edit's: not imported by a check from the start)
+        from entrylint.analysis.shifted import shifted
+
         forward = reused(memo, program, cfg, entries, config, live_out, limits.analysis_visits - visits,
                          limits.analysis_steps - steps, inst)
         if forward is None:  # the last walk moved over an instruction added or deleted (analysis/shifted.py)
