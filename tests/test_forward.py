@@ -416,3 +416,30 @@ def test_straight_line_code_added_leaves_the_walk_as_it_was(tmp_path):
     for added in (1, 3, 6):
         got = _walk_mapped(tmp_path, added)
         assert got == (pred, events, first), added
+
+
+def test_key_at_is_the_first_context_along_the_links_however_it_is_asked(monkeypatch):
+    """``key_at(node, tuple)``: the first key of the pair in the walk's
+    order (not the lowest context), whether the contexts are tried alone (one
+    reached the pair), several are looked for along the links, or, past
+    ``_SCANS`` such asks, every pair is indexed; ``keys_at(nodes)`` gives
+    the same keys for the pairs at those nodes."""
+    from entrylint.analysis import walked
+    from entrylint.analysis.walked import Context, Forward
+
+    a, b = object(), object()  # two tuples (compared by identity, as the walk's are)
+    links = [(1, a, 0), (5, b, 2), (5, a, 1), (5, b, 0), (7, a, 2), (5, a, 2), (9, b, 1)]
+    pred = {k: (None, "entry") for k in links}
+    contexts = [Context("entry", 0, None, f"e{c}") for c in range(3)]
+    want = {(5, b): (5, b, 2), (5, a): (5, a, 1), (1, a): (1, a, 0), (7, a): (7, a, 2), (9, b): (9, b, 1),
+            (1, b): None, (8, a): None}
+    monkeypatch.setattr(walked, "_SCANS", 1)
+    fw = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
+    assert fw.key_at(5, b) == (5, b, 2) and fw._keys is None  # (looked for along the links)
+    assert {p: fw.key_at(*p) for p in want} == want  # (the second such ask indexes every pair)
+    assert fw._keys is not None
+    assert {p: fw.key_at(*p) for p in want} == want
+    fresh = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
+    got = fresh.keys_at([5, 9])
+    assert got == {p: k for p, k in want.items() if k is not None and p[0] in (5, 9)}
+    assert fresh._keys is None  # (only those nodes' pairs, no index kept)
