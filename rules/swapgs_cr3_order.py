@@ -162,19 +162,21 @@ class _Window:
         is one of them: its window, walked forward over the keys first
         reached from each, meets that use."""
         fw = self.fw
-        inside = {t for n in self.uses for t in fw.before.get(n, ()) if _inside(t)}
+        pred, contexts = fw.pred, range(len(fw.contexts))
         out: set = set()
-        if not inside:  # (no use is reached in any window: the usual case)
-            return out
-        pred, uses = fw.pred, self.uses
-        for k in pred:
-            if k[1] in inside and k[0] in uses:
-                cur = pred[k][0]
-                while cur is not None and cur not in out:
-                    out.add(cur)
-                    if not _inside(cur[1]):
-                        break
-                    cur = pred.get(cur, (None, ""))[0]
+        for n in self.uses:  # (a key is (node, tuple, context index))
+            for t in fw.before.get(n, ()):
+                if not _inside(t):
+                    continue
+                for c in contexts:
+                    if (n, t, c) not in pred:
+                        continue
+                    cur = pred[(n, t, c)][0]
+                    while cur is not None and cur not in out:
+                        out.add(cur)
+                        if not _inside(cur[1]):
+                            break
+                        cur = pred.get(cur, (None, ""))[0]
         return out
 
 

@@ -423,7 +423,10 @@ def test_key_at_is_the_first_context_along_the_links_however_it_is_asked(monkeyp
     order (not the lowest context), whether the contexts are tried alone (one
     reached the pair), several are looked for along the links, or, past
     ``_SCANS`` such asks, every pair is indexed; ``keys_at(nodes)`` gives
-    the same keys for the pairs at those nodes."""
+    the same keys for the pairs at those nodes.  The answers are kept, and
+    a walk taken again (the same links) shares them."""
+    from dataclasses import replace
+
     from entrylint.analysis import walked
     from entrylint.analysis.walked import Context, Forward
 
@@ -435,11 +438,14 @@ def test_key_at_is_the_first_context_along_the_links_however_it_is_asked(monkeyp
             (1, b): None, (8, a): None}
     monkeypatch.setattr(walked, "_SCANS", 1)
     fw = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
-    assert fw.key_at(5, b) == (5, b, 2) and fw._keys is None  # (looked for along the links)
+    assert fw.key_at(5, b) == (5, b, 2) and fw._keyed == set()  # (looked for along the links)
     assert {p: fw.key_at(*p) for p in want} == want  # (the second such ask indexes every pair)
-    assert fw._keys is not None
+    assert fw._keyed is None
     assert {p: fw.key_at(*p) for p in want} == want
     fresh = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
     got = fresh.keys_at([5, 9])
-    assert got == {p: k for p, k in want.items() if k is not None and p[0] in (5, 9)}
-    assert fresh._keys is None  # (only those nodes' pairs, no index kept)
+    assert {p: got.get(p) for p in want if p[0] in (5, 9)} == {p: k for p, k in want.items() if p[0] in (5, 9)}
+    assert fresh._keyed == {5, 9}
+    again = replace(fresh, memo={})  # (a walk taken again: rewalk.py)
+    assert again._keys is fresh._keys and again.key_at(9, b) == (9, b, 1)
+    assert {p: again.key_at(*p) for p in want} == want

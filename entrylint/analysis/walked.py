@@ -17,6 +17,7 @@ from entrylint.analysis.transfer import Event
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context: an index into Forward.contexts)
 _SCANS = 4  # key_at's looks along the links before it indexes every (node, tuple)
+_NOT_ASKED = object()
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,12 @@ class Forward:
     frame_returns: dict[int, set[int]] = field(default_factory=dict)
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
-    _keys: dict | None = field(default=None, repr=False)  # (node, tuple) -> key: key_at's index, once built
+    # key_at's answers, (node, tuple) -> key, and the nodes all of whose pairs
+    # are among them (keys_at's; None: every node's); a walk taken again
+    # (rewalk.py: the same links) shares them, a walk moved (shifted.py)
+    # starts anew
+    _keys: dict = field(default_factory=dict, repr=False)
+    _keyed: set | None = field(default_factory=set, repr=False)
     _scans: int = field(default=0, repr=False)  # key_at's asks answered by a look along the links
     _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
@@ -120,28 +126,35 @@ class Forward:
         finding: the contexts are tried (most often one reached it); where
         several did, the first of them in the walk's order is looked for
         along the links, and past ``_SCANS`` such asks every pair is
-        indexed once (a file with many findings)."""
-        if self._keys is not None:
-            return self._keys.get((node, t))
+        indexed once (a file with many findings).  Answers are kept."""
+        keys = self._keys
+        got = keys.get((node, t), _NOT_ASKED)
+        if got is not _NOT_ASKED or self._keyed is None or node in self._keyed:
+            return None if got is _NOT_ASKED else got
         pred = self.pred
         found = [k for c in range(len(self.contexts)) if (k := (node, t, c)) in pred]
-        if len(found) < 2:
-            return found[0] if found else None
-        self._scans += 1
-        if self._scans <= _SCANS:
+        if len(found) > 1:
+            self._scans += 1
+            if self._scans > _SCANS:
+                keys.update({(k[0], k[1]): k for k in reversed(pred)})  # (read backward: the first one's kept)
+                self._keyed = None
+                return keys.get((node, t))
             want = set(found)
-            return next(k for k in pred if k in want)
-        self._keys = {(k[0], k[1]): k for k in reversed(pred)}  # (read backward: the first one's kept)
-        return self._keys.get((node, t))
+            found = [next(k for k in pred if k in want)]
+        got = keys[(node, t)] = found[0] if found else None
+        return got
 
     def keys_at(self, nodes) -> dict:
-        """(node, tuple) -> ``key_at``'s key, for every pair at ``nodes``,
-        in one look along the links: a reader that asks about many pairs at
-        a few nodes it knows beforehand (a rule's candidate sites)."""
-        if self._keys is not None:
-            return self._keys
-        nodes = set(nodes)
-        return {(k[0], k[1]): k for k in reversed(self.pred) if k[0] in nodes}
+        """(node, tuple) -> ``key_at``'s key, for every pair at ``nodes``
+        (a dict to ``get`` from), in one look along the links: a reader that
+        asks about many pairs at a few nodes it knows beforehand (a rule's
+        candidate sites)."""
+        if self._keyed is not None:
+            todo = set(nodes) - self._keyed
+            if todo:
+                self._keys.update({(k[0], k[1]): k for k in reversed(self.pred) if k[0] in todo})
+                self._keyed |= todo
+        return self._keys
 
     def register_targets(self, node: int) -> tuple[int, ...]:
         """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target

@@ -66,7 +66,7 @@ def test_an_entry_windows_hazard_read_backward_is_the_forward_search():
             before.setdefault(n, set()).add(t)
         uses = {n for n in before if rnd.random() < 0.2}
         w = object.__new__(_Window)
-        w.fw, w.uses, w._openers = SimpleNamespace(pred=pred, before=before), uses, None
+        w.fw, w.uses, w._openers = SimpleNamespace(pred=pred, before=before, contexts=[None] * 3), uses, None
         for k in pred:
             want = forward_search(pred, uses, k)
             hazards += want
