@@ -64,7 +64,8 @@ class _Interned(type):
 
     def __call__(cls, origin, gs, cr3, stack, features=(), held=(), flags=(), site=""):
         key = (origin, gs, cr3, stack, features, held, flags, site)
-        got = _MADE.get(key)
+        ref = _REFS.get(key)  # (the weak dict's own: its get() is a Python call per tuple made)
+        got = ref() if ref is not None else None
         if got is None:
             with _MAKING:  # (the language server walks in a thread of its own)
                 got = _MADE.get(key)
@@ -74,6 +75,7 @@ class _Interned(type):
 
 
 _MADE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_REFS = _MADE.data  # value -> weak reference, read directly (an entry goes when its tuple does)
 _MAKING = threading.Lock()
 # a weak reference needs a slot for it (3.11 makes one; 3.10: no slots)
 _SLOTS = {"slots": True, "weakref_slot": True} if sys.version_info >= (3, 11) else {}
@@ -110,6 +112,7 @@ class Tuple(metaclass=_Interned):
     # it was for, the result; False: the tuple itself); nodes in a row share
     # one live set object, so a run of quiet visits works it out once
     _dead: object = field(default=None, init=False, repr=False, compare=False)
+    _pti: object = field(default=None, init=False, repr=False, compare=False)  # pti_off(), made once
 
     # one object per value (_Interned): its identity is its hash.  Set order
     # follows it, as it followed string hashes before (they differ between
@@ -213,7 +216,14 @@ class Tuple(metaclass=_Interned):
 
     def pti_off(self, pti_features: tuple[str, ...] = PTI_FEATURES) -> bool:
         """True when this path runs with PTI off (one page table: the CR3
-        rules do not apply): one of ``pti_features`` is off on it."""
+        rules do not apply): one of ``pti_features`` is off on it (the
+        default's answer made once: rules ask it of every tuple they judge)."""
+        if pti_features is PTI_FEATURES:
+            got = self._pti
+            if got is None:
+                got = any(self.feature(f) is Feature.OFF for f in pti_features)
+                object.__setattr__(self, "_pti", got)
+            return got
         return any(self.feature(f) is Feature.OFF for f in pti_features)
 
     def __str__(self) -> str:
