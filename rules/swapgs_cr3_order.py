@@ -162,16 +162,14 @@ class _Window:
         is one of them: its window, walked forward over the keys first
         reached from each, meets that use."""
         fw = self.fw
-        pred, contexts = fw.pred, range(len(fw.contexts))
+        pred = fw.pred
         out: set = set()
-        for n in self.uses:  # (a key is (node, tuple, context index))
+        for n in self.uses:
             for t in fw.before.get(n, ()):
                 if not _inside(t):
                     continue
-                for c in contexts:
-                    if (n, t, c) not in pred:
-                        continue
-                    cur = pred[(n, t, c)][0]
+                for k in fw.keys_of(n, t):
+                    cur = pred[k][0]
                     while cur is not None and cur not in out:
                         out.add(cur)
                         if not _inside(cur[1]):

@@ -132,7 +132,7 @@ class Forward:
         if got is not _NOT_ASKED or self._keyed is None or node in self._keyed:
             return None if got is _NOT_ASKED else got
         pred = self.pred
-        found = [k for c in range(len(self.contexts)) if (k := (node, t, c)) in pred]
+        found = self.keys_of(node, t)
         if len(found) > 1:
             self._scans += 1
             if self._scans > _SCANS:
@@ -143,6 +143,13 @@ class Forward:
             found = [next(k for k in pred if k in want)]
         got = keys[(node, t)] = found[0] if found else None
         return got
+
+    def keys_of(self, node: int, t: Tuple) -> list[Key]:
+        """The visited keys of the pair, one per context that reached
+        ``node`` with ``t`` (a key is (node, tuple, context index)), in the
+        contexts' order."""
+        pred = self.pred
+        return [k for c in range(len(self.contexts)) if (k := (node, t, c)) in pred]
 
     def keys_at(self, nodes) -> dict:
         """(node, tuple) -> ``key_at``'s key, for every pair at ``nodes``

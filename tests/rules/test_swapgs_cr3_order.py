@@ -28,9 +28,9 @@ def test_an_entry_windows_hazard_read_backward_is_the_forward_search():
     agree at every key."""
     import random
     from collections import namedtuple
-    from types import SimpleNamespace
 
     from entrylint.analysis.state import Space
+    from entrylint.analysis.walked import Forward
     from entrylint_rules.swapgs_cr3_order import _Window
 
     T = namedtuple("T", "gs cr3")
@@ -66,7 +66,8 @@ def test_an_entry_windows_hazard_read_backward_is_the_forward_search():
             before.setdefault(n, set()).add(t)
         uses = {n for n in before if rnd.random() < 0.2}
         w = object.__new__(_Window)
-        w.fw, w.uses, w._openers = SimpleNamespace(pred=pred, before=before, contexts=[None] * 3), uses, None
+        w.fw = Forward(cfg=None, entries=[], pred=pred, before=before, contexts=[None] * 3)
+        w.uses, w._openers = uses, None
         for k in pred:
             want = forward_search(pred, uses, k)
             hazards += want
