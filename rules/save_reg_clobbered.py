@@ -134,7 +134,7 @@ def _restores(fw, P):
         reg = cr3_operand(P[node])
         if reg not in (None, "rsp"):
             tests.append((node, reg))
-    keys = fw.keys_at(node for node, _ in tests) if tests else {}
+    keys = fw.keys_at(node for node, _ in tests)
     for node, reg in tests:
         for t in ordered(fw.before[node]):
             if _cr3(t, reg) and not t.pti_off():

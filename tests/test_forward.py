@@ -125,7 +125,7 @@ def test_alternative_gate_pti_off_keeps_one_page_table(analyses):
     at_call = {(t.cr3, t.feature("X86_FEATURE_PTI")) for t in an.forward.before[
         next(i.index for i in an.program.instructions if i.text.startswith("call"))]}
     assert at_call == {(K, Feature.ON), (U, Feature.OFF)}
-    assert all(not t.pti_off(("X86_FEATURE_PTI",)) or t.cr3 is U
+    assert all(t.feature("X86_FEATURE_PTI") is not Feature.OFF or t.cr3 is U
                for ts in an.forward.before.values() for t in ts)
 
 
@@ -438,9 +438,16 @@ def test_key_at_is_the_first_context_along_the_links_however_it_is_asked(monkeyp
             (1, b): None, (8, a): None}
     monkeypatch.setattr(walked, "_SCANS", 1)
     fw = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
-    assert fw.key_at(5, b) == (5, b, 2) and fw._keyed == set()  # (looked for along the links)
-    assert {p: fw.key_at(*p) for p in want} == want  # (the second such ask indexes every pair)
-    assert fw._keyed is None
+    assert fw.key_at(5, b) == (5, b, 2) and fw._keyed == {5}  # (node 5's pairs indexed)
+    assert fw.key_at(5, a) == (5, a, 1) and fw._scans == 1  # (answered from that index)
+    assert {p: fw.key_at(*p) for p in want} == want
+    fw2 = Forward(cfg=None, entries=[], pred=dict(reversed(list(pred.items()))), contexts=contexts)
+    fw2.key_at(5, b)
+    assert fw2._keyed == {5} and fw2._keys[(5, b)] == (5, b, 0)  # (another walk order, another first)
+    fw3 = Forward(cfg=None, entries=[], pred={**pred, (7, b, 0): (None, ""), (7, b, 1): (None, "")},
+                  contexts=contexts)
+    fw3.key_at(5, b)
+    assert fw3.key_at(7, b) == (7, b, 0) and fw3._keyed == {1, 5, 7, 9}  # (the second such node: every node)
     assert {p: fw.key_at(*p) for p in want} == want
     fresh = Forward(cfg=None, entries=[], pred=pred, contexts=contexts)
     got = fresh.keys_at([5, 9])

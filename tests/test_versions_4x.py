@@ -145,7 +145,7 @@ def test_no_pti_option_in_the_tree_means_one_page_table():
     an = analyze(PV, profile="max")
     assert {"X86_FEATURE_PTI", "X86_FEATURE_KAISER"} <= an.program.disabled
     for e in an.entries:
-        assert all(t.pti_off(("X86_FEATURE_PTI",)) for t in e.kind.tuples), e.symbol
+        assert all(t.feature("X86_FEATURE_PTI") is Feature.OFF for t in e.kind.tuples), e.symbol
     # so the C call of the IDT entry, made before any CR3 write, is not judged
     assert not [f for f in cli(PV, "max") if f["id"] in ("EL201", "EL202")]
 
@@ -249,7 +249,7 @@ def test_kaiser_user_switch_by_per_cpu_bits():
     an = analyze(KAISER)
     P = an.program.instructions
     sysret = [e for e in an.forward.event_list("exit-user") if P[e.node].symbol == "entry_SYSCALL_64"]
-    assert sysret and {e.before.cr3 for e in sysret if not e.before.pti_off(("X86_FEATURE_KAISER",))} \
+    assert sysret and {e.before.cr3 for e in sysret if e.before.feature("X86_FEATURE_KAISER") is not Feature.OFF} \
         == {Space.USER}
     # the body does what the family's contract says: no contract-mismatch
     assert not an.forward.event_list("contract-mismatch")

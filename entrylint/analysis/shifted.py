@@ -462,8 +462,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
                                       for (n, t, ek, st), key in old.kernel_return_keys.items()},
                   frame_returns={m(n): {m(x) for x in v} for n, v in old.frame_returns.items()},
                   crowded=frozenset(m(j) for j in old.crowded))
-    new._by_kind = None
-    new._keys, new._keyed, new._scans = {}, set(), 0  # (the links moved: key_at asked anew)
+    new.lookups_moved()
     return new
 
 

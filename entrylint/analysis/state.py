@@ -214,17 +214,15 @@ class Tuple(metaclass=_Interned):
         """What MODEL 3 calls the tuple: origin, gs, cr3, stack, features."""
         return (self.origin, self.gs, self.cr3, self.stack, self.features)
 
-    def pti_off(self, pti_features: tuple[str, ...] = PTI_FEATURES) -> bool:
+    def pti_off(self) -> bool:
         """True when this path runs with PTI off (one page table: the CR3
-        rules do not apply): one of ``pti_features`` is off on it (the
-        default's answer made once: rules ask it of every tuple they judge)."""
-        if pti_features is PTI_FEATURES:
-            got = self._pti
-            if got is None:
-                got = any(self.feature(f) is Feature.OFF for f in pti_features)
-                object.__setattr__(self, "_pti", got)
-            return got
-        return any(self.feature(f) is Feature.OFF for f in pti_features)
+        rules do not apply): one of the PTI features is off on it (made
+        once: rules ask it of every tuple they judge)."""
+        got = self._pti
+        if got is None:
+            got = any(self.feature(f) is Feature.OFF for f in PTI_FEATURES)
+            object.__setattr__(self, "_pti", got)
+        return got
 
     def __str__(self) -> str:
         s = self._str

@@ -16,7 +16,7 @@ from entrylint.analysis.state import Tuple
 from entrylint.analysis.transfer import Event
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context: an index into Forward.contexts)
-_SCANS = 4  # key_at's looks along the links before it indexes every (node, tuple)
+_SCANS = 4  # nodes key_at indexes one at a time before it indexes every node
 _NOT_ASKED = object()
 
 
@@ -61,12 +61,11 @@ class Forward:
     # node -> the contracted macro instances it is in (contract_instances)
     instances: dict[int, tuple] = field(default_factory=dict, repr=False)
     # key_at's answers, (node, tuple) -> key, and the nodes all of whose pairs
-    # are among them (keys_at's; None: every node's); a walk taken again
-    # (rewalk.py: the same links) shares them, a walk moved (shifted.py)
-    # starts anew
+    # are among them (keys_at's); a walk taken again (rewalk.py: the same
+    # links) shares them, a walk moved (shifted.py) starts anew
     _keys: dict = field(default_factory=dict, repr=False)
-    _keyed: set | None = field(default_factory=set, repr=False)
-    _scans: int = field(default=0, repr=False)  # key_at's asks answered by a look along the links
+    _keyed: set = field(default_factory=set, repr=False)
+    _scans: int = field(default=0, repr=False)  # nodes key_at indexed one at a time
     _by_kind: tuple | None = field(default=None, repr=False)  # event_list()'s lists, built on first use
     # what readers of the walk keep about it, by name (plugins/support.py:
     # the steps of each path a finding asked for)
@@ -124,24 +123,18 @@ class Forward:
         """A visited (node, tuple, context) triple, for a path: the first
         context that reached ``node`` with ``t``.  Rules ask it once per
         finding: the contexts are tried (most often one reached it); where
-        several did, the first of them in the walk's order is looked for
-        along the links, and past ``_SCANS`` such asks every pair is
-        indexed once (a file with many findings).  Answers are kept."""
-        keys = self._keys
-        got = keys.get((node, t), _NOT_ASKED)
-        if got is not _NOT_ASKED or self._keyed is None or node in self._keyed:
-            return None if got is _NOT_ASKED else got
-        pred = self.pred
+        several did, the pairs at the node are indexed (``keys_at``), and
+        past ``_SCANS`` such nodes every node's.  Answers are kept."""
+        got = self._keys.get((node, t), _NOT_ASKED)
+        if got is not _NOT_ASKED:
+            return got
+        if node in self._keyed:
+            return None
         found = self.keys_of(node, t)
-        if len(found) > 1:
+        if len(found) > 1:  # (the first of them along the links)
             self._scans += 1
-            if self._scans > _SCANS:
-                keys.update({(k[0], k[1]): k for k in reversed(pred)})  # (read backward: the first one's kept)
-                self._keyed = None
-                return keys.get((node, t))
-            want = set(found)
-            found = [next(k for k in pred if k in want)]
-        got = keys[(node, t)] = found[0] if found else None
+            return self.keys_at((node,) if self._scans <= _SCANS else {k[0] for k in self.pred}).get((node, t))
+        got = self._keys[(node, t)] = found[0] if found else None
         return got
 
     def keys_of(self, node: int, t: Tuple) -> list[Key]:
@@ -156,12 +149,16 @@ class Forward:
         (a dict to ``get`` from), in one look along the links: a reader that
         asks about many pairs at a few nodes it knows beforehand (a rule's
         candidate sites)."""
-        if self._keyed is not None:
-            todo = set(nodes) - self._keyed
-            if todo:
-                self._keys.update({(k[0], k[1]): k for k in reversed(self.pred) if k[0] in todo})
-                self._keyed |= todo
+        todo = set(nodes) - self._keyed
+        if todo:
+            self._keys.update({(k[0], k[1]): k for k in reversed(self.pred) if k[0] in todo})  # (the first kept)
+            self._keyed |= todo
         return self._keys
+
+    def lookups_moved(self) -> None:
+        """A walk made from this one with its links moved (shifted.py) asks
+        anew: key_at's answers and the lists of events by kind go."""
+        self._keys, self._keyed, self._scans, self._by_kind = {}, set(), 0, None
 
     def register_targets(self, node: int) -> tuple[int, ...]:
         """Where the walk followed the ``jmp *%reg`` at ``node`` (register_target

@@ -31,6 +31,7 @@ def test_released_paranoid_exits_restore_what_they_found(tree):
     # resume there is the user CR3 again (RESTORE_CR3 from %r14)
     import kernels
     from entrylint import api
+    from entrylint.analysis.state import Feature
 
     root = kernels.tree_if_present(tree)
     if root is None:
@@ -38,7 +39,7 @@ def test_released_paranoid_exits_restore_what_they_found(tree):
     an = api.analyze(root / "arch/x86/entry/entry_64.S", api.Options(root=root, profile="max"))
     fw = an.forward
     found = [(fw.resumed(n, t), s) for (n, t), arr in fw.kernel_returns.items() for k, s in arr
-             if k == "paranoid" and s.cr3.value == "user" and not t.pti_off(("X86_FEATURE_PTI",))]
+             if k == "paranoid" and s.cr3.value == "user" and t.feature("X86_FEATURE_PTI") is not Feature.OFF]
     assert found
     assert all(r.cr3.value == "user" for r, _ in found)
     assert not run_rule("EL203", root / "arch/x86/entry/entry_64.S", root=root, profile="max")
