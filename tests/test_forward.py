@@ -340,7 +340,6 @@ def test_event_lists_by_kind_follow_the_events():
     assert [e.kind for e in fw.event_list()] == ["exit-user", "cr3-write", "exit-user", "cr3-write"]
 
 
-
 def test_a_work_flags_test_is_no_rpl_test(tmp_path):
     # forward_syscall.S with a 4.4-style exit: a fast path taken unless a word
     # of work flags beside the frame has a bit set.  testl $0xfeff, 8(%rsp)

@@ -222,6 +222,7 @@ def test_an_edited_macro_invoked_further_down_is_read_only_around_its_invocation
     # (from the snapshot the jump to asm_again2's invocation kept, not from the top)
     assert _resumed(session) > edited.splitlines().index("SYM_CODE_START(asm_again1)") + 4, session.last
 
+
 def test_an_edited_macro_invoked_inside_a_header_is_read_only_around_its_invocation(monkeypatch, tmp_path):
     """A header included in one line is one piece between two snapshots of
     the preprocessor; GNU as marks it every rejoin.MARK lines, and an edit
@@ -544,7 +545,6 @@ def test_the_main_files_lines_are_counted_with_its_length_when_rejoining(tmp_pat
         got = _same_as_scratch(path, text, sessions)
     assert "cpp rejoined" in sessions.session(path, OPTS)[0].last
     assert got.analysis.expansion.pp.peak["cpp-lines"] == api.check(path, OPTS, text=text).analysis.expansion.pp.peak["cpp-lines"]
-
 
 
 def _edited(monkeypatch, *edits) -> tuple:
