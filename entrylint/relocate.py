@@ -114,10 +114,34 @@ class Relocate:
 
     def statements(self, stmts: list) -> list:
         """GNU as statements with their places moved (every statement below
-        the place has one: its trace starts at its line of the main file)."""
-        trace, cond = self.trace, self.cond
-        return [Stmt(s.kind, s.name, s.args, s.section, trace(s.trace), cond(s.cond) if s.cond else s.cond,
-                     s.cpp_macros) for s in stmts]
+        the place has one: its trace starts at its line of the main file).
+
+        The statements of one expansion share its head (the frame of the
+        invocation or repetition, ``trace[-2]``), made once by GNU as with
+        the frames before it (gas/expander.py): the head's moved frames are
+        made once, and a statement's trace is them and its own last frame
+        moved.  A head is taken for a trace's first frames only after they
+        are checked to be the ones it was met with."""
+        trace, cond, frames, moved = self.trace, self.cond, self._frames, self._moved
+        heads: dict[int, tuple] = {}  # id of a head -> (the frames up to it, them moved)
+        out = []
+        for s in stmts:
+            tr = s.trace
+            if len(tr) > 1:
+                got = heads.get(id(tr[-2]))
+                pre = tr[:-1]
+                if got is None or got[0] != pre:
+                    got = heads[id(tr[-2])] = (pre, trace(pre))
+                f = tr[-1]
+                g = frames.get(id(f))
+                if g is None:
+                    g = frames[id(f)] = moved(f)
+                tr = got[1] + (g,)
+            else:
+                tr = trace(tr)
+            out.append(Stmt(s.kind, s.name, s.args, s.section, tr, cond(s.cond) if s.cond else s.cond,
+                            s.cpp_macros))
+        return out
 
     def body_line(self, b):
         from entrylint.gas.model import BodyLine

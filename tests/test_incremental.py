@@ -584,3 +584,29 @@ def test_a_snapshot_kept_from_an_older_run_is_rejoined_after_lines_added(monkeyp
                             ("\tcall\tdo_syscall_64\n", "\tnop\n\tcall\tdo_syscall_64\n"))
     rejoined = int(session.last.split("cpp rejoined at logical line ", 1)[1].split(",")[0])
     assert rejoined < text.splitlines().index("SYM_CODE_END(entry_SYSCALL_64)"), session.last
+
+
+def test_statements_moved_keep_each_trace():
+    # the statements of one expansion share its head (the invocation's
+    # frame): its frames are moved once for all of them; a head met again
+    # after other first frames (not a trace GNU as makes) is moved with them
+    from types import SimpleNamespace
+
+    from entrylint.gas.types import Frame, Stmt
+    from entrylint.relocate import Relocate
+    from entrylint.source import Location
+
+    main = "/t/entry.S"
+    moved = Relocate(main, 10, -2, 2, [], SimpleNamespace(macros={}, purged=[]))  # line 10 on: 2 lines down
+    head, first, other = Frame(Location(main, 12), "macro", "M"), Frame(Location(main, 11)), Frame(Location("/t/h.h", 3))
+    one, two = Frame(Location(main, 30)), Frame(Location(main, 9))
+    stmts = [Stmt("insn", "nop", "", ".text", tr) for tr in
+             [(first, head, one), (first, head, two), (other, head, one), (two,)]]
+    got = moved.statements(stmts)
+    assert [[(f.location.file, f.location.line, f.kind) for f in s.trace] for s in got] == [
+        [(main, 13, "source"), (main, 14, "macro"), (main, 32, "source")],
+        [(main, 13, "source"), (main, 14, "macro"), (main, 9, "source")],
+        [("/t/h.h", 3, "source"), (main, 14, "macro"), (main, 32, "source")],
+        [(main, 9, "source")]]
+    # one object per frame moved, one per frame that stays
+    assert got[0].trace[1] is got[1].trace[1] is got[2].trace[1] and got[1].trace[2] is two
