@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from test_rewalk import SRC, _edited
 
-from entrylint.analysis.lineup import edits, inserted, renumbering
+from entrylint.analysis.lineup import edits, inserted, renumbering, script
 from entrylint.analysis.shifted import _tuples_moved
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 
@@ -201,6 +201,17 @@ def test_a_line_added_to_a_macro_body_takes_the_last_walk_moved(tmp_path):
                    back=True, src=MACRO) == [(False, False)]
 
 
+def test_a_line_moved_out_of_a_macro_body_takes_the_last_walk_moved(tmp_path):
+    # a nop cut from the body of a macro expanded twice and pasted in the
+    # code before it, in one change: taken out twice, put in once (and
+    # back: put in twice, taken out once); edits() finds no plain insertion,
+    # deletion or one-line move there -- the edit script does
+    src = MACRO.replace(".macro EXIT_PATH\n", ".macro EXIT_PATH\n\tnop\n")
+    cut = src[src.index(".macro EXIT_PATH\n"):src.index("\tmovl\t$1, %r9d\n") + len("\tmovl\t$1, %r9d\n")]
+    pasted = cut.replace(".macro EXIT_PATH\n\tnop\n", ".macro EXIT_PATH\n") + "\tnop\n"
+    assert _edited(tmp_path, [(cut, pasted)], back=True, src=src) == [(True, True)]
+
+
 def test_an_instruction_added_at_an_entry_point(tmp_path):
     # the entry's label is on the new nop: the walk starts there, and the
     # swapgs after it is walked on at once, where it was walked; deleted
@@ -327,3 +338,13 @@ def test_where_instructions_were_added():
     assert edits(old + [ins("ud2")], [ins(t) for t in ("pause", "swapgs", "nop", "ud2")]) == ([2], [0])
     assert edits(old, [ins(t) for t in ("swapgs", "pause", "sysretq")]) is None
     assert edits(old, [ins(t) for t in ("swapgs", "sysretq")]) == ([1], [])
+    # taken out at two places, put in at one (a line of a body expanded
+    # twice moved out of it): the fewest instructions that make the one of
+    # the other; past the limit, none
+    body = [ins(t) for t in ("swapgs", "nop", "sysretq", "ud2", "swapgs", "nop", "sysretq")]
+    moved = [ins(t) for t in ("swapgs", "sysretq", "pause", "ud2", "swapgs", "sysretq")]
+    assert edits(body, moved) == ([1, 5], [2])
+    assert edits(moved, body) == ([2], [1, 5])
+    assert script(body, moved, limit=2) is None
+    # the same instructions as the last (the common head and tail): none
+    assert script(body, list(body)) == ([], [])

@@ -36,13 +36,17 @@ def edits(old: list, new: list) -> tuple[list[int], list[int]] | None:
     ``new`` of those put in) when ``new`` is ``old`` with instructions put
     in (inserted()), taken out, or one taken out at one place and put in at
     another (a line moved, cut and pasted back: the language server's
-    ``code`` edits); ([], []) for the same instructions; None otherwise."""
+    ``code`` edits); ([], []) for the same instructions.  Else the fewest
+    taken out and put in that make ``new`` of ``old`` (``script``: a line
+    of a macro's body moved out of it, or into one, is taken out once per
+    expansion of the one and put in once per expansion of the other);
+    None for one instruction retyped (rewalk.py's) and past ``LIMIT``."""
     if len(new) > len(old):
         got = inserted(old, new)
-        return None if got is None else ([], got)
+        return script(old, new) if got is None else ([], got)
     if len(new) < len(old):
         got = inserted(new, old)
-        return None if got is None else (got, [])
+        return script(old, new) if got is None else (got, [])
     n = len(old)
     a, b = 0, n
     while a < n and _alike(old[a], new[a]):
@@ -57,6 +61,61 @@ def edits(old: list, new: list) -> tuple[list[int], list[int]] | None:
         return [a], [b - 1]  # (taken out at a, put in before old b)
     if all(_alike(x, y) for x, y in zip(old[a:b - 1], new[a + 1:b])):
         return [b - 1], [a]
+    return script(old, new)
+
+
+LIMIT = 24  # instructions taken out and put in, at most, that script() looks for
+BUDGET = 40_000  # pairs of instructions script() compares, at most (a few ms)
+
+
+def script(old: list, new: list, limit: int = LIMIT) -> tuple[list[int], list[int]] | None:
+    """The fewest instructions taken out of ``old`` and put in that make
+    ``new`` (places as edits() gives them), at most ``limit`` of them; None
+    past it.  The greedy shortest edit script (Myers 1986) of the two lists
+    less their common head and tail: on each diagonal the furthest point
+    reached with d changes, each step along a diagonal an instruction alike
+    in both; an instruction put in next to one alike is the later one, as
+    inserted() takes it."""
+    n, m = len(old), len(new)
+    lo = 0
+    while lo < n and lo < m and _alike(old[lo], new[lo]):
+        lo += 1
+    hi_o, hi_n = n, m
+    while hi_o > lo and hi_n > lo and _alike(old[hi_o - 1], new[hi_n - 1]):
+        hi_o -= 1
+        hi_n -= 1
+    N, M = hi_o - lo, hi_n - lo
+    budget = BUDGET  # instructions compared, at most (each diagonal's steps along it)
+    v = {1: 0}  # diagonal k (x - y) -> the furthest x reached on it
+    seen = []  # v as each round d found it
+    for d in range(min(limit, N + M) + 1):
+        seen.append(dict(v))
+        for k in range(-d, d + 1, 2):
+            if k == -d or k != d and v[k - 1] < v[k + 1]:
+                x = v[k + 1]  # down from diagonal k + 1: new[y - 1] put in
+            else:
+                x = v[k - 1] + 1  # right from diagonal k - 1: old[x - 1] taken out
+            y = x - k
+            while x < N and y < M and _alike(old[lo + x], new[lo + y]):
+                x += 1
+                y += 1
+                budget -= 1
+            if budget < 0:
+                return None
+            v[k] = x
+            if x >= N and y >= M:
+                gone, put = [], []
+                for e in range(d, 0, -1):  # back along the way that reached (N, M)
+                    was = seen[e]
+                    if k == -e or k != e and was[k - 1] < was[k + 1]:
+                        k += 1
+                        put.append(lo + was[k] - k)
+                    else:
+                        k -= 1
+                        gone.append(lo + was[k])
+                gone.reverse()
+                put.reverse()
+                return gone, put
     return None
 
 

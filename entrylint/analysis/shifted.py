@@ -5,7 +5,8 @@ the last backspace takes it away; a ``nop`` pasted in, a line cut).  A line
 of the file's code is one instruction ``k``; a line of a macro's body is one
 per expansion, each a ``k`` of its own, taken one after the other (none
 next to another); a line moved (cut and pasted back elsewhere in one
-change: an editor's "move line") is a ``k`` taken out and one put in; a
+change: an editor's "move line") is a ``k`` taken out and one put in, once
+per expansion of the macro it left or went into (lineup.py); a
 line that makes none (a ``.if`` not taken, a macro that expands to
 nothing) moves only the lines after it.
 
