@@ -44,6 +44,16 @@ def key_line(k: int) -> str:
     return KEYS[:2 + k % (len(KEYS) - 1)] + "\n"
 
 
+def moved(text: str, k: int) -> str:
+    """``text`` with a ``nop`` before code line k * 37 (wrapping): from the
+    k-th such text to the next, the nop is taken out at one place and put
+    in 37 code lines on (a line moved, cut and pasted back in one change:
+    the language-server benchmark's ``code`` edits)."""
+    lines = text.splitlines(keepends=True)
+    lines.insert(along(lines, k), "\tnop\n")
+    return "".join(lines)
+
+
 def added(text: str, k: int) -> str:
     """``text`` with the k-th line edit: a ``nop`` added before code line j
     (moving 37 code lines along the file), then the one before it deleted,

@@ -55,7 +55,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keystrokes import added, along, keyed, typed
+from keystrokes import added, along, keyed, moved, typed
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
@@ -89,15 +89,14 @@ def _client() -> Client:
 
 
 def _edits(text: str, kind: str, n: int) -> list[str]:
+    if kind == "code":
+        return [moved(text, k) for k in range(n)]
     lines = text.splitlines(keepends=True)
     out = []
     for k in range(n):
-        i = along(lines, k)
         new = list(lines)
-        if kind == "code":
-            new.insert(i, "\tnop\n")
-        else:
-            new[i] = new[i].rstrip("\n") + f"\t/* edit {k} */\n"
+        i = along(lines, k)
+        new[i] = new[i].rstrip("\n") + f"\t/* edit {k} */\n"
         out.append("".join(new))
     return out
 

@@ -12,7 +12,8 @@ what the walk records (its steps looked up from the last walks) must be
 equal.  Prints one line per edit with both times and how the incremental run
 went; exits 1 on the first difference.
 
-    python tools/incremental_check.py [FILE] [--edits 20] [--seed 1] [--profile defconfig] [--typing | --keys | --lines]
+    python tools/incremental_check.py [FILE] [--edits 20] [--seed 1] [--profile defconfig]
+                                      [--typing | --keys | --lines | --code]
 
 ``--typing``: instead of random edits, bench/lsp_latency.py's keystrokes (a
 code line retyped as a push of another register four times, then the next
@@ -23,6 +24,9 @@ time (the assembler refuses most of the texts), then over the next.
 ``--lines``: the benchmark's line edits (a nop added 37 code lines on, the
 one before it deleted: analysis/shifted.py takes the last walk moved over
 most of them).
+``--code``: the benchmark's code edits (a nop moved 37 code lines on at
+each: taken out at one place, put in at the other, once per expansion
+where a place is in a macro's body).
 
 FILE defaults to 6.12's arch/x86/entry/entry_64.S in the kernel cache.
 """
@@ -37,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from keystrokes import added, keyed, typed  # noqa: E402 - the language-server benchmark's keystrokes
+from keystrokes import added, keyed, moved, typed  # noqa: E402 - the language-server benchmark's keystrokes
 
 DEFAULT = Path.home() / ".cache" / "entrylint" / "kernels" / "linux-6.12" / "arch" / "x86" / "entry" / "entry_64.S"
 KINDS = ("delete", "duplicate", "insert", "comment", "cut", "retype")
@@ -79,6 +83,7 @@ def main() -> int:
     ap.add_argument("--typing", action="store_true", help="the language-server benchmark's keystrokes")
     ap.add_argument("--keys", action="store_true", help="the benchmark's instruction typed a key at a time")
     ap.add_argument("--lines", action="store_true", help="the benchmark's lines added and deleted")
+    ap.add_argument("--code", action="store_true", help="the benchmark's nop moved along the file")
     args = ap.parse_args()
     from entrylint import api
     from entrylint.incremental import Sessions, outcome
@@ -101,6 +106,8 @@ def main() -> int:
             lines, what = keyed("".join(original), k).splitlines(keepends=True), f"key {k}"
         elif args.lines:
             lines, what = added("".join(original), k).splitlines(keepends=True), f"line {k}"
+        elif args.code:
+            lines, what = moved("".join(original), k).splitlines(keepends=True), f"nop moved {k}"
         else:
             lines, what = edit(lines, rnd)
         text = "".join(lines)
