@@ -36,6 +36,10 @@ from entrylint.source import Problem, ProblemKind
 
 ALT_SECTION = ".altinstructions"
 EXTABLE_SECTION = "__ex_table"
+PARA_SECTION = ".parainstructions"
+# the sections whose directives the passes after the scan read as tables
+# (alternatives, exception table, paravirt patch sites): the scan lists them
+TABLES = (ALT_SECTION, EXTABLE_SECTION, PARA_SECTION)
 _EXTABLE_FIELDS = {".long", ".int", ".4byte", ".quad", ".8byte"}
 REPL_SECTION = ".altinstr_replacement"
 
@@ -168,6 +172,8 @@ class _Builder:
         self.data_si: list[int] = []
         self.aliases: dict[str, str] = {}  # GAS register aliases in force
         self.mode = 64
+        # section of TABLES -> the statement indices of its directives, in order
+        self.tables: dict[str, list[int]] = {t: [] for t in TABLES}
 
     def symbol_at(self, si: int, section: str) -> str | None:
         """The symbol whose code statement ``si`` of ``section`` is in."""
@@ -185,10 +191,17 @@ class _Builder:
         # (by how often each kind comes: 6.12's entry_64.S is 9.7k statements,
         # two thirds of them directives)
         directive, add_insn, define = self._directive, self._add_insn, self.labels.define
+        tables, code = self.tables, prog.code_sections
         pending: list[Stmt] = []  # prefixes written as statements of their own
         for si, st in enumerate(prog.statements):
             kind = st.kind
             if kind == "directive":
+                section = st.section
+                listed = tables.get(section)
+                if listed is not None:
+                    listed.append(si)
+                if st.name in _BYTE_DIRECTIVES and section not in code and not _prefixed(section):
+                    continue  # (data: ORC, extable and alternative entries, two thirds of them)
                 directive(si, st, globals_, types, sizes)
             elif kind == "insn":
                 if not st.args and is_prefix(st.name):
@@ -308,7 +321,7 @@ class _Builder:
         return True
 
     def is_code(self, section: str) -> bool:
-        return section in self.prog.code_sections or section.startswith(_CODE_PREFIXES)
+        return section in self.prog.code_sections or _prefixed(section)
 
     def position(self, si: int, section: str) -> int:
         """Instruction index of the first instruction of ``section`` at or after statement ``si``
@@ -352,10 +365,9 @@ class _Builder:
     # -- pass 2 -------------------------------------------------------------
     def alternatives(self, problems: list[Problem]) -> None:
         prog = self.prog
-        prog.features = feature_names(self.macros)
-        prog.disabled = disabled_features(self.macros, prog.features)
+        features, disabled, (shift, not_bit_lo, not_bit_hi) = _macro_facts(self.macros)
+        prog.features, prog.disabled = dict(features), set(disabled)
         entries = self._alt_entries()
-        shift, not_bit_lo, not_bit_hi = alt_flag_layout(self.macros)
         forks: dict[int, dict] = {}
         for (si_orig, orig, si_repl, repl, feat_dir, feat_expr, olen, rlen, st) in entries:
             o_start = self._label_pos(orig, si_orig)
@@ -425,9 +437,8 @@ class _Builder:
             entry.clear()
 
         last = None
-        for si, st in enumerate(prog.statements):
-            if st.section != EXTABLE_SECTION or st.kind != "directive":
-                continue
+        for si in self.tables[EXTABLE_SECTION]:
+            st = prog.statements[si]
             if last is not None and last != si - 1 or st.name in (".balign", ".align", ".p2align"):
                 flush()
             last = si
@@ -468,9 +479,8 @@ class _Builder:
                     out.append((s0, orig, s1, repl, c.name, c.args, (s3, d.args), (s4, e.args), a))
             cur.clear()
 
-        for si, st in enumerate(self.prog.statements):
-            if st.section != ALT_SECTION or st.kind != "directive":
-                continue
+        for si in self.tables[ALT_SECTION]:
+            st = self.prog.statements[si]
             if st.name in (".long", ".int", ".4byte") and _pcrel_label(st.args) and (
                     not cur or len(cur) >= 2):
                 flush()
@@ -569,6 +579,35 @@ def label_operand(mnemonic: str, args: str) -> str | None:
     else:
         m = _IMM_LABEL.fullmatch(args) if "$" in args else None
     return m.group(1) if m else None
+
+
+_PREFIXES_OF: dict[str, bool] = {}  # section name -> whether its name says it holds code
+
+
+def _prefixed(section: str) -> bool:
+    """``section`` is named as code (``_CODE_PREFIXES``), asked once per name."""
+    got = _PREFIXES_OF.get(section)
+    if got is None:
+        if len(_PREFIXES_OF) > 4096:  # (a file of made-up sections keeps none past it)
+            _PREFIXES_OF.clear()
+        got = _PREFIXES_OF[section] = section.startswith(_CODE_PREFIXES)
+    return got
+
+
+_FACTS: list = [None, None, None]  # the last macro table asked, its length, what _macro_facts made of it
+
+
+def _macro_facts(macros: Mapping[str, object]) -> tuple:
+    """(feature_names, disabled_features, alt_flag_layout) of a cpp macro
+    table: the same table object, of the same size, as the last asked gives
+    what it gave (an edit's run takes its last table when no #define
+    changed; 3k macros read at every build, 2 ms of an edit's 100)."""
+    if _FACTS[0] is macros and _FACTS[1] == len(macros):
+        return _FACTS[2]
+    features = feature_names(macros)
+    got = (features, frozenset(disabled_features(macros, features)), alt_flag_layout(macros))
+    _FACTS[:] = [macros, len(macros), got]
+    return got
 
 
 def _enclosing(labels: list[tuple[int, str]], si: int) -> str | None:

@@ -24,11 +24,11 @@ import re
 from dataclasses import dataclass, replace
 
 from entrylint.gas.types import Stmt
+from entrylint.program.build import PARA_SECTION  # (its directives are listed by the build's scan)
 from entrylint.program.constants import XENPV  # the pv side runs only under Xen PV
 from entrylint.program.model import AltFork, AltSide, Replacement
 from entrylint.source import overlay
 
-PARA_SECTION = ".parainstructions"
 NATIVE_SECTION = ".paravirt.native"  # the native sides, one after the other, like .altinstr_replacement
 _LABEL = re.compile(r"\s*([.A-Za-z_$\d][\w.$]*)\s*")
 _PV_OP = re.compile(r"\bPV_[A-Z]+_(\w+)")
@@ -78,9 +78,8 @@ def find_sites(builder) -> list[Site]:
                         out.append(Site(start[1], end[1], section, insns, prog.instructions[insns[0]].stmt))
         entry.clear()
 
-    for si, st in enumerate(prog.statements):
-        if st.section != PARA_SECTION or st.kind != "directive":
-            continue
+    for si in builder.tables[PARA_SECTION]:
+        st = prog.statements[si]
         if st.name in (".quad", ".long", ".8byte", ".4byte") and _LABEL.fullmatch(st.args):
             flush()
         if st.name in (".align", ".balign", ".p2align"):
