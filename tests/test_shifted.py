@@ -124,6 +124,34 @@ def test_an_instruction_added_before_a_callee_is_walked(tmp_path):
         == [(False, False)]
 
 
+HELPER = """.globl entry_SYSCALL_64
+entry_SYSCALL_64:
+\tswapgs
+\tcall\thelper
+\tmovq\t%rdi, %rsi
+\tcall\thelper
+\tswapgs
+\tsysretq
+helper:
+\txorl\t%r8d, %r8d
+\tret
+"""
+
+
+def test_an_instruction_added_at_a_callees_start_takes_the_last_walk_moved(tmp_path):
+    # nothing falls into helper: the calls are its only ways in, and the
+    # nop after its label is where they go now (its context starts there,
+    # the xorl is walked on at once); deleted again, the calls go to the
+    # xorl
+    assert _edited(tmp_path, [("helper:\n", "helper:\n\tnop\n")], back=True, src=HELPER) == [(True, True)]
+    # the nop before the label, after the sysretq: nothing leads to it and
+    # the calls still go to the xorl -- walked (a label there may be on the
+    # nop: the records are not taken where a context starts after one);
+    # deleted again, no walk had met it: taken
+    assert _edited(tmp_path, [("\tsysretq\nhelper:", "\tsysretq\n\tnop\nhelper:")], back=True, src=HELPER) \
+        == [(False, True)]
+
+
 LOADED = """.globl entry_SYSCALL_64
 entry_SYSCALL_64:
 \tswapgs

@@ -116,12 +116,21 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     sides = []  # (k, 1 put in / -1 taken out, p_old, s_old, how k goes on to s); s_old None: nothing leads to k
     redirect: dict = {}  # an edge's old destination -> its new one, where not m's
     bare: set[int] = set()  # old nodes that may have no way in but edges
-    cmove: dict = {}  # an entry's old node -> its new one (its label on k now, or on s)
+    cmove: dict = {}  # an entry's or callee's old node -> its new one (its label on k now, or on s)
+    called: dict = defaultdict(set)  # old node -> the names the calls that start a context there name
+    for c in old.contexts:
+        if c.kind == "call":
+            called[c.node].add(c.name)
+    labels_at = labels_by_node(program)
     for d, k in [(-1, k) for k in gone] + [(1, k) for k in put]:
         kc, nc, to_nc, kinst, kset = ways[d]
         added = d > 0
         into, on = kc.preds().get(k, ()), kc.succ(k)
-        if not into and (d, k) not in onto and not (old.before.get(k) if not added else None):
+        # a callee's first instruction: put in after its label (the label
+        # on k now: the calls start there), or taken out (they start at s)
+        starts = k in called if not added else \
+            (names := called.get(_next_old(k, back, put_s))) is not None and names <= labels_at.get(k, set())
+        if not into and (d, k) not in onto and not starts and not (old.before.get(k) if not added else None):
             # nothing leads to k (after a jump, a return): no walk meets it --
             # but whether it is a callee's or a label's position is checked at
             # the calls and the code labels loaded (_same_reads)
@@ -143,7 +152,7 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             return None
         # straight: k's one way in is from a node (no fork) whose only edge
         # goes to it, its push walked on at once; else k is a join
-        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) and (d, k) not in onto else None
+        p = into[0] if len(into) == 1 and not kc.is_fork(into[0]) and (d, k) not in onto and not starts else None
         if p is not None:
             out = [e for e in kc.succ(p) if e.kind != "fault"]
             if len(out) != 1 or out[0].kind in COND_KINDS:
@@ -151,6 +160,8 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
         if (d, k) in onto:  # an entry point's label on k: on s without it
             if onto[(d, k)] != (s_old if added else m(s_old)):
                 return None
+            cmove[s_old if added else k] = k if added else m(s_old)
+        if starts:  # the calls to k's label: their contexts start at k, or at s without it (_same_reads checks them)
             cmove[s_old if added else k] = k if added else m(s_old)
         p_old = (to_nc(p) if added else p) if p is not None else None
         sides.append((k, d, p_old, s_old, on[0].kind))
@@ -173,7 +184,7 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
     # read it: the calls and the code labels loaded).  Added where nothing
     # leads, the node it comes before has none either: a label there may be
     # on k now, and the position a tuple holds of it k's, not that node's moved.
-    if any(c.node in bare and not (c.kind == "entry" and c.node in cmove) for c in old.contexts) \
+    if any(c.node in bare and c.node not in cmove for c in old.contexts) \
             or any(not bare.isdisjoint(v) for v in old.frame_returns.values()) \
             or any(n in bare or ocfg.entry(n) in bare for n in held if n < ocfg.n):
         return None
@@ -197,7 +208,6 @@ def shifted(memo, program, cfg, entries, config, live_out, max_visits: int, max_
             if t.held and (not q.isdisjoint(t.held_regs()) or live_k is not None
                            and without_dead(t, live_k) is not t):
                 return None
-    labels_at = labels_by_node(program)
     now_plans = _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live, old_external,
                             old_labels_at, labels_at, m, tm, redirect, gone_s)
     if now_plans is None:
@@ -317,10 +327,10 @@ def _same_reads(old, plans, program, cfg, config, memo, inst, live_out, old_live
                 return None
         if not outside_alike(now, was, ts, labels_at, old_labels_at, jn, j, config, old_external):
             return None
-        if now[1] is _CALL:
+        if now[1] is _CALL:  # (a callee whose label moved with k: its redirect)
             callee = ocfg.entry(was[0].target)
-            if callee is not None and m(callee) is None or not now[0].target_name \
-                    or cfg.entry(now[0].target) != (m(callee) if callee is not None else None):
+            want = (rget(callee) if callee in redirect else m(callee)) if callee is not None else None
+            if callee is not None and want is None or not now[0].target_name or cfg.entry(now[0].target) != want:
                 return None  # (a call's path names its target: an index is no name)
         if live_out is not None:
             lv, old_lv = live_out.get(jn, ()), old_live.get(j, ())
@@ -454,7 +464,7 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
         return None
     new = replace(old, before=before, after=after, pred=pred, memo={},
                   events={(kind, m(n), g(t, t), d): mk(key) for (kind, n, t, d), key in old.events.items()},
-                  contexts=[replace(c, node=cmove[c.node] if c.kind == "entry" and c.node in cmove else m(c.node),
+                  contexts=[replace(c, node=cmove[c.node] if c.node in cmove else m(c.node),
                                     start=g(c.start, c.start)) for c in old.contexts],
                   exit_state={(m(n), g(t, t)): g(u, u) for (n, t), u in old.exit_state.items()},
                   kernel_returns=defaultdict(set, {(m(n), g(t, t)): {(ek, g(st, st)) for ek, st in v}
