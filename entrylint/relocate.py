@@ -123,9 +123,13 @@ class Relocate:
         moved.  A head is taken for a trace's first frames only after they
         are checked to be the ones it was met with."""
         trace, cond, frames, moved = self.trace, self.cond, self._frames, self._moved
+        conds = self._conds  # (cond()'s memo: a few hundred conditions for 10k statements)
         heads: dict[int, tuple] = {}  # id of a head -> (the frames up to it, them moved)
         out = []
         for s in stmts:
+            c = s.cond
+            if c:
+                c = conds.get(id(c)) or cond(c)
             tr = s.trace
             if len(tr) > 1:
                 got = heads.get(id(tr[-2]))
@@ -139,8 +143,7 @@ class Relocate:
                 tr = got[1] + (g,)
             else:
                 tr = trace(tr)
-            out.append(Stmt(s.kind, s.name, s.args, s.section, tr, cond(s.cond) if s.cond else s.cond,
-                            s.cpp_macros))
+            out.append(Stmt(s.kind, s.name, s.args, s.section, tr, c, s.cpp_macros))
         return out
 
     def body_line(self, b):
