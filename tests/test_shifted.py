@@ -116,12 +116,15 @@ helper:
 """
 
 
-def test_an_instruction_added_before_a_callee_is_walked(tmp_path):
+def test_an_instruction_added_before_a_callee_is_walked_and_after_its_label_moved(tmp_path):
     # the movq falls into helper, which the call enters too: a way in that
     # is no edge (its arrivals come when the call is walked, not after the
     # new nop's; an entry point's label is another such)
     assert _edited(tmp_path, [("\tmovq\t%rdi, %rsi\n", "\tmovq\t%rdi, %rsi\n\tnop\n")], back=True, src=CALLED) \
         == [(False, False)]
+    # the nop after helper's label: the movq falls into it and the call goes
+    # there, both ways in of the xorl before; the xorl is walked on at once
+    assert _edited(tmp_path, [("helper:\n", "helper:\n\tnop\n")], back=True, src=CALLED) == [(True, True)]
 
 
 HELPER = """.globl entry_SYSCALL_64
