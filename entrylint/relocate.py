@@ -103,14 +103,17 @@ class Relocate:
         """A trace with its frames moved (an equal tuple when none moves;
         one object per frame object: a frame met the first time is moved
         here, without a second pass over the trace)."""
-        frames = self._frames
+        get, first = self._frames.get, self._first
         out = []
         for f in tr:
-            got = frames.get(id(f))
-            if got is None:
-                got = frames[id(f)] = self._moved(f)
-            out.append(got)
+            got = get(id(f))
+            out.append(got if got is not None else first(f))
         return tuple(out)
+
+    def _first(self, f):
+        """Frame ``f`` met the first time: moved (or itself), and kept for the next."""
+        got = self._frames[id(f)] = self._moved(f)
+        return got
 
     def statements(self, stmts: list) -> list:
         """GNU as statements with their places moved (every statement below
@@ -122,7 +125,7 @@ class Relocate:
         made once, and a statement's trace is them and its own last frame
         moved.  A head is taken for a trace's first frames only after they
         are checked to be the ones it was met with."""
-        trace, cond, frames, moved = self.trace, self.cond, self._frames, self._moved
+        trace, cond, get, first = self.trace, self.cond, self._frames.get, self._first
         conds = self._conds  # (cond()'s memo: a few hundred conditions for 10k statements)
         heads: dict[int, tuple] = {}  # id of a head -> (the frames up to it, them moved)
         out = []
@@ -137,10 +140,8 @@ class Relocate:
                 if got is None or got[0] != pre:
                     got = heads[id(tr[-2])] = (pre, trace(pre))
                 f = tr[-1]
-                g = frames.get(id(f))
-                if g is None:
-                    g = frames[id(f)] = moved(f)
-                tr = got[1] + (g,)
+                g = get(id(f))
+                tr = got[1] + (g if g is not None else first(f),)
             else:
                 tr = trace(tr)
             out.append(Stmt(s.kind, s.name, s.args, s.section, tr, c, s.cpp_macros))

@@ -35,14 +35,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from entrylint.program.build import alt_flag_layout
-from entrylint.program.constants import disabled_features, feature_names
+from entrylint.program.build import macro_facts
 
 
 def _read_of(macros) -> tuple:
     """What building a program reads of the cpp macros, but ``DISABLED_MASKn``
     (read into ``Program.disabled`` alone, made per profile)."""
-    return feature_names(macros), alt_flag_layout(macros)
+    features, _, layout = macro_facts(macros)
+    return features, layout
 
 
 def _answer(callee) -> tuple:
@@ -112,7 +112,7 @@ class Shared:
         if read != self._read:
             return None
         # the same instructions, forks and symbols; the features this configuration compiles out its own
-        return replace(self.program, disabled=disabled_features(macros, read[0])), list(self.problems)
+        return replace(self.program, disabled=set(macro_facts(macros)[1])), list(self.problems)
 
     def keep_program(self, gas, macros, dec, mode: int, layout: bool, program, problems, sites: bool) -> None:
         self.__init__(gas=gas, decoder=dec, mode=mode, layout=layout, macros=macros, sites=sites,

@@ -200,8 +200,13 @@ class _Builder:
                 listed = tables.get(section)
                 if listed is not None:
                     listed.append(si)
-                if st.name in _BYTE_DIRECTIVES and section not in code and not _prefixed(section):
-                    continue  # (data: ORC, extable and alternative entries, two thirds of them)
+                if st.name in _BYTE_DIRECTIVES:
+                    # in a code section, data among the instructions; else
+                    # passed over (ORC, extable and alternative entries: two
+                    # thirds of the statements; is_code without the call)
+                    if section in code or _prefixed(section):
+                        self._code_data(si, st)
+                    continue
                 directive(si, st, globals_, types, sizes)
             elif kind == "insn":
                 if not st.args and is_prefix(st.name):
@@ -250,16 +255,18 @@ class _Builder:
         stmts.append(si)
         self.sec_insn[section].append(idx)
 
+    def _code_data(self, si: int, st: Stmt) -> None:
+        """A byte directive in a code section: data among the instructions,
+        or (``.byte`` of literals) instructions written as bytes."""
+        if st.name == ".byte" and self._add_encoded(si, st):
+            return
+        self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
+        self.data_si.append(si)
+
     def _directive(self, si: int, st: Stmt, globals_: set[str], types: dict[str, str],
                    sizes: dict[str, int]) -> None:
+        """A directive that is no byte directive (the scan reads those)."""
         name = st.name
-        if name in _BYTE_DIRECTIVES:  # (none of the names below)
-            if self.is_code(st.section):
-                if name == ".byte" and self._add_encoded(si, st):
-                    return
-                self.prog.data.append(DataItem(stmt=st, section=st.section, symbol=None))
-                self.data_si.append(si)
-            return
         if name not in _READ:
             mode = code_mode(name)
             if mode is not None:
@@ -365,7 +372,7 @@ class _Builder:
     # -- pass 2 -------------------------------------------------------------
     def alternatives(self, problems: list[Problem]) -> None:
         prog = self.prog
-        features, disabled, (shift, not_bit_lo, not_bit_hi) = _macro_facts(self.macros)
+        features, disabled, (shift, not_bit_lo, not_bit_hi) = macro_facts(self.macros)
         prog.features, prog.disabled = dict(features), set(disabled)
         entries = self._alt_entries()
         forks: dict[int, dict] = {}
@@ -594,14 +601,16 @@ def _prefixed(section: str) -> bool:
     return got
 
 
-_FACTS: list = [None, None, None]  # the last macro table asked, its length, what _macro_facts made of it
+_FACTS: list = [None, None, None]  # the last macro table asked, its length, what macro_facts made of it
 
 
-def _macro_facts(macros: Mapping[str, object]) -> tuple:
-    """(feature_names, disabled_features, alt_flag_layout) of a cpp macro
-    table: the same table object, of the same size, as the last asked gives
-    what it gave (an edit's run takes its last table when no #define
-    changed; 3k macros read at every build, 2 ms of an edit's 100)."""
+def macro_facts(macros: Mapping[str, object]) -> tuple:
+    """What building a program reads of a cpp macro table: (feature_names,
+    disabled_features, alt_flag_layout); the build and a check's later
+    profiles (shared.py) ask it.  The same table object, of the same size,
+    as the last asked gives what it gave (an edit's run takes its last
+    table when no #define changed; 3k macros read at every build, 2 ms of
+    an edit's 100).  Read only: copy what is kept."""
     if _FACTS[0] is macros and _FACTS[1] == len(macros):
         return _FACTS[2]
     features = feature_names(macros)
