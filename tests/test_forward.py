@@ -420,8 +420,8 @@ def test_straight_line_code_added_leaves_the_walk_as_it_was(tmp_path):
 def test_key_at_is_the_first_context_along_the_links_however_it_is_asked(monkeypatch):
     """``key_at(node, tuple)``: the first key of the pair in the walk's
     order (not the lowest context), whether the contexts are tried alone (one
-    reached the pair), several are looked for along the links, or, past
-    ``_SCANS`` such asks, every pair is indexed; ``keys_at(nodes)`` gives
+    reached the pair), the pairs at its node are indexed (several did), or,
+    past ``_SCANS`` such nodes, every node's pairs; ``keys_at(nodes)`` gives
     the same keys for the pairs at those nodes.  The answers are kept, and
     a walk taken again (the same links) shares them."""
     from dataclasses import replace
