@@ -78,14 +78,16 @@ def test_every_token_is_where_the_file_spells_it():
     written, splices included (the lexer counts lines and splices as it
     goes): from there, with the splices taken out, the text reads the
     token, starting on that line with its first character.  Random texts
-    of splices, comments over lines, quotes, blanks."""
+    of splices, comments over lines (and splices inside them: a line starts
+    after the furthest of a comment's newlines and its splices), quotes,
+    blanks."""
     import random
 
     from entrylint.cpp.lexer import _SPLICE_RE, lex_file
 
     rnd = random.Random(11)
     parts = ["mov", "%rax", ",", " ", "\t", "\n", "\\\n", "\\ \t\n", "/* c */", "/* a\nb */", "// x", "'q", '"s"',
-             "#define", "X(a)", "1", "0x1f", "\\", "\r\n", "##", "a\\\nb"]
+             "#define", "X(a)", "1", "0x1f", "\\", "\r\n", "##", "a\\\nb", "/*", "*/"]
     for _ in range(3000):
         text = "".join(rnd.choice(parts) for _ in range(rnd.randint(1, 30)))
         starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]

@@ -70,6 +70,7 @@ class Tok:
 
 
 _new_tok = object.__new__
+_NEVER = float("inf")  # (no splice after the last)
 
 
 _OPS = (r"\.\.\.|<<=|>>=|##|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-*/%&^|+]=|"
@@ -78,13 +79,15 @@ _OPS = (r"\.\.\.|<<=|>>=|##|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-*/%&^|+]=|"
 # One match per token, with the blanks before it (group 1): white space is
 # no token of its own (one match fewer per token); a comment or a newline is
 # a match that makes none.
+# (An identifier, the commonest token, is tried first: none of the other
+# alternatives starts with a letter or ``_``.)
 _TOKEN_RE = re.compile(
     r"([ \t\f\v\r]*+)(?:"
-    r"(?P<nl>\n)"
+    r"(?P<n>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<nl>\n)"
     r"|(?P<bc>/\*[\s\S]*?\*/)"
     r"|(?P<ubc>/\*[\s\S]*)"
     r"|(?P<lc>//[^\n]*)"
-    r"|(?P<n>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<num>\.?[0-9](?:[eEpP][+-]|[0-9A-Za-z_.])*+)"
     r'|(?P<str>"(?:\\.|[^"\\\n])*+")'
     r"|(?P<chr>'(?:\\.|[^'\\\n])*+')"
@@ -151,14 +154,13 @@ def lex_file(text: str, file: str, line0: int = 1) -> LexedFile:
     if spliced and not spliced.endswith("\n"):
         spliced += "\n"
 
-    line_starts = [0]
-    find = text.find
-    pos = find("\n")
-    while pos >= 0:
-        line_starts.append(pos + 1)
-        pos = find("\n", pos + 1)
-
-    def position(off: int) -> tuple[int, int]:
+    def position(off: int) -> tuple[int, int]:  # (for a problem: rare)
+        line_starts = [0]
+        find = text.find
+        pos = find("\n")
+        while pos >= 0:
+            line_starts.append(pos + 1)
+            pos = find("\n", pos + 1)
         if removed_at:
             k = bisect.bisect_right(removed_at, off)
             if k:
@@ -172,62 +174,70 @@ def lex_file(text: str, file: str, line0: int = 1) -> LexedFile:
     cur: list[Tok] = []
     put = cur.append
     ws = False  # a comment since the last token
-    # Where a token is: in a file without splices, the line counted at each
-    # newline and the offset it starts at; else the splices passed (the next
-    # one's index, the length removed before it) and the line of the file as
-    # written (``position``'s bisections, made incrementally: tokens come in order)
+    # Where a token is: the line of the file as written and where that line
+    # starts in the spliced text.  A line starts after each newline of the
+    # spliced text (a newline match, or one inside a block comment) and at
+    # each splice (the text after a splice's newline is at the splice's
+    # offset): the splices are passed where the next token or newline
+    # reaches them (``next_r``: the next one's offset), so a splice inside a
+    # comment is counted after the comment's newlines, and a line's start is
+    # the furthest of them.  ``shift``: the length the splices passed removed
+    # (a logical line's start in the text as written).
     lineno = line0
     line_start = 0
-    simple = not removed_at
-    if not simple and line0 != 1:
+    if removed_at and line0 != 1:
         raise ValueError("a piece of a file with a line splice is lexed with the file")
-    k, shift, n_removed, n_lines = 0, 0, len(removed_at), len(line_starts)
+    k, shift, n_removed = 0, 0, len(removed_at)
+    next_r = removed_at[0] if removed_at else _NEVER
     kinds = _KIND_AT
+    new = _new_tok
     for m in _TOKEN_RE.finditer(spliced):
         i = m.lastindex
-        if i == _NL:
+        kind = kinds[i]
+        if kind is not None:  # a token (most matches): made without an __init__ call
+            start = m.end(1)  # (past the blanks before it)
+            while start >= next_r:
+                lineno += 1
+                if next_r > line_start:
+                    line_start = next_r
+                shift = removed_len[k]
+                k += 1
+                next_r = removed_at[k] if k < n_removed else _NEVER
+            t = new(Tok)
+            t.kind = kind
+            t.text = m.group(i)
+            t.ws = ws or start != m.start()
+            t.noexp = t.pl = False
+            t.loc = (file, lineno, start - line_start + 1)
+            t.chain = ()
+            t.src = None
+            put(t)
+            ws = False
+        elif i == _NL:
             lines.append(cur)
             cur = []
             put = cur.append
             ws = False
-            if simple:
+            e = m.end()
+            while e >= next_r:
                 lineno += 1
-                line_start = m.end()
-                starts.append(line_start)
-            else:  # (the offset in the text as written: the splices before it added back)
-                e = m.end()
-                while k < n_removed and removed_at[k] <= e:
-                    shift = removed_len[k]
-                    k += 1
-                starts.append(e + shift)
-            continue
-        start = m.end(1)  # (past the blanks before it)
-        if i == _LC:
+                shift = removed_len[k]
+                k += 1
+                next_r = removed_at[k] if k < n_removed else _NEVER
+            lineno += 1
+            line_start = e
+            starts.append(e + shift)  # (in the text as written)
+        else:  # a comment
             ws = True
-            continue
-        if i == _BC or i == _UBC:
-            ws = True
-            if i == _UBC:
-                problems.append(("unterminated comment",) + position(start))
-            if simple:
+            if i != _LC:
+                start = m.end(1)
+                if i == _UBC:
+                    problems.append(("unterminated comment",) + position(start))
                 body = m.group(i)
                 n = body.count("\n")
                 if n:
                     lineno += n
                     line_start = start + body.rfind("\n") + 1
-            continue
-        if simple:
-            loc = (file, lineno, start - line_start + 1)
-        else:
-            while k < n_removed and removed_at[k] <= start:
-                shift = removed_len[k]
-                k += 1
-            off = start + shift
-            while lineno < n_lines and line_starts[lineno] <= off:
-                lineno += 1
-            loc = (file, lineno, off - line_starts[lineno - 1] + 1)
-        put(Tok(kinds[i], m.group(i), ws or start != m.start(), loc))
-        ws = False
     if cur:
         lines.append(cur)
     return LexedFile(lines, problems, starts)

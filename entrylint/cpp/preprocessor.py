@@ -431,7 +431,7 @@ class Preprocessor(Conditionals):
             if done is not None and (done[0] is cond or done[0] == cond):
                 self._emit_line(done[1], toks)
                 return
-            line = render(toks, cond, self._loc)
+            line = render(toks, cond, self.locs)
             f.rendered[id(toks)] = (cond, line)
             self._emit_line(line, toks)
             return
@@ -477,7 +477,7 @@ class Preprocessor(Conditionals):
         if memo is not None and whole and not crossed and len(self.problems) == problems:
             read = {n: macros.get(n) for n in exp.looked}
             if not any(m is not None and m.builtin is not None for m in read.values()):  # (__LINE__, __COUNTER__...)
-                line = render(out, cond, self._loc)
+                line = render(out, cond, self.locs)
                 memo[id(toks)] = (toks, tuple(read.items()), exp.count - count, mine, exp.site, line)
                 self._emit_line(line, toks)
                 return
@@ -507,7 +507,7 @@ class Preprocessor(Conditionals):
         return True
 
     def _emit(self, out: list[Tok], cond, toks: list[Tok]):
-        self._emit_line(render(out, cond, self._loc), toks)
+        self._emit_line(render(out, cond, self.locs), toks)
 
     def _emit_line(self, line: PPLine | None, toks: list[Tok]):
         if line is not None and len(line.text) > self.opts.limits.line_length:

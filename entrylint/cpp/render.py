@@ -9,11 +9,13 @@ from entrylint.cpp.types import PPLine, Segment
 from entrylint.source import Location
 
 
-def render(out, cond, loc_of) -> PPLine | None:
+def render(out, cond, locs: dict) -> PPLine | None:
     """The line gcc -E prints for the expanded tokens ``out`` (spaced as
     gcc -E spaces them: libcpp's padding and cpp_avoid_paste), with the
     segments that say where each run of its characters comes from
-    (``loc_of``: a token's (file, line, col) -> its Location).  The expander
+    (``locs``: the preprocessor's Location of each token place (file, line,
+    col), made here for a place not in it; a line of a crypto file's macros
+    starts a segment every other token).  The expander
     stamps a macro's output with one (loc, chain) pair of objects, so a run
     of it is told by identity before equality."""
     text: list[str] = []
@@ -55,12 +57,18 @@ def render(out, cond, loc_of) -> PPLine | None:
         if chain:
             if not (seg_kind == 1 and ((loc is seg_loc and chain is seg_chain)
                                        or (loc == seg_loc and chain == seg_chain))):
-                segs.append(Segment(col, loc_of(loc), chain))
+                origin = locs.get(loc)
+                if origin is None:
+                    origin = locs[loc] = Location(*loc)
+                segs.append(Segment(col, origin, chain))
                 seg_kind, seg_loc, seg_chain = 1, loc, chain
         elif loc:
             off = loc[2] - col
             if not (seg_kind == 2 and off == seg_off and loc[1] == seg_line and loc[0] == seg_file):
-                segs.append(Segment(col, loc_of(loc)))
+                origin = locs.get(loc)
+                if origin is None:
+                    origin = locs[loc] = Location(*loc)
+                segs.append(Segment(col, origin))
                 seg_kind, seg_file, seg_line, seg_off = 2, loc[0], loc[1], off
         elif not segs:
             segs.append(Segment(col, Location("<built-in>", 0, 1)))
