@@ -127,8 +127,11 @@ def plan_edges(node: int, cfg: CFG) -> tuple:
     out = [e for e in cfg.succ(node) if e.kind != "fault"]
     # (an edge that is the node's only one, unconditional, into a node with
     # no other way in: straight-line code, walked on at once -- the order, above)
-    once = len(out) == 1 and out[0].kind not in COND_KINDS and len(cfg.preds().get(out[0].dst, ())) == 1
-    return tuple((e.dst, e.kind, e.kind in COND_KINDS, once) for e in out)
+    if len(out) == 1:
+        e = out[0]
+        cond = e.kind in COND_KINDS
+        return ((e.dst, e.kind, cond, not cond and len(cfg.preds().get(e.dst, ())) == 1),)
+    return tuple([(e.dst, e.kind, e.kind in COND_KINDS, False) for e in out])
 
 
 def labels_by_node(program) -> dict[int, set[str]]:

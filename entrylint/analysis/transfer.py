@@ -82,25 +82,47 @@ def quiet(ins, cfg: Config | None = None) -> frozenset[str] | None:
     that holds no value in any of them; None when it may change a tuple or
     raise an event.  Most of a crypto file's instructions (vector
     arithmetic, loads into vector registers) are quiet: the walk need not
-    step them one by one."""
+    step them one by one.  What the decoder's record says is worked out once
+    per record (``_QUIET``: a crypto file's unrolled rounds repeat their
+    instructions); a load is then asked of ``cfg``'s memory model."""
     info = ins.info
     if info is None:
         return frozenset()
+    if getattr(ins, "imm_target", None) is not None:
+        return None
+    got = _QUIET.get(id(info))
+    if got is None or got[0] is not info:
+        if len(_QUIET) >= _QUIET_MAX:
+            _QUIET.clear()
+        got = _QUIET[id(info)] = (info, *_quiet_info(info))
+    if got[2] and (cfg is None or _loaded(ins, cfg)):
+        return None  # a stack pointer or a stack area's address loaded (_loaded; without cfg: any load)
+    return got[1]
+
+
+# id(decoder record) -> (the record, _quiet_info's answer): the entry holds the
+# record, so the id is not another record's while it is here
+_QUIET: dict[int, tuple] = {}
+_QUIET_MAX = 50_000
+
+
+def _quiet_info(info) -> tuple[frozenset[str] | None, bool]:
+    """``quiet``'s answer from the decoder's record alone, and whether it
+    holds only if the instruction loads nothing ``_loaded`` names."""
     if info.flow is not Flow.NEXT or info.flags_written or info.flags_undefined or info.swaps_gs \
             or info.cr3_write or info.cr3_read or info.writes_gs_base or info.reads_gs_base \
-            or info.op in _NOT_QUIET_OPS or getattr(ins, "imm_target", None) is not None:
-        return None
+            or info.op in _NOT_QUIET_OPS:
+        return None, False
     written = info.regs_written | info.regs_cond_written
     if written & _STATE_REGS or info.dst in _STATE_REGS or info.src == "rsp":
-        return None
+        return None, False
     op, dst, src = info.op, info.dst, info.src
     if op is DataOp.MOVE and (info.imm is not None or (src is None and _rsp_mem(info.src_mem))):
-        return None  # a value is made: an integer, a code address, a frame slot
-    if op is DataOp.MOVE and src is None and info.src_mem is not None and (cfg is None or _loaded(ins, cfg)):
-        return None  # a stack pointer or a stack area's address loaded (_loaded; without cfg: any load)
+        return None, False  # a value is made: an integer, a code address, a frame slot
+    loads = op is DataOp.MOVE and src is None and info.src_mem is not None
     if op is DataOp.XOR and src is not None and src == dst:
-        return None  # the zeroing idiom
-    return frozenset(info.regs_read | written | {r for r in (dst, src) if r is not None})
+        return None, loads  # the zeroing idiom
+    return frozenset(info.regs_read | written | {r for r in (dst, src) if r is not None}), loads
 
 
 def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:

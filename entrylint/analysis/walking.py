@@ -158,10 +158,17 @@ def transfer_config(program, exp=None, callees=None):
     by_value = {s.value: s for s in Stack}
 
     def as_stack(lookup):
-        """The memory model's answer (a StackKind) as the state's Stack."""
+        """The memory model's answer (a StackKind) as the state's Stack, once
+        per displacement text (the walk asks at every load it plans: a crypto
+        file's unrolled rounds load from a few addresses thousands of times)."""
+        memo: dict[str, Stack | None] = {}
+
         def get(text: str):
-            kind = lookup(text)
-            return by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+            got = memo.get(text, memo)
+            if got is memo:
+                kind = lookup(text)
+                got = memo[text] = by_value.get(getattr(kind, "value", kind)) if kind is not None else None
+            return got
         return get
 
     task, frame = frozenset(model.task_stack_returning), frozenset(model.user_frame_returning)
