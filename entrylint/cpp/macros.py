@@ -19,7 +19,6 @@ spelling.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from entrylint.cpp import invocations
@@ -27,12 +26,15 @@ from entrylint.cpp.lexer import EOF, NAME, OP, PAD, Tok, lex_one
 from entrylint.cpp.spelling import stringify
 from entrylint.cpp.types import Condition
 from entrylint.source import Location
+from entrylint.source.record import record
 
 
-@dataclass(frozen=True)
+@record
 class MacroDef:
     """A ``#define`` as it stands.  ``params`` is None for an object-like
-    macro; ``body`` is the replacement list as written (white space folded)."""
+    macro; ``body`` is the replacement list as written (white space folded).
+    (A record: a cold check of 6.12's entry_64.S makes 5.3k of them, one per
+    ``#define`` of its headers.)"""
 
     name: str
     params: tuple[str, ...] | None
