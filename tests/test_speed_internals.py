@@ -152,6 +152,34 @@ def test_decoded_register_sets_are_shared():
     assert a.regs_read is b.regs_read and a.flags_written is b.flags_written
 
 
+def test_quiet_takes_a_decoder_records_part_once_and_asks_each_load(tmp_path):
+    """transfer.quiet keeps what a decoder record says per record; whether a
+    load names a stack's area is the instruction's own (its displacement
+    text): an instruction given another's record, asked before or after
+    it, gets its own answer."""
+    from dataclasses import replace
+
+    from entrylint import api
+    from entrylint.analysis import transfer
+    from entrylint.analysis.walking import transfer_config
+
+    src = tmp_path / "q.S"
+    src.write_text("\t.text\nf:\n\tmovq cpu_entry_area, %rsi\n\tmovq other_var, %rsi\n\tret\n")
+    exp = api.expand(src, api.Options(root=None))
+    area, plain = exp.program.instructions[:2]
+    if area.info is None:
+        pytest.skip("no assembler")
+    cfg = transfer_config(exp.program, exp)
+    assert transfer.quiet(area, cfg) is None  # the entry stack's area loaded: a value made
+    assert transfer.quiet(plain, cfg) == frozenset({"rsi"})
+    for first in (0, 1):
+        transfer._QUIET.clear()
+        shared = replace(plain, info=area.info)  # another load text on the area load's record
+        order = [(area, None), (shared, frozenset({"rsi"}))]
+        for ins, want in order[first:] + order[:first]:
+            assert transfer.quiet(ins, cfg) == want, (ins.args, first)
+
+
 def test_records_are_guarded_in_the_suite_and_compare_alike_without_the_guard():
     """source/record.py: the suite runs with the write guard (tests/conftest.py);
     without it a record equals, hashes and orders as the frozen one does."""
