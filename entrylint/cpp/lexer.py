@@ -95,7 +95,7 @@ _TOKEN_RE = re.compile(
     rf"|(?P<op>{_OPS})"
     r"|(?P<other>.))"
 )
-_NL, _BC, _UBC, _LC, _UQ = (_TOKEN_RE.groupindex[g] for g in ("nl", "bc", "ubc", "lc", "uq"))
+_NL, _UBC, _LC, _UQ = (_TOKEN_RE.groupindex[g] for g in ("nl", "ubc", "lc", "uq"))
 _KIND = {"n": NAME, "num": NUMBER, "str": STRING, "chr": CHAR, "uq": OTHER, "op": OP, "other": OTHER}
 _KIND_AT = [None] * (_TOKEN_RE.groups + 1)  # group index -> token kind (None: no token)
 for _g, _i in _TOKEN_RE.groupindex.items():
