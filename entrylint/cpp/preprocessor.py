@@ -18,7 +18,7 @@ from entrylint.cpp.conditionals import Conditionals, Group
 from entrylint.cpp.config import Kconfig
 from entrylint.cpp.lexer import EOF, NAME, NUMBER, OP, LexedFile, Tok, lex_file_once
 from entrylint.cpp.macros import Expander, ExpansionLimit, Macro, MacroDef, means_same
-from entrylint.cpp.render import render
+from entrylint.cpp.render import location, render
 from entrylint.cpp.types import Condition, PPLine
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
@@ -112,11 +112,7 @@ class Preprocessor(Conditionals):
 
     # -- problems --------------------------------------------------------
     def _loc(self, t) -> Location:
-        key = t if isinstance(t, tuple) else t.loc
-        loc = self.locs.get(key)
-        if loc is None:
-            loc = self.locs[key] = Location(*key)
-        return loc
+        return location(self.locs, t if isinstance(t, tuple) else t.loc)
 
     def problem(self, kind: ProblemKind, msg: str, where=None):
         loc = None

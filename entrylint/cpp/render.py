@@ -9,13 +9,22 @@ from entrylint.cpp.types import PPLine, Segment
 from entrylint.source import Location
 
 
+def location(locs: dict, key: tuple) -> Location:
+    """The Location of a token's place ``key`` (file, line, col): one object
+    per place, kept in ``locs`` (the preprocessor's)."""
+    got = locs.get(key)
+    if got is None:
+        got = locs[key] = Location(*key)
+    return got
+
+
 def render(out, cond, locs: dict) -> PPLine | None:
     """The line gcc -E prints for the expanded tokens ``out`` (spaced as
     gcc -E spaces them: libcpp's padding and cpp_avoid_paste), with the
     segments that say where each run of its characters comes from
-    (``locs``: the preprocessor's Location of each token place (file, line,
-    col), made here for a place not in it; a line of a crypto file's macros
-    starts a segment every other token).  The expander
+    (``locs``: the preprocessor's Location of each token place, looked up
+    here without a call: a line of a crypto file's macros starts a segment
+    every other token).  The expander
     stamps a macro's output with one (loc, chain) pair of objects, so a run
     of it is told by identity before equality."""
     text: list[str] = []
@@ -54,24 +63,22 @@ def render(out, cond, locs: dict) -> PPLine | None:
         if pad:
             put(" " * pad)
             col += pad
-        if chain:
-            if not (seg_kind == 1 and ((loc is seg_loc and chain is seg_chain)
-                                       or (loc == seg_loc and chain == seg_chain))):
-                origin = locs.get(loc)
-                if origin is None:
-                    origin = locs[loc] = Location(*loc)
-                segs.append(Segment(col, origin, chain))
+        if chain:  # macro output: a segment where its (loc, chain) changes
+            start = not (seg_kind == 1 and ((loc is seg_loc and chain is seg_chain)
+                                            or (loc == seg_loc and chain == seg_chain)))
+            if start:
                 seg_kind, seg_loc, seg_chain = 1, loc, chain
-        elif loc:
+        elif loc:  # a plain run: one segment while the columns follow the source's
             off = loc[2] - col
-            if not (seg_kind == 2 and off == seg_off and loc[1] == seg_line and loc[0] == seg_file):
-                origin = locs.get(loc)
-                if origin is None:
-                    origin = locs[loc] = Location(*loc)
-                segs.append(Segment(col, origin))
+            start = not (seg_kind == 2 and off == seg_off and loc[1] == seg_line and loc[0] == seg_file)
+            if start:
                 seg_kind, seg_file, seg_line, seg_off = 2, loc[0], loc[1], off
-        elif not segs:
-            segs.append(Segment(col, Location("<built-in>", 0, 1)))
+        else:
+            start = False
+            if not segs:
+                segs.append(Segment(col, Location("<built-in>", 0, 1)))
+        if start:
+            segs.append(Segment(col, locs.get(loc) or location(locs, loc), chain or ()))
         tx = t.text
         put(tx)
         col += len(tx)

@@ -191,7 +191,7 @@ class _Builder:
         # (by how often each kind comes: 6.12's entry_64.S is 9.7k statements,
         # two thirds of them directives)
         directive, add_insn, define = self._directive, self._add_insn, self.labels.define
-        tables, code = self.tables, prog.code_sections
+        tables = self.tables
         pending: list[Stmt] = []  # prefixes written as statements of their own
         for si, st in enumerate(prog.statements):
             kind = st.kind
@@ -203,8 +203,8 @@ class _Builder:
                 if st.name in _BYTE_DIRECTIVES:
                     # in a code section, data among the instructions; else
                     # passed over (ORC, extable and alternative entries: two
-                    # thirds of the statements; is_code without the call)
-                    if section in code or _prefixed(section):
+                    # thirds of the statements)
+                    if self.is_code(section):
                         self._code_data(si, st)
                     continue
                 directive(si, st, globals_, types, sizes)
