@@ -74,7 +74,7 @@ class Session:
 
     state: _State | None = None
     stats: dict = field(default_factory=lambda: {"full": 0, "resumed": 0, "rejoined": 0, "lines_skipped": 0,
-                                                 "patched": 0})
+                                                 "patched": 0, "moved": 0})
     last: str = ""  # how the last run went: "full", "resumed at ...", "..., rejoined at ..."
     steps: object = None  # analysis.walking.StepMemo: the walk's steps, kept from run to run
     built: object = None  # program.patch.Built: the last program built, for the next edit's
@@ -356,6 +356,7 @@ class Sessions:
         under ``options`` made again where the edit allows it
         (program.patch), else ``build()``'s."""
         from entrylint.program.patch import built, patched
+        from entrylint.program.shift import moved
 
         s, _ = self.session(path, options)
         got = patched(s.built, statements, macros, constants, decoder, mode)
@@ -364,7 +365,13 @@ class Sessions:
             s.stats["patched"] += 1
             s.last += ", the program made from the last one"
         else:
-            got = build()
+            got = moved(s.built, statements, macros, constants, decoder, mode)
+            made = got is not None
+            if made:
+                s.stats["moved"] += 1
+                s.last += ", the program moved from the last one"
+            else:
+                got = build()
         s.built = built(statements, got[0], got[1], macros, constants, decoder, mode, plain=True if made else None)
         return got
 

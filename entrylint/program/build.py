@@ -115,6 +115,7 @@ def build_program(statements: Sequence[Stmt], macros: Mapping[str, object] | Non
     builder.mode = mode
     builder.scan()
     builder.alternatives(problems)
+    prog.stmt_at = (tuple(builder.ins_si), tuple(builder.data_si), builder.sym_si, tuple(builder.sites))
     if native is not None:
         from entrylint.program.paravirt import add_native_forks
 
@@ -174,6 +175,8 @@ class _Builder:
         self.mode = 64
         # section of TABLES -> the statement indices of its directives, in order
         self.tables: dict[str, list[int]] = {t: [] for t in TABLES}
+        self.sym_si: dict[str, int] = {}  # a symbol's name -> the statement index of its label
+        self.sites: list[int] = []  # each alternative's site label (its statement index)
 
     def symbol_at(self, si: int, section: str) -> str | None:
         """The symbol whose code statement ``si`` of ``section`` is in."""
@@ -353,9 +356,10 @@ class _Builder:
             start = self.position(si, st.section)
             end_si = sizes.get(name)
             end = self.position(end_si, st.section) if end_si is not None else None
-            prog.symbols.setdefault(name, Symbol(name=name, kind=kind, section=st.section, start=start,
-                                                 end=end, location=st.location,
-                                                 is_global=name in globals_, type=types.get(name)))
+            if name not in prog.symbols:
+                prog.symbols[name] = Symbol(name=name, kind=kind, section=st.section, start=start, end=end,
+                                            location=st.location, is_global=name in globals_, type=types.get(name))
+                self.sym_si[name] = si
             prog.labels.setdefault(name, start)
         # enclosing symbol of each instruction and code data item: the last symbol label before it
         by_section = self.sym_by_section
@@ -416,6 +420,7 @@ class _Builder:
                            section=site_stmt.section,
                            orig=self.between(f["start"], f["end"], site_stmt.section), trace=site_stmt.trace)
             prog.forks.append(fork)
+            self.sites.append(f["site"][0])
             first = fork.replacements[0]
             for i in fork.orig:
                 if prog.instructions[i].alt is None:

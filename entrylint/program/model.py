@@ -163,6 +163,11 @@ class Program:
     # instruction it left without a record, in order (program/patch.py
     # replaces an edited instruction's); None: not decoded
     decode_errors: int | None = field(default=None, repr=False, compare=False)
+    # the statements the build read them from: (the statement index of each
+    # instruction, of each data item, each symbol's label by name, each
+    # alternative's site label); None: no build of the alternatives alone
+    # (program/shift.py moves them onto an edited text's statements)
+    stmt_at: tuple | None = field(default=None, repr=False, compare=False)
 
     def trace_names(self, kind: str | None = None, instructions: bool = False) -> frozenset[str]:
         """The names in the statements' traces (``instructions``: only the

@@ -120,7 +120,7 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
                   code_sections=set(prog.code_sections), features=dict(prog.features),
                   disabled=set(last.disabled), constants=dict(last.constants_built),
                   paravirt=list(prog.paravirt), extable=list(prog.extable),
-                  patched_from=(prog.token, frozenset(made)), decode_errors=start)
+                  patched_from=(prog.token, frozenset(made)), decode_errors=start, stmt_at=prog.stmt_at)
     if all(_names(a.trace) == _names(b.trace) for a, b in changed):
         # what later stages worked out once from the names in the traces
         # (Program.trace_names, the memory model): the same names

@@ -1,0 +1,170 @@
+"""An edited text's program moved from the last one (entrylint/program/shift.py):
+where the edit put instructions that only fall through in or took them out
+(a line added, deleted or moved, in the file or in a macro's body), the
+program is the last one with every index it holds moved -- equal to what
+build_program gives the new statements, its records pointing at the new
+statements -- and where a label or ``.size`` next to the line leaves the
+place unclear, or the edit is any other, it is built from the start."""
+
+from __future__ import annotations
+
+import pytest
+from incremental_fixture import FIX, OPTS, replace_once
+from kernels import shared_tree
+
+from entrylint import api, incremental
+from entrylint.analysis.memory import model_of
+from entrylint.incremental import Sessions
+from entrylint.program.shift import LIMIT, align
+
+ENTRY = FIX / "entry_incr.S"
+
+
+def _check(text: str, edited: str, path=ENTRY, opts=OPTS):
+    """``edited`` checked after ``text`` in one session: (its result, whether
+    its program was moved from the last one, a run from the start's result)."""
+    sessions = Sessions()
+    api.check(path, opts, text=text, incremental=sessions)
+    session = sessions.session(path, opts)[0]
+    before = session.stats["moved"]
+    got = api.check(path, opts, text=edited, incremental=sessions)
+    return got, session.stats["moved"] > before, api.check(path, opts, text=edited)
+
+
+def _same_program(got, full) -> None:
+    prog, fresh = got.program, full.program
+    assert prog == fresh  # every instruction, label, symbol, alternative and exception-table entry
+    assert prog.stmt_at == fresh.stmt_at
+    # its records hold the new statements (and their places), not alike ones of the last run
+    ids = {id(st) for st in prog.statements}
+    assert all(id(i.stmt) in ids and all(id(m) in ids for m in i.merged) for i in prog.instructions)
+    assert all(id(d.stmt) in ids for d in prog.data)
+    assert [s.location for s in prog.symbols.values()] == [s.location for s in fresh.symbols.values()]
+    assert [(f.location, f.trace) for f in prog.forks] == [(f.location, f.trace) for f in fresh.forks]
+    # what is worked out once per program from the names in its traces (carried over where each
+    # instruction put in or taken out has the names of one next to it): the same
+    for kind, insns in ((None, False), ("macro", True), ("macro", False)):
+        assert prog.trace_names(kind, insns) == fresh.trace_names(kind, insns)
+    assert model_of(prog) == model_of(fresh)
+
+
+@pytest.mark.parametrize("old,new", [
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tnop\n\ttestl"),  # a line added between two instructions
+    ("\tmovq\t$-1, %rax\n", ""),  # a line deleted (before the label the jz goes to)
+    ("\tmovq\t%rax, %gs:NMI_SCRATCH\n", ""),  # the one the jz goes to (3:): it goes to the next now
+    ("1:\n\tSWITCH_TO_USER_CR3", "1:\n\tnop\n\tSWITCH_TO_USER_CR3"),  # after a label: the jz goes to it now
+    ("2:\n\tSAVE_RCX", "2:\n\tnop\n\tSAVE_RCX"),  # after two labels (a macro's .Lkcr3_N, then 2:)
+    ("\tpushq\t%rcx\n.endm", "\tpushq\t%rcx\n\tnop\n.endm"),  # a macro's body: one per expansion
+    ("#ifdef CONFIG_X86_64\n", "/* the debug entry */\n#ifdef CONFIG_X86_64\n"),  # no code: places only
+    ("\tswapgs\n\tsysretq\n", "\tswapgs\n\tsysretq\n\tnop\n"),  # after a return: nothing leads to it
+])
+def test_a_plain_instruction_added_or_deleted_moves_the_last_program(old, new):
+    text = ENTRY.read_text()
+    got, moved, full = _check(text, replace_once(text, old, new))
+    assert moved
+    _same_program(got.analysis.expansion, full.analysis.expansion)
+    assert got.findings == full.findings
+    assert incremental.outcome(got) == incremental.outcome(full)
+
+
+def test_what_the_names_in_the_traces_give_is_carried_over():
+    """A nop among top-level instructions of the file: the names of its
+    trace are its neighbours' -- the memory model is the last program's."""
+    text = ENTRY.read_text()
+    sessions = Sessions()
+    last = api.check(ENTRY, OPTS, text=text, incremental=sessions).analysis.program
+    key = ("trace-names", None, False)
+    assert key in last.memo
+    got = api.check(ENTRY, OPTS, text=replace_once(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tnop\n\ttestl"),
+                    incremental=sessions).analysis.program
+    assert got.memo[key] is last.memo[key]  # (worked out again: an equal set, another object)
+
+
+def test_a_line_moved_moves_the_last_program():
+    """A nop cut and pasted back 7 lines on, in one change (the language
+    server's ``code`` edits), and back: taken out at one place, put in at
+    the other; the lines between are one up (down)."""
+    text = ENTRY.read_text()
+    a = replace_once(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tnop\n\ttestl")
+    b = replace_once(text, "\tswapgs\n\tsysretq\n", "\tswapgs\n\tnop\n\tsysretq\n")
+    for first, then in ((a, b), (b, a)):
+        got, moved, full = _check(first, then)
+        assert moved
+        _same_program(got.analysis.expansion, full.analysis.expansion)
+        assert incremental.outcome(got) == incremental.outcome(full)
+
+
+@pytest.mark.parametrize("old,new", [
+    # a label on each side of the line (the macro's .Lkcr3_N before it, 2: after it): which is on it
+    ("scratch_reg=%rax\n2:", "scratch_reg=%rax\n\tnop\n2:"),
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tjmp\t1f\n\ttestl"),  # a jump: an edge the last program has not
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tcall\texc_debug\n\ttestl"),  # a call
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tpushq\t$1f\n\ttestl"),  # a code label's address
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\trep\n\ttestl"),  # a prefix on a line of its own
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n4:\tnop\n\ttestl"),  # a label with it
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\t.byte 0x90\n\ttestl"),  # a directive
+    ("\tcall\texc_nmi\n", ""),  # a call taken out
+    # a macro invocation taken out: its instructions and the label its body ends with
+    ("\tswapgs\n\tSWITCH_TO_KERNEL_CR3 scratch_reg=%rax\n", "\tswapgs\n"),
+    ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tnop\n\tnop\n\ttestl"),  # two in a row: no instruction of the last between
+])
+def test_any_other_edit_builds_the_program(old, new):
+    text = ENTRY.read_text()
+    got, moved, full = _check(text, replace_once(text, old, new))
+    assert not moved
+    assert got.analysis.program == full.analysis.program
+    assert got.findings == full.findings
+
+
+def test_the_statements_line_up():
+    class S:
+        def __init__(self, name, line):
+            self.kind, self.name, self.args, self.section, self.cpp_macros, self.line = "insn", name, "", ".text", (), line
+
+    old = [S(n, i) for i, n in enumerate("abcxdxe")]
+    # put in twice (a macro's body line: after each x), the rest alike at other places
+    new = [S(n, i + 10) for i, n in enumerate("abcxndxne")]
+    gone, put, to = align(old, new)
+    assert (gone, put) == ([], [4, 7]) and [to(i) for i in range(len(old))] == [0, 1, 2, 3, 5, 6, 8]
+    gone, put, to = align(new, old)
+    assert (gone, put) == ([4, 7], []) and [to(i) for i in (0, 1, 2, 3, 5, 6, 8)] == list(range(7))
+    # one moved: out at b, in after x
+    moved = [S(n, i) for i, n in enumerate("acxbdxe")]
+    gone, put, to = align(old, moved)
+    assert (gone, put) == ([1], [3]) and [to(i) for i in (0, 2, 3, 4, 5, 6)] == [0, 1, 2, 4, 5, 6]
+    assert align(old, [S(n, i) for i, n in enumerate("abcydxe")]) is None  # one retyped: patch.py's
+    assert align(old, [S(n, i) for i, n in enumerate("bacxdxe")]) is not None  # (two swapped: one moved)
+    gone, put, to = align(old, [S(n, i) for i, n in enumerate("abcxdxeyz")])  # at the end
+    assert (gone, put) == ([], [7, 8]) and [to(i) for i in range(len(old))] == list(range(7))
+    assert align(old, old[:3] + [S("y", 0)] * (LIMIT + 1) + old[3:]) is None  # more than LIMIT
+
+
+# (tree, file, every how many code lines): entry code of 5.10 to 6.8 and
+# library code, a nop put before each such line and taken out again (4.x
+# entry code has paravirt sites: patch.py's plain programs only are moved)
+REAL = [("linux-5.10.89", "arch/x86/entry/entry_64.S", 61), ("linux-6.8.1", "arch/x86/entry/entry_64.S", 53),
+        ("linux-6.8.1", "arch/x86/entry/entry_64_compat.S", 17), ("linux-6.8.1", "arch/x86/lib/copy_user_64.S", 7)]
+
+
+@pytest.mark.parametrize("tree,rel,step", REAL)
+def test_a_nop_put_in_and_taken_out_of_real_entry_code_gives_the_built_program(tree, rel, step):
+    root = shared_tree(tree)
+    if root is None:
+        pytest.skip(f"{tree} is not in ../shared/kernels")
+    path = root / rel
+    opts = api.Options(root=root, profile="defconfig")
+    text = path.read_text(errors="replace")
+    lines = text.splitlines(keepends=True)
+    code = [i for i, s in enumerate(lines) if s.startswith("\t") and not s.lstrip().startswith(("/*", "*", "#", "."))]
+    sessions = Sessions()
+    api.expand(path, opts, text=text, incremental=sessions)
+    session = sessions.session(path, opts)[0]
+    moved = 0
+    for i in code[::step]:
+        for t in ("".join(lines[:i] + ["\tnop\n"] + lines[i:]), text):
+            before = session.stats["moved"]
+            got = api.expand(path, opts, text=t, incremental=sessions)
+            if session.stats["moved"] > before:
+                moved += 1
+                _same_program(got, api.expand(path, opts, text=t))
+    assert moved >= len(code[::step]) // 2  # (a label on both sides of the line, or next to a paravirt site...)
