@@ -90,8 +90,8 @@ def entrylint_check(analysis, config):
     if not known:
         return
     main = str(Path(exp.path).resolve())
-    here = Path(main).parent
-    files = [f for f in dict.fromkeys([main, *exp.pp.files]) if Path(f).parent == here]
+    here = str(Path(main).parent)
+    files = [f for f in dict.fromkeys([main, *exp.pp.files]) if _parent(f) == here]
     tested = recorded_symbols(exp.pp, set(files))
     for path in files:
         got = tested.get(path, {})
@@ -102,6 +102,20 @@ def entrylint_check(analysis, config):
             if name not in known and name.removesuffix("_MODULE") not in known:
                 yield UnknownConfigSymbol(location=Location(path, line, col), args={"name": name},
                                           profiles=(exp.profile,), context=f"CONFIG_{name}")
+
+
+def _parent(path: str) -> str:
+    """``path``'s folder as pathlib gives it (kept: the language server asks
+    for each header of the file at every edit)."""
+    got = _PARENTS.get(path)
+    if got is None:
+        if len(_PARENTS) > 4096:
+            _PARENTS.clear()
+        got = _PARENTS[path] = str(Path(path).parent)
+    return got
+
+
+_PARENTS: dict[str, str] = {}
 
 
 def recorded_symbols(pp, files) -> dict[str, dict[tuple[str, int], int]]:
