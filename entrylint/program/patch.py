@@ -74,6 +74,8 @@ def patched(last: Built | None, statements, macros, constants, decoder, mode: in
         if a is not b:
             if a == b:
                 moved[id(a)] = b
+            elif a.kind != "insn" or b.kind != "insn":
+                return None  # (no instruction retyped: lines moved -- shift.py's -- or anything else)
             else:
                 changed.append((a, b))
     if not changed and not moved:

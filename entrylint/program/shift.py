@@ -24,26 +24,30 @@ What it takes (each checked here, else the program is built from the start):
   one place and put in at another;
 * each of them an instruction that only falls through (patch.py's
   ``_plain``), of a statement of its own, naming no label, in no
-  alternative, between two instructions of its section with no other
-  instruction statement between them (a prefix on a line of its own
-  would be merged into it); put in, those two in no alternative, of one
-  code mode, and no code-mode directive between them.
+  alternative (put in: in no alternative's original range, and not in the
+  replacement section), with an instruction of its section that stays on
+  each side (other sections' code between them passed over: an
+  alternative's replacement), no prefix on a line of its own (it would
+  be merged into the next instruction) and no code-mode directive between
+  those two, and the instruction just before it ending no other section
+  (the place one past that section's end would be its place too); put in,
+  those two of one code mode.
 
 The place a label or ``.size`` gives (the first instruction of its section
 at or after it) is the only index the edit can make unclear: one taken
-out's is the next one's; the next one's after one put in is the new one's
-where every label and ``.size`` between its neighbours is before it (then
-in its section: the last symbol label among them is its symbol), else
-stays the next one's where every one is after it, else (on both sides)
-the program is built.  tests/test_program_shift.py compares the result
-with build_program's, in a fixture and at code lines of real entry code.
+out's is the next one's of its section; that one's after one put in is the
+new one's where every label of the section and ``.size`` between the two
+neighbours is before it (the last symbol label among them is its symbol),
+and stays the next one's where every one is after it; on both sides the
+program is built.  tests/test_program_shift.py compares the result with
+build_program's, in a fixture and at code lines of real entry code.
 """
 
 from __future__ import annotations
 
 import bisect
 
-from entrylint.program.build import instruction, is_local_label, label_operand
+from entrylint.program.build import REPL_SECTION, instruction, is_local_label, label_operand
 from entrylint.program.decode import code_mode, is_prefix
 from entrylint.program.model import AltFork, DataItem, Instruction, Program, Replacement, Symbol
 from entrylint.program.patch import Built, _names, _plain
@@ -149,7 +153,7 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     gone: list[int] = []  # the instructions taken out
     for si in gone_si:
         j = bisect.bisect_left(ins_si, si)
-        if j == len(ins_si) or ins_si[j] != si or not _gone_ok(P, j, old, ins_si):
+        if j == len(ins_si) or ins_si[j] != si:
             return None
         gone.append(j)
     for si in put_si:
@@ -169,19 +173,28 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
         if j is not None:
             pos[j] = q
     pos[len(P)] = len(order)
-    # a place a label or .size gives: one taken out's is the next one's; the
-    # next one's after one put in is the new one's where they are before it
-    for j in gone:
-        pos[j] = pos[j + 1]
+    # a place a label or .size gives: one taken out's is the next one's of
+    # its section; that one's after one put in is the new one's where they
+    # are before it
+    last_of: dict = {}  # a section -> its last instruction (asked near other sections' code)
+    try:
+        kept = [None if j in gone_s else j for j in range(len(P))] if gone else None
+        for j in gone:
+            pos[j] = pos[_next_of(P, j, kept, old, ins_si, last_of)]
+    except _Built:
+        return None
     made = {}
     for q, j in enumerate(order):
         if j is None:
-            got = _made(q, new_si[q], new, order, P, new_si, decoder)
+            got = _made(q, new_si[q], new, order, P, new_si, decoder, last_of)
             if got is None:
                 return None
-            made[q], before = got
+            made[q], nxt, before = got
             if before:
-                pos[order[q + 1]] = q
+                pos[nxt] = q
+    for q, ins in made.items():  # (in no alternative's original code: its instructions would be more)
+        if any(f.section == ins.section and pos[f.orig_start] <= q < pos[f.orig_end] for f in prog.forks):
+            return None
     instructions = [made[q] if j is None else _moved_insn(P[j], q, new[new_si[q]], pos, new, new_si[q])
                     for q, j in enumerate(order)]
     labels = {name: pos[v] for name, v in prog.labels.items()}
@@ -208,54 +221,106 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     return out, []
 
 
-def _gone_ok(P: list, j: int, old: list, ins_si) -> bool:
-    """Instruction ``j`` may be taken out: it only falls through, is in no
-    alternative, and the instructions before and after it are of its
-    section, with no other instruction statement between them (a label or
-    ``.size`` that gave its place gives the next one's)."""
-    if j == 0 or j + 1 >= len(P) or not _plain(P[j]) or P[j].alt is not None:
-        return False
-    sec = P[j].section
-    if P[j - 1].section != sec or P[j + 1].section != sec:
-        return False
-    return not any(old[b].kind == "insn" for b in range(ins_si[j - 1] + 1, ins_si[j + 1]) if b != ins_si[j])
+SCAN = 64  # instructions of other sections passed over looking for one of the section, at most
 
 
-def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decoder):
+def _neighbour(P: list, order, q: int, step: int, sec: str):
+    """The instruction of section ``sec`` before (``step`` -1) or after (1)
+    place ``q`` of ``order`` (old indices; None: one put in), passing over
+    other sections' (an alternative's replacement between two of the code):
+    its old index; None at an end, past SCAN of them, or at one put in."""
+    for k in range(q + step, q + step * (SCAN + 1), step):
+        if k < 0 or k >= len(order):
+            return None
+        j = order[k]
+        if j is None:
+            return None
+        if P[j].section == sec:
+            return j
+    return None
+
+
+def _last(P: list, sec: str, last_of: dict) -> int:
+    got = last_of.get(sec)
+    if got is None:
+        got = last_of[sec] = max(i for i, x in enumerate(P) if x.section == sec)
+    return got
+
+
+def _past_its_section(P: list, g, sec: str, last_of: dict) -> bool:
+    """Instruction ``g`` (the one before a place) is the last of a section
+    other than ``sec``: the place one past that section's end is there too."""
+    return g is not None and P[g].section != sec and _last(P, P[g].section, last_of) == g
+
+
+def _between_ok(stmts: list, a: int, b: int, skip: int) -> bool:
+    """No prefix on a line of its own (merged into the next instruction) and
+    no code-mode directive among statements ``a+1 .. b-1`` but ``skip``."""
+    for k in range(a + 1, b):
+        o = stmts[k]
+        if k != skip and (o.kind == "insn" and not o.args and is_prefix(o.name)
+                          or o.kind == "directive" and code_mode(o.name) is not None):
+            return False
+    return True
+
+
+def _next_of(P: list, j: int, kept: list, old: list, ins_si, last_of: dict) -> int:
+    """The next instruction of instruction ``j``'s section (``kept``: the old
+    indices, None for those taken out), where ``j`` may be taken out (it
+    only falls through, is in no alternative, has one of its section that
+    stays on each side, and no prefix or code mode between them; the one
+    before it globally ends no other section: a label or ``.size`` that gave
+    ``j``'s place gives that one's); raises _Built otherwise."""
+    x = P[j]
+    if not _plain(x) or x.alt is not None:
+        raise _Built
+    a, b = _neighbour(P, kept, j, -1, x.section), _neighbour(P, kept, j, 1, x.section)  # (not taken out)
+    if a is None or b is None or _past_its_section(P, j - 1, x.section, last_of) \
+            or not _between_ok(old, ins_si[a], ins_si[b], ins_si[j]):
+        raise _Built
+    return b
+
+
+def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decoder, last_of: dict):
     """(the instruction put in at ``q``, statement ``si``, as the build makes
-    it; whether the labels next to it are before it: they give its place),
-    when its place and itself allow (the module's doc); else None."""
-    if q == 0 or q + 1 >= len(order) or order[q - 1] is None or order[q + 1] is None:
-        return None
-    prev, nxt = P[order[q - 1]], P[order[q + 1]]
+    it; the old index of the next one of its section; whether the labels
+    between those two are before it: they give its place), when its place
+    and itself allow (the module's doc); else None."""
     st = new[si]
     sec = st.section
-    if prev.section != sec or nxt.section != sec or prev.alt is not None or nxt.alt is not None \
-            or prev.mode != nxt.mode or nxt.merged:
+    a, b = _neighbour(P, order, q, -1, sec), _neighbour(P, order, q, 1, sec)
+    if a is None or b is None or sec == REPL_SECTION or _past_its_section(P, order[q - 1], sec, last_of):
+        return None
+    prev, nxt = P[a], P[b]
+    qa, qb = q - 1, q + 1
+    while order[qa] != a:
+        qa -= 1
+    while order[qb] != b:
+        qb += 1
+    if prev.mode != nxt.mode or nxt.merged or not _between_ok(new, new_si[qa], new_si[qb], si):
         return None
     symbol = prev.symbol
-    marks = []  # (before it, a label or .size of its section) between its neighbours
-    for b in range(new_si[q - 1] + 1, new_si[q + 1]):
-        o = new[b]
-        kind = o.kind
-        if b == si or kind == "assign":
-            continue
-        if kind == "insn" or kind == "directive" and code_mode(o.name) is not None:
-            return None
-        if kind == "label" or o.name == ".size":
-            marks.append((b < si, o.section == sec))
-            if kind == "label" and b < si and not is_local_label(o.name):
+    marks = []  # whether each label of its section, or .size, between its neighbours is before it
+    for k in range(new_si[qa] + 1, new_si[qb]):
+        o = new[k]
+        if o.kind == "label" and o.section == sec or o.kind == "directive" and o.name == ".size":
+            marks.append(k < si)
+            if o.kind == "label" and k < si and not is_local_label(o.name):
                 symbol = o.name
-    before = bool(marks) and marks[0][0]
-    if any(m != (before, True) for m in marks) if before else any(m[0] for m in marks):
-        return None  # (on both sides of it, or one of another section before it)
+    before = bool(marks) and marks[0]
+    if any(m is not before for m in marks):
+        return None  # (on both sides of it: which one is on it is not clear)
     ins = instruction(q, st, st.args, prev.mode)  # (no register alias in the file: plain)
     ins.symbol = symbol
     infos, errors = decoder.infos([ins.text], [ins.mode])
     if errors or not infos or infos[0] is None:
         return None
     ins.info = infos[0]
-    return (ins, before) if _plain(ins) else None
+    return (ins, b, before) if _plain(ins) else None
+
+
+class _Built(Exception):
+    """What the edit did cannot be moved: the program is built."""
 
 
 def _moved_insn(x: Instruction, q: int, st, pos: list, new: list, si: int) -> Instruction:
