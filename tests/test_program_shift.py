@@ -94,6 +94,23 @@ def test_a_line_moved_moves_the_last_program():
         assert incremental.outcome(got) == incremental.outcome(full)
 
 
+def test_a_line_moved_past_labels_moves_the_last_program():
+    """A nop moved past a label (7:) in one change: 6: before it gave the
+    nop's place and gives it again, 7: gave the next instruction's and
+    gives the nop's now.  (The places the nop taken out gave are read after
+    those the nop put in gives: 6: went to the testl.)  Back, the nop lands
+    between the two labels: which one is on it is not clear -- built."""
+    text = ENTRY.read_text()
+    at = "\tpopq\t%rcx\n\ttestl\t%eax, %eax\n"
+    a = replace_once(text, at, "\tpopq\t%rcx\n6:\n\tnop\n7:\n\ttestl\t%eax, %eax\n\tjz\t6b\n\tjz\t7b\n")
+    b = replace_once(text, at, "\tpopq\t%rcx\n6:\n7:\n\tnop\n\ttestl\t%eax, %eax\n\tjz\t6b\n\tjz\t7b\n")
+    for first, then, moves in ((a, b, True), (b, a, False)):
+        got, moved, full = _check(first, then)
+        assert moved is moves
+        _same_program(got.analysis.expansion, full.analysis.expansion)
+        assert incremental.outcome(got) == incremental.outcome(full)
+
+
 @pytest.mark.parametrize("old,new", [
     # a label on each side of the line (the macro's .Lkcr3_N before it, 2: after it): which is on it
     ("scratch_reg=%rax\n2:", "scratch_reg=%rax\n\tnop\n2:"),

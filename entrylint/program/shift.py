@@ -97,10 +97,12 @@ def align(old: list, new: list) -> tuple[list[int], list[int], object] | None:
             return [], [], lambda si: si
         if hi_o - lo < 2:
             return None
-        if all(map(_alike, old[lo + 1:hi_o], new[lo:hi_n - 1])):  # taken out at lo, put in before old hi
-            return [lo], [hi_n - 1], lambda si: si - 1 if lo < si < hi_o else si
-        if all(map(_alike, old[lo:hi_o - 1], new[lo + 1:hi_n])):  # taken out before old hi, put in at lo
-            return [hi_o - 1], [lo], lambda si: si + 1 if lo <= si < hi_o - 1 else si
+        # (the statement moved is an instruction: a label moved the other way
+        # lines up the same, and is no line this module moves)
+        if old[lo].kind == "insn" and all(map(_alike, old[lo + 1:hi_o], new[lo:hi_n - 1])):
+            return [lo], [hi_n - 1], lambda si: si - 1 if lo < si < hi_o else si  # out at lo, in before old hi
+        if old[hi_o - 1].kind == "insn" and all(map(_alike, old[lo:hi_o - 1], new[lo + 1:hi_n])):
+            return [hi_o - 1], [lo], lambda si: si + 1 if lo <= si < hi_o - 1 else si  # out before old hi, in at lo
         return None
     if abs(d) > LIMIT:
         return None
@@ -173,16 +175,10 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
         if j is not None:
             pos[j] = q
     pos[len(P)] = len(order)
-    # a place a label or .size gives: one taken out's is the next one's of
-    # its section; that one's after one put in is the new one's where they
-    # are before it
+    # a place a label or .size gives: the next one's of its section after
+    # one put in is the new one's where they are before it; one taken out's
+    # is (then) the next one's of its section
     last_of: dict = {}  # a section -> its last instruction (asked near other sections' code)
-    try:
-        kept = [None if j in gone_s else j for j in range(len(P))] if gone else None
-        for j in gone:
-            pos[j] = pos[_next_of(P, j, kept, old, ins_si, last_of)]
-    except _Built:
-        return None
     made = {}
     for q, j in enumerate(order):
         if j is None:
@@ -192,6 +188,12 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
             made[q], nxt, before = got
             if before:
                 pos[nxt] = q
+    try:
+        kept = [None if j in gone_s else j for j in range(len(P))] if gone else None
+        for j in gone:
+            pos[j] = pos[_next_of(P, j, kept, old, ins_si, last_of)]
+    except _Built:
+        return None
     for q, ins in made.items():  # (in no alternative's original code: its instructions would be more)
         if any(f.section == ins.section and pos[f.orig_start] <= q < pos[f.orig_end] for f in prog.forks):
             return None
