@@ -111,6 +111,23 @@ def test_a_line_moved_past_labels_moves_the_last_program():
         assert incremental.outcome(got) == incremental.outcome(full)
 
 
+def test_a_line_before_another_sections_code_after_a_label_builds_the_program():
+    """8: before the nop gives its place now; the .fixup code after it
+    ends its section with 9:, whose place (one past that section's last
+    instruction) was the testl's and stays the testl's: the two are told
+    apart by no index, so the program is built.  (Moved, the jz went to
+    the nop.)  Taken out again, the program moves."""
+    text = ENTRY.read_text()
+    at = "\tpopq\t%rcx\n\ttestl\t%eax, %eax\n"
+    fixup = "\t.pushsection .fixup, \"ax\"\n\tmovq\t$0, %rax\n9:\n\t.popsection\n\ttestl\t%eax, %eax\n\tjz\t9b\n"
+    a = replace_once(text, at, "\tpopq\t%rcx\n8:\n" + fixup)
+    b = replace_once(text, at, "\tpopq\t%rcx\n8:\n\tnop\n" + fixup)
+    for first, then, moves in ((a, b, False), (b, a, True)):
+        got, moved, full = _check(first, then)
+        assert moved is moves
+        _same_program(got.analysis.expansion, full.analysis.expansion)
+
+
 @pytest.mark.parametrize("old,new", [
     # a label on each side of the line (the macro's .Lkcr3_N before it, 2: after it): which is on it
     ("scratch_reg=%rax\n2:", "scratch_reg=%rax\n\tnop\n2:"),

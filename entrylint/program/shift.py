@@ -310,8 +310,11 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
             if o.kind == "label" and k < si and not is_local_label(o.name):
                 symbol = o.name
     before = bool(marks) and marks[0]
-    if any(m is not before for m in marks):
-        return None  # (on both sides of it: which one is on it is not clear)
+    if any(m is not before for m in marks) or before and qb != q + 1:
+        # (on both sides of it: which one is on it is not clear; or another
+        # section's code between it and the next: the place one past that
+        # section's end would be the next one's, not this one's)
+        return None
     ins = instruction(q, st, st.args, prev.mode)  # (no register alias in the file: plain)
     ins.symbol = symbol
     infos, errors = decoder.infos([ins.text], [ins.mode])
