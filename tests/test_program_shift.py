@@ -202,3 +202,59 @@ def test_a_nop_put_in_and_taken_out_of_real_entry_code_gives_the_built_program(t
                 moved += 1
                 _same_program(got, api.expand(path, opts, text=t))
     assert moved >= len(code[::step]) // 2  # (a label on both sides of the line, or next to a paravirt site...)
+
+
+# small programs of labels (numeric, symbols), jumps both ways, a code
+# label pushed, .fixup code that ends its section with a label, exception
+# table entries and .size, edited at random by a plain line put in, taken
+# out or moved a few lines
+_PLAIN = ["\tnop\n", "\tmovq\t%rax, %rbx\n", "\tpushq\t%rcx\n", "\tpopq\t%rcx\n", "\taddq\t$8, %rsp\n"]
+
+
+def _random_program(rnd) -> list[str]:
+    def piece() -> str:
+        r, n, m, k = rnd.random(), rnd.randint(1, 5), rnd.randint(1, 5), rnd.randint(1, 3)
+        for upto, text in ((0.35, rnd.choice(_PLAIN)), (0.5, f"{n}:\n"), (0.6, f"\tjz\t{n}{rnd.choice('bf')}\n"),
+                           (0.65, f"\tjmp\t{n}f\n"),
+                           (0.72, f".pushsection .fixup, \"ax\"\n\tmovq\t$0, %rax\n{n}:\n.popsection\n"),
+                           (0.78, f".pushsection .fixup, \"ax\"\n{n}:\tmovq\t$0, %rax\n\tjmp\t{m}b\n.popsection\n"),
+                           (0.84, f".globl sym{k}\nsym{k}:\n"), (0.88, f".size sym{k}, .-sym{k}\n"),
+                           (0.92, f"\tpushq\t${n}f\n"), (0.96, f"\tcall\tsym{k}\n")):
+            if r < upto:
+                return text
+        return f".pushsection __ex_table, \"a\"\n\t.long {n}b - .\n\t.long {m}f - .\n.popsection\n"
+
+    text = "\t.text\n" + "".join(piece() for _ in range(rnd.randint(8, 30))) + "\tret\n"
+    return text.splitlines(keepends=True)
+
+
+def test_random_edits_of_small_programs_give_the_built_program(tmp_path):
+    import random
+
+    rnd = random.Random(1)
+    path, moved = tmp_path / "f.S", 0
+    for _ in range(150):
+        lines = _random_program(rnd)
+        text = "".join(lines)
+        sessions = Sessions()
+        api.expand(path, OPTS, text=text, incremental=sessions)
+        session = sessions.session(path, OPTS)[0]
+        for _ in range(6):
+            new, plain = list(lines), [i for i, ln in enumerate(lines) if ln in _PLAIN]
+            r = rnd.random()
+            if r < 0.4 or not plain:
+                new.insert(rnd.randint(1, len(new)), "\tnop\n")
+            elif r < 0.7:
+                new.pop(rnd.choice(plain))
+            else:
+                i = rnd.choice(plain)
+                new.insert(max(1, min(len(new) - 1, i + rnd.randint(-4, 4))), new.pop(i))
+            edited = "".join(new)
+            before = session.stats["moved"]
+            got = api.expand(path, OPTS, text=edited, incremental=sessions)
+            if session.stats["moved"] > before:
+                moved += 1
+                full = api.expand(path, OPTS, text=edited)
+                assert got.program == full.program and got.program.stmt_at == full.program.stmt_at, edited
+            api.expand(path, OPTS, text=text, incremental=sessions)
+    assert moved >= 300  # (of 900: most edits are moved, the rest built)
