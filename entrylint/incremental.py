@@ -354,25 +354,22 @@ class Sessions:
     def program(self, path: Path, options, statements, macros, constants, decoder, mode: int, build):
         """(program, problems) of ``statements``: the last one's of the file
         under ``options`` made again where the edit allows it
-        (program.patch), else ``build()``'s."""
+        (program.patch: instructions retyped; program.shift: lines put in,
+        taken out or moved), else ``build()``'s."""
         from entrylint.program.patch import built, patched
         from entrylint.program.shift import moved
 
         s, _ = self.session(path, options)
-        got = patched(s.built, statements, macros, constants, decoder, mode)
-        made = got is not None
-        if made:
-            s.stats["patched"] += 1
-            s.last += ", the program made from the last one"
+        for make, kind, how in ((patched, "patched", "made"), (moved, "moved", "moved")):
+            got = make(s.built, statements, macros, constants, decoder, mode)
+            if got is not None:
+                s.stats[kind] += 1
+                s.last += f", the program {how} from the last one"
+                plain = True  # (as plain as the last one: it changed plain instructions only)
+                break
         else:
-            got = moved(s.built, statements, macros, constants, decoder, mode)
-            made = got is not None
-            if made:
-                s.stats["moved"] += 1
-                s.last += ", the program moved from the last one"
-            else:
-                got = build()
-        s.built = built(statements, got[0], got[1], macros, constants, decoder, mode, plain=True if made else None)
+            got, plain = build(), None
+        s.built = built(statements, got[0], got[1], macros, constants, decoder, mode, plain=plain)
         return got
 
     def expand(self, path: Path, options, text: str, name: str, copts, gopts):
