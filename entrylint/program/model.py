@@ -165,7 +165,7 @@ class Program:
     decode_errors: int | None = field(default=None, repr=False, compare=False)
     # the statements the build read them from: (the statement index of each
     # instruction, of each data item, each symbol's label by name, each
-    # alternative's site label); None: no build of the alternatives alone
+    # alternative's site label); None: a program build_program did not make
     # (program/shift.py moves them onto an edited text's statements)
     stmt_at: tuple | None = field(default=None, repr=False, compare=False)
 

@@ -32,7 +32,8 @@ from entrylint.program.model import Instruction, Program
 
 @dataclass
 class Built:
-    """One build_program call and what it read: the next edit's patched() compares them."""
+    """One build_program call and what it read: the next edit's patched()
+    and shift.moved() compare them."""
 
     statements: list  # the GNU as statements it was given
     program: Program  # as build_program left it
