@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from test_rewalk import SRC, _edited
 
-from entrylint.analysis.lineup import edits, inserted, renumbering, script
+from entrylint.program.lineup import edits, inserted, renumbering, script
 from entrylint.analysis.shifted import _tuples_moved
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 

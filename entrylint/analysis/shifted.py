@@ -6,7 +6,7 @@ of the file's code is one instruction ``k``; a line of a macro's body is one
 per expansion, each a ``k`` of its own, taken one after the other (none
 next to another); a line moved (cut and pasted back elsewhere in one
 change: an editor's "move line") is a ``k`` taken out and one put in, once
-per expansion of the macro it left or went into (lineup.py); a
+per expansion of the macro it left or went into (program/lineup.py); a
 line that makes none (a ``.if`` not taken, a macro that expands to
 nothing) moves only the lines after it.
 
@@ -76,7 +76,7 @@ from dataclasses import replace
 
 from entrylint.analysis.cfg import COND_KINDS
 from entrylint.analysis.forward import _CALL, _EDGES, labels_by_node, plan, plan_edges, without_dead
-from entrylint.analysis.lineup import edits, renumbering
+from entrylint.program.lineup import edits, renumbering
 from entrylint.analysis.rewalk import _outcome, outside_alike
 from entrylint.analysis.walked import Forward
 

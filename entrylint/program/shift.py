@@ -49,6 +49,7 @@ import bisect
 
 from entrylint.program.build import REPL_SECTION, instruction, is_local_label, label_operand
 from entrylint.program.decode import code_mode, is_prefix
+from entrylint.program.lineup import edits, renumbered
 from entrylint.program.model import AltFork, DataItem, Instruction, Program, Replacement, Symbol
 from entrylint.program.patch import Built, _names, _plain
 
@@ -82,7 +83,10 @@ def align(old: list, new: list) -> tuple[list[int], list[int], object] | None:
     the statements put in, old index -> new index) where ``new`` is ``old``
     with at most LIMIT statements put in (a line added to a macro's body: one
     per expansion) or taken out, or one taken out at one place and put in
-    at another (a line moved); None for any other edit."""
+    at another (a line moved): lineup.edits() of the statements alike but
+    for their places, past the common head and tail (most of 10k
+    statements: the same objects, or the last ones moved); None for any
+    other edit."""
     n_o, n_n = len(old), len(new)
     lo, top = 0, min(n_o, n_n)
     while lo < top and (old[lo] is new[lo] or _alike(old[lo], new[lo])):
@@ -91,48 +95,13 @@ def align(old: list, new: list) -> tuple[list[int], list[int], object] | None:
     while hi_o > lo and hi_n > lo and (old[hi_o - 1] is new[hi_n - 1] or _alike(old[hi_o - 1], new[hi_n - 1])):
         hi_o -= 1
         hi_n -= 1
-    d = n_n - n_o
-    if n_o == n_n:
-        if lo == n_o:  # (no statement but moved: a line of no code added or deleted above them)
-            return [], [], lambda si: si
-        if hi_o - lo < 2:
-            return None
-        # (the statement moved is an instruction: a label moved the other way
-        # lines up the same, and is no line this module moves)
-        if old[lo].kind == "insn" and all(map(_alike, old[lo + 1:hi_o], new[lo:hi_n - 1])):
-            return [lo], [hi_n - 1], lambda si: si - 1 if lo < si < hi_o else si  # out at lo, in before old hi
-        if old[hi_o - 1].kind == "insn" and all(map(_alike, old[lo:hi_o - 1], new[lo + 1:hi_n])):
-            return [hi_o - 1], [lo], lambda si: si + 1 if lo <= si < hi_o - 1 else si  # out before old hi, in at lo
+    if abs(n_n - n_o) > LIMIT:
         return None
-    if abs(d) > LIMIT:
-        return None
-    # the shorter list's middle in the longer one's, in order: the others are put in (taken out)
-    short, long_ = (old, new) if d > 0 else (new, old)
-    s_hi = hi_o if d > 0 else hi_n
-    extra: list[int] = []
-    into: list[int] = []  # the shorter middle's statements -> their index in the longer list
-    i = lo
-    for j in range(lo, hi_n if d > 0 else hi_o):
-        if i < s_hi and (short[i] is long_[j] or _alike(short[i], long_[j])):
-            into.append(j)
-            i += 1
-        else:
-            extra.append(j)
-            if len(extra) > abs(d):
-                return None
-    if i != s_hi or len(extra) != abs(d):
-        return None
-    if d > 0:
-        def smap(si: int) -> int:
-            return si if si < lo else si + d if si >= hi_o else into[si - lo]
-
-        return [], extra, smap
-    back = {j: k for k, j in enumerate(into, lo)}  # the longer (old) middle's kept -> their new index
-
-    def smap(si: int) -> int:
-        return si if si < lo else si + d if si >= hi_o else back[si]
-
-    return extra, [], smap
+    got = edits(old[lo:hi_o], new[lo:hi_n], _alike)
+    if got is None or len(got[0]) + len(got[1]) > LIMIT or len(got[0]) > 1 and got[1] or len(got[1]) > 1 and got[0]:
+        return None  # (put in at several places and taken out too: a line moved into a macro's body)
+    gone, put = [lo + i for i in got[0]], [lo + i for i in got[1]]
+    return gone, put, renumbered(gone, put)
 
 
 def moved(last: Built | None, statements, macros, constants, decoder, mode: int):

@@ -1,23 +1,28 @@
 """How the instructions of an edited file's program line up with the last
-program's (analysis/shifted.py): which were put in, which taken out, and
-each node's number in the other program."""
+program's (analysis/shifted.py), and its statements with the last build's
+(program/shift.py): which were put in, which taken out, and each one's
+number in the other list.  ``alike`` says when two elements are the same
+for the reader (the instructions' texts; the statements' all but places)."""
 
 from __future__ import annotations
 
+import bisect
 
-def inserted(old: list, new: list) -> list[int] | None:
+
+def inserted(old: list, new: list, alike=None) -> list[int] | None:
     """Where ``new`` (instructions) is ``old`` with instructions put in
     (their places in ``new``, in order; none: the same instructions): every
     other one's text, mode and section the same, in order; None when it is
     not.  A line added to a macro's body is one instruction per expansion;
     where one is put in before one alike, the later is taken for the new one."""
+    alike = alike or _alike
     extra = len(new) - len(old)
     if extra < 0:
         return None
     got: list[int] = []
     i, n = 0, len(old)
     for j, b in enumerate(new):
-        if i < n and _alike(old[i], b):
+        if i < n and alike(old[i], b):
             i += 1
         else:
             got.append(j)
@@ -31,7 +36,7 @@ def _alike(a, b) -> bool:
         and a.section == b.section
 
 
-def edits(old: list, new: list) -> tuple[list[int], list[int]] | None:
+def edits(old: list, new: list, alike=None) -> tuple[list[int], list[int]] | None:
     """(the places in ``old`` of the instructions taken out, the places in
     ``new`` of those put in) when ``new`` is ``old`` with instructions put
     in (inserted()), taken out, or one taken out at one place and put in at
@@ -41,34 +46,35 @@ def edits(old: list, new: list) -> tuple[list[int], list[int]] | None:
     of a macro's body moved out of it, or into one, is taken out once per
     expansion of the one and put in once per expansion of the other);
     None for one instruction retyped (rewalk.py's) and past ``LIMIT``."""
+    alike = alike or _alike
     if len(new) > len(old):
-        got = inserted(old, new)
-        return script(old, new) if got is None else ([], got)
+        got = inserted(old, new, alike)
+        return script(old, new, alike=alike) if got is None else ([], got)
     if len(new) < len(old):
-        got = inserted(new, old)
-        return script(old, new) if got is None else (got, [])
+        got = inserted(new, old, alike)
+        return script(old, new, alike=alike) if got is None else (got, [])
     n = len(old)
     a, b = 0, n
-    while a < n and _alike(old[a], new[a]):
+    while a < n and alike(old[a], new[a]):
         a += 1
     if a == n:
         return [], []
-    while b > a and _alike(old[b - 1], new[b - 1]):
+    while b > a and alike(old[b - 1], new[b - 1]):
         b -= 1
     if b - a < 2:
         return None  # (one instruction retyped: rewalk.py's)
-    if all(_alike(x, y) for x, y in zip(old[a + 1:b], new[a:b - 1])):
+    if all(alike(x, y) for x, y in zip(old[a + 1:b], new[a:b - 1])):
         return [a], [b - 1]  # (taken out at a, put in before old b)
-    if all(_alike(x, y) for x, y in zip(old[a:b - 1], new[a + 1:b])):
+    if all(alike(x, y) for x, y in zip(old[a:b - 1], new[a + 1:b])):
         return [b - 1], [a]
-    return script(old, new)
+    return script(old, new, alike=alike)
 
 
 LIMIT = 24  # instructions taken out and put in, at most, that script() looks for
 BUDGET = 40_000  # pairs of instructions script() compares, at most (a few ms)
 
 
-def script(old: list, new: list, limit: int = LIMIT) -> tuple[list[int], list[int]] | None:
+def script(old: list, new: list, limit: int = LIMIT, alike=None) -> tuple[list[int], list[int]] | None:
     """The fewest instructions taken out of ``old`` and put in that make
     ``new`` (places as edits() gives them), at most ``limit`` of them; None
     past it.  The greedy shortest edit script (Myers 1986) of the two lists
@@ -76,12 +82,13 @@ def script(old: list, new: list, limit: int = LIMIT) -> tuple[list[int], list[in
     reached with d changes, each step along a diagonal an instruction alike
     in both; an instruction put in next to one alike is the later one, as
     inserted() takes it."""
+    alike = alike or _alike
     n, m = len(old), len(new)
     lo = 0
-    while lo < n and lo < m and _alike(old[lo], new[lo]):
+    while lo < n and lo < m and alike(old[lo], new[lo]):
         lo += 1
     hi_o, hi_n = n, m
-    while hi_o > lo and hi_n > lo and _alike(old[hi_o - 1], new[hi_n - 1]):
+    while hi_o > lo and hi_n > lo and alike(old[hi_o - 1], new[hi_n - 1]):
         hi_o -= 1
         hi_n -= 1
     N, M = hi_o - lo, hi_n - lo
@@ -96,7 +103,7 @@ def script(old: list, new: list, limit: int = LIMIT) -> tuple[list[int], list[in
             else:
                 x = v[k - 1] + 1  # right from diagonal k - 1: old[x - 1] taken out
             y = x - k
-            while x < N and y < M and _alike(old[lo + x], new[lo + y]):
+            while x < N and y < M and alike(old[lo + x], new[lo + y]):
                 x += 1
                 y += 1
                 budget -= 1
@@ -136,3 +143,22 @@ def renumbering(gone: list[int], put: list[int], total: int) -> list:
         out.append(jn)
         jn += 1
     return out
+
+
+def renumbered(gone: list[int], put: list[int]):
+    """``renumbering``'s answer for one element, asked one at a time (a list
+    of 10k statements is not renumbered whole for the few asked): old index
+    -> new index, None for one taken out."""
+    gone_s = set(gone)
+
+    def number(v: int) -> int | None:
+        if v in gone_s:
+            return None
+        x = v - bisect.bisect_left(gone, v)  # its place among those kept
+        for p in put:  # (sorted: each put in at or before it pushes it one on)
+            if p > x:
+                break
+            x += 1
+        return x
+
+    return number
