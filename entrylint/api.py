@@ -493,6 +493,8 @@ def check(path: Path | str, options: Options | None = None, select=None, ignore=
     part of its analysis is (analyze's ``spare_core``), as with
     ``spare_core`` (the language server's first analysis of a tree)."""
     options = options or Options()
+    if incremental is not None:  # (what the check replaces of the last one's: freed later)
+        incremental.hold()
     if text is None and overlay.is_file(path):
         # read once: every profile judges the same bytes
         text, problem = read_source(Path(path), options.limits)

@@ -610,3 +610,34 @@ def test_statements_moved_keep_each_trace():
         [(main, 9, "source")]]
     # one object per frame moved, one per frame that stays
     assert got[0].trace[1] is got[1].trace[1] is got[2].trace[1] and got[1].trace[2] is two
+
+
+def test_what_a_check_replaces_stays_alive_until_released():
+    """A check of an edited text keeps what the session held before it (the
+    last state, program and walk) alive until ``release()`` -- the language
+    server frees it after publishing (faces/lsp/engine.py) -- or until the
+    next check; the result is the same either way."""
+    import gc
+    import weakref
+
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    sessions = Sessions()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    session = sessions.session(path, OPTS)[0]
+    old = [weakref.ref(session.state), weakref.ref(session.steps.last[0])]
+    edited = replace_once(text, "\tcall\texc_nmi\n", "\tnop\n\tcall\texc_nmi\n")
+    got = api.check(path, OPTS, text=edited, incremental=sessions)
+    assert session.state is not old[0]() and session.steps.last[0] is not old[1]()
+    gc.collect()
+    assert all(r() is not None for r in old)  # (held)
+    sessions.release()
+    gc.collect()
+    assert all(r() is None for r in old)
+    assert got.findings == api.check(path, OPTS, text=edited).findings
+    # not released: the next check frees them
+    old = [weakref.ref(session.state)]
+    api.check(path, OPTS, text=text, incremental=sessions)
+    api.check(path, OPTS, text=edited, incremental=sessions)
+    gc.collect()
+    assert old[0]() is None

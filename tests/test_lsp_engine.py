@@ -250,3 +250,40 @@ def test_several_profiles_give_the_command_lines_findings():
 
     assert "EL202" not in [f.id for f in got]
     assert shown(got) == shown(want)
+
+
+def test_the_replaced_analysis_is_freed_after_the_diagnostics_are_out():
+    """What a re-analysis replaced of the incremental state (the last
+    reading's state) is still alive when its diagnostics are published and
+    freed just after: the editor does not wait for it."""
+    import gc
+    import weakref
+
+    from dataclasses import replace
+
+    from entrylint.api import Options
+    from entrylint.faces.lsp import engine
+
+    src = FIX / "entry_lsp.S"
+    text = src.read_text()
+    rec, alive_at_publish, states = Recorder(), [], []
+
+    def on(res):
+        alive_at_publish.append([r() is not None for r in states])
+        session = engine.sessions().session(src, replace(Options(), profile="defconfig"))[0]
+        if session.state is not None:
+            states.append(weakref.ref(session.state))
+        rec(res)
+
+    eng = Engine(on)
+    eng.submit(Job(src, text, 1, Config()))
+    rec.wait(1)
+    eng.submit(Job(src, text.replace("\tswapgs\n", "\tnop\n\tswapgs\n", 1), 2, Config()))
+    rec.wait(2)
+    end = time.monotonic() + 30
+    while states[0]() is not None and time.monotonic() < end:
+        time.sleep(0.05)
+        gc.collect()
+    eng.stop()
+    assert len(rec.got) == 2 and alive_at_publish[1] == [True]  # (the first reading's state, replaced: held)
+    assert states[0]() is None  # (then freed)

@@ -327,14 +327,24 @@ class Engine:
                 self._deps[job.path] = res.files
                 res.stamps = file_stamps(res.files)
                 self._cache[(*key[:3], res.stamps)] = res  # (_key with the files this analysis read)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        # the results let go (the oldest cached, the path's last one), and what
+        # the check replaced of the incremental state, are freed once the
+        # diagnostics are out: freeing an analysis is tens of thousands of
+        # records, 5 to 10 ms the editor need not wait for
+        evicted = [self._cache.popitem(last=False) for _ in range(len(self._cache) - self._cache_size)]
         if res.error is None:
+            evicted.append(self._last.get(job.path))
             self._last[job.path] = res
         with self._cond:
             self._running = None
-            if self._latest.get(job.path, job.version) != job.version or job.path in self._pending:
+            stale = self._latest.get(job.path, job.version) != job.version or job.path in self._pending
+            if stale:
                 self.stats["dropped"] += 1  # a newer edit came in: never publish the stale result
-                return
-            self._results[job.path] = res
-        self._on_result(res)
+            else:
+                evicted.append(self._results.get(job.path))
+                self._results[job.path] = res
+        if not stale:
+            self._on_result(res)
+        del evicted, prev
+        if _SESSIONS is not None:
+            _SESSIONS.release()
