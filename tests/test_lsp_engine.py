@@ -287,3 +287,30 @@ def test_the_replaced_analysis_is_freed_after_the_diagnostics_are_out():
     eng.stop()
     assert len(rec.got) == 2 and alive_at_publish[1] == [True]  # (the first reading's state, replaced: held)
     assert states[0]() is None  # (then freed)
+
+
+def test_publishing_resolves_each_path_once(monkeypatch, tmp_path):
+    """A diagnostic names its file and its related places by URI: publishing
+    resolves each path once while the server runs (each resolution is a
+    system call per folder of it; 6.12's entry_64.S's results named
+    hundreds), and reads a file's lines once per publishing."""
+    from pathlib import Path as P
+
+    from entrylint.faces.lsp import features, server
+
+    src, hdr = tmp_path / "a.S", tmp_path / "b.h"
+    src.write_text("\tnop\n\tnop\n")
+    hdr.write_text("\tnop\n")
+    resolved, read = [], []
+    real_resolve = P.resolve
+    monkeypatch.setattr(P, "resolve", lambda self, *a: resolved.append(str(self)) or real_resolve(self, *a))
+    # (no editor here: the file's lines from disk, as for a file not open)
+    monkeypatch.setattr(server.EntrylintServer, "_lines", lambda self, f: read.append(f) or P(f).read_text().splitlines())
+    server._uri.cache_clear()
+    srv = server.EntrylintServer()
+    d = features.Diag(str(src), 2, 1, "error", "EL101", "live-scratch", "m",
+                      related=[(str(hdr), 1, "here"), (str(src), 1, "there")], site=(str(src), 2))
+    lines_of: dict = {}
+    out = [srv._diagnostic(d, lines_of) for _ in range(3)]
+    assert out[0] == out[2] and out[0].related_information[0].location.uri == hdr.as_uri()
+    assert len(resolved) == len(set(resolved)) and {str(src), str(hdr)} <= set(resolved) and read == [str(src)]

@@ -9,6 +9,7 @@ never wait for an analysis longer than ``WAIT`` seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from pathlib import Path
@@ -46,8 +47,21 @@ def _path(uri: str) -> Path:
     return Path(to_fs_path(uri) or uri)
 
 
+# A diagnostic names its file and every related place by URI, and is shown
+# in the document of its file: resolving a path is a system call per folder
+# of it, and publishing 6.12's entry_64.S's results resolved hundreds of
+# them (9 ms of each re-analysis's answer).  The answers are kept: a path
+# resolves to the same file while the server runs (a symbolic link changed
+# under an open tree is not followed again).
+@functools.lru_cache(maxsize=8192)
 def _uri(file: str) -> str:
     return Path(file).resolve().as_uri()
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved(uri: str) -> str:
+    """The resolved path of a document's URI."""
+    return str(_path(uri).resolve())
 
 
 class EntrylintServer(LanguageServer):
@@ -156,7 +170,7 @@ class EntrylintServer(LanguageServer):
     # -- publishing -------------------------------------------------------------
     def _lines(self, file: str) -> list[str]:
         for u in self.workspace.text_documents:
-            if str(_path(u).resolve()) == file:
+            if _resolved(u) == file:
                 return self.workspace.get_text_document(u).lines
         got = self._texts.get(file)
         if got is None:
@@ -167,8 +181,12 @@ class EntrylintServer(LanguageServer):
             self._texts[file] = got
         return got
 
-    def _diagnostic(self, d: features.Diag) -> T.Diagnostic:
-        lines = self._lines(d.file)
+    def _diagnostic(self, d: features.Diag, lines_of: dict) -> T.Diagnostic:
+        """``lines_of``: the lines of the files asked so far in this publishing
+        (a document's are its text split again at each ask)."""
+        lines = lines_of.get(d.file)
+        if lines is None:
+            lines = lines_of[d.file] = self._lines(d.file)
         text = lines[d.line - 1].rstrip("\r\n") if 0 < d.line <= len(lines) else ""
         start = min(max(d.col - 1, len(text) - len(text.lstrip())), len(text))
         href = features.rule_doc_uri(d.code)
@@ -186,11 +204,12 @@ class EntrylintServer(LanguageServer):
         if res.error:
             self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"entrylint: {res.error}"))
         main = str(res.path.resolve())
-        cfg = self.config_for(res.path)
+        cfg = res.config or self.config_for(res.path)  # (the configuration the analysis was made under)
         by_file = features.diagnostics(res, self.profile_names(cfg))
         if self._is_open(main):
+            lines_of: dict = {}
             self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
-                _uri(main), [self._diagnostic(d) for d in by_file.get(main, [])], version=res.version))
+                _uri(main), [self._diagnostic(d, lines_of) for d in by_file.get(main, [])], version=res.version))
         touched = set()
         for hf, per in self._header_diags.items():
             if res.path in per:
@@ -210,11 +229,12 @@ class EntrylintServer(LanguageServer):
 
     def _publish_header(self, hf: str) -> None:
         ds = [d for per in self._header_diags.get(hf, {}).values() for d in per]
+        lines_of: dict = {}
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
-            _uri(hf), [self._diagnostic(d) for d in ds]))
+            _uri(hf), [self._diagnostic(d, lines_of) for d in ds]))
 
     def _is_open(self, file: str) -> bool:
-        return any(str(_path(u).resolve()) == file for u in self.workspace.text_documents)
+        return any(_resolved(u) == file for u in self.workspace.text_documents)
 
     async def result_for(self, uri: str):
         """The newest analysis of the document (waiting for the first one)."""
