@@ -390,14 +390,26 @@ class Search:
                 return self._node(v)
         return base[v], False
 
+    def _reads_writes(self, info) -> tuple:
+        """(info, registers it reads, registers it writes for sure and does not read), kept by id."""
+        read = frozenset(info.regs_read)
+        got = self._rw[id(info)] = (info, read, frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read)
+        return got
+
     def _node(self, v: int) -> tuple[_Node, bool]:
         """What the search does at node ``v``, for every register at once,
         and whether that read what a callee out of the file does."""
-        cfg, procs, callee = self.analysis.cfg, self.procs, self.callee
-        if cfg.is_fork(v):
+        an = self.analysis
+        cfg = an.cfg
+        if v >= cfg.n:  # a fork
             return _Node(next=succ_nodes(cfg, v)), False
-        x = self.analysis.program.instructions[v]
+        x = an.expansion.program.instructions[v]
         info = x.info
+        if info is not None and info.flow in _ON and (info.flow is not Flow.JUMP or x.target is not None):
+            # (most nodes: no call, no way out of the program; the last case below)
+            rw = self._rw.get(id(info)) or self._reads_writes(info)
+            return _Node(rw[1], rw[2], next=succ_nodes(cfg, v)), False
+        procs, callee = self.procs, self.callee
         if info is None or info.flow is Flow.STOP:
             return _END, False
         if info.flow is Flow.INDIRECT_JUMP:
@@ -411,12 +423,7 @@ class Search:
             return _Node(next=nxt), True  # a frame the path built: on at its label (it reads the walk)
         if info.flow in (Flow.EXIT_TO_USER, Flow.IRET):
             return _Node(read_all=True), False  # user mode reads every register
-        rw = self._rw.get(id(info))
-        if rw is None:
-            read = frozenset(info.regs_read)
-            rw = self._rw[id(info)] = (info, read,
-                                       frozenset(info.regs_written) - frozenset(info.regs_cond_written) - read)
-        _, read, written = rw
+        _, read, written = self._rw.get(id(info)) or self._reads_writes(info)
         if info.flow is Flow.INDIRECT_CALL:
             return _Node(read, end_all=True), False  # code we cannot see, under the call ABI: it answers for them
         if self.c_call(x) or v in procs.leaves and procs.leaves[v] == "c-tail":
@@ -443,6 +450,10 @@ class Search:
 
 # the flows at which _node may ask the callee or read the walk
 _ASKING = frozenset({Flow.CALL, Flow.JUMP, Flow.INDIRECT_JUMP, Flow.IRET})
+# the flows that go on to the CFG's successors, reading and writing what the
+# instruction does (a jump: to a label of the program; one out of it is a
+# leaf or a call: procs)
+_ON = frozenset({Flow.NEXT, Flow.COND_JUMP, Flow.JUMP, Flow.INT, Flow.HALT})
 
 
 class _Node:

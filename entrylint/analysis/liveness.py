@@ -293,12 +293,15 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             gen[v] = regs.ALL_MASK
             continue
         flow = info.flow
-        abi = regs.abi(x.mode)
         got = rk.get(id(info))
         if got is None:
             got = rk[id(info)] = (info, regs.mask(info.regs_read), regs.mask(info.regs_written)
                                   & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written))
         _, reads, kills = got
+        if flow in _OWN and not info.leaf_regs and (x.target is not None or flow not in _BRANCH):
+            gen[v], kill[v] = reads, kills  # (most nodes: what the instruction reads and writes, no more)
+            continue
+        abi = regs.abi(x.mode)
         if info.leaf_regs:  # cpuid: %ecx is read for the leaves with subleaves only
             other.add(v)  # (its effect reads the instructions before it)
             reads = regs.mask(info.leaf_reads(_leaf(ins, cfg, v)))
@@ -336,6 +339,13 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
         gen[v] = reads
         kill[v] = kills
     return succ, gen, kill, frozenset(other)
+
+
+# the flows whose effect is the instruction's own reads and writes: on to
+# the CFG's successors, none a leaf (procs.leaves: a ret, or a jump out of
+# the program -- a branch with a target in it is none)
+_OWN = frozenset({Flow.NEXT, Flow.COND_JUMP, Flow.JUMP, Flow.INT, Flow.HALT})
+_BRANCH = frozenset({Flow.COND_JUMP, Flow.JUMP})
 
 
 def _leaf(ins: list, cfg: CFG, v: int) -> int | None:
