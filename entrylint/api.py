@@ -380,7 +380,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.liveness import Procedures, compute_liveness
     from entrylint.analysis.msr_entries import msr_entries
     from entrylint.analysis.task_gates import task_gates
-    from entrylint.analysis.carry import Carried, last_analysis
+    from entrylint.analysis.carry import Carried, last_analysis, moved_analysis
     from entrylint.analysis.walking import walk
 
     from entrylint.analysis.callees import Callees, static_call_prefix
@@ -400,6 +400,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     # language server), or the check's earlier profiles'
     memo = session.step_memo() if session is not None else shared.step_memo() if shared is not None else None
     last = last_analysis(session, program) if kept is None else None  # (analysis/carry.py)
+    moved = moved_analysis(session, program) if kept is None and last is None else None
     msr = msr_entries(exp.root)
     labels, kinds = shared.entry_facts(program) if shared is not None else (None, None)
     if kept is not None:
@@ -409,7 +410,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         if shared is None:
             labels, kinds = last.entry_facts_for(msr)
     else:
-        cfg = CFG(program)
+        # (a program moved from the last one's: its edges, numbered anew)
+        cfg = moved.cfg.moved(program) if moved is not None else CFG(program)
         # the call structure (which calls reach which asm functions, where each
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)
@@ -425,7 +427,8 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked,
-                                    carried=last.liveness if last is not None else None, keep=session is not None)
+                                    carried=(last or moved).liveness if (last or moved) is not None else None,
+                                    keep=session is not None)
     config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
                           (options or Options()).limits, shared, memo)

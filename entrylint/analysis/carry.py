@@ -55,10 +55,48 @@ def per_node(program, total: int, last: tuple | None, blank: tuple, wider=frozen
     return [[b] * total for b in blank], range(total)
 
 
+def renumbered(program, cfg, total: int, last: tuple, blank: tuple, wider=frozenset()) -> tuple[list, list]:
+    """``per_node`` for a program moved from the last one's
+    (``program.moved_from``, program/shift.py: lines of plain instructions
+    put in or taken out; ``cfg.renumbered``: the old nodes' new numbers and
+    the old nodes next to the lines).  Each node's values are the last
+    lists' at its old number, its successors (the first list: nodes)
+    numbered anew; worked out again: the instructions put in, the nodes
+    with a successor next to a line (where it goes may be the line put in,
+    or the one after the line taken out), and ``wider`` (old nodes whose
+    value read more than their own instruction)."""
+    renum, near = cfg.renumbered
+    lists = [[b] * total for b in blank]
+    redo = set(program.moved_from[3])
+    succ, old_succ = lists[0], last[0]
+    rest = list(zip(lists[1:], last[1:]))
+    for v, nv in enumerate(renum):
+        if nv is None:
+            continue
+        ss = old_succ[v]
+        if v in wider or v in near or any(s in near for s in ss):
+            redo.add(nv)
+            continue
+        succ[nv] = ss if all(renum[s] == s for s in ss) else tuple(renum[s] for s in ss)
+        for new, old in rest:
+            new[nv] = old[v]
+    return lists, sorted(redo)
+
+
 def last_analysis(session, program) -> Carried | None:
     """The file's last analysis (``session``: its incremental.Session) when
     ``program`` was made from its program; None: nothing is carried."""
     last = session.analysis if session is not None else None
     if last is None or program.patched_from is None or program.patched_from[0] is not last.token:
+        return None
+    return last
+
+
+def moved_analysis(session, program) -> Carried | None:
+    """The file's last analysis when ``program`` was moved from its program
+    (program/shift.py): its CFG's edges and its liveness effects are
+    taken, numbered anew (CFG.moved, ``renumbered``); None: nothing is."""
+    last = session.analysis if session is not None else None
+    if last is None or program.moved_from is None or program.moved_from[0] is not last.token:
         return None
     return last

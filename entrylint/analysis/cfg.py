@@ -71,6 +71,7 @@ class CFG:
                     self._repl_end[r.insns[-1]] = f
         self._succ: dict[int, tuple[Edge, ...]] = {}
         self._preds: dict[int, list[int]] | None = None  # preds(), made on first use
+        self.renumbered: tuple | None = None  # a CFG moved from another one's (moved()): how
         # liveness.succ_nodes' answers, made once per node (liveness, the
         # flags and rules ask it of every node)
         self.resolved_succ: dict[int, tuple[int, ...]] = {}
@@ -95,6 +96,34 @@ class CFG:
         new.__dict__.update(self.__dict__)
         new.program = program
         new._succ, new.resolved_succ = dict(self._succ), dict(self.resolved_succ)
+        new.renumbered = None
+        return new
+
+    def moved(self, program: Program) -> CFG:
+        """A CFG for ``program``, moved from this one's by program/shift.py
+        (``program.moved_from``: lines of plain instructions put in or taken
+        out, every other node this one's, numbered anew): the edges worked
+        out so far, numbered anew, but those that go to an instruction next
+        to a line put in or taken out, or to an alternative at it (where a
+        place may be another node now: the line put in before it, the one
+        after a line taken out); those are worked out again when asked.
+        ``renumbered``: (the old nodes' new numbers, those old nodes)."""
+        _token, renum, near, _put = program.moved_from
+        new = CFG(program, self.tracked)
+        at = set(near)
+        for i in near:
+            at.update(self.fork_node(f) for f in self.chains.get(i, ()))
+        new.renumbered = (renum, frozenset(at))
+        for v, edges in self._succ.items():
+            nv = renum[v]
+            if nv is None or v in at or any(e.dst in at for e in edges):
+                continue  # (its own: a label that moved on or off it may give it an exception-table fixup)
+            if any(renum[e.dst] != e.dst for e in edges):
+                edges = tuple(Edge(renum[e.dst], e.kind, e.assume) for e in edges)
+            new._succ[nv] = edges
+            got = self.resolved_succ.get(v)
+            if got is not None and not any(d in at for d in got):
+                new.resolved_succ[nv] = got if all(renum[d] == d for d in got) else tuple(renum[d] for d in got)
         return new
 
     def preds(self) -> dict[int, list[int]]:

@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from entrylint.analysis import regs
-from entrylint.analysis.carry import per_node
+from entrylint.analysis.carry import per_node, renumbered
 from entrylint.analysis.cfg import CFG
 from entrylint.program.effects import DataOp, Flow
 from entrylint.program.model import Program, Symbol
@@ -262,9 +262,17 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     made again and the calls out of the file are worked out."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
-    other = set(carried[3]) if carried is not None else set()
-    (succ, gen, kill), nodes = per_node(program, total, carried[:3] if carried is not None else None, ((), 0, 0),
-                                        other)
+    if carried is not None and program.moved_from is not None:  # (moved from the last one's: numbered anew)
+        renum = cfg.renumbered[0]
+        other = {renum[v] for v in carried[3] if renum[v] is not None}
+        (succ, gen, kill), nodes = renumbered(program, cfg, total, carried[:3], ((), 0, 0), carried[3])
+        # (a return's successors and whether C may be its caller, a call's
+        # callee: the call structure's, made again for the moved program)
+        nodes = sorted(set(nodes).union(procs.leaves, procs.callee))
+    else:
+        other = set(carried[3]) if carried is not None else set()
+        (succ, gen, kill), nodes = per_node(program, total, carried[:3] if carried is not None else None,
+                                            ((), 0, 0), other)
     cache: dict[str | None, str] = {}
     # id(info) -> (info, read mask, kill mask): instructions of one text share
     # their info (a file of 90k ``call``s has three); (name, what) -> a callee's mask
@@ -392,7 +400,9 @@ def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None
     for the next one (else they go: a large program's are tens of MB)."""
     procs = procedures or Procedures.build(program, cfg, c_function)
     effects = _effects(program, cfg, procs, c_function, callees,
-                       carried.effects if carried is not None and program.patched_from is not None else None)
+                       carried.effects if carried is not None and (
+                           program.patched_from is not None
+                           or program.moved_from is not None and cfg.renumbered is not None) else None)
     succ, gen, kill, _other = effects
     total = len(succ)
     preds: list[list[int]] = [[] for _ in range(total)]

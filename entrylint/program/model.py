@@ -159,6 +159,12 @@ class Program:
     # instructions made again): every other instruction, label, edge and
     # section is that program's (program/patch.py); None: built
     patched_from: tuple | None = field(default=None, repr=False, compare=False)
+    # (the token of the program this one was moved from by program/shift.py,
+    # its nodes' new numbers -- instructions then forks, None for one taken
+    # out --, the old instructions next to a line put in or taken out, whose
+    # places may be another node's now, and the instructions put in): every
+    # other node is that program's, numbered anew (analysis/carry.py)
+    moved_from: tuple | None = field(default=None, repr=False, compare=False)
     # where in the build's problems the decoder's errors start: one for each
     # instruction it left without a record, in order (program/patch.py
     # replaces an edited instruction's); None: not decoded

@@ -149,18 +149,22 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     # is (then) the next one's of its section
     last_of: dict = {}  # a section -> its last instruction (asked near other sections' code)
     made = {}
+    near = set()  # the old instructions next to one put in or taken out (moved_from)
     for q, j in enumerate(order):
         if j is None:
             got = _made(q, new_si[q], new, order, P, new_si, decoder, last_of)
             if got is None:
                 return None
             made[q], nxt, before = got
+            near.add(nxt)
             if before:
                 pos[nxt] = q
     try:
         kept = [None if j in gone_s else j for j in range(len(P))] if gone else None
         for j in gone:
-            pos[j] = pos[_next_of(P, j, kept, old, ins_si, last_of)]
+            nxt = _next_of(P, j, kept, old, ins_si, last_of)
+            near.update((j, nxt))
+            pos[j] = pos[nxt]
     except _Built:
         return None
     for q, ins in made.items():  # (in no alternative's original code: its instructions would be more)
@@ -183,6 +187,12 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
                   extable=extable, decode_errors=prog.decode_errors,
                   stmt_at=(tuple(new_si), tuple(smap(si) for si in data_si),
                            {name: smap(si) for name, si in sym_si.items()}, tuple(smap(si) for si in sites)))
+    renum = [None] * (len(P) + len(prog.forks))  # an old node -> its new number (instructions, then forks)
+    for q, j in enumerate(order):
+        if j is not None:
+            renum[j] = q
+    renum[len(P):] = range(len(order), len(order) + len(prog.forks))
+    out.moved_from = (prog.token, renum, frozenset(near), frozenset(made))
     if all(_names(new[new_si[q]].trace) in (_names(instructions[q - 1].trace), _names(instructions[q + 1].trace))
            for q in made) and all(_names(P[j].trace) in (_names(P[j - 1].trace), _names(P[j + 1].trace)) for j in gone):
         # what later stages worked out once from the names in the traces
