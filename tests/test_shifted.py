@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from test_rewalk import SRC, _edited
+from test_rewalk import OPTS, SRC, _edited
 
 from entrylint.program.lineup import edits, inserted, renumbering, script
 from entrylint.analysis.shifted import _tuples_moved
@@ -163,6 +163,32 @@ def test_a_code_label_held_past_the_line_added_is_moved(tmp_path):
     assert _edited(tmp_path, [("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n\tnop\n")], src=LOADED) == [True]
 
 
+def test_the_tuples_holding_a_position_are_moved_with_the_walk(tmp_path):
+    """A walk moved from another keeps the last one's list of the tuples
+    that hold a code position, moved (shifted.py reads it at the next
+    edit): two nops added one after the other before the label %r10 holds,
+    each walk moved, the list the one a look at every tuple of it gives."""
+    from dataclasses import replace
+
+    from entrylint import api
+    from entrylint.analysis.shifted import _held_positions
+    from entrylint.incremental import Sessions
+
+    path = tmp_path / "entry.S"
+    sessions = Sessions()
+    for n in range(3):
+        text = LOADED.replace("\tmovl\t$1, %r8d\n", "\tmovl\t$1, %r8d\n" + "\tnop\n" * n)
+        fw = api.check(path, OPTS, text=text, incremental=sessions).analysis.forward
+        assert fw.reused == (n > 0)
+        if n == 1:
+            _held_positions(fw)  # (made once: the next walk moved from this one takes it)
+    assert fw.held_positions is not None
+    holding, groups = fw.held_positions
+    again = _held_positions(replace(fw, held_positions=None))
+    assert set(holding) == set(again[0]) and any(v == "insn:7" for t in holding for _, v in t.held)
+    assert {k: set(v) for k, v in groups.items()} == {k: set(v) for k, v in again[1].items()}
+
+
 JUMPED = """.globl entry_SYSCALL_64
 entry_SYSCALL_64:
 \tswapgs
@@ -308,22 +334,27 @@ def test_positions_moved_that_would_sort_otherwise_are_not_taken():
     # insn:9 sorts after insn:10, but moved past insn:10 it becomes insn:10,
     # before insn:11
     nine, ten = _held("insn:9"), _held("insn:10")
-    walk = SimpleNamespace(before={0: {nine, ten}}, after={})
+    walk = _walk({0: {nine, ten}})
     assert _tuples_moved(walk, _added(5)) is None
     # only insn:10 moved: insn:11 still sorts before insn:9
     assert _tuples_moved(walk, _added(10)) == ({ten: _held("insn:11")}, {9, 10})
     # an address with its position (a lea of a code label) too
     lea = _held("addr:foo(%rip)#12")
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), _added(3)) == (
+    assert _tuples_moved(_walk({0: {lea}}), _added(3)) == (
         {lea: _held("addr:foo(%rip)#13")}, {12})
     # two added before it (a line of a macro's body expanded twice)
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([], [3, 9], 20).__getitem__) \
+    assert _tuples_moved(_walk({0: {lea}}), renumbering([], [3, 9], 20).__getitem__) \
         == ({lea: _held("addr:foo(%rip)#14")}, {12})
     # deleted: a position past it one nearer; the deleted one's own cannot be
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([3], [], 20).__getitem__) \
+    assert _tuples_moved(_walk({0: {lea}}), renumbering([3], [], 20).__getitem__) \
         == ({lea: _held("addr:foo(%rip)#11")}, {12})
-    assert _tuples_moved(SimpleNamespace(before={0: {lea}}, after={}), renumbering([12], [], 20).__getitem__) \
+    assert _tuples_moved(_walk({0: {lea}}), renumbering([12], [], 20).__getitem__) \
         is None
+
+
+def _walk(before: dict):
+    """A walk's records as _tuples_moved reads them (its tuples before each node)."""
+    return SimpleNamespace(before=before, after={}, held_positions=None)
 
 
 def _added(k: int):

@@ -472,6 +472,10 @@ def _moved(old: Forward, mv: list, back: list, tm: dict, sides: list, cmove: dic
                   kernel_return_keys={(m(n), g(t, t), ek, g(st, st)): mk(key)
                                       for (n, t, ek, st), key in old.kernel_return_keys.items()},
                   frame_returns={m(n): {m(x) for x in v} for n, v in old.frame_returns.items()},
+                  # (the walk's tuples are the last one's, moved: k's are s's)
+                  held_positions=([g(t, t) for t in old.held_positions[0]],
+                                  {k: [g(t, t) for t in grp] for k, grp in old.held_positions[1].items()})
+                  if old.held_positions is not None else None,
                   crowded=frozenset(m(j) for j in old.crowded))
     new.lookups_moved()
     return new
@@ -485,11 +489,7 @@ def _tuples_moved(old: Forward, m) -> tuple[dict, set[int]] | None:
     sort (the walk sorts the tuples a call returns, a fault resumes with: a
     path first found may be another), e.g. ``insn:99`` moved to
     ``insn:100`` past ``insn:150``."""
-    seen: set = set()
-    for ts in old.before.values():
-        seen |= ts
-    for ts in old.after.values():
-        seen |= ts
+    holding, groups = _held_positions(old)
     gone = False
 
     def moved(mo) -> str:
@@ -507,19 +507,14 @@ def _tuples_moved(old: Forward, m) -> tuple[dict, set[int]] | None:
 
     tm: dict = {}
     positions: set[int] = set()
-    search = _POSITION.search
-    for t in seen:
-        if t.held and any(("insn:" in v or "#" in v) and search(v) for _, v in t.held):
-            positions.update(int(a or b) for _, v in t.held for a, b in _POSITION.findall(v))
-            held = tuple((r, _POSITION.sub(moved, v)) for r, v in t.held)
-            if gone:
-                return None
-            if held != t.held:
-                tm[t] = t.with_(held=held)
+    for t in holding:
+        positions.update(int(a or b) for _, v in t.held for a, b in _POSITION.findall(v))
+        held = tuple((r, _POSITION.sub(moved, v)) for r, v in t.held)
+        if gone:
+            return None
+        if held != t.held:
+            tm[t] = t.with_(held=held)
     if tm:
-        groups: dict = defaultdict(list)
-        for t in seen:
-            groups[(t.origin, t.gs, t.cr3, t.stack, t.features)].append(t)
         for grp in groups.values():
             if len(grp) > 1 and any(t in tm for t in grp):
                 was = sorted(grp, key=_rest)
@@ -527,6 +522,34 @@ def _tuples_moved(old: Forward, m) -> tuple[dict, set[int]] | None:
                 if any(a >= b for a, b in zip(now, now[1:])):
                     return None
     return tm, positions
+
+
+def _held_positions(fw: Forward) -> tuple:
+    """``fw.held_positions``, made the first time: the tuples of the walk
+    that hold a code position, and by the fields before ``held`` every
+    tuple alike to one of them in those (what _tuples_moved reads of the
+    walk's tuples: a walk of 6.12's entry_64.S has thousands, a few dozen
+    hold one)."""
+    if fw.held_positions is None:
+        seen: set = set()
+        for ts in fw.before.values():
+            seen |= ts
+        for ts in fw.after.values():
+            seen |= ts
+        search = _POSITION.search
+        holding = [t for t in seen if t.held and any(("insn:" in v or "#" in v) and search(v) for _, v in t.held)]
+        keys = {_fields(t) for t in holding}
+        groups: dict = defaultdict(list)
+        for t in seen:
+            if _fields(t) in keys:
+                groups[_fields(t)].append(t)
+        fw.held_positions = (holding, dict(groups))
+    return fw.held_positions
+
+
+def _fields(t) -> tuple:
+    """The fields of a tuple before ``held``."""
+    return (t.origin, t.gs, t.cr3, t.stack, t.features)
 
 
 def _rest(t) -> tuple:

@@ -49,6 +49,10 @@ class Forward:
     truncated_at: int | None = None  # the node the walk was about to visit when cut
     widened: int = 0  # tuples that lost their small integers at a crowded node (WIDEN)
     crowded: frozenset = frozenset()  # the nodes where that happened (analysis/shifted.py reads them)
+    # the walk's tuples that hold a code position (insn:N, #N), and every
+    # tuple alike in the fields before ``held`` to one of them, by those
+    # fields: analysis/shifted.py's, made once per walk (None: not yet)
+    held_positions: tuple | None = field(default=None, repr=False, compare=False)
     # MODEL 3 "Returns from paranoid entries": an iret back to kernel mode, by
     # (node, tuple before) -> the (entry kind, starting tuple) of the entry
     # activations that reach it, so the state resumed can be compared with the
