@@ -57,6 +57,8 @@ def _same_program(got, full) -> None:
     ("\tpushq\t%rcx\n.endm", "\tpushq\t%rcx\n\tnop\n.endm"),  # a macro's body: one per expansion
     ("#ifdef CONFIG_X86_64\n", "/* the debug entry */\n#ifdef CONFIG_X86_64\n"),  # no code: places only
     ("\tswapgs\n\tsysretq\n", "\tswapgs\n\tsysretq\n\tnop\n"),  # after a return: nothing leads to it
+    # an entry's first line, the first of its section: the entry's label, and the section's start, on it
+    ("SYM_CODE_START(entry_SYSCALL_64)\n\tswapgs", "SYM_CODE_START(entry_SYSCALL_64)\n\tnop\n\tswapgs"),
 ])
 def test_a_plain_instruction_added_or_deleted_moves_the_last_program(old, new):
     text = ENTRY.read_text()
@@ -64,6 +66,17 @@ def test_a_plain_instruction_added_or_deleted_moves_the_last_program(old, new):
     assert moved
     _same_program(got.analysis.expansion, full.analysis.expansion)
     assert got.findings == full.findings
+    assert incremental.outcome(got) == incremental.outcome(full)
+
+
+def test_the_first_line_of_a_section_taken_out_moves_the_last_program():
+    """An entry's first line, the first instruction of its section, taken
+    out: the entry's label goes to the next one (and the walk with it)."""
+    text = ENTRY.read_text()
+    first = replace_once(text, "SYM_CODE_START(entry_SYSCALL_64)\n", "SYM_CODE_START(entry_SYSCALL_64)\n\tnop\n")
+    got, moved, full = _check(first, text)
+    assert moved and got.analysis.program.symbols["entry_SYSCALL_64"].start == 0
+    _same_program(got.analysis.expansion, full.analysis.expansion)
     assert incremental.outcome(got) == incremental.outcome(full)
 
 

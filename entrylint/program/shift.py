@@ -31,7 +31,12 @@ What it takes (each checked here, else the program is built from the start):
   be merged into the next instruction) and no code-mode directive between
   those two, and the instruction just before it ending no other section
   (the place one past that section's end would be its place too); put in,
-  those two of one code mode.
+  those two of one code mode.  The first instruction of a section (an
+  entry's first line) has none before it: the section must be code by its
+  name (a section that is code for its instructions keeps no data before
+  the first), no prefix may stand between it and the instruction before it
+  of any section, and no code-mode directive between it and the next one
+  of its section; its labels are looked for from the file's start.
 
 The place a label or ``.size`` gives (the first instruction of its section
 at or after it) is the only index the edit can make unclear: one taken
@@ -47,7 +52,7 @@ from __future__ import annotations
 
 import bisect
 
-from entrylint.program.build import REPL_SECTION, instruction, is_local_label, label_operand
+from entrylint.program.build import REPL_SECTION, _prefixed, instruction, is_local_label, label_operand
 from entrylint.program.decode import code_mode, is_prefix
 from entrylint.program.lineup import edits, renumbered
 from entrylint.program.model import AltFork, DataItem, Instruction, Program, Replacement, Symbol
@@ -221,6 +226,14 @@ def _neighbour(P: list, order, q: int, step: int, sec: str):
     return None
 
 
+def _first(P: list, sec: str, last_of: dict) -> int:
+    """The first instruction of section ``sec`` (kept in ``last_of``, by ("first", sec))."""
+    got = last_of.get(("first", sec))
+    if got is None:
+        got = last_of[("first", sec)] = next(i for i, x in enumerate(P) if x.section == sec)
+    return got
+
+
 def _last(P: list, sec: str, last_of: dict) -> int:
     got = last_of.get(sec)
     if got is None:
@@ -234,13 +247,13 @@ def _past_its_section(P: list, g, sec: str, last_of: dict) -> bool:
     return g is not None and P[g].section != sec and _last(P, P[g].section, last_of) == g
 
 
-def _between_ok(stmts: list, a: int, b: int, skip: int) -> bool:
+def _between_ok(stmts: list, a: int, b: int, skip: int, modes: bool = True) -> bool:
     """No prefix on a line of its own (merged into the next instruction) and
-    no code-mode directive among statements ``a+1 .. b-1`` but ``skip``."""
+    (``modes``) no code-mode directive among statements ``a+1 .. b-1`` but ``skip``."""
     for k in range(a + 1, b):
         o = stmts[k]
         if k != skip and (o.kind == "insn" and not o.args and is_prefix(o.name)
-                          or o.kind == "directive" and code_mode(o.name) is not None):
+                          or modes and o.kind == "directive" and code_mode(o.name) is not None):
             return False
     return True
 
@@ -256,8 +269,14 @@ def _next_of(P: list, j: int, kept: list, old: list, ins_si, last_of: dict) -> i
     if not _plain(x) or x.alt is not None:
         raise _Built
     a, b = _neighbour(P, kept, j, -1, x.section), _neighbour(P, kept, j, 1, x.section)  # (not taken out)
-    if a is None or b is None or _past_its_section(P, j - 1, x.section, last_of) \
-            or not _between_ok(old, ins_si[a], ins_si[b], ins_si[j]):
+    # the first of its section (an entry's first line): its labels, wherever
+    # the file has them before it, are the next one's then
+    # (then from the instruction before it, of any section: no prefix merged
+    # into it; the code mode it leaves is the next one's)
+    if a is None and (_first(P, x.section, last_of) != j or not _prefixed(x.section)) or b is None \
+            or j > 0 and _past_its_section(P, j - 1, x.section, last_of) \
+            or not _between_ok(old, ins_si[a] if a is not None else ins_si[j - 1] if j > 0 else -1, ins_si[b],
+                               ins_si[j], modes=a is not None):
         raise _Built
     return b
 
@@ -270,19 +289,29 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
     st = new[si]
     sec = st.section
     a, b = _neighbour(P, order, q, -1, sec), _neighbour(P, order, q, 1, sec)
-    if a is None or b is None or sec == REPL_SECTION or _past_its_section(P, order[q - 1], sec, last_of):
+    if b is None or sec == REPL_SECTION or q > 0 and _past_its_section(P, order[q - 1], sec, last_of):
         return None
-    prev, nxt = P[a], P[b]
+    # the first of its section (before an entry's first line): its labels,
+    # wherever the file has them before it, are looked at from the start
+    if a is None and (_first(P, sec, last_of) != b or None in order[:q] or not _prefixed(sec)):
+        return None  # (a section code by its name only: one that is code for its instructions has data before them)
+    prev, nxt = P[a] if a is not None else None, P[b]
     qa, qb = q - 1, q + 1
-    while order[qa] != a:
+    while qa >= 0 and order[qa] != a:
         qa -= 1
     while order[qb] != b:
         qb += 1
-    if prev.mode != nxt.mode or nxt.merged or not _between_ok(new, new_si[qa], new_si[qb], si):
+    lo = new_si[qa] if a is not None else -1
+    # (the first of its section: no prefix merged into it from the instruction
+    # before it, of any section, and no code mode between it and the next)
+    if prev is not None and prev.mode != nxt.mode or nxt.merged or not (
+            _between_ok(new, lo, new_si[qb], si) if a is not None else
+            _between_ok(new, new_si[q - 1] if q > 0 else -1, new_si[qb], si, modes=False)
+            and _between_ok(new, si, new_si[qb], si)):
         return None
-    symbol = prev.symbol
+    symbol = prev.symbol if prev is not None else None
     marks = []  # whether each label of its section, or .size, between its neighbours is before it
-    for k in range(new_si[qa] + 1, new_si[qb]):
+    for k in range(lo + 1, new_si[qb]):
         o = new[k]
         if o.kind == "label" and o.section == sec or o.kind == "directive" and o.name == ".size":
             marks.append(k < si)
@@ -294,7 +323,7 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
         # section's code between it and the next: the place one past that
         # section's end would be the next one's, not this one's)
         return None
-    ins = instruction(q, st, st.args, prev.mode)  # (no register alias in the file: plain)
+    ins = instruction(q, st, st.args, nxt.mode)  # (no register alias in the file: plain)
     ins.symbol = symbol
     infos, errors = decoder.infos([ins.text], [ins.mode])
     if errors or not infos or infos[0] is None:
