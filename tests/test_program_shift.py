@@ -80,6 +80,35 @@ def test_the_first_line_of_a_section_taken_out_moves_the_last_program():
     assert incremental.outcome(got) == incremental.outcome(full)
 
 
+ANNOTATED = """\t.text
+\t.globl\tf
+f:
+.Lhere_1:
+\t.pushsection .discard.unwind_hints
+\t.long\t.Lhere_1 - .
+\t.popsection
+\tswapgs
+\tjmp\t2f
+2:
+\tret
+"""
+
+
+def test_a_line_between_an_entry_label_and_an_annotations_label_moves_the_last_program(tmp_path):
+    """A line put in after an entry's label, before the label an annotation
+    (UNWIND_HINT, ANNOTATE) makes for its .discard section: the entry's
+    label is on the new line, the annotation's on the next -- its place is
+    all the program reads of it.  Named by code, it is built."""
+    path = tmp_path / "f.S"
+    got, moved, full = _check(ANNOTATED, ANNOTATED.replace("f:\n", "f:\n\tnop\n"), path)
+    assert moved and got.analysis.program.labels[".Lhere_1"] == 1 and got.analysis.program.labels["f"] == 0
+    _same_program(got.analysis.expansion, full.analysis.expansion)
+    assert incremental.outcome(got) == incremental.outcome(full)
+    named = ANNOTATED.replace("\tjmp\t2f", "\tjmp\t.Lhere_1")
+    got, moved, full = _check(named, named.replace("f:\n", "f:\n\tnop\n"), path)
+    assert not moved and got.analysis.program == full.analysis.program
+
+
 def test_what_the_names_in_the_traces_give_is_carried_over():
     """A nop among top-level instructions of the file: the names of its
     trace are its neighbours' -- the memory model is the last program's."""

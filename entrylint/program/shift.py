@@ -51,6 +51,7 @@ build_program's, in a fixture and at code lines of real entry code.
 from __future__ import annotations
 
 import bisect
+import re
 
 from entrylint.program.build import REPL_SECTION, _prefixed, instruction, is_local_label, label_operand
 from entrylint.program.decode import code_mode, is_prefix
@@ -155,15 +156,17 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     last_of: dict = {}  # a section -> its last instruction (asked near other sections' code)
     made = {}
     near = set()  # the old instructions next to one put in or taken out (moved_from)
+    annotations: dict = {}  # labels after one put in that stay the next one's (_annotations) -> its index
     for q, j in enumerate(order):
         if j is None:
             got = _made(q, new_si[q], new, order, P, new_si, decoder, last_of)
             if got is None:
                 return None
-            made[q], nxt, before = got
+            made[q], nxt, before, stay = got
             near.add(nxt)
             if before:
                 pos[nxt] = q
+                annotations.update((name, q + 1) for name in stay)  # (the next one's: after it)
     try:
         kept = [None if j in gone_s else j for j in range(len(P))] if gone else None
         for j in gone:
@@ -178,6 +181,7 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     instructions = [made[q] if j is None else _moved_insn(P[j], q, new[new_si[q]], pos, new, new_si[q])
                     for q, j in enumerate(order)]
     labels = {name: pos[v] for name, v in prog.labels.items()}
+    labels.update((name, v) for name, v in annotations.items() if name in labels)
     symbols = {name: _moved_symbol(s, pos, new[smap(sym_si[name])].location) for name, s in prog.symbols.items()}
     # (an alternative's instructions are none taken out: those are in none)
     forks = [_moved_fork(f, pos, new[smap(sites[f.index])]) for f in prog.forks]
@@ -318,10 +322,12 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
             if o.kind == "label" and k < si and not is_local_label(o.name):
                 symbol = o.name
     before = bool(marks) and marks[0]
-    if any(m is not before for m in marks) or before and qb != q + 1:
-        # (on both sides of it: which one is on it is not clear; or another
-        # section's code between it and the next: the place one past that
-        # section's end would be the next one's, not this one's)
+    stay = _annotations(new, lo, si, new_si[qb], sec) if before and not all(marks) else ()
+    if stay is None or any(m is not before for m in marks[:len(marks) - len(stay)]) or before and qb != q + 1:
+        # (on both sides of it: which one is on it is not clear, but for
+        # annotations' labels after it; or another section's code between it
+        # and the next: the place one past that section's end would be the
+        # next one's, not this one's)
         return None
     ins = instruction(q, st, st.args, nxt.mode)  # (no register alias in the file: plain)
     ins.symbol = symbol
@@ -329,7 +335,32 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
     if errors or not infos or infos[0] is None:
         return None
     ins.info = infos[0]
-    return (ins, b, before) if _plain(ins) else None
+    return (ins, b, before, stay) if _plain(ins) else None
+
+
+def _annotations(new: list, lo: int, si: int, hi: int, sec: str) -> tuple | None:
+    """The labels of section ``sec`` among statements ``si+1 .. hi-1`` (after
+    a line put in at ``si``, before the next instruction of the section),
+    when each is an annotation's (``.Lhere_N:`` of an UNWIND_HINT or
+    ANNOTATE after an entry's label): a local label named only in
+    ``.discard`` sections, which the program reads of nothing but its
+    place -- the next instruction's, as the labels before the line give
+    theirs to it -- and defined once; None when another (or a ``.size``) is
+    among them."""
+    names = []
+    for k in range(si + 1, hi):
+        o = new[k]
+        if o.kind == "directive" and o.name == ".size":
+            return None
+        if o.kind == "label" and o.section == sec:
+            if not o.name.startswith(".L"):
+                return None
+            names.append(o.name)
+    pattern = re.compile("(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w.$])")
+    if any(st.args and not st.section.startswith(".discard") and pattern.search(st.args) for st in new) \
+            or sum(st.kind == "label" and st.name in names for st in new) != len(names):
+        return None  # (named by code, or defined again: the program's place of it is the first one's)
+    return tuple(names)
 
 
 class _Built(Exception):
