@@ -61,10 +61,10 @@ def renumbered(program, cfg, total: int, last: tuple, blank: tuple, wider=frozen
     put in or taken out; ``cfg.renumbered``: the old nodes' new numbers and
     the old nodes next to the lines).  Each node's values are the last
     lists' at its old number, its successors (the first list: nodes)
-    numbered anew; worked out again: the instructions put in, the nodes
-    with a successor next to a line (where it goes may be the line put in,
-    or the one after the line taken out), and ``wider`` (old nodes whose
-    value read more than their own instruction)."""
+    numbered anew; worked out again: the instructions put in, those next to
+    a line and the nodes with a successor next to one (as CFG.moved's
+    edges), and ``wider`` (old nodes whose value read more than their own
+    instruction)."""
     renum, near = cfg.renumbered
     lists = [[b] * total for b in blank]
     redo = set(program.moved_from[3])

@@ -103,11 +103,13 @@ class CFG:
         """A CFG for ``program``, moved from this one's by program/shift.py
         (``program.moved_from``: lines of plain instructions put in or taken
         out, every other node this one's, numbered anew): the edges worked
-        out so far, numbered anew, but those that go to an instruction next
-        to a line put in or taken out, or to an alternative at it (where a
-        place may be another node now: the line put in before it, the one
-        after a line taken out); those are worked out again when asked.
-        ``renumbered``: (the old nodes' new numbers, those old nodes)."""
+        out so far, numbered anew, but those of an instruction next to a
+        line put in or taken out and those that go to one, or to an
+        alternative at one (a place may be another node now: the line put
+        in before it, the one after a line taken out; a label that moved on
+        or off it brings or takes an exception-table fixup); those are
+        worked out again when asked.  ``renumbered``: (the old nodes' new
+        numbers, those old nodes)."""
         _token, renum, near, _put = program.moved_from
         new = CFG(program, self.tracked)
         at = set(near)
@@ -117,7 +119,7 @@ class CFG:
         for v, edges in self._succ.items():
             nv = renum[v]
             if nv is None or v in at or any(e.dst in at for e in edges):
-                continue  # (its own: a label that moved on or off it may give it an exception-table fixup)
+                continue
             if any(renum[e.dst] != e.dst for e in edges):
                 edges = tuple(Edge(renum[e.dst], e.kind, e.assume) for e in edges)
             new._succ[nv] = edges

@@ -259,7 +259,10 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     argument registers and clobbers the caller-saved ones.  ``carried``:
     the effects of the program ``program`` was patched from (its
     ``patched_from``: the same nodes and edges): only the instructions
-    made again and the calls out of the file are worked out."""
+    made again and the calls out of the file are worked out; or moved from
+    (``moved_from``, program/shift.py): numbered anew, and worked out too
+    around the lines put in or taken out and at every call and return
+    (carry.renumbered)."""
     ins = program.instructions
     total = cfg.n + len(program.forks)
     if carried is not None and program.moved_from is not None:  # (moved from the last one's: numbered anew)

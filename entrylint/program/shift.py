@@ -44,7 +44,9 @@ out's is the next one's of its section; that one's after one put in is the
 new one's where every label of the section and ``.size`` between the two
 neighbours is before it (the last symbol label among them is its symbol),
 and stays the next one's where every one is after it; on both sides the
-program is built.  tests/test_program_shift.py compares the result with
+program is built, but where those after it are annotations' labels (an
+UNWIND_HINT's after an entry's label: named only in ``.discard``
+sections), which keep the next one's.  tests/test_program_shift.py compares the result with
 build_program's, in a fixture and at code lines of real entry code.
 """
 
@@ -274,9 +276,9 @@ def _next_of(P: list, j: int, kept: list, old: list, ins_si, last_of: dict) -> i
         raise _Built
     a, b = _neighbour(P, kept, j, -1, x.section), _neighbour(P, kept, j, 1, x.section)  # (not taken out)
     # the first of its section (an entry's first line): its labels, wherever
-    # the file has them before it, are the next one's then
-    # (then from the instruction before it, of any section: no prefix merged
-    # into it; the code mode it leaves is the next one's)
+    # the file has them before it, are the next one's then; no prefix merged
+    # into it from the instruction before it, of any section (the code mode
+    # it leaves is the next one's)
     if a is None and (_first(P, x.section, last_of) != j or not _prefixed(x.section)) or b is None \
             or j > 0 and _past_its_section(P, j - 1, x.section, last_of) \
             or not _between_ok(old, ins_si[a] if a is not None else ins_si[j - 1] if j > 0 else -1, ins_si[b],
@@ -322,7 +324,7 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
             if o.kind == "label" and k < si and not is_local_label(o.name):
                 symbol = o.name
     before = bool(marks) and marks[0]
-    stay = _annotations(new, lo, si, new_si[qb], sec) if before and not all(marks) else ()
+    stay = _annotations(new, si, new_si[qb], sec) if before and not all(marks) else ()
     if stay is None or any(m is not before for m in marks[:len(marks) - len(stay)]) or before and qb != q + 1:
         # (on both sides of it: which one is on it is not clear, but for
         # annotations' labels after it; or another section's code between it
@@ -338,7 +340,7 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
     return (ins, b, before, stay) if _plain(ins) else None
 
 
-def _annotations(new: list, lo: int, si: int, hi: int, sec: str) -> tuple | None:
+def _annotations(new: list, si: int, hi: int, sec: str) -> tuple | None:
     """The labels of section ``sec`` among statements ``si+1 .. hi-1`` (after
     a line put in at ``si``, before the next instruction of the section),
     when each is an annotation's (``.Lhere_N:`` of an UNWIND_HINT or
