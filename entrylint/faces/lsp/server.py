@@ -9,7 +9,6 @@ never wait for an analysis longer than ``WAIT`` seconds.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from pygls.uris import to_fs_path
 from entrylint import __version__
 from entrylint.faces.lsp import features
 from entrylint.faces.lsp.engine import Config, Engine, Job
+from entrylint.source.overlay import tree_cache
 
 log = logging.getLogger("entrylint.lsp")
 
@@ -53,12 +53,12 @@ def _path(uri: str) -> Path:
 # them (9 ms of each re-analysis's answer).  The answers are kept: a path
 # resolves to the same file while the server runs (a symbolic link changed
 # under an open tree is not followed again).
-@functools.lru_cache(maxsize=8192)
+@tree_cache(maxsize=8192)
 def _uri(file: str) -> str:
     return Path(file).resolve().as_uri()
 
 
-@functools.lru_cache(maxsize=1024)
+@tree_cache(maxsize=1024)
 def _resolved(uri: str) -> str:
     """The resolved path of a document's URI."""
     return str(_path(uri).resolve())
