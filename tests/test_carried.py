@@ -2,7 +2,9 @@
 operand retyped) takes the last analysis' CFG, call structure, per-node
 liveness and flag effects and the rules' node tables, and works out only
 the instructions made again and the nodes that read what a callee out of
-the file does -- and gives what an analysis from the start gives."""
+the file does -- and gives what an analysis from the start gives.  One
+of a program moved from the last one (program/shift.py: a line put in,
+taken out or moved) takes its liveness effects, numbered anew."""
 
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ from entrylint.incremental import Sessions
 from entrylint.plugins.support import node_table
 
 
+def _last_checked(old: str, new: str):
+    """(the fixture's path, its text edited ``old`` -> ``new``, a session
+    that checked the text, the edited text checked from the start)."""
+    path = FIX / "entry_incr.S"
+    text = path.read_text()
+    edited = replace_once(text, old, new)
+    sessions = Sessions()
+    api.check(path, OPTS, text=text, incremental=sessions)
+    return path, edited, sessions, api.check(path, OPTS, text=edited)
+
+
 @pytest.mark.parametrize("old,new", [
     ("\tpopq\t%rcx\n\ttestl", "\tpopq\t%rdx\n\ttestl"),  # a register written: liveness before it changes
     ("\tmovq\t$-1, %rax", "\txorl\t%eax, %eax"),  # the flags written
@@ -27,12 +40,7 @@ from entrylint.plugins.support import node_table
     ("\tpushq\t%rcx\n.endm", "\tpushq\t%rdx\n.endm"),  # a .macro body line: several instructions made again
 ])
 def test_an_analysis_of_a_patched_program_carries_the_last_one(old, new, monkeypatch):
-    path = FIX / "entry_incr.S"
-    text = path.read_text()
-    edited = replace_once(text, old, new)
-    sessions = Sessions()
-    api.check(path, OPTS, text=text, incremental=sessions)
-    full = api.check(path, OPTS, text=edited)
+    path, edited, sessions, full = _last_checked(old, new)
     asked: list[int] = []
     real = liveness.succ_nodes
     monkeypatch.setattr(liveness, "succ_nodes", lambda cfg, v: asked.append(v) or real(cfg, v))
@@ -129,12 +137,7 @@ def test_an_analysis_of_a_moved_program_carries_the_liveness_effects(old, new, m
     nodes, numbered anew, but around the line and at calls and returns; the
     CFG's edges (a record each: as dear to number anew as to work out) and
     the rules' tables are made again."""
-    path = FIX / "entry_incr.S"
-    text = path.read_text()
-    edited = replace_once(text, old, new)
-    sessions = Sessions()
-    api.check(path, OPTS, text=text, incremental=sessions)
-    full = api.check(path, OPTS, text=edited)
+    path, edited, sessions, full = _last_checked(old, new)
     redo: list = []
     real = liveness.renumbered
     monkeypatch.setattr(liveness, "renumbered", lambda *a: (got := real(*a), redo.extend(got[1]))[0])
@@ -155,7 +158,7 @@ def test_random_line_edits_of_small_programs_carry_what_an_analysis_from_the_sta
     the one from the start."""
     import random
 
-    from test_program_shift import _PLAIN, _random_program
+    from test_program_shift import _PLAIN, _random_edit, _random_program
 
     rnd = random.Random(7)
     path, moved = tmp_path / "f.S", 0
@@ -169,16 +172,7 @@ def test_random_line_edits_of_small_programs_carry_what_an_analysis_from_the_sta
         api.check(path, OPTS, text=text, incremental=sessions)
         session = sessions.session(path, OPTS)[0]
         for _ in range(5):
-            new, plain = list(lines), [i for i, ln in enumerate(lines) if ln in _PLAIN]
-            r = rnd.random()
-            if r < 0.4 or not plain:
-                new.insert(rnd.randint(1, len(new)), rnd.choice(_PLAIN))
-            elif r < 0.7:
-                new.pop(rnd.choice(plain))
-            else:
-                i = rnd.choice(plain)
-                new.insert(max(1, min(len(new) - 1, i + rnd.randint(-4, 4))), new.pop(i))
-            edited = "".join(new)
+            edited = _random_edit(rnd, lines, _PLAIN)
             before = session.stats["moved"]
             got = api.check(path, OPTS, text=edited, incremental=sessions)
             if session.stats["moved"] > before:

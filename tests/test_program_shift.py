@@ -270,6 +270,21 @@ def _random_program(rnd) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+def _random_edit(rnd, lines: list[str], put) -> str:
+    """``lines`` with a plain line put in (``put``: the line, or lines to
+    choose from), taken out or moved a few lines, at random."""
+    new, plain = list(lines), [i for i, ln in enumerate(lines) if ln in _PLAIN]
+    r = rnd.random()
+    if r < 0.4 or not plain:
+        new.insert(rnd.randint(1, len(new)), put if isinstance(put, str) else rnd.choice(put))
+    elif r < 0.7:
+        new.pop(rnd.choice(plain))
+    else:
+        i = rnd.choice(plain)
+        new.insert(max(1, min(len(new) - 1, i + rnd.randint(-4, 4))), new.pop(i))
+    return "".join(new)
+
+
 def test_random_edits_of_small_programs_give_the_built_program(tmp_path):
     import random
 
@@ -282,16 +297,7 @@ def test_random_edits_of_small_programs_give_the_built_program(tmp_path):
         api.expand(path, OPTS, text=text, incremental=sessions)
         session = sessions.session(path, OPTS)[0]
         for _ in range(6):
-            new, plain = list(lines), [i for i, ln in enumerate(lines) if ln in _PLAIN]
-            r = rnd.random()
-            if r < 0.4 or not plain:
-                new.insert(rnd.randint(1, len(new)), "\tnop\n")
-            elif r < 0.7:
-                new.pop(rnd.choice(plain))
-            else:
-                i = rnd.choice(plain)
-                new.insert(max(1, min(len(new) - 1, i + rnd.randint(-4, 4))), new.pop(i))
-            edited = "".join(new)
+            edited = _random_edit(rnd, lines, "\tnop\n")
             before = session.stats["moved"]
             got = api.expand(path, OPTS, text=edited, incremental=sessions)
             if session.stats["moved"] > before:
