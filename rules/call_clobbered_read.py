@@ -99,7 +99,7 @@ from entrylint.findings.model import Finding, Severity
 from entrylint.plugins import hookimpl
 from entrylint.plugins.info import RuleInfo
 from entrylint.plugins.support import finding, node_table
-from entrylint.program.effects import Flow
+from entrylint.program.effects import Flow, goes_on_in_program
 
 
 class CallClobberedRead(Finding):
@@ -405,8 +405,7 @@ class Search:
             return _Node(next=succ_nodes(cfg, v)), False
         x = an.expansion.program.instructions[v]
         info = x.info
-        if info is not None and info.flow in _ON and (info.flow is not Flow.JUMP or x.target is not None):
-            # (most nodes: no call, no way out of the program; the last case below)
+        if goes_on_in_program(x):  # (most nodes: the last case below)
             rw = self._rw.get(id(info)) or self._reads_writes(info)
             return _Node(rw[1], rw[2], next=succ_nodes(cfg, v)), False
         procs, callee = self.procs, self.callee
@@ -450,10 +449,6 @@ class Search:
 
 # the flows at which _node may ask the callee or read the walk
 _ASKING = frozenset({Flow.CALL, Flow.JUMP, Flow.INDIRECT_JUMP, Flow.IRET})
-# the flows that go on to the CFG's successors, reading and writing what the
-# instruction does (a jump: to a label of the program; one out of it is a
-# leaf or a call: procs)
-_ON = frozenset({Flow.NEXT, Flow.COND_JUMP, Flow.JUMP, Flow.INT, Flow.HALT})
 
 
 class _Node:

@@ -98,15 +98,24 @@ def test_a_line_between_an_entry_label_and_an_annotations_label_moves_the_last_p
     """A line put in after an entry's label, before the label an annotation
     (UNWIND_HINT, ANNOTATE) makes for its .discard section: the entry's
     label is on the new line, the annotation's on the next -- its place is
-    all the program reads of it.  Named by code, it is built."""
+    all the program reads of it (build.passed_over).  Named by code or by a
+    table the build reads, it is built."""
     path = tmp_path / "f.S"
     got, moved, full = _check(ANNOTATED, ANNOTATED.replace("f:\n", "f:\n\tnop\n"), path)
     assert moved and got.analysis.program.labels[".Lhere_1"] == 1 and got.analysis.program.labels["f"] == 0
     _same_program(got.analysis.expansion, full.analysis.expansion)
     assert incremental.outcome(got) == incremental.outcome(full)
+    # named by data the build passes over in another section (an ORC entry): the same
+    orc = ANNOTATED.replace(".discard.unwind_hints", ".orc_unwind_ip, \"a\"")
+    got, moved, full = _check(orc, orc.replace("f:\n", "f:\n\tnop\n"), path)
+    assert moved and got.analysis.program == full.analysis.program
+    # named by code, or by a table the build reads (an exception-table entry): built
     named = ANNOTATED.replace("\tjmp\t2f", "\tjmp\t.Lhere_1")
-    got, moved, full = _check(named, named.replace("f:\n", "f:\n\tnop\n"), path)
-    assert not moved and got.analysis.program == full.analysis.program
+    extable = ANNOTATED.replace("\tjmp\t2f\n", "\tjmp\t2f\n.pushsection __ex_table, \"a\"\n\t.long .Lhere_1 - .\n"
+                                "\t.long 2f - .\n.popsection\n")
+    for text in (named, extable):
+        got, moved, full = _check(text, text.replace("f:\n", "f:\n\tnop\n"), path)
+        assert not moved and got.analysis.program == full.analysis.program
 
 
 def test_what_the_names_in_the_traces_give_is_carried_over():

@@ -62,8 +62,9 @@ def renumbered(program, cfg, total: int, last: tuple, blank: tuple, wider=frozen
     the old nodes next to the lines).  Each node's values are the last
     lists' at its old number, its successors (the first list: nodes)
     numbered anew; worked out again: the instructions put in, those next to
-    a line and the nodes with a successor next to one (as CFG.moved's
-    edges), and ``wider`` (old nodes whose value read more than their own
+    a line and the nodes with a successor next to one (a place there may
+    be another node now, a label that moved on or off one brings or takes
+    a fixup edge), and ``wider`` (old nodes whose value read more than their own
     instruction)."""
     renum, near = cfg.renumbered
     lists = [[b] * total for b in blank]
@@ -94,8 +95,8 @@ def last_analysis(session, program) -> Carried | None:
 
 def moved_analysis(session, program) -> Carried | None:
     """The file's last analysis when ``program`` was moved from its program
-    (program/shift.py): its CFG's edges and its liveness effects are
-    taken, numbered anew (CFG.moved, ``renumbered``); None: nothing is."""
+    (program/shift.py): its liveness effects are taken, numbered anew
+    (CFG.moved says how, ``renumbered`` takes them); None: nothing is."""
     last = session.analysis if session is not None else None
     if last is None or program.moved_from is None or program.moved_from[0] is not last.token:
         return None

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from entrylint.analysis import regs
 from entrylint.analysis.carry import per_node, renumbered
 from entrylint.analysis.cfg import CFG
-from entrylint.program.effects import DataOp, Flow
+from entrylint.program.effects import DataOp, Flow, goes_on_in_program
 from entrylint.program.model import Program, Symbol
 
 CFunction = Callable[[str], "bool | None"]
@@ -309,7 +309,7 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
             got = rk[id(info)] = (info, regs.mask(info.regs_read), regs.mask(info.regs_written)
                                   & ~regs.mask(info.regs_partial) & ~regs.mask(info.regs_cond_written))
         _, reads, kills = got
-        if flow in _OWN and not info.leaf_regs and (x.target is not None or flow not in _BRANCH):
+        if not info.leaf_regs and goes_on_in_program(x):
             gen[v], kill[v] = reads, kills  # (most nodes: what the instruction reads and writes, no more)
             continue
         abi = regs.abi(x.mode)
@@ -350,13 +350,6 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
         gen[v] = reads
         kill[v] = kills
     return succ, gen, kill, frozenset(other)
-
-
-# the flows whose effect is the instruction's own reads and writes: on to
-# the CFG's successors, none a leaf (procs.leaves: a ret, or a jump out of
-# the program -- a branch with a target in it is none)
-_OWN = frozenset({Flow.NEXT, Flow.COND_JUMP, Flow.JUMP, Flow.INT, Flow.HALT})
-_BRANCH = frozenset({Flow.COND_JUMP, Flow.JUMP})
 
 
 def _leaf(ins: list, cfg: CFG, v: int) -> int | None:

@@ -596,6 +596,16 @@ def label_operand(mnemonic: str, args: str) -> str | None:
 _PREFIXES_OF: dict[str, bool] = {}  # section name -> whether its name says it holds code
 
 
+def passed_over(st: Stmt, code_sections) -> bool:
+    """Statement ``st`` is data the build reads nothing of (scan(): a byte
+    directive neither in a code section -- ``code_sections`` or one named
+    as code -- nor in a table it reads: ORC and unwind-hint entries,
+    annotations' .discard sections): a label it names is read of nothing but
+    its place."""
+    return st.kind == "directive" and st.name in _BYTE_DIRECTIVES and st.section not in TABLES \
+        and st.section not in code_sections and not _prefixed(st.section)
+
+
 def _prefixed(section: str) -> bool:
     """``section`` is named as code (``_CODE_PREFIXES``), asked once per name."""
     got = _PREFIXES_OF.get(section)

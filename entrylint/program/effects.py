@@ -49,6 +49,18 @@ class Flow(enum.Enum):
 NO_FALLTHROUGH: frozenset[Flow] = frozenset(
     {Flow.JUMP, Flow.RET, Flow.INDIRECT_JUMP, Flow.EXIT_TO_USER, Flow.IRET, Flow.STOP}
 )
+_ON = frozenset({Flow.NEXT, Flow.COND_JUMP, Flow.JUMP, Flow.INT, Flow.HALT})
+_BRANCHES = frozenset({Flow.COND_JUMP, Flow.JUMP})
+
+
+def goes_on_in_program(x) -> bool:
+    """Instruction ``x`` goes on only to the next instruction or to a branch
+    target in the program: no call, return, exit to user, indirect or
+    unknown way out, no branch out of the program (its target resolved in
+    it).  Its CFG successors are all its ways on, and what it reads and
+    writes is its own (liveness, the register searches: most nodes)."""
+    info = x.info
+    return info is not None and info.flow in _ON and (x.target is not None or info.flow not in _BRANCHES)
 
 
 class DataOp(enum.Enum):

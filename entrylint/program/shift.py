@@ -45,8 +45,8 @@ new one's where every label of the section and ``.size`` between the two
 neighbours is before it (the last symbol label among them is its symbol),
 and stays the next one's where every one is after it; on both sides the
 program is built, but where those after it are annotations' labels (an
-UNWIND_HINT's after an entry's label: named only in ``.discard``
-sections), which keep the next one's.  tests/test_program_shift.py compares the result with
+UNWIND_HINT's after an entry's label: named only by data the build passes
+over), which keep the next one's.  tests/test_program_shift.py compares the result with
 build_program's, in a fixture and at code lines of real entry code.
 """
 
@@ -55,9 +55,9 @@ from __future__ import annotations
 import bisect
 import re
 
-from entrylint.program.build import REPL_SECTION, _prefixed, instruction, is_local_label, label_operand
+from entrylint.program.build import REPL_SECTION, _prefixed, instruction, is_local_label, label_operand, passed_over
 from entrylint.program.decode import code_mode, is_prefix
-from entrylint.program.lineup import edits, renumbered
+from entrylint.program.lineup import edits, renumbered, renumbering
 from entrylint.program.model import AltFork, DataItem, Instruction, Program, Replacement, Symbol
 from entrylint.program.patch import Built, _names, _plain
 
@@ -161,7 +161,7 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
     annotations: dict = {}  # labels after one put in that stay the next one's (_annotations) -> its index
     for q, j in enumerate(order):
         if j is None:
-            got = _made(q, new_si[q], new, order, P, new_si, decoder, last_of)
+            got = _made(q, new_si[q], new, order, P, new_si, decoder, last_of, prog.code_sections)
             if got is None:
                 return None
             made[q], nxt, before, stay = got
@@ -198,12 +198,8 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
                   extable=extable, decode_errors=prog.decode_errors,
                   stmt_at=(tuple(new_si), tuple(smap(si) for si in data_si),
                            {name: smap(si) for name, si in sym_si.items()}, tuple(smap(si) for si in sites)))
-    renum = [None] * (len(P) + len(prog.forks))  # an old node -> its new number (instructions, then forks)
-    for q, j in enumerate(order):
-        if j is not None:
-            renum[j] = q
-    renum[len(P):] = range(len(order), len(order) + len(prog.forks))
-    out.moved_from = (prog.token, renum, frozenset(near), frozenset(made))
+    out.moved_from = (prog.token, renumbering(gone, list(made), len(P) + len(prog.forks)), frozenset(near),
+                      frozenset(made))
     if all(_names(new[new_si[q]].trace) in (_names(instructions[q - 1].trace), _names(instructions[q + 1].trace))
            for q in made) and all(_names(P[j].trace) in (_names(P[j - 1].trace), _names(P[j + 1].trace)) for j in gone):
         # what later stages worked out once from the names in the traces
@@ -287,7 +283,8 @@ def _next_of(P: list, j: int, kept: list, old: list, ins_si, last_of: dict) -> i
     return b
 
 
-def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decoder, last_of: dict):
+def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decoder, last_of: dict,
+          code_sections):
     """(the instruction put in at ``q``, statement ``si``, as the build makes
     it; the old index of the next one of its section; whether the labels
     between those two are before it: they give its place), when its place
@@ -324,7 +321,7 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
             if o.kind == "label" and k < si and not is_local_label(o.name):
                 symbol = o.name
     before = bool(marks) and marks[0]
-    stay = _annotations(new, si, new_si[qb], sec) if before and not all(marks) else ()
+    stay = _annotations(new, si, new_si[qb], sec, code_sections) if before and not all(marks) else ()
     if stay is None or any(m is not before for m in marks[:len(marks) - len(stay)]) or before and qb != q + 1:
         # (on both sides of it: which one is on it is not clear, but for
         # annotations' labels after it; or another section's code between it
@@ -340,12 +337,12 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
     return (ins, b, before, stay) if _plain(ins) else None
 
 
-def _annotations(new: list, si: int, hi: int, sec: str) -> tuple | None:
+def _annotations(new: list, si: int, hi: int, sec: str, code_sections) -> tuple | None:
     """The labels of section ``sec`` among statements ``si+1 .. hi-1`` (after
     a line put in at ``si``, before the next instruction of the section),
     when each is an annotation's (``.Lhere_N:`` of an UNWIND_HINT or
-    ANNOTATE after an entry's label): a local label named only in
-    ``.discard`` sections, which the program reads of nothing but its
+    ANNOTATE after an entry's label): a local label named only by data
+    the build passes over (build.passed_over), which the program reads of nothing but its
     place -- the next instruction's, as the labels before the line give
     theirs to it -- and defined once; None when another (or a ``.size``) is
     among them."""
@@ -355,14 +352,17 @@ def _annotations(new: list, si: int, hi: int, sec: str) -> tuple | None:
         if o.kind == "directive" and o.name == ".size":
             return None
         if o.kind == "label" and o.section == sec:
-            if not o.name.startswith(".L"):
+            if not o.name.startswith(".L"):  # (a numeric one is named as 1f, 1b: not by its name)
                 return None
             names.append(o.name)
     pattern = re.compile("(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w.$])")
-    if any(st.args and not st.section.startswith(".discard") and pattern.search(st.args) for st in new) \
-            or sum(st.kind == "label" and st.name in names for st in new) != len(names):
-        return None  # (named by code, or defined again: the program's place of it is the first one's)
-    return tuple(names)
+    defined = 0
+    for st in new:  # (named by what the build reads, or defined again: the program's place is the first one's)
+        if st.kind == "label":
+            defined += st.name in names
+        elif st.args and pattern.search(st.args) and not passed_over(st, code_sections):
+            return None
+    return tuple(names) if defined == len(names) else None
 
 
 class _Built(Exception):
