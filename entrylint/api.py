@@ -410,8 +410,7 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
         if shared is None:
             labels, kinds = last.entry_facts_for(msr)
     else:
-        # (a program moved from the last one's: the renumbering its liveness effects are taken with)
-        cfg = moved.cfg.moved(program) if moved is not None else CFG(program)
+        cfg = CFG(program)
         # the call structure (which calls reach which asm functions, where each
         # returns) is built once and shared by liveness, flags, the walk and the rules
         procedures = Procedures.build(program, cfg)

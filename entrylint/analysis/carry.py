@@ -55,18 +55,18 @@ def per_node(program, total: int, last: tuple | None, blank: tuple, wider=frozen
     return [[b] * total for b in blank], range(total)
 
 
-def renumbered(program, cfg, total: int, last: tuple, blank: tuple, wider=frozenset()) -> tuple[list, list]:
+def renumbered(program, total: int, last: tuple, blank: tuple, wider=frozenset()) -> tuple[list, list]:
     """``per_node`` for a program moved from the last one's
     (``program.moved_from``, program/shift.py: lines of plain instructions
-    put in or taken out; ``cfg.renumbered``: the old nodes' new numbers and
-    the old nodes next to the lines).  Each node's values are the last
+    put in or taken out; the old nodes' new numbers, the old nodes next to
+    the lines).  Each node's values are the last
     lists' at its old number, its successors (the first list: nodes)
     numbered anew; worked out again: the instructions put in, those next to
     a line and the nodes with a successor next to one (a place there may
     be another node now, a label that moved on or off one brings or takes
     a fixup edge), and ``wider`` (old nodes whose value read more than their own
     instruction)."""
-    renum, near = cfg.renumbered
+    _token, renum, near, _put = program.moved_from
     lists = [[b] * total for b in blank]
     redo = set(program.moved_from[3])
     succ, old_succ = lists[0], last[0]
@@ -96,7 +96,7 @@ def last_analysis(session, program) -> Carried | None:
 def moved_analysis(session, program) -> Carried | None:
     """The file's last analysis when ``program`` was moved from its program
     (program/shift.py): its liveness effects are taken, numbered anew
-    (CFG.moved says how, ``renumbered`` takes them); None: nothing is."""
+    (``renumbered``); None: nothing is."""
     last = session.analysis if session is not None else None
     if last is None or program.moved_from is None or program.moved_from[0] is not last.token:
         return None

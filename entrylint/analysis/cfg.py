@@ -71,7 +71,6 @@ class CFG:
                     self._repl_end[r.insns[-1]] = f
         self._succ: dict[int, tuple[Edge, ...]] = {}
         self._preds: dict[int, list[int]] | None = None  # preds(), made on first use
-        self.renumbered: tuple | None = None  # a CFG moved from another one's (moved()): how
         # liveness.succ_nodes' answers, made once per node (liveness, the
         # flags and rules ask it of every node)
         self.resolved_succ: dict[int, tuple[int, ...]] = {}
@@ -96,25 +95,6 @@ class CFG:
         new.__dict__.update(self.__dict__)
         new.program = program
         new._succ, new.resolved_succ = dict(self._succ), dict(self.resolved_succ)
-        new.renumbered = None
-        return new
-
-    def moved(self, program: Program) -> CFG:
-        """A CFG for ``program``, moved from this one's by program/shift.py
-        (``program.moved_from``: lines of plain instructions put in or taken
-        out, every other node this one's, numbered anew), with
-        ``renumbered``: (the old nodes' new numbers, the old nodes next to a
-        line and the alternatives at them) -- what liveness's effects of the
-        last analysis are taken with (carry.renumbered).  Its edges are
-        worked out anew when asked: an edge numbered anew is a record made
-        again, as dear as working it out (4.0 against 2.8 ms for 6.12's
-        entry_64.S)."""
-        _token, renum, near, _put = program.moved_from
-        new = CFG(program, self.tracked)
-        at = set(near)
-        for i in near:
-            at.update(self.fork_node(f) for f in self.chains.get(i, ()))
-        new.renumbered = (renum, frozenset(at))
         return new
 
     def preds(self) -> dict[int, list[int]]:

@@ -266,9 +266,9 @@ def _effects(program: Program, cfg: CFG, procs: Procedures, c_function: CFunctio
     ins = program.instructions
     total = cfg.n + len(program.forks)
     if carried is not None and program.moved_from is not None:  # (moved from the last one's: numbered anew)
-        renum = cfg.renumbered[0]
+        renum = program.moved_from[1]
         other = {renum[v] for v in carried[3] if renum[v] is not None}
-        (succ, gen, kill), nodes = renumbered(program, cfg, total, carried[:3], ((), 0, 0), carried[3])
+        (succ, gen, kill), nodes = renumbered(program, total, carried[:3], ((), 0, 0), carried[3])
         # (a return's successors and whether C may be its caller, a call's
         # callee: the call structure's, made again for the moved program)
         nodes = sorted(set(nodes).union(procs.leaves, procs.callee))
@@ -397,8 +397,7 @@ def compute_liveness(program: Program, cfg: CFG, *, c_function: CFunction | None
     procs = procedures or Procedures.build(program, cfg, c_function)
     effects = _effects(program, cfg, procs, c_function, callees,
                        carried.effects if carried is not None and (
-                           program.patched_from is not None
-                           or program.moved_from is not None and cfg.renumbered is not None) else None)
+                           program.patched_from is not None or program.moved_from is not None) else None)
     succ, gen, kill, _other = effects
     total = len(succ)
     preds: list[list[int]] = [[] for _ in range(total)]

@@ -161,8 +161,9 @@ class Program:
     patched_from: tuple | None = field(default=None, repr=False, compare=False)
     # (the token of the program this one was moved from by program/shift.py,
     # its nodes' new numbers -- instructions then forks, None for one taken
-    # out --, the old instructions next to a line put in or taken out, whose
-    # places may be another node's now, and the instructions put in): every
+    # out --, the old nodes next to a line put in or taken out, whose places
+    # may be another node's now -- instructions and the alternatives whose
+    # site they are --, and the instructions put in): every
     # other node is that program's, numbered anew (analysis/carry.py)
     moved_from: tuple | None = field(default=None, repr=False, compare=False)
     # where in the build's problems the decoder's errors start: one for each

@@ -198,6 +198,8 @@ def moved(last: Built | None, statements, macros, constants, decoder, mode: int)
                   extable=extable, decode_errors=prog.decode_errors,
                   stmt_at=(tuple(new_si), tuple(smap(si) for si in data_si),
                            {name: smap(si) for name, si in sym_si.items()}, tuple(smap(si) for si in sites)))
+    # (the nodes next to a line: the instructions and the alternatives whose site they are)
+    near.update(len(P) + f.index for f in prog.forks if f.orig_start in near)
     out.moved_from = (prog.token, renumbering(gone, list(made), len(P) + len(prog.forks)), frozenset(near),
                       frozenset(made))
     if all(_names(new[new_si[q]].trace) in (_names(instructions[q - 1].trace), _names(instructions[q + 1].trace))
