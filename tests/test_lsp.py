@@ -93,6 +93,47 @@ async def test_header_shows_findings_of_its_macros(client: LanguageClient, work:
     assert d.related_information[0].location.range.start.line == inv - 1
 
 
+async def _analysed(client: LanguageClient, name: str, version: int, timeout: float = 60) -> None:
+    """Wait for the server's log line of the analysis of ``name`` at
+    ``version``: it is written after every diagnostic of that analysis."""
+    async def wait():
+        while not any(m.message.startswith(f"entrylint: {name} v{version}:") for m in client.log_messages):
+            await client.wait_for_notification(T.WINDOW_LOG_MESSAGE)
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_header_diagnostics_sent_again_only_when_changed(client: LanguageClient, work: Path):
+    src, hdr = work / "entry_lsp.S", work / "switch_cr3.h"
+    uri, huri = _open(client, src), hdr.as_uri()
+    await _diags(client, huri, lambda ds: any(d.code == "EL201" for d in ds))
+    await _analysed(client, src.name, 1)
+    text = src.read_text()
+
+    def change(version: int, body: str) -> None:
+        client.text_document_did_change(T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(version=version, uri=uri),
+            [T.TextDocumentContentChangeWholeDocument(body)]))
+
+    # an edit after the invocation: the header's diagnostics are what they were, and not sent
+    del client.diagnostics[huri]
+    change(2, text + "\tnop\n")
+    await _analysed(client, src.name, 2)
+    assert huri not in client.diagnostics
+    # a line put in before the invocation: the message names its new line
+    del client.diagnostics[uri]
+    change(3, "\n" + text)
+    await _analysed(client, src.name, 3)
+    inv = _line_of(src, "TRACE_THEN_SWITCH scratch_reg") + 2
+    assert any(f"invoked at entry_lsp.S:{inv}" in d.message for d in client.diagnostics[huri])
+    # the header opened and closed: its diagnostics cleared, then sent at the next analysis
+    _open(client, hdr)
+    client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(huri)))
+    await _diags(client, huri, lambda ds: not ds)
+    change(4, "\n" + text + "\tnop\n")
+    await _analysed(client, src.name, 4)
+    assert any(d.code == "EL201" for d in client.diagnostics[huri])
+
+
 async def test_header_opened_first_finds_its_includer(client: LanguageClient, work: Path):
     hdr = work / "switch_cr3.h"
     _open(client, hdr)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from entrylint.faces.lsp import reuse
+from entrylint.faces.lsp import features, reuse
 from entrylint.source.reader import stamps as file_stamps
 
 
@@ -156,7 +156,7 @@ def run_check(path: Path, text: str, config: Config) -> Result:
         merge_profile(merged, res.findings)  # (as api.check merges its profiles: the CLI's findings)
     raw = fold_profiles(sorted(merged.values(), key=Finding.sort_key))
     an = first.analysis if first else None
-    main = str(path.resolve())
+    main = features.real(str(path))
     files = tuple(f for f in an.expansion.pp.files if f != main) if an is not None else ()
     return Result(path, None, text, finish(path, text, raw, config), an, files,
                   seconds=time.perf_counter() - t0, raw=raw, config=config, how="; ".join(dict.fromkeys(how)))
@@ -166,7 +166,7 @@ def finish(path: Path, text: str, raw: list, config: Config) -> list:
     """The findings shown: the suppressions of ``text`` applied, then the baseline."""
     from entrylint.findings import suppress
 
-    found = suppress.apply(raw, {str(path.resolve()): text})
+    found = suppress.apply(raw, {features.real(str(path)): text})
     if config.baseline is not None and config.baseline.is_file():
         found = suppress.filter_baseline(found, suppress.read_baseline(config.baseline))
     return found
@@ -183,7 +183,7 @@ def carry_over(prev: Result, job: Job, stamps: tuple, code: list | None = None) 
     if moved is None:
         return None
     t0 = time.perf_counter()
-    raw = reuse.move_findings(prev.raw, str(job.path.resolve()), moved)
+    raw = reuse.move_findings(prev.raw, features.real(str(job.path)), moved)
     if raw is None:
         return None
     back = {new: (prev.analysed_line(old)) for old, new in moved.items()}

@@ -47,21 +47,16 @@ def _path(uri: str) -> Path:
     return Path(to_fs_path(uri) or uri)
 
 
-# A diagnostic names its file and every related place by URI, and is shown
-# in the document of its file: resolving a path is a system call per folder
-# of it, and publishing 6.12's entry_64.S's results resolved hundreds of
-# them (9 ms of each re-analysis's answer).  The answers are kept: a path
-# resolves to the same file while the server runs (a symbolic link changed
-# under an open tree is not followed again).
 @tree_cache(maxsize=8192)
 def _uri(file: str) -> str:
-    return Path(file).resolve().as_uri()
+    """The URI of ``file`` (resolved once: features.real)."""
+    return Path(features.real(file)).as_uri()
 
 
 @tree_cache(maxsize=1024)
 def _resolved(uri: str) -> str:
     """The resolved path of a document's URI."""
-    return str(_path(uri).resolve())
+    return features.real(str(_path(uri)))
 
 
 class EntrylintServer(LanguageServer):
@@ -73,6 +68,7 @@ class EntrylintServer(LanguageServer):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._header_diags: dict[str, dict[Path, list]] = {}  # header -> analysed file -> Diags
         self._texts: dict[str, list[str]] = {}  # lines of files shown, for ranges
+        self._shown: dict[str, tuple] = {}  # header -> what its diagnostics were made of when last sent
 
     # -- configuration --------------------------------------------------------
     def apply_settings(self, raw) -> None:
@@ -154,7 +150,7 @@ class EntrylintServer(LanguageServer):
                 continue
             self.engine.submit(Job(src, text, None, self.config_for(src)))
         if hf in self._header_diags:
-            self._publish_header(hf)
+            self._publish_header(hf, again=True)
 
     def debounce(self, uri: str) -> None:
         old = self._timers.pop(uri, None)
@@ -203,7 +199,7 @@ class EntrylintServer(LanguageServer):
     def _publish(self, res) -> None:
         if res.error:
             self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"entrylint: {res.error}"))
-        main = str(res.path.resolve())
+        main = features.real(str(res.path))
         cfg = res.config or self.config_for(res.path)  # (the configuration the analysis was made under)
         by_file = features.diagnostics(res, self.profile_names(cfg))
         if self._is_open(main):
@@ -227,9 +223,19 @@ class EntrylintServer(LanguageServer):
                                f"{' (no code changed: the last analysis, moved)' if res.reused else ''}"
                                f"{' (read ' + res.how + ')' if res.how and not res.cached else ''}"))
 
-    def _publish_header(self, hf: str) -> None:
+    def _publish_header(self, hf: str, again: bool = False) -> None:
+        """The diagnostics of header ``hf``: those of every file analysed
+        that includes it.  Sent when they differ from what was sent last
+        (their findings, or the text of a line they mark: the ranges), or
+        ``again``: an analysis of a file leaves most headers' diagnostics as
+        they were, and the editor is not sent them again at every edit."""
         ds = [d for per in self._header_diags.get(hf, {}).values() for d in per]
-        lines_of: dict = {}
+        lines = self._lines(hf) if ds else []
+        shown = (ds, [lines[d.line - 1] if 0 < d.line <= len(lines) else None for d in ds])
+        if not again and self._shown.get(hf) == shown:
+            return
+        self._shown[hf] = shown
+        lines_of: dict = {hf: lines}
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
             _uri(hf), [self._diagnostic(d, lines_of) for d in ds]))
 
@@ -313,6 +319,7 @@ def build_server(runner=None) -> EntrylintServer:
         if t is not None:
             t.cancel()
         server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(params.text_document.uri, []))
+        server._shown.pop(_resolved(params.text_document.uri), None)  # (cleared: a header's are sent again)
 
     @ls.feature(T.TEXT_DOCUMENT_HOVER)
     async def hover(server: EntrylintServer, params: T.HoverParams):
