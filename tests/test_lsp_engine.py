@@ -289,6 +289,49 @@ def test_the_replaced_analysis_is_freed_after_the_diagnostics_are_out():
     assert states[0]() is None  # (then freed)
 
 
+def test_the_replaced_analysis_is_freed_once_the_result_is_out(monkeypatch):
+    """An ``on_result`` that publishes on another thread returns an event
+    set once the result is out: the worker frees what the analysis
+    replaced only then (a cascade of frees holds the interpreter lock to
+    its end: the publishing waited for it)."""
+    import gc
+    import weakref
+
+    from dataclasses import replace
+
+    from entrylint.api import Options
+    from entrylint.faces.lsp import engine
+
+    monkeypatch.setattr(engine, "PUBLISH_WAIT", 60.0)
+    src = FIX / "entry_lsp.S"
+    text = src.read_text()
+    rec, states, out = Recorder(), [], [threading.Event(), threading.Event()]
+
+    def on(res):
+        session = engine.sessions().session(src, replace(Options(), profile="defconfig"))[0]
+        if session.state is not None:
+            states.append(weakref.ref(session.state))
+        rec(res)
+        return out[len(rec.got) - 1]
+
+    eng = Engine(on)
+    eng.submit(Job(src, text, 1, Config()))
+    rec.wait(1)
+    out[0].set()
+    eng.submit(Job(src, text.replace("\tswapgs\n", "\tnop\n\tswapgs\n", 1), 2, Config()))
+    rec.wait(2)
+    time.sleep(0.5)
+    gc.collect()
+    assert len(rec.got) == 2 and states[0]() is not None  # (not out yet: the first reading's state held)
+    out[1].set()
+    end = time.monotonic() + 30
+    while states[0]() is not None and time.monotonic() < end:
+        time.sleep(0.05)
+        gc.collect()
+    eng.stop()
+    assert states[0]() is None  # (out: freed)
+
+
 def test_publishing_resolves_each_path_once(monkeypatch, tmp_path):
     """A diagnostic names its file and its related places by URI: publishing
     resolves each path once while the server runs (each resolution is a

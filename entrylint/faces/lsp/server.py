@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from pathlib import Path
 
 from lsprotocol import types as T
@@ -159,9 +160,21 @@ class EntrylintServer(LanguageServer):
         delay = self.settings["debounceMs"] / 1000
         self._timers[uri] = asyncio.get_running_loop().call_later(delay, self.submit, uri)
 
-    def _from_worker(self, res) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._publish, res)
+    def _from_worker(self, res) -> threading.Event | None:
+        """(On the engine's thread.)  ``res`` published on the event loop;
+        the event is set once it is out."""
+        if self.loop is None:
+            return None
+        out = threading.Event()
+
+        def publish():
+            try:
+                self._publish(res)
+            finally:
+                out.set()
+
+        self.loop.call_soon_threadsafe(publish)
+        return out
 
     # -- publishing -------------------------------------------------------------
     def _lines(self, file: str) -> list[str]:
