@@ -336,8 +336,7 @@ class Engine:
                 self._cache[(*key[:3], res.stamps)] = res  # (_key with the files this analysis read)
         # the results let go (the oldest cached, the path's last one), and what
         # the check replaced of the incremental state, are freed once the
-        # diagnostics are out: freeing an analysis is tens of thousands of
-        # records, 5 to 10 ms the editor need not wait for
+        # diagnostics are out (__init__'s ``on_result``)
         evicted = [self._cache.popitem(last=False) for _ in range(len(self._cache) - self._cache_size)]
         if res.error is None:
             evicted.append(self._last.get(job.path))

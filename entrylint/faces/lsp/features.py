@@ -288,9 +288,9 @@ def definition(text: str, line: int, col: int, path: Path, an, shown=_same) -> t
                          1 if m.group(2) == "f" else -1)
         if at is None and m.group(2) == "b" and _label_line(lines[line:line + 1], m.group(1), 0, 1) is not None:
             at = line
-        return (str(path.resolve()), at + 1) if at is not None else None
+        return (real(str(path)), at + 1) if at is not None else None
     if an is not None:
-        me = str(path.resolve())
+        me = real(str(path))
         gm = an.expansion.gas.macros.get(word.lower())
         cm = an.expansion.pp.macros.get(word)
         sym = an.program.symbols.get(word)
@@ -301,7 +301,7 @@ def definition(text: str, line: int, col: int, path: Path, an, shown=_same) -> t
                     return loc.file, ln
     at = _label_line(lines, word, 0, 1)
     if at is not None:
-        return str(path.resolve()), at + 1
+        return real(str(path)), at + 1
     return None
 
 
@@ -343,7 +343,7 @@ def document_symbols(text: str, path: Path, an, shown=_same) -> list[Symbol]:
             open_.pop(m.group(2)).end = i
     named = {s.name for s in out}
     if an is not None:
-        me = str(path.resolve())
+        me = real(str(path))
         for name, kind in entries.items():
             sym = an.program.symbols.get(name)
             ln = shown(sym.location.line) if sym is not None and sym.location.file == me else None

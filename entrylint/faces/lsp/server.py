@@ -135,12 +135,12 @@ class EntrylintServer(LanguageServer):
     def submit_includers(self, header: Path) -> None:
         """A header shows the findings of the files that include it: those
         analysed already, else (when it is opened first) a few found beside it."""
-        hf = str(header.resolve())
+        hf = features.real(str(header))
         known = self.engine.includers_of(hf)
         todo = known or _guess_includers(header)
-        open_docs = {str(_path(u).resolve()): u for u in self.workspace.text_documents}
+        open_docs = {_resolved(u): u for u in self.workspace.text_documents}
         for src in todo[:3]:
-            u = open_docs.get(str(src.resolve()))
+            u = open_docs.get(features.real(str(src)))
             if u is not None:
                 doc = self.workspace.get_text_document(u)
                 self.engine.submit(Job(src, doc.source, doc.version, self.config_for(src)))
@@ -323,7 +323,7 @@ def build_server(runner=None) -> EntrylintServer:
     def did_save(server: EntrylintServer, params: T.DidSaveTextDocumentParams):
         uri = params.text_document.uri
         # a saved header: its includers read it from disk, their cache keys change
-        server._texts.pop(str(_path(uri).resolve()), None)
+        server._texts.pop(_resolved(uri), None)
         server.submit(uri)
 
     @ls.feature(T.TEXT_DOCUMENT_DID_CLOSE)
@@ -345,7 +345,7 @@ def build_server(runner=None) -> EntrylintServer:
             an = res.analysis if res is not None else None
             if an is None:
                 return None
-            file = str(_path(doc.uri).resolve())
+            file = _resolved(doc.uri)
             line = res.analysed_line(pos.line + 1)  # an edit of comments only keeps the analysis
             if line is None:
                 return None
@@ -409,7 +409,7 @@ def build_server(runner=None) -> EntrylintServer:
         res = await server.result_for(params.text_document.uri)
         if res is None or res.analysis is None:
             return []
-        file = str(_path(params.text_document.uri).resolve())
+        file = _resolved(params.text_document.uri)
         return [T.InlayHint(position=T.Position(ln, col), label=label, padding_left=True)
                 for ln, col, label in features.inlay_hints(res.analysis, file, res.text, params.range.start.line,
                                                            params.range.end.line, res.shown_line)]
