@@ -331,7 +331,7 @@ class _Builder:
         return True
 
     def is_code(self, section: str) -> bool:
-        return section in self.prog.code_sections or _prefixed(section)
+        return section in self.prog.code_sections or named_as_code(section)
 
     def position(self, si: int, section: str) -> int:
         """Instruction index of the first instruction of ``section`` at or after statement ``si``
@@ -603,10 +603,10 @@ def passed_over(st: Stmt, code_sections) -> bool:
     annotations' .discard sections): a label it names is read of nothing but
     its place."""
     return st.kind == "directive" and st.name in _BYTE_DIRECTIVES and st.section not in TABLES \
-        and st.section not in code_sections and not _prefixed(st.section)
+        and st.section not in code_sections and not named_as_code(st.section)
 
 
-def _prefixed(section: str) -> bool:
+def named_as_code(section: str) -> bool:
     """``section`` is named as code (``_CODE_PREFIXES``), asked once per name."""
     got = _PREFIXES_OF.get(section)
     if got is None:

@@ -55,7 +55,8 @@ from __future__ import annotations
 import bisect
 import re
 
-from entrylint.program.build import REPL_SECTION, _prefixed, instruction, is_local_label, label_operand, passed_over
+from entrylint.program.build import (REPL_SECTION, instruction, is_local_label, label_operand, named_as_code,
+                                     passed_over)
 from entrylint.program.decode import code_mode, is_prefix
 from entrylint.program.lineup import edits, renumbered, renumbering
 from entrylint.program.model import AltFork, DataItem, Instruction, Program, Replacement, Symbol
@@ -277,7 +278,7 @@ def _next_of(P: list, j: int, kept: list, old: list, ins_si, last_of: dict) -> i
     # the file has them before it, are the next one's then; no prefix merged
     # into it from the instruction before it, of any section (the code mode
     # it leaves is the next one's)
-    if a is None and (_first(P, x.section, last_of) != j or not _prefixed(x.section)) or b is None \
+    if a is None and (_first(P, x.section, last_of) != j or not named_as_code(x.section)) or b is None \
             or j > 0 and _past_its_section(P, j - 1, x.section, last_of) \
             or not _between_ok(old, ins_si[a] if a is not None else ins_si[j - 1] if j > 0 else -1, ins_si[b],
                                ins_si[j], modes=a is not None):
@@ -298,7 +299,7 @@ def _made(q: int, si: int, new: list, order: list, P: list, new_si: list, decode
         return None
     # the first of its section (before an entry's first line): its labels,
     # wherever the file has them before it, are looked at from the start
-    if a is None and (_first(P, sec, last_of) != b or None in order[:q] or not _prefixed(sec)):
+    if a is None and (_first(P, sec, last_of) != b or None in order[:q] or not named_as_code(sec)):
         return None  # (a section code by its name only: one that is code for its instructions has data before them)
     prev, nxt = P[a] if a is not None else None, P[b]
     qa, qb = q - 1, q + 1
