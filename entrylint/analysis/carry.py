@@ -66,9 +66,9 @@ def renumbered(program, total: int, last: tuple, blank: tuple, wider=frozenset()
     be another node now, a label that moved on or off one brings or takes
     a fixup edge), and ``wider`` (old nodes whose value read more than their own
     instruction)."""
-    _token, renum, near, _put = program.moved_from
+    _token, renum, near, put = program.moved_from
     lists = [[b] * total for b in blank]
-    redo = set(program.moved_from[3])
+    redo = set(put)
     succ, old_succ = lists[0], last[0]
     rest = list(zip(lists[1:], last[1:]))
     for v, nv in enumerate(renum):
@@ -84,20 +84,23 @@ def renumbered(program, total: int, last: tuple, blank: tuple, wider=frozenset()
     return lists, sorted(redo)
 
 
-def last_analysis(session, program) -> Carried | None:
+def _made_from(session, origin: tuple | None) -> Carried | None:
     """The file's last analysis (``session``: its incremental.Session) when
-    ``program`` was made from its program; None: nothing is carried."""
+    ``origin`` (a program's ``patched_from`` or ``moved_from``) names its
+    program; None: nothing is carried."""
     last = session.analysis if session is not None else None
-    if last is None or program.patched_from is None or program.patched_from[0] is not last.token:
-        return None
-    return last
+    return last if last is not None and origin is not None and origin[0] is last.token else None
+
+
+def last_analysis(session, program) -> Carried | None:
+    """The file's last analysis when ``program`` was patched from its
+    program (program/patch.py): its CFG, call structure, effects and rule
+    tables are taken; None: nothing is."""
+    return _made_from(session, program.patched_from)
 
 
 def moved_analysis(session, program) -> Carried | None:
     """The file's last analysis when ``program`` was moved from its program
     (program/shift.py): its liveness effects are taken, numbered anew
     (``renumbered``); None: nothing is."""
-    last = session.analysis if session is not None else None
-    if last is None or program.moved_from is None or program.moved_from[0] is not last.token:
-        return None
-    return last
+    return _made_from(session, program.moved_from)
