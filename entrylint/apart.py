@@ -35,10 +35,11 @@ import os
 import pickle
 import sys
 import threading
-from dataclasses import dataclass
+
+from entrylint.source.record import data
 
 
-@dataclass(eq=False)
+@data(eq=False)
 class Handle:
     pid: int
     fd: int  # the read end of the pipe its values come by

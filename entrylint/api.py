@@ -9,7 +9,7 @@ Nothing in this module prints.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from entrylint.findings.frontend import capped, from_problem
@@ -19,6 +19,7 @@ from entrylint.source.location import dedupe
 from entrylint.source.limits import DEFAULT as DEFAULT_LIMITS, Limits, hit, together
 from entrylint.source.reader import read_source
 from entrylint.analysis.walking import transfer_config
+from entrylint.source.record import data
 from entrylint.source.tree import (build_flavour, default_code_mode, find_root, generated_problem,
                                    is_linker_script, kernel_include_search)
 
@@ -28,7 +29,7 @@ DEFAULT_PROFILE = "defconfig"  # one profile, where one must be chosen (expand, 
 ALL_PROFILES = ("max", "defconfig", "pti-off")
 
 
-@dataclass
+@data
 class Options:
     """What a user can set about reading a file (CLI flags, config files)."""
 
@@ -60,7 +61,7 @@ class Options:
         return self.profile or DEFAULT_PROFILE
 
 
-@dataclass
+@data
 class Expansion:
     path: Path
     root: Path | None
@@ -338,7 +339,7 @@ class UsageError(Exception):
     """Bad options or arguments: the CLI prints one line and exits 2."""
 
 
-@dataclass
+@data
 class Analysis:
     """Everything the rules read about one file (MODEL 2.6)."""
 
@@ -472,7 +473,7 @@ def rules(extra: tuple = ()):
     return _rules
 
 
-@dataclass
+@data
 class CheckResult:
     path: Path
     findings: list[Finding]

@@ -40,16 +40,17 @@ analysis cancelled part-way (faces/lsp/engine.py) leaves the last good state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint import rejoin
 from entrylint.source.reader import stamps
+from entrylint.source.record import data
 
 STEP = 12  # main-file lines between two snapshots
 
 
-@dataclass
+@data
 class _State:
     key: tuple
     lexed: object  # cpp.lexer.LexedFile of the main file's last text
@@ -68,7 +69,7 @@ class _Rejoined(Exception):
     last run's at the same place of an unchanged rest of the file."""
 
 
-@dataclass
+@data
 class Session:
     """Re-reading of one file under one set of options."""
 

@@ -33,9 +33,10 @@ outlives it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from entrylint.program.build import macro_facts
+from entrylint.source.record import data
 
 
 def _read_of(macros) -> tuple:
@@ -62,7 +63,7 @@ class LoggedCallees:
         return got
 
 
-@dataclass
+@data
 class Shared:
     gas: object = None  # the GNU as expansion the program was built from
     decoder: object = None

@@ -34,16 +34,17 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.analysis import regs
 from entrylint.analysis.asmindex import asm_definitions, asm_heads
 from entrylint.program.effects import Access, DataOp, Flow
 from entrylint.source import overlay
+from entrylint.source.record import data
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Callee:
     name: str
     kind: str  # "c", "asm" (summarised from its code), "opaque" (asm the walk cannot follow)
@@ -64,7 +65,7 @@ def c_callee(name: str, params: int | None = None, abi: regs.Abi = regs.SYSV64) 
 UNKNOWN_C = c_callee("")
 
 
-@dataclass
+@data
 class Callees:
     """name -> Callee for one analyzed file (its tree and options)."""
 

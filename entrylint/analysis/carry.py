@@ -20,10 +20,10 @@ tools/incremental_check.py and tools/fuzz.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from entrylint.source.record import data
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Carried:
     """Of one analysis, what the next one of the file takes."""
 

@@ -43,13 +43,13 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from entrylint.analysis import ctext
 from entrylint.analysis.cdefiners import ATTRIBUTE_WORDS, IDTENTRY_HEADER, count_params, definers_of
 from entrylint.source.cachedir import WrittenLater
+from entrylint.source.record import data
 
 # Folders (recursive) and single files whose functions entry asm calls.
 # Measured on 6.1 and 6.12: every C target of entry_64.S/entry_64_compat.S
@@ -86,7 +86,7 @@ _ATTR_RE = _words_re(ATTRIBUTE_WORDS)
 CACHE_VERSION = 3  # 2: CFunction.params; 3: the answers of a LazyCIndex
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class CFunction:
     name: str
     file: str  # relative to the root

@@ -46,8 +46,10 @@ Families (``BUILTIN``):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Iterable, Mapping
+
+from entrylint.source.record import data
 
 
 class CR3Effect(enum.Enum):
@@ -57,7 +59,7 @@ class CR3Effect(enum.Enum):
     NONE = "none"  # CR3 unchanged
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Contract:
     macro: str
     family: str

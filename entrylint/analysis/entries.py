@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
 
 from entrylint.analysis.state import Feature, Origin, Space, Stack, Tuple
+from entrylint.source.record import data
 
 U, K = Space.USER, Space.KERNEL
 
@@ -71,13 +71,13 @@ FORK = frozenset({_t(Origin.USER, K, K, Stack.TASK)})
 FROM_C = frozenset({_t(Origin.KERNEL, K, K, Stack.TASK)})
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class EntryKind:
     name: str
     tuples: frozenset
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Row:
     kind: EntryKind
     names: tuple[str, ...] = ()  # symbol names or fnmatch patterns
@@ -139,7 +139,7 @@ FUNCTION_KINDS = ("SYM_FUNC_START", "SYM_FUNC_START_LOCAL", "SYM_FUNC_START_NOAL
                   "SYM_FUNC_START_WEAK", "SYM_TYPED_FUNC_START", "ENTRY", "function")
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Entry:
     symbol: str
     node: int  # CFG node (instruction index, or the fork at that place)

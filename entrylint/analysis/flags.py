@@ -26,22 +26,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.analysis.carry import per_node
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.liveness import CFunction, Procedures, succ_nodes
 from entrylint.program.effects import FLAG_NAMES, STATUS_FLAGS, Flow
 from entrylint.program.model import Program
+from entrylint.source.record import data
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class FlagDef:
     writer: int | None  # instruction index; None: no writer since the entry point
     undefined: bool  # the writer left the flag undefined
 
 
-@dataclass
+@data
 class FlagReach:
     before: dict[int, dict[str, frozenset[FlagDef]]]  # instruction -> flag it reads -> defs reaching it
     # _graph's lists: a program patched from this one's takes them but where

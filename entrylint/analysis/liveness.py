@@ -49,13 +49,14 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.analysis import regs
 from entrylint.analysis.carry import per_node, renumbered
 from entrylint.analysis.cfg import CFG
 from entrylint.program.effects import DataOp, Flow, goes_on_in_program
 from entrylint.program.model import Program, Symbol
+from entrylint.source.record import data
 
 CFunction = Callable[[str], "bool | None"]
 
@@ -72,7 +73,7 @@ RETURN_THUNKS: frozenset[str] = frozenset({
 })
 
 
-@dataclass
+@data
 class Procedures:
     """Which ``call`` of the program goes where and where a function leaves.
 
@@ -231,7 +232,7 @@ def outside_kind(program: Program, name: str | None, c_function: CFunction | Non
 # -- liveness -------------------------------------------------------------------
 
 
-@dataclass
+@data
 class Liveness:
     live_in: dict[int, frozenset[str]]  # node -> general registers live before it (instructions and forks)
     live_out: dict[int, frozenset[str]]

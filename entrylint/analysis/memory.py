@@ -52,8 +52,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterable
+
+from entrylint.source.record import data
 
 
 class StackKind(str, enum.Enum):
@@ -109,7 +111,7 @@ def _matches(pattern: str, names: set[str], offset: int | None) -> bool:
     return want is None or want == offset
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class MemoryModel:
     family: str
     user_mapped: frozenset[str]  # symbols (per-cpu or global) mapped in the user page tables

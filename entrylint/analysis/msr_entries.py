@@ -28,12 +28,12 @@ under different values, gets no assumption.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from entrylint.analysis.ctext import strip_comments
 from entrylint.analysis.state import Feature
 from entrylint.source import overlay, textscan
+from entrylint.source.record import data
 
 SOURCES = ("arch/x86/kernel/cpu/common.c",)
 ENTRY_MSRS = ("MSR_LSTAR", "MSR_CSTAR", "MSR_IA32_SYSENTER_EIP")
@@ -48,7 +48,7 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 Gates = dict  # identifier -> tuple[(feature, Feature), ...]
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class MsrEntries:
     msr: dict  # identifier -> the MSR it is written to (first seen)
     gates: Gates

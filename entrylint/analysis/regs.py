@@ -20,8 +20,9 @@ per register, ``mask()`` / ``names()``), which is what makes a whole
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
+
+from entrylint.source.record import data
 
 # The 16 general registers, in encoding order.
 GPRS: tuple[str, ...] = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -68,7 +69,7 @@ CALLEE_SAVED_MASK = mask(CALLEE_SAVED)
 RETURN_MASK = mask(RETURN)
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Abi:
     """What a C call and a return to user mean for the registers of one code mode."""
 

@@ -16,9 +16,10 @@ import enum
 import sys
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.program.constants import PTI_FEATURES, XENPV
+from entrylint.source.record import data
 
 
 class Origin(str, enum.Enum):
@@ -81,7 +82,7 @@ _MAKING = threading.Lock()
 _SLOTS = {"slots": True, "weakref_slot": True} if sys.version_info >= (3, 11) else {}
 
 
-@dataclass(frozen=True, order=True, **_SLOTS)
+@data(frozen=True, order=True, **_SLOTS)
 class Tuple(metaclass=_Interned):
     """One possibility.  Besides MODEL 3's fields it carries the few facts the
     transfer functions need to infer what a CR3 or GS-base write means

@@ -15,13 +15,13 @@ switch: the state keeps its cr3 and the event says so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from entrylint.analysis import frames
 from entrylint.analysis.regs import abi
 from entrylint.analysis.state import Origin, Space, Stack, Tuple
 from entrylint.program.effects import Certainty, DataOp, Flow
 from entrylint.program.operands import Imm
+from entrylint.source.record import data
 
 MSR_GS_BASE = 0xC0000101
 MSR_KERNEL_GS_BASE = 0xC0000102
@@ -30,7 +30,7 @@ _STACK_BY_NAME = {s.value: s for s in Stack}
 _SPACE_BY_NAME = {s.value: s for s in Space}
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Config:
     """Knobs of the transfer functions (MODEL 3.1, 5)."""
 
@@ -52,7 +52,7 @@ class Config:
     key: object = None
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Event:
     """Something a rule may judge, seen at an instruction on a tuple."""
 

@@ -8,19 +8,20 @@ order, where a ``jmp *%reg`` went)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.analysis.cfg import CFG
 from entrylint.analysis.entries import Entry
 from entrylint.analysis.state import Tuple
 from entrylint.analysis.transfer import Event
+from entrylint.source.record import data
 
 Key = tuple[int, Tuple, int]  # (node, tuple, context: an index into Forward.contexts)
 _SCANS = 4  # nodes key_at indexes one at a time before it indexes every node
 _NOT_ASKED = object()
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Context:
     kind: str  # "entry" or "call"
     node: int  # where the activation starts
@@ -29,7 +30,7 @@ class Context:
     entry_kind: str = ""  # for an entry: its kind (analysis/entries.py: "paranoid", "idt", ...)
 
 
-@dataclass
+@data
 class Forward:
     cfg: CFG
     entries: list[Entry]

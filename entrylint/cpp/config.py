@@ -11,8 +11,10 @@ calls on the entry paths, and builds 32-bit files with PAE (so with PTI,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
+
+from entrylint.source.record import data
 
 _LINE_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET_RE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set")
@@ -21,7 +23,7 @@ _UNSET_RE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set")
 _DOTCONFIGS: dict = {}  # name -> ((name, text), Kconfig): the last .config parsed under that name
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Kconfig:
     """A configuration: ``values`` maps ``CONFIG_X`` to ``y``, ``m``, a quoted
     string or a number, exactly as ``.config`` writes them; symbols that are

@@ -48,12 +48,12 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from dataclasses import dataclass
 
 from entrylint.cpp import directives as D
 from entrylint.cpp.lexer import text_lexed
 from entrylint.cpp.macros import means_same
 from entrylint.source.reader import digest, read_source
+from entrylint.source.record import data
 
 _ids = itertools.count(1)
 _OPTIONS: dict[tuple, int] = {}  # what Preprocessor.setup reads, and the search and limits -> an id
@@ -75,7 +75,7 @@ PER_KEY = 8  # records of one key kept (other lookups, another lexed text), the 
 REPLAYED = object()
 
 
-@dataclass(slots=True, eq=False)
+@data(slots=True, eq=False)
 class Record:
     lexed: object  # the header's LexedFile when recorded (a replay needs this one)
     reads: tuple  # ((name, Macro | None, whether it was only asked if defined), ...) as it found them

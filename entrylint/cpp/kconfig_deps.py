@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.source import overlay
+from entrylint.source.record import data
 
 # the lines of a config entry the reader reads, found by one search of the
 # file: the entry's name; a ``depends on``; a ``select`` (``if``: its
@@ -41,7 +42,7 @@ _ROOTS = ("X86_64", "64BIT")
 _FOLDERS = ("arch/x86", "arch/Kconfig", "init", "kernel", "mm", "lib", "security", "virt")
 
 
-@dataclass
+@data
 class _Config:
     """What the Kconfig files say of one symbol, over all its ``config`` entries."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.cpp import builtins, directives as D, headermemo
@@ -24,11 +24,12 @@ from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.reader import read_source
 from entrylint.source.limits import DEFAULT, Limits, hit, together
 from entrylint.source.tree import IncludeSearch
+from entrylint.source.record import data
 
 AUTOCONF = "generated/autoconf.h"
 
 
-@dataclass
+@data
 class CppOptions:
     search: IncludeSearch = field(default_factory=IncludeSearch)
     kconfig: Kconfig | None = None
@@ -41,7 +42,7 @@ class CppOptions:
     share_lines: bool = False
 
 
-@dataclass
+@data
 class PPResult:
     lines: list[PPLine]
     problems: list[Problem]

@@ -17,14 +17,14 @@ starts from copies cut at those lengths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from entrylint.cpp.conditionals import Group
 from entrylint.cpp.preprocessor import Preprocessor, PPResult, _File
 from entrylint.source import Location, ProblemKind
+from entrylint.source.record import data
 
 
-@dataclass
+@data
 class Snapshot:
     """A run's state after a text line of its main file."""
 

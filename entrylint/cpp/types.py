@@ -10,16 +10,15 @@ Its ``cond`` is the presence condition: every ``#if`` branch around it.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from operator import attrgetter
 
 from entrylint.source import Location
-from entrylint.source.record import record
+from entrylint.source.record import data, record
 
 _COL = attrgetter("col")
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Cond:
     """One ``#if``-family branch around a line.  ``text`` is the controlling
     expression as written (comments removed, continuations joined; for

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
 from entrylint.source import Location
+from entrylint.source.record import data
 
 
 class Severity(enum.Enum):
@@ -21,7 +22,7 @@ class Severity(enum.Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class TraceStep:
     """One frame of the expansion trace: where, and which macro was invoked there."""
 
@@ -30,7 +31,7 @@ class TraceStep:
     kind: str = "source"
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class PathStep:
     """One step of the path from an entry point to the fault (state rules)."""
 
@@ -39,7 +40,7 @@ class PathStep:
     state: str = ""
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Finding:
     """Base of every finding kind.  Subclasses set ``id``, ``slug``,
     ``severity`` and ``template`` (a ``str.format`` string over ``args``)."""

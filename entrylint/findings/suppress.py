@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.findings.model import Finding, Severity, numbered
+from entrylint.source.record import data
 
 _SUPPRESS = re.compile(r"entrylint:\s*ignore\[([^\]]+)\]\s*(.*?)\s*(?:\*/)?\s*$")
 
@@ -36,7 +37,7 @@ class SuppressionWithoutReason(Finding):
     template = "suppression of {rules} gives no reason"
 
 
-@dataclass
+@data
 class Suppression:
     line: int
     rules: tuple[str, ...]
@@ -44,7 +45,7 @@ class Suppression:
     used: bool = False
 
 
-@dataclass
+@data
 class FileSuppressions:
     path: str
     items: list[Suppression] = field(default_factory=list)

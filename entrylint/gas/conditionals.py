@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from entrylint.gas import lex
 from entrylint.gas.expr import evaluate
 from entrylint.source import ProblemKind
+from entrylint.source.record import data
 
 if TYPE_CHECKING:
     from entrylint.gas.expander import Expander
@@ -40,7 +40,7 @@ def unknown_generated(gas: list, problems: list) -> list:
 _SYMBOL_RE = re.compile(r"\s*(" + lex.NAME + r")\s*$")
 
 
-@dataclass
+@data
 class _Entry:
     opener: BodyLine
     outer: bool  # the enclosing branch is live

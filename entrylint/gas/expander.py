@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from entrylint.cpp.types import Condition, PPLine
 from entrylint.gas import lex, template
@@ -25,6 +24,7 @@ from entrylint.gas.template import merge_conds, remember
 from entrylint.gas.types import Frame, Stmt, Trace
 from entrylint.source import Location, Problem, ProblemKind
 from entrylint.source.limits import hit, together
+from entrylint.source.record import data
 
 _REPT_OPEN = frozenset((".rept", ".rep", ".irp", ".irpc"))
 _SECTION_NAME_RE = re.compile(r'\s*("[^"]*"|[^\s,]+)')
@@ -43,7 +43,7 @@ class _Cut(Exception):
     the next statement of the file."""
 
 
-@dataclass
+@data
 class _Source:
     items: Iterator[BodyLine]
     kind: str = "file"  # "file", "macro", "rept"
@@ -51,7 +51,7 @@ class _Source:
     depth: int = 0  # macro nesting
 
 
-@dataclass
+@data
 class _Collect:
     kind: str  # "macro" or "rept"
     opener: BodyLine

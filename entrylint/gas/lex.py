@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from entrylint.source.record import data
 
 NAME = r"[A-Za-z_.$][\w.$]*"
 _LABEL_RE = re.compile(r"\s*(" + NAME + r"|\d+)\s*:(?![:=])")
@@ -113,7 +114,7 @@ def peel_labels(stmt: str) -> tuple[list[str], str, int]:
     return labels, rest.strip(), off
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Parsed:
     kind: str  # "directive", "assign", "word" (insn or macro), "empty"
     name: str  # directive lower-cased with its dot; the word as written
@@ -139,7 +140,7 @@ def classify(rest: str) -> Parsed:
     return Parsed("word", word[0], word[1].strip() if len(word) > 1 else "")
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Arg:
     text: str  # the argument as it substitutes (outer quotes removed)
     start: int  # offset in the argument string (for :vararg)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.cpp.types import Condition
 from entrylint.gas.types import Stmt, Trace
 from entrylint.source import Location, Problem
 from entrylint.source.limits import DEFAULT, Limits
-from entrylint.source.record import record
+from entrylint.source.record import data, record
 
 
-@dataclass
+@data
 class GasOptions:
     strict: bool = False  # tests: raise on an unknown directive instead of a Problem
     limits: Limits = DEFAULT  # every bound the expander keeps (macro depth, statements, ...)
@@ -21,7 +21,7 @@ class GasOptions:
     spent: tuple[int, int] = (0, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Param:
     name: str
     default: str = ""
@@ -43,7 +43,7 @@ class BodyLine:
         return self.trace[-1].location
 
 
-@dataclass
+@data
 class MacroInfo:
     name: str
     params: tuple[Param, ...]
@@ -53,7 +53,7 @@ class MacroInfo:
     purged: bool = False
 
 
-@dataclass
+@data
 class GasResult:
     statements: list[Stmt]
     problems: list[Problem]

@@ -12,13 +12,13 @@ a snapshot keeps the run's own lists with their lengths.
 from __future__ import annotations
 
 from copy import copy
-from dataclasses import dataclass
 
 from entrylint.gas.expander import Expander
 from entrylint.gas.model import GasOptions
+from entrylint.source.record import data
 
 
-@dataclass
+@data
 class Snapshot:
     out: list
     n_out: int

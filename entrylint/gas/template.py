@@ -12,15 +12,15 @@ its text and its split into statements.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from entrylint.cpp.types import Condition
 from entrylint.gas import lex
 from entrylint.gas.model import BodyLine
 from entrylint.gas.types import Frame
+from entrylint.source.record import data
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Line:
     """One body line ready to substitute: ``fmt`` formats it with the values
     (in the order of the names the body was compiled with); without ``fmt``

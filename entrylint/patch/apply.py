@@ -18,11 +18,12 @@ points outside) is refused before anything is read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 
 from entrylint.patch.parse import FileDiff, Patch, PatchError
 from entrylint.source import overlay
+from entrylint.source.record import data
 
 
 def safe_path(root: Path, rel: str) -> Path:
@@ -45,7 +46,7 @@ def _fold(s: str) -> str:
     return " ".join(s.split())
 
 
-@dataclass
+@data
 class Applied:
     """What one patch did: for each file, the new line -> patch line of each added line."""
 

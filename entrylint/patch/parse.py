@@ -25,12 +25,13 @@ file and the hunk named.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.patch import PatchError  # (defined in the package: the CLI catches it without reading this module)
+from entrylint.source.record import data
 
 
-@dataclass
+@data
 class Hunk:
     old_start: int
     old_len: int
@@ -47,7 +48,7 @@ class Hunk:
         return [x for x in self.lines if x[0] != "-"]
 
 
-@dataclass
+@data
 class FileDiff:
     old: str | None  # path in the tree before (None: a new file)
     new: str | None  # path after (None: deleted)
@@ -59,7 +60,7 @@ class FileDiff:
         return self.new if self.new is not None else self.old  # type: ignore[return-value]
 
 
-@dataclass
+@data
 class Patch:
     subject: str
     number: tuple[int, int] | None  # (2, 5) for "[PATCH 2/5]"

@@ -21,16 +21,17 @@ import os
 import re
 import subprocess
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from entrylint.findings.model import numbered
 from entrylint.patch.apply import Applied, TreeState, safe_path
 from entrylint.patch.parse import Patch, PatchError
 from entrylint.source import overlay
+from entrylint.source.record import data
 
 
-@dataclass
+@data
 class PatchReport:
     patch: Patch
     applied: Applied

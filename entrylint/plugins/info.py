@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from entrylint.findings.model import Severity
+from entrylint.source.record import data
 
 ID_RE = re.compile(r"^EL\d{3}$")
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class RuleInfo:
     """What a rule is, for ``entrylint rule``, SARIF ``tool.driver.rules`` and
     LSP hover.  ``doc`` is the rule module's docstring (Markdown)."""
@@ -50,7 +51,7 @@ def _first_sentence(doc: str) -> str:
     return ""
 
 
-@dataclass
+@data
 class RuleConfig:
     """Which rules run and with which options."""
 

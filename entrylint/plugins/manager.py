@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import pluggy
 
 from entrylint.plugins import hookspecs
 from entrylint.plugins.info import ID_RE, RuleConfig, RuleInfo
 from entrylint.source import dists
+from entrylint.source.record import data
 
 GROUP = "entrylint.rules"
 
@@ -25,7 +25,7 @@ class PluginError(Exception):
     """A plugin could not be loaded or breaks the contract."""
 
 
-@dataclass(frozen=True, order=True)
+@data(frozen=True, order=True)
 class Plugin:
     name: str  # entry point name
     value: str  # module:object

@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -38,6 +38,7 @@ from entrylint.program.decode_table import DiskTable
 from entrylint.program.effects import InsnInfo
 from entrylint.source.cachedir import cache_root
 from entrylint.source.reader import scratch_dir
+from entrylint.source.record import data
 
 AS_TIMEOUT = 60.0
 _CACHE_SCHEMA = 3  # 2: entries keyed by code mode, then text; 3: not the answers of batches a stray quote shifted
@@ -169,7 +170,7 @@ def _identifiers(text: str) -> set[str]:
 # --- running as ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class _Run:
     listing: dict[int, tuple[str | None, bytes]]  # line number -> (address, bytes)
     errors: list[tuple[int, str]]  # (line number or -1, message)

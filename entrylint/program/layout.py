@@ -7,11 +7,11 @@ each line's section, offset and bytes (also the objdump oracle's)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from entrylint.program.decode import AS_TIMEOUT, find_assembler, run_as
 from entrylint.source import Problem, ProblemKind
+from entrylint.source.record import data
 
 _CPP_MARKER = re.compile(r"^\s*#\s*\d+\s+\"")
 
@@ -41,7 +41,7 @@ def apply_layout(program, dec) -> list[Problem]:
     return problems
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class AsmLine:
     """One input line of ``assemble_program``: the section it is in, its
     offset in that section (None if unknown) and the bytes it emitted."""
@@ -51,7 +51,7 @@ class AsmLine:
     bytes: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class AsmListing:
     lines: tuple[AsmLine, ...]
     errors: tuple[tuple[int, str], ...]  # (input line index or -1, message)

@@ -8,14 +8,15 @@ are both present, tied together by an ``AltFork``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from entrylint.cpp.types import Condition
 from entrylint.gas.types import Stmt, Trace
 from entrylint.source import Location
+from entrylint.source.record import data
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class AltSide:
     """Where an instruction sits in an alternative: ``side`` is ``"orig"`` or
     ``"repl"``; ``feature`` is the CPU feature of the replacement (for the
@@ -29,7 +30,7 @@ class AltSide:
     replacement: int | None = None  # index into AltFork.replacements for side == "repl"
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Replacement:
     feature: str
     feature_bit: int
@@ -40,7 +41,7 @@ class Replacement:
     insns: tuple[int, ...] = ()  # ... and the instructions of that section in it, in order
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class AltFork:
     """One patch site: the original instructions [orig_start, orig_end) and the
     replacements the kernel may patch in, in the order they are applied (for
@@ -56,7 +57,7 @@ class AltFork:
     trace: tuple = ()  # the expansion trace of the site's label (the macros it is written in)
 
 
-@dataclass(slots=True)
+@data(slots=True)
 class Instruction:
     index: int
     stmt: Stmt
@@ -102,7 +103,7 @@ class Instruction:
         return getattr(self.info, "mnemonic", None)
 
 
-@dataclass(frozen=True, slots=True)
+@data(frozen=True, slots=True)
 class Symbol:
     """A named code location.  ``kind`` is the annotation that made it, as the
     version's headers spell it (``SYM_CODE_START``, ``SYM_FUNC_START_LOCAL``,
@@ -119,7 +120,7 @@ class Symbol:
     type: str | None = None  # "function", "object", "notype" from .type
 
 
-@dataclass(slots=True)
+@data(slots=True)
 class DataItem:
     """A directive that emits bytes into an executable section (padding,
     alternative ``.skip``, ``.byte`` that is not whole instructions).  A
@@ -133,7 +134,7 @@ class DataItem:
     size: int | None = None
 
 
-@dataclass(slots=True)
+@data(slots=True)
 class Program:
     statements: list[Stmt]
     instructions: list[Instruction] = field(default_factory=list)

@@ -21,20 +21,21 @@ preprocessor for it: this layer does not know configurations).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from entrylint.gas.types import Stmt
 from entrylint.program.build import PARA_SECTION  # (its directives are listed by the build's scan)
 from entrylint.program.constants import XENPV  # the pv side runs only under Xen PV
 from entrylint.program.model import AltFork, AltSide, Replacement
 from entrylint.source import overlay
+from entrylint.source.record import data
 
 NATIVE_SECTION = ".paravirt.native"  # the native sides, one after the other, like .altinstr_replacement
 _LABEL = re.compile(r"\s*([.A-Za-z_$\d][\w.$]*)\s*")
 _PV_OP = re.compile(r"\bPV_[A-Z]+_(\w+)")
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Site:
     """One patch site: instructions [start, end) of ``section``."""
 

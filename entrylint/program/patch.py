@@ -23,14 +23,15 @@ but at those (analysis/carry.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from entrylint.program.build import decode_problem, instruction, label_operand
 from entrylint.program.effects import Flow
 from entrylint.program.model import Instruction, Program
+from entrylint.source.record import data
 
 
-@dataclass
+@data
 class Built:
     """One build_program call and what it read: the next edit's patched()
     and shift.moved() compare them."""

@@ -27,10 +27,10 @@ The type (checkpatch's ``--show-types``) is always shown, as ``id:slug``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from entrylint.report.paths import display_path
+from entrylint.source.record import data
 
 LABEL = {"error": "ERROR", "warning": "WARNING", "info": "CHECK"}
 # checkpatch's colours: ERROR red, WARNING yellow, CHECK green, all bold.
@@ -38,7 +38,7 @@ COLOR = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "info": "\x1b[1;32m"}
 RESET = "\x1b[0m"
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class TextStyle:
     terse: bool = False
     emacs: bool = False

@@ -10,12 +10,14 @@ file is read, only the expansion or walk that ran over is cut.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
+
+from entrylint.source.record import data
 
 MiB = 1 << 20
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Limits:
     # largest use in a released kernel's arch/x86 .S files (tools/limits_survey.py) in brackets
     macro_depth: int = 100  # GNU as macro invocations nested in one another

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from entrylint.source.record import data
 
 KEYS = {"select", "ignore", "profile", "fail-on", "root", "rules", "contracts", "baseline"}
 
@@ -26,7 +28,7 @@ class SettingsError(Exception):
     pass
 
 
-@dataclass
+@data
 class Settings:
     path: Path | None = None
     values: dict[str, Any] = field(default_factory=dict)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.source import overlay, textscan
 from entrylint.source.location import Problem, ProblemKind
+from entrylint.source.record import data
 
 
 def looks_like_kernel_root(d: Path) -> bool:
@@ -32,7 +33,7 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class IncludeSearch:
     """Where ``#include`` looks.  ``quote_dirs`` are searched (after the
     including file's own folder) for ``"file"``, then ``dirs`` for both forms;
@@ -229,7 +230,7 @@ _M32 = ("/arch/x86/boot/", "/arch/x86/realmode/", "/vdso/vdso32/")
 _NOT_M32 = ("/arch/x86/boot/compressed/",)
 
 
-@dataclass(frozen=True)
+@data(frozen=True)
 class Flavour:
     mode: int = 64  # code mode the file starts in
     m32: bool = False  # compiled with -m32/-m16: gcc's 32-bit predefines

@@ -26,19 +26,20 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Callable
 
 from entrylint.faces.lsp import features, reuse
 from entrylint.source.reader import stamps as file_stamps
+from entrylint.source.record import data
 
 
 class Cancelled(BaseException):
     """Raised in the worker thread to stop an analysis a newer edit made stale."""
 
 
-@dataclass
+@data
 class Config:
     """What the editor and the workspace settings file say about a check."""
 
@@ -54,7 +55,7 @@ class Config:
                 str(self.baseline), str(self.root))
 
 
-@dataclass
+@data
 class Result:
     """One analysis of one buffer: the findings after suppressions and the
     baseline, the first profile's analysis (for hover, definition, hints)."""
@@ -98,7 +99,7 @@ class Result:
         return inv.get(line)
 
 
-@dataclass
+@data
 class Job:
     path: Path
     text: str

@@ -10,10 +10,11 @@ import functools
 import importlib.util
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from entrylint.source.overlay import tree_cache
+from entrylint.source.record import data
 
 # -- diagnostics ------------------------------------------------------------
 
@@ -30,7 +31,7 @@ def real(file: str) -> str:
     return str(Path(file).resolve())
 
 
-@dataclass
+@data
 class Diag:
     file: str  # resolved path the diagnostic is shown in
     line: int  # 1-based
@@ -311,7 +312,7 @@ _SYM_START = re.compile(r"^\s*(SYM_[A-Z_]*START[A-Z_]*|ENTRY|GLOBAL|SYM_INNER_LA
 _SYM_END = re.compile(r"^\s*(SYM_[A-Z_]*END|END|ENDPROC)\s*\(\s*([A-Za-z0-9_.$]+)")
 
 
-@dataclass
+@data
 class Symbol:
     name: str
     detail: str
