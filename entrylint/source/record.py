@@ -110,10 +110,12 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
     """The methods run at every record made, compared or hashed, compiled
     from one text: ``__init__``, ``__eq__`` (``compared``: the fields it
     compares; None: none), the order's, ``__hash__`` (``hashed``: the fields
-    it hashes; None: none) -- as ``dataclasses`` writes them.  (them by
-    name, the constructor's parameters as the class's doc names them)"""
+    it hashes; None: none) -- as ``dataclasses`` writes them.  Returns
+    them by name, and the constructor's parameters as the class's doc
+    shows them."""
     ns = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
     params, shown, lines = [], [], []
+    defaulted = False  # (a parameter with a default given: every later one has one)
     for f in fields:
         n = f.name
         has_factory = f.default_factory is not dataclasses.MISSING
@@ -128,11 +130,12 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
                 params.append(f"{n}=_FACTORY")
                 shown.append(f"{n}=<factory>")
                 value = f"_f_{n}() if {n} is _FACTORY else {n}"
-            elif len(shown) > sum("=" not in x for x in shown):
+            elif defaulted:
                 raise TypeError(f"non-default argument {n!r} follows default argument")
             else:
                 params.append(n)
                 shown.append(n)
+            defaulted = defaulted or params[-1] != n
         elif has_factory:
             ns[f"_f_{n}"] = f.default_factory
             value = f"_f_{n}()"
@@ -150,7 +153,7 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
         return "(" + "".join(f"{obj}.{n}," for n in names) + ")"
 
     ops = [("__eq__", "==")] if compared is not None else []
-    if order:
+    if order:  # (order needs eq: _make)
         ops += [("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">=")]
     for name, op in ops:
         src += [f"def {name}(self, other):", "    if other.__class__ is self.__class__:",
@@ -158,7 +161,8 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
     if hashed is not None:
         src += ["def __hash__(self):", f"    return hash({tup('self', hashed)})"]
     exec("\n".join(src) + "\n", ns)  # noqa: S102 - the text is made here of the class's field names
-    return {k: v for k, v in ns.items() if k.startswith("__") and callable(v)}, shown
+    made = ["__init__", *(name for name, _ in ops), *(["__hash__"] if hashed is not None else [])]
+    return {name: ns[name] for name in made}, shown
 
 
 def _repr(shown: tuple[str, ...]):
