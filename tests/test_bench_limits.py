@@ -85,8 +85,9 @@ def test_bench_run_in_process_script_times_each_kind_of_edit(tmp_path):
 
 def test_bench_run_times_a_cold_check_and_its_anchor_in_turns():
     """A ratio's two sides come from runs made one after the other (the
-    machine's speed swings for minutes at a time): entrylint, the anchor,
-    entrylint, the anchor ... -- and each side's median of its own runs."""
+    machine's speed swings for minutes at a time), which of them first
+    alternating: entrylint, the anchor, the anchor, entrylint ... -- and
+    each side's median of its own runs."""
     bench = _run()
     order = []
     mine = iter([3.0, 1.0, 2.0, 4.0, 5.0])
@@ -101,7 +102,7 @@ def test_bench_run_times_a_cold_check_and_its_anchor_in_turns():
         return next(theirs), 0, b""
 
     med, outs, anchor_med = bench.medians_in_turns(3, fn, anchor)
-    assert order == ["entrylint", "checkpatch"] * 3
+    assert order == ["entrylint", "checkpatch", "checkpatch", "entrylint", "entrylint", "checkpatch"]
     assert (med, anchor_med) == (2.0, 0.3) and outs == [[77, b"out"]] * 3
     assert bench.medians_in_turns(2, fn, None) == (4.5, [[77, b"out"]] * 2, None)  # (no anchor: no checkpatch)
     assert order[6:] == ["entrylint", "entrylint"]
