@@ -101,8 +101,8 @@ def test_bench_run_times_a_cold_check_and_its_anchor_in_turns():
         order.append("checkpatch")
         return next(theirs), 0, b""
 
-    med, outs, anchor_med = bench.medians_in_turns(3, fn, anchor)
+    med, outs, anchor_med, anchor_outs = bench.medians_in_turns(3, fn, anchor)
     assert order == ["entrylint", "checkpatch", "checkpatch", "entrylint", "entrylint", "checkpatch"]
-    assert (med, anchor_med) == (2.0, 0.3) and outs == [[77, b"out"]] * 3
-    assert bench.medians_in_turns(2, fn, None) == (4.5, [[77, b"out"]] * 2, None)  # (no anchor: no checkpatch)
+    assert (med, anchor_med) == (2.0, 0.3) and outs == [[77, b"out"]] * 3 and anchor_outs == [[0, b""]] * 3
+    assert bench.medians_in_turns(2, fn, None) == (4.5, [[77, b"out"]] * 2, None, [])  # (no anchor: no checkpatch)
     assert order[6:] == ["entrylint", "entrylint"]
