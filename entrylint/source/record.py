@@ -86,9 +86,9 @@ def _make(cls, *, frozen: bool, guard: bool, slots: bool, eq: bool, order: bool,
         raise TypeError(f"Cannot overwrite attribute __hash__ in class {cls.__name__}")
     hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)) \
         if not explicit and (unsafe_hash or eq and frozen) else None
-    made, params = _compiled(cls, fields, guard, compared if eq else None, order, hashed)
+    made = _compiled(cls, fields, guard, compared if eq else None, order, hashed)
     if not documented:  # (dataclasses' own text, without the annotations)
-        cls.__doc__ = f"{cls.__name__}({', '.join(params)})"
+        cls.__doc__ = f"{cls.__name__}({', '.join(_shown(f) for f in fields if f.init)})"
     if repr:
         made["__repr__"] = _repr(tuple(f.name for f in fields if f.repr))
     if guard:
@@ -99,7 +99,7 @@ def _make(cls, *, frozen: bool, guard: bool, slots: bool, eq: bool, order: bool,
         if name not in body:
             fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
             setattr(cls, name, fn)
-    if hashed is not None:
+    if hashed is not None:  # (also over the None a class body that defines __eq__ alone has)
         cls.__hash__ = made["__hash__"]
     elif not explicit and eq:
         cls.__hash__ = None
@@ -110,11 +110,9 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
     """The methods run at every record made, compared or hashed, compiled
     from one text: ``__init__``, ``__eq__`` (``compared``: the fields it
     compares; None: none), the order's, ``__hash__`` (``hashed``: the fields
-    it hashes; None: none) -- as ``dataclasses`` writes them.  Returns
-    them by name, and the constructor's parameters as the class's doc
-    shows them."""
+    it hashes; None: none) -- as ``dataclasses`` writes them, by name."""
     ns = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
-    params, shown, lines = [], [], []
+    params, lines = [], []
     defaulted = False  # (a parameter with a default given: every later one has one)
     for f in fields:
         n = f.name
@@ -124,17 +122,14 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
             if f.default is not dataclasses.MISSING:
                 ns[f"_d_{n}"] = f.default
                 params.append(f"{n}=_d_{n}")
-                shown.append(f"{n}={f.default!r}")
             elif has_factory:
                 ns[f"_f_{n}"] = f.default_factory
                 params.append(f"{n}=_FACTORY")
-                shown.append(f"{n}=<factory>")
                 value = f"_f_{n}() if {n} is _FACTORY else {n}"
             elif defaulted:
                 raise TypeError(f"non-default argument {n!r} follows default argument")
             else:
                 params.append(n)
-                shown.append(n)
             defaulted = defaulted or params[-1] != n
         elif has_factory:
             ns[f"_f_{n}"] = f.default_factory
@@ -162,7 +157,14 @@ def _compiled(cls, fields, guard: bool, compared: tuple | None, order: bool, has
         src += ["def __hash__(self):", f"    return hash({tup('self', hashed)})"]
     exec("\n".join(src) + "\n", ns)  # noqa: S102 - the text is made here of the class's field names
     made = ["__init__", *(name for name, _ in ops), *(["__hash__"] if hashed is not None else [])]
-    return {name: ns[name] for name in made}, shown
+    return {name: ns[name] for name in made}
+
+
+def _shown(f) -> str:
+    """A constructor parameter as a class's doc shows it."""
+    if f.default is not dataclasses.MISSING:
+        return f"{f.name}={f.default!r}"
+    return f"{f.name}=<factory>" if f.default_factory is not dataclasses.MISSING else f.name
 
 
 def _repr(shown: tuple[str, ...]):
