@@ -287,3 +287,39 @@ def test_a_child_holds_none_of_another_childs_pipes():
         assert apart.request(served, 21) and apart.result(served) == 42
     finally:
         apart.abandon(served)
+
+
+def _late_answers(names):
+    time.sleep(0.5)
+    return _REAL_ANSWERS(names)
+
+
+_REAL_ANSWERS = ahead._answers
+
+
+def test_the_rules_are_loaded_while_the_c_answers_are_waited_for(tree, monkeypatch, tmp_path):
+    """When the C index's answers come after this process needs them, the
+    rules are loaded in the wait (api.check_one, apart.meanwhile), not
+    after the analysis; the findings are the bytes -j 1 gives."""
+    from entrylint.analysis import cindex
+
+    monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(api, "_rules", None)
+    monkeypatch.setattr(apart, "_meanwhile", [])
+    monkeypatch.setattr(ahead, "_answers", _late_answers)
+    loaded, waiting, real_rules, real_fill = [], [], api.rules, apart._fill
+
+    def fill(fd):
+        waiting.append(True)
+        try:
+            real_fill(fd)
+        finally:
+            waiting.pop()
+
+    monkeypatch.setattr(apart, "_fill", fill)
+    monkeypatch.setattr(api, "rules", lambda *a: loaded.append(bool(waiting)) or real_rules(*a))
+    two = _check(tree, 2, assemble=True)
+    assert loaded and loaded[0] is True  # the first load: in the wait for the answers
+    monkeypatch.setattr(cindex, "_memo", {})
+    assert _json(two) == _json(_check(tree, 1, assemble=True))

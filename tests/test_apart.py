@@ -265,3 +265,36 @@ def test_the_forker_forks_the_children_of_a_process_with_threads(monkeypatch):
         forker = apart._forker_pid
         apart.stop_forker()
         assert apart._forker is None and _gone(forker)
+
+
+def _late(value, seconds):
+    time.sleep(seconds)
+    return value
+
+
+def test_work_given_meanwhile_is_done_while_a_child_is_waited_for(monkeypatch):
+    monkeypatch.setattr(apart, "_meanwhile", [])
+    done = []
+
+    def fails():
+        done.append("fails")
+        raise RuntimeError("its caller makes it again, and says so")
+
+    apart.meanwhile(fails)
+    apart.meanwhile(lambda: done.append("then"))
+    h = apart.start(_late, 42, 0.5)
+    assert h is not None
+    assert apart.result(h) == 42  # (a failure in one is not the child's)
+    assert done == ["fails", "then"] and apart._meanwhile == []
+
+
+def test_work_given_meanwhile_waits_when_the_value_is_there(monkeypatch):
+    monkeypatch.setattr(apart, "_meanwhile", [])
+    h = apart.start(_late, 7, 0)
+    time.sleep(0.5)  # (the value is in the pipe)
+    done = []
+    apart.meanwhile(lambda: done.append(1))
+    apart.meanwhile(lambda: done.append(1))
+    assert apart.result(h) == 7
+    assert done == [] and len(apart._meanwhile) == 2  # left to the caller
+

@@ -214,8 +214,10 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
     if info.swaps_gs:
         new = new.with_(gs=Space.USER if new.gs is Space.KERNEL else Space.KERNEL)
         events.append(("gs-swap", ""))
-    new = _gs_base(info, dst, src, t, new, events, abi(ins.mode).percpu_segment == "gs")
-    if dst is not None and dst == abi(ins.mode).percpu_segment != "gs":
+    segment = abi(ins.mode).percpu_segment
+    if info.reads_gs_base or info.writes_gs_base:  # (Certainty.NO is false: most instructions)
+        new = _gs_base(info, dst, src, t, new, events, segment == "gs")
+    if dst is not None and dst == segment != "gs":
         new = _percpu_selector(info, op, t, new, events)
 
     # --- CR3 ------------------------------------------------------------------
@@ -242,7 +244,8 @@ def step(ins, t: Tuple, cfg: Config) -> tuple[Tuple, list[tuple[str, str]]]:
         new = _mark(new, slot, op, imm)
 
     # --- stack ------------------------------------------------------------------
-    new = _pushes(ins, info, op, dst, src, imm, t, new)
+    if op is DataOp.PUSH or op is DataOp.OTHER or t.held and t.holds(_TOS):  # (else _pushes has nothing to do)
+        new = _pushes(ins, info, op, dst, src, imm, t, new)
     if "rsp" in info.regs_written and dst == "rsp" and op in (DataOp.MOVE, DataOp.POP, DataOp.XCHG):
         kind = None
         if op is DataOp.POP:  # a stack pointer this path pushed (LEAVE_IRQ_STACK's popq %rsp)
@@ -455,7 +458,7 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
     """What registers hold after the instruction."""
     if info.cr3_read:
         return new
-    written = set(info.regs_written)
+    written = info.regs_written
     if op is DataOp.MOVE and dst in written:
         if src is not None:
             if src == "rsp" and not (t.holds("rsp") or "").startswith("cr3:"):
@@ -523,6 +526,8 @@ def _values(ins, info, op, dst, src, imm, t: Tuple, new: Tuple, cfg: Config) -> 
         if v is not None:  # flags kept in a register (incl/orl %ebx), small counters
             return new.hold(dst, f"int:{v}")
         new = new.hold(dst, None)
+    if not new.held:
+        return new
     stale = [r for r in written if r != dst and new.holds(r) is not None]
     return new.forget(stale) if stale else new
 
