@@ -424,12 +424,19 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.siblings import sibling_asm
 
     remember(exp.root, Path(path), options, program, cfg, text is not None and text != _disk_text(Path(path)))
+    # (before the liveness: it asks the callees, whose C answers may still be
+    # on their way from a process apart; neither of these asks them)
+    if flags is None:
+        flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
+                              procedures=procedures, carried=last.flags if last is not None else None,
+                              keep=session is not None)
+    external = sibling_asm(exp, options, transfer_config)
     if liveness is None:  # the callees it asks about, logged only for later profiles to compare
         asked = LoggedCallees(callees) if shared is not None else callees
         liveness = compute_liveness(program, cfg, procedures=procedures, callees=asked,
                                     carried=(last or moved).liveness if (last or moved) is not None else None,
                                     keep=session is not None)
-    config = replace(transfer_config(program, exp, callees), external=sibling_asm(exp, options, transfer_config))
+    config = replace(transfer_config(program, exp, callees), external=external)
     forward, spent = walk(program, cfg, entries, config, liveness.live_out,
                           (options or Options()).limits, shared, memo)
     if forward.truncated:
@@ -443,10 +450,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
             ProblemKind.LIMIT, hit(lim, forward.truncated_by, "the walk of the entry paths was cut short"
                                    + together(spent) + ": findings past this point may be missing"),
             where), (exp.profile,))], key=Finding.sort_key)
-    if flags is None:
-        flags = compute_flags(program, cfg, [e.node for e in entries if not cfg.is_fork(e.node)],
-                              procedures=procedures, carried=last.flags if last is not None else None,
-                              keep=session is not None)
     if shared is not None and kept is None:
         shared.keep_analysis(program, cfg, procedures, liveness, flags, asked.log)
     from entrylint.analysis.treefacts import user_mapped_percpu
@@ -459,6 +462,12 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
 
 
 _rules = None
+
+
+def _enabled(rs, select, ignore) -> set[str]:
+    """The ids of the rules of ``rs`` a check runs (``select``, less ``ignore``)."""
+    enabled = set(rs.resolve(select)) if select else set(rs.info)
+    return enabled - rs.resolve(ignore) if ignore else enabled
 
 
 def rules(extra: tuple = ()):
@@ -586,13 +595,17 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     """Analyse one file under one configuration and run the enabled rules:
     front-end findings (EL9xx) plus every rule finding, sorted, each
     fingerprint once (``spare_core``: analyze's)."""
+    from entrylint import apart
     from entrylint.plugins.info import RuleConfig
 
-    rs = rule_set or rules()
-    enabled = set(rs.resolve(select)) if select else set(rs.info)
-    enabled -= rs.resolve(ignore) if ignore else set()
+    if rule_set is None and _rules is None and not select and not ignore:
+        apart.meanwhile(rules)  # loaded while a process apart is waited for, if one is (none named: none unknown)
+    else:
+        _enabled(rule_set or rules(), select, ignore)  # (a rule named that is none: said before the analysis)
     an = analyze(path, options, text, incremental, shared, spare_core)
-    cfg = RuleConfig(enabled=frozenset(enabled), options=dict(rule_options or {}), profile=an.expansion.profile)
+    rs = rule_set or rules()
+    cfg = RuleConfig(enabled=frozenset(_enabled(rs, select, ignore)), options=dict(rule_options or {}),
+                     profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 
     ruled = rs.check(an, cfg, (options or Options()).limits)
