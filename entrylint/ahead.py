@@ -39,6 +39,7 @@ IMPORTS = ("entrylint.analysis.asmindex", "entrylint.analysis.msr_entries", "ent
 _pending = None  # the child (apart.Handle of apart.serve)
 _root: Path | None = None  # the tree it works on
 _facts_in = False  # its first message (the facts) taken
+_asked = None  # the child, asked for its answers before its facts were taken (they come first)
 _made: dict[str, tuple] = {}  # fact key -> (value, what a use depends on: cache.depend's arguments)
 making: dict[str, tuple] | None = None  # in the child: the facts of KINDS made, by key
 _index = None  # in the child: the C index it prepared
@@ -114,12 +115,21 @@ def begin(root, checked=None) -> None:
 
 
 def _take_facts() -> None:
-    global _facts_in
-    if _pending is not None and not _facts_in:
+    global _facts_in, _asked
+    h = _pending or _asked
+    if h is not None and not _facts_in:
         from entrylint import apart
 
-        _made.update(apart.receive(_pending, tell=False) or {})  # (each use tells what it depends on)
+        _made.update(apart.receive(h, tell=False) or {})  # (each use tells what it depends on)
         _facts_in = True
+    _asked = None
+
+
+def facts_before(h) -> None:
+    """The C index is about to read its answers from ``h``: the facts come
+    first on its pipe (taken now when no use took them yet)."""
+    if h is not None and h is _asked:
+        _take_facts()
 
 
 def take(key: str) -> tuple | None:
@@ -132,16 +142,21 @@ def take(key: str) -> tuple | None:
 def c_answers(index, names: list[str]):
     """The child asked for ``index``'s answers for ``names`` (a handle for
     ``apart.result``), when it prepared that index; else None."""
-    global _pending
+    global _pending, _asked
     from entrylint.analysis.cindex import DEFAULT_FOLDERS
 
     if _pending is None or index.root != _root or index.folders != tuple(DEFAULT_FOLDERS):
         return None
     from entrylint import apart
 
-    _take_facts()
+    # (asked as soon as the names are known, without waiting for the facts:
+    # the child answers once it is ready; its facts, first on the pipe, are
+    # taken when they are used or before its answers, facts_before)
     h, _pending = _pending, None
+    if not _facts_in:
+        _asked = h
     if not apart.request(h, names):
+        _take_facts()
         apart.finish(h, stop=True)
         return None
     return h
@@ -152,6 +167,8 @@ def end() -> None:
     facts are in (nothing is told of them: nothing here used them), and
     what it made is forgotten."""
     global _pending
+    if _asked is not None:  # (asked, its answers not read yet: they are next on its pipe)
+        _take_facts()
     if _pending is not None:
         from entrylint import apart
 
@@ -163,11 +180,11 @@ def end() -> None:
 
 def forget() -> None:
     """(In a process apart forked meanwhile: the child making facts is not its own.)"""
-    global _pending
-    _pending = None
+    global _pending, _asked
+    _pending = _asked = None
     _made.clear()
 
 
 def expected() -> bool:
     """Facts are being made ahead, or were, for this check."""
-    return _pending is not None or bool(_made)
+    return _pending is not None or _asked is not None or bool(_made)

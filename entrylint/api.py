@@ -177,14 +177,16 @@ def resolve_root(path: Path, options: Options) -> Path | None:
 
 
 def expand(path: Path | str, options: Options | None = None, text: str | None = None,
-           incremental=None, shared=None) -> Expansion:
+           incremental=None, shared=None, before_build=None) -> Expansion:
     """Preprocess, macro-expand and build the program of one ``.S`` file.
 
     ``text`` replaces the file's contents (editor buffers, stdin, patches).
     ``incremental``: an ``incremental.Sessions``, which reads an edited text
     from where the edit starts (the language server), with the same result.
     ``shared``: a ``shared.Shared`` of the check's earlier profiles, whose
-    program is taken when this profile would build the same one."""
+    program is taken when this profile would build the same one.
+    ``before_build(root, statements, cpp macros)``: called once GNU as has
+    made the statements, before the program is made of them."""
     from entrylint.cpp import preprocess_text
     from entrylint.gas import GasOptions
     from entrylint.program.build import build_program
@@ -232,6 +234,8 @@ def expand(path: Path | str, options: Options | None = None, text: str | None = 
             dec = None
     from entrylint.program.paravirt import native_reader
 
+    if before_build is not None:
+        before_build(root, gas.statements, pp.macros)
     mode = options.bits or default_code_mode(path)
     layout = bool(options.layout and dec is not None)
     kept = shared.program_for(gas, pp.macros, dec, mode, layout) if shared is not None else None
@@ -387,7 +391,10 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
     from entrylint.analysis.callees import Callees, static_call_prefix
     from entrylint.shared import LoggedCallees
 
-    exp = expand(path, options, text, incremental, shared)
+    before_build = None
+    if spare_core:  # the C answers begun apart before the build, the build here meanwhile
+        from entrylint.analysis.callees import ask_before_build as before_build
+    exp = expand(path, options, text, incremental, shared, before_build)
     program = exp.program
     callees = Callees(exp.root, options, build_flavour(Path(path)).kernel32,
                       static_prefix=static_call_prefix(exp.pp.macros))

@@ -66,19 +66,25 @@ def test_one_profile_is_checked_here_and_asks_the_c_index_apart(tree, monkeypatc
     (cindex.LazyCIndex.ask_apart), the same as made here."""
     from entrylint.analysis import cindex
 
-    started, asked = [], []
-    real_start, real_ask = apart.start, cindex.LazyCIndex.ask_apart
+    from entrylint.program import build
+
+    started, asked, built = [], [], []
+    real_start, real_ask, real_build = apart.start, cindex.LazyCIndex.ask_apart, build.build_program
     monkeypatch.setattr(apart, "start", lambda fn, *a: started.append(fn) or real_start(fn, *a))
-    monkeypatch.setattr(cindex.LazyCIndex, "ask_apart", lambda self, names: asked.append((self, set(names)))
+    monkeypatch.setattr(cindex.LazyCIndex, "ask_apart", lambda self, names: asked.append((self, set(names), bool(built)))
                         or real_ask(self, names))
+    monkeypatch.setattr(build, "build_program", lambda *a, **k: built.append(1) or real_build(*a, **k))
     monkeypatch.setattr(cindex, "_memo", {})  # (no answer known yet in this process ...
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path))  # ... nor on the disk)
     monkeypatch.setattr(cindex.LazyCIndex, "_later", lambda self: None)  # (the child's reach us by the pipe alone)
     opts = api.Options(root=tree, profile="defconfig")  # (decoded: the calls' targets known)
     path = tree / "arch/x86/entry/entry_64.S"
     two = api.check(path, opts, keep_analysis=False, jobs=2)
-    assert api._found_under not in started and len(asked) == 1
-    index, names = asked[0]
+    # asked once GNU as made the statements (callees.ask_before_build), before
+    # the program was built; asked again after it, the answers on their way
+    assert api._found_under not in started and len(asked) == 2 and [b for _, _, b in asked] == [False, True]
+    index, names, _ = asked[0]
+    assert asked[1][:2] == (index, names)  # (the same names the build found)
     assert {"do_syscall_64", "do_nmi"} <= names and index.pending is None  # (taken)
     nmi = [p.name for p in index._list()].index("nmi.c")
     assert nmi not in index._parsed  # parsed apart (do_nmi's file)

@@ -435,13 +435,23 @@ class LazyCIndex(WrittenLater):
     def _collect(self) -> None:
         """The answers made apart, kept as this process's own (the disk's too);
         none when that process failed (get() then makes them here)."""
-        from entrylint import apart
+        from entrylint import ahead, apart
 
         h, self.pending = self.pending, None
+        ahead.facts_before(h)
         new = {name: got for name, got in (apart.result(h) or {}).items() if name not in self.answers}
         self.answers.update(new)
         if new and self.cache_path is not None:
             self._later()  # (once for all of them: the table is written when they are enough)
+
+    def cancel(self) -> None:
+        """The answers begun apart are not wanted (none of their names is
+        asked): that process is stopped and reaped."""
+        from entrylint import ahead, apart
+
+        h, self.pending = self.pending, None
+        ahead.facts_before(h)  # (its facts, first on its pipe, are this check's)
+        apart.finish(h, stop=True)
 
     def get(self, name: str) -> CFunction | None:
         if not name:
