@@ -317,7 +317,9 @@ def _fill(fd: int) -> None:
     """Run the work given to ``meanwhile`` while nothing is to be read on ``fd``."""
     import select
 
-    while _meanwhile and not select.select([fd], [], [], 0)[0]:
+    ready = select.poll()  # (not select(): a descriptor past 1023, in a long-lived server, is refused there)
+    ready.register(fd, select.POLLIN)
+    while _meanwhile and not ready.poll(0):
         fn = _meanwhile.pop(0)
         try:
             fn()
