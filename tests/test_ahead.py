@@ -323,3 +323,29 @@ def test_the_rules_are_loaded_while_the_c_answers_are_waited_for(tree, monkeypat
     assert loaded and loaded[0] is True  # the first load: in the wait for the answers
     monkeypatch.setattr(cindex, "_memo", {})
     assert _json(two) == _json(_check(tree, 1, assemble=True))
+
+
+def _slow_make(root, checked=None):
+    time.sleep(0.5)
+    return _REAL_MAKE(root, checked)
+
+
+_REAL_MAKE = ahead._make
+
+
+def test_the_names_are_sent_without_waiting_for_the_facts(tree, monkeypatch, tmp_path):
+    """The C names go to the process apart as soon as they are known
+    (callees.ask_before_build), not after its facts came: they are taken
+    when used, or before its answers; the findings are the bytes -j 1 gives."""
+    from entrylint.analysis import cindex
+
+    monkeypatch.setattr(cindex, "_memo", {})
+    monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(ahead, "_make", _slow_make)
+    sent, real = [], ahead.c_answers
+    monkeypatch.setattr(ahead, "c_answers", lambda index, names: (lambda h: sent.append((h, ahead._facts_in)) or h)(
+        real(index, names)))
+    two = _check(tree, 2, assemble=True)
+    assert len(sent) == 1 and sent[0][0] is not None and sent[0][1] is False  # sent before the facts were in
+    monkeypatch.setattr(cindex, "_memo", {})
+    assert _json(two) == _json(_check(tree, 1, assemble=True))
