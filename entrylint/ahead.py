@@ -39,7 +39,7 @@ IMPORTS = ("entrylint.analysis.asmindex", "entrylint.analysis.msr_entries", "ent
 _pending = None  # the child (apart.Handle of apart.serve)
 _root: Path | None = None  # the tree it works on
 _facts_in = False  # its first message (the facts) taken
-_asked = None  # the child, asked for its answers before its facts were taken (they come first)
+_asked = False  # it was asked for the C answers (c_answers: the index reads and reaps it then)
 _made: dict[str, tuple] = {}  # fact key -> (value, what a use depends on: cache.depend's arguments)
 making: dict[str, tuple] | None = None  # in the child: the facts of KINDS made, by key
 _index = None  # in the child: the C index it prepared
@@ -115,20 +115,18 @@ def begin(root, checked=None) -> None:
 
 
 def _take_facts() -> None:
-    global _facts_in, _asked
-    h = _pending or _asked
-    if h is not None and not _facts_in:
+    global _facts_in
+    if _pending is not None and not _facts_in:
         from entrylint import apart
 
-        _made.update(apart.receive(h, tell=False) or {})  # (each use tells what it depends on)
+        _made.update(apart.receive(_pending, tell=False) or {})  # (each use tells what it depends on)
         _facts_in = True
-    _asked = None
 
 
 def facts_before(h) -> None:
-    """The C index is about to read its answers from ``h``: the facts come
-    first on its pipe (taken now when no use took them yet)."""
-    if h is not None and h is _asked:
+    """The C index is about to read its answers from ``h``: the child's
+    facts come first on its pipe (taken now when no use took them yet)."""
+    if h is not None and h is _pending:
         _take_facts()
 
 
@@ -145,46 +143,46 @@ def c_answers(index, names: list[str]):
     global _pending, _asked
     from entrylint.analysis.cindex import DEFAULT_FOLDERS
 
-    if _pending is None or index.root != _root or index.folders != tuple(DEFAULT_FOLDERS):
+    if _pending is None or _asked or index.root != _root or index.folders != tuple(DEFAULT_FOLDERS):
         return None
     from entrylint import apart
 
     # (asked as soon as the names are known, without waiting for the facts:
     # the child answers once it is ready; its facts, first on the pipe, are
     # taken when they are used or before its answers, facts_before)
-    h, _pending = _pending, None
-    if not _facts_in:
-        _asked = h
-    if not apart.request(h, names):
+    if not apart.request(_pending, names):
         _take_facts()
+        h, _pending = _pending, None
         apart.finish(h, stop=True)
         return None
-    return h
+    _asked = True
+    return _pending
 
 
 def end() -> None:
     """The check is over: a child not asked for answers is stopped once its
-    facts are in (nothing is told of them: nothing here used them), and
-    what it made is forgotten."""
-    global _pending
-    if _asked is not None:  # (asked, its answers not read yet: they are next on its pipe)
-        _take_facts()
+    facts are in (nothing is told of them: nothing here used them); one
+    asked is left to the C index that reads its answers (they are next on
+    its pipe) and reaps it; what it made is forgotten."""
+    global _pending, _asked
     if _pending is not None:
         from entrylint import apart
 
-        _take_facts()
+        _take_facts()  # (asked: its answers, when the index reads them, come next)
         h, _pending = _pending, None
-        apart.finish(h, stop=True)
+        if not _asked:
+            apart.finish(h, stop=True)
+    _asked = False
     _made.clear()
 
 
 def forget() -> None:
     """(In a process apart forked meanwhile: the child making facts is not its own.)"""
     global _pending, _asked
-    _pending = _asked = None
+    _pending, _asked = None, False
     _made.clear()
 
 
 def expected() -> bool:
     """Facts are being made ahead, or were, for this check."""
-    return _pending is not None or _asked is not None or bool(_made)
+    return _pending is not None or bool(_made)
