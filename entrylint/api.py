@@ -471,12 +471,6 @@ def analyze(path: Path | str, options: Options | None = None, text: str | None =
 _rules = None
 
 
-def _enabled(rs, select, ignore) -> set[str]:
-    """The ids of the rules of ``rs`` a check runs (``select``, less ``ignore``)."""
-    enabled = set(rs.resolve(select)) if select else set(rs.info)
-    return enabled - rs.resolve(ignore) if ignore else enabled
-
-
 def rules(extra: tuple = ()):
     """The loaded rule plugins (built-in and third-party, by entry point)."""
     global _rules
@@ -605,13 +599,19 @@ def check_one(path: Path | str, options: Options | None = None, select=None, ign
     from entrylint import apart
     from entrylint.plugins.info import RuleConfig
 
-    if rule_set is None and _rules is None and not select and not ignore:
-        apart.meanwhile(rules)  # loaded while a process apart is waited for, if one is (none named: none unknown)
+    # with a process apart to wait for (spare_core: the C answers), the rules
+    # are loaded in that wait if it comes (none named: none can be unknown);
+    # else first, so that a rule named that is none is said before the analysis
+    enabled = None
+    if spare_core and rule_set is None and _rules is None and not select and not ignore:
+        apart.meanwhile(rules)
     else:
-        _enabled(rule_set or rules(), select, ignore)  # (a rule named that is none: said before the analysis)
+        rs = rule_set or rules()
+        enabled = set(rs.resolve(select)) if select else set(rs.info)
+        enabled -= rs.resolve(ignore) if ignore else set()
     an = analyze(path, options, text, incremental, shared, spare_core)
     rs = rule_set or rules()
-    cfg = RuleConfig(enabled=frozenset(_enabled(rs, select, ignore)), options=dict(rule_options or {}),
+    cfg = RuleConfig(enabled=frozenset(enabled if enabled is not None else rs.info), options=dict(rule_options or {}),
                      profile=an.expansion.profile)
     from entrylint.findings.group import group_expansions, group_inherited
 

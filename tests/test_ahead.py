@@ -289,12 +289,14 @@ def test_a_child_holds_none_of_another_childs_pipes():
         apart.abandon(served)
 
 
-def _late_answers(names):
-    time.sleep(0.5)
-    return _REAL_ANSWERS(names)
+def _slowed(fn):
+    """``fn`` half a second later (the process apart's part, made the later one)."""
 
+    def slow(*args):
+        time.sleep(0.5)
+        return fn(*args)
 
-_REAL_ANSWERS = ahead._answers
+    return slow
 
 
 def test_the_rules_are_loaded_while_the_c_answers_are_waited_for(tree, monkeypatch, tmp_path):
@@ -307,7 +309,7 @@ def test_the_rules_are_loaded_while_the_c_answers_are_waited_for(tree, monkeypat
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(api, "_rules", None)
     monkeypatch.setattr(apart, "_meanwhile", [])
-    monkeypatch.setattr(ahead, "_answers", _late_answers)
+    monkeypatch.setattr(ahead, "_answers", _slowed(ahead._answers))
     loaded, waiting, real_rules, real_fill = [], [], api.rules, apart._fill
 
     def fill(fd):
@@ -325,14 +327,6 @@ def test_the_rules_are_loaded_while_the_c_answers_are_waited_for(tree, monkeypat
     assert _json(two) == _json(_check(tree, 1, assemble=True))
 
 
-def _slow_make(root, checked=None):
-    time.sleep(0.5)
-    return _REAL_MAKE(root, checked)
-
-
-_REAL_MAKE = ahead._make
-
-
 def test_the_names_are_sent_without_waiting_for_the_facts(tree, monkeypatch, tmp_path):
     """The C names go to the process apart as soon as they are known
     (callees.ask_before_build), not after its facts came: they are taken
@@ -341,7 +335,7 @@ def test_the_names_are_sent_without_waiting_for_the_facts(tree, monkeypatch, tmp
 
     monkeypatch.setattr(cindex, "_memo", {})
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(ahead, "_make", _slow_make)
+    monkeypatch.setattr(ahead, "_make", _slowed(ahead._make))
     sent, real = [], ahead.c_answers
     monkeypatch.setattr(ahead, "c_answers", lambda index, names: (lambda h: sent.append((h, ahead._facts_in)) or h)(
         real(index, names)))

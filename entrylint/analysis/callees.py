@@ -91,7 +91,7 @@ class Callees:
 
     def _resolve(self, name: str) -> Callee:
         abi = regs.I386 if self.kernel32 else regs.SYSV64
-        if self.static_prefix and name.strip('"').startswith(self.static_prefix):
+        if _static(name, self.static_prefix):
             return Callee(name, "opaque", frozenset(abi.args), abi.caller_saved)
         if self.root is None:
             return c_callee(name, abi=abi)
@@ -150,9 +150,8 @@ def ask_apart(callees: Callees, program, own: Path) -> bool:
     index = _index(callees.root) if callees.root is not None else None
     if index is None:
         return False
-    prefix = callees.static_prefix
     names = {ins.target_name for ins in program.instructions if ins.target is None and ins.target_name
-             and not (prefix and ins.target_name.strip('"').startswith(prefix))}
+             and not _static(ins.target_name, callees.static_prefix)}
     if index.pending is not None and not names:  # (asked before the build: the build found no call out)
         index.cancel()
     if not index.ask_apart(names) and index.pending is None:
@@ -164,7 +163,10 @@ def ask_apart(callees: Callees, program, own: Path) -> bool:
     return True
 
 
-_SYMBOL = re.compile(r"[A-Za-z_.$][\w.$]*")
+def _static(name: str, prefix: str | None) -> bool:
+    """``name`` is a static call's trampoline (``prefix``: the tree's
+    STATIC_CALL_TRAMP_PREFIX): what it jumps to is installed at run time."""
+    return bool(prefix) and name.strip('"').startswith(prefix)
 
 
 def ask_before_build(root: Path | None, statements, macros) -> None:
@@ -178,14 +180,18 @@ def ask_before_build(root: Path | None, statements, macros) -> None:
     A name the build finds that is not among them is answered here when
     asked; one among them that it does not find is answered and not asked
     (an answer is a function of the name alone)."""
+    from entrylint.program.build import LABELREF
+
     index = _index(root) if root is not None else None
     if index is None:
         return
     prefix = static_call_prefix(macros)
     labels = {s.name for s in statements if s.kind == "label"}
+    # (AT&T's branch mnemonics: call, callq, jmp, jne, ...; an operand the
+    # build would read as a label, a numeric local one aside)
     index.ask_apart({a for s in statements if s.kind == "insn" and (s.name.startswith("call") or s.name[:1] == "j")
-                     for a in (s.args.strip(),) if _SYMBOL.fullmatch(a) and a not in labels
-                     and not (prefix and a.startswith(prefix))})
+                     for a in (s.args.strip(),) if LABELREF.fullmatch(a) and not a[0].isdigit()
+                     and a not in labels and not _static(a, prefix)})
 
 
 def declared_params(root: Path, folder: str, name: str) -> int | None:

@@ -61,7 +61,7 @@ _NUMREF = re.compile(r"^(\d+)([fb])$")
 _BYTE_LITERAL = re.compile(r"(-?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _REGISTER = re.compile(r"%[a-z][a-z0-9]*(\([0-7]\))?")
 _WORD = re.compile(r"(?<![%$.\w])[A-Za-z_][\w]*(?![\w(])")
-_LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
+LABELREF = re.compile(r"[.A-Za-z_$][\w.$]*|\d+[fb]\b")
 
 
 def is_local_label(name: str) -> bool:
@@ -293,7 +293,7 @@ class _Builder:
             parts = [p.strip() for p in st.args.split(",", 1)]
             if len(parts) == 2:
                 self._assign(parts[0], parts[1])
-                if _LABELREF.fullmatch(parts[1]) and not parts[1][0].isdigit():
+                if LABELREF.fullmatch(parts[1]) and not parts[1][0].isdigit():
                     # another name for a label: 5.19+'s SYM_FUNC_ALIAS(_LOCAL), whose
                     # calls (aesni_set_key's to _key_expansion_128) are asm calls
                     self.labels.aliases.setdefault(parts[0], parts[1])
@@ -546,7 +546,7 @@ class _Builder:
                 continue
             ins.operands = parse_operands(ins.stmt.args, branch=True)
             ref = ref.strip()
-            if not _LABELREF.fullmatch(ref):
+            if not LABELREF.fullmatch(ref):
                 ins.target_name = ref
                 continue
             ins.target_name = ref
