@@ -131,13 +131,18 @@ def test_what_the_names_in_the_traces_give_is_carried_over():
     assert got.memo[key] is last.memo[key]  # (worked out again: an equal set, another object)
 
 
-def test_a_line_moved_moves_the_last_program():
-    """A nop cut and pasted back 7 lines on, in one change (the language
-    server's ``code`` edits), and back: taken out at one place, put in at
-    the other; the lines between are one up (down)."""
+@pytest.mark.parametrize("there", [
+    ("\tswapgs\n\tsysretq\n", "\tswapgs\n\tnop\n\tsysretq\n"),
+    # into a macro's body and out of it: taken out once, put in once per expansion (twice), and back
+    ("\tpushq\t%rcx\n.endm", "\tpushq\t%rcx\n\tnop\n.endm"),
+])
+def test_a_line_moved_moves_the_last_program(there):
+    """A nop cut and pasted back a few lines on, in one change (the
+    language server's ``code`` edits), and back: taken out at one place,
+    put in at the other; the lines between are one up (down)."""
     text = ENTRY.read_text()
     a = replace_once(text, "\tpopq\t%rcx\n\ttestl", "\tpopq\t%rcx\n\tnop\n\ttestl")
-    b = replace_once(text, "\tswapgs\n\tsysretq\n", "\tswapgs\n\tnop\n\tsysretq\n")
+    b = replace_once(text, *there)
     for first, then in ((a, b), (b, a)):
         got, moved, full = _check(first, then)
         assert moved
@@ -262,9 +267,11 @@ def test_a_nop_put_in_and_taken_out_of_real_entry_code_gives_the_built_program(t
 _PLAIN = ["\tnop\n", "\tmovq\t%rax, %rbx\n", "\tpushq\t%rcx\n", "\tpopq\t%rcx\n", "\taddq\t$8, %rsp\n"]
 
 
-def _random_program(rnd) -> list[str]:
+def _random_program(rnd, macro: bool = False) -> list[str]:
     def piece() -> str:
         r, n, m, k = rnd.random(), rnd.randint(1, 5), rnd.randint(1, 5), rnd.randint(1, 3)
+        if macro and r < 0.15:
+            return "\tSAVE\n"
         for upto, text in ((0.35, rnd.choice(_PLAIN)), (0.5, f"{n}:\n"), (0.6, f"\tjz\t{n}{rnd.choice('bf')}\n"),
                            (0.65, f"\tjmp\t{n}f\n"),
                            (0.72, f".pushsection .fixup, \"ax\"\n\tmovq\t$0, %rax\n{n}:\n.popsection\n"),
@@ -275,7 +282,8 @@ def _random_program(rnd) -> list[str]:
                 return text
         return f".pushsection __ex_table, \"a\"\n\t.long {n}b - .\n\t.long {m}f - .\n.popsection\n"
 
-    text = "\t.text\n" + "".join(piece() for _ in range(rnd.randint(8, 30))) + "\tret\n"
+    head = "\t.text\n" + (".macro SAVE\n\tpushq\t%rcx\n\tmovq\t%rax, %rbx\n.endm\n" if macro else "")
+    text = head + "".join(piece() for _ in range(rnd.randint(8, 30))) + "\tret\n"
     return text.splitlines(keepends=True)
 
 
@@ -294,13 +302,18 @@ def _random_edit(rnd, lines: list[str], put) -> str:
     return "".join(new)
 
 
-def test_random_edits_of_small_programs_give_the_built_program(tmp_path):
+@pytest.mark.parametrize("macro", [False, True])
+def test_random_edits_of_small_programs_give_the_built_program(tmp_path, macro):
+    """(``macro``: the programs start with a macro's definition, invoked
+    here and there: a line put in its body or taken out of it is put in or
+    taken out once per invocation, and one moved into it or out of it is
+    taken out at one place and put in at several, or the reverse.)"""
     import random
 
     rnd = random.Random(1)
-    path, moved = tmp_path / "f.S", 0
+    path, moved, several = tmp_path / "f.S", 0, 0
     for _ in range(150):
-        lines = _random_program(rnd)
+        lines = _random_program(rnd, macro)
         text = "".join(lines)
         sessions = Sessions()
         api.expand(path, OPTS, text=text, incremental=sessions)
@@ -313,5 +326,9 @@ def test_random_edits_of_small_programs_give_the_built_program(tmp_path):
                 moved += 1
                 full = api.expand(path, OPTS, text=edited)
                 assert got.program == full.program and got.program.stmt_at == full.program.stmt_at, edited
+                _, numbers, _, put = got.program.moved_from
+                gone = numbers.count(None)
+                several += bool(gone and put and gone + len(put) > 2)
             api.expand(path, OPTS, text=text, incremental=sessions)
     assert moved >= 300  # (of 900: most edits are moved, the rest built)
+    assert several >= (20 if macro else 0)  # (moved into the macro's body or out of it)

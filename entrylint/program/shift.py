@@ -20,8 +20,10 @@ What it takes (each checked here, else the program is built from the start):
 
 * the last build was plain (patch.py: no paravirt site, no register alias)
   and had no problem, with the same symbol values, decoder and code mode;
-  at most ``LIMIT`` statements put in, or taken out, or one taken out at
-  one place and put in at another;
+  at most ``LIMIT`` statements put in and taken out (a line added or
+  deleted: one per expansion of the macro body it is in; a line moved:
+  taken out at one place and put in at another, once per expansion where
+  either is in a macro's body);
 * each of them an instruction that only falls through (patch.py's
   ``_plain``), of a statement of its own, naming no label, in no
   alternative (put in: in no alternative's original range, and not in the
@@ -90,12 +92,12 @@ def _same_macros(a, b) -> bool:
 def align(old: list, new: list) -> tuple[list[int], list[int], object] | None:
     """(the indices in ``old`` of the statements taken out, those in ``new`` of
     the statements put in, old index -> new index) where ``new`` is ``old``
-    with at most LIMIT statements put in (a line added to a macro's body: one
-    per expansion) or taken out, or one taken out at one place and put in
-    at another (a line moved): lineup.edits() of the statements alike but
-    for their places, past the common head and tail (most of 10k
-    statements: the same objects, or the last ones moved); None for any
-    other edit."""
+    with at most LIMIT statements put in and taken out (a line added to a
+    macro's body: one per expansion; a line moved into a macro's body or
+    out of one: taken out once and put in once per expansion, or the
+    reverse): lineup.edits() of the statements alike but for their places,
+    past the common head and tail (most of 10k statements: the same
+    objects, or the last ones moved); None for any other edit."""
     n_o, n_n = len(old), len(new)
     lo, top = 0, min(n_o, n_n)
     while lo < top and (old[lo] is new[lo] or _alike(old[lo], new[lo])):
@@ -107,8 +109,8 @@ def align(old: list, new: list) -> tuple[list[int], list[int], object] | None:
     if abs(n_n - n_o) > LIMIT:
         return None
     got = edits(old[lo:hi_o], new[lo:hi_n], _alike)
-    if got is None or len(got[0]) + len(got[1]) > LIMIT or len(got[0]) > 1 and got[1] or len(got[1]) > 1 and got[0]:
-        return None  # (put in at several places and taken out too: a line moved into a macro's body)
+    if got is None or len(got[0]) + len(got[1]) > LIMIT:
+        return None
     gone, put = [lo + i for i in got[0]], [lo + i for i in got[1]]
     return gone, put, renumbered(gone, put)
 
