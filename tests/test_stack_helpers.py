@@ -259,3 +259,32 @@ def test_what_a_sibling_defines_is_read_again_when_it_changes(tmp_path):
     helper.write_text(renamed)
     os.utime(helper, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert not followed()
+
+
+def test_the_walks_of_a_helper_share_their_steps_and_give_what_each_walk_alone_gives(monkeypatch):
+    """A helper called from many places of a file (entry_ibpb: from the
+    IBRS and untrain macros of 6.8's entry_64.S) is walked from each
+    caller's tuple; those walks share a StepMemo (the steps and plans of
+    the earlier ones), and each gives what a walk without it gives."""
+    from kernels import shared_tree
+
+    from entrylint.analysis import siblings
+
+    root = shared_tree("linux-6.8.1")
+    if root is None:
+        pytest.skip("linux-6.8.1 is not in ../shared/kernels")
+    calls = []
+    real = siblings._walk_from
+    siblings._WALKS.clear()
+
+    def walk_from(program_cfg, name, t, transfer_config, memo=None):
+        got = real(program_cfg, name, t, transfer_config, memo)
+        calls.append((program_cfg, name, t, transfer_config, memo, got))
+        return got
+
+    monkeypatch.setattr(siblings, "_walk_from", walk_from)
+    api.analyze(root / "arch/x86/entry/entry_64.S", api.Options(root=root, profile="defconfig"))
+    assert len({(name, t) for _, name, t, *_ in calls}) >= 5  # (one helper, from as many tuples)
+    assert all(memo is calls[0][4] and memo is not None for _, name, _, _, memo, _ in calls if name == calls[0][1])
+    for program_cfg, name, t, config, _memo, got in calls:
+        assert got == real(program_cfg, name, t, config)

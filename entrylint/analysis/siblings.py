@@ -141,16 +141,21 @@ def _follow(root, rel: str, name: str, t, options, transfer_config):
     program_cfg = expanded(root, rel, options)
     if program_cfg is None:
         return None
-    walks = _walks(program_cfg)
+    walks, memo = _walks(program_cfg)
     if (name, t) not in walks:
-        walks[(name, t)] = _walk_from(program_cfg, name, t, transfer_config)
+        walks[(name, t)] = _walk_from(program_cfg, name, t, transfer_config, memo)
     return walks[(name, t)]
 
 
-def _walk_from(program_cfg, name: str, t, transfer_config):
+def _walk_from(program_cfg, name: str, t, transfer_config, memo=None):
     """(the tuples at the helper's ``ret``, its (C callee, tuple) calls, its
     (exit, tuple) exits to user mode) for a walk of ``name`` in
-    ``program_cfg`` from ``t``; None when the program does not hold ``name``."""
+    ``program_cfg`` from ``t``; None when the program does not hold ``name``.
+    ``memo``: the steps and plans of the earlier walks of that program
+    (walking.StepMemo: a helper called from 18 places of 6.12's
+    entry_64.S, entry_ibpb, is walked from as many tuples, most of its
+    steps on tuples an earlier walk met)."""
+    from entrylint.analysis.contracts import contract_instances
     from entrylint.analysis.entries import Entry, EntryKind
     from entrylint.analysis.forward import analyze as walk
 
@@ -159,7 +164,11 @@ def _walk_from(program_cfg, name: str, t, transfer_config):
     node = cfg.entry(sym.start) if sym is not None and sym.start < len(sub.instructions) else None
     if node is None:
         return None
-    fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))], transfer_config(sub))
+    config = transfer_config(sub)
+    inst = contract_instances(sub, cfg)
+    plans = memo.plans_for(cfg, config, inst) if memo is not None else None
+    fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))], config, memo=memo,
+              instances=inst, plans=plans)
     # C calls the helper makes, and its exits to user mode (told apart by the
     # exit's instruction and line), are judged at the caller's call or jump
     exits = frozenset((_where(sub.instructions[ev.node]), _portable(ev.before)) for ev in fw.event_list("exit-user"))
@@ -178,16 +187,19 @@ def _portable(t):
 
 
 # the walks of the other files' helpers, by the expansion they walked (the
-# process-wide one of callees.expanded, held here so its id is not reused):
-# a re-analysis of the file being edited walks them again only when that
-# expansion was read again
-_WALKS: dict[int, tuple[object, dict]] = {}
+# process-wide one of callees.expanded, held here so its id is not reused),
+# and the steps those walks share: a re-analysis of the file being edited
+# walks them again only when that expansion was read again
+_WALKS: dict[int, tuple[object, dict, object]] = {}
 
 
-def _walks(program_cfg) -> dict:
+def _walks(program_cfg) -> tuple[dict, object]:
+    """(the walks made of ``program_cfg``'s helpers, their StepMemo)."""
+    from entrylint.analysis.walking import StepMemo
+
     got = _WALKS.get(id(program_cfg))
     if got is None or got[0] is not program_cfg:
         if len(_WALKS) >= 16:
             _WALKS.pop(next(iter(_WALKS)))
-        got = _WALKS[id(program_cfg)] = (program_cfg, {})
-    return got[1]
+        got = _WALKS[id(program_cfg)] = (program_cfg, {}, StepMemo(keep_walk=False))
+    return got[1], got[2]
