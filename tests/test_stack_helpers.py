@@ -277,15 +277,15 @@ def test_the_walks_of_a_helper_share_their_steps_and_give_what_each_walk_alone_g
     real = siblings._walk_from
     monkeypatch.setattr(siblings, "_WALKS", {})  # (none walked before in this process)
 
-    def walk_from(program_cfg, name, t, transfer_config, memo=None):
-        got = real(program_cfg, name, t, transfer_config, memo)
-        calls.append((program_cfg, name, t, transfer_config, memo, got))
+    def walk_from(program_cfg, name, t, transfer_config, shared=None):
+        got = real(program_cfg, name, t, transfer_config, shared)
+        calls.append((program_cfg, name, t, transfer_config, shared, got))
         return got
 
     monkeypatch.setattr(siblings, "_walk_from", walk_from)
     api.analyze(root / "arch/x86/entry/entry_64.S", api.Options(root=root, profile="defconfig"))
     assert {name for _, name, *_ in calls} == {"entry_ibpb"}
     assert len({t for _, _, t, *_ in calls}) >= 5  # (from as many tuples)
-    assert all(memo is calls[0][4] and memo is not None for *_, memo, _ in calls)
-    for program_cfg, name, t, config, _memo, got in calls:
+    assert all(shared is calls[0][4] and shared is not None for *_, shared, _ in calls)
+    for program_cfg, name, t, config, _shared, got in calls:
         assert got == real(program_cfg, name, t, config)

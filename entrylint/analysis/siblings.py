@@ -141,21 +141,20 @@ def _follow(root, rel: str, name: str, t, options, transfer_config):
     program_cfg = expanded(root, rel, options)
     if program_cfg is None:
         return None
-    walks, memo = _walks(program_cfg)
+    walks, shared = _walks(program_cfg)
     if (name, t) not in walks:
-        walks[(name, t)] = _walk_from(program_cfg, name, t, transfer_config, memo)
+        walks[(name, t)] = _walk_from(program_cfg, name, t, transfer_config, shared)
     return walks[(name, t)]
 
 
-def _walk_from(program_cfg, name: str, t, transfer_config, memo=None):
+def _walk_from(program_cfg, name: str, t, transfer_config, shared=None):
     """(the tuples at the helper's ``ret``, its (C callee, tuple) calls, its
     (exit, tuple) exits to user mode) for a walk of ``name`` in
     ``program_cfg`` from ``t``; None when the program does not hold ``name``.
-    ``memo``: the steps and plans of the earlier walks of that program
-    (walking.StepMemo: a helper called from 18 places of 6.12's
-    entry_64.S, entry_ibpb, is walked from as many tuples, most of its
-    steps on tuples an earlier walk met)."""
-    from entrylint.analysis.contracts import contract_instances
+    ``shared``: what the walks of that program share, (a walking.StepMemo of
+    their steps and plans, its contracted macro instances) -- a helper
+    called from 18 places of 6.12's entry_64.S, entry_ibpb, is walked from
+    as many tuples, most of its steps on tuples an earlier walk met."""
     from entrylint.analysis.entries import Entry, EntryKind
     from entrylint.analysis.forward import analyze as walk
 
@@ -165,7 +164,7 @@ def _walk_from(program_cfg, name: str, t, transfer_config, memo=None):
     if node is None:
         return None
     config = transfer_config(sub)
-    inst = contract_instances(sub, cfg)
+    memo, inst = shared if shared is not None else (None, None)
     plans = memo.plans_for(cfg, config, inst) if memo is not None else None
     fw = walk(sub, cfg, [Entry(name, node, EntryKind("called-from-asm", frozenset({t})))], config, memo=memo,
               instances=inst, plans=plans)
@@ -190,16 +189,19 @@ def _portable(t):
 # process-wide one of callees.expanded, held here so its id is not reused),
 # and the steps those walks share: a re-analysis of the file being edited
 # walks them again only when that expansion was read again
-_WALKS: dict[int, tuple[object, dict, object]] = {}
+_WALKS: dict[int, tuple[object, dict, tuple]] = {}
 
 
-def _walks(program_cfg) -> tuple[dict, object]:
-    """(the walks made of ``program_cfg``'s helpers, their StepMemo)."""
+def _walks(program_cfg) -> tuple[dict, tuple]:
+    """(the walks made of ``program_cfg``'s helpers, what they share: their
+    StepMemo and the program's contracted macro instances, made once)."""
+    from entrylint.analysis.contracts import contract_instances
     from entrylint.analysis.walking import StepMemo
 
     got = _WALKS.get(id(program_cfg))
     if got is None or got[0] is not program_cfg:
         if len(_WALKS) >= 16:
             _WALKS.pop(next(iter(_WALKS)))
-        got = _WALKS[id(program_cfg)] = (program_cfg, {}, StepMemo(keep_walk=False))
+        got = _WALKS[id(program_cfg)] = (program_cfg, {},
+                                         (StepMemo(keep_walk=False), contract_instances(*program_cfg)))
     return got[1], got[2]
