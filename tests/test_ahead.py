@@ -337,8 +337,13 @@ def test_the_names_are_sent_without_waiting_for_the_facts(tree, monkeypatch, tmp
     monkeypatch.setenv("ENTRYLINT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(ahead, "_make", _slowed(ahead._make))
     sent, real = [], ahead.c_answers
-    monkeypatch.setattr(ahead, "c_answers", lambda index, names: (lambda h: sent.append((h, ahead._facts_in)) or h)(
-        real(index, names)))
+
+    def c_answers(index, names):
+        h = real(index, names)
+        sent.append((h, ahead._facts_in))
+        return h
+
+    monkeypatch.setattr(ahead, "c_answers", c_answers)
     two = _check(tree, 2, assemble=True)
     assert len(sent) == 1 and sent[0][0] is not None and sent[0][1] is False  # sent before the facts were in
     monkeypatch.setattr(cindex, "_memo", {})
